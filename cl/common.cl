@@ -1,0 +1,20 @@
+/* common.cl: helpers every program starts with (the runtime prepends this file). */
+
+/* Activation codes: the values of clcnn_activation in clcnn.h. */
+#define ACT_NONE 0
+#define ACT_RELU 1
+#define ACT_RELU6 2
+#define ACT_SIGMOID 3
+#define ACT_SILU 4
+#define ACT_TANH 5
+
+inline float apply_act(float v, int act) {
+    switch (act) {
+    case ACT_RELU: return fmax(v, 0.0f);
+    case ACT_RELU6: return clamp(v, 0.0f, 6.0f);
+    case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
+    case ACT_SILU: return v / (1.0f + exp(-v));
+    case ACT_TANH: return tanh(v);
+    default: return v;
+    }
+}

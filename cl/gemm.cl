@@ -1,0 +1,102 @@
+/* gemm.cl: C = act(alpha * A B + beta * C + bias[m] + R), batched.
+ *
+ * Each work-item computes a TM x TN tile of C (TN = 16 or 32) in float16 registers:
+ * one B row segment is loaded as float16 vectors and every A element of the tile's
+ * rows is broadcast against it. No local memory and no barriers: on PoCL (CPU) this
+ * register blocking is what makes the loop fast. A has arbitrary strides (so A^T is
+ * free); B must be row-major with unit stride along N (the host transposes if not);
+ * C has arbitrary strides so that a transposed result costs nothing.
+ * Batch: global id 2 = b0 * nb1 + b1, with separate strides for the outer and inner
+ * batch index (convolution: image and group). */
+#ifndef TM
+#define TM 6
+#endif
+#ifndef TN
+#define TN 32
+#endif
+#define NV (TN / 16)
+
+__kernel void gemm_tiled(const int M, const int N, const int K,
+                         __global const float *A, const int a_off, const int sam, const int sak,
+                         const int a_sb0, const int a_sb1,
+                         __global const float *B, const int b_off, const int ldb, const int b_sb0, const int b_sb1,
+                         __global float *C, const int c_off, const int scm, const int scn,
+                         const int c_sb0, const int c_sb1, const int nb1,
+                         __global const float *bias, const int bias_off, const int bias_sb1,
+                         __global const float *R, const int r_off,
+                         const int act, const float alpha, const float beta) {
+    const int n0 = get_global_id(0) * TN;
+    const int m0 = get_global_id(1) * TM;
+    if (n0 >= N || m0 >= M) return;
+    const int b = get_global_id(2), b0 = b / nb1, b1 = b % nb1;
+    B += b_off + b0 * b_sb0 + b1 * b_sb1;
+
+    /* Rows past M repeat the last row (their results are not stored): no branch in the loop. */
+    __global const float *arow[TM];
+#pragma unroll
+    for (int r = 0; r < TM; r++) arow[r] = A + a_off + b0 * a_sb0 + b1 * a_sb1 + min(m0 + r, M - 1) * sam;
+
+    float16 acc[TM][NV];
+#pragma unroll
+    for (int r = 0; r < TM; r++)
+#pragma unroll
+        for (int v = 0; v < NV; v++) acc[r][v] = (float16)(0.0f);
+
+    if (n0 + TN <= N) {
+        for (int k = 0; k < K; k++) {
+            __global const float *brow = B + k * ldb + n0;
+            float16 bv[NV];
+#pragma unroll
+            for (int v = 0; v < NV; v++) bv[v] = vload16(v, brow);
+#pragma unroll
+            for (int r = 0; r < TM; r++) {
+                const float16 a = (float16)(arow[r][k * sak]);
+#pragma unroll
+                for (int v = 0; v < NV; v++) acc[r][v] = fma(a, bv[v], acc[r][v]);
+            }
+        }
+    } else { /* right edge: columns past N read as zero */
+        for (int k = 0; k < K; k++) {
+            __global const float *brow = B + k * ldb + n0;
+            float bs[TN];
+#pragma unroll
+            for (int j = 0; j < TN; j++) bs[j] = n0 + j < N ? brow[j] : 0.0f;
+            float16 bv[NV];
+#pragma unroll
+            for (int v = 0; v < NV; v++) bv[v] = vload16(v, bs);
+#pragma unroll
+            for (int r = 0; r < TM; r++) {
+                const float16 a = (float16)(arow[r][k * sak]);
+#pragma unroll
+                for (int v = 0; v < NV; v++) acc[r][v] = fma(a, bv[v], acc[r][v]);
+            }
+        }
+    }
+
+    const int cbase = c_off + b0 * c_sb0 + b1 * c_sb1;
+    const int rbase = r_off + b0 * c_sb0 + b1 * c_sb1;
+#pragma unroll
+    for (int r = 0; r < TM; r++) {
+        const int m = m0 + r;
+        if (m >= M) break;
+        const float bm = bias ? bias[bias_off + b1 * bias_sb1 + m] : 0.0f;
+        float out[TN];
+#pragma unroll
+        for (int v = 0; v < NV; v++) vstore16(acc[r][v], v, out);
+        for (int j = 0; j < TN && n0 + j < N; j++) {
+            const int ci = m * scm + (n0 + j) * scn;
+            float val = alpha * out[j] + bm;
+            if (beta != 0.0f) val += beta * C[cbase + ci];
+            if (R) val += R[rbase + ci];
+            C[cbase + ci] = apply_act(val, act);
+        }
+    }
+}
+
+/* dst[c * rows + r] = src[r * cols + c]: makes a row-major B for gemm_tiled. */
+__kernel void transpose(__global const float *src, const int src_off, __global float *dst, const int dst_off,
+                        const int rows, const int cols) {
+    const int c = get_global_id(0), r = get_global_id(1);
+    if (c >= cols || r >= rows) return;
+    dst[dst_off + c * rows + r] = src[src_off + r * cols + c];
+}

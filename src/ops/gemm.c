@@ -1,0 +1,106 @@
+/* gemm.c: matrix multiply on the project's register-blocked kernel (cl/gemm.cl) or on
+ * CLBlast; the convolution and linear layers go through clcnn_gemm_run. */
+#include <stdio.h>
+#include "ops/ops.h"
+#ifdef CLCNN_HAVE_CLBLAST
+#include <clblast_c.h>
+#endif
+
+int clcnn_have_clblast(void) {
+#ifdef CLCNN_HAVE_CLBLAST
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DTM=%d -DTN=%d", ctx->params.gemm_tile_m, ctx->params.gemm_tile_n);
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "gemm.cl", "gemm_tiled", opts, &k);
+    if (st != CLCNN_OK) return st;
+    const clcnn_tensor *a = g->a, *b = g->b, *c = g->c;
+    const clcnn_karg args[] = {
+        KARG_INT(g->M), KARG_INT(g->N), KARG_INT(g->K),
+        KARG_MEM(a->buf), KARG_INT(a->offset + g->a_off), KARG_INT(g->sam), KARG_INT(g->sak),
+        KARG_INT(g->a_sb0), KARG_INT(g->a_sb1),
+        KARG_MEM(b->buf), KARG_INT(b->offset + g->b_off), KARG_INT(g->ldb), KARG_INT(g->b_sb0), KARG_INT(g->b_sb1),
+        KARG_MEM(c->buf), KARG_INT(c->offset + g->c_off), KARG_INT(g->scm), KARG_INT(g->scn),
+        KARG_INT(g->c_sb0), KARG_INT(g->c_sb1), KARG_INT(g->nb1 > 0 ? g->nb1 : 1),
+        KARG_TENSOR(g->bias), KARG_INT(g->bias_sb1),
+        clcnn_karg_tensor_buf(g->residual), KARG_INT(g->residual ? g->residual->offset + g->r_off : 0),
+        KARG_INT(g->act), KARG_FLOAT(g->alpha), KARG_FLOAT(g->beta)};
+    const size_t tm = (size_t)ctx->params.gemm_tile_m, tn = (size_t)ctx->params.gemm_tile_n;
+    const size_t global[3] = {((size_t)g->N + tn - 1) / tn, ((size_t)g->M + tm - 1) / tm,
+                              (size_t)(g->nb0 > 0 ? g->nb0 : 1) * (size_t)(g->nb1 > 0 ? g->nb1 : 1)};
+    const size_t l = (size_t)ctx->params.gemm_local;
+    const size_t local[3] = {l, l > 1 ? l : 1, 1};
+    return clcnn_launch(ctx, k, "gemm", KARG_LIST(args), 3, global, l ? local : NULL);
+}
+
+clcnn_status clcnn_transpose(clcnn_context *ctx, const clcnn_tensor *src, int src_off, clcnn_tensor *dst,
+                             int dst_off, int rows, int cols) {
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "gemm.cl", "transpose", "", &k);
+    if (st != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_MEM(src->buf), KARG_INT(src->offset + src_off), KARG_MEM(dst->buf),
+                               KARG_INT(dst->offset + dst_off), KARG_INT(rows), KARG_INT(cols)};
+    const size_t global[2] = {(size_t)cols, (size_t)rows};
+    return clcnn_launch(ctx, k, "transpose", KARG_LIST(args), 2, global, NULL);
+}
+
+#ifdef CLCNN_HAVE_CLBLAST
+static clcnn_status gemm_clblast(clcnn_context *ctx, int ta, int tb, int M, int N, int K, float alpha,
+                                 const clcnn_tensor *a, const clcnn_tensor *b, float beta, clcnn_tensor *c) {
+    CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+                                       tb ? CLBlastTransposeYes : CLBlastTransposeNo, (size_t)M, (size_t)N, (size_t)K,
+                                       alpha, a->buf, (size_t)a->offset, (size_t)(ta ? M : K), b->buf,
+                                       (size_t)b->offset, (size_t)(tb ? K : N), beta, c->buf, (size_t)c->offset,
+                                       (size_t)N, &ctx->queue, NULL);
+    if (s != CLBlastSuccess) return clcnn_error(ctx, s < 0 && s > -20000 ? s : CLCNN_ERR_UNSUPPORTED, "CLBlastSgemm failed (%d)", (int)s);
+    return CLCNN_OK;
+}
+#endif
+
+clcnn_status clcnn_gemm(clcnn_context *ctx, clcnn_gemm_backend backend, int trans_a, int trans_b, float alpha,
+                        const clcnn_tensor *a, const clcnn_tensor *b, float beta, clcnn_tensor *c) {
+    static const char *op = "clcnn_gemm";
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st;
+    if ((st = clcnn_check_tensor(ctx, op, "a", a, 2)) != CLCNN_OK || (st = clcnn_check_tensor(ctx, op, "b", b, 2)) != CLCNN_OK ||
+        (st = clcnn_check_tensor(ctx, op, "c", c, 2)) != CLCNN_OK)
+        return st;
+    const int M = trans_a ? a->shape[1] : a->shape[0], K = trans_a ? a->shape[0] : a->shape[1];
+    const int Kb = trans_b ? b->shape[1] : b->shape[0], N = trans_b ? b->shape[0] : b->shape[1];
+    if (K != Kb || c->shape[0] != M || c->shape[1] != N) {
+        char sa[64], sb[64], sc[64];
+        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: op(a) %s%s x op(b) %s%s does not give c %s", op,
+                           clcnn_tensor_shape_str(a, sa, sizeof sa), trans_a ? "^T" : "",
+                           clcnn_tensor_shape_str(b, sb, sizeof sb), trans_b ? "^T" : "",
+                           clcnn_tensor_shape_str(c, sc, sizeof sc));
+    }
+    if (backend == CLCNN_GEMM_AUTO)
+        backend = CLCNN_GEMM_OWN; /* measured faster on PoCL; per-device choice grows with clbench tune */
+    if (backend == CLCNN_GEMM_CLBLAST) {
+#ifdef CLCNN_HAVE_CLBLAST
+        return gemm_clblast(ctx, trans_a, trans_b, M, N, K, alpha, a, b, beta, c);
+#else
+        return clcnn_error(ctx, CLCNN_ERR_UNSUPPORTED, "%s: this build of libclcnn has no CLBlast", op);
+#endif
+    }
+    if (backend != CLCNN_GEMM_OWN) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown backend %d", op, (int)backend);
+
+    clcnn_tensor *bt = NULL; /* gemm_tiled wants B row-major [K, N] */
+    if (trans_b) {
+        if ((st = clcnn_scratch(ctx, 2, (int[]){K, N}, &bt)) != CLCNN_OK) return st;
+        if ((st = clcnn_transpose(ctx, b, 0, bt, 0, N, K)) != CLCNN_OK) goto free_bt;
+    }
+    const clcnn_gemm_args g = {.M = M, .N = N, .K = K, .a = a, .sam = trans_a ? 1 : K, .sak = trans_a ? M : 1,
+                               .b = bt ? bt : b, .ldb = N, .c = c, .scm = N, .scn = 1, .nb0 = 1, .nb1 = 1,
+                               .act = CLCNN_ACT_NONE, .alpha = alpha, .beta = beta};
+    st = clcnn_gemm_run(ctx, &g);
+free_bt:
+    clcnn_tensor_destroy(bt);
+    return st;
+}

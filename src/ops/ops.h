@@ -1,0 +1,45 @@
+/* ops.h: what the ops share among themselves (not public). */
+#ifndef CLCNN_OPS_H
+#define CLCNN_OPS_H
+#include "runtime/internal.h"
+
+/* One batched GEMM for gemm_tiled: C = act(alpha A B + beta C + bias[m] + R).
+ * A(m, k) at a + m*sam + k*sak; B(k, n) at b + k*ldb + n (unit stride in n);
+ * C(m, n) at c + m*scm + n*scn; R shares C's layout. The batch is nb0 x nb1 with
+ * strides per level (e.g. images x groups). Offsets are the tensors' own plus *_off. */
+typedef struct {
+    int M, N, K;
+    const clcnn_tensor *a;
+    int a_off, sam, sak, a_sb0, a_sb1;
+    const clcnn_tensor *b;
+    int b_off, ldb, b_sb0, b_sb1;
+    clcnn_tensor *c;
+    int c_off, scm, scn, c_sb0, c_sb1;
+    int nb0, nb1;
+    const clcnn_tensor *bias; /* per row m (+ b1 * bias_sb1), or NULL */
+    int bias_sb1;
+    const clcnn_tensor *residual;
+    int r_off;
+    clcnn_activation act;
+    float alpha, beta;
+} clcnn_gemm_args;
+
+clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g);
+
+/* dst [cols, rows] = src [rows, cols]^T (element offsets added to the tensors'). */
+clcnn_status clcnn_transpose(clcnn_context *ctx, const clcnn_tensor *src, int src_off, clcnn_tensor *dst,
+                             int dst_off, int rows, int cols);
+
+/* y = act(x * s[n, c] + residual) for x [N, C, ...], s [N*C]. */
+clcnn_status clcnn_channel_scale(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *s,
+                                 const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y);
+
+/* CLCNN_OK if act is a valid clcnn_activation, else an error naming op. */
+clcnn_status clcnn_check_activation(clcnn_context *ctx, const char *op, clcnn_activation act);
+
+/* Launch a 1-D elementwise kernel over total items with the device's preferred
+ * work-group size. */
+clcnn_status clcnn_launch_1d(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,
+                             size_t total);
+
+#endif

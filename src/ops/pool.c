@@ -1,0 +1,88 @@
+/* pool.c: max/average pooling with PyTorch's output-size rules, global average pooling. */
+#include "ops/ops.h"
+
+typedef struct {
+    int kh, kw, sh, sw, ph, pw;
+} pool_geom;
+
+/* PyTorch's pooling_output_shape: in ceil mode the last window must start inside
+ * the input or its left padding. */
+static int pool_out(int in, int k, int s, int p, int ceil_mode) {
+    int out = (in + 2 * p - k + (ceil_mode ? s - 1 : 0)) / s + 1;
+    if (ceil_mode && (out - 1) * s >= in + p) out--;
+    return out;
+}
+
+static clcnn_status pool_shape(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *p, pool_geom *g,
+                               int shape[4]) {
+    static const char *op = "clcnn_pool2d";
+    if (!p) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: params is NULL", op);
+    if (p->mode != CLCNN_POOL_MAX && p->mode != CLCNN_POOL_AVG)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown mode %d", op, (int)p->mode);
+    *g = (pool_geom){p->kernel_h, p->kernel_w, p->stride_h ? p->stride_h : p->kernel_h,
+                     p->stride_w ? p->stride_w : p->kernel_w, p->pad_h, p->pad_w};
+    if (g->kh <= 0 || g->kw <= 0 || g->sh <= 0 || g->sw <= 0 || g->ph < 0 || g->pw < 0 || 2 * g->ph > g->kh ||
+        2 * g->pw > g->kw)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                           "%s: kernel %dx%d, stride %dx%d, padding %dx%d: sizes must be positive and padding at most half the kernel",
+                           op, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw);
+    const int oh = pool_out(x->shape[2], g->kh, g->sh, g->ph, p->ceil_mode);
+    const int ow = pool_out(x->shape[3], g->kw, g->sw, g->pw, p->ceil_mode);
+    if (oh <= 0 || ow <= 0) {
+        char s[64];
+        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: a %dx%d window does not fit input %s", op, g->kh, g->kw,
+                           clcnn_tensor_shape_str(x, s, sizeof s));
+    }
+    shape[0] = x->shape[0];
+    shape[1] = x->shape[1];
+    shape[2] = oh;
+    shape[3] = ow;
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_pool2d_output_shape(const clcnn_tensor *x, const clcnn_pool_params *params, int shape[4]) {
+    if (!x || !shape) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_pool2d_output_shape: NULL argument");
+    if (x->ndim != 4) return clcnn_error(x->ctx, CLCNN_ERR_SHAPE, "clcnn_pool2d_output_shape: input must be 4-D");
+    pool_geom g;
+    return pool_shape(x->ctx, x, params, &g, shape);
+}
+
+clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *params, clcnn_tensor *y) {
+    static const char *op = "clcnn_pool2d";
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st;
+    if ((st = clcnn_check_tensor(ctx, op, "input", x, 4)) != CLCNN_OK) return st;
+    pool_geom g;
+    int shape[4];
+    if ((st = pool_shape(ctx, x, params, &g, shape)) != CLCNN_OK ||
+        (st = clcnn_check_shape_is(ctx, op, "output", y, 4, shape)) != CLCNN_OK)
+        return st;
+    cl_kernel k;
+    if ((st = clcnn_get_kernel(ctx, "pool.cl", "pool2d", "", &k)) != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(x->shape[2]), KARG_INT(x->shape[3]),
+                               KARG_INT(shape[2]), KARG_INT(shape[3]), KARG_INT(g.kh), KARG_INT(g.kw),
+                               KARG_INT(g.sh), KARG_INT(g.sw), KARG_INT(g.ph), KARG_INT(g.pw),
+                               KARG_INT(params->mode), KARG_INT(params->count_include_pad)};
+    const size_t global[2] = {(size_t)shape[2] * (size_t)shape[3], (size_t)shape[0] * (size_t)shape[1]};
+    return clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, NULL);
+}
+
+clcnn_status clcnn_global_avg_pool(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y) {
+    static const char *op = "clcnn_global_avg_pool";
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st;
+    if ((st = clcnn_check_tensor(ctx, op, "input", x, 4)) != CLCNN_OK ||
+        (st = clcnn_check_tensor(ctx, op, "output", y, 0)) != CLCNN_OK)
+        return st;
+    const int N = x->shape[0], C = x->shape[1];
+    if (!((y->ndim == 2 && y->shape[0] == N && y->shape[1] == C) ||
+          (y->ndim == 4 && y->shape[0] == N && y->shape[1] == C && y->shape[2] == 1 && y->shape[3] == 1))) {
+        char sx[64], sy[64];
+        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: output %s must be [N, C] or [N, C, 1, 1] for input %s", op,
+                           clcnn_tensor_shape_str(y, sy, sizeof sy), clcnn_tensor_shape_str(x, sx, sizeof sx));
+    }
+    cl_kernel k;
+    if ((st = clcnn_get_kernel(ctx, "pool.cl", "global_avg_pool", "", &k)) != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(x->shape[2] * x->shape[3]), KARG_INT(N * C)};
+    return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), (size_t)N * (size_t)C);
+}

@@ -1,0 +1,92 @@
+/* context.c: a context on one device: OpenCL context and in-order queue, build
+ * options from the device's OpenCL C version, statistics. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "runtime/internal.h"
+
+clcnn_status clcnn_context_create(int device_index, clcnn_context **out) {
+    if (!out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_context_create: out is NULL");
+    *out = NULL;
+    clcnn_status st;
+    if (device_index < 0 && (st = clcnn_device_select(NULL, &device_index)) != CLCNN_OK) return st;
+    const clcnn_device_entry *list;
+    int n;
+    if ((st = clcnn_devices(&list, &n)) != CLCNN_OK) return st;
+    if (device_index >= n)
+        return clcnn_error(NULL, CLCNN_ERR_NO_DEVICE, "device index %d out of range (%d devices)", device_index, n);
+
+    clcnn_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_context_create: out of host memory");
+    ctx->device_index = device_index;
+    ctx->dev = list[device_index];
+    clcnn_device_params_for(&ctx->dev.info, &ctx->params);
+
+    cl_int err;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->dev.platform, 0};
+    ctx->cl = clCreateContext(props, 1, &ctx->dev.device, NULL, NULL, &err);
+    if (!ctx->cl) {
+        st = clcnn_error(NULL, err, "clCreateContext on %s failed (%d)", ctx->dev.info.name, err);
+        goto free_ctx;
+    }
+    ctx->queue = clCreateCommandQueue(ctx->cl, ctx->dev.device, 0, &err);
+    if (!ctx->queue) {
+        st = clcnn_error(NULL, err, "clCreateCommandQueue on %s failed (%d)", ctx->dev.info.name, err);
+        goto release_context;
+    }
+    /* Choose the language standard from the device's OpenCL C version, not the
+     * platform's: an OpenCL 3.0 platform may carry a 1.2 device. */
+    const clcnn_device_info *di = &ctx->dev.info;
+    if (di->opencl_c_major > 1 || (di->opencl_c_major == 1 && di->opencl_c_minor >= 2))
+        snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.2");
+    else
+        snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.1");
+    clcnn_log(CLCNN_LOG_INFO, "context on device %d: %s (%s), params row \"%s\"", device_index, di->name,
+              di->opencl_c_version, ctx->params.row_name);
+    *out = ctx;
+    return CLCNN_OK;
+
+release_context:
+    clReleaseContext(ctx->cl);
+free_ctx:
+    free(ctx);
+    return st;
+}
+
+void clcnn_context_destroy(clcnn_context *ctx) {
+    if (!ctx) return;
+    if (ctx->queue) clFinish(ctx->queue);
+    clcnn_context_trim(ctx);
+    free(ctx->pool_free);
+    clcnn_programs_release(ctx);
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl) clReleaseContext(ctx->cl);
+    free(ctx);
+}
+
+clcnn_status clcnn_context_get_device_info(const clcnn_context *ctx, clcnn_device_info *info) {
+    if (!ctx || !info) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_context_get_device_info: NULL argument");
+    *info = ctx->dev.info;
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_finish(clcnn_context *ctx) {
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_finish: ctx is NULL");
+    cl_int err = clFinish(ctx->queue);
+    if (err != CL_SUCCESS) return clcnn_error(ctx, err, "clFinish failed (%d): a queued kernel failed", err);
+    return CLCNN_OK;
+}
+
+void clcnn_context_get_stats(const clcnn_context *ctx, clcnn_context_stats *stats) {
+    if (ctx && stats) *stats = ctx->stats;
+}
+
+void *clcnn_context_cl_context(const clcnn_context *ctx) { return ctx ? (void *)ctx->cl : NULL; }
+void *clcnn_context_cl_queue(const clcnn_context *ctx) { return ctx ? (void *)ctx->queue : NULL; }
+
+const size_t *clcnn_elementwise_local(const clcnn_context *ctx) {
+    static const size_t sizes[] = {1, 16, 32, 64, 128, 256};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if ((int)sizes[i] == ctx->params.elementwise_local) return &sizes[i];
+    return NULL;
+}

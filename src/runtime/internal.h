@@ -1,0 +1,126 @@
+/* internal.h: what the runtime layer shares with the ops above it. Not public. */
+#ifndef CLCNN_RUNTIME_INTERNAL_H
+#define CLCNN_RUNTIME_INTERNAL_H
+
+#include <CL/cl.h>
+#include <stdarg.h>
+#include "clcnn.h"
+
+/* ---- errors and logging (error.c) ---- */
+
+/* Record a formatted message as the last error of ctx (or of this thread when ctx
+ * is NULL), log it at debug level, and return status. */
+clcnn_status clcnn_error(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void clcnn_log(clcnn_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- devices (device.c) ---- */
+
+typedef struct {
+    cl_platform_id platform;
+    cl_device_id device;
+    clcnn_device_info info;
+} clcnn_device_entry;
+
+/* The enumerated device list (built once per process). */
+clcnn_status clcnn_devices(const clcnn_device_entry **list, int *count);
+
+/* ---- per-device tuning parameters (params.c) ---- */
+
+typedef struct {
+    const char *row_name; /* which table row matched, for logs and clbench */
+    int gemm_tile_m;      /* rows of C per work-item */
+    int gemm_tile_n;      /* columns of C per work-item: 16 or 32 */
+    int gemm_local;       /* work-group size per dimension; 0 = let the driver choose */
+    int elementwise_local;
+} clcnn_device_params;
+
+void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_params *params);
+
+/* ---- programs and kernels (program.c) ---- */
+
+typedef struct clcnn_program_entry clcnn_program_entry;
+
+/* The kernel `name` from cl/`file` built with `options`, compiled once per context
+ * and kept (memory cache) and on disk (binary cache). The kernel belongs to ctx. */
+clcnn_status clcnn_get_kernel(clcnn_context *ctx, const char *file, const char *name,
+                              const char *options, cl_kernel *kernel);
+void clcnn_programs_release(clcnn_context *ctx);
+
+/* A kernel argument: size and address of its value (NULL value = NULL buffer). */
+typedef struct {
+    size_t size;
+    const void *value;
+} clcnn_karg;
+
+#define KARG_INT(v) ((clcnn_karg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
+#define KARG_FLOAT(v) ((clcnn_karg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
+#define KARG_MEM(m) ((clcnn_karg){sizeof(cl_mem), &(cl_mem){(m)}})
+/* A tensor is passed to a kernel as two arguments: its buffer and its offset in floats.
+ * A NULL tensor becomes a NULL buffer and offset 0. */
+#define KARG_TENSOR(t) clcnn_karg_tensor_buf(t), KARG_INT((t) ? (t)->offset : 0)
+clcnn_karg clcnn_karg_tensor_buf(const clcnn_tensor *t);
+/* `nargs, args` for an array of clcnn_karg. */
+#define KARG_LIST(a) (int)(sizeof(a) / sizeof((a)[0])), (a)
+
+/* Set the arguments and enqueue an NDRange; `local` may be NULL. Each global size
+ * is rounded up to a multiple of its local size (kernels check bounds). */
+clcnn_status clcnn_launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs,
+                          const clcnn_karg *args, cl_uint dims, const size_t *global,
+                          const size_t *local);
+
+/* ---- context and tensors (context.c, tensor.c) ---- */
+
+typedef struct {
+    cl_mem buf;
+    size_t bytes;
+} clcnn_pool_slot;
+
+struct clcnn_context {
+    int device_index;
+    clcnn_device_entry dev;
+    clcnn_device_params params;
+    cl_context cl;
+    cl_command_queue queue;
+    char build_options[128]; /* -cl-std etc., from the device's OpenCL C version */
+    char last_error[4096];
+    clcnn_program_entry *programs;
+    clcnn_pool_slot *pool_free;
+    int pool_free_count, pool_free_cap;
+    clcnn_context_stats stats;
+};
+
+struct clcnn_tensor {
+    clcnn_context *ctx;
+    cl_mem buf;
+    size_t bytes;  /* size of buf when it comes from the pool */
+    int offset;    /* in floats */
+    int pooled;    /* 1: buf goes back to the pool on destroy; 0: the caller's */
+    int ndim;
+    int shape[CLCNN_MAX_DIMS];
+    size_t numel;
+};
+
+/* A scratch tensor from the pool (same as clcnn_tensor_create). */
+clcnn_status clcnn_scratch(clcnn_context *ctx, int ndim, const int *shape, clcnn_tensor **t);
+
+/* A tensor that shares t's storage with another shape (same numel); destroy frees
+ * only the view. */
+clcnn_status clcnn_tensor_view(const clcnn_tensor *t, int ndim, const int *shape, clcnn_tensor **view);
+
+/* Argument checks shared by the ops: each returns CLCNN_OK or records an error
+ * naming the op and argument. */
+clcnn_status clcnn_check_tensor(clcnn_context *ctx, const char *op, const char *arg,
+                                const clcnn_tensor *t, int ndim);
+clcnn_status clcnn_check_same_shape(clcnn_context *ctx, const char *op, const char *arg_a,
+                                    const clcnn_tensor *a, const char *arg_b, const clcnn_tensor *b);
+/* t must have exactly this shape. */
+clcnn_status clcnn_check_shape_is(clcnn_context *ctx, const char *op, const char *arg, const clcnn_tensor *t,
+                                  int ndim, const int *shape);
+clcnn_status clcnn_check_vector(clcnn_context *ctx, const char *op, const char *arg,
+                                const clcnn_tensor *t, int length);
+
+/* Work-group size for 1-D elementwise launches on this device (NULL = driver's). */
+const size_t *clcnn_elementwise_local(const clcnn_context *ctx);
+
+#endif

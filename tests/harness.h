@@ -1,0 +1,70 @@
+/* harness.h: the test suite's tiny framework.
+ * A test is a function returning void that reports through CHECK*; the runner
+ * (tests/main.c) counts a test as failed when any of its checks failed, and ends
+ * with the line "N passed, M failed[, K skipped]". */
+#ifndef CLCNN_TEST_HARNESS_H
+#define CLCNN_TEST_HARNESS_H
+
+#include <stdio.h>
+#include <stdint.h>
+#include "clcnn.h"
+
+/* The context every test shares (created once by the runner on the test device). */
+extern clcnn_context *g_ctx;
+/* Seed printed at start; each test derives its own random stream from it. */
+extern uint64_t g_seed;
+
+/* Record a failed check with a printf-style message. */
+void test_fail(const char *file, int line, const char *fmt, ...);
+/* Mark the current test as skipped, with the reason. */
+void test_skip(const char *reason);
+/* Number of failures recorded in the current test so far. */
+int test_failures(void);
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) test_fail(__FILE__, __LINE__, __VA_ARGS__);                                   \
+    } while (0)
+
+/* Check a clcnn call returned CLCNN_OK; on failure print the status and last error. */
+#define CHECK_OK(expr)                                                                             \
+    do {                                                                                           \
+        clcnn_status st_ = (expr);                                                                 \
+        if (st_ != CLCNN_OK)                                                                       \
+            test_fail(__FILE__, __LINE__, "%s -> %d (%s): %s", #expr, st_, clcnn_status_str(st_),  \
+                      clcnn_last_error(g_ctx));                                                    \
+    } while (0)
+
+/* Check a clcnn call returned the expected error status. */
+#define CHECK_STATUS(expr, want)                                                                   \
+    do {                                                                                           \
+        clcnn_status st_ = (expr);                                                                 \
+        if (st_ != (want))                                                                         \
+            test_fail(__FILE__, __LINE__, "%s -> %d (%s), expected %d (%s)", #expr, st_,           \
+                      clcnn_status_str(st_), (int)(want), clcnn_status_str(want));                 \
+    } while (0)
+
+/* Deterministic random numbers (splitmix64). */
+typedef struct { uint64_t s; } test_rng;
+static inline uint64_t test_rng_next(test_rng *r) {
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+/* Uniform in [lo, hi). */
+static inline float test_rng_uniform(test_rng *r, float lo, float hi) {
+    return lo + (hi - lo) * (float)((test_rng_next(r) >> 40) * (1.0 / 16777216.0));
+}
+/* Integer in [lo, hi]. */
+static inline int test_rng_int(test_rng *r, int lo, int hi) {
+    return lo + (int)(test_rng_next(r) % (uint64_t)(hi - lo + 1));
+}
+
+/* One registered test. */
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} test_case;
+
+#endif

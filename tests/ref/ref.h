@@ -1,0 +1,67 @@
+/* ref.h: plain-loop CPU references for every forward op, used by the op tests.
+ * No OpenCL, no cleverness: each function is the textbook loop with PyTorch's
+ * semantics, accumulating in double and storing float. Tensors are row-major,
+ * NCHW for images; "act" takes clcnn_activation values. */
+#ifndef CLCNN_TEST_REF_H
+#define CLCNN_TEST_REF_H
+
+#include <stddef.h>
+
+/* floor((in + 2*pad - dil*(k-1) - 1) / stride) + 1, as torch.nn.Conv2d. */
+int ref_conv2d_out_size(int in, int k, int stride, int pad, int dil);
+
+/* y = act(conv2d(x, w) + bias + residual); x [N,Cin,H,W], w [Cout,Cin/groups,KH,KW],
+ * bias [Cout] or NULL, residual shaped like y or NULL, y [N,Cout,OH,OW]. */
+void ref_conv2d(const float *x, int N, int Cin, int H, int W, const float *w, int Cout, int KH,
+                int KW, const float *bias, int stride_h, int stride_w, int pad_h, int pad_w,
+                int dil_h, int dil_w, int groups, const float *residual, int act, float *y, int OH,
+                int OW);
+
+/* One scalar through an activation: none, relu, relu6, sigmoid, silu, tanh. */
+float ref_activation(int act, float v);
+/* y[i] = act(x[i]) for n elements. */
+void ref_activate(const float *x, size_t n, int act, float *y);
+
+/* Inference batch norm over axis 1 of x viewed as [N, C, S]. */
+void ref_batchnorm(const float *x, int N, int C, int S, const float *gamma, const float *beta,
+                   const float *mean, const float *var, float eps, float *y);
+/* Fold batch norm into the preceding conv: w [Cout, per], bias [Cout] or NULL. */
+void ref_batchnorm_fold(const float *w, const float *bias, int Cout, int per, const float *gamma,
+                        const float *beta, const float *mean, const float *var, float eps,
+                        float *w_out, float *b_out);
+
+/* y = act(a + b), n elements. */
+void ref_add(const float *a, const float *b, size_t n, int act, float *y);
+
+/* PyTorch's pooling output size, including the ceil-mode rule that the last
+ * window must start inside the input or the left padding. */
+int ref_pool_out_size(int in, int k, int stride, int pad, int ceil_mode);
+/* mode 0 = max, 1 = avg (clcnn_pool_mode). x [N*C planes of H x W], y [N*C, OH, OW]. */
+void ref_pool2d(const float *x, int N, int C, int H, int W, int mode, int KH, int KW, int stride_h,
+                int stride_w, int pad_h, int pad_w, int count_include_pad, float *y, int OH, int OW);
+/* y [N, C] = mean over H x W. */
+void ref_global_avg_pool(const float *x, int N, int C, int H, int W, float *y);
+
+/* y [N, M] = act(x [N, K] w[M, K]^T + bias), bias NULL allowed. */
+void ref_linear(const float *x, int N, int K, const float *w, int M, const float *bias, int act,
+                float *y);
+
+/* s = sigmoid(w2 relu(w1 gap(x) + b1) + b2), y = act(x * s + residual).
+ * w1 [Cr, C], b1 [Cr], w2 [C, Cr], b2 [C]; biases and residual may be NULL. */
+void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float *w1,
+                        const float *b1, const float *w2, const float *b2, int Cr,
+                        const float *residual, int act, float *y);
+
+/* Softmax (log_softmax != 0: log-softmax) of each row of x [rows, cols]. */
+void ref_softmax(const float *x, int rows, int cols, int log_softmax, float *y);
+
+/* Bilinear resize [N*C planes] H x W -> OH x OW, align_corners = false
+ * (PyTorch's upsample_bilinear2d). */
+void ref_resize_bilinear(const float *x, int N, int C, int H, int W, float *y, int OH, int OW);
+
+/* C [M, N] = alpha op(A) op(B) + beta C; A [M,K] or [K,M] if trans_a, B [K,N] or
+ * [N,K] if trans_b. With beta == 0 C is not read (BLAS convention). */
+void ref_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+              const float *B, float beta, float *C);
+
+#endif

@@ -1,0 +1,937 @@
+/* test_ops.c: every forward op against its CPU reference (tests/ref), on random
+ * and a few fixed shapes.
+ *
+ * Each test draws its shapes from a stream seeded with g_seed ^ hash(test name),
+ * so a printed seed reproduces a failure. Every device output lives inside a
+ * bigger raw cl_mem with GUARD sentinel floats on both sides, which must survive
+ * the op untouched. Checks are mixed: |got - want| <= atol + rtol * |want|.
+ *
+ * Tolerances (float32 device arithmetic against a double reference):
+ *   conv2d, linear, squeeze_excite, gemm   atol 1e-4, rtol 1e-4 (sums of up to a few
+ *                                          hundred products of O(1) values)
+ *   relu, relu6, none, add, max pool        atol 1e-6, rtol 1e-6 (one rounding at most)
+ *   dropout_inference                       exact
+ *   sigmoid, silu, tanh, batchnorm(+fold),  atol 1e-5, rtol 1e-5 (exp/tanh/sqrt are
+ *   avg pools, softmax, resize               a few ulp in OpenCL; short sums)
+ */
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ref/ref.h"
+
+enum { GUARD = 67, HELD_MAX = 16, OUT_MAX = 4 };
+static const float SENTINEL = -7777.25f;
+
+/* ------------------------------------------------------------ bookkeeping -- */
+
+/* One op's run over many shapes: its random stream, the case being checked (for
+ * failure messages) and the statistics printed at the end. */
+typedef struct {
+    const char *op;
+    test_rng rng;
+    int shapes;
+    double max_err;
+    char desc[256];
+} op_run;
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h;
+}
+
+static op_run run_begin(const char *op) {
+    op_run r = {.op = op, .rng = {g_seed ^ fnv1a(op)}};
+    return r;
+}
+
+static void run_end(const op_run *r) {
+    printf("  %s: %d shapes, max err %.1e\n", r->op, r->shapes, r->max_err);
+}
+
+/* Start a case: remember its description and count it. */
+static void run_case(op_run *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->desc, sizeof r->desc, fmt, ap);
+    va_end(ap);
+    r->shapes++;
+}
+
+/* Check a library call of the current case; on failure say which case it was. */
+#define OP_OK(r, expr) op_ok_((r), (expr), #expr, __LINE__)
+static int op_ok_(const op_run *r, clcnn_status st, const char *expr, int line) {
+    if (st == CLCNN_OK) return 1;
+    test_fail(__FILE__, line, "%s %s: %s -> %d (%s): %s", r->op, r->desc, expr, st,
+              clcnn_status_str(st), clcnn_last_error(g_ctx));
+    return 0;
+}
+
+typedef struct { char s[64]; } dimstr;
+
+/* "[2, 3, 5]" as a value, so several can appear in one printf. */
+static dimstr dims(int ndim, const int *shape) {
+    dimstr d = {"["};
+    for (int i = 0; i < ndim; i++) {
+        size_t len = strlen(d.s);
+        snprintf(d.s + len, sizeof d.s - len, "%s%d", i ? ", " : "", shape[i]);
+    }
+    strncat(d.s, "]", sizeof d.s - strlen(d.s) - 1);
+    return d;
+}
+
+static const char *act_name(int act) {
+    static const char *names[] = {"none", "relu", "relu6", "sigmoid", "silu", "tanh"};
+    return act >= 0 && act < 6 ? names[act] : "?";
+}
+
+static size_t numel(int ndim, const int *shape) {
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    return n;
+}
+
+static cl_command_queue queue(void) { return (cl_command_queue)clcnn_context_cl_queue(g_ctx); }
+
+/* -------------------------------------------- per-case resources (arena) -- */
+
+/* A device output wrapped over a raw buffer with GUARD sentinels on each side. */
+typedef struct {
+    cl_mem buf;
+    clcnn_tensor *t;
+    int ndim, shape[CLCNN_MAX_DIMS];
+    size_t n;
+} guarded;
+
+/* Everything one case allocates, freed together; bad means an allocation or
+ * upload failed (already reported) and the case is abandoned. */
+typedef struct {
+    void *host[HELD_MAX];
+    clcnn_tensor *dev[HELD_MAX];
+    guarded out[OUT_MAX];
+    int nhost, ndev, nout;
+    int bad;
+} held;
+
+static void held_fail(held *h, const char *what) {
+    if (!h->bad) test_fail(__FILE__, __LINE__, "test setup: %s", what);
+    h->bad = 1;
+}
+
+static void held_release(held *h) {
+    for (int i = 0; i < h->nout; i++) {
+        clcnn_tensor_destroy(h->out[i].t); /* before the buffer it wraps */
+        if (h->out[i].buf) clReleaseMemObject(h->out[i].buf);
+    }
+    for (int i = 0; i < h->ndev; i++) clcnn_tensor_destroy(h->dev[i]);
+    for (int i = 0; i < h->nhost; i++) free(h->host[i]);
+}
+
+static float *h_alloc(held *h, size_t n) {
+    if (h->bad) return NULL;
+    if (h->nhost == HELD_MAX) {
+        held_fail(h, "too many host buffers");
+        return NULL;
+    }
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p) {
+        held_fail(h, "host allocation failed");
+        return NULL;
+    }
+    return h->host[h->nhost++] = p;
+}
+
+static float *h_rand(held *h, test_rng *rng, size_t n, float lo, float hi) {
+    float *p = h_alloc(h, n);
+    for (size_t i = 0; p && i < n; i++) p[i] = test_rng_uniform(rng, lo, hi);
+    return p;
+}
+
+/* A pool tensor holding a copy of host data. */
+static clcnn_tensor *h_input(held *h, int ndim, const int *shape, const float *data) {
+    clcnn_tensor *t = NULL;
+    if (h->bad) return NULL;
+    if (h->ndev == HELD_MAX) {
+        held_fail(h, "too many tensors");
+        return NULL;
+    }
+    clcnn_status st = clcnn_tensor_create(g_ctx, ndim, shape, &t);
+    if (st == CLCNN_OK) {
+        h->dev[h->ndev++] = t;
+        st = clcnn_tensor_write(t, data, numel(ndim, shape));
+    }
+    if (st != CLCNN_OK) {
+        held_fail(h, clcnn_last_error(g_ctx));
+        return NULL;
+    }
+    return t;
+}
+
+/* A guarded output; init (NULL: sentinel too, so unwritten elements show) fills
+ * the part the tensor covers, for in-place ops and GEMM's beta. */
+static guarded *h_output(held *h, int ndim, const int *shape, const float *init) {
+    if (h->bad) return NULL;
+    if (h->nout == OUT_MAX) {
+        held_fail(h, "too many outputs");
+        return NULL;
+    }
+    guarded *g = &h->out[h->nout++];
+    g->ndim = ndim;
+    memcpy(g->shape, shape, sizeof *shape * (size_t)ndim);
+    g->n = numel(ndim, shape);
+    size_t total = g->n + 2 * GUARD;
+    float *fill = h_alloc(h, total);
+    if (!fill) return NULL;
+    for (size_t i = 0; i < total; i++) fill[i] = SENTINEL;
+    if (init) memcpy(fill + GUARD, init, g->n * sizeof *init);
+    cl_int err;
+    g->buf = clCreateBuffer((cl_context)clcnn_context_cl_context(g_ctx), CL_MEM_READ_WRITE,
+                            total * sizeof *fill, NULL, &err);
+    if (err == CL_SUCCESS)
+        err = clEnqueueWriteBuffer(queue(), g->buf, CL_TRUE, 0, total * sizeof *fill, fill, 0,
+                                   NULL, NULL);
+    if (err != CL_SUCCESS) {
+        held_fail(h, "guarded buffer create/write failed");
+        return NULL;
+    }
+    if (clcnn_tensor_wrap(g_ctx, g->buf, GUARD, ndim, shape, &g->t) != CLCNN_OK) {
+        held_fail(h, clcnn_last_error(g_ctx));
+        return NULL;
+    }
+    return g;
+}
+
+/* "[n, c, y, x]" of a flat index in shape. */
+static dimstr unravel(size_t flat, int ndim, const int *shape) {
+    int idx[CLCNN_MAX_DIMS];
+    for (int i = ndim - 1; i >= 0; i--) {
+        idx[i] = (int)(flat % (size_t)shape[i]);
+        flat /= (size_t)shape[i];
+    }
+    return dims(ndim, idx);
+}
+
+/* Finish, read the whole guarded buffer and check both guards; the output part
+ * (or NULL when the read failed). */
+static const float *guarded_read(op_run *r, held *h, const guarded *g) {
+    float *all = h_alloc(h, g->n + 2 * GUARD);
+    if (!all || !OP_OK(r, clcnn_finish(g_ctx))) return NULL;
+    if (clEnqueueReadBuffer(queue(), g->buf, CL_TRUE, 0, (g->n + 2 * GUARD) * sizeof *all, all,
+                            0, NULL, NULL) != CL_SUCCESS) {
+        test_fail(__FILE__, __LINE__, "%s %s: reading the guarded output failed", r->op, r->desc);
+        return NULL;
+    }
+    for (size_t i = 0; i < 2 * GUARD; i++) {
+        size_t at = i < GUARD ? i : g->n + i;
+        if (all[at] != SENTINEL) {
+            test_fail(__FILE__, __LINE__, "%s %s: guard overwritten %zu floats %s the output: %.9g",
+                      r->op, r->desc, i < GUARD ? GUARD - i : i - GUARD + 1,
+                      i < GUARD ? "before" : "after", all[at]);
+            break;
+        }
+    }
+    return all + GUARD;
+}
+
+/* Compare a guarded output with the reference; report the first mismatch and
+ * the number of mismatches. */
+static void check_output(op_run *r, held *h, const guarded *g, const float *want, double atol,
+                         double rtol) {
+    const float *got = guarded_read(r, h, g);
+    if (!got) return;
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        double err = fabs((double)got[i] - (double)want[i]);
+        if (isnan(err) || err > r->max_err) r->max_err = err;
+        if (!(err <= atol + rtol * fabs((double)want[i])) && !bad++) first = i;
+    }
+    if (bad)
+        test_fail(__FILE__, __LINE__,
+                  "%s %s: %zu of %zu off (atol %g, rtol %g); first y%s: got %.9g, want %.9g", r->op,
+                  r->desc, bad, g->n, atol, rtol, unravel(first, g->ndim, g->shape).s, got[first],
+                  (double)want[first]);
+}
+
+/* Tolerance of an activation applied after exact-ish arithmetic. */
+static void act_tol(int act, double *atol, double *rtol) {
+    int transcendental = act == CLCNN_ACT_SIGMOID || act == CLCNN_ACT_SILU || act == CLCNN_ACT_TANH;
+    *atol = *rtol = transcendental ? 1e-5 : 1e-6;
+}
+
+/* A random shape of 1..4 dims, small enough for elementwise tests. */
+static int rand_shape(test_rng *rng, int shape[4]) {
+    int ndim = test_rng_int(rng, 1, 4);
+    for (int i = 0; i < ndim; i++) shape[i] = test_rng_int(rng, 1, ndim <= 2 ? 67 : 13);
+    return ndim;
+}
+
+/* --------------------------------------------------------------- conv2d -- */
+
+typedef struct {
+    int N, Cin, H, W, Cout, KH, KW;
+    clcnn_conv_params p; /* fully spelled out: no zeros read as 1 */
+    int bias, residual, act;
+} conv_case;
+
+static void conv_run(op_run *r, const conv_case *c) {
+    const clcnn_conv_params *p = &c->p;
+    int OH = ref_conv2d_out_size(c->H, c->KH, p->stride_h, p->pad_h, p->dilation_h);
+    int OW = ref_conv2d_out_size(c->W, c->KW, p->stride_w, p->pad_w, p->dilation_w);
+    int xs[4] = {c->N, c->Cin, c->H, c->W}, ws[4] = {c->Cout, c->Cin / p->groups, c->KH, c->KW};
+    int ys[4] = {c->N, c->Cout, OH, OW}, bs[1] = {c->Cout}, shape[4];
+    run_case(r, "x%s w%s stride %d,%d pad %d,%d dil %d,%d groups %d%s%s act %s", dims(4, xs).s,
+             dims(4, ws).s, p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dilation_h,
+             p->dilation_w, p->groups, c->bias ? " bias" : "", c->residual ? " residual" : "",
+             act_name(c->act));
+    held h = {0};
+    size_t ny = numel(4, ys);
+    float ws_scale = 1.0f / sqrtf((float)(ws[1] * c->KH * c->KW)); /* keep outputs O(1) */
+    float *x = h_rand(&h, &r->rng, numel(4, xs), -1, 1);
+    float *w = h_rand(&h, &r->rng, numel(4, ws), -ws_scale, ws_scale);
+    float *b = c->bias ? h_rand(&h, &r->rng, (size_t)c->Cout, -1, 1) : NULL;
+    float *res = c->residual ? h_rand(&h, &r->rng, ny, -1, 1) : NULL;
+    float *want = h_alloc(&h, ny);
+    clcnn_tensor *tx = h_input(&h, 4, xs, x), *tw = h_input(&h, 4, ws, w);
+    clcnn_tensor *tb = b ? h_input(&h, 1, bs, b) : NULL;
+    clcnn_tensor *tr = res ? h_input(&h, 4, ys, res) : NULL;
+    guarded *y = h_output(&h, 4, ys, NULL);
+    if (h.bad) goto done;
+    if (OP_OK(r, clcnn_conv2d_output_shape(tx, tw, p, shape)))
+        CHECK(!memcmp(shape, ys, sizeof ys), "conv2d %s: output shape %s, want %s", r->desc,
+              dims(4, shape).s, dims(4, ys).s);
+    if (!OP_OK(r, clcnn_conv2d(g_ctx, tx, tw, tb, p, tr, c->act, y->t))) goto done;
+    ref_conv2d(x, c->N, c->Cin, c->H, c->W, w, c->Cout, c->KH, c->KW, b, p->stride_h, p->stride_w,
+               p->pad_h, p->pad_w, p->dilation_h, p->dilation_w, p->groups, res, c->act, want, OH,
+               OW);
+    check_output(r, &h, y, want, 1e-4, 1e-4);
+done:
+    held_release(&h);
+}
+
+/* Smallest input extent that still gives one output. */
+static int conv_min_in(int k, int pad, int dil) {
+    int need = dil * (k - 1) + 1 - 2 * pad;
+    return need > 1 ? need : 1;
+}
+
+enum { CONV_ANY, CONV_1X1, CONV_GROUPED };
+
+/* A random case of the given kind. */
+static conv_case conv_random(test_rng *rng, int kind) {
+    conv_case c = {.N = test_rng_int(rng, 1, 3)};
+    clcnn_conv_params *p = &c.p;
+    int cin_g, cout_g, groups, pick = test_rng_int(rng, 0, 3);
+    if (kind == CONV_1X1) {
+        groups = 1, cin_g = test_rng_int(rng, 1, 40), cout_g = test_rng_int(rng, 1, 40);
+    } else if (kind == CONV_GROUPED ? pick < 2 : pick == 0) { /* depthwise, multiplier 1 or 2 */
+        groups = test_rng_int(rng, 2, 19), cin_g = 1, cout_g = test_rng_int(rng, 1, 2);
+    } else if (kind == CONV_GROUPED || pick == 1) {
+        groups = test_rng_int(rng, 2, 4), cin_g = test_rng_int(rng, 2, 5);
+        cout_g = test_rng_int(rng, 1, 4);
+    } else {
+        groups = 1, cin_g = test_rng_int(rng, 1, 9), cout_g = test_rng_int(rng, 1, 17);
+    }
+    c.Cin = groups * cin_g, c.Cout = groups * cout_g, p->groups = groups;
+    if (kind == CONV_1X1) {
+        c.KH = c.KW = 1;
+        p->stride_h = p->stride_w = test_rng_int(rng, 1, 2);
+        p->dilation_h = p->dilation_w = 1;
+    } else {
+        c.KH = test_rng_int(rng, 1, 7);
+        c.KW = test_rng_int(rng, 0, 1) ? c.KH : test_rng_int(rng, 1, 7);
+        p->stride_h = test_rng_int(rng, 1, 3), p->stride_w = test_rng_int(rng, 1, 3);
+        p->dilation_h = test_rng_int(rng, 1, 2), p->dilation_w = test_rng_int(rng, 1, 2);
+        p->pad_h = test_rng_int(rng, 0, 3), p->pad_w = test_rng_int(rng, 0, 3);
+    }
+    c.H = conv_min_in(c.KH, p->pad_h, p->dilation_h) + test_rng_int(rng, 0, 12);
+    c.W = conv_min_in(c.KW, p->pad_w, p->dilation_w) + test_rng_int(rng, 0, 12);
+    c.bias = test_rng_int(rng, 0, 1);
+    c.residual = test_rng_int(rng, 0, 2) == 0;
+    c.act = test_rng_int(rng, 0, 5);
+    return c;
+}
+
+/* n random cases of a kind, then the fixed ones. */
+static void conv_test(const char *op, int kind, int n, const conv_case *fixed, int nfixed) {
+    op_run r = run_begin(op);
+    for (int i = 0; i < n; i++) {
+        conv_case c = conv_random(&r.rng, kind);
+        conv_run(&r, &c);
+    }
+    for (int i = 0; i < nfixed; i++) conv_run(&r, &fixed[i]);
+    run_end(&r);
+}
+
+#define CONV_P(s, pd, d, g) {.stride_h = s, .stride_w = s, .pad_h = pd, .pad_w = pd, \
+                             .dilation_h = d, .dilation_w = d, .groups = g}
+
+static void test_conv2d(void) {
+    static const conv_case fixed[] = {
+        /* 17x19 output (not a multiple of any tile), Cout 13 */
+        {2, 5, 19, 21, 13, 3, 3, CONV_P(1, 0, 1, 1), 1, 0, CLCNN_ACT_RELU},
+        /* a ResNet-like 3x3 with residual, 35x35 output */
+        {1, 24, 35, 35, 13, 3, 3, CONV_P(1, 1, 1, 1), 1, 1, CLCNN_ACT_RELU6},
+        /* a stem: 7x7 stride 2 pad 3 on RGB */
+        {1, 3, 45, 45, 17, 7, 7, CONV_P(2, 3, 1, 1), 0, 0, CLCNN_ACT_NONE},
+        /* dilated 3x3 keeping the size */
+        {2, 7, 15, 13, 11, 3, 3, CONV_P(1, 2, 2, 1), 1, 0, CLCNN_ACT_SILU},
+    };
+    conv_test("conv2d", CONV_ANY, 10, fixed, (int)(sizeof fixed / sizeof *fixed));
+}
+
+static void test_conv2d_1x1(void) {
+    static const conv_case fixed[] = {
+        {2, 37, 17, 19, 13, 1, 1, CONV_P(1, 0, 1, 1), 1, 1, CLCNN_ACT_RELU},
+        {1, 64, 7, 7, 70, 1, 1, CONV_P(1, 0, 1, 1), 1, 0, CLCNN_ACT_NONE},
+        {3, 16, 15, 15, 24, 1, 1, CONV_P(2, 0, 1, 1), 0, 0, CLCNN_ACT_SIGMOID},
+    };
+    conv_test("conv2d_1x1", CONV_1X1, 8, fixed, (int)(sizeof fixed / sizeof *fixed));
+}
+
+static void test_conv2d_grouped(void) {
+    static const conv_case fixed[] = {
+        /* MobileNet depthwise 3x3 stride 2 */
+        {2, 32, 15, 15, 32, 3, 3, CONV_P(2, 1, 1, 32), 1, 0, CLCNN_ACT_RELU6},
+        /* EfficientNet depthwise 5x5 */
+        {1, 13, 17, 19, 13, 5, 5, CONV_P(1, 2, 1, 13), 1, 1, CLCNN_ACT_SILU},
+        /* ResNeXt grouped 3x3 */
+        {2, 20, 9, 11, 20, 3, 3, CONV_P(1, 1, 1, 4), 0, 1, CLCNN_ACT_RELU},
+    };
+    conv_test("conv2d_grouped", CONV_GROUPED, 10, fixed, (int)(sizeof fixed / sizeof *fixed));
+}
+
+/* ------------------------------------------------------------ batchnorm -- */
+
+/* Batch-norm statistics for C channels: gamma, beta, mean, var (var > 0). */
+static void bn_params(held *h, test_rng *rng, int C, float *p[4], clcnn_tensor *t[4]) {
+    static const float lo[4] = {-2, -1, -1, 0.01f}, hi[4] = {2, 1, 1, 3};
+    for (int i = 0; i < 4; i++) {
+        p[i] = h_rand(h, rng, (size_t)C, lo[i], hi[i]);
+        t[i] = h_input(h, 1, &C, p[i]);
+    }
+}
+
+static void batchnorm_case(op_run *r, int ndim, const int *xs, float eps) {
+    int S = (int)(numel(ndim, xs) / (size_t)(xs[0] * xs[1]));
+    run_case(r, "x%s eps %g", dims(ndim, xs).s, eps);
+    held h = {0};
+    float *p[4], *x = h_rand(&h, &r->rng, numel(ndim, xs), -3, 3);
+    clcnn_tensor *t[4];
+    bn_params(&h, &r->rng, xs[1], p, t);
+    float *want = h_alloc(&h, numel(ndim, xs));
+    clcnn_tensor *tx = h_input(&h, ndim, xs, x);
+    guarded *y = h_output(&h, ndim, xs, NULL);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_batchnorm(g_ctx, tx, t[0], t[1], t[2], t[3], eps, y->t))) goto done;
+    ref_batchnorm(x, xs[0], xs[1], S, p[0], p[1], p[2], p[3], eps, want);
+    check_output(r, &h, y, want, 1e-5, 1e-5);
+done:
+    held_release(&h);
+}
+
+static void test_batchnorm(void) {
+    op_run r = run_begin("batchnorm");
+    for (int i = 0; i < 9; i++) {
+        int xs[4] = {test_rng_int(&r.rng, 1, 3), test_rng_int(&r.rng, 1, 40)};
+        int ndim = test_rng_int(&r.rng, 2, 4);
+        for (int d = 2; d < ndim; d++) xs[d] = test_rng_int(&r.rng, 1, 13);
+        batchnorm_case(&r, ndim, xs, test_rng_int(&r.rng, 0, 1) ? 1e-5f : 1e-3f);
+    }
+    batchnorm_case(&r, 4, (const int[]){2, 13, 17, 19}, 1e-5f);
+    run_end(&r);
+}
+
+/* w [Cout, ...] folded out of place, or in place (w_out == w). */
+static void batchnorm_fold_case(op_run *r, int ndim, const int *ws, int has_bias, int in_place) {
+    int Cout = ws[0], per = (int)(numel(ndim, ws) / (size_t)Cout);
+    run_case(r, "w%s%s%s", dims(ndim, ws).s, has_bias ? " bias" : "", in_place ? " in place" : "");
+    held h = {0};
+    float *p[4], *w = h_rand(&h, &r->rng, numel(ndim, ws), -1, 1);
+    float *b = has_bias ? h_rand(&h, &r->rng, (size_t)Cout, -1, 1) : NULL;
+    clcnn_tensor *t[4];
+    bn_params(&h, &r->rng, Cout, p, t);
+    float *want_w = h_alloc(&h, numel(ndim, ws)), *want_b = h_alloc(&h, (size_t)Cout);
+    clcnn_tensor *tb = b ? h_input(&h, 1, &Cout, b) : NULL;
+    guarded *wo = h_output(&h, ndim, ws, in_place ? w : NULL), *bo = h_output(&h, 1, &Cout, NULL);
+    clcnn_tensor *tw = in_place ? (wo ? wo->t : NULL) : h_input(&h, ndim, ws, w);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_batchnorm_fold(g_ctx, tw, tb, t[0], t[1], t[2], t[3], 1e-5f, wo->t, bo->t)))
+        goto done;
+    ref_batchnorm_fold(w, b, Cout, per, p[0], p[1], p[2], p[3], 1e-5f, want_w, want_b);
+    check_output(r, &h, wo, want_w, 1e-5, 1e-5);
+    check_output(r, &h, bo, want_b, 1e-5, 1e-5);
+done:
+    held_release(&h);
+}
+
+static void test_batchnorm_fold(void) {
+    op_run r = run_begin("batchnorm_fold");
+    for (int i = 0; i < 8; i++) {
+        int ws[4] = {test_rng_int(&r.rng, 1, 37), test_rng_int(&r.rng, 1, 9), 0, 0};
+        int ndim = test_rng_int(&r.rng, 0, 2) ? 4 : 2;
+        ws[2] = test_rng_int(&r.rng, 1, 7), ws[3] = test_rng_int(&r.rng, 1, 7);
+        batchnorm_fold_case(&r, ndim, ws, i % 2, i / 2 % 2);
+    }
+    batchnorm_fold_case(&r, 4, (const int[]){13, 5, 3, 3}, 0, 1);
+    run_end(&r);
+}
+
+/* ---------------------------------------------------------- elementwise -- */
+
+/* x uniform in [-8, 8] with a few far values: tanh and sigmoid must not
+ * overflow to NaN there. */
+static float *act_input(held *h, test_rng *rng, size_t n) {
+    static const float far[] = {-90, -20, 20, 90};
+    float *x = h_rand(h, rng, n, -8, 8);
+    for (size_t i = 0; x && i < n; i += 7) x[i] = far[test_rng_int(rng, 0, 3)];
+    return x;
+}
+
+static void activation_case(op_run *r, int ndim, const int *xs, int act, int in_place) {
+    size_t n = numel(ndim, xs);
+    double atol, rtol;
+    act_tol(act, &atol, &rtol);
+    run_case(r, "%s x%s%s", act_name(act), dims(ndim, xs).s, in_place ? " in place" : "");
+    held h = {0};
+    float *x = act_input(&h, &r->rng, n), *want = h_alloc(&h, n);
+    guarded *y = h_output(&h, ndim, xs, in_place ? x : NULL);
+    clcnn_tensor *tx = in_place ? (y ? y->t : NULL) : h_input(&h, ndim, xs, x);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_activate(g_ctx, tx, (clcnn_activation)act, y->t))) goto done;
+    ref_activate(x, n, act, want);
+    check_output(r, &h, y, want, atol, rtol);
+done:
+    held_release(&h);
+}
+
+static void test_activations(void) {
+    op_run r = run_begin("activations");
+    for (int act = CLCNN_ACT_NONE; act <= CLCNN_ACT_TANH; act++)
+        for (int in_place = 0; in_place <= 1; in_place++) {
+            int xs[4], ndim = rand_shape(&r.rng, xs);
+            activation_case(&r, ndim, xs, act, in_place);
+        }
+    run_end(&r);
+}
+
+enum { ADD_NEW, ADD_INTO_A, ADD_INTO_B };
+
+static void add_case(op_run *r, int ndim, const int *xs, int act, int mode) {
+    static const char *mode_name[] = {"", " y=a", " y=b"};
+    size_t n = numel(ndim, xs);
+    double atol, rtol;
+    act_tol(act, &atol, &rtol);
+    run_case(r, "x%s act %s%s", dims(ndim, xs).s, act_name(act), mode_name[mode]);
+    held h = {0};
+    float *a = h_rand(&h, &r->rng, n, -4, 4), *b = h_rand(&h, &r->rng, n, -4, 4);
+    float *want = h_alloc(&h, n);
+    guarded *y = h_output(&h, ndim, xs, mode == ADD_INTO_A ? a : mode == ADD_INTO_B ? b : NULL);
+    clcnn_tensor *ta = mode == ADD_INTO_A ? (y ? y->t : NULL) : h_input(&h, ndim, xs, a);
+    clcnn_tensor *tb = mode == ADD_INTO_B ? (y ? y->t : NULL) : h_input(&h, ndim, xs, b);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_add(g_ctx, ta, tb, (clcnn_activation)act, y->t))) goto done;
+    ref_add(a, b, n, act, want);
+    check_output(r, &h, y, want, atol, rtol);
+done:
+    held_release(&h);
+}
+
+static void test_add(void) {
+    op_run r = run_begin("add");
+    for (int i = 0; i < 9; i++) {
+        int xs[4], ndim = rand_shape(&r.rng, xs);
+        add_case(&r, ndim, xs, test_rng_int(&r.rng, 0, 5), i % 3);
+    }
+    run_end(&r);
+}
+
+/* ---------------------------------------------------------------- pools -- */
+
+typedef struct {
+    int N, C, H, W;
+    clcnn_pool_params p; /* stride 0 means the kernel size */
+} pool_case;
+
+static void pool_run(op_run *r, const pool_case *c) {
+    const clcnn_pool_params *p = &c->p;
+    int sh = p->stride_h ? p->stride_h : p->kernel_h, sw = p->stride_w ? p->stride_w : p->kernel_w;
+    int OH = ref_pool_out_size(c->H, p->kernel_h, sh, p->pad_h, p->ceil_mode);
+    int OW = ref_pool_out_size(c->W, p->kernel_w, sw, p->pad_w, p->ceil_mode);
+    int xs[4] = {c->N, c->C, c->H, c->W}, ys[4] = {c->N, c->C, OH, OW}, shape[4];
+    run_case(r, "x%s kernel %d,%d stride %d,%d pad %d,%d%s%s", dims(4, xs).s, p->kernel_h,
+             p->kernel_w, p->stride_h, p->stride_w, p->pad_h, p->pad_w,
+             p->ceil_mode ? " ceil" : "",
+             p->mode == CLCNN_POOL_AVG && !p->count_include_pad ? " exclude pad" : "");
+    held h = {0};
+    float *x = h_rand(&h, &r->rng, numel(4, xs), -3, 3), *want = h_alloc(&h, numel(4, ys));
+    clcnn_tensor *tx = h_input(&h, 4, xs, x);
+    guarded *y = h_output(&h, 4, ys, NULL);
+    if (h.bad) goto done;
+    if (OP_OK(r, clcnn_pool2d_output_shape(tx, p, shape)))
+        CHECK(!memcmp(shape, ys, sizeof ys), "%s %s: output shape %s, want %s", r->op, r->desc,
+              dims(4, shape).s, dims(4, ys).s);
+    if (!OP_OK(r, clcnn_pool2d(g_ctx, tx, p, y->t))) goto done;
+    ref_pool2d(x, c->N, c->C, c->H, c->W, p->mode, p->kernel_h, p->kernel_w, sh, sw, p->pad_h,
+               p->pad_w, p->count_include_pad, want, OH, OW);
+    /* max pool picks an input: exact; average divides a short sum */
+    if (p->mode == CLCNN_POOL_MAX) check_output(r, &h, y, want, 0, 0);
+    else check_output(r, &h, y, want, 1e-6, 1e-5);
+done:
+    held_release(&h);
+}
+
+static pool_case pool_random(test_rng *rng, clcnn_pool_mode mode) {
+    pool_case c = {.N = test_rng_int(rng, 1, 3), .C = test_rng_int(rng, 1, 19)};
+    clcnn_pool_params *p = &c.p;
+    p->mode = mode;
+    p->kernel_h = test_rng_int(rng, 1, 5);
+    p->kernel_w = test_rng_int(rng, 0, 1) ? p->kernel_h : test_rng_int(rng, 1, 5);
+    if (test_rng_int(rng, 0, 3)) { /* else 0: the kernel size */
+        p->stride_h = test_rng_int(rng, 1, 3), p->stride_w = test_rng_int(rng, 1, 3);
+    }
+    p->pad_h = test_rng_int(rng, 0, p->kernel_h / 2); /* PyTorch's limit */
+    p->pad_w = test_rng_int(rng, 0, p->kernel_w / 2);
+    p->ceil_mode = test_rng_int(rng, 0, 1);
+    p->count_include_pad = test_rng_int(rng, 0, 1);
+    c.H = conv_min_in(p->kernel_h, p->pad_h, 1) + test_rng_int(rng, 0, 11);
+    c.W = conv_min_in(p->kernel_w, p->pad_w, 1) + test_rng_int(rng, 0, 11);
+    return c;
+}
+
+static void pool_test(const char *op, clcnn_pool_mode mode, const pool_case *fixed, int nfixed) {
+    op_run r = run_begin(op);
+    for (int i = 0; i < 10; i++) {
+        pool_case c = pool_random(&r.rng, mode);
+        pool_run(&r, &c);
+    }
+    for (int i = 0; i < nfixed; i++) pool_run(&r, &fixed[i]);
+    run_end(&r);
+}
+
+#define POOL_P(m, k, s, pd, ceil, incl) {m, k, k, s, s, pd, pd, ceil, incl}
+
+static void test_maxpool(void) {
+    static const pool_case fixed[] = {
+        {2, 13, 17, 19, POOL_P(CLCNN_POOL_MAX, 3, 2, 1, 0, 1)}, /* ResNet stem */
+        {1, 5, 14, 14, POOL_P(CLCNN_POOL_MAX, 3, 2, 0, 1, 1)},  /* GoogLeNet, ceil */
+        {2, 3, 7, 9, POOL_P(CLCNN_POOL_MAX, 2, 0, 0, 1, 1)},    /* partial last window */
+    };
+    pool_test("maxpool", CLCNN_POOL_MAX, fixed, (int)(sizeof fixed / sizeof *fixed));
+}
+
+static void test_avgpool(void) {
+    static const pool_case fixed[] = {
+        {2, 7, 9, 11, POOL_P(CLCNN_POOL_AVG, 3, 1, 1, 0, 0)}, /* Inception branch */
+        /* ceil with padding: the last window crosses the right padding, so its
+         * divisor (count_include_pad) is clipped to 2, not 3 */
+        {1, 3, 6, 6, POOL_P(CLCNN_POOL_AVG, 3, 2, 1, 1, 1)},
+        {1, 3, 6, 6, POOL_P(CLCNN_POOL_AVG, 3, 2, 1, 1, 0)},
+        {2, 5, 8, 8, POOL_P(CLCNN_POOL_AVG, 2, 0, 0, 0, 1)}, /* DenseNet transition */
+    };
+    pool_test("avgpool", CLCNN_POOL_AVG, fixed, (int)(sizeof fixed / sizeof *fixed));
+}
+
+static void global_avg_pool_case(op_run *r, const int *xs, int flat) {
+    int ys[4] = {xs[0], xs[1], 1, 1};
+    run_case(r, "x%s -> y%s", dims(4, xs).s, dims(flat ? 2 : 4, ys).s);
+    held h = {0};
+    float *x = h_rand(&h, &r->rng, numel(4, xs), -2, 2), *want = h_alloc(&h, numel(2, ys));
+    clcnn_tensor *tx = h_input(&h, 4, xs, x);
+    guarded *y = h_output(&h, flat ? 2 : 4, ys, NULL);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_global_avg_pool(g_ctx, tx, y->t))) goto done;
+    ref_global_avg_pool(x, xs[0], xs[1], xs[2], xs[3], want);
+    check_output(r, &h, y, want, 1e-5, 1e-5);
+done:
+    held_release(&h);
+}
+
+static void test_global_avg_pool(void) {
+    op_run r = run_begin("global_avg_pool");
+    for (int i = 0; i < 8; i++) {
+        int xs[4] = {test_rng_int(&r.rng, 1, 3), test_rng_int(&r.rng, 1, 40),
+                     test_rng_int(&r.rng, 1, 20), test_rng_int(&r.rng, 1, 20)};
+        global_avg_pool_case(&r, xs, i % 2);
+    }
+    global_avg_pool_case(&r, (const int[]){2, 13, 7, 7}, 1);
+    global_avg_pool_case(&r, (const int[]){1, 37, 56, 56}, 0);
+    run_end(&r);
+}
+
+/* --------------------------------------------------------------- linear -- */
+
+/* x is [N, K] or, when xs has 4 dims, [N, C, H, W] flattened to K = C*H*W. */
+static void linear_case(op_run *r, int xdim, const int *xs, int M, int has_bias, int act) {
+    int N = xs[0], K = (int)(numel(xdim, xs) / (size_t)N);
+    int ws[2] = {M, K}, ys[2] = {N, M};
+    float scale = 1.0f / sqrtf((float)K);
+    run_case(r, "x%s w%s%s act %s", dims(xdim, xs).s, dims(2, ws).s, has_bias ? " bias" : "",
+             act_name(act));
+    held h = {0};
+    float *x = h_rand(&h, &r->rng, numel(xdim, xs), -1, 1);
+    float *w = h_rand(&h, &r->rng, numel(2, ws), -scale, scale);
+    float *b = has_bias ? h_rand(&h, &r->rng, (size_t)M, -1, 1) : NULL;
+    float *want = h_alloc(&h, numel(2, ys));
+    clcnn_tensor *tx = h_input(&h, xdim, xs, x), *tw = h_input(&h, 2, ws, w);
+    clcnn_tensor *tb = b ? h_input(&h, 1, &M, b) : NULL;
+    guarded *y = h_output(&h, 2, ys, NULL);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_linear(g_ctx, tx, tw, tb, (clcnn_activation)act, y->t))) goto done;
+    ref_linear(x, N, K, w, M, b, act, want);
+    check_output(r, &h, y, want, 1e-4, 1e-4);
+done:
+    held_release(&h);
+}
+
+static void test_linear(void) {
+    op_run r = run_begin("linear");
+    for (int i = 0; i < 9; i++) {
+        int xs[4] = {test_rng_int(&r.rng, 1, 5), test_rng_int(&r.rng, 1, 80),
+                     test_rng_int(&r.rng, 1, 5), test_rng_int(&r.rng, 1, 5)};
+        int xdim = i % 3 ? 2 : 4;
+        if (xdim == 4) xs[1] = test_rng_int(&r.rng, 1, 9);
+        linear_case(&r, xdim, xs, test_rng_int(&r.rng, 1, 40), test_rng_int(&r.rng, 0, 1),
+                    test_rng_int(&r.rng, 0, 5));
+    }
+    linear_case(&r, 2, (const int[]){3, 512}, 1000, 1, CLCNN_ACT_NONE); /* a classifier head */
+    linear_case(&r, 4, (const int[]){2, 13, 3, 3}, 17, 1, CLCNN_ACT_RELU);
+    run_end(&r);
+}
+
+/* ------------------------------------------------------- squeeze-excite -- */
+
+static void squeeze_excite_case(op_run *r, const int *xs, int Cr, int conv_weights, int residual,
+                                int act) {
+    int C = xs[1];
+    int w1s[4] = {Cr, C, 1, 1}, w2s[4] = {C, Cr, 1, 1}, wdim = conv_weights ? 4 : 2;
+    size_t n = numel(4, xs);
+    run_case(r, "x%s w1%s w2%s%s act %s", dims(4, xs).s, dims(wdim, w1s).s, dims(wdim, w2s).s,
+             residual ? " residual" : "", act_name(act));
+    held h = {0};
+    float *x = h_rand(&h, &r->rng, n, -2, 2);
+    float *w1 = h_rand(&h, &r->rng, (size_t)Cr * C, -1, 1), *b1 = h_rand(&h, &r->rng, (size_t)Cr, -1, 1);
+    float *w2 = h_rand(&h, &r->rng, (size_t)C * Cr, -1, 1), *b2 = h_rand(&h, &r->rng, (size_t)C, -1, 1);
+    float *res = residual ? h_rand(&h, &r->rng, n, -1, 1) : NULL, *want = h_alloc(&h, n);
+    clcnn_tensor *tx = h_input(&h, 4, xs, x), *tw1 = h_input(&h, wdim, w1s, w1);
+    clcnn_tensor *tb1 = h_input(&h, 1, &Cr, b1), *tw2 = h_input(&h, wdim, w2s, w2);
+    clcnn_tensor *tb2 = h_input(&h, 1, &C, b2), *tr = res ? h_input(&h, 4, xs, res) : NULL;
+    guarded *y = h_output(&h, 4, xs, NULL);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_squeeze_excite(g_ctx, tx, tw1, tb1, tw2, tb2, tr, (clcnn_activation)act,
+                                       y->t)))
+        goto done;
+    ref_squeeze_excite(x, xs[0], C, xs[2], xs[3], w1, b1, w2, b2, Cr, res, act, want);
+    check_output(r, &h, y, want, 1e-4, 1e-4);
+done:
+    held_release(&h);
+}
+
+static void test_squeeze_excite(void) {
+    op_run r = run_begin("squeeze_excite");
+    for (int i = 0; i < 8; i++) {
+        int xs[4] = {test_rng_int(&r.rng, 1, 3), test_rng_int(&r.rng, 2, 40),
+                     test_rng_int(&r.rng, 1, 9), test_rng_int(&r.rng, 1, 9)};
+        squeeze_excite_case(&r, xs, test_rng_int(&r.rng, 1, xs[1] / 2 + 1), i % 2,
+                            test_rng_int(&r.rng, 0, 1), test_rng_int(&r.rng, 0, 5));
+    }
+    /* an SE-ResNet block end: reduction 16 is not exact, residual, final ReLU */
+    squeeze_excite_case(&r, (const int[]){2, 37, 7, 7}, 2, 1, 1, CLCNN_ACT_RELU);
+    run_end(&r);
+}
+
+/* -------------------------------------------------------------- softmax -- */
+
+/* Softmax over the last axis of x; offset shifts every value (stability). */
+static void softmax_case(op_run *r, int ndim, const int *xs, float range, float offset,
+                         int log_softmax) {
+    size_t n = numel(ndim, xs);
+    int cols = xs[ndim - 1];
+    run_case(r, "x%s values %g +- %g", dims(ndim, xs).s, offset, range);
+    held h = {0};
+    float *x = h_rand(&h, &r->rng, n, offset - range, offset + range), *want = h_alloc(&h, n);
+    clcnn_tensor *tx = h_input(&h, ndim, xs, x);
+    guarded *y = h_output(&h, ndim, xs, NULL);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_softmax(g_ctx, tx, log_softmax, y->t))) goto done;
+    ref_softmax(x, (int)(n / (size_t)cols), cols, log_softmax, want);
+    check_output(r, &h, y, want, 1e-5, 1e-5);
+done:
+    held_release(&h);
+}
+
+static void softmax_test(const char *op, int log_softmax) {
+    op_run r = run_begin(op);
+    for (int i = 0; i < 8; i++) {
+        int xs[4], ndim = test_rng_int(&r.rng, 1, 4);
+        for (int d = 0; d < ndim - 1; d++) xs[d] = test_rng_int(&r.rng, 1, 5);
+        xs[ndim - 1] = test_rng_int(&r.rng, 1, 300);
+        softmax_case(&r, ndim, xs, 10, 0, log_softmax);
+    }
+    softmax_case(&r, 2, (const int[]){2, 1000}, 30, 0, log_softmax); /* ImageNet logits */
+    softmax_case(&r, 2, (const int[]){3, 17}, 5, 100, log_softmax);  /* exp overflows unshifted */
+    softmax_case(&r, 2, (const int[]){4, 1}, 5, 0, log_softmax);     /* one column */
+    run_end(&r);
+}
+
+static void test_softmax(void) { softmax_test("softmax", 0); }
+static void test_log_softmax(void) { softmax_test("log_softmax", 1); }
+
+/* ------------------------------------------------------ dropout, resize -- */
+
+static void test_dropout_inference(void) {
+    op_run r = run_begin("dropout_inference");
+    for (int i = 0; i < 6; i++) {
+        int xs[4], ndim = rand_shape(&r.rng, xs);
+        size_t n = numel(ndim, xs);
+        run_case(&r, "x%s", dims(ndim, xs).s);
+        held h = {0};
+        float *x = h_rand(&h, &r.rng, n, -5, 5);
+        clcnn_tensor *tx = h_input(&h, ndim, xs, x);
+        guarded *y = h_output(&h, ndim, xs, NULL);
+        if (!h.bad && OP_OK(&r, clcnn_dropout_inference(g_ctx, tx, y->t)))
+            check_output(&r, &h, y, x, 0, 0); /* the identity: exact */
+        held_release(&h);
+    }
+    run_end(&r);
+}
+
+static void resize_case(op_run *r, const int *xs, int OH, int OW) {
+    int ys[4] = {xs[0], xs[1], OH, OW};
+    run_case(r, "x%s -> y%s", dims(4, xs).s, dims(4, ys).s);
+    held h = {0};
+    float *x = h_rand(&h, &r->rng, numel(4, xs), -1, 1), *want = h_alloc(&h, numel(4, ys));
+    clcnn_tensor *tx = h_input(&h, 4, xs, x);
+    guarded *y = h_output(&h, 4, ys, NULL);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_resize_bilinear(g_ctx, tx, y->t))) goto done;
+    ref_resize_bilinear(x, xs[0], xs[1], xs[2], xs[3], want, OH, OW);
+    check_output(r, &h, y, want, 1e-5, 1e-5);
+done:
+    held_release(&h);
+}
+
+static void test_resize_bilinear(void) {
+    op_run r = run_begin("resize_bilinear");
+    for (int i = 0; i < 8; i++) {
+        int xs[4] = {test_rng_int(&r.rng, 1, 2), test_rng_int(&r.rng, 1, 5),
+                     test_rng_int(&r.rng, 1, 12), test_rng_int(&r.rng, 1, 12)};
+        resize_case(&r, xs, test_rng_int(&r.rng, 1, 30), test_rng_int(&r.rng, 1, 30));
+    }
+    resize_case(&r, (const int[]){1, 3, 7, 7}, 224, 224); /* a CAM to image size */
+    resize_case(&r, (const int[]){2, 5, 17, 19}, 9, 10);  /* downscale */
+    resize_case(&r, (const int[]){1, 2, 5, 6}, 5, 6);     /* same size: the identity */
+    run_end(&r);
+}
+
+/* ----------------------------------------------------------------- gemm -- */
+
+static void gemm_case(op_run *r, clcnn_gemm_backend backend, int ta, int tb, int M, int N, int K,
+                      float alpha, float beta) {
+    int as[2] = {ta ? K : M, ta ? M : K}, bs[2] = {tb ? N : K, tb ? K : N}, cs[2] = {M, N};
+    run_case(r, "%s%s M %d N %d K %d alpha %g beta %g", ta ? "A^T" : "A", tb ? " B^T" : " B", M, N,
+             K, alpha, beta);
+    held h = {0};
+    float *a = h_rand(&h, &r->rng, numel(2, as), -1, 1), *b = h_rand(&h, &r->rng, numel(2, bs), -1, 1);
+    float *c = h_rand(&h, &r->rng, numel(2, cs), -1, 1), *want = h_alloc(&h, numel(2, cs));
+    clcnn_tensor *tA = h_input(&h, 2, as, a), *tB = h_input(&h, 2, bs, b);
+    guarded *y = h_output(&h, 2, cs, c);
+    if (h.bad) goto done;
+    if (!OP_OK(r, clcnn_gemm(g_ctx, backend, ta, tb, alpha, tA, tB, beta, y->t))) goto done;
+    memcpy(want, c, numel(2, cs) * sizeof *c);
+    ref_gemm(ta, tb, M, N, K, alpha, a, b, beta, want);
+    check_output(r, &h, y, want, 1e-4, 1e-4);
+done:
+    held_release(&h);
+}
+
+static void gemm_backend_test(const char *op, clcnn_gemm_backend backend) {
+    static const float betas[] = {0.0f, 1.0f, 0.5f, -1.25f};
+    op_run r = run_begin(op);
+    for (int t = 0; t < 4; t++)
+        for (int i = 0; i < 2; i++) {
+            float alpha = test_rng_int(&r.rng, 0, 1) ? 1.0f : test_rng_uniform(&r.rng, -2, 2);
+            gemm_case(&r, backend, t & 1, t >> 1, test_rng_int(&r.rng, 1, 70),
+                      test_rng_int(&r.rng, 1, 70), test_rng_int(&r.rng, 1, 70), alpha,
+                      betas[test_rng_int(&r.rng, 0, 3) | i]); /* i = 1: beta != 0 */
+        }
+    gemm_case(&r, backend, 0, 0, 65, 33, 129, 1.0f, 0.5f); /* one past tile multiples */
+    gemm_case(&r, backend, 1, 1, 128, 128, 128, -0.75f, 1.0f);
+    gemm_case(&r, backend, 0, 1, 1, 1, 1, 2.0f, 0.0f);
+    run_end(&r);
+}
+
+static void test_gemm(void) {
+    gemm_backend_test("gemm (own)", CLCNN_GEMM_OWN);
+    gemm_backend_test("gemm (auto)", CLCNN_GEMM_AUTO);
+    if (clcnn_have_clblast()) {
+        gemm_backend_test("gemm (clblast)", CLCNN_GEMM_CLBLAST);
+        return;
+    }
+    /* without CLBlast the backend must say so rather than fall back silently */
+    op_run r = run_begin("gemm (clblast)");
+    run_case(&r, "1x1x1 without CLBlast");
+    held h = {0};
+    float one = 1.0f;
+    int s[2] = {1, 1};
+    clcnn_tensor *a = h_input(&h, 2, s, &one);
+    guarded *c = h_output(&h, 2, s, &one);
+    if (!h.bad)
+        CHECK_STATUS(clcnn_gemm(g_ctx, CLCNN_GEMM_CLBLAST, 0, 0, 1.0f, a, a, 0.0f, c->t),
+                     CLCNN_ERR_UNSUPPORTED);
+    held_release(&h);
+}
+
+/* ---------------------------------------------------------- shape errors -- */
+
+/* Ops given shapes that do not fit must say CLCNN_ERR_SHAPE and write nothing. */
+static void test_op_shape_errors(void) {
+    op_run r = run_begin("op_shape_errors");
+    run_case(&r, "conv2d, add, linear, gemm with mismatched shapes");
+    held h = {0};
+    int xs[4] = {1, 3, 5, 5}, ws[4] = {4, 3, 3, 3}, bad_ys[4] = {1, 4, 5, 5};
+    int a_s[2] = {2, 3}, b_s[2] = {3, 2}, lin_w[2] = {4, 5};
+    float *data = h_rand(&h, &r.rng, 128, -1, 1), *untouched = h_alloc(&h, 128);
+    clcnn_tensor *x = h_input(&h, 4, xs, data), *w = h_input(&h, 4, ws, data);
+    clcnn_tensor *a = h_input(&h, 2, a_s, data), *b = h_input(&h, 2, b_s, data);
+    clcnn_tensor *lw = h_input(&h, 2, lin_w, data);
+    guarded *y4 = h_output(&h, 4, bad_ys, NULL), *y2 = h_output(&h, 2, a_s, NULL);
+    if (h.bad) goto done;
+    for (int i = 0; i < 128; i++) untouched[i] = SENTINEL;
+    clcnn_conv_params p = {1, 1, 0, 0, 1, 1, 1}; /* no padding: 3x3 output, not 5x5 */
+    CHECK_STATUS(clcnn_conv2d(g_ctx, x, w, NULL, &p, NULL, CLCNN_ACT_NONE, y4->t), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_add(g_ctx, a, b, CLCNN_ACT_NONE, y2->t), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_linear(g_ctx, a, lw, NULL, CLCNN_ACT_NONE, y2->t), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_gemm(g_ctx, CLCNN_GEMM_AUTO, 0, 0, 1.0f, a, a, 0.0f, y2->t), CLCNN_ERR_SHAPE);
+    check_output(&r, &h, y4, untouched, 0, 0);
+    check_output(&r, &h, y2, untouched, 0, 0);
+done:
+    held_release(&h);
+}
+
+const test_case test_ops_cases[] = {
+    {"conv2d", test_conv2d},
+    {"conv2d_1x1", test_conv2d_1x1},
+    {"conv2d_grouped", test_conv2d_grouped},
+    {"batchnorm", test_batchnorm},
+    {"batchnorm_fold", test_batchnorm_fold},
+    {"activations", test_activations},
+    {"add", test_add},
+    {"maxpool", test_maxpool},
+    {"avgpool", test_avgpool},
+    {"global_avg_pool", test_global_avg_pool},
+    {"linear", test_linear},
+    {"squeeze_excite", test_squeeze_excite},
+    {"softmax", test_softmax},
+    {"log_softmax", test_log_softmax},
+    {"dropout_inference", test_dropout_inference},
+    {"resize_bilinear", test_resize_bilinear},
+    {"gemm", test_gemm},
+    {"op_shape_errors", test_op_shape_errors},
+    {NULL, NULL},
+};
