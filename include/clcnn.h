@@ -268,6 +268,36 @@ clcnn_status clcnn_gemm(clcnn_context *ctx, clcnn_gemm_backend backend, int tran
 /* Whether the library was built with CLBlast. */
 int clcnn_have_clblast(void);
 
+/* ---------------------------------------------------------------- weights -- */
+
+/* A set of named tensors loaded from a safetensors file (F32; F16 and BF16 are
+ * converted on load; integer tensors such as BatchNorm's num_batches_tracked are
+ * skipped). Names are kept as in the file (torchvision's state_dict names). */
+typedef struct clcnn_weights clcnn_weights;
+
+clcnn_status clcnn_weights_load(clcnn_context *ctx, const char *path, clcnn_weights **weights);
+void clcnn_weights_destroy(clcnn_weights *weights);
+int clcnn_weights_count(const clcnn_weights *weights);
+const char *clcnn_weights_name(const clcnn_weights *weights, int index);
+/* The tensor called name, or NULL. The tensor belongs to the weights. */
+const clcnn_tensor *clcnn_weights_get(const clcnn_weights *weights, const char *name);
+/* A value of the file's __metadata__, or NULL. */
+const char *clcnn_weights_metadata(const clcnn_weights *weights, const char *key);
+
+/* ----------------------------------------------------------------- models -- */
+
+typedef struct clcnn_model clcnn_model;
+
+/* An inference ResNet (basic or bottleneck blocks, optional Squeeze-and-Excitation
+ * as block.se.fc1/fc2) built from weights with torchvision's names: conv1, bn1,
+ * layer1..layerN (as many as the weights hold), fc. Batch norms are folded into the
+ * convolutions. The model keeps its own copies: weights may be destroyed after. */
+clcnn_status clcnn_resnet_create(clcnn_context *ctx, const clcnn_weights *weights, clcnn_model **model);
+void clcnn_model_destroy(clcnn_model *model);
+int clcnn_model_num_classes(const clcnn_model *model);
+/* logits [N, classes] for x [N, 3, H, W]. */
+clcnn_status clcnn_model_forward(clcnn_model *model, const clcnn_tensor *x, clcnn_tensor *logits);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,2 +1,83 @@
+/* test_net.c: a small SE-ResNet built from the ops gives PyTorch's logits for the
+ * same weights and input (golden files from scripts/make_golden.py). */
+#include <math.h>
+#include <stdlib.h>
 #include "harness.h"
-const test_case test_net_cases[] = {{NULL, NULL}};
+
+/* Folded batch norm and a different summation order than oneDNN: 1e-4 absolute plus
+ * 1e-4 relative on logits of magnitude ~1 leaves room only for float rounding. */
+#define NET_ATOL 1e-4f
+#define NET_RTOL 1e-4f
+
+static const char *golden(const char *file) {
+    static char path[1024];
+    const char *dir = getenv("CLCNN_TEST_DATA");
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/golden", file);
+    return path;
+}
+
+static void test_tiny_seresnet_matches_pytorch(void) {
+    clcnn_weights *w = NULL, *io = NULL;
+    clcnn_model *m = NULL;
+    clcnn_tensor *logits = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet.safetensors"), &w));
+    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet_io.safetensors"), &io));
+    if (test_failures()) goto done;
+    CHECK(clcnn_weights_metadata(w, "arch") != NULL, "metadata arch missing");
+    CHECK_OK(clcnn_resnet_create(g_ctx, w, &m));
+    if (test_failures()) goto done;
+    const clcnn_tensor *x = clcnn_weights_get(io, "input"), *want_t = clcnn_weights_get(io, "logits");
+    CHECK(x && want_t, "golden io file lacks input or logits");
+    if (!x || !want_t) goto done;
+    const int n = clcnn_tensor_dim(want_t, 0), classes = clcnn_tensor_dim(want_t, 1);
+    CHECK(clcnn_model_num_classes(m) == classes, "classes %d, want %d", clcnn_model_num_classes(m), classes);
+    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){n, classes}, &logits));
+    if (test_failures()) goto done;
+    float got[64], want[64];
+    CHECK_OK(clcnn_model_forward(m, x, logits));
+    CHECK_OK(clcnn_tensor_read(logits, got, (size_t)(n * classes)));
+    CHECK_OK(clcnn_tensor_read(want_t, want, (size_t)(n * classes)));
+    float max_err = 0;
+    for (int i = 0; i < n * classes; i++) {
+        const float err = fabsf(got[i] - want[i]);
+        if (err > max_err) max_err = err;
+        CHECK(err <= NET_ATOL + NET_RTOL * fabsf(want[i]), "logit %d: got %.7f, PyTorch %.7f", i, got[i], want[i]);
+    }
+    printf("  tiny SE-ResNet logits vs PyTorch: max abs err %.2e\n", max_err);
+done:
+    clcnn_tensor_destroy(logits);
+    clcnn_model_destroy(m);
+    clcnn_weights_destroy(io);
+    clcnn_weights_destroy(w);
+}
+
+/* A forward pass after the first allocates no device memory: the pool serves it. */
+static void test_forward_reuses_pool(void) {
+    clcnn_weights *w = NULL, *io = NULL;
+    clcnn_model *m = NULL;
+    clcnn_tensor *logits = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet.safetensors"), &w));
+    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet_io.safetensors"), &io));
+    if (test_failures()) goto done;
+    CHECK_OK(clcnn_resnet_create(g_ctx, w, &m));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){2, 5}, &logits));
+    if (test_failures()) goto done;
+    CHECK_OK(clcnn_model_forward(m, clcnn_weights_get(io, "input"), logits));
+    clcnn_context_stats before, after;
+    clcnn_context_get_stats(g_ctx, &before);
+    for (int i = 0; i < 3; i++) CHECK_OK(clcnn_model_forward(m, clcnn_weights_get(io, "input"), logits));
+    CHECK_OK(clcnn_finish(g_ctx));
+    clcnn_context_get_stats(g_ctx, &after);
+    CHECK(after.device_allocations == before.device_allocations, "forward passes allocated %llu new buffers",
+          (unsigned long long)(after.device_allocations - before.device_allocations));
+done:
+    clcnn_tensor_destroy(logits);
+    clcnn_model_destroy(m);
+    clcnn_weights_destroy(io);
+    clcnn_weights_destroy(w);
+}
+
+const test_case test_net_cases[] = {
+    {"net_tiny_seresnet_matches_pytorch", test_tiny_seresnet_matches_pytorch},
+    {"net_forward_reuses_pool", test_forward_reuses_pool},
+    {NULL, NULL}};
