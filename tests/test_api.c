@@ -1,2 +1,187 @@
+/* test_api.c: bad input to the public API is a clear error, never a crash: NULL
+ * arguments, bad shapes, tensors from another context, allocations larger than the
+ * device allows, and malformed weight files. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
 #include "harness.h"
-const test_case test_api_cases[] = {{NULL, NULL}};
+
+static void test_null_and_bad_arguments(void) {
+    clcnn_tensor *t = NULL;
+    CHECK_STATUS(clcnn_context_create(0, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_tensor_create(NULL, 1, (int[]){4}, &t), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_tensor_create(g_ctx, 0, (int[]){4}, &t), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_tensor_create(g_ctx, 7, (int[]){1, 1, 1, 1, 1, 1, 1}, &t), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_tensor_create(g_ctx, 2, (int[]){4, 0}, &t), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_tensor_create(g_ctx, 2, (int[]){4, -3}, &t), CLCNN_ERR_SHAPE);
+    CHECK(strstr(clcnn_last_error(g_ctx), "[4, -3]") != NULL, "error lacks the shape: %s", clcnn_last_error(g_ctx));
+    CHECK(t == NULL, "failed create left a tensor");
+    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){3, 4}, &t));
+    if (!t) return;
+    float buf[12] = {0};
+    CHECK_STATUS(clcnn_tensor_write(t, buf, 11), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_tensor_read(t, buf, 13), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_tensor_read(t, NULL, 12), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_tensor_reshape(t, 2, (int[]){5, 2}), CLCNN_ERR_SHAPE);
+    CHECK_OK(clcnn_tensor_reshape(t, 3, (int[]){2, 2, 3}));
+    CHECK(clcnn_tensor_dim(t, -1) == 3 && clcnn_tensor_ndim(t) == 3, "reshape did not apply");
+    CHECK_STATUS(clcnn_activate(g_ctx, t, (clcnn_activation)42, t), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_activate(NULL, t, CLCNN_ACT_RELU, t), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_activate(g_ctx, NULL, CLCNN_ACT_RELU, t), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_conv2d(g_ctx, t, NULL, NULL, NULL, NULL, CLCNN_ACT_NONE, t), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_pool2d(g_ctx, t, NULL, t), CLCNN_ERR_SHAPE);
+    clcnn_tensor *img = NULL;
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){1, 2, 5, 5}, &img));
+    if (img) {
+        clcnn_pool_params bad = {.mode = CLCNN_POOL_MAX, .kernel_h = 2, .kernel_w = 2, .pad_h = 2};
+        CHECK_STATUS(clcnn_pool2d(g_ctx, img, &bad, img), CLCNN_ERR_INVALID_ARGUMENT);
+        CHECK_STATUS(clcnn_pool2d(g_ctx, img, NULL, img), CLCNN_ERR_INVALID_ARGUMENT);
+        clcnn_pool_params big = {.mode = CLCNN_POOL_AVG, .kernel_h = 9, .kernel_w = 9};
+        CHECK_STATUS(clcnn_pool2d(g_ctx, img, &big, img), CLCNN_ERR_SHAPE);
+    }
+    clcnn_tensor_destroy(img);
+    clcnn_tensor_destroy(t);
+    clcnn_tensor_destroy(NULL); /* destroy accepts NULL */
+    clcnn_context_destroy(NULL);
+}
+
+static void test_oversized_allocation(void) {
+    clcnn_tensor *t = NULL;
+    /* 2^31 - 2 floats: fits the index type, but 8 GiB exceeds one allocation on the test devices. */
+    clcnn_device_info info;
+    CHECK_OK(clcnn_context_get_device_info(g_ctx, &info));
+    if (info.max_alloc_bytes >= (8ull << 30)) {
+        test_skip("the device allows single allocations of 8 GiB");
+        return;
+    }
+    CHECK_STATUS(clcnn_tensor_create(g_ctx, 2, (int[]){2, (1 << 30) - 1}, &t), CLCNN_ERR_OUT_OF_MEMORY);
+    CHECK(strstr(clcnn_last_error(g_ctx), "[2, 1073741823]") != NULL, "error lacks the shape: %s", clcnn_last_error(g_ctx));
+    CHECK_STATUS(clcnn_tensor_create(g_ctx, 3, (int[]){1 << 20, 1 << 10, 4}, &t), CLCNN_ERR_OUT_OF_MEMORY);
+    CHECK(t == NULL, "failed create left a tensor");
+}
+
+static void test_context_mismatch(void) {
+    clcnn_context *other = NULL;
+    clcnn_tensor *a = NULL, *b = NULL;
+    CHECK_OK(clcnn_context_create(-1, &other));
+    if (!other) return;
+    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){8}, &a));
+    CHECK_OK(clcnn_tensor_create(other, 1, (int[]){8}, &b));
+    if (a && b) {
+        CHECK_STATUS(clcnn_add(g_ctx, a, b, CLCNN_ACT_NONE, a), CLCNN_ERR_CONTEXT_MISMATCH);
+        CHECK(strstr(clcnn_last_error(g_ctx), "another context") != NULL, "unclear error: %s", clcnn_last_error(g_ctx));
+        /* A raw buffer of another OpenCL context cannot be wrapped. */
+        clcnn_tensor *w = NULL;
+        cl_int err;
+        cl_mem buf = clCreateBuffer((cl_context)clcnn_context_cl_context(other), CL_MEM_READ_WRITE, 64, NULL, &err);
+        CHECK(buf != NULL, "clCreateBuffer failed (%d)", err);
+        if (buf) {
+            CHECK_STATUS(clcnn_tensor_wrap(g_ctx, buf, 0, 1, (int[]){8}, &w), CLCNN_ERR_CONTEXT_MISMATCH);
+            CHECK_STATUS(clcnn_tensor_wrap(other, buf, 4, 1, (int[]){13}, &w), CLCNN_ERR_SHAPE);
+            clReleaseMemObject(buf);
+        }
+        CHECK_STATUS(clcnn_tensor_wrap(g_ctx, NULL, 0, 1, (int[]){8}, &w), CLCNN_ERR_INVALID_ARGUMENT);
+    }
+    clcnn_tensor_destroy(b);
+    clcnn_tensor_destroy(a);
+    clcnn_context_destroy(other);
+}
+
+/* ---- malformed weight files ---- */
+
+static const char *tmp_path(const char *name) {
+    static char path[256];
+    snprintf(path, sizeof path, "/tmp/clcnn-test-%d-%s", (int)getpid(), name);
+    return path;
+}
+
+/* A safetensors file from a header text and data bytes; hlen_override != 0 writes
+ * a false header length. */
+static const char *write_st(const char *name, const char *header, const void *data, size_t data_len,
+                            unsigned long long hlen_override) {
+    const char *path = tmp_path(name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return path;
+    unsigned long long hlen = hlen_override ? hlen_override : strlen(header);
+    for (int i = 0; i < 8; i++) fputc((int)((hlen >> (8 * i)) & 0xff), f);
+    fputs(header, f);
+    if (data_len) fwrite(data, 1, data_len, f);
+    fclose(f);
+    return path;
+}
+
+static void expect_load_error(const char *path, clcnn_status want, const char *needle) {
+    clcnn_weights *w = NULL;
+    CHECK_STATUS(clcnn_weights_load(g_ctx, path, &w), want);
+    CHECK(w == NULL, "%s: failed load returned weights", path);
+    CHECK(strstr(clcnn_last_error(g_ctx), needle) != NULL, "%s: error lacks \"%s\": %s", path, needle,
+          clcnn_last_error(g_ctx));
+    clcnn_weights_destroy(w);
+    unlink(path);
+}
+
+static void test_malformed_weight_files(void) {
+    const float data[6] = {1, 2, 3, 4, 5, 6};
+    expect_load_error("/nonexistent/weights.safetensors", CLCNN_ERR_IO, "/nonexistent/weights.safetensors");
+    const char *short_path = tmp_path("short");
+    FILE *f = fopen(short_path, "wb");
+    if (f) {
+        fputs("abc", f);
+        fclose(f);
+    }
+    expect_load_error(short_path, CLCNN_ERR_FORMAT, "too short");
+    expect_load_error(write_st("empty-header", "", NULL, 0, 0), CLCNN_ERR_FORMAT, "JSON");
+    expect_load_error(write_st("hugelen", "{}", NULL, 0, 1ull << 62), CLCNN_ERR_FORMAT, "header length");
+    expect_load_error(write_st("notjson", "{\"a\": [1, 2", data, sizeof data, 0), CLCNN_ERR_FORMAT, "JSON");
+    expect_load_error(write_st("offsets", "{\"w\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,4096]}}", data,
+                               sizeof data, 0),
+                      CLCNN_ERR_FORMAT, "w");
+    expect_load_error(write_st("sizes", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,4],\"data_offsets\":[0,24]}}", data,
+                               sizeof data, 0),
+                      CLCNN_ERR_FORMAT, "tensor w");
+    expect_load_error(write_st("bigdim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[4000000000],\"data_offsets\":[0,24]}}",
+                               data, sizeof data, 0),
+                      CLCNN_ERR_FORMAT, "dimension");
+    expect_load_error(write_st("nodtype", "{\"w\":{\"shape\":[6],\"data_offsets\":[0,24]}}", data, sizeof data, 0),
+                      CLCNN_ERR_FORMAT, "dtype");
+    /* A well-formed file loads; F16 converts; integer tensors are skipped. */
+    const unsigned short half[2] = {0x3c00, 0xc000}; /* 1.0, -2.0 */
+    unsigned char mixed[24 + 4 + 8];
+    memcpy(mixed, data, 24);
+    memcpy(mixed + 24, half, 4);
+    memset(mixed + 28, 0, 8);
+    const char *ok = write_st("ok",
+                              "{\"__metadata__\":{\"arch\":\"x\"},\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                              "\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[24,28]},"
+                              "\"n\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[28,36]}}",
+                              mixed, sizeof mixed, 0);
+    clcnn_weights *w = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, ok, &w));
+    if (w) {
+        CHECK(clcnn_weights_count(w) == 2, "count %d, want 2 (I64 skipped)", clcnn_weights_count(w));
+        const char *arch = clcnn_weights_metadata(w, "arch");
+        CHECK(arch && !strcmp(arch, "x"), "metadata arch = %s", arch ? arch : "(null)");
+        const clcnn_tensor *h = clcnn_weights_get(w, "h");
+        float hv[2] = {0, 0};
+        CHECK(h != NULL, "tensor h missing");
+        if (h) CHECK_OK(clcnn_tensor_read(h, hv, 2));
+        CHECK(hv[0] == 1.0f && hv[1] == -2.0f, "F16 converted to %g %g", hv[0], hv[1]);
+        /* Weights that are not a ResNet: a clear error naming the first missing tensor. */
+        clcnn_model *m = NULL;
+        CHECK_STATUS(clcnn_resnet_create(g_ctx, w, &m), CLCNN_ERR_NOT_FOUND);
+        CHECK(strstr(clcnn_last_error(g_ctx), "layer1.0.conv1.weight") != NULL, "unclear error: %s",
+              clcnn_last_error(g_ctx));
+        CHECK(m == NULL, "failed create returned a model");
+    }
+    clcnn_weights_destroy(w);
+    unlink(ok);
+}
+
+const test_case test_api_cases[] = {
+    {"api_null_and_bad_arguments", test_null_and_bad_arguments},
+    {"api_oversized_allocation", test_oversized_allocation},
+    {"api_context_mismatch", test_context_mismatch},
+    {"api_malformed_weight_files", test_malformed_weight_files},
+    {NULL, NULL}};
