@@ -5,9 +5,11 @@
 
 void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_params *p) {
     if (info->type == CLCNN_DEVICE_CPU) {
-        /* PoCL and other CPU drivers: one work-item per 6x32 tile of C held in
-         * float16 registers, work-group size 1 (DESIGN.md: about 190 GFLOP/s on PoCL). */
-        *p = (clcnn_device_params){"cpu", 6, 32, 1, 0};
+        /* PoCL and other CPU drivers: one work-item per tile of C held in float16
+         * registers, work-group size 1. 6x16 keeps the accumulators in 12 of AVX2's 16
+         * vector registers; 6x32 (24 of them) spills there and measured 56-62 GFLOP/s
+         * against 72-93 for 6x16 (clbench gemm, 1024^3, PoCL 3.1 haswell target). */
+        *p = (clcnn_device_params){"cpu", 6, 16, 1, 0};
         return;
     }
     /* GPUs and the rest: smaller register tiles, more work-items. */
