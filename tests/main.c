@@ -10,6 +10,7 @@
 extern const test_case test_runtime_cases[];
 extern const test_case test_api_cases[];
 extern const test_case test_ops_cases[];
+extern const test_case test_tiles_cases[];
 extern const test_case test_net_cases[];
 
 clcnn_context *g_ctx;
@@ -60,7 +61,7 @@ int main(int argc, char **argv) {
     printf("device: %s / %s (%s)\nseed: %llu (set CLCNN_TEST_SEED to repeat another)\n", info.platform, info.name,
            info.opencl_c_version, (unsigned long long)g_seed);
 
-    const test_case *lists[] = {test_runtime_cases, test_api_cases, test_ops_cases, test_net_cases};
+    const test_case *lists[] = {test_runtime_cases, test_api_cases, test_ops_cases, test_tiles_cases, test_net_cases};
     int passed = 0, failed = 0, skipped = 0;
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
         for (const test_case *t = lists[l]; t->name; t++) {

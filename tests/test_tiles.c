@@ -1,0 +1,108 @@
+/* test_tiles.c: every GEMM tile the parameter table or CLCNN_GEMM_TILE can choose
+ * gives the reference results, on shapes whose M and N are not multiples of the
+ * tile (so both the full-tile and the edge paths of cl/gemm.cl run). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "ref/ref.h"
+
+static const char *tiles[] = {"6x32", "6x16", "4x16", "3x32", "8x16", "1x16"};
+
+static void fill(test_rng *r, float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = test_rng_uniform(r, -1, 1);
+}
+
+/* Sums of up to a few hundred products of values in [-1, 1]: float rounding gives
+ * errors of about 1e-6 absolute, so 1e-5 absolute plus 1e-4 relative. Returns how far
+ * the worst element goes past that bound (<= 0: all within). */
+#define TILE_ATOL 1e-5f
+#define TILE_RTOL 1e-4f
+static float worst_excess(const float *got, const float *want, size_t n) {
+    float worst = -1;
+    for (size_t i = 0; i < n; i++) {
+        const float e = fabsf(got[i] - want[i]) - (TILE_ATOL + TILE_RTOL * fabsf(want[i]));
+        if (!(e <= worst)) worst = e; /* NaN counts as the worst */
+    }
+    return worst;
+}
+
+static clcnn_tensor *upload(clcnn_context *ctx, int ndim, const int *shape, const float *v) {
+    clcnn_tensor *t = NULL;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    CHECK_OK(clcnn_tensor_create(ctx, ndim, shape, &t));
+    if (t) CHECK_OK(clcnn_tensor_write(t, v, n));
+    return t;
+}
+
+/* conv 3x3, stride 2, pad 1, groups 2, bias + residual + ReLU: M = 13/group, P = 9*10. */
+static void check_conv(clcnn_context *ctx, const char *tile, test_rng *r) {
+    enum { N = 2, C = 6, H = 17, W = 19, CO = 26, G = 2, OH = 9, OW = 10 };
+    static float x[N * C * H * W], w[CO * (C / G) * 9], b[CO], res[N * CO * OH * OW], got[N * CO * OH * OW],
+        want[N * CO * OH * OW];
+    fill(r, x, sizeof x / sizeof *x);
+    fill(r, w, sizeof w / sizeof *w);
+    fill(r, b, CO);
+    fill(r, res, sizeof res / sizeof *res);
+    ref_conv2d(x, N, C, H, W, w, CO, 3, 3, b, 2, 2, 1, 1, 1, 1, G, res, CLCNN_ACT_RELU, want, OH, OW);
+    clcnn_tensor *tx = upload(ctx, 4, (int[]){N, C, H, W}, x), *tw = upload(ctx, 4, (int[]){CO, C / G, 3, 3}, w);
+    clcnn_tensor *tb = upload(ctx, 1, (int[]){CO}, b), *tr = upload(ctx, 4, (int[]){N, CO, OH, OW}, res), *ty = NULL;
+    CHECK_OK(clcnn_tensor_create(ctx, 4, (int[]){N, CO, OH, OW}, &ty));
+    if (tx && tw && tb && tr && ty) {
+        const clcnn_conv_params p = {.stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .groups = G};
+        CHECK_OK(clcnn_conv2d(ctx, tx, tw, tb, &p, tr, CLCNN_ACT_RELU, ty));
+        CHECK_OK(clcnn_tensor_read(ty, got, sizeof got / sizeof *got));
+        const float e = worst_excess(got, want, sizeof got / sizeof *got);
+        CHECK(e <= 0, "tile %s: conv2d error exceeds the bound by %.2e", tile, e);
+    }
+    clcnn_tensor *ts[] = {tx, tw, tb, tr, ty};
+    for (int i = 0; i < 5; i++) clcnn_tensor_destroy(ts[i]);
+}
+
+/* gemm 37 x 45 x 29 in all four transpose combinations, beta != 0. */
+static void check_gemm(clcnn_context *ctx, const char *tile, test_rng *r) {
+    enum { M = 37, N = 45, K = 29 };
+    static float a[M * K], b[K * N], c0[M * N], got[M * N], want[M * N];
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            fill(r, a, M * K);
+            fill(r, b, K * N);
+            fill(r, c0, M * N);
+            memcpy(want, c0, sizeof want);
+            ref_gemm(ta, tb, M, N, K, 0.75f, a, b, -0.5f, want);
+            clcnn_tensor *tA = upload(ctx, 2, ta ? (int[]){K, M} : (int[]){M, K}, a);
+            clcnn_tensor *tB = upload(ctx, 2, tb ? (int[]){N, K} : (int[]){K, N}, b);
+            clcnn_tensor *tC = upload(ctx, 2, (int[]){M, N}, c0);
+            if (tA && tB && tC) {
+                CHECK_OK(clcnn_gemm(ctx, CLCNN_GEMM_OWN, ta, tb, 0.75f, tA, tB, -0.5f, tC));
+                CHECK_OK(clcnn_tensor_read(tC, got, M * N));
+                const float e = worst_excess(got, want, M * N);
+                CHECK(e <= 0, "tile %s: gemm ta=%d tb=%d error exceeds the bound by %.2e", tile, ta, tb, e);
+            }
+            clcnn_tensor_destroy(tA);
+            clcnn_tensor_destroy(tB);
+            clcnn_tensor_destroy(tC);
+        }
+}
+
+static void test_every_gemm_tile(void) {
+    const char *old = getenv("CLCNN_GEMM_TILE");
+    char *saved = old ? strdup(old) : NULL;
+    test_rng r = {g_seed ^ 0x7113};
+    for (size_t i = 0; i < sizeof tiles / sizeof *tiles; i++) {
+        setenv("CLCNN_GEMM_TILE", tiles[i], 1);
+        clcnn_context *ctx = NULL;
+        CHECK_OK(clcnn_context_create(-1, &ctx));
+        if (!ctx) continue;
+        check_conv(ctx, tiles[i], &r);
+        check_gemm(ctx, tiles[i], &r);
+        clcnn_context_destroy(ctx);
+    }
+    if (saved) setenv("CLCNN_GEMM_TILE", saved, 1);
+    else unsetenv("CLCNN_GEMM_TILE");
+    free(saved);
+    printf("  tiles checked: 6x32 6x16 4x16 3x32 8x16 1x16\n");
+}
+
+const test_case test_tiles_cases[] = {{"gemm_every_tile", test_every_gemm_tile}, {NULL, NULL}};
