@@ -42,18 +42,22 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
 #pragma unroll
         for (int v = 0; v < NV; v++) acc[r][v] = (float16)(0.0f);
 
+    /* One rank-1 update of the tile: acc[r] += A[m0 + r, k] * bv. Every loop over the
+     * tile is unrolled: that is what keeps acc and bv in registers (without it the
+     * kernel runs at a fifth of the speed on PoCL). */
+#define TILE_UPDATE(k, bv)                                                          \
+    _Pragma("unroll") for (int r = 0; r < TM; r++) {                               \
+        const float16 a = (float16)(arow[r][(k) * sak]);                           \
+        _Pragma("unroll") for (int v = 0; v < NV; v++) acc[r][v] = fma(a, bv[v], acc[r][v]); \
+    }
+
     if (n0 + TN <= N) {
         for (int k = 0; k < K; k++) {
             __global const float *brow = B + k * ldb + n0;
             float16 bv[NV];
 #pragma unroll
             for (int v = 0; v < NV; v++) bv[v] = vload16(v, brow);
-#pragma unroll
-            for (int r = 0; r < TM; r++) {
-                const float16 a = (float16)(arow[r][k * sak]);
-#pragma unroll
-                for (int v = 0; v < NV; v++) acc[r][v] = fma(a, bv[v], acc[r][v]);
-            }
+            TILE_UPDATE(k, bv)
         }
     } else { /* right edge: columns past N read as zero */
         for (int k = 0; k < K; k++) {
@@ -64,14 +68,10 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
             float16 bv[NV];
 #pragma unroll
             for (int v = 0; v < NV; v++) bv[v] = vload16(v, bs);
-#pragma unroll
-            for (int r = 0; r < TM; r++) {
-                const float16 a = (float16)(arow[r][k * sak]);
-#pragma unroll
-                for (int v = 0; v < NV; v++) acc[r][v] = fma(a, bv[v], acc[r][v]);
-            }
+            TILE_UPDATE(k, bv)
         }
     }
+#undef TILE_UPDATE
 
     const int cbase = c_off + b0 * c_sb0 + b1 * c_sb1;
     const int rbase = r_off + b0 * c_sb0 + b1 * c_sb1;

@@ -16,16 +16,32 @@ static const char *golden(const char *file) {
     return path;
 }
 
+/* The golden weights, input/output pair and the model built from them. */
+typedef struct {
+    clcnn_weights *w, *io;
+    clcnn_model *m;
+} golden_net;
+
+static int golden_net_load(golden_net *g) {
+    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet.safetensors"), &g->w));
+    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet_io.safetensors"), &g->io));
+    if (g->w && g->io) CHECK_OK(clcnn_resnet_create(g_ctx, g->w, &g->m));
+    return g->m != NULL;
+}
+
+static void golden_net_free(golden_net *g) {
+    clcnn_model_destroy(g->m);
+    clcnn_weights_destroy(g->io);
+    clcnn_weights_destroy(g->w);
+}
+
 static void test_tiny_seresnet_matches_pytorch(void) {
-    clcnn_weights *w = NULL, *io = NULL;
-    clcnn_model *m = NULL;
+    golden_net g = {0};
     clcnn_tensor *logits = NULL;
-    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet.safetensors"), &w));
-    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet_io.safetensors"), &io));
-    if (test_failures()) goto done;
-    CHECK(clcnn_weights_metadata(w, "arch") != NULL, "metadata arch missing");
-    CHECK_OK(clcnn_resnet_create(g_ctx, w, &m));
-    if (test_failures()) goto done;
+    if (!golden_net_load(&g)) goto done;
+    clcnn_weights *io = g.io;
+    clcnn_model *m = g.m;
+    CHECK(clcnn_weights_metadata(g.w, "arch") != NULL, "metadata arch missing");
     const clcnn_tensor *x = clcnn_weights_get(io, "input"), *want_t = clcnn_weights_get(io, "logits");
     CHECK(x && want_t, "golden io file lacks input or logits");
     if (!x || !want_t) goto done;
@@ -46,35 +62,28 @@ static void test_tiny_seresnet_matches_pytorch(void) {
     printf("  tiny SE-ResNet logits vs PyTorch: max abs err %.2e\n", max_err);
 done:
     clcnn_tensor_destroy(logits);
-    clcnn_model_destroy(m);
-    clcnn_weights_destroy(io);
-    clcnn_weights_destroy(w);
+    golden_net_free(&g);
 }
 
 /* A forward pass after the first allocates no device memory: the pool serves it. */
 static void test_forward_reuses_pool(void) {
-    clcnn_weights *w = NULL, *io = NULL;
-    clcnn_model *m = NULL;
+    golden_net g = {0};
     clcnn_tensor *logits = NULL;
-    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet.safetensors"), &w));
-    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet_io.safetensors"), &io));
-    if (test_failures()) goto done;
-    CHECK_OK(clcnn_resnet_create(g_ctx, w, &m));
+    if (!golden_net_load(&g)) goto done;
     CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){2, 5}, &logits));
     if (test_failures()) goto done;
-    CHECK_OK(clcnn_model_forward(m, clcnn_weights_get(io, "input"), logits));
+    const clcnn_tensor *x = clcnn_weights_get(g.io, "input");
+    CHECK_OK(clcnn_model_forward(g.m, x, logits));
     clcnn_context_stats before, after;
     clcnn_context_get_stats(g_ctx, &before);
-    for (int i = 0; i < 3; i++) CHECK_OK(clcnn_model_forward(m, clcnn_weights_get(io, "input"), logits));
+    for (int i = 0; i < 3; i++) CHECK_OK(clcnn_model_forward(g.m, x, logits));
     CHECK_OK(clcnn_finish(g_ctx));
     clcnn_context_get_stats(g_ctx, &after);
     CHECK(after.device_allocations == before.device_allocations, "forward passes allocated %llu new buffers",
           (unsigned long long)(after.device_allocations - before.device_allocations));
 done:
     clcnn_tensor_destroy(logits);
-    clcnn_model_destroy(m);
-    clcnn_weights_destroy(io);
-    clcnn_weights_destroy(w);
+    golden_net_free(&g);
 }
 
 const test_case test_net_cases[] = {

@@ -64,10 +64,17 @@ static void remove_tree(const char *dir) {
     if (system(cmd) != 0) printf("    (could not remove %s)\n", dir);
 }
 
+/* A fresh temporary folder in buf (NULL, with a failed check, if none). */
+static char *temp_dir(char *buf, size_t size, const char *what) {
+    snprintf(buf, size, "/tmp/clcnn-%s-XXXXXX", what);
+    char *dir = mkdtemp(buf);
+    CHECK(dir != NULL, "mkdtemp for %s failed", what);
+    return dir;
+}
+
 static void test_disk_cache(void) {
-    char tmpl[] = "/tmp/clcnn-cache-XXXXXX";
-    char *home = mkdtemp(tmpl);
-    CHECK(home != NULL, "mkdtemp failed");
+    char tmpl[64];
+    char *home = temp_dir(tmpl, sizeof tmpl, "cache");
     if (!home) return;
     char cache[300];
     snprintf(cache, sizeof cache, "%s/clcnn", home);
@@ -123,9 +130,8 @@ static int write_text(const char *path, const char *text) {
 /* CLCNN_CL_DIR: kernels come from that folder; a broken kernel is CLCNN_ERR_BUILD
  * with the compiler's log in the message. */
 static void test_cl_dir_and_build_errors(void) {
-    char tmpl[] = "/tmp/clcnn-cl-XXXXXX";
-    char *dir = mkdtemp(tmpl);
-    CHECK(dir != NULL, "mkdtemp failed");
+    char tmpl[64];
+    char *dir = temp_dir(tmpl, sizeof tmpl, "cl");
     if (!dir) return;
     char path[300];
     snprintf(path, sizeof path, "%s/common.cl", dir);
