@@ -7,6 +7,8 @@ before the residual addition, a 1x1-conv+BN downsample, global average pool, fc)
 with random weights and non-trivial batch-norm statistics, in eval mode, and writes
   tests/golden/tiny_seresnet.safetensors     the weights (torchvision state_dict names)
   tests/golden/tiny_seresnet_io.safetensors  "input" [2,3,32,32] and "logits" [2,5]
+and the same pair for a tiny bottleneck ResNet without SE (two Bottlenecks per stage,
+the second with an identity shortcut): tests/golden/tiny_bottleneck{,_io}.safetensors
 Needs Debian's python3-torch (run with /usr/bin/python3). Deterministic (seeded).
 usage: /usr/bin/python3 scripts/make_golden.py [OUT_DIR]
 """
@@ -55,16 +57,49 @@ class BasicBlock(nn.Module):
         return F.relu(out + identity)
 
 
-class TinySEResNet(nn.Module):
-    def __init__(self, widths=(8, 16), classes=5):
+class Bottleneck(nn.Module):
+    """torchvision's Bottleneck (ResNet v1.5: the stride sits in the 3x3), no SE."""
+
+    expansion = 4
+
+    def __init__(self, cin, planes, stride):
+        super().__init__()
+        cout = planes * self.expansion
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return F.relu(self.bn3(self.conv3(out)) + identity)
+
+
+class TinyResNet(nn.Module):
+    """A ResNet with torchvision's names: stem, one block per stage, global pool, fc."""
+
+    def __init__(self, bottleneck=False, widths=(8, 16), classes=5):
         super().__init__()
         self.conv1 = nn.Conv2d(3, widths[0], 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         cin = widths[0]
         for i, w in enumerate(widths):
-            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(cin, w, 1 if i == 0 else 2)))
-            cin = w
+            stride = 1 if i == 0 else 2
+            if bottleneck:
+                block = nn.Sequential(Bottleneck(cin, w, stride), Bottleneck(w * 4, w, 1))
+                cin = w * 4
+            else:
+                block = nn.Sequential(BasicBlock(cin, w, stride))
+                cin = w
+            setattr(self, f"layer{i + 1}", block)
         self.stages = len(widths)
         self.fc = nn.Linear(cin, classes)
 
@@ -106,12 +141,7 @@ def write_safetensors(path, tensors, metadata):
             f.write(b)
 
 
-def main():
-    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "golden")
-    os.makedirs(out_dir, exist_ok=True)
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
-    model = TinySEResNet()
+def write_golden(out_dir, name, model, gen):
     randomize_batchnorm(model, gen)
     with torch.no_grad():  # larger head weights: logits that differ clearly between inputs
         model.fc.weight.mul_(8.0)
@@ -119,11 +149,20 @@ def main():
     x = torch.randn(2, 3, 32, 32, generator=gen)
     with torch.no_grad():
         logits = model(x)
-    meta = {"arch": "seresnet-tiny", "classes": "5", "made_by": "scripts/make_golden.py", "torch": torch.__version__}
-    write_safetensors(os.path.join(out_dir, "tiny_seresnet.safetensors"), model.state_dict(), meta)
-    write_safetensors(os.path.join(out_dir, "tiny_seresnet_io.safetensors"), {"input": x, "logits": logits},
+    meta = {"arch": name, "classes": "5", "made_by": "scripts/make_golden.py", "torch": torch.__version__}
+    write_safetensors(os.path.join(out_dir, f"{name}.safetensors"), model.state_dict(), meta)
+    write_safetensors(os.path.join(out_dir, f"{name}_io.safetensors"), {"input": x, "logits": logits},
                       {"made_by": "scripts/make_golden.py"})
-    print("logits:", logits.tolist())
+    print(name, "logits:", logits.tolist())
+
+
+def main():
+    out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "golden")
+    os.makedirs(out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    write_golden(out_dir, "tiny_seresnet", TinyResNet(bottleneck=False), gen)
+    write_golden(out_dir, "tiny_bottleneck", TinyResNet(bottleneck=True, widths=(4, 8)), gen)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-/* test_net.c: a small SE-ResNet built from the ops gives PyTorch's logits for the
- * same weights and input (golden files from scripts/make_golden.py). */
+/* test_net.c: small ResNets built from the ops (basic blocks with SE; bottlenecks
+ * without) give PyTorch's logits for the same weights and input (golden files from
+ * scripts/make_golden.py). */
 #include <math.h>
 #include <stdlib.h>
 #include "harness.h"
@@ -22,9 +23,13 @@ typedef struct {
     clcnn_model *m;
 } golden_net;
 
-static int golden_net_load(golden_net *g) {
-    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet.safetensors"), &g->w));
-    CHECK_OK(clcnn_weights_load(g_ctx, golden("tiny_seresnet_io.safetensors"), &g->io));
+/* Loads tests/golden/NAME.safetensors and NAME_io.safetensors. */
+static int golden_net_load(golden_net *g, const char *name) {
+    char file[128];
+    snprintf(file, sizeof file, "%s.safetensors", name);
+    CHECK_OK(clcnn_weights_load(g_ctx, golden(file), &g->w));
+    snprintf(file, sizeof file, "%s_io.safetensors", name);
+    CHECK_OK(clcnn_weights_load(g_ctx, golden(file), &g->io));
     if (g->w && g->io) CHECK_OK(clcnn_resnet_create(g_ctx, g->w, &g->m));
     return g->m != NULL;
 }
@@ -35,10 +40,10 @@ static void golden_net_free(golden_net *g) {
     clcnn_weights_destroy(g->w);
 }
 
-static void test_tiny_seresnet_matches_pytorch(void) {
+static void check_matches_pytorch(const char *name) {
     golden_net g = {0};
     clcnn_tensor *logits = NULL;
-    if (!golden_net_load(&g)) goto done;
+    if (!golden_net_load(&g, name)) goto done;
     clcnn_weights *io = g.io;
     clcnn_model *m = g.m;
     CHECK(clcnn_weights_metadata(g.w, "arch") != NULL, "metadata arch missing");
@@ -59,17 +64,20 @@ static void test_tiny_seresnet_matches_pytorch(void) {
         if (err > max_err) max_err = err;
         CHECK(err <= NET_ATOL + NET_RTOL * fabsf(want[i]), "logit %d: got %.7f, PyTorch %.7f", i, got[i], want[i]);
     }
-    printf("  tiny SE-ResNet logits vs PyTorch: max abs err %.2e\n", max_err);
+    printf("  %s logits vs PyTorch: max abs err %.2e\n", name, max_err);
 done:
     clcnn_tensor_destroy(logits);
     golden_net_free(&g);
 }
 
+static void test_tiny_seresnet_matches_pytorch(void) { check_matches_pytorch("tiny_seresnet"); }
+static void test_tiny_bottleneck_matches_pytorch(void) { check_matches_pytorch("tiny_bottleneck"); }
+
 /* A forward pass after the first allocates no device memory: the pool serves it. */
 static void test_forward_reuses_pool(void) {
     golden_net g = {0};
     clcnn_tensor *logits = NULL;
-    if (!golden_net_load(&g)) goto done;
+    if (!golden_net_load(&g, "tiny_seresnet")) goto done;
     CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){2, 5}, &logits));
     if (test_failures()) goto done;
     const clcnn_tensor *x = clcnn_weights_get(g.io, "input");
@@ -88,5 +96,6 @@ done:
 
 const test_case test_net_cases[] = {
     {"net_tiny_seresnet_matches_pytorch", test_tiny_seresnet_matches_pytorch},
+    {"net_tiny_bottleneck_matches_pytorch", test_tiny_bottleneck_matches_pytorch},
     {"net_forward_reuses_pool", test_forward_reuses_pool},
     {NULL, NULL}};
