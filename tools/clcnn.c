@@ -114,21 +114,23 @@ static int demo_run(const demo_opts *o) {
         }
         times[i] = cli_now_s() - t;
     }
-    double max_err = 0;
+    double max_err = 0, worst = 0; /* worst: error over the bound 1e-4 + 1e-4 |PyTorch's value| */
     printf("tiny SE-ResNet (%s), batch %d, input %dx%d:\n", o->weights, n, clcnn_tensor_dim(x, 2), clcnn_tensor_dim(x, 3));
     for (int b = 0; b < n; b++) {
-        printf("  image %d logits:", b);
+        if (classes <= 10) printf("  image %d logits:", b);
         for (int c = 0; c < classes; c++) {
             const float v = got[b * classes + c];
-            printf(" %+.5f", v);
-            max_err = fmax(max_err, fabs(v - want[b * classes + c]));
+            if (classes <= 10) printf(" %+.5f", v);
+            const double err = fabs(v - want[b * classes + c]);
+            max_err = fmax(max_err, err);
+            worst = fmax(worst, err / (1e-4 + 1e-4 * fabs(want[b * classes + c])));
         }
-        printf("\n");
+        if (classes <= 10) printf("\n");
     }
-    printf("max |clcnn - PyTorch| = %.2e (%s)\n", max_err, max_err < 1e-4 ? "match" : "MISMATCH");
+    printf("max |clcnn - PyTorch| = %.2e (%s within 1e-4 + 1e-4 |PyTorch|)\n", max_err, worst <= 1 ? "match:" : "MISMATCH: not");
     printf("first run (load, kernel builds, forward): %.3f s; then median %.2f ms per forward over %d runs\n", cold,
            cli_median(times, o->iters) * 1e3, o->iters);
-    rc = max_err < 1e-4 ? 0 : 1;
+    rc = worst <= 1 ? 0 : 1;
 free_host:
     free(times);
     free(want);
