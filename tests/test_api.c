@@ -177,6 +177,29 @@ static void test_malformed_weight_files(void) {
     }
     clcnn_weights_destroy(w);
     unlink(ok);
+
+    /* A batch norm whose size does not fit its convolution: the error names both. */
+    float vals[19];
+    for (int i = 0; i < 19; i++) vals[i] = 1.0f;
+    const char *bad_bn = write_st("bad-bn",
+                                  "{\"conv1.weight\":{\"dtype\":\"F32\",\"shape\":[2,3,1,1],\"data_offsets\":[0,24]},"
+                                  "\"bn1.weight\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]},"
+                                  "\"bn1.bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[36,48]},"
+                                  "\"bn1.running_mean\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[48,60]},"
+                                  "\"bn1.running_var\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[60,72]},"
+                                  "\"layer1.0.conv1.weight\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1],\"data_offsets\":[72,76]}}",
+                                  vals, sizeof vals, 0);
+    w = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, bad_bn, &w));
+    if (w) {
+        clcnn_model *m = NULL;
+        CHECK_STATUS(clcnn_resnet_create(g_ctx, w, &m), CLCNN_ERR_SHAPE);
+        CHECK(strstr(clcnn_last_error(g_ctx), "folding bn1 into conv1") && strstr(clcnn_last_error(g_ctx), "gamma"),
+              "unclear error: %s", clcnn_last_error(g_ctx));
+        clcnn_model_destroy(m);
+    }
+    clcnn_weights_destroy(w);
+    unlink(bad_bn);
 }
 
 const test_case test_api_cases[] = {

@@ -69,10 +69,7 @@ static clcnn_status copy_of(clcnn_context *ctx, const clcnn_weights *w, const ch
     const clcnn_tensor *src;
     clcnn_status st = need(ctx, w, name, &src);
     if (st != CLCNN_OK || (st = clcnn_tensor_create(ctx, src->ndim, src->shape, out)) != CLCNN_OK) return st;
-    cl_int err = clEnqueueCopyBuffer(ctx->queue, src->buf, (*out)->buf, (size_t)src->offset * sizeof(float),
-                                     (size_t)(*out)->offset * sizeof(float), src->numel * sizeof(float), 0, NULL, NULL);
-    if (err != CL_SUCCESS) return clcnn_error(ctx, err, "copying tensor %s failed (%d)", name, err);
-    return CLCNN_OK;
+    return clcnn_tensor_copy(src, *out, name);
 }
 
 /* Convolution `conv`.weight followed by batch norm `bn`, folded; padding keeps "same"
@@ -97,7 +94,11 @@ static clcnn_status conv_bn(clcnn_context *ctx, const clcnn_weights *w, const ch
     out->p = (clcnn_conv_params){.stride_h = stride, .stride_w = stride, .pad_h = cw->shape[2] / 2,
                                  .pad_w = cw->shape[3] / 2};
     st = clcnn_batchnorm_fold(ctx, cw, NULL, g, b, mean, var, 1e-5f, out->w, out->b);
-    if (st != CLCNN_OK) clcnn_error(ctx, st, "weights: folding %s into %s: %s", bn, conv, clcnn_last_error(ctx));
+    if (st != CLCNN_OK) { /* copy the reason first: it lives in the buffer being rewritten */
+        char reason[sizeof ctx->last_error];
+        snprintf(reason, sizeof reason, "%s", clcnn_last_error(ctx));
+        clcnn_error(ctx, st, "weights: folding %s into %s: %s", bn, conv, reason);
+    }
     return st;
 }
 

@@ -57,8 +57,5 @@ clcnn_status clcnn_dropout_inference(clcnn_context *ctx, const clcnn_tensor *x, 
     clcnn_status st = clcnn_check_same_shape(ctx, op, "input", x, "output", y);
     if (st != CLCNN_OK) return st;
     if (x->buf == y->buf && x->offset == y->offset) return CLCNN_OK;
-    cl_int err = clEnqueueCopyBuffer(ctx->queue, x->buf, y->buf, (size_t)x->offset * sizeof(float),
-                                     (size_t)y->offset * sizeof(float), x->numel * sizeof(float), 0, NULL, NULL);
-    if (err != CL_SUCCESS) return clcnn_error(ctx, err, "%s: clEnqueueCopyBuffer failed (%d)", op, err);
-    return CLCNN_OK;
+    return clcnn_tensor_copy(x, y, op);
 }

@@ -101,6 +101,9 @@ struct clcnn_tensor {
     size_t numel;
 };
 
+/* Enqueue dst = src (same element count); what names the caller in an error. */
+clcnn_status clcnn_tensor_copy(const clcnn_tensor *src, clcnn_tensor *dst, const char *what);
+
 /* A scratch tensor from the pool (same as clcnn_tensor_create). */
 clcnn_status clcnn_scratch(clcnn_context *ctx, int ndim, const int *shape, clcnn_tensor **t);
 

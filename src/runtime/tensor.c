@@ -302,3 +302,10 @@ clcnn_status clcnn_check_shape_is(clcnn_context *ctx, const char *op, const char
     return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s has shape %s, expected %s", op, arg,
                        clcnn_tensor_shape_str(t, got, sizeof got), want);
 }
+
+clcnn_status clcnn_tensor_copy(const clcnn_tensor *src, clcnn_tensor *dst, const char *what) {
+    cl_int err = clEnqueueCopyBuffer(dst->ctx->queue, src->buf, dst->buf, (size_t)src->offset * sizeof(float),
+                                     (size_t)dst->offset * sizeof(float), src->numel * sizeof(float), 0, NULL, NULL);
+    if (err != CL_SUCCESS) return clcnn_error(dst->ctx, err, "%s: clEnqueueCopyBuffer failed (%d)", what, err);
+    return CLCNN_OK;
+}
