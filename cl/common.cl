@@ -8,10 +8,12 @@
 #define ACT_SILU 4
 #define ACT_TANH 5
 
+/* ReLU and ReLU6 let NaN through, as PyTorch does (fmax and clamp would turn it into
+ * a number and hide a diverged network from the trainer's NaN check). */
 inline float apply_act(float v, int act) {
     switch (act) {
-    case ACT_RELU: return fmax(v, 0.0f);
-    case ACT_RELU6: return clamp(v, 0.0f, 6.0f);
+    case ACT_RELU: return v < 0.0f ? 0.0f : v;
+    case ACT_RELU6: return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
     case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
     case ACT_SILU: return v / (1.0f + exp(-v));
     case ACT_TANH: return tanh(v);

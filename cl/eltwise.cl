@@ -1,4 +1,4 @@
-/* eltwise.cl: elementwise activation, addition and per-channel scaling. */
+/* eltwise.cl: elementwise activation, addition, per-channel scaling, their backward, dropout. */
 
 __kernel void activate(__global const float *x, const int x_off, __global float *y, const int y_off,
                        const int total, const int act) {
@@ -22,4 +22,49 @@ __kernel void channel_scale(__global const float *x, const int x_off, __global c
     float v = x[x_off + i] * s[s_off + i / S];
     if (r) v += r[r_off + i];
     y[y_off + i] = apply_act(v, act);
+}
+
+/* Derivative of act at input v with output a. ReLU's is 0 at v = 0, as PyTorch (a > 0). */
+inline float act_grad(float v, float a, int act) {
+    switch (act) {
+    case ACT_RELU: return a > 0.0f ? 1.0f : 0.0f;
+    case ACT_RELU6: return a > 0.0f && a < 6.0f ? 1.0f : 0.0f;
+    case ACT_SIGMOID: return a * (1.0f - a);
+    case ACT_SILU: {
+        const float s = 1.0f / (1.0f + exp(-v));
+        return s * (1.0f + v * (1.0f - s));
+    }
+    case ACT_TANH: return 1.0f - a * a;
+    default: return 1.0f;
+    }
+}
+
+/* dx = dy * act'(x) (+ dx when accumulating). The output y is used when given, else it
+ * is recomputed from x; SiLU always needs x (the host checks what is present). */
+__kernel void activate_backward(__global const float *x, const int x_off, __global const float *y, const int y_off,
+                                __global const float *dy, const int dy_off, __global float *dx, const int dx_off,
+                                const int total, const int act, const int accumulate) {
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const float v = x ? x[x_off + i] : 0.0f;
+    const float a = y ? y[y_off + i] : apply_act(v, act);
+    const float g = dy[dy_off + i] * act_grad(v, a, act);
+    dx[dx_off + i] = accumulate ? dx[dx_off + i] + g : g;
+}
+
+/* Training dropout, forward and backward alike: y = x * keep * scale (+ y when
+ * accumulating). keep is 0 when the top 32 bits of splitmix64(key + (i + 1) * golden)
+ * fall below threshold (= p * 2^32): integer arithmetic only, so the mask is the same
+ * bit for bit on every device. */
+__kernel void dropout(__global const float *x, const int x_off, __global float *y, const int y_off, const int total,
+                      const ulong key, const uint threshold, const float scale, const int accumulate) {
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    ulong z = key + ((ulong)i + 1) * 0x9E3779B97F4A7C15ul;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ul;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBul;
+    z ^= z >> 31;
+    /* A multiplication, not a select, so that NaN stays NaN as in PyTorch. */
+    const float v = x[x_off + i] * ((uint)(z >> 32) < threshold ? 0.0f : scale);
+    y[y_off + i] = accumulate ? y[y_off + i] + v : v;
 }

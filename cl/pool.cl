@@ -1,10 +1,46 @@
-/* pool.cl: max and average pooling, global average pooling. */
+/* pool.cl: max and average pooling, global average pooling, and their backward. */
 
 #define POOL_MAX 0
 #define POOL_AVG 1
 
-/* Global: (OH*OW, N*C). Windows as PyTorch: max ignores padding; average divides by
- * the window clipped to the padded input (count_include_pad) or to the input. */
+/* Output window (oy, ox) as PyTorch sees it: rows [ys, ye) x columns [xs, xe) of the
+ * input (max ignores padding), and the divisor of an average: the window clipped to
+ * the padded input (count_include_pad) or to the input. */
+typedef struct {
+    int ys, ye, xs, xe, count;
+} pool_window;
+
+inline pool_window window_at(const int oy, const int ox, const int H, const int W, const int kh, const int kw,
+                             const int sh, const int sw, const int ph, const int pw, const int count_include_pad) {
+    const int y0 = oy * sh - ph, x0 = ox * sw - pw;
+    pool_window w;
+    w.ys = max(y0, 0);
+    w.xs = max(x0, 0);
+    w.ye = min(y0 + kh, H);
+    w.xe = min(x0 + kw, W);
+    w.count = count_include_pad ? (min(y0 + kh, H + ph) - y0) * (min(x0 + kw, W + pw) - x0)
+                                : (w.ye - w.ys) * (w.xe - w.xs);
+    return w;
+}
+
+/* Index in the plane of the window's maximum: the first one, unless a NaN comes
+ * later (PyTorch's rule `v > max || isnan(v)`, so NaN propagates); -1 for an empty
+ * window (which the output-size rules exclude). */
+inline int window_argmax(__global const float *plane, const int W, const pool_window w) {
+    int best = w.ys < w.ye && w.xs < w.xe ? w.ys * W + w.xs : -1;
+    float m = -INFINITY;
+    for (int iy = w.ys; iy < w.ye; iy++)
+        for (int ix = w.xs; ix < w.xe; ix++) {
+            const float v = plane[iy * W + ix];
+            if (v > m || isnan(v)) {
+                m = v;
+                best = iy * W + ix;
+            }
+        }
+    return best;
+}
+
+/* Global: (OH*OW, N*C). */
 __kernel void pool2d(__global const float *x, const int x_off, __global float *y, const int y_off,
                      const int H, const int W, const int OH, const int OW, const int kh, const int kw,
                      const int sh, const int sw, const int ph, const int pw, const int mode,
@@ -12,22 +48,53 @@ __kernel void pool2d(__global const float *x, const int x_off, __global float *y
     const int p = get_global_id(0), nc = get_global_id(1);
     if (p >= OH * OW) return;
     const int oy = p / OW, ox = p - oy * OW;
-    const int y0 = oy * sh - ph, x0 = ox * sw - pw;
-    const int y1p = min(y0 + kh, H + ph), x1p = min(x0 + kw, W + pw);
-    const int pool_size = (y1p - y0) * (x1p - x0);
-    const int ys = max(y0, 0), xs = max(x0, 0), ye = min(y0 + kh, H), xe = min(x0 + kw, W);
+    const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, count_include_pad);
     __global const float *plane = x + x_off + nc * H * W;
-    float acc = mode == POOL_MAX ? -INFINITY : 0.0f;
-    for (int iy = ys; iy < ye; iy++)
-        for (int ix = xs; ix < xe; ix++) {
-            const float v = plane[iy * W + ix];
-            acc = mode == POOL_MAX ? fmax(acc, v) : acc + v;
-        }
-    if (mode == POOL_AVG) {
-        const int count = count_include_pad ? pool_size : (ye - ys) * (xe - xs);
-        acc = count > 0 ? acc / (float)count : 0.0f;
+    float acc;
+    if (mode == POOL_MAX) {
+        const int best = window_argmax(plane, W, w);
+        acc = best >= 0 ? plane[best] : -INFINITY;
+    } else {
+        acc = 0.0f;
+        for (int iy = w.ys; iy < w.ye; iy++)
+            for (int ix = w.xs; ix < w.xe; ix++) acc += plane[iy * W + ix];
+        acc = w.count > 0 ? acc / (float)w.count : 0.0f;
     }
     y[y_off + nc * OH * OW + p] = acc;
+}
+
+/* First output index whose window (stride s, size k, padding pad) can hold input i. */
+inline int first_window(const int i, const int k, const int s, const int pad) {
+    const int t = i + pad - k + 1;
+    return t > 0 ? (t + s - 1) / s : 0;
+}
+
+/* Gather form, no atomics. Global: (H*W, N*C): each input element sums the dy of the
+ * windows holding it, divided by the window's count (average) or only where it is
+ * the window's maximum (max, recomputed from x). */
+__kernel void pool2d_backward(__global const float *x, const int x_off, __global const float *dy, const int dy_off,
+                              __global float *dx, const int dx_off, const int H, const int W, const int OH,
+                              const int OW, const int kh, const int kw, const int sh, const int sw, const int ph,
+                              const int pw, const int mode, const int count_include_pad, const int accumulate) {
+    const int p = get_global_id(0), nc = get_global_id(1);
+    if (p >= H * W) return;
+    const int iy = p / W, ix = p - iy * W;
+    const int oy0 = first_window(iy, kh, sh, ph), oy1 = min((iy + ph) / sh, OH - 1);
+    const int ox0 = first_window(ix, kw, sw, pw), ox1 = min((ix + pw) / sw, OW - 1);
+    __global const float *plane = x ? x + x_off + nc * H * W : x;
+    __global const float *g = dy + dy_off + nc * OH * OW;
+    float acc = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++) {
+            const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, count_include_pad);
+            if (mode == POOL_MAX) {
+                if (window_argmax(plane, W, w) == p) acc += g[oy * OW + ox];
+            } else {
+                acc += g[oy * OW + ox] / (float)w.count;
+            }
+        }
+    const int i = dx_off + nc * H * W + p;
+    dx[i] = accumulate ? dx[i] + acc : acc;
 }
 
 /* y[nc] = mean of the S values of plane nc. */
@@ -39,4 +106,13 @@ __kernel void global_avg_pool(__global const float *x, const int x_off, __global
     float acc = 0.0f;
     for (int i = 0; i < S; i++) acc += plane[i];
     y[y_off + nc] = acc / (float)S;
+}
+
+/* dx[nc, s] = dy[nc] / S (+ dx). Global: planes * S. */
+__kernel void global_avg_pool_backward(__global const float *dy, const int dy_off, __global float *dx,
+                                       const int dx_off, const int S, const int total, const int accumulate) {
+    const int i = get_global_id(0);
+    if (i >= total) return;
+    const float g = dy[dy_off + i / S] / (float)S;
+    dx[dx_off + i] = accumulate ? dx[dx_off + i] + g : g;
 }

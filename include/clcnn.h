@@ -42,7 +42,8 @@ enum {
     CLCNN_ERR_FORMAT = -20007,           /* a file's contents are malformed */
     CLCNN_ERR_CONTEXT_MISMATCH = -20008, /* tensors from different contexts mixed */
     CLCNN_ERR_UNSUPPORTED = -20009,      /* not implemented for this case or device */
-    CLCNN_ERR_NOT_FOUND = -20010         /* a named thing (tensor, kernel, file) is absent */
+    CLCNN_ERR_NOT_FOUND = -20010,        /* a named thing (tensor, kernel, file) is absent */
+    CLCNN_ERR_NUMERICS = -20011          /* a NaN or Inf where a finite value is needed */
 };
 
 /* A short fixed description of a status code ("shape mismatch", "CL_OUT_OF_RESOURCES"). */
@@ -244,13 +245,153 @@ clcnn_status clcnn_squeeze_excite(clcnn_context *ctx, const clcnn_tensor *x, con
 /* Softmax (or log-softmax) over the last axis. */
 clcnn_status clcnn_softmax(clcnn_context *ctx, const clcnn_tensor *x, int log_softmax, clcnn_tensor *y);
 
-/* Dropout in inference is the identity: y = x. (Training mode belongs to the
- * training API.) */
+/* Dropout in inference is the identity: y = x. */
 clcnn_status clcnn_dropout_inference(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y);
+/* Training dropout with inverted scaling: y = x * keep / (1 - p), where keep is 0 with
+ * probability p. The mask is a pure function of (seed, element index), so the same
+ * seed gives the same mask on every device and run, and the backward pass recomputes
+ * it instead of storing it. 0 <= p < 1 (y may be x). */
+clcnn_status clcnn_dropout(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed, clcnn_tensor *y);
 
 /* Bilinear resize of x [N, C, H, W] to y's [N, C, OH, OW], align_corners = false
  * (PyTorch's F.interpolate default). */
 clcnn_status clcnn_resize_bilinear(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y);
+
+/* ----------------------------------------------------------- backward ops -- */
+/* The gradient dy (shaped as the forward's output) flows back to the inputs. Every
+ * backward op follows the same rules:
+ *  - dx (the gradient of the data input) is overwritten, or added to when
+ *    `accumulate` is nonzero (a tensor used by two layers sums both gradients);
+ *  - parameter gradients (dw, db, dgamma, dbeta, ...) are always added to, as in
+ *    PyTorch: they accumulate until the caller zeroes them;
+ *  - any gradient output may be NULL to skip computing it. */
+
+/* Backward of clcnn_conv2d without bias/residual/activation (those are separate).
+ * x is needed only for dw (may be NULL otherwise); w always (dx needs it, and it gives
+ * the shapes); dx [N, Cin, H, W], dw like w, db [Cout]. */
+clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                   const clcnn_conv_params *params, const clcnn_tensor *dy,
+                                   clcnn_tensor *dx, int accumulate, clcnn_tensor *dw, clcnn_tensor *db);
+
+/* Training batch norm over axis 1 of x [N, C, ...]: the batch's mean and biased
+ * variance normalise x; running_mean and running_var (may be NULL) are updated in
+ * place with momentum as PyTorch does (r = (1 - momentum) r + momentum s, with the
+ * unbiased variance for running_var). save_mean and save_invstd [C] receive the
+ * batch mean and 1/sqrt(var + eps) for the backward pass. */
+clcnn_status clcnn_batchnorm_train(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                   const clcnn_tensor *beta, clcnn_tensor *running_mean,
+                                   clcnn_tensor *running_var, float momentum, float eps, clcnn_tensor *y,
+                                   clcnn_tensor *save_mean, clcnn_tensor *save_invstd);
+/* invstd = 1 / sqrt(var + eps), [C]: the statistics a frozen (eval-mode) batch norm
+ * hands to clcnn_batchnorm_backward. */
+clcnn_status clcnn_batchnorm_invstd(clcnn_context *ctx, const clcnn_tensor *var, float eps, clcnn_tensor *invstd);
+/* Backward of batch norm. batch_stats != 0: mean/invstd are the batch's own (from
+ * clcnn_batchnorm_train) and their dependence on x is differentiated; batch_stats == 0:
+ * they are constants (running statistics of a frozen batch norm). */
+clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                      const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
+                                      const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
+                                      clcnn_tensor *dgamma, clcnn_tensor *dbeta);
+
+/* Backward of y = act(x). x is the activation's input and y its output; ReLU, ReLU6,
+ * sigmoid and tanh need only y (x may be NULL), SiLU needs x (y may be NULL). */
+clcnn_status clcnn_activate_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *y,
+                                     clcnn_activation act, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                     int accumulate);
+
+/* Backward of clcnn_pool2d. Max pooling recomputes the window maxima from x (the first
+ * maximum wins ties, as PyTorch); average pooling needs only the shapes (x may be NULL). */
+clcnn_status clcnn_pool2d_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *params,
+                                   const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate);
+/* Backward of clcnn_global_avg_pool: dx [N, C, H, W] = dy [N, C] / (H W). */
+clcnn_status clcnn_global_avg_pool_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                            int accumulate);
+
+/* Backward of clcnn_linear without activation: dx [N, K] = dy W, dw [M, K] += dy^T x,
+ * db [M] += sum over rows of dy. x may be NULL if dw is NULL. */
+clcnn_status clcnn_linear_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                   const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
+                                   clcnn_tensor *dw, clcnn_tensor *db);
+
+/* Backward of Squeeze-and-Excitation's z = x * s(x) (before any residual or activation,
+ * which the caller differentiates). The squeeze s is recomputed from x and the weights. */
+clcnn_status clcnn_squeeze_excite_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
+                                           const clcnn_tensor *b1, const clcnn_tensor *w2,
+                                           const clcnn_tensor *b2, const clcnn_tensor *dz, clcnn_tensor *dx,
+                                           int accumulate, clcnn_tensor *dw1, clcnn_tensor *db1,
+                                           clcnn_tensor *dw2, clcnn_tensor *db2);
+
+/* Backward of clcnn_dropout with the same p and seed. */
+clcnn_status clcnn_dropout_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
+                                    clcnn_tensor *dx, int accumulate);
+
+/* Backward of clcnn_resize_bilinear: dy [N, C, OH, OW] -> dx [N, C, H, W]. */
+clcnn_status clcnn_resize_bilinear_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                            int accumulate);
+
+/* ----------------------------------------------------------------- losses -- */
+/* Each loss writes its mean value to loss [1] and, unless dlogits is NULL, its
+ * gradient with respect to the logits (overwritten) — forward and backward in one pass. */
+
+/* Softmax cross-entropy as torch.nn.CrossEntropyLoss(weight, label_smoothing), mean
+ * reduction: logits [N, C], labels [N] class indices stored as floats, class_weights
+ * [C] or NULL. With weights the mean divides by the sum of the labels' weights. */
+clcnn_status clcnn_cross_entropy(clcnn_context *ctx, const clcnn_tensor *logits, const clcnn_tensor *labels,
+                                 const clcnn_tensor *class_weights, float label_smoothing, clcnn_tensor *loss,
+                                 clcnn_tensor *dlogits);
+/* Binary cross-entropy on logits as torch.nn.BCEWithLogitsLoss, mean over all
+ * elements: logits and targets (in [0, 1]) of the same shape. */
+clcnn_status clcnn_bce_with_logits(clcnn_context *ctx, const clcnn_tensor *logits, const clcnn_tensor *targets,
+                                   clcnn_tensor *loss, clcnn_tensor *dlogits);
+
+/* ------------------------------------------------------------- optimizers -- */
+
+typedef enum { CLCNN_OPT_SGD = 0, CLCNN_OPT_ADAM = 1, CLCNN_OPT_ADAMW = 2 } clcnn_optimizer_kind;
+
+/* PyTorch's torch.optim.SGD / Adam / AdamW hyper-parameters. */
+typedef struct {
+    clcnn_optimizer_kind kind;
+    float lr;
+    float momentum, dampening; /* SGD */
+    int nesterov;              /* SGD */
+    float weight_decay;        /* SGD, Adam: added to the gradient; AdamW: decoupled */
+    float beta1, beta2, eps;   /* Adam, AdamW */
+} clcnn_optimizer_params;
+
+/* PyTorch's defaults for kind: SGD lr 0.01 (PyTorch has none; 0.01 is customary),
+ * momentum 0; Adam lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0; AdamW the
+ * same with weight decay 1e-2. */
+clcnn_optimizer_params clcnn_optimizer_defaults(clcnn_optimizer_kind kind);
+
+/* One update of param from grad, on the device, with step the 1-based step count and lr
+ * this step's learning rate (from a schedule). State tensors are shaped as param and
+ * zeroed by the caller before the first step: SGD uses state1 as its momentum buffer
+ * (may be NULL when momentum is 0); Adam/AdamW use state1 = m and state2 = v.
+ * grad_scale: NULL, or a tensor whose element 1 (as written by
+ * clcnn_grad_norm_clip) multiplies the gradient (gradient clipping without a host
+ * round trip). */
+clcnn_status clcnn_optimizer_step(clcnn_context *ctx, const clcnn_optimizer_params *params, int step, float lr,
+                                  clcnn_tensor *param, const clcnn_tensor *grad, clcnn_tensor *state1,
+                                  clcnn_tensor *state2, const clcnn_tensor *grad_scale);
+
+/* Global gradient-norm clipping as torch.nn.utils.clip_grad_norm_: out [2] receives
+ * the total L2 norm of all n gradients (element 0) and the factor
+ * min(1, max_norm / (norm + 1e-6)) (element 1), for clcnn_optimizer_step's grad_scale. */
+clcnn_status clcnn_grad_norm_clip(clcnn_context *ctx, int n, const clcnn_tensor *const *grads, float max_norm,
+                                  clcnn_tensor *out);
+
+/* Learning-rate schedules, evaluated on the host per step (0-based). */
+typedef enum { CLCNN_SCHEDULE_CONSTANT = 0, CLCNN_SCHEDULE_STEP = 1, CLCNN_SCHEDULE_COSINE = 2 } clcnn_schedule_kind;
+typedef struct {
+    clcnn_schedule_kind kind;
+    float base_lr;
+    int warmup_steps;  /* linear warm-up from base_lr / warmup_steps to base_lr, then the schedule */
+    int total_steps;   /* cosine: steps from the end of warm-up to min_lr */
+    int step_size;     /* step: multiply by gamma every step_size steps after warm-up */
+    float gamma;
+    float min_lr;      /* cosine's floor (PyTorch's eta_min) */
+} clcnn_schedule;
+float clcnn_schedule_lr(const clcnn_schedule *schedule, int step);
 
 /* ------------------------------------------------------------------- GEMM -- */
 
@@ -268,6 +409,94 @@ clcnn_status clcnn_gemm(clcnn_context *ctx, clcnn_gemm_backend backend, int tran
 /* Whether the library was built with CLBlast. */
 int clcnn_have_clblast(void);
 
+/* ------------------------------------------------------------------ graph -- */
+/* A network as a list of named layers. Each layer's output tensor carries the layer's
+ * name; its parameters are called NAME.weight, NAME.bias and, for batch norm,
+ * NAME.running_mean and NAME.running_var: torchvision's state_dict names when the
+ * layers are named as torchvision names its modules (conv1, layer1.0.bn2, fc, ...).
+ * Layers read earlier layers by name; "input" is the graph's input. The last layer
+ * added is the output. Shapes are per sample ([C, H, W] or [F]); the batch size comes
+ * with each forward pass. */
+
+typedef struct clcnn_graph clcnn_graph;
+
+/* An empty graph whose input is [N, channels, height, width]. seed drives parameter
+ * initialisation and dropout masks. */
+clcnn_status clcnn_graph_create(clcnn_context *ctx, int channels, int height, int width, uint64_t seed,
+                                clcnn_graph **graph);
+void clcnn_graph_destroy(clcnn_graph *graph);
+clcnn_context *clcnn_graph_context(const clcnn_graph *graph);
+
+/* Layers. Fresh parameters are initialised as torchvision's ResNets do: convolution
+ * weights Kaiming-normal (fan-out, ReLU gain), convolution and linear biases and linear
+ * weights uniform in +-1/sqrt(fan-in), batch norm weight 1, bias 0, running mean 0,
+ * running variance 1. */
+clcnn_status clcnn_graph_conv2d(clcnn_graph *g, const char *name, const char *input, int out_channels, int kernel_h,
+                                int kernel_w, const clcnn_conv_params *params, int bias);
+/* Batch norm over channels (eps 1e-5, momentum 0.1, as torch.nn.BatchNorm2d). */
+clcnn_status clcnn_graph_batchnorm(clcnn_graph *g, const char *name, const char *input);
+clcnn_status clcnn_graph_activation(clcnn_graph *g, const char *name, const char *input, clcnn_activation act);
+/* act(a + b); act is one whose gradient follows from its output (none, ReLU, ReLU6,
+ * sigmoid, tanh). */
+clcnn_status clcnn_graph_add(clcnn_graph *g, const char *name, const char *a, const char *b, clcnn_activation act);
+clcnn_status clcnn_graph_pool2d(clcnn_graph *g, const char *name, const char *input, const clcnn_pool_params *params);
+/* [C, H, W] -> [C]. */
+clcnn_status clcnn_graph_global_avg_pool(clcnn_graph *g, const char *name, const char *input);
+/* torch.nn.Linear on the flattened input. */
+clcnn_status clcnn_graph_linear(clcnn_graph *g, const char *name, const char *input, int out_features, int bias);
+clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *input, float p);
+/* Squeeze-and-Excitation with `reduced` hidden channels, parameters NAME.fc1.* and
+ * NAME.fc2.* shaped as 1x1 convolutions; y = act(x * s + residual), residual NULL or
+ * the name of a layer shaped as x; act as for clcnn_graph_add. */
+clcnn_status clcnn_graph_squeeze_excite(clcnn_graph *g, const char *name, const char *input, int reduced,
+                                        const char *residual, clcnn_activation act);
+
+typedef struct {
+    const char *name;
+    const char *kind;   /* "conv2d", "batchnorm", "relu", "add", "maxpool", ... */
+    int ndim;           /* per-sample output shape */
+    int shape[3];
+    size_t params;      /* trainable parameter count */
+} clcnn_layer_info;
+int clcnn_graph_layer_count(const clcnn_graph *g);
+clcnn_status clcnn_graph_layer(const clcnn_graph *g, int index, clcnn_layer_info *info);
+
+/* Training mode: batch norms use and update batch statistics, dropout drops.
+ * Evaluation mode (the default): running statistics, no dropout. */
+void clcnn_graph_set_training(clcnn_graph *g, int training);
+int clcnn_graph_is_training(const clcnn_graph *g);
+
+/* Run the graph on x [N, C, H, W]. *output (may be NULL) receives the output layer's
+ * tensor, which belongs to the graph and stays valid until the next forward. */
+clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const clcnn_tensor **output);
+/* The output of the named layer from the last forward pass, or NULL. */
+const clcnn_tensor *clcnn_graph_tensor(const clcnn_graph *g, const char *name);
+
+/* Back-propagate dout (the gradient of the loss with respect to the output, shaped as
+ * it) after a forward pass: parameter gradients are added to those of every parameter
+ * that is not frozen; layers below which nothing needs a gradient are not visited. */
+clcnn_status clcnn_graph_backward(clcnn_graph *g, const clcnn_tensor *dout);
+/* The gradient of sum(dout * output) with respect to the named layer's output, without
+ * any parameter gradient (what Grad-CAM needs). *grad belongs to the graph and stays
+ * valid until the next forward or backward pass. */
+clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clcnn_tensor *dout,
+                                     const clcnn_tensor **grad);
+
+/* Parameters (trainable ones and batch-norm running statistics), in creation order. */
+int clcnn_graph_param_count(const clcnn_graph *g);
+const char *clcnn_graph_param_name(const clcnn_graph *g, int index);
+/* The named parameter and its gradient (NULL for running statistics, or no such name). */
+clcnn_tensor *clcnn_graph_param(const clcnn_graph *g, const char *name);
+clcnn_tensor *clcnn_graph_grad(const clcnn_graph *g, const char *name);
+clcnn_status clcnn_graph_zero_grad(clcnn_graph *g);
+/* Freeze (frozen = 1) or unfreeze every parameter whose name is prefix or starts with
+ * prefix followed by '.' ("layer1" covers layer1.0.conv1.weight, not layer10); "" means
+ * all. Frozen parameters get no gradient and no update; a batch norm whose weight is
+ * frozen uses its running statistics even in training mode. *matched (may be NULL)
+ * receives the number of parameters matched; none is CLCNN_ERR_NOT_FOUND. */
+clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, int *matched);
+int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name);
+
 /* ---------------------------------------------------------------- weights -- */
 
 /* A set of named tensors loaded from a safetensors file (F32; F16 and BF16 are
@@ -284,6 +513,15 @@ const clcnn_tensor *clcnn_weights_get(const clcnn_weights *weights, const char *
 /* A value of the file's __metadata__, or NULL. */
 const char *clcnn_weights_metadata(const clcnn_weights *weights, const char *key);
 
+/* Copy the graph's parameters from weights by name. CLCNN_LOAD_STRICT: a parameter
+ * missing from the file, a tensor the graph does not have, or a shape mismatch is an
+ * error naming the tensor, and nothing is changed. CLCNN_LOAD_PARTIAL (transfer
+ * learning): parameters the file lacks or holds with another shape keep their values
+ * and tensors the graph lacks are ignored (each logged at info level). *loaded (may be
+ * NULL) receives the number of parameters copied. */
+typedef enum { CLCNN_LOAD_STRICT = 0, CLCNN_LOAD_PARTIAL = 1 } clcnn_load_mode;
+clcnn_status clcnn_graph_load(clcnn_graph *g, const clcnn_weights *weights, clcnn_load_mode mode, int *loaded);
+
 /* ----------------------------------------------------------------- models -- */
 
 typedef struct clcnn_model clcnn_model;
@@ -297,6 +535,53 @@ void clcnn_model_destroy(clcnn_model *model);
 int clcnn_model_num_classes(const clcnn_model *model);
 /* logits [N, classes] for x [N, 3, H, W]. */
 clcnn_status clcnn_model_forward(clcnn_model *model, const clcnn_tensor *x, clcnn_tensor *logits);
+
+/* A ResNet built as a graph with torchvision's layer names (conv1, bn1, relu, maxpool,
+ * layerS.B.{conv1,bn1,...,downsample.0,downsample.1,se}, avgpool, fc), trainable. */
+typedef struct {
+    int bottleneck;    /* 0: basic blocks (ResNet-18/34), 1: bottlenecks, expansion 4 */
+    int stages;        /* 1..4 */
+    int blocks[4];     /* blocks per stage, e.g. {2, 2, 2, 2} for ResNet-18 */
+    int widths[4];     /* planes per stage, e.g. {64, 128, 256, 512} */
+    int stem_width;    /* 0: widths[0] */
+    int se;            /* a Squeeze-and-Excitation module in every block */
+    int se_reduced;    /* 0: max(8, C/16 rounded to the nearest multiple of 8) */
+    int classes;
+    int in_channels, height, width; /* input per sample, e.g. 3, 224, 224 */
+} clcnn_resnet_config;
+clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *config, uint64_t seed,
+                                clcnn_graph **graph);
+
+/* ----------------------------------------------------------------- training -- */
+
+typedef enum { CLCNN_LOSS_CROSS_ENTROPY = 0, CLCNN_LOSS_BCE_WITH_LOGITS = 1 } clcnn_loss_kind;
+
+typedef struct {
+    clcnn_optimizer_params optimizer;
+    clcnn_schedule schedule;      /* base_lr 0: the optimizer's lr throughout */
+    float clip_norm;              /* > 0: clip the global gradient norm to this */
+    clcnn_loss_kind loss;
+    float label_smoothing;        /* cross-entropy */
+    const float *class_weights;   /* cross-entropy: NULL or one per class (copied) */
+} clcnn_train_params;
+
+/* A trainer owns the optimizer state of a graph (whose frozen parameters it leaves
+ * alone) and runs whole training steps on the device. */
+typedef struct clcnn_trainer clcnn_trainer;
+clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *params, clcnn_trainer **trainer);
+void clcnn_trainer_destroy(clcnn_trainer *trainer);
+
+/* One step in training mode: zero the gradients, forward x, loss against labels (class
+ * indices as floats [N] for cross-entropy; targets shaped as the output for BCE),
+ * backward, gradient clipping, update. *loss (may be NULL) receives the batch loss:
+ * reading it is the step's one host round trip. A NaN or Inf loss stops the step before
+ * any parameter changes, with CLCNN_ERR_NUMERICS and a message naming the step. After
+ * the first step with a given batch size a step allocates no device memory. */
+clcnn_status clcnn_trainer_step(clcnn_trainer *trainer, const clcnn_tensor *x, const clcnn_tensor *labels,
+                                float *loss);
+/* Steps completed so far (the optimizer's step count), and the learning rate of the next. */
+int clcnn_trainer_steps(const clcnn_trainer *trainer);
+float clcnn_trainer_lr(const clcnn_trainer *trainer);
 
 #ifdef __cplusplus
 }

@@ -61,6 +61,9 @@ static inline int test_rng_int(test_rng *r, int lo, int hi) {
     return lo + (int)(test_rng_next(r) % (uint64_t)(hi - lo + 1));
 }
 
+/* Path of a golden file: tests/golden/FILE, or $CLCNN_TEST_DATA/FILE (static buffer). */
+const char *test_golden_path(const char *file);
+
 /* One registered test. */
 typedef struct {
     const char *name;

@@ -12,6 +12,10 @@ extern const test_case test_api_cases[];
 extern const test_case test_ops_cases[];
 extern const test_case test_tiles_cases[];
 extern const test_case test_net_cases[];
+extern const test_case test_grad_conv_cases[];
+extern const test_case test_grad_norm_cases[];
+extern const test_case test_grad_eltwise_cases[];
+extern const test_case test_train_ops_cases[];
 
 clcnn_context *g_ctx;
 uint64_t g_seed = 20261121;
@@ -31,6 +35,13 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
 
 void test_skip(const char *reason) { skip_reason = reason; }
 int test_failures(void) { return current_failures; }
+
+const char *test_golden_path(const char *file) {
+    static char path[1024];
+    const char *dir = getenv("CLCNN_TEST_DATA");
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/golden", file);
+    return path;
+}
 
 static int selected(const char *name, int argc, char **argv) {
     if (argc < 2) return 1;
@@ -61,7 +72,9 @@ int main(int argc, char **argv) {
     printf("device: %s / %s (%s)\nseed: %llu (set CLCNN_TEST_SEED to repeat another)\n", info.platform, info.name,
            info.opencl_c_version, (unsigned long long)g_seed);
 
-    const test_case *lists[] = {test_runtime_cases, test_api_cases, test_ops_cases, test_tiles_cases, test_net_cases};
+    const test_case *lists[] = {test_runtime_cases, test_api_cases, test_ops_cases, test_tiles_cases, test_net_cases,
+                                 test_grad_conv_cases, test_grad_norm_cases, test_grad_eltwise_cases,
+                                 test_train_ops_cases};
     int passed = 0, failed = 0, skipped = 0;
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
         for (const test_case *t = lists[l]; t->name; t++) {

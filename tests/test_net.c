@@ -10,13 +10,6 @@
 #define NET_ATOL 1e-4f
 #define NET_RTOL 1e-4f
 
-static const char *golden(const char *file) {
-    static char path[1024];
-    const char *dir = getenv("CLCNN_TEST_DATA");
-    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/golden", file);
-    return path;
-}
-
 /* The golden weights, input/output pair and the model built from them. */
 typedef struct {
     clcnn_weights *w, *io;
@@ -27,9 +20,9 @@ typedef struct {
 static int golden_net_load(golden_net *g, const char *name) {
     char file[128];
     snprintf(file, sizeof file, "%s.safetensors", name);
-    CHECK_OK(clcnn_weights_load(g_ctx, golden(file), &g->w));
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path(file), &g->w));
     snprintf(file, sizeof file, "%s_io.safetensors", name);
-    CHECK_OK(clcnn_weights_load(g_ctx, golden(file), &g->io));
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path(file), &g->io));
     if (g->w && g->io) CHECK_OK(clcnn_resnet_create(g_ctx, g->w, &g->m));
     return g->m != NULL;
 }

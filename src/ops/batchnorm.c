@@ -1,5 +1,31 @@
-/* batchnorm.c: inference batch norm, and folding it into the convolution before it. */
+/* batchnorm.c: batch norm over axis 1 of x [N, C, ...]: inference, folding into the
+ * convolution before it, training (batch statistics) and backward. */
 #include "ops/ops.h"
+
+/* The per-channel reductions of cl/batchnorm.cl, by kernel name. */
+#define RED_SUM "batchnorm_partial_sum"
+#define RED_SQDEV "batchnorm_partial_sqdev"
+#define RED_GRAD "batchnorm_partial_grad"
+
+/* x viewed as [N, C, S]; M = N*S values per channel. */
+typedef struct {
+    int C, S, M;
+} bn_dims;
+
+static clcnn_status bn_dims_of(clcnn_context *ctx, const char *op, const clcnn_tensor *x, bn_dims *d) {
+    clcnn_status st = clcnn_check_tensor(ctx, op, "input", x, 0);
+    if (st != CLCNN_OK) return st;
+    if (x->ndim < 2) {
+        char s[128];
+        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: input has shape %s, expected [N, C, ...]", op,
+                           clcnn_tensor_shape_str(x, s, sizeof s));
+    }
+    d->C = x->shape[1];
+    d->M = d->C ? (int)(x->numel / (size_t)d->C) : 0;
+    d->S = x->shape[0] ? d->M / x->shape[0] : 1;
+    if (d->S < 1) d->S = 1; /* empty tensors: kernels divide by S */
+    return CLCNN_OK;
+}
 
 static clcnn_status check_stats(clcnn_context *ctx, const char *op, int C, const clcnn_tensor *gamma,
                                 const clcnn_tensor *beta, const clcnn_tensor *mean, const clcnn_tensor *var) {
@@ -12,23 +38,32 @@ static clcnn_status check_stats(clcnn_context *ctx, const char *op, int C, const
     return CLCNN_OK;
 }
 
+/* y = (x - mean) * gamma * scale + beta with scale = 1/sqrt(stat + eps) (stat_is_var)
+ * or stat itself (an invstd). */
+static clcnn_status bn_apply(clcnn_context *ctx, const char *op, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                             const clcnn_tensor *beta, const clcnn_tensor *mean, const clcnn_tensor *stat,
+                             int stat_is_var, float eps, const bn_dims *d, clcnn_tensor *y) {
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "batchnorm.cl", "batchnorm_apply", "", &k);
+    if (st != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_TENSOR(x),    KARG_TENSOR(y),    KARG_TENSOR(gamma),   KARG_TENSOR(beta),
+                               KARG_TENSOR(mean), KARG_TENSOR(stat), KARG_INT(stat_is_var), KARG_INT(d->C),
+                               KARG_INT(d->S),    KARG_INT(x->numel), KARG_FLOAT(eps)};
+    return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), x->numel);
+}
+
 clcnn_status clcnn_batchnorm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
                              const clcnn_tensor *beta, const clcnn_tensor *mean, const clcnn_tensor *var, float eps,
                              clcnn_tensor *y) {
     static const char *op = "clcnn_batchnorm";
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st;
-    if ((st = clcnn_check_same_shape(ctx, op, "input", x, "output", y)) != CLCNN_OK) return st;
-    if (x->ndim < 2) return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: input must be [N, C, ...]", op);
-    const int C = x->shape[1];
-    if ((st = check_stats(ctx, op, C, gamma, beta, mean, var)) != CLCNN_OK) return st;
-    cl_kernel k;
-    if ((st = clcnn_get_kernel(ctx, "batchnorm.cl", "batchnorm_infer", "", &k)) != CLCNN_OK) return st;
-    const int S = (int)(x->numel / ((size_t)x->shape[0] * (size_t)C));
-    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_TENSOR(gamma), KARG_TENSOR(beta),
-                               KARG_TENSOR(mean), KARG_TENSOR(var), KARG_INT(C), KARG_INT(S),
-                               KARG_INT(x->numel), KARG_FLOAT(eps)};
-    return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), x->numel);
+    bn_dims d;
+    if ((st = bn_dims_of(ctx, op, x, &d)) != CLCNN_OK ||
+        (st = clcnn_check_same_shape(ctx, op, "input", x, "output", y)) != CLCNN_OK ||
+        (st = check_stats(ctx, op, d.C, gamma, beta, mean, var)) != CLCNN_OK)
+        return st;
+    return bn_apply(ctx, op, x, gamma, beta, mean, var, 1, eps, &d, y);
 }
 
 clcnn_status clcnn_batchnorm_fold(clcnn_context *ctx, const clcnn_tensor *w, const clcnn_tensor *bias,
@@ -49,4 +84,149 @@ clcnn_status clcnn_batchnorm_fold(clcnn_context *ctx, const clcnn_tensor *w, con
                                KARG_TENSOR(mean), KARG_TENSOR(var), KARG_TENSOR(w_out), KARG_TENSOR(b_out),
                                KARG_INT(w->numel / (size_t)C), KARG_INT(w->numel), KARG_FLOAT(eps)};
     return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), w->numel);
+}
+
+/* ------------------------------------------------------------- training -- */
+
+/* How many work-items share one channel's reduction: enough for the device to fill
+ * (a GPU wants tens of thousands of work-items, a CPU a few vectors' worth per core),
+ * a multiple of a warp or vector width, and at least 8 values each. */
+static int bn_partials(const clcnn_context *ctx, const bn_dims *d) {
+    const int gpu = ctx->dev.info.type != CLCNN_DEVICE_CPU;
+    const int target = gpu ? 32768 : 64 * (int)(ctx->dev.info.compute_units ? ctx->dev.info.compute_units : 1);
+    const int unit = gpu ? 32 : 16;
+    int P = (target + d->C - 1) / (d->C > 0 ? d->C : 1);
+    P = (P + unit - 1) / unit * unit;
+    if (P > 1024) P = 1024;
+    if (P > d->M / 8) P = d->M / 8;
+    return P < 1 ? 1 : P;
+}
+
+/* A scratch [C, P, 2] (allocated on first use) and a (P, C) launch of the reduction
+ * kernel `name`. */
+static clcnn_status bn_reduce(clcnn_context *ctx, const char *op, const clcnn_tensor *x, const clcnn_tensor *dy,
+                              const clcnn_tensor *mean, const char *name, const bn_dims *d, int P,
+                              clcnn_tensor **part) {
+    clcnn_status st;
+    if (!*part && (st = clcnn_scratch(ctx, 3, (const int[]){d->C, P, 2}, part)) != CLCNN_OK) return st;
+    cl_kernel k;
+    if ((st = clcnn_get_kernel(ctx, "batchnorm.cl", name, "", &k)) != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(mean), KARG_TENSOR(*part),
+                               KARG_INT(d->C), KARG_INT(d->S),  KARG_INT(d->M),    KARG_INT(P)};
+    const size_t global[2] = {(size_t)P, (size_t)d->C};
+    /* On GPUs a row of work-items per channel (coalesced); elsewhere the driver's choice. */
+    const size_t *el = clcnn_elementwise_local(ctx);
+    size_t local[2] = {el ? *el : 1, 1};
+    if (local[0] > (size_t)P) local[0] = (size_t)P;
+    if (local[0] > ctx->dev.info.max_work_group_size) local[0] = ctx->dev.info.max_work_group_size;
+    return clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, el ? local : NULL);
+}
+
+/* One work-item per channel. */
+static clcnn_status bn_per_channel(clcnn_context *ctx, const char *op, const char *name, int nargs,
+                                   const clcnn_karg *args, int C) {
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "batchnorm.cl", name, "", &k);
+    if (st != CLCNN_OK) return st;
+    return clcnn_launch_1d(ctx, k, op, nargs, args, (size_t)C);
+}
+
+clcnn_status clcnn_batchnorm_train(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                   const clcnn_tensor *beta, clcnn_tensor *running_mean, clcnn_tensor *running_var,
+                                   float momentum, float eps, clcnn_tensor *y, clcnn_tensor *save_mean,
+                                   clcnn_tensor *save_invstd) {
+    static const char *op = "clcnn_batchnorm_train";
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st;
+    bn_dims d;
+    if ((st = bn_dims_of(ctx, op, x, &d)) != CLCNN_OK ||
+        (st = clcnn_check_same_shape(ctx, op, "input", x, "output", y)) != CLCNN_OK ||
+        (st = clcnn_check_vector(ctx, op, "gamma", gamma, d.C)) != CLCNN_OK ||
+        (st = clcnn_check_vector(ctx, op, "beta", beta, d.C)) != CLCNN_OK ||
+        (st = clcnn_check_vector(ctx, op, "save_mean", save_mean, d.C)) != CLCNN_OK ||
+        (st = clcnn_check_vector(ctx, op, "save_invstd", save_invstd, d.C)) != CLCNN_OK ||
+        (running_mean && (st = clcnn_check_vector(ctx, op, "running_mean", running_mean, d.C)) != CLCNN_OK) ||
+        (running_var && (st = clcnn_check_vector(ctx, op, "running_var", running_var, d.C)) != CLCNN_OK))
+        return st;
+    if (d.M < 2) {
+        /* PyTorch: "Expected more than 1 value per channel when training". */
+        char s[128];
+        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: input %s has %d value(s) per channel, training needs more than 1",
+                           op, clcnn_tensor_shape_str(x, s, sizeof s), d.M);
+    }
+    /* Two passes over x (mean, then squared deviations from it): sound in float,
+     * unlike E[x^2] - E[x]^2. */
+    const int P = bn_partials(ctx, &d);
+    clcnn_tensor *part = NULL;
+    if ((st = bn_reduce(ctx, op, x, NULL, NULL, RED_SUM, &d, P, &part)) != CLCNN_OK) goto cleanup;
+    const clcnn_karg mean_args[] = {KARG_TENSOR(part), KARG_TENSOR(x), KARG_TENSOR(save_mean), KARG_INT(d.C),
+                                    KARG_INT(d.S),     KARG_INT(P),    KARG_INT(d.M)};
+    if ((st = bn_per_channel(ctx, op, "batchnorm_mean", KARG_LIST(mean_args), d.C)) != CLCNN_OK) goto cleanup;
+    if ((st = bn_reduce(ctx, op, x, NULL, save_mean, RED_SQDEV, &d, P, &part)) != CLCNN_OK) goto cleanup;
+    const clcnn_karg var_args[] = {KARG_TENSOR(part),         KARG_TENSOR(save_mean), KARG_TENSOR(save_invstd),
+                                   KARG_TENSOR(running_mean), KARG_TENSOR(running_var), KARG_INT(d.C),
+                                   KARG_INT(P),               KARG_INT(d.M),          KARG_FLOAT(momentum),
+                                   KARG_FLOAT(eps)};
+    if ((st = bn_per_channel(ctx, op, "batchnorm_var", KARG_LIST(var_args), d.C)) != CLCNN_OK) goto cleanup;
+    st = bn_apply(ctx, op, x, gamma, beta, save_mean, save_invstd, 0, eps, &d, y);
+cleanup:
+    clcnn_tensor_destroy(part);
+    return st;
+}
+
+clcnn_status clcnn_batchnorm_invstd(clcnn_context *ctx, const clcnn_tensor *var, float eps, clcnn_tensor *invstd) {
+    static const char *op = "clcnn_batchnorm_invstd";
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st;
+    if ((st = clcnn_check_tensor(ctx, op, "var", var, 0)) != CLCNN_OK ||
+        (st = clcnn_check_vector(ctx, op, "invstd", invstd, (int)var->numel)) != CLCNN_OK)
+        return st;
+    const clcnn_karg args[] = {KARG_TENSOR(var), KARG_TENSOR(invstd), KARG_INT(var->numel), KARG_FLOAT(eps)};
+    return bn_per_channel(ctx, op, "batchnorm_invstd", KARG_LIST(args), (int)var->numel);
+}
+
+clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                      const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
+                                      const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
+                                      clcnn_tensor *dbeta) {
+    static const char *op = "clcnn_batchnorm_backward";
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st;
+    bn_dims d;
+    if ((st = bn_dims_of(ctx, op, x, &d)) != CLCNN_OK ||
+        (st = clcnn_check_same_shape(ctx, op, "input", x, "dy", dy)) != CLCNN_OK ||
+        (dx && (st = clcnn_check_same_shape(ctx, op, "input", x, "dx", dx)) != CLCNN_OK) ||
+        (st = clcnn_check_vector(ctx, op, "gamma", gamma, d.C)) != CLCNN_OK ||
+        (st = clcnn_check_vector(ctx, op, "mean", mean, d.C)) != CLCNN_OK ||
+        (st = clcnn_check_vector(ctx, op, "invstd", invstd, d.C)) != CLCNN_OK ||
+        (dgamma && (st = clcnn_check_vector(ctx, op, "dgamma", dgamma, d.C)) != CLCNN_OK) ||
+        (dbeta && (st = clcnn_check_vector(ctx, op, "dbeta", dbeta, d.C)) != CLCNN_OK))
+        return st;
+    /* Per channel sum dy and sum dy xhat: dgamma and dbeta, and dx through the batch
+     * statistics' dependence on x. */
+    const int need_sums = dgamma || dbeta || (dx && batch_stats);
+    clcnn_tensor *part = NULL, *sums = NULL;
+    if (need_sums) {
+        const int P = bn_partials(ctx, &d);
+        if ((st = bn_reduce(ctx, op, x, dy, mean, RED_GRAD, &d, P, &part)) != CLCNN_OK ||
+            (st = clcnn_scratch(ctx, 2, (const int[]){d.C, 2}, &sums)) != CLCNN_OK)
+            goto cleanup;
+        const clcnn_karg args[] = {KARG_TENSOR(part),   KARG_TENSOR(invstd), KARG_TENSOR(sums),
+                                   KARG_TENSOR(dgamma), KARG_TENSOR(dbeta),  KARG_INT(d.C),
+                                   KARG_INT(P)};
+        if ((st = bn_per_channel(ctx, op, "batchnorm_grad_sums", KARG_LIST(args), d.C)) != CLCNN_OK) goto cleanup;
+    }
+    if (dx) {
+        cl_kernel k;
+        if ((st = clcnn_get_kernel(ctx, "batchnorm.cl", "batchnorm_backward_dx", "", &k)) != CLCNN_OK) goto cleanup;
+        const clcnn_tensor *s = batch_stats ? sums : NULL;
+        const clcnn_karg args[] = {KARG_TENSOR(x),      KARG_TENSOR(dy), KARG_TENSOR(gamma), KARG_TENSOR(mean),
+                                   KARG_TENSOR(invstd), KARG_TENSOR(s),  KARG_TENSOR(dx),    KARG_INT(d.C),
+                                   KARG_INT(d.S),       KARG_INT(d.M),   KARG_INT(x->numel), KARG_INT(accumulate ? 1 : 0)};
+        st = clcnn_launch_1d(ctx, k, op, KARG_LIST(args), x->numel);
+    }
+cleanup:
+    clcnn_tensor_destroy(sums);
+    clcnn_tensor_destroy(part);
+    return st;
 }

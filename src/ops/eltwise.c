@@ -1,4 +1,4 @@
-/* eltwise.c: activations, addition, per-channel scaling, inference dropout. */
+/* eltwise.c: activations, addition, per-channel scaling, dropout, and their backward. */
 #include <string.h>
 #include "ops/ops.h"
 
@@ -58,4 +58,72 @@ clcnn_status clcnn_dropout_inference(clcnn_context *ctx, const clcnn_tensor *x, 
     if (st != CLCNN_OK) return st;
     if (x->buf == y->buf && x->offset == y->offset) return CLCNN_OK;
     return clcnn_tensor_copy(x, y, op);
+}
+
+/* An optional input of the backward: NULL, or shaped as dy. */
+static clcnn_status check_optional(clcnn_context *ctx, const char *op, const char *arg, const clcnn_tensor *t,
+                                   const clcnn_tensor *dy) {
+    return t ? clcnn_check_same_shape(ctx, op, "dy", dy, arg, t) : CLCNN_OK;
+}
+
+clcnn_status clcnn_activate_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *y,
+                                     clcnn_activation act, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                     int accumulate) {
+    static const char *op = "clcnn_activate_backward";
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st;
+    if ((st = clcnn_check_activation(ctx, op, act)) != CLCNN_OK ||
+        (st = clcnn_check_same_shape(ctx, op, "dy", dy, "dx", dx)) != CLCNN_OK ||
+        (st = check_optional(ctx, op, "x", x, dy)) != CLCNN_OK || (st = check_optional(ctx, op, "y", y, dy)) != CLCNN_OK)
+        return st;
+    /* SiLU cannot be recovered from its output, so it needs x; the others read y, or
+     * recompute it from x when y is NULL; the identity needs neither. */
+    if (act == CLCNN_ACT_SILU && !x)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: SiLU needs its input x", op);
+    if (act != CLCNN_ACT_NONE && !x && !y)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: activation %d needs its output y (or input x)", op,
+                           (int)act);
+    cl_kernel k;
+    if ((st = clcnn_get_kernel(ctx, "eltwise.cl", "activate_backward", "", &k)) != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_TENSOR(x),      KARG_TENSOR(y), KARG_TENSOR(dy),           KARG_TENSOR(dx),
+                               KARG_INT(dy->numel), KARG_INT(act),  KARG_INT(accumulate != 0)};
+    return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), dy->numel);
+}
+
+/* out = in * keep(seed, i) / (1 - p) (+ out): training dropout's forward and backward. */
+static clcnn_status dropout_apply(clcnn_context *ctx, const char *op, const char *const names[2],
+                                  const clcnn_tensor *in, float p, uint64_t seed, clcnn_tensor *out, int accumulate) {
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st = clcnn_check_same_shape(ctx, op, names[0], in, names[1], out);
+    if (st != CLCNN_OK) return st;
+    if (!(p >= 0.0f && p < 1.0f))
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: p = %g must be in [0, 1)", op, (double)p);
+    /* Mix the seed once so that nearby seeds give unrelated masks. */
+    uint64_t key = seed + 0x9E3779B97F4A7C15ull;
+    key = (key ^ (key >> 30)) * 0xBF58476D1CE4E5B9ull;
+    key = (key ^ (key >> 27)) * 0x94D049BB133111EBull;
+    key ^= key >> 31;
+    const cl_uint threshold = (cl_uint)((double)p * 4294967296.0); /* < 2^32 since p < 1 */
+    const float scale = (float)(1.0 / (1.0 - (double)p));
+    cl_kernel k;
+    if ((st = clcnn_get_kernel(ctx, "eltwise.cl", "dropout", "", &k)) != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_TENSOR(in),
+                               KARG_TENSOR(out),
+                               KARG_INT(in->numel),
+                               {sizeof(cl_ulong), &(cl_ulong){key}},
+                               {sizeof(cl_uint), &threshold},
+                               KARG_FLOAT(scale),
+                               KARG_INT(accumulate != 0)};
+    return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), in->numel);
+}
+
+clcnn_status clcnn_dropout(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed, clcnn_tensor *y) {
+    static const char *const names[2] = {"input", "output"};
+    return dropout_apply(ctx, "clcnn_dropout", names, x, p, seed, y, 0);
+}
+
+clcnn_status clcnn_dropout_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
+                                    clcnn_tensor *dx, int accumulate) {
+    static const char *const names[2] = {"dy", "dx"};
+    return dropout_apply(ctx, "clcnn_dropout_backward", names, dy, p, seed, dx, accumulate);
 }

@@ -1,4 +1,5 @@
-/* pool.c: max/average pooling with PyTorch's output-size rules, global average pooling. */
+/* pool.c: max/average pooling with PyTorch's output-size rules, global average pooling,
+ * and their backward. */
 #include "ops/ops.h"
 
 typedef struct {
@@ -13,9 +14,9 @@ static int pool_out(int in, int k, int s, int p, int ceil_mode) {
     return out;
 }
 
-static clcnn_status pool_shape(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *p, pool_geom *g,
-                               int shape[4]) {
-    static const char *op = "clcnn_pool2d";
+/* The geometry of params and the output shape for an input of shape xs [N, C, H, W]. */
+static clcnn_status pool_shape(clcnn_context *ctx, const char *op, const int xs[4], const clcnn_pool_params *p,
+                               pool_geom *g, int shape[4]) {
     if (!p) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: params is NULL", op);
     if (p->mode != CLCNN_POOL_MAX && p->mode != CLCNN_POOL_AVG)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown mode %d", op, (int)p->mode);
@@ -26,15 +27,13 @@ static clcnn_status pool_shape(clcnn_context *ctx, const clcnn_tensor *x, const 
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
                            "%s: kernel %dx%d, stride %dx%d, padding %dx%d: sizes must be positive and padding at most half the kernel",
                            op, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw);
-    const int oh = pool_out(x->shape[2], g->kh, g->sh, g->ph, p->ceil_mode);
-    const int ow = pool_out(x->shape[3], g->kw, g->sw, g->pw, p->ceil_mode);
-    if (oh <= 0 || ow <= 0) {
-        char s[64];
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: a %dx%d window does not fit input %s", op, g->kh, g->kw,
-                           clcnn_tensor_shape_str(x, s, sizeof s));
-    }
-    shape[0] = x->shape[0];
-    shape[1] = x->shape[1];
+    const int oh = pool_out(xs[2], g->kh, g->sh, g->ph, p->ceil_mode);
+    const int ow = pool_out(xs[3], g->kw, g->sw, g->pw, p->ceil_mode);
+    if (oh <= 0 || ow <= 0)
+        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: a %dx%d window does not fit input [%d, %d, %d, %d]", op, g->kh,
+                           g->kw, xs[0], xs[1], xs[2], xs[3]);
+    shape[0] = xs[0];
+    shape[1] = xs[1];
     shape[2] = oh;
     shape[3] = ow;
     return CLCNN_OK;
@@ -44,7 +43,7 @@ clcnn_status clcnn_pool2d_output_shape(const clcnn_tensor *x, const clcnn_pool_p
     if (!x || !shape) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_pool2d_output_shape: NULL argument");
     if (x->ndim != 4) return clcnn_error(x->ctx, CLCNN_ERR_SHAPE, "clcnn_pool2d_output_shape: input must be 4-D");
     pool_geom g;
-    return pool_shape(x->ctx, x, params, &g, shape);
+    return pool_shape(x->ctx, "clcnn_pool2d_output_shape", x->shape, params, &g, shape);
 }
 
 clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *params, clcnn_tensor *y) {
@@ -54,7 +53,7 @@ clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn
     if ((st = clcnn_check_tensor(ctx, op, "input", x, 4)) != CLCNN_OK) return st;
     pool_geom g;
     int shape[4];
-    if ((st = pool_shape(ctx, x, params, &g, shape)) != CLCNN_OK ||
+    if ((st = pool_shape(ctx, op, x->shape, params, &g, shape)) != CLCNN_OK ||
         (st = clcnn_check_shape_is(ctx, op, "output", y, 4, shape)) != CLCNN_OK)
         return st;
     cl_kernel k;
@@ -67,6 +66,46 @@ clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn
     return clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, NULL);
 }
 
+clcnn_status clcnn_pool2d_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *params,
+                                   const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate) {
+    static const char *op = "clcnn_pool2d_backward";
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st;
+    if ((st = clcnn_check_tensor(ctx, op, "dx", dx, 4)) != CLCNN_OK) return st;
+    pool_geom g;
+    int shape[4];
+    if ((st = pool_shape(ctx, op, dx->shape, params, &g, shape)) != CLCNN_OK ||
+        (st = clcnn_check_shape_is(ctx, op, "dy", dy, 4, shape)) != CLCNN_OK)
+        return st;
+    if (params->mode == CLCNN_POOL_MAX || x) {
+        if (!x) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: max pooling needs its input x", op);
+        if ((st = clcnn_check_same_shape(ctx, op, "x", x, "dx", dx)) != CLCNN_OK) return st;
+    }
+    cl_kernel k;
+    if ((st = clcnn_get_kernel(ctx, "pool.cl", "pool2d_backward", "", &k)) != CLCNN_OK) return st;
+    const int H = dx->shape[2], W = dx->shape[3];
+    const clcnn_karg args[] = {KARG_TENSOR(x),        KARG_TENSOR(dy),      KARG_TENSOR(dx),
+                               KARG_INT(H),           KARG_INT(W),          KARG_INT(shape[2]),
+                               KARG_INT(shape[3]),    KARG_INT(g.kh),       KARG_INT(g.kw),
+                               KARG_INT(g.sh),        KARG_INT(g.sw),       KARG_INT(g.ph),
+                               KARG_INT(g.pw),        KARG_INT(params->mode), KARG_INT(params->count_include_pad),
+                               KARG_INT(accumulate != 0)};
+    const size_t global[2] = {(size_t)H * (size_t)W, (size_t)shape[0] * (size_t)shape[1]};
+    return clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, NULL);
+}
+
+/* y must be [N, C] or [N, C, 1, 1] for x [N, C, ...]. */
+static clcnn_status check_pooled(clcnn_context *ctx, const char *op, const char *xname, const clcnn_tensor *x,
+                                 const char *yname, const clcnn_tensor *y) {
+    const int N = x->shape[0], C = x->shape[1];
+    if ((y->ndim == 2 && y->shape[0] == N && y->shape[1] == C) ||
+        (y->ndim == 4 && y->shape[0] == N && y->shape[1] == C && y->shape[2] == 1 && y->shape[3] == 1))
+        return CLCNN_OK;
+    char sx[64], sy[64];
+    return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s %s must be [N, C] or [N, C, 1, 1] for %s %s", op, yname,
+                       clcnn_tensor_shape_str(y, sy, sizeof sy), xname, clcnn_tensor_shape_str(x, sx, sizeof sx));
+}
+
 clcnn_status clcnn_global_avg_pool(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y) {
     static const char *op = "clcnn_global_avg_pool";
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
@@ -74,15 +113,26 @@ clcnn_status clcnn_global_avg_pool(clcnn_context *ctx, const clcnn_tensor *x, cl
     if ((st = clcnn_check_tensor(ctx, op, "input", x, 4)) != CLCNN_OK ||
         (st = clcnn_check_tensor(ctx, op, "output", y, 0)) != CLCNN_OK)
         return st;
+    if ((st = check_pooled(ctx, op, "input", x, "output", y)) != CLCNN_OK) return st;
     const int N = x->shape[0], C = x->shape[1];
-    if (!((y->ndim == 2 && y->shape[0] == N && y->shape[1] == C) ||
-          (y->ndim == 4 && y->shape[0] == N && y->shape[1] == C && y->shape[2] == 1 && y->shape[3] == 1))) {
-        char sx[64], sy[64];
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: output %s must be [N, C] or [N, C, 1, 1] for input %s", op,
-                           clcnn_tensor_shape_str(y, sy, sizeof sy), clcnn_tensor_shape_str(x, sx, sizeof sx));
-    }
     cl_kernel k;
     if ((st = clcnn_get_kernel(ctx, "pool.cl", "global_avg_pool", "", &k)) != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(x->shape[2] * x->shape[3]), KARG_INT(N * C)};
     return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), (size_t)N * (size_t)C);
+}
+
+clcnn_status clcnn_global_avg_pool_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                            int accumulate) {
+    static const char *op = "clcnn_global_avg_pool_backward";
+    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    clcnn_status st;
+    if ((st = clcnn_check_tensor(ctx, op, "dx", dx, 4)) != CLCNN_OK ||
+        (st = clcnn_check_tensor(ctx, op, "dy", dy, 0)) != CLCNN_OK ||
+        (st = check_pooled(ctx, op, "dx", dx, "dy", dy)) != CLCNN_OK)
+        return st;
+    cl_kernel k;
+    if ((st = clcnn_get_kernel(ctx, "pool.cl", "global_avg_pool_backward", "", &k)) != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(dx), KARG_INT(dx->shape[2] * dx->shape[3]),
+                               KARG_INT(dx->numel), KARG_INT(accumulate != 0)};
+    return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), dx->numel);
 }

@@ -80,6 +80,7 @@ const char *clcnn_status_str(clcnn_status status) {
     case CLCNN_ERR_CONTEXT_MISMATCH: return "tensors from different contexts";
     case CLCNN_ERR_UNSUPPORTED: return "unsupported";
     case CLCNN_ERR_NOT_FOUND: return "not found";
+    case CLCNN_ERR_NUMERICS: return "non-finite value";
     default: return status < 0 && status > -20000 ? opencl_status_str(status) : "unknown status";
     }
 }

@@ -1,0 +1,27 @@
+/* ref_grad_eltwise.h: double-precision forwards of the elementwise, pooling and
+ * resize ops, for the finite-difference checks of tests/test_grad_eltwise.c.
+ * Plain textbook loops with PyTorch's semantics; x holds NC planes of H x W. */
+#ifndef CLCNN_TEST_REF_GRAD_ELTWISE_H
+#define CLCNN_TEST_REF_GRAD_ELTWISE_H
+
+#include <stddef.h>
+
+/* y[i] = act(x[i]) for n elements, act a clcnn_activation value. */
+void ref_grad_activate(const double *x, size_t n, int act, double *y);
+
+/* mode 0 = max (ties: the first maximum, as PyTorch), 1 = average; windows,
+ * padding and divisors as torch.nn.MaxPool2d / AvgPool2d. y [NC, OH, OW]. */
+void ref_grad_pool2d(const double *x, int NC, int H, int W, int mode, int kh, int kw, int sh, int sw, int ph,
+                     int pw, int count_include_pad, double *y, int OH, int OW);
+/* Index in the plane of the first maximum of the window of output (oy, ox) of
+ * max pooling (the element that receives that output's gradient). */
+int ref_grad_pool_argmax(const double *plane, int H, int W, int oy, int ox, int kh, int kw, int sh, int sw, int ph,
+                         int pw);
+
+/* y [NC] = mean of each plane of S values. */
+void ref_grad_global_avg_pool(const double *x, int NC, int S, double *y);
+
+/* Bilinear resize H x W -> OH x OW per plane, align_corners = false. */
+void ref_grad_resize_bilinear(const double *x, int NC, int H, int W, double *y, int OH, int OW);
+
+#endif
