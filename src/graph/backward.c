@@ -1,0 +1,194 @@
+/* backward.c: back-propagation through the graph, either to every trainable
+ * parameter (training) or to one named layer's output (explanations). Layers are
+ * visited in reverse order; a layer is visited only if a gradient is needed at or
+ * below it, so a frozen backbone is not back-propagated through at all. Gradients
+ * meeting at a layer used twice (a residual block's input) are summed by the
+ * backward ops' accumulate flag. */
+#include <stdio.h>
+#include "graph/graph.h"
+
+static int has_trainable(const clcnn_graph *g, const graph_layer *l) {
+    for (int p = 0; p < l->nparams; p++)
+        if (graph_param_trainable(g, l, p)) return 1;
+    return 0;
+}
+
+/* wants_dy: the gradient of this layer's output is needed, for its own parameters,
+ * for the target, or for something below it. Inputs come before their readers. */
+static void plan(clcnn_graph *g, int target, int with_params) {
+    for (int i = 0; i < g->nlayers; i++) {
+        graph_layer *l = &g->layers[i];
+        int want = i == target || (with_params && has_trainable(g, l));
+        for (int k = 0; k < 2; k++)
+            if (l->in[k] >= 0 && g->layers[l->in[k]].wants_dy) want = 1;
+        l->wants_dy = want;
+        l->dy_valid = 0;
+    }
+}
+
+static clcnn_status ensure_dy(clcnn_graph *g, graph_layer *l) {
+    if (l->dy) return CLCNN_OK;
+    int shape[4];
+    return clcnn_tensor_create(g->ctx, graph_layer_shape(l, g->batch, shape), shape, &l->dy);
+}
+
+/* Where input k's gradient goes (NULL when nothing below needs it), and whether it
+ * is added to a gradient already there. */
+typedef struct {
+    clcnn_tensor *dx;
+    int accumulate;
+    graph_layer *to;
+} grad_sink;
+
+static clcnn_status sink_for(clcnn_graph *g, const graph_layer *l, int k, grad_sink *s) {
+    *s = (grad_sink){0};
+    if (l->in[k] < 0 || !g->layers[l->in[k]].wants_dy) return CLCNN_OK;
+    s->to = &g->layers[l->in[k]];
+    clcnn_status st = ensure_dy(g, s->to);
+    s->dx = s->to->dy;
+    s->accumulate = s->to->dy_valid;
+    return st;
+}
+
+static void sink_done(grad_sink *s) {
+    if (s->to) s->to->dy_valid = 1;
+}
+
+/* dx (+)= dy for layers whose gradient passes through unchanged. */
+static clcnn_status pass_through(clcnn_graph *g, const clcnn_tensor *dy, const grad_sink *s) {
+    if (!s->dx) return CLCNN_OK;
+    if (s->accumulate) return clcnn_add(g->ctx, s->dx, dy, CLCNN_ACT_NONE, s->dx);
+    return clcnn_tensor_copy(dy, s->dx, "graph backward");
+}
+
+static clcnn_tensor *grad_if(const clcnn_graph *g, const graph_layer *l, int p, int with_params) {
+    return with_params && graph_param_trainable(g, l, p) ? g->params[l->param[p]].grad : NULL;
+}
+
+/* The gradient before a fused output activation: dy through act's derivative (from
+ * the layer's output) into the layer's own dy tensor, in place when dy is already it. */
+static clcnn_status before_act(clcnn_graph *g, graph_layer *l, const clcnn_tensor **dy) {
+    if (l->act == CLCNN_ACT_NONE) return CLCNN_OK;
+    clcnn_status st = ensure_dy(g, l);
+    if (st == CLCNN_OK) st = clcnn_activate_backward(g->ctx, NULL, l->y, l->act, *dy, l->dy, 0);
+    *dy = l->dy;
+    return st;
+}
+
+static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params) {
+    clcnn_context *ctx = g->ctx;
+    const clcnn_tensor *x = graph_input_of(g, l, 0);
+    grad_sink s0, s1;
+    clcnn_status st;
+    if ((st = sink_for(g, l, 0, &s0)) != CLCNN_OK || (st = sink_for(g, l, 1, &s1)) != CLCNN_OK) return st;
+    switch (l->kind) {
+    case LAYER_INPUT: break;
+    case LAYER_CONV: {
+        clcnn_tensor *dw = grad_if(g, l, 0, with_params), *db = grad_if(g, l, 1, with_params);
+        if (s0.dx || dw || db)
+            st = clcnn_conv2d_backward(ctx, x, graph_layer_param(g, l, 0), &l->conv, dy, s0.dx, s0.accumulate, dw, db);
+        break;
+    }
+    case LAYER_BATCHNORM: {
+        const int batch_stats = graph_bn_uses_batch_stats(g, l);
+        const clcnn_tensor *mean = batch_stats ? l->mean : graph_layer_param(g, l, 2);
+        if (!batch_stats) st = clcnn_batchnorm_invstd(ctx, graph_layer_param(g, l, 3), BN_EPS, l->invstd);
+        clcnn_tensor *dgamma = grad_if(g, l, 0, with_params), *dbeta = grad_if(g, l, 1, with_params);
+        if (st == CLCNN_OK && (s0.dx || dgamma || dbeta))
+            st = clcnn_batchnorm_backward(ctx, x, graph_layer_param(g, l, 0), mean, l->invstd, batch_stats, dy, s0.dx,
+                                          s0.accumulate, dgamma, dbeta);
+        break;
+    }
+    case LAYER_ACTIVATION:
+        if (s0.dx) st = clcnn_activate_backward(ctx, x, l->y, l->act, dy, s0.dx, s0.accumulate);
+        break;
+    case LAYER_ADD:
+        if ((st = before_act(g, l, &dy)) == CLCNN_OK && (st = pass_through(g, dy, &s0)) == CLCNN_OK) {
+            /* x + x: the second input is the first, whose gradient now holds one share. */
+            if (l->in[1] == l->in[0] && s1.dx) s1.accumulate = 1;
+            st = pass_through(g, dy, &s1);
+        }
+        break;
+    case LAYER_POOL:
+        if (s0.dx) st = clcnn_pool2d_backward(ctx, x, &l->pool, dy, s0.dx, s0.accumulate);
+        break;
+    case LAYER_GLOBAL_AVG_POOL:
+        if (s0.dx) st = clcnn_global_avg_pool_backward(ctx, dy, s0.dx, s0.accumulate);
+        break;
+    case LAYER_LINEAR: {
+        clcnn_tensor *dw = grad_if(g, l, 0, with_params), *db = grad_if(g, l, 1, with_params);
+        if (s0.dx || dw || db)
+            st = clcnn_linear_backward(ctx, x, graph_layer_param(g, l, 0), dy, s0.dx, s0.accumulate, dw, db);
+        break;
+    }
+    case LAYER_DROPOUT:
+        if (!s0.dx) break;
+        if (g->training && l->drop_p > 0.0f) st = clcnn_dropout_backward(ctx, dy, l->drop_p, l->drop_seed, s0.dx, s0.accumulate);
+        else st = pass_through(g, dy, &s0);
+        break;
+    case LAYER_SQUEEZE_EXCITE: {
+        if ((st = before_act(g, l, &dy)) != CLCNN_OK || (st = pass_through(g, dy, &s1)) != CLCNN_OK) break;
+        clcnn_tensor *d[4];
+        int any = s0.dx != NULL;
+        for (int p = 0; p < 4; p++) any |= (d[p] = grad_if(g, l, p, with_params)) != NULL;
+        if (s1.to && s1.to == s0.to) s0.accumulate = 1; /* residual and input are one tensor */
+        if (any)
+            st = clcnn_squeeze_excite_backward(ctx, x, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1),
+                                               graph_layer_param(g, l, 2), graph_layer_param(g, l, 3), dy, s0.dx,
+                                               s0.accumulate, d[0], d[1], d[2], d[3]);
+        break;
+    }
+    }
+    if (st == CLCNN_OK) {
+        sink_done(&s0);
+        sink_done(&s1);
+    }
+    return st;
+}
+
+static clcnn_status run_backward(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout) {
+    if (!g->batch || !g->input)
+        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: no forward pass to go back through", op);
+    graph_layer *out = &g->layers[g->nlayers - 1];
+    int shape[4];
+    const int ndim = graph_layer_shape(out, g->batch, shape);
+    clcnn_status st = clcnn_check_shape_is(g->ctx, op, "output gradient", dout, ndim, shape);
+    if (st != CLCNN_OK) return st;
+    const int with_params = target < 0;
+    plan(g, target, with_params);
+    if (!out->wants_dy) return CLCNN_OK; /* nothing is trainable and no target: nothing to do */
+    for (int i = g->nlayers - 1; i >= (target > 0 ? target + 1 : 1); i--) {
+        graph_layer *l = &g->layers[i];
+        if (!l->wants_dy || (i != g->nlayers - 1 && !l->dy_valid)) continue;
+        const clcnn_tensor *dy = i == g->nlayers - 1 ? dout : l->dy;
+        if ((st = layer_backward(g, l, dy, with_params)) != CLCNN_OK) return graph_layer_error(g, l, "backward", st);
+    }
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_graph_backward(clcnn_graph *g, const clcnn_tensor *dout) {
+    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_backward: graph is NULL");
+    return run_backward(g, "clcnn_graph_backward", -1, dout);
+}
+
+clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clcnn_tensor *dout,
+                                     const clcnn_tensor **grad) {
+    static const char *op = "clcnn_graph_backward_to";
+    if (!g || !grad) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    *grad = NULL;
+    const int target = graph_find_layer(g, name);
+    if (target < 0) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: no layer is called %s", op, name ? name : "(null)");
+    if (target == g->nlayers - 1) {
+        *grad = dout; /* the output's own gradient is dout */
+        return clcnn_check_tensor(g->ctx, op, "output gradient", dout, 0);
+    }
+    clcnn_status st = run_backward(g, op, target, dout);
+    if (st != CLCNN_OK) return st;
+    graph_layer *t = &g->layers[target];
+    if (!t->dy_valid) {
+        /* No path from the target to the output: its gradient is zero. */
+        if ((st = ensure_dy(g, t)) != CLCNN_OK || (st = clcnn_tensor_fill(t->dy, 0.0f)) != CLCNN_OK) return st;
+    }
+    *grad = t->dy;
+    return CLCNN_OK;
+}

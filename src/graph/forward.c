@@ -1,0 +1,123 @@
+/* forward.c: the forward pass, and the per-batch tensors it keeps for the backward
+ * pass (every layer's output, batch-norm statistics). They are planned once per batch
+ * size from the context's pool, so steady-state steps allocate no device memory. */
+#include <stdio.h>
+#include <string.h>
+#include "graph/graph.h"
+
+void graph_batch_free(clcnn_graph *g) {
+    for (int i = 0; i < g->nlayers; i++) {
+        graph_layer *l = &g->layers[i];
+        clcnn_tensor_destroy(l->y);
+        clcnn_tensor_destroy(l->dy);
+        clcnn_tensor_destroy(l->mean);
+        clcnn_tensor_destroy(l->invstd);
+        l->y = l->dy = l->mean = l->invstd = NULL;
+    }
+    g->batch = 0;
+}
+
+/* [batch, per-sample shape...] of layer l. */
+int graph_layer_shape(const graph_layer *l, int batch, int shape[4]) {
+    shape[0] = batch;
+    for (int d = 0; d < l->ndim; d++) shape[d + 1] = l->shape[d];
+    return l->ndim + 1;
+}
+
+static clcnn_status plan_batch(clcnn_graph *g, int batch) {
+    if (batch == g->batch) return CLCNN_OK;
+    graph_batch_free(g);
+    int shape[4];
+    for (int i = 1; i < g->nlayers; i++) {
+        graph_layer *l = &g->layers[i];
+        clcnn_status st = clcnn_tensor_create(g->ctx, graph_layer_shape(l, batch, shape), shape, &l->y);
+        if (st == CLCNN_OK && l->kind == LAYER_BATCHNORM) {
+            st = clcnn_tensor_create(g->ctx, 1, l->shape, &l->mean);
+            if (st == CLCNN_OK) st = clcnn_tensor_create(g->ctx, 1, l->shape, &l->invstd);
+        }
+        if (st != CLCNN_OK) {
+            graph_batch_free(g);
+            return st;
+        }
+    }
+    g->batch = batch;
+    return CLCNN_OK;
+}
+
+clcnn_status graph_layer_error(clcnn_graph *g, const graph_layer *l, const char *pass, clcnn_status st) {
+    char reason[sizeof g->ctx->last_error];
+    snprintf(reason, sizeof reason, "%s", clcnn_last_error(g->ctx));
+    return clcnn_error(g->ctx, st, "%s of layer %s: %s", pass, l->name, reason);
+}
+
+/* A mask seed per (graph seed, layer, training pass): reproducible, and different for
+ * every layer and step. */
+static uint64_t dropout_seed(const clcnn_graph *g, int layer) {
+    uint64_t z = g->seed ^ ((uint64_t)layer << 40) ^ (g->forwards * 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
+    return z ^ (z >> 29);
+}
+
+static clcnn_status run_layer(clcnn_graph *g, int index) {
+    graph_layer *l = &g->layers[index];
+    clcnn_context *ctx = g->ctx;
+    const clcnn_tensor *x = graph_input_of(g, l, 0), *x2 = graph_input_of(g, l, 1);
+    clcnn_tensor *p0 = graph_layer_param(g, l, 0), *p1 = graph_layer_param(g, l, 1);
+    switch (l->kind) {
+    case LAYER_INPUT: return CLCNN_OK;
+    case LAYER_CONV: return clcnn_conv2d(ctx, x, p0, p1, &l->conv, NULL, CLCNN_ACT_NONE, l->y);
+    case LAYER_BATCHNORM: {
+        clcnn_tensor *mean = graph_layer_param(g, l, 2), *var = graph_layer_param(g, l, 3);
+        if (graph_bn_uses_batch_stats(g, l))
+            return clcnn_batchnorm_train(ctx, x, p0, p1, mean, var, BN_MOMENTUM, BN_EPS, l->y, l->mean, l->invstd);
+        return clcnn_batchnorm(ctx, x, p0, p1, mean, var, BN_EPS, l->y);
+    }
+    case LAYER_ACTIVATION: return clcnn_activate(ctx, x, l->act, l->y);
+    case LAYER_ADD: return clcnn_add(ctx, x, x2, l->act, l->y);
+    case LAYER_POOL: return clcnn_pool2d(ctx, x, &l->pool, l->y);
+    case LAYER_GLOBAL_AVG_POOL: return clcnn_global_avg_pool(ctx, x, l->y);
+    case LAYER_LINEAR: return clcnn_linear(ctx, x, p0, p1, CLCNN_ACT_NONE, l->y);
+    case LAYER_DROPOUT:
+        if (!g->training || l->drop_p == 0.0f) return clcnn_dropout_inference(ctx, x, l->y);
+        l->drop_seed = dropout_seed(g, index);
+        return clcnn_dropout(ctx, x, l->drop_p, l->drop_seed, l->y);
+    case LAYER_SQUEEZE_EXCITE:
+        return clcnn_squeeze_excite(ctx, x, p0, p1, graph_layer_param(g, l, 2), graph_layer_param(g, l, 3), x2, l->act,
+                                    l->y);
+    }
+    return clcnn_error(ctx, CLCNN_ERR_UNSUPPORTED, "graph: layer kind %d", (int)l->kind);
+}
+
+clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const clcnn_tensor **output) {
+    static const char *op = "clcnn_graph_forward";
+    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: graph is NULL", op);
+    if (output) *output = NULL;
+    clcnn_status st = clcnn_check_tensor(g->ctx, op, "input", x, 4);
+    if (st != CLCNN_OK) return st;
+    const graph_layer *in = &g->layers[0];
+    if (x->shape[1] != in->shape[0] || x->shape[2] != in->shape[1] || x->shape[3] != in->shape[2]) {
+        char s[64];
+        return clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: input %s does not match the network's [N, %d, %d, %d]", op,
+                           clcnn_tensor_shape_str(x, s, sizeof s), in->shape[0], in->shape[1], in->shape[2]);
+    }
+    if (g->nlayers < 2) return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: the graph has no layers", op);
+    if ((st = plan_batch(g, x->shape[0])) != CLCNN_OK) return st;
+    g->input = x;
+    if (g->training) g->forwards++;
+    for (int i = 1; i < g->nlayers; i++)
+        if ((st = run_layer(g, i)) != CLCNN_OK) return graph_layer_error(g, &g->layers[i], "forward", st);
+    if (output) *output = g->layers[g->nlayers - 1].y;
+    return CLCNN_OK;
+}
+
+const clcnn_tensor *clcnn_graph_tensor(const clcnn_graph *g, const char *name) {
+    const int i = g ? graph_find_layer(g, name) : -1;
+    if (i < 0) return NULL;
+    return i == 0 ? g->input : g->layers[i].y;
+}
+
+void clcnn_graph_set_training(clcnn_graph *g, int training) {
+    if (g) g->training = training != 0;
+}
+
+int clcnn_graph_is_training(const clcnn_graph *g) { return g ? g->training : 0; }

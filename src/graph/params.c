@@ -1,0 +1,200 @@
+/* params.c: the graph's parameters: creation and initialisation, lookup, gradients,
+ * freezing, and loading from a weight file by name. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "graph/graph.h"
+
+static uint64_t next_u64(uint64_t *s) { /* splitmix64 */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double next_unit(uint64_t *s) { return ((next_u64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+
+static void fill_random(uint64_t *rng, float *v, size_t n, float scale, param_init init) {
+    for (size_t i = 0; i < n; i++) {
+        if (init == PARAM_INIT_UNIFORM) {
+            v[i] = (float)((2.0 * next_unit(rng) - 1.0) * scale);
+        } else { /* Box-Muller */
+            const double r = sqrt(-2.0 * log(next_unit(rng))), t = 6.283185307179586 * next_unit(rng);
+            v[i] = (float)(r * cos(t) * scale);
+        }
+    }
+}
+
+static clcnn_status init_value(clcnn_graph *g, clcnn_tensor *t, float scale, param_init init) {
+    if (init == PARAM_INIT_CONST) return clcnn_tensor_fill(t, scale);
+    float *host = malloc(t->numel * sizeof *host);
+    if (!host) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for %zu initial values", t->numel);
+    fill_random(&g->rng, host, t->numel, scale, init);
+    clcnn_status st = clcnn_tensor_write(t, host, t->numel);
+    free(host);
+    return st;
+}
+
+clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix, int ndim, const int *shape,
+                             int trainable, float scale, param_init init) {
+    if (g->nparams == g->cap_params) {
+        const int cap = g->cap_params ? g->cap_params * 2 : 32;
+        graph_param *grown = realloc(g->params, (size_t)cap * sizeof *grown);
+        if (!grown) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for parameters");
+        g->params = grown;
+        g->cap_params = cap;
+    }
+    graph_param *p = &g->params[g->nparams];
+    *p = (graph_param){0};
+    const size_t len = strlen(l->name) + strlen(suffix) + 2;
+    clcnn_status st = CLCNN_OK;
+    if (!(p->name = malloc(len))) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for names");
+    snprintf(p->name, len, "%s.%s", l->name, suffix);
+    if ((st = clcnn_tensor_create(g->ctx, ndim, shape, &p->value)) != CLCNN_OK ||
+        (st = init_value(g, p->value, scale, init)) != CLCNN_OK)
+        goto fail;
+    if (trainable && ((st = clcnn_tensor_create(g->ctx, ndim, shape, &p->grad)) != CLCNN_OK ||
+                      (st = clcnn_tensor_fill(p->grad, 0.0f)) != CLCNN_OK))
+        goto fail;
+    l->param[l->nparams++] = g->nparams++;
+    return CLCNN_OK;
+fail:
+    clcnn_tensor_destroy(p->grad);
+    clcnn_tensor_destroy(p->value);
+    free(p->name);
+    return st;
+}
+
+void graph_params_truncate(clcnn_graph *g, int n) {
+    for (int i = n; i < g->nparams; i++) {
+        clcnn_tensor_destroy(g->params[i].grad);
+        clcnn_tensor_destroy(g->params[i].value);
+        free(g->params[i].name);
+    }
+    if (n < g->nparams) g->nparams = n;
+}
+
+void graph_params_free(clcnn_graph *g) {
+    graph_params_truncate(g, 0);
+    free(g->params);
+    g->params = NULL;
+    g->cap_params = 0;
+}
+
+int graph_find_param(const clcnn_graph *g, const char *name) {
+    for (int i = 0; g && name && i < g->nparams; i++)
+        if (!strcmp(g->params[i].name, name)) return i;
+    return -1;
+}
+
+clcnn_tensor *graph_layer_param(const clcnn_graph *g, const graph_layer *l, int p) {
+    return p < l->nparams ? g->params[l->param[p]].value : NULL;
+}
+
+int graph_param_trainable(const clcnn_graph *g, const graph_layer *l, int p) {
+    return p < l->nparams && g->params[l->param[p]].grad && !g->params[l->param[p]].frozen;
+}
+
+int graph_bn_uses_batch_stats(const clcnn_graph *g, const graph_layer *l) {
+    return g->training && !g->params[l->param[0]].frozen;
+}
+
+/* ---- public accessors ---- */
+
+int clcnn_graph_param_count(const clcnn_graph *g) { return g ? g->nparams : 0; }
+
+const char *clcnn_graph_param_name(const clcnn_graph *g, int index) {
+    return g && index >= 0 && index < g->nparams ? g->params[index].name : NULL;
+}
+
+clcnn_tensor *clcnn_graph_param(const clcnn_graph *g, const char *name) {
+    const int i = graph_find_param(g, name);
+    return i < 0 ? NULL : g->params[i].value;
+}
+
+clcnn_tensor *clcnn_graph_grad(const clcnn_graph *g, const char *name) {
+    const int i = graph_find_param(g, name);
+    return i < 0 ? NULL : g->params[i].grad;
+}
+
+int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name) {
+    const int i = graph_find_param(g, name);
+    return i >= 0 && g->params[i].frozen;
+}
+
+clcnn_status clcnn_graph_zero_grad(clcnn_graph *g) {
+    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_zero_grad: graph is NULL");
+    for (int i = 0; i < g->nparams; i++) {
+        if (!g->params[i].grad) continue;
+        clcnn_status st = clcnn_tensor_fill(g->params[i].grad, 0.0f);
+        if (st != CLCNN_OK) return st;
+    }
+    return CLCNN_OK;
+}
+
+static int prefix_matches(const char *prefix, const char *name) {
+    const size_t n = strlen(prefix);
+    return n == 0 || (!strncmp(prefix, name, n) && (name[n] == '\0' || name[n] == '.'));
+}
+
+clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, int *matched) {
+    if (!g || !prefix) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_freeze: NULL argument");
+    int count = 0;
+    for (int i = 0; i < g->nparams; i++)
+        if (prefix_matches(prefix, g->params[i].name)) {
+            g->params[i].frozen = frozen != 0;
+            count++;
+        }
+    if (matched) *matched = count;
+    if (!count) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "clcnn_graph_freeze: no parameter is called %s or starts with %s.", prefix, prefix);
+    return CLCNN_OK;
+}
+
+/* ---- loading ---- */
+
+static int shapes_equal(const clcnn_tensor *a, const clcnn_tensor *b) {
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+clcnn_status clcnn_graph_load(clcnn_graph *g, const clcnn_weights *w, clcnn_load_mode mode, int *loaded) {
+    static const char *op = "clcnn_graph_load";
+    if (!g || !w) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (mode != CLCNN_LOAD_STRICT && mode != CLCNN_LOAD_PARTIAL)
+        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown mode %d", op, (int)mode);
+    char sa[64], sb[64];
+    /* Check everything before copying anything, so that a strict failure changes nothing. */
+    for (int i = 0; i < g->nparams; i++) {
+        const clcnn_tensor *src = clcnn_weights_get(w, g->params[i].name);
+        if (src && src->ctx != g->ctx)
+            return clcnn_error(g->ctx, CLCNN_ERR_CONTEXT_MISMATCH, "%s: the weights were loaded on another context", op);
+        if (mode == CLCNN_LOAD_PARTIAL) continue;
+        if (!src) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: the weights lack %s", op, g->params[i].name);
+        if (!shapes_equal(src, g->params[i].value))
+            return clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: %s is %s in the weights but %s in the network", op,
+                               g->params[i].name, clcnn_tensor_shape_str(src, sa, sizeof sa),
+                               clcnn_tensor_shape_str(g->params[i].value, sb, sizeof sb));
+    }
+    for (int i = 0; mode == CLCNN_LOAD_STRICT && i < clcnn_weights_count(w); i++) {
+        const char *name = clcnn_weights_name(w, i);
+        if (graph_find_param(g, name) < 0)
+            return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: the weights hold %s, which the network does not have", op, name);
+    }
+    int count = 0;
+    for (int i = 0; i < g->nparams; i++) {
+        const clcnn_tensor *src = clcnn_weights_get(w, g->params[i].name);
+        if (!src || !shapes_equal(src, g->params[i].value)) {
+            clcnn_log(CLCNN_LOG_INFO, "%s: %s keeps its initial values (%s)", op, g->params[i].name,
+                      src ? "another shape in the weights" : "not in the weights");
+            continue;
+        }
+        clcnn_status st = clcnn_tensor_copy(src, g->params[i].value, g->params[i].name);
+        if (st != CLCNN_OK) return st;
+        count++;
+    }
+    if (loaded) *loaded = count;
+    return CLCNN_OK;
+}

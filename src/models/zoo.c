@@ -1,0 +1,116 @@
+/* zoo.c: ResNets and SE-ResNets built as graphs with torchvision's names, so that
+ * torchvision state_dicts load by name and CAM layers are named as in PyTorch.
+ * Every block's output layer is called layerS.B (the residual addition with its
+ * ReLU); a block's Squeeze-and-Excitation module is layerS.B.se, applied after the
+ * block's last batch norm and before the addition. */
+#include <math.h>
+#include <stdio.h>
+#include "runtime/internal.h"
+
+/* max(8, C/16 rounded to the nearest multiple of 8); ties to even, as Python's round(). */
+static int se_width(int channels) {
+    const int r = (int)nearbyint(channels / 16.0 / 8.0) * 8;
+    return r > 8 ? r : 8;
+}
+
+typedef struct {
+    clcnn_graph *g;
+    const clcnn_resnet_config *cfg;
+    char prefix[64];
+} builder;
+
+static clcnn_status conv_bn(builder *b, const char *conv, const char *bn, const char *input, int cout, int k, int stride) {
+    char cname[96], bname[96];
+    snprintf(cname, sizeof cname, "%s.%s", b->prefix, conv);
+    snprintf(bname, sizeof bname, "%s.%s", b->prefix, bn);
+    const clcnn_conv_params p = {.stride_h = stride, .stride_w = stride, .pad_h = k / 2, .pad_w = k / 2};
+    clcnn_status st = clcnn_graph_conv2d(b->g, cname, input, cout, k, k, &p, 0);
+    return st != CLCNN_OK ? st : clcnn_graph_batchnorm(b->g, bname, cname);
+}
+
+/* One block reading `input` (cin channels) into layer prefix; returns its channels. */
+static clcnn_status block(builder *b, const char *input, int cin, int planes, int stride, int *cout) {
+    const int bottleneck = b->cfg->bottleneck, out = bottleneck ? planes * 4 : planes;
+    char name[96], last_bn[96], relu[96], se[96], down[96];
+    clcnn_status st;
+    /* ResNet v1.5: the stride sits in the 3x3 (conv1 of a basic block, conv2 of a bottleneck). */
+    if ((st = conv_bn(b, "conv1", "bn1", input, planes, bottleneck ? 1 : 3, bottleneck ? 1 : stride)) != CLCNN_OK)
+        return st;
+    const int n = bottleneck ? 3 : 2;
+    for (int i = 2; i <= n; i++) {
+        char conv[16], bn[16], prev[96];
+        snprintf(relu, sizeof relu, "%s.relu%d", b->prefix, i - 1);
+        snprintf(prev, sizeof prev, "%s.bn%d", b->prefix, i - 1);
+        if ((st = clcnn_graph_activation(b->g, relu, prev, CLCNN_ACT_RELU)) != CLCNN_OK) return st;
+        snprintf(conv, sizeof conv, "conv%d", i);
+        snprintf(bn, sizeof bn, "bn%d", i);
+        const int last = i == n, k = bottleneck && i == 3 ? 1 : 3, s = bottleneck && i == 2 ? stride : 1;
+        if ((st = conv_bn(b, conv, bn, relu, last ? out : planes, k, s)) != CLCNN_OK) return st;
+    }
+    snprintf(last_bn, sizeof last_bn, "%s.bn%d", b->prefix, n);
+    const char *main_path = last_bn;
+    if (b->cfg->se) {
+        snprintf(se, sizeof se, "%s.se", b->prefix);
+        const int reduced = b->cfg->se_reduced > 0 ? b->cfg->se_reduced : se_width(out);
+        if ((st = clcnn_graph_squeeze_excite(b->g, se, last_bn, reduced, NULL, CLCNN_ACT_NONE)) != CLCNN_OK) return st;
+        main_path = se;
+    }
+    const char *identity = input;
+    if (stride != 1 || cin != out) { /* torchvision's downsample: 1x1 conv + BN */
+        if ((st = conv_bn(b, "downsample.0", "downsample.1", input, out, 1, stride)) != CLCNN_OK) return st;
+        snprintf(down, sizeof down, "%s.downsample.1", b->prefix);
+        identity = down;
+    }
+    snprintf(name, sizeof name, "%s", b->prefix);
+    *cout = out;
+    return clcnn_graph_add(b->g, name, main_path, identity, CLCNN_ACT_RELU);
+}
+
+static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *c) {
+    static const char *op = "clcnn_resnet_build";
+    if (c->stages < 1 || c->stages > 4)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d stages (1 to 4)", op, c->stages);
+    for (int s = 0; s < c->stages; s++)
+        if (c->blocks[s] < 1 || c->widths[s] < 1)
+            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: stage %d has %d blocks of width %d", op, s + 1,
+                               c->blocks[s], c->widths[s]);
+    if (c->classes < 1 || c->in_channels < 1 || c->height < 1 || c->width < 1)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d classes, input [%d, %d, %d]", op, c->classes,
+                           c->in_channels, c->height, c->width);
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, clcnn_graph **out) {
+    if (!ctx || !cfg || !out) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_build: NULL argument");
+    *out = NULL;
+    clcnn_status st = check_config(ctx, cfg);
+    if (st != CLCNN_OK) return st;
+    builder b = {.cfg = cfg};
+    if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g)) != CLCNN_OK) return st;
+    const int stem = cfg->stem_width > 0 ? cfg->stem_width : cfg->widths[0];
+    const clcnn_conv_params c7 = {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3};
+    const clcnn_pool_params mp = {.mode = CLCNN_POOL_MAX, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+                                  .pad_h = 1, .pad_w = 1};
+    if ((st = clcnn_graph_conv2d(b.g, "conv1", "input", stem, 7, 7, &c7, 0)) != CLCNN_OK ||
+        (st = clcnn_graph_batchnorm(b.g, "bn1", "conv1")) != CLCNN_OK ||
+        (st = clcnn_graph_activation(b.g, "relu", "bn1", CLCNN_ACT_RELU)) != CLCNN_OK ||
+        (st = clcnn_graph_pool2d(b.g, "maxpool", "relu", &mp)) != CLCNN_OK)
+        goto fail;
+    char input[96] = "maxpool";
+    int channels = stem;
+    for (int s = 0; s < cfg->stages; s++)
+        for (int i = 0; i < cfg->blocks[s]; i++) {
+            snprintf(b.prefix, sizeof b.prefix, "layer%d.%d", s + 1, i);
+            const int stride = s > 0 && i == 0 ? 2 : 1;
+            if ((st = block(&b, input, channels, cfg->widths[s], stride, &channels)) != CLCNN_OK) goto fail;
+            snprintf(input, sizeof input, "%s", b.prefix);
+        }
+    if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK ||
+        (st = clcnn_graph_linear(b.g, "fc", "avgpool", cfg->classes, 1)) != CLCNN_OK)
+        goto fail;
+    *out = b.g;
+    return CLCNN_OK;
+fail:
+    clcnn_graph_destroy(b.g);
+    return st;
+}

@@ -1,0 +1,162 @@
+/* trainer.c: whole training steps on the device: forward in training mode, loss and
+ * its gradient, backward, optional gradient clipping, and the optimizer update of
+ * every parameter that is not frozen. The loss is the one value read back per step:
+ * it is checked before anything is updated, so a NaN leaves the weights untouched. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "runtime/internal.h"
+
+struct clcnn_trainer {
+    clcnn_graph *g;
+    clcnn_context *ctx;
+    clcnn_train_params p;
+    clcnn_tensor *class_weights;
+    int nparams;
+    clcnn_tensor **state1, **state2; /* per graph parameter; NULL where none */
+    const clcnn_tensor **grads;      /* trainable parameters' gradients, for clipping */
+    int ngrads;
+    clcnn_tensor *loss, *dout, *clip;
+    int steps;
+};
+
+void clcnn_trainer_destroy(clcnn_trainer *t) {
+    if (!t) return;
+    for (int i = 0; i < t->nparams; i++) {
+        if (t->state1) clcnn_tensor_destroy(t->state1[i]);
+        if (t->state2) clcnn_tensor_destroy(t->state2[i]);
+    }
+    free(t->state1);
+    free(t->state2);
+    free(t->grads);
+    clcnn_tensor_destroy(t->class_weights);
+    clcnn_tensor_destroy(t->loss);
+    clcnn_tensor_destroy(t->dout);
+    clcnn_tensor_destroy(t->clip);
+    free(t);
+}
+
+static clcnn_status zeroed_like(clcnn_context *ctx, const clcnn_tensor *like, clcnn_tensor **out) {
+    clcnn_status st = clcnn_tensor_create(ctx, clcnn_tensor_ndim(like), like->shape, out);
+    return st != CLCNN_OK ? st : clcnn_tensor_fill(*out, 0.0f);
+}
+
+/* Optimizer state for each parameter with a gradient: SGD's momentum buffer, Adam's m and v. */
+static clcnn_status create_state(clcnn_trainer *t) {
+    const clcnn_optimizer_kind kind = t->p.optimizer.kind;
+    for (int i = 0; i < t->nparams; i++) {
+        const char *name = clcnn_graph_param_name(t->g, i);
+        const clcnn_tensor *grad = clcnn_graph_grad(t->g, name);
+        if (!grad) continue;
+        t->grads[t->ngrads++] = grad;
+        clcnn_status st = CLCNN_OK;
+        if (kind != CLCNN_OPT_SGD || t->p.optimizer.momentum != 0.0f) st = zeroed_like(t->ctx, grad, &t->state1[i]);
+        if (st == CLCNN_OK && kind != CLCNN_OPT_SGD) st = zeroed_like(t->ctx, grad, &t->state2[i]);
+        if (st != CLCNN_OK) return st;
+    }
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *params, clcnn_trainer **out) {
+    static const char *op = "clcnn_trainer_create";
+    if (!g || !params || !out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    *out = NULL;
+    const int nparams = clcnn_graph_param_count(g);
+    clcnn_context *ctx = clcnn_graph_context(g);
+    const clcnn_optimizer_kind kind = params->optimizer.kind;
+    if (kind != CLCNN_OPT_SGD && kind != CLCNN_OPT_ADAM && kind != CLCNN_OPT_ADAMW)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown optimizer %d", op, (int)kind);
+    if (params->loss != CLCNN_LOSS_CROSS_ENTROPY && params->loss != CLCNN_LOSS_BCE_WITH_LOGITS)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown loss %d", op, (int)params->loss);
+    clcnn_trainer *t = calloc(1, sizeof *t);
+    if (!t) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+    t->g = g;
+    t->ctx = ctx;
+    t->p = *params;
+    t->p.class_weights = NULL; /* copied to the device below; the caller's array is not kept */
+    t->nparams = nparams;
+    clcnn_status st;
+    t->state1 = calloc((size_t)nparams, sizeof *t->state1);
+    t->state2 = calloc((size_t)nparams, sizeof *t->state2);
+    t->grads = calloc((size_t)nparams, sizeof *t->grads);
+    if (!t->state1 || !t->state2 || !t->grads) {
+        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+        goto fail;
+    }
+    if ((st = create_state(t)) != CLCNN_OK || (st = clcnn_tensor_create(ctx, 1, (int[]){1}, &t->loss)) != CLCNN_OK ||
+        (st = clcnn_tensor_create(ctx, 1, (int[]){2}, &t->clip)) != CLCNN_OK)
+        goto fail;
+    if (params->class_weights) {
+        /* The class count is the output's width, known once the graph has an output. */
+        clcnn_layer_info last;
+        if ((st = clcnn_graph_layer(g, clcnn_graph_layer_count(g) - 1, &last)) != CLCNN_OK ||
+            (st = clcnn_tensor_create(ctx, 1, &last.shape[0], &t->class_weights)) != CLCNN_OK ||
+            (st = clcnn_tensor_write(t->class_weights, params->class_weights, (size_t)last.shape[0])) != CLCNN_OK)
+            goto fail;
+    }
+    *out = t;
+    return CLCNN_OK;
+fail:
+    clcnn_trainer_destroy(t);
+    return st;
+}
+
+int clcnn_trainer_steps(const clcnn_trainer *t) { return t ? t->steps : 0; }
+
+float clcnn_trainer_lr(const clcnn_trainer *t) {
+    if (!t) return 0.0f;
+    return t->p.schedule.base_lr > 0.0f ? clcnn_schedule_lr(&t->p.schedule, t->steps) : t->p.optimizer.lr;
+}
+
+/* The loss gradient tensor, shaped as the output (re-made when the batch changes). */
+static clcnn_status ensure_dout(clcnn_trainer *t, const clcnn_tensor *out) {
+    if (t->dout && t->dout->numel == out->numel && t->dout->ndim == out->ndim &&
+        !memcmp(t->dout->shape, out->shape, sizeof out->shape[0] * (size_t)out->ndim))
+        return CLCNN_OK;
+    clcnn_tensor_destroy(t->dout);
+    t->dout = NULL;
+    return clcnn_tensor_create(t->ctx, out->ndim, out->shape, &t->dout);
+}
+
+static clcnn_status update(clcnn_trainer *t, float lr) {
+    const clcnn_tensor *scale = t->p.clip_norm > 0.0f ? t->clip : NULL;
+    for (int i = 0; i < t->nparams; i++) {
+        const char *name = clcnn_graph_param_name(t->g, i);
+        clcnn_tensor *grad = clcnn_graph_grad(t->g, name);
+        if (!grad || clcnn_graph_param_is_frozen(t->g, name)) continue;
+        clcnn_status st = clcnn_optimizer_step(t->ctx, &t->p.optimizer, t->steps + 1, lr, clcnn_graph_param(t->g, name),
+                                               grad, t->state1[i], t->state2[i], scale);
+        if (st != CLCNN_OK) return st;
+    }
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_trainer_step(clcnn_trainer *t, const clcnn_tensor *x, const clcnn_tensor *labels, float *loss_out) {
+    static const char *op = "clcnn_trainer_step";
+    if (!t) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: trainer is NULL", op);
+    const int step = t->steps + 1;
+    const clcnn_tensor *out;
+    float loss;
+    clcnn_status st;
+    clcnn_graph_set_training(t->g, 1);
+    if ((st = clcnn_graph_zero_grad(t->g)) != CLCNN_OK || (st = clcnn_graph_forward(t->g, x, &out)) != CLCNN_OK ||
+        (st = ensure_dout(t, out)) != CLCNN_OK)
+        return st;
+    if (t->p.loss == CLCNN_LOSS_CROSS_ENTROPY)
+        st = clcnn_cross_entropy(t->ctx, out, labels, t->class_weights, t->p.label_smoothing, t->loss, t->dout);
+    else
+        st = clcnn_bce_with_logits(t->ctx, out, labels, t->loss, t->dout);
+    if (st != CLCNN_OK || (st = clcnn_tensor_read(t->loss, &loss, 1)) != CLCNN_OK) return st;
+    if (loss_out) *loss_out = loss;
+    if (!isfinite(loss))
+        return clcnn_error(t->ctx, CLCNN_ERR_NUMERICS,
+                           "training step %d: the loss is %s; the weights were not updated (lower the learning rate, "
+                           "or check the inputs and labels)", step, isnan(loss) ? "NaN" : "infinite");
+    if ((st = clcnn_graph_backward(t->g, t->dout)) != CLCNN_OK) return st;
+    if (t->p.clip_norm > 0.0f &&
+        (st = clcnn_grad_norm_clip(t->ctx, t->ngrads, t->grads, t->p.clip_norm, t->clip)) != CLCNN_OK)
+        return st;
+    if ((st = update(t, clcnn_trainer_lr(t))) != CLCNN_OK) return st;
+    t->steps = step;
+    return CLCNN_OK;
+}

@@ -1,0 +1,252 @@
+/* test_graph.c: the graph API: ResNets built layer by layer give PyTorch's logits from
+ * torchvision-named weights; loading reports missing, unexpected and misshapen tensors;
+ * building errors name the layer; per-sample shapes; gradients to a named layer;
+ * freezing by prefix. Training through the graph is in test_train.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+
+/* The tiny networks of scripts/make_golden.py, as clcnn_resnet_build configurations. */
+static clcnn_resnet_config tiny_seresnet(int classes) {
+    return (clcnn_resnet_config){.bottleneck = 0, .stages = 2, .blocks = {1, 1}, .widths = {8, 16}, .se = 1,
+                                 .classes = classes, .in_channels = 3, .height = 32, .width = 32};
+}
+
+static clcnn_resnet_config tiny_bottleneck(void) {
+    return (clcnn_resnet_config){.bottleneck = 1, .stages = 2, .blocks = {2, 2}, .widths = {4, 8}, .se = 0,
+                                 .classes = 5, .in_channels = 3, .height = 32, .width = 32};
+}
+
+static void logits_match(const char *name, clcnn_resnet_config cfg) {
+    char file[128];
+    clcnn_weights *w = NULL, *io = NULL;
+    clcnn_graph *g = NULL;
+    snprintf(file, sizeof file, "%s.safetensors", name);
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path(file), &w));
+    snprintf(file, sizeof file, "%s_io.safetensors", name);
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path(file), &io));
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    if (test_failures()) goto done;
+    int loaded = 0;
+    CHECK_OK(clcnn_graph_load(g, w, CLCNN_LOAD_STRICT, &loaded));
+    CHECK(loaded == clcnn_graph_param_count(g), "%s: loaded %d of %d parameters", name, loaded, clcnn_graph_param_count(g));
+    const clcnn_tensor *x = clcnn_weights_get(io, "input"), *want_t = clcnn_weights_get(io, "logits"), *out = NULL;
+    CHECK_OK(clcnn_graph_forward(g, x, &out));
+    if (test_failures() || !out) goto done;
+    float got[64], want[64];
+    const size_t n = clcnn_tensor_numel(want_t);
+    CHECK(clcnn_tensor_numel(out) == n, "%s: output has %zu values, want %zu", name, clcnn_tensor_numel(out), n);
+    CHECK_OK(clcnn_tensor_read(out, got, n));
+    CHECK_OK(clcnn_tensor_read(want_t, want, n));
+    for (size_t i = 0; i < n; i++) /* same bound as test_net's folded model */
+        CHECK(fabsf(got[i] - want[i]) <= 1e-4f + 1e-4f * fabsf(want[i]), "%s logit %zu: %.6f, PyTorch %.6f", name, i,
+              got[i], want[i]);
+done:
+    clcnn_graph_destroy(g);
+    clcnn_weights_destroy(io);
+    clcnn_weights_destroy(w);
+}
+
+static void test_graph_seresnet_matches_pytorch(void) { logits_match("tiny_seresnet", tiny_seresnet(5)); }
+static void test_graph_bottleneck_matches_pytorch(void) { logits_match("tiny_bottleneck", tiny_bottleneck()); }
+
+static void test_graph_load_errors(void) {
+    clcnn_weights *w = NULL;
+    clcnn_graph *g = NULL, *g7 = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_bottleneck.safetensors"), &w));
+    clcnn_resnet_config cfg = tiny_seresnet(5);
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    cfg.classes = 7;
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g7));
+    if (test_failures()) goto done;
+    /* Another architecture's weights: the first misfit (the stem, 4 vs 8 channels) is named. */
+    static float before[1176], after[1176];
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g, "conv1.weight"), before, 1176));
+    CHECK_STATUS(clcnn_graph_load(g, w, CLCNN_LOAD_STRICT, NULL), CLCNN_ERR_SHAPE);
+    CHECK(strstr(clcnn_last_error(g_ctx), "conv1.weight") && strstr(clcnn_last_error(g_ctx), "[4, 3, 7, 7]"),
+          "error does not name the tensor and shape: %s", clcnn_last_error(g_ctx));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g, "conv1.weight"), after, 1176));
+    CHECK(!memcmp(before, after, sizeof before), "a failed strict load changed conv1.weight");
+    clcnn_weights_destroy(w);
+    w = NULL;
+    /* Another class count: strict names fc.weight and both shapes; partial keeps the new head. */
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet.safetensors"), &w));
+    if (!w) goto done;
+    CHECK_STATUS(clcnn_graph_load(g7, w, CLCNN_LOAD_STRICT, NULL), CLCNN_ERR_SHAPE);
+    CHECK(strstr(clcnn_last_error(g_ctx), "fc.weight") && strstr(clcnn_last_error(g_ctx), "[5, 16]") &&
+              strstr(clcnn_last_error(g_ctx), "[7, 16]"),
+          "shape error lacks the name or shapes: %s", clcnn_last_error(g_ctx));
+    int loaded = -1;
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g7, "fc.weight"), before, 7 * 16));
+    CHECK_OK(clcnn_graph_load(g7, w, CLCNN_LOAD_PARTIAL, &loaded));
+    CHECK(loaded == clcnn_graph_param_count(g7) - 2, "partial load copied %d of %d", loaded, clcnn_graph_param_count(g7));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g7, "fc.weight"), after, 7 * 16));
+    CHECK(!memcmp(before, after, 7 * 16 * sizeof(float)), "partial load changed the new head");
+    CHECK_OK(clcnn_graph_load(g, w, CLCNN_LOAD_STRICT, NULL)); /* its own weights load strictly */
+done:
+    clcnn_graph_destroy(g7);
+    clcnn_graph_destroy(g);
+    clcnn_weights_destroy(w);
+}
+
+static void test_graph_unexpected_tensor(void) {
+    /* A network of just the stem convolution: the file's other tensors are unexpected. */
+    clcnn_weights *w = NULL;
+    clcnn_graph *g = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet.safetensors"), &w));
+    CHECK_OK(clcnn_graph_create(g_ctx, 3, 32, 32, 1, &g));
+    const clcnn_conv_params p = {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3};
+    CHECK_OK(clcnn_graph_conv2d(g, "conv1", "input", 8, 7, 7, &p, 0));
+    if (test_failures()) goto done;
+    CHECK_STATUS(clcnn_graph_load(g, w, CLCNN_LOAD_STRICT, NULL), CLCNN_ERR_NOT_FOUND);
+    CHECK(strstr(clcnn_last_error(g_ctx), "weights hold ") && strstr(clcnn_last_error(g_ctx), "does not have"),
+          "error does not name the unexpected tensor: %s", clcnn_last_error(g_ctx));
+    int loaded = 0;
+    CHECK_OK(clcnn_graph_load(g, w, CLCNN_LOAD_PARTIAL, &loaded));
+    CHECK(loaded == 1, "partial load copied %d parameters, want 1", loaded);
+done:
+    clcnn_graph_destroy(g);
+    clcnn_weights_destroy(w);
+}
+
+static void test_graph_build_errors(void) {
+    clcnn_graph *g = NULL;
+    CHECK_OK(clcnn_graph_create(g_ctx, 3, 8, 8, 1, &g));
+    if (!g) return;
+    const clcnn_conv_params p = {.pad_h = 1, .pad_w = 1};
+    CHECK_OK(clcnn_graph_conv2d(g, "c1", "input", 4, 3, 3, &p, 1));
+    CHECK_STATUS(clcnn_graph_conv2d(g, "c1", "input", 4, 3, 3, &p, 1), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_graph_activation(g, "r", "nope", CLCNN_ACT_RELU), CLCNN_ERR_NOT_FOUND);
+    CHECK(strstr(clcnn_last_error(g_ctx), "nope") != NULL, "error does not name the input: %s", clcnn_last_error(g_ctx));
+    CHECK_STATUS(clcnn_graph_conv2d(g, "big", "c1", 4, 11, 11, NULL, 0), CLCNN_ERR_SHAPE);
+    CHECK(strstr(clcnn_last_error(g_ctx), "big") != NULL, "error does not name the layer: %s", clcnn_last_error(g_ctx));
+    CHECK_STATUS(clcnn_graph_linear(g, "fc", "c1", 0, 1), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_graph_add(g, "sum", "c1", "input", CLCNN_ACT_NONE), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_graph_add(g, "sum2", "c1", "c1", CLCNN_ACT_SILU), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_graph_dropout(g, "d", "c1", 1.0f), CLCNN_ERR_INVALID_ARGUMENT);
+    /* Failed layers leave nothing behind: the graph still has input, c1 and c1's two parameters. */
+    CHECK(clcnn_graph_layer_count(g) == 2, "%d layers after failed additions", clcnn_graph_layer_count(g));
+    CHECK(clcnn_graph_param_count(g) == 2, "%d parameters after failed additions", clcnn_graph_param_count(g));
+    CHECK_OK(clcnn_graph_global_avg_pool(g, "gap", "c1"));
+    CHECK_OK(clcnn_graph_linear(g, "fc", "gap", 3, 1));
+    /* A wrong input shape is refused before anything runs. */
+    clcnn_tensor *x = NULL;
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){2, 3, 9, 8}, &x));
+    if (x) CHECK_STATUS(clcnn_graph_forward(g, x, NULL), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_graph_backward(g, x), CLCNN_ERR_INVALID_ARGUMENT); /* no forward yet */
+    clcnn_tensor_destroy(x);
+    clcnn_graph_destroy(g);
+}
+
+static void test_graph_layer_shapes(void) {
+    clcnn_graph *g = NULL;
+    clcnn_resnet_config cfg = tiny_seresnet(5);
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    if (!g) return;
+    struct {
+        const char *name, *kind;
+        int ndim, shape[3];
+    } want[] = {{"conv1", "conv2d", 3, {8, 16, 16}}, {"maxpool", "maxpool", 3, {8, 8, 8}},
+                {"layer1.0.se", "squeeze_excite", 3, {8, 8, 8}}, {"layer2.0", "add", 3, {16, 4, 4}},
+                {"avgpool", "global_avg_pool", 1, {16}}, {"fc", "linear", 1, {5}}};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        int found = 0;
+        for (int i = 0; i < clcnn_graph_layer_count(g); i++) {
+            clcnn_layer_info info;
+            CHECK_OK(clcnn_graph_layer(g, i, &info));
+            if (strcmp(info.name, want[k].name)) continue;
+            found = 1;
+            CHECK(!strcmp(info.kind, want[k].kind), "%s is %s, want %s", info.name, info.kind, want[k].kind);
+            CHECK(info.ndim == want[k].ndim && !memcmp(info.shape, want[k].shape, sizeof(int) * (size_t)info.ndim),
+                  "%s has shape [%d, %d, %d] (ndim %d)", info.name, info.shape[0], info.shape[1], info.shape[2], info.ndim);
+            if (!strcmp(info.name, "fc")) CHECK(info.params == 16 * 5 + 5, "fc has %zu parameters", info.params);
+        }
+        CHECK(found, "no layer %s", want[k].name);
+    }
+    clcnn_graph_destroy(g);
+}
+
+/* For logits = fc(avgpool(layer2.0)), the gradient of logit c with respect to avgpool
+ * is fc.weight[c, :], and with respect to layer2.0 that row spread over the 4x4 map. */
+static void test_graph_backward_to(void) {
+    clcnn_weights *w = NULL, *io = NULL;
+    clcnn_graph *g = NULL;
+    clcnn_tensor *dout = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet.safetensors"), &w));
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet_io.safetensors"), &io));
+    clcnn_resnet_config cfg = tiny_seresnet(5);
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){2, 5}, &dout));
+    if (test_failures()) goto done;
+    CHECK_OK(clcnn_graph_load(g, w, CLCNN_LOAD_STRICT, NULL));
+    CHECK_OK(clcnn_graph_forward(g, clcnn_weights_get(io, "input"), NULL));
+    const int cls[2] = {3, 1}; /* a different class per image */
+    float onehot[10] = {0}, fcw[80], grad[2 * 16 * 16];
+    onehot[cls[0]] = 1.0f;
+    onehot[5 + cls[1]] = 1.0f;
+    CHECK_OK(clcnn_tensor_write(dout, onehot, 10));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g, "fc.weight"), fcw, 80));
+    const clcnn_tensor *gp = NULL, *gl = NULL;
+    CHECK_OK(clcnn_graph_backward_to(g, "avgpool", dout, &gp));
+    if (gp) {
+        CHECK_OK(clcnn_tensor_read(gp, grad, 32));
+        for (int n = 0; n < 2; n++)
+            for (int k = 0; k < 16; k++)
+                CHECK(fabsf(grad[n * 16 + k] - fcw[cls[n] * 16 + k]) < 1e-6f, "d logit / d avgpool[%d, %d] = %g, want %g",
+                      n, k, grad[n * 16 + k], fcw[cls[n] * 16 + k]);
+    }
+    CHECK_OK(clcnn_graph_backward_to(g, "layer2.0", dout, &gl));
+    if (gl) {
+        CHECK(clcnn_tensor_numel(gl) == 2 * 16 * 16, "layer2.0 gradient has %zu values", clcnn_tensor_numel(gl));
+        CHECK_OK(clcnn_tensor_read(gl, grad, 2 * 16 * 16));
+        for (int i = 0; i < 2 * 16 * 16; i++) {
+            const int n = i / 256, k = i / 16 % 16;
+            CHECK(fabsf(grad[i] - fcw[cls[n] * 16 + k] / 16.0f) < 1e-6f, "d logit / d layer2.0[%d] = %g, want %g", i,
+                  grad[i], fcw[cls[n] * 16 + k] / 16.0f);
+        }
+    }
+    /* No parameter gradient was computed: all are still zero. */
+    float gw[80];
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_grad(g, "fc.weight"), gw, 80));
+    for (int i = 0; i < 80; i++) CHECK(gw[i] == 0.0f, "fc.weight gradient %d is %g after backward_to", i, gw[i]);
+    const clcnn_tensor *gin = NULL; /* down to the input works too (saliency) */
+    CHECK_OK(clcnn_graph_backward_to(g, "input", dout, &gin));
+    CHECK(gin && clcnn_tensor_numel(gin) == 2 * 3 * 32 * 32, "input gradient missing or misshapen");
+    CHECK_STATUS(clcnn_graph_backward_to(g, "layer9", dout, &gl), CLCNN_ERR_NOT_FOUND);
+done:
+    clcnn_tensor_destroy(dout);
+    clcnn_graph_destroy(g);
+    clcnn_weights_destroy(io);
+    clcnn_weights_destroy(w);
+}
+
+static void test_graph_freeze(void) {
+    clcnn_graph *g = NULL;
+    clcnn_resnet_config cfg = tiny_seresnet(5);
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    if (!g) return;
+    int n = 0;
+    CHECK_OK(clcnn_graph_freeze(g, "layer1", 1, &n));
+    CHECK(n == 1 + 4 + 1 + 4 + 4, "layer1 matched %d parameters", n); /* conv1, bn1 (4), conv2, bn2 (4), se (4) */
+    CHECK(clcnn_graph_param_is_frozen(g, "layer1.0.se.fc2.bias"), "layer1.0.se.fc2.bias not frozen");
+    CHECK(!clcnn_graph_param_is_frozen(g, "layer2.0.conv1.weight"), "layer2 frozen by prefix layer1");
+    CHECK_STATUS(clcnn_graph_freeze(g, "layer", 1, &n), CLCNN_ERR_NOT_FOUND); /* not a name boundary */
+    CHECK_OK(clcnn_graph_freeze(g, "", 1, &n));
+    CHECK(n == clcnn_graph_param_count(g), "\"\" matched %d of %d", n, clcnn_graph_param_count(g));
+    CHECK_OK(clcnn_graph_freeze(g, "fc.weight", 0, &n));
+    CHECK(n == 1 && !clcnn_graph_param_is_frozen(g, "fc.weight"), "unfreezing fc.weight");
+    clcnn_graph_destroy(g);
+}
+
+const test_case test_graph_cases[] = {
+    {"graph_seresnet_matches_pytorch", test_graph_seresnet_matches_pytorch},
+    {"graph_bottleneck_matches_pytorch", test_graph_bottleneck_matches_pytorch},
+    {"graph_load_errors", test_graph_load_errors},
+    {"graph_unexpected_tensor", test_graph_unexpected_tensor},
+    {"graph_build_errors", test_graph_build_errors},
+    {"graph_layer_shapes", test_graph_layer_shapes},
+    {"graph_backward_to", test_graph_backward_to},
+    {"graph_freeze", test_graph_freeze},
+    {NULL, NULL},
+};

@@ -1,0 +1,303 @@
+/* test_train.c: whole training steps. A tiny SE-ResNet takes the same steps as
+ * PyTorch (SGD with momentum and weight decay; AdamW with label smoothing; a frozen
+ * backbone under a trained head), golden files from scripts/make_golden_train.py;
+ * learning happens on a small synthetic problem; a NaN loss stops training without
+ * touching the weights; steady-state steps allocate no device memory. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+
+/* Float rounding through ~10 layers, a reduction order other than oneDNN's, and (for
+ * the updated weights) two steps of it: 2e-4 of the largest magnitude per tensor plus
+ * 1e-5 relative is what float32 allows for these sizes; a wrong formula misses by far more. */
+#define GOLD_ATOL_OF_MAX 2e-4
+#define GOLD_RTOL 1e-5
+
+typedef struct {
+    clcnn_weights *init, *gold;
+    clcnn_graph *g;
+    clcnn_trainer *t;
+    const clcnn_tensor *x, *labels;
+} golden_run;
+
+static int golden_run_start(golden_run *r, const clcnn_train_params *p) {
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("train_seresnet_init.safetensors"), &r->init));
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("train_seresnet.safetensors"), &r->gold));
+    const clcnn_resnet_config cfg = {.bottleneck = 0, .stages = 2, .blocks = {1, 1}, .widths = {8, 16}, .se = 1,
+                                     .classes = 5, .in_channels = 3, .height = 32, .width = 32};
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &r->g));
+    if (test_failures()) return 0;
+    CHECK_OK(clcnn_graph_load(r->g, r->init, CLCNN_LOAD_STRICT, NULL));
+    CHECK_OK(clcnn_trainer_create(r->g, p, &r->t));
+    r->x = clcnn_weights_get(r->gold, "input");
+    r->labels = clcnn_weights_get(r->gold, "labels");
+    CHECK(r->x && r->labels, "golden file lacks input or labels");
+    return !test_failures();
+}
+
+static void golden_run_end(golden_run *r) {
+    clcnn_trainer_destroy(r->t);
+    clcnn_graph_destroy(r->g);
+    clcnn_weights_destroy(r->gold);
+    clcnn_weights_destroy(r->init);
+}
+
+/* Compare a device tensor with the golden tensor called `key`. */
+static void compare(const char *what, const clcnn_tensor *got_t, const clcnn_weights *gold, const char *key) {
+    const clcnn_tensor *want_t = clcnn_weights_get(gold, key);
+    CHECK(want_t && got_t, "%s: %s missing", what, key);
+    if (!want_t || !got_t) return;
+    const size_t n = clcnn_tensor_numel(want_t);
+    CHECK(clcnn_tensor_numel(got_t) == n, "%s %s: %zu values, golden %zu", what, key, clcnn_tensor_numel(got_t), n);
+    if (clcnn_tensor_numel(got_t) != n) return;
+    float *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
+    if (got && want && clcnn_tensor_read(got_t, got, n) == CLCNN_OK && clcnn_tensor_read(want_t, want, n) == CLCNN_OK) {
+        double max = 0;
+        for (size_t i = 0; i < n; i++) max = fmax(max, fabs(want[i]));
+        int bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            const double err = fabs((double)got[i] - want[i]);
+            if (!(err <= GOLD_ATOL_OF_MAX * max + GOLD_RTOL * fabs(want[i])) && bad++ < 3)
+                CHECK(0, "%s %s[%zu]: clcnn %.7g, PyTorch %.7g (max |golden| %.3g)", what, key, i, got[i], want[i], max);
+        }
+    } else {
+        CHECK(0, "%s %s: cannot read", what, key);
+    }
+    free(got);
+    free(want);
+}
+
+static void compare_all_params(const char *what, const golden_run *r, const char *prefix) {
+    char key[256];
+    for (int i = 0; i < clcnn_graph_param_count(r->g); i++) {
+        const char *name = clcnn_graph_param_name(r->g, i);
+        snprintf(key, sizeof key, "%s.%s", prefix, name);
+        compare(what, clcnn_graph_param(r->g, name), r->gold, key);
+    }
+}
+
+static void check_losses(const char *what, const float *got, const clcnn_weights *gold, const char *key, int n) {
+    float want[4] = {0};
+    const clcnn_tensor *t = clcnn_weights_get(gold, key);
+    CHECK(t && (int)clcnn_tensor_numel(t) == n, "%s missing", key);
+    if (!t) return;
+    CHECK_OK(clcnn_tensor_read(t, want, (size_t)n));
+    for (int i = 0; i < n; i++)
+        CHECK(fabsf(got[i] - want[i]) <= 1e-5f * fabsf(want[i]) + 1e-5f, "%s loss of step %d: %.7f, PyTorch %.7f", what,
+              i + 1, got[i], want[i]);
+}
+
+static void test_train_sgd_matches_pytorch(void) {
+    clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_SGD)};
+    p.optimizer.lr = 0.05f;
+    p.optimizer.momentum = 0.9f;
+    p.optimizer.weight_decay = 1e-3f;
+    golden_run r = {0};
+    if (golden_run_start(&r, &p)) {
+        float loss[2];
+        CHECK_OK(clcnn_trainer_step(r.t, r.x, r.labels, &loss[0]));
+        char key[256];
+        for (int i = 0; i < clcnn_graph_param_count(r.g); i++) { /* gradients of step 1 */
+            const char *name = clcnn_graph_param_name(r.g, i);
+            if (!clcnn_graph_grad(r.g, name)) continue;
+            snprintf(key, sizeof key, "grad1.%s", name);
+            compare("gradient", clcnn_graph_grad(r.g, name), r.gold, key);
+        }
+        CHECK_OK(clcnn_trainer_step(r.t, r.x, r.labels, &loss[1]));
+        check_losses("sgd", loss, r.gold, "sgd_loss", 2);
+        compare_all_params("after 2 SGD steps", &r, "sgd");
+        CHECK(clcnn_trainer_steps(r.t) == 2, "steps %d", clcnn_trainer_steps(r.t));
+    }
+    golden_run_end(&r);
+}
+
+static void test_train_adamw_matches_pytorch(void) {
+    clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_ADAMW), .label_smoothing = 0.1f};
+    golden_run r = {0};
+    if (golden_run_start(&r, &p)) {
+        float loss[2];
+        CHECK_OK(clcnn_trainer_step(r.t, r.x, r.labels, &loss[0]));
+        CHECK_OK(clcnn_trainer_step(r.t, r.x, r.labels, &loss[1]));
+        check_losses("adamw", loss, r.gold, "adamw_loss", 2);
+        compare_all_params("after 2 AdamW steps", &r, "adamw");
+    }
+    golden_run_end(&r);
+}
+
+static void test_train_frozen_backbone_matches_pytorch(void) {
+    clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_SGD)};
+    p.optimizer.lr = 0.1f;
+    golden_run r = {0};
+    if (golden_run_start(&r, &p)) {
+        CHECK_OK(clcnn_graph_freeze(r.g, "", 1, NULL));
+        CHECK_OK(clcnn_graph_freeze(r.g, "fc", 0, NULL));
+        float loss;
+        CHECK_OK(clcnn_trainer_step(r.t, r.x, r.labels, &loss));
+        check_losses("frozen", &loss, r.gold, "frozen_loss", 1);
+        compare_all_params("after 1 step with a frozen backbone", &r, "frozen");
+        /* The backward pass stopped at fc: no frozen layer got a gradient. */
+        float gw[8 * 3 * 7 * 7];
+        CHECK_OK(clcnn_tensor_read(clcnn_graph_grad(r.g, "conv1.weight"), gw, 8 * 3 * 7 * 7));
+        for (int i = 0; i < 8 * 3 * 7 * 7; i++) CHECK(gw[i] == 0.0f, "frozen conv1.weight got gradient %g", gw[i]);
+    }
+    golden_run_end(&r);
+}
+
+/* ---- learning on a synthetic problem ---- */
+
+#define SYN_SIZE 16
+#define SYN_CLASSES 3
+
+/* Class 0: a bright square top-left; 1: bottom-right; 2: a bright horizontal bar; on noise. */
+static void synthetic_batch(test_rng *rng, int n, float *x, float *labels) {
+    for (int i = 0; i < n; i++) {
+        const int c = test_rng_int(rng, 0, SYN_CLASSES - 1);
+        labels[i] = (float)c;
+        const int oy = test_rng_int(rng, 0, 3), ox = test_rng_int(rng, 0, 3);
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 0; y < SYN_SIZE; y++)
+                for (int xx = 0; xx < SYN_SIZE; xx++) {
+                    int on;
+                    if (c == 0) on = y >= oy && y < oy + 5 && xx >= ox && xx < ox + 5;
+                    else if (c == 1) on = y >= 11 - oy && y < 16 - oy && xx >= 11 - ox && xx < 16 - ox;
+                    else on = y >= 6 + oy / 2 && y < 9 + oy / 2;
+                    x[((i * 3 + ch) * SYN_SIZE + y) * SYN_SIZE + xx] = (on ? 1.0f : 0.0f) + test_rng_uniform(rng, -0.3f, 0.3f);
+                }
+    }
+}
+
+/* conv-bn-relu, maxpool, conv-bn-relu, global pool, dropout, linear. */
+static clcnn_graph *small_net(void) {
+    clcnn_graph *g = NULL;
+    const clcnn_conv_params same = {.pad_h = 1, .pad_w = 1};
+    const clcnn_pool_params mp = {.mode = CLCNN_POOL_MAX, .kernel_h = 2, .kernel_w = 2};
+    CHECK_OK(clcnn_graph_create(g_ctx, 3, SYN_SIZE, SYN_SIZE, g_seed, &g));
+    CHECK_OK(clcnn_graph_conv2d(g, "conv1", "input", 8, 3, 3, &same, 0));
+    CHECK_OK(clcnn_graph_batchnorm(g, "bn1", "conv1"));
+    CHECK_OK(clcnn_graph_activation(g, "relu1", "bn1", CLCNN_ACT_RELU));
+    CHECK_OK(clcnn_graph_pool2d(g, "pool", "relu1", &mp));
+    CHECK_OK(clcnn_graph_conv2d(g, "conv2", "pool", 16, 3, 3, &same, 0));
+    CHECK_OK(clcnn_graph_batchnorm(g, "bn2", "conv2"));
+    CHECK_OK(clcnn_graph_activation(g, "relu2", "bn2", CLCNN_ACT_RELU));
+    CHECK_OK(clcnn_graph_global_avg_pool(g, "gap", "relu2"));
+    CHECK_OK(clcnn_graph_dropout(g, "drop", "gap", 0.1f));
+    CHECK_OK(clcnn_graph_linear(g, "fc", "drop", SYN_CLASSES, 1));
+    if (test_failures()) {
+        clcnn_graph_destroy(g);
+        return NULL;
+    }
+    return g;
+}
+
+static double accuracy(clcnn_graph *g, const clcnn_tensor *x, const float *labels, int n) {
+    const clcnn_tensor *out = NULL;
+    float logits[64 * SYN_CLASSES];
+    clcnn_graph_set_training(g, 0);
+    CHECK_OK(clcnn_graph_forward(g, x, &out));
+    if (!out || clcnn_tensor_read(out, logits, (size_t)n * SYN_CLASSES) != CLCNN_OK) return 0;
+    int right = 0;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int c = 1; c < SYN_CLASSES; c++)
+            if (logits[i * SYN_CLASSES + c] > logits[i * SYN_CLASSES + best]) best = c;
+        right += best == (int)labels[i];
+    }
+    return (double)right / n;
+}
+
+static void test_train_learns_synthetic(void) {
+    enum { BATCH = 16, STEPS = 150, TEST_N = 64 };
+    test_rng rng = {g_seed ^ 0x5EED5};
+    clcnn_graph *g = small_net();
+    clcnn_trainer *t = NULL;
+    clcnn_tensor *x = NULL, *y = NULL, *tx = NULL;
+    static float hx[TEST_N * 3 * SYN_SIZE * SYN_SIZE], hy[TEST_N], ty[TEST_N];
+    clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_SGD), .clip_norm = 5.0f};
+    p.optimizer.momentum = 0.9f;
+    p.optimizer.weight_decay = 1e-4f;
+    p.schedule = (clcnn_schedule){.kind = CLCNN_SCHEDULE_COSINE, .base_lr = 0.05f, .warmup_steps = 10,
+                                  .total_steps = STEPS - 10};
+    if (!g) return;
+    CHECK_OK(clcnn_trainer_create(g, &p, &t));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){BATCH, 3, SYN_SIZE, SYN_SIZE}, &x));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){BATCH}, &y));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){TEST_N, 3, SYN_SIZE, SYN_SIZE}, &tx));
+    if (test_failures()) goto done;
+    synthetic_batch(&rng, TEST_N, hx, ty);
+    CHECK_OK(clcnn_tensor_write(tx, hx, (size_t)TEST_N * 3 * SYN_SIZE * SYN_SIZE));
+    const double before = accuracy(g, tx, ty, TEST_N);
+    double first = 0, last = 0;
+    for (int s = 0; s < STEPS && !test_failures(); s++) {
+        float loss = 0;
+        synthetic_batch(&rng, BATCH, hx, hy);
+        CHECK_OK(clcnn_tensor_write(x, hx, (size_t)BATCH * 3 * SYN_SIZE * SYN_SIZE));
+        CHECK_OK(clcnn_tensor_write(y, hy, BATCH));
+        CHECK_OK(clcnn_trainer_step(t, x, y, &loss));
+        if (s < 10) first += loss / 10;
+        if (s >= STEPS - 10) last += loss / 10;
+    }
+    const double after = accuracy(g, tx, ty, TEST_N);
+    printf("    loss %.3f -> %.3f over %d steps; held-out accuracy %.2f -> %.2f\n", first, last, STEPS, before, after);
+    CHECK(last < 0.5 * first, "loss fell only from %.3f to %.3f", first, last);
+    CHECK(after >= 0.9, "held-out accuracy %.2f after training (%.2f before)", after, before);
+done:
+    clcnn_tensor_destroy(tx);
+    clcnn_tensor_destroy(y);
+    clcnn_tensor_destroy(x);
+    clcnn_trainer_destroy(t);
+    clcnn_graph_destroy(g);
+}
+
+/* A NaN input at step 3 stops with an error naming step 3, and the weights stay as
+ * step 2 left them. Steps 2..3 allocate no device memory. */
+static void test_train_nan_stops_and_no_allocations(void) {
+    enum { BATCH = 8 };
+    test_rng rng = {g_seed ^ 0xBAD};
+    clcnn_graph *g = small_net();
+    clcnn_trainer *t = NULL;
+    clcnn_tensor *x = NULL, *y = NULL;
+    static float hx[BATCH * 3 * SYN_SIZE * SYN_SIZE], hy[BATCH], w_before[16 * 8 * 9], w_after[16 * 8 * 9];
+    clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_ADAM)};
+    if (!g) return;
+    CHECK_OK(clcnn_trainer_create(g, &p, &t));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){BATCH, 3, SYN_SIZE, SYN_SIZE}, &x));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){BATCH}, &y));
+    if (test_failures()) goto done;
+    synthetic_batch(&rng, BATCH, hx, hy);
+    CHECK_OK(clcnn_tensor_write(x, hx, sizeof hx / sizeof hx[0]));
+    CHECK_OK(clcnn_tensor_write(y, hy, BATCH));
+    CHECK_OK(clcnn_trainer_step(t, x, y, NULL));
+    clcnn_context_stats s1, s2;
+    clcnn_context_get_stats(g_ctx, &s1);
+    CHECK_OK(clcnn_trainer_step(t, x, y, NULL));
+    clcnn_context_get_stats(g_ctx, &s2);
+    CHECK(s2.device_allocations == s1.device_allocations, "step 2 made %llu device allocations",
+          (unsigned long long)(s2.device_allocations - s1.device_allocations));
+    CHECK(s2.pool_bytes_in_use == s1.pool_bytes_in_use, "step 2 changed the memory in use: %llu -> %llu bytes",
+          (unsigned long long)s1.pool_bytes_in_use, (unsigned long long)s2.pool_bytes_in_use);
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g, "conv2.weight"), w_before, sizeof w_before / sizeof w_before[0]));
+    hx[5] = NAN;
+    CHECK_OK(clcnn_tensor_write(x, hx, sizeof hx / sizeof hx[0]));
+    float loss = 0;
+    CHECK_STATUS(clcnn_trainer_step(t, x, y, &loss), CLCNN_ERR_NUMERICS);
+    CHECK(isnan(loss), "loss %g, want NaN", loss);
+    CHECK(strstr(clcnn_last_error(g_ctx), "step 3") != NULL, "error does not name step 3: %s", clcnn_last_error(g_ctx));
+    CHECK(clcnn_trainer_steps(t) == 2, "%d steps counted after the NaN", clcnn_trainer_steps(t));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g, "conv2.weight"), w_after, sizeof w_after / sizeof w_after[0]));
+    CHECK(!memcmp(w_before, w_after, sizeof w_before), "a NaN step changed conv2.weight");
+done:
+    clcnn_tensor_destroy(y);
+    clcnn_tensor_destroy(x);
+    clcnn_trainer_destroy(t);
+    clcnn_graph_destroy(g);
+}
+
+const test_case test_train_cases[] = {
+    {"train_sgd_matches_pytorch", test_train_sgd_matches_pytorch},
+    {"train_adamw_matches_pytorch", test_train_adamw_matches_pytorch},
+    {"train_frozen_backbone_matches_pytorch", test_train_frozen_backbone_matches_pytorch},
+    {"train_learns_synthetic", test_train_learns_synthetic},
+    {"train_nan_stops_and_no_allocations", test_train_nan_stops_and_no_allocations},
+    {NULL, NULL},
+};
