@@ -2,21 +2,6 @@
  * per-row (or per-chunk) pass and a one-work-group final sum on the device.
  * RED_WG (the final sum's work-group size, a power of two) comes as a -D option. */
 
-/* Sum of v over the work-group (all RED_WG work-items must call it). A tree keeps
- * the rounding error of long sums small; the last barrier lets tmp be reused. */
-inline float group_sum(float v, __local float *tmp) {
-    const int l = get_local_id(0);
-    tmp[l] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = RED_WG / 2; s > 0; s >>= 1) {
-        if (l < s) tmp[l] += tmp[l + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    const float r = tmp[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
 /* The class index a float label names, or -1 when it is not an integer in [0, C)
  * (NaN fails every comparison). */
 inline int label_class(float lab, int C) {

@@ -86,14 +86,9 @@ __kernel void norm_finish(__global const float *part, const int part_off, const 
     const int l = get_local_id(0);
     float acc = 0.0f;
     for (int i = l; i < n; i += RED_WG) acc += part[part_off + i];
-    tmp[l] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = RED_WG / 2; s > 0; s >>= 1) {
-        if (l < s) tmp[l] += tmp[l + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
+    acc = group_sum(acc, tmp);
     if (l == 0) {
-        const float norm = sqrt(tmp[0]);
+        const float norm = sqrt(acc);
         const float c = max_norm / (norm + 1e-6f);
         out[out_off] = norm;
         out[out_off + 1] = c > 1.0f ? 1.0f : c;

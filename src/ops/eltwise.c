@@ -1,4 +1,5 @@
 /* eltwise.c: activations, addition, per-channel scaling, dropout, and their backward. */
+#include <stdio.h>
 #include <string.h>
 #include "ops/ops.h"
 
@@ -10,6 +11,21 @@ clcnn_status clcnn_check_activation(clcnn_context *ctx, const char *op, clcnn_ac
 clcnn_status clcnn_launch_1d(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,
                              size_t total) {
     return clcnn_launch(ctx, k, what, nargs, args, 1, &total, clcnn_elementwise_local(ctx));
+}
+
+clcnn_status clcnn_get_reduce_kernel(clcnn_context *ctx, const char *file, const char *name, cl_kernel *k,
+                                     size_t *wg) {
+    size_t g = 64;
+    while (g > 1 && g > ctx->dev.info.max_work_group_size) g /= 2;
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DRED_WG=%zu", g);
+    *wg = g;
+    return clcnn_get_kernel(ctx, file, name, opts, k);
+}
+
+clcnn_status clcnn_launch_group(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,
+                                size_t wg) {
+    return clcnn_launch(ctx, k, what, nargs, args, 1, &wg, &wg);
 }
 
 clcnn_status clcnn_activate(clcnn_context *ctx, const clcnn_tensor *x, clcnn_activation act, clcnn_tensor *y) {

@@ -18,23 +18,11 @@
 
 /* Elements per work-item in the BCE pass, and the cap on its work-items (which the
  * one-work-group final sum reads). */
-enum { BCE_CHUNK = 256, BCE_MAX_ITEMS = 16384, RED_WG_MAX = 64 };
+enum { BCE_CHUNK = 256, BCE_MAX_ITEMS = 16384 };
 
-/* A kernel of loss.cl, built with the final sum's work-group size *wg (a power of two
- * the device allows). */
+/* Every kernel of loss.cl is built with one -DRED_WG (one program). */
 static clcnn_status loss_kernel(clcnn_context *ctx, const char *name, cl_kernel *k, size_t *wg) {
-    size_t g = RED_WG_MAX;
-    while (g > 1 && g > ctx->dev.info.max_work_group_size) g /= 2;
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DRED_WG=%zu", g);
-    *wg = g;
-    return clcnn_get_kernel(ctx, "loss.cl", name, opts, k);
-}
-
-/* Launch a final-sum kernel as one work-group of wg work-items. */
-static clcnn_status launch_group(clcnn_context *ctx, cl_kernel k, const char *what, int nargs,
-                                 const clcnn_karg *args, size_t wg) {
-    return clcnn_launch(ctx, k, what, nargs, args, 1, &wg, &wg);
+    return clcnn_get_reduce_kernel(ctx, "loss.cl", name, k, wg);
 }
 
 static clcnn_status ce_check(clcnn_context *ctx, const char *op, const clcnn_tensor *logits,
@@ -79,7 +67,7 @@ clcnn_status clcnn_cross_entropy(clcnn_context *ctx, const clcnn_tensor *logits,
     if ((st = clcnn_launch_1d(ctx, k_rows, op, KARG_LIST(a_rows), (size_t)N)) != CLCNN_OK) goto free_rows;
     const clcnn_karg a_total[] = {KARG_TENSOR(rows), KARG_INT(N), KARG_TENSOR(class_weights), KARG_INT(C),
                                   KARG_TENSOR(loss), clcnn_karg_tensor_buf(rows), KARG_INT(stats_off)};
-    if ((st = launch_group(ctx, k_total, op, KARG_LIST(a_total), wg)) != CLCNN_OK || !dlogits) goto free_rows;
+    if ((st = clcnn_launch_group(ctx, k_total, op, KARG_LIST(a_total), wg)) != CLCNN_OK || !dlogits) goto free_rows;
     const clcnn_karg a_grad[] = {KARG_TENSOR(logits), KARG_TENSOR(labels), KARG_TENSOR(class_weights),
                                  KARG_INT(N), KARG_INT(C), KARG_FLOAT(label_smoothing), KARG_TENSOR(rows),
                                  clcnn_karg_tensor_buf(rows), KARG_INT(stats_off), KARG_TENSOR(dlogits)};
@@ -115,7 +103,7 @@ clcnn_status clcnn_bce_with_logits(clcnn_context *ctx, const clcnn_tensor *logit
                                  KARG_FLOAT(inv_n), KARG_INT(P), KARG_TENSOR(part)};
     if ((st = clcnn_launch_1d(ctx, k_part, op, KARG_LIST(a_part), (size_t)P)) != CLCNN_OK) goto free_part;
     const clcnn_karg a_sum[] = {KARG_TENSOR(part), KARG_INT(P), KARG_FLOAT(inv_n), KARG_TENSOR(loss)};
-    st = launch_group(ctx, k_sum, op, KARG_LIST(a_sum), wg);
+    st = clcnn_launch_group(ctx, k_sum, op, KARG_LIST(a_sum), wg);
 free_part:
     clcnn_tensor_destroy(part);
     return st;

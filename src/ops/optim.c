@@ -11,20 +11,12 @@
 #include <stdio.h>
 #include "ops/ops.h"
 
-/* Gradient-norm pass: elements per work-item, tensors per launch (the kernel's slots),
- * and the final sum's largest work-group. */
-enum { NORM_CHUNK = 1024, NORM_SLOTS = 8, RED_WG_MAX = 64 };
+/* Gradient-norm pass: elements per work-item and tensors per launch (the kernel's slots). */
+enum { NORM_CHUNK = 1024, NORM_SLOTS = 8 };
 
-/* A kernel of optim.cl; every kernel of the file is built with the same options (one
- * program), RED_WG = *wg being the norm's final work-group size (a power of two the
- * device allows). */
+/* Every kernel of optim.cl is built with one -DRED_WG (one program). */
 static clcnn_status optim_kernel(clcnn_context *ctx, const char *name, cl_kernel *k, size_t *wg) {
-    size_t g = RED_WG_MAX;
-    while (g > 1 && g > ctx->dev.info.max_work_group_size) g /= 2;
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DRED_WG=%zu", g);
-    *wg = g;
-    return clcnn_get_kernel(ctx, "optim.cl", name, opts, k);
+    return clcnn_get_reduce_kernel(ctx, "optim.cl", name, k, wg);
 }
 
 clcnn_optimizer_params clcnn_optimizer_defaults(clcnn_optimizer_kind kind) {
@@ -191,7 +183,7 @@ clcnn_status clcnn_grad_norm_clip(clcnn_context *ctx, int n, const clcnn_tensor 
         done += written;
     }
     const clcnn_karg args[] = {KARG_TENSOR(part), KARG_INT(total), KARG_FLOAT(max_norm), KARG_TENSOR(out)};
-    st = clcnn_launch(ctx, k_fin, op, KARG_LIST(args), 1, &wg, &wg);
+    st = clcnn_launch_group(ctx, k_fin, op, KARG_LIST(args), wg);
 free_part:
     clcnn_tensor_destroy(part);
     return st;
