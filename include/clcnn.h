@@ -522,6 +522,14 @@ const char *clcnn_weights_metadata(const clcnn_weights *weights, const char *key
 typedef enum { CLCNN_LOAD_STRICT = 0, CLCNN_LOAD_PARTIAL = 1 } clcnn_load_mode;
 clcnn_status clcnn_graph_load(clcnn_graph *g, const clcnn_weights *weights, clcnn_load_mode mode, int *loaded);
 
+/* Write the graph's parameters and running statistics to a safetensors file (F32,
+ * torchvision's state_dict names), with metadata as key/value string pairs in
+ * __metadata__ (n_pairs pairs: keys[i] = values[i]; may be 0). The file is written to a
+ * temporary name beside path, flushed and renamed over path, so that a crash or a
+ * full disk leaves either the old file or the new one whole, never a mix. */
+clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pairs, const char *const *keys,
+                              const char *const *values);
+
 /* ----------------------------------------------------------------- models -- */
 
 typedef struct clcnn_model clcnn_model;
