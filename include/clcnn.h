@@ -556,7 +556,18 @@ typedef struct {
     int se_reduced;    /* 0: max(8, C/16 rounded to the nearest multiple of 8) */
     int classes;
     int in_channels, height, width; /* input per sample, e.g. 3, 224, 224 */
+    int head_hidden;   /* 0: fc is one linear layer; > 0: the MLP head fc.0 Linear(in, head_hidden),
+                          fc.1 ReLU, fc.2 Dropout(head_dropout), fc.3 Linear(head_hidden, classes),
+                          named as a torch nn.Sequential names them */
+    float head_dropout;
 } clcnn_resnet_config;
+
+/* The configuration of a named architecture, torchvision's layouts: resnet18, resnet34
+ * (basic blocks 2-2-2-2, 3-4-6-3), resnet50, resnet101, resnet152 (bottlenecks 3-4-6-3,
+ * 3-4-23-3, 3-8-36-3), and seresnet18 ... seresnet152 (the same with SE in every block),
+ * widths 64-128-256-512, for `classes` classes and size x size RGB input. The head is fc;
+ * set head_hidden for the MLP head. An unknown name is CLCNN_ERR_NOT_FOUND. */
+clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *config);
 clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *config, uint64_t seed,
                                 clcnn_graph **graph);
 

@@ -3,6 +3,7 @@
  * building errors name the layer; per-sample shapes; gradients to a named layer;
  * freezing by prefix. Training through the graph is in test_train.c. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
@@ -221,6 +222,42 @@ done:
     clcnn_weights_destroy(w);
 }
 
+/* Parameter gradients add up over backward passes until zeroed. */
+static void test_graph_grads_accumulate(void) {
+    clcnn_weights *w = NULL, *io = NULL;
+    clcnn_graph *g = NULL;
+    clcnn_tensor *dout = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet.safetensors"), &w));
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet_io.safetensors"), &io));
+    clcnn_resnet_config cfg = tiny_seresnet(5);
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){2, 5}, &dout));
+    if (test_failures()) goto done;
+    CHECK_OK(clcnn_graph_load(g, w, CLCNN_LOAD_STRICT, NULL));
+    CHECK_OK(clcnn_tensor_fill(dout, 0.25f));
+    CHECK_OK(clcnn_graph_forward(g, clcnn_weights_get(io, "input"), NULL));
+    static float once[8 * 8 * 9], twice[8 * 8 * 9];
+    const char *name = "layer1.0.conv1.weight";
+    CHECK_OK(clcnn_graph_backward(g, dout));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_grad(g, name), once, 8 * 8 * 9));
+    CHECK_OK(clcnn_graph_backward(g, dout));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_grad(g, name), twice, 8 * 8 * 9));
+    int nonzero = 0;
+    for (int i = 0; i < 8 * 8 * 9; i++) {
+        nonzero += once[i] != 0.0f;
+        CHECK(twice[i] == 2.0f * once[i], "%s[%d]: %g after two passes, %g after one", name, i, twice[i], once[i]);
+    }
+    CHECK(nonzero > 8 * 8 * 9 / 2, "only %d gradient entries are nonzero", nonzero);
+    CHECK_OK(clcnn_graph_zero_grad(g));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_grad(g, name), twice, 8 * 8 * 9));
+    for (int i = 0; i < 8 * 8 * 9; i++) CHECK(twice[i] == 0.0f, "%s[%d] = %g after zero_grad", name, i, twice[i]);
+done:
+    clcnn_tensor_destroy(dout);
+    clcnn_graph_destroy(g);
+    clcnn_weights_destroy(io);
+    clcnn_weights_destroy(w);
+}
+
 static void test_graph_freeze(void) {
     clcnn_graph *g = NULL;
     clcnn_resnet_config cfg = tiny_seresnet(5);
@@ -239,7 +276,71 @@ static void test_graph_freeze(void) {
     clcnn_graph_destroy(g);
 }
 
+/* resnet18 and resnet50 have torchvision's parameter names, shapes and order
+ * (tests/golden/torchvision_names.txt from scripts/make_golden_names.py). */
+static void test_graph_torchvision_layout(void) {
+    FILE *f = fopen(test_golden_path("torchvision_names.txt"), "r");
+    CHECK(f != NULL, "cannot open torchvision_names.txt");
+    if (!f) return;
+    char arch[32] = "", name[128], dims[64], built[32] = "";
+    clcnn_graph *g = NULL;
+    int index = 0;
+    while (fscanf(f, "%31s %127s %63s", arch, name, dims) == 3 && !test_failures()) {
+        if (strcmp(arch, built)) { /* a new architecture starts */
+            if (g) CHECK(index == clcnn_graph_param_count(g), "%s has %d parameters, torchvision %d", built,
+                         clcnn_graph_param_count(g), index);
+            clcnn_graph_destroy(g);
+            g = NULL;
+            clcnn_resnet_config cfg;
+            CHECK_OK(clcnn_resnet_config_for(arch, 1000, 64, &cfg));
+            CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+            if (!g) break;
+            snprintf(built, sizeof built, "%s", arch);
+            index = 0;
+        }
+        const char *mine = clcnn_graph_param_name(g, index++);
+        CHECK(mine && !strcmp(mine, name), "%s parameter %d is %s, torchvision's is %s", arch, index - 1,
+              mine ? mine : "(none)", name);
+        const clcnn_tensor *t = clcnn_graph_param(g, name);
+        char have[64] = "";
+        for (int d = 0; t && d < clcnn_tensor_ndim(t); d++)
+            snprintf(have + strlen(have), sizeof have - strlen(have), "%s%d", d ? "x" : "", clcnn_tensor_dim(t, d));
+        CHECK(!strcmp(have, dims), "%s %s is %s, torchvision's is %s", arch, name, have, dims);
+    }
+    if (g) CHECK(index == clcnn_graph_param_count(g), "%s has %d parameters, torchvision %d", built,
+                 clcnn_graph_param_count(g), index);
+    CHECK(!strcmp(built, "resnet50"), "the file ended before resnet50 (last: %s)", built);
+    clcnn_graph_destroy(g);
+    fclose(f);
+    clcnn_resnet_config cfg;
+    CHECK_STATUS(clcnn_resnet_config_for("resnet51", 10, 224, &cfg), CLCNN_ERR_NOT_FOUND);
+    CHECK_STATUS(clcnn_resnet_config_for("resnet", 10, 224, &cfg), CLCNN_ERR_NOT_FOUND);
+}
+
+/* The MLP head is named as torch's nn.Sequential names it. */
+static void test_graph_mlp_head(void) {
+    clcnn_resnet_config cfg = tiny_seresnet(4);
+    cfg.head_hidden = 12;
+    cfg.head_dropout = 0.2f;
+    clcnn_graph *g = NULL;
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    if (!g) return;
+    const char *names[] = {"fc.0.weight", "fc.0.bias", "fc.3.weight", "fc.3.bias"};
+    const int rows[] = {12, 12, 4, 4};
+    for (int i = 0; i < 4; i++) {
+        const clcnn_tensor *t = clcnn_graph_param(g, names[i]);
+        CHECK(t && clcnn_tensor_dim(t, 0) == rows[i], "%s missing or not %d rows", names[i], rows[i]);
+    }
+    CHECK(clcnn_graph_param(g, "fc.weight") == NULL, "plain fc present with the MLP head");
+    clcnn_layer_info last;
+    CHECK_OK(clcnn_graph_layer(g, clcnn_graph_layer_count(g) - 1, &last));
+    CHECK(!strcmp(last.name, "fc.3") && last.shape[0] == 4, "output layer %s [%d]", last.name, last.shape[0]);
+    clcnn_graph_destroy(g);
+}
+
 const test_case test_graph_cases[] = {
+    {"graph_torchvision_layout", test_graph_torchvision_layout},
+    {"graph_mlp_head", test_graph_mlp_head},
     {"graph_seresnet_matches_pytorch", test_graph_seresnet_matches_pytorch},
     {"graph_bottleneck_matches_pytorch", test_graph_bottleneck_matches_pytorch},
     {"graph_load_errors", test_graph_load_errors},
@@ -247,6 +348,7 @@ const test_case test_graph_cases[] = {
     {"graph_build_errors", test_graph_build_errors},
     {"graph_layer_shapes", test_graph_layer_shapes},
     {"graph_backward_to", test_graph_backward_to},
+    {"graph_grads_accumulate", test_graph_grads_accumulate},
     {"graph_freeze", test_graph_freeze},
     {NULL, NULL},
 };

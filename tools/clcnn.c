@@ -1,6 +1,7 @@
 /* clcnn: the command-line tool. A thin front end over the public API (clcnn.h).
  *   clcnn devices            list OpenCL devices, mark the default
  *   clcnn demo               run a small SE-ResNet forward and compare with PyTorch
+ *   clcnn layers --arch A    list a network's layers with their output shapes
  * Every command takes --help; errors are one line on stderr and a non-zero exit. */
 #include <math.h>
 #include "cli.h"
@@ -13,6 +14,7 @@ static const char *usage_main =
     "commands:\n"
     "  devices   list the OpenCL devices and mark the default one\n"
     "  demo      run a small SE-ResNet forward on a device and compare it with PyTorch\n"
+    "  layers    list an architecture's layers, output shapes and parameter counts\n"
     "\n"
     "Run `clcnn COMMAND --help` for a command's options. The device is chosen by\n"
     "--device (an index, gpu, cpu, or part of a name), else CLCNN_DEVICE, else the\n"
@@ -174,6 +176,89 @@ static int cmd_demo(int argc, char **argv) {
     return demo_run(&o);
 }
 
+/* ---- layers ---- */
+
+typedef struct {
+    const char *device, *arch, *head;
+    int classes, size, hidden;
+} layers_opts;
+
+static int layers_run(const layers_opts *o) {
+    clcnn_resnet_config cfg;
+    clcnn_status st = clcnn_resnet_config_for(o->arch, o->classes, o->size, &cfg);
+    if (st != CLCNN_OK) return cli_fail_status(PROG, NULL, st);
+    if (!strcmp(o->head, "mlp")) {
+        cfg.head_hidden = o->hidden;
+        cfg.head_dropout = 0.2f;
+    } else if (strcmp(o->head, "fc")) {
+        return cli_fail(PROG, "layers: unknown head %s (fc or mlp)", o->head);
+    }
+    clcnn_context *ctx;
+    if (cli_open(PROG, o->device, &ctx) != CLCNN_OK) return 1;
+    clcnn_graph *g = NULL;
+    int rc = 0;
+    if ((st = clcnn_resnet_build(ctx, &cfg, 1, &g)) != CLCNN_OK) {
+        rc = cli_fail_status(PROG, ctx, st);
+        goto done;
+    }
+    printf("%-28s %-16s %-18s %12s\n", "layer", "kind", "output", "parameters");
+    size_t total = 0;
+    for (int i = 0; i < clcnn_graph_layer_count(g); i++) {
+        clcnn_layer_info l;
+        if ((st = clcnn_graph_layer(g, i, &l)) != CLCNN_OK) {
+            rc = cli_fail_status(PROG, ctx, st);
+            goto done;
+        }
+        char shape[48];
+        if (l.ndim == 3) snprintf(shape, sizeof shape, "[%d, %d, %d]", l.shape[0], l.shape[1], l.shape[2]);
+        else snprintf(shape, sizeof shape, "[%d]", l.shape[0]);
+        printf("%-28s %-16s %-18s %12zu\n", l.name, l.kind, shape, l.params);
+        total += l.params;
+    }
+    printf("%s: %d layers, %zu trainable parameters, input [3, %d, %d]\n", o->arch, clcnn_graph_layer_count(g), total,
+           o->size, o->size);
+done:
+    clcnn_graph_destroy(g);
+    clcnn_context_destroy(ctx);
+    return rc;
+}
+
+static int cmd_layers(int argc, char **argv) {
+    layers_opts o = {NULL, NULL, "fc", 1000, 224, 512};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: clcnn layers --arch A [--classes N] [--size S] [--head fc|mlp] [--hidden H] [--device D]\n\n"
+                   "Builds the architecture and lists every layer (torchvision's names, which weight\n"
+                   "files and --layer options use) with its kind, output shape per image and\n"
+                   "trainable parameter count.\n\n"
+                   "  --arch A      resnet18, resnet34, resnet50, resnet101, resnet152, seresnet18 ... seresnet152\n"
+                   "  --classes N   output classes (default 1000)\n"
+                   "  --size S      input height and width (default 224)\n"
+                   "  --head H      fc (default) or mlp: Linear(in, H) - ReLU - Dropout(0.2) - Linear(H, N)\n"
+                   "  --hidden H    the MLP head's width (default 512)\n"
+                   "  --device D    device index, gpu, cpu or part of a name\n");
+            return 0;
+        }
+        const char **str = !strcmp(a, "--device") ? &o.device : !strcmp(a, "--arch") ? &o.arch
+                           : !strcmp(a, "--head") ? &o.head
+                                                  : NULL;
+        int *num = !strcmp(a, "--classes") ? &o.classes : !strcmp(a, "--size") ? &o.size
+                                                                                 : !strcmp(a, "--hidden") ? &o.hidden
+                                                                                                          : NULL;
+        if (str) {
+            if (!(*str = cli_value(argc, argv, &i))) return cli_fail(PROG, "layers: %s needs a value", a);
+        } else if (num) {
+            if (!(*num = cli_positive_int(cli_value(argc, argv, &i))))
+                return cli_fail(PROG, "layers: %s needs a positive integer", a);
+        } else {
+            return cli_fail(PROG, "layers: unknown option %s (see clcnn layers --help)", a);
+        }
+    }
+    if (!o.arch) return cli_fail(PROG, "layers: %s", "--arch is required (e.g. --arch seresnet50)");
+    return layers_run(&o);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         fputs(usage_main, argc < 2 ? stderr : stdout);
@@ -185,6 +270,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "devices")) return cmd_devices(argc - 1, argv + 1);
     if (!strcmp(argv[1], "demo")) return cmd_demo(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "layers")) return cmd_layers(argc - 1, argv + 1);
     fprintf(stderr, "clcnn: unknown command '%s'\n\n%s", argv[1], usage_main);
     return 2;
 }

@@ -5,6 +5,8 @@
  * block's last batch norm and before the addition. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "runtime/internal.h"
 
 /* max(8, C/16 rounded to the nearest multiple of 8); ties to even, as Python's round(). */
@@ -66,6 +68,17 @@ static clcnn_status block(builder *b, const char *input, int cin, int planes, in
     return clcnn_graph_add(b->g, name, main_path, identity, CLCNN_ACT_RELU);
 }
 
+/* fc, or the MLP head named as torch's nn.Sequential(Linear, ReLU, Dropout, Linear). */
+static clcnn_status head(clcnn_graph *g, const clcnn_resnet_config *cfg) {
+    if (cfg->head_hidden <= 0) return clcnn_graph_linear(g, "fc", "avgpool", cfg->classes, 1);
+    clcnn_status st;
+    if ((st = clcnn_graph_linear(g, "fc.0", "avgpool", cfg->head_hidden, 1)) != CLCNN_OK ||
+        (st = clcnn_graph_activation(g, "fc.1", "fc.0", CLCNN_ACT_RELU)) != CLCNN_OK ||
+        (st = clcnn_graph_dropout(g, "fc.2", "fc.1", cfg->head_dropout)) != CLCNN_OK)
+        return st;
+    return clcnn_graph_linear(g, "fc.3", "fc.2", cfg->classes, 1);
+}
+
 static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *c) {
     static const char *op = "clcnn_resnet_build";
     if (c->stages < 1 || c->stages > 4)
@@ -78,6 +91,30 @@ static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d classes, input [%d, %d, %d]", op, c->classes,
                            c->in_channels, c->height, c->width);
     return CLCNN_OK;
+}
+
+clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *cfg) {
+    static const struct {
+        int depth, bottleneck, blocks[4];
+    } table[] = {{18, 0, {2, 2, 2, 2}}, {34, 0, {3, 4, 6, 3}}, {50, 1, {3, 4, 6, 3}}, {101, 1, {3, 4, 23, 3}},
+                 {152, 1, {3, 8, 36, 3}}};
+    if (!arch || !cfg) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_config_for: NULL argument");
+    const int se = !strncmp(arch, "se", 2);
+    const char *digits = arch + (se ? 2 : 0);
+    if (!strncmp(digits, "resnet", 6)) {
+        char *end;
+        const long depth = strtol(digits + 6, &end, 10);
+        for (size_t i = 0; !*end && end != digits + 6 && i < sizeof table / sizeof table[0]; i++) {
+            if (table[i].depth != depth) continue;
+            *cfg = (clcnn_resnet_config){.bottleneck = table[i].bottleneck, .stages = 4, .widths = {64, 128, 256, 512},
+                                         .se = se, .classes = classes, .in_channels = 3, .height = size, .width = size};
+            memcpy(cfg->blocks, table[i].blocks, sizeof cfg->blocks);
+            return CLCNN_OK;
+        }
+    }
+    return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
+                       "unknown architecture %s (known: resnet18, resnet34, resnet50, resnet101, resnet152 and "
+                       "seresnet18 ... seresnet152)", arch);
 }
 
 clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, clcnn_graph **out) {
@@ -105,8 +142,7 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
             if ((st = block(&b, input, channels, cfg->widths[s], stride, &channels)) != CLCNN_OK) goto fail;
             snprintf(input, sizeof input, "%s", b.prefix);
         }
-    if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK ||
-        (st = clcnn_graph_linear(b.g, "fc", "avgpool", cfg->classes, 1)) != CLCNN_OK)
+    if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK || (st = head(b.g, cfg)) != CLCNN_OK)
         goto fail;
     *out = b.g;
     return CLCNN_OK;
