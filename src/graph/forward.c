@@ -44,6 +44,20 @@ static clcnn_status plan_batch(clcnn_graph *g, int batch) {
     return CLCNN_OK;
 }
 
+/* Training keeps a gradient tensor per layer. They are made here, before any op of
+ * the pass takes scratch memory, so that every step asks the pool for the same
+ * buffers in the same order and steady-state steps allocate nothing. */
+static clcnn_status plan_gradients(clcnn_graph *g) {
+    int shape[4];
+    for (int i = 1; i < g->nlayers; i++) {
+        graph_layer *l = &g->layers[i];
+        if (l->dy) continue;
+        clcnn_status st = clcnn_tensor_create(g->ctx, graph_layer_shape(l, g->batch, shape), shape, &l->dy);
+        if (st != CLCNN_OK) return st;
+    }
+    return CLCNN_OK;
+}
+
 clcnn_status graph_layer_error(clcnn_graph *g, const graph_layer *l, const char *pass, clcnn_status st) {
     char reason[sizeof g->ctx->last_error];
     snprintf(reason, sizeof reason, "%s", clcnn_last_error(g->ctx));
@@ -101,7 +115,8 @@ clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const cl
                            clcnn_tensor_shape_str(x, s, sizeof s), in->shape[0], in->shape[1], in->shape[2]);
     }
     if (g->nlayers < 2) return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: the graph has no layers", op);
-    if ((st = plan_batch(g, x->shape[0])) != CLCNN_OK) return st;
+    if ((st = plan_batch(g, x->shape[0])) != CLCNN_OK || (g->training && (st = plan_gradients(g)) != CLCNN_OK))
+        return st;
     g->input = x;
     if (g->training) g->forwards++;
     for (int i = 1; i < g->nlayers; i++)

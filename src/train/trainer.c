@@ -108,14 +108,19 @@ float clcnn_trainer_lr(const clcnn_trainer *t) {
     return t->p.schedule.base_lr > 0.0f ? clcnn_schedule_lr(&t->p.schedule, t->steps) : t->p.optimizer.lr;
 }
 
-/* The loss gradient tensor, shaped as the output (re-made when the batch changes). */
-static clcnn_status ensure_dout(clcnn_trainer *t, const clcnn_tensor *out) {
-    if (t->dout && t->dout->numel == out->numel && t->dout->ndim == out->ndim &&
-        !memcmp(t->dout->shape, out->shape, sizeof out->shape[0] * (size_t)out->ndim))
+/* The loss gradient tensor, shaped as the output for this batch size; made before the
+ * forward pass takes scratch memory, so that each step uses the pool the same way. */
+static clcnn_status ensure_dout(clcnn_trainer *t, const clcnn_tensor *x) {
+    clcnn_layer_info out;
+    clcnn_status st = clcnn_check_tensor(t->ctx, "clcnn_trainer_step", "input", x, 4);
+    if (st != CLCNN_OK || (st = clcnn_graph_layer(t->g, clcnn_graph_layer_count(t->g) - 1, &out)) != CLCNN_OK) return st;
+    int shape[4] = {x->shape[0]};
+    memcpy(shape + 1, out.shape, sizeof(int) * (size_t)out.ndim);
+    if (t->dout && t->dout->ndim == out.ndim + 1 && !memcmp(t->dout->shape, shape, sizeof(int) * (size_t)(out.ndim + 1)))
         return CLCNN_OK;
     clcnn_tensor_destroy(t->dout);
     t->dout = NULL;
-    return clcnn_tensor_create(t->ctx, out->ndim, out->shape, &t->dout);
+    return clcnn_tensor_create(t->ctx, out.ndim + 1, shape, &t->dout);
 }
 
 static clcnn_status update(clcnn_trainer *t, float lr) {
@@ -139,8 +144,8 @@ clcnn_status clcnn_trainer_step(clcnn_trainer *t, const clcnn_tensor *x, const c
     float loss;
     clcnn_status st;
     clcnn_graph_set_training(t->g, 1);
-    if ((st = clcnn_graph_zero_grad(t->g)) != CLCNN_OK || (st = clcnn_graph_forward(t->g, x, &out)) != CLCNN_OK ||
-        (st = ensure_dout(t, out)) != CLCNN_OK)
+    if ((st = ensure_dout(t, x)) != CLCNN_OK || (st = clcnn_graph_zero_grad(t->g)) != CLCNN_OK ||
+        (st = clcnn_graph_forward(t->g, x, &out)) != CLCNN_OK)
         return st;
     if (t->p.loss == CLCNN_LOSS_CROSS_ENTROPY)
         st = clcnn_cross_entropy(t->ctx, out, labels, t->class_weights, t->p.label_smoothing, t->loss, t->dout);
