@@ -18,6 +18,7 @@ extern const test_case test_grad_eltwise_cases[];
 extern const test_case test_train_ops_cases[];
 extern const test_case test_graph_cases[];
 extern const test_case test_train_cases[];
+extern const test_case test_weights_io_cases[];
 
 clcnn_context *g_ctx;
 uint64_t g_seed = 20261121;
@@ -76,7 +77,8 @@ int main(int argc, char **argv) {
 
     const test_case *lists[] = {test_runtime_cases, test_api_cases, test_ops_cases, test_tiles_cases, test_net_cases,
                                  test_grad_conv_cases, test_grad_norm_cases, test_grad_eltwise_cases,
-                                 test_train_ops_cases, test_graph_cases, test_train_cases};
+                                 test_train_ops_cases, test_graph_cases, test_train_cases,
+                                 test_weights_io_cases};
     int passed = 0, failed = 0, skipped = 0;
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
         for (const test_case *t = lists[l]; t->name; t++) {

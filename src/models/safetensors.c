@@ -1,7 +1,8 @@
 /* safetensors.c: read named tensors from a safetensors file: an 8-byte little-endian
  * header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__},
  * then the data. Every size and offset is checked against the file before use, so a
- * truncated or hostile file is an error, never a crash or a huge allocation. */
+ * truncated or hostile file is an error, never a crash or a huge allocation.
+ * Writing (clcnn_graph_save) is in safetensors_write.c. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
