@@ -17,201 +17,68 @@
  *    every hidden unit at least 0.05 away from by choosing fc1's bias; there the
  *    differences' truncation error h^2 f''' / 6 is ~1e-7 and the float chain's
  *    error ~1e-6 (measured), so atol 2e-5 and rtol 1e-4. */
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
-
 #include <math.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "harness.h"
 #include "ref/gradcheck.h"
+#include "ref/ref.h"
 #include "ref/ref_grad_conv.h"
+#include "testutil.h"
 
-enum { GUARD = 37, HOST_MAX = 48, DEV_MAX = 12, OUT_MAX = 6 };
-static const float SENTINEL = -7777.25f;
-static const double FD_STEP = 1e-3;
-static const double ZEROS[1024]; /* contents of tensors that only need a shape */
-
-/* ----------------------------------------------------- per-case resources -- */
-
-/* Everything one case allocates, freed together; bad: setup failed (reported) and
- * the case is abandoned. desc names the case in failure messages. */
-typedef struct {
-    void *host[HOST_MAX];
-    clcnn_tensor *dev[DEV_MAX];
-    struct {
-        cl_mem buf;
-        clcnn_tensor *t;
-        size_t n;
-    } out[OUT_MAX];
-    int nhost, ndev, nout, bad;
-    char desc[256];
-} arena;
-
-static void arena_desc(arena *a, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(a->desc, sizeof a->desc, fmt, ap);
-    va_end(ap);
-}
-
-static void arena_fail(arena *a, const char *what) {
-    if (!a->bad) test_fail(__FILE__, __LINE__, "%s: setup: %s", a->desc, what);
-    a->bad = 1;
-}
-
-static void arena_free(arena *a) {
-    for (int i = 0; i < a->nout; i++) {
-        clcnn_tensor_destroy(a->out[i].t); /* before the buffer it wraps */
-        if (a->out[i].buf) clReleaseMemObject(a->out[i].buf);
-    }
-    for (int i = 0; i < a->ndev; i++) clcnn_tensor_destroy(a->dev[i]);
-    for (int i = 0; i < a->nhost; i++) free(a->host[i]);
-}
-
-static void *a_alloc(arena *a, size_t bytes) {
-    if (a->bad) return NULL;
-    void *p = a->nhost < HOST_MAX ? calloc(1, bytes ? bytes : 1) : NULL;
-    if (!p) {
-        arena_fail(a, "host allocation failed");
-        return NULL;
-    }
-    return a->host[a->nhost++] = p;
-}
-
-static double *a_doubles(arena *a, size_t n) { return a_alloc(a, n * sizeof(double)); }
-static float *a_floats(arena *a, size_t n) { return a_alloc(a, n * sizeof(float)); }
-
-/* Uniform in [lo, hi), drawn as floats so that the device sees the same values. */
-static double *a_rand(arena *a, test_rng *rng, size_t n, float lo, float hi) {
-    double *p = a_doubles(a, n);
-    for (size_t i = 0; p && i < n; i++) p[i] = test_rng_uniform(rng, lo, hi);
-    return p;
-}
-
-static size_t numel(int ndim, const int *shape) {
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    return n;
-}
-
-/* A device tensor holding data (doubles that are exact floats). */
-static clcnn_tensor *a_input(arena *a, int ndim, const int *shape, const double *data) {
-    const size_t n = numel(ndim, shape);
-    float *f = a_floats(a, n);
-    if (!f || !data) return NULL;
-    for (size_t i = 0; i < n; i++) f[i] = (float)data[i];
-    clcnn_tensor *t = NULL;
-    if (a->ndev == DEV_MAX) {
-        arena_fail(a, "too many tensors");
-        return NULL;
-    }
-    clcnn_status st = clcnn_tensor_create(g_ctx, ndim, shape, &t);
-    if (st == CLCNN_OK) {
-        a->dev[a->ndev++] = t;
-        st = clcnn_tensor_write(t, f, n);
-    }
-    if (st != CLCNN_OK) {
-        arena_fail(a, clcnn_last_error(g_ctx));
-        return NULL;
-    }
-    return t;
-}
-
-static cl_command_queue queue(void) { return (cl_command_queue)clcnn_context_cl_queue(g_ctx); }
-
-/* A gradient output over a raw buffer with guards; init NULL fills it with NaN. */
-static clcnn_tensor *a_output(arena *a, int ndim, const int *shape, const double *init) {
-    const size_t n = numel(ndim, shape), total = n + 2 * GUARD;
-    float *fill = a_floats(a, total);
-    if (!fill) return NULL;
-    if (a->nout == OUT_MAX) {
-        arena_fail(a, "too many outputs");
-        return NULL;
-    }
-    for (size_t i = 0; i < total; i++) fill[i] = SENTINEL;
-    for (size_t i = 0; i < n; i++) fill[GUARD + i] = init ? (float)init[i] : NAN;
-    cl_int err;
-    cl_mem buf = clCreateBuffer((cl_context)clcnn_context_cl_context(g_ctx), CL_MEM_READ_WRITE, total * sizeof *fill,
-                                NULL, &err);
-    if (err != CL_SUCCESS) {
-        arena_fail(a, "clCreateBuffer failed");
-        return NULL;
-    }
-    a->out[a->nout].buf = buf;
-    a->out[a->nout].n = n;
-    clcnn_tensor **t = &a->out[a->nout++].t;
-    err = clEnqueueWriteBuffer(queue(), buf, CL_TRUE, 0, total * sizeof *fill, fill, 0, NULL, NULL);
-    if (err != CL_SUCCESS || clcnn_tensor_wrap(g_ctx, buf, GUARD, ndim, shape, t) != CLCNN_OK) {
-        arena_fail(a, "guarded output setup failed");
-        return NULL;
-    }
-    return *t;
-}
-
-/* The contents of output t after checking its guards (NULL if unreadable). */
-static float *a_read(arena *a, const clcnn_tensor *t) {
-    int i = 0;
-    while (i < a->nout && a->out[i].t != t) i++;
-    if (a->bad || i == a->nout) return NULL;
-    const size_t n = a->out[i].n, total = n + 2 * GUARD;
-    float *all = a_floats(a, total);
-    if (!all || clcnn_finish(g_ctx) != CLCNN_OK ||
-        clEnqueueReadBuffer(queue(), a->out[i].buf, CL_TRUE, 0, total * sizeof *all, all, 0, NULL, NULL) !=
-            CL_SUCCESS) {
-        arena_fail(a, "reading an output failed");
-        return NULL;
-    }
-    for (size_t j = 0; j < 2 * GUARD; j++) {
-        const size_t at = j < GUARD ? j : n + j;
-        if (all[at] != SENTINEL) {
-            test_fail(__FILE__, __LINE__, "%s: guard overwritten %s the output: %.9g", a->desc,
-                      j < GUARD ? "before" : "after", all[at]);
-            break;
-        }
-    }
-    return all + GUARD;
-}
+/* ----------------------------------------------------------------- checks -- */
 
 /* Check a device gradient against want (+ base, the pre-filled value, unless NULL). */
-static void check_grad(arena *a, const char *what, const clcnn_tensor *t, const double *want, const double *base,
+static void check_grad(arena *a, const char *what, const guarded *g, const double *want, const double *base,
                        double atol, double rtol) {
-    float *got = a_read(a, t);
-    double *expect = a_doubles(a, clcnn_tensor_numel(t));
-    if (!got || !expect) return;
-    const size_t n = clcnn_tensor_numel(t);
-    for (size_t i = 0; i < n; i++) expect[i] = want[i] + (base ? base[i] : 0.0);
-    if (FD_CHECK(what, got, expect, n, atol, rtol)) test_fail(__FILE__, __LINE__, "in case %s", a->desc);
+    double *expect = g && want ? ar_doubles(a, g->n) : NULL;
+    if (!expect) return;
+    for (size_t i = 0; i < g->n; i++) expect[i] = want[i] + (base ? base[i] : 0.0);
+    ar_check(a, what, g, expect, atol, rtol, NULL);
 }
 
 /* atol for gradient elements that each sum `terms` products of O(1) values. */
 static double sum_atol(double terms) { return 2e-6 * (terms + 10.0); }
 
-/* Finite differences of a forward f whose inputs live in user, perturbing in (one
- * of those inputs, n elements) in place. */
-static double *a_fd(arena *a, fd_forward f, void *user, double *in, size_t n, const double *r, size_t n_out) {
-    double *g = a_doubles(a, n);
-    if (g && in) fd_gradient(f, user, in, n, r, n_out, FD_STEP, g);
-    return g;
-}
-
 /* ----------------------------------------------------------- convolution -- */
 
+/* One convolution case's data, in double and on the device: x, w, b (FD cases
+ * only), dy = r; dx pre-filled with dx0 (accumulating) or NaN; dw and db with dw0
+ * and db0 (random, or zeros without CONV_PREFILL), which must be added to. */
 typedef struct {
     refd_conv_shape s;
-    double *x, *w, *b;
-} conv_problem;
+    int xs[4], ws[4], ys[4];
+    size_t nx, nw, ny;
+    double *x, *w, *b, *r, *dx0, *dw0, *db0;
+    clcnn_tensor *tx, *tw, *tdy;
+    guarded *dx, *dw, *db;
+} conv_io;
 
-static void conv_forward(const double *in, double *out, void *user) {
-    (void)in; /* in is one of p's arrays, perturbed in place */
-    const conv_problem *p = user;
-    refd_conv2d(&p->s, p->x, p->w, p->b, out);
+enum { CONV_BIAS = 1, CONV_ACCUMULATE = 2, CONV_PREFILL = 4 };
+
+/* Draws in the order x, w, b, r, dx0, dw0, db0 (each only where flags ask). */
+static int conv_io_make(arena *a, test_rng *rng, refd_conv_shape s, int flags, conv_io *io) {
+    s.OH = ref_conv2d_out_size(s.H, s.KH, s.sh, s.ph, s.dh);
+    s.OW = ref_conv2d_out_size(s.W, s.KW, s.sw, s.pw, s.dw);
+    *io = (conv_io){.s = s, .xs = {s.N, s.C, s.H, s.W}, .ws = {s.Cout, s.C / s.groups, s.KH, s.KW},
+                    .ys = {s.N, s.Cout, s.OH, s.OW}};
+    io->nx = numel(4, io->xs), io->nw = numel(4, io->ws), io->ny = numel(4, io->ys);
+    io->x = ar_rand_d(a, rng, io->nx, -1, 1), io->w = ar_rand_d(a, rng, io->nw, -1, 1);
+    io->b = flags & CONV_BIAS ? ar_rand_d(a, rng, (size_t)s.Cout, -1, 1) : NULL;
+    io->r = ar_rand_d(a, rng, io->ny, -1, 1);
+    io->dx0 = flags & CONV_ACCUMULATE ? ar_rand_d(a, rng, io->nx, -1, 1) : NULL;
+    if (flags & CONV_PREFILL)
+        io->dw0 = ar_rand_d(a, rng, io->nw, -1, 1), io->db0 = ar_rand_d(a, rng, (size_t)s.Cout, -1, 1);
+    io->tx = ar_tensor_d(a, 4, io->xs, io->x), io->tw = ar_tensor_d(a, 4, io->ws, io->w);
+    io->tdy = ar_tensor_d(a, 4, io->ys, io->r);
+    io->dx = ar_guarded_d(a, 4, io->xs, io->dx0, NAN), io->dw = ar_guarded_d(a, 4, io->ws, io->dw0, 0.0f);
+    io->db = ar_guarded_d(a, 1, &s.Cout, io->db0, 0.0f);
+    return !a->bad;
 }
 
-static int conv_out(int in, int k, int stride, int pad, int dil) {
-    return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+static void conv_forward(const double *in, double *out, void *user) {
+    (void)in; /* in is one of io's arrays, perturbed in place */
+    const conv_io *io = user;
+    refd_conv2d(&io->s, io->x, io->w, io->b, out);
 }
 
 static clcnn_conv_params conv_params(const refd_conv_shape *s) {
@@ -219,52 +86,49 @@ static clcnn_conv_params conv_params(const refd_conv_shape *s) {
                                .dilation_h = s->dh, .dilation_w = s->dw, .groups = s->groups};
 }
 
+/* io's dx, dw, db against gx, gw, gb plus what they were pre-filled with; atol by
+ * the terms one element sums: KH KW Cout/groups for dx, N OH OW for dw and db. */
+static void conv_check(arena *a, const conv_io *io, const double *gx, const double *gw, const double *gb) {
+    const refd_conv_shape *s = &io->s;
+    const double pixels = (double)s->N * s->OH * s->OW;
+    check_grad(a, "dx", io->dx, gx, io->dx0, sum_atol((double)s->KH * s->KW * (s->Cout / s->groups)), 1e-4);
+    check_grad(a, "dw", io->dw, gw, io->dw0, sum_atol(pixels), 1e-4);
+    check_grad(a, "db", io->db, gb, io->db0, sum_atol(pixels), 1e-4);
+}
+
+/* conv_check against the reference's adjoint loops, for shapes FD cannot afford. */
+static void conv_check_adjoint(arena *a, const conv_io *io) {
+    double *gx = ar_doubles(a, io->nx), *gw = ar_doubles(a, io->nw), *gb = ar_doubles(a, (size_t)io->s.Cout);
+    if (a->bad) return;
+    refd_conv2d_backward(&io->s, io->x, io->w, io->r, gx, gw, gb);
+    conv_check(a, io, gx, gw, gb);
+}
+
 /* One convolution case against finite differences: dx (overwritten or accumulated),
  * dw and db (added to their pre-filled values). */
 static void conv_case(test_rng *rng, refd_conv_shape s, int accumulate) {
-    s.OH = conv_out(s.H, s.KH, s.sh, s.ph, s.dh);
-    s.OW = conv_out(s.W, s.KW, s.sw, s.pw, s.dw);
     arena a = {0};
-    arena_desc(&a, "x [%d, %d, %d, %d] w [%d, %d, %d, %d] stride %dx%d pad %dx%d dilation %dx%d groups %d%s", s.N, s.C,
-               s.H, s.W, s.Cout, s.C / s.groups, s.KH, s.KW, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups,
-               accumulate ? " accumulate" : "");
-    const int xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.Cout, s.C / s.groups, s.KH, s.KW};
-    const int ys[4] = {s.N, s.Cout, s.OH, s.OW}, bs[1] = {s.Cout};
-    const size_t nx = numel(4, xs), nw = numel(4, ws), ny = numel(4, ys);
-    conv_problem p = {s, a_rand(&a, rng, nx, -1, 1), a_rand(&a, rng, nw, -1, 1),
-                      a_rand(&a, rng, (size_t)s.Cout, -1, 1)};
-    double *r = a_rand(&a, rng, ny, -1, 1);
-    double *dx0 = accumulate ? a_rand(&a, rng, nx, -1, 1) : NULL;
-    double *dw0 = a_rand(&a, rng, nw, -1, 1), *db0 = a_rand(&a, rng, (size_t)s.Cout, -1, 1);
-    clcnn_tensor *x = a_input(&a, 4, xs, p.x), *w = a_input(&a, 4, ws, p.w), *dy = a_input(&a, 4, ys, r);
-    clcnn_tensor *dx = a_output(&a, 4, xs, dx0), *dw = a_output(&a, 4, ws, dw0), *db = a_output(&a, 1, bs, db0);
-    if (a.bad) goto done;
-    const clcnn_conv_params cp = conv_params(&s);
-    clcnn_status st = clcnn_conv2d_backward(g_ctx, x, w, &cp, dy, dx, accumulate, dw, db);
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "%s: clcnn_conv2d_backward -> %s: %s", a.desc, clcnn_status_str(st),
-                  clcnn_last_error(g_ctx));
+    ar_desc(&a, "x [%d, %d, %d, %d] w [%d, %d, %d, %d] stride %dx%d pad %dx%d dilation %dx%d groups %d%s", s.N, s.C,
+            s.H, s.W, s.Cout, s.C / s.groups, s.KH, s.KW, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups,
+            accumulate ? " accumulate" : "");
+    conv_io io;
+    if (!conv_io_make(&a, rng, s, CONV_BIAS | CONV_PREFILL | (accumulate ? CONV_ACCUMULATE : 0), &io)) goto done;
+    const clcnn_conv_params cp = conv_params(&io.s);
+    if (!CASE_OK(&a, clcnn_conv2d_backward(g_ctx, io.tx, io.tw, &cp, io.tdy, io.dx->t, accumulate, io.dw->t,
+                                           io.db->t)))
         goto done;
-    }
-    const double *gx = a_fd(&a, conv_forward, &p, p.x, nx, r, ny);
-    const double *gw = a_fd(&a, conv_forward, &p, p.w, nw, r, ny);
-    const double *gb = a_fd(&a, conv_forward, &p, p.b, (size_t)s.Cout, r, ny);
-    if (a.bad) goto done;
-    const double taps = (double)s.KH * s.KW, pixels = (double)s.N * s.OH * s.OW;
-    check_grad(&a, "dx", dx, gx, dx0, sum_atol(taps * (s.Cout / s.groups)), 1e-4);
-    check_grad(&a, "dw", dw, gw, dw0, sum_atol(pixels), 1e-4);
-    check_grad(&a, "db", db, gb, db0, sum_atol(pixels), 1e-4);
+    const double *gx = ar_fd(&a, conv_forward, &io, io.x, io.nx, io.r, io.ny);
+    const double *gw = ar_fd(&a, conv_forward, &io, io.w, io.nw, io.r, io.ny);
+    const double *gb = ar_fd(&a, conv_forward, &io, io.b, (size_t)s.Cout, io.r, io.ny);
+    if (!a.bad) conv_check(&a, &io, gx, gw, gb);
 done:
-    arena_free(&a);
+    ar_free(&a);
 }
-
-/* The test's own stream: g_seed mixed with a per-test constant. */
-static test_rng rng_for(uint64_t salt) { return (test_rng){g_seed ^ salt}; }
 
 /* Random small convolutions: kernels 1..3, strides 1..2, padding 0..2, dilation 1..2,
  * groups 1, 2 or depthwise, batch 1..3; every other case accumulates into dx. */
 static void test_conv2d_backward_random(void) {
-    test_rng rng = rng_for(0xC0B1A5E5ull);
+    test_rng rng = {g_seed ^ 0xC0B1A5E5ull};
     for (int i = 0; i < 14; i++) {
         refd_conv_shape s = {0};
         const int kind = i % 3; /* 0: groups 1, 1: groups 2, 2: depthwise */
@@ -286,7 +150,7 @@ static void test_conv2d_backward_random(void) {
 
 /* A ResNet stem: 7x7, stride 2, padding 3, odd input size. */
 static void test_conv2d_backward_stem(void) {
-    test_rng rng = rng_for(0x57E3ull);
+    test_rng rng = {g_seed ^ 0x57E3ull};
     const refd_conv_shape s = {.N = 2, .C = 3, .H = 9, .W = 7, .Cout = 3, .KH = 7, .KW = 7,
                                .sh = 2, .sw = 2, .ph = 3, .pw = 3, .dh = 1, .dw = 1, .groups = 1};
     conv_case(&rng, s, 0);
@@ -296,7 +160,7 @@ static void test_conv2d_backward_stem(void) {
 /* 1x1 convolutions: stride 1 unpadded (the direct GEMM, no col2im), with groups and
  * accumulation; stride 2 and padded ones go through col2im (pixels no output touches). */
 static void test_conv2d_backward_1x1(void) {
-    test_rng rng = rng_for(0x1B1ull);
+    test_rng rng = {g_seed ^ 0x1B1ull};
     const refd_conv_shape base = {.N = 3, .C = 6, .H = 5, .W = 3, .Cout = 4, .KH = 1, .KW = 1,
                                   .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1};
     refd_conv_shape s = base;
@@ -315,77 +179,51 @@ static void test_conv2d_backward_1x1(void) {
 /* Outputs left NULL: dx alone without x, db alone without x or dx, dw alone; checked
  * against the reference's adjoint loops. */
 static void test_conv2d_backward_partial(void) {
-    test_rng rng = rng_for(0x9A27ull);
-    refd_conv_shape s = {.N = 2, .C = 4, .H = 6, .W = 5, .Cout = 6, .KH = 3, .KW = 2,
-                         .sh = 2, .sw = 1, .ph = 1, .pw = 1, .dh = 1, .dw = 2, .groups = 2};
-    s.OH = conv_out(s.H, s.KH, s.sh, s.ph, s.dh);
-    s.OW = conv_out(s.W, s.KW, s.sw, s.pw, s.dw);
+    test_rng rng = {g_seed ^ 0x9A27ull};
+    const refd_conv_shape s = {.N = 2, .C = 4, .H = 6, .W = 5, .Cout = 6, .KH = 3, .KW = 2,
+                               .sh = 2, .sw = 1, .ph = 1, .pw = 1, .dh = 1, .dw = 2, .groups = 2};
     arena a = {0};
-    arena_desc(&a, "partial outputs");
-    const int xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.Cout, s.C / s.groups, s.KH, s.KW};
-    const int ys[4] = {s.N, s.Cout, s.OH, s.OW}, bs[1] = {s.Cout};
-    const size_t nx = numel(4, xs), nw = numel(4, ws), ny = numel(4, ys);
-    double *xv = a_rand(&a, &rng, nx, -1, 1), *wv = a_rand(&a, &rng, nw, -1, 1), *r = a_rand(&a, &rng, ny, -1, 1);
-    double *gx = a_doubles(&a, nx), *gw = a_doubles(&a, nw), *gb = a_doubles(&a, (size_t)s.Cout);
-    clcnn_tensor *x = a_input(&a, 4, xs, xv), *w = a_input(&a, 4, ws, wv), *dy = a_input(&a, 4, ys, r);
-    double *zeros_w = a_doubles(&a, nw), *zeros_b = a_doubles(&a, (size_t)s.Cout);
-    clcnn_tensor *dx = a_output(&a, 4, xs, NULL), *dw = a_output(&a, 4, ws, zeros_w);
-    clcnn_tensor *db = a_output(&a, 1, bs, zeros_b);
-    if (a.bad) goto done;
-    refd_conv2d_backward(&s, xv, wv, r, gx, gw, gb);
-    const clcnn_conv_params cp = conv_params(&s);
-    CHECK_OK(clcnn_conv2d_backward(g_ctx, NULL, w, &cp, dy, dx, 0, NULL, NULL));
-    CHECK_OK(clcnn_conv2d_backward(g_ctx, NULL, w, &cp, dy, NULL, 0, NULL, db));
-    CHECK_OK(clcnn_conv2d_backward(g_ctx, x, w, &cp, dy, NULL, 0, dw, NULL));
-    CHECK_OK(clcnn_conv2d_backward(g_ctx, x, w, &cp, dy, NULL, 0, NULL, NULL)); /* nothing asked: no-op */
-    const double pixels = (double)s.N * s.OH * s.OW;
-    check_grad(&a, "dx", dx, gx, NULL, sum_atol(s.KH * s.KW * (s.Cout / s.groups)), 1e-4);
-    check_grad(&a, "dw", dw, gw, NULL, sum_atol(pixels), 1e-4);
-    check_grad(&a, "db", db, gb, NULL, sum_atol(pixels), 1e-4);
+    ar_desc(&a, "partial outputs");
+    conv_io io;
+    if (!conv_io_make(&a, &rng, s, 0, &io)) goto done;
+    const clcnn_conv_params cp = conv_params(&io.s);
+    CASE_OK(&a, clcnn_conv2d_backward(g_ctx, NULL, io.tw, &cp, io.tdy, io.dx->t, 0, NULL, NULL));
+    CASE_OK(&a, clcnn_conv2d_backward(g_ctx, NULL, io.tw, &cp, io.tdy, NULL, 0, NULL, io.db->t));
+    CASE_OK(&a, clcnn_conv2d_backward(g_ctx, io.tx, io.tw, &cp, io.tdy, NULL, 0, io.dw->t, NULL));
+    CASE_OK(&a, clcnn_conv2d_backward(g_ctx, io.tx, io.tw, &cp, io.tdy, NULL, 0, NULL, NULL)); /* nothing asked */
+    conv_check_adjoint(&a, &io);
 done:
-    arena_free(&a);
+    ar_free(&a);
 }
 
 /* A batch whose column scratch exceeds the backward's bound, so it runs in chunks of
  * two images and a tail of one (the per-image scratch is 198 * 250^2 floats of the
  * 32 Mi-float bound); checked against the reference's adjoint loops. */
 static void test_conv2d_backward_chunked(void) {
-    test_rng rng = rng_for(0xC4C4ull);
-    refd_conv_shape s = {.N = 3, .C = 4, .H = 250, .W = 250, .Cout = 2, .KH = 7, .KW = 7,
-                         .sh = 1, .sw = 1, .ph = 3, .pw = 3, .dh = 1, .dw = 1, .groups = 2};
-    s.OH = conv_out(s.H, s.KH, s.sh, s.ph, s.dh);
-    s.OW = conv_out(s.W, s.KW, s.sw, s.pw, s.dw);
+    test_rng rng = {g_seed ^ 0xC4C4ull};
+    const refd_conv_shape s = {.N = 3, .C = 4, .H = 250, .W = 250, .Cout = 2, .KH = 7, .KW = 7,
+                               .sh = 1, .sw = 1, .ph = 3, .pw = 3, .dh = 1, .dw = 1, .groups = 2};
     arena a = {0};
-    arena_desc(&a, "chunked x [3, 4, 250, 250] w [2, 2, 7, 7] pad 3 groups 2");
-    const int xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.Cout, s.C / s.groups, s.KH, s.KW};
-    const int ys[4] = {s.N, s.Cout, s.OH, s.OW}, bs[1] = {s.Cout};
-    const size_t nx = numel(4, xs), nw = numel(4, ws), ny = numel(4, ys);
-    double *xv = a_rand(&a, &rng, nx, -1, 1), *wv = a_rand(&a, &rng, nw, -1, 1), *r = a_rand(&a, &rng, ny, -1, 1);
-    double *gx = a_doubles(&a, nx), *gw = a_doubles(&a, nw), *gb = a_doubles(&a, (size_t)s.Cout);
-    double *dw0 = a_rand(&a, &rng, nw, -1, 1), *db0 = a_rand(&a, &rng, (size_t)s.Cout, -1, 1);
-    clcnn_tensor *x = a_input(&a, 4, xs, xv), *w = a_input(&a, 4, ws, wv), *dy = a_input(&a, 4, ys, r);
-    clcnn_tensor *dx = a_output(&a, 4, xs, NULL), *dw = a_output(&a, 4, ws, dw0), *db = a_output(&a, 1, bs, db0);
-    if (a.bad) goto done;
-    const clcnn_conv_params cp = conv_params(&s);
-    CHECK_OK(clcnn_conv2d_backward(g_ctx, x, w, &cp, dy, dx, 0, dw, db));
-    refd_conv2d_backward(&s, xv, wv, r, gx, gw, gb);
-    const double pixels = (double)s.N * s.OH * s.OW;
-    check_grad(&a, "dx", dx, gx, NULL, sum_atol(s.KH * s.KW * (s.Cout / s.groups)), 1e-4);
-    check_grad(&a, "dw", dw, gw, dw0, sum_atol(pixels), 1e-4);
-    check_grad(&a, "db", db, gb, db0, sum_atol(pixels), 1e-4);
+    ar_desc(&a, "chunked x [3, 4, 250, 250] w [2, 2, 7, 7] pad 3 groups 2");
+    conv_io io;
+    if (!conv_io_make(&a, &rng, s, CONV_PREFILL, &io)) goto done;
+    const clcnn_conv_params cp = conv_params(&io.s);
+    if (CASE_OK(&a, clcnn_conv2d_backward(g_ctx, io.tx, io.tw, &cp, io.tdy, io.dx->t, 0, io.dw->t, io.db->t)))
+        conv_check_adjoint(&a, &io);
 done:
-    arena_free(&a);
+    ar_free(&a);
 }
 
 /* Shapes that do not fit and missing inputs are refused. */
 static void test_conv2d_backward_errors(void) {
     arena a = {0};
-    arena_desc(&a, "conv2d_backward errors");
-    clcnn_tensor *x = a_input(&a, 4, (int[]){2, 4, 5, 5}, ZEROS), *w = a_input(&a, 4, (int[]){6, 2, 3, 3}, ZEROS);
-    clcnn_tensor *dy = a_input(&a, 4, (int[]){2, 6, 3, 3}, ZEROS), *bad_dy = a_input(&a, 4, (int[]){2, 6, 5, 5}, ZEROS);
-    clcnn_tensor *dx = a_input(&a, 4, (int[]){2, 4, 5, 5}, ZEROS), *bad_dx = a_input(&a, 4, (int[]){2, 4, 5, 4}, ZEROS);
-    clcnn_tensor *dw = a_input(&a, 4, (int[]){6, 2, 3, 3}, ZEROS), *bad_dw = a_input(&a, 4, (int[]){6, 4, 3, 3}, ZEROS);
-    clcnn_tensor *bad_db = a_input(&a, 1, (int[]){5}, ZEROS);
+    ar_desc(&a, "conv2d_backward errors");
+    const int xs[4] = {2, 4, 5, 5}, ws[4] = {6, 2, 3, 3}, ys[4] = {2, 6, 3, 3};
+    clcnn_tensor *x = ar_tensor(&a, 4, xs, NULL), *w = ar_tensor(&a, 4, ws, NULL), *dy = ar_tensor(&a, 4, ys, NULL);
+    clcnn_tensor *dx = ar_tensor(&a, 4, xs, NULL), *dw = ar_tensor(&a, 4, ws, NULL);
+    clcnn_tensor *bad_dy = ar_tensor(&a, 4, (int[]){2, 6, 5, 5}, NULL);
+    clcnn_tensor *bad_dx = ar_tensor(&a, 4, (int[]){2, 4, 5, 4}, NULL), *bad_db = ar_tensor(&a, 1, (int[]){5}, NULL);
+    clcnn_tensor *bad_dw = ar_tensor(&a, 4, (int[]){6, 4, 3, 3}, NULL);
     if (a.bad) goto done;
     const clcnn_conv_params g2 = {.groups = 2}, g3 = {.groups = 3};
     CHECK_OK(clcnn_conv2d_backward(g_ctx, x, w, &g2, dy, dx, 0, dw, NULL));
@@ -399,7 +237,7 @@ static void test_conv2d_backward_errors(void) {
     CHECK_STATUS(clcnn_conv2d_backward(g_ctx, x, NULL, &g2, dy, dx, 0, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_conv2d_backward(NULL, x, w, &g2, dy, dx, 0, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
 done:
-    arena_free(&a);
+    ar_free(&a);
 }
 
 /* ---------------------------------------------------------------- linear -- */
@@ -417,7 +255,7 @@ static void linear_forward(const double *in, double *out, void *user) {
 
 /* x [N, K] or [N, c, h, w] (flattened), w [M, K] or [M, K, 1, 1]; FD for dx, dw, db. */
 static void test_linear_backward(void) {
-    test_rng rng = rng_for(0x11AEA5ull);
+    test_rng rng = {g_seed ^ 0x11AEA5ull};
     for (int i = 0; i < 10; i++) {
         const int N = test_rng_int(&rng, 1, 5), M = test_rng_int(&rng, 1, 20), accumulate = i % 2;
         const int image = i % 3 == 2, conv_w = i % 4 == 1; /* x as an image; w as a 1x1 conv weight */
@@ -426,57 +264,59 @@ static void test_linear_backward(void) {
         const int xdims = image ? 4 : 2, K = xs[1] * xs[2] * xs[3];
         const int ws[4] = {M, K, 1, 1}, wdims = conv_w ? 4 : 2, ys[2] = {N, M};
         arena a = {0};
-        arena_desc(&a, "x [%d, %d, %d, %d] (%dD) w [%d, %d] (%dD)%s", xs[0], xs[1], xs[2], xs[3], xdims, M, K, wdims,
-                   accumulate ? " accumulate" : "");
+        ar_desc(&a, "x [%d, %d, %d, %d] (%dD) w [%d, %d] (%dD)%s", xs[0], xs[1], xs[2], xs[3], xdims, M, K, wdims,
+                accumulate ? " accumulate" : "");
         const size_t nx = (size_t)N * K, nw = (size_t)M * K, ny = (size_t)N * M;
-        linear_problem p = {N, K, M, a_rand(&a, &rng, nx, -1, 1), a_rand(&a, &rng, nw, -1, 1),
-                            a_rand(&a, &rng, (size_t)M, -1, 1)};
-        double *r = a_rand(&a, &rng, ny, -1, 1), *dx0 = accumulate ? a_rand(&a, &rng, nx, -1, 1) : NULL;
-        double *dw0 = a_rand(&a, &rng, nw, -1, 1), *db0 = a_rand(&a, &rng, (size_t)M, -1, 1);
-        clcnn_tensor *x = a_input(&a, xdims, xs, p.x), *w = a_input(&a, wdims, ws, p.w), *dy = a_input(&a, 2, ys, r);
-        clcnn_tensor *dx = a_output(&a, xdims, xs, dx0), *dw = a_output(&a, wdims, ws, dw0);
-        clcnn_tensor *db = a_output(&a, 1, &M, db0);
+        linear_problem p = {N, K, M, ar_rand_d(&a, &rng, nx, -1, 1), ar_rand_d(&a, &rng, nw, -1, 1),
+                            ar_rand_d(&a, &rng, (size_t)M, -1, 1)};
+        double *r = ar_rand_d(&a, &rng, ny, -1, 1), *dx0 = accumulate ? ar_rand_d(&a, &rng, nx, -1, 1) : NULL;
+        double *dw0 = ar_rand_d(&a, &rng, nw, -1, 1), *db0 = ar_rand_d(&a, &rng, (size_t)M, -1, 1);
+        clcnn_tensor *x = ar_tensor_d(&a, xdims, xs, p.x), *w = ar_tensor_d(&a, wdims, ws, p.w);
+        clcnn_tensor *dy = ar_tensor_d(&a, 2, ys, r);
+        guarded *dx = ar_guarded_d(&a, xdims, xs, dx0, NAN), *dw = ar_guarded_d(&a, wdims, ws, dw0, NAN);
+        guarded *db = ar_guarded_d(&a, 1, &M, db0, NAN);
         if (!a.bad) {
-            CHECK_OK(clcnn_linear_backward(g_ctx, x, w, dy, dx, accumulate, dw, db));
-            const double *gx = a_fd(&a, linear_forward, &p, p.x, nx, r, ny);
-            const double *gw = a_fd(&a, linear_forward, &p, p.w, nw, r, ny);
-            const double *gb = a_fd(&a, linear_forward, &p, p.b, (size_t)M, r, ny);
+            CHECK_OK(clcnn_linear_backward(g_ctx, x, w, dy, dx->t, accumulate, dw->t, db->t));
+            const double *gx = ar_fd(&a, linear_forward, &p, p.x, nx, r, ny);
+            const double *gw = ar_fd(&a, linear_forward, &p, p.w, nw, r, ny);
+            const double *gb = ar_fd(&a, linear_forward, &p, p.b, (size_t)M, r, ny);
             if (!a.bad) {
                 check_grad(&a, "dx", dx, gx, dx0, sum_atol(M), 1e-4);
                 check_grad(&a, "dw", dw, gw, dw0, sum_atol(N), 1e-4);
                 check_grad(&a, "db", db, gb, db0, sum_atol(N), 1e-4);
             }
         }
-        arena_free(&a);
+        ar_free(&a);
     }
 }
 
 /* dx alone without x; shape errors and a missing x. */
 static void test_linear_backward_partial_errors(void) {
-    test_rng rng = rng_for(0x11AE7ull);
+    test_rng rng = {g_seed ^ 0x11AE7ull};
     arena a = {0};
-    arena_desc(&a, "linear_backward partial/errors");
+    ar_desc(&a, "linear_backward partial/errors");
     const int N = 3, K = 7, M = 5;
-    double *xv = a_rand(&a, &rng, (size_t)N * K, -1, 1), *wv = a_rand(&a, &rng, (size_t)M * K, -1, 1);
-    double *r = a_rand(&a, &rng, (size_t)N * M, -1, 1), *gx = a_doubles(&a, (size_t)N * K);
-    clcnn_tensor *x = a_input(&a, 2, (int[]){N, K}, xv), *w = a_input(&a, 2, (int[]){M, K}, wv);
-    clcnn_tensor *dy = a_input(&a, 2, (int[]){N, M}, r), *bad_dy = a_input(&a, 2, (int[]){N, M + 1}, ZEROS);
-    clcnn_tensor *bad_dx = a_input(&a, 2, (int[]){N, K + 1}, ZEROS), *bad_dw = a_input(&a, 2, (int[]){M, K + 1}, ZEROS);
-    clcnn_tensor *dx = a_output(&a, 2, (int[]){N, K}, NULL), *bad_db = a_input(&a, 1, (int[]){M - 1}, r);
+    double *xv = ar_rand_d(&a, &rng, (size_t)N * K, -1, 1), *wv = ar_rand_d(&a, &rng, (size_t)M * K, -1, 1);
+    double *r = ar_rand_d(&a, &rng, (size_t)N * M, -1, 1), *gx = ar_doubles(&a, (size_t)N * K);
+    clcnn_tensor *x = ar_tensor_d(&a, 2, (int[]){N, K}, xv), *w = ar_tensor_d(&a, 2, (int[]){M, K}, wv);
+    clcnn_tensor *dy = ar_tensor_d(&a, 2, (int[]){N, M}, r), *bad_dy = ar_tensor(&a, 2, (int[]){N, M + 1}, NULL);
+    clcnn_tensor *bad_dx = ar_tensor(&a, 2, (int[]){N, K + 1}, NULL), *bad_db = ar_tensor_d(&a, 1, (int[]){M - 1}, r);
+    clcnn_tensor *bad_dw = ar_tensor(&a, 2, (int[]){M, K + 1}, NULL);
+    guarded *dx = ar_guarded(&a, 2, (int[]){N, K}, NULL, NAN);
     if (a.bad) goto done;
     for (int n = 0; n < N; n++) /* dx = dy w */
         for (int k = 0; k < K; k++)
             for (int m = 0; m < M; m++) gx[n * K + k] += r[n * M + m] * wv[m * K + k];
-    CHECK_OK(clcnn_linear_backward(g_ctx, NULL, w, dy, dx, 0, NULL, NULL));
+    CHECK_OK(clcnn_linear_backward(g_ctx, NULL, w, dy, dx->t, 0, NULL, NULL));
     check_grad(&a, "dx", dx, gx, NULL, sum_atol(M), 1e-4);
-    CHECK_STATUS(clcnn_linear_backward(g_ctx, x, w, bad_dy, dx, 0, NULL, NULL), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_linear_backward(g_ctx, x, w, bad_dy, dx->t, 0, NULL, NULL), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_linear_backward(g_ctx, x, w, dy, bad_dx, 0, NULL, NULL), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_linear_backward(g_ctx, x, w, dy, NULL, 0, bad_dw, NULL), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_linear_backward(g_ctx, x, w, dy, NULL, 0, NULL, bad_db), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_linear_backward(g_ctx, NULL, w, dy, NULL, 0, bad_dw, NULL), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_linear_backward(NULL, x, w, dy, dx, 0, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_linear_backward(NULL, x, w, dy, dx->t, 0, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
 done:
-    arena_free(&a);
+    ar_free(&a);
 }
 
 /* ---------------------------------------------------- squeeze-excitation -- */
@@ -517,36 +357,37 @@ static void se_bias_off_kink(test_rng *rng, se_problem *p) {
 /* Random SE blocks (weights as [Cr, C] or [Cr, C, 1, 1]); FD for dx and all four
  * parameter gradients; every other case accumulates into dx. */
 static void test_squeeze_excite_backward(void) {
-    test_rng rng = rng_for(0x5E5Eull);
+    test_rng rng = {g_seed ^ 0x5E5Eull};
     for (int i = 0; i < 8; i++) {
         se_problem p = {.N = test_rng_int(&rng, 1, 3), .C = test_rng_int(&rng, 2, 10), .H = test_rng_int(&rng, 1, 5),
                         .W = test_rng_int(&rng, 1, 5), .Cr = test_rng_int(&rng, 1, 4)};
         const int accumulate = i % 2, wd = i % 3 == 1 ? 4 : 2;
         arena a = {0};
-        arena_desc(&a, "x [%d, %d, %d, %d] Cr %d weights %dD%s", p.N, p.C, p.H, p.W, p.Cr, wd,
-                   accumulate ? " accumulate" : "");
+        ar_desc(&a, "x [%d, %d, %d, %d] Cr %d weights %dD%s", p.N, p.C, p.H, p.W, p.Cr, wd,
+                accumulate ? " accumulate" : "");
         const int xs[4] = {p.N, p.C, p.H, p.W}, w1s[4] = {p.Cr, p.C, 1, 1}, w2s[4] = {p.C, p.Cr, 1, 1};
         const size_t nx = numel(4, xs), nw = (size_t)p.C * p.Cr;
-        p.x = a_rand(&a, &rng, nx, -1, 1);
-        p.w1 = a_rand(&a, &rng, nw, -1, 1), p.b1 = a_doubles(&a, (size_t)p.Cr);
-        p.w2 = a_rand(&a, &rng, nw, -1, 1), p.b2 = a_rand(&a, &rng, (size_t)p.C, -1, 1);
-        double *r = a_rand(&a, &rng, nx, -1, 1), *dx0 = accumulate ? a_rand(&a, &rng, nx, -1, 1) : NULL;
-        double *dw10 = a_rand(&a, &rng, nw, -1, 1), *db10 = a_rand(&a, &rng, (size_t)p.Cr, -1, 1);
-        double *dw20 = a_rand(&a, &rng, nw, -1, 1), *db20 = a_rand(&a, &rng, (size_t)p.C, -1, 1);
+        p.x = ar_rand_d(&a, &rng, nx, -1, 1);
+        p.w1 = ar_rand_d(&a, &rng, nw, -1, 1), p.b1 = ar_doubles(&a, (size_t)p.Cr);
+        p.w2 = ar_rand_d(&a, &rng, nw, -1, 1), p.b2 = ar_rand_d(&a, &rng, (size_t)p.C, -1, 1);
+        double *r = ar_rand_d(&a, &rng, nx, -1, 1), *dx0 = accumulate ? ar_rand_d(&a, &rng, nx, -1, 1) : NULL;
+        double *dw10 = ar_rand_d(&a, &rng, nw, -1, 1), *db10 = ar_rand_d(&a, &rng, (size_t)p.Cr, -1, 1);
+        double *dw20 = ar_rand_d(&a, &rng, nw, -1, 1), *db20 = ar_rand_d(&a, &rng, (size_t)p.C, -1, 1);
         if (!a.bad) se_bias_off_kink(&rng, &p);
-        clcnn_tensor *x = a_input(&a, 4, xs, p.x), *dz = a_input(&a, 4, xs, r);
-        clcnn_tensor *w1 = a_input(&a, wd, w1s, p.w1), *b1 = a_input(&a, 1, &p.Cr, p.b1);
-        clcnn_tensor *w2 = a_input(&a, wd, w2s, p.w2), *b2 = a_input(&a, 1, &p.C, p.b2);
-        clcnn_tensor *dx = a_output(&a, 4, xs, dx0), *dw1 = a_output(&a, wd, w1s, dw10);
-        clcnn_tensor *db1 = a_output(&a, 1, &p.Cr, db10), *dw2 = a_output(&a, wd, w2s, dw20);
-        clcnn_tensor *db2 = a_output(&a, 1, &p.C, db20);
+        clcnn_tensor *x = ar_tensor_d(&a, 4, xs, p.x), *dz = ar_tensor_d(&a, 4, xs, r);
+        clcnn_tensor *w1 = ar_tensor_d(&a, wd, w1s, p.w1), *b1 = ar_tensor_d(&a, 1, &p.Cr, p.b1);
+        clcnn_tensor *w2 = ar_tensor_d(&a, wd, w2s, p.w2), *b2 = ar_tensor_d(&a, 1, &p.C, p.b2);
+        guarded *dx = ar_guarded_d(&a, 4, xs, dx0, NAN), *dw1 = ar_guarded_d(&a, wd, w1s, dw10, NAN);
+        guarded *db1 = ar_guarded_d(&a, 1, &p.Cr, db10, NAN), *dw2 = ar_guarded_d(&a, wd, w2s, dw20, NAN);
+        guarded *db2 = ar_guarded_d(&a, 1, &p.C, db20, NAN);
         if (!a.bad) {
-            CHECK_OK(clcnn_squeeze_excite_backward(g_ctx, x, w1, b1, w2, b2, dz, dx, accumulate, dw1, db1, dw2, db2));
-            const double *gx = a_fd(&a, se_forward, &p, p.x, nx, r, nx);
-            const double *gw1 = a_fd(&a, se_forward, &p, p.w1, nw, r, nx);
-            const double *gb1 = a_fd(&a, se_forward, &p, p.b1, (size_t)p.Cr, r, nx);
-            const double *gw2 = a_fd(&a, se_forward, &p, p.w2, nw, r, nx);
-            const double *gb2 = a_fd(&a, se_forward, &p, p.b2, (size_t)p.C, r, nx);
+            CHECK_OK(clcnn_squeeze_excite_backward(g_ctx, x, w1, b1, w2, b2, dz, dx->t, accumulate, dw1->t, db1->t,
+                                                   dw2->t, db2->t));
+            const double *gx = ar_fd(&a, se_forward, &p, p.x, nx, r, nx);
+            const double *gw1 = ar_fd(&a, se_forward, &p, p.w1, nw, r, nx);
+            const double *gb1 = ar_fd(&a, se_forward, &p, p.b1, (size_t)p.Cr, r, nx);
+            const double *gw2 = ar_fd(&a, se_forward, &p, p.w2, nw, r, nx);
+            const double *gb2 = ar_fd(&a, se_forward, &p, p.b2, (size_t)p.C, r, nx);
             if (!a.bad) {
                 check_grad(&a, "dx", dx, gx, dx0, 2e-5, 1e-4);
                 check_grad(&a, "dw1", dw1, gw1, dw10, 2e-5, 1e-4);
@@ -555,32 +396,32 @@ static void test_squeeze_excite_backward(void) {
                 check_grad(&a, "db2", db2, gb2, db20, 2e-5, 1e-4);
             }
         }
-        arena_free(&a);
+        ar_free(&a);
     }
 }
 
 /* Only fc2's gradients (dx and fc1's NULL); shape errors. */
 static void test_squeeze_excite_backward_partial_errors(void) {
-    test_rng rng = rng_for(0x5E7ull);
+    test_rng rng = {g_seed ^ 0x5E7ull};
     se_problem p = {.N = 2, .C = 6, .H = 3, .W = 4, .Cr = 3};
     arena a = {0};
-    arena_desc(&a, "squeeze_excite_backward partial/errors");
+    ar_desc(&a, "squeeze_excite_backward partial/errors");
     const int xs[4] = {p.N, p.C, p.H, p.W}, w1s[2] = {p.Cr, p.C}, w2s[2] = {p.C, p.Cr};
     const size_t nx = numel(4, xs), nw = (size_t)p.C * p.Cr;
-    p.x = a_rand(&a, &rng, nx, -1, 1), p.w1 = a_rand(&a, &rng, nw, -1, 1), p.b1 = a_doubles(&a, (size_t)p.Cr);
-    p.w2 = a_rand(&a, &rng, nw, -1, 1), p.b2 = a_rand(&a, &rng, (size_t)p.C, -1, 1);
-    double *r = a_rand(&a, &rng, nx, -1, 1), *zw = a_doubles(&a, nw), *zb = a_doubles(&a, (size_t)p.C);
+    p.x = ar_rand_d(&a, &rng, nx, -1, 1), p.w1 = ar_rand_d(&a, &rng, nw, -1, 1), p.b1 = ar_doubles(&a, (size_t)p.Cr);
+    p.w2 = ar_rand_d(&a, &rng, nw, -1, 1), p.b2 = ar_rand_d(&a, &rng, (size_t)p.C, -1, 1);
+    double *r = ar_rand_d(&a, &rng, nx, -1, 1);
     if (!a.bad) se_bias_off_kink(&rng, &p);
-    clcnn_tensor *x = a_input(&a, 4, xs, p.x), *dz = a_input(&a, 4, xs, r);
-    clcnn_tensor *w1 = a_input(&a, 2, w1s, p.w1), *b1 = a_input(&a, 1, &p.Cr, p.b1);
-    clcnn_tensor *w2 = a_input(&a, 2, w2s, p.w2), *b2 = a_input(&a, 1, &p.C, p.b2);
-    clcnn_tensor *dw2 = a_output(&a, 2, w2s, zw), *db2 = a_output(&a, 1, &p.C, zb);
-    clcnn_tensor *bad_dz = a_input(&a, 4, (int[]){p.N, p.C, p.H, p.W + 1}, ZEROS);
-    clcnn_tensor *bad_w2 = a_input(&a, 2, (int[]){p.C + 1, p.Cr}, ZEROS), *bad_db1 = a_input(&a, 1, &p.C, ZEROS);
+    clcnn_tensor *x = ar_tensor_d(&a, 4, xs, p.x), *dz = ar_tensor_d(&a, 4, xs, r);
+    clcnn_tensor *w1 = ar_tensor_d(&a, 2, w1s, p.w1), *b1 = ar_tensor_d(&a, 1, &p.Cr, p.b1);
+    clcnn_tensor *w2 = ar_tensor_d(&a, 2, w2s, p.w2), *b2 = ar_tensor_d(&a, 1, &p.C, p.b2);
+    guarded *dw2 = ar_guarded(&a, 2, w2s, NULL, 0.0f), *db2 = ar_guarded(&a, 1, &p.C, NULL, 0.0f);
+    clcnn_tensor *bad_dz = ar_tensor(&a, 4, (int[]){p.N, p.C, p.H, p.W + 1}, NULL);
+    clcnn_tensor *bad_w2 = ar_tensor(&a, 2, (int[]){p.C + 1, p.Cr}, NULL), *bad_db1 = ar_tensor(&a, 1, &p.C, NULL);
     if (a.bad) goto done;
-    CHECK_OK(clcnn_squeeze_excite_backward(g_ctx, x, w1, b1, w2, b2, dz, NULL, 0, NULL, NULL, dw2, db2));
-    const double *gw2 = a_fd(&a, se_forward, &p, p.w2, nw, r, nx);
-    const double *gb2 = a_fd(&a, se_forward, &p, p.b2, (size_t)p.C, r, nx);
+    CHECK_OK(clcnn_squeeze_excite_backward(g_ctx, x, w1, b1, w2, b2, dz, NULL, 0, NULL, NULL, dw2->t, db2->t));
+    const double *gw2 = ar_fd(&a, se_forward, &p, p.w2, nw, r, nx);
+    const double *gb2 = ar_fd(&a, se_forward, &p, p.b2, (size_t)p.C, r, nx);
     if (a.bad) goto done;
     check_grad(&a, "dw2", dw2, gw2, NULL, 2e-5, 1e-4);
     check_grad(&a, "db2", db2, gb2, NULL, 2e-5, 1e-4);
@@ -593,7 +434,7 @@ static void test_squeeze_excite_backward_partial_errors(void) {
     CHECK_STATUS(clcnn_squeeze_excite_backward(NULL, x, w1, b1, w2, b2, dz, NULL, 0, NULL, NULL, NULL, NULL),
                  CLCNN_ERR_INVALID_ARGUMENT);
 done:
-    arena_free(&a);
+    ar_free(&a);
 }
 
 const test_case test_grad_conv_cases[] = {

@@ -20,124 +20,47 @@
  *   dropout            exact mask, kept values within 1 ulp of x / (1 - p).
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 #include "ref/gradcheck.h"
 #include "ref/ref.h"
 #include "ref/ref_grad_eltwise.h"
-
-#define FD_STEP 1e-3
+#include "testutil.h"
 
 /* -------------------------------------------------------------- helpers -- */
-
-typedef struct { char s[64]; } dimstr;
-
-static dimstr dims(int ndim, const int *shape) {
-    dimstr d = {"["};
-    for (int i = 0; i < ndim; i++) {
-        size_t len = strlen(d.s);
-        snprintf(d.s + len, sizeof d.s - len, "%s%d", i ? ", " : "", shape[i]);
-    }
-    strncat(d.s, "]", sizeof d.s - strlen(d.s) - 1);
-    return d;
-}
-
-static size_t numel(int ndim, const int *shape) {
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    return n;
-}
-
-static const char *act_name(int act) {
-    static const char *names[] = {"none", "relu", "relu6", "sigmoid", "silu", "tanh"};
-    return names[act];
-}
-
-/* A device tensor holding a copy of host data; NULL (reported) on failure. */
-static clcnn_tensor *upload(int ndim, const int *shape, const float *data) {
-    clcnn_tensor *t = NULL;
-    clcnn_status st = clcnn_tensor_create(g_ctx, ndim, shape, &t);
-    if (st == CLCNN_OK) st = clcnn_tensor_write(t, data, numel(ndim, shape));
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "upload %s: %s", dims(ndim, shape).s, clcnn_last_error(g_ctx));
-        clcnn_tensor_destroy(t);
-        return NULL;
-    }
-    return t;
-}
-
-static int download(const clcnn_tensor *t, float *host) {
-    clcnn_status st = clcnn_tensor_read(t, host, clcnn_tensor_numel(t));
-    if (st != CLCNN_OK) test_fail(__FILE__, __LINE__, "download: %s", clcnn_last_error(g_ctx));
-    return st == CLCNN_OK;
-}
-
-static float *rand_floats(test_rng *rng, size_t n, float lo, float hi) {
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    if (!p) {
-        test_fail(__FILE__, __LINE__, "out of host memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) p[i] = test_rng_uniform(rng, lo, hi);
-    return p;
-}
 
 /* The backward under test, writing into dx. */
 typedef clcnn_status (*backward_call)(const void *op, clcnn_tensor *dx, int accumulate);
 
-/* Run call into a dx full of NaN (accumulate = 0) and into a dx holding known values
- * (accumulate = 1), and compare with want and old + want. */
-static void check_backward(const char *desc, backward_call call, const void *op, int ndim, const int *shape,
+/* Run call into a guarded dx full of NaN (accumulate = 0) and into one holding known
+ * values (accumulate = 1), and compare with want and old + want. */
+static void check_backward(arena *a, backward_call call, const void *op, int ndim, const int *shape,
                            const double *want, double atol, double rtol, test_rng *rng) {
     const size_t n = numel(ndim, shape);
-    clcnn_tensor *dx = NULL;
-    float *got = malloc(n * sizeof *got), *old = rand_floats(rng, n, -2.0f, 2.0f);
-    double *want_acc = malloc(n * sizeof *want_acc);
-    char what[256];
-    if (!got || !old || !want_acc) {
-        test_fail(__FILE__, __LINE__, "out of host memory");
-        goto cleanup;
-    }
-    CHECK_OK(clcnn_tensor_create(g_ctx, ndim, shape, &dx));
-    if (!dx) goto cleanup;
-    CHECK_OK(clcnn_tensor_fill(dx, NAN));
-    clcnn_status st = call(op, dx, 0);
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "%s: %d (%s): %s", desc, st, clcnn_status_str(st), clcnn_last_error(g_ctx));
-        goto cleanup;
-    }
-    snprintf(what, sizeof what, "%s dx", desc);
-    if (download(dx, got)) FD_CHECK(what, got, want, n, atol, rtol);
-
+    float *old = ar_rand(a, rng, n, -2.0f, 2.0f);
+    double *want_acc = ar_doubles(a, n);
+    guarded *dx = ar_guarded(a, ndim, shape, NULL, NAN), *dx_acc = ar_guarded(a, ndim, shape, old, NAN);
+    if (a->bad || !CASE_OK(a, call(op, dx->t, 0))) return;
+    ar_check(a, "dx", dx, want, atol, rtol, NULL);
     for (size_t i = 0; i < n; i++) want_acc[i] = (double)old[i] + want[i];
-    CHECK_OK(clcnn_tensor_write(dx, old, n));
-    CHECK_OK(call(op, dx, 1));
-    snprintf(what, sizeof what, "%s dx (accumulated)", desc);
-    if (download(dx, got)) FD_CHECK(what, got, want_acc, n, atol, rtol);
-cleanup:
-    clcnn_tensor_destroy(dx);
-    free(got);
-    free(old);
-    free(want_acc);
+    if (CASE_OK(a, call(op, dx_acc->t, 1))) ar_check(a, "dx (accumulated)", dx_acc, want_acc, atol, rtol, NULL);
 }
 
-/* grad = FD gradient of sum r * f(x) at the float values x. */
-static double *fd_of(fd_forward f, void *user, const float *x, size_t n_in, const float *r, size_t n_out) {
-    double *xd = malloc(n_in * sizeof *xd), *rd = malloc(n_out * sizeof *rd), *grad = malloc(n_in * sizeof *grad);
-    if (!xd || !rd || !grad) {
-        test_fail(__FILE__, __LINE__, "out of host memory");
-        free(grad);
-        grad = NULL;
-    } else {
-        fd_to_double(x, xd, n_in);
-        fd_to_double(r, rd, n_out);
-        fd_gradient(f, user, xd, n_in, rd, n_out, FD_STEP, grad);
-    }
-    free(xd);
-    free(rd);
-    return grad;
+/* A backward that needs only dy (global average pooling, resize) as a backward_call. */
+typedef struct {
+    clcnn_status (*fn)(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate);
+    const clcnn_tensor *dy;
+} dy_op;
+
+static clcnn_status dy_call(const void *p, clcnn_tensor *dx, int accumulate) {
+    const dy_op *o = p;
+    return o->fn(g_ctx, o->dy, dx, accumulate);
+}
+
+/* FD gradient of sum r * f(x) at the float values x. */
+static double *fd_of(arena *a, fd_forward f, void *user, const float *x, size_t n_in, const float *r, size_t n_out) {
+    return ar_fd(a, f, user, ar_widen(a, x, n_in), n_in, ar_widen(a, r, n_out), n_out);
 }
 
 /* ---------------------------------------------------------- activations -- */
@@ -176,35 +99,28 @@ static void activate_case(test_rng *rng, int act) {
     int shape[4], ndim = test_rng_int(rng, 1, 4);
     for (int i = 0; i < ndim; i++) shape[i] = test_rng_int(rng, 1, ndim == 1 ? 301 : 7);
     const size_t n = numel(ndim, shape);
-    float *x = rand_floats(rng, n, 0, 0), *r = rand_floats(rng, n, -1.0f, 1.0f);
-    double *want = NULL;
-    clcnn_tensor *tx = NULL, *ty = NULL, *tr = NULL;
-    if (!x || !r) goto cleanup;
+    arena a = {0};
+    ar_desc(&a, "activate_backward %s %s", act_name(act), dims(ndim, shape).s);
+    float *x = ar_rand(&a, rng, n, 0, 0), *r = ar_rand(&a, rng, n, -1.0f, 1.0f); /* x: drawn, then replaced */
+    if (a.bad) goto done;
     for (size_t i = 0; i < n; i++) x[i] = act_input(rng, act);
     act_fd fd = {act, n};
-    if (!(want = fd_of(act_forward, &fd, x, n, r, n))) goto cleanup;
-    if (!(tx = upload(ndim, shape, x)) || !(tr = upload(ndim, shape, r))) goto cleanup;
-    CHECK_OK(clcnn_tensor_create(g_ctx, ndim, shape, &ty));
-    if (!ty) goto cleanup;
-    CHECK_OK(clcnn_activate(g_ctx, tx, act, ty));
+    const double *want = fd_of(&a, act_forward, &fd, x, n, r, n);
+    clcnn_tensor *tx = ar_tensor(&a, ndim, shape, x), *tr = ar_tensor(&a, ndim, shape, r);
+    clcnn_tensor *ty = ar_tensor(&a, ndim, shape, NULL);
+    if (a.bad || !CASE_OK(&a, clcnn_activate(g_ctx, tx, act, ty))) goto done;
     /* (x, y) given: y only, x only, both, neither; SiLU needs x, the identity nothing,
      * the others one of them. */
     const int variants[4][2] = {{0, 1}, {1, 0}, {1, 1}, {0, 0}};
     for (int v = 0; v < 4; v++) {
         if ((act == CLCNN_ACT_SILU && !variants[v][0]) || (act != CLCNN_ACT_NONE && v == 3)) continue;
-        char desc[256];
-        snprintf(desc, sizeof desc, "activate_backward %s %s%s%s", act_name(act), dims(ndim, shape).s,
-                 variants[v][0] ? " x" : "", variants[v][1] ? " y" : "");
+        ar_desc(&a, "activate_backward %s %s%s%s", act_name(act), dims(ndim, shape).s, variants[v][0] ? " x" : "",
+                variants[v][1] ? " y" : "");
         const act_op op = {variants[v][0] ? tx : NULL, variants[v][1] ? ty : NULL, tr, act};
-        check_backward(desc, act_call, &op, ndim, shape, want, 1e-4, 1e-3, rng);
+        check_backward(&a, act_call, &op, ndim, shape, want, 1e-4, 1e-3, rng);
     }
-cleanup:
-    clcnn_tensor_destroy(tx);
-    clcnn_tensor_destroy(ty);
-    clcnn_tensor_destroy(tr);
-    free(x);
-    free(r);
-    free(want);
+done:
+    ar_free(&a);
 }
 
 /* ReLU's gradient at exactly 0 is 0, ReLU6's at 0 and 6 too (PyTorch: y > 0, 0 < y < 6). */
@@ -214,48 +130,42 @@ static void activate_kinks(void) {
     const float want[2][K] = {{0, 0, 1, 1, 0, 1, 1, 1}, {0, 0, 0, 1, 0, 1, 0, 1}};
     const int shape[1] = {K};
     const float dy[K] = {1, 1, 1, 1, 1, 1, 1, 1};
-    clcnn_tensor *tx = upload(1, shape, x), *tdy = upload(1, shape, dy), *ty = NULL, *tdx = NULL;
-    if (!tx || !tdy) goto cleanup;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 1, shape, &ty));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 1, shape, &tdx));
-    if (!ty || !tdx) goto cleanup;
-    for (int a = 0; a < 2; a++) {
-        const int act = a ? CLCNN_ACT_RELU6 : CLCNN_ACT_RELU;
+    arena a = {0};
+    ar_desc(&a, "activate_backward kinks");
+    clcnn_tensor *tx = ar_tensor(&a, 1, shape, x), *tdy = ar_tensor(&a, 1, shape, dy);
+    clcnn_tensor *ty = ar_tensor(&a, 1, shape, NULL);
+    guarded *tdx = ar_guarded(&a, 1, shape, NULL, NAN);
+    for (int k = 0; !a.bad && k < 2; k++) {
+        const int act = k ? CLCNN_ACT_RELU6 : CLCNN_ACT_RELU;
         CHECK_OK(clcnn_activate(g_ctx, tx, act, ty));
         for (int from_x = 0; from_x < 2; from_x++) {
-            float got[K];
-            CHECK_OK(clcnn_activate_backward(g_ctx, from_x ? tx : NULL, from_x ? NULL : ty, act, tdy, tdx, 0));
-            if (!download(tdx, got)) continue;
-            for (int i = 0; i < K; i++)
-                CHECK(got[i] == want[a][i], "%s'(%g) from %s: got %g, want %g", act_name(act), x[i],
-                      from_x ? "x" : "y", got[i], want[a][i]);
+            CHECK_OK(clcnn_activate_backward(g_ctx, from_x ? tx : NULL, from_x ? NULL : ty, act, tdy, tdx->t, 0));
+            const float *got = ar_read(&a, tdx);
+            for (int i = 0; got && i < K; i++)
+                CHECK(got[i] == want[k][i], "%s'(%g) from %s: got %g, want %g", act_name(act), x[i],
+                      from_x ? "x" : "y", got[i], want[k][i]);
         }
     }
-cleanup:
-    clcnn_tensor_destroy(tx);
-    clcnn_tensor_destroy(ty);
-    clcnn_tensor_destroy(tdy);
-    clcnn_tensor_destroy(tdx);
+    ar_free(&a);
 }
 
 static void activate_errors(void) {
     const int shape[2] = {3, 5}, other[2] = {5, 3};
-    clcnn_tensor *a = NULL, *b = NULL, *c = NULL;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, shape, &a));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, shape, &b));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, other, &c));
-    if (!a || !b || !c) goto cleanup;
-    CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, a, CLCNN_ACT_RELU, a, c, 0), CLCNN_ERR_SHAPE);
-    CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, c, CLCNN_ACT_RELU, a, b, 0), CLCNN_ERR_SHAPE);
-    CHECK_STATUS(clcnn_activate_backward(g_ctx, c, NULL, CLCNN_ACT_SILU, a, b, 0), CLCNN_ERR_SHAPE);
-    CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, a, CLCNN_ACT_SILU, a, b, 0), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, NULL, CLCNN_ACT_TANH, a, b, 0), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, a, (clcnn_activation)9, a, b, 0), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_activate_backward(NULL, NULL, a, CLCNN_ACT_RELU, a, b, 0), CLCNN_ERR_INVALID_ARGUMENT);
-cleanup:
-    clcnn_tensor_destroy(a);
-    clcnn_tensor_destroy(b);
-    clcnn_tensor_destroy(c);
+    arena ar = {0};
+    ar_desc(&ar, "activate_backward errors");
+    clcnn_tensor *a = ar_tensor(&ar, 2, shape, NULL), *b = ar_tensor(&ar, 2, shape, NULL);
+    clcnn_tensor *c = ar_tensor(&ar, 2, other, NULL);
+    if (!ar.bad) {
+        CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, a, CLCNN_ACT_RELU, a, c, 0), CLCNN_ERR_SHAPE);
+        CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, c, CLCNN_ACT_RELU, a, b, 0), CLCNN_ERR_SHAPE);
+        CHECK_STATUS(clcnn_activate_backward(g_ctx, c, NULL, CLCNN_ACT_SILU, a, b, 0), CLCNN_ERR_SHAPE);
+        CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, a, CLCNN_ACT_SILU, a, b, 0), CLCNN_ERR_INVALID_ARGUMENT);
+        CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, NULL, CLCNN_ACT_TANH, a, b, 0), CLCNN_ERR_INVALID_ARGUMENT);
+        CHECK_STATUS(clcnn_activate_backward(g_ctx, NULL, a, (clcnn_activation)9, a, b, 0),
+                     CLCNN_ERR_INVALID_ARGUMENT);
+        CHECK_STATUS(clcnn_activate_backward(NULL, NULL, a, CLCNN_ACT_RELU, a, b, 0), CLCNN_ERR_INVALID_ARGUMENT);
+    }
+    ar_free(&ar);
 }
 
 static void test_activate_backward(void) {
@@ -335,43 +245,36 @@ static void pool_fd_case(test_rng *rng, clcnn_pool_mode mode) {
     pool_case c = pool_draw(rng, mode);
     const int xs[4] = {c.N, c.C, c.H, c.W}, ys[4] = {c.N, c.C, c.OH, c.OW};
     const size_t nx = numel(4, xs), ny = numel(4, ys);
-    float *x = rand_floats(rng, nx, -2.0f, 2.0f), *r = rand_floats(rng, ny, -1.0f, 1.0f);
-    double *want = NULL;
-    clcnn_tensor *tx = NULL, *tr = NULL;
-    if (!x || !r) goto cleanup;
+    arena a = {0};
+    ar_desc(&a, "%s", c.desc);
+    float *x = ar_rand(&a, rng, nx, -2.0f, 2.0f), *r = ar_rand(&a, rng, ny, -1.0f, 1.0f);
+    if (a.bad) goto done;
     if (mode == CLCNN_POOL_MAX) distinct_values(rng, x, nx);
-    if (!(want = fd_of(pool_forward, &c, x, nx, r, ny))) goto cleanup;
-    if (!(tx = upload(4, xs, x)) || !(tr = upload(4, ys, r))) goto cleanup;
+    const double *want = fd_of(&a, pool_forward, &c, x, nx, r, ny);
+    clcnn_tensor *tx = ar_tensor(&a, 4, xs, x), *tr = ar_tensor(&a, 4, ys, r);
+    if (a.bad) goto done;
     const pool_op op = {mode == CLCNN_POOL_MAX || test_rng_int(rng, 0, 1) ? tx : NULL, tr, c.p};
-    check_backward(c.desc, pool_call, &op, 4, xs, want, 1e-5, 1e-4, rng);
-cleanup:
-    clcnn_tensor_destroy(tx);
-    clcnn_tensor_destroy(tr);
-    free(x);
-    free(r);
-    free(want);
+    check_backward(&a, pool_call, &op, 4, xs, want, 1e-5, 1e-4, rng);
+done:
+    ar_free(&a);
 }
 
 static void pool_errors(void) {
     const int xs[4] = {2, 3, 6, 6}, ys[4] = {2, 3, 3, 3}, bad[4] = {2, 3, 3, 2};
     const clcnn_pool_params p = {.mode = CLCNN_POOL_MAX, .kernel_h = 2, .kernel_w = 2};
-    clcnn_tensor *x = NULL, *dy = NULL, *dyb = NULL, *dx = NULL;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &x));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &dx));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, ys, &dy));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, bad, &dyb));
-    if (!x || !dx || !dy || !dyb) goto cleanup;
+    arena a = {0};
+    ar_desc(&a, "pool2d_backward errors");
+    clcnn_tensor *x = ar_tensor(&a, 4, xs, NULL), *dx = ar_tensor(&a, 4, xs, NULL);
+    clcnn_tensor *dy = ar_tensor(&a, 4, ys, NULL), *dyb = ar_tensor(&a, 4, bad, NULL);
+    if (a.bad) goto done;
     CHECK_STATUS(clcnn_pool2d_backward(g_ctx, x, &p, dyb, dx, 0), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_pool2d_backward(g_ctx, dy, &p, dy, dx, 0), CLCNN_ERR_SHAPE); /* x shaped as dy */
     CHECK_STATUS(clcnn_pool2d_backward(g_ctx, NULL, &p, dy, dx, 0), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_pool2d_backward(g_ctx, x, NULL, dy, dx, 0), CLCNN_ERR_INVALID_ARGUMENT);
     const clcnn_pool_params avg = {.mode = CLCNN_POOL_AVG, .kernel_h = 2, .kernel_w = 2};
     CHECK_OK(clcnn_pool2d_backward(g_ctx, NULL, &avg, dy, dx, 0));
-cleanup:
-    clcnn_tensor_destroy(x);
-    clcnn_tensor_destroy(dy);
-    clcnn_tensor_destroy(dyb);
-    clcnn_tensor_destroy(dx);
+done:
+    ar_free(&a);
 }
 
 static void test_pool2d_backward_max(void) {
@@ -393,13 +296,14 @@ static void test_pool2d_backward_max_ties(void) {
         pool_case c = pool_draw(&rng, CLCNN_POOL_MAX);
         const int xs[4] = {c.N, c.C, c.H, c.W}, ys[4] = {c.N, c.C, c.OH, c.OW};
         const size_t nx = numel(4, xs), ny = numel(4, ys), plane = (size_t)c.H * c.W;
-        float *x = rand_floats(&rng, nx, 0, 0), *r = rand_floats(&rng, ny, -1.0f, 1.0f);
-        double *xd = malloc(nx * sizeof *xd), *want = calloc(nx, sizeof *want);
-        clcnn_tensor *tx = NULL, *tr = NULL;
-        if (!x || !r || !xd || !want) goto next;
+        arena a = {0};
+        ar_desc(&a, "%s (ties)", c.desc);
+        float *x = ar_rand(&a, &rng, nx, 0, 0), *r = ar_rand(&a, &rng, ny, -1.0f, 1.0f); /* x: drawn, replaced */
+        double *want = ar_doubles(&a, nx);
+        if (a.bad) goto next;
         for (size_t i = 0; i < nx; i++) x[i] = i < plane ? 1.0f : (float)test_rng_int(&rng, 0, 2);
-        fd_to_double(x, xd, nx);
-        for (int p = 0; p < c.N * c.C; p++)
+        const double *xd = ar_widen(&a, x, nx);
+        for (int p = 0; xd && p < c.N * c.C; p++)
             for (int oy = 0; oy < c.OH; oy++)
                 for (int ox = 0; ox < c.OW; ox++) {
                     const int best = ref_grad_pool_argmax(xd + p * plane, c.H, c.W, oy, ox, c.p.kernel_h,
@@ -407,30 +311,16 @@ static void test_pool2d_backward_max_ties(void) {
                                                           c.p.pad_w);
                     want[p * plane + (size_t)best] += r[((size_t)p * c.OH + oy) * c.OW + ox];
                 }
-        if (!(tx = upload(4, xs, x)) || !(tr = upload(4, ys, r))) goto next;
+        clcnn_tensor *tx = ar_tensor(&a, 4, xs, x), *tr = ar_tensor(&a, 4, ys, r);
+        if (a.bad) goto next;
         const pool_op op = {tx, tr, c.p};
-        char desc[256];
-        snprintf(desc, sizeof desc, "%s (ties)", c.desc);
-        check_backward(desc, pool_call, &op, 4, xs, want, 1e-5, 1e-5, &rng);
+        check_backward(&a, pool_call, &op, 4, xs, want, 1e-5, 1e-5, &rng);
     next:
-        clcnn_tensor_destroy(tx);
-        clcnn_tensor_destroy(tr);
-        free(x);
-        free(r);
-        free(xd);
-        free(want);
+        ar_free(&a);
     }
 }
 
 /* --------------------------------------------------- global avg pooling -- */
-
-typedef struct {
-    const clcnn_tensor *dy;
-} gap_op;
-
-static clcnn_status gap_call(const void *p, clcnn_tensor *dx, int accumulate) {
-    return clcnn_global_avg_pool_backward(g_ctx, ((const gap_op *)p)->dy, dx, accumulate);
-}
 
 typedef struct {
     int NC, S;
@@ -448,39 +338,28 @@ static void test_global_avg_pool_backward(void) {
         const int xs[4] = {N, C, test_rng_int(&rng, 1, 9), test_rng_int(&rng, 1, 9)}, ys[4] = {N, C, 1, 1};
         const int ydims = rep % 2 ? 4 : 2;
         const size_t nx = numel(4, xs), ny = (size_t)N * C;
-        float *x = rand_floats(&rng, nx, -2.0f, 2.0f), *r = rand_floats(&rng, ny, -1.0f, 1.0f);
-        double *want = NULL;
-        clcnn_tensor *tr = NULL;
+        arena a = {0};
+        ar_desc(&a, "global_avg_pool_backward dy %s -> dx %s", dims(ydims, ys).s, dims(4, xs).s);
+        float *x = ar_rand(&a, &rng, nx, -2.0f, 2.0f), *r = ar_rand(&a, &rng, ny, -1.0f, 1.0f);
         gap_fd fd = {N * C, xs[2] * xs[3]};
-        if (!x || !r || !(want = fd_of(gap_forward, &fd, x, nx, r, ny))) goto next;
-        if (!(tr = upload(ydims, ys, r))) goto next;
-        char desc[256];
-        snprintf(desc, sizeof desc, "global_avg_pool_backward dy %s -> dx %s", dims(ydims, ys).s, dims(4, xs).s);
-        const gap_op op = {tr};
-        check_backward(desc, gap_call, &op, 4, xs, want, 1e-5, 1e-4, &rng);
-    next:
-        clcnn_tensor_destroy(tr);
-        free(x);
-        free(r);
-        free(want);
+        const double *want = fd_of(&a, gap_forward, &fd, x, nx, r, ny);
+        const dy_op op = {clcnn_global_avg_pool_backward, ar_tensor(&a, ydims, ys, r)};
+        if (!a.bad) check_backward(&a, dy_call, &op, 4, xs, want, 1e-5, 1e-4, &rng);
+        ar_free(&a);
     }
     /* dy must be [N, C] or [N, C, 1, 1] for dx [N, C, H, W]. */
     const int xs[4] = {2, 3, 4, 5}, wrong[2] = {2, 4}, wrong4[4] = {2, 3, 2, 1}, flat[3] = {2, 3, 20};
-    clcnn_tensor *dx = NULL, *dy = NULL, *dy4 = NULL, *dx3 = NULL;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &dx));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, wrong, &dy));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, wrong4, &dy4));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 3, flat, &dx3));
-    if (dx && dy && dy4 && dx3) {
+    arena a = {0};
+    ar_desc(&a, "global_avg_pool_backward errors");
+    clcnn_tensor *dx = ar_tensor(&a, 4, xs, NULL), *dy = ar_tensor(&a, 2, wrong, NULL);
+    clcnn_tensor *dy4 = ar_tensor(&a, 4, wrong4, NULL), *dx3 = ar_tensor(&a, 3, flat, NULL);
+    if (!a.bad) {
         CHECK_STATUS(clcnn_global_avg_pool_backward(g_ctx, dy, dx, 0), CLCNN_ERR_SHAPE);
         CHECK_STATUS(clcnn_global_avg_pool_backward(g_ctx, dy4, dx, 0), CLCNN_ERR_SHAPE);
         CHECK_STATUS(clcnn_global_avg_pool_backward(g_ctx, dy, dx3, 0), CLCNN_ERR_SHAPE);
         CHECK_STATUS(clcnn_global_avg_pool_backward(NULL, dy, dx, 0), CLCNN_ERR_INVALID_ARGUMENT);
     }
-    clcnn_tensor_destroy(dx);
-    clcnn_tensor_destroy(dy);
-    clcnn_tensor_destroy(dy4);
-    clcnn_tensor_destroy(dx3);
+    ar_free(&a);
 }
 
 /* -------------------------------------------------------------- dropout -- */
@@ -499,15 +378,9 @@ static int host_keep(uint64_t seed, float p, size_t i) {
     return (uint32_t)(splitmix_mix(key + (i + 1) * golden) >> 32) >= (uint32_t)((double)p * 4294967296.0);
 }
 
-/* y = dropout(x) on the device, read back into y. */
-static int run_dropout(const clcnn_tensor *tx, float p, uint64_t seed, clcnn_tensor *ty, float *y) {
-    clcnn_status st = clcnn_dropout(g_ctx, tx, p, seed, ty);
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "clcnn_dropout p %g seed %llu: %s", (double)p, (unsigned long long)seed,
-                  clcnn_last_error(g_ctx));
-        return 0;
-    }
-    return download(ty, y);
+/* y = dropout(x) on the device, read back (NULL on failure, reported). */
+static const float *run_dropout(arena *a, const clcnn_tensor *tx, float p, uint64_t seed, const guarded *ty) {
+    return CASE_OK(a, clcnn_dropout(g_ctx, tx, p, seed, ty->t)) ? ar_read(a, ty) : NULL;
 }
 
 /* Forward over a big odd-sized tensor for several p: the dropped fraction is p within
@@ -519,15 +392,16 @@ static void test_dropout_train(void) {
     const int shape[2] = {N / 64 + 1, 63}; /* odd, not a multiple of any work-group size */
     const size_t n = numel(2, shape);
     const float ps[] = {0.0f, 0.1f, 0.5f, 0.9f};
-    float *x = rand_floats(&rng, n, 0.5f, 2.0f), *y = malloc(n * sizeof *y), *y2 = malloc(n * sizeof *y2);
-    clcnn_tensor *tx = NULL, *ty = NULL;
-    if (!x || !y || !y2 || !(tx = upload(2, shape, x))) goto cleanup;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, shape, &ty));
-    if (!ty) goto cleanup;
+    arena a = {0};
+    ar_desc(&a, "dropout");
+    const float *x = ar_rand(&a, &rng, n, 0.5f, 2.0f), *y, *y2;
+    guarded *tx = ar_guarded(&a, 2, shape, x, NAN), *ty = ar_guarded(&a, 2, shape, NULL, NAN);
+    if (a.bad) goto done;
     for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
         const float p = ps[k];
         const uint64_t seed = test_rng_next(&rng);
-        if (!run_dropout(tx, p, seed, ty, y)) continue;
+        ar_desc(&a, "dropout p %g seed %llu", (double)p, (unsigned long long)seed);
+        if (!(y = run_dropout(&a, tx->t, p, seed, ty))) continue;
         const float scale = (float)(1.0 / (1.0 - (double)p));
         size_t dropped = 0, wrong_value = 0, wrong_mask = 0;
         for (size_t i = 0; i < n; i++) {
@@ -542,9 +416,9 @@ static void test_dropout_train(void) {
         CHECK(wrong_mask == 0, "dropout p %g seed %llu: %zu mask bits differ from splitmix64", (double)p,
               (unsigned long long)seed, wrong_mask);
         if (p == 0.0f) CHECK(!memcmp(x, y, n * sizeof *x), "dropout p 0 is not the identity");
-        if (p == 0.0f || !run_dropout(tx, p, seed, ty, y2)) continue;
+        if (p == 0.0f || !(y2 = run_dropout(&a, tx->t, p, seed, ty))) continue;
         CHECK(!memcmp(y, y2, n * sizeof *y), "dropout p %g: the same seed gave another mask", (double)p);
-        if (!run_dropout(tx, p, seed + 1, ty, y2)) continue;
+        if (!(y2 = run_dropout(&a, tx->t, p, seed + 1, ty))) continue;
         size_t differ = 0;
         for (size_t i = 0; i < n; i++) differ += (y[i] == 0.0f) != (y2[i] == 0.0f);
         /* independent masks differ in 2 p (1 - p) of the places */
@@ -553,20 +427,17 @@ static void test_dropout_train(void) {
     }
     /* in place: y = x */
     const uint64_t seed = 42;
-    if (run_dropout(tx, 0.5f, seed, ty, y)) {
-        CHECK_OK(clcnn_dropout(g_ctx, tx, 0.5f, seed, tx));
-        if (download(tx, y2)) CHECK(!memcmp(y, y2, n * sizeof *y), "dropout in place differs from out of place");
+    ar_desc(&a, "dropout in place");
+    if ((y = run_dropout(&a, tx->t, 0.5f, seed, ty))) {
+        CHECK_OK(clcnn_dropout(g_ctx, tx->t, 0.5f, seed, tx->t));
+        if ((y2 = ar_read(&a, tx))) CHECK(!memcmp(y, y2, n * sizeof *y), "dropout in place differs from out of place");
     }
-    CHECK_STATUS(clcnn_dropout(g_ctx, tx, -0.1f, seed, ty), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_dropout(g_ctx, tx, 1.0f, seed, ty), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_dropout(g_ctx, tx, NAN, seed, ty), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_dropout(NULL, tx, 0.5f, seed, ty), CLCNN_ERR_INVALID_ARGUMENT);
-cleanup:
-    clcnn_tensor_destroy(tx);
-    clcnn_tensor_destroy(ty);
-    free(x);
-    free(y);
-    free(y2);
+    CHECK_STATUS(clcnn_dropout(g_ctx, tx->t, -0.1f, seed, ty->t), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_dropout(g_ctx, tx->t, 1.0f, seed, ty->t), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_dropout(g_ctx, tx->t, NAN, seed, ty->t), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_dropout(NULL, tx->t, 0.5f, seed, ty->t), CLCNN_ERR_INVALID_ARGUMENT);
+done:
+    ar_free(&a);
 }
 
 typedef struct {
@@ -600,51 +471,31 @@ static void test_dropout_backward(void) {
         const size_t n = numel(3, shape);
         const float p = rep == 0 ? 0.0f : test_rng_uniform(&rng, 0.05f, 0.8f);
         const uint64_t seed = test_rng_next(&rng);
-        float *ones = rand_floats(&rng, n, 1.0f, 1.0f), *m = malloc(n * sizeof *m);
-        float *x = rand_floats(&rng, n, -1.0f, 1.0f), *r = rand_floats(&rng, n, -1.0f, 1.0f);
-        double *want = NULL;
-        clcnn_tensor *tones = NULL, *tm = NULL, *tr = NULL;
-        if (!ones || !m || !x || !r || !(tones = upload(3, shape, ones)) || !(tr = upload(3, shape, r))) goto next;
-        CHECK_OK(clcnn_tensor_create(g_ctx, 3, shape, &tm));
-        if (!tm || !run_dropout(tones, p, seed, tm, m)) goto next;
+        arena a = {0};
+        ar_desc(&a, "dropout_backward p %g seed %llu %s", (double)p, (unsigned long long)seed, dims(3, shape).s);
+        float *ones = ar_rand(&a, &rng, n, 1.0f, 1.0f), *x = ar_rand(&a, &rng, n, -1.0f, 1.0f);
+        float *r = ar_rand(&a, &rng, n, -1.0f, 1.0f);
+        clcnn_tensor *tones = ar_tensor(&a, 3, shape, ones), *tr = ar_tensor(&a, 3, shape, r);
+        guarded *tm = ar_guarded(&a, 3, shape, NULL, NAN);
+        const float *m = a.bad ? NULL : run_dropout(&a, tones, p, seed, tm);
         dropout_fd fd = {m, n};
-        if (!(want = fd_of(dropout_forward, &fd, x, n, r, n))) goto next;
-        char desc[256];
-        snprintf(desc, sizeof desc, "dropout_backward p %g seed %llu %s", (double)p, (unsigned long long)seed,
-                 dims(3, shape).s);
+        const double *want = m ? fd_of(&a, dropout_forward, &fd, x, n, r, n) : NULL;
         const dropout_op op = {tr, p, seed};
-        check_backward(desc, dropout_call, &op, 3, shape, want, 1e-6, 1e-6, &rng);
-    next:
-        clcnn_tensor_destroy(tones);
-        clcnn_tensor_destroy(tm);
-        clcnn_tensor_destroy(tr);
-        free(ones);
-        free(m);
-        free(x);
-        free(r);
-        free(want);
+        if (want) check_backward(&a, dropout_call, &op, 3, shape, want, 1e-6, 1e-6, &rng);
+        ar_free(&a);
     }
-    const int a[2] = {4, 5}, b[2] = {5, 4};
-    clcnn_tensor *ta = NULL, *tb = NULL;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, a, &ta));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, b, &tb));
-    if (ta && tb) {
+    const int s[2] = {4, 5}, t[2] = {5, 4};
+    arena a = {0};
+    ar_desc(&a, "dropout_backward errors");
+    clcnn_tensor *ta = ar_tensor(&a, 2, s, NULL), *tb = ar_tensor(&a, 2, t, NULL);
+    if (!a.bad) {
         CHECK_STATUS(clcnn_dropout_backward(g_ctx, ta, 0.5f, 1, tb, 0), CLCNN_ERR_SHAPE);
         CHECK_STATUS(clcnn_dropout_backward(g_ctx, ta, 1.5f, 1, ta, 0), CLCNN_ERR_INVALID_ARGUMENT);
     }
-    clcnn_tensor_destroy(ta);
-    clcnn_tensor_destroy(tb);
+    ar_free(&a);
 }
 
 /* --------------------------------------------------------------- resize -- */
-
-typedef struct {
-    const clcnn_tensor *dy;
-} resize_op;
-
-static clcnn_status resize_call(const void *p, clcnn_tensor *dx, int accumulate) {
-    return clcnn_resize_bilinear_backward(g_ctx, ((const resize_op *)p)->dy, dx, accumulate);
-}
 
 typedef struct {
     int NC, H, W, OH, OW;
@@ -658,22 +509,16 @@ static void resize_forward(const double *in, double *out, void *user) {
 static void resize_case(test_rng *rng, int N, int C, int H, int W, int OH, int OW) {
     const int xs[4] = {N, C, H, W}, ys[4] = {N, C, OH, OW};
     const size_t nx = numel(4, xs), ny = numel(4, ys);
-    float *x = rand_floats(rng, nx, -2.0f, 2.0f), *r = rand_floats(rng, ny, -1.0f, 1.0f);
-    double *want = NULL;
-    clcnn_tensor *tr = NULL;
+    arena a = {0};
+    ar_desc(&a, "resize_bilinear_backward dy %s -> dx %s", dims(4, ys).s, dims(4, xs).s);
+    float *x = ar_rand(&a, rng, nx, -2.0f, 2.0f), *r = ar_rand(&a, rng, ny, -1.0f, 1.0f);
     resize_fd fd = {N * C, H, W, OH, OW};
-    if (!x || !r || !(want = fd_of(resize_forward, &fd, x, nx, r, ny)) || !(tr = upload(4, ys, r))) goto cleanup;
-    char desc[256];
-    snprintf(desc, sizeof desc, "resize_bilinear_backward dy %s -> dx %s", dims(4, ys).s, dims(4, xs).s);
+    const double *want = fd_of(&a, resize_forward, &fd, x, nx, r, ny);
     /* output pixels summed per input pixel, per axis: about out / in + 2 */
     const double terms = ((double)OH / H + 2) * ((double)OW / W + 2);
-    const resize_op op = {tr};
-    check_backward(desc, resize_call, &op, 4, xs, want, 1e-6 * (1 + terms), 1e-4, rng);
-cleanup:
-    clcnn_tensor_destroy(tr);
-    free(x);
-    free(r);
-    free(want);
+    const dy_op op = {clcnn_resize_bilinear_backward, ar_tensor(&a, 4, ys, r)};
+    if (!a.bad) check_backward(&a, dy_call, &op, 4, xs, want, 1e-6 * (1 + terms), 1e-4, rng);
+    ar_free(&a);
 }
 
 /* <resize(x), r> == <x, resize_backward(r)> with the device's own forward, at a CAM's
@@ -681,16 +526,16 @@ cleanup:
 static void resize_adjoint(test_rng *rng) {
     const int xs[4] = {2, 3, 7, 7}, ys[4] = {2, 3, 224, 224};
     const size_t nx = numel(4, xs), ny = numel(4, ys);
-    float *x = rand_floats(rng, nx, -1.0f, 1.0f), *r = rand_floats(rng, ny, -1.0f, 1.0f);
-    float *y = malloc(ny * sizeof *y), *dx = malloc(nx * sizeof *dx);
-    clcnn_tensor *tx = NULL, *tr = NULL, *ty = NULL, *tdx = NULL;
-    if (!x || !r || !y || !dx || !(tx = upload(4, xs, x)) || !(tr = upload(4, ys, r))) goto cleanup;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, ys, &ty));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &tdx));
-    if (!ty || !tdx) goto cleanup;
-    CHECK_OK(clcnn_resize_bilinear(g_ctx, tx, ty));
-    CHECK_OK(clcnn_resize_bilinear_backward(g_ctx, tr, tdx, 0));
-    if (!download(ty, y) || !download(tdx, dx)) goto cleanup;
+    arena a = {0};
+    ar_desc(&a, "resize 7x7 -> 224x224 adjoint");
+    float *x = ar_rand(&a, rng, nx, -1.0f, 1.0f), *r = ar_rand(&a, rng, ny, -1.0f, 1.0f);
+    clcnn_tensor *tx = ar_tensor(&a, 4, xs, x), *tr = ar_tensor(&a, 4, ys, r);
+    guarded *ty = ar_guarded(&a, 4, ys, NULL, NAN), *tdx = ar_guarded(&a, 4, xs, NULL, NAN);
+    if (a.bad) goto done;
+    CHECK_OK(clcnn_resize_bilinear(g_ctx, tx, ty->t));
+    CHECK_OK(clcnn_resize_bilinear_backward(g_ctx, tr, tdx->t, 0));
+    const float *y = ar_read(&a, ty), *dx = ar_read(&a, tdx);
+    if (!y || !dx) goto done;
     double lhs = 0, rhs = 0, mag = 0;
     for (size_t i = 0; i < ny; i++) {
         lhs += (double)y[i] * r[i];
@@ -699,15 +544,8 @@ static void resize_adjoint(test_rng *rng) {
     for (size_t i = 0; i < nx; i++) rhs += (double)x[i] * dx[i];
     CHECK(fabs(lhs - rhs) <= 1e-5 * mag, "resize 7x7 -> 224x224: <resize(x), r> = %.9g but <x, backward(r)> = %.9g",
           lhs, rhs);
-cleanup:
-    clcnn_tensor_destroy(tx);
-    clcnn_tensor_destroy(tr);
-    clcnn_tensor_destroy(ty);
-    clcnn_tensor_destroy(tdx);
-    free(x);
-    free(r);
-    free(y);
-    free(dx);
+done:
+    ar_free(&a);
 }
 
 static void test_resize_bilinear_backward(void) {
@@ -720,12 +558,11 @@ static void test_resize_bilinear_backward(void) {
                     test_rng_int(&rng, 1, 9), test_rng_int(&rng, 1, 20), test_rng_int(&rng, 1, 20));
     resize_adjoint(&rng);
     const int xs[4] = {2, 3, 4, 4}, ys[4] = {2, 4, 8, 8};
-    clcnn_tensor *dx = NULL, *dy = NULL;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &dx));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 4, ys, &dy));
-    if (dx && dy) CHECK_STATUS(clcnn_resize_bilinear_backward(g_ctx, dy, dx, 0), CLCNN_ERR_SHAPE);
-    clcnn_tensor_destroy(dx);
-    clcnn_tensor_destroy(dy);
+    arena a = {0};
+    ar_desc(&a, "resize_bilinear_backward errors");
+    clcnn_tensor *dx = ar_tensor(&a, 4, xs, NULL), *dy = ar_tensor(&a, 4, ys, NULL);
+    if (!a.bad) CHECK_STATUS(clcnn_resize_bilinear_backward(g_ctx, dy, dx, 0), CLCNN_ERR_SHAPE);
+    ar_free(&a);
 }
 
 const test_case test_grad_eltwise_cases[] = {

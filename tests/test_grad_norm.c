@@ -5,8 +5,8 @@
  * central finite differences (step 1e-3, in double) of the training forward, whose
  * statistics depend on x (batch_stats = 1), and of the forward with fixed statistics
  * (batch_stats = 0). The weighting r of the outputs is the dy handed to the device.
- * Every device tensor sits inside a bigger buffer at an offset, between sentinels that
- * must survive. Each test draws shapes from g_seed ^ its own constant.
+ * Every device tensor is guarded (testutil.h): it sits inside a bigger buffer at an
+ * offset, between sentinels that must survive. Each test draws shapes from g_seed ^ its own constant.
  *
  * Tolerances (|got - want| <= atol + rtol |want|), float32 kernels against double:
  *   forward y          1e-4 / 1e-4  (O(1) values; mean and invstd good to ~1e-6 relative)
@@ -17,19 +17,15 @@
  *                                     finite differences off by up to ~2e-5)
  * Measured errors are printed per test; on PoCL they sit about two orders below these
  * (the slack is for other devices' reduction orders and FMA contraction). */
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
-
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 #include "ref/gradcheck.h"
 #include "ref/ref_grad_norm.h"
+#include "testutil.h"
 
-enum { GUARD = 37, MAXC = 16 };
-static const float SENTINEL = -4321.5f;
+enum { MAXC = 16 };
 
 /* ------------------------------------------------------------- helpers -- */
 
@@ -38,23 +34,15 @@ typedef struct {
     int ndim, shape[4];
     int N, C, S;
     size_t n;
-    char desc[80];
 } bn_case;
 
 static void case_set(bn_case *k, int ndim, const int *shape) {
     k->ndim = ndim;
-    k->n = 1;
-    for (int i = 0; i < ndim; i++) {
-        k->shape[i] = shape[i];
-        k->n *= (size_t)shape[i];
-    }
+    memcpy(k->shape, shape, (size_t)ndim * sizeof *shape);
+    k->n = numel(ndim, shape);
     k->N = shape[0];
     k->C = shape[1];
     k->S = (int)(k->n / ((size_t)k->N * (size_t)k->C));
-    int len = snprintf(k->desc, sizeof k->desc, "x [");
-    for (int i = 0; i < ndim; i++)
-        len += snprintf(k->desc + len, sizeof k->desc - (size_t)len, "%s%d", i ? ", " : "", shape[i]);
-    snprintf(k->desc + len, sizeof k->desc - (size_t)len, "]");
 }
 
 /* 2-, 3- or 4-D, at most max_n elements, at least 2 values per channel, odd sizes. */
@@ -69,83 +57,17 @@ static void case_random(test_rng *rng, int max_n, bn_case *k) {
     }
 }
 
-/* A device tensor at offset GUARD inside a buffer with GUARD sentinels on each side. */
-typedef struct {
-    cl_mem buf;
-    clcnn_tensor *t;
-    size_t n;
-} gtensor;
-
-/* Holding host (n values), or the sentinel everywhere when host is NULL. 0 on failure. */
-static int gt_make(gtensor *g, int ndim, const int *shape, size_t n, const float *host) {
-    memset(g, 0, sizeof *g);
-    g->n = n;
-    const size_t total = n + 2 * GUARD;
-    float *init = malloc(total * sizeof *init);
-    if (!init) {
-        test_fail(__FILE__, __LINE__, "no host memory");
-        return 0;
-    }
-    for (size_t i = 0; i < total; i++) init[i] = SENTINEL;
-    if (host) memcpy(init + GUARD, host, n * sizeof *host);
-    cl_int err;
-    g->buf = clCreateBuffer((cl_context)clcnn_context_cl_context(g_ctx), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
-                            total * sizeof *init, init, &err);
-    free(init);
-    if (err != CL_SUCCESS) {
-        test_fail(__FILE__, __LINE__, "clCreateBuffer -> %d", err);
-        g->buf = NULL;
-        return 0;
-    }
-    clcnn_status st = clcnn_tensor_wrap(g_ctx, g->buf, GUARD, ndim, shape, &g->t);
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "clcnn_tensor_wrap -> %d: %s", st, clcnn_last_error(g_ctx));
-        return 0;
-    }
-    return 1;
+/* Guarded tensors shaped like x and like a per-channel vector, holding host (NULL:
+ * the sentinel everywhere, so that unwritten elements show). */
+static guarded *like_x(arena *a, const bn_case *k, const float *host) {
+    return ar_guarded(a, k->ndim, k->shape, host, TU_SENTINEL);
 }
 
-static int gt_vec(gtensor *g, int C, const float *host) { return gt_make(g, 1, &C, (size_t)C, host); }
+static guarded *vec(arena *a, int C, const float *host) { return ar_guarded(a, 1, &C, host, TU_SENTINEL); }
 
-/* Read the tensor into host and check the sentinels around it. 0 on failure. */
-static int gt_read(const gtensor *g, float *host, const char *what, const char *desc) {
-    const size_t total = g->n + 2 * GUARD;
-    float *all = malloc(total * sizeof *all);
-    if (!all) {
-        test_fail(__FILE__, __LINE__, "no host memory");
-        return 0;
-    }
-    cl_int err = clEnqueueReadBuffer((cl_command_queue)clcnn_context_cl_queue(g_ctx), g->buf, CL_TRUE, 0,
-                                     total * sizeof *all, all, 0, NULL, NULL);
-    int ok = err == CL_SUCCESS;
-    if (!ok) test_fail(__FILE__, __LINE__, "%s %s: clEnqueueReadBuffer -> %d", what, desc, err);
-    for (size_t i = 0; ok && i < GUARD; i++)
-        if (all[i] != SENTINEL || all[GUARD + g->n + i] != SENTINEL) {
-            test_fail(__FILE__, __LINE__, "%s %s: a guard value next to the tensor was overwritten", what, desc);
-            ok = 0;
-        }
-    if (ok) memcpy(host, all + GUARD, g->n * sizeof *host);
-    free(all);
-    return ok;
-}
-
-static void gt_free(gtensor *g) {
-    clcnn_tensor_destroy(g->t);
-    if (g->buf) clReleaseMemObject(g->buf);
-    memset(g, 0, sizeof *g);
-}
-
-/* Compare float results with double ones, naming the case; the largest error so far
- * goes to *max_err. Returns the number of mismatches. */
-static int cmp(const char *what, const bn_case *k, const float *got, const double *want, size_t n, double atol,
-               double rtol, double *max_err) {
-    char label[160];
-    snprintf(label, sizeof label, "%s (%s)", what, k->desc);
-    for (size_t i = 0; i < n; i++) {
-        const double e = fabs((double)got[i] - want[i]);
-        if (e > *max_err) *max_err = e;
-    }
-    return FD_CHECK(label, got, want, n, atol, rtol);
+/* Name the case after its shape (and what it runs). */
+static void case_desc(arena *a, const bn_case *k, const char *what) {
+    ar_desc(a, "x %s%s", dims(k->ndim, k->shape).s, what);
 }
 
 /* x with per-channel offsets and spreads (so channels differ), gamma away from 0.
@@ -183,36 +105,25 @@ static void train_case(test_rng *rng, const bn_case *k, float offset, int runnin
     const int C = k->C;
     const double M = (double)k->N * k->S;
     const float momentum = test_rng_uniform(rng, 0.05f, 0.9f), eps = test_rng_int(rng, 0, 1) ? 1e-5f : 1e-3f;
-    float *x = malloc(k->n * sizeof *x), *y = malloc(k->n * sizeof *y);
-    double *xd = malloc(k->n * sizeof *xd), *yd = malloc(k->n * sizeof *yd);
-    float gamma[MAXC], beta[MAXC], rm[MAXC], rv[MAXC], got_m[MAXC], got_is[MAXC], got_rm[MAXC], got_rv[MAXC];
+    float gamma[MAXC], beta[MAXC], rm[MAXC], rv[MAXC];
     double gd[MAXC], bd[MAXC], mean[MAXC], var[MAXC], invstd[MAXC], want_rm[MAXC], want_rv[MAXC];
-    gtensor tx = {0}, ty = {0}, tg = {0}, tb = {0}, trm = {0}, trv = {0}, tsm = {0}, tsi = {0};
-    if (!x || !y || !xd || !yd) {
-        test_fail(__FILE__, __LINE__, "no host memory");
-        goto done;
-    }
+    arena a = {0};
+    case_desc(&a, k, "");
+    float *x = ar_floats(&a, k->n);
+    if (!x) goto done;
     random_inputs(rng, k, offset, x, gamma, beta);
     for (int c = 0; c < C; c++) {
         rm[c] = test_rng_uniform(rng, -1.0f, 1.0f);
         rv[c] = test_rng_uniform(rng, 0.5f, 2.0f);
     }
-    if (!gt_make(&tx, k->ndim, k->shape, k->n, x) || !gt_make(&ty, k->ndim, k->shape, k->n, NULL) ||
-        !gt_vec(&tg, C, gamma) || !gt_vec(&tb, C, beta) || !gt_vec(&trm, C, rm) || !gt_vec(&trv, C, rv) ||
-        !gt_vec(&tsm, C, NULL) || !gt_vec(&tsi, C, NULL))
+    guarded *tx = like_x(&a, k, x), *ty = like_x(&a, k, NULL), *tg = vec(&a, C, gamma), *tb = vec(&a, C, beta);
+    guarded *trm = vec(&a, C, rm), *trv = vec(&a, C, rv), *tsm = vec(&a, C, NULL), *tsi = vec(&a, C, NULL);
+    if (a.bad || !CASE_OK(&a, clcnn_batchnorm_train(g_ctx, tx->t, tg->t, tb->t, running & 1 ? trm->t : NULL,
+                                                    running & 2 ? trv->t : NULL, momentum, eps, ty->t, tsm->t,
+                                                    tsi->t)))
         goto done;
-    clcnn_status st = clcnn_batchnorm_train(g_ctx, tx.t, tg.t, tb.t, running & 1 ? trm.t : NULL,
-                                            running & 2 ? trv.t : NULL, momentum, eps, ty.t, tsm.t, tsi.t);
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "%s: clcnn_batchnorm_train -> %d: %s", k->desc, st, clcnn_last_error(g_ctx));
-        goto done;
-    }
-    if (!gt_read(&ty, y, "y", k->desc) || !gt_read(&tsm, got_m, "save_mean", k->desc) ||
-        !gt_read(&tsi, got_is, "save_invstd", k->desc) || !gt_read(&trm, got_rm, "running_mean", k->desc) ||
-        !gt_read(&trv, got_rv, "running_var", k->desc))
-        goto done;
-
-    fd_to_double(x, xd, k->n);
+    double *xd = ar_widen(&a, x, k->n), *yd = ar_doubles(&a, k->n);
+    if (a.bad) goto done;
     fd_to_double(gamma, gd, (size_t)C);
     fd_to_double(beta, bd, (size_t)C);
     ref_bn_batch_stats(xd, k->N, C, k->S, mean, var);
@@ -226,15 +137,13 @@ static void train_case(test_rng *rng, const bn_case *k, float offset, int runnin
      * moves every y by that much times invstd gamma. */
     double mean_ulp = 0;
     for (int c = 0; c < C; c++) mean_ulp = fmax(mean_ulp, fabs(mean[c]) * 0x1p-23 * invstd[c] * fabs(gd[c]));
-    cmp("save_mean", k, got_m, mean, (size_t)C, 1e-5, 1e-5, &err->mean);
-    cmp("save_invstd", k, got_is, invstd, (size_t)C, 1e-5, 1e-4, &err->invstd);
-    cmp("y", k, y, yd, k->n, 1e-4 + 4 * mean_ulp, 1e-4, &err->y);
-    cmp("running_mean", k, got_rm, want_rm, (size_t)C, 1e-5, 1e-5, &err->running);
-    cmp("running_var", k, got_rv, want_rv, (size_t)C, 1e-5, 1e-4, &err->running);
+    ar_check(&a, "save_mean", tsm, mean, 1e-5, 1e-5, &err->mean);
+    ar_check(&a, "save_invstd", tsi, invstd, 1e-5, 1e-4, &err->invstd);
+    ar_check(&a, "y", ty, yd, 1e-4 + 4 * mean_ulp, 1e-4, &err->y);
+    ar_check(&a, "running_mean", trm, want_rm, 1e-5, 1e-5, &err->running);
+    ar_check(&a, "running_var", trv, want_rv, 1e-5, 1e-4, &err->running);
 done:
-    gt_free(&tx), gt_free(&ty), gt_free(&tg), gt_free(&tb);
-    gt_free(&trm), gt_free(&trv), gt_free(&tsm), gt_free(&tsi);
-    free(x), free(y), free(xd), free(yd);
+    ar_free(&a);
 }
 
 static void test_batchnorm_train(void) {
@@ -266,37 +175,32 @@ static void test_batchnorm_train_offset(void) {
     bn_case k;
     case_set(&k, 4, (const int[]){16, 3, 9, 11});
     const int C = k.C;
-    float *x = malloc(k.n * sizeof *x);
-    if (!x) {
-        test_fail(__FILE__, __LINE__, "no host memory");
-        return;
-    }
+    arena a = {0};
+    case_desc(&a, &k, " offsets");
+    float *x = ar_floats(&a, k.n);
+    if (!x) goto done;
     const float offsets[3] = {1000.0f, -250.0f, 4000.0f}, spreads[3] = {0.1f, 0.01f, 0.5f};
     for (size_t i = 0; i < k.n; i++) {
         const int c = (int)(i / (size_t)k.S) % C;
         x[i] = offsets[c] + spreads[c] * test_rng_uniform(&rng, -1.0f, 1.0f);
     }
     const float gamma[3] = {1, 1, 1}, beta[3] = {0, 0, 0};
-    float invstd[3];
-    double xd_mean[3], var[3];
-    double *xd = malloc(k.n * sizeof *xd);
-    gtensor tx = {0}, ty = {0}, tg = {0}, tb = {0}, tsm = {0}, tsi = {0};
-    if (!xd || !gt_make(&tx, k.ndim, k.shape, k.n, x) || !gt_make(&ty, k.ndim, k.shape, k.n, NULL) ||
-        !gt_vec(&tg, C, gamma) || !gt_vec(&tb, C, beta) || !gt_vec(&tsm, C, NULL) || !gt_vec(&tsi, C, NULL))
-        goto done;
-    CHECK_OK(clcnn_batchnorm_train(g_ctx, tx.t, tg.t, tb.t, NULL, NULL, 0.1f, 1e-8f, ty.t, tsm.t, tsi.t));
-    if (!gt_read(&tsi, invstd, "save_invstd", k.desc)) goto done;
-    fd_to_double(x, xd, k.n);
+    double xd_mean[3], var[3], want[3];
+    guarded *tx = like_x(&a, &k, x), *ty = like_x(&a, &k, NULL), *tg = vec(&a, C, gamma), *tb = vec(&a, C, beta);
+    guarded *tsm = vec(&a, C, NULL), *tsi = vec(&a, C, NULL);
+    if (a.bad) goto done;
+    CHECK_OK(clcnn_batchnorm_train(g_ctx, tx->t, tg->t, tb->t, NULL, NULL, 0.1f, 1e-8f, ty->t, tsm->t, tsi->t));
+    const float *invstd = ar_read(&a, tsi);
+    const double *xd = ar_widen(&a, x, k.n);
+    if (!invstd || !xd) goto done;
     ref_bn_batch_stats(xd, k.N, C, k.S, xd_mean, var);
-    double want[3];
     for (int c = 0; c < C; c++) want[c] = 1.0 / sqrt(var[c] + 1e-8);
-    cmp("save_invstd (offset)", &k, invstd, want, 3, 0, 1e-3, &err.invstd);
+    ar_check(&a, "save_invstd (offset)", tsi, want, 0, 1e-3, &err.invstd);
     printf("  invstd %.4g %.4g %.4g, max err %.1e\n", invstd[0], invstd[1], invstd[2], err.invstd);
     /* And the rest of the checks through the general path, offset 1000. */
     train_case(&rng, &k, 1000.0f, 3, &err);
 done:
-    gt_free(&tx), gt_free(&ty), gt_free(&tg), gt_free(&tb), gt_free(&tsm), gt_free(&tsi);
-    free(x), free(xd);
+    ar_free(&a);
 }
 
 /* PyTorch's BatchNorm1d(2, momentum=0.1) in train mode on x = [[1, -2], [3, 6]] with
@@ -312,31 +216,26 @@ static void test_batchnorm_train_pytorch_running(void) {
     const double want_y[4] = {-1 / sqrt(1 + eps), -4 / sqrt(16 + eps), 1 / sqrt(1 + eps), 4 / sqrt(16 + eps)};
     const double want_rm[2] = {0.65, -0.7}, want_rv[2] = {2.0, 6.8}, want_m[2] = {2, 2};
     const double want_is[2] = {1 / sqrt(1 + eps), 1 / sqrt(16 + eps)};
-    float y[4], got_rm[2], got_rv[2], got_m[2], got_is[2];
     double e = 0;
-    gtensor tx = {0}, ty = {0}, tg = {0}, tb = {0}, trm = {0}, trv = {0}, tsm = {0}, tsi = {0};
-    if (!gt_make(&tx, 2, k.shape, 4, x) || !gt_make(&ty, 2, k.shape, 4, NULL) || !gt_vec(&tg, 2, gamma) ||
-        !gt_vec(&tb, 2, beta) || !gt_vec(&trm, 2, rm) || !gt_vec(&trv, 2, rv) || !gt_vec(&tsm, 2, NULL) ||
-        !gt_vec(&tsi, 2, NULL))
-        goto done;
-    CHECK_OK(clcnn_batchnorm_train(g_ctx, tx.t, tg.t, tb.t, trm.t, trv.t, 0.1f, (float)eps, ty.t, tsm.t, tsi.t));
-    if (!gt_read(&ty, y, "y", k.desc) || !gt_read(&trm, got_rm, "running_mean", k.desc) ||
-        !gt_read(&trv, got_rv, "running_var", k.desc) || !gt_read(&tsm, got_m, "save_mean", k.desc) ||
-        !gt_read(&tsi, got_is, "save_invstd", k.desc))
-        goto done;
-    cmp("y", &k, y, want_y, 4, 1e-6, 1e-6, &e);
-    cmp("running_mean", &k, got_rm, want_rm, 2, 1e-6, 1e-6, &e);
-    cmp("running_var", &k, got_rv, want_rv, 2, 1e-6, 1e-6, &e);
-    cmp("save_mean", &k, got_m, want_m, 2, 1e-6, 1e-6, &e);
-    cmp("save_invstd", &k, got_is, want_is, 2, 1e-6, 1e-6, &e);
+    arena a = {0};
+    case_desc(&a, &k, " PyTorch running statistics");
+    guarded *tx = like_x(&a, &k, x), *ty = like_x(&a, &k, NULL), *tg = vec(&a, 2, gamma), *tb = vec(&a, 2, beta);
+    guarded *trm = vec(&a, 2, rm), *trv = vec(&a, 2, rv), *tsm = vec(&a, 2, NULL), *tsi = vec(&a, 2, NULL);
+    if (a.bad) goto done;
+    CHECK_OK(clcnn_batchnorm_train(g_ctx, tx->t, tg->t, tb->t, trm->t, trv->t, 0.1f, (float)eps, ty->t, tsm->t,
+                                   tsi->t));
+    ar_check(&a, "y", ty, want_y, 1e-6, 1e-6, &e);
+    ar_check(&a, "running_mean", trm, want_rm, 1e-6, 1e-6, &e);
+    ar_check(&a, "running_var", trv, want_rv, 1e-6, 1e-6, &e);
+    ar_check(&a, "save_mean", tsm, want_m, 1e-6, 1e-6, &e);
+    ar_check(&a, "save_invstd", tsi, want_is, 1e-6, 1e-6, &e);
     /* momentum 1 replaces the running statistics by the batch's. */
-    CHECK_OK(clcnn_batchnorm_train(g_ctx, tx.t, tg.t, tb.t, trm.t, trv.t, 1.0f, (float)eps, ty.t, tsm.t, tsi.t));
-    if (!gt_read(&trm, got_rm, "running_mean", k.desc) || !gt_read(&trv, got_rv, "running_var", k.desc)) goto done;
-    cmp("running_mean, momentum 1", &k, got_rm, want_m, 2, 1e-6, 1e-6, &e);
-    cmp("running_var, momentum 1", &k, got_rv, (const double[]){2, 32}, 2, 1e-6, 1e-6, &e);
+    CHECK_OK(clcnn_batchnorm_train(g_ctx, tx->t, tg->t, tb->t, trm->t, trv->t, 1.0f, (float)eps, ty->t, tsm->t,
+                                   tsi->t));
+    ar_check(&a, "running_mean, momentum 1", trm, want_m, 1e-6, 1e-6, &e);
+    ar_check(&a, "running_var, momentum 1", trv, (const double[]){2, 32}, 1e-6, 1e-6, &e);
 done:
-    gt_free(&tx), gt_free(&ty), gt_free(&tg), gt_free(&tb);
-    gt_free(&trm), gt_free(&trv), gt_free(&tsm), gt_free(&tsi);
+    ar_free(&a);
 }
 
 /* ------------------------------------------------------------- backward -- */
@@ -363,6 +262,11 @@ typedef struct {
 
 static const double BWD_ATOL = 2e-4, BWD_RTOL = 1e-3;
 
+/* A gradient against want at the backward's tolerances. */
+static void bwd_check(arena *a, const char *what, const guarded *g, const double *want, double *max_err) {
+    ar_check(a, what, g, want, BWD_ATOL, BWD_RTOL, max_err);
+}
+
 /* One backward case. The statistics come from the device: the batch's (train forward)
  * or a frozen norm's (clcnn_batchnorm_invstd of a random variance). Three calls:
  *   A: dx overwritten (pre-filled with NaN), dgamma and dbeta added to known values;
@@ -372,23 +276,16 @@ static void backward_case(test_rng *rng, const bn_case *k, int batch_stats, int 
     const int C = k->C;
     const size_t n = k->n;
     const float eps = 1e-5f;
-    float *x = malloc(n * sizeof *x), *dy = malloc(n * sizeof *dy), *dx = malloc(n * sizeof *dx),
-          *d0 = malloc(n * sizeof *d0), *nan = malloc(n * sizeof *nan);
-    double *xd = malloc(n * sizeof *xd), *r = malloc(n * sizeof *r), *gx = malloc(n * sizeof *gx),
-           *want_dx = malloc(n * sizeof *want_dx);
-    float gamma[MAXC], beta[MAXC], fmean[MAXC], fvar[MAXC], finvstd[MAXC], g0[MAXC], b0[MAXC], dg[MAXC], db[MAXC];
-    double gd[MAXC], bd[MAXC], md[MAXC], isd[MAXC], ggam[MAXC], gbet[MAXC], want_g[MAXC], want_b[MAXC];
-    gtensor tx = {0}, tdy = {0}, tdx = {0}, tg = {0}, tb = {0}, tm = {0}, tv = {0}, tis = {0}, tdg = {0}, tdb = {0},
-            ty = {0};
-    if (!x || !dy || !dx || !d0 || !nan || !xd || !r || !gx || !want_dx) {
-        test_fail(__FILE__, __LINE__, "no host memory");
-        goto done;
-    }
+    float gamma[MAXC], beta[MAXC], fmean[MAXC], fvar[MAXC], g0[MAXC], b0[MAXC];
+    double want_g[MAXC], want_b[MAXC];
+    arena a = {0};
+    case_desc(&a, k, batch_stats ? " (batch)" : " (fixed)");
+    float *x = ar_floats(&a, n), *dy = ar_floats(&a, n), *d0 = ar_floats(&a, n);
+    if (a.bad) goto done;
     random_inputs(rng, k, 2.0f, x, gamma, beta);
     for (size_t i = 0; i < n; i++) {
         dy[i] = test_rng_uniform(rng, -1.0f, 1.0f);
         d0[i] = test_rng_uniform(rng, -2.0f, 2.0f);
-        nan[i] = NAN;
     }
     for (int c = 0; c < C; c++) {
         g0[c] = test_rng_uniform(rng, -1.0f, 1.0f);
@@ -396,111 +293,71 @@ static void backward_case(test_rng *rng, const bn_case *k, int batch_stats, int 
         fmean[c] = test_rng_uniform(rng, -1.0f, 1.0f);
         fvar[c] = test_rng_uniform(rng, 0.2f, 3.0f);
     }
-    if (!gt_make(&tx, k->ndim, k->shape, n, x) || !gt_make(&tdy, k->ndim, k->shape, n, dy) ||
-        !gt_make(&tdx, k->ndim, k->shape, n, nan) || !gt_vec(&tg, C, gamma) || !gt_vec(&tb, C, beta) ||
-        !gt_vec(&tm, C, fmean) || !gt_vec(&tv, C, fvar) || !gt_vec(&tis, C, NULL) || !gt_vec(&tdg, C, g0) ||
-        !gt_vec(&tdb, C, b0))
+    guarded *tx = like_x(&a, k, x), *tdy = like_x(&a, k, dy), *tdx = ar_guarded(&a, k->ndim, k->shape, NULL, NAN);
+    guarded *tdx_acc = like_x(&a, k, d0), *ty = like_x(&a, k, NULL), *tg = vec(&a, C, gamma), *tb = vec(&a, C, beta);
+    guarded *tm = vec(&a, C, fmean), *tv = vec(&a, C, fvar), *tis = vec(&a, C, NULL), *tdg = vec(&a, C, g0);
+    guarded *tdb = vec(&a, C, b0);
+    if (a.bad) goto done;
+    if (batch_stats ? !CASE_OK(&a, clcnn_batchnorm_train(g_ctx, tx->t, tg->t, tb->t, NULL, NULL, 0.1f, eps, ty->t,
+                                                         tm->t, tis->t))
+                    : !CASE_OK(&a, clcnn_batchnorm_invstd(g_ctx, tv->t, eps, tis->t)))
         goto done;
-    clcnn_status st;
-    if (batch_stats) {
-        if (!gt_make(&ty, k->ndim, k->shape, n, NULL)) goto done;
-        st = clcnn_batchnorm_train(g_ctx, tx.t, tg.t, tb.t, NULL, NULL, 0.1f, eps, ty.t, tm.t, tis.t);
-    } else {
-        st = clcnn_batchnorm_invstd(g_ctx, tv.t, eps, tis.t);
-    }
-    if (st != CLCNN_OK || !gt_read(&tm, fmean, "mean", k->desc) || !gt_read(&tis, finvstd, "invstd", k->desc)) {
-        if (st != CLCNN_OK) test_fail(__FILE__, __LINE__, "%s: statistics -> %d: %s", k->desc, st, clcnn_last_error(g_ctx));
-        goto done;
-    }
+    const float *mean = ar_read(&a, tm), *invstd = ar_read(&a, tis);
+    if (!mean || !invstd) goto done;
     if (!batch_stats) { /* clcnn_batchnorm_invstd itself */
         double want_is[MAXC], e = 0;
         for (int c = 0; c < C; c++) want_is[c] = 1.0 / sqrt((double)fvar[c] + eps);
-        cmp("clcnn_batchnorm_invstd", k, finvstd, want_is, (size_t)C, 0, 1e-6, &e);
+        ar_check(&a, "clcnn_batchnorm_invstd", tis, want_is, 0, 1e-6, &e);
     }
 
     /* Finite differences of L = sum r y, around the device's statistics. */
-    fd_to_double(x, xd, n);
-    fd_to_double(dy, r, n);
-    fd_to_double(gamma, gd, (size_t)C);
-    fd_to_double(beta, bd, (size_t)C);
-    fd_to_double(fmean, md, (size_t)C);
-    fd_to_double(finvstd, isd, (size_t)C);
-    fd_bn f = {k, xd, gd, bd, md, isd, eps, 0, batch_stats};
-    const double h = 1e-3;
-    fd_gradient(fd_bn_forward, &f, xd, n, r, n, h, gx);
+    double *xd = ar_widen(&a, x, n), *gd = ar_widen(&a, gamma, (size_t)C), *bd = ar_widen(&a, beta, (size_t)C);
+    fd_bn f = {k, xd, gd, bd, ar_widen(&a, mean, (size_t)C), ar_widen(&a, invstd, (size_t)C), eps, 0, batch_stats};
+    const double *r = ar_widen(&a, dy, n), *gx = ar_fd(&a, fd_bn_forward, &f, xd, n, r, n);
     f.which = 1;
-    fd_gradient(fd_bn_forward, &f, gd, (size_t)C, r, n, h, ggam);
+    const double *ggam = ar_fd(&a, fd_bn_forward, &f, gd, (size_t)C, r, n);
     f.which = 2;
-    fd_gradient(fd_bn_forward, &f, bd, (size_t)C, r, n, h, gbet);
+    const double *gbet = ar_fd(&a, fd_bn_forward, &f, bd, (size_t)C, r, n);
+    double *want_dx = ar_doubles(&a, n);
+    if (a.bad) goto done;
 
-    char what[64];
-    const char *mode = batch_stats ? "batch" : "fixed";
     /* A */
-    st = clcnn_batchnorm_backward(g_ctx, tx.t, tg.t, tm.t, tis.t, batch_stats, tdy.t, tdx.t, 0, tdg.t, tdb.t);
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "%s: backward (%s) -> %d: %s", k->desc, mode, st, clcnn_last_error(g_ctx));
-        goto done;
-    }
-    if (!gt_read(&tdx, dx, "dx", k->desc) || !gt_read(&tdg, dg, "dgamma", k->desc) ||
-        !gt_read(&tdb, db, "dbeta", k->desc))
+    if (!CASE_OK(&a, clcnn_batchnorm_backward(g_ctx, tx->t, tg->t, tm->t, tis->t, batch_stats, tdy->t, tdx->t, 0,
+                                              tdg->t, tdb->t)))
         goto done;
     for (int c = 0; c < C; c++) {
         want_g[c] = g0[c] + ggam[c];
         want_b[c] = b0[c] + gbet[c];
     }
-    snprintf(what, sizeof what, "dx (%s)", mode);
-    cmp(what, k, dx, gx, n, BWD_ATOL, BWD_RTOL, &err->dx);
-    snprintf(what, sizeof what, "dgamma (%s, added to)", mode);
-    cmp(what, k, dg, want_g, (size_t)C, BWD_ATOL, BWD_RTOL, &err->dgamma);
-    snprintf(what, sizeof what, "dbeta (%s, added to)", mode);
-    cmp(what, k, db, want_b, (size_t)C, BWD_ATOL, BWD_RTOL, &err->dbeta);
+    bwd_check(&a, "dx", tdx, gx, &err->dx);
+    bwd_check(&a, "dgamma (added to)", tdg, want_g, &err->dgamma);
+    bwd_check(&a, "dbeta (added to)", tdb, want_b, &err->dbeta);
 
     /* B */
-    gt_free(&tdx);
-    if (!gt_make(&tdx, k->ndim, k->shape, n, d0)) goto done;
-    st = clcnn_batchnorm_backward(g_ctx, tx.t, tg.t, tm.t, tis.t, batch_stats, tdy.t, tdx.t, 1, odd ? tdg.t : NULL,
-                                  odd ? NULL : tdb.t);
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "%s: backward (%s, accumulate) -> %d: %s", k->desc, mode, st,
-                  clcnn_last_error(g_ctx));
-        goto done;
-    }
-    if (!gt_read(&tdx, dx, "dx", k->desc) || !gt_read(&tdg, dg, "dgamma", k->desc) ||
-        !gt_read(&tdb, db, "dbeta", k->desc))
+    if (!CASE_OK(&a, clcnn_batchnorm_backward(g_ctx, tx->t, tg->t, tm->t, tis->t, batch_stats, tdy->t, tdx_acc->t, 1,
+                                              odd ? tdg->t : NULL, odd ? NULL : tdb->t)))
         goto done;
     for (size_t i = 0; i < n; i++) want_dx[i] = d0[i] + gx[i];
     for (int c = 0; c < C; c++) {
         if (odd) want_g[c] += ggam[c];
         else want_b[c] += gbet[c];
     }
-    snprintf(what, sizeof what, "dx (%s, accumulated)", mode);
-    cmp(what, k, dx, want_dx, n, BWD_ATOL, BWD_RTOL, &err->dx);
-    snprintf(what, sizeof what, "dgamma (%s, %s)", mode, odd ? "added twice" : "NULL in the second call");
-    cmp(what, k, dg, want_g, (size_t)C, BWD_ATOL, BWD_RTOL, &err->dgamma);
-    snprintf(what, sizeof what, "dbeta (%s, %s)", mode, odd ? "NULL in the second call" : "added twice");
-    cmp(what, k, db, want_b, (size_t)C, BWD_ATOL, BWD_RTOL, &err->dbeta);
+    bwd_check(&a, "dx (accumulated)", tdx_acc, want_dx, &err->dx);
+    bwd_check(&a, odd ? "dgamma (added twice)" : "dgamma (NULL in the second call)", tdg, want_g, &err->dgamma);
+    bwd_check(&a, odd ? "dbeta (NULL in the second call)" : "dbeta (added twice)", tdb, want_b, &err->dbeta);
 
     /* C */
-    st = clcnn_batchnorm_backward(g_ctx, tx.t, tg.t, tm.t, tis.t, batch_stats, tdy.t, NULL, 0, tdg.t, tdb.t);
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "%s: backward (%s, dx NULL) -> %d: %s", k->desc, mode, st,
-                  clcnn_last_error(g_ctx));
+    if (!CASE_OK(&a, clcnn_batchnorm_backward(g_ctx, tx->t, tg->t, tm->t, tis->t, batch_stats, tdy->t, NULL, 0,
+                                              tdg->t, tdb->t)))
         goto done;
-    }
-    if (!gt_read(&tdg, dg, "dgamma", k->desc) || !gt_read(&tdb, db, "dbeta", k->desc)) goto done;
     for (int c = 0; c < C; c++) {
         want_g[c] += ggam[c];
         want_b[c] += gbet[c];
     }
-    snprintf(what, sizeof what, "dgamma (%s, dx NULL)", mode);
-    cmp(what, k, dg, want_g, (size_t)C, BWD_ATOL, BWD_RTOL, &err->dgamma);
-    snprintf(what, sizeof what, "dbeta (%s, dx NULL)", mode);
-    cmp(what, k, db, want_b, (size_t)C, BWD_ATOL, BWD_RTOL, &err->dbeta);
+    bwd_check(&a, "dgamma (dx NULL)", tdg, want_g, &err->dgamma);
+    bwd_check(&a, "dbeta (dx NULL)", tdb, want_b, &err->dbeta);
 done:
-    gt_free(&tx), gt_free(&tdy), gt_free(&tdx), gt_free(&tg), gt_free(&tb), gt_free(&tm);
-    gt_free(&tv), gt_free(&tis), gt_free(&tdg), gt_free(&tdb), gt_free(&ty);
-    free(x), free(dy), free(dx), free(d0), free(nan);
-    free(xd), free(r), free(gx), free(want_dx);
+    ar_free(&a);
 }
 
 static void backward_cases(uint64_t salt, int batch_stats) {
@@ -528,16 +385,14 @@ static void test_batchnorm_backward_fixed(void) { backward_cases(0xb47c4e04ull, 
 /* --------------------------------------------------------------- errors -- */
 
 static void test_batchnorm_train_errors(void) {
-    const int s4[4] = {2, 3, 4, 5}, s1[4] = {1, 3, 1, 1}, s_wrong[4] = {2, 3, 4, 6}, one[1] = {3}, four[1] = {4},
-              flat[1] = {6};
-    clcnn_tensor *x = NULL, *y = NULL, *x1 = NULL, *y1 = NULL, *yw = NULL, *v3 = NULL, *v4 = NULL, *f = NULL;
-    if (clcnn_tensor_create(g_ctx, 4, s4, &x) || clcnn_tensor_create(g_ctx, 4, s4, &y) ||
-        clcnn_tensor_create(g_ctx, 4, s1, &x1) || clcnn_tensor_create(g_ctx, 4, s1, &y1) ||
-        clcnn_tensor_create(g_ctx, 4, s_wrong, &yw) || clcnn_tensor_create(g_ctx, 1, one, &v3) ||
-        clcnn_tensor_create(g_ctx, 1, four, &v4) || clcnn_tensor_create(g_ctx, 1, flat, &f)) {
-        test_fail(__FILE__, __LINE__, "tensor creation failed: %s", clcnn_last_error(g_ctx));
-        goto done;
-    }
+    const int s4[4] = {2, 3, 4, 5}, s1[4] = {1, 3, 1, 1}, sw[4] = {2, 3, 4, 6}, one[1] = {3}, four[1] = {4};
+    const int flat[1] = {6};
+    arena a = {0};
+    ar_desc(&a, "batchnorm errors");
+    clcnn_tensor *x = ar_tensor(&a, 4, s4, NULL), *y = ar_tensor(&a, 4, s4, NULL), *yw = ar_tensor(&a, 4, sw, NULL);
+    clcnn_tensor *x1 = ar_tensor(&a, 4, s1, NULL), *y1 = ar_tensor(&a, 4, s1, NULL), *f = ar_tensor(&a, 1, flat, NULL);
+    clcnn_tensor *v3 = ar_tensor(&a, 1, one, NULL), *v4 = ar_tensor(&a, 1, four, NULL);
+    if (a.bad) goto done;
     /* One value per channel: PyTorch's "Expected more than 1 value per channel". */
     CHECK_STATUS(clcnn_batchnorm_train(g_ctx, x1, v3, v3, NULL, NULL, 0.1f, 1e-5f, y1, v3, v3), CLCNN_ERR_SHAPE);
     CHECK(strstr(clcnn_last_error(g_ctx), "more than 1"), "message: %s", clcnn_last_error(g_ctx));
@@ -559,8 +414,7 @@ static void test_batchnorm_train_errors(void) {
     CHECK_STATUS(clcnn_batchnorm_backward(NULL, x, v3, v3, v3, 1, y, y, 0, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_batchnorm_invstd(g_ctx, v3, 1e-5f, v4), CLCNN_ERR_SHAPE);
 done:
-    clcnn_tensor_destroy(x), clcnn_tensor_destroy(y), clcnn_tensor_destroy(x1), clcnn_tensor_destroy(y1);
-    clcnn_tensor_destroy(yw), clcnn_tensor_destroy(v3), clcnn_tensor_destroy(v4), clcnn_tensor_destroy(f);
+    ar_free(&a);
 }
 
 const test_case test_grad_norm_cases[] = {

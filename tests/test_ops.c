@@ -3,7 +3,7 @@
  *
  * Each test draws its shapes from a stream seeded with g_seed ^ hash(test name),
  * so a printed seed reproduces a failure. Every device output lives inside a
- * bigger raw cl_mem with GUARD sentinel floats on both sides, which must survive
+ * bigger raw cl_mem with TU_GUARD sentinel floats on both sides, which must survive
  * the op untouched. Checks are mixed: |got - want| <= atol + rtol * |want|.
  *
  * Tolerances (float32 device arithmetic against a double reference):
@@ -14,30 +14,23 @@
  *   sigmoid, silu, tanh, batchnorm(+fold),  atol 1e-5, rtol 1e-5 (exp/tanh/sqrt are
  *   avg pools, softmax, resize               a few ulp in OpenCL; short sums)
  */
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
-
 #include <math.h>
 #include <stdarg.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 #include "ref/ref.h"
-
-enum { GUARD = 67, HELD_MAX = 16, OUT_MAX = 4 };
-static const float SENTINEL = -7777.25f;
+#include "testutil.h"
 
 /* ------------------------------------------------------------ bookkeeping -- */
 
-/* One op's run over many shapes: its random stream, the case being checked (for
- * failure messages) and the statistics printed at the end. */
+/* One op's run over many shapes: its random stream and the statistics printed at
+ * the end. */
 typedef struct {
     const char *op;
     test_rng rng;
     int shapes;
     double max_err;
-    char desc[256];
 } op_run;
 
 static uint64_t fnv1a(const char *s) {
@@ -55,207 +48,21 @@ static void run_end(const op_run *r) {
     printf("  %s: %d shapes, max err %.1e\n", r->op, r->shapes, r->max_err);
 }
 
-/* Start a case: remember its description and count it. */
-static void run_case(op_run *r, const char *fmt, ...) {
+/* Start a case: count it and name it "op description" in its arena's failures. */
+static void run_case(op_run *r, arena *h, const char *fmt, ...) {
+    char desc[200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->desc, sizeof r->desc, fmt, ap);
+    vsnprintf(desc, sizeof desc, fmt, ap);
     va_end(ap);
+    ar_desc(h, "%s %s", r->op, desc);
     r->shapes++;
 }
 
-/* Check a library call of the current case; on failure say which case it was. */
-#define OP_OK(r, expr) op_ok_((r), (expr), #expr, __LINE__)
-static int op_ok_(const op_run *r, clcnn_status st, const char *expr, int line) {
-    if (st == CLCNN_OK) return 1;
-    test_fail(__FILE__, line, "%s %s: %s -> %d (%s): %s", r->op, r->desc, expr, st,
-              clcnn_status_str(st), clcnn_last_error(g_ctx));
-    return 0;
-}
-
-typedef struct { char s[64]; } dimstr;
-
-/* "[2, 3, 5]" as a value, so several can appear in one printf. */
-static dimstr dims(int ndim, const int *shape) {
-    dimstr d = {"["};
-    for (int i = 0; i < ndim; i++) {
-        size_t len = strlen(d.s);
-        snprintf(d.s + len, sizeof d.s - len, "%s%d", i ? ", " : "", shape[i]);
-    }
-    strncat(d.s, "]", sizeof d.s - strlen(d.s) - 1);
-    return d;
-}
-
-static const char *act_name(int act) {
-    static const char *names[] = {"none", "relu", "relu6", "sigmoid", "silu", "tanh"};
-    return act >= 0 && act < 6 ? names[act] : "?";
-}
-
-static size_t numel(int ndim, const int *shape) {
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    return n;
-}
-
-static cl_command_queue queue(void) { return (cl_command_queue)clcnn_context_cl_queue(g_ctx); }
-
-/* -------------------------------------------- per-case resources (arena) -- */
-
-/* A device output wrapped over a raw buffer with GUARD sentinels on each side. */
-typedef struct {
-    cl_mem buf;
-    clcnn_tensor *t;
-    int ndim, shape[CLCNN_MAX_DIMS];
-    size_t n;
-} guarded;
-
-/* Everything one case allocates, freed together; bad means an allocation or
- * upload failed (already reported) and the case is abandoned. */
-typedef struct {
-    void *host[HELD_MAX];
-    clcnn_tensor *dev[HELD_MAX];
-    guarded out[OUT_MAX];
-    int nhost, ndev, nout;
-    int bad;
-} held;
-
-static void held_fail(held *h, const char *what) {
-    if (!h->bad) test_fail(__FILE__, __LINE__, "test setup: %s", what);
-    h->bad = 1;
-}
-
-static void held_release(held *h) {
-    for (int i = 0; i < h->nout; i++) {
-        clcnn_tensor_destroy(h->out[i].t); /* before the buffer it wraps */
-        if (h->out[i].buf) clReleaseMemObject(h->out[i].buf);
-    }
-    for (int i = 0; i < h->ndev; i++) clcnn_tensor_destroy(h->dev[i]);
-    for (int i = 0; i < h->nhost; i++) free(h->host[i]);
-}
-
-static float *h_alloc(held *h, size_t n) {
-    if (h->bad) return NULL;
-    if (h->nhost == HELD_MAX) {
-        held_fail(h, "too many host buffers");
-        return NULL;
-    }
-    float *p = malloc((n ? n : 1) * sizeof *p);
-    if (!p) {
-        held_fail(h, "host allocation failed");
-        return NULL;
-    }
-    return h->host[h->nhost++] = p;
-}
-
-static float *h_rand(held *h, test_rng *rng, size_t n, float lo, float hi) {
-    float *p = h_alloc(h, n);
-    for (size_t i = 0; p && i < n; i++) p[i] = test_rng_uniform(rng, lo, hi);
-    return p;
-}
-
-/* A pool tensor holding a copy of host data. */
-static clcnn_tensor *h_input(held *h, int ndim, const int *shape, const float *data) {
-    clcnn_tensor *t = NULL;
-    if (h->bad) return NULL;
-    if (h->ndev == HELD_MAX) {
-        held_fail(h, "too many tensors");
-        return NULL;
-    }
-    clcnn_status st = clcnn_tensor_create(g_ctx, ndim, shape, &t);
-    if (st == CLCNN_OK) {
-        h->dev[h->ndev++] = t;
-        st = clcnn_tensor_write(t, data, numel(ndim, shape));
-    }
-    if (st != CLCNN_OK) {
-        held_fail(h, clcnn_last_error(g_ctx));
-        return NULL;
-    }
-    return t;
-}
-
-/* A guarded output; init (NULL: sentinel too, so unwritten elements show) fills
- * the part the tensor covers, for in-place ops and GEMM's beta. */
-static guarded *h_output(held *h, int ndim, const int *shape, const float *init) {
-    if (h->bad) return NULL;
-    if (h->nout == OUT_MAX) {
-        held_fail(h, "too many outputs");
-        return NULL;
-    }
-    guarded *g = &h->out[h->nout++];
-    g->ndim = ndim;
-    memcpy(g->shape, shape, sizeof *shape * (size_t)ndim);
-    g->n = numel(ndim, shape);
-    size_t total = g->n + 2 * GUARD;
-    float *fill = h_alloc(h, total);
-    if (!fill) return NULL;
-    for (size_t i = 0; i < total; i++) fill[i] = SENTINEL;
-    if (init) memcpy(fill + GUARD, init, g->n * sizeof *init);
-    cl_int err;
-    g->buf = clCreateBuffer((cl_context)clcnn_context_cl_context(g_ctx), CL_MEM_READ_WRITE,
-                            total * sizeof *fill, NULL, &err);
-    if (err == CL_SUCCESS)
-        err = clEnqueueWriteBuffer(queue(), g->buf, CL_TRUE, 0, total * sizeof *fill, fill, 0,
-                                   NULL, NULL);
-    if (err != CL_SUCCESS) {
-        held_fail(h, "guarded buffer create/write failed");
-        return NULL;
-    }
-    if (clcnn_tensor_wrap(g_ctx, g->buf, GUARD, ndim, shape, &g->t) != CLCNN_OK) {
-        held_fail(h, clcnn_last_error(g_ctx));
-        return NULL;
-    }
-    return g;
-}
-
-/* "[n, c, y, x]" of a flat index in shape. */
-static dimstr unravel(size_t flat, int ndim, const int *shape) {
-    int idx[CLCNN_MAX_DIMS];
-    for (int i = ndim - 1; i >= 0; i--) {
-        idx[i] = (int)(flat % (size_t)shape[i]);
-        flat /= (size_t)shape[i];
-    }
-    return dims(ndim, idx);
-}
-
-/* Finish, read the whole guarded buffer and check both guards; the output part
- * (or NULL when the read failed). */
-static const float *guarded_read(op_run *r, held *h, const guarded *g) {
-    float *all = h_alloc(h, g->n + 2 * GUARD);
-    if (!all || !OP_OK(r, clcnn_finish(g_ctx))) return NULL;
-    if (clEnqueueReadBuffer(queue(), g->buf, CL_TRUE, 0, (g->n + 2 * GUARD) * sizeof *all, all,
-                            0, NULL, NULL) != CL_SUCCESS) {
-        test_fail(__FILE__, __LINE__, "%s %s: reading the guarded output failed", r->op, r->desc);
-        return NULL;
-    }
-    for (size_t i = 0; i < 2 * GUARD; i++) {
-        size_t at = i < GUARD ? i : g->n + i;
-        if (all[at] != SENTINEL) {
-            test_fail(__FILE__, __LINE__, "%s %s: guard overwritten %zu floats %s the output: %.9g",
-                      r->op, r->desc, i < GUARD ? GUARD - i : i - GUARD + 1,
-                      i < GUARD ? "before" : "after", all[at]);
-            break;
-        }
-    }
-    return all + GUARD;
-}
-
-/* Compare a guarded output with the reference; report the first mismatch and
- * the number of mismatches. */
-static void check_output(op_run *r, held *h, const guarded *g, const float *want, double atol,
-                         double rtol) {
-    const float *got = guarded_read(r, h, g);
-    if (!got) return;
-    size_t bad = 0, first = 0;
-    for (size_t i = 0; i < g->n; i++) {
-        double err = fabs((double)got[i] - (double)want[i]);
-        if (isnan(err) || err > r->max_err) r->max_err = err;
-        if (!(err <= atol + rtol * fabs((double)want[i])) && !bad++) first = i;
-    }
-    if (bad)
-        test_fail(__FILE__, __LINE__,
-                  "%s %s: %zu of %zu off (atol %g, rtol %g); first y%s: got %.9g, want %.9g", r->op,
-                  r->desc, bad, g->n, atol, rtol, unravel(first, g->ndim, g->shape).s, got[first],
-                  (double)want[first]);
+/* Compare a guarded output with the (float) reference; the error feeds the run's
+ * statistics. */
+static void check_output(op_run *r, arena *h, const guarded *g, const float *want, double atol, double rtol) {
+    ar_check(h, "y", g, ar_widen(h, want, g ? g->n : 0), atol, rtol, &r->max_err);
 }
 
 /* Tolerance of an activation applied after exact-ish arithmetic. */
@@ -285,33 +92,33 @@ static void conv_run(op_run *r, const conv_case *c) {
     int OW = ref_conv2d_out_size(c->W, c->KW, p->stride_w, p->pad_w, p->dilation_w);
     int xs[4] = {c->N, c->Cin, c->H, c->W}, ws[4] = {c->Cout, c->Cin / p->groups, c->KH, c->KW};
     int ys[4] = {c->N, c->Cout, OH, OW}, bs[1] = {c->Cout}, shape[4];
-    run_case(r, "x%s w%s stride %d,%d pad %d,%d dil %d,%d groups %d%s%s act %s", dims(4, xs).s,
+    arena h = {0};
+    run_case(r, &h, "x%s w%s stride %d,%d pad %d,%d dil %d,%d groups %d%s%s act %s", dims(4, xs).s,
              dims(4, ws).s, p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dilation_h,
              p->dilation_w, p->groups, c->bias ? " bias" : "", c->residual ? " residual" : "",
              act_name(c->act));
-    held h = {0};
     size_t ny = numel(4, ys);
     float ws_scale = 1.0f / sqrtf((float)(ws[1] * c->KH * c->KW)); /* keep outputs O(1) */
-    float *x = h_rand(&h, &r->rng, numel(4, xs), -1, 1);
-    float *w = h_rand(&h, &r->rng, numel(4, ws), -ws_scale, ws_scale);
-    float *b = c->bias ? h_rand(&h, &r->rng, (size_t)c->Cout, -1, 1) : NULL;
-    float *res = c->residual ? h_rand(&h, &r->rng, ny, -1, 1) : NULL;
-    float *want = h_alloc(&h, ny);
-    clcnn_tensor *tx = h_input(&h, 4, xs, x), *tw = h_input(&h, 4, ws, w);
-    clcnn_tensor *tb = b ? h_input(&h, 1, bs, b) : NULL;
-    clcnn_tensor *tr = res ? h_input(&h, 4, ys, res) : NULL;
-    guarded *y = h_output(&h, 4, ys, NULL);
+    float *x = ar_rand(&h, &r->rng, numel(4, xs), -1, 1);
+    float *w = ar_rand(&h, &r->rng, numel(4, ws), -ws_scale, ws_scale);
+    float *b = c->bias ? ar_rand(&h, &r->rng, (size_t)c->Cout, -1, 1) : NULL;
+    float *res = c->residual ? ar_rand(&h, &r->rng, ny, -1, 1) : NULL;
+    float *want = ar_floats(&h, ny);
+    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x), *tw = ar_tensor(&h, 4, ws, w);
+    clcnn_tensor *tb = b ? ar_tensor(&h, 1, bs, b) : NULL;
+    clcnn_tensor *tr = res ? ar_tensor(&h, 4, ys, res) : NULL;
+    guarded *y = ar_guarded(&h, 4, ys, NULL, TU_SENTINEL);
     if (h.bad) goto done;
-    if (OP_OK(r, clcnn_conv2d_output_shape(tx, tw, p, shape)))
-        CHECK(!memcmp(shape, ys, sizeof ys), "conv2d %s: output shape %s, want %s", r->desc,
-              dims(4, shape).s, dims(4, ys).s);
-    if (!OP_OK(r, clcnn_conv2d(g_ctx, tx, tw, tb, p, tr, c->act, y->t))) goto done;
+    if (CASE_OK(&h, clcnn_conv2d_output_shape(tx, tw, p, shape)))
+        CASE_CHECK(&h, !memcmp(shape, ys, sizeof ys), "output shape %s, want %s", dims(4, shape).s,
+                   dims(4, ys).s);
+    if (!CASE_OK(&h, clcnn_conv2d(g_ctx, tx, tw, tb, p, tr, c->act, y->t))) goto done;
     ref_conv2d(x, c->N, c->Cin, c->H, c->W, w, c->Cout, c->KH, c->KW, b, p->stride_h, p->stride_w,
                p->pad_h, p->pad_w, p->dilation_h, p->dilation_w, p->groups, res, c->act, want, OH,
                OW);
     check_output(r, &h, y, want, 1e-4, 1e-4);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 /* Smallest input extent that still gives one output. */
@@ -409,30 +216,30 @@ static void test_conv2d_grouped(void) {
 /* ------------------------------------------------------------ batchnorm -- */
 
 /* Batch-norm statistics for C channels: gamma, beta, mean, var (var > 0). */
-static void bn_params(held *h, test_rng *rng, int C, float *p[4], clcnn_tensor *t[4]) {
+static void bn_params(arena *h, test_rng *rng, int C, float *p[4], clcnn_tensor *t[4]) {
     static const float lo[4] = {-2, -1, -1, 0.01f}, hi[4] = {2, 1, 1, 3};
     for (int i = 0; i < 4; i++) {
-        p[i] = h_rand(h, rng, (size_t)C, lo[i], hi[i]);
-        t[i] = h_input(h, 1, &C, p[i]);
+        p[i] = ar_rand(h, rng, (size_t)C, lo[i], hi[i]);
+        t[i] = ar_tensor(h, 1, &C, p[i]);
     }
 }
 
 static void batchnorm_case(op_run *r, int ndim, const int *xs, float eps) {
     int S = (int)(numel(ndim, xs) / (size_t)(xs[0] * xs[1]));
-    run_case(r, "x%s eps %g", dims(ndim, xs).s, eps);
-    held h = {0};
-    float *p[4], *x = h_rand(&h, &r->rng, numel(ndim, xs), -3, 3);
+    arena h = {0};
+    run_case(r, &h, "x%s eps %g", dims(ndim, xs).s, eps);
+    float *p[4], *x = ar_rand(&h, &r->rng, numel(ndim, xs), -3, 3);
     clcnn_tensor *t[4];
     bn_params(&h, &r->rng, xs[1], p, t);
-    float *want = h_alloc(&h, numel(ndim, xs));
-    clcnn_tensor *tx = h_input(&h, ndim, xs, x);
-    guarded *y = h_output(&h, ndim, xs, NULL);
+    float *want = ar_floats(&h, numel(ndim, xs));
+    clcnn_tensor *tx = ar_tensor(&h, ndim, xs, x);
+    guarded *y = ar_guarded(&h, ndim, xs, NULL, TU_SENTINEL);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_batchnorm(g_ctx, tx, t[0], t[1], t[2], t[3], eps, y->t))) goto done;
+    if (!CASE_OK(&h, clcnn_batchnorm(g_ctx, tx, t[0], t[1], t[2], t[3], eps, y->t))) goto done;
     ref_batchnorm(x, xs[0], xs[1], S, p[0], p[1], p[2], p[3], eps, want);
     check_output(r, &h, y, want, 1e-5, 1e-5);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void test_batchnorm(void) {
@@ -450,24 +257,25 @@ static void test_batchnorm(void) {
 /* w [Cout, ...] folded out of place, or in place (w_out == w). */
 static void batchnorm_fold_case(op_run *r, int ndim, const int *ws, int has_bias, int in_place) {
     int Cout = ws[0], per = (int)(numel(ndim, ws) / (size_t)Cout);
-    run_case(r, "w%s%s%s", dims(ndim, ws).s, has_bias ? " bias" : "", in_place ? " in place" : "");
-    held h = {0};
-    float *p[4], *w = h_rand(&h, &r->rng, numel(ndim, ws), -1, 1);
-    float *b = has_bias ? h_rand(&h, &r->rng, (size_t)Cout, -1, 1) : NULL;
+    arena h = {0};
+    run_case(r, &h, "w%s%s%s", dims(ndim, ws).s, has_bias ? " bias" : "", in_place ? " in place" : "");
+    float *p[4], *w = ar_rand(&h, &r->rng, numel(ndim, ws), -1, 1);
+    float *b = has_bias ? ar_rand(&h, &r->rng, (size_t)Cout, -1, 1) : NULL;
     clcnn_tensor *t[4];
     bn_params(&h, &r->rng, Cout, p, t);
-    float *want_w = h_alloc(&h, numel(ndim, ws)), *want_b = h_alloc(&h, (size_t)Cout);
-    clcnn_tensor *tb = b ? h_input(&h, 1, &Cout, b) : NULL;
-    guarded *wo = h_output(&h, ndim, ws, in_place ? w : NULL), *bo = h_output(&h, 1, &Cout, NULL);
-    clcnn_tensor *tw = in_place ? (wo ? wo->t : NULL) : h_input(&h, ndim, ws, w);
+    float *want_w = ar_floats(&h, numel(ndim, ws)), *want_b = ar_floats(&h, (size_t)Cout);
+    clcnn_tensor *tb = b ? ar_tensor(&h, 1, &Cout, b) : NULL;
+    guarded *wo = ar_guarded(&h, ndim, ws, in_place ? w : NULL, TU_SENTINEL);
+    guarded *bo = ar_guarded(&h, 1, &Cout, NULL, TU_SENTINEL);
+    clcnn_tensor *tw = in_place ? (wo ? wo->t : NULL) : ar_tensor(&h, ndim, ws, w);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_batchnorm_fold(g_ctx, tw, tb, t[0], t[1], t[2], t[3], 1e-5f, wo->t, bo->t)))
+    if (!CASE_OK(&h, clcnn_batchnorm_fold(g_ctx, tw, tb, t[0], t[1], t[2], t[3], 1e-5f, wo->t, bo->t)))
         goto done;
     ref_batchnorm_fold(w, b, Cout, per, p[0], p[1], p[2], p[3], 1e-5f, want_w, want_b);
     check_output(r, &h, wo, want_w, 1e-5, 1e-5);
     check_output(r, &h, bo, want_b, 1e-5, 1e-5);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void test_batchnorm_fold(void) {
@@ -486,9 +294,9 @@ static void test_batchnorm_fold(void) {
 
 /* x uniform in [-8, 8] with a few far values: tanh and sigmoid must not
  * overflow to NaN there. */
-static float *act_input(held *h, test_rng *rng, size_t n) {
+static float *act_input(arena *h, test_rng *rng, size_t n) {
     static const float far[] = {-90, -20, 20, 90};
-    float *x = h_rand(h, rng, n, -8, 8);
+    float *x = ar_rand(h, rng, n, -8, 8);
     for (size_t i = 0; x && i < n; i += 7) x[i] = far[test_rng_int(rng, 0, 3)];
     return x;
 }
@@ -497,17 +305,17 @@ static void activation_case(op_run *r, int ndim, const int *xs, int act, int in_
     size_t n = numel(ndim, xs);
     double atol, rtol;
     act_tol(act, &atol, &rtol);
-    run_case(r, "%s x%s%s", act_name(act), dims(ndim, xs).s, in_place ? " in place" : "");
-    held h = {0};
-    float *x = act_input(&h, &r->rng, n), *want = h_alloc(&h, n);
-    guarded *y = h_output(&h, ndim, xs, in_place ? x : NULL);
-    clcnn_tensor *tx = in_place ? (y ? y->t : NULL) : h_input(&h, ndim, xs, x);
+    arena h = {0};
+    run_case(r, &h, "%s x%s%s", act_name(act), dims(ndim, xs).s, in_place ? " in place" : "");
+    float *x = act_input(&h, &r->rng, n), *want = ar_floats(&h, n);
+    guarded *y = ar_guarded(&h, ndim, xs, in_place ? x : NULL, TU_SENTINEL);
+    clcnn_tensor *tx = in_place ? (y ? y->t : NULL) : ar_tensor(&h, ndim, xs, x);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_activate(g_ctx, tx, (clcnn_activation)act, y->t))) goto done;
+    if (!CASE_OK(&h, clcnn_activate(g_ctx, tx, (clcnn_activation)act, y->t))) goto done;
     ref_activate(x, n, act, want);
     check_output(r, &h, y, want, atol, rtol);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void test_activations(void) {
@@ -527,19 +335,19 @@ static void add_case(op_run *r, int ndim, const int *xs, int act, int mode) {
     size_t n = numel(ndim, xs);
     double atol, rtol;
     act_tol(act, &atol, &rtol);
-    run_case(r, "x%s act %s%s", dims(ndim, xs).s, act_name(act), mode_name[mode]);
-    held h = {0};
-    float *a = h_rand(&h, &r->rng, n, -4, 4), *b = h_rand(&h, &r->rng, n, -4, 4);
-    float *want = h_alloc(&h, n);
-    guarded *y = h_output(&h, ndim, xs, mode == ADD_INTO_A ? a : mode == ADD_INTO_B ? b : NULL);
-    clcnn_tensor *ta = mode == ADD_INTO_A ? (y ? y->t : NULL) : h_input(&h, ndim, xs, a);
-    clcnn_tensor *tb = mode == ADD_INTO_B ? (y ? y->t : NULL) : h_input(&h, ndim, xs, b);
+    arena h = {0};
+    run_case(r, &h, "x%s act %s%s", dims(ndim, xs).s, act_name(act), mode_name[mode]);
+    float *a = ar_rand(&h, &r->rng, n, -4, 4), *b = ar_rand(&h, &r->rng, n, -4, 4);
+    float *want = ar_floats(&h, n);
+    guarded *y = ar_guarded(&h, ndim, xs, mode == ADD_INTO_A ? a : mode == ADD_INTO_B ? b : NULL, TU_SENTINEL);
+    clcnn_tensor *ta = mode == ADD_INTO_A ? (y ? y->t : NULL) : ar_tensor(&h, ndim, xs, a);
+    clcnn_tensor *tb = mode == ADD_INTO_B ? (y ? y->t : NULL) : ar_tensor(&h, ndim, xs, b);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_add(g_ctx, ta, tb, (clcnn_activation)act, y->t))) goto done;
+    if (!CASE_OK(&h, clcnn_add(g_ctx, ta, tb, (clcnn_activation)act, y->t))) goto done;
     ref_add(a, b, n, act, want);
     check_output(r, &h, y, want, atol, rtol);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void test_add(void) {
@@ -564,26 +372,26 @@ static void pool_run(op_run *r, const pool_case *c) {
     int OH = ref_pool_out_size(c->H, p->kernel_h, sh, p->pad_h, p->ceil_mode);
     int OW = ref_pool_out_size(c->W, p->kernel_w, sw, p->pad_w, p->ceil_mode);
     int xs[4] = {c->N, c->C, c->H, c->W}, ys[4] = {c->N, c->C, OH, OW}, shape[4];
-    run_case(r, "x%s kernel %d,%d stride %d,%d pad %d,%d%s%s", dims(4, xs).s, p->kernel_h,
+    arena h = {0};
+    run_case(r, &h, "x%s kernel %d,%d stride %d,%d pad %d,%d%s%s", dims(4, xs).s, p->kernel_h,
              p->kernel_w, p->stride_h, p->stride_w, p->pad_h, p->pad_w,
              p->ceil_mode ? " ceil" : "",
              p->mode == CLCNN_POOL_AVG && !p->count_include_pad ? " exclude pad" : "");
-    held h = {0};
-    float *x = h_rand(&h, &r->rng, numel(4, xs), -3, 3), *want = h_alloc(&h, numel(4, ys));
-    clcnn_tensor *tx = h_input(&h, 4, xs, x);
-    guarded *y = h_output(&h, 4, ys, NULL);
+    float *x = ar_rand(&h, &r->rng, numel(4, xs), -3, 3), *want = ar_floats(&h, numel(4, ys));
+    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x);
+    guarded *y = ar_guarded(&h, 4, ys, NULL, TU_SENTINEL);
     if (h.bad) goto done;
-    if (OP_OK(r, clcnn_pool2d_output_shape(tx, p, shape)))
-        CHECK(!memcmp(shape, ys, sizeof ys), "%s %s: output shape %s, want %s", r->op, r->desc,
-              dims(4, shape).s, dims(4, ys).s);
-    if (!OP_OK(r, clcnn_pool2d(g_ctx, tx, p, y->t))) goto done;
+    if (CASE_OK(&h, clcnn_pool2d_output_shape(tx, p, shape)))
+        CASE_CHECK(&h, !memcmp(shape, ys, sizeof ys), "output shape %s, want %s", dims(4, shape).s,
+                   dims(4, ys).s);
+    if (!CASE_OK(&h, clcnn_pool2d(g_ctx, tx, p, y->t))) goto done;
     ref_pool2d(x, c->N, c->C, c->H, c->W, p->mode, p->kernel_h, p->kernel_w, sh, sw, p->pad_h,
                p->pad_w, p->count_include_pad, want, OH, OW);
     /* max pool picks an input: exact; average divides a short sum */
     if (p->mode == CLCNN_POOL_MAX) check_output(r, &h, y, want, 0, 0);
     else check_output(r, &h, y, want, 1e-6, 1e-5);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static pool_case pool_random(test_rng *rng, clcnn_pool_mode mode) {
@@ -639,17 +447,17 @@ static void test_avgpool(void) {
 
 static void global_avg_pool_case(op_run *r, const int *xs, int flat) {
     int ys[4] = {xs[0], xs[1], 1, 1};
-    run_case(r, "x%s -> y%s", dims(4, xs).s, dims(flat ? 2 : 4, ys).s);
-    held h = {0};
-    float *x = h_rand(&h, &r->rng, numel(4, xs), -2, 2), *want = h_alloc(&h, numel(2, ys));
-    clcnn_tensor *tx = h_input(&h, 4, xs, x);
-    guarded *y = h_output(&h, flat ? 2 : 4, ys, NULL);
+    arena h = {0};
+    run_case(r, &h, "x%s -> y%s", dims(4, xs).s, dims(flat ? 2 : 4, ys).s);
+    float *x = ar_rand(&h, &r->rng, numel(4, xs), -2, 2), *want = ar_floats(&h, numel(2, ys));
+    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x);
+    guarded *y = ar_guarded(&h, flat ? 2 : 4, ys, NULL, TU_SENTINEL);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_global_avg_pool(g_ctx, tx, y->t))) goto done;
+    if (!CASE_OK(&h, clcnn_global_avg_pool(g_ctx, tx, y->t))) goto done;
     ref_global_avg_pool(x, xs[0], xs[1], xs[2], xs[3], want);
     check_output(r, &h, y, want, 1e-5, 1e-5);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void test_global_avg_pool(void) {
@@ -671,22 +479,22 @@ static void linear_case(op_run *r, int xdim, const int *xs, int M, int has_bias,
     int N = xs[0], K = (int)(numel(xdim, xs) / (size_t)N);
     int ws[2] = {M, K}, ys[2] = {N, M};
     float scale = 1.0f / sqrtf((float)K);
-    run_case(r, "x%s w%s%s act %s", dims(xdim, xs).s, dims(2, ws).s, has_bias ? " bias" : "",
+    arena h = {0};
+    run_case(r, &h, "x%s w%s%s act %s", dims(xdim, xs).s, dims(2, ws).s, has_bias ? " bias" : "",
              act_name(act));
-    held h = {0};
-    float *x = h_rand(&h, &r->rng, numel(xdim, xs), -1, 1);
-    float *w = h_rand(&h, &r->rng, numel(2, ws), -scale, scale);
-    float *b = has_bias ? h_rand(&h, &r->rng, (size_t)M, -1, 1) : NULL;
-    float *want = h_alloc(&h, numel(2, ys));
-    clcnn_tensor *tx = h_input(&h, xdim, xs, x), *tw = h_input(&h, 2, ws, w);
-    clcnn_tensor *tb = b ? h_input(&h, 1, &M, b) : NULL;
-    guarded *y = h_output(&h, 2, ys, NULL);
+    float *x = ar_rand(&h, &r->rng, numel(xdim, xs), -1, 1);
+    float *w = ar_rand(&h, &r->rng, numel(2, ws), -scale, scale);
+    float *b = has_bias ? ar_rand(&h, &r->rng, (size_t)M, -1, 1) : NULL;
+    float *want = ar_floats(&h, numel(2, ys));
+    clcnn_tensor *tx = ar_tensor(&h, xdim, xs, x), *tw = ar_tensor(&h, 2, ws, w);
+    clcnn_tensor *tb = b ? ar_tensor(&h, 1, &M, b) : NULL;
+    guarded *y = ar_guarded(&h, 2, ys, NULL, TU_SENTINEL);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_linear(g_ctx, tx, tw, tb, (clcnn_activation)act, y->t))) goto done;
+    if (!CASE_OK(&h, clcnn_linear(g_ctx, tx, tw, tb, (clcnn_activation)act, y->t))) goto done;
     ref_linear(x, N, K, w, M, b, act, want);
     check_output(r, &h, y, want, 1e-4, 1e-4);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void test_linear(void) {
@@ -711,25 +519,25 @@ static void squeeze_excite_case(op_run *r, const int *xs, int Cr, int conv_weigh
     int C = xs[1];
     int w1s[4] = {Cr, C, 1, 1}, w2s[4] = {C, Cr, 1, 1}, wdim = conv_weights ? 4 : 2;
     size_t n = numel(4, xs);
-    run_case(r, "x%s w1%s w2%s%s act %s", dims(4, xs).s, dims(wdim, w1s).s, dims(wdim, w2s).s,
+    arena h = {0};
+    run_case(r, &h, "x%s w1%s w2%s%s act %s", dims(4, xs).s, dims(wdim, w1s).s, dims(wdim, w2s).s,
              residual ? " residual" : "", act_name(act));
-    held h = {0};
-    float *x = h_rand(&h, &r->rng, n, -2, 2);
-    float *w1 = h_rand(&h, &r->rng, (size_t)Cr * C, -1, 1), *b1 = h_rand(&h, &r->rng, (size_t)Cr, -1, 1);
-    float *w2 = h_rand(&h, &r->rng, (size_t)C * Cr, -1, 1), *b2 = h_rand(&h, &r->rng, (size_t)C, -1, 1);
-    float *res = residual ? h_rand(&h, &r->rng, n, -1, 1) : NULL, *want = h_alloc(&h, n);
-    clcnn_tensor *tx = h_input(&h, 4, xs, x), *tw1 = h_input(&h, wdim, w1s, w1);
-    clcnn_tensor *tb1 = h_input(&h, 1, &Cr, b1), *tw2 = h_input(&h, wdim, w2s, w2);
-    clcnn_tensor *tb2 = h_input(&h, 1, &C, b2), *tr = res ? h_input(&h, 4, xs, res) : NULL;
-    guarded *y = h_output(&h, 4, xs, NULL);
+    float *x = ar_rand(&h, &r->rng, n, -2, 2);
+    float *w1 = ar_rand(&h, &r->rng, (size_t)Cr * C, -1, 1), *b1 = ar_rand(&h, &r->rng, (size_t)Cr, -1, 1);
+    float *w2 = ar_rand(&h, &r->rng, (size_t)C * Cr, -1, 1), *b2 = ar_rand(&h, &r->rng, (size_t)C, -1, 1);
+    float *res = residual ? ar_rand(&h, &r->rng, n, -1, 1) : NULL, *want = ar_floats(&h, n);
+    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x), *tw1 = ar_tensor(&h, wdim, w1s, w1);
+    clcnn_tensor *tb1 = ar_tensor(&h, 1, &Cr, b1), *tw2 = ar_tensor(&h, wdim, w2s, w2);
+    clcnn_tensor *tb2 = ar_tensor(&h, 1, &C, b2), *tr = res ? ar_tensor(&h, 4, xs, res) : NULL;
+    guarded *y = ar_guarded(&h, 4, xs, NULL, TU_SENTINEL);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_squeeze_excite(g_ctx, tx, tw1, tb1, tw2, tb2, tr, (clcnn_activation)act,
+    if (!CASE_OK(&h, clcnn_squeeze_excite(g_ctx, tx, tw1, tb1, tw2, tb2, tr, (clcnn_activation)act,
                                        y->t)))
         goto done;
     ref_squeeze_excite(x, xs[0], C, xs[2], xs[3], w1, b1, w2, b2, Cr, res, act, want);
     check_output(r, &h, y, want, 1e-4, 1e-4);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void test_squeeze_excite(void) {
@@ -752,17 +560,17 @@ static void softmax_case(op_run *r, int ndim, const int *xs, float range, float 
                          int log_softmax) {
     size_t n = numel(ndim, xs);
     int cols = xs[ndim - 1];
-    run_case(r, "x%s values %g +- %g", dims(ndim, xs).s, offset, range);
-    held h = {0};
-    float *x = h_rand(&h, &r->rng, n, offset - range, offset + range), *want = h_alloc(&h, n);
-    clcnn_tensor *tx = h_input(&h, ndim, xs, x);
-    guarded *y = h_output(&h, ndim, xs, NULL);
+    arena h = {0};
+    run_case(r, &h, "x%s values %g +- %g", dims(ndim, xs).s, offset, range);
+    float *x = ar_rand(&h, &r->rng, n, offset - range, offset + range), *want = ar_floats(&h, n);
+    clcnn_tensor *tx = ar_tensor(&h, ndim, xs, x);
+    guarded *y = ar_guarded(&h, ndim, xs, NULL, TU_SENTINEL);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_softmax(g_ctx, tx, log_softmax, y->t))) goto done;
+    if (!CASE_OK(&h, clcnn_softmax(g_ctx, tx, log_softmax, y->t))) goto done;
     ref_softmax(x, (int)(n / (size_t)cols), cols, log_softmax, want);
     check_output(r, &h, y, want, 1e-5, 1e-5);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void softmax_test(const char *op, int log_softmax) {
@@ -789,31 +597,31 @@ static void test_dropout_inference(void) {
     for (int i = 0; i < 6; i++) {
         int xs[4], ndim = rand_shape(&r.rng, xs);
         size_t n = numel(ndim, xs);
-        run_case(&r, "x%s", dims(ndim, xs).s);
-        held h = {0};
-        float *x = h_rand(&h, &r.rng, n, -5, 5);
-        clcnn_tensor *tx = h_input(&h, ndim, xs, x);
-        guarded *y = h_output(&h, ndim, xs, NULL);
-        if (!h.bad && OP_OK(&r, clcnn_dropout_inference(g_ctx, tx, y->t)))
+        arena h = {0};
+        run_case(&r, &h, "x%s", dims(ndim, xs).s);
+        float *x = ar_rand(&h, &r.rng, n, -5, 5);
+        clcnn_tensor *tx = ar_tensor(&h, ndim, xs, x);
+        guarded *y = ar_guarded(&h, ndim, xs, NULL, TU_SENTINEL);
+        if (!h.bad && CASE_OK(&h, clcnn_dropout_inference(g_ctx, tx, y->t)))
             check_output(&r, &h, y, x, 0, 0); /* the identity: exact */
-        held_release(&h);
+        ar_free(&h);
     }
     run_end(&r);
 }
 
 static void resize_case(op_run *r, const int *xs, int OH, int OW) {
     int ys[4] = {xs[0], xs[1], OH, OW};
-    run_case(r, "x%s -> y%s", dims(4, xs).s, dims(4, ys).s);
-    held h = {0};
-    float *x = h_rand(&h, &r->rng, numel(4, xs), -1, 1), *want = h_alloc(&h, numel(4, ys));
-    clcnn_tensor *tx = h_input(&h, 4, xs, x);
-    guarded *y = h_output(&h, 4, ys, NULL);
+    arena h = {0};
+    run_case(r, &h, "x%s -> y%s", dims(4, xs).s, dims(4, ys).s);
+    float *x = ar_rand(&h, &r->rng, numel(4, xs), -1, 1), *want = ar_floats(&h, numel(4, ys));
+    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x);
+    guarded *y = ar_guarded(&h, 4, ys, NULL, TU_SENTINEL);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_resize_bilinear(g_ctx, tx, y->t))) goto done;
+    if (!CASE_OK(&h, clcnn_resize_bilinear(g_ctx, tx, y->t))) goto done;
     ref_resize_bilinear(x, xs[0], xs[1], xs[2], xs[3], want, OH, OW);
     check_output(r, &h, y, want, 1e-5, 1e-5);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void test_resize_bilinear(void) {
@@ -834,20 +642,20 @@ static void test_resize_bilinear(void) {
 static void gemm_case(op_run *r, clcnn_gemm_backend backend, int ta, int tb, int M, int N, int K,
                       float alpha, float beta) {
     int as[2] = {ta ? K : M, ta ? M : K}, bs[2] = {tb ? N : K, tb ? K : N}, cs[2] = {M, N};
-    run_case(r, "%s%s M %d N %d K %d alpha %g beta %g", ta ? "A^T" : "A", tb ? " B^T" : " B", M, N,
+    arena h = {0};
+    run_case(r, &h, "%s%s M %d N %d K %d alpha %g beta %g", ta ? "A^T" : "A", tb ? " B^T" : " B", M, N,
              K, alpha, beta);
-    held h = {0};
-    float *a = h_rand(&h, &r->rng, numel(2, as), -1, 1), *b = h_rand(&h, &r->rng, numel(2, bs), -1, 1);
-    float *c = h_rand(&h, &r->rng, numel(2, cs), -1, 1), *want = h_alloc(&h, numel(2, cs));
-    clcnn_tensor *tA = h_input(&h, 2, as, a), *tB = h_input(&h, 2, bs, b);
-    guarded *y = h_output(&h, 2, cs, c);
+    float *a = ar_rand(&h, &r->rng, numel(2, as), -1, 1), *b = ar_rand(&h, &r->rng, numel(2, bs), -1, 1);
+    float *c = ar_rand(&h, &r->rng, numel(2, cs), -1, 1), *want = ar_floats(&h, numel(2, cs));
+    clcnn_tensor *tA = ar_tensor(&h, 2, as, a), *tB = ar_tensor(&h, 2, bs, b);
+    guarded *y = ar_guarded(&h, 2, cs, c, TU_SENTINEL);
     if (h.bad) goto done;
-    if (!OP_OK(r, clcnn_gemm(g_ctx, backend, ta, tb, alpha, tA, tB, beta, y->t))) goto done;
+    if (!CASE_OK(&h, clcnn_gemm(g_ctx, backend, ta, tb, alpha, tA, tB, beta, y->t))) goto done;
     memcpy(want, c, numel(2, cs) * sizeof *c);
     ref_gemm(ta, tb, M, N, K, alpha, a, b, beta, want);
     check_output(r, &h, y, want, 1e-4, 1e-4);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 static void gemm_backend_test(const char *op, clcnn_gemm_backend backend) {
@@ -875,16 +683,16 @@ static void test_gemm(void) {
     }
     /* without CLBlast the backend must say so rather than fall back silently */
     op_run r = run_begin("gemm (clblast)");
-    run_case(&r, "1x1x1 without CLBlast");
-    held h = {0};
+    arena h = {0};
+    run_case(&r, &h, "1x1x1 without CLBlast");
     float one = 1.0f;
     int s[2] = {1, 1};
-    clcnn_tensor *a = h_input(&h, 2, s, &one);
-    guarded *c = h_output(&h, 2, s, &one);
+    clcnn_tensor *a = ar_tensor(&h, 2, s, &one);
+    guarded *c = ar_guarded(&h, 2, s, &one, TU_SENTINEL);
     if (!h.bad)
         CHECK_STATUS(clcnn_gemm(g_ctx, CLCNN_GEMM_CLBLAST, 0, 0, 1.0f, a, a, 0.0f, c->t),
                      CLCNN_ERR_UNSUPPORTED);
-    held_release(&h);
+    ar_free(&h);
 }
 
 /* ---------------------------------------------------------- shape errors -- */
@@ -892,17 +700,17 @@ static void test_gemm(void) {
 /* Ops given shapes that do not fit must say CLCNN_ERR_SHAPE and write nothing. */
 static void test_op_shape_errors(void) {
     op_run r = run_begin("op_shape_errors");
-    run_case(&r, "conv2d, add, linear, gemm with mismatched shapes");
-    held h = {0};
+    arena h = {0};
+    run_case(&r, &h, "conv2d, add, linear, gemm with mismatched shapes");
     int xs[4] = {1, 3, 5, 5}, ws[4] = {4, 3, 3, 3}, bad_ys[4] = {1, 4, 5, 5};
     int a_s[2] = {2, 3}, b_s[2] = {3, 2}, lin_w[2] = {4, 5};
-    float *data = h_rand(&h, &r.rng, 128, -1, 1), *untouched = h_alloc(&h, 128);
-    clcnn_tensor *x = h_input(&h, 4, xs, data), *w = h_input(&h, 4, ws, data);
-    clcnn_tensor *a = h_input(&h, 2, a_s, data), *b = h_input(&h, 2, b_s, data);
-    clcnn_tensor *lw = h_input(&h, 2, lin_w, data);
-    guarded *y4 = h_output(&h, 4, bad_ys, NULL), *y2 = h_output(&h, 2, a_s, NULL);
+    float *data = ar_rand(&h, &r.rng, 128, -1, 1), *untouched = ar_floats(&h, 128);
+    clcnn_tensor *x = ar_tensor(&h, 4, xs, data), *w = ar_tensor(&h, 4, ws, data);
+    clcnn_tensor *a = ar_tensor(&h, 2, a_s, data), *b = ar_tensor(&h, 2, b_s, data);
+    clcnn_tensor *lw = ar_tensor(&h, 2, lin_w, data);
+    guarded *y4 = ar_guarded(&h, 4, bad_ys, NULL, TU_SENTINEL), *y2 = ar_guarded(&h, 2, a_s, NULL, TU_SENTINEL);
     if (h.bad) goto done;
-    for (int i = 0; i < 128; i++) untouched[i] = SENTINEL;
+    for (int i = 0; i < 128; i++) untouched[i] = TU_SENTINEL;
     clcnn_conv_params p = {1, 1, 0, 0, 1, 1, 1}; /* no padding: 3x3 output, not 5x5 */
     CHECK_STATUS(clcnn_conv2d(g_ctx, x, w, NULL, &p, NULL, CLCNN_ACT_NONE, y4->t), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_add(g_ctx, a, b, CLCNN_ACT_NONE, y2->t), CLCNN_ERR_SHAPE);
@@ -911,7 +719,7 @@ static void test_op_shape_errors(void) {
     check_output(&r, &h, y4, untouched, 0, 0);
     check_output(&r, &h, y2, untouched, 0, 0);
 done:
-    held_release(&h);
+    ar_free(&h);
 }
 
 const test_case test_ops_cases[] = {

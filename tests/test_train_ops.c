@@ -2,8 +2,9 @@
  * schedules against the double-precision references in tests/ref/ref_train_ops.c,
  * finite differences of those references, and a few values computed by PyTorch.
  *
- * Every device tensor lives inside a bigger raw cl_mem at an offset, with GUARD
- * sentinel floats on both sides that must survive the op. Each test draws its shapes
+ * Every device tensor is guarded (testutil.h): it lives inside a bigger raw cl_mem at
+ * an offset, with sentinel floats on both sides that must survive the op; outputs
+ * start as NaN, so that unwritten elements show. Each test draws its shapes
  * from g_seed ^ a per-test constant and prints the case when a check fails.
  *
  * Tolerances (float32 device against double references), |got - want| <= atol + rtol |want|:
@@ -16,128 +17,12 @@
  *   gradient norm        rtol 1e-5 (float sums of squares, partial then tree);
  *   PyTorch values       atol 1e-6, rtol 1e-5 (both sides float32, different summation orders);
  *   schedules            rtol 1e-6 (host double, rounded to float once). */
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
-
 #include <math.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "harness.h"
 #include "ref/gradcheck.h"
 #include "ref/ref_train_ops.h"
-
-enum { GUARD = 37 };
-static const float SENTINEL = -7777.25f;
-
-/* --------------------------------------------------------------- helpers -- */
-
-/* The case being checked, for failure messages. */
-static char g_case[256];
-
-static void set_case(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g_case, sizeof g_case, fmt, ap);
-    va_end(ap);
-}
-
-#define CASE_CHECK(cond, ...)                                                                                  \
-    do {                                                                                                       \
-        if (!(cond)) {                                                                                         \
-            char m_[256];                                                                                      \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                                              \
-            test_fail(__FILE__, __LINE__, "%s: %s", g_case, m_);                                               \
-        }                                                                                                      \
-    } while (0)
-
-/* A device tensor wrapped over a raw buffer, GUARD sentinels on each side. */
-typedef struct {
-    cl_mem buf;
-    clcnn_tensor *t;
-    size_t n;
-} gtensor;
-
-/* Make g with this shape and contents init (NULL: NaN, to catch reads of
- * uninitialised outputs). Returns 0 (after reporting) on failure. */
-static int gt_make(gtensor *g, int ndim, const int *shape, const float *init) {
-    memset(g, 0, sizeof *g);
-    g->n = 1;
-    for (int i = 0; i < ndim; i++) g->n *= (size_t)shape[i];
-    const size_t total = g->n + 2 * GUARD;
-    float *host = malloc(total * sizeof *host);
-    cl_int err = CL_OUT_OF_HOST_MEMORY;
-    if (!host) goto fail;
-    for (size_t i = 0; i < total; i++) host[i] = SENTINEL;
-    for (size_t i = 0; i < g->n; i++) host[GUARD + i] = init ? init[i] : NAN;
-    g->buf = clCreateBuffer((cl_context)clcnn_context_cl_context(g_ctx), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
-                            total * sizeof *host, host, &err);
-    free(host);
-    if (err != CL_SUCCESS) goto fail;
-    clcnn_status st = clcnn_tensor_wrap(g_ctx, g->buf, GUARD, ndim, shape, &g->t);
-    if (st != CLCNN_OK) {
-        test_fail(__FILE__, __LINE__, "%s: clcnn_tensor_wrap -> %d: %s", g_case, st, clcnn_last_error(g_ctx));
-        return 0;
-    }
-    return 1;
-fail:
-    test_fail(__FILE__, __LINE__, "%s: device buffer of %zu floats failed (%d)", g_case, total, err);
-    return 0;
-}
-
-static void gt_free(gtensor *g) {
-    clcnn_tensor_destroy(g->t);
-    if (g->buf) clReleaseMemObject(g->buf);
-    memset(g, 0, sizeof *g);
-}
-
-/* Read g's contents into host (n floats) and check its guards; 0 on failure. */
-static int gt_read(const gtensor *g, const char *what, float *host) {
-    const size_t total = g->n + 2 * GUARD;
-    float *all = malloc(total * sizeof *all);
-    if (!all) {
-        test_fail(__FILE__, __LINE__, "%s: no memory", g_case);
-        return 0;
-    }
-    clcnn_status st = clcnn_finish(g_ctx);
-    cl_int err = clEnqueueReadBuffer((cl_command_queue)clcnn_context_cl_queue(g_ctx), g->buf, CL_TRUE, 0,
-                                     total * sizeof *all, all, 0, NULL, NULL);
-    int ok = st == CLCNN_OK && err == CL_SUCCESS;
-    CASE_CHECK(ok, "%s: reading failed (%d, %d): %s", what, st, err, clcnn_last_error(g_ctx));
-    for (size_t i = 0; ok && i < GUARD; i++) {
-        if (all[i] != SENTINEL || all[GUARD + g->n + i] != SENTINEL) {
-            CASE_CHECK(0, "%s: guard overwritten", what);
-            ok = 0;
-        }
-    }
-    if (ok && host) memcpy(host, all + GUARD, g->n * sizeof *host);
-    free(all);
-    return ok;
-}
-
-/* |got - want| <= atol + rtol |want| for n values; reports the first few misses. */
-static void close_enough(const char *what, const float *got, const double *want, size_t n, double atol, double rtol) {
-    int bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        const double err = fabs((double)got[i] - want[i]);
-        if (!(err <= atol + rtol * fabs(want[i]))) {
-            if (bad < 4) CASE_CHECK(0, "%s[%zu]: device %.8g, reference %.8g", what, i, got[i], want[i]);
-            bad++;
-        }
-    }
-    if (bad > 4) CASE_CHECK(0, "%s: %d of %zu differ", what, bad, n);
-}
-
-static void fill_uniform(test_rng *rng, float *x, size_t n, float lo, float hi) {
-    for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(rng, lo, hi);
-}
-
-static double *to_double(const float *x, size_t n) {
-    double *d = malloc((n ? n : 1) * sizeof *d);
-    if (d) fd_to_double(x, d, n);
-    return d;
-}
+#include "testutil.h"
 
 /* -------------------------------------------------------- cross-entropy -- */
 
@@ -156,38 +41,32 @@ static void ce_forward(const double *in, double *out, void *user) {
 /* One cross-entropy case: loss against the reference, dlogits against finite
  * differences; shift moves every logit (stability). */
 static void ce_case(test_rng *rng, int N, int C, int weighted, float eps, float shift) {
-    set_case("cross_entropy N %d C %d weights %d smoothing %g shift %g", N, C, weighted, (double)eps, (double)shift);
     const size_t n = (size_t)N * C;
-    float *x = malloc(n * sizeof *x), *lab = malloc((size_t)N * sizeof *lab), *w = malloc((size_t)C * sizeof *w);
-    float *d = malloc(n * sizeof *d);
-    int *y = malloc((size_t)N * sizeof *y);
-    double *xd = NULL, *wd = NULL, *fd = NULL, r = 1.0;
-    gtensor tx = {0}, tl = {0}, tw = {0}, tloss = {0}, td = {0};
-    if (!x || !lab || !w || !d || !y) goto done;
-    fill_uniform(rng, x, n, -3.0f, 3.0f);
+    const int xs[2] = {N, C};
+    const double r = 1.0;
+    arena a = {0};
+    ar_desc(&a, "cross_entropy N %d C %d weights %d smoothing %g shift %g", N, C, weighted, (double)eps, (double)shift);
+    float *x = ar_rand(&a, rng, n, -3.0f, 3.0f), *lab = ar_floats(&a, (size_t)N);
+    int *y = ar_alloc(&a, (size_t)N * sizeof *y);
+    if (a.bad) goto done;
     for (size_t i = 0; i < n; i++) x[i] += shift;
     for (int i = 0; i < N; i++) lab[i] = (float)(y[i] = test_rng_int(rng, 0, C - 1));
-    fill_uniform(rng, w, (size_t)C, 0.25f, 2.0f);
-    if (!(xd = to_double(x, n)) || !(wd = to_double(w, (size_t)C)) || !(fd = malloc(n * sizeof *fd))) goto done;
-    if (!gt_make(&tx, 2, (int[]){N, C}, x) || !gt_make(&tl, 1, &N, lab) || !gt_make(&tw, 1, &C, w) ||
-        !gt_make(&tloss, 1, (int[]){1}, NULL) || !gt_make(&td, 2, (int[]){N, C}, NULL))
-        goto done;
-    CHECK_OK(clcnn_cross_entropy(g_ctx, tx.t, tl.t, weighted ? tw.t : NULL, eps, tloss.t, td.t));
-    float loss;
-    if (!gt_read(&tloss, "loss", &loss) || !gt_read(&td, "dlogits", d)) goto done;
+    float *w = ar_rand(&a, rng, (size_t)C, 0.25f, 2.0f);
+    double *xd = ar_widen(&a, x, n), *wd = ar_widen(&a, w, (size_t)C);
+    guarded *tx = ar_guarded(&a, 2, xs, x, NAN), *tl = ar_guarded(&a, 1, &N, lab, NAN);
+    guarded *tw = ar_guarded(&a, 1, &C, w, NAN), *tloss = ar_guarded(&a, 1, (int[]){1}, NULL, NAN);
+    guarded *td = ar_guarded(&a, 2, xs, NULL, NAN);
+    if (a.bad) goto done;
+    CHECK_OK(clcnn_cross_entropy(g_ctx, tx->t, tl->t, weighted ? tw->t : NULL, eps, tloss->t, td->t));
     ce_fd_user u = {N, C, y, weighted ? wd : NULL, eps};
     const double want = ref_cross_entropy(xd, y, N, C, u.w, eps);
-    close_enough("loss", &loss, &want, 1, 1e-5, 1e-5);
-    fd_gradient(ce_forward, &u, xd, n, &r, 1, 1e-3, fd);
-    char what[300];
-    snprintf(what, sizeof what, "%s: dlogits", g_case);
-    FD_CHECK(what, d, fd, n, 1e-5, 1e-3);
+    ar_check(&a, "loss", tloss, &want, 1e-5, 1e-5, NULL);
+    ar_check(&a, "dlogits", td, ar_fd(&a, ce_forward, &u, xd, n, &r, 1), 1e-5, 1e-3, NULL);
     /* Without dlogits only the loss is computed. */
-    CHECK_OK(clcnn_cross_entropy(g_ctx, tx.t, tl.t, weighted ? tw.t : NULL, eps, tloss.t, NULL));
-    if (gt_read(&tloss, "loss (no dlogits)", &loss)) close_enough("loss (no dlogits)", &loss, &want, 1, 1e-5, 1e-5);
+    CHECK_OK(clcnn_cross_entropy(g_ctx, tx->t, tl->t, weighted ? tw->t : NULL, eps, tloss->t, NULL));
+    ar_check(&a, "loss (no dlogits)", tloss, &want, 1e-5, 1e-5, NULL);
 done:
-    gt_free(&tx), gt_free(&tl), gt_free(&tw), gt_free(&tloss), gt_free(&td);
-    free(x), free(lab), free(w), free(d), free(y), free(xd), free(wd), free(fd);
+    ar_free(&a);
 }
 
 static void test_cross_entropy(void) {
@@ -208,38 +87,38 @@ static void test_cross_entropy(void) {
  * out of bounds (the guards and the weights' neighbours stay untouched). */
 static void test_cross_entropy_bad_label(void) {
     static const float bad[] = {4.0f, -1.0f, 1.5f, 1e9f, NAN};
-    const int N = 3, C = 4;
-    float x[12], w[4] = {1, 2, 3, 4}, d[12], loss;
+    const int N = 3, C = 4, xs[2] = {N, C};
+    float x[12], w[4] = {1, 2, 3, 4};
     for (int i = 0; i < 12; i++) x[i] = 0.1f * (float)i;
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
-        set_case("cross_entropy bad label %g", (double)bad[b]);
-        float lab[3] = {0.0f, bad[b], 3.0f};
-        gtensor tx = {0}, tl = {0}, tw = {0}, tloss = {0}, td = {0};
-        if (gt_make(&tx, 2, (int[]){N, C}, x) && gt_make(&tl, 1, &N, lab) && gt_make(&tw, 1, &C, w) &&
-            gt_make(&tloss, 1, (int[]){1}, NULL) && gt_make(&td, 2, (int[]){N, C}, NULL)) {
-            CHECK_OK(clcnn_cross_entropy(g_ctx, tx.t, tl.t, tw.t, 0.1f, tloss.t, td.t));
-            if (gt_read(&tloss, "loss", &loss) && gt_read(&td, "dlogits", d)) {
-                CASE_CHECK(isnan(loss), "loss %g, expected NaN", (double)loss);
-                for (int i = 0; i < 12; i++) CASE_CHECK(isnan(d[i]), "dlogits[%d] %g, expected NaN", i, (double)d[i]);
+        arena a = {0};
+        ar_desc(&a, "cross_entropy bad label %g", (double)bad[b]);
+        const float lab[3] = {0.0f, bad[b], 3.0f};
+        guarded *tx = ar_guarded(&a, 2, xs, x, NAN), *tl = ar_guarded(&a, 1, &N, lab, NAN);
+        guarded *tw = ar_guarded(&a, 1, &C, w, NAN), *tloss = ar_guarded(&a, 1, (int[]){1}, NULL, NAN);
+        guarded *td = ar_guarded(&a, 2, xs, NULL, NAN);
+        if (!a.bad) {
+            CHECK_OK(clcnn_cross_entropy(g_ctx, tx->t, tl->t, tw->t, 0.1f, tloss->t, td->t));
+            const float *loss = ar_read(&a, tloss), *d = ar_read(&a, td);
+            if (loss && d) {
+                CASE_CHECK(&a, isnan(*loss), "loss %g, expected NaN", (double)*loss);
+                for (int i = 0; i < 12; i++)
+                    CASE_CHECK(&a, isnan(d[i]), "dlogits[%d] %g, expected NaN", i, (double)d[i]);
             }
-            gt_read(&tw, "class_weights", NULL);
+            ar_read(&a, tw);
         }
-        gt_free(&tx), gt_free(&tl), gt_free(&tw), gt_free(&tloss), gt_free(&td);
+        ar_free(&a);
     }
 }
 
 static void test_loss_errors(void) {
-    set_case("loss errors");
-    clcnn_tensor *x = NULL, *x1 = NULL, *lab = NULL, *lab5 = NULL, *w = NULL, *loss = NULL, *d = NULL, *d2 = NULL;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){4, 3}, &x));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){12}, &x1));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){4}, &lab));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){5}, &lab5));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){4}, &w));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){1}, &loss));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){4, 3}, &d));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){3, 4}, &d2));
-    if (test_failures()) goto done;
+    arena a = {0};
+    ar_desc(&a, "loss errors");
+    clcnn_tensor *x = ar_tensor(&a, 2, (int[]){4, 3}, NULL), *x1 = ar_tensor(&a, 1, (int[]){12}, NULL);
+    clcnn_tensor *lab = ar_tensor(&a, 1, (int[]){4}, NULL), *lab5 = ar_tensor(&a, 1, (int[]){5}, NULL);
+    clcnn_tensor *w = ar_tensor(&a, 1, (int[]){4}, NULL), *loss = ar_tensor(&a, 1, (int[]){1}, NULL);
+    clcnn_tensor *d = ar_tensor(&a, 2, (int[]){4, 3}, NULL), *d2 = ar_tensor(&a, 2, (int[]){3, 4}, NULL);
+    if (a.bad) goto done;
     CHECK_STATUS(clcnn_cross_entropy(NULL, x, lab, NULL, 0, loss, d), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_cross_entropy(g_ctx, x1, lab, NULL, 0, loss, d), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_cross_entropy(g_ctx, x, lab5, NULL, 0, loss, d), CLCNN_ERR_SHAPE);
@@ -253,8 +132,7 @@ static void test_loss_errors(void) {
     CHECK_STATUS(clcnn_bce_with_logits(g_ctx, x, d, loss, d2), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_bce_with_logits(g_ctx, x, d, lab, d), CLCNN_ERR_SHAPE);
 done:
-    clcnn_tensor_destroy(x), clcnn_tensor_destroy(x1), clcnn_tensor_destroy(lab), clcnn_tensor_destroy(lab5);
-    clcnn_tensor_destroy(w), clcnn_tensor_destroy(loss), clcnn_tensor_destroy(d), clcnn_tensor_destroy(d2);
+    ar_free(&a);
 }
 
 /* ------------------------------------------------------------------ BCE -- */
@@ -272,42 +150,36 @@ static void bce_forward(const double *in, double *out, void *user) {
 /* One BCE case over shape; a fraction of the logits are large (|x| in 20..100).
  * Finite differences only for small n; large n checks the analytic gradient. */
 static void bce_case(test_rng *rng, int ndim, const int *shape) {
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    set_case("bce_with_logits %d dims, %zu elements", ndim, n);
-    float *x = malloc(n * sizeof *x), *t = malloc(n * sizeof *t), *d = malloc(n * sizeof *d);
-    double *xd = NULL, *td = NULL, *want = NULL, r = 1.0;
-    gtensor gx = {0}, gt = {0}, gloss = {0}, gd = {0};
-    if (!x || !t || !d) goto done;
+    const size_t n = numel(ndim, shape);
+    const double r = 1.0;
+    arena a = {0};
+    ar_desc(&a, "bce_with_logits %d dims, %zu elements", ndim, n);
+    float *x = ar_floats(&a, n), *t = ar_floats(&a, n);
+    if (a.bad) goto done;
     for (size_t i = 0; i < n; i++) {
         const int kind = test_rng_int(rng, 0, 7);
         x[i] = kind == 0 ? test_rng_uniform(rng, 20.0f, 100.0f) * (test_rng_int(rng, 0, 1) ? 1.0f : -1.0f)
                          : test_rng_uniform(rng, -5.0f, 5.0f);
         t[i] = kind == 1 ? 0.0f : kind == 2 ? 1.0f : test_rng_uniform(rng, 0.0f, 1.0f);
     }
-    if (!(xd = to_double(x, n)) || !(td = to_double(t, n)) || !(want = malloc(n * sizeof *want))) goto done;
-    if (!gt_make(&gx, ndim, shape, x) || !gt_make(&gt, ndim, shape, t) || !gt_make(&gloss, 1, (int[]){1}, NULL) ||
-        !gt_make(&gd, ndim, shape, NULL))
-        goto done;
-    CHECK_OK(clcnn_bce_with_logits(g_ctx, gx.t, gt.t, gloss.t, gd.t));
-    float loss;
-    if (!gt_read(&gloss, "loss", &loss) || !gt_read(&gd, "dlogits", d)) goto done;
+    double *xd = ar_widen(&a, x, n), *td = ar_widen(&a, t, n), *want = ar_doubles(&a, n);
+    guarded *gx = ar_guarded(&a, ndim, shape, x, NAN), *gt = ar_guarded(&a, ndim, shape, t, NAN);
+    guarded *gloss = ar_guarded(&a, 1, (int[]){1}, NULL, NAN), *gd = ar_guarded(&a, ndim, shape, NULL, NAN);
+    if (a.bad) goto done;
+    CHECK_OK(clcnn_bce_with_logits(g_ctx, gx->t, gt->t, gloss->t, gd->t));
     const double lref = ref_bce_with_logits(xd, td, n);
-    close_enough("loss", &loss, &lref, 1, 1e-5, 1e-5);
-    char what[300];
-    snprintf(what, sizeof what, "%s: dlogits", g_case);
+    ar_check(&a, "loss", gloss, &lref, 1e-5, 1e-5, NULL);
     if (n <= 2000) {
         bce_fd_user u = {td, n};
         fd_gradient(bce_forward, &u, xd, n, &r, 1, 1e-3, want);
     } else {
         for (size_t i = 0; i < n; i++) want[i] = (1.0 / (1.0 + exp(-xd[i])) - td[i]) / (double)n;
     }
-    FD_CHECK(what, d, want, n, 1e-5 / (double)n, 1e-3);
-    CHECK_OK(clcnn_bce_with_logits(g_ctx, gx.t, gt.t, gloss.t, NULL));
-    if (gt_read(&gloss, "loss (no dlogits)", &loss)) close_enough("loss (no dlogits)", &loss, &lref, 1, 1e-5, 1e-5);
+    ar_check(&a, "dlogits", gd, want, 1e-5 / (double)n, 1e-3, NULL);
+    CHECK_OK(clcnn_bce_with_logits(g_ctx, gx->t, gt->t, gloss->t, NULL));
+    ar_check(&a, "loss (no dlogits)", gloss, &lref, 1e-5, 1e-5, NULL);
 done:
-    gt_free(&gx), gt_free(&gt), gt_free(&gloss), gt_free(&gd);
-    free(x), free(t), free(d), free(xd), free(td), free(want);
+    ar_free(&a);
 }
 
 static void test_bce_with_logits(void) {
@@ -325,77 +197,66 @@ static void test_bce_with_logits(void) {
 
 /* ------------------------------------------------------------ optimizers -- */
 
-/* The device tensors of one optimizer run and their double mirrors. */
+/* The device tensors of one optimizer run and their double mirrors, in one arena
+ * (describe the case in it before opt_begin). */
 typedef struct {
+    arena a;
     int n;
-    gtensor p, g, s1, s2, scale;
+    guarded *p, *g, *s1, *s2, *scale;
     double *pd, *md, *vd, *gd;
     float *host;
 } opt_run;
 
+/* Random parameters, NaN gradient, zero states and (with_scale) a grad_scale
+ * tensor [norm, scale]; 0 on failure (reported). */
 static int opt_begin(opt_run *o, test_rng *rng, int n, int with_scale, float scale) {
-    memset(o, 0, sizeof *o);
+    arena *a = &o->a;
+    const float sc[2] = {123.0f, scale}; /* element 0 (the norm) must be ignored */
+    const float *p0 = ar_rand(a, rng, (size_t)n, -2.0f, 2.0f);
     o->n = n;
-    float *p0 = malloc((size_t)n * sizeof *p0), *z = calloc((size_t)n, sizeof *z);
-    o->host = malloc((size_t)n * sizeof *o->host);
-    o->pd = malloc((size_t)n * sizeof *o->pd), o->gd = malloc((size_t)n * sizeof *o->gd);
-    o->md = calloc((size_t)n, sizeof *o->md), o->vd = calloc((size_t)n, sizeof *o->vd);
-    int ok = p0 && z && o->host && o->pd && o->gd && o->md && o->vd;
-    if (ok) {
-        fill_uniform(rng, p0, (size_t)n, -2.0f, 2.0f);
-        fd_to_double(p0, o->pd, (size_t)n);
-        const float sc[2] = {123.0f, scale}; /* element 0 (the norm) must be ignored */
-        ok = gt_make(&o->p, 1, &n, p0) && gt_make(&o->g, 1, &n, NULL) && gt_make(&o->s1, 1, &n, z) &&
-             gt_make(&o->s2, 1, &n, z) && (!with_scale || gt_make(&o->scale, 1, (int[]){2}, sc));
-    } else {
-        test_fail(__FILE__, __LINE__, "%s: no memory", g_case);
-    }
-    free(p0), free(z);
-    return ok;
-}
-
-static void opt_end(opt_run *o) {
-    gt_free(&o->p), gt_free(&o->g), gt_free(&o->s1), gt_free(&o->s2), gt_free(&o->scale);
-    free(o->pd), free(o->md), free(o->vd), free(o->gd), free(o->host);
+    o->host = ar_floats(a, (size_t)n), o->pd = ar_widen(a, p0, (size_t)n), o->gd = ar_doubles(a, (size_t)n);
+    o->md = ar_doubles(a, (size_t)n), o->vd = ar_doubles(a, (size_t)n);
+    o->p = ar_guarded(a, 1, &n, p0, NAN), o->g = ar_guarded(a, 1, &n, NULL, NAN);
+    o->s1 = ar_guarded(a, 1, &n, NULL, 0.0f), o->s2 = ar_guarded(a, 1, &n, NULL, 0.0f);
+    if (with_scale) o->scale = ar_guarded(a, 1, (int[]){2}, sc, NAN);
+    return !a->bad;
 }
 
 /* A fresh random gradient on the device and in o->gd; 0 on failure. */
 static int opt_grad(opt_run *o, test_rng *rng) {
-    fill_uniform(rng, o->host, (size_t)o->n, -1.0f, 1.0f);
+    for (int i = 0; i < o->n; i++) o->host[i] = test_rng_uniform(rng, -1.0f, 1.0f);
     fd_to_double(o->host, o->gd, (size_t)o->n);
-    clcnn_status st = clcnn_tensor_write(o->g.t, o->host, (size_t)o->n);
-    CASE_CHECK(st == CLCNN_OK, "writing the gradient: %s", clcnn_last_error(g_ctx));
-    return st == CLCNN_OK;
+    return CASE_OK(&o->a, clcnn_tensor_write(o->g->t, o->host, (size_t)o->n));
 }
 
 /* Compare a device tensor with its double mirror. */
-static void opt_compare(opt_run *o, const gtensor *g, const char *what, const double *want) {
-    if (gt_read(g, what, o->host)) close_enough(what, o->host, want, (size_t)o->n, 1e-6, 1e-5);
+static void opt_compare(opt_run *o, const guarded *g, const char *what, const double *want) {
+    ar_check(&o->a, what, g, want, 1e-6, 1e-5, NULL);
 }
 
 static void sgd_case(test_rng *rng, const char *name, float momentum, float dampening, int nesterov, float wd,
                      int with_scale) {
     const int n = test_rng_int(rng, 1, 700);
     const float lr = test_rng_uniform(rng, 0.01f, 0.2f), scale = test_rng_uniform(rng, 0.2f, 1.0f);
-    set_case("sgd %s n %d lr %g momentum %g dampening %g nesterov %d wd %g scale %s", name, n, (double)lr,
-             (double)momentum, (double)dampening, nesterov, (double)wd, with_scale ? "on" : "off");
+    opt_run o = {0};
+    ar_desc(&o.a, "sgd %s n %d lr %g momentum %g dampening %g nesterov %d wd %g scale %s", name, n, (double)lr,
+            (double)momentum, (double)dampening, nesterov, (double)wd, with_scale ? "on" : "off");
     clcnn_optimizer_params p = clcnn_optimizer_defaults(CLCNN_OPT_SGD);
     p.momentum = momentum, p.dampening = dampening, p.nesterov = nesterov, p.weight_decay = wd;
     const ref_sgd_params rp = {lr, momentum, dampening, wd, nesterov};
-    opt_run o;
     if (!opt_begin(&o, rng, n, with_scale, scale)) goto done;
     for (int step = 1; step <= 3; step++) {
         if (!opt_grad(&o, rng)) goto done;
-        CHECK_OK(clcnn_optimizer_step(g_ctx, &p, step, lr, o.p.t, o.g.t, momentum != 0 ? o.s1.t : NULL, NULL,
-                                      with_scale ? o.scale.t : NULL));
+        CHECK_OK(clcnn_optimizer_step(g_ctx, &p, step, lr, o.p->t, o.g->t, momentum != 0 ? o.s1->t : NULL, NULL,
+                                      with_scale ? o.scale->t : NULL));
         ref_sgd_step(&rp, o.pd, o.gd, with_scale ? (double)scale : 1.0, o.md, (size_t)n, step == 1);
     }
-    opt_compare(&o, &o.p, "param", o.pd);
-    if (momentum != 0) opt_compare(&o, &o.s1, "momentum buffer", o.md);
-    gt_read(&o.g, "grad", NULL);
-    if (with_scale) gt_read(&o.scale, "grad_scale", NULL);
+    opt_compare(&o, o.p, "param", o.pd);
+    if (momentum != 0) opt_compare(&o, o.s1, "momentum buffer", o.md);
+    ar_read(&o.a, o.g);
+    if (with_scale) ar_read(&o.a, o.scale);
 done:
-    opt_end(&o);
+    ar_free(&o.a);
 }
 
 static void test_optimizer_sgd(void) {
@@ -412,25 +273,25 @@ static void test_optimizer_sgd(void) {
 static void adam_case(test_rng *rng, clcnn_optimizer_kind kind, float wd, int with_scale) {
     const int n = test_rng_int(rng, 1, 700);
     const float lr = test_rng_uniform(rng, 1e-3f, 0.05f), scale = test_rng_uniform(rng, 0.2f, 1.0f);
-    set_case("%s n %d lr %g wd %g scale %s", kind == CLCNN_OPT_ADAMW ? "adamw" : "adam", n, (double)lr, (double)wd,
-             with_scale ? "on" : "off");
+    opt_run o = {0};
+    ar_desc(&o.a, "%s n %d lr %g wd %g scale %s", kind == CLCNN_OPT_ADAMW ? "adamw" : "adam", n, (double)lr,
+            (double)wd, with_scale ? "on" : "off");
     clcnn_optimizer_params p = clcnn_optimizer_defaults(kind);
     p.weight_decay = wd;
     p.beta1 = 0.85f, p.beta2 = 0.99f;
     const ref_adam_params rp = {lr, p.beta1, p.beta2, p.eps, wd, kind == CLCNN_OPT_ADAMW};
-    opt_run o;
     if (!opt_begin(&o, rng, n, with_scale, scale)) goto done;
     for (int step = 1; step <= 3; step++) {
         if (!opt_grad(&o, rng)) goto done;
-        CHECK_OK(clcnn_optimizer_step(g_ctx, &p, step, lr, o.p.t, o.g.t, o.s1.t, o.s2.t,
-                                      with_scale ? o.scale.t : NULL));
+        CHECK_OK(clcnn_optimizer_step(g_ctx, &p, step, lr, o.p->t, o.g->t, o.s1->t, o.s2->t,
+                                      with_scale ? o.scale->t : NULL));
         ref_adam_step(&rp, step, o.pd, o.gd, with_scale ? (double)scale : 1.0, o.md, o.vd, (size_t)n);
     }
-    opt_compare(&o, &o.p, "param", o.pd);
-    opt_compare(&o, &o.s1, "m", o.md);
-    opt_compare(&o, &o.s2, "v", o.vd);
+    opt_compare(&o, o.p, "param", o.pd);
+    opt_compare(&o, o.s1, "m", o.md);
+    opt_compare(&o, o.s2, "v", o.vd);
 done:
-    opt_end(&o);
+    ar_free(&o.a);
 }
 
 static void test_optimizer_adam(void) {
@@ -442,7 +303,6 @@ static void test_optimizer_adam(void) {
 }
 
 static void test_optimizer_defaults(void) {
-    set_case("optimizer defaults");
     const clcnn_optimizer_params s = clcnn_optimizer_defaults(CLCNN_OPT_SGD);
     const clcnn_optimizer_params a = clcnn_optimizer_defaults(CLCNN_OPT_ADAM);
     const clcnn_optimizer_params w = clcnn_optimizer_defaults(CLCNN_OPT_ADAMW);
@@ -455,14 +315,12 @@ static void test_optimizer_defaults(void) {
 }
 
 static void test_optimizer_errors(void) {
-    set_case("optimizer errors");
-    clcnn_tensor *p = NULL, *g = NULL, *g2 = NULL, *s = NULL, *sc = NULL;
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){3, 5}, &p));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){3, 5}, &g));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){5, 3}, &g2));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){3, 5}, &s));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){3}, &sc));
-    if (test_failures()) goto done;
+    arena a = {0};
+    ar_desc(&a, "optimizer errors");
+    clcnn_tensor *p = ar_tensor(&a, 2, (int[]){3, 5}, NULL), *g = ar_tensor(&a, 2, (int[]){3, 5}, NULL);
+    clcnn_tensor *g2 = ar_tensor(&a, 2, (int[]){5, 3}, NULL), *s = ar_tensor(&a, 2, (int[]){3, 5}, NULL);
+    clcnn_tensor *sc = ar_tensor(&a, 1, (int[]){3}, NULL);
+    if (a.bad) goto done;
     clcnn_optimizer_params sgd = clcnn_optimizer_defaults(CLCNN_OPT_SGD), adam = clcnn_optimizer_defaults(CLCNN_OPT_ADAM);
     CHECK_STATUS(clcnn_optimizer_step(NULL, &sgd, 1, 0.1f, p, g, NULL, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_optimizer_step(g_ctx, NULL, 1, 0.1f, p, g, NULL, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
@@ -485,8 +343,7 @@ static void test_optimizer_errors(void) {
     CHECK_STATUS(clcnn_grad_norm_clip(g_ctx, 2, grads, 0.0f, sc), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_grad_norm_clip(g_ctx, 2, NULL, 1.0f, sc), CLCNN_ERR_INVALID_ARGUMENT);
 done:
-    clcnn_tensor_destroy(p), clcnn_tensor_destroy(g), clcnn_tensor_destroy(g2), clcnn_tensor_destroy(s);
-    clcnn_tensor_destroy(sc);
+    ar_free(&a);
 }
 
 /* -------------------------------------------------------- gradient norm -- */
@@ -494,42 +351,31 @@ done:
 /* n tensors of random sizes (some spanning several chunks), the norm and the factor
  * for a max_norm below the norm and one above it (factor exactly 1). */
 static void norm_case(test_rng *rng, int n) {
-    set_case("grad_norm_clip %d tensors", n);
-    gtensor *g = calloc((size_t)(n ? n : 1), sizeof *g);
-    const clcnn_tensor **ts = calloc((size_t)(n ? n : 1), sizeof *ts);
-    gtensor out = {0};
+    const clcnn_tensor *ts[AR_GUARDED]; /* ar_guarded refuses more than that */
     double sum = 0;
-    int made = 0;
-    if (!g || !ts) goto done;
-    for (; made < n; made++) {
+    arena a = {0};
+    ar_desc(&a, "grad_norm_clip %d tensors", n);
+    for (int i = 0; i < n; i++) {
         const int len = test_rng_int(rng, 0, 3) ? test_rng_int(rng, 1, 300) : test_rng_int(rng, 1000, 5000);
-        float *v = malloc((size_t)len * sizeof *v);
-        if (!v) goto done;
-        fill_uniform(rng, v, (size_t)len, -1.0f, 1.0f);
-        for (int i = 0; i < len; i++) sum += (double)v[i] * v[i];
-        const int ok = gt_make(&g[made], 1, &len, v);
-        free(v);
-        if (!ok) goto done;
-        ts[made] = g[made].t;
+        const float *v = ar_rand(&a, rng, (size_t)len, -1.0f, 1.0f);
+        const guarded *g = ar_guarded(&a, 1, &len, v, NAN);
+        if (!g) goto done;
+        for (int j = 0; j < len; j++) sum += (double)v[j] * v[j];
+        ts[i] = g->t;
     }
-    if (!gt_make(&out, 1, (int[]){2}, NULL)) goto done;
+    guarded *out = ar_guarded(&a, 1, (int[]){2}, NULL, NAN);
+    if (!out) goto done;
     const double norm = sqrt(sum);
     const float below = n ? (float)(norm * 0.5) : 1.0f, above = (float)(norm * 2 + 1);
-    float got[2];
-    CHECK_OK(clcnn_grad_norm_clip(g_ctx, n, ts, below, out.t));
-    if (gt_read(&out, "out", got)) {
-        const double want[2] = {norm, n ? (double)below / (norm + 1e-6) : 1.0};
-        close_enough("norm and factor", got, want, 2, 1e-6, 1e-5);
-    }
-    CHECK_OK(clcnn_grad_norm_clip(g_ctx, n, ts, above, out.t));
-    if (gt_read(&out, "out", got)) {
-        close_enough("norm", got, &norm, 1, 1e-6, 1e-5);
-        CASE_CHECK(got[1] == 1.0f, "factor %.9g under max_norm, expected 1", (double)got[1]);
-    }
+    CHECK_OK(clcnn_grad_norm_clip(g_ctx, n, ts, below, out->t));
+    const double want[2] = {norm, n ? (double)below / (norm + 1e-6) : 1.0};
+    ar_check(&a, "norm and factor", out, want, 1e-6, 1e-5, NULL);
+    CHECK_OK(clcnn_grad_norm_clip(g_ctx, n, ts, above, out->t));
+    ar_check(&a, "norm (factor 1)", out, (const double[]){norm, 1.0}, 1e-6, 1e-5, NULL);
+    const float *got = ar_read(&a, out);
+    if (got) CASE_CHECK(&a, got[1] == 1.0f, "factor %.9g under max_norm, expected 1", (double)got[1]);
 done:
-    for (int i = 0; i < made; i++) gt_free(&g[i]);
-    gt_free(&out);
-    free(g), free(ts);
+    ar_free(&a);
 }
 
 static void test_grad_norm_clip(void) {
@@ -540,39 +386,40 @@ static void test_grad_norm_clip(void) {
 
 /* ------------------------------------------------------------- schedules -- */
 
-static void expect_lr(const clcnn_schedule *s, int step, double want) {
+static void expect_lr(const arena *a, const clcnn_schedule *s, int step, double want) {
     const float got = clcnn_schedule_lr(s, step);
-    CASE_CHECK(fabs(got - want) <= 1e-6 * fabs(want) + 1e-12, "step %d: lr %.9g, expected %.9g", step, (double)got,
+    CASE_CHECK(a, fabs(got - want) <= 1e-6 * fabs(want) + 1e-12, "step %d: lr %.9g, expected %.9g", step, (double)got,
                want);
 }
 
 static void test_schedule_lr(void) {
+    arena a = {0}; /* names the schedule in failures; holds nothing */
     clcnn_schedule s = {.kind = CLCNN_SCHEDULE_CONSTANT, .base_lr = 0.1f, .warmup_steps = 4};
-    set_case("constant with warm-up 4");
-    expect_lr(&s, 0, 0.025), expect_lr(&s, 1, 0.05), expect_lr(&s, 3, 0.1), expect_lr(&s, 4, 0.1);
-    expect_lr(&s, 1000, 0.1), expect_lr(&s, -3, 0.025);
+    ar_desc(&a, "constant with warm-up 4");
+    expect_lr(&a, &s, 0, 0.025), expect_lr(&a, &s, 1, 0.05), expect_lr(&a, &s, 3, 0.1), expect_lr(&a, &s, 4, 0.1);
+    expect_lr(&a, &s, 1000, 0.1), expect_lr(&a, &s, -3, 0.025);
 
     s = (clcnn_schedule){.kind = CLCNN_SCHEDULE_STEP, .base_lr = 0.1f, .warmup_steps = 2, .step_size = 3, .gamma = 0.5f};
-    set_case("step 3 gamma 0.5 after warm-up 2");
-    expect_lr(&s, 0, 0.05), expect_lr(&s, 2, 0.1), expect_lr(&s, 4, 0.1), expect_lr(&s, 5, 0.05);
-    expect_lr(&s, 8, 0.025), expect_lr(&s, 9, 0.025), expect_lr(&s, 11, 0.0125);
+    ar_desc(&a, "step 3 gamma 0.5 after warm-up 2");
+    expect_lr(&a, &s, 0, 0.05), expect_lr(&a, &s, 2, 0.1), expect_lr(&a, &s, 4, 0.1), expect_lr(&a, &s, 5, 0.05);
+    expect_lr(&a, &s, 8, 0.025), expect_lr(&a, &s, 9, 0.025), expect_lr(&a, &s, 11, 0.0125);
     s.step_size = 0;
-    set_case("step with step_size 0: no decay");
-    expect_lr(&s, 50, 0.1);
+    ar_desc(&a, "step with step_size 0: no decay");
+    expect_lr(&a, &s, 50, 0.1);
 
     s = (clcnn_schedule){.kind = CLCNN_SCHEDULE_COSINE, .base_lr = 0.1f, .total_steps = 10, .min_lr = 0.001f};
-    set_case("cosine over 10, min 0.001, no warm-up");
-    expect_lr(&s, 0, 0.1), expect_lr(&s, 5, 0.0505), expect_lr(&s, 10, 0.001), expect_lr(&s, 25, 0.001);
-    expect_lr(&s, 2, 0.001 + 0.099 * (1 + cos(3.14159265358979323846 * 0.2)) / 2);
+    ar_desc(&a, "cosine over 10, min 0.001, no warm-up");
+    expect_lr(&a, &s, 0, 0.1), expect_lr(&a, &s, 5, 0.0505), expect_lr(&a, &s, 10, 0.001), expect_lr(&a, &s, 25, 0.001);
+    expect_lr(&a, &s, 2, 0.001 + 0.099 * (1 + cos(3.14159265358979323846 * 0.2)) / 2);
     s.warmup_steps = 5;
-    set_case("cosine over 10 after warm-up 5");
-    expect_lr(&s, 0, 0.02), expect_lr(&s, 4, 0.1), expect_lr(&s, 5, 0.1), expect_lr(&s, 10, 0.0505);
-    expect_lr(&s, 15, 0.001);
+    ar_desc(&a, "cosine over 10 after warm-up 5");
+    expect_lr(&a, &s, 0, 0.02), expect_lr(&a, &s, 4, 0.1), expect_lr(&a, &s, 5, 0.1), expect_lr(&a, &s, 10, 0.0505);
+    expect_lr(&a, &s, 15, 0.001);
     s.total_steps = 0;
-    set_case("cosine with total_steps 0: already ended");
-    expect_lr(&s, 7, 0.001);
-    set_case("NULL schedule");
-    CASE_CHECK(clcnn_schedule_lr(NULL, 3) == 0.0f, "NULL schedule gives %g", (double)clcnn_schedule_lr(NULL, 3));
+    ar_desc(&a, "cosine with total_steps 0: already ended");
+    expect_lr(&a, &s, 7, 0.001);
+    ar_desc(&a, "NULL schedule");
+    CASE_CHECK(&a, clcnn_schedule_lr(NULL, 3) == 0.0f, "NULL schedule gives %g", (double)clcnn_schedule_lr(NULL, 3));
 }
 
 /* ------------------------------------------------ PyTorch's own numbers -- */
@@ -581,20 +428,18 @@ static void test_schedule_lr(void) {
  * PyTorch's result. */
 static void torch_optimizer(const char *name, const clcnn_optimizer_params *p, const double want[3]) {
     static const float grads[3][3] = {{0.3f, -0.2f, 0.05f}, {-0.1f, 0.4f, 0.2f}, {0.2f, 0.1f, -0.3f}};
-    set_case("PyTorch %s", name);
-    const float p0[3] = {0.5f, -1.0f, 2.0f}, zero[3] = {0};
+    const float p0[3] = {0.5f, -1.0f, 2.0f};
     const int three = 3;
-    gtensor tp = {0}, tg = {0}, s1 = {0}, s2 = {0};
-    float got[3];
-    if (gt_make(&tp, 1, &three, p0) && gt_make(&tg, 1, &three, grads[0]) && gt_make(&s1, 1, &three, zero) &&
-        gt_make(&s2, 1, &three, zero)) {
-        for (int step = 1; step <= 3; step++) {
-            CHECK_OK(clcnn_tensor_write(tg.t, grads[step - 1], 3));
-            CHECK_OK(clcnn_optimizer_step(g_ctx, p, step, p->lr, tp.t, tg.t, s1.t, s2.t, NULL));
-        }
-        if (gt_read(&tp, "param", got)) close_enough("param", got, want, 3, 1e-6, 1e-5);
+    arena a = {0};
+    ar_desc(&a, "PyTorch %s", name);
+    guarded *tp = ar_guarded(&a, 1, &three, p0, NAN), *tg = ar_guarded(&a, 1, &three, grads[0], NAN);
+    guarded *s1 = ar_guarded(&a, 1, &three, NULL, 0.0f), *s2 = ar_guarded(&a, 1, &three, NULL, 0.0f);
+    for (int step = 1; !a.bad && step <= 3; step++) {
+        CHECK_OK(clcnn_tensor_write(tg->t, grads[step - 1], 3));
+        CHECK_OK(clcnn_optimizer_step(g_ctx, p, step, p->lr, tp->t, tg->t, s1->t, s2->t, NULL));
     }
-    gt_free(&tp), gt_free(&tg), gt_free(&s1), gt_free(&s2);
+    ar_check(&a, "param", tp, want, 1e-6, 1e-5, NULL);
+    ar_free(&a);
 }
 
 static void test_train_ops_vs_torch(void) {
@@ -611,24 +456,26 @@ static void test_train_ops_vs_torch(void) {
     static const float bx[5] = {-40.0f, -2.5f, 0.0f, 1.25f, 30.0f}, bt[5] = {1.0f, 0.25f, 0.5f, 0.0f, 0.0f};
     static const double bce_loss = 14.579792976379395;
     static const double bce_grad[5] = {-0.200000003, -0.0348283648, 0.0, 0.15545997, 0.200000003};
-    float got[12], loss;
-    gtensor tx = {0}, tl = {0}, tw = {0}, tloss = {0}, td = {0};
-    set_case("PyTorch cross_entropy");
-    if (gt_make(&tx, 2, (int[]){3, 4}, x) && gt_make(&tl, 1, (int[]){3}, lab) && gt_make(&tw, 1, (int[]){4}, w) &&
-        gt_make(&tloss, 1, (int[]){1}, NULL) && gt_make(&td, 2, (int[]){3, 4}, NULL)) {
-        CHECK_OK(clcnn_cross_entropy(g_ctx, tx.t, tl.t, tw.t, 0.1f, tloss.t, td.t));
-        if (gt_read(&tloss, "loss", &loss)) close_enough("loss", &loss, &ce_loss, 1, 1e-6, 1e-5);
-        if (gt_read(&td, "dlogits", got)) close_enough("dlogits", got, ce_grad, 12, 1e-6, 1e-5);
+    arena a = {0};
+    ar_desc(&a, "PyTorch cross_entropy");
+    guarded *tx = ar_guarded(&a, 2, (int[]){3, 4}, x, NAN), *tl = ar_guarded(&a, 1, (int[]){3}, lab, NAN);
+    guarded *tw = ar_guarded(&a, 1, (int[]){4}, w, NAN), *tloss = ar_guarded(&a, 1, (int[]){1}, NULL, NAN);
+    guarded *td = ar_guarded(&a, 2, (int[]){3, 4}, NULL, NAN);
+    if (!a.bad) {
+        CHECK_OK(clcnn_cross_entropy(g_ctx, tx->t, tl->t, tw->t, 0.1f, tloss->t, td->t));
+        ar_check(&a, "loss", tloss, &ce_loss, 1e-6, 1e-5, NULL);
+        ar_check(&a, "dlogits", td, ce_grad, 1e-6, 1e-5, NULL);
     }
-    gt_free(&tx), gt_free(&tl), gt_free(&tw), gt_free(&tloss), gt_free(&td);
-    set_case("PyTorch bce_with_logits");
-    if (gt_make(&tx, 1, (int[]){5}, bx) && gt_make(&tl, 1, (int[]){5}, bt) && gt_make(&tloss, 1, (int[]){1}, NULL) &&
-        gt_make(&td, 1, (int[]){5}, NULL)) {
-        CHECK_OK(clcnn_bce_with_logits(g_ctx, tx.t, tl.t, tloss.t, td.t));
-        if (gt_read(&tloss, "loss", &loss)) close_enough("loss", &loss, &bce_loss, 1, 1e-6, 1e-5);
-        if (gt_read(&td, "dlogits", got)) close_enough("dlogits", got, bce_grad, 5, 1e-6, 1e-5);
+    ar_free(&a);
+    ar_desc(&a, "PyTorch bce_with_logits");
+    tx = ar_guarded(&a, 1, (int[]){5}, bx, NAN), tl = ar_guarded(&a, 1, (int[]){5}, bt, NAN);
+    tloss = ar_guarded(&a, 1, (int[]){1}, NULL, NAN), td = ar_guarded(&a, 1, (int[]){5}, NULL, NAN);
+    if (!a.bad) {
+        CHECK_OK(clcnn_bce_with_logits(g_ctx, tx->t, tl->t, tloss->t, td->t));
+        ar_check(&a, "loss", tloss, &bce_loss, 1e-6, 1e-5, NULL);
+        ar_check(&a, "dlogits", td, bce_grad, 1e-6, 1e-5, NULL);
     }
-    gt_free(&tx), gt_free(&tl), gt_free(&tloss), gt_free(&td);
+    ar_free(&a);
 
     /* Optimizers, three steps; each line below printed one `want`, with OPT replaced:
      * /usr/bin/python3 -c "import torch;p=torch.nn.Parameter(torch.tensor([0.5,-1.0,2.0]));o=OPT;gs=[[0.3,-0.2,0.05],[-0.1,0.4,0.2],[0.2,0.1,-0.3]];exec('for g in gs:\n p.grad=torch.tensor(g);o.step()');print([float('%.9g'%v) for v in p.tolist()])"
@@ -656,14 +503,15 @@ static void test_train_ops_vs_torch(void) {
      * printed 5.852349758148193 and a.grad[0] = 1.0252291 = 3 * factor. */
     static const float ga[2] = {3.0f, -4.0f}, gb[4] = {1.0f, 2.0f, -2.0f, 0.5f};
     const double want[2] = {5.852349758148193, 1.0252291 / 3.0};
-    set_case("PyTorch clip_grad_norm_");
-    gtensor a = {0}, b = {0}, out = {0};
-    if (gt_make(&a, 1, (int[]){2}, ga) && gt_make(&b, 2, (int[]){2, 2}, gb) && gt_make(&out, 1, (int[]){2}, NULL)) {
-        const clcnn_tensor *ts[] = {a.t, b.t};
-        CHECK_OK(clcnn_grad_norm_clip(g_ctx, 2, ts, 2.0f, out.t));
-        if (gt_read(&out, "out", got)) close_enough("norm and factor", got, want, 2, 1e-6, 1e-5);
+    ar_desc(&a, "PyTorch clip_grad_norm_");
+    const guarded *ta = ar_guarded(&a, 1, (int[]){2}, ga, NAN), *tb = ar_guarded(&a, 2, (int[]){2, 2}, gb, NAN);
+    const guarded *out = ar_guarded(&a, 1, (int[]){2}, NULL, NAN);
+    if (!a.bad) {
+        const clcnn_tensor *ts[] = {ta->t, tb->t};
+        CHECK_OK(clcnn_grad_norm_clip(g_ctx, 2, ts, 2.0f, out->t));
+        ar_check(&a, "norm and factor", out, want, 1e-6, 1e-5, NULL);
     }
-    gt_free(&a), gt_free(&b), gt_free(&out);
+    ar_free(&a);
 }
 
 const test_case test_train_ops_cases[] = {

@@ -33,7 +33,7 @@ int fd_compare(const char *file, int line, const char *what, const float *got, c
         const double err = fabs((double)got[i] - want[i]);
         if (!(err <= atol + rtol * fabs(want[i]))) { /* also catches NaN */
             if (bad < 5)
-                test_fail(file, line, "%s[%zu]: device %.7g, finite differences %.7g (|diff| %.3g > %.3g + %.3g*|want|)",
+                test_fail(file, line, "%s[%zu]: device %.7g, expected %.7g (|diff| %.3g > %.3g + %.3g*|want|)",
                           what, i, got[i], want[i], err, atol, rtol);
             bad++;
         }

@@ -13,7 +13,8 @@ typedef void (*fd_forward)(const double *in, double *out, void *user);
 void fd_gradient(fd_forward f, void *user, double *in, size_t n_in, const double *r, size_t n_out,
                  double h, double *grad);
 
-/* Compare a device gradient (float) with the finite-difference one (double):
+/* Compare device values (float) with expected ones (double): a finite-difference
+ * gradient or a CPU reference's output;
  * |got - want| <= atol + rtol * |want| elementwise. Reports the first mismatches
  * through the test harness (naming what and the index) and returns their count. */
 int fd_compare(const char *file, int line, const char *what, const float *got, const double *want, size_t n,
