@@ -168,19 +168,39 @@ static void test_graph_layer_shapes(void) {
     clcnn_graph_destroy(g);
 }
 
+/* The tiny SE-ResNet with its golden weights, its golden input/output file, and an
+ * output-gradient tensor [2, 5]. */
+typedef struct {
+    clcnn_weights *w, *io;
+    clcnn_graph *g;
+    clcnn_tensor *dout;
+} golden_graph;
+
+static int golden_graph_open(golden_graph *gg) {
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet.safetensors"), &gg->w));
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet_io.safetensors"), &gg->io));
+    clcnn_resnet_config cfg = tiny_seresnet(5);
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &gg->g));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){2, 5}, &gg->dout));
+    if (!test_failures()) CHECK_OK(clcnn_graph_load(gg->g, gg->w, CLCNN_LOAD_STRICT, NULL));
+    return !test_failures();
+}
+
+static void golden_graph_close(golden_graph *gg) {
+    clcnn_tensor_destroy(gg->dout);
+    clcnn_graph_destroy(gg->g);
+    clcnn_weights_destroy(gg->io);
+    clcnn_weights_destroy(gg->w);
+}
+
 /* For logits = fc(avgpool(layer2.0)), the gradient of logit c with respect to avgpool
  * is fc.weight[c, :], and with respect to layer2.0 that row spread over the 4x4 map. */
 static void test_graph_backward_to(void) {
-    clcnn_weights *w = NULL, *io = NULL;
-    clcnn_graph *g = NULL;
-    clcnn_tensor *dout = NULL;
-    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet.safetensors"), &w));
-    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet_io.safetensors"), &io));
-    clcnn_resnet_config cfg = tiny_seresnet(5);
-    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){2, 5}, &dout));
-    if (test_failures()) goto done;
-    CHECK_OK(clcnn_graph_load(g, w, CLCNN_LOAD_STRICT, NULL));
+    golden_graph gg = {0};
+    if (!golden_graph_open(&gg)) goto done;
+    clcnn_graph *g = gg.g;
+    clcnn_weights *io = gg.io;
+    clcnn_tensor *dout = gg.dout;
     CHECK_OK(clcnn_graph_forward(g, clcnn_weights_get(io, "input"), NULL));
     const int cls[2] = {3, 1}; /* a different class per image */
     float onehot[10] = {0}, fcw[80], grad[2 * 16 * 16];
@@ -216,24 +236,16 @@ static void test_graph_backward_to(void) {
     CHECK(gin && clcnn_tensor_numel(gin) == 2 * 3 * 32 * 32, "input gradient missing or misshapen");
     CHECK_STATUS(clcnn_graph_backward_to(g, "layer9", dout, &gl), CLCNN_ERR_NOT_FOUND);
 done:
-    clcnn_tensor_destroy(dout);
-    clcnn_graph_destroy(g);
-    clcnn_weights_destroy(io);
-    clcnn_weights_destroy(w);
+    golden_graph_close(&gg);
 }
 
 /* Parameter gradients add up over backward passes until zeroed. */
 static void test_graph_grads_accumulate(void) {
-    clcnn_weights *w = NULL, *io = NULL;
-    clcnn_graph *g = NULL;
-    clcnn_tensor *dout = NULL;
-    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet.safetensors"), &w));
-    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("tiny_seresnet_io.safetensors"), &io));
-    clcnn_resnet_config cfg = tiny_seresnet(5);
-    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
-    CHECK_OK(clcnn_tensor_create(g_ctx, 2, (int[]){2, 5}, &dout));
-    if (test_failures()) goto done;
-    CHECK_OK(clcnn_graph_load(g, w, CLCNN_LOAD_STRICT, NULL));
+    golden_graph gg = {0};
+    if (!golden_graph_open(&gg)) goto done;
+    clcnn_graph *g = gg.g;
+    clcnn_weights *io = gg.io;
+    clcnn_tensor *dout = gg.dout;
     CHECK_OK(clcnn_tensor_fill(dout, 0.25f));
     CHECK_OK(clcnn_graph_forward(g, clcnn_weights_get(io, "input"), NULL));
     static float once[8 * 8 * 9], twice[8 * 8 * 9];
@@ -252,10 +264,7 @@ static void test_graph_grads_accumulate(void) {
     CHECK_OK(clcnn_tensor_read(clcnn_graph_grad(g, name), twice, 8 * 8 * 9));
     for (int i = 0; i < 8 * 8 * 9; i++) CHECK(twice[i] == 0.0f, "%s[%d] = %g after zero_grad", name, i, twice[i]);
 done:
-    clcnn_tensor_destroy(dout);
-    clcnn_graph_destroy(g);
-    clcnn_weights_destroy(io);
-    clcnn_weights_destroy(w);
+    golden_graph_close(&gg);
 }
 
 static void test_graph_freeze(void) {
