@@ -4,7 +4,6 @@
  * below it, so a frozen backbone is not back-propagated through at all. Gradients
  * meeting at a layer used twice (a residual block's input) are summed by the
  * backward ops' accumulate flag. */
-#include <stdio.h>
 #include "graph/graph.h"
 
 static int has_trainable(const clcnn_graph *g, const graph_layer *l) {
@@ -161,7 +160,8 @@ static clcnn_status run_backward(clcnn_graph *g, const char *op, int target, con
         graph_layer *l = &g->layers[i];
         if (!l->wants_dy || (i != g->nlayers - 1 && !l->dy_valid)) continue;
         const clcnn_tensor *dy = i == g->nlayers - 1 ? dout : l->dy;
-        if ((st = layer_backward(g, l, dy, with_params)) != CLCNN_OK) return graph_layer_error(g, l, "backward", st);
+        if ((st = layer_backward(g, l, dy, with_params)) != CLCNN_OK)
+            return clcnn_error_prefix(g->ctx, st, "backward of layer %s", l->name);
     }
     return CLCNN_OK;
 }

@@ -1,7 +1,6 @@
 /* forward.c: the forward pass, and the per-batch tensors it keeps for the backward
  * pass (every layer's output, batch-norm statistics). They are planned once per batch
  * size from the context's pool, so steady-state steps allocate no device memory. */
-#include <stdio.h>
 #include <string.h>
 #include "graph/graph.h"
 
@@ -56,12 +55,6 @@ static clcnn_status plan_gradients(clcnn_graph *g) {
         if (st != CLCNN_OK) return st;
     }
     return CLCNN_OK;
-}
-
-clcnn_status graph_layer_error(clcnn_graph *g, const graph_layer *l, const char *pass, clcnn_status st) {
-    char reason[sizeof g->ctx->last_error];
-    snprintf(reason, sizeof reason, "%s", clcnn_last_error(g->ctx));
-    return clcnn_error(g->ctx, st, "%s of layer %s: %s", pass, l->name, reason);
 }
 
 /* A mask seed per (graph seed, layer, training pass): reproducible, and different for
@@ -120,7 +113,8 @@ clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const cl
     g->input = x;
     if (g->training) g->forwards++;
     for (int i = 1; i < g->nlayers; i++)
-        if ((st = run_layer(g, i)) != CLCNN_OK) return graph_layer_error(g, &g->layers[i], "forward", st);
+        if ((st = run_layer(g, i)) != CLCNN_OK)
+            return clcnn_error_prefix(g->ctx, st, "forward of layer %s", g->layers[i].name);
     if (output) *output = g->layers[g->nlayers - 1].y;
     return CLCNN_OK;
 }

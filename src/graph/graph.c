@@ -121,11 +121,7 @@ static clcnn_status per_sample(clcnn_graph *g, graph_layer *l, const int w_shape
     } else {
         st = clcnn_pool2d_output_shape(&x, pool, out);
     }
-    if (st != CLCNN_OK) {
-        char reason[sizeof g->ctx->last_error];
-        snprintf(reason, sizeof reason, "%s", clcnn_last_error(g->ctx));
-        return clcnn_error(g->ctx, st, "layer %s: %s", l->name, reason);
-    }
+    if (st != CLCNN_OK) return clcnn_error_prefix(g->ctx, st, "layer %s", l->name);
     l->ndim = 3;
     l->shape[0] = out[1];
     l->shape[1] = out[2];

@@ -78,8 +78,6 @@ void graph_params_free(clcnn_graph *g);
 void graph_batch_free(clcnn_graph *g);
 /* [batch, per-sample shape...] of layer l; returns the rank. */
 int graph_layer_shape(const graph_layer *l, int batch, int shape[4]);
-/* Prefix the last error with "PASS of layer NAME: " and return st. */
-clcnn_status graph_layer_error(clcnn_graph *g, const graph_layer *l, const char *pass, clcnn_status st);
 
 /* Layer index by name (-1 if none). */
 int graph_find_layer(const clcnn_graph *g, const char *name);

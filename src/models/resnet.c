@@ -94,11 +94,7 @@ static clcnn_status conv_bn(clcnn_context *ctx, const clcnn_weights *w, const ch
     out->p = (clcnn_conv_params){.stride_h = stride, .stride_w = stride, .pad_h = cw->shape[2] / 2,
                                  .pad_w = cw->shape[3] / 2};
     st = clcnn_batchnorm_fold(ctx, cw, NULL, g, b, mean, var, 1e-5f, out->w, out->b);
-    if (st != CLCNN_OK) { /* copy the reason first: it lives in the buffer being rewritten */
-        char reason[sizeof ctx->last_error];
-        snprintf(reason, sizeof reason, "%s", clcnn_last_error(ctx));
-        clcnn_error(ctx, st, "weights: folding %s into %s: %s", bn, conv, reason);
-    }
+    if (st != CLCNN_OK) clcnn_error_prefix(ctx, st, "weights: folding %s into %s", bn, conv);
     return st;
 }
 

@@ -40,6 +40,16 @@ clcnn_status clcnn_error(const clcnn_context *ctx, clcnn_status status, const ch
     return status;
 }
 
+clcnn_status clcnn_error_prefix(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...) {
+    char prefix[512], reason[sizeof thread_error]; /* the reason lives in the buffer being rewritten */
+    snprintf(reason, sizeof reason, "%s", clcnn_last_error(ctx));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    return clcnn_error(ctx, status, "%s: %s", prefix, reason);
+}
+
 const char *clcnn_last_error(const clcnn_context *ctx) {
     return ctx ? ctx->last_error : thread_error;
 }

@@ -12,6 +12,10 @@
  * is NULL), log it at debug level, and return status. */
 clcnn_status clcnn_error(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Put "PREFIX: " (formatted) in front of the last error of ctx, keeping its reason,
+ * and return status: how a caller adds where an inner call failed. */
+clcnn_status clcnn_error_prefix(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void clcnn_log(clcnn_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- devices (device.c) ---- */
