@@ -497,6 +497,16 @@ clcnn_status clcnn_graph_zero_grad(clcnn_graph *g);
 clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, int *matched);
 int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name);
 
+/* Parameter `index` (0 ... count - 1) without a search by name: what loops over all
+ * parameters every step (an optimizer) should use. */
+typedef struct {
+    const char *name;
+    clcnn_tensor *value;
+    clcnn_tensor *grad; /* NULL for running statistics */
+    int frozen;
+} clcnn_param_info;
+clcnn_status clcnn_graph_param_info(const clcnn_graph *g, int index, clcnn_param_info *info);
+
 /* ---------------------------------------------------------------- weights -- */
 
 /* A set of named tensors loaded from a safetensors file (F32; F16 and BF16 are

@@ -282,6 +282,16 @@ static void test_graph_freeze(void) {
     CHECK(n == clcnn_graph_param_count(g), "\"\" matched %d of %d", n, clcnn_graph_param_count(g));
     CHECK_OK(clcnn_graph_freeze(g, "fc.weight", 0, &n));
     CHECK(n == 1 && !clcnn_graph_param_is_frozen(g, "fc.weight"), "unfreezing fc.weight");
+    /* The index-based view agrees with the name-based one. */
+    for (int i = 0; i < clcnn_graph_param_count(g); i++) {
+        clcnn_param_info p;
+        CHECK_OK(clcnn_graph_param_info(g, i, &p));
+        CHECK(!strcmp(p.name, clcnn_graph_param_name(g, i)) && p.value == clcnn_graph_param(g, p.name) &&
+                  p.grad == clcnn_graph_grad(g, p.name) && p.frozen == clcnn_graph_param_is_frozen(g, p.name),
+              "parameter %d (%s): info differs from the lookups by name", i, p.name);
+    }
+    clcnn_param_info none;
+    CHECK_STATUS(clcnn_graph_param_info(g, clcnn_graph_param_count(g), &none), CLCNN_ERR_INVALID_ARGUMENT);
     clcnn_graph_destroy(g);
 }
 

@@ -118,6 +118,16 @@ clcnn_tensor *clcnn_graph_grad(const clcnn_graph *g, const char *name) {
     return i < 0 ? NULL : g->params[i].grad;
 }
 
+clcnn_status clcnn_graph_param_info(const clcnn_graph *g, int index, clcnn_param_info *info) {
+    if (!g || !info) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_param_info: NULL argument");
+    if (index < 0 || index >= g->nparams)
+        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_param_info: index %d outside [0, %d)", index,
+                           g->nparams);
+    const graph_param *p = &g->params[index];
+    *info = (clcnn_param_info){.name = p->name, .value = p->value, .grad = p->grad, .frozen = p->frozen};
+    return CLCNN_OK;
+}
+
 int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name) {
     const int i = graph_find_param(g, name);
     return i >= 0 && g->params[i].frozen;

@@ -45,13 +45,13 @@ static clcnn_status zeroed_like(clcnn_context *ctx, const clcnn_tensor *like, cl
 static clcnn_status create_state(clcnn_trainer *t) {
     const clcnn_optimizer_kind kind = t->p.optimizer.kind;
     for (int i = 0; i < t->nparams; i++) {
-        const char *name = clcnn_graph_param_name(t->g, i);
-        const clcnn_tensor *grad = clcnn_graph_grad(t->g, name);
-        if (!grad) continue;
-        t->grads[t->ngrads++] = grad;
-        clcnn_status st = CLCNN_OK;
-        if (kind != CLCNN_OPT_SGD || t->p.optimizer.momentum != 0.0f) st = zeroed_like(t->ctx, grad, &t->state1[i]);
-        if (st == CLCNN_OK && kind != CLCNN_OPT_SGD) st = zeroed_like(t->ctx, grad, &t->state2[i]);
+        clcnn_param_info p;
+        clcnn_status st = clcnn_graph_param_info(t->g, i, &p);
+        if (st != CLCNN_OK) return st;
+        if (!p.grad) continue;
+        t->grads[t->ngrads++] = p.grad;
+        if (kind != CLCNN_OPT_SGD || t->p.optimizer.momentum != 0.0f) st = zeroed_like(t->ctx, p.grad, &t->state1[i]);
+        if (st == CLCNN_OK && kind != CLCNN_OPT_SGD) st = zeroed_like(t->ctx, p.grad, &t->state2[i]);
         if (st != CLCNN_OK) return st;
     }
     return CLCNN_OK;
@@ -126,11 +126,12 @@ static clcnn_status ensure_dout(clcnn_trainer *t, const clcnn_tensor *x) {
 static clcnn_status update(clcnn_trainer *t, float lr) {
     const clcnn_tensor *scale = t->p.clip_norm > 0.0f ? t->clip : NULL;
     for (int i = 0; i < t->nparams; i++) {
-        const char *name = clcnn_graph_param_name(t->g, i);
-        clcnn_tensor *grad = clcnn_graph_grad(t->g, name);
-        if (!grad || clcnn_graph_param_is_frozen(t->g, name)) continue;
-        clcnn_status st = clcnn_optimizer_step(t->ctx, &t->p.optimizer, t->steps + 1, lr, clcnn_graph_param(t->g, name),
-                                               grad, t->state1[i], t->state2[i], scale);
+        clcnn_param_info p;
+        clcnn_status st = clcnn_graph_param_info(t->g, i, &p);
+        if (st != CLCNN_OK) return st;
+        if (!p.grad || p.frozen) continue;
+        st = clcnn_optimizer_step(t->ctx, &t->p.optimizer, t->steps + 1, lr, p.value, p.grad, t->state1[i], t->state2[i],
+                                  scale);
         if (st != CLCNN_OK) return st;
     }
     return CLCNN_OK;
