@@ -36,4 +36,12 @@ inline float group_sum(float v, __local float *tmp) {
     barrier(CLK_LOCAL_MEM_FENCE);
     return r;
 }
+
+/* The sum of part[off .. off + n) over one work-group of RED_WG work-items (the last
+ * step of a two-pass reduction). */
+inline float group_total(__global const float *part, int off, int n, __local float *tmp) {
+    float acc = 0.0f;
+    for (int i = get_local_id(0); i < n; i += RED_WG) acc += part[off + i];
+    return group_sum(acc, tmp);
+}
 #endif

@@ -110,9 +110,6 @@ __kernel void bce_partial(__global const float *x, const int x_off, __global con
 __kernel void sum_scaled(__global const float *part, const int part_off, const int n, const float scale,
                          __global float *out, const int out_off) {
     __local float tmp[RED_WG];
-    const int l = get_local_id(0);
-    float acc = 0.0f;
-    for (int i = l; i < n; i += RED_WG) acc += part[part_off + i];
-    acc = group_sum(acc, tmp);
-    if (l == 0) out[out_off] = acc * scale;
+    const float total = group_total(part, part_off, n, tmp);
+    if (get_local_id(0) == 0) out[out_off] = total * scale;
 }

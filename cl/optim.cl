@@ -83,12 +83,9 @@ __kernel void sumsq_partials(SLOT_ARGS(0), SLOT_ARGS(1), SLOT_ARGS(2), SLOT_ARGS
 __kernel void norm_finish(__global const float *part, const int part_off, const int n, const float max_norm,
                           __global float *out, const int out_off) {
     __local float tmp[RED_WG];
-    const int l = get_local_id(0);
-    float acc = 0.0f;
-    for (int i = l; i < n; i += RED_WG) acc += part[part_off + i];
-    acc = group_sum(acc, tmp);
-    if (l == 0) {
-        const float norm = sqrt(acc);
+    const float total = group_total(part, part_off, n, tmp);
+    if (get_local_id(0) == 0) {
+        const float norm = sqrt(total);
         const float c = max_norm / (norm + 1e-6f);
         out[out_off] = norm;
         out[out_off + 1] = c > 1.0f ? 1.0f : c;
