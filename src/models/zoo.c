@@ -33,7 +33,7 @@ static clcnn_status conv_bn(builder *b, const char *conv, const char *bn, const 
 /* One block reading `input` (cin channels) into layer prefix; returns its channels. */
 static clcnn_status block(builder *b, const char *input, int cin, int planes, int stride, int *cout) {
     const int bottleneck = b->cfg->bottleneck, out = bottleneck ? planes * 4 : planes;
-    char name[96], last_bn[96], relu[96], se[96], down[96];
+    char last_bn[96], relu[96], se[96], down[96];
     clcnn_status st;
     /* ResNet v1.5: the stride sits in the 3x3 (conv1 of a basic block, conv2 of a bottleneck). */
     if ((st = conv_bn(b, "conv1", "bn1", input, planes, bottleneck ? 1 : 3, bottleneck ? 1 : stride)) != CLCNN_OK)
@@ -63,9 +63,8 @@ static clcnn_status block(builder *b, const char *input, int cin, int planes, in
         snprintf(down, sizeof down, "%s.downsample.1", b->prefix);
         identity = down;
     }
-    snprintf(name, sizeof name, "%s", b->prefix);
     *cout = out;
-    return clcnn_graph_add(b->g, name, main_path, identity, CLCNN_ACT_RELU);
+    return clcnn_graph_add(b->g, b->prefix, main_path, identity, CLCNN_ACT_RELU);
 }
 
 /* fc, or the MLP head named as torch's nn.Sequential(Linear, ReLU, Dropout, Linear). */
