@@ -19,10 +19,15 @@ HAVE_CLBLAST := $(shell pkg-config --exists clblast 2>/dev/null && echo 1)
 CLBLAST_CFLAGS := $(if $(HAVE_CLBLAST),-DCLCNN_HAVE_CLBLAST)
 CLBLAST_LIBS := $(if $(HAVE_CLBLAST),-lclblast)
 
+# Images: libpng, libjpeg-turbo; drawing (CAM overlays, curves): cairo.
+IMG_PKGS := libpng libjpeg cairo
+IMG_CFLAGS := $(shell pkg-config --cflags $(IMG_PKGS) 2>/dev/null)
+IMG_LIBS := $(shell pkg-config --libs $(IMG_PKGS) 2>/dev/null || echo -lpng16 -ljpeg -lcairo)
+
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -pthread \
           -D_POSIX_C_SOURCE=200809L -DCL_TARGET_OPENCL_VERSION=120 \
-          -Iinclude -Isrc -I$(BUILD)/gen $(CLBLAST_CFLAGS) $(SANFLAGS)
-LDLIBS := $(CLBLAST_LIBS) -ljansson -lOpenCL -lm -pthread
+          -Iinclude -Isrc -I$(BUILD)/gen $(CLBLAST_CFLAGS) $(IMG_CFLAGS) $(SANFLAGS)
+LDLIBS := $(CLBLAST_LIBS) $(IMG_LIBS) -ljansson -lOpenCL -lm -pthread
 LDFLAGS := $(SANFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
@@ -89,7 +94,7 @@ bench: $(BUILD)/clbench
 
 $(BUILD)/clcnn.pc: Makefile
 	@mkdir -p $(@D)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clcnn\nDescription: OpenCL CNN training, inference and Grad-CAM\nVersion: 0.1.0\nRequires.private: OpenCL jansson\nLibs: -L$${libdir} -lclcnn\nLibs.private: $(CLBLAST_LIBS) -lm -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clcnn\nDescription: OpenCL CNN training, inference and Grad-CAM\nVersion: 0.1.0\nRequires.private: OpenCL jansson libpng libjpeg cairo\nLibs: -L$${libdir} -lclcnn\nLibs.private: $(CLBLAST_LIBS) -lm -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
 
 install: all $(BUILD)/clcnn.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

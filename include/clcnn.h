@@ -570,13 +570,20 @@ typedef struct {
                           fc.1 ReLU, fc.2 Dropout(head_dropout), fc.3 Linear(head_hidden, classes),
                           named as a torch nn.Sequential names them */
     float head_dropout;
+    int stem_kernel;   /* 0 or 7: torchvision's stem, 7x7 stride-2 conv1 + bn1 + relu + 3x3 stride-2
+                          maxpool; 3: a 3x3 stride-2 conv1 + bn1 + relu without the pooling (the
+                          compact nets for small images) */
 } clcnn_resnet_config;
 
 /* The configuration of a named architecture, torchvision's layouts: resnet18, resnet34
  * (basic blocks 2-2-2-2, 3-4-6-3), resnet50, resnet101, resnet152 (bottlenecks 3-4-6-3,
  * 3-4-23-3, 3-8-36-3), and seresnet18 ... seresnet152 (the same with SE in every block),
- * widths 64-128-256-512, for `classes` classes and size x size RGB input. The head is fc;
- * set head_hidden for the MLP head. An unknown name is CLCNN_ERR_NOT_FOUND. */
+ * widths 64-128-256-512, for `classes` classes and size x size RGB input. `compact` and
+ * `secompact` are the small residual nets for small images (96x96) and quick CPU
+ * training: a 3x3 stride-2 stem of 24 channels, basic blocks 1-1-1-1 of widths
+ * 24-48-96-192 (each stage a convolution block; its identity blocks are the other
+ * entries of blocks[] when raised). The head is fc; set head_hidden for the MLP head.
+ * An unknown name is CLCNN_ERR_NOT_FOUND. */
 clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *config);
 clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *config, uint64_t seed,
                                 clcnn_graph **graph);
@@ -611,6 +618,280 @@ clcnn_status clcnn_trainer_step(clcnn_trainer *trainer, const clcnn_tensor *x, c
 /* Steps completed so far (the optimizer's step count), and the learning rate of the next. */
 int clcnn_trainer_steps(const clcnn_trainer *trainer);
 float clcnn_trainer_lr(const clcnn_trainer *trainer);
+
+/* ------------------------------------------------------------------ images -- */
+/* Host-side 8-bit images, used by the data sets, the loader and the CAM pictures.
+ * Functions here need no context: their errors are reported through
+ * clcnn_last_error(NULL) (per thread) and always name the file and the reason. */
+
+/* Decoders refuse images beyond these before allocating anything. */
+#define CLCNN_IMAGE_MAX_SIDE 30000
+#define CLCNN_IMAGE_MAX_PIXELS (128u * 1024u * 1024u)
+
+typedef struct {
+    int width, height;
+    int channels;     /* 1 (gray), 3 (RGB) or 4 (RGBA); decoders always give 3 */
+    uint8_t *pixels;  /* height * width * channels bytes, rows top to bottom, interleaved;
+                         owned by the image: release with clcnn_image_free */
+} clcnn_image;
+
+/* A zeroed width x height x channels image. */
+clcnn_status clcnn_image_create(int width, int height, int channels, clcnn_image *image);
+/* Frees the pixels and zeroes the struct; NULL and already-freed images are fine. */
+void clcnn_image_free(clcnn_image *image);
+
+/* Decode a PNG or JPEG, recognised by its content (not its extension), into 8-bit RGB:
+ * 16-bit samples are scaled to 8 bits, gray is replicated, palettes are expanded, alpha
+ * is dropped (as PIL's convert("RGB")), CMYK/YCCK JPEGs are converted, and a JPEG's EXIF
+ * orientation is applied. A missing or unreadable file is CLCNN_ERR_IO; an empty,
+ * truncated, corrupt or unknown file CLCNN_ERR_FORMAT; dimensions beyond the limits
+ * above CLCNN_ERR_OUT_OF_MEMORY, before any pixel memory is allocated. libpng and
+ * libjpeg errors never end the process. On error *image is zeroed. */
+clcnn_status clcnn_image_load(const char *path, clcnn_image *image);
+/* The same from memory; name is used in error messages (may be NULL). */
+clcnn_status clcnn_image_decode(const void *data, size_t size, const char *name, clcnn_image *image);
+
+/* Encode 1-, 3- or 4-channel images; written to a temporary file beside path and
+ * renamed over it, so that a failure never leaves a partial file. quality 1..100. */
+clcnn_status clcnn_image_save_png(const char *path, const clcnn_image *image);
+clcnn_status clcnn_image_save_jpeg(const char *path, const clcnn_image *image, int quality);
+
+/* Bilinear resize of any channel count (area-averaging when shrinking, so that small
+ * outputs do not alias, as PIL's resize with antialiasing). */
+clcnn_status clcnn_image_resize(const clcnn_image *src, int width, int height, clcnn_image *dst);
+
+/* Per-channel normalisation of [0,1]-scaled pixels: (x - mean) / std. */
+typedef struct {
+    float mean[3], std[3];
+} clcnn_normalization;
+/* ImageNet's: mean 0.485 0.456 0.406, std 0.229 0.224 0.225. */
+clcnn_normalization clcnn_normalization_imagenet(void);
+
+/* Training augmentation, applied in this order: random resized crop (area fraction in
+ * [scale_min, scale_max] of the image, aspect ratio in [ratio_min, ratio_max], as
+ * torchvision's RandomResizedCrop), flips, rotation, colour jitter. */
+typedef struct {
+    float scale_min, scale_max;       /* 0.5, 1 */
+    float ratio_min, ratio_max;       /* 3/4, 4/3 */
+    int hflip, vflip;                 /* flip with probability 0.5: 1, 0 */
+    float rotate_degrees;             /* uniform in +-rotate_degrees, 0 off (default 10) */
+    float brightness, contrast, saturation; /* factors uniform in [1-v, 1+v], 0 off (0.2 each) */
+} clcnn_augment_params;
+void clcnn_augment_defaults(clcnn_augment_params *params);
+
+/* One network input, CHW floats [3, size, size], from an RGB image. aug NULL (evaluation):
+ * resize the shorter side to size and centre-crop (no resampling when the image already is
+ * size x size), scale to [0,1], normalise. aug non-NULL: the augmentation above, then the
+ * same scaling, a result that depends only on (image, size, aug, seed). */
+clcnn_status clcnn_image_prepare(const clcnn_image *image, int size, const clcnn_augment_params *aug,
+                                 uint64_t seed, const clcnn_normalization *norm, float *out);
+
+/* ---------------------------------------------------------------- data sets -- */
+
+typedef struct clcnn_dataset clcnn_dataset;
+
+/* A labelled image list. path is a folder in the ImageFolder layout, ROOT/CLASS/FILE with
+ * FILE ending in .png, .jpg or .jpeg (any case), classes in sorted (byte-wise) order and
+ * files sorted within a class; or a CSV file of "path,label" lines (an optional header
+ * line "path,label"; paths relative to the CSV's folder; labels are class names, sorted
+ * byte-wise, or all non-negative integers, sorted numerically). classes (n_classes names,
+ * or NULL) fixes the class list and its order, as a model's or a training set's; a class
+ * or label outside it is CLCNN_ERR_NOT_FOUND naming it. An empty set is CLCNN_ERR_NOT_FOUND. */
+clcnn_status clcnn_dataset_open(const char *path, int n_classes, const char *const *classes, clcnn_dataset **ds);
+void clcnn_dataset_destroy(clcnn_dataset *ds);
+int clcnn_dataset_size(const clcnn_dataset *ds);
+int clcnn_dataset_class_count(const clcnn_dataset *ds);
+const char *clcnn_dataset_class_name(const clcnn_dataset *ds, int k);
+const char *clcnn_dataset_path(const clcnn_dataset *ds, int index);
+int clcnn_dataset_label(const clcnn_dataset *ds, int index);
+/* A seeded, stratified split: within each class, round(fraction * count) images (at least
+ * one when the class has two or more) go to *val, the rest to *train, both keeping the
+ * sorted order and the class list. fraction in (0, 1). */
+clcnn_status clcnn_dataset_split(const clcnn_dataset *ds, float fraction, uint64_t seed, clcnn_dataset **train,
+                                 clcnn_dataset **val);
+
+/* ------------------------------------------------------------------ loader -- */
+
+/* Decodes, augments and normalises batches on host threads while the caller runs the
+ * device on the previous batch. */
+typedef struct {
+    int batch;                  /* images per batch; the last partial batch is kept */
+    int size;                   /* network input size */
+    int shuffle;                /* a new seeded permutation per epoch; 0: the data set's order */
+    const clcnn_augment_params *augment; /* NULL: evaluation preprocessing (copied) */
+    clcnn_normalization norm;
+    uint64_t seed;              /* order and augmentation depend only on (seed, epoch, index) */
+    int threads;                /* decoding threads; 0: the number of online CPUs, at most 8 */
+    int skip_bad;               /* 1: leave out images that fail to decode (counted, logged as a
+                                   warning); 0: the batch holding one fails with its error */
+} clcnn_loader_params;
+
+typedef struct {
+    int n;                 /* images in this batch; 0 at the end of the epoch */
+    const float *x;        /* [n, 3, size, size] */
+    const float *labels;   /* [n] class indices as floats (what clcnn_trainer_step takes) */
+    const int *indices;    /* [n] positions in the data set */
+} clcnn_batch;
+
+typedef struct clcnn_loader clcnn_loader;
+clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_params *params, clcnn_loader **loader);
+void clcnn_loader_destroy(clcnn_loader *loader);
+/* Begin epoch `epoch` (0-based) from its first batch; prefetching starts here. */
+clcnn_status clcnn_loader_start(clcnn_loader *loader, int epoch);
+/* The next batch of the epoch; its arrays stay valid until the next call. */
+clcnn_status clcnn_loader_next(clcnn_loader *loader, clcnn_batch *batch);
+/* Batches per epoch, and images left out as unreadable since the loader was created. */
+int clcnn_loader_batches(const clcnn_loader *loader);
+int clcnn_loader_bad_images(const clcnn_loader *loader);
+
+/* ----------------------------------------------------------------- metrics -- */
+
+/* Classification metrics accumulated over batches on the host. */
+typedef struct clcnn_metrics clcnn_metrics;
+clcnn_status clcnn_metrics_create(int classes, clcnn_metrics **metrics);
+void clcnn_metrics_destroy(clcnn_metrics *metrics);
+void clcnn_metrics_reset(clcnn_metrics *metrics);
+/* Add n samples: probs [n, classes] (softmax outputs), labels [n] class indices, and
+ * the sum of their losses (0 if unknown). The prediction is the first largest prob. */
+clcnn_status clcnn_metrics_add(clcnn_metrics *metrics, int n, const float *probs, const int *labels, double loss_sum);
+
+typedef struct {
+    int64_t samples;
+    double loss;            /* mean loss per sample */
+    double accuracy;
+    double macro_precision, macro_recall, macro_f1; /* over classes with samples or predictions */
+    double auc;             /* ROC AUC of class 1's prob for two classes (ties counted half);
+                               NaN for more classes or when a class has no sample */
+} clcnn_metrics_summary;
+clcnn_status clcnn_metrics_get(const clcnn_metrics *metrics, clcnn_metrics_summary *summary);
+/* Per class k: precision, recall, F1 (0 where undefined, as scikit-learn's zero_division=0)
+ * and support (samples whose label is k). */
+clcnn_status clcnn_metrics_class(const clcnn_metrics *metrics, int k, double *precision, double *recall, double *f1,
+                                 int64_t *support);
+/* The confusion matrix, [true class][predicted class], classes x classes counts. */
+const int64_t *clcnn_metrics_confusion(const clcnn_metrics *metrics);
+/* All of it as a JSON object (summary, per-class table keyed by class name, confusion
+ * matrix); class_names may be NULL (then "0", "1", ...). Returns a malloc'd string the
+ * caller frees, or NULL on allocation failure. */
+char *clcnn_metrics_json(const clcnn_metrics *metrics, const char *const *class_names);
+
+/* ------------------------------------------------------------ model files -- */
+
+/* What a clcnn weight file's __metadata__ records, so that it can be used again with no
+ * other flag: "arch", "classes" (a JSON array of class names), "size", "mean", "std"
+ * (JSON arrays of 3 numbers), "head_hidden", "head_dropout". */
+typedef struct {
+    char arch[32];
+    int classes;
+    char **class_names;   /* classes names, owned (clcnn_model_desc_free); NULL if unknown */
+    int size;
+    clcnn_normalization norm;
+    int head_hidden;
+    float head_dropout;
+} clcnn_model_desc;
+void clcnn_model_desc_free(clcnn_model_desc *desc);
+
+/* Open a weight file and build its network in evaluation mode, weights loaded strictly.
+ * Fields of `given` that are set (arch[0] != 0, classes > 0, size > 0) override or stand
+ * in for the metadata (converted torchvision files have none); a file with neither is
+ * CLCNN_ERR_INVALID_ARGUMENT saying which flag is needed. *desc (may be NULL) receives
+ * the description used. */
+clcnn_status clcnn_model_open(clcnn_context *ctx, const char *path, const clcnn_model_desc *given,
+                              clcnn_graph **graph, clcnn_model_desc *desc);
+/* Save a graph with its description as metadata (atomically, as clcnn_graph_save). */
+clcnn_status clcnn_model_save(const clcnn_graph *graph, const clcnn_model_desc *desc, const char *path);
+/* The graph for desc (clcnn_resnet_config_for + heads), freshly initialised. */
+clcnn_status clcnn_model_build(clcnn_context *ctx, const clcnn_model_desc *desc, uint64_t seed, clcnn_graph **graph);
+
+/* -------------------------------------------------------------- explaining -- */
+
+typedef enum {
+    CLCNN_CAM_GRADCAM = 0,   /* weights = spatial mean of g; map = ReLU(sum_k w_k A_k) */
+    CLCNN_CAM_GRADCAM_PP,    /* pytorch-grad-cam's Grad-CAM++ weights */
+    CLCNN_CAM_HIRESCAM,      /* ReLU(sum_k g_k * A_k) */
+    CLCNN_CAM_XGRADCAM,      /* w_k = sum(g_k A_k) / (sum A_k + 1e-7) */
+    CLCNN_CAM_LAYERCAM,      /* ReLU(sum_k ReLU(g_k) * A_k) */
+    CLCNN_CAM_CAM,           /* sum_k W[c,k] A_k for global-pool + linear heads; no backward */
+    CLCNN_CAM_SCORECAM,      /* masked-input forward passes, softmax-weighted */
+    CLCNN_CAM_EIGENCAM       /* first principal component of the activations */
+} clcnn_cam_method;
+/* "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "cam", "scorecam",
+ * "eigencam"; an unknown name is CLCNN_ERR_NOT_FOUND listing the known ones. */
+clcnn_status clcnn_cam_method_parse(const char *name, clcnn_cam_method *method);
+const char *clcnn_cam_method_name(clcnn_cam_method method);
+
+typedef struct {
+    clcnn_cam_method method;
+    const char *layer;     /* target layer; NULL: the default (clcnn_cam_default_layer) */
+    int scorecam_batch;    /* masked inputs per forward pass in Score-CAM; 0: 32 */
+} clcnn_cam_params;
+
+/* The last layer with a spatial output of at least 2x2 before the global pooling ("layer4"
+ * in the ResNets), or NULL for a graph without one. */
+const char *clcnn_cam_default_layer(const clcnn_graph *g);
+
+/* Class activation maps for a batch x [N, 3, H, W], computed on the device with g in
+ * evaluation mode. targets [N] (host; NULL or an entry < 0: the predicted class). map
+ * [N, h, w], h x w the target layer's resolution, receives the raw maps (after the ReLU,
+ * before any normalisation; a flat map is all zeros, never NaN). probs (host, may be NULL)
+ * receives the softmax of the logits [N, classes], and classes_used [N] (host, may be
+ * NULL) the class each map explains. */
+clcnn_status clcnn_cam(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_params *params, const int *targets,
+                       clcnn_tensor *map, float *probs, int *classes_used);
+
+/* Deletion and insertion AUCs (Petsiuk et al.) of one image x [1, 3, H, W] and its map
+ * [h, w] (host, upsampled bilinearly to H x W): pixels are removed from (deletion: set to
+ * 0, the normalised mean) or added to (insertion: onto a zero image) x in order of
+ * decreasing map value, in `steps` equal steps, and the softmax probability of class
+ * `target` after each step is integrated by the trapezoidal rule over [0, 1]. Low
+ * deletion and high insertion mean a map that points at the evidence. */
+clcnn_status clcnn_cam_deletion_insertion(clcnn_graph *g, const clcnn_tensor *x, const float *map, int map_h,
+                                          int map_w, int target, int steps, double *deletion, double *insertion);
+
+/* ---------------------------------------------------------------- pictures -- */
+/* Host-side rendering of maps: the steps between a raw map and the files users look at. */
+
+/* (v - min) / (max - min) over n values into out (may be map); a flat or empty map gives
+ * zeros, never NaN. */
+void clcnn_map_normalize(const float *map, size_t n, float *out);
+/* Bilinear resize of a one-channel map with half-pixel centres (cv2.resize, and PyTorch's
+ * interpolate with align_corners=False). */
+clcnn_status clcnn_map_resize(const float *src, int height, int width, float *dst, int out_height, int out_width);
+/* OpenCV's COLORMAP_JET of v (clamped to [0,1]), as RGB. */
+void clcnn_colormap_jet(float v, uint8_t rgb[3]);
+/* An RGB picture of a [0,1] map in JET colours. */
+clcnn_status clcnn_heatmap_render(const float *map01, int width, int height, clcnn_image *heat);
+/* out = round((1 - alpha) * image + alpha * heat), both RGB of one size. */
+clcnn_status clcnn_image_blend(const clcnn_image *image, const clcnn_image *heat, float alpha, clcnn_image *out);
+
+/* A connected region of a thresholded map in pixel coordinates: x0 <= x < x1, y0 <= y < y1. */
+typedef struct {
+    int x0, y0, x1, y1;
+    int pixels;   /* pixels of the component (8-connected) */
+    float peak;   /* its largest map value */
+} clcnn_box;
+/* Otsu's threshold of n values in [0,1] (256 bins). */
+float clcnn_otsu_threshold(const float *map01, size_t n);
+/* Boxes around the 8-connected components of map01 >= threshold (threshold < 0: Otsu's),
+ * largest first (by pixels, then by peak); at most max_boxes, *count receives how many. */
+clcnn_status clcnn_map_boxes(const float *map01, int width, int height, float threshold, int max_boxes,
+                             clcnn_box *boxes, int *count);
+/* Draw boxes (2-pixel outlines) and a caption (top left, light text on a dark band),
+ * antialiased, with cairo; caption may be NULL. The image must be RGB. */
+clcnn_status clcnn_image_annotate(clcnn_image *image, const char *caption, int n_boxes, const clcnn_box *boxes);
+/* Write a float32 array as NumPy .npy ('<f4', C order), atomically. */
+clcnn_status clcnn_npy_save(const char *path, const float *data, int ndim, const int *shape);
+
+/* Localisation checks of a map (width x height, any scale) against a known box: the
+ * pointing game (1 when the map's maximum lies in the box grown by tolerance pixels on
+ * every side, else 0) and the fraction of the map's positive mass inside the box. */
+int clcnn_pointing_game(const float *map, int width, int height, const clcnn_box *box, int tolerance);
+double clcnn_energy_in_box(const float *map, int width, int height, const clcnn_box *box);
+
+/* Training curves as a PNG: loss (left) and accuracy (right) per epoch, train and
+ * validation; NaN entries are skipped. */
+clcnn_status clcnn_plot_curves(const char *path, int epochs, const double *train_loss, const double *val_loss,
+                               const double *train_acc, const double *val_acc);
 
 #ifdef __cplusplus
 }

@@ -5,9 +5,10 @@
 set -u
 
 # Build and runtime: OpenCL ICD loader + headers, PoCL (the CPU device CI tests on),
-# CLBlast, libpng, libjpeg-turbo, jansson (JSON: safetensors headers), pkg-config.
+# CLBlast, libpng, libjpeg-turbo, cairo (text and boxes on CAM overlays, curves),
+# jansson (JSON: safetensors headers, metrics), pkg-config.
 PKGS="build-essential pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
-libclblast-dev libpng-dev libjpeg62-turbo-dev libjansson-dev"
+libclblast-dev libpng-dev libjpeg62-turbo-dev libcairo2-dev libjansson-dev"
 # Only needed to regenerate the PyTorch golden files (scripts/make_golden.py).
 if [ "${CLCNN_DEPS_TORCH:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
 

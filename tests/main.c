@@ -19,6 +19,15 @@ extern const test_case test_train_ops_cases[];
 extern const test_case test_graph_cases[];
 extern const test_case test_train_cases[];
 extern const test_case test_weights_io_cases[];
+extern const test_case test_image_cases[];
+extern const test_case test_preprocess_cases[];
+extern const test_case test_dataset_cases[];
+extern const test_case test_loader_cases[];
+extern const test_case test_metrics_cases[];
+extern const test_case test_render_cases[];
+extern const test_case test_cam_cases[];
+extern const test_case test_zoo_cases[];
+extern const test_case test_tool_cases[];
 
 clcnn_context *g_ctx;
 uint64_t g_seed = 20261121;
@@ -78,7 +87,9 @@ int main(int argc, char **argv) {
     const test_case *lists[] = {test_runtime_cases, test_api_cases, test_ops_cases, test_tiles_cases, test_net_cases,
                                  test_grad_conv_cases, test_grad_norm_cases, test_grad_eltwise_cases,
                                  test_train_ops_cases, test_graph_cases, test_train_cases,
-                                 test_weights_io_cases};
+                                 test_weights_io_cases, test_image_cases, test_preprocess_cases,
+                                 test_dataset_cases, test_loader_cases, test_metrics_cases, test_render_cases,
+                                 test_cam_cases, test_zoo_cases, test_tool_cases};
     int passed = 0, failed = 0, skipped = 0;
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
         for (const test_case *t = lists[l]; t->name; t++) {
