@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "runtime/atomic_file.h"
 #include "runtime/internal.h"
 
 /* Readers refuse larger headers (safetensors.c, and safetensors itself, cap it at 100 MB). */
@@ -102,15 +103,6 @@ static clcnn_status header_text(const clcnn_graph *g, int n_pairs, const char *c
 }
 
 /* Record an I/O failure of one step of saving path, with errno's reason. */
-static clcnn_status io_error(clcnn_context *ctx, const char *path, const char *step, const char *tmp, int err) {
-    return clcnn_error(ctx, CLCNN_ERR_IO, "%s: cannot save %s: %s the temporary file %s: %s", op, path, step, tmp,
-                       strerror(err ? err : EIO));
-}
-
-static int put(FILE *f, const void *p, size_t n) {
-    errno = 0;
-    return n == 0 || fwrite(p, 1, n, f) == n;
-}
 
 /* safetensors stores little-endian; a big-endian host swaps each float in place. */
 static void to_little_endian(float *v, size_t n) {
@@ -127,61 +119,25 @@ static void to_little_endian(float *v, size_t n) {
 }
 
 /* Header length, header, then each parameter's data through one host buffer. */
-static clcnn_status write_contents(const clcnn_graph *g, FILE *f, const char *path, const char *tmp, const char *text,
-                                   size_t len, size_t max_numel) {
+static clcnn_status write_contents(const clcnn_graph *g, clcnn_atomic_file *af, const char *text, size_t len,
+                                   size_t max_numel) {
     clcnn_context *ctx = clcnn_graph_context(g);
     unsigned char len_bytes[8];
     for (int i = 0; i < 8; i++) len_bytes[i] = (unsigned char)((uint64_t)len >> (8 * i));
-    if (!put(f, len_bytes, 8) || !put(f, text, len)) return io_error(ctx, path, "writing", tmp, errno);
+    clcnn_atomic_write(af, len_bytes, 8);
+    clcnn_atomic_write(af, text, len);
     float *host = malloc((max_numel ? max_numel : 1) * sizeof *host);
     if (!host) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %zu values", op, max_numel);
     clcnn_status st = CLCNN_OK;
-    for (int i = 0; st == CLCNN_OK && i < clcnn_graph_param_count(g); i++) {
+    for (int i = 0; st == CLCNN_OK && !af->failed && i < clcnn_graph_param_count(g); i++) {
         const clcnn_tensor *t = clcnn_graph_param(g, clcnn_graph_param_name(g, i));
         const size_t n = clcnn_tensor_numel(t);
         if ((st = clcnn_tensor_read(t, host, n)) != CLCNN_OK) break;
         to_little_endian(host, n);
-        if (!put(f, host, n * sizeof *host)) st = io_error(ctx, path, "writing", tmp, errno);
+        clcnn_atomic_write(af, host, n * sizeof *host);
     }
     free(host);
     return st;
-}
-
-/* Make the data durable, close, and rename over path. f is closed in every case. */
-static clcnn_status commit(clcnn_context *ctx, FILE *f, const char *path, const char *tmp) {
-    errno = 0;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        const int err = errno;
-        fclose(f);
-        return io_error(ctx, path, "writing", tmp, err);
-    }
-    errno = 0;
-    if (fclose(f) != 0) return io_error(ctx, path, "closing", tmp, errno);
-    if (rename(tmp, path) != 0) return io_error(ctx, path, "renaming", tmp, errno);
-    return CLCNN_OK;
-}
-
-/* The rename is durable once the directory is synced; best effort (it is in place already). */
-static void sync_directory(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir) return;
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-/* Create tmp exclusively ("x": never through a planted link); a stale one left by a
- * crashed process with the same id is removed first. Keeps an existing path's mode. */
-static FILE *create_temp(const char *path, const char *tmp) {
-    FILE *f = fopen(tmp, "wbx");
-    if (!f && errno == EEXIST && remove(tmp) == 0) f = fopen(tmp, "wbx");
-    struct stat old;
-    if (f && stat(path, &old) == 0 && S_ISREG(old.st_mode)) (void)fchmod(fileno(f), old.st_mode & 07777);
-    return f;
 }
 
 clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pairs, const char *const *keys,
@@ -190,29 +146,16 @@ clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pair
     if (!g || !path || !*path || n_pairs < 0 || (n_pairs > 0 && (!keys || !values)))
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL graph, path, keys or values, or %d pairs", op,
                            n_pairs);
-    char *text = NULL, *tmp = NULL;
+    char *text = NULL;
     size_t len = 0, max_numel = 0;
     clcnn_status st = header_text(g, n_pairs, keys, values, &text, &len, &max_numel);
     if (st != CLCNN_OK) return st;
-    const size_t tmp_size = strlen(path) + 32;
-    if (!(tmp = malloc(tmp_size))) {
-        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
-        goto free_text;
+    clcnn_atomic_file af;
+    if ((st = clcnn_atomic_open(ctx, op, path, &af)) == CLCNN_OK) {
+        st = write_contents(g, &af, text, len, max_numel);
+        if (st == CLCNN_OK) st = clcnn_atomic_commit(ctx, op, &af);
+        else clcnn_atomic_abort(&af);
     }
-    snprintf(tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = create_temp(path, tmp);
-    if (!f) {
-        st = io_error(ctx, path, "creating", tmp, errno);
-        goto free_tmp;
-    }
-    st = write_contents(g, f, path, tmp, text, len, max_numel);
-    if (st == CLCNN_OK) st = commit(ctx, f, path, tmp);
-    else fclose(f);
-    if (st != CLCNN_OK) remove(tmp);
-    else sync_directory(path);
-free_tmp:
-    free(tmp);
-free_text:
     free(text);
     return st;
 }
