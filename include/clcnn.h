@@ -520,6 +520,8 @@ int clcnn_weights_count(const clcnn_weights *weights);
 const char *clcnn_weights_name(const clcnn_weights *weights, int index);
 /* The tensor called name, or NULL. The tensor belongs to the weights. */
 const clcnn_tensor *clcnn_weights_get(const clcnn_weights *weights, const char *name);
+/* The path the weights were loaded from. */
+const char *clcnn_weights_path(const clcnn_weights *weights);
 /* A value of the file's __metadata__, or NULL. */
 const char *clcnn_weights_metadata(const clcnn_weights *weights, const char *key);
 
@@ -539,6 +541,10 @@ clcnn_status clcnn_graph_load(clcnn_graph *g, const clcnn_weights *weights, clcn
  * full disk leaves either the old file or the new one whole, never a mix. */
 clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pairs, const char *const *keys,
                               const char *const *values);
+/* Write any named tensors as a safetensors file (F32), atomically as clcnn_graph_save. */
+clcnn_status clcnn_safetensors_save(clcnn_context *ctx, const char *path, int n_tensors, const char *const *names,
+                                   const clcnn_tensor *const *tensors, int n_pairs, const char *const *keys,
+                                   const char *const *values);
 
 /* ----------------------------------------------------------------- models -- */
 
@@ -618,6 +624,13 @@ clcnn_status clcnn_trainer_step(clcnn_trainer *trainer, const clcnn_tensor *x, c
 /* Steps completed so far (the optimizer's step count), and the learning rate of the next. */
 int clcnn_trainer_steps(const clcnn_trainer *trainer);
 float clcnn_trainer_lr(const clcnn_trainer *trainer);
+/* Resuming: the optimizer's state (momentum buffers, Adam's moments, the step count) as
+ * a safetensors file of its own, named PARAM.state1 / PARAM.state2, with extra metadata
+ * pairs; and loading it back into a trainer of the same graph and optimizer kind, where
+ * a missing or misshapen tensor is an error naming it and changes nothing. */
+clcnn_status clcnn_trainer_save_state(const clcnn_trainer *trainer, const char *path, int n_pairs,
+                                      const char *const *keys, const char *const *values);
+clcnn_status clcnn_trainer_load_state(clcnn_trainer *trainer, const clcnn_weights *state);
 
 /* ------------------------------------------------------------------ images -- */
 /* Host-side 8-bit images, used by the data sets, the loader and the CAM pictures.
@@ -798,8 +811,14 @@ void clcnn_model_desc_free(clcnn_model_desc *desc);
  * the description used. */
 clcnn_status clcnn_model_open(clcnn_context *ctx, const char *path, const clcnn_model_desc *given,
                               clcnn_graph **graph, clcnn_model_desc *desc);
-/* Save a graph with its description as metadata (atomically, as clcnn_graph_save). */
-clcnn_status clcnn_model_save(const clcnn_graph *graph, const clcnn_model_desc *desc, const char *path);
+/* The same from weights already loaded (e.g. to read more of their metadata). Without
+ * metadata the class count and an MLP head's width are read from the head's shapes. */
+clcnn_status clcnn_model_from_weights(clcnn_context *ctx, const clcnn_weights *weights, const clcnn_model_desc *given,
+                                      clcnn_graph **graph, clcnn_model_desc *desc);
+/* Save a graph with its description as metadata, plus n_extra more key/value pairs (a
+ * checkpoint's epoch and history), atomically as clcnn_graph_save. */
+clcnn_status clcnn_model_save(const clcnn_graph *graph, const clcnn_model_desc *desc, const char *path, int n_extra,
+                              const char *const *keys, const char *const *values);
 /* The graph for desc (clcnn_resnet_config_for + heads), freshly initialised. */
 clcnn_status clcnn_model_build(clcnn_context *ctx, const clcnn_model_desc *desc, uint64_t seed, clcnn_graph **graph);
 

@@ -22,6 +22,7 @@ struct clcnn_weights {
     named_tensor *items;
     int count;
     json_t *metadata;
+    char *path;
 };
 
 void clcnn_weights_destroy(clcnn_weights *w) {
@@ -32,10 +33,13 @@ void clcnn_weights_destroy(clcnn_weights *w) {
     }
     free(w->items);
     json_decref(w->metadata);
+    free(w->path);
     free(w);
 }
 
 int clcnn_weights_count(const clcnn_weights *w) { return w ? w->count : 0; }
+
+const char *clcnn_weights_path(const clcnn_weights *w) { return w ? w->path : NULL; }
 
 const char *clcnn_weights_name(const clcnn_weights *w, int i) {
     return w && i >= 0 && i < w->count ? w->items[i].name : NULL;
@@ -196,7 +200,8 @@ clcnn_status clcnn_weights_load(clcnn_context *ctx, const char *path, clcnn_weig
     clcnn_weights *w = NULL;
     clcnn_status st = read_header(ctx, &src, &header);
     if (st != CLCNN_OK) goto close_file;
-    if (!(w = calloc(1, sizeof *w)) || !(w->items = calloc(json_object_size(header) + 1, sizeof *w->items))) {
+    if (!(w = calloc(1, sizeof *w)) || !(w->items = calloc(json_object_size(header) + 1, sizeof *w->items)) ||
+        !(w->path = strdup(path))) {
         st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", path);
         goto free_weights;
     }

@@ -65,17 +65,17 @@ static json_t *tensor_entry(const clcnn_tensor *t, uint64_t begin, uint64_t end)
 
 /* The header text, space-padded to a multiple of 8 (*len includes the padding), and
  * the largest tensor's element count (the one host buffer the data needs). */
-static clcnn_status header_text(const clcnn_graph *g, int n_pairs, const char *const *keys, const char *const *values,
-                                char **text, size_t *len, size_t *max_numel) {
-    clcnn_context *ctx = clcnn_graph_context(g);
+static clcnn_status header_text(clcnn_context *ctx, int n, const char *const *names, const clcnn_tensor *const *tensors,
+                                int n_pairs, const char *const *keys, const char *const *values, char **text,
+                                size_t *len, size_t *max_numel) {
     json_t *root = json_object();
     if (!root) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for the header", op);
     clcnn_status st = add_metadata(ctx, root, n_pairs, keys, values);
     uint64_t offset = 0;
     *max_numel = 0;
-    for (int i = 0; st == CLCNN_OK && i < clcnn_graph_param_count(g); i++) {
-        const char *name = clcnn_graph_param_name(g, i);
-        const clcnn_tensor *t = clcnn_graph_param(g, name);
+    for (int i = 0; st == CLCNN_OK && i < n; i++) {
+        const char *name = names[i];
+        const clcnn_tensor *t = tensors[i];
         const uint64_t bytes = (uint64_t)clcnn_tensor_numel(t) * sizeof(float);
         json_t *entry = tensor_entry(t, offset, offset + bytes);
         if (!entry || json_object_set_new(root, name, entry) != 0)
@@ -119,9 +119,8 @@ static void to_little_endian(float *v, size_t n) {
 }
 
 /* Header length, header, then each parameter's data through one host buffer. */
-static clcnn_status write_contents(const clcnn_graph *g, clcnn_atomic_file *af, const char *text, size_t len,
-                                   size_t max_numel) {
-    clcnn_context *ctx = clcnn_graph_context(g);
+static clcnn_status write_contents(clcnn_context *ctx, int n_tensors, const clcnn_tensor *const *tensors,
+                                   clcnn_atomic_file *af, const char *text, size_t len, size_t max_numel) {
     unsigned char len_bytes[8];
     for (int i = 0; i < 8; i++) len_bytes[i] = (unsigned char)((uint64_t)len >> (8 * i));
     clcnn_atomic_write(af, len_bytes, 8);
@@ -129,8 +128,8 @@ static clcnn_status write_contents(const clcnn_graph *g, clcnn_atomic_file *af, 
     float *host = malloc((max_numel ? max_numel : 1) * sizeof *host);
     if (!host) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %zu values", op, max_numel);
     clcnn_status st = CLCNN_OK;
-    for (int i = 0; st == CLCNN_OK && !af->failed && i < clcnn_graph_param_count(g); i++) {
-        const clcnn_tensor *t = clcnn_graph_param(g, clcnn_graph_param_name(g, i));
+    for (int i = 0; st == CLCNN_OK && !af->failed && i < n_tensors; i++) {
+        const clcnn_tensor *t = tensors[i];
         const size_t n = clcnn_tensor_numel(t);
         if ((st = clcnn_tensor_read(t, host, n)) != CLCNN_OK) break;
         to_little_endian(host, n);
@@ -140,22 +139,46 @@ static clcnn_status write_contents(const clcnn_graph *g, clcnn_atomic_file *af, 
     return st;
 }
 
-clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pairs, const char *const *keys,
-                              const char *const *values) {
-    clcnn_context *ctx = clcnn_graph_context(g);
-    if (!g || !path || !*path || n_pairs < 0 || (n_pairs > 0 && (!keys || !values)))
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL graph, path, keys or values, or %d pairs", op,
-                           n_pairs);
+clcnn_status clcnn_safetensors_save(clcnn_context *ctx, const char *path, int n_tensors, const char *const *names,
+                                   const clcnn_tensor *const *tensors, int n_pairs, const char *const *keys,
+                                   const char *const *values) {
+    if (!path || !*path || n_tensors < 0 || (n_tensors && (!names || !tensors)) || n_pairs < 0 ||
+        (n_pairs > 0 && (!keys || !values)))
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL path, names, tensors, keys or values, or %d pairs",
+                           op, n_pairs);
     char *text = NULL;
     size_t len = 0, max_numel = 0;
-    clcnn_status st = header_text(g, n_pairs, keys, values, &text, &len, &max_numel);
+    clcnn_status st = header_text(ctx, n_tensors, names, tensors, n_pairs, keys, values, &text, &len, &max_numel);
     if (st != CLCNN_OK) return st;
     clcnn_atomic_file af;
     if ((st = clcnn_atomic_open(ctx, op, path, &af)) == CLCNN_OK) {
-        st = write_contents(g, &af, text, len, max_numel);
+        st = write_contents(ctx, n_tensors, tensors, &af, text, len, max_numel);
         if (st == CLCNN_OK) st = clcnn_atomic_commit(ctx, op, &af);
         else clcnn_atomic_abort(&af);
     }
     free(text);
+    return st;
+}
+
+clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pairs, const char *const *keys,
+                              const char *const *values) {
+    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL graph", op);
+    clcnn_context *ctx = clcnn_graph_context(g);
+    const int n = clcnn_graph_param_count(g);
+    const char **names = malloc(((size_t)n + 1) * sizeof *names);
+    const clcnn_tensor **tensors = malloc(((size_t)n + 1) * sizeof *tensors);
+    clcnn_status st;
+    if (!names || !tensors) {
+        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        names[i] = clcnn_graph_param_name(g, i);
+        tensors[i] = clcnn_graph_param(g, names[i]);
+    }
+    st = clcnn_safetensors_save(ctx, path, n, names, tensors, n_pairs, keys, values);
+done:
+    free(names);
+    free(tensors);
     return st;
 }

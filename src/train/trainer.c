@@ -5,20 +5,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "runtime/internal.h"
+#include "train/trainer_internal.h"
 
-struct clcnn_trainer {
-    clcnn_graph *g;
-    clcnn_context *ctx;
-    clcnn_train_params p;
-    clcnn_tensor *class_weights;
-    int nparams;
-    clcnn_tensor **state1, **state2; /* per graph parameter; NULL where none */
-    const clcnn_tensor **grads;      /* trainable parameters' gradients, for clipping */
-    int ngrads;
-    clcnn_tensor *loss, *dout, *clip;
-    int steps;
-};
 
 void clcnn_trainer_destroy(clcnn_trainer *t) {
     if (!t) return;

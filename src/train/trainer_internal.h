@@ -1,0 +1,21 @@
+/* trainer_internal.h: the trainer's state, shared by trainer.c (steps) and
+ * trainer_state.c (saving and restoring it). */
+#ifndef CLCNN_TRAINER_INTERNAL_H
+#define CLCNN_TRAINER_INTERNAL_H
+
+#include "runtime/internal.h"
+
+struct clcnn_trainer {
+    clcnn_graph *g;
+    clcnn_context *ctx;
+    clcnn_train_params p;
+    clcnn_tensor *class_weights;
+    int nparams;
+    clcnn_tensor **state1, **state2; /* per graph parameter; NULL where none */
+    const clcnn_tensor **grads;      /* trainable parameters' gradients, for clipping */
+    int ngrads;
+    clcnn_tensor *loss, *dout, *clip;
+    int steps;
+};
+
+#endif
