@@ -1,4 +1,387 @@
-/* test_loader.c: placeholder, filled in by its owner. */
+/* test_loader.c: clcnn_loader_* on small real PNG data sets: every index exactly once per
+ * epoch, the data set's order without shuffling and a new order per epoch with it, the
+ * last partial batch kept, pixels equal to clcnn_image_prepare's for the image (with the
+ * augmentation seed derived from (seed, epoch, index)), identical batches with 1 and 4
+ * threads and on a restarted epoch, unreadable images left out and counted (skip_bad = 1)
+ * or reported by name (skip_bad = 0), restarting and destroying mid-epoch, and argument
+ * errors. Comparisons are exact: the loader must give clcnn_image_prepare's floats. */
+#include <stdlib.h>
+#include <string.h>
+#include "data/shuffle.h"
 #include "harness.h"
+#include "tmptree.h"
 
-const test_case test_loader_cases[] = {{NULL, NULL}};
+enum { SIZE = 8, FLOATS = 3 * SIZE * SIZE, MAX_IMAGES = 64 };
+
+/* ---- data ---- */
+
+/* ROOT/cK/img_II.png for counts[k] images of class k, random sides 5..14 and pixels. */
+static int make_images(tmptree *t, int n_classes, const int *counts, test_rng *rng) {
+    for (int k = 0; k < n_classes; k++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "c%d", k);
+        if (!tmptree_mkdir(t, rel)) return 0;
+        for (int i = 0; i < counts[k]; i++) {
+            clcnn_image im;
+            CHECK_OK(clcnn_image_create(test_rng_int(rng, 5, 14), test_rng_int(rng, 5, 14), 3, &im));
+            if (!im.pixels) return 0;
+            for (int p = 0; p < im.width * im.height * 3; p++) im.pixels[p] = (uint8_t)test_rng_int(rng, 0, 255);
+            snprintf(rel, sizeof rel, "c%d/img_%02d.png", k, i);
+            const clcnn_status st = clcnn_image_save_png(tmptree_path(t, rel), &im);
+            clcnn_image_free(&im);
+            CHECK_OK(st);
+            if (st != CLCNN_OK) return 0;
+        }
+    }
+    return 1;
+}
+
+static clcnn_dataset *open_images(tmptree *t) {
+    clcnn_dataset *ds = NULL;
+    CHECK_OK(clcnn_dataset_open(t->root, 0, NULL, &ds));
+    return ds;
+}
+
+static clcnn_loader_params eval_params(int batch, int threads, int shuffle, uint64_t seed) {
+    return (clcnn_loader_params){.batch = batch, .size = SIZE, .shuffle = shuffle, .augment = NULL,
+                                 .norm = clcnn_normalization_imagenet(), .seed = seed, .threads = threads};
+}
+
+/* ---- one epoch, recorded ---- */
+
+typedef struct {
+    int batches;                /* non-empty batches handed out */
+    int ns[MAX_IMAGES];         /* their sizes */
+    int count;                  /* images in all of them */
+    int idx[MAX_IMAGES];
+    float labels[MAX_IMAGES];
+    float x[MAX_IMAGES * FLOATS];
+    int errors;                 /* clcnn_loader_next calls that failed */
+} run;
+
+static run *run_epoch(clcnn_loader *L, int epoch) {
+    run *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    CHECK_OK(clcnn_loader_start(L, epoch));
+    for (int guard = 0; guard < 2 * MAX_IMAGES; guard++) {
+        clcnn_batch b;
+        const clcnn_status st = clcnn_loader_next(L, &b);
+        if (st != CLCNN_OK) {
+            r->errors++;
+            continue;
+        }
+        if (b.n == 0) break;
+        CHECK(r->count + b.n <= MAX_IMAGES, "epoch %d: more than %d images", epoch, MAX_IMAGES);
+        if (r->count + b.n > MAX_IMAGES) break;
+        r->ns[r->batches++] = b.n;
+        memcpy(r->idx + r->count, b.indices, (size_t)b.n * sizeof *b.indices);
+        memcpy(r->labels + r->count, b.labels, (size_t)b.n * sizeof *b.labels);
+        memcpy(r->x + (size_t)r->count * FLOATS, b.x, (size_t)b.n * FLOATS * sizeof *b.x);
+        r->count += b.n;
+    }
+    /* The end stays the end. */
+    clcnn_batch b;
+    CHECK(clcnn_loader_next(L, &b) == CLCNN_OK && b.n == 0, "epoch %d: a batch after the end", epoch);
+    return r;
+}
+
+/* Each of the n images (but `skipped`, -1 for none) exactly once, with its label. */
+static void expect_cover(const run *r, const clcnn_dataset *ds, int skipped) {
+    const int n = clcnn_dataset_size(ds);
+    int seen[MAX_IMAGES] = {0};
+    for (int i = 0; i < r->count; i++) {
+        const int k = r->idx[i];
+        CHECK(k >= 0 && k < n && k != skipped, "image %d of the epoch has index %d", i, k);
+        if (k < 0 || k >= n) continue;
+        seen[k]++;
+        CHECK(r->labels[i] == (float)clcnn_dataset_label(ds, k), "index %d: label %g, expected %d", k,
+              (double)r->labels[i], clcnn_dataset_label(ds, k));
+    }
+    for (int k = 0; k < n; k++)
+        CHECK(seen[k] == (k != skipped), "index %d handed out %d times", k, seen[k]);
+}
+
+/* Every image's floats are clcnn_image_prepare's, with aug and the seed of (seed, epoch, index). */
+static void expect_pixels(const run *r, const clcnn_dataset *ds, const clcnn_augment_params *aug, uint64_t seed,
+                          int epoch) {
+    const clcnn_normalization norm = clcnn_normalization_imagenet();
+    float want[FLOATS];
+    for (int i = 0; i < r->count; i++) {
+        clcnn_image im;
+        const int index = r->idx[i];
+        CHECK_OK(clcnn_image_load(clcnn_dataset_path(ds, index), &im));
+        const uint64_t image_seed = clcnn_seed_mix(clcnn_seed_mix(seed, (uint64_t)epoch), (uint64_t)index);
+        CHECK_OK(clcnn_image_prepare(&im, SIZE, aug, image_seed, &norm, want));
+        clcnn_image_free(&im);
+        CHECK(!memcmp(want, r->x + (size_t)i * FLOATS, sizeof want), "epoch %d: image %d (index %d) differs from "
+              "clcnn_image_prepare's", epoch, i, index);
+        if (test_failures()) return;
+    }
+}
+
+static int same_run(const run *a, const run *b) {
+    return a->count == b->count && a->batches == b->batches && !memcmp(a->ns, b->ns, sizeof a->ns) &&
+           !memcmp(a->idx, b->idx, sizeof a->idx) && !memcmp(a->labels, b->labels, sizeof a->labels) &&
+           !memcmp(a->x, b->x, (size_t)a->count * FLOATS * sizeof *a->x);
+}
+
+/* ---- tests ---- */
+
+static void test_loader_order_and_cover(void) {
+    test_rng rng = {g_seed ^ 0x10ad1ull};
+    tmptree t;
+    if (!tmptree_open(&t, "loader")) return;
+    const int counts[] = {9, 7, 7}; /* 23 images: batches of 5, 5, 5, 5, 3 */
+    clcnn_dataset *ds = make_images(&t, 3, counts, &rng) ? open_images(&t) : NULL;
+    clcnn_loader *L = NULL;
+    run *r0 = NULL, *r1 = NULL, *r2 = NULL;
+    if (!ds) goto close_tree;
+
+    /* No shuffle: the data set's order, the last partial batch kept. */
+    clcnn_loader_params p = eval_params(5, 2, 0, test_rng_next(&rng));
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    if (!L) goto close_tree;
+    CHECK(clcnn_loader_batches(L) == 5, "%d batches per epoch, expected 5", clcnn_loader_batches(L));
+    r0 = run_epoch(L, 0);
+    if (!r0) goto close_tree;
+    const int want_ns[] = {5, 5, 5, 5, 3};
+    CHECK(r0->batches == 5 && !memcmp(r0->ns, want_ns, sizeof want_ns) && r0->errors == 0,
+          "batches %d of %d %d %d %d %d, errors %d", r0->batches, r0->ns[0], r0->ns[1], r0->ns[2], r0->ns[3],
+          r0->ns[4], r0->errors);
+    for (int i = 0; i < r0->count; i++) CHECK(r0->idx[i] == i, "image %d of the epoch is index %d", i, r0->idx[i]);
+    expect_cover(r0, ds, -1);
+    expect_pixels(r0, ds, NULL, p.seed, 0);
+    clcnn_loader_destroy(L);
+
+    /* Shuffled: every index once, a new order per epoch, same batch sizes. */
+    p = eval_params(5, 3, 1, test_rng_next(&rng));
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    if (!L) goto close_tree;
+    r1 = run_epoch(L, 0);
+    r2 = run_epoch(L, 1);
+    if (!r1 || !r2) goto close_tree;
+    expect_cover(r1, ds, -1);
+    expect_cover(r2, ds, -1);
+    CHECK(!memcmp(r1->ns, want_ns, sizeof want_ns), "shuffled batch sizes differ");
+    CHECK(memcmp(r1->idx, r0->idx, sizeof r1->idx) != 0, "shuffled epoch 0 is in the data set's order");
+    CHECK(memcmp(r1->idx, r2->idx, sizeof r1->idx) != 0, "epochs 0 and 1 have the same order");
+    expect_pixels(r2, ds, NULL, p.seed, 1);
+close_tree:
+    clcnn_loader_destroy(L);
+    free(r0);
+    free(r1);
+    free(r2);
+    clcnn_dataset_destroy(ds);
+    tmptree_close(&t);
+}
+
+static void test_loader_deterministic(void) {
+    test_rng rng = {g_seed ^ 0xde7e7ull};
+    tmptree t;
+    if (!tmptree_open(&t, "loader")) return;
+    const int counts[] = {6, 11};
+    clcnn_dataset *ds = make_images(&t, 2, counts, &rng) ? open_images(&t) : NULL;
+    clcnn_loader *one = NULL, *four = NULL;
+    run *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+    if (!ds) goto close_tree;
+    clcnn_augment_params aug;
+    clcnn_augment_defaults(&aug);
+    clcnn_loader_params p = eval_params(4, 1, 1, test_rng_next(&rng));
+    p.augment = &aug;
+    CHECK_OK(clcnn_loader_create(ds, &p, &one));
+    p.threads = 4;
+    CHECK_OK(clcnn_loader_create(ds, &p, &four));
+    if (!one || !four) goto close_tree;
+    aug.hflip = 0; /* the loaders keep their own copies of the augmentation */
+    a = run_epoch(one, 2);
+    b = run_epoch(four, 2);
+    c = run_epoch(one, 3);
+    d = run_epoch(one, 2); /* again, after another epoch */
+    clcnn_augment_defaults(&aug);
+    if (!a || !b || !c || !d) goto close_tree;
+    expect_cover(a, ds, -1);
+    CHECK(same_run(a, b), "seed %llu epoch 2: 1 and 4 threads give different batches", (unsigned long long)p.seed);
+    CHECK(same_run(a, d), "seed %llu epoch 2: a second run differs", (unsigned long long)p.seed);
+    CHECK(!same_run(a, c), "epochs 2 and 3 give the same batches");
+    expect_pixels(a, ds, &aug, p.seed, 2);
+    expect_pixels(c, ds, &aug, p.seed, 3);
+close_tree:
+    clcnn_loader_destroy(one);
+    clcnn_loader_destroy(four);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    clcnn_dataset_destroy(ds);
+    tmptree_close(&t);
+}
+
+/* Warnings seen by the log callback that mention `user`. */
+static int warnings_naming;
+static void count_warnings(clcnn_log_level level, const char *message, void *user) {
+    if (level == CLCNN_LOG_WARN && strstr(message, (const char *)user)) warnings_naming++;
+}
+
+static void test_loader_bad_images(void) {
+    test_rng rng = {g_seed ^ 0xbad1ull};
+    tmptree t;
+    if (!tmptree_open(&t, "loader")) return;
+    const int counts[] = {6, 5};
+    /* Sorted between img_02.png and img_03.png: index 3 of 12. */
+    static const unsigned char corrupt[] = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR garbage, not a PNG";
+    clcnn_dataset *ds = make_images(&t, 2, counts, &rng) && tmptree_write(&t, "c0/img_02b.png", corrupt, sizeof corrupt)
+                            ? open_images(&t)
+                            : NULL;
+    clcnn_loader *L = NULL;
+    run *r = NULL;
+    if (!ds) goto close_tree;
+    CHECK(clcnn_dataset_size(ds) == 12 && strstr(clcnn_dataset_path(ds, 3), "img_02b.png"), "the corrupt file is "
+          "not index 3");
+
+    /* skip_bad = 1: left out of its batch (3, 4, 5), which shrinks, counted and logged each time. */
+    clcnn_loader_params p = eval_params(3, 2, 0, 7);
+    p.skip_bad = 1;
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    if (!L) goto close_tree;
+    warnings_naming = 0;
+    clcnn_set_log_callback(count_warnings, "img_02b.png", CLCNN_LOG_WARN);
+    r = run_epoch(L, 0);
+    clcnn_set_log_callback(NULL, NULL, CLCNN_LOG_INFO);
+    if (!r) goto close_tree;
+    const int want_ns[] = {3, 2, 3, 3};
+    CHECK(r->batches == 4 && !memcmp(r->ns, want_ns, sizeof want_ns), "batches %d of %d %d %d %d", r->batches,
+          r->ns[0], r->ns[1], r->ns[2], r->ns[3]);
+    expect_cover(r, ds, 3);
+    expect_pixels(r, ds, NULL, p.seed, 0);
+    CHECK(clcnn_loader_bad_images(L) == 1, "%d bad images counted, expected 1", clcnn_loader_bad_images(L));
+    CHECK(warnings_naming == 1, "%d warnings name the file, expected 1", warnings_naming);
+    free(r);
+    r = run_epoch(L, 1);
+    CHECK(clcnn_loader_bad_images(L) == 2, "%d bad images after two epochs, expected 2", clcnn_loader_bad_images(L));
+    clcnn_loader_destroy(L);
+    L = NULL;
+    free(r);
+
+    /* Batches of one: the bad image's batch is skipped, never an early n = 0. */
+    p.batch = 1;
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    r = L ? run_epoch(L, 0) : NULL;
+    if (r) CHECK(r->batches == 11 && r->count == 11, "%d batches of one, expected 11", r->batches);
+    clcnn_loader_destroy(L);
+    L = NULL;
+    free(r);
+    r = NULL;
+
+    /* skip_bad = 0: the batch holding it fails with the file's error; the epoch goes on.
+     * A file removed after the data set was read is an I/O error, named too. */
+    if (remove(clcnn_dataset_path(ds, 9)) != 0) CHECK(0, "cannot remove %s", clcnn_dataset_path(ds, 9));
+    p.batch = 4;
+    p.skip_bad = 0;
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    if (!L) goto close_tree;
+    CHECK_OK(clcnn_loader_start(L, 0));
+    clcnn_batch b;
+    const clcnn_status st = clcnn_loader_next(L, &b);
+    CHECK(st == CLCNN_ERR_FORMAT, "batch 0: status %d (%s), expected a format error", st, clcnn_status_str(st));
+    CHECK(strstr(clcnn_last_error(NULL), "img_02b.png") != NULL, "error \"%s\" does not name img_02b.png",
+          clcnn_last_error(NULL));
+    CHECK(b.n == 0, "a failed batch has %d images", b.n);
+    CHECK_OK(clcnn_loader_next(L, &b));
+    CHECK(b.n == 4 && b.indices && b.indices[0] == 4, "batch 1: n %d, first index %d", b.n, b.indices ? b.indices[0] : -1);
+    CHECK_STATUS(clcnn_loader_next(L, &b), CLCNN_ERR_IO);
+    CHECK(strstr(clcnn_last_error(NULL), clcnn_dataset_path(ds, 9)) != NULL, "error \"%s\" does not name %s",
+          clcnn_last_error(NULL), clcnn_dataset_path(ds, 9));
+    CHECK(clcnn_loader_next(L, &b) == CLCNN_OK && b.n == 0, "no end after the last batch");
+    CHECK(clcnn_loader_bad_images(L) == 0, "skip_bad = 0 counted %d bad images", clcnn_loader_bad_images(L));
+close_tree:
+    clcnn_loader_destroy(L);
+    free(r);
+    clcnn_dataset_destroy(ds);
+    tmptree_close(&t);
+}
+
+static void test_loader_restart_and_destroy(void) {
+    test_rng rng = {g_seed ^ 0x57a27ull};
+    tmptree t;
+    if (!tmptree_open(&t, "loader")) return;
+    const int counts[] = {20, 20};
+    clcnn_dataset *ds = make_images(&t, 2, counts, &rng) ? open_images(&t) : NULL;
+    clcnn_loader *L = NULL;
+    run *r = NULL;
+    if (!ds) goto close_tree;
+    clcnn_augment_params aug;
+    clcnn_augment_defaults(&aug);
+    clcnn_loader_params p = eval_params(4, 3, 1, test_rng_next(&rng));
+    p.augment = &aug;
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    if (!L) goto close_tree;
+    clcnn_batch b;
+    CHECK_STATUS(clcnn_loader_next(L, &b), CLCNN_ERR_INVALID_ARGUMENT); /* no epoch yet */
+
+    /* Restart after one batch: the same first batch, then a whole clean epoch. */
+    float first[4 * FLOATS];
+    int first_idx[4] = {-1, -1, -1, -1};
+    CHECK_OK(clcnn_loader_start(L, 5));
+    CHECK_OK(clcnn_loader_next(L, &b));
+    if (b.n == 4) {
+        memcpy(first, b.x, sizeof first);
+        memcpy(first_idx, b.indices, sizeof first_idx);
+    }
+    r = run_epoch(L, 5);
+    if (r) {
+        expect_cover(r, ds, -1);
+        CHECK(r->batches == 10 && !memcmp(r->idx, first_idx, sizeof first_idx) &&
+                  !memcmp(r->x, first, sizeof first),
+              "a restarted epoch 5 does not begin with the same batch");
+    }
+    /* Restart twice in a row, and with the workers busy on a later epoch. */
+    CHECK_OK(clcnn_loader_start(L, 6));
+    CHECK_OK(clcnn_loader_start(L, 5));
+    CHECK_OK(clcnn_loader_next(L, &b));
+    CHECK(b.n == 4 && !memcmp(b.indices, first_idx, sizeof first_idx), "restart before any batch differs");
+    /* Destroy mid-epoch, with batches in flight: must return, with no leak. */
+    clcnn_loader_destroy(L);
+    L = NULL;
+    /* Destroy right after create, and right after start. */
+    p.threads = 0; /* the number of CPUs */
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    clcnn_loader_destroy(L);
+    L = NULL;
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    if (L) CHECK_OK(clcnn_loader_start(L, 0));
+    clcnn_loader_destroy(L);
+    L = NULL;
+
+    /* Arguments. */
+    clcnn_loader_params bad = p;
+    bad.batch = 0;
+    CHECK_STATUS(clcnn_loader_create(ds, &bad, &L), CLCNN_ERR_INVALID_ARGUMENT);
+    bad = p, bad.size = 0;
+    CHECK_STATUS(clcnn_loader_create(ds, &bad, &L), CLCNN_ERR_INVALID_ARGUMENT);
+    bad = p, bad.threads = -1;
+    CHECK_STATUS(clcnn_loader_create(ds, &bad, &L), CLCNN_ERR_INVALID_ARGUMENT);
+    bad = p, bad.norm.std[1] = 0; /* checked once, at creation */
+    CHECK_STATUS(clcnn_loader_create(ds, &bad, &L), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(clcnn_last_error(NULL), "clcnn_loader_create") != NULL, "error \"%s\" does not name the call",
+          clcnn_last_error(NULL));
+    CHECK(L == NULL, "*loader set after an error");
+    CHECK_STATUS(clcnn_loader_create(NULL, &p, &L), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_loader_create(ds, NULL, &L), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_loader_start(NULL, 0), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_loader_next(NULL, &b), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(clcnn_loader_batches(NULL) == 0 && clcnn_loader_bad_images(NULL) == 0, "NULL loader answered");
+    clcnn_loader_destroy(NULL);
+close_tree:
+    clcnn_loader_destroy(L);
+    free(r);
+    clcnn_dataset_destroy(ds);
+    tmptree_close(&t);
+}
+
+const test_case test_loader_cases[] = {
+    {"loader_order_and_cover", test_loader_order_and_cover},
+    {"loader_deterministic", test_loader_deterministic},
+    {"loader_bad_images", test_loader_bad_images},
+    {"loader_restart_and_destroy", test_loader_restart_and_destroy},
+    {NULL, NULL},
+};

@@ -1,4 +1,486 @@
-/* test_zoo.c: placeholder, filled in by its owner. */
+/* test_zoo.c: the model zoo against PyTorch.
+ * - The compact nets: configuration, layer names and shapes at 96x96, SE variant, extra
+ *   identity blocks, a bad stem kernel.
+ * - Golden logits of resnet18, resnet50, seresnet50, resnet101 and compact: the graph is
+ *   filled with tests/ref/detinit's name-keyed weights, run in eval mode on detinit's
+ *   input, and compared with PyTorch's logits from scripts/make_golden_zoo.py (which also
+ *   records the torch model's parameter count and a hash of its tensor names and shapes).
+ *   Criterion, per image (logit row r): max_c |clcnn[r,c] - torch[r,c]| <= 1e-3 * max_c |torch[r,c]|.
+ * - save -> load -> save gives a byte-identical file.
+ * - Files written by clcnn_graph_save load into PyTorch with load_state_dict(strict=True)
+ *   and give clcnn's logits there (scripts/check_torch_load.py; skipped with the reason
+ *   when /usr/bin/python3, torch or torchvision is missing). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include "harness.h"
+#include "ref/detinit.h"
 
-const test_case test_zoo_cases[] = {{NULL, NULL}};
+#define GOLDEN_RTOL 1e-3
+#define PYTHON "/usr/bin/python3" /* Debian's, with python3-torch; CLCNN_TEST_PYTHON overrides */
+#define CHECK_SCRIPT "scripts/check_torch_load.py"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- building and running ---- */
+
+static clcnn_graph *build(const char *arch, int classes, int size, int head_hidden) {
+    clcnn_resnet_config cfg;
+    clcnn_graph *g = NULL;
+    CHECK_OK(clcnn_resnet_config_for(arch, classes, size, &cfg));
+    if (test_failures()) return NULL;
+    cfg.head_hidden = head_hidden;
+    cfg.head_dropout = 0.2f;
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    return g;
+}
+
+/* detinit's input "name" [n, 3, size, size] through g in eval mode: the logits in
+ * host memory (n * classes floats, caller frees), the input in *input if not NULL. */
+static float *run(clcnn_graph *g, const char *name, int n, int size, uint64_t seed, size_t classes, float **input) {
+    const int shape[4] = {n, 3, size, size};
+    const size_t count = (size_t)n * 3 * size * size;
+    float *x = malloc(count * sizeof *x), *logits = malloc((size_t)n * classes * sizeof *logits);
+    clcnn_tensor *t = NULL;
+    const clcnn_tensor *out = NULL;
+    CHECK(x && logits, "out of memory");
+    if (!x || !logits) goto release;
+    detinit_image(name, count, seed, x);
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, shape, &t));
+    if (t) CHECK_OK(clcnn_tensor_write(t, x, count));
+    clcnn_graph_set_training(g, 0);
+    if (!test_failures()) CHECK_OK(clcnn_graph_forward(g, t, &out));
+    if (test_failures() || !out) goto release;
+    CHECK(clcnn_tensor_numel(out) == (size_t)n * classes, "%zu logits, want %d x %zu", clcnn_tensor_numel(out), n,
+          classes);
+    if (!test_failures()) CHECK_OK(clcnn_tensor_read(out, logits, (size_t)n * classes));
+    if (test_failures()) goto release;
+    clcnn_tensor_destroy(t);
+    if (input) *input = x;
+    else free(x);
+    return logits;
+release:
+    clcnn_tensor_destroy(t);
+    free(x);
+    free(logits);
+    return NULL;
+}
+
+/* The worst per-row relative error max_c |got - want| / max_c |want|. */
+static double worst_row_error(const float *got, const float *want, int rows, int classes) {
+    double worst = 0;
+    for (int r = 0; r < rows; r++) {
+        double diff = 0, scale = 0;
+        for (int c = 0; c < classes; c++) {
+            const double d = fabs((double)got[r * classes + c] - want[r * classes + c]);
+            diff = d > diff || isnan(d) ? d : diff;
+            scale = fmax(scale, fabs(want[r * classes + c]));
+        }
+        const double rel = diff / scale;
+        worst = rel > worst || isnan(rel) ? rel : worst;
+    }
+    return worst;
+}
+
+/* ---- names ---- */
+
+static uint64_t fnv1a64_update(uint64_t h, const char *s) {
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    return h;
+}
+
+/* FNV-1a 64 of the lines "NAME D0xD1x...\n" of g's parameters, in order, as
+ * scripts/make_golden_zoo.py hashes the torch state_dict's float tensors. With dump,
+ * the lines are printed too (to diff against make_golden_zoo.py --names ARCH). */
+static uint64_t names_hash(const clcnn_graph *g, int dump) {
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (int i = 0; i < clcnn_graph_param_count(g); i++) {
+        clcnn_param_info p;
+        if (clcnn_graph_param_info(g, i, &p) != CLCNN_OK) return 0;
+        char line[192];
+        int len = snprintf(line, sizeof line, "%s ", p.name);
+        for (int d = 0; d < clcnn_tensor_ndim(p.value) && len < (int)sizeof line; d++)
+            len += snprintf(line + len, sizeof line - len, "%s%d", d ? "x" : "", clcnn_tensor_dim(p.value, d));
+        if (len < (int)sizeof line - 1) strcat(line, "\n");
+        if (dump) printf("    %s", line);
+        h = fnv1a64_update(h, line);
+    }
+    return h;
+}
+
+/* Trainable parameters, as the layer listing counts them. */
+static size_t trainable(const clcnn_graph *g) {
+    size_t total = 0;
+    for (int i = 0; i < clcnn_graph_layer_count(g); i++) {
+        clcnn_layer_info l;
+        if (clcnn_graph_layer(g, i, &l) == CLCNN_OK) total += l.params;
+    }
+    return total;
+}
+
+/* ---- the compact nets ---- */
+
+static int find_layer(const clcnn_graph *g, const char *name, clcnn_layer_info *info) {
+    for (int i = 0; i < clcnn_graph_layer_count(g); i++)
+        if (clcnn_graph_layer(g, i, info) == CLCNN_OK && !strcmp(info->name, name)) return 1;
+    return 0;
+}
+
+static void expect_layer(const clcnn_graph *g, const char *name, const char *kind, int c, int h, int w) {
+    clcnn_layer_info l;
+    if (!find_layer(g, name, &l)) {
+        CHECK(0, "no layer %s", name);
+        return;
+    }
+    CHECK(!strcmp(l.kind, kind), "%s is a %s, want %s", name, l.kind, kind);
+    const int ndim = h ? 3 : 1;
+    CHECK(l.ndim == ndim && l.shape[0] == c && (ndim == 1 || (l.shape[1] == h && l.shape[2] == w)),
+          "%s: shape [%d, %d, %d] (ndim %d), want [%d, %d, %d]", name, l.shape[0], l.shape[1], l.shape[2], l.ndim, c, h,
+          w);
+}
+
+static void test_zoo_compact_layers(void) {
+    clcnn_resnet_config cfg;
+    CHECK_OK(clcnn_resnet_config_for("compact", 6, 96, &cfg));
+    CHECK(cfg.stem_kernel == 3 && cfg.stem_width == 24 && !cfg.bottleneck && !cfg.se && cfg.stages == 4 &&
+              cfg.classes == 6 && cfg.height == 96 && cfg.width == 96 && cfg.in_channels == 3,
+          "compact config: stem %d x %d, bottleneck %d, se %d, %d stages, %d classes, %dx%d", cfg.stem_kernel,
+          cfg.stem_width, cfg.bottleneck, cfg.se, cfg.stages, cfg.classes, cfg.height, cfg.width);
+    static const int widths[4] = {24, 48, 96, 192};
+    for (int s = 0; s < 4; s++)
+        CHECK(cfg.blocks[s] == 1 && cfg.widths[s] == widths[s], "compact stage %d: %d blocks of %d, want 1 of %d", s + 1,
+              cfg.blocks[s], cfg.widths[s], widths[s]);
+    clcnn_graph *g = build("compact", 6, 96, 0);
+    if (!g) return;
+    /* 96 -> 48 (stride-2 stem, no pooling) -> 48, 24, 12, 6 through the stages. */
+    expect_layer(g, "conv1", "conv2d", 24, 48, 48);
+    expect_layer(g, "bn1", "batchnorm", 24, 48, 48);
+    expect_layer(g, "relu", "relu", 24, 48, 48);
+    expect_layer(g, "layer1.0", "add", 24, 48, 48);
+    expect_layer(g, "layer2.0", "add", 48, 24, 24);
+    expect_layer(g, "layer3.0", "add", 96, 12, 12);
+    expect_layer(g, "layer4.0.conv2", "conv2d", 192, 6, 6);
+    expect_layer(g, "layer4.0", "add", 192, 6, 6);
+    expect_layer(g, "avgpool", "global_avg_pool", 192, 0, 0);
+    expect_layer(g, "fc", "linear", 6, 0, 0);
+    clcnn_layer_info l;
+    CHECK(!find_layer(g, "maxpool", &l), "the compact stem has a maxpool layer");
+    const clcnn_tensor *w = clcnn_graph_param(g, "conv1.weight");
+    CHECK(w && clcnn_tensor_dim(w, 1) == 3 && clcnn_tensor_dim(w, 2) == 3 && clcnn_tensor_dim(w, 3) == 3,
+          "conv1.weight is not [24, 3, 3, 3]");
+    CHECK(!clcnn_graph_param(g, "layer1.0.downsample.0.weight"), "layer1.0 has a downsample (24 -> 24, stride 1)");
+    for (int s = 2; s <= 4; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "layer%d.0.downsample.0.weight", s);
+        CHECK(clcnn_graph_param(g, name) != NULL, "no %s", name);
+    }
+    /* The torch build of compact has 692482 parameters at 10 classes (zoo_compact's
+     * metadata, checked in zoo_golden_compact); 4 classes fewer is 4 x 193 fewer. */
+    CHECK(trainable(g) == 691710, "compact (6 classes) has %zu trainable parameters, want 691710", trainable(g));
+    clcnn_graph_destroy(g);
+
+    /* secompact: an SE module in every block, 40 layers in all. */
+    g = build("secompact", 6, 96, 0);
+    if (g) {
+        expect_layer(g, "layer4.0.se", "squeeze_excite", 192, 6, 6);
+        const clcnn_tensor *fc1 = clcnn_graph_param(g, "layer4.0.se.fc1.weight");
+        CHECK(fc1 && clcnn_tensor_dim(fc1, 0) == 16,
+              "layer4.0.se.fc1 is not 16 wide (192 / 16 = 12, to the nearest multiple of 8, ties to even)");
+        CHECK(clcnn_graph_layer_count(g) == 40, "secompact has %d layers, want 40", clcnn_graph_layer_count(g));
+    }
+    clcnn_graph_destroy(g);
+
+    /* Raised blocks[] add identity blocks without a downsample. */
+    cfg.blocks[0] = cfg.blocks[3] = 2;
+    g = NULL;
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    if (g) {
+        expect_layer(g, "layer1.1", "add", 24, 48, 48);
+        expect_layer(g, "layer4.1", "add", 192, 6, 6);
+        CHECK(!clcnn_graph_param(g, "layer4.1.downsample.0.weight"), "an identity block has a downsample");
+    }
+    clcnn_graph_destroy(g);
+
+    /* Only 0, 3 and 7 are stems. */
+    cfg.stem_kernel = 5;
+    g = NULL;
+    CHECK_STATUS(clcnn_resnet_build(g_ctx, &cfg, 1, &g), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(g == NULL && strstr(clcnn_last_error(g_ctx), "stem_kernel 5"), "bad stem: %s", clcnn_last_error(g_ctx));
+    clcnn_graph_destroy(g);
+    CHECK_STATUS(clcnn_resnet_config_for("compact2", 6, 96, &cfg), CLCNN_ERR_NOT_FOUND);
+}
+
+/* ---- golden logits ---- */
+
+static int meta_int(const clcnn_weights *w, const char *key) {
+    const char *v = clcnn_weights_metadata(w, key);
+    CHECK(v != NULL, "golden metadata lacks %s", key);
+    return v ? atoi(v) : 0;
+}
+
+static void golden(const char *arch) {
+    char file[64];
+    snprintf(file, sizeof file, "zoo_%s.safetensors", arch);
+    clcnn_weights *w = NULL;
+    clcnn_graph *g = NULL;
+    float *got = NULL, *want = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path(file), &w));
+    if (!w) return;
+    const int classes = meta_int(w, "classes"), size = meta_int(w, "size"), batch = meta_int(w, "batch");
+    const int seed = meta_int(w, "seed"), tensors = meta_int(w, "tensors");
+    const char *input = clcnn_weights_metadata(w, "input"), *params = clcnn_weights_metadata(w, "parameters");
+    const char *hash = clcnn_weights_metadata(w, "names_fnv1a64");
+    const clcnn_tensor *logits = clcnn_weights_get(w, "logits");
+    CHECK(input && params && hash && logits && classes > 0 && batch > 0 && size > 0, "%s: incomplete golden", file);
+    if (test_failures()) goto done;
+    CHECK(clcnn_tensor_numel(logits) == (size_t)batch * classes, "%s: logits are not [%d, %d]", file, batch, classes);
+    if (test_failures()) goto done;
+
+    const double t0 = now_s();
+    if (!(g = build(arch, classes, size, 0))) goto done;
+    /* Same tensors in the same order with the same shapes, and as many parameters. */
+    CHECK(clcnn_graph_param_count(g) == tensors, "%s: %d tensors, torch %d", arch, clcnn_graph_param_count(g), tensors);
+    char mine[32];
+    snprintf(mine, sizeof mine, "%016llx", (unsigned long long)names_hash(g, 0));
+    CHECK(!strcmp(mine, hash), "%s: tensor names/shapes hash %s, torch's %s; clcnn's list (diff it with "
+          "make_golden_zoo.py --names %s %d):", arch, mine, hash, arch, classes);
+    if (strcmp(mine, hash)) names_hash(g, 1);
+    CHECK(trainable(g) == strtoull(params, NULL, 10), "%s: %zu trainable parameters, torch %s", arch, trainable(g),
+          params);
+    const double tb = now_s();
+    CHECK_OK(detinit_graph(g, (uint64_t)seed));
+    const double t1 = now_s();
+    got = run(g, input, batch, size, (uint64_t)seed, (size_t)classes, NULL);
+    const double t2 = now_s();
+    want = malloc((size_t)batch * classes * sizeof *want);
+    if (!got || !want) goto done;
+    CHECK_OK(clcnn_tensor_read(logits, want, (size_t)batch * classes));
+    const double err = worst_row_error(got, want, batch, classes);
+    printf("    %s %dx%d batch %d: build %.2f s, fill %.2f s, forward %.2f s; worst row relative error %.2e\n", arch,
+           size, size, batch, tb - t0, t1 - tb, t2 - t1, err);
+    CHECK(err <= GOLDEN_RTOL, "%s: max|clcnn - torch| = %.3g of the row's max|torch|, over %g", arch, err, GOLDEN_RTOL);
+    for (int r = 0; r < batch && err > GOLDEN_RTOL; r++)
+        for (int c = 0; c < classes; c++)
+            printf("    [%d,%d] clcnn %.6f torch %.6f\n", r, c, got[r * classes + c], want[r * classes + c]);
+    /* Not degenerate: each row spans a range, and the images' rows differ, by far more
+     * than the tolerance (the golden script enforces the same on torch's side). */
+    for (int r = 0; r < batch; r++) {
+        float lo = got[r * classes], hi = lo, scale = 0, diff = 0;
+        for (int c = 0; c < classes; c++) {
+            const float v = got[r * classes + c];
+            lo = fminf(lo, v);
+            hi = fmaxf(hi, v);
+            scale = fmaxf(scale, fabsf(v));
+            if (r > 0) diff = fmaxf(diff, fabsf(v - got[c]));
+        }
+        CHECK(hi - lo > 0.05f * scale, "%s row %d: logits span only %g of %g", arch, r, hi - lo, scale);
+        CHECK(r == 0 || diff > 0.02f * scale, "%s: image %d's logits differ from image 0's by only %g (of %g)", arch, r,
+              diff, scale);
+    }
+done:
+    free(got);
+    free(want);
+    clcnn_graph_destroy(g);
+    clcnn_weights_destroy(w);
+}
+
+static void test_zoo_golden_resnet18(void) { golden("resnet18"); }
+static void test_zoo_golden_resnet50(void) { golden("resnet50"); }
+static void test_zoo_golden_seresnet50(void) { golden("seresnet50"); }
+static void test_zoo_golden_resnet101(void) { golden("resnet101"); }
+static void test_zoo_golden_compact(void) { golden("compact"); }
+
+/* ---- files ---- */
+
+typedef struct {
+    char dir[64];
+    char model[96], model2[96], io[96];
+} scratch;
+
+static int scratch_open(scratch *s) {
+    snprintf(s->dir, sizeof s->dir, "/tmp/clcnn_zoo_XXXXXX");
+    if (!mkdtemp(s->dir)) {
+        CHECK(0, "mkdtemp: %s", strerror(errno));
+        return 0;
+    }
+    snprintf(s->model, sizeof s->model, "%s/model.safetensors", s->dir);
+    snprintf(s->model2, sizeof s->model2, "%s/model2.safetensors", s->dir);
+    snprintf(s->io, sizeof s->io, "%s/io.safetensors", s->dir);
+    return 1;
+}
+
+static void scratch_close(scratch *s) {
+    remove(s->model);
+    remove(s->model2);
+    remove(s->io);
+    CHECK(rmdir(s->dir) == 0, "cannot remove %s: %s", s->dir, strerror(errno));
+}
+
+static unsigned char *read_all(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    *size = 0;
+    if (!f) return NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf) *size = (size_t)n;
+    fclose(f);
+    return buf;
+}
+
+/* A safetensors file of two F32 tensors, "input" [n, 3, size, size] and "logits"
+ * [n, classes] (this host is little-endian, as the format). */
+static int write_io(const char *path, const float *x, int n, int size, const float *logits, int classes) {
+    const size_t nx = (size_t)n * 3 * size * size, nl = (size_t)n * classes;
+    char header[512];
+    int len = snprintf(header, sizeof header,
+                       "{\"input\":{\"dtype\":\"F32\",\"shape\":[%d,3,%d,%d],\"data_offsets\":[0,%zu]},"
+                       "\"logits\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}}",
+                       n, size, size, nx * 4, n, classes, nx * 4, (nx + nl) * 4);
+    while (len % 8) header[len++] = ' ';
+    const uint64_t hlen = (uint64_t)len;
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    const int ok = fwrite(&hlen, 8, 1, f) == 1 && fwrite(header, 1, (size_t)len, f) == (size_t)len &&
+                   fwrite(x, 4, nx, f) == nx && fwrite(logits, 4, nl, f) == nl;
+    return (fclose(f) == 0) & ok;
+}
+
+static void save_with_meta(const clcnn_graph *g, const char *path, const char *arch, int classes, int head_hidden) {
+    char cls[16], hidden[16];
+    snprintf(cls, sizeof cls, "%d", classes);
+    snprintf(hidden, sizeof hidden, "%d", head_hidden);
+    const char *keys[] = {"arch", "classes", "head", "head_hidden"};
+    const char *values[] = {arch, cls, head_hidden ? "mlp" : "fc", hidden};
+    CHECK_OK(clcnn_graph_save(g, path, head_hidden ? 4 : 3, keys, values));
+}
+
+/* save -> load into a fresh graph -> save: the same bytes. */
+static void test_zoo_save_load_save(void) {
+    scratch s;
+    clcnn_graph *g = build("seresnet18", 7, 64, 0), *fresh = build("seresnet18", 7, 64, 0);
+    clcnn_weights *w = NULL;
+    unsigned char *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    if (!g || !fresh || !scratch_open(&s)) goto done;
+    CHECK_OK(detinit_graph(g, 11));
+    save_with_meta(g, s.model, "seresnet18", 7, 0);
+    CHECK_OK(clcnn_weights_load(g_ctx, s.model, &w));
+    int loaded = 0;
+    if (w) CHECK_OK(clcnn_graph_load(fresh, w, CLCNN_LOAD_STRICT, &loaded));
+    CHECK(loaded == clcnn_graph_param_count(g), "loaded %d of %d tensors", loaded, clcnn_graph_param_count(g));
+    save_with_meta(fresh, s.model2, "seresnet18", 7, 0);
+    a = read_all(s.model, &na);
+    b = read_all(s.model2, &nb);
+    CHECK(a && b && na == nb && na > 4 * trainable(g), "file sizes %zu and %zu", na, nb);
+    if (a && b && na == nb) {
+        size_t i = 0;
+        while (i < na && a[i] == b[i]) i++;
+        CHECK(i == na, "the second save differs from the first at byte %zu of %zu", i, na);
+    }
+    scratch_close(&s);
+done:
+    free(a);
+    free(b);
+    clcnn_weights_destroy(w);
+    clcnn_graph_destroy(g);
+    clcnn_graph_destroy(fresh);
+}
+
+/* ---- PyTorch reads clcnn's files ---- */
+
+/* Run cmd, echo its output indented; its exit status, or -1. */
+static int run_command(const char *cmd, char *tail, size_t tail_size) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    char line[512];
+    tail[0] = 0;
+    while (fgets(line, sizeof line, p)) {
+        printf("      %s", line);
+        snprintf(tail, tail_size, "%s", line);
+    }
+    const int st = pclose(p);
+    return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Build arch, fill it, run it, save it and its input and logits, and have
+ * check_torch_load.py load the file strictly into torch and compare the logits. */
+static void torch_loads(const char *arch, int classes, int size, int head_hidden) {
+    static char reason[600];
+    const char *python = getenv("CLCNN_TEST_PYTHON");
+    if (!python || !*python) python = PYTHON;
+    if (access(python, X_OK) != 0) {
+        snprintf(reason, sizeof reason, "%s is not there: cannot check the file in PyTorch", python);
+        test_skip(reason);
+        return;
+    }
+    if (access(CHECK_SCRIPT, R_OK) != 0) {
+        test_skip(CHECK_SCRIPT " is not readable from the working directory (run from the repository root)");
+        return;
+    }
+    scratch s;
+    clcnn_graph *g = build(arch, classes, size, head_hidden);
+    float *x = NULL, *logits = NULL;
+    if (!g || !scratch_open(&s)) goto done;
+    const double t0 = now_s();
+    CHECK_OK(detinit_graph(g, 5));
+    const double t1 = now_s();
+    logits = run(g, "torch_load.input", 2, size, 5, (size_t)classes, &x);
+    const double t2 = now_s();
+    if (logits) {
+        save_with_meta(g, s.model, arch, classes, head_hidden);
+        CHECK(write_io(s.io, x, 2, size, logits, classes), "cannot write %s", s.io);
+    }
+    printf("    %s: fill %.2f s, forward %.2f s, save %.2f s\n", arch, t1 - t0, t2 - t1, now_s() - t2);
+    if (!test_failures()) {
+        char cmd[512], hidden[32] = "", tail[512];
+        if (head_hidden) snprintf(hidden, sizeof hidden, " --head-hidden %d", head_hidden);
+        snprintf(cmd, sizeof cmd, "'%s' " CHECK_SCRIPT " '%s' %s %d%s --io '%s' 2>&1", python, s.model, arch,
+                 classes, hidden, s.io);
+        const double t3 = now_s();
+        const int rc = run_command(cmd, tail, sizeof tail);
+        printf("    %s: the script took %.2f s\n", arch, now_s() - t3);
+        if (rc == 77) { /* the script's "cannot check here": torch or torchvision missing */
+            snprintf(reason, sizeof reason, "%s", tail);
+            reason[strcspn(reason, "\n")] = 0;
+            test_skip(reason);
+        } else {
+            CHECK(rc == 0, "%s exited with %d: %s", cmd, rc, tail);
+        }
+    }
+    scratch_close(&s);
+done:
+    free(x);
+    free(logits);
+    clcnn_graph_destroy(g);
+}
+
+static void test_zoo_torch_loads_resnet18(void) { torch_loads("resnet18", 10, 64, 0); }
+static void test_zoo_torch_loads_resnet18_mlp(void) { torch_loads("resnet18", 3, 64, 32); }
+static void test_zoo_torch_loads_seresnet50(void) { torch_loads("seresnet50", 10, 64, 0); }
+
+const test_case test_zoo_cases[] = {
+    {"zoo_compact_layers", test_zoo_compact_layers},
+    {"zoo_golden_resnet18", test_zoo_golden_resnet18},
+    {"zoo_golden_resnet50", test_zoo_golden_resnet50},
+    {"zoo_golden_seresnet50", test_zoo_golden_seresnet50},
+    {"zoo_golden_resnet101", test_zoo_golden_resnet101},
+    {"zoo_golden_compact", test_zoo_golden_compact},
+    {"zoo_save_load_save", test_zoo_save_load_save},
+    {"zoo_torch_loads_resnet18", test_zoo_torch_loads_resnet18},
+    {"zoo_torch_loads_resnet18_mlp", test_zoo_torch_loads_resnet18_mlp},
+    {"zoo_torch_loads_seresnet50", test_zoo_torch_loads_seresnet50},
+    {NULL, NULL},
+};

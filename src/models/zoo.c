@@ -2,7 +2,8 @@
  * torchvision state_dicts load by name and CAM layers are named as in PyTorch.
  * Every block's output layer is called layerS.B (the residual addition with its
  * ReLU); a block's Squeeze-and-Excitation module is layerS.B.se, applied after the
- * block's last batch norm and before the addition. */
+ * block's last batch norm and before the addition. The compact nets for small images
+ * keep the same names with a 3x3 stem and no max pooling. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,34 +87,73 @@ static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *
         if (c->blocks[s] < 1 || c->widths[s] < 1)
             return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: stage %d has %d blocks of width %d", op, s + 1,
                                c->blocks[s], c->widths[s]);
+    if (c->stem_kernel != 0 && c->stem_kernel != 3 && c->stem_kernel != 7)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: stem_kernel %d (0 or 7: torchvision's stem, 3: compact)",
+                           op, c->stem_kernel);
     if (c->classes < 1 || c->in_channels < 1 || c->height < 1 || c->width < 1)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d classes, input [%d, %d, %d]", op, c->classes,
                            c->in_channels, c->height, c->width);
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *cfg) {
+/* The compact nets: a 3x3 stride-2 stem of 24 channels, one basic block per stage. */
+static int compact_config(const char *arch, clcnn_resnet_config *cfg) {
+    const int se = !strcmp(arch, "secompact");
+    if (!se && strcmp(arch, "compact")) return 0;
+    *cfg = (clcnn_resnet_config){.stages = 4, .blocks = {1, 1, 1, 1}, .widths = {24, 48, 96, 192}, .stem_width = 24,
+                                 .stem_kernel = 3, .se = se};
+    return 1;
+}
+
+/* torchvision's layouts: resnetN and seresnetN for the five depths. */
+static int resnet_config(const char *arch, clcnn_resnet_config *cfg) {
     static const struct {
         int depth, bottleneck, blocks[4];
     } table[] = {{18, 0, {2, 2, 2, 2}}, {34, 0, {3, 4, 6, 3}}, {50, 1, {3, 4, 6, 3}}, {101, 1, {3, 4, 23, 3}},
                  {152, 1, {3, 8, 36, 3}}};
-    if (!arch || !cfg) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_config_for: NULL argument");
     const int se = !strncmp(arch, "se", 2);
     const char *digits = arch + (se ? 2 : 0);
-    if (!strncmp(digits, "resnet", 6)) {
-        char *end;
-        const long depth = strtol(digits + 6, &end, 10);
-        for (size_t i = 0; !*end && end != digits + 6 && i < sizeof table / sizeof table[0]; i++) {
-            if (table[i].depth != depth) continue;
-            *cfg = (clcnn_resnet_config){.bottleneck = table[i].bottleneck, .stages = 4, .widths = {64, 128, 256, 512},
-                                         .se = se, .classes = classes, .in_channels = 3, .height = size, .width = size};
-            memcpy(cfg->blocks, table[i].blocks, sizeof cfg->blocks);
-            return CLCNN_OK;
-        }
+    if (strncmp(digits, "resnet", 6)) return 0;
+    char *end;
+    const long depth = strtol(digits + 6, &end, 10);
+    for (size_t i = 0; !*end && end != digits + 6 && i < sizeof table / sizeof table[0]; i++) {
+        if (table[i].depth != depth) continue;
+        *cfg = (clcnn_resnet_config){.bottleneck = table[i].bottleneck, .stages = 4, .widths = {64, 128, 256, 512},
+                                     .se = se};
+        memcpy(cfg->blocks, table[i].blocks, sizeof cfg->blocks);
+        return 1;
     }
-    return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
-                       "unknown architecture %s (known: resnet18, resnet34, resnet50, resnet101, resnet152 and "
-                       "seresnet18 ... seresnet152)", arch);
+    return 0;
+}
+
+clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *cfg) {
+    if (!arch || !cfg) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_config_for: NULL argument");
+    if (!resnet_config(arch, cfg) && !compact_config(arch, cfg))
+        return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
+                           "unknown architecture %s (known: resnet18, resnet34, resnet50, resnet101, resnet152, "
+                           "seresnet18 ... seresnet152, compact, secompact)", arch);
+    cfg->classes = classes;
+    cfg->in_channels = 3;
+    cfg->height = cfg->width = size;
+    return CLCNN_OK;
+}
+
+/* conv1 + bn1 + relu, then torchvision's max pooling after a 7x7 stem; the compact
+ * 3x3 stem keeps its resolution for small images. *output names the last layer. */
+static clcnn_status stem(clcnn_graph *g, const clcnn_resnet_config *cfg, int width, const char **output) {
+    const int k = cfg->stem_kernel == 3 ? 3 : 7;
+    const clcnn_conv_params conv = {.stride_h = 2, .stride_w = 2, .pad_h = k / 2, .pad_w = k / 2};
+    const clcnn_pool_params mp = {.mode = CLCNN_POOL_MAX, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+                                  .pad_h = 1, .pad_w = 1};
+    clcnn_status st;
+    if ((st = clcnn_graph_conv2d(g, "conv1", "input", width, k, k, &conv, 0)) != CLCNN_OK ||
+        (st = clcnn_graph_batchnorm(g, "bn1", "conv1")) != CLCNN_OK ||
+        (st = clcnn_graph_activation(g, "relu", "bn1", CLCNN_ACT_RELU)) != CLCNN_OK)
+        return st;
+    *output = "relu";
+    if (k == 3) return CLCNN_OK;
+    *output = "maxpool";
+    return clcnn_graph_pool2d(g, "maxpool", "relu", &mp);
 }
 
 clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, clcnn_graph **out) {
@@ -123,29 +163,24 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
     if (st != CLCNN_OK) return st;
     builder b = {.cfg = cfg};
     if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g)) != CLCNN_OK) return st;
-    const int stem = cfg->stem_width > 0 ? cfg->stem_width : cfg->widths[0];
-    const clcnn_conv_params c7 = {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3};
-    const clcnn_pool_params mp = {.mode = CLCNN_POOL_MAX, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
-                                  .pad_h = 1, .pad_w = 1};
-    if ((st = clcnn_graph_conv2d(b.g, "conv1", "input", stem, 7, 7, &c7, 0)) != CLCNN_OK ||
-        (st = clcnn_graph_batchnorm(b.g, "bn1", "conv1")) != CLCNN_OK ||
-        (st = clcnn_graph_activation(b.g, "relu", "bn1", CLCNN_ACT_RELU)) != CLCNN_OK ||
-        (st = clcnn_graph_pool2d(b.g, "maxpool", "relu", &mp)) != CLCNN_OK)
-        goto fail;
-    char input[96] = "maxpool";
-    int channels = stem;
+    const int width = cfg->stem_width > 0 ? cfg->stem_width : cfg->widths[0];
+    const char *stem_out;
+    if ((st = stem(b.g, cfg, width, &stem_out)) != CLCNN_OK) goto destroy_graph;
+    char input[96];
+    snprintf(input, sizeof input, "%s", stem_out);
+    int channels = width;
     for (int s = 0; s < cfg->stages; s++)
         for (int i = 0; i < cfg->blocks[s]; i++) {
             snprintf(b.prefix, sizeof b.prefix, "layer%d.%d", s + 1, i);
             const int stride = s > 0 && i == 0 ? 2 : 1;
-            if ((st = block(&b, input, channels, cfg->widths[s], stride, &channels)) != CLCNN_OK) goto fail;
+            if ((st = block(&b, input, channels, cfg->widths[s], stride, &channels)) != CLCNN_OK) goto destroy_graph;
             snprintf(input, sizeof input, "%s", b.prefix);
         }
     if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK || (st = head(b.g, cfg)) != CLCNN_OK)
-        goto fail;
+        goto destroy_graph;
     *out = b.g;
     return CLCNN_OK;
-fail:
+destroy_graph:
     clcnn_graph_destroy(b.g);
     return st;
 }

@@ -97,3 +97,13 @@ void clcnn_atomic_abort(clcnn_atomic_file *af) {
     }
     release(af);
 }
+
+clcnn_status clcnn_save_file(const char *path, const void *data, size_t size) {
+    static const char *who = "clcnn_save_file";
+    if (!data && size) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL data", who);
+    clcnn_atomic_file af;
+    clcnn_status st = clcnn_atomic_open(NULL, who, path, &af);
+    if (st != CLCNN_OK) return st;
+    clcnn_atomic_write(&af, data, size);
+    return clcnn_atomic_commit(NULL, who, &af);
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""make_golden_zoo.py: golden logits of whole zoo networks, for tests/test_zoo.c.
+
+For resnet18, resnet50, seresnet50, resnet101 and compact (10 classes, batch 2), builds the
+network in PyTorch exactly as clcnn_resnet_build() lays it out (torchvision's own resnetN;
+the SE and compact nets below on torchvision's blocks), fills every float tensor of its
+state_dict with scripts/detinit.py's name-keyed values, runs it in eval mode on
+detinit.image("ARCH.input", [2, 3, S, S], SEED) and writes tests/golden/zoo_ARCH.safetensors
+holding only "logits" [2, 10] (F32). The C test regenerates the same weights and input with
+tests/ref/detinit.c, so no weights are committed. __metadata__ (all strings):
+  arch, classes, size, batch, seed, input   what to build and feed
+  parameters   trainable parameters of the torch model (sum of numel of parameters())
+  tensors      float tensors in its state_dict (parameters and running statistics)
+  names_fnv1a64  FNV-1a 64 (hex) of the lines "NAME D0xD1x...\\n" of those tensors, in
+               state_dict order: the C test hashes the graph's list the same way
+  made_by, torch, torchvision
+The script refuses to write a golden whose logits are degenerate (rows nearly constant, or
+the two images giving nearly the same logits).
+
+Also the models for scripts/check_torch_load.py: build_model(arch, classes, head_hidden).
+Needs Debian's python3-torch and python3-torchvision (run with /usr/bin/python3).
+usage: /usr/bin/python3 scripts/make_golden_zoo.py [OUT_DIR]
+       /usr/bin/python3 scripts/make_golden_zoo.py --names ARCH [CLASSES]   (list the tensors)
+"""
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torchvision
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import detinit  # noqa: E402
+from make_golden import SqueezeExcite, se_width, write_safetensors  # noqa: E402
+
+CLASSES, BATCH, SEED = 10, 2, 4
+# (arch, input side): the big nets at 64x64, as the issue allows; resnet18 and compact at 96.
+GOLDENS = (("resnet18", 96), ("resnet50", 64), ("seresnet50", 64), ("resnet101", 64), ("compact", 96))
+LAYOUTS = {18: (BasicBlock, [2, 2, 2, 2]), 34: (BasicBlock, [3, 4, 6, 3]), 50: (Bottleneck, [3, 4, 6, 3]),
+           101: (Bottleneck, [3, 4, 23, 3]), 152: (Bottleneck, [3, 8, 36, 3])}
+
+
+def with_se(block):
+    """torchvision's block with a Squeeze-and-Excitation module after its last batch norm and
+    before the residual addition, named se.fc1/se.fc2 and registered before downsample, so
+    that the state_dict's order is clcnn's."""
+
+    class SEBlock(block):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.depth = 3 if hasattr(self, "bn3") else 2
+            downsample = self.downsample
+            del self.downsample
+            channels = getattr(self, f"bn{self.depth}").num_features
+            self.se = SqueezeExcite(channels, se_width(channels))
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = x
+            for i in range(1, self.depth + 1):
+                out = getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(out))
+                if i < self.depth:
+                    out = self.relu(out)
+            return self.relu(self.se(out) + identity)
+
+    SEBlock.__name__ = "SE" + block.__name__
+    return SEBlock
+
+
+def compact(se, classes):
+    """clcnn's compact net: torchvision's ResNet forward with a 3x3 stride-2 stem of 24
+    channels, no max pooling (an Identity, which has no tensors) and one basic block per
+    stage of widths 24-48-96-192."""
+    block = with_se(BasicBlock) if se else BasicBlock
+    model = ResNet(block, [1, 1, 1, 1], num_classes=classes)
+    model.conv1 = nn.Conv2d(3, 24, 3, 2, 1, bias=False)
+    model.bn1 = nn.BatchNorm2d(24)
+    model.maxpool = nn.Identity()
+    model.inplanes = 24
+    for stage, width in enumerate((24, 48, 96, 192)):
+        setattr(model, f"layer{stage + 1}", model._make_layer(block, width, 1, stride=1 if stage == 0 else 2))
+    model.fc = nn.Linear(192, classes)
+    return model
+
+
+def build_model(arch, classes, head_hidden=0, head_dropout=0.2):
+    """The torch twin of clcnn_resnet_config_for(arch) + clcnn_resnet_build()."""
+    if arch in ("compact", "secompact"):
+        model = compact(arch == "secompact", classes)
+    else:
+        se = arch.startswith("se")
+        name = arch[2:] if se else arch
+        depth = int(name[len("resnet"):]) if name.startswith("resnet") and name[6:].isdigit() else 0
+        if depth not in LAYOUTS:
+            raise ValueError(f"unknown architecture {arch}")
+        if se:
+            block, layers = LAYOUTS[depth]
+            model = ResNet(with_se(block), layers, num_classes=classes)
+        else:
+            model = getattr(torchvision.models, name)(weights=None, num_classes=classes)
+    if head_hidden > 0:  # clcnn's MLP head, named as nn.Sequential names it: fc.0 ... fc.3
+        model.fc = nn.Sequential(nn.Linear(model.fc.in_features, head_hidden), nn.ReLU(inplace=True),
+                                 nn.Dropout(head_dropout), nn.Linear(head_hidden, classes))
+    return model
+
+
+def float_tensors(model):
+    return [(n, t) for n, t in model.state_dict().items() if t.is_floating_point()]
+
+
+def names_text(model):
+    """One line per float tensor, 'NAME D0xD1x...', as tests/golden/torchvision_names.txt."""
+    return "".join(f"{n} {'x'.join(str(d) for d in t.shape)}\n" for n, t in float_tensors(model))
+
+
+def check_not_degenerate(arch, logits):
+    """Rows must vary across classes and the two images must differ, by far more than the
+    test's tolerance (1e-3 of a row's largest magnitude)."""
+    scale = logits.abs().max().item()
+    spread = (logits.max(dim=1).values - logits.min(dim=1).values).min().item()
+    images = (logits[0] - logits[1]).abs().max().item()
+    assert spread > 0.05 * scale and images > 0.02 * scale, \
+        f"{arch}: degenerate logits (scale {scale:.4g}, class spread {spread:.4g}, image difference {images:.4g})"
+    return spread / scale, images / scale
+
+
+def write_golden(out_dir, arch, size):
+    model = build_model(arch, CLASSES)
+    detinit.fill_model(model, SEED)
+    model.eval()
+    x = torch.from_numpy(detinit.image(f"{arch}.input", (BATCH, 3, size, size), SEED))
+    with torch.no_grad():
+        logits = model(x)
+        exact = model.double()(x.double())  # how far float32 PyTorch itself is from float64
+    spread, images = check_not_degenerate(arch, logits)
+    f32_err = ((logits.double() - exact).abs().max(dim=1).values / exact.abs().max(dim=1).values).max().item()
+    text = names_text(model)
+    meta = {"arch": arch, "classes": str(CLASSES), "size": str(size), "batch": str(BATCH), "seed": str(SEED),
+            "input": f"{arch}.input", "parameters": str(sum(p.numel() for p in model.parameters())),
+            "tensors": str(text.count("\n")), "names_fnv1a64": f"{detinit.fnv1a64(text):016x}",
+            "made_by": "scripts/make_golden_zoo.py", "torch": torch.__version__,
+            "torchvision": torchvision.__version__}
+    write_safetensors(os.path.join(out_dir, f"zoo_{arch}.safetensors"), {"logits": logits}, meta)
+    print(f"{arch} {size}x{size}: {meta['parameters']} parameters, {meta['tensors']} tensors; logits "
+          f"spread {spread:.3f}, image difference {images:.3f} (of max |logit|); float32 vs float64 "
+          f"relative error {f32_err:.2e}")
+
+
+def main(argv):
+    if argv and argv[0] == "--names":
+        sys.stdout.write(names_text(build_model(argv[1], int(argv[2]) if len(argv) > 2 else CLASSES)))
+        return
+    out_dir = argv[0] if argv else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden")
+    os.makedirs(out_dir, exist_ok=True)
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    for arch, size in GOLDENS:
+        write_golden(out_dir, arch, size)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

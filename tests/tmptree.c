@@ -1,0 +1,88 @@
+/* tmptree.c: see tmptree.h. */
+#include "tmptree.h"
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "harness.h"
+
+int tmptree_open(tmptree *t, const char *tag) {
+    snprintf(t->root, sizeof t->root, "/tmp/clcnn_%s_XXXXXX", tag);
+    if (mkdtemp(t->root)) return 1;
+    CHECK(0, "mkdtemp %s: %s", t->root, strerror(errno));
+    t->root[0] = '\0';
+    return 0;
+}
+
+const char *tmptree_path(const tmptree *t, const char *rel) {
+    static char bufs[4][1024];
+    static int next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof bufs[0], "%s/%s", t->root, rel);
+    return b;
+}
+
+/* mkdir -p of the folders above path's last part, and of the last part too when include_last. */
+static int make_parents(char *path, int include_last) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        const int ok = mkdir(path, 0755) == 0 || errno == EEXIST;
+        *p = '/';
+        if (!ok) return 0;
+    }
+    return !include_last || mkdir(path, 0755) == 0 || errno == EEXIST;
+}
+
+int tmptree_mkdir(const tmptree *t, const char *rel) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", t->root, rel);
+    const int ok = make_parents(path, 1);
+    CHECK(ok, "mkdir %s: %s", path, strerror(errno));
+    return ok;
+}
+
+int tmptree_write(const tmptree *t, const char *rel, const void *data, size_t size) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", t->root, rel);
+    if (size == 0 && data) size = strlen(data);
+    FILE *f = make_parents(path, 0) ? fopen(path, "wb") : NULL;
+    int ok = f && fwrite(data, 1, size, f) == size;
+    if (f && fclose(f) != 0) ok = 0;
+    CHECK(ok, "cannot write %s: %s", path, strerror(errno));
+    return ok;
+}
+
+int tmptree_symlink(const tmptree *t, const char *target, const char *rel) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", t->root, rel);
+    const int ok = make_parents(path, 0) && symlink(target, path) == 0;
+    CHECK(ok, "symlink %s -> %s: %s", path, target, strerror(errno));
+    return ok;
+}
+
+static void remove_tree(const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char child[1024];
+            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            remove_tree(child);
+        }
+        if (d) closedir(d);
+        if (rmdir(path) != 0) CHECK(0, "cannot remove %s: %s", path, strerror(errno));
+    } else if (unlink(path) != 0) {
+        CHECK(0, "cannot remove %s: %s", path, strerror(errno));
+    }
+}
+
+void tmptree_close(tmptree *t) {
+    if (t->root[0]) remove_tree(t->root);
+    t->root[0] = '\0';
+}
