@@ -69,8 +69,9 @@ $(BUILD)/libclcnn.a: $(LIB_OBJ)
 $(BUILD)/libclcnn.so: $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libclcnn.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/clcnn: tools/clcnn.c $(BUILD)/libclcnn.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libclcnn.a $(LDLIBS)
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+$(BUILD)/clcnn: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libclcnn.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libclcnn.a $(LDLIBS)
 
 $(BUILD)/clbench: bench/clbench.c $(BUILD)/libclcnn.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libclcnn.a $(LDLIBS)
@@ -82,13 +83,17 @@ $(BUILD)/clcnn_tests: $(TEST_OBJ) $(BUILD)/libclcnn.a
 # ASan's leak checker is off under SAN=1: the OpenCL ICD loader and PoCL keep
 # process-lifetime allocations that are not ours.
 test: deps
-	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn
-	ASAN_OPTIONS=detect_leaks=0 CLCNN_TEST_TOOL=$(BUILD)/clcnn ./$(BUILD)/clcnn_tests
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/make_synthetic
+	ASAN_OPTIONS=detect_leaks=0 CLCNN_TEST_BUILD=$(BUILD) ./$(BUILD)/clcnn_tests
 
+# The main job on the default device: make a synthetic data set, train the compact
+# net on it, evaluate it and draw heatmaps (scripts/demo.sh; DEMO_DIR=... to move it).
 demo: deps
-	@$(MAKE) --no-print-directory $(BUILD)/clcnn
-	./$(BUILD)/clcnn devices
-	./$(BUILD)/clcnn demo
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn $(BUILD)/make_synthetic
+	BUILD=$(BUILD) sh scripts/demo.sh
+
+$(BUILD)/make_synthetic: scripts/make_synthetic.c $(BUILD)/libclcnn.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libclcnn.a $(LDLIBS)
 
 bench: $(BUILD)/clbench
 

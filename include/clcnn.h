@@ -460,6 +460,10 @@ typedef struct {
 } clcnn_layer_info;
 int clcnn_graph_layer_count(const clcnn_graph *g);
 clcnn_status clcnn_graph_layer(const clcnn_graph *g, int index, clcnn_layer_info *info);
+/* The layer called name, or else the last layer inside it (name followed by '.'), as a
+ * torch module's output is its last submodule's: "layer4" is the last block, layer4.1
+ * in a ResNet-18. Returns its index and fills *info, or returns -1. */
+int clcnn_graph_find_layer(const clcnn_graph *g, const char *name, clcnn_layer_info *info);
 
 /* Training mode: batch norms use and update batch statistics, dropout drops.
  * Evaluation mode (the default): running statistics, no dropout. */
@@ -631,6 +635,14 @@ float clcnn_trainer_lr(const clcnn_trainer *trainer);
 clcnn_status clcnn_trainer_save_state(const clcnn_trainer *trainer, const char *path, int n_pairs,
                                       const char *const *keys, const char *const *values);
 clcnn_status clcnn_trainer_load_state(clcnn_trainer *trainer, const clcnn_weights *state);
+/* Resuming without saved state: the step count (and so the learning rate) to go on from. */
+void clcnn_trainer_set_steps(clcnn_trainer *trainer, int steps);
+
+/* ------------------------------------------------------------------- files -- */
+
+/* Write size bytes to path through a temporary file beside it, flushed and renamed over
+ * path: readers (and a crash at any moment) see the old file or the new one, whole. */
+clcnn_status clcnn_save_file(const char *path, const void *data, size_t size);
 
 /* ------------------------------------------------------------------ images -- */
 /* Host-side 8-bit images, used by the data sets, the loader and the CAM pictures.
@@ -845,8 +857,10 @@ typedef struct {
     int scorecam_batch;    /* masked inputs per forward pass in Score-CAM; 0: 32 */
 } clcnn_cam_params;
 
-/* The last layer with a spatial output of at least 2x2 before the global pooling ("layer4"
- * in the ResNets), or NULL for a graph without one. */
+/* The last layer with a spatial output of at least 2x2 before the global pooling (the
+ * last block of layer4 in the ResNets, e.g. "layer4.1"), or NULL for a graph without one.
+ * Target layers may be named as clcnn_graph_find_layer finds them ("layer4"). A map
+ * without spatial variation (even a constant positive one) is returned as zeros. */
 const char *clcnn_cam_default_layer(const clcnn_graph *g);
 
 /* Class activation maps for a batch x [N, 3, H, W], computed on the device with g in

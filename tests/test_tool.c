@@ -1,4 +1,421 @@
-/* test_tool.c: placeholder, filled in by its owner. */
+/* test_tool.c: the clcnn command-line tool end to end, as users run it: train on a
+ * synthetic folder, eval, predict, cam; checkpoints that survive kill -9 and resume;
+ * one-line errors. The tool and make_synthetic come from the build folder named by
+ * CLCNN_TEST_BUILD (set by `make test`); without it these tests are skipped. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include "harness.h"
+#include "tmptree.h"
 
-const test_case test_tool_cases[] = {{NULL, NULL}};
+static const char *build_dir(void) {
+    const char *b = getenv("CLCNN_TEST_BUILD");
+    return b && *b ? b : NULL;
+}
+
+/* Run a shell command line (printf-style) with stdout and stderr into OUT/NAME.out and
+ * .err; returns the exit status, or -1. */
+static int run(const tmptree *t, const char *name, const char *fmt, ...) {
+    char line[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s >%s/%s.out 2>%s/%s.err", line, t->root, name, t->root, name);
+    const int rc = system(cmd);
+    return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}
+
+/* The contents of OUT/NAME (malloc'd, NUL-terminated) or NULL. */
+static char *slurp(const tmptree *t, const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", t->root, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static int exists(const tmptree *t, const char *rel) {
+    struct stat s;
+    return stat(tmptree_path(t, rel), &s) == 0 && s.st_size > 0;
+}
+
+/* Whether two files hold the same bytes. */
+static int same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        const int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; s && *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* A small data set: 24 training and 8 validation pictures of 32x32. */
+static int make_data(const tmptree *t) {
+    const int rc = run(t, "synthetic", "%s/make_synthetic %s/data --train 24 --val 8 --size 32 --seed 3", build_dir(),
+                       t->root);
+    CHECK(rc == 0, "make_synthetic exited %d", rc);
+    return rc == 0;
+}
+
+static const char *train_args = "--arch compact --size 32 --batch 8 --optimizer adam --lr 0.003 --threads 2";
+
+/* The model written by train loads, with the data's classes and size in its metadata. */
+static void check_model_file(const tmptree *t, const char *rel, int want_epoch) {
+    clcnn_graph *g = NULL;
+    clcnn_model_desc d = {0};
+    CHECK_OK(clcnn_model_open(g_ctx, tmptree_path(t, rel), NULL, &g, &d));
+    if (g) {
+        CHECK(d.classes == 2 && d.class_names && !strcmp(d.class_names[0], "damaged") &&
+                  !strcmp(d.class_names[1], "intact"),
+              "%s: classes %d (%s, %s)", rel, d.classes, d.class_names ? d.class_names[0] : "-",
+              d.class_names ? d.class_names[1] : "-");
+        CHECK(d.size == 32 && !strcmp(d.arch, "compact"), "%s: arch %s size %d", rel, d.arch, d.size);
+    }
+    clcnn_weights *w = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, tmptree_path(t, rel), &w));
+    const char *epoch = w ? clcnn_weights_metadata(w, "epoch") : NULL;
+    if (want_epoch > 0) CHECK(epoch && atoi(epoch) == want_epoch, "%s: epoch %s, want %d", rel, epoch ? epoch : "-", want_epoch);
+    clcnn_weights_destroy(w);
+    clcnn_model_desc_free(&d);
+    clcnn_graph_destroy(g);
+}
+
+static void check_predict_json(const tmptree *t) {
+    char *out = slurp(t, "predict.out");
+    json_t *root = out ? json_loads(out, 0, NULL) : NULL, *results = json_object_get(root, "results");
+    CHECK(json_array_size(results) == 2, "predict --json: %s", out ? out : "(no output)");
+    for (size_t i = 0; i < json_array_size(results); i++) {
+        json_t *r = json_array_get(results, i), *probs = json_object_get(r, "probs");
+        const char *label = json_string_value(json_object_get(r, "label"));
+        double sum = 0;
+        for (size_t k = 0; k < json_array_size(probs); k++) sum += json_number_value(json_array_get(probs, k));
+        CHECK(label && (!strcmp(label, "damaged") || !strcmp(label, "intact")), "predict: label %s", label ? label : "-");
+        CHECK(json_array_size(probs) == 2 && fabs(sum - 1) < 1e-4, "predict: %zu probs summing to %g",
+              json_array_size(probs), sum);
+        CHECK(json_array_size(json_object_get(r, "logits")) == 2, "predict: logits missing");
+    }
+    json_decref(root);
+    free(out);
+}
+
+static void check_eval_json(const tmptree *t) {
+    char *out = slurp(t, "eval.out");
+    json_t *root = out ? json_loads(out, 0, NULL) : NULL;
+    const double acc = json_number_value(json_object_get(root, "accuracy"));
+    CHECK(json_integer_value(json_object_get(root, "samples")) == 8 && acc >= 0 && acc <= 1,
+          "eval --json: %s", out ? out : "(no output)");
+    json_decref(root);
+    free(out);
+}
+
+static void check_cam(const tmptree *t) {
+    static const char *files[] = {"cam/0000_cam.npy", "cam/0000_heat.png", "cam/0000_overlay.png", "cam/cam.json"};
+    for (int i = 0; i < 4; i++) CHECK(exists(t, files[i]), "cam did not write %s", files[i]);
+    char *text = slurp(t, "cam/cam.json");
+    json_t *root = text ? json_loads(text, 0, NULL) : NULL, *r = json_array_get(json_object_get(root, "results"), 0);
+    const double score = json_number_value(json_object_get(r, "score"));
+    const double area = json_number_value(json_object_get(r, "area_fraction"));
+    CHECK(r && score >= 0 && score <= 100 && area >= 0 && area <= 1 && json_is_array(json_object_get(r, "boxes")),
+          "cam.json: %s", text ? text : "(missing)");
+    clcnn_image img;
+    CHECK_OK(clcnn_image_load(tmptree_path(t, "cam/0000_overlay.png"), &img));
+    CHECK(img.width == 32 && img.height == 32, "overlay is %dx%d, the image 32x32", img.width, img.height);
+    clcnn_image_free(&img);
+    json_decref(root);
+    free(text);
+}
+
+/* train -> eval -> predict -> cam on a tiny set. */
+static void test_tool_end_to_end(void) {
+    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "tool") || !make_data(&t)) goto done;
+    const char *b = build_dir(), *r = t.root;
+    int rc = run(&t, "train", "%s/clcnn train --data %s/data/train --val %s/data/val %s --epochs 2 --out %s/run", b, r, r,
+                 train_args, r);
+    char *err = slurp(&t, "train.err");
+    CHECK(rc == 0, "train exited %d: %s", rc, err ? err : "");
+    free(err);
+    static const char *outputs[] = {"run/last.safetensors", "run/best.safetensors", "run/last_optimizer.safetensors",
+                                    "run/metrics.csv", "run/metrics.json", "run/curves.png"};
+    for (int i = 0; i < 6; i++) CHECK(exists(&t, outputs[i]), "train did not write %s", outputs[i]);
+    char *csv = slurp(&t, "run/metrics.csv");
+    CHECK(count_lines(csv) == 3, "metrics.csv has %d lines, want a header and 2 epochs:\n%s", count_lines(csv),
+          csv ? csv : "");
+    free(csv);
+    check_model_file(&t, "run/last.safetensors", 2);
+    rc = run(&t, "eval", "%s/clcnn eval --data %s/data/val --weights %s/run/best.safetensors --json", b, r, r);
+    CHECK(rc == 0, "eval exited %d", rc);
+    check_eval_json(&t);
+    rc = run(&t, "predict", "%s/clcnn predict --weights %s/run/last.safetensors --json %s/data/val/damaged/0000.png "
+                            "%s/data/val/intact/0000.png", b, r, r, r);
+    CHECK(rc == 0, "predict exited %d", rc);
+    check_predict_json(&t);
+    rc = run(&t, "cam", "%s/clcnn cam --weights %s/run/last.safetensors --out %s/cam %s/data/val/damaged/0000.png", b, r,
+             r, r);
+    CHECK(rc == 0, "cam exited %d", rc);
+    check_cam(&t);
+done:
+    tmptree_close(&t);
+}
+
+/* A run extended with --resume continues its history; a second run never overwrites it. */
+static void test_tool_resume(void) {
+    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "resume") || !make_data(&t)) goto done;
+    const char *b = build_dir(), *r = t.root;
+    int rc = run(&t, "train1", "%s/clcnn train --data %s/data/train --val %s/data/val %s --epochs 1 --out %s/run", b, r,
+                 r, train_args, r);
+    CHECK(rc == 0, "train exited %d", rc);
+    char copy[600];
+    snprintf(copy, sizeof copy, "%s/last.copy", r);
+    CHECK(run(&t, "copy", "cp %s/run/last.safetensors %s", r, copy) == 0, "cannot copy last.safetensors");
+    rc = run(&t, "again", "%s/clcnn train --data %s/data/train %s --epochs 1 --out %s/run", b, r, train_args, r);
+    char *err = slurp(&t, "again.err");
+    CHECK(rc != 0 && err && strstr(err, "--resume") && count_lines(err) == 1,
+          "a second run into the same folder exited %d: %s", rc, err ? err : "");
+    CHECK(same_file(copy, tmptree_path(&t, "run/last.safetensors")), "the refused run changed last.safetensors");
+    rc = run(&t, "resume", "%s/clcnn train --resume %s/run --epochs 2", b, r);
+    CHECK(rc == 0, "train --resume exited %d", rc);
+    char *csv = slurp(&t, "run/metrics.csv");
+    CHECK(count_lines(csv) == 3, "after resuming to 2 epochs metrics.csv has %d lines", count_lines(csv));
+    check_model_file(&t, "run/last.safetensors", 2);
+    free(csv);
+    free(err);
+done:
+    tmptree_close(&t);
+}
+
+/* kill -9 at random moments (4 per run here; more in docs/RELIABILITY.md's runs) leaves a
+ * loadable last.safetensors (once one was written) and metrics.csv rows matching its
+ * epoch, and --resume finishes the run. */
+static void test_tool_kill_resume(void) {
+    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "kill") || !make_data(&t)) goto done;
+    test_rng rng = {g_seed ^ 0x70011u};
+    const char *b = build_dir(), *r = t.root;
+    char line[4096];
+    snprintf(line, sizeof line, "exec %s/clcnn train --data %s/data/train --val %s/data/val %s --epochs 30 --out %s/run "
+             ">/dev/null 2>&1", b, r, r, train_args, r);
+    for (int round = 0; round < 4; round++) {
+        const pid_t pid = fork();
+        if (pid == 0) {
+            execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+            _exit(127);
+        }
+        const int ms = test_rng_int(&rng, 200, 2500);
+        nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        if (!exists(&t, "run/last.safetensors")) continue; /* killed before the first epoch ended */
+        clcnn_weights *w = NULL;
+        CHECK_OK(clcnn_weights_load(g_ctx, tmptree_path(&t, "run/last.safetensors"), &w));
+        const char *epoch = w ? clcnn_weights_metadata(w, "epoch") : NULL;
+        char *csv = slurp(&t, "run/metrics.csv");
+        /* metrics.csv is written after last.safetensors: it may lag by one epoch, never lead. */
+        const int e = epoch ? atoi(epoch) : -1, rows = count_lines(csv) - 1;
+        CHECK(e >= 1 && (rows == e || rows == e - 1), "after kill at %d ms: epoch %d, metrics.csv %d rows", ms, e, rows);
+        clcnn_weights_destroy(w);
+        free(csv);
+        snprintf(line, sizeof line, "exec %s/clcnn train --resume %s/run >/dev/null 2>&1", b, r);
+    }
+    const int rc = run(&t, "finish", "%s/clcnn train --resume %s/run || %s/clcnn train --data %s/data/train "
+                                     "--val %s/data/val %s --epochs 30 --out %s/run", b, r, b, r, r, train_args, r);
+    CHECK(rc == 0, "finishing the killed run exited %d", rc);
+    check_model_file(&t, "run/last.safetensors", 30);
+    char *csv = slurp(&t, "run/metrics.csv");
+    CHECK(count_lines(csv) == 31, "the finished run's metrics.csv has %d lines, want 31", count_lines(csv));
+    free(csv);
+done:
+    tmptree_close(&t);
+}
+
+/* Errors are one line naming the problem, with a non-zero exit. */
+static void test_tool_errors(void) {
+    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "errors") || !make_data(&t)) goto done;
+    const char *b = build_dir(), *r = t.root;
+    static const char *helps[] = {"train", "eval", "predict", "cam", "devices", "layers"};
+    for (int i = 0; i < 6; i++) {
+        const int rc = run(&t, "help", "%s/clcnn %s --help", b, helps[i]);
+        char *out = slurp(&t, "help.out");
+        CHECK(rc == 0 && out && strstr(out, "usage: clcnn"), "clcnn %s --help exited %d", helps[i], rc);
+        free(out);
+    }
+    struct {
+        const char *args, *want;
+    } cases[] = {
+        {"train --data %s/data/train --epochs 0 --out %s/x", "--epochs"},
+        {"train --data %s/data/train --bogus 1 --out %s/x", "--bogus"},
+        {"train --data %s/nowhere --out %s/x", "nowhere"},
+        {"predict --weights %s/none.safetensors %s/data/val/intact/0000.png", "none.safetensors"},
+        {"eval --data %s/data/val --weights %s/data/val/intact/0000.png", "0000.png"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[1024];
+        snprintf(args, sizeof args, cases[i].args, r, r);
+        const int rc = run(&t, "err", "%s/clcnn %s", b, args);
+        char *err = slurp(&t, "err.err");
+        CHECK(rc != 0 && err && strstr(err, cases[i].want) && count_lines(err) == 1,
+              "clcnn %s: exit %d, stderr: %s", args, rc, err ? err : "");
+        free(err);
+    }
+    /* A corrupt picture: skipped and counted by default, fatal with --on-bad-image fail. */
+    tmptree_write(&t, "data/train/intact/zz_broken.png", "\x89PNG\r\n\x1a\nnot really", 18);
+    int rc = run(&t, "skip", "%s/clcnn train --data %s/data/train %s --epochs 1 --out %s/skip", b, r, train_args, r);
+    char *out = slurp(&t, "skip.out");
+    CHECK(rc == 0 && out && strstr(out, "1 unreadable"), "a corrupt picture with skip: exit %d, %s", rc, out ? out : "");
+    free(out);
+    rc = run(&t, "fail", "%s/clcnn train --data %s/data/train %s --epochs 1 --on-bad-image fail --out %s/fail", b, r,
+             train_args, r);
+    char *err = slurp(&t, "fail.err");
+    CHECK(rc != 0 && err && strstr(err, "zz_broken.png"), "a corrupt picture with fail: exit %d, %s", rc, err ? err : "");
+    free(err);
+done:
+    tmptree_close(&t);
+}
+
+
+/* ---- the demo's model points at the damage ---- */
+
+typedef struct {
+    char path[600];
+    clcnn_box box;
+} truth;
+
+/* boxes.csv rows of val/damaged pictures. */
+static int read_truth(const tmptree *t, truth *v, int cap) {
+    FILE *f = fopen(tmptree_path(t, "data/boxes.csv"), "r");
+    char line[400];
+    int n = 0;
+    while (f && n < cap && fgets(line, sizeof line, f)) {
+        char path[256], label[32];
+        int x0, y0, x1, y1;
+        if (sscanf(line, "%255[^,],%31[^,],%d,%d,%d,%d", path, label, &x0, &y0, &x1, &y1) == 6 &&
+            !strncmp(path, "val/damaged/", 12)) {
+            snprintf(v[n].path, sizeof v[n].path, "%s/data/%s", t->root, path);
+            v[n++].box = (clcnn_box){x0, y0, x1, y1, 0, 0};
+        }
+    }
+    if (f) fclose(f);
+    return n;
+}
+
+/* On the demo's validation pictures (the same generator and seed as `make demo`), the
+ * committed demo model's Grad-CAM at its default layer has its maximum on the damage
+ * patch (within half a map cell) for at least 90 % of the damaged pictures it classifies
+ * correctly. Energy in the box and the pointing game at tighter tolerances are reported. */
+static void test_demo_pointing_game(void) {
+    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    truth *v = calloc(200, sizeof *v);
+    clcnn_graph *g = NULL;
+    clcnn_model_desc d = {0};
+    clcnn_tensor *x = NULL, *map = NULL;
+    float *in = NULL, *maps = NULL, *up = NULL;
+    if (!v || !tmptree_open(&t, "pointing")) goto done;
+    const int rc = run(&t, "synthetic", "%s/make_synthetic %s/data --train 600 --val 200 --size 96 --seed 1", build_dir(),
+                       t.root);
+    CHECK(rc == 0, "make_synthetic exited %d", rc);
+    const int n = read_truth(&t, v, 200);
+    CHECK(n == 100, "%d damaged validation pictures in boxes.csv, want 100", n);
+    CHECK_OK(clcnn_model_open(g_ctx, "weights/synthetic_damage_compact.safetensors", NULL, &g, &d));
+    if (!g || n == 0) goto tmp;
+    clcnn_layer_info info;
+    const int layer = clcnn_graph_find_layer(g, clcnn_cam_default_layer(g), &info);
+    const int s = d.size, h = info.shape[1], w = info.shape[2], per = 3 * s * s;
+    /* A map of h x w cells upsampled bilinearly peaks at a cell centre: it cannot point
+     * closer than half a cell, so that is the tolerance (8 px for 6x6 maps at 96x96);
+     * the figures at 3 and 6 px are reported as well. */
+    const int tolerances[3] = {3, 6, s / (2 * w)};
+    int hit_at[3] = {0, 0, 0};
+    in = malloc((size_t)n * per * sizeof *in), maps = malloc((size_t)n * h * w * sizeof *maps);
+    up = malloc((size_t)s * s * sizeof *up);
+    float *probs = malloc((size_t)n * d.classes * sizeof *probs);
+    int *used = malloc((size_t)n * sizeof *used), hits = 0, correct = 0;
+    double energy = 0;
+    CHECK(layer >= 0 && in && maps && up && probs && used, "setup");
+    for (int i = 0; i < n && in; i++) {
+        clcnn_image img;
+        CHECK_OK(clcnn_image_load(v[i].path, &img));
+        CHECK_OK(clcnn_image_prepare(&img, s, NULL, 0, &d.norm, in + (size_t)i * per));
+        clcnn_image_free(&img);
+    }
+    clcnn_cam_params p = {.method = CLCNN_CAM_GRADCAM};
+    if (in && maps && probs && used) {
+        CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){n, 3, s, s}, &x));
+        CHECK_OK(clcnn_tensor_create(g_ctx, 3, (int[]){n, h, w}, &map));
+        CHECK_OK(clcnn_tensor_write(x, in, (size_t)n * per));
+        CHECK_OK(clcnn_cam(g, x, &p, NULL, map, probs, used));
+        CHECK_OK(clcnn_tensor_read(map, maps, (size_t)n * h * w));
+        for (int i = 0; i < n; i++) {
+            if (strcmp(d.class_names[used[i]], "damaged")) continue; /* misclassified */
+            correct++;
+            CHECK_OK(clcnn_map_resize(maps + (size_t)i * h * w, h, w, up, s, s));
+            for (int k = 0; k < 3; k++) hit_at[k] += clcnn_pointing_game(up, s, s, &v[i].box, tolerances[k]) == 1;
+            energy += clcnn_energy_in_box(up, s, s, &v[i].box);
+        }
+    }
+    double box_area = 0;
+    for (int i = 0; i < n; i++) box_area += (double)(v[i].box.x1 - v[i].box.x0) * (v[i].box.y1 - v[i].box.y0) / (s * s);
+    hits = hit_at[2];
+    printf("    demo model, Grad-CAM at %s (%dx%d), %d correctly classified damaged pictures: pointing game within "
+           "%d px %.1f %%, within %d px %.1f %%, within %d px (half a cell) %.1f %%; mean energy in the box %.3f "
+           "(the box covers %.1f %% of the picture on average)\n",
+           info.name, h, w, correct, tolerances[0], correct ? 100.0 * hit_at[0] / correct : 0.0, tolerances[1],
+           correct ? 100.0 * hit_at[1] / correct : 0.0, tolerances[2], correct ? 100.0 * hits / correct : 0.0,
+           correct ? energy / correct : 0.0, 100.0 * box_area / n);
+    CHECK(correct >= 90, "only %d of 100 damaged pictures classified correctly", correct);
+    CHECK(hits >= 0.9 * correct, "pointing game within half a cell %d/%d, below 90 %%", hits, correct);
+    free(probs);
+    free(used);
+tmp:
+    tmptree_close(&t);
+done:
+    clcnn_tensor_destroy(x);
+    clcnn_tensor_destroy(map);
+    free(in);
+    free(maps);
+    free(up);
+    clcnn_model_desc_free(&d);
+    clcnn_graph_destroy(g);
+    free(v);
+}
+
+const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_game},{"tool_end_to_end", test_tool_end_to_end},
+                                     {"tool_resume", test_tool_resume},
+                                     {"tool_kill_resume", test_tool_kill_resume},
+                                     {"tool_errors", test_tool_errors},
+                                     {NULL, NULL}};

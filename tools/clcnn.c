@@ -1,19 +1,26 @@
-/* clcnn: the command-line tool. A thin front end over the public API (clcnn.h).
+/* clcnn: the command-line tool. A thin front end over the public API (clcnn.h); each
+ * command lives in its own file (cmd_*.c).
+ *   clcnn train / eval / predict / cam    see their --help
  *   clcnn devices            list OpenCL devices, mark the default
- *   clcnn demo               run a small SE-ResNet forward and compare with PyTorch
  *   clcnn layers --arch A    list a network's layers with their output shapes
  * Every command takes --help; errors are one line on stderr and a non-zero exit. */
 #include <math.h>
-#include "cli.h"
+#include "tool.h"
 
-#define PROG "clcnn"
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_cam(int argc, char **argv);
 
 static const char *usage_main =
     "usage: clcnn COMMAND [OPTIONS]\n"
     "\n"
     "commands:\n"
+    "  train     train a classifier on a folder of images (one subfolder per class)\n"
+    "  eval      a trained model's metrics on a labelled folder\n"
+    "  predict   classify images\n"
+    "  cam       heatmaps of where the evidence is (Grad-CAM and its family), scores, boxes\n"
     "  devices   list the OpenCL devices and mark the default one\n"
-    "  demo      run a small SE-ResNet forward on a device and compare it with PyTorch\n"
     "  layers    list an architecture's layers, output shapes and parameter counts\n"
     "\n"
     "Run `clcnn COMMAND --help` for a command's options. The device is chosen by\n"
@@ -56,124 +63,6 @@ static int cmd_devices(int argc, char **argv) {
     }
     printf("\n* = default device%s\n", getenv("CLCNN_DEVICE") ? " (from CLCNN_DEVICE)" : "");
     return 0;
-}
-
-/* ---- demo ---- */
-
-typedef struct {
-    const char *device, *weights, *io;
-    int iters;
-} demo_opts;
-
-static int demo_run(const demo_opts *o) {
-    clcnn_context *ctx = NULL;
-    clcnn_weights *w = NULL, *io = NULL;
-    clcnn_model *m = NULL;
-    clcnn_tensor *logits = NULL;
-    int rc = 1;
-    clcnn_status st;
-    if ((st = cli_open(PROG, o->device, &ctx)) != CLCNN_OK) return 1;
-    clcnn_device_info info;
-    clcnn_context_get_device_info(ctx, &info);
-    printf("device: %s (%s, %s)\n", info.name, info.platform, info.opencl_c_version);
-
-    double t0 = cli_now_s();
-    if ((st = clcnn_weights_load(ctx, o->weights, &w)) != CLCNN_OK || (st = clcnn_weights_load(ctx, o->io, &io)) != CLCNN_OK ||
-        (st = clcnn_resnet_create(ctx, w, &m)) != CLCNN_OK) {
-        cli_fail_status(PROG, ctx, st);
-        goto done;
-    }
-    const clcnn_tensor *x = clcnn_weights_get(io, "input"), *want_t = clcnn_weights_get(io, "logits");
-    if (!x || !want_t) {
-        cli_fail(PROG, "%s: needs tensors \"input\" and \"logits\"", o->io);
-        goto done;
-    }
-    const int n = clcnn_tensor_dim(x, 0), classes = clcnn_model_num_classes(m);
-    if (clcnn_tensor_numel(want_t) != (size_t)n * (size_t)classes) {
-        cli_fail(PROG, "%s: \"logits\" does not match the model's batch and classes", o->io);
-        goto done;
-    }
-    float *got = malloc(sizeof(float) * (size_t)n * (size_t)classes);
-    float *want = malloc(sizeof(float) * (size_t)n * (size_t)classes);
-    double *times = malloc(sizeof(double) * (size_t)o->iters);
-    if (!got || !want || !times) {
-        cli_fail(PROG, "%s", "out of host memory");
-        goto free_host;
-    }
-    if ((st = clcnn_tensor_create(ctx, 2, (int[]){n, classes}, &logits)) != CLCNN_OK ||
-        (st = clcnn_model_forward(m, x, logits)) != CLCNN_OK ||
-        (st = clcnn_tensor_read(logits, got, (size_t)n * (size_t)classes)) != CLCNN_OK ||
-        (st = clcnn_tensor_read(want_t, want, (size_t)n * (size_t)classes)) != CLCNN_OK) {
-        cli_fail_status(PROG, ctx, st);
-        goto free_host;
-    }
-    const double cold = cli_now_s() - t0;
-    for (int i = 0; i < o->iters; i++) {
-        const double t = cli_now_s();
-        if ((st = clcnn_model_forward(m, x, logits)) != CLCNN_OK || (st = clcnn_finish(ctx)) != CLCNN_OK) {
-            cli_fail_status(PROG, ctx, st);
-            goto free_host;
-        }
-        times[i] = cli_now_s() - t;
-    }
-    double max_err = 0, worst = 0; /* worst: error over the bound 1e-4 + 1e-4 |PyTorch's value| */
-    printf("tiny SE-ResNet (%s), batch %d, input %dx%d:\n", o->weights, n, clcnn_tensor_dim(x, 2), clcnn_tensor_dim(x, 3));
-    for (int b = 0; b < n; b++) {
-        if (classes <= 10) printf("  image %d logits:", b);
-        for (int c = 0; c < classes; c++) {
-            const float v = got[b * classes + c];
-            if (classes <= 10) printf(" %+.5f", v);
-            const double err = fabs(v - want[b * classes + c]);
-            max_err = fmax(max_err, err);
-            worst = fmax(worst, err / (1e-4 + 1e-4 * fabs(want[b * classes + c])));
-        }
-        if (classes <= 10) printf("\n");
-    }
-    printf("max |clcnn - PyTorch| = %.2e (%s within 1e-4 + 1e-4 |PyTorch|)\n", max_err, worst <= 1 ? "match:" : "MISMATCH: not");
-    printf("first run (load, kernel builds, forward): %.3f s; then median %.2f ms per forward over %d runs\n", cold,
-           cli_median(times, o->iters) * 1e3, o->iters);
-    rc = worst <= 1 ? 0 : 1;
-free_host:
-    free(times);
-    free(want);
-    free(got);
-done:
-    clcnn_tensor_destroy(logits);
-    clcnn_model_destroy(m);
-    clcnn_weights_destroy(io);
-    clcnn_weights_destroy(w);
-    clcnn_context_destroy(ctx);
-    return rc;
-}
-
-static int cmd_demo(int argc, char **argv) {
-    demo_opts o = {NULL, "tests/golden/tiny_seresnet.safetensors", "tests/golden/tiny_seresnet_io.safetensors", 20};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: clcnn demo [--device D] [--weights FILE] [--io FILE] [--iters N]\n\n"
-                   "Runs a small SE-ResNet (conv, folded batch norm, ReLU, max pool, basic blocks\n"
-                   "with Squeeze-and-Excitation, global pool, linear) on the device and compares its\n"
-                   "logits with PyTorch's for the same weights (files from scripts/make_golden.py).\n\n"
-                   "  --device D     device index, gpu, cpu or part of a name (default: CLCNN_DEVICE or best)\n"
-                   "  --weights FILE safetensors weights (default %s)\n"
-                   "  --io FILE      safetensors with \"input\" and \"logits\" (default %s)\n"
-                   "  --iters N      timed forward passes after the first (default 20)\n",
-                   o.weights, o.io);
-            return 0;
-        }
-        const char **dst = !strcmp(a, "--device") ? &o.device : !strcmp(a, "--weights") ? &o.weights
-                           : !strcmp(a, "--io")   ? &o.io
-                                                  : NULL;
-        if (dst) {
-            if (!(*dst = cli_value(argc, argv, &i))) return cli_fail(PROG, "demo: %s needs a value", a);
-        } else if (!strcmp(a, "--iters")) {
-            if (!(o.iters = cli_positive_int(cli_value(argc, argv, &i))))
-                return cli_fail(PROG, "demo: %s needs a positive integer", a);
-        } else
-            return cli_fail(PROG, "demo: unknown option %s (see clcnn demo --help)", a);
-    }
-    return demo_run(&o);
 }
 
 /* ---- layers ---- */
@@ -232,7 +121,7 @@ static int cmd_layers(int argc, char **argv) {
                    "Builds the architecture and lists every layer (torchvision's names, which weight\n"
                    "files and --layer options use) with its kind, output shape per image and\n"
                    "trainable parameter count.\n\n"
-                   "  --arch A      resnet18, resnet34, resnet50, resnet101, resnet152, seresnet18 ... seresnet152\n"
+                   "  --arch A      compact, secompact, resnet18 ... resnet152, seresnet18 ... seresnet152\n"
                    "  --classes N   output classes (default 1000)\n"
                    "  --size S      input height and width (default 224)\n"
                    "  --head H      fc (default) or mlp: Linear(in, H) - ReLU - Dropout(0.2) - Linear(H, N)\n"
@@ -269,7 +158,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "devices")) return cmd_devices(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "demo")) return cmd_demo(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "predict")) return cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "cam")) return cmd_cam(argc - 1, argv + 1);
     if (!strcmp(argv[1], "layers")) return cmd_layers(argc - 1, argv + 1);
     fprintf(stderr, "clcnn: unknown command '%s'\n\n%s", argv[1], usage_main);
     return 2;

@@ -328,3 +328,20 @@ clcnn_status clcnn_graph_layer(const clcnn_graph *g, int index, clcnn_layer_info
         if (l->param[p] >= 0 && g->params[l->param[p]].grad) info->params += g->params[l->param[p]].value->numel;
     return CLCNN_OK;
 }
+
+int clcnn_graph_find_layer(const clcnn_graph *g, const char *name, clcnn_layer_info *info) {
+    if (!g || !name || !info) return -1;
+    const size_t len = strlen(name);
+    int found = -1;
+    for (int i = 0; i < clcnn_graph_layer_count(g); i++) {
+        clcnn_layer_info li;
+        if (clcnn_graph_layer(g, i, &li) != CLCNN_OK) break;
+        const int exact = !strcmp(li.name, name), inside = !strncmp(li.name, name, len) && li.name[len] == '.';
+        if (exact || inside) {
+            found = i;
+            *info = li;
+        }
+        if (exact) break;
+    }
+    return found;
+}

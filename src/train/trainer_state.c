@@ -97,3 +97,7 @@ clcnn_status clcnn_trainer_load_state(clcnn_trainer *t, const clcnn_weights *w) 
     if (st == CLCNN_OK) t->steps = (int)steps;
     return st;
 }
+
+void clcnn_trainer_set_steps(clcnn_trainer *t, int steps) {
+    if (t && steps >= 0) t->steps = steps;
+}

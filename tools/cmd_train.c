@@ -1,0 +1,608 @@
+/* cmd_train.c: `clcnn train`: a folder of labelled images in, a trained model, its
+ * metrics and curves out, with checkpoints that survive a kill at any moment:
+ *   RUN/last.safetensors            weights + description + epoch + history, every epoch
+ *   RUN/last_optimizer.safetensors  the optimizer's state for --resume
+ *   RUN/best.safetensors            the best validation accuracy so far
+ *   RUN/metrics.csv, metrics.json   one row / object per epoch (rewritten whole)
+ *   RUN/curves.png                  loss and accuracy per epoch
+ * Every file is replaced atomically, last.safetensors first, so that the history it
+ * carries is the truth the other files are rebuilt from on --resume. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include "options.h"
+#include "progress.h"
+#include "tool.h"
+
+static const char *cmd = "train";
+
+typedef struct {
+    const char *data, *val, *arch, *head, *optimizer, *schedule, *init, *out, *resume, *on_bad, *device;
+    float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale;
+    int classes, hidden, size, epochs, epochs_given, batch, partial, freeze_backbone, no_augment, no_shuffle, vflip, threads;
+    uint64_t seed;
+} train_opts;
+
+static train_opts o = {.arch = "resnet18", .head = "fc", .optimizer = "sgd", .schedule = "cosine",
+                       .on_bad = "skip", .momentum = 0.9f, .dropout = 0.2f, .rotate = 10.0f, .crop_scale = 0.5f, .hidden = 512,
+                       .epochs = 10, .batch = 16, .seed = 1};
+
+static const opt_spec specs[] = {
+    {"--data", OPT_STRING, &o.data, "DIR", "training images: DIR/CLASS/*.png|jpg, or a CSV of path,label"},
+    {"--val", OPT_STRING, &o.val, "DIR", "validation images in the same layout"},
+    {"--val-split", OPT_FLOAT, &o.val_split, "F", "hold out this fraction of --data for validation, per class"},
+    {"--arch", OPT_STRING, &o.arch, "A", "compact, secompact, resnet18..152, seresnet18..152"},
+    {"--classes", OPT_INT, &o.classes, "N", "check that the data has N classes"},
+    {"--head", OPT_STRING, &o.head, "H", "fc, or mlp: Linear(in,HIDDEN)-ReLU-Dropout-Linear(HIDDEN,N)"},
+    {"--hidden", OPT_INT, &o.hidden, "N", "the MLP head's width"},
+    {"--dropout", OPT_FLOAT, &o.dropout, "P", "the MLP head's dropout"},
+    {"--size", OPT_INT, &o.size, "S", "input size S x S (default 96 for compact nets, else 224)"},
+    {"--epochs", OPT_INT, &o.epochs, "E", "epochs"},
+    {"--batch", OPT_INT, &o.batch, "B", "images per step"},
+    {"--optimizer", OPT_STRING, &o.optimizer, "O", "sgd, adam or adamw"},
+    {"--lr", OPT_FLOAT, &o.lr, "LR", "learning rate (default 0.01 for sgd, 0.001 for adam/adamw)"},
+    {"--momentum", OPT_FLOAT, &o.momentum, "M", "SGD momentum"},
+    {"--weight-decay", OPT_FLOAT, &o.weight_decay, "W", "weight decay (default 1e-4 sgd, 0 adam, 0.01 adamw)"},
+    {"--schedule", OPT_STRING, &o.schedule, "S", "cosine, step (x0.1 at 1/3 and 2/3) or constant"},
+    {"--label-smoothing", OPT_FLOAT, &o.smoothing, "E", "cross-entropy label smoothing"},
+    {"--clip-norm", OPT_FLOAT, &o.clip, "N", "clip the gradients' global norm (0: off)"},
+    {"--init", OPT_STRING, &o.init, "FILE", "start from these weights (e.g. ImageNet's, converted)"},
+    {"--partial", OPT_FLAG, &o.partial, NULL, "with --init: load what fits, keep the rest fresh (a new head)"},
+    {"--freeze-backbone", OPT_FLAG, &o.freeze_backbone, NULL, "train only the head (fc)"},
+    {"--no-augment", OPT_FLAG, &o.no_augment, NULL, "no random crops, flips, rotation or colour jitter"},
+    {"--vflip", OPT_FLAG, &o.vflip, NULL, "also flip vertically (aerial and satellite images)"},
+    {"--rotate", OPT_FLOAT, &o.rotate, "DEG", "random rotation within +-DEG"},
+    {"--crop-scale", OPT_FLOAT, &o.crop_scale, "F", "random crops keep F..1 of the area (1: no cropping)"},
+    {"--no-shuffle", OPT_FLAG, &o.no_shuffle, NULL, "visit images in sorted order"},
+    {"--seed", OPT_SEED, &o.seed, "N", "seed of initialisation, split, order and augmentation"},
+    {"--on-bad-image", OPT_STRING, &o.on_bad, "X", "skip (warn and count) or fail"},
+    {"--threads", OPT_COUNT, &o.threads, "N", "image decoding threads (0: one per core)"},
+    {"--out", OPT_STRING, &o.out, "RUN", "folder for checkpoints, metrics and curves"},
+    {"--resume", OPT_STRING, &o.resume, "RUN", "continue the run in RUN (its options; --epochs may extend it)"},
+    {"--device", OPT_STRING, &o.device, "D", "device index, gpu, cpu or part of a name"},
+    {NULL, 0, NULL, NULL, NULL}};
+
+static const opt_command command = {
+    "train", "--data DIR [--val DIR | --val-split F] [--arch A] --out RUN [OPTIONS]",
+    "Trains an image classifier on a folder of images sorted into one folder per class,\n"
+    "evaluates it on the validation images after every epoch, and writes to RUN:\n"
+    "last.safetensors (every epoch), best.safetensors (best validation accuracy),\n"
+    "metrics.csv, metrics.json and curves.png. A killed run continues with --resume RUN.",
+    specs, 0};
+
+/* ---- the run's state ---- */
+
+typedef struct {
+    double train_loss, train_acc, val_loss, val_acc, val_f1, val_auc, lr, seconds;
+} epoch_row;
+
+typedef struct {
+    clcnn_context *ctx;
+    clcnn_dataset *train_set, *val_set;
+    clcnn_loader *train_loader, *val_loader;
+    clcnn_graph *g;
+    clcnn_trainer *trainer;
+    clcnn_metrics *metrics;
+    clcnn_model_desc desc;
+    tool_input input;
+    clcnn_tensor *labels;
+    int labels_n;
+    float *logits;
+    epoch_row *history;
+    int epochs_done;
+    double best;
+    char *options_json;
+} run;
+
+static char *run_path(const char *file) {
+    const size_t n = strlen(o.out) + strlen(file) + 2;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/%s", o.out, file);
+    return p;
+}
+
+/* ---- checkpoints and metrics files ---- */
+
+static double nan_if_missing(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
+
+static json_t *number_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static char *history_json(const run *r) {
+    json_t *a = json_array();
+    for (int e = 0; a && e < r->epochs_done; e++) {
+        const epoch_row *h = &r->history[e];
+        json_t *row = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "epoch", e + 1, "train_loss",
+                                number_or_null(h->train_loss), "train_accuracy", number_or_null(h->train_acc),
+                                "val_loss", number_or_null(h->val_loss), "val_accuracy", number_or_null(h->val_acc),
+                                "val_macro_f1", number_or_null(h->val_f1), "val_auc", number_or_null(h->val_auc), "lr",
+                                number_or_null(h->lr), "seconds", number_or_null(h->seconds));
+        if (!row || json_array_append_new(a, row) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    char *s = a ? json_dumps(a, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    json_decref(a);
+    return s;
+}
+
+static int parse_history(run *r, const char *text) {
+    json_t *a = text ? json_loads(text, 0, NULL) : NULL;
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return tool_fail(cmd, "%s/last.safetensors has no readable training history", o.resume);
+    }
+    const int n = (int)json_array_size(a);
+    r->history = calloc((size_t)(n > o.epochs ? n : o.epochs) + 1, sizeof *r->history);
+    if (!r->history) {
+        json_decref(a);
+        return tool_fail(cmd, "out of host memory");
+    }
+    for (int e = 0; e < n; e++) {
+        json_t *row = json_array_get(a, (size_t)e);
+        r->history[e] = (epoch_row){nan_if_missing(json_object_get(row, "train_loss")),
+                                    nan_if_missing(json_object_get(row, "train_accuracy")),
+                                    nan_if_missing(json_object_get(row, "val_loss")),
+                                    nan_if_missing(json_object_get(row, "val_accuracy")),
+                                    nan_if_missing(json_object_get(row, "val_macro_f1")),
+                                    nan_if_missing(json_object_get(row, "val_auc")),
+                                    nan_if_missing(json_object_get(row, "lr")),
+                                    nan_if_missing(json_object_get(row, "seconds"))};
+    }
+    r->epochs_done = n;
+    json_decref(a);
+    return 0;
+}
+
+static int save_text(const char *file, const char *text) {
+    char *path = run_path(file);
+    clcnn_status st = path ? clcnn_save_file(path, text, strlen(text)) : CLCNN_ERR_OUT_OF_MEMORY;
+    free(path);
+    return st == CLCNN_OK ? 0 : tool_fail_status(cmd, NULL, st);
+}
+
+static int write_metrics_files(const run *r, const char *history) {
+    size_t cap = 256 + (size_t)r->epochs_done * 200;
+    char *csv = malloc(cap);
+    if (!csv) return tool_fail(cmd, "out of host memory");
+    size_t len = (size_t)snprintf(csv, cap, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_f1,"
+                                            "val_auc,lr,seconds\n");
+    for (int e = 0; e < r->epochs_done; e++) {
+        const epoch_row *h = &r->history[e];
+        len += (size_t)snprintf(csv + len, cap - len, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", e + 1,
+                                h->train_loss, h->train_acc, h->val_loss, h->val_acc, h->val_f1, h->val_auc, h->lr,
+                                h->seconds);
+    }
+    int rc = save_text("metrics.csv", csv);
+    free(csv);
+    return rc ? rc : save_text("metrics.json", history);
+}
+
+static int save_checkpoint(run *r, int improved) {
+    char *history = history_json(r), *last = run_path("last.safetensors"), *opt = run_path("last_optimizer.safetensors"),
+         *best = run_path("best.safetensors");
+    char epoch[16], best_text[32];
+    snprintf(epoch, sizeof epoch, "%d", r->epochs_done);
+    snprintf(best_text, sizeof best_text, "%.9g", r->best);
+    int rc = 1;
+    if (!history || !last || !opt || !best) {
+        tool_fail(cmd, "out of host memory");
+        goto done;
+    }
+    const char *keys[] = {"epoch", "history", "best_score", "train_options"};
+    const char *values[] = {epoch, history, best_text, r->options_json};
+    clcnn_status st;
+    /* The optimizer state first: a kill between the two files leaves an older last.safetensors
+     * whose epoch does not match, which --resume detects. */
+    if ((st = clcnn_trainer_save_state(r->trainer, opt, 1, keys, values)) != CLCNN_OK ||
+        (st = clcnn_model_save(r->g, &r->desc, last, 4, keys, values)) != CLCNN_OK ||
+        (improved && (st = clcnn_model_save(r->g, &r->desc, best, 4, keys, values)) != CLCNN_OK)) {
+        tool_fail_status(cmd, r->ctx, st);
+        goto done;
+    }
+    rc = write_metrics_files(r, history);
+done:
+    free(history);
+    free(last);
+    free(opt);
+    free(best);
+    return rc;
+}
+
+/* ---- setting up ---- */
+
+static int open_data(run *r) {
+    clcnn_status st;
+    clcnn_dataset *all = NULL;
+    const char *const *names = (const char *const *)r->desc.class_names;
+    if ((st = clcnn_dataset_open(o.data, names ? r->desc.classes : 0, names, &all)) != CLCNN_OK)
+        return tool_fail_status(cmd, NULL, st);
+    if (o.val_split > 0) {
+        if (o.val_split >= 1) {
+            clcnn_dataset_destroy(all);
+            return tool_fail(cmd, "--val-split must be below 1 (a fraction such as 0.2)");
+        }
+        st = clcnn_dataset_split(all, o.val_split, o.seed, &r->train_set, &r->val_set);
+        clcnn_dataset_destroy(all);
+        if (st != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
+    } else {
+        r->train_set = all;
+    }
+    if (o.val) {
+        const int k = clcnn_dataset_class_count(r->train_set);
+        const char **cls = malloc((size_t)k * sizeof *cls);
+        if (!cls) return tool_fail(cmd, "out of host memory");
+        for (int i = 0; i < k; i++) cls[i] = clcnn_dataset_class_name(r->train_set, i);
+        clcnn_dataset_destroy(r->val_set);
+        st = clcnn_dataset_open(o.val, k, cls, &r->val_set);
+        free(cls);
+        if (st != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
+    }
+    return 0;
+}
+
+static int describe(run *r) {
+    const int k = clcnn_dataset_class_count(r->train_set);
+    if (o.classes && o.classes != k)
+        return tool_fail(cmd, "--classes %d, but %s has %d classes", o.classes, o.data, k);
+    if (strcmp(o.head, "fc") && strcmp(o.head, "mlp")) return tool_fail(cmd, "--head is fc or mlp, not %s", o.head);
+    if (o.dropout >= 1) return tool_fail(cmd, "--dropout must be below 1");
+    clcnn_model_desc *d = &r->desc;
+    memset(d, 0, sizeof *d);
+    snprintf(d->arch, sizeof d->arch, "%s", o.arch);
+    d->classes = k;
+    d->size = o.size ? o.size : tool_default_size(o.arch);
+    d->norm = clcnn_normalization_imagenet();
+    d->head_hidden = strcmp(o.head, "mlp") ? 0 : o.hidden;
+    d->head_dropout = o.dropout;
+    if (!(d->class_names = calloc((size_t)k, sizeof *d->class_names))) return tool_fail(cmd, "out of host memory");
+    for (int i = 0; i < k; i++)
+        if (!(d->class_names[i] = strdup(clcnn_dataset_class_name(r->train_set, i))))
+            return tool_fail(cmd, "out of host memory");
+    return 0;
+}
+
+static int build_model(run *r) {
+    clcnn_status st = clcnn_model_build(r->ctx, &r->desc, o.seed, &r->g);
+    if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
+    if (o.init) {
+        clcnn_weights *w = NULL;
+        int loaded = 0;
+        if ((st = clcnn_weights_load(r->ctx, o.init, &w)) == CLCNN_OK)
+            st = clcnn_graph_load(r->g, w, o.partial ? CLCNN_LOAD_PARTIAL : CLCNN_LOAD_STRICT, &loaded);
+        clcnn_weights_destroy(w);
+        if (st != CLCNN_OK) {
+            tool_fail_status(cmd, r->ctx, st);
+            return o.partial ? 1 : tool_fail(cmd, "(--partial loads only the tensors that fit, e.g. for a new head)");
+        }
+        fprintf(stderr, "initialised %d of %d tensors from %s\n", loaded, clcnn_graph_param_count(r->g), o.init);
+    }
+    if (o.freeze_backbone &&
+        ((st = clcnn_graph_freeze(r->g, "", 1, NULL)) != CLCNN_OK || (st = clcnn_graph_freeze(r->g, "fc", 0, NULL)) != CLCNN_OK))
+        return tool_fail_status(cmd, r->ctx, st);
+    return 0;
+}
+
+static int make_trainer(run *r) {
+    clcnn_optimizer_kind kind;
+    if (!strcmp(o.optimizer, "sgd")) kind = CLCNN_OPT_SGD;
+    else if (!strcmp(o.optimizer, "adam")) kind = CLCNN_OPT_ADAM;
+    else if (!strcmp(o.optimizer, "adamw")) kind = CLCNN_OPT_ADAMW;
+    else return tool_fail(cmd, "--optimizer is sgd, adam or adamw, not %s", o.optimizer);
+    clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(kind), .clip_norm = o.clip,
+                            .loss = CLCNN_LOSS_CROSS_ENTROPY, .label_smoothing = o.smoothing};
+    if (o.lr > 0) p.optimizer.lr = o.lr;
+    if (kind == CLCNN_OPT_SGD) {
+        p.optimizer.momentum = o.momentum;
+        p.optimizer.weight_decay = 1e-4f;
+    }
+    if (o.weight_decay > 0) p.optimizer.weight_decay = o.weight_decay;
+    const int steps = o.epochs * clcnn_loader_batches(r->train_loader);
+    p.schedule = (clcnn_schedule){.base_lr = p.optimizer.lr, .total_steps = steps, .gamma = 0.1f};
+    if (!strcmp(o.schedule, "cosine")) p.schedule.kind = CLCNN_SCHEDULE_COSINE;
+    else if (!strcmp(o.schedule, "step")) p.schedule.kind = CLCNN_SCHEDULE_STEP, p.schedule.step_size = (steps + 2) / 3;
+    else if (!strcmp(o.schedule, "constant")) p.schedule.kind = CLCNN_SCHEDULE_CONSTANT;
+    else return tool_fail(cmd, "--schedule is cosine, step or constant, not %s", o.schedule);
+    clcnn_status st = clcnn_trainer_create(r->g, &p, &r->trainer);
+    return st == CLCNN_OK ? 0 : tool_fail_status(cmd, r->ctx, st);
+}
+
+static int make_loaders(run *r) {
+    clcnn_augment_params aug;
+    clcnn_augment_defaults(&aug);
+    aug.vflip = o.vflip;
+    aug.rotate_degrees = o.rotate;
+    if (!(o.crop_scale > 0 && o.crop_scale <= 1)) return tool_fail(cmd, "--crop-scale must be in (0, 1]");
+    aug.scale_min = o.crop_scale;
+    if (o.crop_scale == 1) aug.ratio_min = aug.ratio_max = 1; /* the whole picture, as it is */
+    if (strcmp(o.on_bad, "skip") && strcmp(o.on_bad, "fail"))
+        return tool_fail(cmd, "--on-bad-image is skip or fail, not %s", o.on_bad);
+    clcnn_loader_params lp = {.batch = o.batch, .size = r->desc.size, .shuffle = !o.no_shuffle,
+                              .augment = o.no_augment ? NULL : &aug, .norm = r->desc.norm, .seed = o.seed,
+                              .threads = o.threads, .skip_bad = !strcmp(o.on_bad, "skip")};
+    clcnn_status st = clcnn_loader_create(r->train_set, &lp, &r->train_loader);
+    if (st == CLCNN_OK && r->val_set) {
+        lp.shuffle = 0;
+        lp.augment = NULL;
+        st = clcnn_loader_create(r->val_set, &lp, &r->val_loader);
+    }
+    return st == CLCNN_OK ? 0 : tool_fail_status(cmd, NULL, st);
+}
+
+/* --resume RUN: the run's own options (the user may extend --epochs or pick a device). */
+static int restore_options(void) {
+    const char *run_dir = o.resume, *device = o.device;
+    const int epochs = o.epochs, epochs_given = o.epochs_given;
+    const size_t n = strlen(run_dir) + 32;
+    char *path = malloc(n);
+    if (!path) return tool_fail(cmd, "out of host memory");
+    snprintf(path, n, "%s/last.safetensors", run_dir);
+    clcnn_context *probe = NULL;
+    clcnn_weights *w = NULL;
+    int rc = 1;
+    clcnn_status st;
+    /* Only the metadata is needed here; the weights are read again with the graph. */
+    if ((st = cli_open(PROG, device, &probe)) != CLCNN_OK) goto done;
+    if ((st = clcnn_weights_load(probe, path, &w)) != CLCNN_OK) {
+        tool_fail_status(cmd, probe, st);
+        goto done;
+    }
+    const char *saved = clcnn_weights_metadata(w, "train_options");
+    if (!saved) {
+        tool_fail(cmd, "%s was not written by clcnn train (no saved options): cannot resume", path);
+        goto done;
+    }
+    if (opt_from_json(&command, saved, NULL) != OPT_OK) goto done;
+    o.resume = run_dir;
+    o.out = run_dir;
+    o.device = device;
+    if (epochs_given) o.epochs = epochs;
+    rc = 0;
+done:
+    clcnn_weights_destroy(w);
+    clcnn_context_destroy(probe);
+    free(path);
+    return rc;
+}
+
+static int resume_state(run *r) {
+    char *last = run_path("last.safetensors"), *opt = run_path("last_optimizer.safetensors");
+    clcnn_weights *w = NULL, *ow = NULL;
+    int rc = 1;
+    clcnn_status st;
+    if (!last || !opt) {
+        tool_fail(cmd, "out of host memory");
+        goto done;
+    }
+    if ((st = clcnn_weights_load(r->ctx, last, &w)) != CLCNN_OK || (st = clcnn_graph_load(r->g, w, CLCNN_LOAD_STRICT, NULL)) != CLCNN_OK) {
+        tool_fail_status(cmd, r->ctx, st);
+        goto done;
+    }
+    if (parse_history(r, clcnn_weights_metadata(w, "history"))) goto done;
+    const char *best = clcnn_weights_metadata(w, "best_score");
+    r->best = best ? strtod(best, NULL) : -INFINITY;
+    const char *epoch = clcnn_weights_metadata(w, "epoch");
+    if (clcnn_weights_load(r->ctx, opt, &ow) == CLCNN_OK && epoch && clcnn_weights_metadata(ow, "epoch") &&
+        !strcmp(epoch, clcnn_weights_metadata(ow, "epoch"))) {
+        if ((st = clcnn_trainer_load_state(r->trainer, ow)) != CLCNN_OK) {
+            tool_fail_status(cmd, r->ctx, st);
+            goto done;
+        }
+    } else {
+        /* Killed between the two files: fresh moments, but the schedule goes on where it was. */
+        clcnn_trainer_set_steps(r->trainer, r->epochs_done * clcnn_loader_batches(r->train_loader));
+        fprintf(stderr, "clcnn train: warning: no optimizer state of epoch %s in %s; the optimizer's moments start "
+                "afresh\n", epoch ? epoch : "?", opt);
+    }
+    fprintf(stderr, "resuming %s after epoch %d of %d\n", o.out, r->epochs_done, o.epochs);
+    rc = 0;
+done:
+    clcnn_weights_destroy(w);
+    clcnn_weights_destroy(ow);
+    free(last);
+    free(opt);
+    return rc;
+}
+
+/* A fresh run must not overwrite another run's checkpoints. */
+static int prepare_out_dir(void) {
+    if (mkdir(o.out, 0777) != 0 && errno != EEXIST) return tool_fail(cmd, "cannot create %s: %s", o.out, strerror(errno));
+    char *last = run_path("last.safetensors");
+    if (!last) return tool_fail(cmd, "out of host memory");
+    struct stat s;
+    const int exists = stat(last, &s) == 0;
+    free(last);
+    if (exists) return tool_fail(cmd, "%s already holds a run: continue it with --resume %s, or choose another --out", o.out, o.out);
+    return 0;
+}
+
+/* ---- one epoch ---- */
+
+static clcnn_status set_labels(run *r, const clcnn_batch *b) {
+    clcnn_status st;
+    if (!r->labels || r->labels_n != b->n) {
+        clcnn_tensor_destroy(r->labels);
+        r->labels = NULL;
+        if ((st = clcnn_tensor_create(r->ctx, 1, (int[]){b->n}, &r->labels)) != CLCNN_OK) return st;
+        r->labels_n = b->n;
+    }
+    return clcnn_tensor_write(r->labels, b->labels, (size_t)b->n);
+}
+
+static int train_epoch(run *r, int epoch, epoch_row *row) {
+    const int classes = r->desc.classes;
+    char label[48], extra[96];
+    snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
+    progress bar;
+    progress_start(&bar, label, "img", clcnn_dataset_size(r->train_set));
+    clcnn_graph_set_training(r->g, 1);
+    clcnn_status st = clcnn_loader_start(r->train_loader, epoch);
+    double loss_sum = 0;
+    long seen = 0, correct = 0;
+    row->lr = clcnn_trainer_lr(r->trainer);
+    clcnn_batch b;
+    while (st == CLCNN_OK && (st = clcnn_loader_next(r->train_loader, &b)) == CLCNN_OK && b.n > 0) {
+        float loss;
+        const clcnn_tensor *out;
+        if ((st = tool_input_set(&r->input, b.n, b.x)) != CLCNN_OK || (st = set_labels(r, &b)) != CLCNN_OK ||
+            (st = clcnn_trainer_step(r->trainer, r->input.x, r->labels, &loss)) != CLCNN_OK)
+            break;
+        /* The step's logits are still the output layer's (computed before the update). */
+        if (!(out = clcnn_graph_tensor(r->g, tool_output_layer(r->g))) ||
+            (st = clcnn_tensor_read(out, r->logits, (size_t)b.n * classes)) != CLCNN_OK)
+            break;
+        for (int i = 0; i < b.n; i++) correct += tool_argmax(r->logits + (size_t)i * classes, classes) == (int)b.labels[i];
+        loss_sum += (double)loss * b.n;
+        seen += b.n;
+        snprintf(extra, sizeof extra, "loss %.4f acc %.1f%%", loss_sum / seen, 100.0 * correct / seen);
+        progress_update(&bar, seen, extra);
+    }
+    if (st != CLCNN_OK) {
+        if (bar.tty) fputc('\n', stderr);
+        return tool_fail_status(cmd, st == CLCNN_ERR_FORMAT || st == CLCNN_ERR_IO ? NULL : r->ctx, st);
+    }
+    if (seen == 0) return tool_fail(cmd, "no readable training image in %s", o.data);
+    progress_finish(&bar, seen, extra);
+    row->train_loss = loss_sum / seen;
+    row->train_acc = (double)correct / seen;
+    return 0;
+}
+
+static int validate(run *r, epoch_row *row) {
+    const int classes = r->desc.classes;
+    clcnn_metrics_reset(r->metrics);
+    clcnn_graph_set_training(r->g, 0);
+    clcnn_status st = clcnn_loader_start(r->val_loader, 0);
+    clcnn_batch b;
+    int *labels = malloc((size_t)o.batch * sizeof *labels);
+    if (!labels) return tool_fail(cmd, "out of host memory");
+    while (st == CLCNN_OK && (st = clcnn_loader_next(r->val_loader, &b)) == CLCNN_OK && b.n > 0) {
+        const clcnn_tensor *out;
+        if ((st = tool_input_set(&r->input, b.n, b.x)) != CLCNN_OK || (st = clcnn_graph_forward(r->g, r->input.x, &out)) != CLCNN_OK ||
+            (st = clcnn_tensor_read(out, r->logits, (size_t)b.n * classes)) != CLCNN_OK)
+            break;
+        tool_softmax(r->logits, b.n, classes, r->logits);
+        double loss = 0;
+        for (int i = 0; i < b.n; i++) {
+            labels[i] = (int)b.labels[i];
+            loss -= log(fmax(r->logits[(size_t)i * classes + labels[i]], 1e-30));
+        }
+        if ((st = clcnn_metrics_add(r->metrics, b.n, r->logits, labels, loss)) != CLCNN_OK) break;
+    }
+    free(labels);
+    clcnn_graph_set_training(r->g, 1);
+    if (st != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
+    clcnn_metrics_summary s;
+    if ((st = clcnn_metrics_get(r->metrics, &s)) != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
+    row->val_loss = s.loss, row->val_acc = s.accuracy, row->val_f1 = s.macro_f1, row->val_auc = s.auc;
+    return 0;
+}
+
+static void print_epoch(int epoch, const epoch_row *h) {
+    printf("epoch %d/%d: train loss %.4f acc %.2f%%", epoch + 1, o.epochs, h->train_loss, 100 * h->train_acc);
+    if (isfinite(h->val_loss)) {
+        printf(" | val loss %.4f acc %.2f%% macro-F1 %.3f", h->val_loss, 100 * h->val_acc, h->val_f1);
+        if (isfinite(h->val_auc)) printf(" AUC %.3f", h->val_auc);
+    }
+    printf(" | lr %.3g | %.1f s\n", h->lr, h->seconds);
+    fflush(stdout);
+}
+
+static int plot(const run *r) {
+    const int n = r->epochs_done;
+    double *v = malloc((size_t)(4 * n + 1) * sizeof *v);
+    if (!v) return tool_fail(cmd, "out of host memory");
+    for (int e = 0; e < n; e++) {
+        v[e] = r->history[e].train_loss, v[n + e] = r->history[e].val_loss;
+        v[2 * n + e] = r->history[e].train_acc, v[3 * n + e] = r->history[e].val_acc;
+    }
+    char *path = run_path("curves.png");
+    clcnn_status st = path ? clcnn_plot_curves(path, n, v, v + n, v + 2 * n, v + 3 * n) : CLCNN_ERR_OUT_OF_MEMORY;
+    free(path);
+    free(v);
+    return st == CLCNN_OK ? 0 : tool_fail_status(cmd, NULL, st);
+}
+
+static int train_loop(run *r) {
+    for (int epoch = r->epochs_done; epoch < o.epochs; epoch++) {
+        const double t0 = cli_now_s();
+        epoch_row *row = &r->history[epoch];
+        *row = (epoch_row){.val_loss = NAN, .val_acc = NAN, .val_f1 = NAN, .val_auc = NAN};
+        if (train_epoch(r, epoch, row) || (r->val_loader && validate(r, row))) return 1;
+        row->seconds = cli_now_s() - t0;
+        r->epochs_done = epoch + 1;
+        /* Best by validation accuracy (lower loss breaks ties); without validation, by training loss. */
+        const double score = r->val_loader ? row->val_acc - 1e-6 * row->val_loss : -row->train_loss;
+        const int improved = score > r->best;
+        if (improved) r->best = score;
+        print_epoch(epoch, row);
+        if (save_checkpoint(r, improved)) return 1;
+    }
+    return plot(r);
+}
+
+static void run_free(run *r) {
+    clcnn_loader_destroy(r->train_loader);
+    clcnn_loader_destroy(r->val_loader);
+    clcnn_dataset_destroy(r->train_set);
+    clcnn_dataset_destroy(r->val_set);
+    clcnn_trainer_destroy(r->trainer);
+    clcnn_metrics_destroy(r->metrics);
+    tool_input_free(&r->input);
+    clcnn_tensor_destroy(r->labels);
+    clcnn_graph_destroy(r->g);
+    clcnn_model_desc_free(&r->desc);
+    free(r->logits);
+    free(r->history);
+    free(r->options_json);
+    clcnn_context_destroy(r->ctx);
+}
+
+static int train_run(void) {
+    run r = {.best = -INFINITY};
+    int rc = 1;
+    if (!(r.options_json = opt_to_json(&command))) return tool_fail(cmd, "out of host memory");
+    if ((!o.resume && prepare_out_dir()) || cli_open(PROG, o.device, &r.ctx) != CLCNN_OK) goto done;
+    if (open_data(&r) || describe(&r) || build_model(&r) || make_loaders(&r) || make_trainer(&r)) goto done;
+    if (!r.history && !(r.history = calloc((size_t)o.epochs + 1, sizeof *r.history))) {
+        tool_fail(cmd, "out of host memory");
+        goto done;
+    }
+    if (o.resume && resume_state(&r)) goto done;
+    clcnn_status st = clcnn_metrics_create(r.desc.classes, &r.metrics);
+    if (st != CLCNN_OK || !(r.logits = malloc((size_t)o.batch * r.desc.classes * sizeof *r.logits))) {
+        tool_fail(cmd, "out of host memory");
+        goto done;
+    }
+    r.input = (tool_input){.ctx = r.ctx, .size = r.desc.size};
+    clcnn_device_info dev;
+    clcnn_context_get_device_info(r.ctx, &dev);
+    printf("training %s (%d classes, %d training images) at %dx%d on %s, %d epochs of %d batches\n", r.desc.arch,
+           r.desc.classes, clcnn_dataset_size(r.train_set), r.desc.size, r.desc.size, dev.name, o.epochs,
+           clcnn_loader_batches(r.train_loader));
+    if (r.val_set) printf("validation: %d images\n", clcnn_dataset_size(r.val_set));
+    if ((rc = train_loop(&r)) == 0) {
+        const int bad = clcnn_loader_bad_images(r.train_loader) + (r.val_loader ? clcnn_loader_bad_images(r.val_loader) : 0);
+        if (bad) printf("%d unreadable images were skipped (see the warnings above)\n", bad);
+        printf("done: %s/last.safetensors, best.safetensors, metrics.csv, metrics.json, curves.png\n", o.out);
+    }
+done:
+    run_free(&r);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv) {
+    char **pos = malloc((size_t)argc * sizeof *pos);
+    int npos, rc = pos ? opt_parse(&command, argc, argv, pos, &npos) : OPT_ERROR;
+    free(pos);
+    if (rc == OPT_HELP) return 0;
+    if (rc != OPT_OK) return 2;
+    o.epochs_given = opt_given(argc, argv, "--epochs");
+    if (o.resume && restore_options()) return 1;
+    if (!o.data) return tool_fail(cmd, "--data DIR is required (see clcnn train --help)");
+    if (!o.out) return tool_fail(cmd, "--out RUN is required: the folder for checkpoints and metrics");
+    if (o.val && o.val_split > 0) return tool_fail(cmd, "give --val or --val-split, not both");
+    return train_run();
+}

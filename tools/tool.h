@@ -1,0 +1,45 @@
+/* tool.h: what the clcnn commands share: opening a model file with the user's
+ * overrides, finding images on the command line, host softmax, and batches of inputs
+ * on the device. Uses only the public API. */
+#ifndef CLCNN_TOOLS_TOOL_H
+#define CLCNN_TOOLS_TOOL_H
+
+#include "cli.h"
+
+#define PROG "clcnn"
+
+/* Print "clcnn CMD: <library's last error> (<status>)" and return 1. */
+int tool_fail_status(const char *cmd, const clcnn_context *ctx, clcnn_status st);
+/* Print "clcnn CMD: message" and return 1. */
+int tool_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The size a new network of this architecture is trained at by default. */
+int tool_default_size(const char *arch);
+
+/* Open weights as a network in evaluation mode, with --arch/--classes/--size overrides. */
+int tool_open_model(const char *cmd, clcnn_context *ctx, const char *weights, const char *arch, int classes, int size,
+                    clcnn_graph **g, clcnn_model_desc *desc);
+
+/* Files named on the command line, and the images (.png, .jpg, .jpeg) inside named
+ * folders, sorted. *paths and each entry are malloc'd: tool_free_paths. */
+int tool_collect_images(const char *cmd, int n_args, char **args, char ***paths, int *count);
+void tool_free_paths(char **paths, int count);
+
+/* Softmax of logits [n, classes] into probs (may alias), in double for stability. */
+void tool_softmax(const float *logits, int n, int classes, float *probs);
+/* Index of the first largest value. */
+int tool_argmax(const float *v, int n);
+
+/* A device tensor [n, 3, size, size] for batches whose size varies (the last one). */
+typedef struct {
+    clcnn_context *ctx;
+    clcnn_tensor *x;
+    int n, size;
+} tool_input;
+clcnn_status tool_input_set(tool_input *in, int n, const float *host);
+void tool_input_free(tool_input *in);
+
+/* The name of the graph's output layer (its last). */
+const char *tool_output_layer(const clcnn_graph *g);
+
+#endif
