@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
+#include "testutil.h"
 
 /* ------------------------------------------------------------------ files -- */
 
@@ -65,34 +66,11 @@ static void scratch_close(scratch *s) {
     rmdir(s->dir);
 }
 
-static uint8_t *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    *size = 0;
-    if (!f) return NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) *size = (size_t)n;
-    return buf;
-}
-
-static int write_all(const char *path, const void *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    const int ok = fwrite(data, 1, size, f) == size;
-    return fclose(f) == 0 && ok;
-}
-
 /* A golden file's bytes (a failed check when missing). */
 static uint8_t *golden_bytes(const char *name, size_t *size) {
     char rel[128];
     snprintf(rel, sizeof rel, "images/%s", name);
-    uint8_t *data = read_all(test_golden_path(rel), size);
+    uint8_t *data = tu_read_file(test_golden_path(rel), size);
     CHECK(data != NULL, "cannot read golden file %s", test_golden_path(rel));
     return data;
 }
@@ -510,7 +488,7 @@ static void test_image_decode_memory(void) {
 static void expect_bad_file(scratch *s, const char *name, const void *data, size_t size, clcnn_status want,
                             const char *what) {
     const char *path = scratch_path(s, name);
-    if (!write_all(path, data, size)) {
+    if (!tu_write_file(path, data, size)) {
         CHECK(0, "%s: cannot write %s", what, path);
         return;
     }
@@ -689,7 +667,7 @@ static void test_image_threads(void) {
         uint8_t *data = golden_bytes(goods[t], &n);
         jobs[t] = (decode_job){.good = NULL, .want = &want[t]};
         snprintf(jobs[t].bad, sizeof jobs[t].bad, "%s/bad%d%s", s.dir, t, t % 2 ? ".jpg" : ".png");
-        const int ok = data && write_all(jobs[t].bad, data, n / 2) && clcnn_image_load(golden_image(goods[t]), &want[t]) == CLCNN_OK;
+        const int ok = data && tu_write_file(jobs[t].bad, data, n / 2) && clcnn_image_load(golden_image(goods[t]), &want[t]) == CLCNN_OK;
         free(data);
         CHECK(ok, "setup for %s failed: %s", goods[t], clcnn_last_error(NULL));
         if (!ok) break;
@@ -766,7 +744,7 @@ static void test_image_save_png(void) {
         const char *path = scratch_path(&s, "out.png");
         CHECK_OK(clcnn_image_save_png(path, &im));
         size_t n;
-        uint8_t *file = read_all(path, &n);
+        uint8_t *file = tu_read_file(path, &n);
         const int color_type = ch == 1 ? 0 : ch == 3 ? 2 : 6;
         CHECK(file && n > 26 && file[24] == 8 && file[25] == color_type, "%d channels: bit depth %d, colour type %d",
               ch, file && n > 26 ? file[24] : -1, file && n > 26 ? file[25] : -1);

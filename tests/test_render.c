@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
+#include "testutil.h"
 
 /* These functions have no context: their message is the thread's last error. */
 #define CHECK_OK0(expr)                                                                                           \
@@ -65,25 +66,6 @@ static void scratch_close(scratch_dir *s) {
     }
     closedir(d);
     rmdir(s->dir);
-}
-
-static unsigned char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    *size = 0;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        const long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-            *size = fread(buf, 1, (size_t)n, f);
-            if (*size != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            }
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 /* ---------------------------------------------------------------- normalise -- */
@@ -472,7 +454,7 @@ static void test_annotate(void) {
  * ("(2, 3, 4)") and the n values of want, bit for bit. */
 static void check_npy(const char *path, const char *shape_text, const float *want, size_t n) {
     size_t size;
-    unsigned char *buf = read_all(path, &size);
+    unsigned char *buf = tu_read_file(path, &size);
     if (!buf) {
         CHECK(0, "cannot read %s", path);
         return;
@@ -645,7 +627,7 @@ static void test_curves(void) {
     CHECK_OK0(clcnn_plot_curves(path, E, tl, vl, ta, va));
 
     size_t size;
-    unsigned char *buf = read_all(path, &size);
+    unsigned char *buf = tu_read_file(path, &size);
     CHECK(buf && size > 33 && !memcmp(buf, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", path);
     free(buf);
     clcnn_image im = {0};

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "harness.h"
+#include "testutil.h"
 #include "tmptree.h"
 
 static const char *build_dir(void) {
@@ -37,20 +38,9 @@ static int run(const tmptree *t, const char *name, const char *fmt, ...) {
 /* The contents of OUT/NAME (malloc'd, NUL-terminated) or NULL. */
 static char *slurp(const tmptree *t, const char *name) {
     char path[512];
+    size_t size;
     snprintf(path, sizeof path, "%s/%s", t->root, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    const long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s) s[n] = 0;
-    fclose(f);
-    return s;
+    return (char *)tu_read_file(path, &size);
 }
 
 static int exists(const tmptree *t, const char *rel) {
@@ -184,6 +174,19 @@ static void test_tool_end_to_end(void) {
              r, r);
     CHECK(rc == 0, "cam exited %d", rc);
     check_cam(&t);
+    /* Fused layers, smoothing and the deletion/insertion metrics, on a folder. */
+    rc = run(&t, "cam2", "%s/clcnn cam --weights %s/run/last.safetensors --method gradcam++ --layer layer3,layer4 "
+                         "--aug-smooth --metrics --threshold otsu --json --out %s/cam2 %s/data/val/intact", b, r, r, r);
+    char *out = slurp(&t, "cam2.out");
+    json_t *root = out ? json_loads(out, 0, NULL) : NULL, *results = json_object_get(root, "results");
+    json_t *first = json_array_get(results, 0), *shape = json_object_get(first, "map_shape");
+    const double del = json_number_value(json_object_get(first, "deletion_auc"));
+    CHECK(rc == 0 && json_array_size(results) == 4, "cam on a folder of 4: exit %d, %s", rc, out ? out : "");
+    CHECK(json_integer_value(json_array_get(shape, 0)) == 32 && del >= 0 && del <= 1 &&
+              json_is_number(json_object_get(first, "insertion_auc")),
+          "fused maps are at the input size (32) and the AUCs in [0, 1]: %s", out ? out : "");
+    json_decref(root);
+    free(out);
 done:
     tmptree_close(&t);
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
+#include "testutil.h"
 
 /* ---- files ---- */
 
@@ -59,32 +60,6 @@ static int dir_entries(const char *dir, int *tmp_files) {
     }
     closedir(d);
     return n;
-}
-
-static unsigned char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    *size = 0;
-    if (!f) return NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        const long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-            *size = fread(buf, 1, (size_t)n, f);
-            if (*size != (size_t)n) {
-                free(buf);
-                buf = NULL;
-            }
-        }
-    }
-    fclose(f);
-    return buf;
-}
-
-static int write_all(const char *path, const unsigned char *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    const int ok = fwrite(data, 1, size, f) == size;
-    return fclose(f) == 0 && ok;
 }
 
 /* ---- graphs ---- */
@@ -276,7 +251,7 @@ static void test_weights_io_file_layout(void) {
     randomize(g, &rng, 1);
     CHECK_OK(clcnn_graph_save(g, s.path, N_META, meta_keys, meta_values));
     size_t size = 0;
-    if (!(bytes = read_all(s.path, &size)) || size < 8) {
+    if (!(bytes = tu_read_file(s.path, &size)) || size < 8) {
         CHECK(0, "cannot read back %s", s.path);
         goto close;
     }
@@ -361,7 +336,7 @@ static void test_weights_io_replace(void) {
     CHECK(chmod(s.path, 0640) == 0, "chmod: %s", strerror(errno));
     char stale[160];
     snprintf(stale, sizeof stale, "%s.tmp.%ld", s.path, (long)getpid());
-    CHECK(write_all(stale, (const unsigned char *)"junk", 4), "cannot write %s", stale);
+    CHECK(tu_write_file(stale, (const unsigned char *)"junk", 4), "cannot write %s", stale);
     CHECK_OK(clcnn_graph_save(b, s.path, 1, k1, v2));
     struct stat st;
     CHECK(stat(s.path, &st) == 0 && (st.st_mode & 0777) == 0640, "mode %o after replacing a 0640 file",
@@ -428,7 +403,7 @@ static void test_weights_io_full_disk(void) {
     if (!g || !scratch_open(&s)) goto done;
     CHECK_OK(clcnn_graph_save(g, s.path, 0, NULL, NULL));
     size_t n_before = 0, n_after = 0;
-    before = read_all(s.path, &n_before);
+    before = tu_read_file(s.path, &n_before);
     randomize(g, &rng, 0);
     struct rlimit old_limit, limit;
     CHECK(getrlimit(RLIMIT_FSIZE, &old_limit) == 0, "getrlimit: %s", strerror(errno));
@@ -449,7 +424,7 @@ static void test_weights_io_full_disk(void) {
         CHECK(strstr(clcnn_last_error(g_ctx), strerror(EACCES)) != NULL, "read-only folder: %s", clcnn_last_error(g_ctx));
         chmod(s.dir, 0700);
     }
-    after = read_all(s.path, &n_after);
+    after = tu_read_file(s.path, &n_after);
     CHECK(after && n_after == n_before && !memcmp(before, after, n_before), "the old file changed (%zu -> %zu bytes)",
           n_before, n_after);
     int tmp_files, n = dir_entries(s.dir, &tmp_files);
@@ -470,7 +445,7 @@ static void test_weights_io_truncated(void) {
     if (!g || !scratch_open(&s)) goto done;
     CHECK_OK(clcnn_graph_save(g, s.path, N_META, meta_keys, meta_values));
     size_t size = 0;
-    if (!(bytes = read_all(s.path, &size)) || size < 64) {
+    if (!(bytes = tu_read_file(s.path, &size)) || size < 64) {
         CHECK(0, "cannot read back %s", s.path);
         goto close;
     }
@@ -481,7 +456,7 @@ static void test_weights_io_truncated(void) {
     char cut_path[160];
     snprintf(cut_path, sizeof cut_path, "%s/cut.safetensors", s.dir);
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        if (!write_all(cut_path, bytes, cuts[i])) {
+        if (!tu_write_file(cut_path, bytes, cuts[i])) {
             CHECK(0, "cannot write %s", cut_path);
             break;
         }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "harness.h"
+#include "testutil.h"
 #include "ref/detinit.h"
 
 #define GOLDEN_RTOL 1e-3
@@ -324,22 +325,6 @@ static void scratch_close(scratch *s) {
     CHECK(rmdir(s->dir) == 0, "cannot remove %s: %s", s->dir, strerror(errno));
 }
 
-static unsigned char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    *size = 0;
-    if (!f) return NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf) *size = (size_t)n;
-    fclose(f);
-    return buf;
-}
-
 /* A safetensors file of two F32 tensors, "input" [n, 3, size, size] and "logits"
  * [n, classes] (this host is little-endian, as the format). */
 static int write_io(const char *path, const float *x, int n, int size, const float *logits, int classes) {
@@ -382,8 +367,8 @@ static void test_zoo_save_load_save(void) {
     if (w) CHECK_OK(clcnn_graph_load(fresh, w, CLCNN_LOAD_STRICT, &loaded));
     CHECK(loaded == clcnn_graph_param_count(g), "loaded %d of %d tensors", loaded, clcnn_graph_param_count(g));
     save_with_meta(fresh, s.model2, "seresnet18", 7, 0);
-    a = read_all(s.model, &na);
-    b = read_all(s.model2, &nb);
+    a = tu_read_file(s.model, &na);
+    b = tu_read_file(s.model2, &nb);
     CHECK(a && b && na == nb && na > 4 * trainable(g), "file sizes %zu and %zu", na, nb);
     if (a && b && na == nb) {
         size_t i = 0;

@@ -221,3 +221,29 @@ double *ar_fd(arena *a, fd_forward f, void *user, double *in, size_t n_in, const
     if (grad) fd_gradient(f, user, in, n_in, r, n_out, 1e-3, grad);
     return grad;
 }
+
+unsigned char *tu_read_file(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    long n = -1;
+    *size = 0;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = 0;
+        *size = (size_t)n;
+    }
+    return buf;
+}
+
+int tu_write_file(const char *path, const void *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    const int ok = fwrite(data, 1, size, f) == size;
+    return fclose(f) == 0 && ok;
+}

@@ -30,6 +30,14 @@ dimstr dims(int ndim, const int *shape);
 /* "relu" for CLCNN_ACT_RELU, "?" out of range. */
 const char *act_name(int act);
 
+/* -------------------------------------------------------------- files -- */
+
+/* A file's bytes, malloc'd with a NUL after them (so text can be used as a string), and
+ * their count; NULL when it cannot be read. */
+unsigned char *tu_read_file(const char *path, size_t *size);
+/* Write size bytes to path; 1 on success. */
+int tu_write_file(const char *path, const void *data, size_t size);
+
 /* ------------------------------------------------------------- arenas -- */
 
 enum { AR_HOST = 64, AR_DEV = 16, AR_GUARDED = 32 };
