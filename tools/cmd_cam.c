@@ -178,9 +178,9 @@ static void variant(const cam_run *r, const float *x, int n, int kind, float *ou
     }
 }
 
-static int smoothed_maps(cam_run *r, tool_input *in, const float *x, int n, float **maps, int *h, int *w, float *probs,
-                         int *used) {
-    if (maps_for(r, in->x, n, r->target >= 0 ? used : NULL, maps, h, w, probs, used)) return 1;
+static int smoothed_maps(cam_run *r, tool_input *in, const float *x, int n, const int *targets, float **maps, int *h,
+                         int *w, float *probs, int *used) {
+    if (maps_for(r, in->x, n, targets, maps, h, w, probs, used)) return 1;
     const size_t per = (size_t)3 * r->d.size * r->d.size, cells = (size_t)*h * *w;
     float *xv = malloc(per * n * sizeof *xv), *pv = malloc((size_t)n * r->d.classes * sizeof *pv);
     int *uv = malloc((size_t)n * sizeof *uv), rc = 0;
@@ -376,9 +376,9 @@ static int deletion_insertion(cam_run *r, const float *x, int i, const float *ma
 static int explain_batch(cam_run *r, tool_input *in, batch_buffers *b, int n, progress *bar, long *done) {
     float *maps = NULL;
     int h, w;
-    for (int i = 0; i < n; i++) b->targets[i] = b->used[i] = r->target;
+    for (int i = 0; i < n; i++) b->targets[i] = r->target;
     if (tool_input_set(in, n, b->x) != CLCNN_OK) return tool_fail_status(cmd, r->ctx, CLCNN_ERR_OUT_OF_MEMORY);
-    if (o.aug_smooth ? smoothed_maps(r, in, b->x, n, &maps, &h, &w, b->probs, b->used)
+    if (o.aug_smooth ? smoothed_maps(r, in, b->x, n, b->targets, &maps, &h, &w, b->probs, b->used)
                      : maps_for(r, in->x, n, b->targets, &maps, &h, &w, b->probs, b->used))
         return 1;
     int rc = 0;

@@ -91,19 +91,7 @@ static int eval_run(void) {
     long seen = 0;
     clcnn_batch b;
     while ((st = clcnn_loader_next(loader, &b)) == CLCNN_OK && b.n > 0) {
-        const clcnn_tensor *out;
-        if ((st = tool_input_set(&in, b.n, b.x)) != CLCNN_OK || (st = clcnn_graph_forward(g, in.x, &out)) != CLCNN_OK ||
-            (st = clcnn_tensor_read(out, probs, (size_t)b.n * d.classes)) != CLCNN_OK) {
-            tool_fail_status(cmd, ctx, st);
-            goto done;
-        }
-        tool_softmax(probs, b.n, d.classes, probs);
-        double loss = 0;
-        for (int i = 0; i < b.n; i++) {
-            labels[i] = (int)b.labels[i];
-            loss -= log(fmax(probs[(size_t)i * d.classes + labels[i]], 1e-30));
-        }
-        clcnn_metrics_add(m, b.n, probs, labels, loss);
+        if (tool_eval_batch(cmd, g, &in, &b, d.classes, probs, labels, m)) goto done;
         progress_update(&bar, seen += b.n, NULL);
     }
     if (st != CLCNN_OK) {

@@ -94,6 +94,7 @@ typedef struct {
     int epochs_done;
     double best;
     char *options_json;
+    clcnn_weights *resumed; /* --resume: RUN/last.safetensors */
 } run;
 
 static char *run_path(const char *file) {
@@ -331,25 +332,21 @@ static int make_loaders(run *r) {
     return st == CLCNN_OK ? 0 : tool_fail_status(cmd, NULL, st);
 }
 
-/* --resume RUN: the run's own options (the user may extend --epochs or pick a device). */
-static int restore_options(void) {
+/* --resume RUN: the run's own options, from RUN/last.safetensors (the user may extend
+ * --epochs or pick a device). The weights stay loaded for resume_state. */
+static int restore_options(run *r) {
     const char *run_dir = o.resume, *device = o.device;
     const int epochs = o.epochs, epochs_given = o.epochs_given;
-    const size_t n = strlen(run_dir) + 32;
-    char *path = malloc(n);
-    if (!path) return tool_fail(cmd, "out of host memory");
-    snprintf(path, n, "%s/last.safetensors", run_dir);
-    clcnn_context *probe = NULL;
-    clcnn_weights *w = NULL;
+    o.out = run_dir; /* for run_path */
+    char *path = run_path("last.safetensors");
     int rc = 1;
     clcnn_status st;
-    /* Only the metadata is needed here; the weights are read again with the graph. */
-    if ((st = cli_open(PROG, device, &probe)) != CLCNN_OK) goto done;
-    if ((st = clcnn_weights_load(probe, path, &w)) != CLCNN_OK) {
-        tool_fail_status(cmd, probe, st);
+    if (!path) return tool_fail(cmd, "out of host memory");
+    if ((st = clcnn_weights_load(r->ctx, path, &r->resumed)) != CLCNN_OK) {
+        tool_fail_status(cmd, r->ctx, st);
         goto done;
     }
-    const char *saved = clcnn_weights_metadata(w, "train_options");
+    const char *saved = clcnn_weights_metadata(r->resumed, "train_options");
     if (!saved) {
         tool_fail(cmd, "%s was not written by clcnn train (no saved options): cannot resume", path);
         goto done;
@@ -361,22 +358,21 @@ static int restore_options(void) {
     if (epochs_given) o.epochs = epochs;
     rc = 0;
 done:
-    clcnn_weights_destroy(w);
-    clcnn_context_destroy(probe);
     free(path);
     return rc;
 }
 
 static int resume_state(run *r) {
-    char *last = run_path("last.safetensors"), *opt = run_path("last_optimizer.safetensors");
-    clcnn_weights *w = NULL, *ow = NULL;
+    char *opt = run_path("last_optimizer.safetensors");
+    const clcnn_weights *w = r->resumed;
+    clcnn_weights *ow = NULL;
     int rc = 1;
     clcnn_status st;
-    if (!last || !opt) {
+    if (!opt) {
         tool_fail(cmd, "out of host memory");
         goto done;
     }
-    if ((st = clcnn_weights_load(r->ctx, last, &w)) != CLCNN_OK || (st = clcnn_graph_load(r->g, w, CLCNN_LOAD_STRICT, NULL)) != CLCNN_OK) {
+    if ((st = clcnn_graph_load(r->g, w, CLCNN_LOAD_STRICT, NULL)) != CLCNN_OK) {
         tool_fail_status(cmd, r->ctx, st);
         goto done;
     }
@@ -399,9 +395,7 @@ static int resume_state(run *r) {
     fprintf(stderr, "resuming %s after epoch %d of %d\n", o.out, r->epochs_done, o.epochs);
     rc = 0;
 done:
-    clcnn_weights_destroy(w);
     clcnn_weights_destroy(ow);
-    free(last);
     free(opt);
     return rc;
 }
@@ -478,21 +472,12 @@ static int validate(run *r, epoch_row *row) {
     clcnn_batch b;
     int *labels = malloc((size_t)o.batch * sizeof *labels);
     if (!labels) return tool_fail(cmd, "out of host memory");
-    while (st == CLCNN_OK && (st = clcnn_loader_next(r->val_loader, &b)) == CLCNN_OK && b.n > 0) {
-        const clcnn_tensor *out;
-        if ((st = tool_input_set(&r->input, b.n, b.x)) != CLCNN_OK || (st = clcnn_graph_forward(r->g, r->input.x, &out)) != CLCNN_OK ||
-            (st = clcnn_tensor_read(out, r->logits, (size_t)b.n * classes)) != CLCNN_OK)
-            break;
-        tool_softmax(r->logits, b.n, classes, r->logits);
-        double loss = 0;
-        for (int i = 0; i < b.n; i++) {
-            labels[i] = (int)b.labels[i];
-            loss -= log(fmax(r->logits[(size_t)i * classes + labels[i]], 1e-30));
-        }
-        if ((st = clcnn_metrics_add(r->metrics, b.n, r->logits, labels, loss)) != CLCNN_OK) break;
-    }
+    int failed = 0;
+    while (!failed && st == CLCNN_OK && (st = clcnn_loader_next(r->val_loader, &b)) == CLCNN_OK && b.n > 0)
+        failed = tool_eval_batch(cmd, r->g, &r->input, &b, classes, r->logits, labels, r->metrics);
     free(labels);
     clcnn_graph_set_training(r->g, 1);
+    if (failed) return 1;
     if (st != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
     clcnn_metrics_summary s;
     if ((st = clcnn_metrics_get(r->metrics, &s)) != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
@@ -557,14 +542,26 @@ static void run_free(run *r) {
     free(r->logits);
     free(r->history);
     free(r->options_json);
+    clcnn_weights_destroy(r->resumed);
     clcnn_context_destroy(r->ctx);
+}
+
+static int check_options(void) {
+    if (!o.data) return tool_fail(cmd, "--data DIR is required (see clcnn train --help)");
+    if (!o.out) return tool_fail(cmd, "--out RUN is required: the folder for checkpoints and metrics");
+    if (o.val && o.val_split > 0) return tool_fail(cmd, "give --val or --val-split, not both");
+    return 0;
 }
 
 static int train_run(void) {
     run r = {.best = -INFINITY};
     int rc = 1;
-    if (!(r.options_json = opt_to_json(&command))) return tool_fail(cmd, "out of host memory");
     if ((!o.resume && prepare_out_dir()) || cli_open(PROG, o.device, &r.ctx) != CLCNN_OK) goto done;
+    if (o.resume && (restore_options(&r) || check_options())) goto done;
+    if (!(r.options_json = opt_to_json(&command))) {
+        tool_fail(cmd, "out of host memory");
+        goto done;
+    }
     if (open_data(&r) || describe(&r) || build_model(&r) || make_loaders(&r) || make_trainer(&r)) goto done;
     if (!r.history && !(r.history = calloc((size_t)o.epochs + 1, sizeof *r.history))) {
         tool_fail(cmd, "out of host memory");
@@ -600,9 +597,6 @@ int cmd_train(int argc, char **argv) {
     if (rc == OPT_HELP) return 0;
     if (rc != OPT_OK) return 2;
     o.epochs_given = opt_given(argc, argv, "--epochs");
-    if (o.resume && restore_options()) return 1;
-    if (!o.data) return tool_fail(cmd, "--data DIR is required (see clcnn train --help)");
-    if (!o.out) return tool_fail(cmd, "--out RUN is required: the folder for checkpoints and metrics");
-    if (o.val && o.val_split > 0) return tool_fail(cmd, "give --val or --val-split, not both");
+    if (!o.resume && check_options()) return 1; /* a resumed run's options are checked once restored */
     return train_run();
 }

@@ -145,6 +145,23 @@ void tool_input_free(tool_input *in) {
     in->x = NULL;
 }
 
+int tool_eval_batch(const char *cmd, clcnn_graph *g, tool_input *in, const clcnn_batch *b, int classes, float *probs,
+                    int *labels, clcnn_metrics *m) {
+    const clcnn_tensor *out;
+    clcnn_status st;
+    if ((st = tool_input_set(in, b->n, b->x)) != CLCNN_OK || (st = clcnn_graph_forward(g, in->x, &out)) != CLCNN_OK ||
+        (st = clcnn_tensor_read(out, probs, (size_t)b->n * classes)) != CLCNN_OK)
+        return tool_fail_status(cmd, in->ctx, st);
+    tool_softmax(probs, b->n, classes, probs);
+    double loss = 0;
+    for (int i = 0; i < b->n; i++) {
+        labels[i] = (int)b->labels[i];
+        loss -= log(fmax(probs[(size_t)i * classes + labels[i]], 1e-30));
+    }
+    st = clcnn_metrics_add(m, b->n, probs, labels, loss);
+    return st == CLCNN_OK ? 0 : tool_fail_status(cmd, NULL, st);
+}
+
 const char *tool_output_layer(const clcnn_graph *g) {
     clcnn_layer_info info;
     return clcnn_graph_layer(g, clcnn_graph_layer_count(g) - 1, &info) == CLCNN_OK ? info.name : NULL;

@@ -39,6 +39,12 @@ typedef struct {
 clcnn_status tool_input_set(tool_input *in, int n, const float *host);
 void tool_input_free(tool_input *in);
 
+/* One labelled batch through g (evaluation mode) into m: the logits, their softmax and
+ * the cross-entropy. probs [n, classes] and labels [n] are the caller's scratch. A
+ * failure is printed (as from command cmd); returns 0 or 1. */
+int tool_eval_batch(const char *cmd, clcnn_graph *g, tool_input *in, const clcnn_batch *b, int classes, float *probs,
+                    int *labels, clcnn_metrics *m);
+
 /* The name of the graph's output layer (its last). */
 const char *tool_output_layer(const clcnn_graph *g);
 
