@@ -1,0 +1,38 @@
+/* conv_internal.h: what the convolution's forward (conv.c) and backward
+ * (conv_backward.c) share: geometry, output shape, im2col and batch chunking. */
+#ifndef CLCNN_CONV_INTERNAL_H
+#define CLCNN_CONV_INTERNAL_H
+#include "ops/ops.h"
+
+/* Largest im2col scratch, in floats (128 MiB), before the batch is split into chunks. */
+#define CONV_COL_MAX_FLOATS (32u << 20)
+
+typedef struct {
+    int sh, sw, ph, pw, dh, dw, groups;
+} conv_geom;
+
+/* Strides, padding, dilation and groups of params (NULL: the defaults), zeros made 1. */
+conv_geom conv_geometry(const clcnn_conv_params *p);
+
+/* The output shape for input x (or anything shaped like it) and weight w; errors name op. */
+clcnn_status conv_output_shape(clcnn_context *ctx, const char *op, const clcnn_tensor *x, const clcnn_tensor *w,
+                               const conv_geom *g, int shape[4]);
+
+/* Column layouts: col[n*csn + row*csr + p*csp]. */
+typedef struct {
+    int csn, csr, csp;
+} col_layout;
+
+/* [n][row][p]: per image a GEMM B operand (unit stride in p). */
+static inline col_layout conv_layout_nrp(int rows, int P) { return (col_layout){rows * P, P, 1}; }
+/* [p][n][row]: for n_count images a GEMM B operand over K = (p, n), unit stride in row. */
+static inline col_layout conv_layout_pnr(int rows, int n_count) { return (col_layout){rows, 1, n_count * rows}; }
+
+/* im2col of images n_first .. n_first+n_count-1 of x into col with layout lay. */
+clcnn_status conv_im2col(clcnn_context *ctx, const clcnn_tensor *x, int n_first, int n_count, const clcnn_tensor *w,
+                         const conv_geom *g, int oh, int ow, clcnn_tensor *col, col_layout lay);
+
+/* Images per chunk so that the chunk's scratch (per_image floats each) stays bounded. */
+int conv_batch_chunk(size_t per_image, int N);
+
+#endif
