@@ -926,6 +926,47 @@ double clcnn_energy_in_box(const float *map, int width, int height, const clcnn_
 clcnn_status clcnn_plot_curves(const char *path, int epochs, const double *train_loss, const double *val_loss,
                                const double *train_acc, const double *val_acc);
 
+/* ------------------------------------------------------------ performance -- */
+/* What clbench reports; see docs/PERFORMANCE.md. */
+
+/* The device's measured roofline, from the library's own kernels: fp32 multiply-add
+ * throughput (a multiply-add counts as 2 FLOP) and copy bandwidth (bytes read plus
+ * written per second). Takes about a second. */
+typedef struct {
+    double fma_gflops;
+    double bandwidth_gbps;
+} clcnn_peak;
+clcnn_status clcnn_measure_peak(clcnn_context *ctx, clcnn_peak *peak);
+
+/* One layer of clcnn_graph_profile. */
+typedef struct {
+    const char *name;      /* the layer's name (valid while the graph lives) */
+    const char *kind;      /* as clcnn_layer_info's */
+    const char *algorithm; /* convolutions: "im2col-gemm", "gemm-1x1", "winograd-4x4",
+                            * "depthwise", ...; other layers: "" */
+    double forward_ms;
+    double backward_ms;    /* 0 when the backward was not run */
+    double forward_flops;  /* floating-point operations of the forward for the batch
+                            * (a multiply-add counts as 2); 0 for layers that only move data */
+} clcnn_layer_profile;
+
+/* One forward pass of x (in the graph's current mode) and, with backward != 0, one
+ * backward pass from a gradient of ones at the output, layer by layer, waiting for
+ * the device after each layer; profile[i] receives layer i (clcnn_graph_layer_count()
+ * entries; entry 0 is the input). Slower than an ordinary pass: it is for finding
+ * where the time goes. */
+clcnn_status clcnn_graph_profile(clcnn_graph *g, const clcnn_tensor *x, int backward, clcnn_layer_profile *profile);
+
+/* Receives one line of text per measurement of clcnn_tune. */
+typedef void (*clcnn_report_fn)(void *user, const char *line);
+
+/* Measure the candidate GEMM tiles and convolution algorithms on the shapes of g's
+ * layers at this batch size, on g's device; keep the fastest. The winners are stored
+ * in the cache folder ($XDG_CACHE_HOME/clcnn or ~/.cache/clcnn, file per device name
+ * and driver version) and used from then on by every context on such a device, this
+ * one included. report may be NULL. */
+clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report, void *user);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,6 +28,12 @@ extern const test_case test_render_cases[];
 extern const test_case test_cam_cases[];
 extern const test_case test_zoo_cases[];
 extern const test_case test_tool_cases[];
+extern const test_case test_winograd_cases[];
+extern const test_case test_graph_fast_cases[];
+extern const test_case test_backward_fast_cases[];
+extern const test_case test_bench_cases[];
+extern const test_case test_faults_cases[];
+extern const test_case test_fuzz_regress_cases[];
 
 clcnn_context *g_ctx;
 uint64_t g_seed = 20261121;
@@ -89,7 +95,9 @@ int main(int argc, char **argv) {
                                  test_train_ops_cases, test_graph_cases, test_train_cases,
                                  test_weights_io_cases, test_image_cases, test_preprocess_cases,
                                  test_dataset_cases, test_loader_cases, test_metrics_cases, test_render_cases,
-                                 test_cam_cases, test_zoo_cases, test_tool_cases};
+                                 test_cam_cases, test_zoo_cases, test_tool_cases, test_winograd_cases,
+                                 test_graph_fast_cases, test_backward_fast_cases, test_bench_cases,
+                                 test_faults_cases, test_fuzz_regress_cases};
     int passed = 0, failed = 0, skipped = 0;
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
         for (const test_case *t = lists[l]; t->name; t++) {

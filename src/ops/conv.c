@@ -123,3 +123,18 @@ clcnn_status clcnn_conv2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn
     clcnn_tensor_destroy(col);
     return st;
 }
+
+const char *clcnn_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                   const clcnn_conv_params *params) {
+    (void)ctx;
+    const conv_geom g = conv_geometry(params);
+    if (!x || !w) return "";
+    const int direct = w->shape[2] == 1 && w->shape[3] == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+    return direct ? "gemm-1x1" : "im2col-gemm";
+}
+
+int clcnn_conv2d_algorithm_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
+                                   const clcnn_conv_params *params) {
+    (void)x, (void)w, (void)params;
+    return algo == CLCNN_CONV_ALGO_IM2COL;
+}

@@ -124,6 +124,7 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
     if (st != CLCNN_OK) return st;
     if (db && (st = backward_bias(ctx, dy, db)) != CLCNN_OK) return st;
     if ((!dx && !dw) || d.N == 0) return CLCNN_OK;
+    if (conv_is_depthwise(x ? x : dx, w, &d.g)) return conv_depthwise_backward(ctx, x, w, &d.g, dy, dx, accumulate, dw);
 
     /* One column scratch serves dX's dcol and then dW's col; dW also needs dY^T. */
     const int need_col = dw || !d.direct;

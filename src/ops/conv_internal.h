@@ -35,4 +35,15 @@ clcnn_status conv_im2col(clcnn_context *ctx, const clcnn_tensor *x, int n_first,
 /* Images per chunk so that the chunk's scratch (per_image floats each) stays bounded. */
 int conv_batch_chunk(size_t per_image, int N);
 
+/* Depthwise convolution (depthwise.c): groups == Cin == Cout, any kernel, stride,
+ * padding and dilation, as its own kernels instead of per-channel GEMMs. */
+int conv_is_depthwise(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g);
+clcnn_status conv_depthwise_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                    const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
+                                    clcnn_activation act, clcnn_tensor *y);
+/* dx (+= when accumulate) and dw += ; either may be NULL. */
+clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                     const conv_geom *g, const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
+                                     clcnn_tensor *dw);
+
 #endif

@@ -26,6 +26,23 @@ typedef struct {
 
 clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g);
 
+/* Convolution algorithms: clcnn_conv2d's choice, clcnn_tune's candidates
+ * (ctx->conv_algo_override) and the tuning table's stored winners. 0 = the default rule. */
+typedef enum {
+    CLCNN_CONV_ALGO_DEFAULT = 0,
+    CLCNN_CONV_ALGO_IM2COL = 1,   /* im2col + GEMM (1x1 stride-1 unpadded: GEMM on x itself) */
+    CLCNN_CONV_ALGO_WINOGRAD = 2, /* 3x3 stride 1 */
+    CLCNN_CONV_ALGO_DEPTHWISE = 3 /* groups == Cin == Cout */
+} clcnn_conv_algo;
+
+/* The name of the algorithm clcnn_conv2d runs for input x and weight w with params
+ * ("im2col-gemm", "gemm-1x1", "winograd-4x4", "depthwise", ...), for profiles. */
+const char *clcnn_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                   const clcnn_conv_params *params);
+/* Whether algo can run this convolution (tune tries only those that can). */
+int clcnn_conv2d_algorithm_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
+                                   const clcnn_conv_params *params);
+
 /* dst [cols, rows] = src [rows, cols]^T (element offsets added to the tensors'). */
 clcnn_status clcnn_transpose(clcnn_context *ctx, const clcnn_tensor *src, int src_off, clcnn_tensor *dst,
                              int dst_off, int rows, int cols);

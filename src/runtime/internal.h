@@ -41,6 +41,14 @@ typedef struct {
 
 void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_params *params);
 
+/* Tuned per-shape choices (clcnn_tune): the winner stored for (op, key[0..nkey-1]) on
+ * ctx's device, or 0 when there is none and the op's own default rule applies. */
+int clcnn_params_tuned_choice(const clcnn_context *ctx, const char *op, const int *key, int nkey);
+
+/* The cache folder ($XDG_CACHE_HOME/clcnn or $HOME/.cache/clcnn) into dst; -1 when
+ * neither variable is set. */
+int clcnn_cache_dir(char *dst, size_t size);
+
 /* ---- programs and kernels (program.c) ---- */
 
 typedef struct clcnn_program_entry clcnn_program_entry;
@@ -92,6 +100,7 @@ struct clcnn_context {
     clcnn_pool_slot *pool_free;
     int pool_free_count, pool_free_cap;
     clcnn_context_stats stats;
+    int conv_algo_override; /* clcnn_tune's candidate under test; 0 = none */
 };
 
 struct clcnn_tensor {

@@ -33,3 +33,8 @@ void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_params 
     }
     apply_override(p);
 }
+
+int clcnn_params_tuned_choice(const clcnn_context *ctx, const char *op, const int *key, int nkey) {
+    (void)ctx, (void)op, (void)key, (void)nkey;
+    return 0; /* no tuning table yet (clcnn_tune) */
+}

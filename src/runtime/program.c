@@ -104,7 +104,7 @@ static int make_dirs(char *path) {
     return (mkdir(path, 0755) == 0 || errno == EEXIST) ? 0 : -1;
 }
 
-static int cache_dir(char *dst, size_t size) {
+int clcnn_cache_dir(char *dst, size_t size) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     if (xdg && *xdg) snprintf(dst, size, "%s/clcnn", xdg);
     else if (home && *home) snprintf(dst, size, "%s/.cache/clcnn", home);
@@ -216,7 +216,7 @@ static clcnn_status build_program(clcnn_context *ctx, const char *file, const ch
     snprintf(full, sizeof full, "%s %s", ctx->build_options, options ? options : "");
 
     char dir[4096], path[4200];
-    int use_disk = st == CLCNN_OK && disk_cache_enabled() && cache_dir(dir, sizeof dir) == 0;
+    int use_disk = st == CLCNN_OK && disk_cache_enabled() && clcnn_cache_dir(dir, sizeof dir) == 0;
     *out = NULL;
     if (use_disk) {
         char key[40];
