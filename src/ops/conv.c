@@ -138,3 +138,13 @@ int clcnn_conv2d_algorithm_applies(clcnn_conv_algo algo, const clcnn_tensor *x, 
     (void)x, (void)w, (void)params;
     return algo == CLCNN_CONV_ALGO_IM2COL;
 }
+
+int clcnn_conv2d_tuning_key(const clcnn_tensor *x, const clcnn_tensor *w, const clcnn_conv_params *params,
+                            int key[CLCNN_CONV_KEY_MAX]) {
+    const conv_geom g = conv_geometry(params);
+    const int k[] = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[0], w->shape[2], w->shape[3],
+                     g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups};
+    const int n = (int)(sizeof k / sizeof k[0]);
+    for (int i = 0; i < n; i++) key[i] = k[i];
+    return n;
+}

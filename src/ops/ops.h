@@ -43,6 +43,12 @@ const char *clcnn_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, co
 int clcnn_conv2d_algorithm_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_conv_params *params);
 
+/* The tuning table's key for this convolution (shapes and geometry); returns the
+ * number of ints written to key (at most CLCNN_CONV_KEY_MAX). */
+#define CLCNN_CONV_KEY_MAX 16
+int clcnn_conv2d_tuning_key(const clcnn_tensor *x, const clcnn_tensor *w, const clcnn_conv_params *params,
+                            int key[CLCNN_CONV_KEY_MAX]);
+
 /* dst [cols, rows] = src [rows, cols]^T (element offsets added to the tensors'). */
 clcnn_status clcnn_transpose(clcnn_context *ctx, const clcnn_tensor *src, int src_off, clcnn_tensor *dst,
                              int dst_off, int rows, int cols);
