@@ -666,7 +666,7 @@ clcnn_status clcnn_image_create(int width, int height, int channels, clcnn_image
 void clcnn_image_free(clcnn_image *image);
 
 /* Decode a PNG or JPEG, recognised by its content (not its extension), into 8-bit RGB:
- * 16-bit samples are scaled to 8 bits, gray is replicated, palettes are expanded, alpha
+ * 16-bit samples keep their high byte (PIL clips 16-bit gray instead), gray is replicated, palettes are expanded, alpha
  * is dropped (as PIL's convert("RGB")), CMYK/YCCK JPEGs are converted, and a JPEG's EXIF
  * orientation is applied. A missing or unreadable file is CLCNN_ERR_IO; an empty,
  * truncated, corrupt or unknown file CLCNN_ERR_FORMAT; dimensions beyond the limits
@@ -763,7 +763,8 @@ clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_par
 void clcnn_loader_destroy(clcnn_loader *loader);
 /* Begin epoch `epoch` (0-based) from its first batch; prefetching starts here. */
 clcnn_status clcnn_loader_start(clcnn_loader *loader, int epoch);
-/* The next batch of the epoch; its arrays stay valid until the next call. */
+/* The next batch of the epoch; its arrays stay valid until the next clcnn_loader_next
+ * or clcnn_loader_start on this loader. */
 clcnn_status clcnn_loader_next(clcnn_loader *loader, clcnn_batch *batch);
 /* Batches per epoch, and images left out as unreadable since the loader was created. */
 int clcnn_loader_batches(const clcnn_loader *loader);
@@ -844,7 +845,8 @@ typedef enum {
     CLCNN_CAM_LAYERCAM,      /* ReLU(sum_k ReLU(g_k) * A_k) */
     CLCNN_CAM_CAM,           /* sum_k W[c,k] A_k for global-pool + linear heads; no backward */
     CLCNN_CAM_SCORECAM,      /* masked-input forward passes, softmax-weighted */
-    CLCNN_CAM_EIGENCAM       /* first principal component of the activations */
+    CLCNN_CAM_EIGENCAM       /* first principal component of the activations, signed so
+                              * that it correlates non-negatively with their channel sum */
 } clcnn_cam_method;
 /* "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "cam", "scorecam",
  * "eigencam"; an unknown name is CLCNN_ERR_NOT_FOUND listing the known ones. */
@@ -917,7 +919,8 @@ clcnn_status clcnn_npy_save(const char *path, const float *data, int ndim, const
 
 /* Localisation checks of a map (width x height, any scale) against a known box: the
  * pointing game (1 when the map's maximum lies in the box grown by tolerance pixels on
- * every side, else 0) and the fraction of the map's positive mass inside the box. */
+ * every side, else 0) and the fraction of the map's positive mass inside the box.
+ * Bad arguments (NULL, empty map or box): the pointing game returns -1 and the energy NaN. */
 int clcnn_pointing_game(const float *map, int width, int height, const clcnn_box *box, int tolerance);
 double clcnn_energy_in_box(const float *map, int width, int height, const clcnn_box *box);
 
