@@ -10,7 +10,6 @@
  * bombs before any pixel memory, and nothing may crash (also a small mutation fuzz and
  * concurrent decoding from several threads). Encoding round-trips PNG bit for bit and
  * JPEG closely, and a failed save leaves nothing behind. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h> /* jpeglib.h needs FILE */
 #include <jpeglib.h>
@@ -21,50 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
+#include "tmptree.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ files -- */
-
-typedef struct {
-    char dir[64];
-    char path[384]; /* the last scratch_path */
-} scratch;
-
-static int scratch_open(scratch *s) {
-    snprintf(s->dir, sizeof s->dir, "/tmp/clcnn_image_XXXXXX");
-    if (!mkdtemp(s->dir)) {
-        CHECK(0, "mkdtemp: %s", strerror(errno));
-        return 0;
-    }
-    return 1;
-}
-
-static const char *scratch_path(scratch *s, const char *name) {
-    snprintf(s->path, sizeof s->path, "%s/%s", s->dir, name);
-    return s->path;
-}
-
-/* Names in the folder other than . and .. (-1 if it cannot be read). */
-static int dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
-}
-
-/* Remove the folder and the files in it. */
-static void scratch_close(scratch *s) {
-    DIR *d = opendir(s->dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        if (remove(scratch_path(s, e->d_name)) != 0) CHECK(0, "cannot remove %s: %s", s->path, strerror(errno));
-    }
-    closedir(d);
-    rmdir(s->dir);
-}
 
 /* A golden file's bytes (a failed check when missing). */
 static uint8_t *golden_bytes(const char *name, size_t *size) {
@@ -485,9 +444,9 @@ static void test_image_decode_memory(void) {
 /* ------------------------------------------------------------- bad input -- */
 
 /* Write data to dir/name, load it, expect `want` and a message naming the file. */
-static void expect_bad_file(scratch *s, const char *name, const void *data, size_t size, clcnn_status want,
+static void expect_bad_file(tmptree *s, const char *name, const void *data, size_t size, clcnn_status want,
                             const char *what) {
-    const char *path = scratch_path(s, name);
+    const char *path = tmptree_path(s, name);
     if (!tu_write_file(path, data, size)) {
         CHECK(0, "%s: cannot write %s", what, path);
         return;
@@ -499,14 +458,14 @@ static void expect_bad_file(scratch *s, const char *name, const void *data, size
 }
 
 static void test_image_bad_input(void) {
-    scratch s;
-    if (!scratch_open(&s)) return;
+    tmptree s;
+    if (!tmptree_open(&s, "image")) return;
     size_t png_n, jpeg_n;
     uint8_t *png = golden_bytes("png_rgb.png", &png_n);
     uint8_t *jpeg = golden_bytes("jpeg_progressive.jpg", &jpeg_n);
     clcnn_image im;
-    expect_error(clcnn_image_load(scratch_path(&s, "missing.png"), &im), CLCNN_ERR_IO, s.path, "missing file");
-    expect_error(clcnn_image_load(s.dir, &im), CLCNN_ERR_IO, s.dir, "a folder");
+    expect_error(clcnn_image_load(tmptree_path(&s, "missing.png"), &im), CLCNN_ERR_IO, tmptree_path(&s, "missing.png"), "missing file");
+    expect_error(clcnn_image_load(s.root, &im), CLCNN_ERR_IO, s.root, "a folder");
     expect_bad_file(&s, "empty.jpg", "", 0, CLCNN_ERR_FORMAT, "empty file");
     const char text[] = "this is not a picture\n";
     expect_bad_file(&s, "x.png", text, sizeof text - 1, CLCNN_ERR_FORMAT, "text named .png");
@@ -536,7 +495,7 @@ static void test_image_bad_input(void) {
     }
     free(png);
     free(jpeg);
-    scratch_close(&s);
+    tmptree_close(&s);
 }
 
 /* Header dimensions beyond the limits: refused from the header alone. */
@@ -654,8 +613,8 @@ static void *decode_loop(void *arg) {
 }
 
 static void test_image_threads(void) {
-    scratch s;
-    if (!scratch_open(&s)) return;
+    tmptree s;
+    if (!tmptree_open(&s, "image")) return;
     static const char *const goods[] = {"png_interlaced.png", "jpeg_progressive.jpg", "jpeg_cmyk.jpg", "jpeg_exif8.jpg"};
     enum { N = 4 };
     clcnn_image want[N] = {{0}};
@@ -666,7 +625,7 @@ static void test_image_threads(void) {
         size_t n;
         uint8_t *data = golden_bytes(goods[t], &n);
         jobs[t] = (decode_job){.good = NULL, .want = &want[t]};
-        snprintf(jobs[t].bad, sizeof jobs[t].bad, "%s/bad%d%s", s.dir, t, t % 2 ? ".jpg" : ".png");
+        snprintf(jobs[t].bad, sizeof jobs[t].bad, "%s/bad%d%s", s.root, t, t % 2 ? ".jpg" : ".png");
         const int ok = data && tu_write_file(jobs[t].bad, data, n / 2) && clcnn_image_load(golden_image(goods[t]), &want[t]) == CLCNN_OK;
         free(data);
         CHECK(ok, "setup for %s failed: %s", goods[t], clcnn_last_error(NULL));
@@ -685,7 +644,7 @@ static void test_image_threads(void) {
         free((char *)jobs[t].good);
         clcnn_image_free(&want[t]);
     }
-    scratch_close(&s);
+    tmptree_close(&s);
 }
 
 /* --------------------------------------------------------------- encoding -- */
@@ -732,8 +691,8 @@ static int png_file_matches(const char *path, const clcnn_image *im) {
 }
 
 static void test_image_save_png(void) {
-    scratch s;
-    if (!scratch_open(&s)) return;
+    tmptree s;
+    if (!tmptree_open(&s, "image")) return;
     test_rng rng = {g_seed ^ 0x1a6e0003};
     const int channels[] = {1, 3, 4};
     for (int i = 0; i < 3; i++) {
@@ -741,7 +700,7 @@ static void test_image_save_png(void) {
         clcnn_image im;
         CHECK_OK(clcnn_image_create(w, h, ch, &im));
         for (size_t k = 0; im.pixels && k < (size_t)w * (size_t)h * (size_t)ch; k++) im.pixels[k] = (uint8_t)test_rng_next(&rng);
-        const char *path = scratch_path(&s, "out.png");
+        const char *path = tmptree_path(&s, "out.png");
         CHECK_OK(clcnn_image_save_png(path, &im));
         size_t n;
         uint8_t *file = tu_read_file(path, &n);
@@ -757,18 +716,18 @@ static void test_image_save_png(void) {
         clcnn_image_free(&want);
         clcnn_image_free(&im);
     }
-    CHECK(dir_entries(s.dir) == 1, "%d files in the folder, expected out.png only", dir_entries(s.dir));
-    scratch_close(&s);
+    CHECK(tmptree_count(&s, NULL) == 1, "%d files in the folder, expected out.png only", tmptree_count(&s, NULL));
+    tmptree_close(&s);
 }
 
 static void test_image_save_jpeg(void) {
-    scratch s;
-    if (!scratch_open(&s)) return;
+    tmptree s;
+    if (!tmptree_open(&s, "image")) return;
     test_rng rng = {g_seed ^ 0x1a6e0004};
     const int channels[] = {1, 3, 4};
     for (int i = 0; i < 3; i++) {
         clcnn_image im = smooth_image(37, 29, channels[i], &rng), back, want = as_rgb(&im);
-        const char *path = scratch_path(&s, "out.jpg");
+        const char *path = tmptree_path(&s, "out.jpg");
         CHECK_OK(clcnn_image_save_jpeg(path, &im, 95));
         CHECK_OK(clcnn_image_load(path, &back));
         if (back.pixels && want.pixels && max_abs_diff(&back, &want, "JPEG round trip") >= 0) {
@@ -786,22 +745,22 @@ static void test_image_save_jpeg(void) {
         clcnn_image_free(&want);
         clcnn_image_free(&im);
     }
-    scratch_close(&s);
+    tmptree_close(&s);
 }
 
 static void test_image_save_errors(void) {
-    scratch s;
-    if (!scratch_open(&s)) return;
+    tmptree s;
+    if (!tmptree_open(&s, "image")) return;
     clcnn_image im;
     CHECK_OK(clcnn_image_create(4, 3, 3, &im));
     char path[300];
-    snprintf(path, sizeof path, "%s/missing/out.png", s.dir);
+    snprintf(path, sizeof path, "%s/missing/out.png", s.root);
     expect_error(clcnn_image_save_png(path, &im), CLCNN_ERR_IO, path, "PNG into a missing folder");
-    snprintf(path, sizeof path, "%s/missing/out.jpg", s.dir);
+    snprintf(path, sizeof path, "%s/missing/out.jpg", s.root);
     expect_error(clcnn_image_save_jpeg(path, &im, 90), CLCNN_ERR_IO, path, "JPEG into a missing folder");
-    CHECK(dir_entries(s.dir) == 0, "failed saves left %d entries in %s", dir_entries(s.dir), s.dir);
+    CHECK(tmptree_count(&s, NULL) == 0, "failed saves left %d entries in %s", tmptree_count(&s, NULL), s.root);
 
-    const char *out = scratch_path(&s, "out.jpg");
+    const char *out = tmptree_path(&s, "out.jpg");
     CHECK_STATUS(clcnn_image_save_jpeg(out, &im, 0), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_image_save_jpeg(out, &im, 101), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_image_save_jpeg(out, NULL, 90), CLCNN_ERR_INVALID_ARGUMENT);
@@ -812,19 +771,19 @@ static void test_image_save_errors(void) {
     CHECK_STATUS(clcnn_image_save_png(out, &two), CLCNN_ERR_INVALID_ARGUMENT);
     clcnn_image none = {4, 3, 3, NULL};
     CHECK_STATUS(clcnn_image_save_png(out, &none), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK(dir_entries(s.dir) == 0, "refused saves left %d entries", dir_entries(s.dir));
+    CHECK(tmptree_count(&s, NULL) == 0, "refused saves left %d entries", tmptree_count(&s, NULL));
 
     /* Saving over an existing file replaces it. */
-    CHECK_OK(clcnn_image_save_png(scratch_path(&s, "same.png"), &im));
+    CHECK_OK(clcnn_image_save_png(tmptree_path(&s, "same.png"), &im));
     im.pixels[0] = 200;
-    CHECK_OK(clcnn_image_save_png(scratch_path(&s, "same.png"), &im));
+    CHECK_OK(clcnn_image_save_png(tmptree_path(&s, "same.png"), &im));
     clcnn_image back;
-    CHECK_OK(clcnn_image_load(scratch_path(&s, "same.png"), &back));
+    CHECK_OK(clcnn_image_load(tmptree_path(&s, "same.png"), &back));
     CHECK(back.pixels && back.pixels[0] == 200, "the second save did not replace the file");
-    CHECK(dir_entries(s.dir) == 1, "%d entries after replacing a file", dir_entries(s.dir));
+    CHECK(tmptree_count(&s, NULL) == 1, "%d entries after replacing a file", tmptree_count(&s, NULL));
     clcnn_image_free(&back);
     clcnn_image_free(&im);
-    scratch_close(&s);
+    tmptree_close(&s);
 }
 
 const test_case test_image_cases[] = {

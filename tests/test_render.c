@@ -4,7 +4,6 @@
  * threshold, boxes around 8-connected components, drawing boxes and captions with cairo,
  * .npy files (parsed back here and loaded by numpy when it is there), the pointing game
  * and energy in a box, and the curves PNG. */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
+#include "tmptree.h"
 #include "testutil.h"
 
 /* These functions have no context: their message is the thread's last error. */
@@ -22,51 +22,6 @@
             test_fail(__FILE__, __LINE__, "%s -> %d (%s): %s", #expr, st_, clcnn_status_str(st_),                 \
                       clcnn_last_error(NULL));                                                                    \
     } while (0)
-
-/* ------------------------------------------------------------ scratch files -- */
-
-typedef struct {
-    char dir[64];
-} scratch_dir;
-
-static int scratch_open(scratch_dir *s) {
-    snprintf(s->dir, sizeof s->dir, "/tmp/clcnn_render_XXXXXX");
-    if (!mkdtemp(s->dir)) {
-        CHECK(0, "mkdtemp: %s", strerror(errno));
-        return 0;
-    }
-    return 1;
-}
-
-static const char *scratch_path(const scratch_dir *s, const char *name) {
-    static char path[160];
-    snprintf(path, sizeof path, "%s/%s", s->dir, name);
-    return path;
-}
-
-/* Files left in the directory (a failed save must leave no temporary behind). */
-static int scratch_entries(const scratch_dir *s) {
-    int n = 0;
-    DIR *d = opendir(s->dir);
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
-static void scratch_close(scratch_dir *s) {
-    DIR *d = opendir(s->dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char p[sizeof s->dir + sizeof e->d_name + 1];
-        snprintf(p, sizeof p, "%s/%s", s->dir, e->d_name);
-        if (remove(p) != 0) CHECK(0, "cannot remove %s: %s", p, strerror(errno));
-    }
-    closedir(d);
-    rmdir(s->dir);
-}
 
 /* ---------------------------------------------------------------- normalise -- */
 
@@ -496,30 +451,30 @@ static void npy_values(float *v, size_t n) {
 }
 
 static void test_npy(void) {
-    scratch_dir s;
-    if (!scratch_open(&s)) return;
+    tmptree s;
+    if (!tmptree_open(&s, "render")) return;
     float v[24];
     npy_values(v, 24);
     const int shape3[3] = {2, 3, 4}, shape1[1] = {5};
-    CHECK_OK0(clcnn_npy_save(scratch_path(&s, "a.npy"), v, 3, shape3));
-    check_npy(scratch_path(&s, "a.npy"), "(2, 3, 4)", v, 24);
-    CHECK_OK0(clcnn_npy_save(scratch_path(&s, "b.npy"), v, 1, shape1));
-    check_npy(scratch_path(&s, "b.npy"), "(5,)", v, 5);
-    CHECK_OK0(clcnn_npy_save(scratch_path(&s, "c.npy"), v, 0, NULL));
-    check_npy(scratch_path(&s, "c.npy"), "()", v, 1);
+    CHECK_OK0(clcnn_npy_save(tmptree_path(&s, "a.npy"), v, 3, shape3));
+    check_npy(tmptree_path(&s, "a.npy"), "(2, 3, 4)", v, 24);
+    CHECK_OK0(clcnn_npy_save(tmptree_path(&s, "b.npy"), v, 1, shape1));
+    check_npy(tmptree_path(&s, "b.npy"), "(5,)", v, 5);
+    CHECK_OK0(clcnn_npy_save(tmptree_path(&s, "c.npy"), v, 0, NULL));
+    check_npy(tmptree_path(&s, "c.npy"), "()", v, 1);
     /* a second save replaces the file */
-    CHECK_OK0(clcnn_npy_save(scratch_path(&s, "b.npy"), v + 5, 1, shape1));
-    check_npy(scratch_path(&s, "b.npy"), "(5,)", v + 5, 5);
-    CHECK(scratch_entries(&s) == 3, "%d files in the scratch folder, want 3 (no temporaries)", scratch_entries(&s));
+    CHECK_OK0(clcnn_npy_save(tmptree_path(&s, "b.npy"), v + 5, 1, shape1));
+    check_npy(tmptree_path(&s, "b.npy"), "(5,)", v + 5, 5);
+    CHECK(tmptree_count(&s, NULL) == 3, "%d files in the scratch folder, want 3 (no temporaries)", tmptree_count(&s, NULL));
 
     const int negative[2] = {2, -1};
     CHECK_STATUS(clcnn_npy_save(NULL, v, 1, shape1), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_npy_save(scratch_path(&s, "d.npy"), NULL, 1, shape1), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_npy_save(scratch_path(&s, "d.npy"), v, 2, NULL), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_npy_save(scratch_path(&s, "d.npy"), v, 2, negative), CLCNN_ERR_SHAPE);
-    CHECK_STATUS(clcnn_npy_save(scratch_path(&s, "no/such/dir.npy"), v, 1, shape1), CLCNN_ERR_IO);
-    CHECK(scratch_entries(&s) == 3, "a failed save left files behind (%d entries)", scratch_entries(&s));
-    scratch_close(&s);
+    CHECK_STATUS(clcnn_npy_save(tmptree_path(&s, "d.npy"), NULL, 1, shape1), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_npy_save(tmptree_path(&s, "d.npy"), v, 2, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_npy_save(tmptree_path(&s, "d.npy"), v, 2, negative), CLCNN_ERR_SHAPE);
+    CHECK_STATUS(clcnn_npy_save(tmptree_path(&s, "no/such/dir.npy"), v, 1, shape1), CLCNN_ERR_IO);
+    CHECK(tmptree_count(&s, NULL) == 3, "a failed save left files behind (%d entries)", tmptree_count(&s, NULL));
+    tmptree_close(&s);
 }
 
 /* numpy itself reads the file back: shape, dtype and values. */
@@ -529,13 +484,13 @@ static void test_npy_numpy(void) {
         test_skip("/usr/bin/python3 with numpy is not available");
         return;
     }
-    scratch_dir s;
-    if (!scratch_open(&s)) return;
+    tmptree s;
+    if (!tmptree_open(&s, "render")) return;
     float v[24];
     npy_values(v, 24);
     v[3] = 0.5f; /* compare without NaN */
     const int shape[3] = {2, 3, 4};
-    const char *path = scratch_path(&s, "map.npy");
+    const char *path = tmptree_path(&s, "map.npy");
     CHECK_OK0(clcnn_npy_save(path, v, 3, shape));
     char cmd[512];
     snprintf(cmd, sizeof cmd,
@@ -557,7 +512,7 @@ static void test_npy_numpy(void) {
     }
     snprintf(want + len, sizeof want - (size_t)len, "\n");
     CHECK(!strcmp(out, want), "numpy read back:\n      %s    want:\n      %s", out, want);
-    scratch_close(&s);
+    tmptree_close(&s);
 }
 
 /* ------------------------------------------------------------- localisation -- */
@@ -611,8 +566,8 @@ static int count_colour(const clcnn_image *im, int x0, int x1, const uint8_t c[3
 
 static void test_curves(void) {
     static const uint8_t blue[3] = {0x1f, 0x77, 0xb4}, orange[3] = {0xff, 0x7f, 0x0e};
-    scratch_dir s;
-    if (!scratch_open(&s)) return;
+    tmptree s;
+    if (!tmptree_open(&s, "render")) return;
     enum { E = 12 };
     double tl[E], vl[E], ta[E], va[E];
     for (int e = 0; e < E; e++) {
@@ -623,7 +578,7 @@ static void test_curves(void) {
     }
     vl[4] = NAN; /* skipped */
     va[0] = NAN;
-    const char *path = scratch_path(&s, "curves.png");
+    const char *path = tmptree_path(&s, "curves.png");
     CHECK_OK0(clcnn_plot_curves(path, E, tl, vl, ta, va));
 
     size_t size;
@@ -671,14 +626,14 @@ static void test_curves(void) {
         clcnn_image_free(&im);
     }
     CHECK_OK0(clcnn_plot_curves(path, 3, tl, NULL, NULL, NULL));
-    CHECK(scratch_entries(&s) == 1, "%d files in the scratch folder, want 1", scratch_entries(&s));
+    CHECK(tmptree_count(&s, NULL) == 1, "%d files in the scratch folder, want 1", tmptree_count(&s, NULL));
 
     CHECK_STATUS(clcnn_plot_curves(NULL, E, tl, vl, ta, va), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_plot_curves(path, 0, tl, vl, ta, va), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_plot_curves(path, E, NULL, NULL, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_STATUS(clcnn_plot_curves(scratch_path(&s, "no/such/dir.png"), E, tl, vl, ta, va), CLCNN_ERR_IO);
-    CHECK(scratch_entries(&s) == 1, "a failed plot left files behind");
-    scratch_close(&s);
+    CHECK_STATUS(clcnn_plot_curves(tmptree_path(&s, "no/such/dir.png"), E, tl, vl, ta, va), CLCNN_ERR_IO);
+    CHECK(tmptree_count(&s, NULL) == 1, "a failed plot left files behind");
+    tmptree_close(&s);
 }
 
 const test_case test_render_cases[] = {

@@ -4,7 +4,6 @@
  * safetensors layout exactly; saving replaces a file atomically, and a failed save
  * (missing directory, a directory in the way, a full disk) leaves the old file and no
  * temporary file behind; truncated files are format errors, never crashes. */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -14,52 +13,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
+#include "tmptree.h"
 #include "testutil.h"
 
 /* ---- files ---- */
 
+/* A scratch folder and the model file path in it. */
 typedef struct {
-    char dir[64];
-    char path[128]; /* dir/model.safetensors */
+    tmptree t;
+    char path[128];
 } scratch_dir;
 
 static int scratch_open(scratch_dir *s) {
-    snprintf(s->dir, sizeof s->dir, "/tmp/clcnn_weights_io_XXXXXX");
-    if (!mkdtemp(s->dir)) {
-        CHECK(0, "mkdtemp: %s", strerror(errno));
-        return 0;
-    }
-    snprintf(s->path, sizeof s->path, "%s/model.safetensors", s->dir);
+    if (!tmptree_open(&s->t, "weights_io")) return 0;
+    snprintf(s->path, sizeof s->path, "%s/model.safetensors", s->t.root);
     return 1;
-}
-
-/* Remove dir and what the tests put in it (files and empty folders, one level deep). */
-static void scratch_close(scratch_dir *s) {
-    DIR *d = opendir(s->dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char p[sizeof s->dir + sizeof e->d_name + 1];
-        snprintf(p, sizeof p, "%s/%s", s->dir, e->d_name);
-        if (remove(p) != 0) CHECK(0, "cannot remove %s: %s", p, strerror(errno));
-    }
-    closedir(d);
-    rmdir(s->dir);
-}
-
-/* Names in dir other than . and ..; *tmp_files counts those that look like temporaries. */
-static int dir_entries(const char *dir, int *tmp_files) {
-    int n = 0;
-    *tmp_files = 0;
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        n++;
-        if (strstr(e->d_name, ".tmp.")) ++*tmp_files;
-    }
-    closedir(d);
-    return n;
 }
 
 /* ---- graphs ---- */
@@ -189,7 +157,7 @@ static void test_weights_io_round_trip(void) {
     CHECK(loaded == clcnn_graph_param_count(g), "strict load copied %d of %d", loaded, clcnn_graph_param_count(g));
     expect_same_params(g, fresh);
 close:
-    scratch_close(&s);
+    tmptree_close(&s.t);
 done:
     clcnn_weights_destroy(w);
     clcnn_graph_destroy(fresh);
@@ -229,7 +197,7 @@ static void test_weights_io_resnet(void) {
     CHECK(!test_failures() && !memcmp(want, got, sizeof got), "the reloaded network's logits differ: %g vs %g", got[0],
           want[0]);
 close:
-    scratch_close(&s);
+    tmptree_close(&s.t);
 done:
     clcnn_tensor_destroy(x);
     clcnn_weights_destroy(w);
@@ -312,7 +280,7 @@ static void test_weights_io_file_layout(void) {
         }
     }
 close:
-    scratch_close(&s);
+    tmptree_close(&s.t);
 done:
     free(first);
     json_decref(header);
@@ -347,9 +315,9 @@ static void test_weights_io_replace(void) {
         const char *v = clcnn_weights_metadata(w, "arch");
         CHECK(v && !strcmp(v, "second"), "metadata arch is %s after the second save", v ? v : "(none)");
     }
-    int tmp_files, n = dir_entries(s.dir, &tmp_files);
+    const int tmp_files = tmptree_count(&s.t, ".tmp."), n = tmptree_count(&s.t, NULL);
     CHECK(n == 1 && tmp_files == 0, "the folder holds %d entries (%d temporaries), want just the file", n, tmp_files);
-    scratch_close(&s);
+    tmptree_close(&s.t);
 done:
     clcnn_weights_destroy(w);
     clcnn_graph_destroy(b);
@@ -362,19 +330,19 @@ static void test_weights_io_save_errors(void) {
     clcnn_graph *g = small_graph(1);
     if (!g || !scratch_open(&s)) goto done;
     char missing[192], blocked[192];
-    snprintf(missing, sizeof missing, "%s/no_such_dir/model.safetensors", s.dir);
+    snprintf(missing, sizeof missing, "%s/no_such_dir/model.safetensors", s.t.root);
     CHECK_STATUS(clcnn_graph_save(g, missing, 0, NULL, NULL), CLCNN_ERR_IO);
     CHECK(strstr(clcnn_last_error(g_ctx), missing) && strstr(clcnn_last_error(g_ctx), strerror(ENOENT)),
           "the error does not name the path and the reason: %s", clcnn_last_error(g_ctx));
     /* path is a folder: the rename fails; the folder stays, the temporary goes. */
-    snprintf(blocked, sizeof blocked, "%s/blocked", s.dir);
+    snprintf(blocked, sizeof blocked, "%s/blocked", s.t.root);
     CHECK(mkdir(blocked, 0700) == 0, "mkdir %s: %s", blocked, strerror(errno));
     CHECK_STATUS(clcnn_graph_save(g, blocked, 0, NULL, NULL), CLCNN_ERR_IO);
     CHECK(strstr(clcnn_last_error(g_ctx), blocked) != NULL, "the error does not name the path: %s",
           clcnn_last_error(g_ctx));
     struct stat st;
     CHECK(stat(blocked, &st) == 0 && S_ISDIR(st.st_mode), "the folder in the way was replaced");
-    int tmp_files, n = dir_entries(s.dir, &tmp_files);
+    const int tmp_files = tmptree_count(&s.t, ".tmp."), n = tmptree_count(&s.t, NULL);
     CHECK(n == 1 && tmp_files == 0, "%d entries (%d temporaries) after failed saves, want the folder only", n, tmp_files);
     /* Bad arguments: nothing is written. */
     static const char *const keys[] = {"arch", "arch"}, *const values[] = {"a", "b"}, *const null_value[] = {NULL};
@@ -388,7 +356,7 @@ static void test_weights_io_save_errors(void) {
     CHECK(strstr(clcnn_last_error(g_ctx), "arch") != NULL, "the error does not name the key: %s", clcnn_last_error(g_ctx));
     CHECK_STATUS(clcnn_graph_save(g, s.path, 1, keys, bad_utf8), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK(access(s.path, F_OK) != 0, "a refused save wrote %s", s.path);
-    scratch_close(&s);
+    tmptree_close(&s.t);
 done:
     clcnn_graph_destroy(g);
 }
@@ -419,18 +387,18 @@ static void test_weights_io_full_disk(void) {
     CHECK(strstr(clcnn_last_error(g_ctx), s.path) && strstr(clcnn_last_error(g_ctx), strerror(EFBIG)),
           "the error does not name the path and the reason: %s", clcnn_last_error(g_ctx));
     if (geteuid() != 0) { /* root writes into read-only folders anyway */
-        CHECK(chmod(s.dir, 0500) == 0, "chmod: %s", strerror(errno));
+        CHECK(chmod(s.t.root, 0500) == 0, "chmod: %s", strerror(errno));
         CHECK_STATUS(clcnn_graph_save(g, s.path, 0, NULL, NULL), CLCNN_ERR_IO);
         CHECK(strstr(clcnn_last_error(g_ctx), strerror(EACCES)) != NULL, "read-only folder: %s", clcnn_last_error(g_ctx));
-        chmod(s.dir, 0700);
+        chmod(s.t.root, 0700);
     }
     after = tu_read_file(s.path, &n_after);
     CHECK(after && n_after == n_before && !memcmp(before, after, n_before), "the old file changed (%zu -> %zu bytes)",
           n_before, n_after);
-    int tmp_files, n = dir_entries(s.dir, &tmp_files);
+    const int tmp_files = tmptree_count(&s.t, ".tmp."), n = tmptree_count(&s.t, NULL);
     CHECK(n == 1 && tmp_files == 0, "%d entries (%d temporaries) after a failed save", n, tmp_files);
 close:
-    scratch_close(&s);
+    tmptree_close(&s.t);
 done:
     free(after);
     free(before);
@@ -454,7 +422,7 @@ static void test_weights_io_truncated(void) {
     const size_t cuts[] = {0, 1, 7, 8, 9, 12, 8 + hlen / 2, 8 + hlen - 1, 8 + hlen, 8 + hlen + 1, 8 + hlen + 4,
                            (8 + hlen + size) / 2, size - 5, size - 4, size - 1};
     char cut_path[160];
-    snprintf(cut_path, sizeof cut_path, "%s/cut.safetensors", s.dir);
+    snprintf(cut_path, sizeof cut_path, "%s/cut.safetensors", s.t.root);
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         if (!tu_write_file(cut_path, bytes, cuts[i])) {
             CHECK(0, "cannot write %s", cut_path);
@@ -470,7 +438,7 @@ static void test_weights_io_truncated(void) {
     CHECK_OK(clcnn_weights_load(g_ctx, s.path, &whole));
     clcnn_weights_destroy(whole);
 close:
-    scratch_close(&s);
+    tmptree_close(&s.t);
 done:
     free(bytes);
     clcnn_graph_destroy(g);

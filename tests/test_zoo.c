@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "harness.h"
+#include "tmptree.h"
 #include "testutil.h"
 #include "ref/detinit.h"
 
@@ -301,28 +302,18 @@ static void test_zoo_golden_compact(void) { golden("compact"); }
 
 /* ---- files ---- */
 
+/* A scratch folder and the files the tests write in it. */
 typedef struct {
-    char dir[64];
-    char model[96], model2[96], io[96];
+    tmptree t;
+    char model[128], model2[128], io[128];
 } scratch;
 
 static int scratch_open(scratch *s) {
-    snprintf(s->dir, sizeof s->dir, "/tmp/clcnn_zoo_XXXXXX");
-    if (!mkdtemp(s->dir)) {
-        CHECK(0, "mkdtemp: %s", strerror(errno));
-        return 0;
-    }
-    snprintf(s->model, sizeof s->model, "%s/model.safetensors", s->dir);
-    snprintf(s->model2, sizeof s->model2, "%s/model2.safetensors", s->dir);
-    snprintf(s->io, sizeof s->io, "%s/io.safetensors", s->dir);
+    if (!tmptree_open(&s->t, "zoo")) return 0;
+    snprintf(s->model, sizeof s->model, "%s/model.safetensors", s->t.root);
+    snprintf(s->model2, sizeof s->model2, "%s/model2.safetensors", s->t.root);
+    snprintf(s->io, sizeof s->io, "%s/io.safetensors", s->t.root);
     return 1;
-}
-
-static void scratch_close(scratch *s) {
-    remove(s->model);
-    remove(s->model2);
-    remove(s->io);
-    CHECK(rmdir(s->dir) == 0, "cannot remove %s: %s", s->dir, strerror(errno));
 }
 
 /* A safetensors file of two F32 tensors, "input" [n, 3, size, size] and "logits"
@@ -375,7 +366,7 @@ static void test_zoo_save_load_save(void) {
         while (i < na && a[i] == b[i]) i++;
         CHECK(i == na, "the second save differs from the first at byte %zu of %zu", i, na);
     }
-    scratch_close(&s);
+    tmptree_close(&s.t);
 done:
     free(a);
     free(b);
@@ -445,7 +436,7 @@ static void torch_loads(const char *arch, int classes, int size, int head_hidden
             CHECK(rc == 0, "%s exited with %d: %s", cmd, rc, tail);
         }
     }
-    scratch_close(&s);
+    tmptree_close(&s.t);
 done:
     free(x);
     free(logits);

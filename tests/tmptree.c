@@ -64,6 +64,16 @@ int tmptree_symlink(const tmptree *t, const char *target, const char *rel) {
     return ok;
 }
 
+int tmptree_count(const tmptree *t, const char *containing) {
+    DIR *d = opendir(t->root);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && (!containing || strstr(e->d_name, containing))) n++;
+    closedir(d);
+    return n;
+}
+
 static void remove_tree(const char *path) {
     struct stat sb;
     if (lstat(path, &sb) != 0) return;

@@ -19,6 +19,9 @@ int tmptree_mkdir(const tmptree *t, const char *rel);
 int tmptree_write(const tmptree *t, const char *rel, const void *data, size_t size);
 /* A symbolic link ROOT/rel pointing at target (as given, may be relative). */
 int tmptree_symlink(const tmptree *t, const char *target, const char *rel);
+/* Entries of ROOT (names other than . and ..); those whose names contain `containing`
+ * when it is not NULL. -1 when the folder cannot be read. */
+int tmptree_count(const tmptree *t, const char *containing);
 /* Remove the whole tree (links are removed, never followed). */
 void tmptree_close(tmptree *t);
 
