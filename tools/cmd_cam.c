@@ -189,7 +189,8 @@ static int smoothed_maps(cam_run *r, tool_input *in, const float *x, int n, cons
         float *mv = NULL;
         int vh, vw;
         variant(r, x, n, kind, xv);
-        if (tool_input_set(in, n, xv) != CLCNN_OK) rc = tool_fail_status(cmd, r->ctx, CLCNN_ERR_OUT_OF_MEMORY);
+        const clcnn_status st = tool_input_set(in, n, xv, NULL);
+        if (st != CLCNN_OK) rc = tool_fail_status(cmd, r->ctx, st);
         else rc = maps_for(r, in->x, n, used, &mv, &vh, &vw, pv, uv);
         for (int i = 0; !rc && i < n; i++)
             for (int y = 0; y < *h; y++)
@@ -377,7 +378,8 @@ static int explain_batch(cam_run *r, tool_input *in, batch_buffers *b, int n, pr
     float *maps = NULL;
     int h, w;
     for (int i = 0; i < n; i++) b->targets[i] = r->target;
-    if (tool_input_set(in, n, b->x) != CLCNN_OK) return tool_fail_status(cmd, r->ctx, CLCNN_ERR_OUT_OF_MEMORY);
+    const clcnn_status st = tool_input_set(in, n, b->x, NULL);
+    if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
     if (o.aug_smooth ? smoothed_maps(r, in, b->x, n, b->targets, &maps, &h, &w, b->probs, b->used)
                      : maps_for(r, in->x, n, b->targets, &maps, &h, &w, b->probs, b->used))
         return 1;

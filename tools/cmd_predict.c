@@ -109,7 +109,7 @@ static int predict_run(int n_args, char **args) {
         if (n == 0) continue;
         const clcnn_tensor *out;
         clcnn_status st;
-        if ((st = tool_input_set(&in, n, x)) != CLCNN_OK || (st = clcnn_graph_forward(g, in.x, &out)) != CLCNN_OK ||
+        if ((st = tool_input_set(&in, n, x, NULL)) != CLCNN_OK || (st = clcnn_graph_forward(g, in.x, &out)) != CLCNN_OK ||
             (st = clcnn_tensor_read(out, logits, (size_t)n * d.classes)) != CLCNN_OK) {
             tool_fail_status(cmd, ctx, st);
             goto done;

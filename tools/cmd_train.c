@@ -87,8 +87,6 @@ typedef struct {
     clcnn_metrics *metrics;
     clcnn_model_desc desc;
     tool_input input;
-    clcnn_tensor *labels;
-    int labels_n;
     float *logits;
     epoch_row *history;
     int epochs_done;
@@ -414,17 +412,6 @@ static int prepare_out_dir(void) {
 
 /* ---- one epoch ---- */
 
-static clcnn_status set_labels(run *r, const clcnn_batch *b) {
-    clcnn_status st;
-    if (!r->labels || r->labels_n != b->n) {
-        clcnn_tensor_destroy(r->labels);
-        r->labels = NULL;
-        if ((st = clcnn_tensor_create(r->ctx, 1, (int[]){b->n}, &r->labels)) != CLCNN_OK) return st;
-        r->labels_n = b->n;
-    }
-    return clcnn_tensor_write(r->labels, b->labels, (size_t)b->n);
-}
-
 static int train_epoch(run *r, int epoch, epoch_row *row) {
     const int classes = r->desc.classes;
     char label[48], extra[96];
@@ -440,8 +427,8 @@ static int train_epoch(run *r, int epoch, epoch_row *row) {
     while (st == CLCNN_OK && (st = clcnn_loader_next(r->train_loader, &b)) == CLCNN_OK && b.n > 0) {
         float loss;
         const clcnn_tensor *out;
-        if ((st = tool_input_set(&r->input, b.n, b.x)) != CLCNN_OK || (st = set_labels(r, &b)) != CLCNN_OK ||
-            (st = clcnn_trainer_step(r->trainer, r->input.x, r->labels, &loss)) != CLCNN_OK)
+        if ((st = tool_input_set(&r->input, b.n, b.x, b.labels)) != CLCNN_OK ||
+            (st = clcnn_trainer_step(r->trainer, r->input.x, r->input.labels, &loss)) != CLCNN_OK)
             break;
         /* The step's logits are still the output layer's (computed before the update). */
         if (!(out = clcnn_graph_tensor(r->g, tool_output_layer(r->g))) ||
@@ -536,7 +523,6 @@ static void run_free(run *r) {
     clcnn_trainer_destroy(r->trainer);
     clcnn_metrics_destroy(r->metrics);
     tool_input_free(&r->input);
-    clcnn_tensor_destroy(r->labels);
     clcnn_graph_destroy(r->g);
     clcnn_model_desc_free(&r->desc);
     free(r->logits);

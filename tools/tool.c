@@ -129,27 +129,30 @@ int tool_argmax(const float *v, int n) {
     return best;
 }
 
-clcnn_status tool_input_set(tool_input *in, int n, const float *host) {
+clcnn_status tool_input_set(tool_input *in, int n, const float *images, const float *labels) {
     clcnn_status st;
-    if (!in->x || in->n != n) {
-        clcnn_tensor_destroy(in->x);
-        in->x = NULL;
-        if ((st = clcnn_tensor_create(in->ctx, 4, (int[]){n, 3, in->size, in->size}, &in->x)) != CLCNN_OK) return st;
-        in->n = n;
-    }
-    return clcnn_tensor_write(in->x, host, (size_t)n * 3 * in->size * in->size);
+    if (in->n != n) tool_input_free(in);
+    if (!in->x && (st = clcnn_tensor_create(in->ctx, 4, (int[]){n, 3, in->size, in->size}, &in->x)) != CLCNN_OK)
+        return st;
+    if (labels && !in->labels && (st = clcnn_tensor_create(in->ctx, 1, (int[]){n}, &in->labels)) != CLCNN_OK)
+        return st;
+    in->n = n;
+    if ((st = clcnn_tensor_write(in->x, images, (size_t)n * 3 * in->size * in->size)) != CLCNN_OK) return st;
+    return labels ? clcnn_tensor_write(in->labels, labels, (size_t)n) : CLCNN_OK;
 }
 
 void tool_input_free(tool_input *in) {
     clcnn_tensor_destroy(in->x);
-    in->x = NULL;
+    clcnn_tensor_destroy(in->labels);
+    in->x = in->labels = NULL;
+    in->n = 0;
 }
 
 int tool_eval_batch(const char *cmd, clcnn_graph *g, tool_input *in, const clcnn_batch *b, int classes, float *probs,
                     int *labels, clcnn_metrics *m) {
     const clcnn_tensor *out;
     clcnn_status st;
-    if ((st = tool_input_set(in, b->n, b->x)) != CLCNN_OK || (st = clcnn_graph_forward(g, in->x, &out)) != CLCNN_OK ||
+    if ((st = tool_input_set(in, b->n, b->x, NULL)) != CLCNN_OK || (st = clcnn_graph_forward(g, in->x, &out)) != CLCNN_OK ||
         (st = clcnn_tensor_read(out, probs, (size_t)b->n * classes)) != CLCNN_OK)
         return tool_fail_status(cmd, in->ctx, st);
     tool_softmax(probs, b->n, classes, probs);

@@ -30,13 +30,15 @@ void tool_softmax(const float *logits, int n, int classes, float *probs);
 /* Index of the first largest value. */
 int tool_argmax(const float *v, int n);
 
-/* A device tensor [n, 3, size, size] for batches whose size varies (the last one). */
+/* Device tensors for batches whose size varies (the last one): images [n, 3, size, size]
+ * and, when given, labels [n]. */
 typedef struct {
     clcnn_context *ctx;
-    clcnn_tensor *x;
+    clcnn_tensor *x, *labels;
     int n, size;
 } tool_input;
-clcnn_status tool_input_set(tool_input *in, int n, const float *host);
+/* Upload n images (and their labels unless labels is NULL), remaking the tensors when n changes. */
+clcnn_status tool_input_set(tool_input *in, int n, const float *images, const float *labels);
 void tool_input_free(tool_input *in);
 
 /* One labelled batch through g (evaluation mode) into m: the logits, their softmax and
