@@ -5,7 +5,10 @@
  * rows is broadcast against it. No local memory and no barriers: on PoCL (CPU) this
  * register blocking is what makes the loop fast. A has arbitrary strides (so A^T is
  * free); B must be row-major with unit stride along N (the host transposes if not);
- * C has arbitrary strides so that a transposed result costs nothing.
+ * C has arbitrary strides so that a transposed result costs nothing. With b_packed,
+ * B has been copied into TN-wide column panels by gemm_pack_b: every work-item then
+ * reads one contiguous stream instead of K rows a row-stride apart (which, for strides
+ * near a multiple of 4 KiB, keep evicting each other from the cache).
  * Batch: global id 2 = b0 * nb1 + b1, with separate strides for the outer and inner
  * batch index (convolution: image and group). */
 #ifndef TM
@@ -24,7 +27,7 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
                          const int c_sb0, const int c_sb1, const int nb1,
                          __global const float *bias, const int bias_off, const int bias_sb1,
                          __global const float *R, const int r_off,
-                         const int act, const float alpha, const float beta) {
+                         const int act, const float alpha, const float beta, const int b_packed) {
     const int n0 = get_global_id(0) * TN;
     const int m0 = get_global_id(1) * TM;
     if (n0 >= N || m0 >= M) return;
@@ -51,7 +54,15 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
         _Pragma("unroll") for (int v = 0; v < NV; v++) acc[r][v] = fma(a, bv[v], acc[r][v]); \
     }
 
-    if (n0 + TN <= N) {
+    if (b_packed) { /* B as panels [N/TN][K][TN] (gemm_pack_b): one contiguous stream */
+        __global const float *panel = B + (n0 / TN) * K * TN;
+        for (int k = 0; k < K; k++) {
+            float16 bv[NV];
+#pragma unroll
+            for (int v = 0; v < NV; v++) bv[v] = vload16(v, panel + k * TN);
+            TILE_UPDATE(k, bv)
+        }
+    } else if (n0 + TN <= N) {
         for (int k = 0; k < K; k++) {
             __global const float *brow = B + k * ldb + n0;
             float16 bv[NV];
@@ -99,4 +110,22 @@ __kernel void transpose(__global const float *src, const int src_off, __global f
     const int c = get_global_id(0), r = get_global_id(1);
     if (c >= cols || r >= rows) return;
     dst[dst_off + c * rows + r] = src[src_off + r * cols + c];
+}
+
+/* dst = B (K x N, row stride ldb, batch strides as gemm_tiled's) as panels
+ * [batch][N/TN][K][TN], columns past N zero. Global: (K, panels, batch items). */
+__kernel void gemm_pack_b(__global const float *B, const int b_off, const int ldb, const int b_sb0, const int b_sb1,
+                          const int nb1, const int K, const int N, __global float *dst, const int dst_off) {
+    const int k = get_global_id(0), p = get_global_id(1), b = get_global_id(2);
+    const int panels = (N + TN - 1) / TN;
+    if (k >= K || p >= panels) return;
+    __global const float *src = B + b_off + (b / nb1) * b_sb0 + (b % nb1) * b_sb1 + k * ldb + p * TN;
+    __global float *out = dst + dst_off + ((size_t)b * panels + p) * K * TN + k * TN;
+    const int n0 = p * TN;
+    if (n0 + TN <= N) {
+#pragma unroll
+        for (int v = 0; v < NV; v++) vstore16(vload16(v, src), v, out);
+    } else {
+        for (int j = 0; j < TN; j++) out[j] = n0 + j < N ? src[j] : 0.0f;
+    }
 }

@@ -1,7 +1,11 @@
 /* gemm.c: matrix multiply on the project's register-blocked kernel (cl/gemm.cl) or on
  * CLBlast; the convolution and linear layers go through clcnn_gemm_run. */
 #include <stdio.h>
+#include <stdlib.h>
 #include "ops/ops.h"
+
+/* Largest packed copy of B, in floats (64 MiB), before the GEMM reads B in place. */
+#define GEMM_PACK_MAX_FLOATS (16u << 20)
 #ifdef CLCNN_HAVE_CLBLAST
 #include <clblast_c.h>
 #endif
@@ -14,29 +18,68 @@ int clcnn_have_clblast(void) {
 #endif
 }
 
+/* Whether copying B into column panels first pays: each panel is then read by every
+ * tile row of C (M / TM of them), so the copy is worth it once a few rows share it,
+ * and it is capped so that the copy's scratch stays modest. CLCNN_GEMM_PACK=0|1
+ * forces the choice (experiments, and the tests of both paths). */
+static int should_pack_b(const clcnn_gemm_args *g, int tm, size_t packed_floats) {
+    static int forced = -2;
+    if (forced == -2) {
+        const char *v = getenv("CLCNN_GEMM_PACK");
+        forced = v && (*v == '0' || *v == '1') ? *v - '0' : -1;
+    }
+    if (forced >= 0) return forced;
+    return g->M >= 4 * tm && g->K >= 8 && packed_floats <= GEMM_PACK_MAX_FLOATS;
+}
+
+/* B of every batch item into panels [item][N/TN][K][TN] in dst. */
+static clcnn_status pack_b(clcnn_context *ctx, const clcnn_gemm_args *g, const char *opts, int batch, clcnn_tensor *dst) {
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "gemm.cl", "gemm_pack_b", opts, &k);
+    if (st != CLCNN_OK) return st;
+    const int tn = ctx->params.gemm_tile_n, panels = (g->N + tn - 1) / tn;
+    const clcnn_karg args[] = {KARG_MEM(g->b->buf), KARG_INT(g->b->offset + g->b_off), KARG_INT(g->ldb),
+                               KARG_INT(g->b_sb0), KARG_INT(g->b_sb1), KARG_INT(g->nb1 > 0 ? g->nb1 : 1),
+                               KARG_INT(g->K), KARG_INT(g->N), KARG_TENSOR(dst)};
+    const size_t global[3] = {(size_t)g->K, (size_t)panels, (size_t)batch};
+    return clcnn_launch(ctx, k, "gemm B packing", KARG_LIST(args), 3, global, NULL);
+}
+
 clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
     char opts[64];
     snprintf(opts, sizeof opts, "-DTM=%d -DTN=%d", ctx->params.gemm_tile_m, ctx->params.gemm_tile_n);
     cl_kernel k;
     clcnn_status st = clcnn_get_kernel(ctx, "gemm.cl", "gemm_tiled", opts, &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_tensor *a = g->a, *b = g->b, *c = g->c;
+    const size_t tm = (size_t)ctx->params.gemm_tile_m, tn = (size_t)ctx->params.gemm_tile_n;
+    const int nb0 = g->nb0 > 0 ? g->nb0 : 1, nb1 = g->nb1 > 0 ? g->nb1 : 1;
+    const size_t panel_floats = ((size_t)g->N + tn - 1) / tn * tn * (size_t)g->K;
+    clcnn_tensor *packed = NULL;
+    if (g->N > 0 && g->K > 0 && should_pack_b(g, (int)tm, panel_floats * (size_t)nb0 * (size_t)nb1)) {
+        if ((st = clcnn_scratch(ctx, 1, (int[]){(int)(panel_floats * (size_t)nb0 * (size_t)nb1)}, &packed)) != CLCNN_OK ||
+            (st = pack_b(ctx, g, opts, nb0 * nb1, packed)) != CLCNN_OK)
+            goto free_packed;
+    }
+    const clcnn_tensor *a = g->a, *b = packed ? packed : g->b, *c = g->c;
+    const int b_off = packed ? packed->offset : b->offset + g->b_off;
+    const int b_sb1 = packed ? (int)panel_floats : g->b_sb1, b_sb0 = packed ? (int)panel_floats * nb1 : g->b_sb0;
     const clcnn_karg args[] = {
         KARG_INT(g->M), KARG_INT(g->N), KARG_INT(g->K),
         KARG_MEM(a->buf), KARG_INT(a->offset + g->a_off), KARG_INT(g->sam), KARG_INT(g->sak),
         KARG_INT(g->a_sb0), KARG_INT(g->a_sb1),
-        KARG_MEM(b->buf), KARG_INT(b->offset + g->b_off), KARG_INT(g->ldb), KARG_INT(g->b_sb0), KARG_INT(g->b_sb1),
+        KARG_MEM(b->buf), KARG_INT(b_off), KARG_INT(g->ldb), KARG_INT(b_sb0), KARG_INT(b_sb1),
         KARG_MEM(c->buf), KARG_INT(c->offset + g->c_off), KARG_INT(g->scm), KARG_INT(g->scn),
-        KARG_INT(g->c_sb0), KARG_INT(g->c_sb1), KARG_INT(g->nb1 > 0 ? g->nb1 : 1),
+        KARG_INT(g->c_sb0), KARG_INT(g->c_sb1), KARG_INT(nb1),
         KARG_TENSOR(g->bias), KARG_INT(g->bias_sb1),
         clcnn_karg_tensor_buf(g->residual), KARG_INT(g->residual ? g->residual->offset + g->r_off : 0),
-        KARG_INT(g->act), KARG_FLOAT(g->alpha), KARG_FLOAT(g->beta)};
-    const size_t tm = (size_t)ctx->params.gemm_tile_m, tn = (size_t)ctx->params.gemm_tile_n;
-    const size_t global[3] = {((size_t)g->N + tn - 1) / tn, ((size_t)g->M + tm - 1) / tm,
-                              (size_t)(g->nb0 > 0 ? g->nb0 : 1) * (size_t)(g->nb1 > 0 ? g->nb1 : 1)};
+        KARG_INT(g->act), KARG_FLOAT(g->alpha), KARG_FLOAT(g->beta), KARG_INT(packed != NULL)};
+    const size_t global[3] = {((size_t)g->N + tn - 1) / tn, ((size_t)g->M + tm - 1) / tm, (size_t)nb0 * (size_t)nb1};
     const size_t l = (size_t)ctx->params.gemm_local;
     const size_t local[3] = {l, l > 1 ? l : 1, 1};
-    return clcnn_launch(ctx, k, "gemm", KARG_LIST(args), 3, global, l ? local : NULL);
+    st = clcnn_launch(ctx, k, "gemm", KARG_LIST(args), 3, global, l ? local : NULL);
+free_packed:
+    clcnn_tensor_destroy(packed);
+    return st;
 }
 
 clcnn_status clcnn_transpose(clcnn_context *ctx, const clcnn_tensor *src, int src_off, clcnn_tensor *dst,
