@@ -1,26 +1,71 @@
-/* conv.cl: im2col and col2im for convolution as GEMM, and the bias gradient.
+/* conv.cl: im2col for convolution as GEMM (col2im and the bias gradient: conv_backward.cl).
  * Row r = (c * KH + ky) * KW + kx of the column matrix holds, for output pixel
  * p = oy * OW + ox, the input x[n][c][oy*sh - ph + ky*dh][ox*sw - pw + kx*dw]
  * (zero outside the image). */
 
-/* col[col_off + n*csn + r*csr + p*csp] = that input value. The strides choose the
- * layout: [n][r][p] for the forward GEMM, [p][n][r] for the weight gradient's (where
- * the batch folds into the GEMM's K). Global: (OH*OW, C*KH*KW, images in this chunk). */
-__kernel void im2col(__global const float *x, const int x_off, __global float *col, const int col_off,
-                     const int csn, const int csr, const int csp,
-                     const int C, const int H, const int W, const int KH, const int KW,
-                     const int sh, const int sw, const int ph, const int pw, const int dh, const int dw,
-                     const int OH, const int OW) {
-    const int p = get_global_id(0), row = get_global_id(1), n = get_global_id(2);
-    const int P = OH * OW;
-    if (p >= P || row >= C * KH * KW) return;
-    const int c = row / (KH * KW), kk = row - c * (KH * KW);
+/* The output columns [lo, hi) whose input column ox*s + i0 lies inside [0, W), clamped
+ * to [0, O): the rest of a row reads the zero padding. */
+inline int2 im2col_valid(int i0, int s, int W, int O) {
+    const int lo = min(i0 >= 0 ? 0 : (s - 1 - i0) / s, O);
+    const int hi = min(W - i0 <= 0 ? 0 : (W - i0 + s - 1) / s, O);
+    return (int2)(lo, max(lo, hi));
+}
+
+/* The [n][r][p] layout (the forward's GEMM B operand, unit stride in p): one work-item
+ * per (output row oy, column row r, image n) writes the OW contiguous values of that
+ * output row, zeros for the padding and a (strided) copy of one input row between:
+ * no per-element index arithmetic. Global: (OH, C*KH*KW, images in this chunk). */
+__kernel void im2col_rows(__global const float *x, const int x_off, __global float *col, const int col_off,
+                          const int csn, const int csr,
+                          const int C, const int H, const int W, const int KH, const int KW,
+                          const int sh, const int sw, const int ph, const int pw, const int dh, const int dw,
+                          const int OH, const int OW) {
+    const int oy = get_global_id(0), r = get_global_id(1), n = get_global_id(2);
+    if (oy >= OH || r >= C * KH * KW) return;
+    const int c = r / (KH * KW), kk = r - c * (KH * KW);
     const int ky = kk / KW, kx = kk - ky * KW;
-    const int oy = p / OW, ox = p - oy * OW;
-    const int iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
-    float v = 0.0f;
-    if (iy >= 0 && iy < H && ix >= 0 && ix < W) v = x[x_off + ((n * C + c) * H + iy) * W + ix];
-    col[col_off + n * csn + row * csr + p * csp] = v;
+    const int iy = oy * sh - ph + ky * dh, i0 = kx * dw - pw;
+    __global float *dst = col + col_off + n * csn + r * csr + oy * OW;
+    const int2 v = iy >= 0 && iy < H ? im2col_valid(i0, sw, W, OW) : (int2)(OW, OW);
+    for (int ox = 0; ox < v.x; ox++) dst[ox] = 0.0f;
+    if (v.y > v.x) {
+        __global const float *src = x + x_off + ((n * C + c) * H + iy) * W + i0;
+        if (sw == 1)
+            for (int ox = v.x; ox < v.y; ox++) dst[ox] = src[ox];
+        else
+            for (int ox = v.x; ox < v.y; ox++) dst[ox] = src[ox * sw];
+    }
+    for (int ox = v.y; ox < OW; ox++) dst[ox] = 0.0f;
+}
+
+/* Any layout col[col_off + n*csn + r*csr + p*csp], written pixel by pixel: one
+ * work-item per (output row oy, image n) writes, for each pixel of the row, its column
+ * rows r = 0 .. C*KH*KW-1 in order (contiguous in the [p][n][r] layout of the weight
+ * gradient, where the batch folds into the GEMM's K); the reads stay within KH input
+ * rows of each channel. Global: (OH, images in this chunk). */
+__kernel void im2col_pixels(__global const float *x, const int x_off, __global float *col, const int col_off,
+                            const int csn, const int csr, const int csp,
+                            const int C, const int H, const int W, const int KH, const int KW,
+                            const int sh, const int sw, const int ph, const int pw, const int dh, const int dw,
+                            const int OH, const int OW) {
+    const int oy = get_global_id(0), n = get_global_id(1);
+    if (oy >= OH) return;
+    __global const float *img = x + x_off + n * C * H * W;
+    for (int ox = 0; ox < OW; ox++) {
+        __global float *dst = col + col_off + n * csn + (oy * OW + ox) * csp;
+        const int iy0 = oy * sh - ph, ix0 = ox * sw - pw;
+        for (int c = 0; c < C; c++) {
+            __global const float *plane = img + c * H * W;
+            for (int ky = 0; ky < KH; ky++) {
+                const int iy = iy0 + ky * dh;
+                const int row_in = iy >= 0 && iy < H;
+                for (int kx = 0; kx < KW; kx++, dst += csr) {
+                    const int ix = ix0 + kx * dw;
+                    *dst = row_in && ix >= 0 && ix < W ? plane[iy * W + ix] : 0.0f;
+                }
+            }
+        }
+    }
 }
 
 /* The adjoint of im2col ([n][r][p] layout): dx[n][c][iy][ix] = sum of the column

@@ -1,10 +1,14 @@
-/* conv.c: 2-D convolution as GEMM on the register-blocked kernel.
- * Per image and group: Y[co, p] = W[co, (ci, ky, kx)] x col[(ci, ky, kx), p].
- * A 1x1 stride-1 unpadded convolution uses the input itself as col; others build col
- * with im2col, a chunk of images at a time so the scratch stays bounded. Bias,
- * residual and activation are applied in the GEMM's epilogue. The backward pass is
- * in conv_backward.c. */
+/* conv.c: 2-D convolution's forward, its shape rules and the choice of algorithm.
+ * The general algorithm is GEMM on the register-blocked kernel, per image and group:
+ * Y[co, p] = W[co, (ci, ky, kx)] x col[(ci, ky, kx), p]. A 1x1 stride-1 unpadded
+ * convolution uses the input itself as col; others build col with im2col, a chunk of
+ * images at a time so the scratch stays bounded. Bias, residual and activation are
+ * applied in the GEMM's epilogue. 3x3 stride-1 convolutions may run as Winograd
+ * (winograd.c) and depthwise ones as their own kernels (depthwise.c); the backward
+ * pass is in conv_backward.c. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "ops/conv_internal.h"
 
 conv_geom conv_geometry(const clcnn_conv_params *p) {
@@ -51,24 +55,74 @@ clcnn_status clcnn_conv2d_output_shape(const clcnn_tensor *x, const clcnn_tensor
     return conv_output_shape(x->ctx, "clcnn_conv2d_output_shape", x, w, &g, shape);
 }
 
+/* The [n][r][p] layout (unit stride in p) is written a row of output pixels at a time
+ * (im2col_rows); any other one pixel's column rows at a time (im2col_pixels), which
+ * keeps the [p][n][r] layout's writes contiguous. */
 clcnn_status conv_im2col(clcnn_context *ctx, const clcnn_tensor *x, int n_first, int n_count, const clcnn_tensor *w,
                          const conv_geom *g, int oh, int ow, clcnn_tensor *col, col_layout lay) {
+    const int rows = lay.csp == 1;
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv.cl", "im2col", "", &k);
+    clcnn_status st = clcnn_get_kernel(ctx, "conv.cl", rows ? "im2col_rows" : "im2col_pixels", "", &k);
     if (st != CLCNN_OK) return st;
     const int C = x->shape[1], H = x->shape[2], W = x->shape[3], KH = w->shape[2], KW = w->shape[3];
-    const clcnn_karg args[] = {KARG_MEM(x->buf), KARG_INT(x->offset + n_first * C * H * W), KARG_TENSOR(col),
-                               KARG_INT(lay.csn), KARG_INT(lay.csr), KARG_INT(lay.csp),
-                               KARG_INT(C), KARG_INT(H), KARG_INT(W), KARG_INT(KH), KARG_INT(KW),
+    const clcnn_karg head[] = {KARG_MEM(x->buf), KARG_INT(x->offset + n_first * C * H * W), KARG_TENSOR(col),
+                               KARG_INT(lay.csn), KARG_INT(lay.csr), KARG_INT(lay.csp)};
+    const clcnn_karg tail[] = {KARG_INT(C), KARG_INT(H), KARG_INT(W), KARG_INT(KH), KARG_INT(KW),
                                KARG_INT(g->sh), KARG_INT(g->sw), KARG_INT(g->ph), KARG_INT(g->pw),
                                KARG_INT(g->dh), KARG_INT(g->dw), KARG_INT(oh), KARG_INT(ow)};
-    const size_t global[3] = {(size_t)oh * (size_t)ow, (size_t)C * (size_t)KH * (size_t)KW, (size_t)n_count};
-    return clcnn_launch(ctx, k, "im2col", KARG_LIST(args), 3, global, NULL);
+    enum { NHEAD = sizeof head / sizeof *head, NTAIL = sizeof tail / sizeof *tail };
+    clcnn_karg args[NHEAD + NTAIL];
+    int na = 0;
+    for (int i = 0; i < NHEAD - rows; i++) args[na++] = head[i]; /* im2col_rows has no csp */
+    for (int i = 0; i < NTAIL; i++) args[na++] = tail[i];
+    const size_t global[3] = {(size_t)oh, rows ? (size_t)C * KH * KW : (size_t)n_count, rows ? (size_t)n_count : 1};
+    return clcnn_launch(ctx, k, rows ? "im2col_rows" : "im2col_pixels", na, args, 3, global, NULL);
 }
 
 int conv_batch_chunk(size_t per_image, int N) {
     const int chunk = per_image >= CONV_COL_MAX_FLOATS ? 1 : (int)(CONV_COL_MAX_FLOATS / per_image);
     return chunk < N ? chunk : N;
+}
+
+/* im2col + GEMM per image and group (1x1 stride-1 unpadded: the GEMM on x itself).
+ * Arguments are checked by clcnn_conv2d. */
+static clcnn_status conv_gemm_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                      const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
+                                      clcnn_activation act, clcnn_tensor *y) {
+    const int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    const int cout = y->shape[1], oh = y->shape[2], ow = y->shape[3], P = oh * ow;
+    const int KH = w->shape[2], KW = w->shape[3], G = g->groups;
+    const int kg = (C / G) * KH * KW; /* GEMM K per group */
+    const int mg = cout / G;          /* GEMM M per group */
+    const int direct = conv_is_direct(w, g);
+
+    const int chunk = direct ? N : conv_batch_chunk((size_t)C * KH * KW * (size_t)P, N);
+    clcnn_tensor *col = NULL;
+    clcnn_status st = CLCNN_OK;
+    if (!direct && (st = clcnn_scratch(ctx, 3, (int[]){chunk, C * KH * KW, P}, &col)) != CLCNN_OK) return st;
+
+    for (int n0 = 0; n0 < N && st == CLCNN_OK; n0 += chunk) {
+        const int nc = N - n0 < chunk ? N - n0 : chunk;
+        const clcnn_tensor *b = x;
+        int b_off = n0 * C * H * W;
+        if (!direct) {
+            if ((st = conv_im2col(ctx, x, n0, nc, w, g, oh, ow, col, conv_layout_nrp(C * KH * KW, P))) != CLCNN_OK) break;
+            b = col;
+            b_off = 0;
+        }
+        const clcnn_gemm_args ga = {
+            .M = mg, .N = P, .K = kg,
+            .a = w, .sam = kg, .sak = 1, .a_sb0 = 0, .a_sb1 = mg * kg,
+            .b = b, .b_off = b_off, .ldb = P, .b_sb0 = C * KH * KW * P, .b_sb1 = kg * P,
+            .c = y, .c_off = n0 * cout * P, .scm = P, .scn = 1, .c_sb0 = cout * P, .c_sb1 = mg * P,
+            .nb0 = nc, .nb1 = G,
+            .bias = bias, .bias_sb1 = mg, /* row m of group g is channel g*mg + m */
+            .residual = residual, .r_off = n0 * cout * P,
+            .act = act, .alpha = 1.0f, .beta = 0.0f};
+        st = clcnn_gemm_run(ctx, &ga);
+    }
+    clcnn_tensor_destroy(col);
+    return st;
 }
 
 clcnn_status clcnn_conv2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w, const clcnn_tensor *bias,
@@ -88,55 +142,90 @@ clcnn_status clcnn_conv2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn
     if ((st = clcnn_check_shape_is(ctx, op, "output", y, 4, shape)) != CLCNN_OK) return st;
     if (bias && (st = clcnn_check_vector(ctx, op, "bias", bias, shape[1])) != CLCNN_OK) return st;
     if (residual && (st = clcnn_check_same_shape(ctx, op, "residual", residual, "output", y)) != CLCNN_OK) return st;
+    if (y->numel == 0) return CLCNN_OK;
 
-    const int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    const int cout = shape[1], oh = shape[2], ow = shape[3], P = oh * ow;
-    const int KH = w->shape[2], KW = w->shape[3], G = g.groups;
-    const int kg = (C / G) * KH * KW; /* GEMM K per group */
-    const int mg = cout / G;          /* GEMM M per group */
-    const int direct = KH == 1 && KW == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
-
-    const int chunk = direct ? N : conv_batch_chunk((size_t)C * KH * KW * (size_t)P, N);
-    clcnn_tensor *col = NULL;
-    if (!direct && (st = clcnn_scratch(ctx, 3, (int[]){chunk, C * KH * KW, P}, &col)) != CLCNN_OK) return st;
-
-    for (int n0 = 0; n0 < N && st == CLCNN_OK; n0 += chunk) {
-        const int nc = N - n0 < chunk ? N - n0 : chunk;
-        const clcnn_tensor *b = x;
-        int b_off = n0 * C * H * W;
-        if (!direct) {
-            if ((st = conv_im2col(ctx, x, n0, nc, w, &g, oh, ow, col, conv_layout_nrp(C * KH * KW, P))) != CLCNN_OK) break;
-            b = col;
-            b_off = 0;
-        }
-        const clcnn_gemm_args ga = {
-            .M = mg, .N = P, .K = kg,
-            .a = w, .sam = kg, .sak = 1, .a_sb0 = 0, .a_sb1 = mg * kg,
-            .b = b, .b_off = b_off, .ldb = P, .b_sb0 = C * KH * KW * P, .b_sb1 = kg * P,
-            .c = y, .c_off = n0 * cout * P, .scm = P, .scn = 1, .c_sb0 = cout * P, .c_sb1 = mg * P,
-            .nb0 = nc, .nb1 = G,
-            .bias = bias, .bias_sb1 = mg, /* row m of group g is channel g*mg + m */
-            .residual = residual, .r_off = n0 * cout * P,
-            .act = act, .alpha = 1.0f, .beta = 0.0f};
-        st = clcnn_gemm_run(ctx, &ga);
+    switch (conv_choose_algo(ctx, x, w, &g)) {
+    case CLCNN_CONV_ALGO_WINOGRAD: return conv_winograd_forward(ctx, x, w, bias, &g, residual, act, y);
+    case CLCNN_CONV_ALGO_DEPTHWISE: return conv_depthwise_forward(ctx, x, w, bias, &g, residual, act, y);
+    default: return conv_gemm_forward(ctx, x, w, bias, &g, residual, act, y);
     }
-    clcnn_tensor_destroy(col);
-    return st;
+}
+
+/* ------------------------------------------------------ algorithm choice -- */
+
+int conv_is_direct(const clcnn_tensor *w, const conv_geom *g) {
+    return w->shape[2] == 1 && w->shape[3] == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+static int algo_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
+    switch (algo) {
+    case CLCNN_CONV_ALGO_IM2COL: return 1;
+    case CLCNN_CONV_ALGO_WINOGRAD: return conv_winograd_applies(x, w, g);
+    case CLCNN_CONV_ALGO_DEPTHWISE: return conv_is_depthwise(x, w, g);
+    default: return 0;
+    }
+}
+
+/* $CLCNN_CONV_ALGO as an algorithm; 0 when unset or not a name (a typo is logged). */
+static clcnn_conv_algo env_algo(void) {
+    static const struct {
+        const char *name;
+        clcnn_conv_algo algo;
+    } names[] = {{"im2col", CLCNN_CONV_ALGO_IM2COL}, {"winograd", CLCNN_CONV_ALGO_WINOGRAD},
+                 {"depthwise", CLCNN_CONV_ALGO_DEPTHWISE}};
+    const char *v = getenv("CLCNN_CONV_ALGO");
+    if (!v || !*v) return CLCNN_CONV_ALGO_DEFAULT;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!strcmp(v, names[i].name)) return names[i].algo;
+    clcnn_log(CLCNN_LOG_DEBUG, "ignoring CLCNN_CONV_ALGO=%s: want im2col, winograd or depthwise", v);
+    return CLCNN_CONV_ALGO_DEFAULT;
+}
+
+/* The default rule, measured on PoCL (docs/PERFORMANCE.md, "Convolution algorithms"):
+ * depthwise kernels for depthwise convolutions; Winograd for 3x3 stride-1 ones with
+ * enough output tiles per weight (its weight transform and per-tile transforms do not
+ * pay off on a few tiles, such as ResNet's 7x7 layer4 at batch 1); im2col + GEMM else. */
+static clcnn_conv_algo default_algo(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
+    if (conv_is_depthwise(x, w, g)) return CLCNN_CONV_ALGO_DEPTHWISE;
+    if (conv_winograd_applies(x, w, g)) {
+        const int oh = x->shape[2] + 2 * g->ph - 2, ow = x->shape[3] + 2 * g->pw - 2;
+        const long tiles = (long)x->shape[0] * ((oh + 3) / 4) * ((ow + 3) / 4);
+        if (tiles >= CONV_WINOGRAD_MIN_TILES) return CLCNN_CONV_ALGO_WINOGRAD;
+    }
+    return CLCNN_CONV_ALGO_IM2COL;
+}
+
+clcnn_conv_algo conv_choose_algo(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                 const conv_geom *g) {
+    if (ctx && algo_applies((clcnn_conv_algo)ctx->conv_algo_override, x, w, g))
+        return (clcnn_conv_algo)ctx->conv_algo_override;
+    const clcnn_conv_algo env = env_algo();
+    if (algo_applies(env, x, w, g)) return env;
+    if (ctx) {
+        int key[CLCNN_CONV_KEY_MAX];
+        const clcnn_conv_params p = {g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, g->groups};
+        const int tuned = clcnn_params_tuned_choice(ctx, "conv2d", key, clcnn_conv2d_tuning_key(x, w, &p, key));
+        if (algo_applies((clcnn_conv_algo)tuned, x, w, g)) return (clcnn_conv_algo)tuned;
+    }
+    return default_algo(x, w, g);
 }
 
 const char *clcnn_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_conv_params *params) {
-    (void)ctx;
+    if (!x || !w || x->ndim != 4 || w->ndim != 4) return "";
     const conv_geom g = conv_geometry(params);
-    if (!x || !w) return "";
-    const int direct = w->shape[2] == 1 && w->shape[3] == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
-    return direct ? "gemm-1x1" : "im2col-gemm";
+    switch (conv_choose_algo(ctx, x, w, &g)) {
+    case CLCNN_CONV_ALGO_WINOGRAD: return "winograd-4x4";
+    case CLCNN_CONV_ALGO_DEPTHWISE: return "depthwise";
+    default: return conv_is_direct(w, &g) ? "gemm-1x1" : "im2col-gemm";
+    }
 }
 
 int clcnn_conv2d_algorithm_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_conv_params *params) {
-    (void)x, (void)w, (void)params;
-    return algo == CLCNN_CONV_ALGO_IM2COL;
+    if (!x || !w || x->ndim != 4 || w->ndim != 4) return 0;
+    const conv_geom g = conv_geometry(params);
+    return algo == CLCNN_CONV_ALGO_DEFAULT || algo_applies(algo, x, w, &g);
 }
 
 int clcnn_conv2d_tuning_key(const clcnn_tensor *x, const clcnn_tensor *w, const clcnn_conv_params *params,

@@ -46,4 +46,33 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
                                      const conv_geom *g, const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
                                      clcnn_tensor *dw);
 
+/* Winograd F(4x4, 3x3) (winograd.c): 3x3, stride 1, dilation 1, groups 1, any padding. */
+int conv_winograd_applies(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g);
+clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                   const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
+                                   clcnn_activation act, clcnn_tensor *y);
+
+/* The local size for the Winograd and depthwise kernels: one work-item per group on
+ * CPU devices (each work-item already does a row of work, and PoCL compiles a kernel
+ * once per local size, so a fixed one keeps the first run of every new shape from
+ * compiling again; measured within 10 % of the driver's choice), the driver's choice
+ * (NULL) elsewhere. */
+static inline const size_t *conv_fixed_local(const clcnn_context *ctx) {
+    static const size_t one[3] = {1, 1, 1};
+    return ctx->dev.info.type == CLCNN_DEVICE_CPU ? one : NULL;
+}
+
+/* Output tiles (of 4x4 pixels, over the batch) from which the default rule picks
+ * Winograd over im2col + GEMM for a 3x3 stride-1 convolution. */
+#define CONV_WINOGRAD_MIN_TILES 12
+
+/* 1x1, stride 1, unpadded: the GEMM runs on x itself (no im2col). */
+int conv_is_direct(const clcnn_tensor *w, const conv_geom *g);
+
+/* The algorithm clcnn_conv2d runs (never CLCNN_CONV_ALGO_DEFAULT): ctx->conv_algo_override,
+ * else $CLCNN_CONV_ALGO, else the tuned winner, else the default rule; a choice that
+ * does not apply falls through to the next. */
+clcnn_conv_algo conv_choose_algo(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                 const conv_geom *g);
+
 #endif

@@ -1,22 +1,60 @@
-/* depthwise.c: depthwise convolution (groups == Cin == Cout) as its own kernels.
- * Placeholder: not yet implemented, so clcnn_conv2d keeps its grouped-GEMM path. */
+/* depthwise.c: depthwise convolution (groups == Cin == Cout) as its own kernels
+ * (cl/depthwise.cl) instead of C one-row GEMMs: forward with clcnn_conv2d's epilogue,
+ * and the backward's dx and dw for clcnn_conv2d_backward (db is summed there). */
 #include "ops/conv_internal.h"
 
 int conv_is_depthwise(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
-    (void)x, (void)w, (void)g;
-    return 0;
+    const int C = x->shape[1];
+    return g->groups > 1 && g->groups == C && w->shape[0] == C && w->shape[1] == 1;
 }
 
+/* The kernel arguments every depthwise kernel ends with: the geometry. */
+#define DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)                                                           \
+    KARG_INT(C), KARG_INT(H), KARG_INT(W), KARG_INT(KH), KARG_INT(KW), KARG_INT((g)->sh), KARG_INT((g)->sw), \
+        KARG_INT((g)->ph), KARG_INT((g)->pw), KARG_INT((g)->dh), KARG_INT((g)->dw), KARG_INT(OH), KARG_INT(OW)
+
+/* Arguments are checked by clcnn_conv2d; conv_is_depthwise(x, w, g) holds. */
 clcnn_status conv_depthwise_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                     const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
                                     clcnn_activation act, clcnn_tensor *y) {
-    (void)x, (void)w, (void)bias, (void)g, (void)residual, (void)act, (void)y;
-    return clcnn_error(ctx, CLCNN_ERR_UNSUPPORTED, "depthwise convolution: not implemented");
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "depthwise.cl", "depthwise_forward", "", &k);
+    if (st != CLCNN_OK) return st;
+    const int N = x->shape[0], C = x->shape[1], OH = y->shape[2], OW = y->shape[3];
+    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(w), KARG_TENSOR(bias), KARG_TENSOR(residual),
+                               KARG_INT(act), KARG_TENSOR(y),
+                               DW_GEOM_ARGS(C, x->shape[2], x->shape[3], w->shape[2], w->shape[3], g, OH, OW)};
+    const size_t global[3] = {(size_t)OH, (size_t)C, (size_t)N};
+    return clcnn_launch(ctx, k, "depthwise_forward", KARG_LIST(args), 3, global, conv_fixed_local(ctx));
 }
 
+/* Shapes are checked by clcnn_conv2d_backward: x (when given) and dx are [N, C, H, W],
+ * w [C, 1, KH, KW], dy [N, C, OH, OW]. */
 clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                      const conv_geom *g, const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
                                      clcnn_tensor *dw) {
-    (void)x, (void)w, (void)g, (void)dy, (void)dx, (void)accumulate, (void)dw;
-    return clcnn_error(ctx, CLCNN_ERR_UNSUPPORTED, "depthwise convolution backward: not implemented");
+    const clcnn_tensor *in = x ? x : dx;
+    const int N = in->shape[0], C = in->shape[1], H = in->shape[2], W = in->shape[3];
+    const int KH = w->shape[2], KW = w->shape[3], OH = dy->shape[2], OW = dy->shape[3];
+    cl_kernel k;
+    clcnn_status st;
+    if (dx) {
+        if ((st = clcnn_get_kernel(ctx, "depthwise.cl", "depthwise_backward_data", "", &k)) != CLCNN_OK) return st;
+        const clcnn_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(w), KARG_TENSOR(dx), KARG_INT(accumulate != 0),
+                                   DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
+        const size_t global[3] = {(size_t)H, (size_t)C, (size_t)N};
+        if ((st = clcnn_launch(ctx, k, "depthwise_backward_data", KARG_LIST(args), 3, global, conv_fixed_local(ctx))) != CLCNN_OK)
+            return st;
+    }
+    if (dw) {
+        if (!x)
+            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "depthwise convolution backward: dw needs the input x");
+        if ((st = clcnn_get_kernel(ctx, "depthwise.cl", "depthwise_backward_weight", "", &k)) != CLCNN_OK) return st;
+        const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(dw), KARG_INT(N),
+                                   DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
+        const size_t global[2] = {(size_t)KH * KW, (size_t)C};
+        if ((st = clcnn_launch(ctx, k, "depthwise_backward_weight", KARG_LIST(args), 2, global, conv_fixed_local(ctx))) != CLCNN_OK)
+            return st;
+    }
+    return CLCNN_OK;
 }

@@ -1,0 +1,101 @@
+/* depthwise.cl: depthwise convolution (groups == Cin == Cout: channel c of the output
+ * sees only channel c of the input, through its own KH x KW filter w[c]), forward and
+ * backward, for any stride, padding and dilation. x [N, C, H, W], w [C, 1, KH, KW],
+ * y [N, C, OH, OW]. Each work-item walks one row, so the filter stays in registers and
+ * the row's loads and stores are contiguous. */
+
+/* y[n][c][oy][:] = act(sum of the window * w[c] + bias[c] + residual) for one output
+ * row; bias and residual may be NULL. Global: (OH, C, N). */
+__kernel void depthwise_forward(__global const float *x, const int x_off, __global const float *w, const int w_off,
+                                __global const float *bias, const int bias_off,
+                                __global const float *res, const int res_off, const int act,
+                                __global float *y, const int y_off,
+                                const int C, const int H, const int W, const int KH, const int KW,
+                                const int sh, const int sw, const int ph, const int pw, const int dh, const int dw,
+                                const int OH, const int OW) {
+    const int oy = get_global_id(0), c = get_global_id(1), n = get_global_id(2);
+    if (oy >= OH || c >= C) return;
+    __global const float *plane = x + x_off + (n * C + c) * H * W;
+    __global const float *f = w + w_off + c * KH * KW;
+    const float b = bias ? bias[bias_off + c] : 0.0f;
+    const int row = ((n * C + c) * OH + oy) * OW;
+    for (int ox = 0; ox < OW; ox++) {
+        const int iy0 = oy * sh - ph, ix0 = ox * sw - pw;
+        float acc = 0.0f;
+        for (int ky = 0; ky < KH; ky++) {
+            const int iy = iy0 + ky * dh;
+            if (iy < 0 || iy >= H) continue;
+            for (int kx = 0; kx < KW; kx++) {
+                const int ix = ix0 + kx * dw;
+                if (ix >= 0 && ix < W) acc = fma(plane[iy * W + ix], f[ky * KW + kx], acc);
+            }
+        }
+        float v = acc + b;
+        if (res) v += res[res_off + row + ox];
+        y[y_off + row + ox] = apply_act(v, act);
+    }
+}
+
+/* dx[n][c][iy][:] = sum over the outputs each input pixel reached of dy * w[c] (+ dx
+ * when accumulating), one input row per work-item; a gather, so no atomics.
+ * Global: (H, C, N). */
+__kernel void depthwise_backward_data(__global const float *dy, const int dy_off, __global const float *w,
+                                      const int w_off, __global float *dx, const int dx_off, const int accumulate,
+                                      const int C, const int H, const int W, const int KH, const int KW,
+                                      const int sh, const int sw, const int ph, const int pw, const int dh,
+                                      const int dw, const int OH, const int OW) {
+    const int iy = get_global_id(0), c = get_global_id(1), n = get_global_id(2);
+    if (iy >= H || c >= C) return;
+    __global const float *g = dy + dy_off + (n * C + c) * OH * OW;
+    __global const float *f = w + w_off + c * KH * KW;
+    const int row = ((n * C + c) * H + iy) * W;
+    for (int ix = 0; ix < W; ix++) {
+        float acc = 0.0f;
+        for (int ky = 0; ky < KH; ky++) {
+            const int ty = iy + ph - ky * dh; /* = oy * sh for an output row that read iy */
+            if (ty < 0 || ty % sh) continue;
+            const int oy = ty / sh;
+            if (oy >= OH) continue;
+            for (int kx = 0; kx < KW; kx++) {
+                const int tx = ix + pw - kx * dw;
+                if (tx < 0 || tx % sw) continue;
+                const int ox = tx / sw;
+                if (ox < OW) acc = fma(g[oy * OW + ox], f[ky * KW + kx], acc);
+            }
+        }
+        const int i = dx_off + row + ix;
+        dx[i] = accumulate ? dx[i] + acc : acc;
+    }
+}
+
+/* dw[c][ky][kx] += sum over images and output pixels of dy * the input pixel that tap
+ * read, one tap of one channel per work-item; per-image partial sums keep the float
+ * error small. Global: (KH*KW, C). */
+__kernel void depthwise_backward_weight(__global const float *x, const int x_off, __global const float *dy,
+                                        const int dy_off, __global float *dwt, const int dw_off,
+                                        const int N, const int C, const int H, const int W, const int KH,
+                                        const int KW, const int sh, const int sw, const int ph, const int pw,
+                                        const int dh, const int dw, const int OH, const int OW) {
+    const int q = get_global_id(0), c = get_global_id(1);
+    if (q >= KH * KW || c >= C) return;
+    const int ky = q / KW, kx = q - ky * KW;
+    /* output columns whose tap reads inside the image: ox*sw + kx*dw - pw in [0, W) */
+    const int i0 = kx * dw - pw;
+    const int lo = min(i0 >= 0 ? 0 : (sw - 1 - i0) / sw, OW);
+    const int hi = max(lo, min(W - i0 <= 0 ? 0 : (W - i0 + sw - 1) / sw, OW));
+    float total = 0.0f;
+    for (int n = 0; n < N; n++) {
+        __global const float *plane = x + x_off + (n * C + c) * H * W;
+        __global const float *g = dy + dy_off + (n * C + c) * OH * OW;
+        float s = 0.0f;
+        for (int oy = 0; oy < OH; oy++) {
+            const int iy = oy * sh - ph + ky * dh;
+            if (iy < 0 || iy >= H) continue;
+            __global const float *xr = plane + iy * W + i0;
+            __global const float *gr = g + oy * OW;
+            for (int ox = lo; ox < hi; ox++) s = fma(gr[ox], xr[ox * sw], s);
+        }
+        total += s;
+    }
+    dwt[dw_off + c * KH * KW + q] += total;
+}
