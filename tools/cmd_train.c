@@ -7,9 +7,11 @@
  *   RUN/curves.png                  loss and accuracy per epoch
  * Every file is replaced atomically, last.safetensors first, so that the history it
  * carries is the truth the other files are rebuilt from on --resume. */
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include "options.h"
@@ -134,6 +136,7 @@ static int parse_history(run *r, const char *text) {
         return tool_fail(cmd, "%s/last.safetensors has no readable training history", o.resume);
     }
     const int n = (int)json_array_size(a);
+    free(r->history); /* train_run's, sized before the saved history was known */
     r->history = calloc((size_t)(n > o.epochs ? n : o.epochs) + 1, sizeof *r->history);
     if (!r->history) {
         json_decref(a);
@@ -349,7 +352,8 @@ static int restore_options(run *r) {
         tool_fail(cmd, "%s was not written by clcnn train (no saved options): cannot resume", path);
         goto done;
     }
-    if (opt_from_json(&command, saved, NULL) != OPT_OK) goto done;
+    static const char *const ours[] = {"--out", "--resume", "--device", NULL}; /* set below, not restored */
+    if (opt_from_json(&command, saved, ours) != OPT_OK) goto done;
     o.resume = run_dir;
     o.out = run_dir;
     o.device = device;
@@ -360,7 +364,29 @@ done:
     return rc;
 }
 
+/* A save killed midway leaves its temporary file, NAME.tmp.PID, beside NAME (which
+ * stays whole): on --resume, those of this run's files whose process is gone go. */
+static void remove_stale_temporaries(void) {
+    static const char *const ours[] = {"last.safetensors", "last_optimizer.safetensors", "best.safetensors",
+                                       "metrics.csv", "metrics.json", "curves.png"};
+    DIR *d = opendir(o.out);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *tmp = strstr(e->d_name, ".tmp.");
+        int known = 0;
+        for (size_t i = 0; tmp && i < sizeof ours / sizeof ours[0]; i++)
+            known |= strlen(ours[i]) == (size_t)(tmp - e->d_name) && !strncmp(e->d_name, ours[i], strlen(ours[i]));
+        char *end = "";
+        const long pid = known ? strtol(tmp + 5, &end, 10) : 0;
+        if (pid <= 0 || *end || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char *path = run_path(e->d_name);
+        if (path && remove(path) == 0) fprintf(stderr, "removed %s, left by a killed save\n", path);
+        free(path);
+    }
+    if (d) closedir(d);
+}
+
 static int resume_state(run *r) {
+    remove_stale_temporaries();
     char *opt = run_path("last_optimizer.safetensors");
     const clcnn_weights *w = r->resumed;
     clcnn_weights *ow = NULL;

@@ -7,12 +7,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "runtime/fault.h"
 #include "runtime/internal.h"
 
+/* err < 0: -errno injected by CLCNN_FAULT (fault.h), said so in the message. */
 static clcnn_status io_error(const clcnn_context *ctx, const char *who, const clcnn_atomic_file *af,
                              const char *step, int err) {
-    return clcnn_error(ctx, CLCNN_ERR_IO, "%s: cannot save %s: %s the temporary file %s: %s", who, af->path, step,
-                       af->tmp, strerror(err ? err : EIO));
+    return clcnn_error(ctx, CLCNN_ERR_IO, "%s: cannot save %s: %s the temporary file %s: %s%s", who, af->path, step,
+                       af->tmp, strerror(err ? abs(err) : EIO), err < 0 ? CLCNN_FAULT_NOTE : "");
 }
 
 static void release(clcnn_atomic_file *af) {
@@ -78,6 +80,7 @@ clcnn_status clcnn_atomic_commit(const clcnn_context *ctx, const char *who, clcn
     clcnn_status st = CLCNN_OK;
     errno = 0;
     if (af->failed) st = io_error(ctx, who, af, "writing", af->error);
+    else if (clcnn_fault_hit(CLCNN_FAULT_WRITE)) st = io_error(ctx, who, af, "writing", -ENOSPC); /* a full disk */
     else if (fflush(af->f) != 0 || fsync(fileno(af->f)) != 0) st = io_error(ctx, who, af, "writing", errno);
     errno = 0;
     if (fclose(af->f) != 0 && st == CLCNN_OK) st = io_error(ctx, who, af, "closing", errno);

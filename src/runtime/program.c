@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "runtime/fault.h"
 #include "runtime/internal.h"
 #include "runtime/kernels.h"
 
@@ -283,18 +284,67 @@ clcnn_karg clcnn_karg_tensor_buf(const clcnn_tensor *t) {
     return (clcnn_karg){sizeof(cl_mem), t ? (const void *)&t->buf : (const void *)&null_mem};
 }
 
+static const char *kernel_name(cl_kernel kernel, char *buf, size_t size) {
+    if (clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, size, buf, NULL) != CL_SUCCESS) snprintf(buf, size, "?");
+    return buf;
+}
+
+/* Refuse a launch the device cannot run (work-group size over the device's or this
+ * kernel's limit, more local memory than the device has) with an error naming the
+ * kernel and the limit, where drivers give a bare code or fail at a later read. */
+static clcnn_status check_launch_limits(clcnn_context *ctx, cl_kernel kernel, const char *what, cl_uint dims,
+                                        const size_t *local) {
+    const clcnn_device_info *d = &ctx->dev.info;
+    char name[128];
+    if (dims < 1 || dims > 3)
+        return clcnn_error(ctx, CL_INVALID_WORK_DIMENSION, "%s: kernel %s launched with %u dimensions", what,
+                           kernel_name(kernel, name, sizeof name), dims);
+    cl_ulong local_mem = 0;
+    if (clGetKernelWorkGroupInfo(kernel, ctx->dev.device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem,
+                                 NULL) == CL_SUCCESS &&
+        d->local_mem_bytes && local_mem > d->local_mem_bytes)
+        return clcnn_error(ctx, CL_OUT_OF_RESOURCES, "%s: kernel %s needs %llu bytes of local memory, more than the "
+                           "%llu bytes of %s", what, kernel_name(kernel, name, sizeof name),
+                           (unsigned long long)local_mem, (unsigned long long)d->local_mem_bytes, d->name);
+    if (!local) return CLCNN_OK;
+    size_t item_max[3] = {0, 0, 0}, kernel_max = 0, total = 1;
+    clGetDeviceInfo(ctx->dev.device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof item_max, item_max, NULL);
+    clGetKernelWorkGroupInfo(kernel, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kernel_max, &kernel_max, NULL);
+    for (cl_uint i = 0; i < dims; i++) {
+        if (local[i] == 0 || (item_max[i] && local[i] > item_max[i]))
+            return clcnn_error(ctx, CL_INVALID_WORK_ITEM_SIZE, "%s: kernel %s: local size %zu in dimension %u is "
+                               "outside 1..%zu on %s", what, kernel_name(kernel, name, sizeof name), local[i], i,
+                               item_max[i], d->name);
+        total *= local[i];
+    }
+    size_t limit = d->max_work_group_size;
+    if (kernel_max && (!limit || kernel_max < limit)) limit = kernel_max;
+    if (limit && total > limit)
+        return clcnn_error(ctx, CL_INVALID_WORK_GROUP_SIZE, "%s: kernel %s: a work-group of %zu work-items exceeds "
+                           "the %zu that %s allows for it (device %zu, kernel %zu)", what,
+                           kernel_name(kernel, name, sizeof name), total, limit, d->name, d->max_work_group_size,
+                           kernel_max);
+    return CLCNN_OK;
+}
+
 clcnn_status clcnn_launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs, const clcnn_karg *args,
                           cl_uint dims, const size_t *global, const size_t *local) {
     for (int i = 0; i < nargs; i++) {
         cl_int err = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
         if (err != CL_SUCCESS) return clcnn_error(ctx, err, "%s: setting kernel argument %d failed (%d)", what, i, err);
     }
+    clcnn_status st = check_launch_limits(ctx, kernel, what, dims, local);
+    if (st != CLCNN_OK) return st;
     size_t g[3];
     for (cl_uint d = 0; d < dims; d++) {
         if (global[d] == 0) return CLCNN_OK; /* empty tensor: nothing to do */
         g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
     }
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, g, local, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return clcnn_error(ctx, err, "%s: kernel launch failed (%d, %s)", what, err, clcnn_status_str(err));
+    /* CLCNN_FAULT: an injected failure is what a driver short of resources returns. */
+    const int injected = clcnn_fault_hit(CLCNN_FAULT_LAUNCH);
+    cl_int err = injected ? CL_OUT_OF_RESOURCES : clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, g, local, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return clcnn_error(ctx, err, "%s: kernel launch failed (%d, %s)%s", what, err, clcnn_status_str(err),
+                           injected ? CLCNN_FAULT_NOTE : "");
     return CLCNN_OK;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/fault.h"
 #include "runtime/internal.h"
 
 /* ---- pool ---- */
@@ -52,9 +53,12 @@ static clcnn_status pool_alloc(clcnn_context *ctx, size_t bytes, const char *sha
         return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY,
                            "tensor %s needs %.1f MiB, more than one allocation on %s may hold (%.1f MiB)", shape,
                            bytes / 1048576.0, d->name, d->max_alloc_bytes / 1048576.0);
-    cl_int err;
+    /* CLCNN_FAULT counts buffers the pool must create (its reuses are not calls); an
+     * injected failure fails the retry too, as a real shortage would. */
+    const int injected = clcnn_fault_hit(CLCNN_FAULT_ALLOC);
+    cl_int err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
     for (int attempt = 0; attempt < 2; attempt++) {
-        *buf = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
+        *buf = injected ? NULL : clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
         if (*buf) {
             ctx->stats.device_allocations++;
             *got = bytes;
@@ -66,7 +70,8 @@ static clcnn_status pool_alloc(clcnn_context *ctx, size_t bytes, const char *sha
                                     err == CL_OUT_OF_HOST_MEMORY || err == CL_INVALID_BUFFER_SIZE
                                 ? CLCNN_ERR_OUT_OF_MEMORY
                                 : err,
-                       "allocating %.1f MiB for tensor %s on %s failed (%d)", bytes / 1048576.0, shape, d->name, err);
+                       "allocating %.1f MiB for tensor %s on %s failed (%d)%s", bytes / 1048576.0, shape, d->name, err,
+                       injected ? CLCNN_FAULT_NOTE : "");
 }
 
 /* ---- shapes ---- */

@@ -40,7 +40,7 @@ static clcnn_status create_state(clcnn_trainer *t) {
         t->grads[t->ngrads++] = p.grad;
         if (kind != CLCNN_OPT_SGD || t->p.optimizer.momentum != 0.0f) st = zeroed_like(t->ctx, p.grad, &t->state1[i]);
         if (st == CLCNN_OK && kind != CLCNN_OPT_SGD) st = zeroed_like(t->ctx, p.grad, &t->state2[i]);
-        if (st != CLCNN_OK) return st;
+        if (st != CLCNN_OK) return clcnn_error_prefix(t->ctx, st, "clcnn_trainer_create: optimizer state of %s", p.name);
     }
     return CLCNN_OK;
 }
