@@ -74,6 +74,12 @@ static clcnn_status before_act(clcnn_graph *g, graph_layer *l, const clcnn_tenso
     return st;
 }
 
+/* The backward op about to run reads the values of l's input (not only its shape):
+ * compute it if the last forward fused it away. */
+static clcnn_status input_values(clcnn_graph *g, const graph_layer *l) {
+    return l->in[0] > 0 ? graph_materialize(g, l->in[0]) : CLCNN_OK;
+}
+
 static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params) {
     clcnn_context *ctx = g->ctx;
     const clcnn_tensor *x = graph_input_of(g, l, 0);
@@ -84,7 +90,8 @@ static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_t
     case LAYER_INPUT: break;
     case LAYER_CONV: {
         clcnn_tensor *dw = grad_if(g, l, 0, with_params), *db = grad_if(g, l, 1, with_params);
-        if (s0.dx || dw || db)
+        if (dw) st = input_values(g, l);
+        if (st == CLCNN_OK && (s0.dx || dw || db))
             st = clcnn_conv2d_backward(ctx, x, graph_layer_param(g, l, 0), &l->conv, dy, s0.dx, s0.accumulate, dw, db);
         break;
     }
@@ -93,13 +100,15 @@ static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_t
         const clcnn_tensor *mean = batch_stats ? l->mean : graph_layer_param(g, l, 2);
         if (!batch_stats) st = clcnn_batchnorm_invstd(ctx, graph_layer_param(g, l, 3), BN_EPS, l->invstd);
         clcnn_tensor *dgamma = grad_if(g, l, 0, with_params), *dbeta = grad_if(g, l, 1, with_params);
+        if (st == CLCNN_OK && (dgamma || dbeta || batch_stats)) st = input_values(g, l);
         if (st == CLCNN_OK && (s0.dx || dgamma || dbeta))
             st = clcnn_batchnorm_backward(ctx, x, graph_layer_param(g, l, 0), mean, l->invstd, batch_stats, dy, s0.dx,
                                           s0.accumulate, dgamma, dbeta);
         break;
     }
     case LAYER_ACTIVATION:
-        if (s0.dx) st = clcnn_activate_backward(ctx, x, l->y, l->act, dy, s0.dx, s0.accumulate);
+        if (s0.dx && l->act == CLCNN_ACT_SILU) st = input_values(g, l); /* the others need only y */
+        if (st == CLCNN_OK && s0.dx) st = clcnn_activate_backward(ctx, x, l->y, l->act, dy, s0.dx, s0.accumulate);
         break;
     case LAYER_ADD:
         if ((st = before_act(g, l, &dy)) == CLCNN_OK && (st = pass_through(g, dy, &s0)) == CLCNN_OK) {
@@ -109,14 +118,16 @@ static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_t
         }
         break;
     case LAYER_POOL:
-        if (s0.dx) st = clcnn_pool2d_backward(ctx, x, &l->pool, dy, s0.dx, s0.accumulate);
+        if (s0.dx && l->pool.mode == CLCNN_POOL_MAX) st = input_values(g, l);
+        if (st == CLCNN_OK && s0.dx) st = clcnn_pool2d_backward(ctx, x, &l->pool, dy, s0.dx, s0.accumulate);
         break;
     case LAYER_GLOBAL_AVG_POOL:
         if (s0.dx) st = clcnn_global_avg_pool_backward(ctx, dy, s0.dx, s0.accumulate);
         break;
     case LAYER_LINEAR: {
         clcnn_tensor *dw = grad_if(g, l, 0, with_params), *db = grad_if(g, l, 1, with_params);
-        if (s0.dx || dw || db)
+        if (dw) st = input_values(g, l);
+        if (st == CLCNN_OK && (s0.dx || dw || db))
             st = clcnn_linear_backward(ctx, x, graph_layer_param(g, l, 0), dy, s0.dx, s0.accumulate, dw, db);
         break;
     }
@@ -131,7 +142,8 @@ static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_t
         int any = s0.dx != NULL;
         for (int p = 0; p < 4; p++) any |= (d[p] = grad_if(g, l, p, with_params)) != NULL;
         if (s1.to && s1.to == s0.to) s0.accumulate = 1; /* residual and input are one tensor */
-        if (any)
+        if (any) st = input_values(g, l);
+        if (st == CLCNN_OK && any)
             st = clcnn_squeeze_excite_backward(ctx, x, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1),
                                                graph_layer_param(g, l, 2), graph_layer_param(g, l, 3), dy, s0.dx,
                                                s0.accumulate, d[0], d[1], d[2], d[3]);
@@ -145,7 +157,7 @@ static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_t
     return st;
 }
 
-static clcnn_status run_backward(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout) {
+clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout, double *ms) {
     if (!g->batch || !g->input)
         return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: no forward pass to go back through", op);
     graph_layer *out = &g->layers[g->nlayers - 1];
@@ -156,19 +168,23 @@ static clcnn_status run_backward(clcnn_graph *g, const char *op, int target, con
     const int with_params = target < 0;
     plan(g, target, with_params);
     if (!out->wants_dy) return CLCNN_OK; /* nothing is trainable and no target: nothing to do */
+    layer_timer timer = {.ms = ms};
+    if ((st = graph_check_dout(g, dout)) != CLCNN_OK || (st = graph_timer_start(g, &timer)) != CLCNN_OK) return st;
     for (int i = g->nlayers - 1; i >= (target > 0 ? target + 1 : 1); i--) {
         graph_layer *l = &g->layers[i];
         if (!l->wants_dy || (i != g->nlayers - 1 && !l->dy_valid)) continue;
         const clcnn_tensor *dy = i == g->nlayers - 1 ? dout : l->dy;
         if ((st = layer_backward(g, l, dy, with_params)) != CLCNN_OK)
             return clcnn_error_prefix(g->ctx, st, "backward of layer %s", l->name);
+        if ((st = graph_timer_lap(g, &timer, i)) != CLCNN_OK) return st;
+        if ((st = graph_check_backward(g, l, with_params)) != CLCNN_OK) return st;
     }
     return CLCNN_OK;
 }
 
 clcnn_status clcnn_graph_backward(clcnn_graph *g, const clcnn_tensor *dout) {
     if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_backward: graph is NULL");
-    return run_backward(g, "clcnn_graph_backward", -1, dout);
+    return graph_backward_pass(g, "clcnn_graph_backward", -1, dout, NULL);
 }
 
 clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clcnn_tensor *dout,
@@ -182,7 +198,7 @@ clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clc
         *grad = dout; /* the output's own gradient is dout */
         return clcnn_check_tensor(g->ctx, op, "output gradient", dout, 0);
     }
-    clcnn_status st = run_backward(g, op, target, dout);
+    clcnn_status st = graph_backward_pass(g, op, target, dout, NULL);
     if (st != CLCNN_OK) return st;
     graph_layer *t = &g->layers[target];
     if (!t->dy_valid) {

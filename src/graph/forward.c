@@ -12,6 +12,7 @@ void graph_batch_free(clcnn_graph *g) {
         clcnn_tensor_destroy(l->mean);
         clcnn_tensor_destroy(l->invstd);
         l->y = l->dy = l->mean = l->invstd = NULL;
+        l->stale = 0;
     }
     g->batch = 0;
 }
@@ -95,10 +96,7 @@ static clcnn_status run_layer(clcnn_graph *g, int index) {
     return clcnn_error(ctx, CLCNN_ERR_UNSUPPORTED, "graph: layer kind %d", (int)l->kind);
 }
 
-clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const clcnn_tensor **output) {
-    static const char *op = "clcnn_graph_forward";
-    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: graph is NULL", op);
-    if (output) *output = NULL;
+clcnn_status graph_forward_pass(clcnn_graph *g, const char *op, const clcnn_tensor *x, double *ms) {
     clcnn_status st = clcnn_check_tensor(g->ctx, op, "input", x, 4);
     if (st != CLCNN_OK) return st;
     const graph_layer *in = &g->layers[0];
@@ -111,22 +109,53 @@ clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const cl
     if ((st = plan_batch(g, x->shape[0])) != CLCNN_OK || (g->training && (st = plan_gradients(g)) != CLCNN_OK))
         return st;
     g->input = x;
-    if (g->training) g->forwards++;
-    for (int i = 1; i < g->nlayers; i++)
-        if ((st = run_layer(g, i)) != CLCNN_OK)
-            return clcnn_error_prefix(g->ctx, st, "forward of layer %s", g->layers[i].name);
-    if (output) *output = g->layers[g->nlayers - 1].y;
+    if (g->training) {
+        g->forwards++;
+        graph_params_changed(g); /* batch norms update their running statistics */
+    }
+    const int fusing = graph_fusing(g);
+    if (fusing && (st = graph_fuse_prepare(g)) != CLCNN_OK) return st;
+    layer_timer timer = {.ms = ms};
+    if ((st = graph_check_forward(g, 0)) != CLCNN_OK || (st = graph_timer_start(g, &timer)) != CLCNN_OK) return st;
+    for (int i = 1; i < g->nlayers; i++) {
+        graph_layer *l = &g->layers[i];
+        int at = i; /* the layer that did the work: a chain's head */
+        if (fusing && l->chain >= 0) {
+            at = l->chain;
+            l->stale = g->layers[at].chain_end != i;
+            if (l->stale) continue;
+            st = graph_run_chain(g, at);
+        } else {
+            l->stale = 0;
+            st = run_layer(g, i);
+        }
+        if (st != CLCNN_OK) return clcnn_error_prefix(g->ctx, st, "forward of layer %s", g->layers[at].name);
+        if ((st = graph_timer_lap(g, &timer, at)) != CLCNN_OK || (st = graph_check_forward(g, i)) != CLCNN_OK)
+            return st;
+    }
     return CLCNN_OK;
+}
+
+clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const clcnn_tensor **output) {
+    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_forward: graph is NULL");
+    if (output) *output = NULL;
+    clcnn_status st = graph_forward_pass(g, "clcnn_graph_forward", x, NULL);
+    if (st == CLCNN_OK && output) *output = g->layers[g->nlayers - 1].y;
+    return st;
 }
 
 const clcnn_tensor *clcnn_graph_tensor(const clcnn_graph *g, const char *name) {
     const int i = g ? graph_find_layer(g, name) : -1;
     if (i < 0) return NULL;
-    return i == 0 ? g->input : g->layers[i].y;
+    if (i == 0) return g->input;
+    /* A layer fused away by the last forward is computed now rather than read stale. */
+    return graph_materialize(g, i) == CLCNN_OK ? g->layers[i].y : NULL;
 }
 
 void clcnn_graph_set_training(clcnn_graph *g, int training) {
-    if (g) g->training = training != 0;
+    if (!g || g->training == (training != 0)) return;
+    g->training = training != 0;
+    graph_params_changed(g);
 }
 
 int clcnn_graph_is_training(const clcnn_graph *g) { return g ? g->training : 0; }

@@ -41,8 +41,11 @@ clcnn_status clcnn_graph_create(clcnn_context *ctx, int channels, int height, in
         return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_graph_create: no host memory");
     }
     g->layers[0] = (graph_layer){.kind = LAYER_INPUT, .name = name, .in = {-1, -1}, .ndim = 3,
-                                 .shape = {channels, height, width}, .param = {-1, -1, -1, -1}};
+                                 .shape = {channels, height, width}, .param = {-1, -1, -1, -1}, .chain = -1,
+                                 .chain_bn = -1, .chain_tail = -1, .chain_end = -1};
     g->nlayers = 1;
+    g->fuse = graph_env_flag("CLCNN_FUSE", 1);
+    g->check_numerics = graph_env_flag("CLCNN_CHECK_NUMERICS", 0);
     *out = g;
     return CLCNN_OK;
 }
@@ -52,6 +55,8 @@ clcnn_context *clcnn_graph_context(const clcnn_graph *g) { return g ? g->ctx : N
 void clcnn_graph_destroy(clcnn_graph *g) {
     if (!g) return;
     graph_batch_free(g);
+    graph_fuse_free(g);
+    clcnn_tensor_destroy(g->numerics_flag);
     for (int i = 0; i < g->nlayers; i++) free(g->layers[i].name);
     free(g->layers);
     graph_params_free(g);
@@ -81,7 +86,8 @@ static clcnn_status begin(clcnn_graph *g, const char *op, layer_kind kind, const
     char *copy = strdup(name);
     if (!copy) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
     graph_layer *l = &g->layers[g->nlayers];
-    *l = (graph_layer){.kind = kind, .name = copy, .in = {a, b}, .param = {-1, -1, -1, -1}};
+    *l = (graph_layer){.kind = kind, .name = copy, .in = {a, b}, .param = {-1, -1, -1, -1}, .chain = -1,
+                       .chain_bn = -1, .chain_tail = -1, .chain_end = -1};
     l->ndim = g->layers[a].ndim;
     memcpy(l->shape, g->layers[a].shape, sizeof l->shape);
     g->params_before_layer = g->nparams;
@@ -94,7 +100,9 @@ static clcnn_status finish(clcnn_graph *g, graph_layer *l, clcnn_status st) {
     if (!l) return st;
     if (st == CLCNN_OK) {
         g->nlayers++;
-        graph_batch_free(g); /* per-batch tensors are planned again on the next forward */
+        graph_batch_free(g); /* per-batch tensors and fused chains are planned again on the next forward */
+        graph_fuse_free(g);
+        g->fuse_planned = 0;
         return st;
     }
     graph_params_truncate(g, g->params_before_layer);

@@ -26,6 +26,7 @@ typedef struct {
     clcnn_tensor *value;
     clcnn_tensor *grad; /* NULL for running statistics */
     int frozen;
+    unsigned version;   /* bumped whenever the value is handed out writable (fuse.c) */
 } graph_param;
 
 typedef struct {
@@ -45,6 +46,16 @@ typedef struct {
     uint64_t drop_seed;            /* dropout: this forward's mask */
     int dy_valid;                  /* backward: dy holds a gradient this pass */
     int wants_dy;                  /* backward: some gradient is needed below this layer */
+    /* evaluation-mode fusion (fuse.c): a chain is a convolution (its head), optionally
+     * the batch norm folded into it, and optionally an activation or add (its tail)
+     * run as the convolution's epilogue; it runs at its last member (its end), whose
+     * output receives the result. */
+    int chain;                     /* the head of the chain this layer belongs to, or -1 */
+    int chain_bn, chain_tail, chain_end; /* head only: members (-1 when absent) */
+    int stale;                     /* the last forward fused this output away */
+    clcnn_tensor *fold_w, *fold_b; /* head with a batch norm: the folded weight and bias */
+    int fold_valid;
+    unsigned fold_epoch, fold_sum; /* the parameter epoch and versions they were folded from */
 } graph_layer;
 
 struct clcnn_graph {
@@ -59,6 +70,11 @@ struct clcnn_graph {
     uint64_t forwards;  /* training forward passes so far (dropout masks) */
     const clcnn_tensor *input; /* the last forward's input (borrowed) */
     int params_before_layer;   /* building: parameter count before the layer being added */
+    int fuse;                  /* CLCNN_FUSE, read at creation: 0 turns fusion off */
+    int check_numerics;        /* CLCNN_CHECK_NUMERICS, read at creation */
+    int fuse_planned;          /* layer count the chains were planned for (0: none) */
+    unsigned param_epoch;      /* bumped whenever any parameter may have changed */
+    clcnn_tensor *numerics_flag; /* CLCNN_CHECK_NUMERICS: the device-side finding */
 };
 
 /* ---- parameters (params.c) ---- */
@@ -78,6 +94,57 @@ void graph_params_free(clcnn_graph *g);
 void graph_batch_free(clcnn_graph *g);
 /* [batch, per-sample shape...] of layer l; returns the rank. */
 int graph_layer_shape(const graph_layer *l, int batch, int shape[4]);
+
+/* ---- evaluation-mode fusion (fuse.c) ---- */
+
+/* Any parameter may have changed (a load, a training pass, a mode switch): every
+ * fold is recomputed before it is used again. */
+void graph_params_changed(clcnn_graph *g);
+/* Parameter i was handed out writable: folds made from it are recomputed. */
+void graph_param_touched(const clcnn_graph *g, int i);
+/* Whether this forward runs fused chains: evaluation mode, CLCNN_FUSE not 0, no numerics checks. */
+int graph_fusing(const clcnn_graph *g);
+/* Plan the chains (once per graph structure) and bring every fold up to date. */
+clcnn_status graph_fuse_prepare(clcnn_graph *g);
+/* Run the chain whose head is layer `head` into its end's output. */
+clcnn_status graph_run_chain(clcnn_graph *g, int head);
+/* Compute the unfused output of layer i if the last forward fused it away. */
+clcnn_status graph_materialize(const clcnn_graph *g, int i);
+/* Release the folded weights. */
+void graph_fuse_free(clcnn_graph *g);
+/* An environment flag: unset or empty gives dflt, "0" gives 0, anything else 1. */
+int graph_env_flag(const char *name, int dflt);
+
+/* ---- CLCNN_CHECK_NUMERICS (numerics.c; the op in src/ops/numerics.c) ---- */
+
+/* The first NaN or infinity of t: *index receives its position (-1 when all values are
+ * finite) and *value the value. scratch: a tensor of one element or more it may use.
+ * Waits for the device. */
+clcnn_status clcnn_find_nonfinite(clcnn_context *ctx, const clcnn_tensor *t, clcnn_tensor *scratch, int *index,
+                                  float *value);
+/* When the graph checks numerics: layer i's output after its forward (i = 0: the
+ * input), the output gradient, and the gradients layer l's backward produced (its
+ * inputs', and its parameters' with with_params); CLCNN_ERR_NUMERICS names the first. */
+clcnn_status graph_check_forward(clcnn_graph *g, int i);
+clcnn_status graph_check_dout(clcnn_graph *g, const clcnn_tensor *dout);
+clcnn_status graph_check_backward(clcnn_graph *g, const graph_layer *l, int with_params);
+
+/* ---- passes (forward.c, backward.c) and their timing (profile.c) ---- */
+
+/* Per-layer timing of a pass: with ms NULL it does nothing; otherwise the device is
+ * waited for before the pass and after each layer, and ms[i] receives layer i's time. */
+typedef struct {
+    double *ms;
+    double t0;
+} layer_timer;
+clcnn_status graph_timer_start(clcnn_graph *g, layer_timer *t);
+clcnn_status graph_timer_lap(clcnn_graph *g, layer_timer *t, int layer);
+
+/* The forward pass of x (op names the caller in errors); ms as layer_timer's. */
+clcnn_status graph_forward_pass(clcnn_graph *g, const char *op, const clcnn_tensor *x, double *ms);
+/* The backward pass of dout to every trainable parameter (target < 0) or to layer
+ * `target`'s output; ms as layer_timer's. */
+clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout, double *ms);
 
 /* Layer index by name (-1 if none). */
 int graph_find_layer(const clcnn_graph *g, const char *name);

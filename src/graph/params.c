@@ -108,9 +108,12 @@ const char *clcnn_graph_param_name(const clcnn_graph *g, int index) {
     return g && index >= 0 && index < g->nparams ? g->params[index].name : NULL;
 }
 
+/* The value tensors handed out are writable: each hand-out counts as a change (fuse.c). */
 clcnn_tensor *clcnn_graph_param(const clcnn_graph *g, const char *name) {
     const int i = graph_find_param(g, name);
-    return i < 0 ? NULL : g->params[i].value;
+    if (i < 0) return NULL;
+    graph_param_touched(g, i);
+    return g->params[i].value;
 }
 
 clcnn_tensor *clcnn_graph_grad(const clcnn_graph *g, const char *name) {
@@ -124,6 +127,7 @@ clcnn_status clcnn_graph_param_info(const clcnn_graph *g, int index, clcnn_param
         return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_param_info: index %d outside [0, %d)", index,
                            g->nparams);
     const graph_param *p = &g->params[index];
+    graph_param_touched(g, index);
     *info = (clcnn_param_info){.name = p->name, .value = p->value, .grad = p->grad, .frozen = p->frozen};
     return CLCNN_OK;
 }
@@ -157,6 +161,7 @@ clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, 
             count++;
         }
     if (matched) *matched = count;
+    graph_params_changed(g);
     if (!count) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "clcnn_graph_freeze: no parameter is called %s or starts with %s.", prefix, prefix);
     return CLCNN_OK;
 }
@@ -194,6 +199,7 @@ clcnn_status clcnn_graph_load(clcnn_graph *g, const clcnn_weights *w, clcnn_load
             return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: the weights hold %s, which the network does not have", op, name);
     }
     int count = 0;
+    graph_params_changed(g);
     for (int i = 0; i < g->nparams; i++) {
         const clcnn_tensor *src = clcnn_weights_get(w, g->params[i].name);
         if (!src || !shapes_equal(src, g->params[i].value)) {
