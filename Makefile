@@ -73,8 +73,9 @@ TOOL_SRC := $(sort $(wildcard tools/*.c))
 $(BUILD)/clcnn: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libclcnn.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libclcnn.a $(LDLIBS)
 
-$(BUILD)/clbench: bench/clbench.c $(BUILD)/libclcnn.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libclcnn.a $(LDLIBS)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+$(BUILD)/clbench: $(BENCH_SRC) bench/bench.h tools/cli.h $(BUILD)/libclcnn.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_SRC) $(BUILD)/libclcnn.a $(LDLIBS)
 
 $(BUILD)/clcnn_tests: $(TEST_OBJ) $(BUILD)/libclcnn.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libclcnn.a $(LDLIBS)
@@ -83,7 +84,7 @@ $(BUILD)/clcnn_tests: $(TEST_OBJ) $(BUILD)/libclcnn.a
 # ASan's leak checker is off under SAN=1: the OpenCL ICD loader and PoCL keep
 # process-lifetime allocations that are not ours.
 test: deps
-	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/make_synthetic
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic
 	ASAN_OPTIONS=detect_leaks=0 CLCNN_TEST_BUILD=$(BUILD) ./$(BUILD)/clcnn_tests
 
 # The main job on the default device: make a synthetic data set, train the compact

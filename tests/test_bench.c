@@ -1,4 +1,391 @@
-/* test_bench.c: placeholder; its owner fills it in. */
+/* test_bench.c: the performance tools: clcnn_measure_peak, the per-device tuning file
+ * (write, reload in a new context, lookups, CLCNN_TUNE=off, corrupt and foreign files
+ * ignored), clcnn_tune on a tiny graph, and clbench's help and one-line errors. No
+ * timing is asserted: these machines are shared. clbench comes from the build folder
+ * named by CLCNN_TEST_BUILD; without it (or without the binary) those tests are skipped. */
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include "harness.h"
+#include "runtime/internal.h"
+#include "runtime/tuning.h"
+#include "testutil.h"
+#include "tmptree.h"
 
-const test_case test_bench_cases[] = {{NULL, NULL}};
+/* ---- environment variables set for one test and restored after ---- */
+
+typedef struct {
+    const char *name;
+    char *old; /* NULL: was unset */
+} env_saved;
+
+static void env_set(env_saved *e, const char *name, const char *value) {
+    const char *old = getenv(name);
+    e->name = name;
+    e->old = old ? strdup(old) : NULL;
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+}
+
+static void env_restore(env_saved *e) {
+    if (e->old) setenv(e->name, e->old, 1);
+    else unsetenv(e->name);
+    free(e->old);
+    e->old = NULL;
+}
+
+/* Warnings the library logs while a test listens. */
+static char g_warnings[4096];
+static void capture_log(clcnn_log_level level, const char *msg, void *user) {
+    (void)user;
+    const size_t n = strlen(g_warnings);
+    if (level >= CLCNN_LOG_WARN && n + strlen(msg) + 2 < sizeof g_warnings)
+        snprintf(g_warnings + n, sizeof g_warnings - n, "%s\n", msg);
+}
+
+static int device_index(void) {
+    clcnn_device_info info;
+    return clcnn_context_get_device_info(g_ctx, &info) == CLCNN_OK ? info.index : -1;
+}
+
+/* A fresh context on the test device (it reads the tuning file), or NULL (reported). */
+static clcnn_context *new_context(void) {
+    clcnn_context *ctx = NULL;
+    const clcnn_status st = clcnn_context_create(device_index(), &ctx);
+    CHECK(st == CLCNN_OK, "clcnn_context_create: %s", clcnn_last_error(NULL));
+    return ctx;
+}
+
+/* Once a test that pointed XDG_CACHE_HOME elsewhere has restored it, a new context
+ * reads the real tuning file again, so that later tests see what they would have. */
+static void reload_real_tuning(void) {
+    clcnn_context_destroy(new_context());
+}
+
+/* ---- clcnn_measure_peak ---- */
+
+static void test_bench_peak(void) {
+    clcnn_peak peak = {-1, -1};
+    CHECK_OK(clcnn_measure_peak(g_ctx, &peak));
+    CHECK(peak.fma_gflops > 0 && isfinite(peak.fma_gflops), "fma_gflops %g", peak.fma_gflops);
+    CHECK(peak.bandwidth_gbps > 0 && isfinite(peak.bandwidth_gbps), "bandwidth_gbps %g", peak.bandwidth_gbps);
+    printf("    peak: %.1f GFLOP/s, %.1f GB/s\n", peak.fma_gflops, peak.bandwidth_gbps);
+    CHECK_STATUS(clcnn_measure_peak(g_ctx, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_measure_peak(NULL, &peak), CLCNN_ERR_INVALID_ARGUMENT);
+}
+
+/* ---- the tuning file ---- */
+
+static const int key_a[] = {1, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+static const int key_b[] = {2, 8, 9, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8};
+enum { NKEY = sizeof key_a / sizeof key_a[0] };
+
+static int lookup(const clcnn_context *ctx, const int *key) {
+    return clcnn_params_tuned_choice(ctx, CLCNN_TUNED_OP_CONV, key, NKEY);
+}
+
+/* A tile no default row uses, so that finding it proves the file was read. */
+enum { TILE_M = 3, TILE_N = 32 };
+
+static void check_tuned(clcnn_context *ctx, int want_a, int want_b, int want_tile, const char *when) {
+    if (!ctx) return;
+    CHECK(lookup(ctx, key_a) == want_a, "%s: choice for key a %d, want %d", when, lookup(ctx, key_a), want_a);
+    CHECK(lookup(ctx, key_b) == want_b, "%s: choice for key b %d, want %d", when, lookup(ctx, key_b), want_b);
+    const int tiled = ctx->params.gemm_tile_m == TILE_M && ctx->params.gemm_tile_n == TILE_N;
+    CHECK(tiled == want_tile, "%s: gemm tile %dx%d (row %s), tuned tile %sexpected", when, ctx->params.gemm_tile_m,
+          ctx->params.gemm_tile_n, ctx->params.row_name, want_tile ? "" : "not ");
+    const int other[NKEY] = {7};
+    CHECK(lookup(ctx, other) == 0, "%s: a key never stored found %d", when, lookup(ctx, other));
+    CHECK(clcnn_params_tuned_choice(ctx, "no-such-op", key_a, NKEY) == 0, "%s: another op's key matched", when);
+}
+
+/* A new context after path was overwritten with text: nothing tuned, a warning logged. */
+static void check_ignored(const char *path, const char *text, const char *what) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL, "cannot write %s", path);
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+    g_warnings[0] = 0;
+    clcnn_context *ctx = new_context();
+    check_tuned(ctx, 0, 0, 0, what);
+    CHECK(strstr(g_warnings, "ignoring tuning file") != NULL, "%s: no warning logged (got \"%s\")", what, g_warnings);
+    clcnn_context_destroy(ctx);
+}
+
+static void test_bench_tuning_file(void) {
+    tmptree t;
+    if (!tmptree_open(&t, "tune")) return;
+    env_saved xdg, tune, tile;
+    env_set(&xdg, "XDG_CACHE_HOME", t.root);
+    env_set(&tune, "CLCNN_TUNE", NULL);
+    env_set(&tile, "CLCNN_GEMM_TILE", NULL);
+    clcnn_set_log_callback(capture_log, NULL, CLCNN_LOG_WARN);
+    clcnn_context *ctx = new_context();
+    char path[4200] = "", stored[4200] = "";
+    clcnn_device_info info;
+    if (!ctx) goto restore;
+    clcnn_context_get_device_info(ctx, &info);
+    CHECK(clcnn_tuning_path(&info, path, sizeof path) == 0 && strstr(path, t.root) == path, "tuning path %s", path);
+    check_tuned(ctx, 0, 0, 0, "no tuning file yet");
+
+    /* Store, then merge a second choice in: both are on disk and in use at once. */
+    clcnn_tuned_choice a = {.op = CLCNN_TUNED_OP_CONV, .nkey = NKEY, .choice = 2, .name = "winograd \"4x4\""};
+    clcnn_tuned_choice b = {.op = CLCNN_TUNED_OP_CONV, .nkey = NKEY, .choice = 3, .name = NULL};
+    memcpy(a.key, key_a, sizeof key_a);
+    memcpy(b.key, key_b, sizeof key_b);
+    CHECK_OK(clcnn_tuning_store(ctx, TILE_M, TILE_N, 1, &a, stored, sizeof stored));
+    CHECK(!strcmp(stored, path), "stored in %s, expected %s", stored, path);
+    CHECK_OK(clcnn_tuning_store(ctx, 0, 0, 1, &b, NULL, 0));
+    check_tuned(ctx, 2, 3, 1, "the tuning context after storing");
+    clcnn_context_destroy(ctx);
+
+    /* A new context reads the file. */
+    ctx = new_context();
+    check_tuned(ctx, 2, 3, 1, "a new context");
+    clcnn_context_destroy(ctx);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    CHECK(root && json_array_size(json_object_get(root, "choices")) == 2, "the file holds 2 choices: %s",
+          root ? "no" : jerr.text);
+    json_decref(root);
+    CHECK(g_warnings[0] == 0, "warnings on a good file: %s", g_warnings);
+
+    /* CLCNN_TUNE=off: the file is there, but not used. */
+    env_saved off;
+    env_set(&off, "CLCNN_TUNE", "off");
+    ctx = new_context();
+    check_tuned(ctx, 0, 0, 0, "CLCNN_TUNE=off");
+    clcnn_context_destroy(ctx);
+    env_restore(&off);
+
+    /* Corrupt or foreign files are ignored with a warning, never a crash. */
+    char foreign[512], bad_tile[512];
+    snprintf(foreign, sizeof foreign,
+             "{\"format\": \"clcnn-tuning\", \"version\": 1, \"device\": \"another device\", \"driver\": \"%s\", "
+             "\"gemm_tile\": [3, 32], \"choices\": []}",
+             info.driver_version);
+    snprintf(bad_tile, sizeof bad_tile,
+             "{\"format\": \"clcnn-tuning\", \"version\": 1, \"device\": \"%s\", \"driver\": \"%s\", "
+             "\"gemm_tile\": [99, 32], \"choices\": []}",
+             info.name, info.driver_version);
+    check_ignored(path, "{\"format\": \"clcnn-tuning\", \"version\": 1, \"dev", "a truncated file");
+    check_ignored(path, "\x89PNG\r\n\x1a\n garbage", "a binary file");
+    check_ignored(path, "[1, 2, 3]", "a JSON array");
+    check_ignored(path, foreign, "another device's file");
+    check_ignored(path, bad_tile, "a tile out of range");
+restore:
+    clcnn_set_log_callback(NULL, NULL, CLCNN_LOG_ERROR);
+    env_restore(&tile);
+    env_restore(&tune);
+    env_restore(&xdg);
+    reload_real_tuning();
+    tmptree_close(&t);
+}
+
+/* ---- clcnn_tune ---- */
+
+typedef struct {
+    int lines;
+    char last[512];
+} report_log;
+
+static void on_report(void *user, const char *line) {
+    report_log *r = user;
+    r->lines++;
+    snprintf(r->last, sizeof r->last, "%s", line);
+}
+
+/* A tiny graph with three kinds of convolution (3x3, 1x1, depthwise 3x3) in four
+ * distinct shapes: c5 repeats c4's. */
+static clcnn_graph *tiny_graph(clcnn_context *ctx) {
+    clcnn_graph *g = NULL;
+    const clcnn_conv_params pad1 = {.stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1};
+    const clcnn_conv_params dw = {.stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1, .groups = 8};
+    CHECK_OK(clcnn_graph_create(ctx, 3, 8, 8, 5, &g));
+    if (!g) return NULL;
+    CHECK_OK(clcnn_graph_conv2d(g, "c1", "input", 8, 3, 3, &pad1, 0));
+    CHECK_OK(clcnn_graph_conv2d(g, "c2", "c1", 8, 1, 1, NULL, 0));
+    CHECK_OK(clcnn_graph_conv2d(g, "c3", "c2", 8, 3, 3, &dw, 0));
+    CHECK_OK(clcnn_graph_conv2d(g, "c4", "c3", 8, 3, 3, &pad1, 0));
+    CHECK_OK(clcnn_graph_conv2d(g, "c5", "c4", 8, 3, 3, &pad1, 0));
+    return g;
+}
+
+static void test_bench_tune(void) {
+    tmptree t;
+    if (!tmptree_open(&t, "tune")) return;
+    char tile[32];
+    const clcnn_device_params saved = g_ctx->params;
+    snprintf(tile, sizeof tile, "%dx%d", saved.gemm_tile_m, saved.gemm_tile_n);
+    env_saved xdg, tiles, tune;
+    env_set(&xdg, "XDG_CACHE_HOME", t.root);
+    env_set(&tiles, "CLCNN_TUNE_TILES", tile); /* the tile in use: nothing new to compile */
+    env_set(&tune, "CLCNN_TUNE", NULL);
+    clcnn_graph *g = tiny_graph(g_ctx);
+    report_log r = {0, ""};
+    char path[4200] = "";
+    clcnn_device_info info;
+    clcnn_context_get_device_info(g_ctx, &info);
+    clcnn_tuning_path(&info, path, sizeof path);
+    if (g) {
+        CHECK_OK(clcnn_tune(g, 2, on_report, &r));
+        /* One line for the tile, one for the winner, one per distinct shape (4), one for the store. */
+        CHECK(r.lines == 7, "%d report lines, expected 7 (last: %s)", r.lines, r.last);
+        CHECK(strstr(r.last, path) != NULL, "the last line names %s: %s", path, r.last);
+        CHECK(g_ctx->conv_algo_override == 0, "override left at %d", g_ctx->conv_algo_override);
+        CHECK(g_ctx->params.gemm_tile_m == saved.gemm_tile_m && g_ctx->params.gemm_tile_n == saved.gemm_tile_n,
+              "tile %dx%d after tuning with only %s", g_ctx->params.gemm_tile_m, g_ctx->params.gemm_tile_n, tile);
+        json_error_t jerr;
+        json_t *root = json_load_file(path, 0, &jerr);
+        json_t *gt = json_object_get(root, "gemm_tile");
+        CHECK(root && json_integer_value(json_array_get(gt, 0)) == saved.gemm_tile_m &&
+                  json_integer_value(json_array_get(gt, 1)) == saved.gemm_tile_n,
+              "the stored tile is not %s (%s)", tile, root ? "" : jerr.text);
+        json_decref(root);
+        CHECK_STATUS(clcnn_tune(g, 0, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    }
+    CHECK_STATUS(clcnn_tune(NULL, 1, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    clcnn_graph_destroy(g);
+    g_ctx->params = saved;
+    env_restore(&tune);
+    env_restore(&tiles);
+    env_restore(&xdg);
+    reload_real_tuning();
+    tmptree_close(&t);
+}
+
+/* ---- clbench: help and errors ---- */
+
+/* The clbench binary of CLCNN_TEST_BUILD, or NULL (the test is skipped). */
+static const char *clbench_path(void) {
+    static char path[1024];
+    const char *b = getenv("CLCNN_TEST_BUILD");
+    struct stat s;
+    if (!b || !*b) {
+        test_skip("CLCNN_TEST_BUILD is not set (make test sets it)");
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s/clbench", b);
+    if (stat(path, &s) != 0) {
+        test_skip("no clbench in CLCNN_TEST_BUILD (make BUILD/clbench)");
+        return NULL;
+    }
+    return path;
+}
+
+typedef struct {
+    int rc;
+    char *out, *err;
+} run_result;
+
+/* Run `clbench ARGS` with stdout and stderr into files of t; rc -1 when it did not exit. */
+static run_result run_clbench(const tmptree *t, const char *bin, const char *args) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err", bin, args, t->root, t->root);
+    const int rc = system(cmd);
+    run_result r = {rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc), NULL, NULL};
+    size_t n;
+    r.out = (char *)tu_read_file(tmptree_path(t, "out"), &n);
+    r.err = (char *)tu_read_file(tmptree_path(t, "err"), &n);
+    return r;
+}
+
+static void run_free(run_result *r) {
+    free(r->out);
+    free(r->err);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; s && *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* Usage errors: exit status 2 and one line on stderr that contains `want`. */
+static void expect_usage_error(const tmptree *t, const char *bin, const char *args, const char *want) {
+    run_result r = run_clbench(t, bin, args);
+    CHECK(r.rc == 2, "clbench %s: exit %d, expected 2 (stderr: %s)", args, r.rc, r.err ? r.err : "");
+    CHECK(r.err && count_lines(r.err) == 1 && strstr(r.err, want), "clbench %s: stderr \"%s\" should be one line with \"%s\"",
+          args, r.err ? r.err : "", want);
+    run_free(&r);
+}
+
+static void test_bench_clbench_errors(void) {
+    const char *bin = clbench_path();
+    tmptree t;
+    if (!bin || !tmptree_open(&t, "clbench")) return;
+    run_result r = run_clbench(&t, bin, "");
+    CHECK(r.rc == 2 && r.err && strstr(r.err, "usage: clbench"), "no command: exit %d, stderr %s", r.rc, r.err);
+    run_free(&r);
+    r = run_clbench(&t, bin, "--help");
+    CHECK(r.rc == 0 && r.out && strstr(r.out, "tune"), "--help: exit %d, stdout %s", r.rc, r.out);
+    run_free(&r);
+    static const char *const cmds[] = {"peak", "gemm", "ops", "model", "tune"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char args[64], want[64];
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        snprintf(want, sizeof want, "usage: clbench %s", cmds[i]);
+        r = run_clbench(&t, bin, args);
+        CHECK(r.rc == 0 && r.out && strstr(r.out, want) && strstr(r.out, "--json") && strstr(r.out, "--device"),
+              "clbench %s: exit %d, stdout %s", args, r.rc, r.out);
+        run_free(&r);
+        snprintf(args, sizeof args, "%s --bogus", cmds[i]);
+        expect_usage_error(&t, bin, args, "--bogus is not an option");
+    }
+    expect_usage_error(&t, bin, "frobnicate", "unknown command 'frobnicate'");
+    expect_usage_error(&t, bin, "model", "--arch is required");
+    expect_usage_error(&t, bin, "ops --size 64", "--arch is required");
+    expect_usage_error(&t, bin, "tune", "--arch is required");
+    expect_usage_error(&t, bin, "model --arch resnet18 --mode fly", "unknown mode fly");
+    expect_usage_error(&t, bin, "gemm --m 0", "--m needs a positive integer");
+    expect_usage_error(&t, bin, "gemm --k", "--k needs a value");
+    expect_usage_error(&t, bin, "model --arch resnet18 --batch -3", "--batch needs a positive integer");
+    /* A library error: exit 1, one line naming the cause. */
+    r = run_clbench(&t, bin, "model --arch resnet7 --iters 1");
+    CHECK(r.rc == 1 && r.err && count_lines(r.err) == 1 && strstr(r.err, "resnet7"), "unknown arch: exit %d, stderr %s",
+          r.rc, r.err);
+    run_free(&r);
+    r = run_clbench(&t, bin, "model --arch compact --device no-such-device-name --iters 1");
+    CHECK(r.rc == 1 && r.err && count_lines(r.err) == 1, "unknown device: exit %d, stderr %s", r.rc, r.err);
+    run_free(&r);
+    tmptree_close(&t);
+}
+
+/* model --json on a small net, in each mode: one JSON object with the promised keys. */
+static void test_bench_clbench_model_json(void) {
+    const char *bin = clbench_path();
+    tmptree t;
+    if (!bin || !tmptree_open(&t, "clbench")) return;
+    static const char *const modes[] = {"infer", "train", "cam"};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        char args[128];
+        snprintf(args, sizeof args, "model --arch compact --size 32 --batch 2 --iters 2 --mode %s --json", modes[i]);
+        run_result r = run_clbench(&t, bin, args);
+        json_error_t jerr;
+        json_t *root = r.out ? json_loads(r.out, 0, &jerr) : NULL;
+        CHECK(r.rc == 0 && root, "clbench %s: exit %d, stdout %s, stderr %s", args, r.rc, r.out, r.err);
+        static const char *const keys[] = {"median_ms", "min_ms", "max_ms", "images_per_s", "first_ms"};
+        for (size_t k = 0; root && k < sizeof keys / sizeof keys[0]; k++) {
+            const double v = json_number_value(json_object_get(root, keys[k]));
+            CHECK(v > 0 && isfinite(v), "clbench %s: %s = %g", args, keys[k], v);
+        }
+        CHECK(!root || json_is_string(json_object_get(root, "device")), "clbench %s: no device name", args);
+        CHECK(!root || json_number_value(json_object_get(root, "min_ms")) <= json_number_value(json_object_get(root, "max_ms")),
+              "clbench %s: min above max", args);
+        json_decref(root);
+        run_free(&r);
+    }
+    tmptree_close(&t);
+}
+
+const test_case test_bench_cases[] = {{"bench_peak", test_bench_peak},
+                                      {"bench_tuning_file", test_bench_tuning_file},
+                                      {"bench_tune", test_bench_tune},
+                                      {"bench_clbench_errors", test_bench_clbench_errors},
+                                      {"bench_clbench_model_json", test_bench_clbench_model_json},
+                                      {NULL, NULL}};

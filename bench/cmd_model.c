@@ -1,0 +1,159 @@
+/* cmd_model.c: clbench model, a whole network's inference forward, SGD training step
+ * or Grad-CAM, timed per iteration after a cold first one. */
+#include "bench.h"
+
+typedef enum { MODE_INFER, MODE_TRAIN, MODE_CAM } model_mode;
+
+typedef struct {
+    const char *arch, *mode_name;
+    int size, batch, iters;
+    model_mode mode;
+} model_opts;
+
+/* What one iteration needs. */
+typedef struct {
+    model_mode mode;
+    clcnn_context *ctx;
+    clcnn_graph *g;
+    clcnn_trainer *trainer;     /* train */
+    clcnn_tensor *x, *labels;   /* labels: train */
+    clcnn_tensor *map;          /* cam */
+    clcnn_cam_params cam;
+} workload;
+
+/* One iteration, waited for: an inference forward, one SGD step, or one Grad-CAM. */
+static clcnn_status iterate(workload *w) {
+    clcnn_status st;
+    switch (w->mode) {
+    case MODE_TRAIN: st = clcnn_trainer_step(w->trainer, w->x, w->labels, NULL); break;
+    case MODE_CAM: st = clcnn_cam(w->g, w->x, &w->cam, NULL, w->map, NULL, NULL); break;
+    default: st = clcnn_graph_forward(w->g, w->x, NULL); break;
+    }
+    return st != CLCNN_OK ? st : clcnn_finish(w->ctx);
+}
+
+static clcnn_status setup(workload *w, const model_opts *o) {
+    clcnn_status st;
+    if ((st = bench_build_net(w->ctx, o->arch, o->size, &w->g)) != CLCNN_OK ||
+        (st = clcnn_tensor_create(w->ctx, 4, (int[]){o->batch, 3, o->size, o->size}, &w->x)) != CLCNN_OK ||
+        (st = clcnn_tensor_fill(w->x, 0.5f)) != CLCNN_OK)
+        return st;
+    if (o->mode == MODE_TRAIN) {
+        clcnn_train_params tp = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_SGD)};
+        tp.optimizer.momentum = 0.9f;
+        if ((st = clcnn_tensor_create(w->ctx, 1, &o->batch, &w->labels)) != CLCNN_OK ||
+            (st = clcnn_tensor_fill(w->labels, 1.0f)) != CLCNN_OK)
+            return st;
+        return clcnn_trainer_create(w->g, &tp, &w->trainer);
+    }
+    if (o->mode == MODE_CAM) {
+        clcnn_layer_info info;
+        w->cam = (clcnn_cam_params){.method = CLCNN_CAM_GRADCAM, .layer = "layer4"};
+        if (clcnn_graph_find_layer(w->g, "layer4", &info) < 0 || info.ndim != 3) {
+            fprintf(stderr, "%s model: %s has no layer4 with a spatial output to explain\n", PROG, o->arch);
+            return CLCNN_ERR_NOT_FOUND;
+        }
+        return clcnn_tensor_create(w->ctx, 3, (int[]){o->batch, info.shape[1], info.shape[2]}, &w->map);
+    }
+    return CLCNN_OK;
+}
+
+static void teardown(workload *w) {
+    clcnn_tensor_destroy(w->map);
+    clcnn_tensor_destroy(w->labels);
+    clcnn_tensor_destroy(w->x);
+    clcnn_trainer_destroy(w->trainer);
+    clcnn_graph_destroy(w->g);
+}
+
+static const char *mode_words(model_mode m) {
+    return m == MODE_TRAIN ? "SGD training step" : m == MODE_CAM ? "Grad-CAM at layer4" : "inference";
+}
+
+static int run(const model_opts *o, const bench_common *c) {
+    workload w = {.mode = o->mode};
+    if (cli_open(PROG, c->device, &w.ctx) != CLCNN_OK) return 1;
+    double *ms = calloc((size_t)o->iters, sizeof *ms);
+    int rc = 1;
+    clcnn_status st;
+    if (!ms) {
+        fprintf(stderr, "%s model: out of host memory\n", PROG);
+        goto done;
+    }
+    /* The cold iteration includes kernel builds (or loads from the disk cache) and the
+     * graph's planning for this batch size. */
+    const double t0 = bench_now_ms();
+    if ((st = setup(&w, o)) != CLCNN_OK) {
+        if (st != CLCNN_ERR_NOT_FOUND || !w.g) bench_fail("model", w.ctx, st, "setting up");
+        goto done;
+    }
+    if ((st = iterate(&w)) != CLCNN_OK) {
+        bench_fail("model", w.ctx, st, "the first iteration");
+        goto done;
+    }
+    const double first = bench_now_ms() - t0;
+    clcnn_context_stats stats;
+    clcnn_context_get_stats(w.ctx, &stats);
+    if ((st = iterate(&w)) != CLCNN_OK) { /* warm-up */
+        bench_fail("model", w.ctx, st, "the warm-up iteration");
+        goto done;
+    }
+    for (int i = 0; i < o->iters; i++) {
+        const double t = bench_now_ms();
+        if ((st = iterate(&w)) != CLCNN_OK) {
+            bench_fail("model", w.ctx, st, "a timed iteration");
+            goto done;
+        }
+        ms[i] = bench_now_ms() - t;
+    }
+    const double median = cli_median(ms, o->iters), ips = o->batch * 1e3 / median; /* ms sorted now */
+    if (c->json) {
+        rc = bench_print_json(json_pack(
+            "{s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:s, s:o}", "arch", o->arch, "mode",
+            o->mode_name, "size", o->size, "batch", o->batch, "iters", o->iters, "median_ms", median, "min_ms", ms[0],
+            "max_ms", ms[o->iters - 1], "first_ms", first, "images_per_s", ips, "programs_built",
+            (json_int_t)stats.programs_built, "programs_from_disk", (json_int_t)stats.programs_from_disk, "device",
+            bench_device_name(w.ctx), "device_info", bench_device_json(w.ctx)));
+    } else {
+        printf("%s %s, batch %d, %dx%d on %s:\n  median %.2f ms (min %.2f, max %.2f) over %d iterations, %.1f images/s\n"
+               "  first (cold) iteration %.0f ms, set-up included: %llu programs built, %llu from the disk cache\n",
+               o->arch, mode_words(o->mode), o->batch, o->size, o->size, bench_device_name(w.ctx), median, ms[0],
+               ms[o->iters - 1], o->iters, ips, first, (unsigned long long)stats.programs_built,
+               (unsigned long long)stats.programs_from_disk);
+        rc = 0;
+    }
+done:
+    free(ms);
+    teardown(&w);
+    clcnn_context_destroy(w.ctx);
+    return rc;
+}
+
+int bench_cmd_model(int argc, char **argv) {
+    model_opts o = {NULL, "infer", 224, 1, 10, MODE_INFER};
+    const bench_opt opts[] = {
+        {"--arch", BOPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact"},
+        {"--size", BOPT_INT, &o.size, "S", "input height and width"},
+        {"--batch", BOPT_INT, &o.batch, "B", "images per iteration"},
+        {"--mode", BOPT_STRING, &o.mode_name, "M", "infer, train or cam"},
+        {"--iters", BOPT_INT, &o.iters, "N", "timed iterations after one warm-up"},
+        {NULL, BOPT_FLAG, NULL, NULL, NULL}};
+    const bench_command cmd = {
+        "model", "--arch A [--size S] [--batch B] [--mode infer|train|cam] [--iters N] [--device D] [--json]",
+        "Times a network built by the zoo (random weights, 1000 classes, input 0.5):\n"
+        "  infer  a forward pass in evaluation mode\n"
+        "  train  one SGD step (momentum 0.9): forward, cross-entropy, backward, update\n"
+        "  cam    one Grad-CAM per image at layer4 (clcnn_cam: forward, backward to layer4, map)\n"
+        "Prints the median, min and max milliseconds per iteration after one warm-up,\n"
+        "images/s, and the first (cold) iteration with the set-up and kernel builds.",
+        opts};
+    bench_common c;
+    const int rc = bench_parse(&cmd, argc, argv, &c);
+    if (rc != BENCH_RUN) return rc;
+    if (!o.arch) return fprintf(stderr, "%s model: --arch is required (e.g. --arch resnet18)\n", PROG), 2;
+    if (!strcmp(o.mode_name, "train")) o.mode = MODE_TRAIN;
+    else if (!strcmp(o.mode_name, "cam")) o.mode = MODE_CAM;
+    else if (strcmp(o.mode_name, "infer"))
+        return fprintf(stderr, "%s model: unknown mode %s (infer, train or cam)\n", PROG, o.mode_name), 2;
+    return run(&o, &c);
+}

@@ -1,0 +1,281 @@
+/* tune.c: clcnn_tune, measuring on this device what the default rules only guess.
+ *
+ * 1. The GEMM tile (-DTM/-DTN of gemm_tiled): every candidate times all the graph's
+ *    convolutions through im2col + GEMM, weighted by how often each shape occurs; the
+ *    tile with the least total wins (one tile per device: the ops read ctx->params).
+ * 2. Per convolution shape, with that tile: every algorithm that applies
+ *    (clcnn_conv2d_algorithm_applies), forced through ctx->conv_algo_override; the
+ *    fastest is stored under clcnn_conv2d_tuning_key when more than one applied.
+ * The winners go to the device's tuning file (runtime/params.c) and are used at once. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "graph/graph.h"
+#include "ops/ops.h"
+#include "runtime/tuning.h"
+
+#define TUNE_MIN_RUN_MS 4.0 /* calibrate repetitions so a timed run lasts at least this */
+#define TUNE_MAX_REPS 20
+#define TUNE_ALGO_MAX 8     /* algorithm ids tried: 1 .. TUNE_ALGO_MAX - 1 */
+
+/* One distinct convolution of the graph at the tuning batch size. */
+typedef struct {
+    const graph_layer *layer; /* the first layer with this shape */
+    int count;                /* layers sharing it */
+    int x_shape[4];
+    int key[CLCNN_CONV_KEY_MAX], nkey;
+} conv_shape;
+
+typedef struct {
+    clcnn_report_fn fn;
+    void *user;
+} reporter;
+
+static void report(const reporter *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(const reporter *r, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    clcnn_log(CLCNN_LOG_INFO, "tune: %s", line);
+    if (r->fn) r->fn(r->user, line);
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* Candidate tiles: register blocks from small (GPUs, little register space) to large
+ * (AVX-512's 32 registers); N is the float16 vector count times 16. */
+static const int tile_candidates[][2] = {{2, 16}, {4, 16}, {6, 16}, {8, 16}, {12, 16}, {2, 32}, {4, 32}, {6, 32}};
+enum { NTILES = sizeof tile_candidates / sizeof tile_candidates[0], TILES_MAX = 16 };
+
+/* The tiles to try: CLCNN_TUNE_TILES="MxN,MxN,..." (each compiled once: a shorter list
+ * tunes faster), else tile_candidates. Returns the count. */
+static int tiles_to_try(int tiles[TILES_MAX][2]) {
+    const char *v = getenv("CLCNN_TUNE_TILES");
+    int n = 0;
+    for (const char *p = v; p && *p && n < TILES_MAX;) {
+        int m, w, used = 0;
+        if (sscanf(p, "%dx%d%n", &m, &w, &used) != 2 || !clcnn_gemm_tile_valid(m, w) || (p[used] && p[used] != ',')) {
+            clcnn_log(CLCNN_LOG_WARN, "ignoring CLCNN_TUNE_TILES=%s: want MxN[,MxN...], M in 1..12, N 16 or 32", v);
+            n = 0;
+            break;
+        }
+        tiles[n][0] = m;
+        tiles[n][1] = w;
+        n++;
+        p += used + (p[used] == ',');
+    }
+    if (n > 0) return n;
+    memcpy(tiles, tile_candidates, sizeof tile_candidates);
+    return NTILES;
+}
+
+/* The distinct convolutions of g for this batch; *out malloc'd. */
+static clcnn_status collect_shapes(clcnn_graph *g, int batch, conv_shape **out, int *n_out) {
+    conv_shape *s = calloc((size_t)g->nlayers, sizeof *s);
+    if (!s) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_tune: no host memory");
+    int n = 0;
+    for (int i = 1; i < g->nlayers; i++) {
+        const graph_layer *l = &g->layers[i];
+        if (l->kind != LAYER_CONV) continue;
+        conv_shape c = {.layer = l, .count = 1};
+        graph_layer_shape(&g->layers[l->in[0]], batch, c.x_shape);
+        /* The key needs only shapes: a tensor header stands in for the batch's input. */
+        clcnn_tensor xh = {.ctx = g->ctx, .ndim = 4, .numel = 1};
+        memcpy(xh.shape, c.x_shape, sizeof c.x_shape);
+        for (int d = 0; d < 4; d++) xh.numel *= (size_t)c.x_shape[d];
+        c.nkey = clcnn_conv2d_tuning_key(&xh, graph_layer_param(g, l, 0), &l->conv, c.key);
+        int j = 0;
+        while (j < n && (s[j].nkey != c.nkey || memcmp(s[j].key, c.key, sizeof(int) * (size_t)c.nkey))) j++;
+        if (j < n) s[j].count++;
+        else s[n++] = c;
+    }
+    *out = s;
+    *n_out = n;
+    return CLCNN_OK;
+}
+
+/* The input and output of one shape (input filled with a plain value: timing only). */
+static clcnn_status shape_tensors(clcnn_graph *g, const conv_shape *c, clcnn_tensor **x, clcnn_tensor **y) {
+    int y_shape[4];
+    clcnn_status st = clcnn_tensor_create(g->ctx, 4, c->x_shape, x);
+    if (st == CLCNN_OK) st = clcnn_tensor_fill(*x, 0.25f);
+    if (st == CLCNN_OK) st = clcnn_conv2d_output_shape(*x, graph_layer_param(g, c->layer, 0), &c->layer->conv, y_shape);
+    if (st == CLCNN_OK) st = clcnn_tensor_create(g->ctx, 4, y_shape, y);
+    return st;
+}
+
+/* Milliseconds per clcnn_conv2d of shape c on x into y with the context's current tile
+ * and override: one untimed call (kernel builds), repetitions calibrated to last at
+ * least TUNE_MIN_RUN_MS, the best of `runs` runs (other processes only ever add time). */
+static clcnn_status time_conv(clcnn_graph *g, const conv_shape *c, const clcnn_tensor *x, clcnn_tensor *y, int runs,
+                              double *ms) {
+    const clcnn_tensor *w = graph_layer_param(g, c->layer, 0);
+    clcnn_status st = CLCNN_OK;
+    int reps = 1;
+    double best = 0;
+    for (int r = -1; r <= runs && st == CLCNN_OK; r++) {
+        const double t0 = now_ms();
+        for (int i = 0; i < reps && st == CLCNN_OK; i++)
+            st = clcnn_conv2d(g->ctx, x, w, NULL, &c->layer->conv, NULL, CLCNN_ACT_NONE, y);
+        if (st == CLCNN_OK) st = clcnn_finish(g->ctx);
+        const double t = (now_ms() - t0) / reps;
+        if (r == 0 && t * reps < TUNE_MIN_RUN_MS) { /* r == -1 built the kernels; r == 0 calibrates */
+            reps = t > 0 ? (int)(TUNE_MIN_RUN_MS / t) + 1 : TUNE_MAX_REPS;
+            if (reps > TUNE_MAX_REPS) reps = TUNE_MAX_REPS;
+        }
+        if (r >= 1 && (best == 0 || t < best)) best = t;
+    }
+    *ms = best;
+    return st;
+}
+
+/* Step 1: the tile with the least weighted total over all shapes (im2col + GEMM). */
+static clcnn_status tune_tile(clcnn_graph *g, const conv_shape *s, int n, const reporter *rep, int *best_m,
+                              int *best_n) {
+    clcnn_context *ctx = g->ctx;
+    int tiles[TILES_MAX][2];
+    const int ntiles = tiles_to_try(tiles);
+    double best = 0;
+    *best_m = *best_n = 0;
+    ctx->conv_algo_override = CLCNN_CONV_ALGO_IM2COL;
+    clcnn_status st = CLCNN_OK;
+    for (int t = 0; t < ntiles && st == CLCNN_OK; t++) {
+        ctx->params.gemm_tile_m = tiles[t][0];
+        ctx->params.gemm_tile_n = tiles[t][1];
+        double total = 0;
+        for (int i = 0; i < n && st == CLCNN_OK; i++) {
+            clcnn_tensor *x = NULL, *y = NULL;
+            double ms = 0;
+            if ((st = shape_tensors(g, &s[i], &x, &y)) == CLCNN_OK) st = time_conv(g, &s[i], x, y, 2, &ms);
+            clcnn_tensor_destroy(y);
+            clcnn_tensor_destroy(x);
+            total += ms * s[i].count;
+        }
+        if (st != CLCNN_OK) break;
+        report(rep, "gemm tile %dx%d: %.2f ms for the graph's %d convolution shapes (im2col + GEMM)", tiles[t][0],
+               tiles[t][1], total, n);
+        if (best == 0 || total < best) {
+            best = total;
+            *best_m = tiles[t][0];
+            *best_n = tiles[t][1];
+        }
+    }
+    ctx->conv_algo_override = 0;
+    return st;
+}
+
+/* "layer1.0.conv1 (x2) x[1, 64, 56, 56] w[64, 64, 3, 3] stride 1 pad 1 groups 1" for reports. */
+static void describe(const clcnn_graph *g, const conv_shape *c, char *dst, size_t size) {
+    const clcnn_tensor *w = graph_layer_param(g, c->layer, 0);
+    const clcnn_conv_params *p = &c->layer->conv;
+    snprintf(dst, size, "%s (x%d) x[%d, %d, %d, %d] w[%d, %d, %d, %d] stride %d pad %d groups %d", c->layer->name,
+             c->count, c->x_shape[0], c->x_shape[1], c->x_shape[2], c->x_shape[3], w->shape[0], w->shape[1],
+             w->shape[2], w->shape[3], p->stride_h ? p->stride_h : 1, p->pad_h, p->groups ? p->groups : 1);
+}
+
+/* The algorithm's name as clcnn_conv2d_algorithm gives it with the override set. */
+static const char *algo_name(clcnn_graph *g, const conv_shape *c, const clcnn_tensor *x, int algo, char *dst,
+                             size_t size) {
+    const int saved = g->ctx->conv_algo_override;
+    g->ctx->conv_algo_override = algo;
+    const char *name = clcnn_conv2d_algorithm(g->ctx, x, graph_layer_param(g, c->layer, 0), &c->layer->conv);
+    g->ctx->conv_algo_override = saved;
+    if (name && *name) snprintf(dst, size, "%s", name);
+    else snprintf(dst, size, "algorithm %d", algo);
+    return dst;
+}
+
+/* Step 2: the fastest applicable algorithm of one shape into *choice (0 when only one
+ * applies: nothing to store). */
+static clcnn_status tune_shape(clcnn_graph *g, const conv_shape *c, const reporter *rep, clcnn_tuned_choice *choice,
+                               char *name, size_t name_size) {
+    const clcnn_tensor *w = graph_layer_param(g, c->layer, 0);
+    char line[512], desc[200], aname[48];
+    describe(g, c, desc, sizeof desc);
+    int len = snprintf(line, sizeof line, "%s:", desc), tried = 0, best_algo = 0;
+    double best = 0;
+    clcnn_tensor *x = NULL, *y = NULL;
+    clcnn_status st = shape_tensors(g, c, &x, &y);
+    for (int algo = 1; algo < TUNE_ALGO_MAX && st == CLCNN_OK; algo++) {
+        if (!clcnn_conv2d_algorithm_applies((clcnn_conv_algo)algo, x, w, &c->layer->conv)) continue;
+        double ms = 0;
+        g->ctx->conv_algo_override = algo;
+        st = time_conv(g, c, x, y, 3, &ms);
+        g->ctx->conv_algo_override = 0;
+        if (st != CLCNN_OK) break;
+        tried++;
+        algo_name(g, c, x, algo, aname, sizeof aname);
+        if (len < (int)sizeof line) len += snprintf(line + len, sizeof line - (size_t)len, " %s %.3f ms,", aname, ms);
+        if (best_algo == 0 || ms < best) {
+            best = ms;
+            best_algo = algo;
+            snprintf(name, name_size, "%s", aname);
+        }
+    }
+    clcnn_tensor_destroy(y);
+    clcnn_tensor_destroy(x);
+    if (st != CLCNN_OK) return st;
+    if (len > 0 && len < (int)sizeof line && line[len - 1] == ',') line[--len] = 0;
+    if (len < (int)sizeof line)
+        snprintf(line + len, sizeof line - (size_t)len, " -> %s%s", tried ? name : "none applies",
+                 tried == 1 ? " (the only one)" : "");
+    report(rep, "%s", line);
+    *choice = (clcnn_tuned_choice){.op = CLCNN_TUNED_OP_CONV, .nkey = c->nkey, .choice = tried > 1 ? best_algo : 0,
+                                   .name = name};
+    memcpy(choice->key, c->key, sizeof(int) * (size_t)c->nkey);
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report_fn, void *user) {
+    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tune: graph is NULL");
+    clcnn_context *ctx = g->ctx;
+    if (batch < 1) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tune: batch %d is not positive", batch);
+    const reporter rep = {report_fn, user};
+    const clcnn_device_params saved = ctx->params;
+    conv_shape *s = NULL;
+    clcnn_tuned_choice *choices = NULL;
+    char (*names)[48] = NULL;
+    int n = 0, nchoices = 0, tile_m = 0, tile_n = 0;
+    clcnn_status st = collect_shapes(g, batch, &s, &n);
+    if (st != CLCNN_OK) return st;
+    if (n == 0) report(&rep, "the graph has no convolutions: only the GEMM tile is kept as it is");
+    choices = calloc((size_t)n + 1, sizeof *choices);
+    names = calloc((size_t)n + 1, sizeof *names);
+    if (!choices || !names) {
+        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_tune: no host memory");
+        goto free_all;
+    }
+    if (n > 0 && (st = tune_tile(g, s, n, &rep, &tile_m, &tile_n)) != CLCNN_OK) goto restore;
+    if (tile_m) {
+        ctx->params.gemm_tile_m = tile_m;
+        ctx->params.gemm_tile_n = tile_n;
+        report(&rep, "gemm tile: %dx%d (was %dx%d)", tile_m, tile_n, saved.gemm_tile_m, saved.gemm_tile_n);
+    }
+    for (int i = 0; i < n && st == CLCNN_OK; i++) {
+        st = tune_shape(g, &s[i], &rep, &choices[nchoices], names[nchoices], sizeof names[0]);
+        if (st == CLCNN_OK && choices[nchoices].choice > 0) nchoices++;
+    }
+    if (st != CLCNN_OK) goto restore;
+    char path[4200];
+    ctx->params = saved; /* clcnn_tuning_store gives ctx the stored tile (unless CLCNN_GEMM_TILE) */
+    if ((st = clcnn_tuning_store(ctx, tile_m, tile_n, nchoices, choices, path, sizeof path)) != CLCNN_OK) goto restore;
+    report(&rep, "stored %d convolution choice%s%s in %s", nchoices, nchoices == 1 ? "" : "s",
+           tile_m ? " and the GEMM tile" : "", path);
+    goto free_all;
+restore:
+    ctx->params = saved;
+free_all:
+    ctx->conv_algo_override = 0;
+    free(names);
+    free(choices);
+    free(s);
+    return st;
+}

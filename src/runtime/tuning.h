@@ -1,0 +1,37 @@
+/* tuning.h: the per-device tuning file (params.c) as clcnn_tune (src/graph/tune.c)
+ * writes it. Lookups go through clcnn_params_tuned_choice (internal.h). Not public. */
+#ifndef CLCNN_RUNTIME_TUNING_H
+#define CLCNN_RUNTIME_TUNING_H
+
+#include <stddef.h>
+#include "runtime/internal.h"
+
+/* Longest key of one tuned choice (CLCNN_CONV_KEY_MAX in ops.h fits). */
+#define CLCNN_TUNED_KEY_MAX 16
+/* The op name of convolution choices (key: clcnn_conv2d_tuning_key, choice: clcnn_conv_algo). */
+#define CLCNN_TUNED_OP_CONV "conv2d"
+
+typedef struct {
+    const char *op;   /* e.g. CLCNN_TUNED_OP_CONV */
+    int nkey;
+    int key[CLCNN_TUNED_KEY_MAX];
+    int choice;       /* > 0 */
+    const char *name; /* what the choice is, for people reading the file (may be NULL) */
+} clcnn_tuned_choice;
+
+/* The tuning file of a device: CACHE/tuning-DEVICE-DRIVER.json; -1 when there is no
+ * cache folder (neither XDG_CACHE_HOME nor HOME). */
+int clcnn_tuning_path(const clcnn_device_info *info, char *dst, size_t size);
+
+/* Merge a GEMM tile (gemm_tile_m 0: keep the stored one) and n choices into ctx's
+ * device's tuning file (new choices replace stored ones with the same op and key),
+ * write it atomically, use it from now on in this process (unless CLCNN_TUNE=off), and
+ * give ctx the tile (unless CLCNN_GEMM_TILE overrides it). path (may be NULL) receives
+ * the file's name. */
+clcnn_status clcnn_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_tile_n, int n,
+                                const clcnn_tuned_choice *choices, char *path, size_t path_size);
+
+/* Whether m x n is a GEMM tile gemm_tiled can be built with. */
+int clcnn_gemm_tile_valid(int m, int n);
+
+#endif
