@@ -466,14 +466,20 @@ clcnn_status clcnn_graph_layer(const clcnn_graph *g, int index, clcnn_layer_info
 int clcnn_graph_find_layer(const clcnn_graph *g, const char *name, clcnn_layer_info *info);
 
 /* Training mode: batch norms use and update batch statistics, dropout drops.
- * Evaluation mode (the default): running statistics, no dropout. */
+ * Evaluation mode (the default): running statistics, no dropout; each batch norm that
+ * follows a convolution is folded into it and a following activation or residual add
+ * runs in the convolution's epilogue (docs/PERFORMANCE.md; CLCNN_FUSE=0 turns this
+ * off). With CLCNN_CHECK_NUMERICS=1 in the environment when the graph is created,
+ * every forward and backward checks each layer's result and the first NaN or Inf is
+ * CLCNN_ERR_NUMERICS naming the layer (docs/RELIABILITY.md). */
 void clcnn_graph_set_training(clcnn_graph *g, int training);
 int clcnn_graph_is_training(const clcnn_graph *g);
 
 /* Run the graph on x [N, C, H, W]. *output (may be NULL) receives the output layer's
  * tensor, which belongs to the graph and stays valid until the next forward. */
 clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const clcnn_tensor **output);
-/* The output of the named layer from the last forward pass, or NULL. */
+/* The output of the named layer from the last forward pass, or NULL. A layer that
+ * fusion skipped in an evaluation forward is computed on request (NULL if that fails). */
 const clcnn_tensor *clcnn_graph_tensor(const clcnn_graph *g, const char *name);
 
 /* Back-propagate dout (the gradient of the loss with respect to the output, shaped as
@@ -489,7 +495,9 @@ clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clc
 /* Parameters (trainable ones and batch-norm running statistics), in creation order. */
 int clcnn_graph_param_count(const clcnn_graph *g);
 const char *clcnn_graph_param_name(const clcnn_graph *g, int index);
-/* The named parameter and its gradient (NULL for running statistics, or no such name). */
+/* The named parameter and its gradient (NULL for running statistics, or no such name).
+ * Write to a parameter through a tensor fetched after the last forward: fetching it
+ * is what tells an evaluation-mode graph to fold its batch norms again. */
 clcnn_tensor *clcnn_graph_param(const clcnn_graph *g, const char *name);
 clcnn_tensor *clcnn_graph_grad(const clcnn_graph *g, const char *name);
 clcnn_status clcnn_graph_zero_grad(clcnn_graph *g);
@@ -959,6 +967,8 @@ typedef struct {
  * entries; entry 0 is the input). Slower than an ordinary pass: it is for finding
  * where the time goes. */
 clcnn_status clcnn_graph_profile(clcnn_graph *g, const clcnn_tensor *x, int backward, clcnn_layer_profile *profile);
+/* In evaluation mode a fused chain's time is reported on its convolution (the others
+ * read 0). The backward adds to the parameter gradients, as clcnn_graph_backward. */
 
 /* Receives one line of text per measurement of clcnn_tune. */
 typedef void (*clcnn_report_fn)(void *user, const char *line);
