@@ -3,15 +3,17 @@
 
 /* y = (x - mean[c]) * gamma[c] * scale[c] + beta[c], where scale is 1 / sqrt(stat + eps)
  * when stat_is_var (inference from running statistics) and stat itself otherwise
- * (training, with the batch's invstd). */
+ * (training, with the batch's invstd). Global: (S, N*C): the channel comes from the
+ * row, so the per-channel values are loaded once per row, without a division per
+ * element. */
 __kernel void batchnorm_apply(__global const float *x, const int x_off, __global float *y, const int y_off,
                               __global const float *gamma, const int g_off, __global const float *beta,
                               const int b_off, __global const float *mean, const int m_off,
                               __global const float *stat, const int s_off, const int stat_is_var, const int C,
-                              const int S, const int total, const float eps) {
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const int c = (i / S) % C;
+                              const int S, const int rows, const float eps) {
+    const int s = get_global_id(0), row = get_global_id(1);
+    if (s >= S || row >= rows) return;
+    const int c = row % C, i = row * S + s;
     const float v = stat[s_off + c];
     const float scale = gamma[g_off + c] * (stat_is_var ? rsqrt(v + eps) : v);
     y[y_off + i] = (x[x_off + i] - mean[m_off + c]) * scale + beta[b_off + c];
@@ -135,16 +137,17 @@ __kernel void batchnorm_grad_sums(__global const float *part, const int part_off
 
 /* dx = gamma invstd (dy - (sum dy + xhat sum dy xhat) / M) with the batch's statistics
  * (sums given), or gamma invstd dy with constant ones (sums NULL; x and mean unread).
- * Adds to dx when accumulate; otherwise dx is not read. */
+ * Adds to dx when accumulate; otherwise dx is not read. Global: (S, N*C), as
+ * batchnorm_apply. */
 __kernel void batchnorm_backward_dx(__global const float *x, const int x_off, __global const float *dy,
                                     const int dy_off, __global const float *gamma, const int g_off,
                                     __global const float *mean, const int m_off, __global const float *invstd,
                                     const int i_off, __global const float *sums, const int s_off,
                                     __global float *dx, const int dx_off, const int C, const int S, const int M,
-                                    const int total, const int accumulate) {
-    const int i = get_global_id(0);
-    if (i >= total) return;
-    const int c = (i / S) % C;
+                                    const int rows, const int accumulate) {
+    const int s = get_global_id(0), row = get_global_id(1);
+    if (s >= S || row >= rows) return;
+    const int c = row % C, i = row * S + s;
     const float is = invstd[i_off + c];
     float g = dy[dy_off + i];
     if (sums) {

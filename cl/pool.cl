@@ -1,4 +1,7 @@
-/* pool.cl: max and average pooling, global average pooling, and their backward. */
+/* pool.cl: max and average pooling, global average pooling, and their backward.
+ * Launches are 3-D (columns, rows, planes) and window ranges use div_small: an integer
+ * division per element, which PoCL's vectorised work-item loops run lane by lane, made
+ * the backward ten times slower than an elementwise pass over the same data. */
 
 #define POOL_MAX 0
 #define POOL_AVG 1
@@ -40,14 +43,23 @@ inline int window_argmax(__global const float *plane, const int W, const pool_wi
     return best;
 }
 
-/* Global: (OH*OW, N*C). */
+/* floor(t / s) for 0 <= t < 2^22 and s >= 1, without an integer division: a float
+ * estimate (off by at most one) and one correction each way. */
+inline int div_small(const int t, const int s) {
+    int q = (int)((float)t / (float)s);
+    q -= q * s > t;
+    q += (q + 1) * s <= t;
+    return q;
+}
+
+/* Global: (OW, OH, N*C). */
 __kernel void pool2d(__global const float *x, const int x_off, __global float *y, const int y_off,
                      const int H, const int W, const int OH, const int OW, const int kh, const int kw,
                      const int sh, const int sw, const int ph, const int pw, const int mode,
                      const int count_include_pad) {
-    const int p = get_global_id(0), nc = get_global_id(1);
-    if (p >= OH * OW) return;
-    const int oy = p / OW, ox = p - oy * OW;
+    const int ox = get_global_id(0), oy = get_global_id(1), nc = get_global_id(2);
+    if (ox >= OW || oy >= OH) return;
+    const int p = oy * OW + ox;
     const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, count_include_pad);
     __global const float *plane = x + x_off + nc * H * W;
     float acc;
@@ -66,32 +78,53 @@ __kernel void pool2d(__global const float *x, const int x_off, __global float *y
 /* First output index whose window (stride s, size k, padding pad) can hold input i. */
 inline int first_window(const int i, const int k, const int s, const int pad) {
     const int t = i + pad - k + 1;
-    return t > 0 ? (t + s - 1) / s : 0;
+    return t > 0 ? div_small(t + s - 1, s) : 0;
 }
 
-/* Gather form, no atomics. Global: (H*W, N*C): each input element sums the dy of the
- * windows holding it, divided by the window's count (average) or only where it is
- * the window's maximum (max, recomputed from x). */
-__kernel void pool2d_backward(__global const float *x, const int x_off, __global const float *dy, const int dy_off,
+/* The index in its plane of each output window's maximum (max pooling's backward
+ * step 1), as window_argmax. Global: (OW, OH, N*C). */
+__kernel void pool2d_argmax(__global const float *x, const int x_off, __global int *arg, const int arg_off,
+                            const int H, const int W, const int OH, const int OW, const int kh, const int kw,
+                            const int sh, const int sw, const int ph, const int pw) {
+    const int ox = get_global_id(0), oy = get_global_id(1), nc = get_global_id(2);
+    if (ox >= OW || oy >= OH) return;
+    const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, 0);
+    arg[arg_off + (nc * OH + oy) * OW + ox] = window_argmax(x + x_off + nc * H * W, W, w);
+}
+
+/* Gather form, no atomics. Global: (W, H, N*C): each input element sums the dy of the
+ * windows holding it, divided by the window's count (average), or only where it is
+ * the window's maximum (max: arg from pool2d_argmax, so that each window's maximum is
+ * found once, not once per input element it covers). An element lies in at most
+ * wy x wx windows (wy = ceil(kh / sh), wx = ceil(kw / sw)): the loops run that many
+ * times in every work-item, with the windows past the element's own range masked, so
+ * that PoCL can vectorise across work-items. */
+__kernel void pool2d_backward(__global const int *arg, const int arg_off, __global const float *dy, const int dy_off,
                               __global float *dx, const int dx_off, const int H, const int W, const int OH,
                               const int OW, const int kh, const int kw, const int sh, const int sw, const int ph,
-                              const int pw, const int mode, const int count_include_pad, const int accumulate) {
-    const int p = get_global_id(0), nc = get_global_id(1);
-    if (p >= H * W) return;
-    const int iy = p / W, ix = p - iy * W;
-    const int oy0 = first_window(iy, kh, sh, ph), oy1 = min((iy + ph) / sh, OH - 1);
-    const int ox0 = first_window(ix, kw, sw, pw), ox1 = min((ix + pw) / sw, OW - 1);
-    __global const float *plane = x ? x + x_off + nc * H * W : x;
+                              const int pw, const int wy, const int wx, const int mode, const int count_include_pad,
+                              const int accumulate) {
+    const int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
+    if (ix >= W || iy >= H) return;
+    const int p = iy * W + ix;
+    const int oy0 = first_window(iy, kh, sh, ph), oy1 = min(div_small(iy + ph, sh), OH - 1);
+    const int ox0 = first_window(ix, kw, sw, pw), ox1 = min(div_small(ix + pw, sw), OW - 1);
     __global const float *g = dy + dy_off + nc * OH * OW;
+    __global const int *a = arg + arg_off + nc * OH * OW;
     float acc = 0.0f;
-    for (int oy = oy0; oy <= oy1; oy++)
-        for (int ox = ox0; ox <= ox1; ox++) {
-            const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, count_include_pad);
+    for (int jy = 0; jy < wy; jy++)
+        for (int jx = 0; jx < wx; jx++) {
+            const int oy = oy0 + jy, ox = ox0 + jx;
+            const int in = oy <= oy1 && ox <= ox1;
+            const int o = in ? oy * OW + ox : 0; /* a safe address for the masked ones */
+            float v;
             if (mode == POOL_MAX) {
-                if (window_argmax(plane, W, w) == p) acc += g[oy * OW + ox];
+                v = in && a[o] == p ? g[o] : 0.0f;
             } else {
-                acc += g[oy * OW + ox] / (float)w.count;
+                const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, count_include_pad);
+                v = in ? g[o] / (float)w.count : 0.0f;
             }
+            acc += v;
         }
     const int i = dx_off + nc * H * W + p;
     dx[i] = accumulate ? dx[i] + acc : acc;

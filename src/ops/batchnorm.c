@@ -27,6 +27,18 @@ static clcnn_status bn_dims_of(clcnn_context *ctx, const char *op, const clcnn_t
     return CLCNN_OK;
 }
 
+/* Rows of x viewed as [N*C, S]. */
+static int bn_rows(const clcnn_tensor *x, const bn_dims *d) { return (int)(x->numel / (size_t)d->S); }
+
+/* An elementwise kernel over x as (S, N*C): one row of work-items per channel plane. */
+static clcnn_status bn_launch_rows(clcnn_context *ctx, cl_kernel k, const char *op, int nargs, const clcnn_karg *args,
+                                   const clcnn_tensor *x, const bn_dims *d) {
+    const int rows = bn_rows(x, d);
+    if (rows == 0) return CLCNN_OK;
+    const size_t global[2] = {(size_t)d->S, (size_t)rows};
+    return clcnn_launch(ctx, k, op, nargs, args, 2, global, NULL);
+}
+
 static clcnn_status check_stats(clcnn_context *ctx, const char *op, int C, const clcnn_tensor *gamma,
                                 const clcnn_tensor *beta, const clcnn_tensor *mean, const clcnn_tensor *var) {
     clcnn_status st;
@@ -48,8 +60,8 @@ static clcnn_status bn_apply(clcnn_context *ctx, const char *op, const clcnn_ten
     if (st != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(x),    KARG_TENSOR(y),    KARG_TENSOR(gamma),   KARG_TENSOR(beta),
                                KARG_TENSOR(mean), KARG_TENSOR(stat), KARG_INT(stat_is_var), KARG_INT(d->C),
-                               KARG_INT(d->S),    KARG_INT(x->numel), KARG_FLOAT(eps)};
-    return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), x->numel);
+                               KARG_INT(d->S),    KARG_INT(bn_rows(x, d)), KARG_FLOAT(eps)};
+    return bn_launch_rows(ctx, k, op, KARG_LIST(args), x, d);
 }
 
 clcnn_status clcnn_batchnorm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
@@ -222,8 +234,9 @@ clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x,
         const clcnn_tensor *s = batch_stats ? sums : NULL;
         const clcnn_karg args[] = {KARG_TENSOR(x),      KARG_TENSOR(dy), KARG_TENSOR(gamma), KARG_TENSOR(mean),
                                    KARG_TENSOR(invstd), KARG_TENSOR(s),  KARG_TENSOR(dx),    KARG_INT(d.C),
-                                   KARG_INT(d.S),       KARG_INT(d.M),   KARG_INT(x->numel), KARG_INT(accumulate ? 1 : 0)};
-        st = clcnn_launch_1d(ctx, k, op, KARG_LIST(args), x->numel);
+                                   KARG_INT(d.S),       KARG_INT(d.M),   KARG_INT(bn_rows(x, &d)),
+                                   KARG_INT(accumulate ? 1 : 0)};
+        st = bn_launch_rows(ctx, k, op, KARG_LIST(args), x, &d);
     }
 cleanup:
     clcnn_tensor_destroy(sums);

@@ -1,75 +1,259 @@
-/* conv_backward.c: the convolution's backward pass.
- * dX: dcol = W^T dY then col2im (or dX = W^T dY directly for the 1x1 case);
- * dW += dY col^T with the chunk's images folded into the GEMM's K; db sums dY. */
+/* conv_backward.c: the convolution's backward pass. The images of a batch chunk fold
+ * into one GEMM dimension, so that small late-layer images waste no GEMM tiles and no
+ * launch is per image:
+ *  - dX of 3x3 stride-1 layers with enough pixels: the forward convolution of dY with
+ *    the flipped, transposed weights (Winograd); 1x1 stride-1 unpadded layers with
+ *    large images: W^T dY straight into dX, image by image; otherwise dcol = W^T dY,
+ *    per image for large images, over all images at once (dY channel-major
+ *    [Cout][n][p]) for small ones, then col2im;
+ *  - dW += (col dYp)^T with col [row][n][p] and dY pixel-major [n][p][Cout]: K = (n, p)
+ *    is split into chunks (split-K) whose partial products, one batched GEMM, are
+ *    summed into dW: each chunk's B block stays in cache while the row tiles pass;
+ *  - db sums dY. */
+#include <stdlib.h>
+#include <string.h>
 #include "ops/conv_internal.h"
+
+/* Output pixels per image below which dX's GEMM folds the images into its N (dY
+ * reordered channel-major), the direct 1x1 case included (through a column scratch and
+ * a 1x1 col2im); from it on, one GEMM per image (tiles of 16 pixels then waste little). */
+#define FOLD_BELOW_P 64
+
+/* Output pixels of the batch below which dX of a 3x3 stride-1 layer stays a GEMM:
+ * Winograd's weight transform (Cout x C filters) then costs more than it saves
+ * (ResNet-18 at 96x96: 24x24 and 12x12 images gain, 6x6 and 3x3 lose). */
+#define DATA_FORWARD_MIN_PIXELS 1024
+
+/* K (images x output pixels) below which the weight gradient, in one chunk, runs as
+ * dW = dYp^T col (rows of dW per tile) rather than transposed: measured faster for
+ * ResNet-18 at 96x96 in layer3 and layer4 (K = 576 and 144), slower in layer2 (2304). */
+#define WGRAD_SHORT_K 1024
 
 /* The sizes one backward pass works with. */
 typedef struct {
     int N, C, H, W, cout, KH, KW, oh, ow, P;
     int ckk;    /* rows of the column matrix: C*KH*KW */
     int kg, mg; /* per group: column rows (Cin/G*KH*KW) and output channels */
-    int direct; /* 1x1, stride 1, unpadded: col is the input itself */
+    int direct; /* 1x1, stride 1, unpadded with large images: dX = W^T dY per image */
     conv_geom g;
 } conv_dims;
 
-/* dX for images n0 .. n0+nc-1: dcol = W^T dY per image and group, then col2im; the
- * direct case writes W^T dY straight into dX. */
-static clcnn_status backward_data(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *w, const clcnn_tensor *dy,
-                                  int n0, int nc, clcnn_tensor *col, clcnn_tensor *dx, int accumulate) {
+/* Split-K chunk of the weight gradient: K values per chunk so that a chunk's block of
+ * dYp (kc x mg floats, mg output channels per group) stays near 1 MiB (L2 and the near
+ * L3), at least 256 so that the partial products cost little next to the GEMM, and
+ * chunks of equal size. CLCNN_WGRAD_KC overrides the target (tuning, tests). */
+static int wgrad_chunk(int mg, int K) {
+    const char *v = getenv("CLCNN_WGRAD_KC");
+    int target = v ? atoi(v) : 0;
+    if (target <= 0) {
+        target = (256 << 10) / (mg > 0 ? mg : 1);
+        if (target < 256) target = 256;
+    }
+    if (K <= target) return K > 0 ? K : 1;
+    const int chunks = (K + target / 2) / target; /* >= 1 */
+    return (K + chunks - 1) / chunks;
+}
+
+/* Whether a weight gradient over K values runs as dW += dYp^T col in one GEMM. */
+static int wgrad_short(const conv_dims *d, int K) { return K < WGRAD_SHORT_K && wgrad_chunk(d->mg, K) == K; }
+
+/* The partial slices a weight gradient over K values needs (0: none). */
+static int wgrad_slices(const conv_dims *d, int K) {
+    const int kc = wgrad_chunk(d->mg, K);
+    return wgrad_short(d, K) ? 0 : (K + kc - 1) / kc;
+}
+
+/* dYt [Cout][nc][P] = dY of images n0 .. n0+nc-1. */
+static clcnn_status dy_channel_major(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, int n0, int nc,
+                                     clcnn_tensor *dyt) {
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "swap_outer", "", &k);
+    if (st != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dyt),
+                               KARG_INT(nc), KARG_INT(d->cout), KARG_INT(d->P)};
+    const size_t global[3] = {(size_t)d->P, (size_t)d->cout, (size_t)nc};
+    return clcnn_launch(ctx, k, "conv2d backward: dy to channel-major", KARG_LIST(args), 3, global, NULL);
+}
+
+/* dX of images n0 .. n0+nc-1 (+= when accumulating) from col at col[n*csn + r*csr + p*csp]
+ * (col2im_s1 for stride 1 and dilation 1, where the addresses are linear). */
+static clcnn_status col2im(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *col, col_layout lay, int n0,
+                           int nc, clcnn_tensor *dx, int accumulate) {
+    const conv_geom *g = &d->g;
+    const int s1 = g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1;
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", s1 ? "col2im_s1" : "col2im", "", &k);
+    if (st != CLCNN_OK) return st;
+    const clcnn_karg head[] = {KARG_TENSOR(col), KARG_INT(lay.csn), KARG_INT(lay.csr), KARG_INT(lay.csp),
+                               KARG_MEM(dx->buf), KARG_INT(dx->offset + n0 * d->C * d->H * d->W),
+                               KARG_INT(d->C), KARG_INT(d->H), KARG_INT(d->W), KARG_INT(d->KH), KARG_INT(d->KW)};
+    const clcnn_karg strides[] = {KARG_INT(g->sh), KARG_INT(g->sw)};
+    const clcnn_karg pads[] = {KARG_INT(g->ph), KARG_INT(g->pw)};
+    const clcnn_karg dilation[] = {KARG_INT(g->dh), KARG_INT(g->dw)};
+    const clcnn_karg tail[] = {KARG_INT(d->oh), KARG_INT(d->ow), KARG_INT(nc), KARG_INT(accumulate != 0)};
+    clcnn_karg args[sizeof head / sizeof *head + 6 + sizeof tail / sizeof *tail];
+    int na = 0;
+    for (size_t i = 0; i < sizeof head / sizeof *head; i++) args[na++] = head[i];
+    for (int i = 0; i < 2 && !s1; i++) args[na++] = strides[i];
+    for (int i = 0; i < 2; i++) args[na++] = pads[i];
+    for (int i = 0; i < 2 && !s1; i++) args[na++] = dilation[i];
+    for (size_t i = 0; i < sizeof tail / sizeof *tail; i++) args[na++] = tail[i];
+    const size_t global[3] = {(size_t)d->W, (size_t)d->H, (size_t)d->C * (size_t)nc};
+    return clcnn_launch(ctx, k, "col2im", na, args, 3, global, NULL);
+}
+
+/* The direct case: dX = W^T dY, one GEMM per image and group, into dX itself. */
+static clcnn_status backward_data_direct(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *w,
+                                         const clcnn_tensor *dy, int n0, int nc, clcnn_tensor *dx, int accumulate) {
     const int P = d->P;
-    clcnn_gemm_args ga = {
+    const clcnn_gemm_args ga = {
         .M = d->kg, .N = P, .K = d->mg,
         .a = w, .sam = 1, .sak = d->kg, .a_sb0 = 0, .a_sb1 = d->mg * d->kg, /* W^T of each group */
         .b = dy, .b_off = n0 * d->cout * P, .ldb = P, .b_sb0 = d->cout * P, .b_sb1 = d->mg * P,
-        .scm = P, .scn = 1, .c_sb1 = d->kg * P,
-        .nb0 = nc, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f};
-    if (d->direct) {
-        ga.c = dx;
-        ga.c_off = n0 * d->C * P;
-        ga.c_sb0 = d->C * P;
-        ga.beta = accumulate ? 1.0f : 0.0f; /* beta 0 never reads dx */
-        return clcnn_gemm_run(ctx, &ga);
-    }
-    ga.c = col;
-    ga.c_sb0 = d->ckk * P;
-    ga.beta = 0.0f;
-    clcnn_status st = clcnn_gemm_run(ctx, &ga);
-    if (st != CLCNN_OK) return st;
-
-    cl_kernel k;
-    if ((st = clcnn_get_kernel(ctx, "conv.cl", "col2im", "", &k)) != CLCNN_OK) return st;
-    const conv_geom *g = &d->g;
-    const clcnn_karg args[] = {KARG_TENSOR(col), KARG_MEM(dx->buf), KARG_INT(dx->offset + n0 * d->C * d->H * d->W),
-                               KARG_INT(d->C), KARG_INT(d->H), KARG_INT(d->W), KARG_INT(d->KH), KARG_INT(d->KW),
-                               KARG_INT(g->sh), KARG_INT(g->sw), KARG_INT(g->ph), KARG_INT(g->pw),
-                               KARG_INT(g->dh), KARG_INT(g->dw), KARG_INT(d->oh), KARG_INT(d->ow),
-                               KARG_INT(accumulate != 0)};
-    const size_t global[3] = {(size_t)d->H * (size_t)d->W, (size_t)d->C, (size_t)nc};
-    return clcnn_launch(ctx, k, "col2im", KARG_LIST(args), 3, global, NULL);
+        .c = dx, .c_off = n0 * d->C * P, .scm = P, .scn = 1, .c_sb0 = d->C * P, .c_sb1 = d->kg * P,
+        .nb0 = nc, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f,
+        .beta = accumulate ? 1.0f : 0.0f}; /* beta 0 never reads dx */
+    return clcnn_gemm_run(ctx, &ga);
 }
 
-/* dW += dY col^T over images n0 .. n0+nc-1 in one GEMM per group: with col laid out
- * [p][n][row] and dY transposed to [p][n][co], both are indexed by k = p*nc + n. */
+/* dX of images n0 .. n0+nc-1: dcol = W^T dY per group, then col2im. Images of at
+ * least FOLD_BELOW_P pixels: one GEMM per image on dY itself, dcol [n][row][p] (a
+ * compact column block per image for col2im's gathers); smaller ones: one GEMM over all
+ * the chunk's pixels on dYt (dY channel-major), dcol [row][n][p]. */
+static clcnn_status backward_data(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *w,
+                                  const clcnn_tensor *dy, const clcnn_tensor *dyt, int n0, int nc, clcnn_tensor *col,
+                                  clcnn_tensor *dx, int accumulate) {
+    const int P = d->P, fold = P < FOLD_BELOW_P, NP = nc * P;
+    const clcnn_gemm_args ga = {
+        .M = d->kg, .N = fold ? NP : P, .K = d->mg,
+        .a = w, .sam = 1, .sak = d->kg, .a_sb1 = d->mg * d->kg, /* W^T of each group */
+        .b = fold ? dyt : dy, .b_off = fold ? 0 : n0 * d->cout * P, .ldb = fold ? NP : P,
+        .b_sb0 = fold ? 0 : d->cout * P, .b_sb1 = d->mg * (fold ? NP : P),
+        .c = col, .scm = fold ? NP : P, .scn = 1, .c_sb0 = fold ? 0 : d->ckk * P, .c_sb1 = d->kg * (fold ? NP : P),
+        .nb0 = fold ? 1 : nc, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
+    clcnn_status st = clcnn_gemm_run(ctx, &ga);
+    if (st != CLCNN_OK) return st;
+    const col_layout lay = fold ? (col_layout){P, NP, 1} : conv_layout_nrp(d->ckk, P);
+    return col2im(ctx, d, col, lay, n0, nc, dx, accumulate);
+}
+
+/* The forward convolution (stride 1, padding d(K-1) - p, weights flipped and
+ * transposed) whose output is dX of a stride-1, ungrouped convolution, when the
+ * forward runs it with Winograd (3x3): then dX costs a forward pass, not a GEMM with
+ * K = Cout plus col2im. Sets *fp. */
+static int data_as_forward(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, clcnn_conv_params *fp) {
+    const conv_geom *g = &d->g;
+    if (g->sh != 1 || g->sw != 1 || g->groups != 1 || d->direct || (long)d->N * d->P < DATA_FORWARD_MIN_PIXELS)
+        return 0;
+    const int ph = g->dh * (d->KH - 1) - g->ph, pw = g->dw * (d->KW - 1) - g->pw;
+    if (ph < 0 || pw < 0) return 0;
+    *fp = (clcnn_conv_params){.stride_h = 1, .stride_w = 1, .pad_h = ph, .pad_w = pw, .dilation_h = g->dh,
+                              .dilation_w = g->dw, .groups = 1};
+    const clcnn_tensor wt_like = {.ctx = ctx, .ndim = 4, .shape = {d->C, d->cout, d->KH, d->KW}};
+    const char *algo = clcnn_conv2d_algorithm(ctx, dy, &wt_like, fp);
+    return algo && !strncmp(algo, "winograd", 8);
+}
+
+/* dX (+= when accumulating) as the forward convolution of dY (data_as_forward). */
+static clcnn_status backward_data_forward(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *w,
+                                          const clcnn_tensor *dy, const clcnn_conv_params *fp, clcnn_tensor *dx,
+                                          int accumulate) {
+    clcnn_tensor *wt = NULL, *tmp = NULL;
+    cl_kernel k;
+    clcnn_status st;
+    const int KK = d->KH * d->KW;
+    if ((st = clcnn_scratch(ctx, 4, (int[]){d->C, d->cout, d->KH, d->KW}, &wt)) != CLCNN_OK ||
+        (st = clcnn_get_kernel(ctx, "conv_backward.cl", "flip_weights", "", &k)) != CLCNN_OK)
+        goto free_tmp;
+    const clcnn_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(wt), KARG_INT(d->cout), KARG_INT(d->C), KARG_INT(KK)};
+    if ((st = clcnn_launch_1d(ctx, k, "conv2d backward: flipped weights", KARG_LIST(args), w->numel)) != CLCNN_OK)
+        goto free_tmp;
+    /* Accumulating: dx joins as the residual, into a scratch copied back (the forward
+     * does not promise that its output may alias its residual). */
+    if (accumulate && (st = clcnn_scratch(ctx, 4, dx->shape, &tmp)) != CLCNN_OK) goto free_tmp;
+    if ((st = clcnn_conv2d(ctx, dy, wt, NULL, fp, accumulate ? dx : NULL, CLCNN_ACT_NONE, tmp ? tmp : dx)) !=
+        CLCNN_OK) {
+        st = clcnn_error_prefix(ctx, st, "clcnn_conv2d_backward: dx as a forward convolution");
+        goto free_tmp;
+    }
+    if (tmp) st = clcnn_tensor_copy(tmp, dx, "clcnn_conv2d_backward");
+free_tmp:
+    clcnn_tensor_destroy(tmp);
+    clcnn_tensor_destroy(wt);
+    return st;
+}
+
+/* dW += the sum of the S transposed slices [G][kg][mg] at part (sum_slices_t). */
+static clcnn_status sum_slices(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *part, int S,
+                               clcnn_tensor *dw) {
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "sum_slices_t", "", &k);
+    if (st != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_TENSOR(part), KARG_TENSOR(dw), KARG_INT(d->kg), KARG_INT(d->mg),
+                               KARG_INT(d->g.groups), KARG_INT(S)};
+    const size_t global[3] = {(size_t)d->kg, (size_t)d->mg, (size_t)d->g.groups};
+    return clcnn_launch(ctx, k, "conv2d weight gradient: chunk sum", KARG_LIST(args), 3, global, NULL);
+}
+
+/* dYp [nc][P][Cout] = dY of images n0 .. n0+nc-1, pixel-major. */
+static clcnn_status dy_pixel_major(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, int n0, int nc,
+                                   clcnn_tensor *dyp) {
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "pixel_major", "", &k);
+    if (st != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dyp),
+                               KARG_INT(d->cout), KARG_INT(d->P), KARG_INT(nc)};
+    const size_t global[3] = {(size_t)d->P, (size_t)d->cout, (size_t)nc};
+    return clcnn_launch(ctx, k, "conv2d backward: dy to pixel-major", KARG_LIST(args), 3, global, NULL);
+}
+
+/* dW += (col dYp)^T over images n0 .. n0+nc-1, K = (n, p) = nc*P, with col [row][n][p]
+ * and dYp pixel-major (below WGRAD_SHORT_K in one chunk: dYp^T col with col [n][p][row],
+ * straight into dW): one batched GEMM (batch = K chunk) writes each chunk's product,
+ * transposed [row][co] so that its stores are contiguous, into a slice of part, a
+ * second GEMM the shorter last chunk's, and sum_slices adds them to dW. */
 static clcnn_status backward_weight(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *x,
                                     const clcnn_tensor *w, const clcnn_tensor *dy, int n0, int nc, clcnn_tensor *col,
-                                    clcnn_tensor *dyt, clcnn_tensor *dw) {
+                                    clcnn_tensor *dyp, clcnn_tensor *part, clcnn_tensor *dw) {
+    const int K = nc * d->P, cout = d->cout, kc = wgrad_chunk(d->mg, K), full = K / kc, tail = K - full * kc;
+    const int short_k = wgrad_short(d, K);
+    const col_layout lay = short_k ? (col_layout){d->P * d->ckk, 1, d->ckk} : (col_layout){d->P, K, 1};
     clcnn_status st;
-    if ((st = conv_im2col(ctx, x, n0, nc, w, &d->g, d->oh, d->ow, col, conv_layout_pnr(d->ckk, nc))) != CLCNN_OK ||
-        (st = clcnn_transpose(ctx, dy, n0 * d->cout * d->P, dyt, 0, nc * d->cout, d->P)) != CLCNN_OK)
+    if ((st = conv_im2col(ctx, x, n0, nc, w, &d->g, d->oh, d->ow, col, lay)) != CLCNN_OK ||
+        (st = dy_pixel_major(ctx, d, dy, n0, nc, dyp)) != CLCNN_OK)
         return st;
-    const clcnn_gemm_args ga = {
-        .M = d->mg, .N = d->kg, .K = nc * d->P,
-        .a = dyt, .sam = 1, .sak = d->cout, .a_sb1 = d->mg,
-        .b = col, .ldb = d->ckk, .b_sb1 = d->kg,
-        .c = dw, .scm = d->kg, .scn = 1, .c_sb1 = d->mg * d->kg,
-        .nb0 = 1, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 1.0f};
-    return clcnn_gemm_run(ctx, &ga);
+    if (short_k) { /* dW += dYp^T col [n][p][row], straight into dW */
+        const clcnn_gemm_args gs = {
+            .M = d->mg, .N = d->kg, .K = K,
+            .a = dyp, .sam = 1, .sak = cout, .a_sb1 = d->mg,
+            .b = col, .ldb = d->ckk, .b_sb1 = d->kg,
+            .c = dw, .scm = d->kg, .scn = 1, .c_sb1 = d->mg * d->kg,
+            .nb0 = 1, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 1.0f};
+        return clcnn_gemm_run(ctx, &gs);
+    }
+    const int len = d->cout * d->kg;
+    clcnn_gemm_args ga = {
+        .M = d->kg, .N = d->mg, .K = kc,
+        .a = col, .sam = K, .sak = 1, .a_sb0 = kc, .a_sb1 = d->kg * K,
+        .b = dyp, .ldb = cout, .b_sb0 = kc * cout, .b_sb1 = d->mg,
+        .c = part, .scm = d->mg, .scn = 1, .c_sb0 = len, .c_sb1 = d->kg * d->mg,
+        .nb0 = full, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
+    if ((st = clcnn_gemm_run(ctx, &ga)) != CLCNN_OK) return st;
+    if (tail) {
+        ga.K = tail;
+        ga.nb0 = 1;
+        ga.a_off = full * kc;
+        ga.b_off = full * kc * cout;
+        ga.c_off = full * len;
+        if ((st = clcnn_gemm_run(ctx, &ga)) != CLCNN_OK) return st;
+    }
+    return sum_slices(ctx, d, part, full + (tail > 0), dw);
 }
 
 /* db += sum of dY over images and pixels. */
 static clcnn_status backward_bias(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *db) {
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv.cl", "channel_grad_sum", "", &k);
+    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "channel_grad_sum", "", &k);
     if (st != CLCNN_OK) return st;
     const int N = dy->shape[0], C = dy->shape[1], P = dy->shape[2] * dy->shape[3];
     const clcnn_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(db), KARG_INT(N), KARG_INT(C), KARG_INT(P)};
@@ -110,7 +294,8 @@ static clcnn_status backward_check(clcnn_context *ctx, const char *op, const clc
     d->ckk = d->C * d->KH * d->KW;
     d->kg = d->ckk / d->g.groups;
     d->mg = d->cout / d->g.groups;
-    d->direct = d->KH == 1 && d->KW == 1 && d->g.sh == 1 && d->g.sw == 1 && d->g.ph == 0 && d->g.pw == 0;
+    d->direct = d->KH == 1 && d->KW == 1 && d->g.sh == 1 && d->g.sw == 1 && d->g.ph == 0 && d->g.pw == 0 &&
+                d->P >= FOLD_BELOW_P;
     return CLCNN_OK;
 }
 
@@ -126,20 +311,39 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
     if ((!dx && !dw) || d.N == 0) return CLCNN_OK;
     if (conv_is_depthwise(x ? x : dx, w, &d.g)) return conv_depthwise_backward(ctx, x, w, &d.g, dy, dx, accumulate, dw);
 
-    /* One column scratch serves dX's dcol and then dW's col; dW also needs dY^T. */
-    const int need_col = dw || !d.direct;
-    const size_t per_image = (need_col ? (size_t)d.ckk * d.P : 0) + (dw ? (size_t)d.cout * d.P : 0);
+    /* Stride-1 3x3 layers: dX as a forward (Winograd) convolution, before the chunks. */
+    clcnn_conv_params fp;
+    const int dx_forward = dx && data_as_forward(ctx, &d, dy, &fp);
+    if (dx_forward) {
+        if ((st = backward_data_forward(ctx, &d, w, dy, &fp, dx, accumulate)) != CLCNN_OK) return st;
+        dx = NULL;
+        if (!dw) return CLCNN_OK;
+    }
+    /* Scratch per chunk of images: one column matrix serves dX's dcol and then dW's col;
+     * dY channel-major for dX, pixel-major for dW; dW's split-K partial products. */
+    const int dx_col = dx && !d.direct, dx_fold = dx_col && d.P < FOLD_BELOW_P;
+    const int need_col = dw || dx_col;
+    const size_t per_image = (need_col ? (size_t)d.ckk * d.P : 0) + (size_t)(dx_fold + (dw != NULL)) * d.cout * d.P;
     const int chunk = conv_batch_chunk(per_image ? per_image : 1, d.N);
-    clcnn_tensor *col = NULL, *dyt = NULL;
+    const int last = d.N % chunk ? d.N % chunk : chunk; /* images in the last chunk */
+    const int s_full = dw ? wgrad_slices(&d, chunk * d.P) : 0, s_last = dw ? wgrad_slices(&d, last * d.P) : 0;
+    const int slices = s_full > s_last ? s_full : s_last;
+    clcnn_tensor *col = NULL, *dyt = NULL, *dyp = NULL, *part = NULL;
     if ((need_col && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.ckk * d.P}, &col)) != CLCNN_OK) ||
-        (dw && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.cout * d.P}, &dyt)) != CLCNN_OK))
+        (dx_fold && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.cout * d.P}, &dyt)) != CLCNN_OK) ||
+        (dw && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.cout * d.P}, &dyp)) != CLCNN_OK) ||
+        (slices && (st = clcnn_scratch(ctx, 1, (int[]){slices * d.cout * d.kg}, &part)) != CLCNN_OK))
         goto free_scratch;
     for (int n0 = 0; n0 < d.N; n0 += chunk) {
         const int nc = d.N - n0 < chunk ? d.N - n0 : chunk;
-        if (dx && (st = backward_data(ctx, &d, w, dy, n0, nc, col, dx, accumulate)) != CLCNN_OK) break;
-        if (dw && (st = backward_weight(ctx, &d, x, w, dy, n0, nc, col, dyt, dw)) != CLCNN_OK) break;
+        if (dx && d.direct && (st = backward_data_direct(ctx, &d, w, dy, n0, nc, dx, accumulate)) != CLCNN_OK) break;
+        if (dx_fold && (st = dy_channel_major(ctx, &d, dy, n0, nc, dyt)) != CLCNN_OK) break;
+        if (dx_col && (st = backward_data(ctx, &d, w, dy, dyt, n0, nc, col, dx, accumulate)) != CLCNN_OK) break;
+        if (dw && (st = backward_weight(ctx, &d, x, w, dy, n0, nc, col, dyp, part, dw)) != CLCNN_OK) break;
     }
 free_scratch:
+    clcnn_tensor_destroy(part);
+    clcnn_tensor_destroy(dyp);
     clcnn_tensor_destroy(dyt);
     clcnn_tensor_destroy(col);
     return st;

@@ -1,0 +1,129 @@
+/* conv_backward.cl: the convolution's backward pass besides its GEMMs: moving dY to
+ * channel-major order, col2im, the split-K weight gradient's final sum and the bias
+ * gradient. Row r = (c * KH + ky) * KW + kx of a column matrix holds, for output pixel
+ * p = oy * OW + ox, the input x[n][c][oy*sh - ph + ky*dh][ox*sw - pw + kx*dw]. */
+
+/* dst[b][a][p] = src[a][b][p] for src [A][B][P]: dY [N][Cout][P] becomes [Cout][N][P],
+ * so that the images fold into one GEMM dimension. Global: (P, B, A). */
+__kernel void swap_outer(__global const float *src, const int src_off, __global float *dst, const int dst_off,
+                         const int A, const int B, const int P) {
+    const int p = get_global_id(0), b = get_global_id(1), a = get_global_id(2);
+    if (p >= P || b >= B || a >= A) return;
+    dst[dst_off + (b * A + a) * P + p] = src[src_off + (a * B + b) * P + p];
+}
+
+/* floor(t / s) for 0 <= t < 2^22 and s >= 1 without an integer division (PoCL runs
+ * those lane by lane in its vectorised work-item loops): a float estimate, off by at
+ * most one, and one correction each way. (pool.cl has the same; common.cl is its home.) */
+inline int div_small(const int t, const int s) {
+    int q = (int)((float)t / (float)s);
+    q -= q * s > t;
+    q += (q + 1) * s <= t;
+    return q;
+}
+
+/* The adjoint of im2col for a column matrix at col[n*csn + r*csr + p*csp]:
+ * dx[n][c][iy][ix] = the sum of the entries im2col filled from that pixel (+ dx when
+ * accumulating). Each work-item gathers over the kernel positions touching its pixel:
+ * nothing is written twice and no atomics are needed. Global: (W, H, C * images). */
+__kernel void col2im(__global const float *col, const int col_off, const int csn, const int csr, const int csp,
+                     __global float *dx, const int dx_off, const int C, const int H, const int W, const int KH,
+                     const int KW, const int sh, const int sw, const int ph, const int pw, const int dh,
+                     const int dw, const int OH, const int OW, const int images, const int accumulate) {
+    const int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
+    if (ix >= W || iy >= H || nc >= C * images) return;
+    const int n = nc / C, c = nc - n * C;
+    __global const float *cn = col + col_off + n * csn + c * (KH * KW) * csr;
+    float acc = 0.0f;
+    for (int ky = 0; ky < KH; ky++) {
+        const int ty = iy + ph - ky * dh; /* = oy * sh for a touching output row */
+        if (ty < 0) continue;
+        const int oy = div_small(ty, sh);
+        if (oy * sh != ty || oy >= OH) continue;
+        for (int kx = 0; kx < KW; kx++) {
+            const int tx = ix + pw - kx * dw;
+            if (tx < 0) continue;
+            const int ox = div_small(tx, sw);
+            if (ox * sw != tx || ox >= OW) continue;
+            acc += cn[(ky * KW + kx) * csr + (oy * OW + ox) * csp];
+        }
+    }
+    const int i = dx_off + (nc * H + iy) * W + ix;
+    dx[i] = accumulate ? dx[i] + acc : acc;
+}
+
+/* col2im for stride 1 and dilation 1: for each kernel position the touching output
+ * pixel is (iy + ph - ky, ix + pw - kx), an address linear in ix, so that PoCL's
+ * vectorised work-item loops load contiguous vectors instead of gathering. Arguments
+ * and global size as col2im. */
+__kernel void col2im_s1(__global const float *col, const int col_off, const int csn, const int csr, const int csp,
+                        __global float *dx, const int dx_off, const int C, const int H, const int W, const int KH,
+                        const int KW, const int ph, const int pw, const int OH, const int OW, const int images,
+                        const int accumulate) {
+    const int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
+    if (ix >= W || iy >= H || nc >= C * images) return;
+    const int n = nc / C, c = nc - n * C;
+    __global const float *cn = col + col_off + n * csn + c * (KH * KW) * csr;
+    float acc = 0.0f;
+    for (int ky = 0; ky < KH; ky++) {
+        const int oy = iy + ph - ky;
+        if (oy < 0 || oy >= OH) continue;
+        for (int kx = 0; kx < KW; kx++) {
+            const int ox = ix + pw - kx;
+            if (ox >= 0 && ox < OW) acc += cn[(ky * KW + kx) * csr + (oy * OW + ox) * csp];
+        }
+    }
+    const int i = dx_off + (nc * H + iy) * W + ix;
+    dx[i] = accumulate ? dx[i] + acc : acc;
+}
+
+/* dW[g][co][r] += sum over s < S of part[s][g][r][co], in order of s: the weight
+ * gradient's K chunks, computed transposed (so that the GEMM's stores are contiguous),
+ * added to dW. Global: (kg, mg, G). */
+__kernel void sum_slices_t(__global const float *part, const int part_off, __global float *dw, const int dw_off,
+                           const int kg, const int mg, const int G, const int S) {
+    const int r = get_global_id(0), co = get_global_id(1), g = get_global_id(2);
+    if (r >= kg || co >= mg || g >= G) return;
+    const int len = G * kg * mg;
+    __global const float *q = part + part_off + (g * kg + r) * mg + co;
+    float acc = 0.0f;
+    for (int s = 0; s < S; s++) acc += q[s * len];
+    dw[dw_off + (g * mg + co) * kg + r] += acc;
+}
+
+/* db[c] += sum over images and pixels of dy[n][c][p], for dy [N, C, P].
+ * One work-item per channel; the per-image partial sums keep the float error small. */
+__kernel void channel_grad_sum(__global const float *dy, const int dy_off, __global float *db, const int db_off,
+                               const int N, const int C, const int P) {
+    const int c = get_global_id(0);
+    if (c >= C) return;
+    float total = 0.0f;
+    for (int n = 0; n < N; n++) {
+        __global const float *row = dy + dy_off + (n * C + c) * P;
+        float s = 0.0f;
+        for (int p = 0; p < P; p++) s += row[p];
+        total += s;
+    }
+    db[db_off + c] += total;
+}
+
+/* wt[c][co][KK-1-k] = w[co][c][k] for w [Cout][C][KK] (groups 1, KK = KH*KW): the
+ * weights of the forward convolution whose output is dX for a stride-1 convolution
+ * (input and output channels swapped, the kernel turned by 180 degrees). */
+__kernel void flip_weights(__global const float *w, const int w_off, __global float *wt, const int wt_off,
+                           const int Cout, const int C, const int KK) {
+    const int i = get_global_id(0);
+    if (i >= Cout * C * KK) return;
+    const int co = i / (C * KK), rem = i - co * (C * KK);
+    const int c = rem / KK, k = rem - c * KK;
+    wt[wt_off + (c * Cout + co) * KK + (KK - 1 - k)] = w[w_off + i];
+}
+
+/* dst[n][p][c] = src[n][c][p] for src [images][C][P]: dY pixel-major, the B operand
+ * (unit stride in the channel) of the weight gradient's GEMM. Global: (P, C, images). */
+__kernel void pixel_major(__global const float *src, const int src_off, __global float *dst, const int dst_off,
+                          const int C, const int P, const int images) {
+    const int p = get_global_id(0), c = get_global_id(1), n = get_global_id(2);
+    if (p >= P || c >= C || n >= images) return;
+    dst[dst_off + (n * P + p) * C + c] = src[src_off + (n * C + c) * P + p];
+}
