@@ -1,4 +1,5 @@
 # clcnn: make | make test [SAN=1] | make demo | make install PREFIX=... | make clean
+#        make fuzz [FUZZ_SECONDS=N] | make test-valgrind | make test-oclgrind (docs/RELIABILITY.md)
 # `make test` and `make demo` first install missing Debian packages (scripts/deps.sh).
 
 PREFIX ?= /usr/local
@@ -36,7 +37,7 @@ LIB_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/kern
 TEST_SRC := $(sort $(wildcard tests/*.c tests/ref/*.c))
 TEST_OBJ := $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(TEST_SRC))
 
-.PHONY: all deps test demo install clean bench
+.PHONY: all deps test demo install clean bench fuzz fuzz-build test-valgrind test-oclgrind
 all: $(BUILD)/libclcnn.a $(BUILD)/libclcnn.so $(BUILD)/clcnn $(BUILD)/clbench
 
 deps:
@@ -97,6 +98,72 @@ $(BUILD)/make_synthetic: scripts/make_synthetic.c $(BUILD)/libclcnn.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libclcnn.a $(LDLIBS)
 
 bench: $(BUILD)/clbench
+
+# Fuzzing (docs/RELIABILITY.md): libFuzzer targets fuzz/fuzz_*.c, built with clang into
+# build/fuzz against an instrumented copy of the library, each run for FUZZ_SECONDS from
+# the seeds in fuzz/corpus/NAME (new inputs go to build/fuzz/corpus/NAME, crashes to
+# build/fuzz/crashes/). FUZZ_TARGETS="png csv" runs some. Needs clang and
+# libclang-rt-14-dev (scripts/deps.sh installs them for this target only).
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build/fuzz
+FUZZ_SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -std=c11 -O1 -g -Wall -Wextra -Werror -pthread -D_POSIX_C_SOURCE=200809L \
+               -DCL_TARGET_OPENCL_VERSION=120 -Iinclude -Isrc -Itools $(CLBLAST_CFLAGS) $(IMG_CFLAGS) \
+               $(FUZZ_SANFLAGS) -fsanitize=fuzzer-no-link
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_LIB_OBJ := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC)) $(FUZZ_BUILD)/obj/gen/kernels.o
+FUZZ_TOOL_OBJ := $(patsubst tools/%.c,$(FUZZ_BUILD)/obj/tools/%.o,tools/options.c tools/tool.c tools/progress.c)
+.SECONDARY: $(FUZZ_TOOL_OBJ)
+
+$(FUZZ_BUILD)/gen/kernels.c: $(CL_SRC) $(BUILD)/embed_cl
+	@mkdir -p $(@D)
+	$(BUILD)/embed_cl $@ $(CL_SRC)
+
+$(FUZZ_BUILD)/obj/gen/kernels.o: $(FUZZ_BUILD)/gen/kernels.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/tools/%.o: tools/%.c $(wildcard tools/*.h) include/clcnn.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h) include/clcnn.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libclcnn.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(wildcard tools/*.c tools/*.h) $(FUZZ_BUILD)/libclcnn.a $(FUZZ_TOOL_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_TOOL_OBJ) $(FUZZ_BUILD)/libclcnn.a $(LDLIBS)
+
+fuzz-build:
+	@CLCNN_DEPS_FUZZ=1 sh scripts/deps.sh
+	@$(MAKE) --no-print-directory $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	sh scripts/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The host-side tests and the tool's error paths under valgrind's memcheck (definite
+# leaks and memory errors fail); scripts/valgrind.supp holds the third-party suppressions.
+test-valgrind:
+	@CLCNN_DEPS_VALGRIND=1 sh scripts/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn
+	BUILD=$(BUILD) sh scripts/test_valgrind.sh
+
+# The op tests on Oclgrind with its bounds, data-race, uninitialised-value and API checks;
+# any report fails (scripts/oclgrind.sh, docs/RELIABILITY.md). OCLGRIND_TESTS="a b" runs some.
+$(BUILD)/oclgrind_fill.so: scripts/oclgrind_fill.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O1 -Wall -Wextra -Werror -shared -fPIC -DCL_TARGET_OPENCL_VERSION=120 -o $@ $< -lOpenCL
+
+test-oclgrind:
+	@CLCNN_DEPS_OCLGRIND=1 sh scripts/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/oclgrind_fill.so
+	BUILD=$(BUILD) sh scripts/oclgrind.sh $(OCLGRIND_TESTS)
 
 $(BUILD)/clcnn.pc: Makefile
 	@mkdir -p $(@D)

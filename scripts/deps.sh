@@ -11,6 +11,11 @@ PKGS="build-essential pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-opencl
 libclblast-dev libpng-dev libjpeg62-turbo-dev libcairo2-dev libjansson-dev"
 # Only needed to regenerate the PyTorch golden files (scripts/make_golden.py).
 if [ "${CLCNN_DEPS_TORCH:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
+# Only for `make fuzz` (clang's libFuzzer and sanitizer runtimes) and `make test-valgrind`.
+if [ "${CLCNN_DEPS_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi
+if [ "${CLCNN_DEPS_VALGRIND:-0}" = 1 ]; then PKGS="$PKGS valgrind"; fi
+# Only for `make test-oclgrind` (the checking OpenCL device, with its ICD).
+if [ "${CLCNN_DEPS_OCLGRIND:-0}" = 1 ]; then PKGS="$PKGS oclgrind"; fi
 
 missing=""
 for p in $PKGS; do

@@ -61,6 +61,16 @@ static inline int test_rng_int(test_rng *r, int lo, int hi) {
     return lo + (int)(test_rng_next(r) % (uint64_t)(hi - lo + 1));
 }
 
+/* CLCNN_TEST_SMALL=1 (set by scripts/oclgrind.sh): the op tests keep every kernel and
+ * every code path (tails, tiles, modes) but run fewer random cases and smaller fixed
+ * shapes, so that a checking device such as Oclgrind gets through them in minutes.
+ * test_small() says whether it is set; test_reps(n, small) is n, or at most `small`
+ * when it is (the first cases of a random stream are the same either way). */
+int test_small(void);
+int test_reps(int n, int small);
+/* An extent v, or under CLCNN_TEST_SMALL at most cap with v's parity (odd stays odd). */
+int test_cap(int v, int cap);
+
 /* Path of a golden file: tests/golden/FILE, or $CLCNN_TEST_DATA/FILE (static buffer). */
 const char *test_golden_path(const char *file);
 

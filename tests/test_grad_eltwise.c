@@ -389,7 +389,7 @@ static const float *run_dropout(arena *a, const clcnn_tensor *tx, float p, uint6
 static void test_dropout_train(void) {
     test_rng rng = {g_seed ^ 0xD20Bull};
     enum { N = 1 << 17 };
-    const int shape[2] = {N / 64 + 1, 63}; /* odd, not a multiple of any work-group size */
+    const int shape[2] = {test_cap(N / 64 + 1, 65), 63}; /* odd, not a multiple of any work-group size */
     const size_t n = numel(2, shape);
     const float ps[] = {0.0f, 0.1f, 0.5f, 0.9f};
     arena a = {0};
@@ -524,7 +524,7 @@ static void resize_case(test_rng *rng, int N, int C, int H, int W, int OH, int O
 /* <resize(x), r> == <x, resize_backward(r)> with the device's own forward, at a CAM's
  * typical 7x7 -> 224x224 (too big for FD). */
 static void resize_adjoint(test_rng *rng) {
-    const int xs[4] = {2, 3, 7, 7}, ys[4] = {2, 3, 224, 224};
+    const int xs[4] = {2, 3, 7, 7}, ys[4] = {2, 3, test_cap(224, 40), test_cap(224, 40)};
     const size_t nx = numel(4, xs), ny = numel(4, ys);
     arena a = {0};
     ar_desc(&a, "resize 7x7 -> 224x224 adjoint");

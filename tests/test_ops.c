@@ -167,11 +167,15 @@ static conv_case conv_random(test_rng *rng, int kind) {
 /* n random cases of a kind, then the fixed ones. */
 static void conv_test(const char *op, int kind, int n, const conv_case *fixed, int nfixed) {
     op_run r = run_begin(op);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < test_reps(n, 4); i++) {
         conv_case c = conv_random(&r.rng, kind);
         conv_run(&r, &c);
     }
-    for (int i = 0; i < nfixed; i++) conv_run(&r, &fixed[i]);
+    for (int i = 0; i < nfixed; i++) {
+        conv_case c = fixed[i]; /* CLCNN_TEST_SMALL: at most 12x12 (every fixed case still fits) */
+        c.H = test_cap(c.H, 12), c.W = test_cap(c.W, 12);
+        conv_run(&r, &c);
+    }
     run_end(&r);
 }
 
@@ -507,7 +511,7 @@ static void test_linear(void) {
         linear_case(&r, xdim, xs, test_rng_int(&r.rng, 1, 40), test_rng_int(&r.rng, 0, 1),
                     test_rng_int(&r.rng, 0, 5));
     }
-    linear_case(&r, 2, (const int[]){3, 512}, 1000, 1, CLCNN_ACT_NONE); /* a classifier head */
+    linear_case(&r, 2, (const int[]){3, test_cap(512, 64)}, test_cap(1000, 100), 1, CLCNN_ACT_NONE); /* a head */
     linear_case(&r, 4, (const int[]){2, 13, 3, 3}, 17, 1, CLCNN_ACT_RELU);
     run_end(&r);
 }
@@ -631,7 +635,7 @@ static void test_resize_bilinear(void) {
                      test_rng_int(&r.rng, 1, 12), test_rng_int(&r.rng, 1, 12)};
         resize_case(&r, xs, test_rng_int(&r.rng, 1, 30), test_rng_int(&r.rng, 1, 30));
     }
-    resize_case(&r, (const int[]){1, 3, 7, 7}, 224, 224); /* a CAM to image size */
+    resize_case(&r, (const int[]){1, 3, 7, 7}, test_cap(224, 40), test_cap(224, 40)); /* a CAM to image size */
     resize_case(&r, (const int[]){2, 5, 17, 19}, 9, 10);  /* downscale */
     resize_case(&r, (const int[]){1, 2, 5, 6}, 5, 6);     /* same size: the identity */
     run_end(&r);
@@ -669,7 +673,7 @@ static void gemm_backend_test(const char *op, clcnn_gemm_backend backend) {
                       betas[test_rng_int(&r.rng, 0, 3) | i]); /* i = 1: beta != 0 */
         }
     gemm_case(&r, backend, 0, 0, 65, 33, 129, 1.0f, 0.5f); /* one past tile multiples */
-    gemm_case(&r, backend, 1, 1, 128, 128, 128, -0.75f, 1.0f);
+    gemm_case(&r, backend, 1, 1, test_cap(128, 48), test_cap(128, 64), test_cap(128, 48), -0.75f, 1.0f); /* whole tiles */
     gemm_case(&r, backend, 0, 1, 1, 1, 1, 2.0f, 0.0f);
     run_end(&r);
 }
@@ -678,7 +682,7 @@ static void test_gemm(void) {
     gemm_backend_test("gemm (own)", CLCNN_GEMM_OWN);
     gemm_backend_test("gemm (auto)", CLCNN_GEMM_AUTO);
     if (clcnn_have_clblast()) {
-        gemm_backend_test("gemm (clblast)", CLCNN_GEMM_CLBLAST);
+        if (!test_small()) gemm_backend_test("gemm (clblast)", CLCNN_GEMM_CLBLAST); /* CLBlast's own kernels */
         return;
     }
     /* without CLBlast the backend must say so rather than fall back silently */

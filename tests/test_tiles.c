@@ -7,7 +7,10 @@
 #include "harness.h"
 #include "ref/ref.h"
 
-static const char *tiles[] = {"6x32", "6x16", "4x16", "3x32", "8x16", "1x16"};
+/* The table's rows (cpu 6x16, default 4x16), clcnn_tune's candidates (src/graph/tune.c)
+ * and a few odd ones. */
+static const char *tiles[] = {"6x32", "6x16", "4x16", "3x32", "8x16", "1x16",
+                              "2x16", "12x16", "2x32", "4x32"};
 
 static void fill(test_rng *r, float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = test_rng_uniform(r, -1, 1);
@@ -102,7 +105,9 @@ static void test_every_gemm_tile(void) {
     if (saved) setenv("CLCNN_GEMM_TILE", saved, 1);
     else unsetenv("CLCNN_GEMM_TILE");
     free(saved);
-    printf("  tiles checked: 6x32 6x16 4x16 3x32 8x16 1x16\n");
+    printf("  tiles checked:");
+    for (size_t i = 0; i < sizeof tiles / sizeof *tiles; i++) printf(" %s", tiles[i]);
+    printf("\n");
 }
 
 const test_case test_tiles_cases[] = {{"gemm_every_tile", test_every_gemm_tile}, {NULL, NULL}};

@@ -188,6 +188,22 @@ static void test_tool_end_to_end(void) {
           "fused maps are at the input size (32) and the AUCs in [0, 1]: %s", out ? out : "");
     json_decref(root);
     free(out);
+    /* Pictures whose names clash (x.png, x.jpg, and an x_2.png that numbering could
+     * repeat) each get their own outputs. */
+    const char *pic = tmptree_path(&t, "data/val/damaged/0000.png");
+    char *bytes = NULL;
+    size_t size = 0;
+    CHECK((bytes = (char *)tu_read_file(pic, &size)) != NULL, "cannot read %s", pic);
+    static const char *clashing[] = {"same/x_2.png", "same/x.png", "same/x.jpg"};
+    for (int i = 0; bytes && i < 3; i++) tmptree_write(&t, clashing[i], bytes, size);
+    free(bytes);
+    rc = run(&t, "cam3", "%s/clcnn cam --weights %s/run/last.safetensors --out %s/cam3 %s/same/x_2.png %s/same/x.png "
+                         "%s/same/x.jpg", b, r, r, r, r, r);
+    CHECK(rc == 0, "cam on clashing names exited %d", rc);
+    tmptree sub; /* the output folder, to count its maps */
+    snprintf(sub.root, sizeof sub.root, "%s", tmptree_path(&t, "cam3"));
+    CHECK(tmptree_count(&sub, "_cam.npy") == 3, "3 pictures with clashing names gave %d maps",
+          tmptree_count(&sub, "_cam.npy"));
 done:
     tmptree_close(&t);
 }

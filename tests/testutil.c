@@ -32,6 +32,17 @@ const char *act_name(int act) {
     return act >= 0 && act < 6 ? names[act] : "?";
 }
 
+/* ---------------------------------------------------- CLCNN_TEST_SMALL -- */
+
+int test_small(void) {
+    const char *v = getenv("CLCNN_TEST_SMALL");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+int test_reps(int n, int small) { return test_small() && small < n ? small : n; }
+
+int test_cap(int v, int cap) { return test_small() && v > cap ? cap - ((cap - v) & 1) : v; }
+
 /* ----------------------------------------------------- reporting a case -- */
 
 void case_fail(const arena *a, const char *file, int line, const char *fmt, ...) {

@@ -229,6 +229,12 @@ static void file_stem(const char *path, int with_parent, char *stem, size_t size
     if (dot && dot != stem) *dot = 0;
 }
 
+static int stem_taken(char **stems, int count, const char *name) {
+    for (int i = 0; i < count; i++)
+        if (stems[i] && !strcmp(stems[i], name)) return 1;
+    return 0;
+}
+
 static char **unique_stems(char **paths, int count) {
     char **stems = calloc((size_t)count, sizeof *stems);
     for (int pass = 0; stems && pass < 2; pass++) {
@@ -243,11 +249,14 @@ static char **unique_stems(char **paths, int count) {
             for (int j = 0; j < i && !clash; j++) clash = stems[i] && stems[j] && !strcmp(stems[i], stems[j]);
         if (!clash) break;
     }
-    for (int i = 0; stems && i < count; i++) /* still equal (same folder names): number them */
+    /* Still equal (same folder names): number them, skipping numbers another stem
+     * already ends in (x.png, x.jpg and x_1.png must not give x_1 twice). */
+    for (int i = 0; stems && i < count; i++)
         for (int j = 0; j < i; j++)
             if (stems[i] && stems[j] && !strcmp(stems[i], stems[j])) {
                 char numbered[300];
-                snprintf(numbered, sizeof numbered, "%s_%d", stems[i], i);
+                for (int n = 1; snprintf(numbered, sizeof numbered, "%s_%d", stems[i], n), stem_taken(stems, count, numbered); n++)
+                    ;
                 free(stems[i]);
                 stems[i] = strdup(numbered);
                 break;

@@ -153,11 +153,16 @@ static int format_value(const opt_spec *s, char *buf, size_t size) {
 char *opt_to_json(const opt_command *cmd) {
     json_t *o = json_object();
     char buf[4096];
-    for (const opt_spec *s = cmd->specs; o && s->name; s++)
-        if (format_value(s, buf, sizeof buf) && json_object_set_new(o, s->name + 2, json_string(buf)) != 0) {
+    for (const opt_spec *s = cmd->specs; o && s->name; s++) {
+        if (!format_value(s, buf, sizeof buf)) continue;
+        json_t *v = json_string(buf); /* NULL when buf is not UTF-8 (a Latin-1 file name): JSON cannot hold it */
+        if (!v) fprintf(stderr, "clcnn %s: %s: the value is not UTF-8 text, which saved options cannot hold\n",
+                        cmd->command, s->name);
+        if (json_object_set_new(o, s->name + 2, v) != 0) {
             json_decref(o);
             o = NULL;
         }
+    }
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(o);
     return text;

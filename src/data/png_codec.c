@@ -67,6 +67,13 @@ static clcnn_status decode(png_structp png, png_infop info, png_reader *r) {
     }
     /* Lift libpng's own 1e6 side limit: ours applies, with its own status. */
     png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    /* Ancillary chunks change nothing in 8-bit RGB (no gamma, background or shift is
+     * applied), and libpng buffers some whole before judging them (fuzz_png: a 328-byte
+     * file claiming a 1.9 GB iTXt made it allocate and clear 1.9 GB): all but tRNS are
+     * skipped unread. */
+    static const png_byte ignored[] = "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0pCAL\0pHYs\0sBIT\0sCAL\0"
+                                      "sPLT\0sRGB\0tEXt\0tIME\0zTXt";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, ignored, (int)(sizeof ignored / 5));
     png_set_read_fn(png, r, read_bytes);
     png_read_info(png, info);
     const png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);

@@ -88,13 +88,11 @@ typedef struct {
     uint64_t data_start, data_size;
 } source;
 
-/* Read one tensor's bytes and convert them to float32 into the device tensor. */
+/* Read one tensor's bytes (load_entry checked their count) and convert them to float32
+ * into the device tensor. */
 static clcnn_status read_tensor(clcnn_context *ctx, const source *src, const char *name, const char *dtype,
-                                uint64_t begin, uint64_t end, clcnn_tensor *t) {
+                                uint64_t begin, clcnn_tensor *t) {
     const size_t elem = !strcmp(dtype, "F32") ? 4 : 2;
-    if (end - begin != (uint64_t)t->numel * elem)
-        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s holds %llu bytes, its shape and dtype need %zu", src->path,
-                           name, (unsigned long long)(end - begin), t->numel * elem);
     float *host = malloc(t->numel * sizeof(float));
     if (!host) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for tensor %s", src->path, name);
     clcnn_status st = CLCNN_OK;
@@ -146,10 +144,20 @@ static clcnn_status load_entry(clcnn_context *ctx, const source *src, const char
         dims[i] = (int)json_integer_value(d);
     }
     if (ndim == 0) dims[ndim++] = 1; /* a scalar */
+    /* The byte count is checked before the device buffer exists, so that a few header bytes
+     * cannot reserve gigabytes; need saturates above the data size, where it cannot match. */
+    uint64_t need = !strcmp(dtype, "F32") ? 4 : 2;
+    for (int i = 0; i < ndim; i++)
+        need = need > src->data_size / (uint64_t)dims[i] ? src->data_size + 1 : need * (uint64_t)dims[i];
+    const int beyond = need > src->data_size;
+    if (need != (uint64_t)(end - begin))
+        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s holds %llu bytes, its shape and dtype need %s%llu%s",
+                           src->path, name, (unsigned long long)(end - begin), beyond ? "more than the file's " : "",
+                           (unsigned long long)(beyond ? src->data_size : need), beyond ? " data bytes" : "");
     clcnn_tensor *t;
     clcnn_status st = clcnn_tensor_create(ctx, ndim, dims, &t);
     if (st != CLCNN_OK) return st;
-    if ((st = read_tensor(ctx, src, name, dtype, (uint64_t)begin, (uint64_t)end, t)) != CLCNN_OK) {
+    if ((st = read_tensor(ctx, src, name, dtype, (uint64_t)begin, t)) != CLCNN_OK) {
         clcnn_tensor_destroy(t);
         return st;
     }
