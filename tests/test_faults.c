@@ -298,29 +298,6 @@ static void test_faults_fresh_context(void) {
 
 /* ------------------------------------------ the tool, file saves -------- */
 
-static const char *build_dir(void) {
-    const char *b = getenv("CLCNN_TEST_BUILD");
-    return b && *b ? b : NULL;
-}
-
-/* A shell command line (printf-style) with stdout and stderr into ROOT/NAME.out and
- * .err; its exit status, or -1. */
-static int run(const tmptree *t, const char *name, const char *fmt, ...) {
-    char line[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s >%s/%s.out 2>%s/%s.err", line, t->root, name, t->root, name);
-    const int rc = system(cmd);
-    return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
-}
-
-static char *slurp(const tmptree *t, const char *rel) {
-    size_t size;
-    return (char *)tu_read_file(tmptree_path(t, rel), &size);
-}
-
 static int is_file(const tmptree *t, const char *rel) {
     struct stat s;
     return stat(tmptree_path(t, rel), &s) == 0;
@@ -364,7 +341,7 @@ static int check_run_files(const tmptree *t, const char *dir, const char *what) 
         clcnn_weights_destroy(w);
     }
     snprintf(rel, sizeof rel, "%s/metrics.csv", dir);
-    char *csv = slurp(t, rel);
+    char *csv = tmptree_slurp(t, rel);
     if (csv) {
         int rows = -1;
         for (const char *p = csv; *p; p++) rows += *p == '\n';
@@ -393,7 +370,7 @@ static void check_failure(const tmptree *t, const char *name, int rc, const char
     char rel[64], prefix[32];
     snprintf(rel, sizeof rel, "%s.err", name);
     snprintf(prefix, sizeof prefix, "clcnn %s: ", cmd);
-    char *err = slurp(t, rel);
+    char *err = tmptree_slurp(t, rel);
     const char *line;
     const int n = error_lines(err, prefix, &line);
     CHECK(rc == 1 && n == 1 && strstr(line, CLCNN_FAULT_NOTE) && strchr(line, '\n') &&
@@ -406,7 +383,7 @@ static void check_failure(const tmptree *t, const char *name, int rc, const char
 }
 
 static int make_data(const tmptree *t) {
-    const int rc = run(t, "synthetic", "%s/make_synthetic %s/data --train 16 --val 4 --size 32 --seed 3", build_dir(),
+    const int rc = tmptree_run(t, "synthetic", "%s/make_synthetic %s/data --train 16 --val 4 --size 32 --seed 3", tmptree_build_dir(),
                        t->root);
     CHECK(rc == 0, "make_synthetic exited %d", rc);
     return rc == 0;
@@ -419,23 +396,23 @@ static const char *train_args = "--arch compact --size 32 --batch 8 --optimizer 
  * every other failed run that had written a checkpoint is then resumed to its end
  * (the kill test in test_tool.c resumes more). */
 static void test_faults_tool_train(void) {
-    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
     if (!tmptree_open(&t, "faulttrain") || !make_data(&t)) goto done;
-    const char *b = build_dir(), *r = t.root;
+    const char *b = tmptree_build_dir(), *r = t.root;
     int n = 1, resumed = 0;
     for (; n <= 30; n++) {
         char dir[32], what[64];
         snprintf(dir, sizeof dir, "w%d", n);
         snprintf(what, sizeof what, "train, write:%d", n);
-        const int rc = run(&t, "train", "CLCNN_FAULT=write:%d %s/clcnn train --data %s/data/train --val %s/data/val "
+        const int rc = tmptree_run(&t, "train", "CLCNN_FAULT=write:%d %s/clcnn train --data %s/data/train --val %s/data/val "
                                         "%s --out %s/%s", n, b, r, r, train_args, r, dir);
         if (rc == 0) break; /* fewer than n saves */
         check_failure(&t, "train", rc, "train", what);
         const int epoch = check_run_files(&t, dir, what);
         if (!epoch || n % 2 == 0) continue; /* nothing to resume from, or time saved */
-        const int rrc = run(&t, "resume", "%s/clcnn train --resume %s/%s", b, r, dir);
-        char *err = slurp(&t, "resume.err");
+        const int rrc = tmptree_run(&t, "resume", "%s/clcnn train --resume %s/%s", b, r, dir);
+        char *err = tmptree_slurp(&t, "resume.err");
         CHECK(rrc == 0 && (!err || !strstr(err, "Sanitizer: ")), "%s: --resume after the failure exited %d: %s", what,
               rrc, err ? err : "");
         free(err);
@@ -448,7 +425,7 @@ static void test_faults_tool_train(void) {
     /* One allocation and one launch failure: the same one clear line. */
     static const char *plans[] = {"alloc:3", "launch:40"};
     for (int i = 0; i < 2; i++) {
-        const int rc = run(&t, "dev", "CLCNN_FAULT=%s %s/clcnn train --data %s/data/train %s --out %s/d%d", plans[i], b,
+        const int rc = tmptree_run(&t, "dev", "CLCNN_FAULT=%s %s/clcnn train --data %s/data/train %s --out %s/d%d", plans[i], b,
                            r, train_args, r, i);
         check_failure(&t, "dev", rc, "train", plans[i]);
     }
@@ -496,12 +473,12 @@ static void check_cam_files(const tmptree *t, const char *dir, const char *what)
 
 /* `clcnn cam` on two pictures with its n-th save failing, for every n. */
 static void test_faults_tool_cam(void) {
-    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
     if (!tmptree_open(&t, "faultcam") || !make_data(&t)) goto done;
-    const char *b = build_dir(), *r = t.root;
+    const char *b = tmptree_build_dir(), *r = t.root;
     /* A model to explain: the one-epoch run of the data. */
-    int rc = run(&t, "model", "%s/clcnn train --data %s/data/train --arch compact --size 32 --batch 8 --epochs 1 "
+    int rc = tmptree_run(&t, "model", "%s/clcnn train --data %s/data/train --arch compact --size 32 --batch 8 --epochs 1 "
                               "--threads 1 --out %s/model", b, r, r);
     CHECK(rc == 0, "training the model to explain exited %d", rc);
     if (rc) goto done;
@@ -512,7 +489,7 @@ static void test_faults_tool_cam(void) {
         char dir[32], what[64];
         snprintf(dir, sizeof dir, "c%d", n);
         snprintf(what, sizeof what, "cam, write:%d", n);
-        rc = run(&t, "cam", "CLCNN_FAULT=write:%d %s/clcnn cam --weights %s/model/last.safetensors --out %s/%s %s", n, b,
+        rc = tmptree_run(&t, "cam", "CLCNN_FAULT=write:%d %s/clcnn cam --weights %s/model/last.safetensors --out %s/%s %s", n, b,
                  r, r, dir, images);
         if (rc == 0) break;
         check_failure(&t, "cam", rc, "cam", what);
@@ -523,7 +500,7 @@ static void test_faults_tool_cam(void) {
     printf("    clcnn cam, 2 pictures: %d saves, each made to fail in turn\n", n - 1);
     static const char *plans[] = {"alloc:2", "launch:10"};
     for (int i = 0; i < 2; i++) {
-        rc = run(&t, "dev", "CLCNN_FAULT=%s %s/clcnn cam --weights %s/model/last.safetensors --out %s/d%d %s", plans[i],
+        rc = tmptree_run(&t, "dev", "CLCNN_FAULT=%s %s/clcnn cam --weights %s/model/last.safetensors --out %s/d%d %s", plans[i],
                  b, r, r, i, images);
         check_failure(&t, "dev", rc, "cam", plans[i]);
     }

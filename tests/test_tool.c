@@ -18,32 +18,6 @@
 #include "testutil.h"
 #include "tmptree.h"
 
-static const char *build_dir(void) {
-    const char *b = getenv("CLCNN_TEST_BUILD");
-    return b && *b ? b : NULL;
-}
-
-/* Run a shell command line (printf-style) with stdout and stderr into OUT/NAME.out and
- * .err; returns the exit status, or -1. */
-static int run(const tmptree *t, const char *name, const char *fmt, ...) {
-    char line[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s >%s/%s.out 2>%s/%s.err", line, t->root, name, t->root, name);
-    const int rc = system(cmd);
-    return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
-}
-
-/* The contents of OUT/NAME (malloc'd, NUL-terminated) or NULL. */
-static char *slurp(const tmptree *t, const char *name) {
-    char path[512];
-    size_t size;
-    snprintf(path, sizeof path, "%s/%s", t->root, name);
-    return (char *)tu_read_file(path, &size);
-}
-
 static int exists(const tmptree *t, const char *rel) {
     struct stat s;
     return stat(tmptree_path(t, rel), &s) == 0 && s.st_size > 0;
@@ -71,7 +45,7 @@ static int count_lines(const char *s) {
 
 /* A small data set: 24 training and 8 validation pictures of 32x32. */
 static int make_data(const tmptree *t) {
-    const int rc = run(t, "synthetic", "%s/make_synthetic %s/data --train 24 --val 8 --size 32 --seed 3", build_dir(),
+    const int rc = tmptree_run(t, "synthetic", "%s/make_synthetic %s/data --train 24 --val 8 --size 32 --seed 3", tmptree_build_dir(),
                        t->root);
     CHECK(rc == 0, "make_synthetic exited %d", rc);
     return rc == 0;
@@ -101,7 +75,7 @@ static void check_model_file(const tmptree *t, const char *rel, int want_epoch) 
 }
 
 static void check_predict_json(const tmptree *t) {
-    char *out = slurp(t, "predict.out");
+    char *out = tmptree_slurp(t, "predict.out");
     json_t *root = out ? json_loads(out, 0, NULL) : NULL, *results = json_object_get(root, "results");
     CHECK(json_array_size(results) == 2, "predict --json: %s", out ? out : "(no output)");
     for (size_t i = 0; i < json_array_size(results); i++) {
@@ -119,7 +93,7 @@ static void check_predict_json(const tmptree *t) {
 }
 
 static void check_eval_json(const tmptree *t) {
-    char *out = slurp(t, "eval.out");
+    char *out = tmptree_slurp(t, "eval.out");
     json_t *root = out ? json_loads(out, 0, NULL) : NULL;
     const double acc = json_number_value(json_object_get(root, "accuracy"));
     CHECK(json_integer_value(json_object_get(root, "samples")) == 8 && acc >= 0 && acc <= 1,
@@ -131,7 +105,7 @@ static void check_eval_json(const tmptree *t) {
 static void check_cam(const tmptree *t) {
     static const char *files[] = {"cam/0000_cam.npy", "cam/0000_heat.png", "cam/0000_overlay.png", "cam/cam.json"};
     for (int i = 0; i < 4; i++) CHECK(exists(t, files[i]), "cam did not write %s", files[i]);
-    char *text = slurp(t, "cam/cam.json");
+    char *text = tmptree_slurp(t, "cam/cam.json");
     json_t *root = text ? json_loads(text, 0, NULL) : NULL, *r = json_array_get(json_object_get(root, "results"), 0);
     const double score = json_number_value(json_object_get(r, "score"));
     const double area = json_number_value(json_object_get(r, "area_fraction"));
@@ -147,38 +121,38 @@ static void check_cam(const tmptree *t) {
 
 /* train -> eval -> predict -> cam on a tiny set. */
 static void test_tool_end_to_end(void) {
-    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
     if (!tmptree_open(&t, "tool") || !make_data(&t)) goto done;
-    const char *b = build_dir(), *r = t.root;
-    int rc = run(&t, "train", "%s/clcnn train --data %s/data/train --val %s/data/val %s --epochs 2 --out %s/run", b, r, r,
+    const char *b = tmptree_build_dir(), *r = t.root;
+    int rc = tmptree_run(&t, "train", "%s/clcnn train --data %s/data/train --val %s/data/val %s --epochs 2 --out %s/run", b, r, r,
                  train_args, r);
-    char *err = slurp(&t, "train.err");
+    char *err = tmptree_slurp(&t, "train.err");
     CHECK(rc == 0, "train exited %d: %s", rc, err ? err : "");
     free(err);
     static const char *outputs[] = {"run/last.safetensors", "run/best.safetensors", "run/last_optimizer.safetensors",
                                     "run/metrics.csv", "run/metrics.json", "run/curves.png"};
     for (int i = 0; i < 6; i++) CHECK(exists(&t, outputs[i]), "train did not write %s", outputs[i]);
-    char *csv = slurp(&t, "run/metrics.csv");
+    char *csv = tmptree_slurp(&t, "run/metrics.csv");
     CHECK(count_lines(csv) == 3, "metrics.csv has %d lines, want a header and 2 epochs:\n%s", count_lines(csv),
           csv ? csv : "");
     free(csv);
     check_model_file(&t, "run/last.safetensors", 2);
-    rc = run(&t, "eval", "%s/clcnn eval --data %s/data/val --weights %s/run/best.safetensors --json", b, r, r);
+    rc = tmptree_run(&t, "eval", "%s/clcnn eval --data %s/data/val --weights %s/run/best.safetensors --json", b, r, r);
     CHECK(rc == 0, "eval exited %d", rc);
     check_eval_json(&t);
-    rc = run(&t, "predict", "%s/clcnn predict --weights %s/run/last.safetensors --json %s/data/val/damaged/0000.png "
+    rc = tmptree_run(&t, "predict", "%s/clcnn predict --weights %s/run/last.safetensors --json %s/data/val/damaged/0000.png "
                             "%s/data/val/intact/0000.png", b, r, r, r);
     CHECK(rc == 0, "predict exited %d", rc);
     check_predict_json(&t);
-    rc = run(&t, "cam", "%s/clcnn cam --weights %s/run/last.safetensors --out %s/cam %s/data/val/damaged/0000.png", b, r,
+    rc = tmptree_run(&t, "cam", "%s/clcnn cam --weights %s/run/last.safetensors --out %s/cam %s/data/val/damaged/0000.png", b, r,
              r, r);
     CHECK(rc == 0, "cam exited %d", rc);
     check_cam(&t);
     /* Fused layers, smoothing and the deletion/insertion metrics, on a folder. */
-    rc = run(&t, "cam2", "%s/clcnn cam --weights %s/run/last.safetensors --method gradcam++ --layer layer3,layer4 "
+    rc = tmptree_run(&t, "cam2", "%s/clcnn cam --weights %s/run/last.safetensors --method gradcam++ --layer layer3,layer4 "
                          "--aug-smooth --metrics --threshold otsu --json --out %s/cam2 %s/data/val/intact", b, r, r, r);
-    char *out = slurp(&t, "cam2.out");
+    char *out = tmptree_slurp(&t, "cam2.out");
     json_t *root = out ? json_loads(out, 0, NULL) : NULL, *results = json_object_get(root, "results");
     json_t *first = json_array_get(results, 0), *shape = json_object_get(first, "map_shape");
     const double del = json_number_value(json_object_get(first, "deletion_auc"));
@@ -197,7 +171,7 @@ static void test_tool_end_to_end(void) {
     static const char *clashing[] = {"same/x_2.png", "same/x.png", "same/x.jpg"};
     for (int i = 0; bytes && i < 3; i++) tmptree_write(&t, clashing[i], bytes, size);
     free(bytes);
-    rc = run(&t, "cam3", "%s/clcnn cam --weights %s/run/last.safetensors --out %s/cam3 %s/same/x_2.png %s/same/x.png "
+    rc = tmptree_run(&t, "cam3", "%s/clcnn cam --weights %s/run/last.safetensors --out %s/cam3 %s/same/x_2.png %s/same/x.png "
                          "%s/same/x.jpg", b, r, r, r, r, r);
     CHECK(rc == 0, "cam on clashing names exited %d", rc);
     tmptree sub; /* the output folder, to count its maps */
@@ -210,24 +184,24 @@ done:
 
 /* A run extended with --resume continues its history; a second run never overwrites it. */
 static void test_tool_resume(void) {
-    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
     if (!tmptree_open(&t, "resume") || !make_data(&t)) goto done;
-    const char *b = build_dir(), *r = t.root;
-    int rc = run(&t, "train1", "%s/clcnn train --data %s/data/train --val %s/data/val %s --epochs 1 --out %s/run", b, r,
+    const char *b = tmptree_build_dir(), *r = t.root;
+    int rc = tmptree_run(&t, "train1", "%s/clcnn train --data %s/data/train --val %s/data/val %s --epochs 1 --out %s/run", b, r,
                  r, train_args, r);
     CHECK(rc == 0, "train exited %d", rc);
     char copy[600];
     snprintf(copy, sizeof copy, "%s/last.copy", r);
-    CHECK(run(&t, "copy", "cp %s/run/last.safetensors %s", r, copy) == 0, "cannot copy last.safetensors");
-    rc = run(&t, "again", "%s/clcnn train --data %s/data/train %s --epochs 1 --out %s/run", b, r, train_args, r);
-    char *err = slurp(&t, "again.err");
+    CHECK(tmptree_run(&t, "copy", "cp %s/run/last.safetensors %s", r, copy) == 0, "cannot copy last.safetensors");
+    rc = tmptree_run(&t, "again", "%s/clcnn train --data %s/data/train %s --epochs 1 --out %s/run", b, r, train_args, r);
+    char *err = tmptree_slurp(&t, "again.err");
     CHECK(rc != 0 && err && strstr(err, "--resume") && count_lines(err) == 1,
           "a second run into the same folder exited %d: %s", rc, err ? err : "");
     CHECK(same_file(copy, tmptree_path(&t, "run/last.safetensors")), "the refused run changed last.safetensors");
-    rc = run(&t, "resume", "%s/clcnn train --resume %s/run --epochs 2", b, r);
+    rc = tmptree_run(&t, "resume", "%s/clcnn train --resume %s/run --epochs 2", b, r);
     CHECK(rc == 0, "train --resume exited %d", rc);
-    char *csv = slurp(&t, "run/metrics.csv");
+    char *csv = tmptree_slurp(&t, "run/metrics.csv");
     CHECK(count_lines(csv) == 3, "after resuming to 2 epochs metrics.csv has %d lines", count_lines(csv));
     check_model_file(&t, "run/last.safetensors", 2);
     free(csv);
@@ -253,11 +227,11 @@ static int count_temporaries(const tmptree *t, pid_t pid) {
  * reports a run of 20) leaves a loadable last.safetensors (once one was written) and
  * metrics.csv rows matching its epoch, and --resume finishes the run. */
 static void test_tool_kill_resume(void) {
-    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
     if (!tmptree_open(&t, "kill") || !make_data(&t)) goto done;
     test_rng rng = {g_seed ^ 0x70011u};
-    const char *b = build_dir(), *r = t.root, *kills_env = getenv("CLCNN_TEST_KILLS");
+    const char *b = tmptree_build_dir(), *r = t.root, *kills_env = getenv("CLCNN_TEST_KILLS");
     const int kills = kills_env && atoi(kills_env) > 0 ? atoi(kills_env) : 4;
     const int epochs = kills <= 4 ? 30 : 2 * kills + 10; /* enough that the kills land before the end */
     int landed = 0, temporaries = 0;
@@ -281,7 +255,7 @@ static void test_tool_kill_resume(void) {
         clcnn_weights *w = NULL;
         CHECK_OK(clcnn_weights_load(g_ctx, tmptree_path(&t, "run/last.safetensors"), &w));
         const char *epoch = w ? clcnn_weights_metadata(w, "epoch") : NULL;
-        char *csv = slurp(&t, "run/metrics.csv");
+        char *csv = tmptree_slurp(&t, "run/metrics.csv");
         /* metrics.csv is written after last.safetensors: it may lag by one epoch, never lead. */
         const int e = epoch ? atoi(epoch) : -1, rows = count_lines(csv) - 1;
         CHECK(e >= 1 && (rows == e || rows == e - 1), "after kill at %d ms: epoch %d, metrics.csv %d rows", ms, e, rows);
@@ -289,11 +263,11 @@ static void test_tool_kill_resume(void) {
         free(csv);
         snprintf(line, sizeof line, "exec %s/clcnn train --resume %s/run >/dev/null 2>&1", b, r);
     }
-    const int rc = run(&t, "finish", "%s/clcnn train --resume %s/run || %s/clcnn train --data %s/data/train "
+    const int rc = tmptree_run(&t, "finish", "%s/clcnn train --resume %s/run || %s/clcnn train --data %s/data/train "
                                      "--val %s/data/val %s --epochs %d --out %s/run", b, r, b, r, r, train_args, epochs, r);
     CHECK(rc == 0, "finishing the killed run exited %d", rc);
     check_model_file(&t, "run/last.safetensors", epochs);
-    char *csv = slurp(&t, "run/metrics.csv");
+    char *csv = tmptree_slurp(&t, "run/metrics.csv");
     CHECK(count_lines(csv) == epochs + 1, "the finished run's metrics.csv has %d lines, want %d", count_lines(csv),
           epochs + 1);
     const int stale = count_temporaries(&t, 0);
@@ -307,14 +281,14 @@ done:
 
 /* Errors are one line naming the problem, with a non-zero exit. */
 static void test_tool_errors(void) {
-    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
     if (!tmptree_open(&t, "errors") || !make_data(&t)) goto done;
-    const char *b = build_dir(), *r = t.root;
+    const char *b = tmptree_build_dir(), *r = t.root;
     static const char *helps[] = {"train", "eval", "predict", "cam", "devices", "layers"};
     for (int i = 0; i < 6; i++) {
-        const int rc = run(&t, "help", "%s/clcnn %s --help", b, helps[i]);
-        char *out = slurp(&t, "help.out");
+        const int rc = tmptree_run(&t, "help", "%s/clcnn %s --help", b, helps[i]);
+        char *out = tmptree_slurp(&t, "help.out");
         CHECK(rc == 0 && out && strstr(out, "usage: clcnn"), "clcnn %s --help exited %d", helps[i], rc);
         free(out);
     }
@@ -330,27 +304,26 @@ static void test_tool_errors(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[1024];
         snprintf(args, sizeof args, cases[i].args, r, r);
-        const int rc = run(&t, "err", "%s/clcnn %s", b, args);
-        char *err = slurp(&t, "err.err");
+        const int rc = tmptree_run(&t, "err", "%s/clcnn %s", b, args);
+        char *err = tmptree_slurp(&t, "err.err");
         CHECK(rc != 0 && err && strstr(err, cases[i].want) && count_lines(err) == 1,
               "clcnn %s: exit %d, stderr: %s", args, rc, err ? err : "");
         free(err);
     }
     /* A corrupt picture: skipped and counted by default, fatal with --on-bad-image fail. */
     tmptree_write(&t, "data/train/intact/zz_broken.png", "\x89PNG\r\n\x1a\nnot really", 18);
-    int rc = run(&t, "skip", "%s/clcnn train --data %s/data/train %s --epochs 1 --out %s/skip", b, r, train_args, r);
-    char *out = slurp(&t, "skip.out");
+    int rc = tmptree_run(&t, "skip", "%s/clcnn train --data %s/data/train %s --epochs 1 --out %s/skip", b, r, train_args, r);
+    char *out = tmptree_slurp(&t, "skip.out");
     CHECK(rc == 0 && out && strstr(out, "1 unreadable"), "a corrupt picture with skip: exit %d, %s", rc, out ? out : "");
     free(out);
-    rc = run(&t, "fail", "%s/clcnn train --data %s/data/train %s --epochs 1 --on-bad-image fail --out %s/fail", b, r,
+    rc = tmptree_run(&t, "fail", "%s/clcnn train --data %s/data/train %s --epochs 1 --on-bad-image fail --out %s/fail", b, r,
              train_args, r);
-    char *err = slurp(&t, "fail.err");
+    char *err = tmptree_slurp(&t, "fail.err");
     CHECK(rc != 0 && err && strstr(err, "zz_broken.png"), "a corrupt picture with fail: exit %d, %s", rc, err ? err : "");
     free(err);
 done:
     tmptree_close(&t);
 }
-
 
 /* ---- the demo's model points at the damage ---- */
 
@@ -382,7 +355,7 @@ static int read_truth(const tmptree *t, truth *v, int cap) {
  * patch (within half a map cell) for at least 90 % of the damaged pictures it classifies
  * correctly. Energy in the box and the pointing game at tighter tolerances are reported. */
 static void test_demo_pointing_game(void) {
-    if (!build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
     truth *v = calloc(200, sizeof *v);
     clcnn_graph *g = NULL;
@@ -390,7 +363,7 @@ static void test_demo_pointing_game(void) {
     clcnn_tensor *x = NULL, *map = NULL;
     float *in = NULL, *maps = NULL, *up = NULL;
     if (!v || !tmptree_open(&t, "pointing")) goto done;
-    const int rc = run(&t, "synthetic", "%s/make_synthetic %s/data --train 600 --val 200 --size 96 --seed 1", build_dir(),
+    const int rc = tmptree_run(&t, "synthetic", "%s/make_synthetic %s/data --train 600 --val 200 --size 96 --seed 1", tmptree_build_dir(),
                        t.root);
     CHECK(rc == 0, "make_synthetic exited %d", rc);
     const int n = read_truth(&t, v, 200);

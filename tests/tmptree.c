@@ -2,12 +2,15 @@
 #include "tmptree.h"
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "harness.h"
+#include "testutil.h"
 
 int tmptree_open(tmptree *t, const char *tag) {
     snprintf(t->root, sizeof t->root, "/tmp/clcnn_%s_XXXXXX", tag);
@@ -72,6 +75,27 @@ int tmptree_count(const tmptree *t, const char *containing) {
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && (!containing || strstr(e->d_name, containing))) n++;
     closedir(d);
     return n;
+}
+
+const char *tmptree_build_dir(void) {
+    const char *b = getenv("CLCNN_TEST_BUILD");
+    return b && *b ? b : NULL;
+}
+
+int tmptree_run(const tmptree *t, const char *name, const char *fmt, ...) {
+    char line[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s >%s/%s.out 2>%s/%s.err", line, t->root, name, t->root, name);
+    const int rc = system(cmd);
+    return rc == -1 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}
+
+char *tmptree_slurp(const tmptree *t, const char *rel) {
+    size_t size;
+    return (char *)tu_read_file(tmptree_path(t, rel), &size);
 }
 
 static void remove_tree(const char *path) {

@@ -22,6 +22,13 @@ int tmptree_symlink(const tmptree *t, const char *target, const char *rel);
 /* Entries of ROOT (names other than . and ..); those whose names contain `containing`
  * when it is not NULL. -1 when the folder cannot be read. */
 int tmptree_count(const tmptree *t, const char *containing);
+/* The build folder of the tools under test (CLCNN_TEST_BUILD, set by `make test`), or NULL. */
+const char *tmptree_build_dir(void);
+/* Run a shell command line (printf-style) with stdout and stderr into ROOT/NAME.out and
+ * ROOT/NAME.err; its exit status, or -1. */
+int tmptree_run(const tmptree *t, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The contents of ROOT/rel (malloc'd, NUL-terminated) or NULL. */
+char *tmptree_slurp(const tmptree *t, const char *rel);
 /* Remove the whole tree (links are removed, never followed). */
 void tmptree_close(tmptree *t);
 
