@@ -21,6 +21,16 @@ inline float apply_act(float v, int act) {
     }
 }
 
+/* floor(t / s) for 0 <= t < 2^22 and s >= 1 without an integer division (PoCL runs
+ * those lane by lane in its vectorised work-item loops): a float estimate, off by at
+ * most one, and one correction each way. */
+inline int div_small(const int t, const int s) {
+    int q = (int)((float)t / (float)s);
+    q -= q * s > t;
+    q += (q + 1) * s <= t;
+    return q;
+}
+
 #ifdef RED_WG
 /* Sum of v over the work-group (all RED_WG work-items must call it). A tree keeps
  * the rounding error of long sums small; the last barrier lets tmp be reused. */

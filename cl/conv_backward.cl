@@ -12,16 +12,6 @@ __kernel void swap_outer(__global const float *src, const int src_off, __global 
     dst[dst_off + (b * A + a) * P + p] = src[src_off + (a * B + b) * P + p];
 }
 
-/* floor(t / s) for 0 <= t < 2^22 and s >= 1 without an integer division (PoCL runs
- * those lane by lane in its vectorised work-item loops): a float estimate, off by at
- * most one, and one correction each way. (pool.cl has the same; common.cl is its home.) */
-inline int div_small(const int t, const int s) {
-    int q = (int)((float)t / (float)s);
-    q -= q * s > t;
-    q += (q + 1) * s <= t;
-    return q;
-}
-
 /* The adjoint of im2col for a column matrix at col[n*csn + r*csr + p*csp]:
  * dx[n][c][iy][ix] = the sum of the entries im2col filled from that pixel (+ dx when
  * accumulating). Each work-item gathers over the kernel positions touching its pixel:

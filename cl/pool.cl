@@ -43,15 +43,6 @@ inline int window_argmax(__global const float *plane, const int W, const pool_wi
     return best;
 }
 
-/* floor(t / s) for 0 <= t < 2^22 and s >= 1, without an integer division: a float
- * estimate (off by at most one) and one correction each way. */
-inline int div_small(const int t, const int s) {
-    int q = (int)((float)t / (float)s);
-    q -= q * s > t;
-    q += (q + 1) * s <= t;
-    return q;
-}
-
 /* Global: (OW, OH, N*C). */
 __kernel void pool2d(__global const float *x, const int x_off, __global float *y, const int y_off,
                      const int H, const int W, const int OH, const int OW, const int kh, const int kw,
