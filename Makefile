@@ -75,8 +75,9 @@ $(BUILD)/clcnn: $(TOOL_SRC) $(wildcard tools/*.h) $(BUILD)/libclcnn.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(TOOL_SRC) $(BUILD)/libclcnn.a $(LDLIBS)
 
 BENCH_SRC := $(sort $(wildcard bench/*.c))
-$(BUILD)/clbench: $(BENCH_SRC) bench/bench.h tools/cli.h $(BUILD)/libclcnn.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_SRC) $(BUILD)/libclcnn.a $(LDLIBS)
+# clbench shares the clcnn tool's option parser.
+$(BUILD)/clbench: $(BENCH_SRC) bench/bench.h tools/cli.h tools/options.c tools/options.h $(BUILD)/libclcnn.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(BENCH_SRC) tools/options.c $(BUILD)/libclcnn.a $(LDLIBS)
 
 $(BUILD)/clcnn_tests: $(TEST_OBJ) $(BUILD)/libclcnn.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libclcnn.a $(LDLIBS)

@@ -1,80 +1,33 @@
 /* bench.c: options, output and set-up shared by the clbench commands (bench.h). */
 #include "bench.h"
 
-#include <errno.h>
 
-static const bench_opt common_opts[] = {
-    {"--device", BOPT_STRING, NULL, "D", "device index, gpu, cpu or part of its name (default: CLCNN_DEVICE or the fastest)"},
-    {"--json", BOPT_FLAG, NULL, NULL, "print one JSON object instead of text"},
-    {NULL, BOPT_FLAG, NULL, NULL, NULL}};
+/* Room for a command's own options plus the common ones. */
+#define BENCH_MAX_OPTS 32
 
-static void print_opt(const bench_opt *o) {
-    char left[48];
-    snprintf(left, sizeof left, "%s%s%s", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
-    printf("  %-20s %s", left, o->help);
-    if (o->dest && o->kind == BOPT_INT && *(int *)o->dest) printf(" (default %d)", *(int *)o->dest);
-    if (o->dest && o->kind == BOPT_STRING && *(const char **)o->dest) printf(" (default %s)", *(const char **)o->dest);
-    putchar('\n');
-}
-
-static void print_help(const bench_command *cmd) {
-    printf("usage: clbench %s %s\n\n%s\n\noptions:\n", cmd->name, cmd->synopsis, cmd->description);
-    for (const bench_opt *o = cmd->opts; o->name; o++) print_opt(o);
-    for (const bench_opt *o = common_opts; o->name; o++) print_opt(o);
-    printf("  %-20s %s\n", "--help", "this text");
-}
-
-static int usage_error(const bench_command *cmd, const char *what, const char *name, const char *value) {
-    fprintf(stderr, "%s %s: %s %s%s%s (see clbench %s --help)\n", PROG, cmd->name, name, what, value ? ": " : "",
-            value ? value : "", cmd->name);
-    return 2;
-}
-
-/* Set o's destination from value; 0 or the exit status of a usage error. */
-static int set_value(const bench_command *cmd, const bench_opt *o, const char *value) {
-    if (o->kind == BOPT_STRING) {
-        if (!*value) return usage_error(cmd, "needs a value", o->name, NULL);
-        *(const char **)o->dest = value;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    const long v = strtol(value, &end, 10);
-    if (end == value || *end || errno || v < 1 || v > (1L << 30))
-        return usage_error(cmd, "needs a positive integer", o->name, value);
-    *(int *)o->dest = (int)v;
-    return 0;
-}
-
-int bench_parse(const bench_command *cmd, int argc, char **argv, bench_common *common) {
+int bench_parse(const opt_command *cmd, int argc, char **argv, bench_common *common) {
     *common = (bench_common){NULL, 0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            print_help(cmd);
-            return 0;
+    opt_spec specs[BENCH_MAX_OPTS];
+    int n = 0;
+    for (const opt_spec *s = cmd->specs; s->name; s++) {
+        if (n == BENCH_MAX_OPTS - 3) { /* a programming error, not the user's */
+            fprintf(stderr, "%s %s: more options than BENCH_MAX_OPTS\n", PROG, cmd->command);
+            return 2;
         }
-        const bench_opt *o = NULL;
-        for (const bench_opt *p = cmd->opts; p->name && !o; p++)
-            if (!strcmp(p->name, a)) o = p;
-        bench_opt common_opt;
-        if (!o && !strcmp(a, "--device")) {
-            common_opt = (bench_opt){"--device", BOPT_STRING, &common->device, "D", ""};
-            o = &common_opt;
-        } else if (!o && !strcmp(a, "--json")) {
-            common->json = 1;
-            continue;
-        }
-        if (!o) return usage_error(cmd, "is not an option", a, NULL);
-        if (o->kind == BOPT_FLAG) {
-            *(int *)o->dest = 1;
-            continue;
-        }
-        if (i + 1 >= argc) return usage_error(cmd, "needs a value", a, NULL);
-        const int rc = set_value(cmd, o, argv[++i]);
-        if (rc) return rc;
+        specs[n++] = *s;
     }
-    return BENCH_RUN;
+    specs[n++] = (opt_spec){"--device", OPT_STRING, &common->device, "D",
+                            "device index, gpu, cpu or part of its name (default: CLCNN_DEVICE or the fastest)"};
+    specs[n++] = (opt_spec){"--json", OPT_FLAG, &common->json, NULL, "print one JSON object instead of text"};
+    specs[n] = (opt_spec){NULL, OPT_FLAG, NULL, NULL, NULL};
+    opt_command full = *cmd;
+    full.specs = specs;
+    char **positional = malloc((size_t)argc * sizeof *positional);
+    int npos = 0;
+    const int rc = positional ? opt_parse(&full, argc, argv, positional, &npos) : OPT_ERROR;
+    free(positional);
+    if (!positional) fprintf(stderr, "%s %s: out of host memory\n", PROG, cmd->command);
+    return rc == OPT_OK ? BENCH_RUN : rc == OPT_HELP ? 0 : 2;
 }
 
 int bench_fail(const char *cmd, const clcnn_context *ctx, clcnn_status st, const char *what) {

@@ -1,30 +1,14 @@
 /* bench.h: what the clbench commands share (bench/bench.c): table-driven options with
- * --device, --json and --help for every command, JSON output, the network builder and
+ * --device, --json and --help for every command (tools/options.c), JSON output, the network builder and
  * the roofline. One file per command: peak.c, gemm.c, ops.c, model.c, tune.c. */
 #ifndef CLCNN_BENCH_H
 #define CLCNN_BENCH_H
 
 #include <jansson.h>
 #include "../tools/cli.h"
+#include "../tools/options.h"
 
 #define PROG "clbench"
-
-typedef enum { BOPT_FLAG, BOPT_INT, BOPT_STRING } bench_opt_kind;
-
-typedef struct {
-    const char *name;    /* "--batch" */
-    bench_opt_kind kind; /* flag: int set to 1; int: a positive int; string: const char * */
-    void *dest;
-    const char *metavar; /* "B"; NULL for flags */
-    const char *help;    /* one line; a non-zero default is appended */
-} bench_opt;
-
-typedef struct {
-    const char *name;        /* "model" */
-    const char *synopsis;    /* after "clbench NAME " */
-    const char *description; /* paragraph(s) before the options */
-    const bench_opt *opts;   /* ends with {NULL} */
-} bench_command;
 
 /* The options every command takes besides its own. */
 typedef struct {
@@ -33,9 +17,10 @@ typedef struct {
 } bench_common;
 
 enum { BENCH_RUN = -1 };
-/* Parse argv[1..] (argv[0] is the command name). BENCH_RUN: go on; otherwise the exit
- * status: 0 after printing --help, 2 after a one-line reason on stderr. */
-int bench_parse(const bench_command *cmd, int argc, char **argv, bench_common *common);
+/* Parse argv[1..] (argv[0] is the command name) with tools/options.c: cmd's own options
+ * (its table allows no positional arguments) plus --device and --json into *common. BENCH_RUN: go on;
+ * otherwise the exit status: 0 after printing --help, 2 after a one-line reason on stderr. */
+int bench_parse(const opt_command *cmd, int argc, char **argv, bench_common *common);
 
 /* A failure as one line "clbench CMD: what: library message (status)"; returns 1. */
 int bench_fail(const char *cmd, const clcnn_context *ctx, clcnn_status st, const char *what);

@@ -70,17 +70,17 @@ static int report(const bench_common *c, clcnn_context *ctx, const gemm_opts *o,
 
 int bench_cmd_gemm(int argc, char **argv) {
     gemm_opts o = {1024, 1024, 1024, 10};
-    const bench_opt opts[] = {{"--m", BOPT_INT, &o.m, "M", "rows of A and C"},
-                              {"--n", BOPT_INT, &o.n, "N", "columns of B and C"},
-                              {"--k", BOPT_INT, &o.k, "K", "columns of A, rows of B"},
-                              {"--iters", BOPT_INT, &o.iters, "N", "timed calls per backend"},
-                              {NULL, BOPT_FLAG, NULL, NULL, NULL}};
-    const bench_command cmd = {
+    const opt_spec opts[] = {{"--m", OPT_INT, &o.m, "M", "rows of A and C"},
+                              {"--n", OPT_INT, &o.n, "N", "columns of B and C"},
+                              {"--k", OPT_INT, &o.k, "K", "columns of A, rows of B"},
+                              {"--iters", OPT_INT, &o.iters, "N", "timed calls per backend"},
+                              {NULL, OPT_FLAG, NULL, NULL, NULL}};
+    const opt_command cmd = {
         "gemm", "[--m M] [--n N] [--k K] [--iters N] [--device D] [--json]",
         "Times C[M,N] = A[M,K] B[K,N] in fp32 with the project's register-blocked kernel and\n"
         "with CLBlast's SGEMM on the same device, in the same run: median milliseconds,\n"
         "GFLOP/s (2 M N K per call) and percent of the multiply-add peak measured first.",
-        opts};
+        opts, 0, PROG};
     bench_common c;
     int rc = bench_parse(&cmd, argc, argv, &c);
     if (rc != BENCH_RUN) return rc;

@@ -131,14 +131,14 @@ done:
 
 int bench_cmd_model(int argc, char **argv) {
     model_opts o = {NULL, "infer", 224, 1, 10, MODE_INFER};
-    const bench_opt opts[] = {
-        {"--arch", BOPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact"},
-        {"--size", BOPT_INT, &o.size, "S", "input height and width"},
-        {"--batch", BOPT_INT, &o.batch, "B", "images per iteration"},
-        {"--mode", BOPT_STRING, &o.mode_name, "M", "infer, train or cam"},
-        {"--iters", BOPT_INT, &o.iters, "N", "timed iterations after one warm-up"},
-        {NULL, BOPT_FLAG, NULL, NULL, NULL}};
-    const bench_command cmd = {
+    const opt_spec opts[] = {
+        {"--arch", OPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact"},
+        {"--size", OPT_INT, &o.size, "S", "input height and width"},
+        {"--batch", OPT_INT, &o.batch, "B", "images per iteration"},
+        {"--mode", OPT_STRING, &o.mode_name, "M", "infer, train or cam"},
+        {"--iters", OPT_INT, &o.iters, "N", "timed iterations after one warm-up"},
+        {NULL, OPT_FLAG, NULL, NULL, NULL}};
+    const opt_command cmd = {
         "model", "--arch A [--size S] [--batch B] [--mode infer|train|cam] [--iters N] [--device D] [--json]",
         "Times a network built by the zoo (random weights, 1000 classes, input 0.5):\n"
         "  infer  a forward pass in evaluation mode\n"
@@ -146,7 +146,7 @@ int bench_cmd_model(int argc, char **argv) {
         "  cam    one Grad-CAM per image at layer4 (clcnn_cam: forward, backward to layer4, map)\n"
         "Prints the median, min and max milliseconds per iteration after one warm-up,\n"
         "images/s, and the first (cold) iteration with the set-up and kernel builds.",
-        opts};
+        opts, 0, PROG};
     bench_common c;
     const int rc = bench_parse(&cmd, argc, argv, &c);
     if (rc != BENCH_RUN) return rc;

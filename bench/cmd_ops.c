@@ -127,21 +127,21 @@ static clcnn_status profile(clcnn_graph *g, const clcnn_tensor *x, const ops_opt
 
 int bench_cmd_ops(int argc, char **argv) {
     ops_opts o = {NULL, 224, 1, 3, 0, 0};
-    const bench_opt opts[] = {
-        {"--arch", BOPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact"},
-        {"--size", BOPT_INT, &o.size, "S", "input height and width"},
-        {"--batch", BOPT_INT, &o.batch, "B", "images per pass"},
-        {"--iters", BOPT_INT, &o.iters, "N", "profiled passes after a cold one (the median is shown)"},
-        {"--train", BOPT_FLAG, &o.train, NULL, "training mode (batch statistics); default evaluation mode"},
-        {"--no-backward", BOPT_FLAG, &o.no_backward, NULL, "forward only"},
-        {NULL, BOPT_FLAG, NULL, NULL, NULL}};
-    const bench_command cmd = {
+    const opt_spec opts[] = {
+        {"--arch", OPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact"},
+        {"--size", OPT_INT, &o.size, "S", "input height and width"},
+        {"--batch", OPT_INT, &o.batch, "B", "images per pass"},
+        {"--iters", OPT_INT, &o.iters, "N", "profiled passes after a cold one (the median is shown)"},
+        {"--train", OPT_FLAG, &o.train, NULL, "training mode (batch statistics); default evaluation mode"},
+        {"--no-backward", OPT_FLAG, &o.no_backward, NULL, "forward only"},
+        {NULL, OPT_FLAG, NULL, NULL, NULL}};
+    const opt_command cmd = {
         "ops", "--arch A [--size S] [--batch B] [--iters N] [--train] [--no-backward] [--device D] [--json]",
         "Profiles a network built by the zoo (random weights, 1000 classes) layer by layer:\n"
         "each layer's output shape, the convolution algorithm chosen, forward and backward\n"
         "(from a gradient of ones) milliseconds, GFLOP/s and percent of the measured\n"
         "multiply-add peak, then the time per kind of layer.",
-        opts};
+        opts, 0, PROG};
     bench_common c;
     int rc = bench_parse(&cmd, argc, argv, &c);
     if (rc != BENCH_RUN) return rc;

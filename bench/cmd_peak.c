@@ -2,15 +2,15 @@
 #include "bench.h"
 
 int bench_cmd_peak(int argc, char **argv) {
-    static const bench_opt opts[] = {{NULL, BOPT_FLAG, NULL, NULL, NULL}};
-    static const bench_command cmd = {
+    static const opt_spec opts[] = {{NULL, OPT_FLAG, NULL, NULL, NULL}};
+    static const opt_command cmd = {
         "peak", "[--device D] [--json]",
         "Measures the device's fp32 multiply-add throughput (a multiply-add counts as 2 FLOP;\n"
         "independent chains of vector multiply-adds on every core) and its copy bandwidth\n"
         "(y = s * x over buffers far larger than the caches; bytes read plus written),\n"
         "with the library's own kernels. Their ratio is the machine balance: a kernel that\n"
         "does fewer FLOP per byte it moves is bound by memory, not arithmetic.",
-        opts};
+        opts, 0, PROG};
     bench_common c;
     const int rc = bench_parse(&cmd, argc, argv, &c);
     if (rc != BENCH_RUN) return rc;

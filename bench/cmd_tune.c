@@ -19,12 +19,12 @@ static void on_line(void *user, const char *line) {
 int bench_cmd_tune(int argc, char **argv) {
     const char *arch = NULL;
     int size = 224, batch = 1;
-    const bench_opt opts[] = {
-        {"--arch", BOPT_STRING, &arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact"},
-        {"--size", BOPT_INT, &size, "S", "input height and width"},
-        {"--batch", BOPT_INT, &batch, "B", "the batch size to tune for"},
-        {NULL, BOPT_FLAG, NULL, NULL, NULL}};
-    const bench_command cmd = {
+    const opt_spec opts[] = {
+        {"--arch", OPT_STRING, &arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact"},
+        {"--size", OPT_INT, &size, "S", "input height and width"},
+        {"--batch", OPT_INT, &batch, "B", "the batch size to tune for"},
+        {NULL, OPT_FLAG, NULL, NULL, NULL}};
+    const opt_command cmd = {
         "tune", "--arch A [--size S] [--batch B] [--device D] [--json]",
         "Measures, on this device, the GEMM tiles (over all the network's convolutions) and,\n"
         "per convolution shape at this batch size, every convolution algorithm that applies;\n"
@@ -32,7 +32,7 @@ int bench_cmd_tune(int argc, char **argv) {
         "($XDG_CACHE_HOME/clcnn or ~/.cache/clcnn, one file per device and driver version),\n"
         "merged with earlier runs. Every later context on the device uses them; CLCNN_TUNE=off\n"
         "ignores the file. Takes from seconds to minutes (every candidate is compiled once).",
-        opts};
+        opts, 0, PROG};
     bench_common c;
     const int rc = bench_parse(&cmd, argc, argv, &c);
     if (rc != BENCH_RUN) return rc;

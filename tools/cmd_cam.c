@@ -46,7 +46,7 @@ static const opt_command command = {
     "DIR/STEM_cam.npy (raw map), DIR/STEM_heat.png (JET heatmap at the image's size),\n"
     "DIR/STEM_overlay.png (heatmap over the image, class, probability, boxes) and\n"
     "DIR/cam.json (class, probabilities, score, area above the threshold, boxes).",
-    specs, -1};
+    specs, -1, "clcnn"};
 
 /* ---- settings resolved once ---- */
 

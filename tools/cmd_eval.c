@@ -30,7 +30,7 @@ static const opt_command command = {
     "Runs the model on every image of a labelled folder and prints loss, accuracy,\n"
     "precision, recall and F1 per class and macro-averaged, ROC AUC for two classes,\n"
     "and the confusion matrix. The folder's class names must be the model's.",
-    specs, 0};
+    specs, 0, "clcnn"};
 
 static void print_report(const clcnn_metrics *m, const clcnn_model_desc *d) {
     clcnn_metrics_summary s;

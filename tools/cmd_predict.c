@@ -27,7 +27,7 @@ static const opt_command command = {
     "predict", "--weights FILE [--top K] [--json] IMAGE|FOLDER...",
     "Classifies images (PNG or JPEG files, or every image in a folder): the most\n"
     "probable class with its probability, and the top K classes.",
-    specs, -1};
+    specs, -1, "clcnn"};
 
 static const char *class_label(const clcnn_model_desc *d, int k, char *buf, size_t size) {
     if (d->class_names) return d->class_names[k];

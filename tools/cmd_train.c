@@ -72,7 +72,7 @@ static const opt_command command = {
     "evaluates it on the validation images after every epoch, and writes to RUN:\n"
     "last.safetensors (every epoch), best.safetensors (best validation accuracy),\n"
     "metrics.csv, metrics.json and curves.png. A killed run continues with --resume RUN.",
-    specs, 0};
+    specs, 0, "clcnn"};
 
 /* ---- the run's state ---- */
 

@@ -35,7 +35,7 @@ static void print_default(const opt_spec *s) {
 }
 
 void opt_print_help(const opt_command *cmd) {
-    printf("usage: clcnn %s %s\n\n%s\n\noptions:\n", cmd->command, cmd->synopsis, cmd->description);
+    printf("usage: %s %s %s\n\n%s\n\noptions:\n", cmd->program, cmd->command, cmd->synopsis, cmd->description);
     for (const opt_spec *s = cmd->specs; s->name; s++) {
         char left[48];
         snprintf(left, sizeof left, "%s%s%s", s->name, s->metavar ? " " : "", s->metavar ? s->metavar : "");
@@ -47,8 +47,8 @@ void opt_print_help(const opt_command *cmd) {
 }
 
 static int fail(const opt_command *cmd, const char *what, const char *name, const char *value) {
-    fprintf(stderr, "clcnn %s: %s %s%s%s (see clcnn %s --help)\n", cmd->command, name, what, value ? ": " : "",
-            value ? value : "", cmd->command);
+    fprintf(stderr, "%s %s: %s %s%s%s (see %s %s --help)\n", cmd->program, cmd->command, name, what,
+            value ? ": " : "", value ? value : "", cmd->program, cmd->command);
     return OPT_ERROR;
 }
 
@@ -156,8 +156,8 @@ char *opt_to_json(const opt_command *cmd) {
     for (const opt_spec *s = cmd->specs; o && s->name; s++) {
         if (!format_value(s, buf, sizeof buf)) continue;
         json_t *v = json_string(buf); /* NULL when buf is not UTF-8 (a Latin-1 file name): JSON cannot hold it */
-        if (!v) fprintf(stderr, "clcnn %s: %s: the value is not UTF-8 text, which saved options cannot hold\n",
-                        cmd->command, s->name);
+        if (!v) fprintf(stderr, "%s %s: %s: the value is not UTF-8 text, which saved options cannot hold\n",
+                        cmd->program, cmd->command, s->name);
         if (json_object_set_new(o, s->name + 2, v) != 0) {
             json_decref(o);
             o = NULL;
@@ -179,7 +179,7 @@ int opt_from_json(const opt_command *cmd, const char *json, const char *const *k
     json_t *o = json_loads(json, 0, NULL);
     if (!json_is_object(o)) {
         json_decref(o);
-        fprintf(stderr, "clcnn %s: the saved options are not a JSON object\n", cmd->command);
+        fprintf(stderr, "%s %s: the saved options are not a JSON object\n", cmd->program, cmd->command);
         return OPT_ERROR;
     }
     int rc = OPT_OK;

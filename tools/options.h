@@ -29,6 +29,7 @@ typedef struct {
     const char *description; /* paragraph(s) before the options */
     const opt_spec *specs;   /* ends with {NULL} */
     int max_positional;      /* 0: none allowed; -1: any number */
+    const char *program;     /* "clcnn" or "clbench": in help and errors */
 } opt_command;
 
 enum { OPT_OK = 0, OPT_ERROR = 1, OPT_HELP = 2 };
