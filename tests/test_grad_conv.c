@@ -136,14 +136,7 @@ static void test_conv2d_backward_random(void) {
         s.C = kind == 2 ? s.groups : s.groups * test_rng_int(&rng, 1, 3);
         s.Cout = s.groups * test_rng_int(&rng, 1, kind == 2 ? 2 : 3);
         s.N = test_rng_int(&rng, 1, 3);
-        s.KH = test_rng_int(&rng, 1, 3), s.KW = test_rng_int(&rng, 1, 3);
-        s.sh = test_rng_int(&rng, 1, 2), s.sw = test_rng_int(&rng, 1, 2);
-        s.ph = test_rng_int(&rng, 0, 2), s.pw = test_rng_int(&rng, 0, 2);
-        s.dh = test_rng_int(&rng, 1, 2), s.dw = test_rng_int(&rng, 1, 2);
-        s.H = test_rng_int(&rng, 1, 7), s.W = test_rng_int(&rng, 1, 7);
-        /* the dilated kernel must fit the padded input */
-        while (s.H + 2 * s.ph < s.dh * (s.KH - 1) + 1) s.H++;
-        while (s.W + 2 * s.pw < s.dw * (s.KW - 1) + 1) s.W++;
+        tu_random_conv_geometry(&rng, &s, 3, 2, 7);
         conv_case(&rng, s, i % 2);
     }
 }

@@ -220,13 +220,7 @@ static void test_depthwise_backward(void) {
     for (int i = 0; i < 10; i++) {
         refd_conv_shape s = {.N = test_rng_int(&rng, 1, 3), .C = test_rng_int(&rng, 2, 5)};
         s.Cout = s.groups = s.C;
-        s.KH = test_rng_int(&rng, 1, 5), s.KW = test_rng_int(&rng, 1, 5);
-        s.sh = test_rng_int(&rng, 1, 3), s.sw = test_rng_int(&rng, 1, 3);
-        s.ph = test_rng_int(&rng, 0, 2), s.pw = test_rng_int(&rng, 0, 2);
-        s.dh = test_rng_int(&rng, 1, 2), s.dw = test_rng_int(&rng, 1, 2);
-        s.H = test_rng_int(&rng, 1, 9), s.W = test_rng_int(&rng, 1, 9);
-        while (s.H + 2 * s.ph < s.dh * (s.KH - 1) + 1) s.H++;
-        while (s.W + 2 * s.pw < s.dw * (s.KW - 1) + 1) s.W++;
+        tu_random_conv_geometry(&rng, &s, 5, 3, 9);
         depthwise_backward_case(&rng, s, i % 2);
     }
 }

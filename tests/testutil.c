@@ -258,3 +258,12 @@ int tu_write_file(const char *path, const void *data, size_t size) {
     const int ok = fwrite(data, 1, size, f) == size;
     return fclose(f) == 0 && ok;
 }
+
+void tu_random_conv_geometry(test_rng *rng, refd_conv_shape *s, int max_kernel, int max_stride, int max_size) {
+    s->KH = test_rng_int(rng, 1, max_kernel), s->KW = test_rng_int(rng, 1, max_kernel);
+    s->sh = test_rng_int(rng, 1, max_stride), s->sw = test_rng_int(rng, 1, max_stride);
+    s->ph = test_rng_int(rng, 0, 2), s->pw = test_rng_int(rng, 0, 2);
+    s->dh = test_rng_int(rng, 1, 2), s->dw = test_rng_int(rng, 1, 2);
+    s->H = test_rng_int(rng, 1, max_size), s->W = test_rng_int(rng, 1, max_size);
+    refd_conv_fit_input(s);
+}

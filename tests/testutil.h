@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include "harness.h"
 #include "ref/gradcheck.h"
+#include "ref/ref_grad_conv.h"
 
 enum { TU_GUARD = 67 };
 #define TU_SENTINEL (-7777.25f)
@@ -110,5 +111,10 @@ int case_ok(const arena *a, clcnn_status st, const char *expr, const char *file,
         if (!(cond)) case_fail((a), __FILE__, __LINE__, __VA_ARGS__);                                             \
     } while (0)
 void case_fail(const arena *a, const char *file, int line, const char *fmt, ...);
+
+/* Random geometry for s: kernels 1..max_kernel, strides 1..max_stride, padding 0..2 and
+ * dilation 1..2 (each per axis), an input of 1..max_size pixels a side grown until the
+ * dilated kernel fits. Sizes and channels are the caller's. */
+void tu_random_conv_geometry(test_rng *rng, refd_conv_shape *s, int max_kernel, int max_stride, int max_size);
 
 #endif

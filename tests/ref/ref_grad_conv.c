@@ -4,6 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+void refd_conv_fit_input(refd_conv_shape *s) {
+    while (s->H + 2 * s->ph < s->dh * (s->KH - 1) + 1) s->H++;
+    while (s->W + 2 * s->pw < s->dw * (s->KW - 1) + 1) s->W++;
+}
+
 /* The input pixel (iy, ix) that output (oy, ox) meets at kernel tap (ky, kx); 0 in the padding. */
 static int tap(const refd_conv_shape *s, int oy, int ox, int ky, int kx, int *iy, int *ix) {
     *iy = oy * s->sh - s->ph + ky * s->dh;

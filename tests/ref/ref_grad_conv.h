@@ -12,6 +12,9 @@ typedef struct {
     int OH, OW;
 } refd_conv_shape;
 
+/* Grow H and W until the dilated kernel fits the padded input. */
+void refd_conv_fit_input(refd_conv_shape *s);
+
 /* y = conv2d(x, w) + b (b [Cout] or NULL). */
 void refd_conv2d(const refd_conv_shape *s, const double *x, const double *w, const double *b, double *y);
 
