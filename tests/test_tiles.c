@@ -7,10 +7,10 @@
 #include "harness.h"
 #include "ref/ref.h"
 
-/* The table's rows (cpu 6x16, default 4x16), clcnn_tune's candidates (src/graph/tune.c)
- * and a few odd ones. */
-static const char *tiles[] = {"6x32", "6x16", "4x16", "3x32", "8x16", "1x16",
-                              "2x16", "12x16", "2x32", "4x32"};
+/* The table's rows (4x16 for CPUs and the default), clcnn_tune's candidates
+ * (src/graph/tune.c) and a few odd ones. */
+static const char *tiles[] = {"6x32", "6x16", "4x16", "3x32", "8x16", "1x16", "2x16",
+                              "3x16", "5x16", "12x16", "2x32", "4x32"};
 
 static void fill(test_rng *r, float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = test_rng_uniform(r, -1, 1);

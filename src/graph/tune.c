@@ -52,7 +52,7 @@ static double now_ms(void) {
 
 /* Candidate tiles: register blocks from small (GPUs, little register space) to large
  * (AVX-512's 32 registers); N is the float16 vector count times 16. */
-static const int tile_candidates[][2] = {{2, 16}, {4, 16}, {6, 16}, {8, 16}, {12, 16}, {2, 32}, {4, 32}, {6, 32}};
+static const int tile_candidates[][2] = {{2, 16}, {3, 16}, {4, 16}, {5, 16}, {6, 16}, {8, 16}, {12, 16}, {2, 32}, {4, 32}, {6, 32}};
 enum { NTILES = sizeof tile_candidates / sizeof tile_candidates[0], TILES_MAX = 16 };
 
 /* The tiles to try: CLCNN_TUNE_TILES="MxN,MxN,..." (each compiled once: a shorter list
