@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "runtime/fault.h"
+#include "runtime/kernel_profile.h"
 #include "runtime/internal.h"
 #include "runtime/kernels.h"
 
@@ -342,7 +343,10 @@ clcnn_status clcnn_launch(clcnn_context *ctx, cl_kernel kernel, const char *what
     }
     /* CLCNN_FAULT: an injected failure is what a driver short of resources returns. */
     const int injected = clcnn_fault_hit(CLCNN_FAULT_LAUNCH);
+    const int profiled = !injected && clcnn_kprofile_on();
+    const double t0 = profiled ? clcnn_kprofile_start(ctx->queue) : 0;
     cl_int err = injected ? CL_OUT_OF_RESOURCES : clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, g, local, 0, NULL, NULL);
+    if (profiled && err == CL_SUCCESS) clcnn_kprofile_end(ctx->queue, kernel, t0);
     if (err != CL_SUCCESS)
         return clcnn_error(ctx, err, "%s: kernel launch failed (%d, %s)%s", what, err, clcnn_status_str(err),
                            injected ? CLCNN_FAULT_NOTE : "");

@@ -1,0 +1,80 @@
+/* kernel_profile.c: per-kernel launch times for CLCNN_PROFILE_KERNELS=1 (kernel_profile.h). */
+#include "runtime/kernel_profile.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KPROF_MAX 128
+
+typedef struct {
+    char name[64];
+    unsigned long launches;
+    double ms;
+} kprof_entry;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static kprof_entry entries[KPROF_MAX];
+static int nentries;
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int by_time(const void *a, const void *b) {
+    const double x = ((const kprof_entry *)a)->ms, y = ((const kprof_entry *)b)->ms;
+    return (x < y) - (x > y);
+}
+
+static void print_table(void) {
+    pthread_mutex_lock(&lock);
+    double total = 0;
+    for (int i = 0; i < nentries; i++) total += entries[i].ms;
+    qsort(entries, (size_t)nentries, sizeof entries[0], by_time);
+    fprintf(stderr, "\nCLCNN_PROFILE_KERNELS: %.1f ms in %d kernels (queue drained around each launch)\n", total,
+            nentries);
+    fprintf(stderr, "%-28s %9s %11s %9s %7s\n", "kernel", "launches", "total ms", "mean ms", "share");
+    for (int i = 0; i < nentries; i++)
+        fprintf(stderr, "%-28s %9lu %11.2f %9.3f %6.1f%%\n", entries[i].name, entries[i].launches, entries[i].ms,
+                entries[i].ms / (double)entries[i].launches, total > 0 ? 100.0 * entries[i].ms / total : 0.0);
+    pthread_mutex_unlock(&lock);
+}
+
+static int enabled = -1;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void read_env(void) {
+    const char *v = getenv("CLCNN_PROFILE_KERNELS");
+    enabled = v && *v && strcmp(v, "0") != 0;
+    if (enabled) atexit(print_table);
+}
+
+int clcnn_kprofile_on(void) {
+    pthread_once(&once, read_env);
+    return enabled;
+}
+
+double clcnn_kprofile_start(cl_command_queue queue) {
+    clFinish(queue);
+    return now_ms();
+}
+
+void clcnn_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms) {
+    clFinish(queue);
+    const double ms = now_ms() - start_ms;
+    char name[64] = "?";
+    clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+    name[sizeof name - 1] = '\0';
+    pthread_mutex_lock(&lock);
+    int i = 0;
+    while (i < nentries && strcmp(entries[i].name, name) != 0) i++;
+    if (i == nentries && nentries < KPROF_MAX) memcpy(entries[nentries++].name, name, sizeof name);
+    if (i < nentries) {
+        entries[i].launches++;
+        entries[i].ms += ms;
+    }
+    pthread_mutex_unlock(&lock);
+}

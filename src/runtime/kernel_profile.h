@@ -1,0 +1,20 @@
+/* kernel_profile.h: CLCNN_PROFILE_KERNELS=1 times every kernel launch (the queue is
+ * drained before and after it, so the figures are the kernel's own, and the run is
+ * slower) and prints, when the process exits, a table per kernel name: launches, total
+ * and mean milliseconds, share of the total. For finding where a network spends its time
+ * below the layer level of `clbench ops`. Not public. */
+#ifndef CLCNN_RUNTIME_KERNEL_PROFILE_H
+#define CLCNN_RUNTIME_KERNEL_PROFILE_H
+
+#include <CL/cl.h>
+
+/* Whether CLCNN_PROFILE_KERNELS is set (read once). */
+int clcnn_kprofile_on(void);
+
+/* Milliseconds on a monotonic clock, after clFinish(queue). */
+double clcnn_kprofile_start(cl_command_queue queue);
+
+/* Add the launch of kernel that began at start_ms (clFinish first). Thread-safe. */
+void clcnn_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms);
+
+#endif
