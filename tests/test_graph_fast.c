@@ -263,6 +263,32 @@ static void test_graph_fold_after_param_write(void) {
     pair_close(&p);
 }
 
+/* With every 3x3 stride-1 convolution forced to Winograd, the fused graph keeps each
+ * folded weight's Winograd transform: it must follow a batch-norm statistic and a
+ * convolution weight written after the transform was made, and serve a second forward. */
+static void test_graph_fold_winograd_cache(void) {
+    const char *old = getenv("CLCNN_CONV_ALGO");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("CLCNN_CONV_ALGO", "winograd", 1);
+    pair p = {0};
+    if (pair_open(&p, build_tiny, 0xa4)) {
+        forward_both(p.fused, p.plain, p.x, "winograd: second forward, cached transforms");
+        static const char *names[] = {"layer1.0.bn2.running_var", "layer1.0.conv1.weight", "layer2.0.conv2.weight"};
+        for (int k = 0; k < 3; k++) {
+            test_rng ra = {g_seed ^ (uint64_t)(k + 10)}, rb = {g_seed ^ (uint64_t)(k + 10)};
+            set_param(p.fused, names[k], &ra, 0.3f, 3.0f);
+            set_param(p.plain, names[k], &rb, 0.3f, 3.0f);
+            char what[96];
+            snprintf(what, sizeof what, "winograd: after writing %s", names[k]);
+            forward_both(p.fused, p.plain, p.x, what);
+        }
+    }
+    pair_close(&p);
+    if (saved) setenv("CLCNN_CONV_ALGO", saved, 1);
+    else unsetenv("CLCNN_CONV_ALGO");
+    free(saved);
+}
+
 /* clcnn_graph_load of weights saved from the other graph after changing it. */
 static void test_graph_fold_after_load(void) {
     pair p = {0};
@@ -574,6 +600,7 @@ const test_case test_graph_fast_cases[] = {
     {"graph_fused_patterns", test_graph_fused_patterns},
     {"graph_fold_after_param_write", test_graph_fold_after_param_write},
     {"graph_fold_after_load", test_graph_fold_after_load},
+    {"graph_fold_winograd_cache", test_graph_fold_winograd_cache},
     {"graph_fold_after_trainer_step", test_graph_fold_after_trainer_step},
     {"graph_fused_backward", test_graph_fused_backward},
     {"graph_numerics_nan_parameter", test_graph_numerics_nan_parameter},

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "graph/graph.h"
+#include "ops/ops.h"
 
 int graph_env_flag(const char *name, int dflt) {
     const char *v = getenv(name);
@@ -27,7 +28,8 @@ void graph_fuse_free(clcnn_graph *g) {
         graph_layer *l = &g->layers[i];
         clcnn_tensor_destroy(l->fold_w);
         clcnn_tensor_destroy(l->fold_b);
-        l->fold_w = l->fold_b = NULL;
+        clcnn_tensor_destroy(l->fold_u);
+        l->fold_w = l->fold_b = l->fold_u = NULL;
         l->fold_valid = 0;
     }
 }
@@ -99,6 +101,8 @@ static clcnn_status refold(clcnn_graph *g, graph_layer *head) {
                           (st = clcnn_tensor_create(g->ctx, 1, w->shape, &head->fold_b)) != CLCNN_OK))
         return st;
     head->fold_valid = 0;
+    clcnn_tensor_destroy(head->fold_u); /* transformed from the weight being replaced */
+    head->fold_u = NULL;
     st = clcnn_batchnorm_fold(g->ctx, w, graph_layer_param(g, head, 1), graph_layer_param(g, bn, 0),
                               graph_layer_param(g, bn, 1), graph_layer_param(g, bn, 2), graph_layer_param(g, bn, 3),
                               BN_EPS, head->fold_w, head->fold_b);
@@ -120,7 +124,7 @@ clcnn_status graph_fuse_prepare(clcnn_graph *g) {
 }
 
 clcnn_status graph_run_chain(clcnn_graph *g, int h) {
-    const graph_layer *head = &g->layers[h];
+    graph_layer *head = &g->layers[h];
     const int folded = head->chain_bn >= 0;
     const clcnn_tensor *w = folded ? head->fold_w : graph_layer_param(g, head, 0);
     const clcnn_tensor *b = folded ? head->fold_b : graph_layer_param(g, head, 1);
@@ -132,6 +136,11 @@ clcnn_status graph_run_chain(clcnn_graph *g, int h) {
         act = t->act;
         if (t->kind == LAYER_ADD) residual = graph_input_of(g, t, t->in[0] == before ? 1 : 0);
     }
+    /* A folded weight changes only when refold makes it again, so its Winograd
+     * transform is kept with it. */
+    if (folded)
+        return clcnn_conv2d_fixed_weight(g->ctx, graph_input_of(g, head, 0), w, b, &head->conv, residual, act,
+                                         g->layers[head->chain_end].y, &head->fold_u);
     return clcnn_conv2d(g->ctx, graph_input_of(g, head, 0), w, b, &head->conv, residual, act,
                         g->layers[head->chain_end].y);
 }

@@ -54,6 +54,7 @@ typedef struct {
     int chain_bn, chain_tail, chain_end; /* head only: members (-1 when absent) */
     int stale;                     /* the last forward fused this output away */
     clcnn_tensor *fold_w, *fold_b; /* head with a batch norm: the folded weight and bias */
+    clcnn_tensor *fold_u;          /* fold_w's Winograd transform, made on first use (NULL: none yet) */
     int fold_valid;
     unsigned fold_epoch, fold_sum; /* the parameter epoch and versions they were folded from */
 } graph_layer;

@@ -125,10 +125,10 @@ static clcnn_status conv_gemm_forward(clcnn_context *ctx, const clcnn_tensor *x,
     return st;
 }
 
-clcnn_status clcnn_conv2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w, const clcnn_tensor *bias,
-                          const clcnn_conv_params *params, const clcnn_tensor *residual, clcnn_activation act,
-                          clcnn_tensor *y) {
-    static const char *op = "clcnn_conv2d";
+/* clcnn_conv2d, with clcnn_conv2d_fixed_weight's Winograd cache when u_cache is not NULL. */
+static clcnn_status conv2d(clcnn_context *ctx, const char *op, const clcnn_tensor *x, const clcnn_tensor *w,
+                           const clcnn_tensor *bias, const clcnn_conv_params *params, const clcnn_tensor *residual,
+                           clcnn_activation act, clcnn_tensor *y, clcnn_tensor **u_cache) {
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st;
     if ((st = clcnn_check_tensor(ctx, op, "input", x, 4)) != CLCNN_OK ||
@@ -145,10 +145,25 @@ clcnn_status clcnn_conv2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn
     if (y->numel == 0) return CLCNN_OK;
 
     switch (conv_choose_algo(ctx, x, w, &g)) {
-    case CLCNN_CONV_ALGO_WINOGRAD: return conv_winograd_forward(ctx, x, w, bias, &g, residual, act, y);
+    case CLCNN_CONV_ALGO_WINOGRAD: return conv_winograd_forward(ctx, x, w, bias, &g, residual, act, y, u_cache);
     case CLCNN_CONV_ALGO_DEPTHWISE: return conv_depthwise_forward(ctx, x, w, bias, &g, residual, act, y);
     default: return conv_gemm_forward(ctx, x, w, bias, &g, residual, act, y);
     }
+}
+
+clcnn_status clcnn_conv2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w, const clcnn_tensor *bias,
+                          const clcnn_conv_params *params, const clcnn_tensor *residual, clcnn_activation act,
+                          clcnn_tensor *y) {
+    return conv2d(ctx, "clcnn_conv2d", x, w, bias, params, residual, act, y, NULL);
+}
+
+clcnn_status clcnn_conv2d_fixed_weight(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                       const clcnn_tensor *bias, const clcnn_conv_params *params,
+                                       const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y,
+                                       clcnn_tensor **winograd_u) {
+    static const char *op = "clcnn_conv2d_fixed_weight";
+    if (!winograd_u) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: winograd_u is NULL", op);
+    return conv2d(ctx, op, x, w, bias, params, residual, act, y, winograd_u);
 }
 
 /* ------------------------------------------------------ algorithm choice -- */

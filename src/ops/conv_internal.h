@@ -46,11 +46,12 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
                                      const conv_geom *g, const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
                                      clcnn_tensor *dw);
 
-/* Winograd F(4x4, 3x3) (winograd.c): 3x3, stride 1, dilation 1, groups 1, any padding. */
+/* Winograd F(4x4, 3x3) (winograd.c): 3x3, stride 1, dilation 1, groups 1, any padding.
+ * u_cache: NULL (transform w on every call) or clcnn_conv2d_fixed_weight's cache. */
 int conv_winograd_applies(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g);
 clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
-                                   clcnn_activation act, clcnn_tensor *y);
+                                   clcnn_activation act, clcnn_tensor *y, clcnn_tensor **u_cache);
 
 /* The local size for the Winograd and depthwise kernels: one work-item per group on
  * CPU devices (each work-item already does a row of work, and PoCL compiles a kernel

@@ -43,6 +43,16 @@ const char *clcnn_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, co
 int clcnn_conv2d_algorithm_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_conv_params *params);
 
+/* clcnn_conv2d for a weight that stays the same over many calls (evaluation, where
+ * the graph folds batch norms into it). When the convolution runs as Winograd, its
+ * transformed weight is read from *winograd_u, or computed on the first call into a new
+ * tensor left in *winograd_u for the next. The caller owns *winograd_u and must destroy
+ * it (and set it to NULL) whenever w's values change. */
+clcnn_status clcnn_conv2d_fixed_weight(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                       const clcnn_tensor *bias, const clcnn_conv_params *params,
+                                       const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y,
+                                       clcnn_tensor **winograd_u);
+
 /* The tuning table's key for this convolution (shapes and geometry); returns the
  * number of ints written to key (at most CLCNN_CONV_KEY_MAX). */
 #define CLCNN_CONV_KEY_MAX 16

@@ -93,10 +93,38 @@ static clcnn_status winograd_output(clcnn_context *ctx, const wino_dims *d, cons
     return clcnn_launch(ctx, k, "winograd_output", KARG_LIST(args), 3, global, conv_fixed_local(ctx));
 }
 
+/* The transformed weight U in *u: from the cache when it holds one of the right size
+ * (it depends on K and C only), else transformed now, into a tensor the cache keeps
+ * or, without a cache, into *scratch, which the caller destroys. */
+static clcnn_status weights_for(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *w, clcnn_tensor **u_cache,
+                                const clcnn_tensor **u, clcnn_tensor **scratch) {
+    const int numel = WINO_XI * d->su;
+    *scratch = NULL;
+    if (u_cache && *u_cache && (int)(*u_cache)->numel == numel) {
+        *u = *u_cache;
+        return CLCNN_OK;
+    }
+    clcnn_tensor *t = NULL;
+    clcnn_status st = clcnn_scratch(ctx, 1, (int[]){numel}, &t);
+    if (st == CLCNN_OK) st = winograd_weights(ctx, d, w, t);
+    if (st != CLCNN_OK) {
+        clcnn_tensor_destroy(t);
+        return st;
+    }
+    if (u_cache) {
+        clcnn_tensor_destroy(*u_cache);
+        *u_cache = t;
+    } else {
+        *scratch = t;
+    }
+    *u = t;
+    return CLCNN_OK;
+}
+
 /* Arguments are checked by clcnn_conv2d; conv_winograd_applies(x, w, g) holds. */
 clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
-                                   clcnn_activation act, clcnn_tensor *y) {
+                                   clcnn_activation act, clcnn_tensor *y, clcnn_tensor **u_cache) {
     wino_dims d = {.N = x->shape[0], .C = x->shape[1], .H = x->shape[2], .W = x->shape[3], .K = w->shape[0],
                    .OH = y->shape[2], .OW = y->shape[3], .ph = g->ph, .pw = g->pw};
     d.TH = (d.OH + WINO_TILE - 1) / WINO_TILE;
@@ -106,13 +134,13 @@ clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, co
     d.su = plane_stride(d.K * d.C);
     d.sv = plane_stride(d.C * d.chunk * tiles);
     d.sm = plane_stride(d.K * d.chunk * tiles);
-    clcnn_tensor *u = NULL, *v = NULL, *m = NULL;
+    const clcnn_tensor *u = NULL;
+    clcnn_tensor *u_scratch = NULL, *v = NULL, *m = NULL;
     clcnn_status st;
-    if ((st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.su}, &u)) != CLCNN_OK ||
+    if ((st = weights_for(ctx, &d, w, u_cache, &u, &u_scratch)) != CLCNN_OK ||
         (st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.sv}, &v)) != CLCNN_OK ||
         (st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.sm}, &m)) != CLCNN_OK)
         goto free_scratch;
-    if ((st = winograd_weights(ctx, &d, w, u)) != CLCNN_OK) goto free_scratch;
     for (int n0 = 0; n0 < d.N; n0 += d.chunk) {
         const int nc = d.N - n0 < d.chunk ? d.N - n0 : d.chunk;
         if ((st = winograd_input(ctx, &d, x, n0, nc, v)) != CLCNN_OK ||
@@ -123,6 +151,6 @@ clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, co
 free_scratch:
     clcnn_tensor_destroy(m);
     clcnn_tensor_destroy(v);
-    clcnn_tensor_destroy(u);
+    clcnn_tensor_destroy(u_scratch);
     return st;
 }
