@@ -19,6 +19,19 @@
 #endif
 #define NV (TN / 16)
 
+/* apply_act on 16 lanes; ReLU and ReLU6 as selects, which keep NaN as apply_act does. */
+inline float16 apply_act16(float16 v, const int act) {
+    if (act == ACT_NONE) return v;
+    if (act == ACT_RELU) return select(v, (float16)(0.0f), v < (float16)(0.0f));
+    if (act == ACT_RELU6)
+        return select(select(v, (float16)(0.0f), v < (float16)(0.0f)), (float16)(6.0f), v > (float16)(6.0f));
+    float lanes[16];
+    vstore16(v, 0, lanes);
+#pragma unroll
+    for (int j = 0; j < 16; j++) lanes[j] = apply_act(lanes[j], act);
+    return vload16(0, lanes);
+}
+
 __kernel void gemm_tiled(const int M, const int N, const int K,
                          __global const float *A, const int a_off, const int sam, const int sak,
                          const int a_sb0, const int a_sb1,
@@ -86,11 +99,26 @@ __kernel void gemm_tiled(const int M, const int N, const int K,
 
     const int cbase = c_off + b0 * c_sb0 + b1 * c_sb1;
     const int rbase = r_off + b0 * c_sb0 + b1 * c_sb1;
+    /* A full tile of a C with unit stride along N (every convolution's output): vector
+     * loads and stores. With a small K the epilogue is a good part of the work. */
+    const int vector_rows = scn == 1 && n0 + TN <= N;
 #pragma unroll
     for (int r = 0; r < TM; r++) {
         const int m = m0 + r;
         if (m >= M) break;
         const float bm = bias ? bias[bias_off + b1 * bias_sb1 + m] : 0.0f;
+        if (vector_rows) {
+            __global float *crow = C + cbase + m * scm + n0;
+            __global const float *rrow = R ? R + rbase + m * scm + n0 : R;
+#pragma unroll
+            for (int v = 0; v < NV; v++) {
+                float16 val = alpha * acc[r][v] + bm;
+                if (beta != 0.0f) val += beta * vload16(v, crow);
+                if (R) val += vload16(v, rrow);
+                vstore16(apply_act16(val, act), v, crow);
+            }
+            continue;
+        }
         float out[TN];
 #pragma unroll
         for (int v = 0; v < NV; v++) vstore16(acc[r][v], v, out);

@@ -1,7 +1,7 @@
 /* pool.cl: max and average pooling, global average pooling, and their backward.
- * Launches are 3-D (columns, rows, planes) and window ranges use div_small: an integer
- * division per element, which PoCL's vectorised work-item loops run lane by lane, made
- * the backward ten times slower than an elementwise pass over the same data. */
+ * The forward runs one work-item per output element; the backward scatters each
+ * window's gradient (see pool2d_backward), which costs one window per output where
+ * the gather form cost every input element a division and wy x wx window lookups. */
 
 #define POOL_MAX 0
 #define POOL_AVG 1
@@ -28,17 +28,17 @@ inline pool_window window_at(const int oy, const int ox, const int H, const int 
 
 /* Index in the plane of the window's maximum: the first one, unless a NaN comes
  * later (PyTorch's rule `v > max || isnan(v)`, so NaN propagates); -1 for an empty
- * window (which the output-size rules exclude). */
+ * window (which the output-size rules exclude). Selects, not branches: maxima of
+ * unordered data mispredicted one branch in two. */
 inline int window_argmax(__global const float *plane, const int W, const pool_window w) {
     int best = w.ys < w.ye && w.xs < w.xe ? w.ys * W + w.xs : -1;
     float m = -INFINITY;
     for (int iy = w.ys; iy < w.ye; iy++)
         for (int ix = w.xs; ix < w.xe; ix++) {
             const float v = plane[iy * W + ix];
-            if (v > m || isnan(v)) {
-                m = v;
-                best = iy * W + ix;
-            }
+            const int take = v > m || isnan(v);
+            m = take ? v : m;
+            best = take ? iy * W + ix : best;
         }
     return best;
 }
@@ -66,59 +66,41 @@ __kernel void pool2d(__global const float *x, const int x_off, __global float *y
     y[y_off + nc * OH * OW + p] = acc;
 }
 
-/* First output index whose window (stride s, size k, padding pad) can hold input i. */
-inline int first_window(const int i, const int k, const int s, const int pad) {
-    const int t = i + pad - k + 1;
-    return t > 0 ? div_small(t + s - 1, s) : 0;
-}
-
-/* The index in its plane of each output window's maximum (max pooling's backward
- * step 1), as window_argmax. Global: (OW, OH, N*C). */
-__kernel void pool2d_argmax(__global const float *x, const int x_off, __global int *arg, const int arg_off,
-                            const int H, const int W, const int OH, const int OW, const int kh, const int kw,
-                            const int sh, const int sw, const int ph, const int pw) {
-    const int ox = get_global_id(0), oy = get_global_id(1), nc = get_global_id(2);
-    if (ox >= OW || oy >= OH) return;
-    const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, 0);
-    arg[arg_off + (nc * OH + oy) * OW + ox] = window_argmax(x + x_off + nc * H * W, W, w);
-}
-
-/* Gather form, no atomics. Global: (W, H, N*C): each input element sums the dy of the
- * windows holding it, divided by the window's count (average), or only where it is
- * the window's maximum (max: arg from pool2d_argmax, so that each window's maximum is
- * found once, not once per input element it covers). An element lies in at most
- * wy x wx windows (wy = ceil(kh / sh), wx = ceil(kw / sw)): the loops run that many
- * times in every work-item, with the windows past the element's own range masked, so
- * that PoCL can vectorise across work-items. */
-__kernel void pool2d_backward(__global const int *arg, const int arg_off, __global const float *dy, const int dy_off,
+/* Scatter form in wy = ceil(kh / sh) phases, no atomics: phase q handles the output
+ * rows oy = q, q + wy, q + 2 wy, ..., whose windows share no input row, and one
+ * work-item owns a whole output row (its windows overlap along x), so no two
+ * work-items of a launch write the same dx element. A window adds its dy to its
+ * maximum (max: found here from x, once per window) or dy / count to each of its
+ * elements (average). Phase 0 first clears its band of input rows (unless
+ * accumulate): rows [oy sh - ph, (oy + wy) sh - ph), to the end for the last band,
+ * which holds every row the windows oy .. oy + wy - 1 touch; later phases only add.
+ * Global: (ceil((OH - phase) / wy), N*C). */
+__kernel void pool2d_backward(__global const float *x, const int x_off, __global const float *dy, const int dy_off,
                               __global float *dx, const int dx_off, const int H, const int W, const int OH,
                               const int OW, const int kh, const int kw, const int sh, const int sw, const int ph,
-                              const int pw, const int wy, const int wx, const int mode, const int count_include_pad,
-                              const int accumulate) {
-    const int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
-    if (ix >= W || iy >= H) return;
-    const int p = iy * W + ix;
-    const int oy0 = first_window(iy, kh, sh, ph), oy1 = min(div_small(iy + ph, sh), OH - 1);
-    const int ox0 = first_window(ix, kw, sw, pw), ox1 = min(div_small(ix + pw, sw), OW - 1);
-    __global const float *g = dy + dy_off + nc * OH * OW;
-    __global const int *a = arg + arg_off + nc * OH * OW;
-    float acc = 0.0f;
-    for (int jy = 0; jy < wy; jy++)
-        for (int jx = 0; jx < wx; jx++) {
-            const int oy = oy0 + jy, ox = ox0 + jx;
-            const int in = oy <= oy1 && ox <= ox1;
-            const int o = in ? oy * OW + ox : 0; /* a safe address for the masked ones */
-            float v;
-            if (mode == POOL_MAX) {
-                v = in && a[o] == p ? g[o] : 0.0f;
-            } else {
-                const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, count_include_pad);
-                v = in ? g[o] / (float)w.count : 0.0f;
-            }
-            acc += v;
+                              const int pw, const int wy, const int phase, const int mode,
+                              const int count_include_pad, const int accumulate) {
+    const int r = get_global_id(0), nc = get_global_id(1);
+    const int oy = phase + r * wy;
+    if (oy >= OH) return;
+    __global const float *xp = x + x_off + nc * H * W;
+    __global const float *g = dy + dy_off + (nc * OH + oy) * OW;
+    __global float *d = dx + dx_off + nc * H * W;
+    if (phase == 0 && !accumulate) {
+        const int y0 = max(oy * sh - ph, 0), y1 = oy + wy >= OH ? H : min((oy + wy) * sh - ph, H);
+        for (int i = y0 * W; i < y1 * W; i++) d[i] = 0.0f;
+    }
+    for (int ox = 0; ox < OW; ox++) {
+        const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, count_include_pad);
+        if (mode == POOL_MAX) {
+            const int best = window_argmax(xp, W, w);
+            if (best >= 0) d[best] += g[ox];
+        } else {
+            const float v = w.count > 0 ? g[ox] / (float)w.count : 0.0f;
+            for (int iy = w.ys; iy < w.ye; iy++)
+                for (int ix = w.xs; ix < w.xe; ix++) d[iy * W + ix] += v;
         }
-    const int i = dx_off + nc * H * W + p;
-    dx[i] = accumulate ? dx[i] + acc : acc;
+    }
 }
 
 /* y[nc] = mean of the S values of plane nc. */

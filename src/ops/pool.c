@@ -66,22 +66,6 @@ clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn
     return clcnn_launch(ctx, k, op, KARG_LIST(args), 3, global, NULL);
 }
 
-/* arg [N, C, OH, OW] (ints in a float tensor) = the index in its input plane of each
- * window's maximum of x. */
-static clcnn_status pool_argmax(clcnn_context *ctx, const char *op, const clcnn_tensor *x, const pool_geom *g,
-                                clcnn_tensor *arg) {
-    cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "pool.cl", "pool2d_argmax", "", &k);
-    if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(x),       KARG_TENSOR(arg),     KARG_INT(x->shape[2]),
-                               KARG_INT(x->shape[3]), KARG_INT(arg->shape[2]), KARG_INT(arg->shape[3]),
-                               KARG_INT(g->kh),      KARG_INT(g->kw),      KARG_INT(g->sh),
-                               KARG_INT(g->sw),      KARG_INT(g->ph),      KARG_INT(g->pw)};
-    const size_t global[3] = {(size_t)arg->shape[3], (size_t)arg->shape[2],
-                              (size_t)arg->shape[0] * (size_t)arg->shape[1]};
-    return clcnn_launch(ctx, k, op, KARG_LIST(args), 3, global, NULL);
-}
-
 clcnn_status clcnn_pool2d_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *params,
                                    const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate) {
     static const char *op = "clcnn_pool2d_backward";
@@ -97,26 +81,23 @@ clcnn_status clcnn_pool2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
         if (!x) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: max pooling needs its input x", op);
         if ((st = clcnn_check_same_shape(ctx, op, "x", x, "dx", dx)) != CLCNN_OK) return st;
     }
-    const int H = dx->shape[2], W = dx->shape[3];
-    const size_t planes = (size_t)shape[0] * (size_t)shape[1];
-    clcnn_tensor *arg = NULL; /* max: each window's argmax, as ints */
-    if (params->mode == CLCNN_POOL_MAX &&
-        ((st = clcnn_scratch(ctx, 4, shape, &arg)) != CLCNN_OK || (st = pool_argmax(ctx, op, x, &g, arg)) != CLCNN_OK))
-        goto free_arg;
+    if (params->mode != CLCNN_POOL_MAX) x = NULL; /* average pooling never reads it */
     cl_kernel k;
-    if ((st = clcnn_get_kernel(ctx, "pool.cl", "pool2d_backward", "", &k)) != CLCNN_OK) goto free_arg;
-    const clcnn_karg args[] = {KARG_TENSOR(arg),      KARG_TENSOR(dy),      KARG_TENSOR(dx),
-                               KARG_INT(H),           KARG_INT(W),          KARG_INT(shape[2]),
-                               KARG_INT(shape[3]),    KARG_INT(g.kh),       KARG_INT(g.kw),
-                               KARG_INT(g.sh),        KARG_INT(g.sw),       KARG_INT(g.ph),
-                               KARG_INT(g.pw),        KARG_INT((g.kh + g.sh - 1) / g.sh),
-                               KARG_INT((g.kw + g.sw - 1) / g.sw), KARG_INT(params->mode),
-                               KARG_INT(params->count_include_pad), KARG_INT(accumulate != 0)};
-    const size_t global[3] = {(size_t)W, (size_t)H, planes};
-    st = clcnn_launch(ctx, k, op, KARG_LIST(args), 3, global, NULL);
-free_arg:
-    clcnn_tensor_destroy(arg);
-    return st;
+    if ((st = clcnn_get_kernel(ctx, "pool.cl", "pool2d_backward", "", &k)) != CLCNN_OK) return st;
+    /* wy phases of output rows whose windows share no input row (see the kernel). */
+    const int wy = (g.kh + g.sh - 1) / g.sh;
+    for (int phase = 0; phase < wy && phase < shape[2]; phase++) {
+        const clcnn_karg args[] = {KARG_TENSOR(x),     KARG_TENSOR(dy),     KARG_TENSOR(dx),
+                                   KARG_INT(dx->shape[2]), KARG_INT(dx->shape[3]), KARG_INT(shape[2]),
+                                   KARG_INT(shape[3]), KARG_INT(g.kh),      KARG_INT(g.kw),
+                                   KARG_INT(g.sh),     KARG_INT(g.sw),      KARG_INT(g.ph),
+                                   KARG_INT(g.pw),     KARG_INT(wy),        KARG_INT(phase),
+                                   KARG_INT(params->mode), KARG_INT(params->count_include_pad),
+                                   KARG_INT(accumulate != 0)};
+        const size_t global[2] = {(size_t)((shape[2] - phase + wy - 1) / wy), (size_t)shape[0] * (size_t)shape[1]};
+        if ((st = clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, NULL)) != CLCNN_OK) return st;
+    }
+    return CLCNN_OK;
 }
 
 /* y must be [N, C] or [N, C, 1, 1] for x [N, C, ...]. */
