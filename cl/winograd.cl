@@ -11,8 +11,8 @@
  * The interpolation points are 0, +-1, +-2 and infinity, the usual choice for fp32.
  *
  * Each work-item transforms WV neighbours at once (WV = 4 or 8, a -D option), held as
- * the lanes of floatWV vectors: WV channels of one weight, or WV tiles of one row of
- * tiles. Its 36 results then leave as 36 vector stores of WV contiguous floats; one
+ * the lanes of floatWV vectors: WV channels of one weight, or WV consecutive tiles.
+ * Its 36 results then leave as 36 vector stores of WV contiguous floats; one
  * scalar store per point and item (36 interleaved streams of single floats) measured
  * 3x slower on PoCL. */
 #ifndef WV
@@ -106,66 +106,86 @@ __kernel void winograd_weights(__global const float *w, const int w_off, __globa
     store_points(u + u_off + k * C + c0, su, r, n);
 }
 
+/* The tile of lane l of a work-item whose first tile is t0 (clamped to the last tile
+ * T-1, so that every lane reads real pixels): image n, tile row ty and column tx. */
+inline void tile_of(const int t0, const int l, const int T, const int TH, const int TW, int *n, int *ty, int *tx) {
+    const int t = min(t0 + l, T - 1), per_image = TH * TW;
+    *n = t / per_image;
+    const int rem = t - *n * per_image;
+    *ty = rem / TW;
+    *tx = rem - *ty * TW;
+}
+
 /* V[xi][c][t] = (B^T d B)[xi] for the 6x6 patch d of channel c at tile t, which starts at
- * input pixel (ty*4 - ph, tx*4 - pw); pixels outside the image read as zero. Tile t of
- * this chunk's image n is t = (n*TH + ty)*TW + tx (T tiles in all). A work-item does tiles tx0 .. tx0+WV-1
- * of one row of tiles, whose patches share their input rows.
- * Global: (ceil(TW / WV), TH, C * images in this chunk). */
+ * input pixel (ty*4 - ph, tx*4 - pw) of image n, t = (n*TH + ty)*TW + tx (T tiles in this
+ * chunk); pixels outside the image read as zero. A work-item does the WV consecutive
+ * tiles t0 .. t0+WV-1, across tile rows and images, so that its 36 results leave as full
+ * vector stores whatever the width of the tile grid (only the chunk's last work-item
+ * has spare lanes). Global: (ceil(T / WV), C). */
 __kernel void winograd_input(__global const float *x, const int x_off, __global float *v, const int v_off,
                              const int sv, const int C, const int H, const int W, const int ph, const int pw,
                              const int TH, const int TW, const int T) {
-    const int tx0 = get_global_id(0) * WV, ty = get_global_id(1), nc = get_global_id(2);
-    if (tx0 >= TW || ty >= TH) return;
-    const int n = nc / C, c = nc - n * C;
-    __global const float *plane = x + x_off + nc * H * W;
-    const int iy0 = ty * 4 - ph, ix0 = tx0 * 4 - pw;
-    VT d[6][6];
+    const int t0 = get_global_id(0) * WV, c = get_global_id(1);
+    if (t0 >= T || c >= C) return;
+    float patch[36][WV]; /* patch[i*6 + j][lane] */
 #pragma unroll
-    for (int i = 0; i < 6; i++) {
-        const int iy = iy0 + i;
-        float row[4 * WV + 2]; /* the input row under all WV patches */
-        const int in = iy >= 0 && iy < H;
+    for (int l = 0; l < WV; l++) {
+        int n, ty, tx;
+        tile_of(t0, l, T, TH, TW, &n, &ty, &tx);
+        __global const float *plane = x + x_off + (n * C + c) * H * W;
+        const int iy0 = ty * 4 - ph, ix0 = tx * 4 - pw;
+        if (iy0 >= 0 && iy0 + 6 <= H && ix0 >= 0 && ix0 + 6 <= W) { /* inside: rows as vectors */
 #pragma unroll
-        for (int q = 0; q < 4 * WV + 2; q++) {
-            const int ix = ix0 + q;
-            row[q] = in && ix >= 0 && ix < W ? plane[iy * W + ix] : 0.0f;
+            for (int i = 0; i < 6; i++) {
+                __global const float *src = plane + (iy0 + i) * W + ix0;
+                const float4 a = vload4(0, src);
+                const float2 b = vload2(0, src + 4);
+                patch[i * 6][l] = a.s0;
+                patch[i * 6 + 1][l] = a.s1;
+                patch[i * 6 + 2][l] = a.s2;
+                patch[i * 6 + 3][l] = a.s3;
+                patch[i * 6 + 4][l] = b.s0;
+                patch[i * 6 + 5][l] = b.s1;
+            }
+            continue;
         }
 #pragma unroll
-        for (int j = 0; j < 6; j++) {
-            float lanes[WV];
+        for (int i = 0; i < 6; i++) {
+            const int iy = iy0 + i, in = iy >= 0 && iy < H;
 #pragma unroll
-            for (int l = 0; l < WV; l++) lanes[l] = row[4 * l + j];
-            d[i][j] = VLOAD(0, lanes);
+            for (int j = 0; j < 6; j++) {
+                const int ix = ix0 + j;
+                patch[i * 6 + j][l] = in && ix >= 0 && ix < W ? plane[iy * W + ix] : 0.0f;
+            }
         }
     }
     VT t[6][6]; /* B^T d */
 #pragma unroll
     for (int j = 0; j < 6; j++) {
         VT col[6];
-        WINO_BT(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j], col);
+        WINO_BT(VLOAD(0, patch[j]), VLOAD(0, patch[6 + j]), VLOAD(0, patch[12 + j]), VLOAD(0, patch[18 + j]),
+                VLOAD(0, patch[24 + j]), VLOAD(0, patch[30 + j]), col);
 #pragma unroll
         for (int i = 0; i < 6; i++) t[i][j] = col[i];
     }
     VT r[36];
 #pragma unroll
     for (int i = 0; i < 6; i++) WINO_BT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], (r + i * 6));
-    const int tile = (n * TH + ty) * TW + tx0;
-    store_points(v + v_off + c * T + tile, sv, r, min(WV, TW - tx0));
+    store_points(v + v_off + c * T + t0, sv, r, min(WV, T - t0));
 }
 
 /* y[n][k][4ty + i][4tx + j] = act((A^T M A)[i][j] + bias[k] + residual) for the pixels of
  * tiles inside the OH x OW output, M[xi][k][t] as above (T tiles in this chunk); bias
- * and residual may be NULL. A work-item does tiles tx0 .. tx0+WV-1 of one row of tiles.
- * Global: (ceil(TW / WV), TH, K * images in this chunk). */
+ * and residual may be NULL. A work-item does the WV consecutive tiles t0 .. t0+WV-1 (as
+ * winograd_input), so that it reads M as full vectors. Global: (ceil(T / WV), K). */
 __kernel void winograd_output(__global const float *m, const int m_off, const int sm, __global float *y,
                               const int y_off, __global const float *bias, const int bias_off,
                               __global const float *res, const int res_off, const int act,
                               const int K, const int OH, const int OW, const int TH, const int TW, const int T) {
-    const int tx0 = get_global_id(0) * WV, ty = get_global_id(1), nk = get_global_id(2);
-    if (tx0 >= TW || ty >= TH) return;
-    const int n = nk / K, k = nk - n * K;
-    const int nt = min(WV, TW - tx0);
-    __global const float *src = m + m_off + k * T + (n * TH + ty) * TW + tx0;
+    const int t0 = get_global_id(0) * WV, k = get_global_id(1);
+    if (t0 >= T || k >= K) return;
+    const int nt = min(WV, T - t0);
+    __global const float *src = m + m_off + k * T + t0;
     VT mv[36];
 #pragma unroll
     for (int xi = 0; xi < 36; xi++) {
@@ -186,28 +206,27 @@ __kernel void winograd_output(__global const float *m, const int m_off, const in
 #pragma unroll
         for (int i = 0; i < 4; i++) t[i][j] = col[i];
     }
-    const float b = bias ? bias[bias_off + k] : 0.0f;
-    const int ox0 = tx0 * 4, nx = min(4 * WV, OW - ox0);
-    const int base = nk * OH * OW;
+    float px[16][WV]; /* px[i*4 + j][lane]: pixel (i, j) of each lane's tile */
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        const int oy = ty * 4 + i;
-        if (oy >= OH) break;
         VT o[4];
         WINO_AT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], o);
-        float px[4 * WV]; /* the output row's pixels, lane l's tile at 4l .. 4l+3 */
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            float lanes[WV];
-            VSTORE(o[j], 0, lanes);
-#pragma unroll
-            for (int l = 0; l < WV; l++) px[4 * l + j] = lanes[l];
-        }
-        const int row = base + oy * OW + ox0;
-        for (int q = 0; q < nx; q++) {
-            float val = px[q] + b;
-            if (res) val += res[res_off + row + q];
-            y[y_off + row + q] = apply_act(val, act);
-        }
+        for (int j = 0; j < 4; j++) VSTORE(o[j], 0, px[i * 4 + j]);
+    }
+    const float b = bias ? bias[bias_off + k] : 0.0f;
+    for (int l = 0; l < nt; l++) {
+        int n, ty, tx;
+        tile_of(t0, l, T, TH, TW, &n, &ty, &tx);
+        const int oy0 = ty * 4, ox0 = tx * 4;
+        const int rows = min(4, OH - oy0), cols = min(4, OW - ox0);
+        const int base = ((n * K + k) * OH + oy0) * OW + ox0;
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) {
+                const int at = base + i * OW + j;
+                float val = px[i * 4 + j][l] + b;
+                if (res) val += res[res_off + at];
+                y[y_off + at] = apply_act(val, act);
+            }
     }
 }

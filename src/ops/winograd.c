@@ -33,7 +33,8 @@ static clcnn_status wino_kernel(clcnn_context *ctx, const char *name, int wv, cl
     return clcnn_get_kernel(ctx, "winograd.cl", name, wv == 8 ? "-DWV=8" : "-DWV=4", k);
 }
 
-/* Lanes per work-item for rows of n neighbours: 8 unless that would waste most of them. */
+/* Lanes per work-item for n neighbours (weight channels, or tiles): 8 unless that would
+ * waste most of them. */
 static int lanes_for(int n) { return n >= 6 ? 8 : 4; }
 
 static size_t ceil_div(int a, int b) { return (size_t)((a + b - 1) / b); }
@@ -52,15 +53,15 @@ static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, con
 /* V for images n0 .. n0+nc-1. */
 static clcnn_status winograd_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *x, int n0, int nc,
                                    clcnn_tensor *v) {
-    const int wv = lanes_for(d->TW);
+    const int T = nc * d->TH * d->TW, wv = lanes_for(T);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_input", wv, &k);
     if (st != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_MEM(x->buf), KARG_INT(x->offset + n0 * d->C * d->H * d->W), KARG_TENSOR(v),
                                KARG_INT(d->sv), KARG_INT(d->C), KARG_INT(d->H), KARG_INT(d->W), KARG_INT(d->ph),
-                               KARG_INT(d->pw), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(nc * d->TH * d->TW)};
-    const size_t global[3] = {ceil_div(d->TW, wv), (size_t)d->TH, (size_t)d->C * (size_t)nc};
-    return clcnn_launch(ctx, k, "winograd_input", KARG_LIST(args), 3, global, conv_fixed_local(ctx));
+                               KARG_INT(d->pw), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T)};
+    const size_t global[2] = {ceil_div(T, wv), (size_t)d->C};
+    return clcnn_launch(ctx, k, "winograd_input", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
 }
 
 /* M[xi] = U[xi] V[xi] for the 36 points xi, one batched GEMM (M = K, N = T, K = C). */
@@ -79,7 +80,7 @@ static clcnn_status winograd_gemm(clcnn_context *ctx, const wino_dims *d, const 
 static clcnn_status winograd_output(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *m, int n0, int nc,
                                     const clcnn_tensor *bias, const clcnn_tensor *residual, clcnn_activation act,
                                     clcnn_tensor *y) {
-    const int wv = lanes_for(d->TW);
+    const int T = nc * d->TH * d->TW, wv = lanes_for(T);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_output", wv, &k);
     if (st != CLCNN_OK) return st;
@@ -87,10 +88,9 @@ static clcnn_status winograd_output(clcnn_context *ctx, const wino_dims *d, cons
     const clcnn_karg args[] = {KARG_TENSOR(m), KARG_INT(d->sm), KARG_MEM(y->buf), KARG_INT(y->offset + off),
                                KARG_TENSOR(bias), clcnn_karg_tensor_buf(residual),
                                KARG_INT(residual ? residual->offset + off : 0), KARG_INT(act), KARG_INT(d->K),
-                               KARG_INT(d->OH), KARG_INT(d->OW), KARG_INT(d->TH), KARG_INT(d->TW),
-                               KARG_INT(nc * d->TH * d->TW)};
-    const size_t global[3] = {ceil_div(d->TW, wv), (size_t)d->TH, (size_t)d->K * (size_t)nc};
-    return clcnn_launch(ctx, k, "winograd_output", KARG_LIST(args), 3, global, conv_fixed_local(ctx));
+                               KARG_INT(d->OH), KARG_INT(d->OW), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T)};
+    const size_t global[2] = {ceil_div(T, wv), (size_t)d->K};
+    return clcnn_launch(ctx, k, "winograd_output", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
 }
 
 /* The transformed weight U in *u: from the cache when it holds one of the right size
