@@ -55,6 +55,9 @@ clcnn_status clcnn_conv2d_output_shape(const clcnn_tensor *x, const clcnn_tensor
     return conv_output_shape(x->ctx, "clcnn_conv2d_output_shape", x, w, &g, shape);
 }
 
+/* Values each im2col_rows work-item writes, at least (whole output rows). */
+#define IM2COL_ITEM_VALUES 256
+
 /* The [n][r][p] layout (unit stride in p) is written a row of output pixels at a time
  * (im2col_rows); any other one pixel's column rows at a time (im2col_pixels), which
  * keeps the [p][n][r] layout's writes contiguous. */
@@ -71,11 +74,16 @@ clcnn_status conv_im2col(clcnn_context *ctx, const clcnn_tensor *x, int n_first,
                                KARG_INT(g->sh), KARG_INT(g->sw), KARG_INT(g->ph), KARG_INT(g->pw),
                                KARG_INT(g->dh), KARG_INT(g->dw), KARG_INT(oh), KARG_INT(ow)};
     enum { NHEAD = sizeof head / sizeof *head, NTAIL = sizeof tail / sizeof *tail };
-    clcnn_karg args[NHEAD + NTAIL];
+    clcnn_karg args[NHEAD + NTAIL + 1];
     int na = 0;
     for (int i = 0; i < NHEAD - rows; i++) args[na++] = head[i]; /* im2col_rows has no csp */
     for (int i = 0; i < NTAIL; i++) args[na++] = tail[i];
-    const size_t global[3] = {(size_t)oh, rows ? (size_t)C * KH * KW : (size_t)n_count, rows ? (size_t)n_count : 1};
+    /* im2col_rows: output rows per work-item, so that each writes about 256 values. */
+    const int block = ow >= IM2COL_ITEM_VALUES ? 1 : (IM2COL_ITEM_VALUES + ow - 1) / ow;
+    const clcnn_karg block_arg = KARG_INT(block);
+    if (rows) args[na++] = block_arg;
+    const size_t global[3] = {rows ? (size_t)((oh + block - 1) / block) : (size_t)oh,
+                              rows ? (size_t)C * KH * KW : (size_t)n_count, rows ? (size_t)n_count : 1};
     return clcnn_launch(ctx, k, rows ? "im2col_rows" : "im2col_pixels", na, args, 3, global, NULL);
 }
 
