@@ -1,6 +1,7 @@
 /* bench.h: what the clbench commands share (bench/bench.c): table-driven options with
  * --device, --json and --help for every command (tools/options.c), JSON output, the network builder and
- * the roofline. One file per command: peak.c, gemm.c, ops.c, model.c, tune.c. */
+ * the roofline. One file per command: cmd_peak.c, cmd_gemm.c, cmd_conv.c, cmd_ops.c,
+ * cmd_model.c, cmd_tune.c. */
 #ifndef CLCNN_BENCH_H
 #define CLCNN_BENCH_H
 
@@ -45,6 +46,7 @@ static inline double bench_now_ms(void) { return cli_now_s() * 1e3; }
 /* The commands. */
 int bench_cmd_peak(int argc, char **argv);
 int bench_cmd_gemm(int argc, char **argv);
+int bench_cmd_conv(int argc, char **argv);
 int bench_cmd_ops(int argc, char **argv);
 int bench_cmd_model(int argc, char **argv);
 int bench_cmd_tune(int argc, char **argv);

@@ -10,6 +10,7 @@ static const struct {
 } commands[] = {
     {"peak", bench_cmd_peak, "the device's measured fp32 multiply-add throughput and copy bandwidth"},
     {"gemm", bench_cmd_gemm, "the project's GEMM and CLBlast's: GFLOP/s and % of peak"},
+    {"conv", bench_cmd_conv, "one convolution's forward, dX and dW apart: ms, GFLOP/s, % of peak"},
     {"ops", bench_cmd_ops, "every layer of a network: algorithm, time, GFLOP/s, % of peak, forward and backward"},
     {"model", bench_cmd_model, "a network's inference, training step or Grad-CAM: ms per iteration, images/s"},
     {"tune", bench_cmd_tune, "measure GEMM tiles and convolution algorithms for a network and store the winners"},
@@ -33,6 +34,6 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < NCOMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "%s: unknown command '%s' (peak, gemm, ops, model, tune; see clbench --help)\n", PROG, argv[1]);
+    fprintf(stderr, "%s: unknown command '%s' (peak, gemm, conv, ops, model, tune; see clbench --help)\n", PROG, argv[1]);
     return 2;
 }

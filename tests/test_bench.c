@@ -325,7 +325,7 @@ static void test_bench_clbench_errors(void) {
     r = run_clbench(&t, bin, "--help");
     CHECK(r.rc == 0 && r.out && strstr(r.out, "tune"), "--help: exit %d, stdout %s", r.rc, r.out);
     run_free(&r);
-    static const char *const cmds[] = {"peak", "gemm", "ops", "model", "tune"};
+    static const char *const cmds[] = {"peak", "gemm", "conv", "ops", "model", "tune"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char args[64], want[64];
         snprintf(args, sizeof args, "%s --help", cmds[i]);
@@ -344,6 +344,7 @@ static void test_bench_clbench_errors(void) {
     expect_usage_error(&t, bin, "model --arch resnet18 --mode fly", "unknown mode fly");
     expect_usage_error(&t, bin, "gemm --m 0", "--m needs a positive integer");
     expect_usage_error(&t, bin, "gemm --k", "--k needs a value");
+    expect_usage_error(&t, bin, "conv --stride 0", "--stride needs a positive integer");
     expect_usage_error(&t, bin, "model --arch resnet18 --batch -3", "--batch needs a positive integer");
     /* A library error: exit 1, one line naming the cause. */
     r = run_clbench(&t, bin, "model --arch resnet7 --iters 1");
@@ -383,9 +384,37 @@ static void test_bench_clbench_model_json(void) {
     tmptree_close(&t);
 }
 
+/* conv --json: each pass with a positive time, and the algorithm the forward runs. */
+static void test_bench_clbench_conv_json(void) {
+    const char *bin = clbench_path();
+    tmptree t;
+    if (!bin || !tmptree_open(&t, "clbench")) return;
+    static const char *const args[] = {"conv --batch 2 --cin 3 --size 12 --cout 5 --iters 2 --json",
+                                       "conv --batch 1 --cin 4 --size 9 --cout 6 --kernel 1 --stride 2 --iters 2 --json"};
+    static const char *const algos[] = {"winograd-4x4", "im2col-gemm"};
+    for (int i = 0; i < 2; i++) {
+        run_result r = run_clbench(&t, bin, args[i]);
+        json_error_t jerr;
+        json_t *root = r.out ? json_loads(r.out, 0, &jerr) : NULL;
+        CHECK(r.rc == 0 && root, "clbench %s: exit %d, stdout %s, stderr %s", args[i], r.rc, r.out, r.err);
+        const char *algo = json_string_value(json_object_get(root, "algorithm"));
+        CHECK(!root || (algo && !strcmp(algo, algos[i])), "clbench %s: algorithm %s, expected %s", args[i],
+              algo ? algo : "(none)", algos[i]);
+        static const char *const passes[] = {"forward", "dX", "dW"};
+        for (int p = 0; root && p < 3; p++) {
+            const double ms = json_number_value(json_object_get(json_object_get(json_object_get(root, "passes"), passes[p]), "median_ms"));
+            CHECK(ms > 0 && isfinite(ms), "clbench %s: %s median_ms = %g", args[i], passes[p], ms);
+        }
+        json_decref(root);
+        run_free(&r);
+    }
+    tmptree_close(&t);
+}
+
 const test_case test_bench_cases[] = {{"bench_peak", test_bench_peak},
                                       {"bench_tuning_file", test_bench_tuning_file},
                                       {"bench_tune", test_bench_tune},
                                       {"bench_clbench_errors", test_bench_clbench_errors},
                                       {"bench_clbench_model_json", test_bench_clbench_model_json},
+                                      {"bench_clbench_conv_json", test_bench_clbench_conv_json},
                                       {NULL, NULL}};
