@@ -300,6 +300,8 @@ static void test_tool_errors(void) {
         {"train --data %s/nowhere --out %s/x", "nowhere"},
         {"predict --weights %s/none.safetensors %s/data/val/intact/0000.png", "none.safetensors"},
         {"eval --data %s/data/val --weights %s/data/val/intact/0000.png", "0000.png"},
+        /* A Latin-1 run name cannot be saved with the options: said so, not "out of memory". */
+        {"train --data %s/data/train --epochs 1 --out %s/r\xe9sum\xe9", "not UTF-8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[1024];

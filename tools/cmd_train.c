@@ -570,10 +570,7 @@ static int train_run(void) {
     int rc = 1;
     if ((!o.resume && prepare_out_dir()) || cli_open(PROG, o.device, &r.ctx) != CLCNN_OK) goto done;
     if (o.resume && (restore_options(&r) || check_options())) goto done;
-    if (!(r.options_json = opt_to_json(&command))) {
-        tool_fail(cmd, "out of host memory");
-        goto done;
-    }
+    if (!(r.options_json = opt_to_json(&command))) goto done; /* it said why */
     if (open_data(&r) || describe(&r) || build_model(&r) || make_loaders(&r) || make_trainer(&r)) goto done;
     if (!r.history && !(r.history = calloc((size_t)o.epochs + 1, sizeof *r.history))) {
         tool_fail(cmd, "out of host memory");

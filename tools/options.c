@@ -153,11 +153,17 @@ static int format_value(const opt_spec *s, char *buf, size_t size) {
 char *opt_to_json(const opt_command *cmd) {
     json_t *o = json_object();
     char buf[4096];
+    int told = 0; /* the reason for a NULL result is on stderr already */
     for (const opt_spec *s = cmd->specs; o && s->name; s++) {
         if (!format_value(s, buf, sizeof buf)) continue;
         json_t *v = json_string(buf); /* NULL when buf is not UTF-8 (a Latin-1 file name): JSON cannot hold it */
-        if (!v) fprintf(stderr, "%s %s: %s: the value is not UTF-8 text, which saved options cannot hold\n",
-                        cmd->program, cmd->command, s->name);
+        json_t *unchecked = v ? NULL : json_string_nocheck(buf); /* made: memory was not the problem */
+        if (unchecked) {
+            told = 1;
+            fprintf(stderr, "%s %s: %s: the value is not UTF-8 text, which saved options cannot hold\n",
+                    cmd->program, cmd->command, s->name);
+        }
+        json_decref(unchecked);
         if (json_object_set_new(o, s->name + 2, v) != 0) {
             json_decref(o);
             o = NULL;
@@ -165,6 +171,7 @@ char *opt_to_json(const opt_command *cmd) {
     }
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(o);
+    if (!text && !told) fprintf(stderr, "%s %s: out of host memory saving the options\n", cmd->program, cmd->command);
     return text;
 }
 

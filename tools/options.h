@@ -44,7 +44,8 @@ void opt_print_help(const opt_command *cmd);
 
 
 /* The values of every option as a JSON object of strings {"epochs": "10", ...} (flags as
- * "1" or "0"; unset strings left out), malloc'd; NULL when out of memory. */
+ * "1" or "0"; unset strings left out), malloc'd; NULL, with the reason on stderr, when a
+ * value is not UTF-8 text (JSON cannot hold it) or memory runs out. */
 char *opt_to_json(const opt_command *cmd);
 /* Set options from such an object, except those named in keep (NULL-terminated, e.g.
  * options the user gave again). OPT_ERROR (with a reason on stderr) on a bad value. */
