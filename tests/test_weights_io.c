@@ -355,6 +355,12 @@ static void test_weights_io_save_errors(void) {
     CHECK_STATUS(clcnn_graph_save(g, s.path, 2, keys, values), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK(strstr(clcnn_last_error(g_ctx), "arch") != NULL, "the error does not name the key: %s", clcnn_last_error(g_ctx));
     CHECK_STATUS(clcnn_graph_save(g, s.path, 1, keys, bad_utf8), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(clcnn_last_error(g_ctx), "clcnn_graph_save") != NULL, "the error does not name the call: %s",
+          clcnn_last_error(g_ctx));
+    /* The lower-level call names itself. */
+    CHECK_STATUS(clcnn_safetensors_save(g_ctx, s.path, 0, NULL, NULL, 1, keys, bad_utf8), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(clcnn_last_error(g_ctx), "clcnn_safetensors_save") != NULL, "the error does not name the call: %s",
+          clcnn_last_error(g_ctx));
     CHECK(access(s.path, F_OK) != 0, "a refused save wrote %s", s.path);
     tmptree_close(&s.t);
 done:

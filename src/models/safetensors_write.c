@@ -18,10 +18,9 @@
 /* Readers refuse larger headers (safetensors.c, and safetensors itself, cap it at 100 MB). */
 #define MAX_HEADER_BYTES (100u << 20)
 
-static const char *op = "clcnn_graph_save";
 
 /* A JSON string for a metadata value: invalid UTF-8 is the caller's mistake, not memory. */
-static clcnn_status meta_string(clcnn_context *ctx, const char *key, const char *value, json_t **out) {
+static clcnn_status meta_string(clcnn_context *ctx, const char *op, const char *key, const char *value, json_t **out) {
     if (!key || !value) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: a metadata key or value is NULL", op);
     if ((*out = json_string(value)) != NULL) return CLCNN_OK;
     json_t *raw = json_stringn_nocheck(value, strlen(value));
@@ -30,7 +29,7 @@ static clcnn_status meta_string(clcnn_context *ctx, const char *key, const char 
                : clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for the header", op);
 }
 
-static clcnn_status add_metadata(clcnn_context *ctx, json_t *root, int n_pairs, const char *const *keys,
+static clcnn_status add_metadata(clcnn_context *ctx, const char *op, json_t *root, int n_pairs, const char *const *keys,
                                  const char *const *values) {
     if (n_pairs == 0) return CLCNN_OK;
     json_t *meta = json_object();
@@ -38,7 +37,7 @@ static clcnn_status add_metadata(clcnn_context *ctx, json_t *root, int n_pairs, 
         return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for the header", op);
     for (int i = 0; i < n_pairs; i++) {
         json_t *v;
-        clcnn_status st = meta_string(ctx, keys[i], values[i], &v);
+        clcnn_status st = meta_string(ctx, op, keys[i], values[i], &v);
         if (st != CLCNN_OK) return st;
         if (json_object_get(meta, keys[i])) {
             json_decref(v);
@@ -65,12 +64,12 @@ static json_t *tensor_entry(const clcnn_tensor *t, uint64_t begin, uint64_t end)
 
 /* The header text, space-padded to a multiple of 8 (*len includes the padding), and
  * the largest tensor's element count (the one host buffer the data needs). */
-static clcnn_status header_text(clcnn_context *ctx, int n, const char *const *names, const clcnn_tensor *const *tensors,
-                                int n_pairs, const char *const *keys, const char *const *values, char **text,
-                                size_t *len, size_t *max_numel) {
+static clcnn_status header_text(clcnn_context *ctx, const char *op, int n, const char *const *names,
+                                const clcnn_tensor *const *tensors, int n_pairs, const char *const *keys,
+                                const char *const *values, char **text, size_t *len, size_t *max_numel) {
     json_t *root = json_object();
     if (!root) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for the header", op);
-    clcnn_status st = add_metadata(ctx, root, n_pairs, keys, values);
+    clcnn_status st = add_metadata(ctx, op, root, n_pairs, keys, values);
     uint64_t offset = 0;
     *max_numel = 0;
     for (int i = 0; st == CLCNN_OK && i < n; i++) {
@@ -119,7 +118,7 @@ static void to_little_endian(float *v, size_t n) {
 }
 
 /* Header length, header, then each parameter's data through one host buffer. */
-static clcnn_status write_contents(clcnn_context *ctx, int n_tensors, const clcnn_tensor *const *tensors,
+static clcnn_status write_contents(clcnn_context *ctx, const char *op, int n_tensors, const clcnn_tensor *const *tensors,
                                    clcnn_atomic_file *af, const char *text, size_t len, size_t max_numel) {
     unsigned char len_bytes[8];
     for (int i = 0; i < 8; i++) len_bytes[i] = (unsigned char)((uint64_t)len >> (8 * i));
@@ -139,20 +138,21 @@ static clcnn_status write_contents(clcnn_context *ctx, int n_tensors, const clcn
     return st;
 }
 
-clcnn_status clcnn_safetensors_save(clcnn_context *ctx, const char *path, int n_tensors, const char *const *names,
-                                   const clcnn_tensor *const *tensors, int n_pairs, const char *const *keys,
-                                   const char *const *values) {
+/* clcnn_safetensors_save, with errors naming op (the public function called). */
+static clcnn_status save_tensors(clcnn_context *ctx, const char *op, const char *path, int n_tensors,
+                                 const char *const *names, const clcnn_tensor *const *tensors, int n_pairs,
+                                 const char *const *keys, const char *const *values) {
     if (!path || !*path || n_tensors < 0 || (n_tensors && (!names || !tensors)) || n_pairs < 0 ||
         (n_pairs > 0 && (!keys || !values)))
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL path, names, tensors, keys or values, or %d pairs",
                            op, n_pairs);
     char *text = NULL;
     size_t len = 0, max_numel = 0;
-    clcnn_status st = header_text(ctx, n_tensors, names, tensors, n_pairs, keys, values, &text, &len, &max_numel);
+    clcnn_status st = header_text(ctx, op, n_tensors, names, tensors, n_pairs, keys, values, &text, &len, &max_numel);
     if (st != CLCNN_OK) return st;
     clcnn_atomic_file af;
     if ((st = clcnn_atomic_open(ctx, op, path, &af)) == CLCNN_OK) {
-        st = write_contents(ctx, n_tensors, tensors, &af, text, len, max_numel);
+        st = write_contents(ctx, op, n_tensors, tensors, &af, text, len, max_numel);
         if (st == CLCNN_OK) st = clcnn_atomic_commit(ctx, op, &af);
         else clcnn_atomic_abort(&af);
     }
@@ -160,8 +160,15 @@ clcnn_status clcnn_safetensors_save(clcnn_context *ctx, const char *path, int n_
     return st;
 }
 
+clcnn_status clcnn_safetensors_save(clcnn_context *ctx, const char *path, int n_tensors, const char *const *names,
+                                   const clcnn_tensor *const *tensors, int n_pairs, const char *const *keys,
+                                   const char *const *values) {
+    return save_tensors(ctx, "clcnn_safetensors_save", path, n_tensors, names, tensors, n_pairs, keys, values);
+}
+
 clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pairs, const char *const *keys,
                               const char *const *values) {
+    static const char *op = "clcnn_graph_save";
     if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL graph", op);
     clcnn_context *ctx = clcnn_graph_context(g);
     const int n = clcnn_graph_param_count(g);
@@ -176,7 +183,7 @@ clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pair
         names[i] = clcnn_graph_param_name(g, i);
         tensors[i] = clcnn_graph_param(g, names[i]);
     }
-    st = clcnn_safetensors_save(ctx, path, n, names, tensors, n_pairs, keys, values);
+    st = save_tensors(ctx, op, path, n, names, tensors, n_pairs, keys, values);
 done:
     free(names);
     free(tensors);
