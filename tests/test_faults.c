@@ -508,12 +508,31 @@ done:
     tmptree_close(&t);
 }
 
+/* A device allocation failing while a graph is built: the error names the parameter,
+ * not only the tensor's shape, and the layer is not added. */
+static void test_faults_graph_build_names_parameter(void) {
+    clcnn_graph *g = NULL;
+    CHECK_OK(clcnn_graph_create(g_ctx, 3, 16, 16, 2, &g));
+    if (!g) return;
+    clcnn_context_trim(g_ctx); /* the next tensor must be a new buffer */
+    CHECK_OK(clcnn_fault_configure("alloc:1"));
+    const clcnn_status st = clcnn_graph_conv2d(g, "stem", "input", 8, 3, 3, NULL, 1);
+    CHECK_OK(clcnn_fault_configure(NULL));
+    CHECK(st == CLCNN_ERR_OUT_OF_MEMORY, "status %d (%s)", st, clcnn_status_str(st));
+    CHECK(strstr(clcnn_last_error(g_ctx), "parameter stem.weight") && strstr(clcnn_last_error(g_ctx), CLCNN_FAULT_NOTE),
+          "the error does not name the parameter: %s", clcnn_last_error(g_ctx));
+    CHECK(clcnn_graph_layer_count(g) == 1, "%d layers after the failed add, want the input only",
+          clcnn_graph_layer_count(g));
+    clcnn_graph_destroy(g);
+}
+
 const test_case test_faults_cases[] = {{"faults_plan", test_faults_plan},
                                        {"faults_save_file", test_faults_save_file},
                                        {"faults_launch_limits", test_faults_launch_limits},
                                        {"faults_walk_training", test_faults_walk_training},
                                        {"faults_walk_cam", test_faults_walk_cam},
                                        {"faults_fresh_context", test_faults_fresh_context},
+                                       {"faults_graph_build_names_parameter", test_faults_graph_build_names_parameter},
                                        {"faults_tool_train", test_faults_tool_train},
                                        {"faults_tool_cam", test_faults_tool_cam},
                                        {NULL, NULL}};

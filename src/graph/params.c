@@ -60,6 +60,8 @@ clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix,
     l->param[l->nparams++] = g->nparams++;
     return CLCNN_OK;
 fail:
+    /* The tensor's own error names only its shape: say whose parameter it was. */
+    clcnn_error_prefix(g->ctx, st, "parameter %s", p->name);
     clcnn_tensor_destroy(p->grad);
     clcnn_tensor_destroy(p->value);
     free(p->name);
