@@ -247,19 +247,23 @@ static void pair_close(pair *p) {
 
 /* A new value written through clcnn_graph_param: batch-norm statistics and a
  * convolution weight, each in a fresh hand-out after the fold was made. */
+/* Write each named parameter with the same new values in both graphs (seeds from
+ * seed0 on), and compare their outputs after each write. */
+static void write_and_compare(pair *p, const char *const *names, int n, uint64_t seed0, const char *label) {
+    for (int k = 0; k < n; k++) {
+        test_rng ra = {g_seed ^ (seed0 + (uint64_t)k)}, rb = {g_seed ^ (seed0 + (uint64_t)k)};
+        set_param(p->fused, names[k], &ra, 0.3f, 3.0f);
+        set_param(p->plain, names[k], &rb, 0.3f, 3.0f);
+        char what[128];
+        snprintf(what, sizeof what, "%safter writing %s", label, names[k]);
+        forward_both(p->fused, p->plain, p->x, what);
+    }
+}
+
 static void test_graph_fold_after_param_write(void) {
     pair p = {0};
-    if (pair_open(&p, build_tiny, 0xa1)) {
-        static const char *names[] = {"layer1.0.bn2.running_var", "layer2.0.conv1.weight", "bn1.bias"};
-        for (int k = 0; k < 3; k++) {
-            test_rng ra = {g_seed ^ (uint64_t)k}, rb = {g_seed ^ (uint64_t)k};
-            set_param(p.fused, names[k], &ra, 0.3f, 3.0f);
-            set_param(p.plain, names[k], &rb, 0.3f, 3.0f);
-            char what[96];
-            snprintf(what, sizeof what, "after writing %s", names[k]);
-            forward_both(p.fused, p.plain, p.x, what);
-        }
-    }
+    static const char *const names[] = {"layer1.0.bn2.running_var", "layer2.0.conv1.weight", "bn1.bias"};
+    if (pair_open(&p, build_tiny, 0xa1)) write_and_compare(&p, names, 3, 0, "");
     pair_close(&p);
 }
 
@@ -271,17 +275,10 @@ static void test_graph_fold_winograd_cache(void) {
     char *saved = old ? strdup(old) : NULL;
     setenv("CLCNN_CONV_ALGO", "winograd", 1);
     pair p = {0};
+    static const char *const names[] = {"layer1.0.bn2.running_var", "layer1.0.conv1.weight", "layer2.0.conv2.weight"};
     if (pair_open(&p, build_tiny, 0xa4)) {
         forward_both(p.fused, p.plain, p.x, "winograd: second forward, cached transforms");
-        static const char *names[] = {"layer1.0.bn2.running_var", "layer1.0.conv1.weight", "layer2.0.conv2.weight"};
-        for (int k = 0; k < 3; k++) {
-            test_rng ra = {g_seed ^ (uint64_t)(k + 10)}, rb = {g_seed ^ (uint64_t)(k + 10)};
-            set_param(p.fused, names[k], &ra, 0.3f, 3.0f);
-            set_param(p.plain, names[k], &rb, 0.3f, 3.0f);
-            char what[96];
-            snprintf(what, sizeof what, "winograd: after writing %s", names[k]);
-            forward_both(p.fused, p.plain, p.x, what);
-        }
+        write_and_compare(&p, names, 3, 10, "winograd: ");
     }
     pair_close(&p);
     if (saved) setenv("CLCNN_CONV_ALGO", saved, 1);
