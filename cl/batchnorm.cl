@@ -5,14 +5,15 @@
  * when stat_is_var (inference from running statistics) and stat itself otherwise
  * (training, with the batch's invstd). Global: (S, N*C): the channel comes from the
  * row, so the per-channel values are loaded once per row, without a division per
- * element. */
+ * element. Launched over exactly that range with no local size (bn_launch_rows), so
+ * without a bounds check: with one, PoCL leaves the kernel unvectorised (about 2x
+ * slower). */
 __kernel void batchnorm_apply(__global const float *x, const int x_off, __global float *y, const int y_off,
                               __global const float *gamma, const int g_off, __global const float *beta,
                               const int b_off, __global const float *mean, const int m_off,
                               __global const float *stat, const int s_off, const int stat_is_var, const int C,
-                              const int S, const int rows, const float eps) {
+                              const int S, const float eps) {
     const int s = get_global_id(0), row = get_global_id(1);
-    if (s >= S || row >= rows) return;
     const int c = row % C, i = row * S + s;
     const float v = stat[s_off + c];
     const float scale = gamma[g_off + c] * (stat_is_var ? rsqrt(v + eps) : v);
@@ -27,107 +28,137 @@ __kernel void batchnorm_invstd(__global const float *var, const int v_off, __glo
 }
 
 /* ---- per-channel reductions, in two levels and without barriers ----
- * Channel c holds M = N*S values, numbered j = n*S + s. Work-item (p, c) of a (P, C)
- * range sums the values j = p, p + P, p + 2P, ..., so neighbouring work-items read
- * neighbouring addresses (coalesced loads on GPUs, vector loads on PoCL), and writes
- * its two partial sums to part[c][p][0..1]. A second kernel with one work-item per
- * channel adds the P partials in a fixed order: results do not depend on scheduling. */
+ * x is viewed as rows r = n*C + c of S values, and each row is cut into G segments of
+ * L values (the last one may be shorter). Work-item (g, r) of a (G, N*C) range reduces
+ * segment g of row r, contiguous memory read with float8 loads, and writes its two
+ * results to part[((c * N + n) * G + g) * 2 + 0..1]; a second kernel with one
+ * work-item per channel combines the channel's N*G partials in a fixed order, so
+ * results do not depend on scheduling. */
 
-#define RED_SUM 0   /* a = sum (x - x0) with x0 the channel's first value (see batchnorm_mean) */
-#define RED_SQDEV 1 /* a = sum (x - mean)^2, b = sum (x - mean) (corrects the mean's rounding) */
-#define RED_GRAD 2  /* a = sum dy, b = sum dy (x - mean) */
+inline float hsum8(const float8 v) {
+    const float4 a = v.lo + v.hi;
+    const float2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
 
-/* The body of the three batchnorm_partial_* kernels; mode is a constant in each, so
- * the compiler drops the other branches. */
-inline void partial_sums(__global const float *x, const int x_off, __global const float *dy, const int dy_off,
-                         __global const float *mean, const int m_off, __global float *part, const int part_off,
-                         const int C, const int S, const int M, const int P, const int mode) {
-    const int p = get_global_id(0), c = get_global_id(1);
-    if (p >= P || c >= C) return;
-    const float mu = mode == RED_SUM ? x[x_off + c * S] : mean[m_off + c];
-    float a = 0.0f, b = 0.0f;
-    /* Row by row (one image n at a time): a plain strided inner loop, and one division
-     * per row to find where the next row's share starts. */
-    for (int j = p; j < M;) {
-        const int n = j / S;
-        int s = j - n * S;
-        __global const float *xr = x + x_off + (n * C + c) * S;
-        __global const float *dyr = mode == RED_GRAD ? dy + dy_off + (n * C + c) * S : dy;
-        for (; s < S; s += P) {
-            const float d = xr[s] - mu;
-            if (mode == RED_GRAD) {
-                a += dyr[s];
-                b += dyr[s] * d;
-            } else if (mode == RED_SQDEV) {
-                a += d * d;
-                b += d;
-            } else {
-                a += d;
-            }
-        }
-        j = n * S + s;
+/* Values [s0, s0 + len) of row r, and where its partial goes. */
+typedef struct {
+    int start, len, out;
+} bn_segment;
+
+inline bn_segment segment_of(const int g, const int r, const int C, const int N, const int S, const int L,
+                             const int G) {
+    const int c = r % C, n = r / C, s0 = g * L;
+    bn_segment q;
+    q.start = r * S + s0;
+    q.len = min(L, S - s0);
+    q.out = 2 * ((c * N + n) * G + g);
+    return q;
+}
+
+/* Statistics of one segment, relative to shift K = the channel's first value (so that
+ * a large common offset cancels exactly instead of swamping the float sums): its mean
+ * and its sum of squared deviations M2, by the corrected two-pass algorithm (the second
+ * pass reads the segment again from cache; the sum of the deviations corrects the first
+ * pass's rounding of the mean). Global: (G, N*C). */
+__kernel void batchnorm_stats_partial(__global const float *x, const int x_off, __global float *part,
+                                      const int part_off, const int C, const int N, const int S, const int L,
+                                      const int G) {
+    const int g = get_global_id(0), r = get_global_id(1);
+    if (g >= G || r >= N * C) return;
+    const bn_segment q = segment_of(g, r, C, N, S, L, G);
+    __global const float *p = x + x_off + q.start;
+    const float K = x[x_off + (r % C) * S];
+    float8 a8 = (float8)(0.0f);
+    int k = 0;
+    for (; k + 8 <= q.len; k += 8) a8 += vload8(0, p + k) - K;
+    float a = hsum8(a8);
+    for (; k < q.len; k++) a += p[k] - K;
+    const float mv = a / (float)q.len;
+    float8 d8 = (float8)(0.0f), m8 = (float8)(0.0f);
+    for (k = 0; k + 8 <= q.len; k += 8) {
+        const float8 d = (vload8(0, p + k) - K) - mv;
+        d8 += d;
+        m8 += d * d;
     }
-    const int o = part_off + 2 * (c * P + p);
-    part[o] = a;
-    part[o + 1] = b;
-}
-
-#define PARTIAL_KERNEL(name, mode)                                                                           \
-    __kernel void name(__global const float *x, const int x_off, __global const float *dy, const int dy_off, \
-                       __global const float *mean, const int m_off, __global float *part, const int part_off, \
-                       const int C, const int S, const int M, const int P) {                                 \
-        partial_sums(x, x_off, dy, dy_off, mean, m_off, part, part_off, C, S, M, P, mode);                   \
+    float e = hsum8(d8), m2 = hsum8(m8);
+    for (; k < q.len; k++) {
+        const float d = (p[k] - K) - mv;
+        e += d;
+        m2 += d * d;
     }
-PARTIAL_KERNEL(batchnorm_partial_sum, RED_SUM)
-PARTIAL_KERNEL(batchnorm_partial_sqdev, RED_SQDEV)
-PARTIAL_KERNEL(batchnorm_partial_grad, RED_GRAD)
-
-/* The sums of channel c's P partials. */
-inline float2 partial_total(__global const float *part, const int part_off, const int c, const int P) {
-    __global const float *q = part + part_off + 2 * c * P;
-    float2 t = (float2)(0.0f, 0.0f);
-    for (int p = 0; p < P; p++) t += (float2)(q[2 * p], q[2 * p + 1]);
-    return t;
+    part[part_off + q.out] = mv + e / (float)q.len;
+    part[part_off + q.out + 1] = fmax(m2 - e * e / (float)q.len, 0.0f);
 }
 
-/* save_mean[c] = x0 + sum (x - x0) / M (after a RED_SUM pass): shifting by a value of
- * the channel keeps the sums small when the values share a large offset, so the
- * offset cancels exactly instead of swamping the float sums. */
-__kernel void batchnorm_mean(__global const float *part, const int part_off, __global const float *x,
-                             const int x_off, __global float *save_mean, const int sm_off, const int C,
-                             const int S, const int P, const int M) {
-    const int c = get_global_id(0);
-    if (c < C) save_mean[sm_off + c] = x[x_off + c * S] + partial_total(part, part_off, c, P).x / (float)M;
-}
-
-/* After a RED_SQDEV pass about save_mean: the biased variance normalises, the unbiased
- * one goes into running_var (as PyTorch); running statistics may be NULL. M > 1. */
-__kernel void batchnorm_var(__global const float *part, const int part_off, __global const float *save_mean,
-                            const int sm_off, __global float *save_invstd, const int si_off,
-                            __global float *running_mean, const int rm_off, __global float *running_var,
-                            const int rv_off, const int C, const int P, const int M, const float momentum,
-                            const float eps) {
+/* Combines channel c's segments (Chan et al.'s pairwise update, in a fixed order):
+ * save_mean, save_invstd from the biased variance, and the running statistics (may
+ * be NULL) with the unbiased one, as PyTorch. M = N*S > 1. */
+__kernel void batchnorm_stats(__global const float *part, const int part_off, __global const float *x,
+                              const int x_off, __global float *save_mean, const int sm_off,
+                              __global float *save_invstd, const int si_off, __global float *running_mean,
+                              const int rm_off, __global float *running_var, const int rv_off, const int C,
+                              const int N, const int S, const int L, const int G, const float momentum,
+                              const float eps) {
     const int c = get_global_id(0);
     if (c >= C) return;
-    const float2 t = partial_total(part, part_off, c, P);
-    /* Corrected two-pass: subtract the (tiny) square of the residual sum. */
-    const float m2 = fmax(t.x - t.y * t.y / (float)M, 0.0f);
-    save_invstd[si_off + c] = rsqrt(m2 / (float)M + eps);
-    if (running_mean)
-        running_mean[rm_off + c] = (1.0f - momentum) * running_mean[rm_off + c] + momentum * save_mean[sm_off + c];
+    __global const float *q = part + part_off + 2 * c * N * G;
+    float mean = 0.0f, m2 = 0.0f;
+    int count = 0;
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++, q += 2) {
+            const int len = min(L, S - g * L), total = count + len;
+            const float delta = q[0] - mean, f = (float)len / (float)total;
+            mean += delta * f;
+            m2 += q[1] + delta * delta * (float)count * f;
+            count = total;
+        }
+    const float m = x[x_off + c * S] + mean;
+    save_mean[sm_off + c] = m;
+    save_invstd[si_off + c] = rsqrt(m2 / (float)count + eps);
+    if (running_mean) running_mean[rm_off + c] = (1.0f - momentum) * running_mean[rm_off + c] + momentum * m;
     if (running_var)
-        running_var[rv_off + c] = (1.0f - momentum) * running_var[rv_off + c] + momentum * (m2 / (float)(M - 1));
+        running_var[rv_off + c] =
+            (1.0f - momentum) * running_var[rv_off + c] + momentum * (m2 / (float)(count - 1));
 }
 
-/* After a RED_GRAD pass: sums[c] = (sum dy, sum dy xhat) with xhat = (x - mean) invstd;
- * dgamma[c] += sum dy xhat, dbeta[c] += sum dy (either may be NULL). */
+/* One segment's sum dy and sum dy (x - mean). Global: (G, N*C). */
+__kernel void batchnorm_grad_partial(__global const float *x, const int x_off, __global const float *dy,
+                                     const int dy_off, __global const float *mean, const int m_off,
+                                     __global float *part, const int part_off, const int C, const int N,
+                                     const int S, const int L, const int G) {
+    const int g = get_global_id(0), r = get_global_id(1);
+    if (g >= G || r >= N * C) return;
+    const bn_segment q = segment_of(g, r, C, N, S, L, G);
+    __global const float *px = x + x_off + q.start, *pd = dy + dy_off + q.start;
+    const float mu = mean[m_off + r % C];
+    float8 a8 = (float8)(0.0f), b8 = (float8)(0.0f);
+    int k = 0;
+    for (; k + 8 <= q.len; k += 8) {
+        const float8 d = vload8(0, pd + k);
+        a8 += d;
+        b8 += d * (vload8(0, px + k) - mu);
+    }
+    float a = hsum8(a8), b = hsum8(b8);
+    for (; k < q.len; k++) {
+        a += pd[k];
+        b += pd[k] * (px[k] - mu);
+    }
+    part[part_off + q.out] = a;
+    part[part_off + q.out + 1] = b;
+}
+
+/* After batchnorm_grad_partial: sums[c] = (sum dy, sum dy xhat) with xhat = (x - mean)
+ * invstd; dgamma[c] += sum dy xhat, dbeta[c] += sum dy (either may be NULL). P = N*G. */
 __kernel void batchnorm_grad_sums(__global const float *part, const int part_off, __global const float *invstd,
                                   const int i_off, __global float *sums, const int s_off, __global float *dgamma,
                                   const int dg_off, __global float *dbeta, const int db_off, const int C,
                                   const int P) {
     const int c = get_global_id(0);
     if (c >= C) return;
-    const float2 t = partial_total(part, part_off, c, P);
+    __global const float *q = part + part_off + 2 * c * P;
+    float2 t = (float2)(0.0f, 0.0f);
+    for (int p = 0; p < P; p++) t += (float2)(q[2 * p], q[2 * p + 1]);
     const float dy_xhat = t.y * invstd[i_off + c];
     sums[s_off + 2 * c] = t.x;
     sums[s_off + 2 * c + 1] = dy_xhat;
@@ -137,16 +168,15 @@ __kernel void batchnorm_grad_sums(__global const float *part, const int part_off
 
 /* dx = gamma invstd (dy - (sum dy + xhat sum dy xhat) / M) with the batch's statistics
  * (sums given), or gamma invstd dy with constant ones (sums NULL; x and mean unread).
- * Adds to dx when accumulate; otherwise dx is not read. Global: (S, N*C), as
- * batchnorm_apply. */
+ * Adds to dx when accumulate; otherwise dx is not read. Global: (S, N*C), exactly,
+ * as batchnorm_apply. */
 __kernel void batchnorm_backward_dx(__global const float *x, const int x_off, __global const float *dy,
                                     const int dy_off, __global const float *gamma, const int g_off,
                                     __global const float *mean, const int m_off, __global const float *invstd,
                                     const int i_off, __global const float *sums, const int s_off,
                                     __global float *dx, const int dx_off, const int C, const int S, const int M,
-                                    const int rows, const int accumulate) {
+                                    const int accumulate) {
     const int s = get_global_id(0), row = get_global_id(1);
-    if (s >= S || row >= rows) return;
     const int c = row % C, i = row * S + s;
     const float is = invstd[i_off + c];
     float g = dy[dy_off + i];

@@ -1,15 +1,26 @@
-/* eltwise.cl: elementwise activation, addition, per-channel scaling, their backward, dropout. */
+/* eltwise.cl: elementwise activation, addition, per-channel scaling, their backward, dropout.
+ *
+ * activate, add and activate_backward come from a program built with -DACT_FIXED=<the
+ * activation> (eltwise.c): the activation is then a constant, its switch folds away, and
+ * PoCL vectorises the kernels across work-items; a switch on a kernel argument kept them
+ * scalar, about 2x slower on tensors that fit in cache. Built without it (for
+ * channel_scale and dropout), ACT_OF is the argument. */
+#ifdef ACT_FIXED
+#define ACT_OF(act) ACT_FIXED
+#else
+#define ACT_OF(act) (act)
+#endif
 
 __kernel void activate(__global const float *x, const int x_off, __global float *y, const int y_off,
                        const int total, const int act) {
     const int i = get_global_id(0);
-    if (i < total) y[y_off + i] = apply_act(x[x_off + i], act);
+    if (i < total) y[y_off + i] = apply_act(x[x_off + i], ACT_OF(act));
 }
 
 __kernel void add(__global const float *a, const int a_off, __global const float *b, const int b_off,
                   __global float *y, const int y_off, const int total, const int act) {
     const int i = get_global_id(0);
-    if (i < total) y[y_off + i] = apply_act(a[a_off + i] + b[b_off + i], act);
+    if (i < total) y[y_off + i] = apply_act(a[a_off + i] + b[b_off + i], ACT_OF(act));
 }
 
 /* y = act(x * s[n, c] + r) for x [N, C, S]; r may be NULL (Squeeze-and-Excitation's
@@ -47,8 +58,8 @@ __kernel void activate_backward(__global const float *x, const int x_off, __glob
     const int i = get_global_id(0);
     if (i >= total) return;
     const float v = x ? x[x_off + i] : 0.0f;
-    const float a = y ? y[y_off + i] : apply_act(v, act);
-    const float g = dy[dy_off + i] * act_grad(v, a, act);
+    const float a = y ? y[y_off + i] : apply_act(v, ACT_OF(act));
+    const float g = dy[dy_off + i] * act_grad(v, a, ACT_OF(act));
     dx[dx_off + i] = accumulate ? dx[dx_off + i] + g : g;
 }
 

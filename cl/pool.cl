@@ -66,6 +66,27 @@ __kernel void pool2d(__global const float *x, const int x_off, __global float *y
     y[y_off + nc * OH * OW + p] = acc;
 }
 
+/* Max pooling with windows of at most 3x3 (ResNet's stem pool, 2x2 pools): pool2d's
+ * loops with fixed bounds and masks, so that no loop is left and PoCL vectorises the
+ * kernel (about twice as fast). Masked lanes read the window's first element again,
+ * which changes neither the maximum nor whether it is NaN. Global: exactly (OW, OH, N*C), with no
+ * local size: like a branch, a bounds check would keep PoCL from vectorising. */
+__kernel void pool2d_max3(__global const float *x, const int x_off, __global float *y, const int y_off,
+                          const int H, const int W, const int OH, const int OW, const int kh, const int kw,
+                          const int sh, const int sw, const int ph, const int pw) {
+    const int ox = get_global_id(0), oy = get_global_id(1), nc = get_global_id(2);
+    const pool_window w = window_at(oy, ox, H, W, kh, kw, sh, sw, ph, pw, 0);
+    __global const float *plane = x + x_off + nc * H * W;
+    float m = -INFINITY;
+    for (int jy = 0; jy < 3; jy++)
+        for (int jx = 0; jx < 3; jx++) {
+            const int iy = w.ys + jy, ix = w.xs + jx, in = iy < w.ye && ix < w.xe;
+            const float v = plane[in ? iy * W + ix : w.ys * W + w.xs];
+            m = v > m || isnan(v) ? v : m;
+        }
+    y[y_off + nc * OH * OW + oy * OW + ox] = m;
+}
+
 /* Scatter form in wy = ceil(kh / sh) phases, no atomics: phase q handles the output
  * rows oy = q, q + wy, q + 2 wy, ..., whose windows share no input row, and one
  * work-item owns a whole output row (its windows overlap along x), so no two

@@ -320,6 +320,46 @@ static void test_pool2d_backward_max_ties(void) {
     }
 }
 
+/* Inputs with NaNs: each window's dy goes to its last NaN, or to its first maximum
+ * when it has none (PyTorch's rule `v > max || isnan(v)`). Kernel 3 with stride 2 (the
+ * scatter's two phases) and kernel 2 (one). */
+static void test_pool2d_backward_max_nan(void) {
+    test_rng rng = {g_seed ^ 0x9A12ull};
+    for (int K = 2; K <= 3; K++) {
+        const int xs[4] = {2, 2, 9, 10};
+        const clcnn_pool_params p = {.mode = CLCNN_POOL_MAX, .kernel_h = K, .kernel_w = K, .stride_h = 2,
+                                     .stride_w = 2, .pad_h = K / 2, .pad_w = K / 2};
+        const int OH = ref_pool_out_size(xs[2], K, 2, K / 2, 0), OW = ref_pool_out_size(xs[3], K, 2, K / 2, 0);
+        const int ys[4] = {xs[0], xs[1], OH, OW};
+        const size_t nx = numel(4, xs), ny = numel(4, ys);
+        arena a = {0};
+        ar_desc(&a, "pool2d_backward max NaN x [2, 2, 9, 10] kernel %d stride 2 pad %d", K, K / 2);
+        float *x = ar_rand(&a, &rng, nx, -2.0f, 2.0f), *r = ar_rand(&a, &rng, ny, -1.0f, 1.0f);
+        double *want = ar_doubles(&a, nx);
+        if (a.bad) goto next;
+        for (size_t i = 0; i < nx; i++)
+            if (test_rng_int(&rng, 0, 7) == 0) x[i] = NAN;
+        for (int q = 0; q < xs[0] * xs[1]; q++)
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    const int y0 = oy * 2 - K / 2, x0 = ox * 2 - K / 2;
+                    int best = -1;
+                    for (int iy = y0 < 0 ? 0 : y0; iy < y0 + K && iy < xs[2]; iy++)
+                        for (int ix = x0 < 0 ? 0 : x0; ix < x0 + K && ix < xs[3]; ix++) {
+                            const int i = (q * xs[2] + iy) * xs[3] + ix;
+                            if (best < 0 || x[i] > x[best] || isnan(x[i])) best = i;
+                        }
+                    want[best] += r[(q * OH + oy) * OW + ox];
+                }
+        clcnn_tensor *tx = ar_tensor(&a, 4, xs, x), *tr = ar_tensor(&a, 4, ys, r);
+        if (a.bad) goto next;
+        const pool_op op = {tx, tr, p};
+        check_backward(&a, pool_call, &op, 4, xs, want, 1e-5, 1e-5, &rng);
+    next:
+        ar_free(&a);
+    }
+}
+
 /* --------------------------------------------------- global avg pooling -- */
 
 typedef struct {
@@ -570,6 +610,7 @@ const test_case test_grad_eltwise_cases[] = {
     {"pool2d_backward_max", test_pool2d_backward_max},
     {"pool2d_backward_avg", test_pool2d_backward_avg},
     {"pool2d_backward_max_ties", test_pool2d_backward_max_ties},
+    {"pool2d_backward_max_nan", test_pool2d_backward_max_nan},
     {"global_avg_pool_backward", test_global_avg_pool_backward},
     {"dropout_train", test_dropout_train},
     {"dropout_backward", test_dropout_backward},

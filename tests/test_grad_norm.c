@@ -12,6 +12,7 @@
  *   forward y          1e-4 / 1e-4  (O(1) values; mean and invstd good to ~1e-6 relative)
  *   mean, running      1e-5 / 1e-5  (sums of at most a few thousand O(1) values)
  *   invstd, run. var   1e-5 / 1e-4
+ *   invstd, outlier    0 / 1e-5     (batchnorm_train_outlier_first: measured 2e-7 .. 5e-7)
  *   dx, dgamma, dbeta  2e-4 / 1e-3  (dx ~ gamma invstd dy = O(1..5) with a cancelling
  *                                     mean subtraction; dgamma sums up to ~400 terms;
  *                                     finite differences off by up to ~2e-5)
@@ -199,6 +200,41 @@ static void test_batchnorm_train_offset(void) {
     printf("  invstd %.4g %.4g %.4g, max err %.1e\n", invstd[0], invstd[1], invstd[2], err.invstd);
     /* And the rest of the checks through the general path, offset 1000. */
     train_case(&rng, &k, 1000.0f, 3, &err);
+done:
+    ar_free(&a);
+}
+
+/* The statistics are taken relative to each channel's first value; here that value is an
+ * outlier 400 spreads above the others (offset 500), and each image is cut into many
+ * segments (S = 1200), so the per-segment two-pass and the combination of the segments
+ * are tested where they matter. On PoCL invstd comes within 2e-7 .. 5e-7 relative; a
+ * one-pass shifted sum of squares measured 3e-5 .. 6e-5, which rtol 1e-5 rejects. */
+static void test_batchnorm_train_outlier_first(void) {
+    test_rng rng = {g_seed ^ 0xb47c4e05ull};
+    bn_case k;
+    case_set(&k, 4, (const int[]){4, 2, 30, 40});
+    const int C = k.C;
+    arena a = {0};
+    case_desc(&a, &k, " outlier first value");
+    float *x = ar_floats(&a, k.n);
+    if (!x) goto done;
+    for (size_t i = 0; i < k.n; i++) x[i] = 500.0f + 0.05f * test_rng_uniform(&rng, -1.0f, 1.0f);
+    for (int c = 0; c < C; c++) x[(size_t)c * k.S] = 520.0f;
+    const float gamma[2] = {1, 1}, beta[2] = {0, 0};
+    double mean[2], var[2], want[2];
+    guarded *tx = like_x(&a, &k, x), *ty = like_x(&a, &k, NULL), *tg = vec(&a, C, gamma), *tb = vec(&a, C, beta);
+    guarded *tsm = vec(&a, C, NULL), *tsi = vec(&a, C, NULL);
+    if (a.bad || !CASE_OK(&a, clcnn_batchnorm_train(g_ctx, tx->t, tg->t, tb->t, NULL, NULL, 0.1f, 1e-8f, ty->t,
+                                                    tsm->t, tsi->t)))
+        goto done;
+    const double *xd = ar_widen(&a, x, k.n);
+    if (!xd) goto done;
+    ref_bn_batch_stats(xd, k.N, C, k.S, mean, var);
+    for (int c = 0; c < C; c++) want[c] = 1.0 / sqrt(var[c] + 1e-8);
+    double err_mean = 0, err_invstd = 0;
+    ar_check(&a, "save_mean (outlier first)", tsm, mean, 1e-5, 1e-6, &err_mean);
+    ar_check(&a, "save_invstd (outlier first)", tsi, want, 0, 1e-5, &err_invstd);
+    printf("  max err: mean %.1e, invstd %.1e (relative to %.4g)\n", err_mean, err_invstd, want[0]);
 done:
     ar_free(&a);
 }
@@ -420,6 +456,7 @@ done:
 const test_case test_grad_norm_cases[] = {
     {"batchnorm_train", test_batchnorm_train},
     {"batchnorm_train_offset", test_batchnorm_train_offset},
+    {"batchnorm_train_outlier_first", test_batchnorm_train_outlier_first},
     {"batchnorm_train_pytorch_running", test_batchnorm_train_pytorch_running},
     {"batchnorm_backward_batch", test_batchnorm_backward_batch},
     {"batchnorm_backward_fixed", test_batchnorm_backward_fixed},

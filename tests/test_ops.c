@@ -449,6 +449,53 @@ static void test_avgpool(void) {
     pool_test("avgpool", CLCNN_POOL_AVG, fixed, (int)(sizeof fixed / sizeof *fixed));
 }
 
+/* Max pooling's NaN rule (PyTorch's `v > max || isnan(v)`): a window holding a NaN
+ * gives NaN, any other its maximum, exactly; kernels 2 and 3 take the loop-free
+ * kernel for windows up to 3x3, kernel 4 the general one. */
+static void test_maxpool_nan(void) {
+    test_rng rng = {g_seed ^ 0x9A11ull};
+    static const int kernels[] = {2, 3, 4};
+    for (int t = 0; t < 3; t++) {
+        const int K = kernels[t], xs[4] = {2, 3, 11, 9};
+        const clcnn_pool_params p = {.mode = CLCNN_POOL_MAX, .kernel_h = K, .kernel_w = K, .stride_h = 2,
+                                     .stride_w = 2, .pad_h = K / 2, .pad_w = K / 2};
+        int ys[4];
+        arena a = {0};
+        ar_desc(&a, "maxpool NaN x%s kernel %d stride 2 pad %d", dims(4, xs).s, K, K / 2);
+        float *x = ar_rand(&a, &rng, numel(4, xs), -3, 3);
+        clcnn_tensor *tx = ar_tensor(&a, 4, xs, NULL);
+        if (a.bad || !CASE_OK(&a, clcnn_pool2d_output_shape(tx, &p, ys))) goto next;
+        for (size_t i = 0; i < numel(4, xs); i++)
+            if (test_rng_int(&rng, 0, 9) == 0) x[i] = NAN;
+        guarded *y = ar_guarded(&a, 4, ys, NULL, TU_SENTINEL);
+        if (a.bad || !CASE_OK(&a, clcnn_tensor_write(tx, x, numel(4, xs))) ||
+            !CASE_OK(&a, clcnn_pool2d(g_ctx, tx, &p, y->t)))
+            goto next;
+        const float *got = ar_read(&a, y);
+        for (int q = 0; got && q < xs[0] * xs[1]; q++)
+            for (int oy = 0; oy < ys[2]; oy++)
+                for (int ox = 0; ox < ys[3]; ox++) {
+                    const int y0 = oy * 2 - K / 2, x0 = ox * 2 - K / 2;
+                    float m = -INFINITY;
+                    int nan = 0;
+                    for (int iy = y0 < 0 ? 0 : y0; iy < y0 + K && iy < xs[2]; iy++)
+                        for (int ix = x0 < 0 ? 0 : x0; ix < x0 + K && ix < xs[3]; ix++) {
+                            const float v = x[(q * xs[2] + iy) * xs[3] + ix];
+                            nan |= isnan(v);
+                            if (v > m) m = v;
+                        }
+                    const float g = got[(q * ys[2] + oy) * ys[3] + ox];
+                    if (nan ? !isnan(g) : g != m) {
+                        CASE_CHECK(&a, 0, "plane %d window (%d, %d): got %g, want %g", q, oy, ox, (double)g,
+                                   nan ? (double)NAN : (double)m);
+                        goto next;
+                    }
+                }
+    next:
+        ar_free(&a);
+    }
+}
+
 static void global_avg_pool_case(op_run *r, const int *xs, int flat) {
     int ys[4] = {xs[0], xs[1], 1, 1};
     arena h = {0};
@@ -736,6 +783,7 @@ const test_case test_ops_cases[] = {
     {"add", test_add},
     {"maxpool", test_maxpool},
     {"avgpool", test_avgpool},
+    {"maxpool_nan", test_maxpool_nan},
     {"global_avg_pool", test_global_avg_pool},
     {"linear", test_linear},
     {"squeeze_excite", test_squeeze_excite},

@@ -2,11 +2,6 @@
  * convolution before it, training (batch statistics) and backward. */
 #include "ops/ops.h"
 
-/* The per-channel reductions of cl/batchnorm.cl, by kernel name. */
-#define RED_SUM "batchnorm_partial_sum"
-#define RED_SQDEV "batchnorm_partial_sqdev"
-#define RED_GRAD "batchnorm_partial_grad"
-
 /* x viewed as [N, C, S]; M = N*S values per channel. */
 typedef struct {
     int C, S, M;
@@ -30,7 +25,8 @@ static clcnn_status bn_dims_of(clcnn_context *ctx, const char *op, const clcnn_t
 /* Rows of x viewed as [N*C, S]. */
 static int bn_rows(const clcnn_tensor *x, const bn_dims *d) { return (int)(x->numel / (size_t)d->S); }
 
-/* An elementwise kernel over x as (S, N*C): one row of work-items per channel plane. */
+/* An elementwise kernel over x as (S, N*C): one row of work-items per channel plane,
+ * exactly that range and no local size (the kernels have no bounds check). */
 static clcnn_status bn_launch_rows(clcnn_context *ctx, cl_kernel k, const char *op, int nargs, const clcnn_karg *args,
                                    const clcnn_tensor *x, const bn_dims *d) {
     const int rows = bn_rows(x, d);
@@ -60,7 +56,7 @@ static clcnn_status bn_apply(clcnn_context *ctx, const char *op, const clcnn_ten
     if (st != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(x),    KARG_TENSOR(y),    KARG_TENSOR(gamma),   KARG_TENSOR(beta),
                                KARG_TENSOR(mean), KARG_TENSOR(stat), KARG_INT(stat_is_var), KARG_INT(d->C),
-                               KARG_INT(d->S),    KARG_INT(bn_rows(x, d)), KARG_FLOAT(eps)};
+                               KARG_INT(d->S),    KARG_FLOAT(eps)};
     return bn_launch_rows(ctx, k, op, KARG_LIST(args), x, d);
 }
 
@@ -100,38 +96,40 @@ clcnn_status clcnn_batchnorm_fold(clcnn_context *ctx, const clcnn_tensor *w, con
 
 /* ------------------------------------------------------------- training -- */
 
-/* How many work-items share one channel's reduction: enough for the device to fill
- * (a GPU wants tens of thousands of work-items, a CPU a few vectors' worth per core),
- * a multiple of a warp or vector width, and at least 8 values each. */
-static int bn_partials(const clcnn_context *ctx, const bn_dims *d) {
+/* The two-level reductions of cl/batchnorm.cl: each row (n, c) of S values is cut
+ * into G segments of L values, one work-item each. Enough work-items for the device
+ * to fill (a GPU wants tens of thousands, a CPU a few per core: there one segment per
+ * row, read whole), and at least 32 values per segment. */
+typedef struct {
+    int N, L, G;
+} bn_split;
+
+static bn_split bn_split_of(const clcnn_context *ctx, const clcnn_tensor *x, const bn_dims *d) {
     const int gpu = ctx->dev.info.type != CLCNN_DEVICE_CPU;
     const int target = gpu ? 32768 : 64 * (int)(ctx->dev.info.compute_units ? ctx->dev.info.compute_units : 1);
-    const int unit = gpu ? 32 : 16;
-    int P = (target + d->C - 1) / (d->C > 0 ? d->C : 1);
-    P = (P + unit - 1) / unit * unit;
-    if (P > 1024) P = 1024;
-    if (P > d->M / 8) P = d->M / 8;
-    return P < 1 ? 1 : P;
+    const int rows = bn_rows(x, d) > 0 ? bn_rows(x, d) : 1;
+    int G = (target + rows - 1) / rows;
+    if (G > d->S / 32) G = d->S / 32;
+    if (G < 1) G = 1;
+    bn_split sp = {x->shape[0], (d->S + G - 1) / G, 0};
+    sp.G = (d->S + sp.L - 1) / sp.L; /* no empty segment */
+    return sp;
 }
 
-/* A scratch [C, P, 2] (allocated on first use) and a (P, C) launch of the reduction
- * kernel `name`. */
-static clcnn_status bn_reduce(clcnn_context *ctx, const char *op, const clcnn_tensor *x, const clcnn_tensor *dy,
-                              const clcnn_tensor *mean, const char *name, const bn_dims *d, int P,
-                              clcnn_tensor **part) {
-    clcnn_status st;
-    if (!*part && (st = clcnn_scratch(ctx, 3, (const int[]){d->C, P, 2}, part)) != CLCNN_OK) return st;
+/* A (G, N*C) launch of the partial-reduction kernel `name`. */
+static clcnn_status bn_reduce(clcnn_context *ctx, const char *op, const char *name, int nargs, const clcnn_karg *args,
+                              const bn_dims *d, const bn_split *sp) {
     cl_kernel k;
-    if ((st = clcnn_get_kernel(ctx, "batchnorm.cl", name, "", &k)) != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(mean), KARG_TENSOR(*part),
-                               KARG_INT(d->C), KARG_INT(d->S),  KARG_INT(d->M),    KARG_INT(P)};
-    const size_t global[2] = {(size_t)P, (size_t)d->C};
-    /* On GPUs a row of work-items per channel (coalesced); elsewhere the driver's choice. */
-    const size_t *el = clcnn_elementwise_local(ctx);
-    size_t local[2] = {el ? *el : 1, 1};
-    if (local[0] > (size_t)P) local[0] = (size_t)P;
-    if (local[0] > ctx->dev.info.max_work_group_size) local[0] = ctx->dev.info.max_work_group_size;
-    return clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, el ? local : NULL);
+    clcnn_status st = clcnn_get_kernel(ctx, "batchnorm.cl", name, "", &k);
+    if (st != CLCNN_OK) return st;
+    const size_t global[2] = {(size_t)sp->G, (size_t)sp->N * (size_t)d->C};
+    return clcnn_launch(ctx, k, op, nargs, args, 2, global, NULL);
+}
+
+/* The partials: [C, N*G, 2] (at least one element, for empty inputs). */
+static clcnn_status bn_part_scratch(clcnn_context *ctx, const bn_dims *d, const bn_split *sp, clcnn_tensor **part) {
+    const int per = sp->N * sp->G > 0 ? sp->N * sp->G : 1;
+    return clcnn_scratch(ctx, 3, (const int[]){d->C > 0 ? d->C : 1, per, 2}, part);
 }
 
 /* One work-item per channel. */
@@ -166,20 +164,21 @@ clcnn_status clcnn_batchnorm_train(clcnn_context *ctx, const clcnn_tensor *x, co
         return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: input %s has %d value(s) per channel, training needs more than 1",
                            op, clcnn_tensor_shape_str(x, s, sizeof s), d.M);
     }
-    /* Two passes over x (mean, then squared deviations from it): sound in float,
-     * unlike E[x^2] - E[x]^2. */
-    const int P = bn_partials(ctx, &d);
+    /* One pass over memory: each segment's mean and squared deviations (two passes
+     * over the segment, the second from cache), combined per channel. */
+    const bn_split sp = bn_split_of(ctx, x, &d);
     clcnn_tensor *part = NULL;
-    if ((st = bn_reduce(ctx, op, x, NULL, NULL, RED_SUM, &d, P, &part)) != CLCNN_OK) goto cleanup;
-    const clcnn_karg mean_args[] = {KARG_TENSOR(part), KARG_TENSOR(x), KARG_TENSOR(save_mean), KARG_INT(d.C),
-                                    KARG_INT(d.S),     KARG_INT(P),    KARG_INT(d.M)};
-    if ((st = bn_per_channel(ctx, op, "batchnorm_mean", KARG_LIST(mean_args), d.C)) != CLCNN_OK) goto cleanup;
-    if ((st = bn_reduce(ctx, op, x, NULL, save_mean, RED_SQDEV, &d, P, &part)) != CLCNN_OK) goto cleanup;
-    const clcnn_karg var_args[] = {KARG_TENSOR(part),         KARG_TENSOR(save_mean), KARG_TENSOR(save_invstd),
-                                   KARG_TENSOR(running_mean), KARG_TENSOR(running_var), KARG_INT(d.C),
-                                   KARG_INT(P),               KARG_INT(d.M),          KARG_FLOAT(momentum),
-                                   KARG_FLOAT(eps)};
-    if ((st = bn_per_channel(ctx, op, "batchnorm_var", KARG_LIST(var_args), d.C)) != CLCNN_OK) goto cleanup;
+    if ((st = bn_part_scratch(ctx, &d, &sp, &part)) != CLCNN_OK) return st;
+    const clcnn_karg part_args[] = {KARG_TENSOR(x),   KARG_TENSOR(part), KARG_INT(d.C),   KARG_INT(sp.N),
+                                    KARG_INT(d.S),    KARG_INT(sp.L),    KARG_INT(sp.G)};
+    if ((st = bn_reduce(ctx, op, "batchnorm_stats_partial", KARG_LIST(part_args), &d, &sp)) != CLCNN_OK)
+        goto cleanup;
+    const clcnn_karg stats_args[] = {KARG_TENSOR(part),         KARG_TENSOR(x),           KARG_TENSOR(save_mean),
+                                     KARG_TENSOR(save_invstd),  KARG_TENSOR(running_mean), KARG_TENSOR(running_var),
+                                     KARG_INT(d.C),             KARG_INT(sp.N),           KARG_INT(d.S),
+                                     KARG_INT(sp.L),            KARG_INT(sp.G),           KARG_FLOAT(momentum),
+                                     KARG_FLOAT(eps)};
+    if ((st = bn_per_channel(ctx, op, "batchnorm_stats", KARG_LIST(stats_args), d.C)) != CLCNN_OK) goto cleanup;
     st = bn_apply(ctx, op, x, gamma, beta, save_mean, save_invstd, 0, eps, &d, y);
 cleanup:
     clcnn_tensor_destroy(part);
@@ -219,13 +218,18 @@ clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x,
     const int need_sums = dgamma || dbeta || (dx && batch_stats);
     clcnn_tensor *part = NULL, *sums = NULL;
     if (need_sums) {
-        const int P = bn_partials(ctx, &d);
-        if ((st = bn_reduce(ctx, op, x, dy, mean, RED_GRAD, &d, P, &part)) != CLCNN_OK ||
+        const bn_split sp = bn_split_of(ctx, x, &d);
+        if ((st = bn_part_scratch(ctx, &d, &sp, &part)) != CLCNN_OK ||
             (st = clcnn_scratch(ctx, 2, (const int[]){d.C, 2}, &sums)) != CLCNN_OK)
+            goto cleanup;
+        const clcnn_karg part_args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(mean), KARG_TENSOR(part),
+                                        KARG_INT(d.C),  KARG_INT(sp.N),  KARG_INT(d.S),     KARG_INT(sp.L),
+                                        KARG_INT(sp.G)};
+        if ((st = bn_reduce(ctx, op, "batchnorm_grad_partial", KARG_LIST(part_args), &d, &sp)) != CLCNN_OK)
             goto cleanup;
         const clcnn_karg args[] = {KARG_TENSOR(part),   KARG_TENSOR(invstd), KARG_TENSOR(sums),
                                    KARG_TENSOR(dgamma), KARG_TENSOR(dbeta),  KARG_INT(d.C),
-                                   KARG_INT(P)};
+                                   KARG_INT(sp.N * sp.G)};
         if ((st = bn_per_channel(ctx, op, "batchnorm_grad_sums", KARG_LIST(args), d.C)) != CLCNN_OK) goto cleanup;
     }
     if (dx) {
@@ -234,8 +238,7 @@ clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x,
         const clcnn_tensor *s = batch_stats ? sums : NULL;
         const clcnn_karg args[] = {KARG_TENSOR(x),      KARG_TENSOR(dy), KARG_TENSOR(gamma), KARG_TENSOR(mean),
                                    KARG_TENSOR(invstd), KARG_TENSOR(s),  KARG_TENSOR(dx),    KARG_INT(d.C),
-                                   KARG_INT(d.S),       KARG_INT(d.M),   KARG_INT(bn_rows(x, &d)),
-                                   KARG_INT(accumulate ? 1 : 0)};
+                                   KARG_INT(d.S),       KARG_INT(d.M),   KARG_INT(accumulate ? 1 : 0)};
         st = bn_launch_rows(ctx, k, op, KARG_LIST(args), x, &d);
     }
 cleanup:

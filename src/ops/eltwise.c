@@ -28,6 +28,14 @@ clcnn_status clcnn_launch_group(clcnn_context *ctx, cl_kernel k, const char *wha
     return clcnn_launch(ctx, k, what, nargs, args, 1, &wg, &wg);
 }
 
+/* Kernel `name` of eltwise.cl built for one activation (-DACT_FIXED, see eltwise.cl):
+ * one program per activation met, each vectorised by PoCL. act must be valid. */
+static clcnn_status act_kernel(clcnn_context *ctx, const char *name, clcnn_activation act, cl_kernel *k) {
+    char opts[32];
+    snprintf(opts, sizeof opts, "-DACT_FIXED=%d", (int)act);
+    return clcnn_get_kernel(ctx, "eltwise.cl", name, opts, k);
+}
+
 clcnn_status clcnn_activate(clcnn_context *ctx, const clcnn_tensor *x, clcnn_activation act, clcnn_tensor *y) {
     static const char *op = "clcnn_activate";
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
@@ -36,7 +44,7 @@ clcnn_status clcnn_activate(clcnn_context *ctx, const clcnn_tensor *x, clcnn_act
         (st = clcnn_check_activation(ctx, op, act)) != CLCNN_OK)
         return st;
     cl_kernel k;
-    if ((st = clcnn_get_kernel(ctx, "eltwise.cl", "activate", "", &k)) != CLCNN_OK) return st;
+    if ((st = act_kernel(ctx, "activate", act, &k)) != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(x->numel), KARG_INT(act)};
     return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), x->numel);
 }
@@ -51,7 +59,7 @@ clcnn_status clcnn_add(clcnn_context *ctx, const clcnn_tensor *a, const clcnn_te
         (st = clcnn_check_activation(ctx, op, act)) != CLCNN_OK)
         return st;
     cl_kernel k;
-    if ((st = clcnn_get_kernel(ctx, "eltwise.cl", "add", "", &k)) != CLCNN_OK) return st;
+    if ((st = act_kernel(ctx, "add", act, &k)) != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(a), KARG_TENSOR(b), KARG_TENSOR(y), KARG_INT(a->numel), KARG_INT(act)};
     return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), a->numel);
 }
@@ -100,7 +108,7 @@ clcnn_status clcnn_activate_backward(clcnn_context *ctx, const clcnn_tensor *x, 
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: activation %d needs its output y (or input x)", op,
                            (int)act);
     cl_kernel k;
-    if ((st = clcnn_get_kernel(ctx, "eltwise.cl", "activate_backward", "", &k)) != CLCNN_OK) return st;
+    if ((st = act_kernel(ctx, "activate_backward", act, &k)) != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(x),      KARG_TENSOR(y), KARG_TENSOR(dy),           KARG_TENSOR(dx),
                                KARG_INT(dy->numel), KARG_INT(act),  KARG_INT(accumulate != 0)};
     return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), dy->numel);
