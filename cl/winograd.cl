@@ -5,7 +5,8 @@
  * the 144 multiply-adds of the direct form; the sum over input channels becomes 36
  * independent GEMMs M[xi] = U[xi] V[xi] (xi = the 36 points of the 6x6 domain):
  *   U[xi][k][c]  transformed weights (winograd_weights), plane stride su
- *   V[xi][c][t]  transformed input patches, t = tile index (winograd_input), stride sv
+ *   V[xi][c][t]  transformed input patches, t = tile index (winograd_input), stride sv,
+ *                stored as the GEMM's column panels
  *   M[xi][k][t]  their products, by the project's GEMM (host), stride sm
  * and winograd_output maps M back to pixels with the bias, residual and activation.
  * The interpolation points are 0, +-1, +-2 and infinity, the usual choice for fp32.
@@ -116,20 +117,28 @@ inline void tile_of(const int t0, const int l, const int T, const int TH, const 
     *tx = rem - *ty * TW;
 }
 
-/* V[xi][c][t] = (B^T d B)[xi] for the 6x6 patch d of channel c at tile t, which starts at
+/* V[xi] = (B^T d B)[xi] for the 6x6 patch d of channel c at tile t, which starts at
  * input pixel (ty*4 - ph, tx*4 - pw) of image n, t = (n*TH + ty)*TW + tx (T tiles in this
- * chunk); pixels outside the image read as zero. A work-item does the WV consecutive
- * tiles t0 .. t0+WV-1, across tile rows and images, so that its 36 results leave as full
- * vector stores whatever the width of the tile grid (only the chunk's last work-item
- * has spare lanes). Global: (ceil(T / WV), C). */
+ * chunk); pixels outside the image read as zero. Each plane V[xi] (C x T, the GEMM's B)
+ * is stored as the GEMM's column panels, [t / TN][c][t % TN] with TN = tn, so that the
+ * GEMM reads it without a packing copy; columns past T in the last panel are zeros (the
+ * GEMM reads them, though it stores nothing from them). A work-item does the WV
+ * consecutive tiles t0 .. t0+WV-1, across tile rows and images (WV divides tn, so they
+ * share a panel), and its 36 results leave as full vector stores whatever the width of
+ * the tile grid. Global: (ceil(T / tn) * tn / WV, C). */
 __kernel void winograd_input(__global const float *x, const int x_off, __global float *v, const int v_off,
                              const int sv, const int C, const int H, const int W, const int ph, const int pw,
-                             const int TH, const int TW, const int T) {
+                             const int TH, const int TW, const int T, const int tn) {
     const int t0 = get_global_id(0) * WV, c = get_global_id(1);
-    if (t0 >= T || c >= C) return;
+    if (t0 >= (T + tn - 1) / tn * tn || c >= C) return;
     float patch[36][WV]; /* patch[i*6 + j][lane] */
 #pragma unroll
     for (int l = 0; l < WV; l++) {
+        if (t0 + l >= T) { /* the last panel's padding: a zero patch transforms to zeros */
+#pragma unroll
+            for (int q = 0; q < 36; q++) patch[q][l] = 0.0f;
+            continue;
+        }
         int n, ty, tx;
         tile_of(t0, l, T, TH, TW, &n, &ty, &tx);
         __global const float *plane = x + x_off + (n * C + c) * H * W;
@@ -171,7 +180,7 @@ __kernel void winograd_input(__global const float *x, const int x_off, __global 
     VT r[36];
 #pragma unroll
     for (int i = 0; i < 6; i++) WINO_BT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], (r + i * 6));
-    store_points(v + v_off + c * T + t0, sv, r, min(WV, T - t0));
+    store_points(v + v_off + ((t0 / tn) * C + c) * tn + t0 % tn, sv, r, WV);
 }
 
 /* y[n][k][4ty + i][4tx + j] = act((A^T M A)[i][j] + bias[k] + residual) for the pixels of

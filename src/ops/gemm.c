@@ -55,7 +55,8 @@ clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
     const int nb0 = g->nb0 > 0 ? g->nb0 : 1, nb1 = g->nb1 > 0 ? g->nb1 : 1;
     const size_t panel_floats = ((size_t)g->N + tn - 1) / tn * tn * (size_t)g->K;
     clcnn_tensor *packed = NULL;
-    if (g->N > 0 && g->K > 0 && should_pack_b(g, (int)tm, panel_floats * (size_t)nb0 * (size_t)nb1)) {
+    if (!g->b_panels && g->N > 0 && g->K > 0 &&
+        should_pack_b(g, (int)tm, panel_floats * (size_t)nb0 * (size_t)nb1)) {
         if ((st = clcnn_scratch(ctx, 1, (int[]){(int)(panel_floats * (size_t)nb0 * (size_t)nb1)}, &packed)) != CLCNN_OK ||
             (st = pack_b(ctx, g, opts, nb0 * nb1, packed)) != CLCNN_OK)
             goto free_packed;
@@ -72,7 +73,7 @@ clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
         KARG_INT(g->c_sb0), KARG_INT(g->c_sb1), KARG_INT(nb1),
         KARG_TENSOR(g->bias), KARG_INT(g->bias_sb1),
         clcnn_karg_tensor_buf(g->residual), KARG_INT(g->residual ? g->residual->offset + g->r_off : 0),
-        KARG_INT(g->act), KARG_FLOAT(g->alpha), KARG_FLOAT(g->beta), KARG_INT(packed != NULL)};
+        KARG_INT(g->act), KARG_FLOAT(g->alpha), KARG_FLOAT(g->beta), KARG_INT(packed || g->b_panels)};
     const size_t global[3] = {((size_t)g->N + tn - 1) / tn, ((size_t)g->M + tm - 1) / tm, (size_t)nb0 * (size_t)nb1};
     const size_t l = (size_t)ctx->params.gemm_local;
     const size_t local[3] = {l, l > 1 ? l : 1, 1};

@@ -13,6 +13,8 @@ typedef struct {
     int a_off, sam, sak, a_sb0, a_sb1;
     const clcnn_tensor *b;
     int b_off, ldb, b_sb0, b_sb1;
+    int b_panels; /* 1: b is in gemm_pack_b's layout already, per item [N/TN][K][TN] with
+                     TN = ctx->params.gemm_tile_n (ldb unused): no copy is made */
     clcnn_tensor *c;
     int c_off, scm, scn, c_sb0, c_sb1;
     int nb0, nb1;

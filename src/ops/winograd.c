@@ -53,14 +53,15 @@ static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, con
 /* V for images n0 .. n0+nc-1. */
 static clcnn_status winograd_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *x, int n0, int nc,
                                    clcnn_tensor *v) {
-    const int T = nc * d->TH * d->TW, wv = lanes_for(T);
+    const int T = nc * d->TH * d->TW, wv = lanes_for(T), tn = ctx->params.gemm_tile_n;
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_input", wv, &k);
     if (st != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_MEM(x->buf), KARG_INT(x->offset + n0 * d->C * d->H * d->W), KARG_TENSOR(v),
                                KARG_INT(d->sv), KARG_INT(d->C), KARG_INT(d->H), KARG_INT(d->W), KARG_INT(d->ph),
-                               KARG_INT(d->pw), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T)};
-    const size_t global[2] = {ceil_div(T, wv), (size_t)d->C};
+                               KARG_INT(d->pw), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T),
+                               KARG_INT(tn)};
+    const size_t global[2] = {ceil_div(T, tn) * (size_t)tn / (size_t)wv, (size_t)d->C}; /* whole panels */
     return clcnn_launch(ctx, k, "winograd_input", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
 }
 
@@ -70,7 +71,7 @@ static clcnn_status winograd_gemm(clcnn_context *ctx, const wino_dims *d, const 
     const clcnn_gemm_args ga = {
         .M = d->K, .N = T, .K = d->C,
         .a = u, .sam = d->C, .sak = 1, .a_sb0 = d->su,
-        .b = v, .ldb = T, .b_sb0 = d->sv,
+        .b = v, .ldb = T, .b_sb0 = d->sv, .b_panels = 1, /* winograd_input wrote panels */
         .c = m, .scm = T, .scn = 1, .c_sb0 = d->sm,
         .nb0 = WINO_XI, .nb1 = 1, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
     return clcnn_gemm_run(ctx, &ga);
@@ -132,7 +133,8 @@ clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, co
     const int tiles = d.TH * d.TW;
     d.chunk = conv_batch_chunk((size_t)WINO_XI * (size_t)(d.C + d.K) * (size_t)tiles, d.N);
     d.su = plane_stride(d.K * d.C);
-    d.sv = plane_stride(d.C * d.chunk * tiles);
+    const int tn = ctx->params.gemm_tile_n; /* V's planes are GEMM column panels of tn */
+    d.sv = plane_stride((d.chunk * tiles + tn - 1) / tn * tn * d.C);
     d.sm = plane_stride(d.K * d.chunk * tiles);
     const clcnn_tensor *u = NULL;
     clcnn_tensor *u_scratch = NULL, *v = NULL, *m = NULL;
