@@ -114,9 +114,10 @@ __kernel void flip_weights(__global const float *w, const int w_off, __global fl
 }
 
 /* dst[n][p][c] = src[n][c][p] for src [images][C][P]: dY pixel-major, the B operand
- * (unit stride in the channel) of the weight gradient's GEMM. Global: (P, C, images). */
+ * (unit stride in the channel) of the weight gradient's GEMM. Arguments in swap_outer's
+ * order. Global: (P, C, images). */
 __kernel void pixel_major(__global const float *src, const int src_off, __global float *dst, const int dst_off,
-                          const int C, const int P, const int images) {
+                          const int images, const int C, const int P) {
     const int p = get_global_id(0), c = get_global_id(1), n = get_global_id(2);
     if (p >= P || c >= C || n >= images) return;
     dst[dst_off + (n * P + p) * C + c] = src[src_off + (n * C + c) * P + p];

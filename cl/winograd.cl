@@ -107,10 +107,9 @@ __kernel void winograd_weights(__global const float *w, const int w_off, __globa
     store_points(u + u_off + k * C + c0, su, r, n);
 }
 
-/* The tile of lane l of a work-item whose first tile is t0 (clamped to the last tile
- * T-1, so that every lane reads real pixels): image n, tile row ty and column tx. */
-inline void tile_of(const int t0, const int l, const int T, const int TH, const int TW, int *n, int *ty, int *tx) {
-    const int t = min(t0 + l, T - 1), per_image = TH * TW;
+/* Tile t = t0 + l (callers keep t < T): image n, tile row ty and column tx. */
+inline void tile_of(const int t0, const int l, const int TH, const int TW, int *n, int *ty, int *tx) {
+    const int t = t0 + l, per_image = TH * TW;
     *n = t / per_image;
     const int rem = t - *n * per_image;
     *ty = rem / TW;
@@ -140,7 +139,7 @@ __kernel void winograd_input(__global const float *x, const int x_off, __global 
             continue;
         }
         int n, ty, tx;
-        tile_of(t0, l, T, TH, TW, &n, &ty, &tx);
+        tile_of(t0, l, TH, TW, &n, &ty, &tx);
         __global const float *plane = x + x_off + (n * C + c) * H * W;
         const int iy0 = ty * 4 - ph, ix0 = tx * 4 - pw;
         if (iy0 >= 0 && iy0 + 6 <= H && ix0 >= 0 && ix0 + 6 <= W) { /* inside: rows as vectors */
@@ -226,7 +225,7 @@ __kernel void winograd_output(__global const float *m, const int m_off, const in
     const float b = bias ? bias[bias_off + k] : 0.0f;
     for (int l = 0; l < nt; l++) {
         int n, ty, tx;
-        tile_of(t0, l, T, TH, TW, &n, &ty, &tx);
+        tile_of(t0, l, TH, TW, &n, &ty, &tx);
         const int oy0 = ty * 4, ox0 = tx * 4;
         const int rows = min(4, OH - oy0), cols = min(4, OW - ox0);
         const int base = ((n * K + k) * OH + oy0) * OW + ox0;

@@ -32,12 +32,17 @@ static const weights_regression weights_regressions[] = {
     {"safetensors_shape_overflow.safetensors", CLCNN_ERR_FORMAT, "tensor huge holds 8 bytes, its shape and dtype need more than the file's 8"},
 };
 
+/* tests/golden/fuzz/FILE (test_golden_path's buffer: valid until its next call). */
+static const char *regression_path(const char *file) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "fuzz/%s", file);
+    return test_golden_path(rel);
+}
+
 static void test_fuzz_regress_weights(void) {
     for (size_t i = 0; i < sizeof weights_regressions / sizeof weights_regressions[0]; i++) {
         const weights_regression *r = &weights_regressions[i];
-        char rel[128];
-        snprintf(rel, sizeof rel, "fuzz/%s", r->file);
-        const char *path = test_golden_path(rel);
+        const char *path = regression_path(r->file);
         struct stat sb;
         if (stat(path, &sb) != 0) {
             CHECK(0, "%s: missing", path);
@@ -85,9 +90,7 @@ static long peak_rss_mib(void) {
 static void test_fuzz_regress_images(void) {
     for (size_t i = 0; i < sizeof image_regressions / sizeof image_regressions[0]; i++) {
         const image_regression *r = &image_regressions[i];
-        char rel[128];
-        snprintf(rel, sizeof rel, "fuzz/%s", r->file);
-        const char *path = test_golden_path(rel);
+        const char *path = regression_path(r->file);
         const long before = peak_rss_mib();
         clcnn_image im;
         CHECK_STATUS(clcnn_image_load(path, &im), r->want);

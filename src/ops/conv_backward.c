@@ -63,16 +63,19 @@ static int wgrad_slices(const conv_dims *d, int K) {
     return wgrad_short(d, K) ? 0 : (K + kc - 1) / kc;
 }
 
-/* dYt [Cout][nc][P] = dY of images n0 .. n0+nc-1. */
-static clcnn_status dy_channel_major(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, int n0, int nc,
-                                     clcnn_tensor *dyt) {
+/* dY of images n0 .. n0+nc-1 reordered into dst by `kernel` of conv_backward.cl:
+ * swap_outer gives dYt [Cout][nc][P] (the data gradient over folded images),
+ * pixel_major dYp [nc][P][Cout] (the weight gradient's B operand). Both take
+ * (src, dst, images, Cout, P) over the global (P, Cout, images). */
+static clcnn_status dy_reorder(clcnn_context *ctx, const char *kernel, const char *what, const conv_dims *d,
+                               const clcnn_tensor *dy, int n0, int nc, clcnn_tensor *dst) {
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "swap_outer", "", &k);
+    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", kernel, "", &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dyt),
+    const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dst),
                                KARG_INT(nc), KARG_INT(d->cout), KARG_INT(d->P)};
     const size_t global[3] = {(size_t)d->P, (size_t)d->cout, (size_t)nc};
-    return clcnn_launch(ctx, k, "conv2d backward: dy to channel-major", KARG_LIST(args), 3, global, NULL);
+    return clcnn_launch(ctx, k, what, KARG_LIST(args), 3, global, NULL);
 }
 
 /* dX of images n0 .. n0+nc-1 (+= when accumulating) from col at col[n*csn + r*csr + p*csp]
@@ -197,18 +200,6 @@ static clcnn_status sum_slices(clcnn_context *ctx, const conv_dims *d, const clc
     return clcnn_launch(ctx, k, "conv2d weight gradient: chunk sum", KARG_LIST(args), 3, global, NULL);
 }
 
-/* dYp [nc][P][Cout] = dY of images n0 .. n0+nc-1, pixel-major. */
-static clcnn_status dy_pixel_major(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, int n0, int nc,
-                                   clcnn_tensor *dyp) {
-    cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "pixel_major", "", &k);
-    if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dyp),
-                               KARG_INT(d->cout), KARG_INT(d->P), KARG_INT(nc)};
-    const size_t global[3] = {(size_t)d->P, (size_t)d->cout, (size_t)nc};
-    return clcnn_launch(ctx, k, "conv2d backward: dy to pixel-major", KARG_LIST(args), 3, global, NULL);
-}
-
 /* dW += (col dYp)^T over images n0 .. n0+nc-1, K = (n, p) = nc*P, with col [row][n][p]
  * and dYp pixel-major (below WGRAD_SHORT_K in one chunk: dYp^T col with col [n][p][row],
  * straight into dW): one batched GEMM (batch = K chunk) writes each chunk's product,
@@ -222,7 +213,7 @@ static clcnn_status backward_weight(clcnn_context *ctx, const conv_dims *d, cons
     const col_layout lay = short_k ? (col_layout){d->P * d->ckk, 1, d->ckk} : (col_layout){d->P, K, 1};
     clcnn_status st;
     if ((st = conv_im2col(ctx, x, n0, nc, w, &d->g, d->oh, d->ow, col, lay)) != CLCNN_OK ||
-        (st = dy_pixel_major(ctx, d, dy, n0, nc, dyp)) != CLCNN_OK)
+        (st = dy_reorder(ctx, "pixel_major", "conv2d backward: dy to pixel-major", d, dy, n0, nc, dyp)) != CLCNN_OK)
         return st;
     if (short_k) { /* dW += dYp^T col [n][p][row], straight into dW */
         const clcnn_gemm_args gs = {
@@ -339,7 +330,9 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
     for (int n0 = 0; n0 < d.N; n0 += chunk) {
         const int nc = d.N - n0 < chunk ? d.N - n0 : chunk;
         if (dx && d.direct && (st = backward_data_direct(ctx, &d, w, dy, n0, nc, dx, accumulate)) != CLCNN_OK) break;
-        if (dx_fold && (st = dy_channel_major(ctx, &d, dy, n0, nc, dyt)) != CLCNN_OK) break;
+        if (dx_fold &&
+            (st = dy_reorder(ctx, "swap_outer", "conv2d backward: dy to channel-major", &d, dy, n0, nc, dyt)) != CLCNN_OK)
+            break;
         if (dx_col && (st = backward_data(ctx, &d, w, dy, dyt, n0, nc, col, dx, accumulate)) != CLCNN_OK) break;
         if (dw && (st = backward_weight(ctx, &d, x, w, dy, n0, nc, col, dyp, part, dw)) != CLCNN_OK) break;
     }
