@@ -78,33 +78,37 @@ inline void store_points(__global float *dst, const int stride, VT r[36], const 
 }
 
 /* U[xi][k][c] = (G w[k][c] G^T)[xi] for w [K, C, 3, 3]; a work-item does channels
- * c0 .. c0+WV-1 of weight k. Global: (ceil(C / WV), K). */
+ * c0 .. c0+WV-1 of weight k for c0 = get_global_id(0) * WV, stepping by the global
+ * width: the host runs a whole row per work-item on CPUs, where a work-group per eight
+ * filters cost more in scheduling than the transform itself. Global: (<= ceil(C / WV), K). */
 __kernel void winograd_weights(__global const float *w, const int w_off, __global float *u, const int u_off,
                                const int su, const int K, const int C) {
-    const int c0 = get_global_id(0) * WV, k = get_global_id(1);
-    if (c0 >= C || k >= K) return;
-    const int n = min(WV, C - c0);
-    __global const float *g = w + w_off + (k * C + c0) * 9;
-    VT gv[9];
+    const int k = get_global_id(1), step = get_global_size(0) * WV;
+    if (k >= K) return;
+    for (int c0 = get_global_id(0) * WV; c0 < C; c0 += step) {
+        const int n = min(WV, C - c0);
+        __global const float *g = w + w_off + (k * C + c0) * 9;
+        VT gv[9];
 #pragma unroll
-    for (int q = 0; q < 9; q++) {
-        float lanes[WV];
+        for (int q = 0; q < 9; q++) {
+            float lanes[WV];
 #pragma unroll
-        for (int l = 0; l < WV; l++) lanes[l] = l < n ? g[l * 9 + q] : 0.0f;
-        gv[q] = VLOAD(0, lanes);
+            for (int l = 0; l < WV; l++) lanes[l] = l < n ? g[l * 9 + q] : 0.0f;
+            gv[q] = VLOAD(0, lanes);
+        }
+        VT t[6][3]; /* G g */
+#pragma unroll
+        for (int j = 0; j < 3; j++) {
+            VT col[6];
+            WINO_G(gv[j], gv[3 + j], gv[6 + j], col);
+#pragma unroll
+            for (int i = 0; i < 6; i++) t[i][j] = col[i];
+        }
+        VT r[36];
+#pragma unroll
+        for (int i = 0; i < 6; i++) WINO_G(t[i][0], t[i][1], t[i][2], (r + i * 6));
+        store_points(u + u_off + k * C + c0, su, r, n);
     }
-    VT t[6][3]; /* G g */
-#pragma unroll
-    for (int j = 0; j < 3; j++) {
-        VT col[6];
-        WINO_G(gv[j], gv[3 + j], gv[6 + j], col);
-#pragma unroll
-        for (int i = 0; i < 6; i++) t[i][j] = col[i];
-    }
-    VT r[36];
-#pragma unroll
-    for (int i = 0; i < 6; i++) WINO_G(t[i][0], t[i][1], t[i][2], (r + i * 6));
-    store_points(u + u_off + k * C + c0, su, r, n);
 }
 
 /* Tile t = t0 + l (callers keep t < T): image n, tile row ty and column tx. */
@@ -236,5 +240,135 @@ __kernel void winograd_output(__global const float *m, const int m_off, const in
                 if (res) val += res[res_off + at];
                 y[y_off + at] = apply_act(val, act);
             }
+    }
+}
+
+/* ---- the weight gradient, by F(3x3, 4x4) ----
+ * dw[k][c] is the correlation of x[c] with dy[k], a 3x3 result per channel pair. Each
+ * 4x4 tile f of dy[k] meets the 6x6 patch d of x[c] that the forward's tile reads, and
+ * adds sum_ij f[i][j] d[i+r][j+s] to dw[k][c][r][s]. That is the forward's F(4x4, 3x3)
+ * with the roles of filter and output exchanged, on the same points, so
+ *   dw[k][c] = G^T [ sum_t (A f_t A^T) .* (B^T d_t B) ] G,
+ * the sum over the tiles t of the batch being 36 GEMMs over t:
+ *   Y[xi][t][k]  transformed dy tiles (winograd_dy), GEMM column panels over k
+ *   V[xi][c][t]  winograd_input's patches, as a plain [c][t] matrix
+ *   M[xi][c][k]  their products summed over t (host GEMM)
+ * and winograd_wgrad_output maps M to dw. */
+
+/* The 1-D transform A (6x4), the adjoint of A^T: a tile row's 4 values at the points
+ * 0, 1, -1, 2, -2 and infinity. */
+#define WINO_A(f0, f1, f2, f3, e)                                   \
+    do {                                                            \
+        const VT s02 = f0 + f2, s13 = f1 + f3;                      \
+        const VT q02 = f0 + 4.0f * f2, q13 = 2.0f * f1 + 8.0f * f3; \
+        e[0] = f0;                                                  \
+        e[1] = s02 + s13;                                           \
+        e[2] = s02 - s13;                                           \
+        e[3] = q02 + q13;                                           \
+        e[4] = q02 - q13;                                           \
+        e[5] = f3;                                                  \
+    } while (0)
+
+/* The 1-D transform G^T (3x6), the adjoint of G: 6 values to 3. */
+#define WINO_GT(m0, m1, m2, m3, m4, m5, o)                                       \
+    do {                                                                         \
+        const VT s12 = m1 + m2, s34 = m3 + m4;                                   \
+        o[0] = 0.25f * m0 - s12 * (1.0f / 6.0f) + s34 * (1.0f / 24.0f);          \
+        o[1] = (m2 - m1) * (1.0f / 6.0f) + (m3 - m4) * (1.0f / 12.0f);           \
+        o[2] = (s34 - s12) * (1.0f / 6.0f) + m5;                                 \
+    } while (0)
+
+/* Y[xi][t][k] = (A f A^T)[xi] for the 4x4 tile f of dy[n][k] at tile t (as
+ * winograd_input's t; zeros outside the OH x OW image), stored as GEMM column panels
+ * over k, [k / tn][t][k % tn] (T rows per panel), channels past K as zeros. A work-item
+ * does channels k0 .. k0+WV-1 of tile t for k0 = get_global_id(0) * WV, stepping by the
+ * global width (see winograd_weights). Global: (<= ceil(K / tn) * tn / WV, T). */
+__kernel void winograd_dy(__global const float *dy, const int dy_off, __global float *y, const int y_off,
+                          const int sy, const int K, const int OH, const int OW, const int TH, const int TW,
+                          const int T, const int tn) {
+    const int t = get_global_id(1), kp = (K + tn - 1) / tn * tn, step = get_global_size(0) * WV;
+    if (t >= T) return;
+    int n, ty, tx;
+    tile_of(t, 0, TH, TW, &n, &ty, &tx);
+    const int oy0 = ty * 4, ox0 = tx * 4, rows = min(4, OH - oy0), cols = min(4, OW - ox0);
+    for (int k0 = get_global_id(0) * WV; k0 < kp; k0 += step) {
+        float f[16][WV]; /* f[i*4 + j][lane] */
+#pragma unroll
+        for (int l = 0; l < WV; l++) {
+            __global const float *src = dy + dy_off + ((n * K + k0 + l) * OH + oy0) * OW + ox0;
+            if (k0 + l < K && rows == 4 && cols == 4) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const float4 r = vload4(0, src + i * OW);
+                    f[i * 4][l] = r.s0;
+                    f[i * 4 + 1][l] = r.s1;
+                    f[i * 4 + 2][l] = r.s2;
+                    f[i * 4 + 3][l] = r.s3;
+                }
+                continue;
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) f[i * 4 + j][l] = k0 + l < K && i < rows && j < cols ? src[i * OW + j] : 0.0f;
+        }
+        VT e[6][4]; /* A f */
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            VT col[6];
+            WINO_A(VLOAD(0, f[j]), VLOAD(0, f[4 + j]), VLOAD(0, f[8 + j]), VLOAD(0, f[12 + j]), col);
+#pragma unroll
+            for (int i = 0; i < 6; i++) e[i][j] = col[i];
+        }
+        VT r[36];
+#pragma unroll
+        for (int i = 0; i < 6; i++) WINO_A(e[i][0], e[i][1], e[i][2], e[i][3], (r + i * 6));
+        store_points(y + y_off + ((k0 / tn) * T + t) * tn + k0 % tn, sy, r, WV);
+    }
+}
+
+/* dw[k][c] += G^T M[.][c][k] G for M[xi][c][k] (plane stride sm), dw [K, C, 3, 3]. A
+ * work-item does channels k0 .. k0+WV-1 of input channel c, k0 stepping as in
+ * winograd_dy. Global: (<= ceil(K / WV), C). */
+__kernel void winograd_wgrad_output(__global const float *m, const int m_off, const int sm, __global float *dw,
+                                    const int dw_off, const int K, const int C) {
+    const int c = get_global_id(1), step = get_global_size(0) * WV;
+    if (c >= C) return;
+    for (int k0 = get_global_id(0) * WV; k0 < K; k0 += step) {
+        const int nk = min(WV, K - k0);
+        __global const float *src = m + m_off + c * K + k0;
+        VT mv[36];
+#pragma unroll
+        for (int xi = 0; xi < 36; xi++) {
+            if (nk == WV) {
+                mv[xi] = VLOAD(0, src + xi * sm);
+            } else {
+                float lanes[WV];
+#pragma unroll
+                for (int l = 0; l < WV; l++) lanes[l] = l < nk ? src[xi * sm + l] : 0.0f;
+                mv[xi] = VLOAD(0, lanes);
+            }
+        }
+        VT t[3][6]; /* G^T M */
+#pragma unroll
+        for (int j = 0; j < 6; j++) {
+            VT col[3];
+            WINO_GT(mv[j], mv[6 + j], mv[12 + j], mv[18 + j], mv[24 + j], mv[30 + j], col);
+#pragma unroll
+            for (int i = 0; i < 3; i++) t[i][j] = col[i];
+        }
+        float g[9][WV]; /* g[r*3 + s][lane] */
+#pragma unroll
+        for (int i = 0; i < 3; i++) {
+            VT o[3];
+            WINO_GT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], o);
+#pragma unroll
+            for (int j = 0; j < 3; j++) VSTORE(o[j], 0, g[i * 3 + j]);
+        }
+        for (int l = 0; l < nk; l++) {
+            __global float *dst = dw + dw_off + ((k0 + l) * C + c) * 9;
+#pragma unroll
+            for (int q = 0; q < 9; q++) dst[q] += g[q][l];
+        }
     }
 }

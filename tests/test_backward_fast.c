@@ -18,8 +18,10 @@
  * values without arithmetic besides the sums of at most 4 windows: atol 1e-6. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
+#include "ops/ops.h"
 #include "ref/gradcheck.h"
 #include "ref/ref.h"
 #include "ref/ref_grad_conv.h"
@@ -31,16 +33,17 @@ static double sum_atol(double terms) { return 2e-6 * (terms + 10.0); }
 
 /* expect = want + base (base NULL: zeros), then compare with g. */
 static void check_plus(arena *a, const char *what, const guarded *g, const double *want, const double *base,
-                       double atol) {
+                       double atol, double *max_err) {
     double *expect = ar_doubles(a, g->n);
     if (!expect) return;
     for (size_t i = 0; i < g->n; i++) expect[i] = want[i] + (base ? base[i] : 0.0);
-    ar_check(a, what, g, expect, atol, 1e-4, NULL);
+    ar_check(a, what, g, expect, atol, 1e-4, max_err);
 }
 
 /* One convolution backward (dx and dw) against refd_conv2d_backward; kc is the
- * CLCNN_WGRAD_KC chunk target ("" for the library's own choice). */
-static void conv_case(test_rng *rng, refd_conv_shape s, int accumulate, const char *kc) {
+ * CLCNN_WGRAD_KC chunk target ("" for the library's own choice). The largest dw error
+ * goes to *dw_err unless that is NULL. */
+static void conv_case_err(test_rng *rng, refd_conv_shape s, int accumulate, const char *kc, double *dw_err) {
     s.OH = (s.H + 2 * s.ph - s.dh * (s.KH - 1) - 1) / s.sh + 1;
     s.OW = (s.W + 2 * s.pw - s.dw * (s.KW - 1) - 1) / s.sw + 1;
     const int xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.Cout, s.C / s.groups, s.KH, s.KW};
@@ -62,10 +65,14 @@ static void conv_case(test_rng *rng, refd_conv_shape s, int accumulate, const ch
     unsetenv("CLCNN_WGRAD_KC");
     if (!ok) goto done;
     refd_conv2d_backward(&s, x, w, r, gx, gw, NULL);
-    check_plus(&a, "dx", dx, gx, dx0, sum_atol((double)s.KH * s.KW * (s.Cout / s.groups)));
-    check_plus(&a, "dw", dw, gw, dw0, sum_atol((double)s.N * s.OH * s.OW));
+    check_plus(&a, "dx", dx, gx, dx0, sum_atol((double)s.KH * s.KW * (s.Cout / s.groups)), NULL);
+    check_plus(&a, "dw", dw, gw, dw0, sum_atol((double)s.N * s.OH * s.OW), dw_err);
 done:
     ar_free(&a);
+}
+
+static void conv_case(test_rng *rng, refd_conv_shape s, int accumulate, const char *kc) {
+    conv_case_err(rng, s, accumulate, kc, NULL);
 }
 
 /* K = N*OH*OW = 507 in one chunk (the one-GEMM path), 2 chunks (254 + 253), 3 exact
@@ -129,6 +136,59 @@ static void test_data_as_forward(void) {
     }
 }
 
+/* conv_case_err with the convolution forced to Winograd (ctx->conv_algo_override), so
+ * that its weight gradient runs as F(3x3, 4x4), which the case checks it reports. */
+static void winograd_case(test_rng *rng, refd_conv_shape s, int accumulate, double *dw_err) {
+    const int xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.Cout, s.C, 3, 3};
+    const clcnn_tensor x_like = {.ctx = g_ctx, .ndim = 4, .shape = {xs[0], xs[1], xs[2], xs[3]}};
+    const clcnn_tensor w_like = {.ctx = g_ctx, .ndim = 4, .shape = {ws[0], ws[1], ws[2], ws[3]}};
+    const clcnn_conv_params cp = {.stride_h = 1, .stride_w = 1, .pad_h = s.ph, .pad_w = s.pw};
+    g_ctx->conv_algo_override = CLCNN_CONV_ALGO_WINOGRAD;
+    const char *algo = clcnn_conv2d_wgrad_algorithm(g_ctx, &x_like, &w_like, &cp);
+    CHECK(!strcmp(algo, "winograd-4x4"), "x %s: weight gradient runs %s, want winograd-4x4", dims(4, xs).s, algo);
+    conv_case_err(rng, s, accumulate, "", dw_err);
+    g_ctx->conv_algo_override = 0;
+}
+
+/* The weight gradient by F(3x3, 4x4): ResNet-like layers (64 channels at 12x12, 256
+ * at 3x3), channel counts off the 8 lanes and 16-wide panels (K 7, 20, 33), output
+ * sizes of every remainder mod 4 and padding 0..2. The largest error is printed:
+ * measured 9e-5 on dw elements of magnitude up to ~20 (sums of up to 288 products). */
+static void test_wgrad_winograd(void) {
+    test_rng rng = {g_seed ^ 0x3D6Bull};
+    const refd_conv_shape l = {.N = 2, .C = 64, .H = 12, .W = 12, .Cout = 64, .KH = 3, .KW = 3,
+                               .sh = 1, .sw = 1, .ph = 1, .pw = 1, .dh = 1, .dw = 1, .groups = 1};
+    double err = 0;
+    refd_conv_shape s = l;
+    winograd_case(&rng, s, 0, &err);
+    s.C = 256, s.Cout = 256, s.H = s.W = 3;
+    winograd_case(&rng, s, 1, &err);
+    for (int i = 0; i < 4; i++) { /* outputs 7x9, 8x8, 9x7 and 10x10: every tail */
+        s = l;
+        s.N = 3, s.C = 5 + 4 * i, s.Cout = i == 0 ? 7 : i == 1 ? 20 : 33, s.ph = i % 3, s.pw = (i + 1) % 3;
+        s.H = 7 + i - 2 * s.ph + 2, s.W = 9 - i - 2 * s.pw + 2 + (i == 3 ? 4 : 0);
+        winograd_case(&rng, s, i % 2, &err);
+    }
+    printf("  winograd weight gradient: max err %.1e\n", err);
+}
+
+/* A batch whose transforms exceed the scratch bound, so that the weight gradient's
+ * products are summed over chunks of 2 + 1 images (135 x 135 tiles of 36 * (1 + 16)
+ * floats each per image). dw sums 874800 products: measured error 3e-2 on values of
+ * about 900 (the atol is 1.7). */
+static void test_wgrad_winograd_chunked(void) {
+    if (test_small()) { /* the chunking is the host's; its kernels run in the other tests */
+        test_skip("CLCNN_TEST_SMALL: the chunked case needs 100 MB of transforms");
+        return;
+    }
+    test_rng rng = {g_seed ^ 0x3D6Cull};
+    const refd_conv_shape s = {.N = 3, .C = 1, .H = 540, .W = 540, .Cout = 1, .KH = 3, .KW = 3,
+                               .sh = 1, .sw = 1, .ph = 1, .pw = 1, .dh = 1, .dw = 1, .groups = 1};
+    double err = 0;
+    winograd_case(&rng, s, 0, &err);
+    printf("  winograd weight gradient, chunked: max err %.1e\n", err);
+}
+
 /* Random shapes, batches up to 6, odd sizes, groups, dilation. */
 static void test_random_batches(void) {
     test_rng rng = {g_seed ^ 0xBA7C4ull};
@@ -170,7 +230,7 @@ static void pool_case(test_rng *rng, int N, int C, int H, int W, clcnn_pool_para
                 want[q * plane + (size_t)best] += r[((size_t)q * OH + oy) * OW + ox];
             }
     if (CASE_OK(&a, clcnn_pool2d_backward(g_ctx, tx, &p, tdy, dx->t, accumulate)))
-        check_plus(&a, "dx", dx, want, dx0, 1e-6);
+        check_plus(&a, "dx", dx, want, dx0, 1e-6, NULL);
 done:
     ar_free(&a);
 }
@@ -194,6 +254,8 @@ const test_case test_backward_fast_cases[] = {
     {"backward_fast_small_images", test_small_images},
     {"backward_fast_data_as_forward", test_data_as_forward},
     {"backward_fast_random_batches", test_random_batches},
+    {"backward_fast_wgrad_winograd", test_wgrad_winograd},
+    {"backward_fast_wgrad_winograd_chunked", test_wgrad_winograd_chunked},
     {"backward_fast_maxpool", test_maxpool_backward},
     {NULL, NULL},
 };

@@ -20,6 +20,7 @@
 #include <math.h>
 
 #include "harness.h"
+#include "ops/ops.h"
 #include "ref/gradcheck.h"
 #include "ref/ref.h"
 #include "ref/ref_grad_conv.h"
@@ -167,6 +168,26 @@ static void test_conv2d_backward_1x1(void) {
     s = base;
     s.ph = 1;
     conv_case(&rng, s, 1);
+}
+
+/* 3x3 stride-1 convolutions forced to Winograd (ctx->conv_algo_override): the weight
+ * gradient runs as F(3x3, 4x4) and dX, where the batch has 1024 output pixels, as a
+ * Winograd forward. Output sizes of every remainder mod 4, padding 0..2, channel
+ * counts on both sides of the kernels' 8 lanes; every other case accumulates. */
+static void test_conv2d_backward_winograd(void) {
+    test_rng rng = {g_seed ^ 0x3D6Aull};
+    for (int i = 0; i < 6; i++) {
+        refd_conv_shape s = {.N = test_rng_int(&rng, 1, 2), .C = test_rng_int(&rng, 1, 6),
+                             .Cout = test_rng_int(&rng, 1, 10), .KH = 3, .KW = 3, .sh = 1, .sw = 1,
+                             .ph = test_rng_int(&rng, 0, 2), .pw = test_rng_int(&rng, 0, 2), .dh = 1, .dw = 1,
+                             .groups = 1};
+        s.H = 3 - 2 * s.ph + test_rng_int(&rng, 2, 8), s.W = 3 - 2 * s.pw + test_rng_int(&rng, 2, 8);
+        if (s.H < 1) s.H = 1;
+        if (s.W < 1) s.W = 1;
+        g_ctx->conv_algo_override = CLCNN_CONV_ALGO_WINOGRAD;
+        conv_case(&rng, s, i % 2);
+        g_ctx->conv_algo_override = 0;
+    }
 }
 
 /* Outputs left NULL: dx alone without x, db alone without x or dx, dw alone; checked
@@ -438,6 +459,7 @@ const test_case test_grad_conv_cases[] = {
     {"conv2d_backward_random", test_conv2d_backward_random},
     {"conv2d_backward_stem", test_conv2d_backward_stem},
     {"conv2d_backward_1x1", test_conv2d_backward_1x1},
+    {"conv2d_backward_winograd", test_conv2d_backward_winograd},
     {"conv2d_backward_partial", test_conv2d_backward_partial},
     {"conv2d_backward_chunked", test_conv2d_backward_chunked},
     {"conv2d_backward_errors", test_conv2d_backward_errors},

@@ -1,17 +1,17 @@
 /* conv_backward.c: the convolution's backward pass. The images of a batch chunk fold
  * into one GEMM dimension, so that small late-layer images waste no GEMM tiles and no
  * launch is per image:
- *  - dX of 3x3 stride-1 layers with enough pixels: the forward convolution of dY with
+ *  - dX of 3x3 stride-1 layers with enough tiles: the forward convolution of dY with
  *    the flipped, transposed weights (Winograd); 1x1 stride-1 unpadded layers with
  *    large images: W^T dY straight into dX, image by image; otherwise dcol = W^T dY,
  *    per image for large images, over all images at once (dY channel-major
  *    [Cout][n][p]) for small ones, then col2im;
- *  - dW += (col dYp)^T with col [row][n][p] and dY pixel-major [n][p][Cout]: K = (n, p)
+ *  - dW of those layers by Winograd's F(3x3, 4x4) (winograd_wgrad.c); of the others
+ *    dW += (col dYp)^T with col [row][n][p] and dY pixel-major [n][p][Cout]: K = (n, p)
  *    is split into chunks (split-K) whose partial products, one batched GEMM, are
  *    summed into dW: each chunk's B block stays in cache while the row tiles pass;
  *  - db sums dY. */
 #include <stdlib.h>
-#include <string.h>
 #include "ops/conv_internal.h"
 
 /* Output pixels per image below which dX's GEMM folds the images into its N (dY
@@ -19,10 +19,13 @@
  * a 1x1 col2im); from it on, one GEMM per image (tiles of 16 pixels then waste little). */
 #define FOLD_BELOW_P 64
 
-/* Output pixels of the batch below which dX of a 3x3 stride-1 layer stays a GEMM:
- * Winograd's weight transform (Cout x C filters) then costs more than it saves
- * (ResNet-18 at 96x96: 24x24 and 12x12 images gain, 6x6 and 3x3 lose). */
-#define DATA_FORWARD_MIN_PIXELS 1024
+/* Tiles of 4x4 pixels over the batch from which the backward of a layer whose forward
+ * runs as Winograd does too: dX as a Winograd forward of dY, dW by F(3x3, 4x4). Below
+ * it their transforms (of Cout x C filters for dX, of 36 Cout x C products for dW) cost
+ * more than they save. Measured on PoCL with clbench conv (docs/PERFORMANCE.md): with
+ * 512 channels at 3x3 both lose at 16 tiles (batch 16) and break even at 32; with 256
+ * at 6x6 both win from 32 (batch 8). ctx->conv_algo_override = Winograd forces them. */
+#define BACKWARD_WINOGRAD_MIN_TILES 32
 
 /* K (images x output pixels) below which the weight gradient, in one chunk, runs as
  * dW = dYp^T col (rows of dW per tile) rather than transposed: measured faster for
@@ -142,21 +145,39 @@ static clcnn_status backward_data(clcnn_context *ctx, const conv_dims *d, const 
     return col2im(ctx, d, col, lay, n0, nc, dx, accumulate);
 }
 
+/* Whether a backward part whose Winograd form has `tiles` output tiles over the batch
+ * runs that way, given that the convolution it comes from (x_like, w_like, p) would. */
+static int backward_winograd(clcnn_context *ctx, const clcnn_tensor *x_like, const clcnn_tensor *w_like,
+                             const conv_geom *g, int N, int OH, int OW) {
+    if (conv_choose_algo(ctx, x_like, w_like, g) != CLCNN_CONV_ALGO_WINOGRAD) return 0;
+    const long tiles = (long)N * ((OH + 3) / 4) * ((OW + 3) / 4);
+    return ctx->conv_algo_override == CLCNN_CONV_ALGO_WINOGRAD || tiles >= BACKWARD_WINOGRAD_MIN_TILES;
+}
+
+const char *clcnn_conv2d_wgrad_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                         const clcnn_conv_params *params) {
+    if (!x || !w || x->ndim != 4 || w->ndim != 4) return "";
+    const conv_geom g = conv_geometry(params);
+    if (conv_is_depthwise(x, w, &g)) return "depthwise";
+    int y[4];
+    if (conv_output_shape(ctx, "clcnn_conv2d_wgrad_algorithm", x, w, &g, y) != CLCNN_OK) return "";
+    return backward_winograd(ctx, x, w, &g, y[0], y[2], y[3]) ? "winograd-4x4" : "im2col-gemm";
+}
+
 /* The forward convolution (stride 1, padding d(K-1) - p, weights flipped and
  * transposed) whose output is dX of a stride-1, ungrouped convolution, when the
  * forward runs it with Winograd (3x3): then dX costs a forward pass, not a GEMM with
  * K = Cout plus col2im. Sets *fp. */
 static int data_as_forward(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, clcnn_conv_params *fp) {
     const conv_geom *g = &d->g;
-    if (g->sh != 1 || g->sw != 1 || g->groups != 1 || d->direct || (long)d->N * d->P < DATA_FORWARD_MIN_PIXELS)
-        return 0;
+    if (g->sh != 1 || g->sw != 1 || g->groups != 1 || d->direct) return 0;
     const int ph = g->dh * (d->KH - 1) - g->ph, pw = g->dw * (d->KW - 1) - g->pw;
     if (ph < 0 || pw < 0) return 0;
     *fp = (clcnn_conv_params){.stride_h = 1, .stride_w = 1, .pad_h = ph, .pad_w = pw, .dilation_h = g->dh,
                               .dilation_w = g->dw, .groups = 1};
     const clcnn_tensor wt_like = {.ctx = ctx, .ndim = 4, .shape = {d->C, d->cout, d->KH, d->KW}};
-    const char *algo = clcnn_conv2d_algorithm(ctx, dy, &wt_like, fp);
-    return algo && !strncmp(algo, "winograd", 8);
+    const conv_geom fg = conv_geometry(fp);
+    return backward_winograd(ctx, dy, &wt_like, &fg, d->N, d->H, d->W);
 }
 
 /* dX (+= when accumulating) as the forward convolution of dY (data_as_forward). */
@@ -311,6 +332,12 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
         if ((st = backward_data_forward(ctx, &d, w, dy, &fp, dx, accumulate)) != CLCNN_OK) return st;
         dx = NULL;
         if (!dw) return CLCNN_OK;
+    }
+    /* Stride-1 3x3 layers: dW by F(3x3, 4x4). */
+    if (dw && backward_winograd(ctx, x, w, &d.g, d.N, d.oh, d.ow)) {
+        if ((st = conv_winograd_weight_grad(ctx, x, dy, &d.g, dw)) != CLCNN_OK) return st;
+        dw = NULL;
+        if (!dx) return CLCNN_OK;
     }
     /* Scratch per chunk of images: one column matrix serves dX's dcol and then dW's col;
      * dY channel-major for dX, pixel-major for dW; dW's split-K partial products. */

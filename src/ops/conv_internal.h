@@ -52,6 +52,10 @@ int conv_winograd_applies(const clcnn_tensor *x, const clcnn_tensor *w, const co
 clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
                                    clcnn_activation act, clcnn_tensor *y, clcnn_tensor **u_cache);
+/* dw += the weight gradient of that convolution of x with output gradient dy, by
+ * F(3x3, 4x4) (winograd_wgrad.c). */
+clcnn_status conv_winograd_weight_grad(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *dy,
+                                       const conv_geom *g, clcnn_tensor *dw);
 
 /* The local size for the Winograd and depthwise kernels: one work-item per group on
  * CPU devices (each work-item already does a row of work, and PoCL compiles a kernel

@@ -41,6 +41,10 @@ typedef enum {
  * ("im2col-gemm", "gemm-1x1", "winograd-4x4", "depthwise", ...), for profiles. */
 const char *clcnn_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_conv_params *params);
+/* The same for the weight gradient clcnn_conv2d_backward computes ("winograd-4x4",
+ * "im2col-gemm" or "depthwise"). */
+const char *clcnn_conv2d_wgrad_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                         const clcnn_conv_params *params);
 /* Whether algo can run this convolution (tune tries only those that can). */
 int clcnn_conv2d_algorithm_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_conv_params *params);

@@ -5,9 +5,7 @@
  * activation). 2.25 times fewer multiply-adds than im2col + GEMM and no 9x-sized column
  * matrix; the transforms cost memory traffic, which pays when there are enough tiles
  * per weight (the default rule in conv.c). */
-#include "ops/conv_internal.h"
-
-enum { WINO_TILE = 4, WINO_XI = 36 }; /* output tile edge; points of the 6x6 domain */
+#include "ops/winograd_internal.h"
 
 int conv_winograd_applies(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
     (void)x;
@@ -15,45 +13,40 @@ int conv_winograd_applies(const clcnn_tensor *x, const clcnn_tensor *w, const co
            g->groups == 1;
 }
 
-/* The sizes of one Winograd convolution. */
-typedef struct {
-    int N, C, H, W, K, OH, OW;
-    int TH, TW; /* tiles per image down and across */
-    int ph, pw;
-    int chunk;      /* images per pass */
-    int su, sv, sm; /* strides between the 36 planes of U, V and M */
-} wino_dims;
+wino_dims wino_dims_of(const clcnn_tensor *x, int K, int OH, int OW, const conv_geom *g) {
+    wino_dims d = {.N = x->shape[0], .C = x->shape[1], .H = x->shape[2], .W = x->shape[3], .K = K,
+                   .OH = OH, .OW = OW, .ph = g->ph, .pw = g->pw};
+    d.TH = (OH + WINO_TILE - 1) / WINO_TILE;
+    d.TW = (OW + WINO_TILE - 1) / WINO_TILE;
+    return d;
+}
 
-/* A plane stride for n floats: an odd number of 64-byte lines apart, so that the 36
- * planes a work-item writes do not all map to the same cache sets. */
-static int plane_stride(int n) { return (n + 31) / 32 * 32 + 16; }
+int wino_plane_stride(int n) { return (n + 31) / 32 * 32 + 16; }
 
-/* A winograd.cl kernel built for vectors of wv lanes (4 or 8). */
-static clcnn_status wino_kernel(clcnn_context *ctx, const char *name, int wv, cl_kernel *k) {
+clcnn_status wino_kernel(clcnn_context *ctx, const char *name, int wv, cl_kernel *k) {
     return clcnn_get_kernel(ctx, "winograd.cl", name, wv == 8 ? "-DWV=8" : "-DWV=4", k);
 }
 
-/* Lanes per work-item for n neighbours (weight channels, or tiles): 8 unless that would
- * waste most of them. */
-static int lanes_for(int n) { return n >= 6 ? 8 : 4; }
+int wino_lanes_for(int n) { return n >= 6 ? 8 : 4; }
 
-static size_t ceil_div(int a, int b) { return (size_t)((a + b - 1) / b); }
+size_t wino_loop_width(const clcnn_context *ctx, int n, int wv) {
+    return ctx->dev.info.type == CLCNN_DEVICE_CPU ? 1 : wino_ceil_div(n, wv);
+}
 
 /* U[36][K][C] from w [K, C, 3, 3]. */
 static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *w, clcnn_tensor *u) {
-    const int wv = lanes_for(d->C);
+    const int wv = wino_lanes_for(d->C);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_weights", wv, &k);
     if (st != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(u), KARG_INT(d->su), KARG_INT(d->K), KARG_INT(d->C)};
-    const size_t global[2] = {ceil_div(d->C, wv), (size_t)d->K};
+    const size_t global[2] = {wino_loop_width(ctx, d->C, wv), (size_t)d->K};
     return clcnn_launch(ctx, k, "winograd_weights", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
 }
 
-/* V for images n0 .. n0+nc-1. */
-static clcnn_status winograd_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *x, int n0, int nc,
-                                   clcnn_tensor *v) {
-    const int T = nc * d->TH * d->TW, wv = lanes_for(T), tn = ctx->params.gemm_tile_n;
+clcnn_status wino_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *x, int n0, int nc, int tn,
+                        clcnn_tensor *v) {
+    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(T);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_input", wv, &k);
     if (st != CLCNN_OK) return st;
@@ -61,7 +54,7 @@ static clcnn_status winograd_input(clcnn_context *ctx, const wino_dims *d, const
                                KARG_INT(d->sv), KARG_INT(d->C), KARG_INT(d->H), KARG_INT(d->W), KARG_INT(d->ph),
                                KARG_INT(d->pw), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T),
                                KARG_INT(tn)};
-    const size_t global[2] = {ceil_div(T, tn) * (size_t)tn / (size_t)wv, (size_t)d->C}; /* whole panels */
+    const size_t global[2] = {wino_ceil_div(T, tn) * (size_t)tn / (size_t)wv, (size_t)d->C}; /* whole panels */
     return clcnn_launch(ctx, k, "winograd_input", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
 }
 
@@ -81,7 +74,7 @@ static clcnn_status winograd_gemm(clcnn_context *ctx, const wino_dims *d, const 
 static clcnn_status winograd_output(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *m, int n0, int nc,
                                     const clcnn_tensor *bias, const clcnn_tensor *residual, clcnn_activation act,
                                     clcnn_tensor *y) {
-    const int T = nc * d->TH * d->TW, wv = lanes_for(T);
+    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(T);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_output", wv, &k);
     if (st != CLCNN_OK) return st;
@@ -90,7 +83,7 @@ static clcnn_status winograd_output(clcnn_context *ctx, const wino_dims *d, cons
                                KARG_TENSOR(bias), clcnn_karg_tensor_buf(residual),
                                KARG_INT(residual ? residual->offset + off : 0), KARG_INT(act), KARG_INT(d->K),
                                KARG_INT(d->OH), KARG_INT(d->OW), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T)};
-    const size_t global[2] = {ceil_div(T, wv), (size_t)d->K};
+    const size_t global[2] = {wino_ceil_div(T, wv), (size_t)d->K};
     return clcnn_launch(ctx, k, "winograd_output", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
 }
 
@@ -126,16 +119,13 @@ static clcnn_status weights_for(clcnn_context *ctx, const wino_dims *d, const cl
 clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
                                    clcnn_activation act, clcnn_tensor *y, clcnn_tensor **u_cache) {
-    wino_dims d = {.N = x->shape[0], .C = x->shape[1], .H = x->shape[2], .W = x->shape[3], .K = w->shape[0],
-                   .OH = y->shape[2], .OW = y->shape[3], .ph = g->ph, .pw = g->pw};
-    d.TH = (d.OH + WINO_TILE - 1) / WINO_TILE;
-    d.TW = (d.OW + WINO_TILE - 1) / WINO_TILE;
+    wino_dims d = wino_dims_of(x, w->shape[0], y->shape[2], y->shape[3], g);
     const int tiles = d.TH * d.TW;
     d.chunk = conv_batch_chunk((size_t)WINO_XI * (size_t)(d.C + d.K) * (size_t)tiles, d.N);
-    d.su = plane_stride(d.K * d.C);
+    d.su = wino_plane_stride(d.K * d.C);
     const int tn = ctx->params.gemm_tile_n; /* V's planes are GEMM column panels of tn */
-    d.sv = plane_stride((d.chunk * tiles + tn - 1) / tn * tn * d.C);
-    d.sm = plane_stride(d.K * d.chunk * tiles);
+    d.sv = wino_plane_stride((d.chunk * tiles + tn - 1) / tn * tn * d.C);
+    d.sm = wino_plane_stride(d.K * d.chunk * tiles);
     const clcnn_tensor *u = NULL;
     clcnn_tensor *u_scratch = NULL, *v = NULL, *m = NULL;
     clcnn_status st;
@@ -145,7 +135,7 @@ clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, co
         goto free_scratch;
     for (int n0 = 0; n0 < d.N; n0 += d.chunk) {
         const int nc = d.N - n0 < d.chunk ? d.N - n0 : d.chunk;
-        if ((st = winograd_input(ctx, &d, x, n0, nc, v)) != CLCNN_OK ||
+        if ((st = wino_input(ctx, &d, x, n0, nc, tn, v)) != CLCNN_OK ||
             (st = winograd_gemm(ctx, &d, u, v, nc * tiles, m)) != CLCNN_OK ||
             (st = winograd_output(ctx, &d, m, n0, nc, bias, residual, act, y)) != CLCNN_OK)
             break;
