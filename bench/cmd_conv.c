@@ -2,7 +2,7 @@
  * gradient (dW) timed apart, each with the algorithm the library picks, against the
  * measured multiply-add peak: the figure to watch when working on one layer. */
 #include "bench.h"
-#include "ops/ops.h" /* clcnn_conv2d_algorithm: the library's internal name of the algorithm */
+#include "ops/ops.h" /* clcnn_conv2d_algorithm and _wgrad_algorithm: the library's internal names */
 
 typedef struct {
     int batch, cin, size, cout, kernel, stride, iters;
@@ -51,22 +51,24 @@ static clcnn_status time_pass(clcnn_context *ctx, const conv_opts *o, int pass, 
 }
 
 static int report(const bench_common *c, clcnn_context *ctx, const conv_opts *o, int out_size, const char *algo,
-                  double peak, const pass_result *r) {
+                  const char *wgrad_algo, double peak, const pass_result *r) {
     if (c->json) {
         json_t *passes = json_object();
         for (int i = 0; i < PASSES; i++)
             json_object_set_new(passes, pass_names[i],
                                 json_pack("{s:f, s:f, s:f, s:f}", "median_ms", r[i].median_ms, "min_ms", r[i].min_ms,
                                           "gflops", r[i].gflops, "pct_of_peak", bench_pct(r[i].gflops, peak)));
-        return bench_print_json(json_pack("{s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:f, s:o}", "device",
+        return bench_print_json(json_pack("{s:o, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:f, s:o}", "device",
                                           bench_device_json(ctx), "batch", o->batch, "cin", o->cin, "size", o->size,
                                           "cout", o->cout, "kernel", o->kernel, "stride", o->stride, "out_size",
-                                          out_size, "algorithm", algo, "peak_gflops", peak, "passes", passes));
+                                          out_size, "algorithm", algo, "wgrad_algorithm", wgrad_algo,
+                                          "peak_gflops", peak, "passes", passes));
     }
     printf("device: %s, fp32 multiply-add peak %.1f GFLOP/s (clbench peak)\n", bench_device_name(ctx), peak);
-    printf("convolution [%d, %d, %d, %d] -> [%d, %d, %d, %d], %dx%d kernel, stride %d, padding %d; forward runs %s\n",
+    printf("convolution [%d, %d, %d, %d] -> [%d, %d, %d, %d], %dx%d kernel, stride %d, padding %d; forward runs %s,"
+           " dW %s\n",
            o->batch, o->cin, o->size, o->size, o->batch, o->cout, out_size, out_size, o->kernel, o->kernel, o->stride,
-           o->kernel / 2, algo);
+           o->kernel / 2, algo, wgrad_algo);
     printf("median of %d runs after a warm-up\n\n%-10s %10s %10s %10s %9s\n", o->iters, "pass", "median ms", "min ms",
            "GFLOP/s", "% peak");
     for (int i = 0; i < PASSES; i++)
@@ -125,7 +127,8 @@ int bench_cmd_conv(int argc, char **argv) {
             bench_fail("conv", ctx, st, pass_names[i]);
             goto done;
         }
-    rc = report(&c, ctx, &o, out, clcnn_conv2d_algorithm(ctx, t.x, t.w, &p), peak.fma_gflops, r);
+    rc = report(&c, ctx, &o, out, clcnn_conv2d_algorithm(ctx, t.x, t.w, &p),
+                clcnn_conv2d_wgrad_algorithm(ctx, t.x, t.w, &p), peak.fma_gflops, r);
 done:
     clcnn_tensor_destroy(t.dw);
     clcnn_tensor_destroy(t.dx);

@@ -384,15 +384,19 @@ static void test_bench_clbench_model_json(void) {
     tmptree_close(&t);
 }
 
-/* conv --json: each pass with a positive time, and the algorithm the forward runs. */
+/* conv --json: each pass with a positive time, and the algorithms the forward and the
+ * weight gradient run: Winograd for both from 32 tiles (batch 4 at 16x16: 64), Winograd
+ * forward with a GEMM weight gradient below (batch 2 at 12x12: 18), GEMMs for 1x1 stride 2. */
 static void test_bench_clbench_conv_json(void) {
     const char *bin = clbench_path();
     tmptree t;
     if (!bin || !tmptree_open(&t, "clbench")) return;
-    static const char *const args[] = {"conv --batch 2 --cin 3 --size 12 --cout 5 --iters 2 --json",
+    static const char *const args[] = {"conv --batch 4 --cin 3 --size 16 --cout 5 --iters 2 --json",
+                                       "conv --batch 2 --cin 3 --size 12 --cout 5 --iters 2 --json",
                                        "conv --batch 1 --cin 4 --size 9 --cout 6 --kernel 1 --stride 2 --iters 2 --json"};
-    static const char *const algos[] = {"winograd-4x4", "im2col-gemm"};
-    for (int i = 0; i < 2; i++) {
+    static const char *const algos[] = {"winograd-4x4", "winograd-4x4", "im2col-gemm"};
+    static const char *const wgrad_algos[] = {"winograd-4x4", "im2col-gemm", "im2col-gemm"};
+    for (int i = 0; i < 3; i++) {
         run_result r = run_clbench(&t, bin, args[i]);
         json_error_t jerr;
         json_t *root = r.out ? json_loads(r.out, 0, &jerr) : NULL;
@@ -400,6 +404,9 @@ static void test_bench_clbench_conv_json(void) {
         const char *algo = json_string_value(json_object_get(root, "algorithm"));
         CHECK(!root || (algo && !strcmp(algo, algos[i])), "clbench %s: algorithm %s, expected %s", args[i],
               algo ? algo : "(none)", algos[i]);
+        const char *wgrad = json_string_value(json_object_get(root, "wgrad_algorithm"));
+        CHECK(!root || (wgrad && !strcmp(wgrad, wgrad_algos[i])), "clbench %s: wgrad_algorithm %s, expected %s",
+              args[i], wgrad ? wgrad : "(none)", wgrad_algos[i]);
         static const char *const passes[] = {"forward", "dX", "dW"};
         for (int p = 0; root && p < 3; p++) {
             const double ms = json_number_value(json_object_get(json_object_get(json_object_get(root, "passes"), passes[p]), "median_ms"));
