@@ -87,6 +87,50 @@ __kernel void pool2d_max3(__global const float *x, const int x_off, __global flo
     y[y_off + nc * OH * OW + oy * OW + ox] = m;
 }
 
+/* NaN-propagating maxima (pool2d's `v > max || isnan(v)`) on vectors. */
+inline float16 nanmax16(const float16 a, const float16 b) { return select(b, a, (a > b) | isnan(a)); }
+inline float8 nanmax8(const float8 a, const float8 b) { return select(b, a, (a > b) | isnan(a)); }
+
+/* The ResNet stem's max pool (3x3, stride 2, padding 1) a row of outputs per
+ * work-item, 8 at a time: the column maxima of the window's three input rows over 16
+ * columns (three float16 loads), then each output the maximum of three neighbouring
+ * column maxima, from the .even and .odd lanes and the previous block's last odd lane:
+ * a third of the loads pool2d_max3 makes. An input row or column outside the image is
+ * replaced by a neighbour inside the same window: repeating a member changes neither
+ * the maximum nor whether it is NaN. The outputs past the last whole block of 8 take
+ * the window loop. Global: (OH, N*C). */
+__kernel void pool2d_max3s2(__global const float *x, const int x_off, __global float *y, const int y_off,
+                            const int H, const int W, const int OH, const int OW) {
+    const int oy = get_global_id(0), nc = get_global_id(1);
+    if (oy >= OH) return;
+    __global const float *plane = x + x_off + nc * H * W;
+    const int iy = 2 * oy - 1; /* the window's rows iy .. iy+2 hold at least one inside */
+    __global const float *r0 = plane + clamp(iy, 0, H - 1) * W;
+    __global const float *r1 = plane + clamp(iy + 1, 0, H - 1) * W;
+    __global const float *r2 = plane + clamp(iy + 2, 0, H - 1) * W;
+    __global float *out = y + y_off + (nc * OH + oy) * OW;
+    float carry = r0[0]; /* column -1 of the first window: padding, so column 0 stands in */
+    carry = r1[0] > carry || isnan(r1[0]) ? r1[0] : carry;
+    carry = r2[0] > carry || isnan(r2[0]) ? r2[0] : carry;
+    int ox = 0;
+    for (; ox + 8 <= OW && 2 * ox + 16 <= W; ox += 8) { /* outputs ox .. ox+7: columns 2ox-1 .. 2ox+15 */
+        const float16 cm = nanmax16(nanmax16(vload16(0, r0 + 2 * ox), vload16(0, r1 + 2 * ox)), vload16(0, r2 + 2 * ox));
+        const float8 e = cm.even, o = cm.odd;
+        const float8 before = (float8)(carry, o.s0, o.s1, o.s2, o.s3, o.s4, o.s5, o.s6);
+        vstore8(nanmax8(nanmax8(e, o), before), 0, out + ox);
+        carry = o.s7;
+    }
+    for (; ox < OW; ox++) {
+        float m = -INFINITY;
+        for (int ix = max(2 * ox - 1, 0); ix <= min(2 * ox + 1, W - 1); ix++) {
+            m = r0[ix] > m || isnan(r0[ix]) ? r0[ix] : m;
+            m = r1[ix] > m || isnan(r1[ix]) ? r1[ix] : m;
+            m = r2[ix] > m || isnan(r2[ix]) ? r2[ix] : m;
+        }
+        out[ox] = m;
+    }
+}
+
 /* Scatter form in wy = ceil(kh / sh) phases, no atomics: phase q handles the output
  * rows oy = q, q + wy, q + 2 wy, ..., whose windows share no input row, and one
  * work-item owns a whole output row (its windows overlap along x), so no two

@@ -431,6 +431,8 @@ static void pool_test(const char *op, clcnn_pool_mode mode, const pool_case *fix
 static void test_maxpool(void) {
     static const pool_case fixed[] = {
         {2, 13, 17, 19, POOL_P(CLCNN_POOL_MAX, 3, 2, 1, 0, 1)}, /* ResNet stem */
+        {1, 2, 48, 40, POOL_P(CLCNN_POOL_MAX, 3, 2, 1, 0, 1)},  /* stem: two blocks of 8 and a tail of 4 */
+        {1, 2, 9, 34, POOL_P(CLCNN_POOL_MAX, 3, 2, 1, 0, 1)},   /* stem: a block, then the last output's window reaches past W */
         {1, 5, 14, 14, POOL_P(CLCNN_POOL_MAX, 3, 2, 0, 1, 1)},  /* GoogLeNet, ceil */
         {2, 3, 7, 9, POOL_P(CLCNN_POOL_MAX, 2, 0, 0, 1, 1)},    /* partial last window */
     };
@@ -450,13 +452,14 @@ static void test_avgpool(void) {
 }
 
 /* Max pooling's NaN rule (PyTorch's `v > max || isnan(v)`): a window holding a NaN
- * gives NaN, any other its maximum, exactly; kernels 2 and 3 take the loop-free
- * kernel for windows up to 3x3, kernel 4 the general one. */
+ * gives NaN, any other its maximum, exactly; kernel 2 takes the loop-free kernel for
+ * windows up to 3x3, kernel 3 (stride 2, padding 1) the stem's row kernel (37 columns:
+ * two vector blocks and a tail), kernel 4 the general one. */
 static void test_maxpool_nan(void) {
     test_rng rng = {g_seed ^ 0x9A11ull};
     static const int kernels[] = {2, 3, 4};
     for (int t = 0; t < 3; t++) {
-        const int K = kernels[t], xs[4] = {2, 3, 11, 9};
+        const int K = kernels[t], xs[4] = {2, 3, 11, 37};
         const clcnn_pool_params p = {.mode = CLCNN_POOL_MAX, .kernel_h = K, .kernel_w = K, .stride_h = 2,
                                      .stride_w = 2, .pad_h = K / 2, .pad_w = K / 2};
         int ys[4];

@@ -56,10 +56,20 @@ clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn
     if ((st = pool_shape(ctx, op, x->shape, params, &g, shape)) != CLCNN_OK ||
         (st = clcnn_check_shape_is(ctx, op, "output", y, 4, shape)) != CLCNN_OK)
         return st;
-    /* Max pooling over windows up to 3x3 has a loop-free kernel of its own (pool.cl);
-     * it takes the same arguments less the last two. */
+    /* The stem's pool (3x3, stride 2, padding 1, floor) has a row kernel of its own, and
+     * other max pools over windows up to 3x3 a loop-free one (pool.cl); they take the
+     * arguments up to OW, and to pw. */
+    const int stem = params->mode == CLCNN_POOL_MAX && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 &&
+                     g.ph == 1 && g.pw == 1 && !params->ceil_mode;
     const int small_max = params->mode == CLCNN_POOL_MAX && g.kh <= 3 && g.kw <= 3;
     cl_kernel k;
+    if (stem) {
+        if ((st = clcnn_get_kernel(ctx, "pool.cl", "pool2d_max3s2", "", &k)) != CLCNN_OK) return st;
+        const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(x->shape[2]), KARG_INT(x->shape[3]),
+                                   KARG_INT(shape[2]), KARG_INT(shape[3])};
+        const size_t rows[2] = {(size_t)shape[2], (size_t)shape[0] * (size_t)shape[1]};
+        return clcnn_launch(ctx, k, op, KARG_LIST(args), 2, rows, NULL);
+    }
     if ((st = clcnn_get_kernel(ctx, "pool.cl", small_max ? "pool2d_max3" : "pool2d", "", &k)) != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(x->shape[2]), KARG_INT(x->shape[3]),
                                KARG_INT(shape[2]), KARG_INT(shape[3]), KARG_INT(g.kh), KARG_INT(g.kw),
