@@ -87,14 +87,13 @@ __kernel void pool2d_max3(__global const float *x, const int x_off, __global flo
     y[y_off + nc * OH * OW + oy * OW + ox] = m;
 }
 
-/* NaN-propagating maxima (pool2d's `v > max || isnan(v)`) on vectors. */
-inline float16 nanmax16(const float16 a, const float16 b) { return select(b, a, (a > b) | isnan(a)); }
+/* The NaN-propagating maximum (pool2d's `v > max || isnan(v)`) of vectors. */
 inline float8 nanmax8(const float8 a, const float8 b) { return select(b, a, (a > b) | isnan(a)); }
 
 /* The ResNet stem's max pool (3x3, stride 2, padding 1) a row of outputs per
  * work-item, 8 at a time: the column maxima of the window's three input rows over 16
- * columns (three float16 loads), then each output the maximum of three neighbouring
- * column maxima, from the .even and .odd lanes and the previous block's last odd lane:
+ * columns (six float8 loads), then each output the maximum of three neighbouring
+ * column maxima, from the even and odd lanes and the previous block's last odd lane:
  * a third of the loads pool2d_max3 makes. An input row or column outside the image is
  * replaced by a neighbour inside the same window: repeating a member changes neither
  * the maximum nor whether it is NaN. The outputs past the last whole block of 8 take
@@ -114,9 +113,14 @@ __kernel void pool2d_max3s2(__global const float *x, const int x_off, __global f
     carry = r2[0] > carry || isnan(r2[0]) ? r2[0] : carry;
     int ox = 0;
     for (; ox + 8 <= OW && 2 * ox + 16 <= W; ox += 8) { /* outputs ox .. ox+7: columns 2ox-1 .. 2ox+15 */
-        const float16 cm = nanmax16(nanmax16(vload16(0, r0 + 2 * ox), vload16(0, r1 + 2 * ox)), vload16(0, r2 + 2 * ox));
-        const float8 e = cm.even, o = cm.odd;
-        const float8 before = (float8)(carry, o.s0, o.s1, o.s2, o.s3, o.s4, o.s5, o.s6);
+        const int c0 = 2 * ox, c1 = c0 + 8;
+        const float8 lo = nanmax8(nanmax8(vload8(0, r0 + c0), vload8(0, r1 + c0)), vload8(0, r2 + c0));
+        const float8 hi = nanmax8(nanmax8(vload8(0, r0 + c1), vload8(0, r1 + c1)), vload8(0, r2 + c1));
+        /* shuffle2 of two defined vectors, not .even/.odd, whose undefined second operand
+         * Oclgrind counts as uninitialised */
+        const float8 e = shuffle2(lo, hi, (uint8)(0, 2, 4, 6, 8, 10, 12, 14));
+        const float8 o = shuffle2(lo, hi, (uint8)(1, 3, 5, 7, 9, 11, 13, 15));
+        const float8 before = shuffle2((float8)(carry), o, (uint8)(0, 8, 9, 10, 11, 12, 13, 14));
         vstore8(nanmax8(nanmax8(e, o), before), 0, out + ox);
         carry = o.s7;
     }
