@@ -77,6 +77,22 @@ inline void store_points(__global float *dst, const int stride, VT r[36], const 
     }
 }
 
+/* The 36 points r[] of WV neighbours from src[xi * stride + 0 .. n-1] (n <= WV valid
+ * lanes, the others zero): store_points' inverse. */
+inline void load_points(__global const float *src, const int stride, VT r[36], const int n) {
+#pragma unroll
+    for (int xi = 0; xi < 36; xi++) {
+        if (n == WV) {
+            r[xi] = VLOAD(0, src + xi * stride);
+        } else {
+            float lanes[WV];
+#pragma unroll
+            for (int l = 0; l < WV; l++) lanes[l] = l < n ? src[xi * stride + l] : 0.0f;
+            r[xi] = VLOAD(0, lanes);
+        }
+    }
+}
+
 /* U[xi][k][c] = (G w[k][c] G^T)[xi] for w [K, C, 3, 3]; a work-item does channels
  * c0 .. c0+WV-1 of weight k for c0 = get_global_id(0) * WV, stepping by the global
  * width: the host runs a whole row per work-item on CPUs, where a work-group per eight
@@ -199,17 +215,7 @@ __kernel void winograd_output(__global const float *m, const int m_off, const in
     const int nt = min(WV, T - t0);
     __global const float *src = m + m_off + k * T + t0;
     VT mv[36];
-#pragma unroll
-    for (int xi = 0; xi < 36; xi++) {
-        if (nt == WV) {
-            mv[xi] = VLOAD(0, src + xi * sm);
-        } else {
-            float lanes[WV];
-#pragma unroll
-            for (int l = 0; l < WV; l++) lanes[l] = l < nt ? src[xi * sm + l] : 0.0f;
-            mv[xi] = VLOAD(0, lanes);
-        }
-    }
+    load_points(src, sm, mv, nt);
     VT t[4][6]; /* A^T M */
 #pragma unroll
     for (int j = 0; j < 6; j++) {
@@ -338,17 +344,7 @@ __kernel void winograd_wgrad_output(__global const float *m, const int m_off, co
         const int nk = min(WV, K - k0);
         __global const float *src = m + m_off + c * K + k0;
         VT mv[36];
-#pragma unroll
-        for (int xi = 0; xi < 36; xi++) {
-            if (nk == WV) {
-                mv[xi] = VLOAD(0, src + xi * sm);
-            } else {
-                float lanes[WV];
-#pragma unroll
-                for (int l = 0; l < WV; l++) lanes[l] = l < nk ? src[xi * sm + l] : 0.0f;
-                mv[xi] = VLOAD(0, lanes);
-            }
-        }
+        load_points(src, sm, mv, nk);
         VT t[3][6]; /* G^T M */
 #pragma unroll
         for (int j = 0; j < 6; j++) {
