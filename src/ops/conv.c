@@ -212,8 +212,7 @@ static clcnn_conv_algo default_algo(const clcnn_tensor *x, const clcnn_tensor *w
     if (conv_is_depthwise(x, w, g)) return CLCNN_CONV_ALGO_DEPTHWISE;
     if (conv_winograd_applies(x, w, g)) {
         const int oh = x->shape[2] + 2 * g->ph - 2, ow = x->shape[3] + 2 * g->pw - 2;
-        const long tiles = (long)x->shape[0] * ((oh + 3) / 4) * ((ow + 3) / 4);
-        if (tiles >= CONV_WINOGRAD_MIN_TILES) return CLCNN_CONV_ALGO_WINOGRAD;
+        if (conv_winograd_tiles(x->shape[0], oh, ow) >= CONV_WINOGRAD_MIN_TILES) return CLCNN_CONV_ALGO_WINOGRAD;
     }
     return CLCNN_CONV_ALGO_IM2COL;
 }

@@ -150,8 +150,8 @@ static clcnn_status backward_data(clcnn_context *ctx, const conv_dims *d, const 
 static int backward_winograd(clcnn_context *ctx, const clcnn_tensor *x_like, const clcnn_tensor *w_like,
                              const conv_geom *g, int N, int OH, int OW) {
     if (conv_choose_algo(ctx, x_like, w_like, g) != CLCNN_CONV_ALGO_WINOGRAD) return 0;
-    const long tiles = (long)N * ((OH + 3) / 4) * ((OW + 3) / 4);
-    return ctx->conv_algo_override == CLCNN_CONV_ALGO_WINOGRAD || tiles >= BACKWARD_WINOGRAD_MIN_TILES;
+    return ctx->conv_algo_override == CLCNN_CONV_ALGO_WINOGRAD ||
+           conv_winograd_tiles(N, OH, OW) >= BACKWARD_WINOGRAD_MIN_TILES;
 }
 
 const char *clcnn_conv2d_wgrad_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,

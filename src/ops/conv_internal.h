@@ -67,6 +67,9 @@ static inline const size_t *conv_fixed_local(const clcnn_context *ctx) {
     return ctx->dev.info.type == CLCNN_DEVICE_CPU ? one : NULL;
 }
 
+/* Winograd's output tiles of 4x4 pixels over a batch of N images of OH x OW. */
+static inline long conv_winograd_tiles(int N, int OH, int OW) { return (long)N * ((OH + 3) / 4) * ((OW + 3) / 4); }
+
 /* Output tiles (of 4x4 pixels, over the batch) from which the default rule picks
  * Winograd over im2col + GEMM for a 3x3 stride-1 convolution. */
 #define CONV_WINOGRAD_MIN_TILES 12

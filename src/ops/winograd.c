@@ -124,7 +124,7 @@ clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, co
     d.chunk = conv_batch_chunk((size_t)WINO_XI * (size_t)(d.C + d.K) * (size_t)tiles, d.N);
     d.su = wino_plane_stride(d.K * d.C);
     const int tn = ctx->params.gemm_tile_n; /* V's planes are GEMM column panels of tn */
-    d.sv = wino_plane_stride((d.chunk * tiles + tn - 1) / tn * tn * d.C);
+    d.sv = wino_plane_stride(wino_round_up(d.chunk * tiles, tn) * d.C);
     d.sm = wino_plane_stride(d.K * d.chunk * tiles);
     const clcnn_tensor *u = NULL;
     clcnn_tensor *u_scratch = NULL, *v = NULL, *m = NULL;

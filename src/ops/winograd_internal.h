@@ -42,5 +42,7 @@ clcnn_status wino_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tens
                         clcnn_tensor *v);
 
 static inline size_t wino_ceil_div(int a, int b) { return (size_t)((a + b - 1) / b); }
+/* n rounded up to a multiple of m: whole GEMM panels, whole vectors of lanes. */
+static inline int wino_round_up(int n, int m) { return (n + m - 1) / m * m; }
 
 #endif

@@ -10,7 +10,7 @@
 /* Y for images n0 .. n0+nc-1 of dy, in column panels of tn over the output channels. */
 static clcnn_status wgrad_dy(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *dy, int n0, int nc, int tn,
                              clcnn_tensor *y) {
-    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(d->K), kp = (int)wino_ceil_div(d->K, tn) * tn;
+    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(d->K), kp = wino_round_up(d->K, tn);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_dy", wv, &k);
     if (st != CLCNN_OK) return st;
@@ -50,9 +50,9 @@ clcnn_status conv_winograd_weight_grad(clcnn_context *ctx, const clcnn_tensor *x
                                        const conv_geom *g, clcnn_tensor *dw) {
     wino_dims d = wino_dims_of(x, dy->shape[1], dy->shape[2], dy->shape[3], g);
     const int tiles = d.TH * d.TW, tn = ctx->params.gemm_tile_n;
-    const int kp = (int)wino_ceil_div(d.K, tn) * tn; /* Y's rows padded to whole panels */
+    const int kp = wino_round_up(d.K, tn); /* Y's rows padded to whole panels */
     d.chunk = conv_batch_chunk((size_t)WINO_XI * (size_t)(d.C + kp) * (size_t)tiles, d.N);
-    const int tp_max = (int)wino_ceil_div(d.chunk * tiles, 8) * 8; /* V's rows, a multiple of the lanes */
+    const int tp_max = wino_round_up(d.chunk * tiles, 8); /* V's rows, a multiple of the lanes */
     d.su = wino_plane_stride(kp * d.chunk * tiles);
     d.sv = wino_plane_stride(d.C * tp_max);
     d.sm = wino_plane_stride(d.C * d.K);
@@ -64,7 +64,7 @@ clcnn_status conv_winograd_weight_grad(clcnn_context *ctx, const clcnn_tensor *x
         goto free_scratch;
     for (int n0 = 0; n0 < d.N; n0 += d.chunk) {
         const int nc = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, T = nc * tiles;
-        const int tp = (int)wino_ceil_div(T, 8) * 8;
+        const int tp = wino_round_up(T, 8);
         if ((st = wgrad_dy(ctx, &d, dy, n0, nc, tn, y)) != CLCNN_OK ||
             (st = wino_input(ctx, &d, x, n0, nc, tp, v)) != CLCNN_OK ||
             (st = wgrad_gemm(ctx, &d, v, tp, y, T, n0 > 0, m)) != CLCNN_OK)
