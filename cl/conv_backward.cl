@@ -1,16 +1,7 @@
 /* conv_backward.cl: the convolution's backward pass besides its GEMMs: moving dY to
- * channel-major order, col2im, the split-K weight gradient's final sum and the bias
+ * pixel-major order, col2im, the split-K weight gradient's final sum and the bias
  * gradient. Row r = (c * KH + ky) * KW + kx of a column matrix holds, for output pixel
  * p = oy * OW + ox, the input x[n][c][oy*sh - ph + ky*dh][ox*sw - pw + kx*dw]. */
-
-/* dst[b][a][p] = src[a][b][p] for src [A][B][P]: dY [N][Cout][P] becomes [Cout][N][P],
- * so that the images fold into one GEMM dimension. Global: (P, B, A). */
-__kernel void swap_outer(__global const float *src, const int src_off, __global float *dst, const int dst_off,
-                         const int A, const int B, const int P) {
-    const int p = get_global_id(0), b = get_global_id(1), a = get_global_id(2);
-    if (p >= P || b >= B || a >= A) return;
-    dst[dst_off + (b * A + a) * P + p] = src[src_off + (a * B + b) * P + p];
-}
 
 /* The adjoint of im2col for a column matrix at col[n*csn + r*csr + p*csp]:
  * dx[n][c][iy][ix] = the sum of the entries im2col filled from that pixel (+ dx when
@@ -113,9 +104,8 @@ __kernel void flip_weights(__global const float *w, const int w_off, __global fl
     wt[wt_off + (c * Cout + co) * KK + (KK - 1 - k)] = w[w_off + i];
 }
 
-/* dst[n][p][c] = src[n][c][p] for src [images][C][P]: dY pixel-major, the B operand
- * (unit stride in the channel) of the weight gradient's GEMM. Arguments in swap_outer's
- * order. Global: (P, C, images). */
+/* dst[n][p][c] = src[n][c][p] for src [images][C][P]: dY pixel-major, the operand
+ * (unit stride in the channel) of both gradients' GEMMs. Global: (P, C, images). */
 __kernel void pixel_major(__global const float *src, const int src_off, __global float *dst, const int dst_off,
                           const int images, const int C, const int P) {
     const int p = get_global_id(0), c = get_global_id(1), n = get_global_id(2);

@@ -3,9 +3,9 @@
  * launch is per image:
  *  - dX of 3x3 stride-1 layers with enough tiles: the forward convolution of dY with
  *    the flipped, transposed weights (Winograd); 1x1 stride-1 unpadded layers with
- *    large images: W^T dY straight into dX, image by image; otherwise dcol = W^T dY,
- *    per image for large images, over all images at once (dY channel-major
- *    [Cout][n][p]) for small ones, then col2im;
+ *    large images: W^T dY straight into dX, image by image; otherwise
+ *    dcol^T = dYp W over all the chunk's pixels (dY pixel-major [n][p][Cout]), then
+ *    col2im;
  *  - dW of those layers by Winograd's F(3x3, 4x4) (winograd_wgrad.c); of the others
  *    dW += (col dYp)^T with col [row][n][p] and dY pixel-major [n][p][Cout]: K = (n, p)
  *    is split into chunks (split-K) whose partial products, one batched GEMM, are
@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include "ops/conv_internal.h"
 
-/* Output pixels per image below which dX's GEMM folds the images into its N (dY
- * reordered channel-major), the direct 1x1 case included (through a column scratch and
- * a 1x1 col2im); from it on, one GEMM per image (tiles of 16 pixels then waste little). */
-#define FOLD_BELOW_P 64
+/* Output pixels per image from which the data gradient of a 1x1 stride-1 unpadded
+ * layer runs as W^T dY per image, straight into dX (tiles of 16 pixels then waste
+ * little); smaller images go through the folded GEMM and a 1x1 col2im. */
+#define DIRECT_FROM_P 64
 
 /* Tiles of 4x4 pixels over the batch from which the backward of a layer whose forward
  * runs as Winograd does too: dX as a Winograd forward of dY, dW by F(3x3, 4x4). Below
@@ -66,19 +66,17 @@ static int wgrad_slices(const conv_dims *d, int K) {
     return wgrad_short(d, K) ? 0 : (K + kc - 1) / kc;
 }
 
-/* dY of images n0 .. n0+nc-1 reordered into dst by `kernel` of conv_backward.cl:
- * swap_outer gives dYt [Cout][nc][P] (the data gradient over folded images),
- * pixel_major dYp [nc][P][Cout] (the weight gradient's B operand). Both take
- * (src, dst, images, Cout, P) over the global (P, Cout, images). */
-static clcnn_status dy_reorder(clcnn_context *ctx, const char *kernel, const char *what, const conv_dims *d,
-                               const clcnn_tensor *dy, int n0, int nc, clcnn_tensor *dst) {
+/* dYp [nc][P][Cout] = dY of images n0 .. n0+nc-1 pixel-major (conv_backward.cl's
+ * pixel_major), an operand of both gradients' GEMMs. */
+static clcnn_status dy_pixel_major(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, int n0, int nc,
+                                   clcnn_tensor *dyp) {
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", kernel, "", &k);
+    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "pixel_major", "", &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dst),
+    const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dyp),
                                KARG_INT(nc), KARG_INT(d->cout), KARG_INT(d->P)};
     const size_t global[3] = {(size_t)d->P, (size_t)d->cout, (size_t)nc};
-    return clcnn_launch(ctx, k, what, KARG_LIST(args), 3, global, NULL);
+    return clcnn_launch(ctx, k, "conv2d backward: dy to pixel-major", KARG_LIST(args), 3, global, NULL);
 }
 
 /* dX of images n0 .. n0+nc-1 (+= when accumulating) from col at col[n*csn + r*csr + p*csp]
@@ -124,25 +122,23 @@ static clcnn_status backward_data_direct(clcnn_context *ctx, const conv_dims *d,
     return clcnn_gemm_run(ctx, &ga);
 }
 
-/* dX of images n0 .. n0+nc-1: dcol = W^T dY per group, then col2im. Images of at
- * least FOLD_BELOW_P pixels: one GEMM per image on dY itself, dcol [n][row][p] (a
- * compact column block per image for col2im's gathers); smaller ones: one GEMM over all
- * the chunk's pixels on dYt (dY channel-major), dcol [row][n][p]. */
+/* dX of images n0 .. n0+nc-1: dcol^T = dYp W per group over all the chunk's pixels
+ * (M = images x pixels, N = column rows, K = output channels), into col [n][p][row],
+ * then col2im. This orientation reads both operands along contiguous rows: dYp
+ * pixel-major and W as it is. Computed as dcol = W^T dY instead, A = W^T steps a whole
+ * weight row (C*KH*KW floats) per k and the GEMM ran at ~100 against ~150 GFLOP/s. */
 static clcnn_status backward_data(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *w,
-                                  const clcnn_tensor *dy, const clcnn_tensor *dyt, int n0, int nc, clcnn_tensor *col,
-                                  clcnn_tensor *dx, int accumulate) {
-    const int P = d->P, fold = P < FOLD_BELOW_P, NP = nc * P;
+                                  const clcnn_tensor *dyp, int n0, int nc, clcnn_tensor *col, clcnn_tensor *dx,
+                                  int accumulate) {
     const clcnn_gemm_args ga = {
-        .M = d->kg, .N = fold ? NP : P, .K = d->mg,
-        .a = w, .sam = 1, .sak = d->kg, .a_sb1 = d->mg * d->kg, /* W^T of each group */
-        .b = fold ? dyt : dy, .b_off = fold ? 0 : n0 * d->cout * P, .ldb = fold ? NP : P,
-        .b_sb0 = fold ? 0 : d->cout * P, .b_sb1 = d->mg * (fold ? NP : P),
-        .c = col, .scm = fold ? NP : P, .scn = 1, .c_sb0 = fold ? 0 : d->ckk * P, .c_sb1 = d->kg * (fold ? NP : P),
-        .nb0 = fold ? 1 : nc, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
+        .M = nc * d->P, .N = d->kg, .K = d->mg,
+        .a = dyp, .sam = d->cout, .sak = 1, .a_sb1 = d->mg,
+        .b = w, .ldb = d->kg, .b_sb1 = d->mg * d->kg,
+        .c = col, .scm = d->ckk, .scn = 1, .c_sb1 = d->kg,
+        .nb0 = 1, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
     clcnn_status st = clcnn_gemm_run(ctx, &ga);
     if (st != CLCNN_OK) return st;
-    const col_layout lay = fold ? (col_layout){P, NP, 1} : conv_layout_nrp(d->ckk, P);
-    return col2im(ctx, d, col, lay, n0, nc, dx, accumulate);
+    return col2im(ctx, d, col, conv_layout_npr(d->ckk, d->P), n0, nc, dx, accumulate);
 }
 
 /* Whether a backward part whose Winograd form has `tiles` output tiles over the batch
@@ -222,20 +218,18 @@ static clcnn_status sum_slices(clcnn_context *ctx, const conv_dims *d, const clc
 }
 
 /* dW += (col dYp)^T over images n0 .. n0+nc-1, K = (n, p) = nc*P, with col [row][n][p]
- * and dYp pixel-major (below WGRAD_SHORT_K in one chunk: dYp^T col with col [n][p][row],
+ * and dYp pixel-major, already reordered (below WGRAD_SHORT_K in one chunk: dYp^T col with col [n][p][row],
  * straight into dW): one batched GEMM (batch = K chunk) writes each chunk's product,
  * transposed [row][co] so that its stores are contiguous, into a slice of part, a
  * second GEMM the shorter last chunk's, and sum_slices adds them to dW. */
 static clcnn_status backward_weight(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *x,
-                                    const clcnn_tensor *w, const clcnn_tensor *dy, int n0, int nc, clcnn_tensor *col,
-                                    clcnn_tensor *dyp, clcnn_tensor *part, clcnn_tensor *dw) {
+                                    const clcnn_tensor *w, int n0, int nc, clcnn_tensor *col, const clcnn_tensor *dyp,
+                                    clcnn_tensor *part, clcnn_tensor *dw) {
     const int K = nc * d->P, cout = d->cout, kc = wgrad_chunk(d->mg, K), full = K / kc, tail = K - full * kc;
     const int short_k = wgrad_short(d, K);
-    const col_layout lay = short_k ? (col_layout){d->P * d->ckk, 1, d->ckk} : (col_layout){d->P, K, 1};
-    clcnn_status st;
-    if ((st = conv_im2col(ctx, x, n0, nc, w, &d->g, d->oh, d->ow, col, lay)) != CLCNN_OK ||
-        (st = dy_reorder(ctx, "pixel_major", "conv2d backward: dy to pixel-major", d, dy, n0, nc, dyp)) != CLCNN_OK)
-        return st;
+    const col_layout lay = short_k ? conv_layout_npr(d->ckk, d->P) : (col_layout){d->P, K, 1};
+    clcnn_status st = conv_im2col(ctx, x, n0, nc, w, &d->g, d->oh, d->ow, col, lay);
+    if (st != CLCNN_OK) return st;
     if (short_k) { /* dW += dYp^T col [n][p][row], straight into dW */
         const clcnn_gemm_args gs = {
             .M = d->mg, .N = d->kg, .K = K,
@@ -309,7 +303,7 @@ static clcnn_status backward_check(clcnn_context *ctx, const char *op, const clc
     d->kg = d->ckk / d->g.groups;
     d->mg = d->cout / d->g.groups;
     d->direct = d->KH == 1 && d->KW == 1 && d->g.sh == 1 && d->g.sw == 1 && d->g.ph == 0 && d->g.pw == 0 &&
-                d->P >= FOLD_BELOW_P;
+                d->P >= DIRECT_FROM_P;
     return CLCNN_OK;
 }
 
@@ -340,33 +334,28 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
         if (!dx) return CLCNN_OK;
     }
     /* Scratch per chunk of images: one column matrix serves dX's dcol and then dW's col;
-     * dY channel-major for dX, pixel-major for dW; dW's split-K partial products. */
-    const int dx_col = dx && !d.direct, dx_fold = dx_col && d.P < FOLD_BELOW_P;
-    const int need_col = dw || dx_col;
-    const size_t per_image = (need_col ? (size_t)d.ckk * d.P : 0) + (size_t)(dx_fold + (dw != NULL)) * d.cout * d.P;
+     * dY pixel-major, both GEMMs' operand; dW's split-K partial products. */
+    const int dx_col = dx && !d.direct, need_col = dw || dx_col;
+    const size_t per_image = need_col ? (size_t)(d.ckk + d.cout) * d.P : 0;
     const int chunk = conv_batch_chunk(per_image ? per_image : 1, d.N);
     const int last = d.N % chunk ? d.N % chunk : chunk; /* images in the last chunk */
     const int s_full = dw ? wgrad_slices(&d, chunk * d.P) : 0, s_last = dw ? wgrad_slices(&d, last * d.P) : 0;
     const int slices = s_full > s_last ? s_full : s_last;
-    clcnn_tensor *col = NULL, *dyt = NULL, *dyp = NULL, *part = NULL;
+    clcnn_tensor *col = NULL, *dyp = NULL, *part = NULL;
     if ((need_col && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.ckk * d.P}, &col)) != CLCNN_OK) ||
-        (dx_fold && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.cout * d.P}, &dyt)) != CLCNN_OK) ||
-        (dw && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.cout * d.P}, &dyp)) != CLCNN_OK) ||
+        (need_col && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.cout * d.P}, &dyp)) != CLCNN_OK) ||
         (slices && (st = clcnn_scratch(ctx, 1, (int[]){slices * d.cout * d.kg}, &part)) != CLCNN_OK))
         goto free_scratch;
     for (int n0 = 0; n0 < d.N; n0 += chunk) {
         const int nc = d.N - n0 < chunk ? d.N - n0 : chunk;
         if (dx && d.direct && (st = backward_data_direct(ctx, &d, w, dy, n0, nc, dx, accumulate)) != CLCNN_OK) break;
-        if (dx_fold &&
-            (st = dy_reorder(ctx, "swap_outer", "conv2d backward: dy to channel-major", &d, dy, n0, nc, dyt)) != CLCNN_OK)
-            break;
-        if (dx_col && (st = backward_data(ctx, &d, w, dy, dyt, n0, nc, col, dx, accumulate)) != CLCNN_OK) break;
-        if (dw && (st = backward_weight(ctx, &d, x, w, dy, n0, nc, col, dyp, part, dw)) != CLCNN_OK) break;
+        if (need_col && (st = dy_pixel_major(ctx, &d, dy, n0, nc, dyp)) != CLCNN_OK) break;
+        if (dx_col && (st = backward_data(ctx, &d, w, dyp, n0, nc, col, dx, accumulate)) != CLCNN_OK) break;
+        if (dw && (st = backward_weight(ctx, &d, x, w, n0, nc, col, dyp, part, dw)) != CLCNN_OK) break;
     }
 free_scratch:
     clcnn_tensor_destroy(part);
     clcnn_tensor_destroy(dyp);
-    clcnn_tensor_destroy(dyt);
     clcnn_tensor_destroy(col);
     return st;
 }

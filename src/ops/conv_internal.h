@@ -25,8 +25,8 @@ typedef struct {
 
 /* [n][row][p]: per image a GEMM B operand (unit stride in p). */
 static inline col_layout conv_layout_nrp(int rows, int P) { return (col_layout){rows * P, P, 1}; }
-/* [p][n][row]: for n_count images a GEMM B operand over K = (p, n), unit stride in row. */
-static inline col_layout conv_layout_pnr(int rows, int n_count) { return (col_layout){rows, 1, n_count * rows}; }
+/* [n][p][row]: over the images' pixels a GEMM operand with unit stride in row. */
+static inline col_layout conv_layout_npr(int rows, int P) { return (col_layout){P * rows, 1, rows}; }
 
 /* im2col of images n_first .. n_first+n_count-1 of x into col with layout lay. */
 clcnn_status conv_im2col(clcnn_context *ctx, const clcnn_tensor *x, int n_first, int n_count, const clcnn_tensor *w,
