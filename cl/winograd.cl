@@ -21,13 +21,18 @@
 #endif
 #if WV == 8
 #define VT float8
+#define VI int8
 #define VLOAD vload8
 #define VSTORE vstore8
+#define GATHER_LANES(f) f(0), f(1), f(2), f(3), f(4), f(5), f(6), f(7)
 #else
 #define VT float4
+#define VI int4
 #define VLOAD vload4
 #define VSTORE vstore4
+#define GATHER_LANES(f) f(0), f(1), f(2), f(3)
 #endif
+#define LANE_INDEX(l) l
 
 /* The 1-D input transform B^T: 6 values to 6. */
 #define WINO_BT(d0, d1, d2, d3, d4, d5, t)        \
@@ -136,63 +141,67 @@ inline void tile_of(const int t0, const int l, const int TH, const int TW, int *
     *tx = rem - *ty * TW;
 }
 
+/* xp = x zero-padded to Hp x Wp (TH*4 + 2 by TW*4 + 2: every tile's 6x6 patch), the
+ * image at (ph, pw): winograd_input then reads every patch without bounds checks, which
+ * cost it 40 % of its time on borders (and for images under 6 pixels, on every tile).
+ * A work-item writes one padded row: zeros, the image row, zeros, as plain loops that
+ * the compiler vectorises (a work-item per pixel with clamped reads ran 5x slower on
+ * PoCL). Global: (Hp, planes). */
+__kernel void winograd_pad(__global const float *x, const int x_off, __global float *xp, const int xp_off,
+                           const int H, const int W, const int ph, const int pw, const int Hp, const int Wp,
+                           const int planes) {
+    const int yy = get_global_id(0), pl = get_global_id(1);
+    if (yy >= Hp || pl >= planes) return;
+    __global float *dst = xp + xp_off + (pl * Hp + yy) * Wp;
+    const int iy = yy - ph;
+    const int x0 = iy >= 0 && iy < H ? min(pw, Wp) : Wp;    /* first column of image data */
+    const int x1 = iy >= 0 && iy < H ? min(pw + W, Wp) : Wp; /* one past its last */
+    for (int xx = 0; xx < x0; xx++) dst[xx] = 0.0f;
+    if (x1 > x0) {
+        __global const float *src = x + x_off + (pl * H + iy) * W - pw;
+        for (int xx = x0; xx < x1; xx++) dst[xx] = src[xx];
+    }
+    for (int xx = x1; xx < Wp; xx++) dst[xx] = 0.0f;
+}
+
 /* V[xi] = (B^T d B)[xi] for the 6x6 patch d of channel c at tile t, which starts at
- * input pixel (ty*4 - ph, tx*4 - pw) of image n, t = (n*TH + ty)*TW + tx (T tiles in this
- * chunk); pixels outside the image read as zero. Each plane V[xi] (C x T, the GEMM's B)
- * is stored as the GEMM's column panels, [t / TN][c][t % TN] with TN = tn, so that the
- * GEMM reads it without a packing copy; columns past T in the last panel are zeros (the
- * GEMM reads them, though it stores nothing from them). A work-item does the WV
- * consecutive tiles t0 .. t0+WV-1, across tile rows and images (WV divides tn, so they
- * share a panel), and its 36 results leave as full vector stores whatever the width of
- * the tile grid. Global: (ceil(T / tn) * tn / WV, C). */
-__kernel void winograd_input(__global const float *x, const int x_off, __global float *v, const int v_off,
-                             const int sv, const int C, const int H, const int W, const int ph, const int pw,
-                             const int TH, const int TW, const int T, const int tn) {
+ * pixel (ty*4, tx*4) of image n of the padded input xp (winograd_pad), t = (n*TH + ty)*TW
+ * + tx (T tiles in this chunk). Each plane V[xi] (C x T, the GEMM's B) is stored as the
+ * GEMM's column panels, [t / TN][c][t % TN] with TN = tn, so that the GEMM reads it
+ * without a packing copy; columns past T in the last panel are zeros (the weight
+ * gradient sums over them). A work-item does the WV consecutive tiles t0 .. t0+WV-1,
+ * across tile rows and images (WV divides tn, so they share a panel): each point's WV
+ * lanes are gathered straight into a vector, and its 36 results leave as full vector
+ * stores whatever the width of the tile grid. Global: (ceil(T / tn) * tn / WV, C). */
+__kernel void winograd_input(__global const float *xp, const int xp_off, __global float *v, const int v_off,
+                             const int sv, const int C, const int Hp, const int Wp, const int TH, const int TW,
+                             const int T, const int tn) {
     const int t0 = get_global_id(0) * WV, c = get_global_id(1);
     if (t0 >= (T + tn - 1) / tn * tn || c >= C) return;
-    float patch[36][WV]; /* patch[i*6 + j][lane] */
+    int at[WV]; /* each lane's patch corner in xp; lanes past T repeat the last tile, then read as 0 */
 #pragma unroll
     for (int l = 0; l < WV; l++) {
-        if (t0 + l >= T) { /* the last panel's padding: a zero patch transforms to zeros */
-#pragma unroll
-            for (int q = 0; q < 36; q++) patch[q][l] = 0.0f;
-            continue;
-        }
         int n, ty, tx;
-        tile_of(t0, l, TH, TW, &n, &ty, &tx);
-        __global const float *plane = x + x_off + (n * C + c) * H * W;
-        const int iy0 = ty * 4 - ph, ix0 = tx * 4 - pw;
-        if (iy0 >= 0 && iy0 + 6 <= H && ix0 >= 0 && ix0 + 6 <= W) { /* inside: rows as vectors */
-#pragma unroll
-            for (int i = 0; i < 6; i++) {
-                __global const float *src = plane + (iy0 + i) * W + ix0;
-                const float4 a = vload4(0, src);
-                const float2 b = vload2(0, src + 4);
-                patch[i * 6][l] = a.s0;
-                patch[i * 6 + 1][l] = a.s1;
-                patch[i * 6 + 2][l] = a.s2;
-                patch[i * 6 + 3][l] = a.s3;
-                patch[i * 6 + 4][l] = b.s0;
-                patch[i * 6 + 5][l] = b.s1;
-            }
-            continue;
-        }
-#pragma unroll
-        for (int i = 0; i < 6; i++) {
-            const int iy = iy0 + i, in = iy >= 0 && iy < H;
-#pragma unroll
-            for (int j = 0; j < 6; j++) {
-                const int ix = ix0 + j;
-                patch[i * 6 + j][l] = in && ix >= 0 && ix < W ? plane[iy * W + ix] : 0.0f;
-            }
-        }
+        tile_of(t0, min(l, T - 1 - t0), TH, TW, &n, &ty, &tx);
+        at[l] = xp_off + ((n * C + c) * Hp + ty * 4) * Wp + tx * 4;
     }
+    const VI live = (VI)(GATHER_LANES(LANE_INDEX)) < (VI)(T - t0);
+    VT pv[36];
+#pragma unroll
+    for (int i = 0; i < 6; i++)
+#pragma unroll
+        for (int j = 0; j < 6; j++) {
+            const int o = i * Wp + j;
+#define LANE_AT(l) xp[at[l] + o]
+            pv[i * 6 + j] = select((VT)(0.0f), (VT)(GATHER_LANES(LANE_AT)), live);
+#undef LANE_AT
+        }
     VT t[6][6]; /* B^T d */
 #pragma unroll
     for (int j = 0; j < 6; j++) {
         VT col[6];
-        WINO_BT(VLOAD(0, patch[j]), VLOAD(0, patch[6 + j]), VLOAD(0, patch[12 + j]), VLOAD(0, patch[18 + j]),
-                VLOAD(0, patch[24 + j]), VLOAD(0, patch[30 + j]), col);
+        WINO_BT(pv[j], pv[6 + j], pv[12 + j], pv[18 + j],
+                pv[24 + j], pv[30 + j], col);
 #pragma unroll
         for (int i = 0; i < 6; i++) t[i][j] = col[i];
     }

@@ -44,18 +44,37 @@ static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, con
     return clcnn_launch(ctx, k, "winograd_weights", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
 }
 
+/* xp = images n0 .. n0+nc-1 of x zero-padded to the tiles' patches (winograd_pad). */
+static clcnn_status wino_pad(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *x, int n0, int nc, int Hp,
+                             int Wp, clcnn_tensor *xp) {
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "winograd.cl", "winograd_pad", "", &k);
+    if (st != CLCNN_OK) return st;
+    const clcnn_karg args[] = {KARG_MEM(x->buf), KARG_INT(x->offset + n0 * d->C * d->H * d->W), KARG_TENSOR(xp),
+                               KARG_INT(d->H), KARG_INT(d->W), KARG_INT(d->ph), KARG_INT(d->pw), KARG_INT(Hp),
+                               KARG_INT(Wp), KARG_INT(nc * d->C)};
+    const size_t global[2] = {(size_t)Hp, (size_t)nc * (size_t)d->C};
+    return clcnn_launch(ctx, k, "winograd_pad", KARG_LIST(args), 2, global, NULL);
+}
+
 clcnn_status wino_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *x, int n0, int nc, int tn,
                         clcnn_tensor *v) {
     const int T = nc * d->TH * d->TW, wv = wino_lanes_for(T);
+    const int Hp = d->TH * WINO_TILE + 2, Wp = d->TW * WINO_TILE + 2;
+    clcnn_tensor *xp = NULL;
     cl_kernel k;
-    clcnn_status st = wino_kernel(ctx, "winograd_input", wv, &k);
-    if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_MEM(x->buf), KARG_INT(x->offset + n0 * d->C * d->H * d->W), KARG_TENSOR(v),
-                               KARG_INT(d->sv), KARG_INT(d->C), KARG_INT(d->H), KARG_INT(d->W), KARG_INT(d->ph),
-                               KARG_INT(d->pw), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T),
-                               KARG_INT(tn)};
+    clcnn_status st;
+    if ((st = clcnn_scratch(ctx, 1, (int[]){nc * d->C * Hp * Wp}, &xp)) != CLCNN_OK ||
+        (st = wino_pad(ctx, d, x, n0, nc, Hp, Wp, xp)) != CLCNN_OK ||
+        (st = wino_kernel(ctx, "winograd_input", wv, &k)) != CLCNN_OK)
+        goto free_xp;
+    const clcnn_karg args[] = {KARG_TENSOR(xp), KARG_TENSOR(v), KARG_INT(d->sv), KARG_INT(d->C), KARG_INT(Hp),
+                               KARG_INT(Wp), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T), KARG_INT(tn)};
     const size_t global[2] = {wino_ceil_div(T, tn) * (size_t)tn / (size_t)wv, (size_t)d->C}; /* whole panels */
-    return clcnn_launch(ctx, k, "winograd_input", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
+    st = clcnn_launch(ctx, k, "winograd_input", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
+free_xp:
+    clcnn_tensor_destroy(xp);
+    return st;
 }
 
 /* M[xi] = U[xi] V[xi] for the 36 points xi, one batched GEMM (M = K, N = T, K = C). */
