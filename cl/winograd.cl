@@ -248,6 +248,17 @@ __kernel void winograd_output(__global const float *m, const int m_off, const in
         const int oy0 = ty * 4, ox0 = tx * 4;
         const int rows = min(4, OH - oy0), cols = min(4, OW - ox0);
         const int base = ((n * K + k) * OH + oy0) * OW + ox0;
+        if (rows == 4 && cols == 4) { /* a whole tile: its rows as vectors */
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int at = base + i * OW;
+                float4 o = (float4)(px[i * 4][l], px[i * 4 + 1][l], px[i * 4 + 2][l], px[i * 4 + 3][l]) + b;
+                if (res) o += vload4(0, res + res_off + at);
+                o = (float4)(apply_act(o.s0, act), apply_act(o.s1, act), apply_act(o.s2, act), apply_act(o.s3, act));
+                vstore4(o, 0, y + y_off + at);
+            }
+            continue;
+        }
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < cols; j++) {
                 const int at = base + i * OW + j;
