@@ -158,8 +158,8 @@ __kernel void winograd_pad(__global const float *x, const int x_off, __global fl
     const int x1 = iy >= 0 && iy < H ? min(pw + W, Wp) : Wp; /* one past its last */
     for (int xx = 0; xx < x0; xx++) dst[xx] = 0.0f;
     if (x1 > x0) {
-        __global const float *src = x + x_off + (pl * H + iy) * W - pw;
-        for (int xx = x0; xx < x1; xx++) dst[xx] = src[xx];
+        __global const float *src = x + x_off + (pl * H + iy) * W;
+        for (int xx = x0; xx < x1; xx++) dst[xx] = src[xx - pw];
     }
     for (int xx = x1; xx < Wp; xx++) dst[xx] = 0.0f;
 }
@@ -200,8 +200,7 @@ __kernel void winograd_input(__global const float *xp, const int xp_off, __globa
 #pragma unroll
     for (int j = 0; j < 6; j++) {
         VT col[6];
-        WINO_BT(pv[j], pv[6 + j], pv[12 + j], pv[18 + j],
-                pv[24 + j], pv[30 + j], col);
+        WINO_BT(pv[j], pv[6 + j], pv[12 + j], pv[18 + j], pv[24 + j], pv[30 + j], col);
 #pragma unroll
         for (int i = 0; i < 6; i++) t[i][j] = col[i];
     }
