@@ -59,7 +59,7 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h) include/clcnn.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard tests/*.h tests/ref/*.h) include/clcnn.h
+$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard tests/*.h tests/ref/*.h src/*/*.h) include/clcnn.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests -c -o $@ $<
 

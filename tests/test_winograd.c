@@ -241,12 +241,12 @@ static void test_im2col_layouts(void) {
         H = (H > 1 ? H : 1) + test_rng_int(&rng, 0, 15), W = (W > 1 ? W : 1) + test_rng_int(&rng, 0, 15);
         const int OH = ref_conv2d_out_size(H, KH, g.sh, g.ph, g.dh), OW = ref_conv2d_out_size(W, KW, g.sw, g.pw, g.dw);
         const int rows = C * KH * KW, P = OH * OW, n0 = N > 1 ? 1 : 0, nc = N - n0;
-        const int pnr = i % 2;
-        const col_layout lay = pnr ? conv_layout_pnr(rows, nc) : conv_layout_nrp(rows, P);
+        const int npr = i % 2;
+        const col_layout lay = npr ? conv_layout_npr(rows, P) : conv_layout_nrp(rows, P);
         const int xs[4] = {N, C, H, W}, ws[4] = {1, C, KH, KW}, cs[1] = {nc * rows * P};
         arena a = {0};
         ar_desc(&a, "im2col %s x%s kernel %dx%d stride %dx%d pad %dx%d dilation %dx%d images %d..%d",
-                pnr ? "[p][n][r]" : "[n][r][p]", dims(4, xs).s, KH, KW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, n0,
+                npr ? "[n][p][r]" : "[n][r][p]", dims(4, xs).s, KH, KW, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, n0,
                 N - 1);
         float *x = ar_rand(&a, &rng, numel(4, xs), -1, 1);
         double *want = ar_doubles(&a, (size_t)cs[0]);
