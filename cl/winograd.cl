@@ -67,6 +67,25 @@
         u[5] = g2;                                                              \
     } while (0)
 
+/* out[i*NO + j] = (F in F^T)[i][j] for the NI x NI block in[i*NI + j]: the 1-D
+ * transform F (NI values to NO, one of the WINO_* above or below) down every column,
+ * then along every row. Every transform of this file is such a pair of passes. */
+#define WINO_ARGS3(a, o, s) a[o], a[(o) + (s)], a[(o) + 2 * (s)]
+#define WINO_ARGS4(a, o, s) WINO_ARGS3(a, o, s), a[(o) + 3 * (s)]
+#define WINO_ARGS6(a, o, s) WINO_ARGS4(a, o, s), a[(o) + 4 * (s)], a[(o) + 5 * (s)]
+#define WINO_CALL(F, ...) F(__VA_ARGS__) /* expands the WINO_ARGS list before F counts it */
+#define WINO_2D(F, NI, NO, in, out)                                                        \
+    do {                                                                                   \
+        VT pass_[NO * NI]; /* pass_[i*NI + j]: F of column j */                            \
+        _Pragma("unroll") for (int j_ = 0; j_ < NI; j_++) {                                \
+            VT col_[NO];                                                                   \
+            WINO_CALL(F, WINO_ARGS##NI(in, j_, NI), col_);                                 \
+            _Pragma("unroll") for (int i_ = 0; i_ < NO; i_++) pass_[i_ * NI + j_] = col_[i_]; \
+        }                                                                                  \
+        _Pragma("unroll") for (int i_ = 0; i_ < NO; i_++)                                  \
+            WINO_CALL(F, WINO_ARGS##NI(pass_, i_ * NI, 1), ((out) + i_ * NO));             \
+    } while (0)
+
 /* Store the 36 points r[] of WV neighbours at dst[xi * stride + 0 .. n-1] (n <= WV
  * valid lanes): vector stores when all lanes are valid. */
 inline void store_points(__global float *dst, const int stride, VT r[36], const int n) {
@@ -117,17 +136,8 @@ __kernel void winograd_weights(__global const float *w, const int w_off, __globa
             for (int l = 0; l < WV; l++) lanes[l] = l < n ? g[l * 9 + q] : 0.0f;
             gv[q] = VLOAD(0, lanes);
         }
-        VT t[6][3]; /* G g */
-#pragma unroll
-        for (int j = 0; j < 3; j++) {
-            VT col[6];
-            WINO_G(gv[j], gv[3 + j], gv[6 + j], col);
-#pragma unroll
-            for (int i = 0; i < 6; i++) t[i][j] = col[i];
-        }
         VT r[36];
-#pragma unroll
-        for (int i = 0; i < 6; i++) WINO_G(t[i][0], t[i][1], t[i][2], (r + i * 6));
+        WINO_2D(WINO_G, 3, 6, gv, r);
         store_points(u + u_off + k * C + c0, su, r, n);
     }
 }
@@ -196,17 +206,8 @@ __kernel void winograd_input(__global const float *xp, const int xp_off, __globa
             pv[i * 6 + j] = select((VT)(0.0f), (VT)(GATHER_LANES(LANE_AT)), live);
 #undef LANE_AT
         }
-    VT t[6][6]; /* B^T d */
-#pragma unroll
-    for (int j = 0; j < 6; j++) {
-        VT col[6];
-        WINO_BT(pv[j], pv[6 + j], pv[12 + j], pv[18 + j], pv[24 + j], pv[30 + j], col);
-#pragma unroll
-        for (int i = 0; i < 6; i++) t[i][j] = col[i];
-    }
     VT r[36];
-#pragma unroll
-    for (int i = 0; i < 6; i++) WINO_BT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], (r + i * 6));
+    WINO_2D(WINO_BT, 6, 6, pv, r);
     store_points(v + v_off + ((t0 / tn) * C + c) * tn + t0 % tn, sv, r, WV);
 }
 
@@ -224,22 +225,11 @@ __kernel void winograd_output(__global const float *m, const int m_off, const in
     __global const float *src = m + m_off + k * T + t0;
     VT mv[36];
     load_points(src, sm, mv, nt);
-    VT t[4][6]; /* A^T M */
-#pragma unroll
-    for (int j = 0; j < 6; j++) {
-        VT col[4];
-        WINO_AT(mv[j], mv[6 + j], mv[12 + j], mv[18 + j], mv[24 + j], mv[30 + j], col);
-#pragma unroll
-        for (int i = 0; i < 4; i++) t[i][j] = col[i];
-    }
+    VT o[16];
+    WINO_2D(WINO_AT, 6, 4, mv, o);
     float px[16][WV]; /* px[i*4 + j][lane]: pixel (i, j) of each lane's tile */
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-        VT o[4];
-        WINO_AT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], o);
-#pragma unroll
-        for (int j = 0; j < 4; j++) VSTORE(o[j], 0, px[i * 4 + j]);
-    }
+    for (int q = 0; q < 16; q++) VSTORE(o[q], 0, px[q]);
     const float b = bias ? bias[bias_off + k] : 0.0f;
     for (int l = 0; l < nt; l++) {
         int n, ty, tx;
@@ -337,17 +327,10 @@ __kernel void winograd_dy(__global const float *dy, const int dy_off, __global f
 #pragma unroll
                 for (int j = 0; j < 4; j++) f[i * 4 + j][l] = k0 + l < K && i < rows && j < cols ? src[i * OW + j] : 0.0f;
         }
-        VT e[6][4]; /* A f */
+        VT fv[16], r[36];
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            VT col[6];
-            WINO_A(VLOAD(0, f[j]), VLOAD(0, f[4 + j]), VLOAD(0, f[8 + j]), VLOAD(0, f[12 + j]), col);
-#pragma unroll
-            for (int i = 0; i < 6; i++) e[i][j] = col[i];
-        }
-        VT r[36];
-#pragma unroll
-        for (int i = 0; i < 6; i++) WINO_A(e[i][0], e[i][1], e[i][2], e[i][3], (r + i * 6));
+        for (int q = 0; q < 16; q++) fv[q] = VLOAD(0, f[q]);
+        WINO_2D(WINO_A, 4, 6, fv, r);
         store_points(y + y_off + ((k0 / tn) * T + t) * tn + k0 % tn, sy, r, WV);
     }
 }
@@ -364,22 +347,11 @@ __kernel void winograd_wgrad_output(__global const float *m, const int m_off, co
         __global const float *src = m + m_off + c * K + k0;
         VT mv[36];
         load_points(src, sm, mv, nk);
-        VT t[3][6]; /* G^T M */
-#pragma unroll
-        for (int j = 0; j < 6; j++) {
-            VT col[3];
-            WINO_GT(mv[j], mv[6 + j], mv[12 + j], mv[18 + j], mv[24 + j], mv[30 + j], col);
-#pragma unroll
-            for (int i = 0; i < 3; i++) t[i][j] = col[i];
-        }
+        VT o[9];
+        WINO_2D(WINO_GT, 6, 3, mv, o);
         float g[9][WV]; /* g[r*3 + s][lane] */
 #pragma unroll
-        for (int i = 0; i < 3; i++) {
-            VT o[3];
-            WINO_GT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], o);
-#pragma unroll
-            for (int j = 0; j < 3; j++) VSTORE(o[j], 0, g[i * 3 + j]);
-        }
+        for (int q = 0; q < 9; q++) VSTORE(o[q], 0, g[q]);
         for (int l = 0; l < nk; l++) {
             __global float *dst = dw + dw_off + ((k0 + l) * C + c) * 9;
 #pragma unroll
