@@ -418,10 +418,48 @@ static void test_bench_clbench_conv_json(void) {
     tmptree_close(&t);
 }
 
+/* The kernel profile's row for the GEMM in err: the line that starts with `row`, whose
+ * last column (GFLOP/s) must be a positive number; NULL if there is none. */
+static const char *profile_row(const char *err, const char *row, double *gflops) {
+    for (const char *line = err; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (strncmp(line, row, strlen(row)) != 0) continue;
+        const char *end = strchr(line, '\n'), *last = end ? end : line + strlen(line);
+        while (last > line && last[-1] != ' ') last--;
+        *gflops = atof(last);
+        return line;
+    }
+    return NULL;
+}
+
+/* CLCNN_PROFILE_KERNELS=1: a table at exit with the GEMM's row and its GFLOP/s;
+ * =shapes: the GEMM's rows split by shape (the forward of a 1x1 convolution of 64 to
+ * 64 channels at 16x16 is a 64 x 256 x 64 GEMM, with B packed: " p"). */
+static void test_bench_kernel_profile(void) {
+    const char *bin = clbench_path();
+    tmptree t;
+    if (!bin || !tmptree_open(&t, "clbench")) return;
+    static const char *const modes[] = {"1", "shapes"};
+    static const char *const rows[] = {"gemm_tiled ", "gemm_tiled 64x256x64 b1 p "};
+    for (int i = 0; i < 2; i++) {
+        char cmd[4200];
+        snprintf(cmd, sizeof cmd, "CLCNN_PROFILE_KERNELS=%s %s", modes[i], bin);
+        run_result r = run_clbench(&t, cmd, "conv --batch 1 --cin 64 --size 16 --cout 64 --kernel 1 --iters 2");
+        double gflops = -1;
+        const char *row = r.err ? profile_row(r.err, rows[i], &gflops) : NULL;
+        CHECK(r.rc == 0 && r.err && strstr(r.err, "CLCNN_PROFILE_KERNELS:"), "profile %s: exit %d, stderr %s", modes[i],
+              r.rc, r.err);
+        CHECK(row && gflops > 0 && isfinite(gflops), "profile %s: no row \"%s\" with GFLOP/s in %s", modes[i], rows[i],
+              r.err ? r.err : "");
+        run_free(&r);
+    }
+    tmptree_close(&t);
+}
+
 const test_case test_bench_cases[] = {{"bench_peak", test_bench_peak},
                                       {"bench_tuning_file", test_bench_tuning_file},
                                       {"bench_tune", test_bench_tune},
                                       {"bench_clbench_errors", test_bench_clbench_errors},
                                       {"bench_clbench_model_json", test_bench_clbench_model_json},
                                       {"bench_clbench_conv_json", test_bench_clbench_conv_json},
+                                      {"bench_kernel_profile", test_bench_kernel_profile},
                                       {NULL, NULL}};

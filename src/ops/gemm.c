@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "ops/ops.h"
+#include "runtime/kernel_profile.h"
 
 /* Largest packed copy of B, in floats (64 MiB), before the GEMM reads B in place. */
 #define GEMM_PACK_MAX_FLOATS (16u << 20)
@@ -77,6 +78,11 @@ clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
     const size_t global[3] = {((size_t)g->N + tn - 1) / tn, ((size_t)g->M + tm - 1) / tm, (size_t)nb0 * (size_t)nb1};
     const size_t l = (size_t)ctx->params.gemm_local;
     const size_t local[3] = {l, l > 1 ? l : 1, 1};
+    if (clcnn_kprofile_on()) {
+        char shape[48];
+        snprintf(shape, sizeof shape, "%dx%dx%d b%d%s", g->M, g->N, g->K, nb0 * nb1, packed || g->b_panels ? " p" : "");
+        clcnn_kprofile_work(shape, 2.0 * g->M * (double)g->N * g->K * nb0 * nb1);
+    }
     st = clcnn_launch(ctx, k, "gemm", KARG_LIST(args), 3, global, l ? local : NULL);
 free_packed:
     clcnn_tensor_destroy(packed);

@@ -1,4 +1,5 @@
-/* kernel_profile.c: per-kernel launch times for CLCNN_PROFILE_KERNELS=1 (kernel_profile.h). */
+/* kernel_profile.c: per-kernel launch times for CLCNN_PROFILE_KERNELS=1, and per GEMM
+ * shape for CLCNN_PROFILE_KERNELS=shapes (kernel_profile.h). */
 #include "runtime/kernel_profile.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -6,12 +7,14 @@
 #include <string.h>
 #include <time.h>
 
-#define KPROF_MAX 128
+#define KPROF_MAX 512
+#define KPROF_NAME 96
 
 typedef struct {
-    char name[64];
+    char name[KPROF_NAME];  /* the kernel's, with the launch's shape when profiling shapes */
     unsigned long launches; /* after the first */
     double ms;              /* their total */
+    double flops;           /* their floating-point work, where the launcher said (0: unknown) */
     double first_ms;        /* the first launch, apart: it includes a driver's lazy build */
 } kprof_entry;
 
@@ -39,21 +42,35 @@ static void print_table(void) {
             "\nCLCNN_PROFILE_KERNELS: %.1f ms in %d kernels (queue drained around each launch; each kernel's first\n"
             "launch, which includes a lazy build, is shown apart and left out of the totals)\n",
             total, nentries);
-    fprintf(stderr, "%-28s %9s %11s %9s %7s %9s\n", "kernel", "launches", "total ms", "mean ms", "share", "first ms");
-    for (int i = 0; i < nentries; i++)
-        fprintf(stderr, "%-28s %9lu %11.2f %9.3f %6.1f%% %9.2f\n", entries[i].name, entries[i].launches,
-                entries[i].ms, entries[i].launches ? entries[i].ms / (double)entries[i].launches : 0.0,
-                total > 0 ? 100.0 * entries[i].ms / total : 0.0, entries[i].first_ms);
+    fprintf(stderr, "%-36s %9s %11s %9s %7s %9s %8s\n", "kernel", "launches", "total ms", "mean ms", "share",
+            "first ms", "GFLOP/s");
+    for (int i = 0; i < nentries; i++) {
+        const kprof_entry *e = &entries[i];
+        fprintf(stderr, "%-36s %9lu %11.2f %9.3f %6.1f%% %9.2f", e->name, e->launches, e->ms,
+                e->launches ? e->ms / (double)e->launches : 0.0, total > 0 ? 100.0 * e->ms / total : 0.0, e->first_ms);
+        if (e->flops > 0 && e->ms > 0) fprintf(stderr, " %8.1f", e->flops / e->ms * 1e-6);
+        fputc('\n', stderr);
+    }
     pthread_mutex_unlock(&lock);
 }
 
-static int enabled = -1;
+static int enabled = -1, by_shape;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void read_env(void) {
     const char *v = getenv("CLCNN_PROFILE_KERNELS");
     enabled = v && *v && strcmp(v, "0") != 0;
+    by_shape = enabled && !strcmp(v, "shapes");
     if (enabled) atexit(print_table);
+}
+
+/* What the next launch on this thread does (clcnn_kprofile_work). */
+static _Thread_local char work_shape[48];
+static _Thread_local double work_flops;
+
+void clcnn_kprofile_work(const char *shape, double flops) {
+    snprintf(work_shape, sizeof work_shape, "%s", shape);
+    work_flops = flops;
 }
 
 int clcnn_kprofile_on(void) {
@@ -69,15 +86,23 @@ double clcnn_kprofile_start(cl_command_queue queue) {
 void clcnn_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms) {
     clFinish(queue);
     const double ms = now_ms() - start_ms;
-    char name[64] = "?";
+    char name[KPROF_NAME] = "?";
     clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
     name[sizeof name - 1] = '\0';
+    const double flops = work_flops;
+    if (by_shape && work_shape[0]) {
+        const size_t len = strlen(name);
+        snprintf(name + len, sizeof name - len, " %s", work_shape);
+    }
+    work_shape[0] = '\0';
+    work_flops = 0;
     pthread_mutex_lock(&lock);
     int i = 0;
     while (i < nentries && strcmp(entries[i].name, name) != 0) i++;
     if (i < nentries) {
         entries[i].launches++;
         entries[i].ms += ms;
+        entries[i].flops += flops;
     } else if (nentries < KPROF_MAX) { /* its first launch */
         memcpy(entries[nentries].name, name, sizeof name);
         entries[nentries++].first_ms = ms;

@@ -1,7 +1,8 @@
 /* kernel_profile.h: CLCNN_PROFILE_KERNELS=1 times every kernel launch (the queue is
  * drained before and after it, so the figures are the kernel's own, and the run is
  * slower) and prints, when the process exits, a table per kernel name: launches, total
- * and mean milliseconds, share of the total. For finding where a network spends its time
+ * and mean milliseconds, share of the total, and GFLOP/s for the GEMM.
+ * CLCNN_PROFILE_KERNELS=shapes splits the GEMM's rows by shape (M x N x K, batch). For finding where a network spends its time
  * below the layer level of `clbench ops`. A driver that compiles lazily (PoCL builds a
  * kernel for each new local size at its first launch) counts that build in the first
  * launch: profile warm runs, or read the launch count. Not public. */
@@ -15,6 +16,10 @@ int clcnn_kprofile_on(void);
 
 /* Milliseconds on a monotonic clock, after clFinish(queue). */
 double clcnn_kprofile_start(cl_command_queue queue);
+
+/* The shape (a short label) and floating-point work of the next launch this thread
+ * profiles: clcnn_kprofile_end uses them once. */
+void clcnn_kprofile_work(const char *shape, double flops);
 
 /* Add the launch of kernel that began at start_ms (clFinish first). Thread-safe. */
 void clcnn_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms);
