@@ -135,6 +135,66 @@ __kernel void pool2d_max3s2(__global const float *x, const int x_off, __global f
     }
 }
 
+/* pool2d_max3s2's backward, one output row per work-item in the two phases of
+ * pool2d_backward (even rows, then odd: windows of one phase share no input row), 8
+ * windows at a time: each window's argmax from the same even/odd column split as the
+ * forward, candidates taken in pool2d's row-major order with its rule (`v > max ||
+ * isnan(v)`), those outside the input never; then each lane adds its dy at its argmax.
+ * The windows past the last whole block of 8 take window_argmax. Global: (rows of the
+ * phase, N*C). */
+__kernel void pool2d_max3s2_backward(__global const float *x, const int x_off, __global const float *dy,
+                                     const int dy_off, __global float *dx, const int dx_off, const int H,
+                                     const int W, const int OH, const int OW, const int phase, const int accumulate) {
+    const int oy = phase + 2 * get_global_id(0), nc = get_global_id(1);
+    if (oy >= OH) return;
+    __global const float *plane = x + x_off + nc * H * W;
+    __global const float *g = dy + dy_off + (nc * OH + oy) * OW;
+    __global float *d = dx + dx_off + nc * H * W;
+    const int iy = 2 * oy - 1; /* the window's rows: iy .. iy+2, of which iy+1 is always inside */
+    if (phase == 0 && !accumulate) { /* this row's band up to the next even row's first */
+        const int y1 = oy + 2 >= OH ? H : iy + 4;
+        for (int i = max(iy, 0) * W; i < y1 * W; i++) d[i] = 0.0f;
+    }
+    __global const float *rows[3] = {plane + max(iy, 0) * W, plane + (iy + 1) * W, plane + min(iy + 2, H - 1) * W};
+    const int row_in[3] = {iy >= 0, 1, iy + 2 < H};
+    float carry[3] = {0.0f, 0.0f, 0.0f}; /* column 2ox-1 of each row: the previous block's last odd lane */
+    int ox = 0;
+    for (; ox + 8 <= OW && 2 * ox + 16 <= W; ox += 8) { /* outputs ox .. ox+7: columns 2ox-1 .. 2ox+15 */
+        /* at = 3 * row + column of each lane's maximum, relative to row iy and column
+         * 2ox-1; it starts at the window's first member inside the input, as in
+         * window_argmax, and m at -infinity */
+        float8 m = (float8)(-INFINITY);
+        int8 at = (int8)(row_in[0] ? 0 : 3);
+        if (ox == 0) at.s0 += 1;
+#pragma unroll
+        for (int r = 0; r < 3; r++) {
+            const float8 lo = vload8(0, rows[r] + 2 * ox), hi = vload8(0, rows[r] + 2 * ox + 8);
+            const float8 e = shuffle2(lo, hi, (uint8)(0, 2, 4, 6, 8, 10, 12, 14));
+            const float8 o = shuffle2(lo, hi, (uint8)(1, 3, 5, 7, 9, 11, 13, 15));
+            const float8 before = shuffle2((float8)(carry[r]), o, (uint8)(0, 8, 9, 10, 11, 12, 13, 14));
+            carry[r] = o.s7;
+            const int8 in = (int8)(row_in[r] ? -1 : 0);
+            const int8 before_in = ox == 0 ? in & (int8)(0, -1, -1, -1, -1, -1, -1, -1) : in;
+            const float8 cand[3] = {before, e, o};
+            const int8 cand_in[3] = {before_in, in, in};
+#pragma unroll
+            for (int c = 0; c < 3; c++) {
+                const int8 take = cand_in[c] & ((cand[c] > m) | isnan(cand[c]));
+                m = select(m, cand[c], take);
+                at = select(at, (int8)(3 * r + c), take);
+            }
+        }
+        int lane_at[8];
+        vstore8(at, 0, lane_at);
+        for (int l = 0; l < 8; l++)
+            d[(iy + lane_at[l] / 3) * W + 2 * (ox + l) - 1 + lane_at[l] % 3] += g[ox + l];
+    }
+    for (; ox < OW; ox++) {
+        const int best = window_argmax(plane, W, window_at(oy, ox, H, W, 3, 3, 2, 2, 1, 1, 0));
+        if (best >= 0) d[best] += g[ox];
+    }
+}
+
 /* Scatter form in wy = ceil(kh / sh) phases, no atomics: phase q handles the output
  * rows oy = q, q + wy, q + 2 wy, ..., whose windows share no input row, and one
  * work-item owns a whole output row (its windows overlap along x), so no two

@@ -320,43 +320,89 @@ static void test_pool2d_backward_max_ties(void) {
     }
 }
 
-/* Inputs with NaNs: each window's dy goes to its last NaN, or to its first maximum
- * when it has none (PyTorch's rule `v > max || isnan(v)`). Kernel 3 with stride 2 (the
- * scatter's two phases) and kernel 2 (one). */
+/* dx of a K x K max pool with stride 2 and padding K/2 over planes of H x W, by
+ * PyTorch's rule `v > max || isnan(v)`: each window's dy r goes to its last NaN, or to
+ * its first maximum in row-major order when it has none. */
+static void ref_max_pool_s2_backward(const float *x, const float *r, int planes, int H, int W, int K, double *want) {
+    const int OH = ref_pool_out_size(H, K, 2, K / 2, 0), OW = ref_pool_out_size(W, K, 2, K / 2, 0);
+    for (int q = 0; q < planes; q++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const int y0 = oy * 2 - K / 2, x0 = ox * 2 - K / 2;
+                int best = -1;
+                for (int iy = y0 < 0 ? 0 : y0; iy < y0 + K && iy < H; iy++)
+                    for (int ix = x0 < 0 ? 0 : x0; ix < x0 + K && ix < W; ix++) {
+                        const int i = (q * H + iy) * W + ix;
+                        if (best < 0 || x[i] > x[best] || isnan(x[i])) best = i;
+                    }
+                want[best] += r[(q * OH + oy) * OW + ox];
+            }
+}
+
+/* Max pooling backward with kernel K, stride 2 and padding K/2 on x [xs] against
+ * ref_max_pool_s2_backward: NaNs at random places when nan_rate > 0; with ties, values
+ * drawn from {0, 1, 2} and the first plane all -infinity (every window a tie, none
+ * above the starting maximum), else values from [-2, 2]. */
+static void max_pool_s2_case(test_rng *rng, const int xs[4], int K, int nan_rate, int ties) {
+    const clcnn_pool_params p = {.mode = CLCNN_POOL_MAX, .kernel_h = K, .kernel_w = K, .stride_h = 2,
+                                 .stride_w = 2, .pad_h = K / 2, .pad_w = K / 2};
+    const int ys[4] = {xs[0], xs[1], ref_pool_out_size(xs[2], K, 2, K / 2, 0), ref_pool_out_size(xs[3], K, 2, K / 2, 0)};
+    const size_t nx = numel(4, xs), ny = numel(4, ys);
+    arena a = {0};
+    ar_desc(&a, "pool2d_backward max x %s kernel %d stride 2 pad %d%s%s", dims(4, xs).s, K, K / 2,
+            nan_rate ? ", NaNs" : "", ties ? ", ties" : "");
+    float *x = ar_rand(&a, rng, nx, -2.0f, 2.0f), *r = ar_rand(&a, rng, ny, -1.0f, 1.0f);
+    double *want = ar_doubles(&a, nx);
+    if (a.bad) goto done;
+    for (size_t i = 0; i < nx; i++) {
+        if (ties) x[i] = i < (size_t)xs[2] * xs[3] ? -INFINITY : (float)test_rng_int(rng, 0, 2);
+        if (nan_rate && test_rng_int(rng, 0, nan_rate - 1) == 0) x[i] = NAN;
+    }
+    ref_max_pool_s2_backward(x, r, xs[0] * xs[1], xs[2], xs[3], K, want);
+    clcnn_tensor *tx = ar_tensor(&a, 4, xs, x), *tr = ar_tensor(&a, 4, ys, r);
+    if (a.bad) goto done;
+    const pool_op op = {tx, tr, p};
+    check_backward(&a, pool_call, &op, 4, xs, want, 1e-5, 1e-5, rng);
+done:
+    ar_free(&a);
+}
+
+/* Inputs with NaNs: kernel 3 with stride 2 (the scatter's two phases; with padding 1
+ * the stem pool's own kernel, its vector blocks from 16 columns) and kernel 2 (one). */
 static void test_pool2d_backward_max_nan(void) {
     test_rng rng = {g_seed ^ 0x9A12ull};
-    for (int K = 2; K <= 3; K++) {
-        const int xs[4] = {2, 2, 9, 10};
-        const clcnn_pool_params p = {.mode = CLCNN_POOL_MAX, .kernel_h = K, .kernel_w = K, .stride_h = 2,
-                                     .stride_w = 2, .pad_h = K / 2, .pad_w = K / 2};
-        const int OH = ref_pool_out_size(xs[2], K, 2, K / 2, 0), OW = ref_pool_out_size(xs[3], K, 2, K / 2, 0);
-        const int ys[4] = {xs[0], xs[1], OH, OW};
+    for (int K = 2; K <= 3; K++) max_pool_s2_case(&rng, (const int[4]){2, 2, 9, 10}, K, 8, 0);
+    max_pool_s2_case(&rng, (const int[4]){1, 2, 7, 37}, 3, 8, 0);
+}
+
+/* The stem pool (3x3, stride 2, padding 1) has a kernel of its own (pool2d_max3s2_backward:
+ * blocks of 8 windows, then single ones): against finite differences on distinct values,
+ * and against PyTorch's rule on ties, over sizes around the block edges (16 columns per
+ * block, odd and even sides, a single pixel). */
+static void test_pool2d_backward_stem(void) {
+    test_rng rng = {g_seed ^ 0x57E3ull};
+    static const int sizes[][4] = {{1, 1, 1, 1}, {1, 2, 2, 17}, {2, 1, 5, 16}, {1, 2, 8, 33}, {1, 1, 9, 48}, {2, 2, 12, 50}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        const int *xs = sizes[i];
+        pool_case c = {.p = {.mode = CLCNN_POOL_MAX, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,
+                             .pad_h = 1, .pad_w = 1},
+                       .N = xs[0], .C = xs[1], .H = xs[2], .W = xs[3]};
+        c.OH = ref_pool_out_size(c.H, 3, 2, 1, 0);
+        c.OW = ref_pool_out_size(c.W, 3, 2, 1, 0);
+        const int ys[4] = {c.N, c.C, c.OH, c.OW};
         const size_t nx = numel(4, xs), ny = numel(4, ys);
         arena a = {0};
-        ar_desc(&a, "pool2d_backward max NaN x [2, 2, 9, 10] kernel %d stride 2 pad %d", K, K / 2);
+        ar_desc(&a, "pool2d_backward stem pool x %s vs finite differences", dims(4, xs).s);
         float *x = ar_rand(&a, &rng, nx, -2.0f, 2.0f), *r = ar_rand(&a, &rng, ny, -1.0f, 1.0f);
-        double *want = ar_doubles(&a, nx);
-        if (a.bad) goto next;
-        for (size_t i = 0; i < nx; i++)
-            if (test_rng_int(&rng, 0, 7) == 0) x[i] = NAN;
-        for (int q = 0; q < xs[0] * xs[1]; q++)
-            for (int oy = 0; oy < OH; oy++)
-                for (int ox = 0; ox < OW; ox++) {
-                    const int y0 = oy * 2 - K / 2, x0 = ox * 2 - K / 2;
-                    int best = -1;
-                    for (int iy = y0 < 0 ? 0 : y0; iy < y0 + K && iy < xs[2]; iy++)
-                        for (int ix = x0 < 0 ? 0 : x0; ix < x0 + K && ix < xs[3]; ix++) {
-                            const int i = (q * xs[2] + iy) * xs[3] + ix;
-                            if (best < 0 || x[i] > x[best] || isnan(x[i])) best = i;
-                        }
-                    want[best] += r[(q * OH + oy) * OW + ox];
-                }
-        clcnn_tensor *tx = ar_tensor(&a, 4, xs, x), *tr = ar_tensor(&a, 4, ys, r);
-        if (a.bad) goto next;
-        const pool_op op = {tx, tr, p};
-        check_backward(&a, pool_call, &op, 4, xs, want, 1e-5, 1e-5, &rng);
-    next:
+        if (!a.bad) {
+            distinct_values(&rng, x, nx);
+            const double *want = fd_of(&a, pool_forward, &c, x, nx, r, ny);
+            const pool_op op = {ar_tensor(&a, 4, xs, x), ar_tensor(&a, 4, ys, r), c.p};
+            if (!a.bad) check_backward(&a, pool_call, &op, 4, xs, want, 1e-5, 1e-4, &rng);
+        }
         ar_free(&a);
+        max_pool_s2_case(&rng, xs, 3, 0, 1);
+        max_pool_s2_case(&rng, xs, 3, 10, 1);
     }
 }
 
@@ -611,6 +657,7 @@ const test_case test_grad_eltwise_cases[] = {
     {"pool2d_backward_avg", test_pool2d_backward_avg},
     {"pool2d_backward_max_ties", test_pool2d_backward_max_ties},
     {"pool2d_backward_max_nan", test_pool2d_backward_max_nan},
+    {"pool2d_backward_stem", test_pool2d_backward_stem},
     {"global_avg_pool_backward", test_global_avg_pool_backward},
     {"dropout_train", test_dropout_train},
     {"dropout_backward", test_dropout_backward},

@@ -39,6 +39,13 @@ static clcnn_status pool_shape(clcnn_context *ctx, const char *op, const int xs[
     return CLCNN_OK;
 }
 
+/* ResNet's stem pool (3x3, stride 2, padding 1, floor mode), which has row kernels of
+ * its own, forward and backward. */
+static int is_stem_pool(const clcnn_pool_params *p, const pool_geom *g) {
+    return p->mode == CLCNN_POOL_MAX && g->kh == 3 && g->kw == 3 && g->sh == 2 && g->sw == 2 && g->ph == 1 &&
+           g->pw == 1 && !p->ceil_mode;
+}
+
 clcnn_status clcnn_pool2d_output_shape(const clcnn_tensor *x, const clcnn_pool_params *params, int shape[4]) {
     if (!x || !shape) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_pool2d_output_shape: NULL argument");
     if (x->ndim != 4) return clcnn_error(x->ctx, CLCNN_ERR_SHAPE, "clcnn_pool2d_output_shape: input must be 4-D");
@@ -59,8 +66,7 @@ clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn
     /* The stem's pool (3x3, stride 2, padding 1, floor) has a row kernel of its own, and
      * other max pools over windows up to 3x3 a loop-free one (pool.cl); they take the
      * arguments up to OW, and to pw. */
-    const int stem = params->mode == CLCNN_POOL_MAX && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 &&
-                     g.ph == 1 && g.pw == 1 && !params->ceil_mode;
+    const int stem = is_stem_pool(params, &g);
     const int small_max = params->mode == CLCNN_POOL_MAX && g.kh <= 3 && g.kw <= 3;
     cl_kernel k;
     if (stem) {
@@ -96,20 +102,31 @@ clcnn_status clcnn_pool2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
         if ((st = clcnn_check_same_shape(ctx, op, "x", x, "dx", dx)) != CLCNN_OK) return st;
     }
     if (params->mode != CLCNN_POOL_MAX) x = NULL; /* average pooling never reads it */
+    const int stem = is_stem_pool(params, &g);
     cl_kernel k;
-    if ((st = clcnn_get_kernel(ctx, "pool.cl", "pool2d_backward", "", &k)) != CLCNN_OK) return st;
-    /* wy phases of output rows whose windows share no input row (see the kernel). */
+    if ((st = clcnn_get_kernel(ctx, "pool.cl", stem ? "pool2d_max3s2_backward" : "pool2d_backward", "", &k)) !=
+        CLCNN_OK)
+        return st;
+    /* wy phases of output rows whose windows share no input row (see the kernels). */
     const int wy = (g.kh + g.sh - 1) / g.sh;
     for (int phase = 0; phase < wy && phase < shape[2]; phase++) {
-        const clcnn_karg args[] = {KARG_TENSOR(x),     KARG_TENSOR(dy),     KARG_TENSOR(dx),
-                                   KARG_INT(dx->shape[2]), KARG_INT(dx->shape[3]), KARG_INT(shape[2]),
-                                   KARG_INT(shape[3]), KARG_INT(g.kh),      KARG_INT(g.kw),
-                                   KARG_INT(g.sh),     KARG_INT(g.sw),      KARG_INT(g.ph),
-                                   KARG_INT(g.pw),     KARG_INT(wy),        KARG_INT(phase),
-                                   KARG_INT(params->mode), KARG_INT(params->count_include_pad),
-                                   KARG_INT(accumulate != 0)};
         const size_t global[2] = {(size_t)((shape[2] - phase + wy - 1) / wy), (size_t)shape[0] * (size_t)shape[1]};
-        if ((st = clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, NULL)) != CLCNN_OK) return st;
+        if (stem) {
+            const clcnn_karg args[] = {KARG_TENSOR(x),         KARG_TENSOR(dy),        KARG_TENSOR(dx),
+                                       KARG_INT(dx->shape[2]), KARG_INT(dx->shape[3]), KARG_INT(shape[2]),
+                                       KARG_INT(shape[3]),     KARG_INT(phase),        KARG_INT(accumulate != 0)};
+            st = clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, NULL);
+        } else {
+            const clcnn_karg args[] = {KARG_TENSOR(x),     KARG_TENSOR(dy),     KARG_TENSOR(dx),
+                                       KARG_INT(dx->shape[2]), KARG_INT(dx->shape[3]), KARG_INT(shape[2]),
+                                       KARG_INT(shape[3]), KARG_INT(g.kh),      KARG_INT(g.kw),
+                                       KARG_INT(g.sh),     KARG_INT(g.sw),      KARG_INT(g.ph),
+                                       KARG_INT(g.pw),     KARG_INT(wy),        KARG_INT(phase),
+                                       KARG_INT(params->mode), KARG_INT(params->count_include_pad),
+                                       KARG_INT(accumulate != 0)};
+            st = clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, NULL);
+        }
+        if (st != CLCNN_OK) return st;
     }
     return CLCNN_OK;
 }
