@@ -92,18 +92,6 @@ __kernel void channel_grad_sum(__global const float *dy, const int dy_off, __glo
     db[db_off + c] += total;
 }
 
-/* wt[c][co][KK-1-k] = w[co][c][k] for w [Cout][C][KK] (groups 1, KK = KH*KW): the
- * weights of the forward convolution whose output is dX for a stride-1 convolution
- * (input and output channels swapped, the kernel turned by 180 degrees). */
-__kernel void flip_weights(__global const float *w, const int w_off, __global float *wt, const int wt_off,
-                           const int Cout, const int C, const int KK) {
-    const int i = get_global_id(0);
-    if (i >= Cout * C * KK) return;
-    const int co = i / (C * KK), rem = i - co * (C * KK);
-    const int c = rem / KK, k = rem - c * KK;
-    wt[wt_off + (c * Cout + co) * KK + (KK - 1 - k)] = w[w_off + i];
-}
-
 /* dst[n][p][c] = src[n][c][p] for src [images][C][P]: dY pixel-major, the operand
  * (unit stride in the channel) of both gradients' GEMMs. Global: (P, C, images). */
 __kernel void pixel_major(__global const float *src, const int src_off, __global float *dst, const int dst_off,

@@ -117,23 +117,29 @@ inline void load_points(__global const float *src, const int stride, VT r[36], c
     }
 }
 
-/* U[xi][k][c] = (G w[k][c] G^T)[xi] for w [K, C, 3, 3]; a work-item does channels
- * c0 .. c0+WV-1 of weight k for c0 = get_global_id(0) * WV, stepping by the global
- * width: the host runs a whole row per work-item on CPUs, where a work-group per eight
- * filters cost more in scheduling than the transform itself. Global: (<= ceil(C / WV), K). */
+/* U[xi][k][c] = (G g G^T)[xi] for the 3x3 filters g = w[k][c], filter (k, c) at
+ * w + k * ks + c * cs and its values at q0 + q * qs (q = 0..8 in row-major order):
+ * w [K, C, 3, 3] as stored (ks = 9C, cs = 9, q0 = 0, qs = 1), or the weight [C, K, 3, 3]
+ * of the convolution whose input gradient this forward computes, transposed and turned
+ * by 180 degrees as it is read (ks = 9, cs = 9K, q0 = 8, qs = -1), with no flipped copy.
+ * A work-item does channels c0 .. c0+WV-1 of filter k for c0 = get_global_id(0) * WV,
+ * stepping by the global width: the host runs a whole row per work-item on CPUs, where
+ * a work-group per eight filters cost more in scheduling than the transform itself.
+ * Global: (<= ceil(C / WV), K). */
 __kernel void winograd_weights(__global const float *w, const int w_off, __global float *u, const int u_off,
-                               const int su, const int K, const int C) {
+                               const int su, const int K, const int C, const int ks, const int cs, const int q0,
+                               const int qs) {
     const int k = get_global_id(1), step = get_global_size(0) * WV;
     if (k >= K) return;
     for (int c0 = get_global_id(0) * WV; c0 < C; c0 += step) {
         const int n = min(WV, C - c0);
-        __global const float *g = w + w_off + (k * C + c0) * 9;
+        __global const float *g = w + w_off + k * ks + c0 * cs + q0;
         VT gv[9];
 #pragma unroll
         for (int q = 0; q < 9; q++) {
             float lanes[WV];
 #pragma unroll
-            for (int l = 0; l < WV; l++) lanes[l] = l < n ? g[l * 9 + q] : 0.0f;
+            for (int l = 0; l < WV; l++) lanes[l] = l < n ? g[l * cs + q * qs] : 0.0f;
             gv[q] = VLOAD(0, lanes);
         }
         VT r[36];

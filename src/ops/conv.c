@@ -153,7 +153,7 @@ static clcnn_status conv2d(clcnn_context *ctx, const char *op, const clcnn_tenso
     if (y->numel == 0) return CLCNN_OK;
 
     switch (conv_choose_algo(ctx, x, w, &g)) {
-    case CLCNN_CONV_ALGO_WINOGRAD: return conv_winograd_forward(ctx, x, w, bias, &g, residual, act, y, u_cache);
+    case CLCNN_CONV_ALGO_WINOGRAD: return conv_winograd_forward(ctx, x, w, 0, bias, &g, residual, act, y, u_cache);
     case CLCNN_CONV_ALGO_DEPTHWISE: return conv_depthwise_forward(ctx, x, w, bias, &g, residual, act, y);
     default: return conv_gemm_forward(ctx, x, w, bias, &g, residual, act, y);
     }

@@ -163,46 +163,25 @@ const char *clcnn_conv2d_wgrad_algorithm(clcnn_context *ctx, const clcnn_tensor 
 /* The forward convolution (stride 1, padding d(K-1) - p, weights flipped and
  * transposed) whose output is dX of a stride-1, ungrouped convolution, when the
  * forward runs it with Winograd (3x3): then dX costs a forward pass, not a GEMM with
- * K = Cout plus col2im. Sets *fp. */
-static int data_as_forward(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, clcnn_conv_params *fp) {
+ * K = Cout plus col2im. Sets *fg, its geometry. */
+static int data_as_forward(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, conv_geom *fg) {
     const conv_geom *g = &d->g;
     if (g->sh != 1 || g->sw != 1 || g->groups != 1 || d->direct) return 0;
     const int ph = g->dh * (d->KH - 1) - g->ph, pw = g->dw * (d->KW - 1) - g->pw;
     if (ph < 0 || pw < 0) return 0;
-    *fp = (clcnn_conv_params){.stride_h = 1, .stride_w = 1, .pad_h = ph, .pad_w = pw, .dilation_h = g->dh,
-                              .dilation_w = g->dw, .groups = 1};
+    *fg = conv_geometry(&(clcnn_conv_params){.stride_h = 1, .stride_w = 1, .pad_h = ph, .pad_w = pw,
+                                             .dilation_h = g->dh, .dilation_w = g->dw, .groups = 1});
     const clcnn_tensor wt_like = {.ctx = ctx, .ndim = 4, .shape = {d->C, d->cout, d->KH, d->KW}};
-    const conv_geom fg = conv_geometry(fp);
-    return backward_winograd(ctx, dy, &wt_like, &fg, d->N, d->H, d->W);
+    return backward_winograd(ctx, dy, &wt_like, fg, d->N, d->H, d->W);
 }
 
-/* dX (+= when accumulating) as the forward convolution of dY (data_as_forward). */
-static clcnn_status backward_data_forward(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *w,
-                                          const clcnn_tensor *dy, const clcnn_conv_params *fp, clcnn_tensor *dx,
-                                          int accumulate) {
-    clcnn_tensor *wt = NULL, *tmp = NULL;
-    cl_kernel k;
-    clcnn_status st;
-    const int KK = d->KH * d->KW;
-    if ((st = clcnn_scratch(ctx, 4, (int[]){d->C, d->cout, d->KH, d->KW}, &wt)) != CLCNN_OK ||
-        (st = clcnn_get_kernel(ctx, "conv_backward.cl", "flip_weights", "", &k)) != CLCNN_OK)
-        goto free_tmp;
-    const clcnn_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(wt), KARG_INT(d->cout), KARG_INT(d->C), KARG_INT(KK)};
-    if ((st = clcnn_launch_1d(ctx, k, "conv2d backward: flipped weights", KARG_LIST(args), w->numel)) != CLCNN_OK)
-        goto free_tmp;
-    /* Accumulating: dx joins as the residual, into a scratch copied back (the forward
-     * does not promise that its output may alias its residual). */
-    if (accumulate && (st = clcnn_scratch(ctx, 4, dx->shape, &tmp)) != CLCNN_OK) goto free_tmp;
-    if ((st = clcnn_conv2d(ctx, dy, wt, NULL, fp, accumulate ? dx : NULL, CLCNN_ACT_NONE, tmp ? tmp : dx)) !=
-        CLCNN_OK) {
-        st = clcnn_error_prefix(ctx, st, "clcnn_conv2d_backward: dx as a forward convolution");
-        goto free_tmp;
-    }
-    if (tmp) st = clcnn_tensor_copy(tmp, dx, "clcnn_conv2d_backward");
-free_tmp:
-    clcnn_tensor_destroy(tmp);
-    clcnn_tensor_destroy(wt);
-    return st;
+/* dX (+= when accumulating: dX joins as the residual, which the Winograd output reads
+ * before it writes the same place) as the forward convolution of dY (data_as_forward),
+ * whose weights are w transposed and turned, read so by the weight transform. */
+static clcnn_status backward_data_forward(clcnn_context *ctx, const clcnn_tensor *w, const clcnn_tensor *dy,
+                                          const conv_geom *fg, clcnn_tensor *dx, int accumulate) {
+    clcnn_status st = conv_winograd_forward(ctx, dy, w, 1, NULL, fg, accumulate ? dx : NULL, CLCNN_ACT_NONE, dx, NULL);
+    return st == CLCNN_OK ? st : clcnn_error_prefix(ctx, st, "clcnn_conv2d_backward: dx as a forward convolution");
 }
 
 /* dW += the sum of the S transposed slices [G][kg][mg] at part (sum_slices_t). */
@@ -320,10 +299,10 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
     if (conv_is_depthwise(x ? x : dx, w, &d.g)) return conv_depthwise_backward(ctx, x, w, &d.g, dy, dx, accumulate, dw);
 
     /* Stride-1 3x3 layers: dX as a forward (Winograd) convolution, before the chunks. */
-    clcnn_conv_params fp;
-    const int dx_forward = dx && data_as_forward(ctx, &d, dy, &fp);
+    conv_geom fg;
+    const int dx_forward = dx && data_as_forward(ctx, &d, dy, &fg);
     if (dx_forward) {
-        if ((st = backward_data_forward(ctx, &d, w, dy, &fp, dx, accumulate)) != CLCNN_OK) return st;
+        if ((st = backward_data_forward(ctx, w, dy, &fg, dx, accumulate)) != CLCNN_OK) return st;
         dx = NULL;
         if (!dw) return CLCNN_OK;
     }

@@ -47,9 +47,13 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
                                      clcnn_tensor *dw);
 
 /* Winograd F(4x4, 3x3) (winograd.c): 3x3, stride 1, dilation 1, groups 1, any padding.
- * u_cache: NULL (transform w on every call) or clcnn_conv2d_fixed_weight's cache. */
+ * w_flipped: the convolution's weights are w [C, K, 3, 3] transposed and turned by 180
+ * degrees (the input gradient of the convolution with weights w), read so in place.
+ * u_cache: NULL (transform w on every call) or clcnn_conv2d_fixed_weight's cache.
+ * residual may be y itself (each output is read before it is written, by the same
+ * work-item). */
 int conv_winograd_applies(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g);
-clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w, int w_flipped,
                                    const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
                                    clcnn_activation act, clcnn_tensor *y, clcnn_tensor **u_cache);
 /* dw += the weight gradient of that convolution of x with output gradient dy, by

@@ -33,13 +33,18 @@ size_t wino_loop_width(const clcnn_context *ctx, int n, int wv) {
     return ctx->dev.info.type == CLCNN_DEVICE_CPU ? 1 : wino_ceil_div(n, wv);
 }
 
-/* U[36][K][C] from w [K, C, 3, 3]. */
-static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *w, clcnn_tensor *u) {
+/* U[36][K][C] from w [K, C, 3, 3], or with w_flipped from the flipped transpose of w
+ * [C, K, 3, 3] (conv_winograd_forward). */
+static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *w, int w_flipped,
+                                     clcnn_tensor *u) {
     const int wv = wino_lanes_for(d->C);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_weights", wv, &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(u), KARG_INT(d->su), KARG_INT(d->K), KARG_INT(d->C)};
+    const int ks = w_flipped ? 9 : 9 * d->C, cs = w_flipped ? 9 * d->K : 9;
+    const clcnn_karg args[] = {KARG_TENSOR(w),       KARG_TENSOR(u),  KARG_INT(d->su),
+                               KARG_INT(d->K),       KARG_INT(d->C),  KARG_INT(ks),
+                               KARG_INT(cs),         KARG_INT(w_flipped ? 8 : 0), KARG_INT(w_flipped ? -1 : 1)};
     const size_t global[2] = {wino_loop_width(ctx, d->C, wv), (size_t)d->K};
     return clcnn_launch(ctx, k, "winograd_weights", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
 }
@@ -109,8 +114,8 @@ static clcnn_status winograd_output(clcnn_context *ctx, const wino_dims *d, cons
 /* The transformed weight U in *u: from the cache when it holds one of the right size
  * (it depends on K and C only), else transformed now, into a tensor the cache keeps
  * or, without a cache, into *scratch, which the caller destroys. */
-static clcnn_status weights_for(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *w, clcnn_tensor **u_cache,
-                                const clcnn_tensor **u, clcnn_tensor **scratch) {
+static clcnn_status weights_for(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *w, int w_flipped,
+                                clcnn_tensor **u_cache, const clcnn_tensor **u, clcnn_tensor **scratch) {
     const int numel = WINO_XI * d->su;
     *scratch = NULL;
     if (u_cache && *u_cache && (int)(*u_cache)->numel == numel) {
@@ -119,7 +124,7 @@ static clcnn_status weights_for(clcnn_context *ctx, const wino_dims *d, const cl
     }
     clcnn_tensor *t = NULL;
     clcnn_status st = clcnn_scratch(ctx, 1, (int[]){numel}, &t);
-    if (st == CLCNN_OK) st = winograd_weights(ctx, d, w, t);
+    if (st == CLCNN_OK) st = winograd_weights(ctx, d, w, w_flipped, t);
     if (st != CLCNN_OK) {
         clcnn_tensor_destroy(t);
         return st;
@@ -134,11 +139,12 @@ static clcnn_status weights_for(clcnn_context *ctx, const wino_dims *d, const cl
     return CLCNN_OK;
 }
 
-/* Arguments are checked by clcnn_conv2d; conv_winograd_applies(x, w, g) holds. */
-clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+/* Arguments are checked by the caller; conv_winograd_applies(x, w, g) holds (for the
+ * flipped transpose of w with w_flipped). */
+clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w, int w_flipped,
                                    const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
                                    clcnn_activation act, clcnn_tensor *y, clcnn_tensor **u_cache) {
-    wino_dims d = wino_dims_of(x, w->shape[0], y->shape[2], y->shape[3], g);
+    wino_dims d = wino_dims_of(x, w->shape[w_flipped ? 1 : 0], y->shape[2], y->shape[3], g);
     const int tiles = d.TH * d.TW;
     d.chunk = conv_batch_chunk((size_t)WINO_XI * (size_t)(d.C + d.K) * (size_t)tiles, d.N);
     d.su = wino_plane_stride(d.K * d.C);
@@ -148,7 +154,7 @@ clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, co
     const clcnn_tensor *u = NULL;
     clcnn_tensor *u_scratch = NULL, *v = NULL, *m = NULL;
     clcnn_status st;
-    if ((st = weights_for(ctx, &d, w, u_cache, &u, &u_scratch)) != CLCNN_OK ||
+    if ((st = weights_for(ctx, &d, w, w_flipped, u_cache, &u, &u_scratch)) != CLCNN_OK ||
         (st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.sv}, &v)) != CLCNN_OK ||
         (st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.sm}, &m)) != CLCNN_OK)
         goto free_scratch;
