@@ -41,10 +41,11 @@ static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, con
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_weights", wv, &k);
     if (st != CLCNN_OK) return st;
+    /* filter (k, c) at k * ks + c * cs, its values from q0 by qs (cl/winograd.cl) */
     const int ks = w_flipped ? 9 : 9 * d->C, cs = w_flipped ? 9 * d->K : 9;
-    const clcnn_karg args[] = {KARG_TENSOR(w),       KARG_TENSOR(u),  KARG_INT(d->su),
-                               KARG_INT(d->K),       KARG_INT(d->C),  KARG_INT(ks),
-                               KARG_INT(cs),         KARG_INT(w_flipped ? 8 : 0), KARG_INT(w_flipped ? -1 : 1)};
+    const int q0 = w_flipped ? 8 : 0, qs = w_flipped ? -1 : 1;
+    const clcnn_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(u), KARG_INT(d->su), KARG_INT(d->K), KARG_INT(d->C),
+                               KARG_INT(ks),   KARG_INT(cs),   KARG_INT(q0),    KARG_INT(qs)};
     const size_t global[2] = {wino_loop_width(ctx, d->C, wv), (size_t)d->K};
     return clcnn_launch(ctx, k, "winograd_weights", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
 }
