@@ -455,6 +455,42 @@ static void test_bench_kernel_profile(void) {
     tmptree_close(&t);
 }
 
+/* scripts/gpu_bundle.sh: the programs and the libraries they load in one folder. With
+ * that folder first on the library path, every library a program loads that the
+ * bundle holds (OpenCL, CLBlast, libpng, libjpeg, cairo, ...) comes from there, and
+ * `clcnn devices` runs from it. */
+static void test_bench_gpu_bundle(void) {
+    tmptree t;
+    if (!clbench_path() || !tmptree_open(&t, "bundle")) return;
+    const char *build = tmptree_build_dir();
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/b", t.root);
+    CHECK(tmptree_run(&t, "bundle", "BUILD=%s sh scripts/gpu_bundle.sh %s", build, dir) == 0,
+          "gpu_bundle.sh failed: see %s/bundle.err", t.root);
+    static const char *const programs[] = {"clcnn_tests", "clcnn", "clbench", "make_synthetic"};
+    static const char *const libs[] = {"libOpenCL.so.1", "libclblast.so.1", "libpng16.so.16", "libjpeg.so.62",
+                                       "libcairo.so.2", "libjansson.so.4"};
+    for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++) {
+        CHECK(tmptree_run(&t, "ldd", "LD_LIBRARY_PATH=%s/lib ldd %s/%s", dir, dir, programs[i]) == 0,
+              "ldd %s failed", programs[i]);
+        char *out = tmptree_slurp(&t, "ldd.out");
+        int found = 0;
+        for (size_t k = 0; out && k < sizeof libs / sizeof libs[0]; k++) {
+            char loaded[64], want[256];
+            snprintf(loaded, sizeof loaded, "%s => ", libs[k]);
+            snprintf(want, sizeof want, "%s => %s/lib/%s", libs[k], dir, libs[k]);
+            if (!strstr(out, loaded)) continue; /* this program does not load it */
+            found++;
+            CHECK(strstr(out, want), "%s: %s not from the bundle:\n%s", programs[i], libs[k], out);
+        }
+        CHECK(found >= 2, "%s loads %d of the bundle's libraries:\n%s", programs[i], found, out ? out : "");
+        free(out);
+    }
+    CHECK(tmptree_run(&t, "devices", "LD_LIBRARY_PATH=%s/lib %s/clcnn devices", dir, dir) == 0,
+          "clcnn devices from the bundle failed: see %s/devices.err", t.root);
+    tmptree_close(&t);
+}
+
 const test_case test_bench_cases[] = {{"bench_peak", test_bench_peak},
                                       {"bench_tuning_file", test_bench_tuning_file},
                                       {"bench_tune", test_bench_tune},
@@ -462,4 +498,5 @@ const test_case test_bench_cases[] = {{"bench_peak", test_bench_peak},
                                       {"bench_clbench_model_json", test_bench_clbench_model_json},
                                       {"bench_clbench_conv_json", test_bench_clbench_conv_json},
                                       {"bench_kernel_profile", test_bench_kernel_profile},
+                                      {"bench_gpu_bundle", test_bench_gpu_bundle},
                                       {NULL, NULL}};
