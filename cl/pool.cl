@@ -90,6 +90,18 @@ __kernel void pool2d_max3(__global const float *x, const int x_off, __global flo
 /* The NaN-propagating maximum (pool2d's `v > max || isnan(v)`) of vectors. */
 inline float8 nanmax8(const float8 a, const float8 b) { return select(b, a, (a > b) | isnan(a)); }
 
+/* Columns 2ox .. 2ox+15 (lo, hi) as the even columns 2(ox+j), the odd ones 2(ox+j)+1,
+ * and the odd ones before, 2(ox+j)-1, whose first is `carry` (the previous block's last
+ * odd column): the three members of each stride-2 window of width 3. shuffle2 of two
+ * defined vectors, not .even/.odd, whose undefined second operand Oclgrind counts as
+ * uninitialised. */
+inline void window_columns(const float8 lo, const float8 hi, const float carry, float8 *even, float8 *odd,
+                           float8 *before) {
+    *even = shuffle2(lo, hi, (uint8)(0, 2, 4, 6, 8, 10, 12, 14));
+    *odd = shuffle2(lo, hi, (uint8)(1, 3, 5, 7, 9, 11, 13, 15));
+    *before = shuffle2((float8)(carry), *odd, (uint8)(0, 8, 9, 10, 11, 12, 13, 14));
+}
+
 /* The ResNet stem's max pool (3x3, stride 2, padding 1) a row of outputs per
  * work-item, 8 at a time: the column maxima of the window's three input rows over 16
  * columns (six float8 loads), then each output the maximum of three neighbouring
@@ -116,11 +128,8 @@ __kernel void pool2d_max3s2(__global const float *x, const int x_off, __global f
         const int c0 = 2 * ox, c1 = c0 + 8;
         const float8 lo = nanmax8(nanmax8(vload8(0, r0 + c0), vload8(0, r1 + c0)), vload8(0, r2 + c0));
         const float8 hi = nanmax8(nanmax8(vload8(0, r0 + c1), vload8(0, r1 + c1)), vload8(0, r2 + c1));
-        /* shuffle2 of two defined vectors, not .even/.odd, whose undefined second operand
-         * Oclgrind counts as uninitialised */
-        const float8 e = shuffle2(lo, hi, (uint8)(0, 2, 4, 6, 8, 10, 12, 14));
-        const float8 o = shuffle2(lo, hi, (uint8)(1, 3, 5, 7, 9, 11, 13, 15));
-        const float8 before = shuffle2((float8)(carry), o, (uint8)(0, 8, 9, 10, 11, 12, 13, 14));
+        float8 e, o, before;
+        window_columns(lo, hi, carry, &e, &o, &before);
         vstore8(nanmax8(nanmax8(e, o), before), 0, out + ox);
         carry = o.s7;
     }
@@ -168,10 +177,8 @@ __kernel void pool2d_max3s2_backward(__global const float *x, const int x_off, _
         if (ox == 0) at.s0 += 1;
 #pragma unroll
         for (int r = 0; r < 3; r++) {
-            const float8 lo = vload8(0, rows[r] + 2 * ox), hi = vload8(0, rows[r] + 2 * ox + 8);
-            const float8 e = shuffle2(lo, hi, (uint8)(0, 2, 4, 6, 8, 10, 12, 14));
-            const float8 o = shuffle2(lo, hi, (uint8)(1, 3, 5, 7, 9, 11, 13, 15));
-            const float8 before = shuffle2((float8)(carry[r]), o, (uint8)(0, 8, 9, 10, 11, 12, 13, 14));
+            float8 e, o, before;
+            window_columns(vload8(0, rows[r] + 2 * ox), vload8(0, rows[r] + 2 * ox + 8), carry[r], &e, &o, &before);
             carry[r] = o.s7;
             const int8 in = (int8)(row_in[r] ? -1 : 0);
             const int8 before_in = ox == 0 ? in & (int8)(0, -1, -1, -1, -1, -1, -1, -1) : in;

@@ -117,6 +117,19 @@ inline void load_points(__global const float *src, const int stride, VT r[36], c
     }
 }
 
+/* lanes[q][l] = (F r F^T)[q] of lane l for the 36 points r of WV neighbours at src
+ * (load_points, n valid lanes), F a 1-D transform of 6 values to NO: the products of
+ * the transformed domain back as NO x NO values per lane, spilled to a private array
+ * so that each lane's can be stored on its own. */
+#define POINTS_TO_LANES(F, NO, src, stride, n, lanes)                                  \
+    do {                                                                              \
+        VT mv_[36];                                                                   \
+        load_points(src, stride, mv_, n);                                             \
+        VT o_[NO * NO];                                                               \
+        WINO_2D(F, 6, NO, mv_, o_);                                                   \
+        _Pragma("unroll") for (int q_ = 0; q_ < NO * NO; q_++) VSTORE(o_[q_], 0, lanes[q_]); \
+    } while (0)
+
 /* U[xi][k][c] = (G g G^T)[xi] for the 3x3 filters g = w[k][c], filter (k, c) at
  * w + k * ks + c * cs and its values at q0 + q * qs (q = 0..8 in row-major order):
  * w [K, C, 3, 3] as stored (ks = 9C, cs = 9, q0 = 0, qs = 1), or the weight [C, K, 3, 3]
@@ -228,14 +241,8 @@ __kernel void winograd_output(__global const float *m, const int m_off, const in
     const int t0 = get_global_id(0) * WV, k = get_global_id(1);
     if (t0 >= T || k >= K) return;
     const int nt = min(WV, T - t0);
-    __global const float *src = m + m_off + k * T + t0;
-    VT mv[36];
-    load_points(src, sm, mv, nt);
-    VT o[16];
-    WINO_2D(WINO_AT, 6, 4, mv, o);
     float px[16][WV]; /* px[i*4 + j][lane]: pixel (i, j) of each lane's tile */
-#pragma unroll
-    for (int q = 0; q < 16; q++) VSTORE(o[q], 0, px[q]);
+    POINTS_TO_LANES(WINO_AT, 4, m + m_off + k * T + t0, sm, nt, px);
     const float b = bias ? bias[bias_off + k] : 0.0f;
     for (int l = 0; l < nt; l++) {
         int n, ty, tx;
@@ -350,14 +357,8 @@ __kernel void winograd_wgrad_output(__global const float *m, const int m_off, co
     if (c >= C) return;
     for (int k0 = get_global_id(0) * WV; k0 < K; k0 += step) {
         const int nk = min(WV, K - k0);
-        __global const float *src = m + m_off + c * K + k0;
-        VT mv[36];
-        load_points(src, sm, mv, nk);
-        VT o[9];
-        WINO_2D(WINO_GT, 6, 3, mv, o);
         float g[9][WV]; /* g[r*3 + s][lane] */
-#pragma unroll
-        for (int q = 0; q < 9; q++) VSTORE(o[q], 0, g[q]);
+        POINTS_TO_LANES(WINO_GT, 3, m + m_off + c * K + k0, sm, nk, g);
         for (int l = 0; l < nk; l++) {
             __global float *dst = dw + dw_off + ((k0 + l) * C + c) * 9;
 #pragma unroll
