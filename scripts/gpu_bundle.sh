@@ -29,7 +29,7 @@ for p in $PROGRAMS; do ldd "$BUILD/$p"; done |
     awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u |
     grep -Ev '/(libc|libm|libpthread|libdl|librt|ld-linux-x86-64|libresolv|libstdc\+\+|libgcc_s|libz)\.so' |
     while read -r lib; do cp -L "$lib" "$OUT/lib/"; done
+# No tuning file or kernel cache goes along: the target builds and measures its own.
 
-# Without a tuning file or kernel cache from this machine: the target measures its own.
 echo "gpu_bundle.sh: $OUT holds $(ls "$OUT" | grep -vc '^lib$') programs and $(ls "$OUT/lib" | wc -l) libraries," \
      "$(du -sh "$OUT" | cut -f1) in all"
