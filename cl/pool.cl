@@ -149,8 +149,8 @@ __kernel void pool2d_max3s2(__global const float *x, const int x_off, __global f
  * windows at a time: each window's argmax from the same even/odd column split as the
  * forward, candidates taken in pool2d's row-major order with its rule (`v > max ||
  * isnan(v)`), those outside the input never; then each lane adds its dy at its argmax.
- * The windows past the last whole block of 8 take window_argmax. Global: (rows of the
- * phase, N*C). */
+ * The windows past the last whole block of 8 take window_argmax. It takes
+ * pool2d_backward's arguments up to accumulate. Global: (rows of the phase, N*C). */
 __kernel void pool2d_max3s2_backward(__global const float *x, const int x_off, __global const float *dy,
                                      const int dy_off, __global float *dx, const int dx_off, const int H,
                                      const int W, const int OH, const int OW, const int phase, const int accumulate) {
@@ -213,9 +213,9 @@ __kernel void pool2d_max3s2_backward(__global const float *x, const int x_off, _
  * Global: (ceil((OH - phase) / wy), N*C). */
 __kernel void pool2d_backward(__global const float *x, const int x_off, __global const float *dy, const int dy_off,
                               __global float *dx, const int dx_off, const int H, const int W, const int OH,
-                              const int OW, const int kh, const int kw, const int sh, const int sw, const int ph,
-                              const int pw, const int wy, const int phase, const int mode,
-                              const int count_include_pad, const int accumulate) {
+                              const int OW, const int phase, const int accumulate, const int kh, const int kw,
+                              const int sh, const int sw, const int ph, const int pw, const int wy, const int mode,
+                              const int count_include_pad) {
     const int r = get_global_id(0), nc = get_global_id(1);
     const int oy = phase + r * wy;
     if (oy >= OH) return;

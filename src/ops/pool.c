@@ -111,21 +111,15 @@ clcnn_status clcnn_pool2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
     const int wy = (g.kh + g.sh - 1) / g.sh;
     for (int phase = 0; phase < wy && phase < shape[2]; phase++) {
         const size_t global[2] = {(size_t)((shape[2] - phase + wy - 1) / wy), (size_t)shape[0] * (size_t)shape[1]};
-        if (stem) {
-            const clcnn_karg args[] = {KARG_TENSOR(x),         KARG_TENSOR(dy),        KARG_TENSOR(dx),
-                                       KARG_INT(dx->shape[2]), KARG_INT(dx->shape[3]), KARG_INT(shape[2]),
-                                       KARG_INT(shape[3]),     KARG_INT(phase),        KARG_INT(accumulate != 0)};
-            st = clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, NULL);
-        } else {
-            const clcnn_karg args[] = {KARG_TENSOR(x),     KARG_TENSOR(dy),     KARG_TENSOR(dx),
-                                       KARG_INT(dx->shape[2]), KARG_INT(dx->shape[3]), KARG_INT(shape[2]),
-                                       KARG_INT(shape[3]), KARG_INT(g.kh),      KARG_INT(g.kw),
-                                       KARG_INT(g.sh),     KARG_INT(g.sw),      KARG_INT(g.ph),
-                                       KARG_INT(g.pw),     KARG_INT(wy),        KARG_INT(phase),
-                                       KARG_INT(params->mode), KARG_INT(params->count_include_pad),
-                                       KARG_INT(accumulate != 0)};
-            st = clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, NULL);
-        }
+        /* the stem's kernel takes the arguments up to accumulate: all but the last 9 */
+        const clcnn_karg args[] = {KARG_TENSOR(x),         KARG_TENSOR(dy),        KARG_TENSOR(dx),
+                                   KARG_INT(dx->shape[2]), KARG_INT(dx->shape[3]), KARG_INT(shape[2]),
+                                   KARG_INT(shape[3]),     KARG_INT(phase),        KARG_INT(accumulate != 0),
+                                   KARG_INT(g.kh),         KARG_INT(g.kw),         KARG_INT(g.sh),
+                                   KARG_INT(g.sw),         KARG_INT(g.ph),         KARG_INT(g.pw),
+                                   KARG_INT(wy),           KARG_INT(params->mode), KARG_INT(params->count_include_pad)};
+        const int nargs = (int)(sizeof args / sizeof args[0]) - (stem ? 9 : 0);
+        st = clcnn_launch(ctx, k, op, nargs, args, 2, global, NULL);
         if (st != CLCNN_OK) return st;
     }
     return CLCNN_OK;
