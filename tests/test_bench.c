@@ -384,6 +384,64 @@ static void test_bench_clbench_model_json(void) {
     tmptree_close(&t);
 }
 
+/* gemm --json: both backends timed in the same run (interleaved), each with its figures,
+ * and the ratio between them (to the 6 significant digits clbench prints). */
+static void test_bench_clbench_gemm_json(void) {
+    const char *bin = clbench_path();
+    tmptree t;
+    if (!bin || !tmptree_open(&t, "clbench")) return;
+    run_result r = run_clbench(&t, bin, "gemm --m 40 --n 24 --k 16 --iters 3 --json");
+    json_error_t jerr;
+    json_t *root = r.out ? json_loads(r.out, 0, &jerr) : NULL;
+    json_t *results = json_object_get(root, "results");
+    CHECK(r.rc == 0 && json_array_size(results) == 2, "clbench gemm: exit %d, stdout %s, stderr %s", r.rc, r.out, r.err);
+    const int backends = clcnn_have_clblast() ? 2 : 1;
+    for (int i = 0; i < backends && json_array_size(results) == 2; i++) {
+        json_t *b = json_array_get(results, (size_t)i);
+        const double median = json_number_value(json_object_get(b, "median_ms"));
+        const double min = json_number_value(json_object_get(b, "min_ms"));
+        const double gflops = json_number_value(json_object_get(b, "gflops"));
+        CHECK(min > 0 && min <= median && gflops > 0 && isfinite(gflops), "clbench gemm result %d: min %g median %g GFLOP/s %g",
+              i, min, median, gflops);
+    }
+    if (backends == 2 && json_array_size(results) == 2) {
+        const double own = json_number_value(json_object_get(json_array_get(results, 0), "gflops"));
+        const double blast = json_number_value(json_object_get(json_array_get(results, 1), "gflops"));
+        const double ratio = json_number_value(json_object_get(root, "own_over_clblast"));
+        CHECK(blast > 0 && fabs(ratio - own / blast) <= 1e-4 * ratio, "own_over_clblast %g, GFLOP/s %g and %g", ratio, own,
+              blast);
+    }
+    json_decref(root);
+    run_free(&r);
+    tmptree_close(&t);
+}
+
+/* clbench peak on a cold start (no driver or library kernel cache, as on a fresh
+ * machine) against the warm figure of this process: the first launch of a kernel
+ * includes the driver's build, and a calibration that timed it ran the loop once and
+ * reported launch overhead (4.8 for 197 GFLOP/s on PoCL). The bound is loose on
+ * purpose: it catches a figure off by an order of magnitude, not load on the machine. */
+static void test_bench_peak_cold_start(void) {
+    const char *bin = clbench_path();
+    tmptree t;
+    if (!bin || !tmptree_open(&t, "clbench")) return;
+    clcnn_peak warm = {0, 0};
+    CHECK_OK(clcnn_measure_peak(g_ctx, &warm));
+    char cmd[3072];
+    snprintf(cmd, sizeof cmd, "env POCL_CACHE_DIR=%s/pocl XDG_CACHE_HOME=%s CLCNN_CACHE=off %s", t.root, t.root, bin);
+    run_result r = run_clbench(&t, cmd, "peak --json");
+    json_error_t jerr;
+    json_t *root = r.out ? json_loads(r.out, 0, &jerr) : NULL;
+    CHECK(r.rc == 0 && root, "clbench peak (cold): exit %d, stdout %s, stderr %s", r.rc, r.out, r.err);
+    const double cold = json_number_value(json_object_get(root, "fma_gflops"));
+    printf("    peak: %.1f GFLOP/s cold, %.1f warm\n", cold, warm.fma_gflops);
+    CHECK(cold >= warm.fma_gflops / 4, "clbench peak on a cold start: %.1f GFLOP/s against %.1f warm", cold,
+          warm.fma_gflops);
+    json_decref(root);
+    run_free(&r);
+    tmptree_close(&t);
+}
+
 /* conv --json: each pass with a positive time, and the algorithms the forward and the
  * weight gradient run: Winograd for both from 32 tiles (batch 4 at 16x16: 64), Winograd
  * forward with a GEMM weight gradient below (batch 2 at 12x12: 18), GEMMs for 1x1 stride 2. */
@@ -496,6 +554,8 @@ const test_case test_bench_cases[] = {{"bench_peak", test_bench_peak},
                                       {"bench_tune", test_bench_tune},
                                       {"bench_clbench_errors", test_bench_clbench_errors},
                                       {"bench_clbench_model_json", test_bench_clbench_model_json},
+                                      {"bench_clbench_gemm_json", test_bench_clbench_gemm_json},
+                                      {"bench_peak_cold_start", test_bench_peak_cold_start},
                                       {"bench_clbench_conv_json", test_bench_clbench_conv_json},
                                       {"bench_kernel_profile", test_bench_kernel_profile},
                                       {"bench_gpu_bundle", test_bench_gpu_bundle},
