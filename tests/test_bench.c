@@ -248,6 +248,23 @@ static void test_bench_tune(void) {
               "the stored tile is not %s (%s)", tile, root ? "" : jerr.text);
         json_decref(root);
         CHECK_STATUS(clcnn_tune(g, 0, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+        /* Two tiles race: a line for each, and the winner is stored and in use. */
+        char two[64];
+        snprintf(two, sizeof two, "%s,%s", tile, strcmp(tile, "2x16") ? "2x16" : "3x16");
+        setenv("CLCNN_TUNE_TILES", two, 1);
+        r = (report_log){0, ""};
+        CHECK_OK(clcnn_tune(g, 2, on_report, &r));
+        CHECK(r.lines == 8, "%d report lines with tiles %s, expected 8 (last: %s)", r.lines, two, r.last);
+        root = json_load_file(path, 0, &jerr);
+        gt = json_object_get(root, "gemm_tile");
+        char stored[32];
+        snprintf(stored, sizeof stored, "%dx%d", (int)json_integer_value(json_array_get(gt, 0)),
+                 (int)json_integer_value(json_array_get(gt, 1)));
+        CHECK(root && strstr(two, stored), "the stored tile %s is not one of %s", stored, two);
+        char used[32];
+        snprintf(used, sizeof used, "%dx%d", g_ctx->params.gemm_tile_m, g_ctx->params.gemm_tile_n);
+        CHECK(!strcmp(used, stored), "tile %s in use after tuning, %s stored", used, stored);
+        json_decref(root);
     }
     CHECK_STATUS(clcnn_tune(NULL, 1, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
     clcnn_graph_destroy(g);

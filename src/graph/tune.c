@@ -3,6 +3,8 @@
  * 1. The GEMM tile (-DTM/-DTN of gemm_tiled): every candidate times all the graph's
  *    convolutions through im2col + GEMM, weighted by how often each shape occurs; the
  *    tile with the least total wins (one tile per device: the ops read ctx->params).
+ *    Per shape, the candidates take turns (race), so that load from other processes
+ *    that comes and goes during the tuning does not pick the winner.
  * 2. Per convolution shape, with that tile: every algorithm that applies
  *    (clcnn_conv2d_algorithm_applies), forced through ctx->conv_algo_override; the
  *    fastest is stored under clcnn_conv2d_tuning_key when more than one applied.
@@ -19,6 +21,7 @@
 #define TUNE_MIN_RUN_MS 4.0 /* calibrate repetitions so a timed run lasts at least this */
 #define TUNE_MAX_REPS 20
 #define TUNE_ALGO_MAX 8     /* algorithm ids tried: 1 .. TUNE_ALGO_MAX - 1 */
+#define CANDIDATES_MAX 16   /* tiles or algorithms raced against each other */
 
 /* One distinct convolution of the graph at the tuning batch size. */
 typedef struct {
@@ -54,6 +57,7 @@ static double now_ms(void) {
  * (AVX-512's 32 registers); N is the float16 vector count times 16. */
 static const int tile_candidates[][2] = {{2, 16}, {3, 16}, {4, 16}, {5, 16}, {6, 16}, {8, 16}, {12, 16}, {2, 32}, {4, 32}, {6, 32}};
 enum { NTILES = sizeof tile_candidates / sizeof tile_candidates[0], TILES_MAX = 16 };
+_Static_assert(TILES_MAX <= CANDIDATES_MAX && TUNE_ALGO_MAX - 1 <= CANDIDATES_MAX, "race() holds every candidate");
 
 /* The tiles to try: CLCNN_TUNE_TILES="MxN,MxN,..." (each compiled once: a shorter list
  * tunes faster), else tile_candidates. Returns the count. */
@@ -112,64 +116,92 @@ static clcnn_status shape_tensors(clcnn_graph *g, const conv_shape *c, clcnn_ten
     return st;
 }
 
-/* Milliseconds per clcnn_conv2d of shape c on x into y with the context's current tile
- * and override: one untimed call (kernel builds), repetitions calibrated to last at
- * least TUNE_MIN_RUN_MS, the best of `runs` runs (other processes only ever add time). */
-static clcnn_status time_conv(clcnn_graph *g, const conv_shape *c, const clcnn_tensor *x, clcnn_tensor *y, int runs,
-                              double *ms) {
+/* Milliseconds per clcnn_conv2d of shape c on x into y, over reps calls with the
+ * context's current tile and override. */
+static clcnn_status run_conv(clcnn_graph *g, const conv_shape *c, const clcnn_tensor *x, clcnn_tensor *y, int reps,
+                             double *ms) {
     const clcnn_tensor *w = graph_layer_param(g, c->layer, 0);
     clcnn_status st = CLCNN_OK;
-    int reps = 1;
-    double best = 0;
-    for (int r = -1; r <= runs && st == CLCNN_OK; r++) {
-        const double t0 = now_ms();
-        for (int i = 0; i < reps && st == CLCNN_OK; i++)
-            st = clcnn_conv2d(g->ctx, x, w, NULL, &c->layer->conv, NULL, CLCNN_ACT_NONE, y);
-        if (st == CLCNN_OK) st = clcnn_finish(g->ctx);
-        const double t = (now_ms() - t0) / reps;
-        if (r == 0 && t * reps < TUNE_MIN_RUN_MS) { /* r == -1 built the kernels; r == 0 calibrates */
-            reps = t > 0 ? (int)(TUNE_MIN_RUN_MS / t) + 1 : TUNE_MAX_REPS;
-            if (reps > TUNE_MAX_REPS) reps = TUNE_MAX_REPS;
-        }
-        if (r >= 1 && (best == 0 || t < best)) best = t;
+    const double t0 = now_ms();
+    for (int i = 0; i < reps && st == CLCNN_OK; i++)
+        st = clcnn_conv2d(g->ctx, x, w, NULL, &c->layer->conv, NULL, CLCNN_ACT_NONE, y);
+    if (st == CLCNN_OK) st = clcnn_finish(g->ctx);
+    *ms = (now_ms() - t0) / reps;
+    return st;
+}
+
+/* What one candidate sets on the context: a GEMM tile (0: keep the current one) and a
+ * convolution algorithm (0: the default rules). */
+typedef struct {
+    int tile_m, tile_n, algo;
+} candidate;
+
+static void apply_candidate(clcnn_context *ctx, const candidate *k) {
+    if (k->tile_m) {
+        ctx->params.gemm_tile_m = k->tile_m;
+        ctx->params.gemm_tile_n = k->tile_n;
     }
-    *ms = best;
+    ctx->conv_algo_override = k->algo;
+}
+
+/* best[k] = milliseconds per call of shape c under candidate k: for each, one untimed
+ * call (kernel builds) and one that calibrates its repetitions to last at least
+ * TUNE_MIN_RUN_MS; then `runs` rounds in which the candidates take turns, the first
+ * place rotating, and the best of its rounds for each. Timed one after the other, a
+ * change in the machine's load would favour whichever ran in the quiet stretch; taking
+ * turns, it hits all alike (and other processes only ever add time). */
+static clcnn_status race(clcnn_graph *g, const conv_shape *c, const clcnn_tensor *x, clcnn_tensor *y,
+                         const candidate *cand, int nc, int runs, double *best) {
+    int reps[CANDIDATES_MAX];
+    clcnn_status st = CLCNN_OK;
+    for (int k = 0; k < nc && st == CLCNN_OK; k++) {
+        double t = 0;
+        apply_candidate(g->ctx, &cand[k]);
+        st = run_conv(g, c, x, y, 1, &t);
+        if (st == CLCNN_OK) st = run_conv(g, c, x, y, 1, &t);
+        reps[k] = t >= TUNE_MIN_RUN_MS ? 1 : t > 0 ? (int)(TUNE_MIN_RUN_MS / t) + 1 : TUNE_MAX_REPS;
+        if (reps[k] > TUNE_MAX_REPS) reps[k] = TUNE_MAX_REPS;
+        best[k] = 0;
+    }
+    for (int r = 0; r < runs && st == CLCNN_OK; r++)
+        for (int j = 0; j < nc && st == CLCNN_OK; j++) {
+            const int k = (j + r) % nc;
+            double t = 0;
+            apply_candidate(g->ctx, &cand[k]);
+            st = run_conv(g, c, x, y, reps[k], &t);
+            if (st == CLCNN_OK && (best[k] == 0 || t < best[k])) best[k] = t;
+        }
     return st;
 }
 
 /* Step 1: the tile with the least weighted total over all shapes (im2col + GEMM). */
 static clcnn_status tune_tile(clcnn_graph *g, const conv_shape *s, int n, const reporter *rep, int *best_m,
                               int *best_n) {
-    clcnn_context *ctx = g->ctx;
     int tiles[TILES_MAX][2];
     const int ntiles = tiles_to_try(tiles);
-    double best = 0;
-    *best_m = *best_n = 0;
-    ctx->conv_algo_override = CLCNN_CONV_ALGO_IM2COL;
+    candidate cand[TILES_MAX];
+    double total[TILES_MAX] = {0}, ms[TILES_MAX];
+    for (int t = 0; t < ntiles; t++) cand[t] = (candidate){tiles[t][0], tiles[t][1], CLCNN_CONV_ALGO_IM2COL};
     clcnn_status st = CLCNN_OK;
-    for (int t = 0; t < ntiles && st == CLCNN_OK; t++) {
-        ctx->params.gemm_tile_m = tiles[t][0];
-        ctx->params.gemm_tile_n = tiles[t][1];
-        double total = 0;
-        for (int i = 0; i < n && st == CLCNN_OK; i++) {
-            clcnn_tensor *x = NULL, *y = NULL;
-            double ms = 0;
-            if ((st = shape_tensors(g, &s[i], &x, &y)) == CLCNN_OK) st = time_conv(g, &s[i], x, y, 2, &ms);
-            clcnn_tensor_destroy(y);
-            clcnn_tensor_destroy(x);
-            total += ms * s[i].count;
-        }
-        if (st != CLCNN_OK) break;
-        report(rep, "gemm tile %dx%d: %.2f ms for the graph's %d convolution shapes (im2col + GEMM)", tiles[t][0],
-               tiles[t][1], total, n);
-        if (best == 0 || total < best) {
-            best = total;
-            *best_m = tiles[t][0];
-            *best_n = tiles[t][1];
-        }
+    for (int i = 0; i < n && st == CLCNN_OK; i++) {
+        clcnn_tensor *x = NULL, *y = NULL;
+        if ((st = shape_tensors(g, &s[i], &x, &y)) == CLCNN_OK) st = race(g, &s[i], x, y, cand, ntiles, 2, ms);
+        clcnn_tensor_destroy(y);
+        clcnn_tensor_destroy(x);
+        for (int t = 0; t < ntiles && st == CLCNN_OK; t++) total[t] += ms[t] * s[i].count;
     }
-    ctx->conv_algo_override = 0;
-    return st;
+    g->ctx->conv_algo_override = 0;
+    *best_m = *best_n = 0;
+    if (st != CLCNN_OK) return st;
+    int best = 0;
+    for (int t = 0; t < ntiles; t++) {
+        report(rep, "gemm tile %dx%d: %.2f ms for the graph's %d convolution shapes (im2col + GEMM)", tiles[t][0],
+               tiles[t][1], total[t], n);
+        if (total[t] < total[best]) best = t;
+    }
+    *best_m = tiles[best][0];
+    *best_n = tiles[best][1];
+    return CLCNN_OK;
 }
 
 /* "layer1.0.conv1 (x2) x[1, 64, 56, 56] w[64, 64, 3, 3] stride 1 pad 1 groups 1" for reports. */
@@ -204,19 +236,19 @@ static clcnn_status tune_shape(clcnn_graph *g, const conv_shape *c, const report
     double best = 0;
     clcnn_tensor *x = NULL, *y = NULL;
     clcnn_status st = shape_tensors(g, c, &x, &y);
-    for (int algo = 1; algo < TUNE_ALGO_MAX && st == CLCNN_OK; algo++) {
-        if (!clcnn_conv2d_algorithm_applies((clcnn_conv_algo)algo, x, w, &c->layer->conv)) continue;
-        double ms = 0;
-        g->ctx->conv_algo_override = algo;
-        st = time_conv(g, c, x, y, 3, &ms);
-        g->ctx->conv_algo_override = 0;
-        if (st != CLCNN_OK) break;
-        tried++;
-        algo_name(g, c, x, algo, aname, sizeof aname);
-        if (len < (int)sizeof line) len += snprintf(line + len, sizeof line - (size_t)len, " %s %.3f ms,", aname, ms);
-        if (best_algo == 0 || ms < best) {
-            best = ms;
-            best_algo = algo;
+    candidate cand[CANDIDATES_MAX];
+    double ms[CANDIDATES_MAX];
+    for (int algo = 1; algo < TUNE_ALGO_MAX && st == CLCNN_OK; algo++)
+        if (clcnn_conv2d_algorithm_applies((clcnn_conv_algo)algo, x, w, &c->layer->conv))
+            cand[tried++] = (candidate){0, 0, algo};
+    if (st == CLCNN_OK) st = race(g, c, x, y, cand, tried, 3, ms);
+    g->ctx->conv_algo_override = 0;
+    for (int k = 0; k < tried && st == CLCNN_OK; k++) {
+        algo_name(g, c, x, cand[k].algo, aname, sizeof aname);
+        if (len < (int)sizeof line) len += snprintf(line + len, sizeof line - (size_t)len, " %s %.3f ms,", aname, ms[k]);
+        if (best_algo == 0 || ms[k] < best) {
+            best = ms[k];
+            best_algo = cand[k].algo;
             snprintf(name, name_size, "%s", aname);
         }
     }
