@@ -121,15 +121,19 @@ def main():
     print()
     print("| GEMM 1024³ fp32 | median ms | GFLOP/s | % of peak |")
     print("|---|---|---|---|")
+    # Two peaks were measured in this run (clbench peak, and clbench gemm's own): load only
+    # ever lowers such a figure, so the higher one is the better estimate of the device's.
+    roof = max(peak["fma_gflops"], gemm["peak_gflops"])
     for r in gemm["results"]:
         name = {"clcnn": "clcnn own kernel", "clblast": "CLBlast"}.get(r["backend"], r["backend"])
         if "error" in r:
             print(f"| {name} | - | - | {r['error']} |")
         else:
-            print(f"| {name} | {r['median_ms']:.1f} | {r['gflops']:.1f} | {r['pct_of_peak']:.1f} % |")
+            print(f"| {name} | {r['median_ms']:.1f} | {r['gflops']:.1f} | {100 * r['gflops'] / roof:.1f} % |")
     print(f"| PyTorch torch.mm ({a.torch_device}) | {tg['median_ms']:.1f} | {tg['gflops']:.1f} | "
-          f"{100 * tg['gflops'] / gemm['peak_gflops']:.1f} % |")
-    print(f"\n% of peak against the peak clbench gemm measured just before: {gemm['peak_gflops']:.1f} GFLOP/s.")
+          f"{100 * tg['gflops'] / roof:.1f} % |")
+    print(f"\n% of peak against {roof:.1f} GFLOP/s, the higher of the two peaks measured in this run "
+          f"(clbench peak {peak['fma_gflops']:.1f}, clbench gemm {gemm['peak_gflops']:.1f}).")
     if gemm.get("own_over_clblast"):
         print(f"own / CLBlast: {gemm['own_over_clblast']:.2f}x")
     load = max(load_before, os.getloadavg()[0])
