@@ -66,6 +66,10 @@ __kernel void pool2d(__global const float *x, const int x_off, __global float *y
     y[y_off + nc * OH * OW + p] = acc;
 }
 
+/* m after candidate v by pool2d's rule `v > max || isnan(v)`: the NaN-propagating
+ * maximum, NaN once any candidate was NaN. */
+inline float nanmax(const float v, const float m) { return v > m || isnan(v) ? v : m; }
+
 /* Max pooling with windows of at most 3x3 (ResNet's stem pool, 2x2 pools): pool2d's
  * loops with fixed bounds and masks, so that no loop is left and PoCL vectorises the
  * kernel (about twice as fast). Masked lanes read the window's first element again,
@@ -81,14 +85,13 @@ __kernel void pool2d_max3(__global const float *x, const int x_off, __global flo
     for (int jy = 0; jy < 3; jy++)
         for (int jx = 0; jx < 3; jx++) {
             const int iy = w.ys + jy, ix = w.xs + jx, in = iy < w.ye && ix < w.xe;
-            const float v = plane[in ? iy * W + ix : w.ys * W + w.xs];
-            m = v > m || isnan(v) ? v : m;
+            m = nanmax(plane[in ? iy * W + ix : w.ys * W + w.xs], m);
         }
     y[y_off + nc * OH * OW + oy * OW + ox] = m;
 }
 
-/* The NaN-propagating maximum (pool2d's `v > max || isnan(v)`) of vectors. */
-inline float8 nanmax8(const float8 a, const float8 b) { return select(b, a, (a > b) | isnan(a)); }
+/* nanmax of vectors. */
+inline float8 nanmax8(const float8 v, const float8 m) { return select(m, v, (v > m) | isnan(v)); }
 
 /* Columns 2ox .. 2ox+15 (lo, hi) as the even columns 2(ox+j), the odd ones 2(ox+j)+1,
  * and the odd ones before, 2(ox+j)-1, whose first is `carry` (the previous block's last
@@ -120,9 +123,8 @@ __kernel void pool2d_max3s2(__global const float *x, const int x_off, __global f
     __global const float *r1 = plane + clamp(iy + 1, 0, H - 1) * W;
     __global const float *r2 = plane + clamp(iy + 2, 0, H - 1) * W;
     __global float *out = y + y_off + (nc * OH + oy) * OW;
-    float carry = r0[0]; /* column -1 of the first window: padding, so column 0 stands in */
-    carry = r1[0] > carry || isnan(r1[0]) ? r1[0] : carry;
-    carry = r2[0] > carry || isnan(r2[0]) ? r2[0] : carry;
+    /* column -1 of the first window: padding, so column 0 stands in */
+    float carry = nanmax(r2[0], nanmax(r1[0], r0[0]));
     int ox = 0;
     for (; ox + 8 <= OW && 2 * ox + 16 <= W; ox += 8) { /* outputs ox .. ox+7: columns 2ox-1 .. 2ox+15 */
         const int c0 = 2 * ox, c1 = c0 + 8;
@@ -135,11 +137,8 @@ __kernel void pool2d_max3s2(__global const float *x, const int x_off, __global f
     }
     for (; ox < OW; ox++) {
         float m = -INFINITY;
-        for (int ix = max(2 * ox - 1, 0); ix <= min(2 * ox + 1, W - 1); ix++) {
-            m = r0[ix] > m || isnan(r0[ix]) ? r0[ix] : m;
-            m = r1[ix] > m || isnan(r1[ix]) ? r1[ix] : m;
-            m = r2[ix] > m || isnan(r2[ix]) ? r2[ix] : m;
-        }
+        for (int ix = max(2 * ox - 1, 0); ix <= min(2 * ox + 1, W - 1); ix++)
+            m = nanmax(r2[ix], nanmax(r1[ix], nanmax(r0[ix], m)));
         out[ox] = m;
     }
 }

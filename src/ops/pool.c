@@ -69,21 +69,18 @@ clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn
     const int stem = is_stem_pool(params, &g);
     const int small_max = params->mode == CLCNN_POOL_MAX && g.kh <= 3 && g.kw <= 3;
     cl_kernel k;
-    if (stem) {
-        if ((st = clcnn_get_kernel(ctx, "pool.cl", "pool2d_max3s2", "", &k)) != CLCNN_OK) return st;
-        const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(x->shape[2]), KARG_INT(x->shape[3]),
-                                   KARG_INT(shape[2]), KARG_INT(shape[3])};
-        const size_t rows[2] = {(size_t)shape[2], (size_t)shape[0] * (size_t)shape[1]};
-        return clcnn_launch(ctx, k, op, KARG_LIST(args), 2, rows, NULL);
-    }
-    if ((st = clcnn_get_kernel(ctx, "pool.cl", small_max ? "pool2d_max3" : "pool2d", "", &k)) != CLCNN_OK) return st;
+    if ((st = clcnn_get_kernel(ctx, "pool.cl", stem ? "pool2d_max3s2" : small_max ? "pool2d_max3" : "pool2d", "", &k)) !=
+        CLCNN_OK)
+        return st;
     const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(x->shape[2]), KARG_INT(x->shape[3]),
                                KARG_INT(shape[2]), KARG_INT(shape[3]), KARG_INT(g.kh), KARG_INT(g.kw),
                                KARG_INT(g.sh), KARG_INT(g.sw), KARG_INT(g.ph), KARG_INT(g.pw),
                                KARG_INT(params->mode), KARG_INT(params->count_include_pad)};
+    const int nargs = (int)(sizeof args / sizeof args[0]) - (stem ? 8 : small_max ? 2 : 0);
+    /* A work-item per output pixel; the stem's kernel, one per output row: (OH, N*C). */
     const size_t global[3] = {(size_t)shape[3], (size_t)shape[2], (size_t)shape[0] * (size_t)shape[1]};
-    const int nargs = (int)(sizeof args / sizeof args[0]) - (small_max ? 2 : 0);
-    return clcnn_launch(ctx, k, op, nargs, args, 3, global, NULL);
+    return stem ? clcnn_launch(ctx, k, op, nargs, args, 2, global + 1, NULL)
+                : clcnn_launch(ctx, k, op, nargs, args, 3, global, NULL);
 }
 
 clcnn_status clcnn_pool2d_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *params,
