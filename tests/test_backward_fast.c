@@ -215,7 +215,7 @@ static void pool_case(test_rng *rng, int N, int C, int H, int W, clcnn_pool_para
     const int OH = ref_pool_out_size(H, p.kernel_h, p.stride_h, p.pad_h, p.ceil_mode);
     const int OW = ref_pool_out_size(W, p.kernel_w, p.stride_w, p.pad_w, p.ceil_mode);
     const int xs[4] = {N, C, H, W}, ys[4] = {N, C, OH, OW};
-    const size_t nx = numel(4, xs), ny = numel(4, ys), plane = (size_t)H * W;
+    const size_t nx = numel(4, xs), ny = numel(4, ys);
     arena a = {0};
     ar_desc(&a, "max pool x [%d, %d, %d, %d] kernel %d stride %d pad %d%s%s", N, C, H, W, p.kernel_h, p.stride_h,
             p.pad_h, p.ceil_mode ? " ceil" : "", accumulate ? " accumulate" : "");
@@ -224,13 +224,8 @@ static void pool_case(test_rng *rng, int N, int C, int H, int W, clcnn_pool_para
     clcnn_tensor *tx = ar_tensor_d(&a, 4, xs, x), *tdy = ar_tensor_d(&a, 4, ys, r);
     guarded *dx = ar_guarded_d(&a, 4, xs, dx0, NAN);
     if (a.bad) goto done;
-    for (int q = 0; q < N * C; q++)
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++) {
-                const int best = ref_grad_pool_argmax(x + q * plane, H, W, oy, ox, p.kernel_h, p.kernel_w,
-                                                      p.stride_h, p.stride_w, p.pad_h, p.pad_w);
-                want[q * plane + (size_t)best] += r[((size_t)q * OH + oy) * OW + ox];
-            }
+    ref_grad_max_pool_backward(x, r, N * C, H, W, OH, OW, p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_h,
+                               p.pad_w, want);
     if (CASE_OK(&a, clcnn_pool2d_backward(g_ctx, tx, &p, tdy, dx->t, accumulate)))
         check_plus(&a, "dx", dx, want, dx0, 1e-6, NULL);
 done:

@@ -302,15 +302,10 @@ static void test_pool2d_backward_max_ties(void) {
         double *want = ar_doubles(&a, nx);
         if (a.bad) goto next;
         for (size_t i = 0; i < nx; i++) x[i] = i < plane ? 1.0f : (float)test_rng_int(&rng, 0, 2);
-        const double *xd = ar_widen(&a, x, nx);
-        for (int p = 0; xd && p < c.N * c.C; p++)
-            for (int oy = 0; oy < c.OH; oy++)
-                for (int ox = 0; ox < c.OW; ox++) {
-                    const int best = ref_grad_pool_argmax(xd + p * plane, c.H, c.W, oy, ox, c.p.kernel_h,
-                                                          c.p.kernel_w, c.p.stride_h, c.p.stride_w, c.p.pad_h,
-                                                          c.p.pad_w);
-                    want[p * plane + (size_t)best] += r[((size_t)p * c.OH + oy) * c.OW + ox];
-                }
+        const double *xd = ar_widen(&a, x, nx), *rd = ar_widen(&a, r, ny);
+        if (a.bad) goto next;
+        ref_grad_max_pool_backward(xd, rd, c.N * c.C, c.H, c.W, c.OH, c.OW, c.p.kernel_h, c.p.kernel_w, c.p.stride_h,
+                                   c.p.stride_w, c.p.pad_h, c.p.pad_w, want);
         clcnn_tensor *tx = ar_tensor(&a, 4, xs, x), *tr = ar_tensor(&a, 4, ys, r);
         if (a.bad) goto next;
         const pool_op op = {tx, tr, c.p};
@@ -320,29 +315,11 @@ static void test_pool2d_backward_max_ties(void) {
     }
 }
 
-/* dx of a K x K max pool with stride 2 and padding K/2 over planes of H x W, by
- * PyTorch's rule `v > max || isnan(v)`: each window's dy r goes to its last NaN, or to
- * its first maximum in row-major order when it has none. */
-static void ref_max_pool_s2_backward(const float *x, const float *r, int planes, int H, int W, int K, double *want) {
-    const int OH = ref_pool_out_size(H, K, 2, K / 2, 0), OW = ref_pool_out_size(W, K, 2, K / 2, 0);
-    for (int q = 0; q < planes; q++)
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++) {
-                const int y0 = oy * 2 - K / 2, x0 = ox * 2 - K / 2;
-                int best = -1;
-                for (int iy = y0 < 0 ? 0 : y0; iy < y0 + K && iy < H; iy++)
-                    for (int ix = x0 < 0 ? 0 : x0; ix < x0 + K && ix < W; ix++) {
-                        const int i = (q * H + iy) * W + ix;
-                        if (best < 0 || x[i] > x[best] || isnan(x[i])) best = i;
-                    }
-                want[best] += r[(q * OH + oy) * OW + ox];
-            }
-}
-
 /* Max pooling backward with kernel K, stride 2 and padding K/2 on x [xs] against
- * ref_max_pool_s2_backward: NaNs at random places when nan_rate > 0; with ties, values
- * drawn from {0, 1, 2} and the first plane all -infinity (every window a tie, none
- * above the starting maximum), else values from [-2, 2]. */
+ * ref_grad_max_pool_backward (PyTorch's rule, NaN included): NaNs at random places
+ * when nan_rate > 0; with ties, values drawn from {0, 1, 2} and the first plane all
+ * -infinity (every window a tie, none above the starting maximum), else values from
+ * [-2, 2]. */
 static void max_pool_s2_case(test_rng *rng, const int xs[4], int K, int nan_rate, int ties) {
     const clcnn_pool_params p = {.mode = CLCNN_POOL_MAX, .kernel_h = K, .kernel_w = K, .stride_h = 2,
                                  .stride_w = 2, .pad_h = K / 2, .pad_w = K / 2};
@@ -358,7 +335,9 @@ static void max_pool_s2_case(test_rng *rng, const int xs[4], int K, int nan_rate
         if (ties) x[i] = i < (size_t)xs[2] * xs[3] ? -INFINITY : (float)test_rng_int(rng, 0, 2);
         if (nan_rate && test_rng_int(rng, 0, nan_rate - 1) == 0) x[i] = NAN;
     }
-    ref_max_pool_s2_backward(x, r, xs[0] * xs[1], xs[2], xs[3], K, want);
+    const double *xd = ar_widen(&a, x, nx), *rd = ar_widen(&a, r, ny);
+    if (a.bad) goto done;
+    ref_grad_max_pool_backward(xd, rd, xs[0] * xs[1], xs[2], xs[3], ys[2], ys[3], K, K, 2, 2, K / 2, K / 2, want);
     clcnn_tensor *tx = ar_tensor(&a, 4, xs, x), *tr = ar_tensor(&a, 4, ys, r);
     if (a.bad) goto done;
     const pool_op op = {tx, tr, p};

@@ -34,8 +34,19 @@ int ref_grad_pool_argmax(const double *plane, int H, int W, int oy, int ox, int 
     int best = -1;
     for (int iy = ys; iy < ye; iy++)
         for (int ix = xs; ix < xe; ix++)
-            if (best < 0 || plane[iy * W + ix] > plane[best]) best = iy * W + ix;
+            if (best < 0 || plane[iy * W + ix] > plane[best] || isnan(plane[iy * W + ix])) best = iy * W + ix;
     return best;
+}
+
+void ref_grad_max_pool_backward(const double *x, const double *dy, int NC, int H, int W, int OH, int OW, int kh,
+                                int kw, int sh, int sw, int ph, int pw, double *dx) {
+    const size_t plane = (size_t)H * W;
+    for (int q = 0; q < NC; q++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const int best = ref_grad_pool_argmax(x + q * plane, H, W, oy, ox, kh, kw, sh, sw, ph, pw);
+                dx[q * plane + (size_t)best] += dy[((size_t)q * OH + oy) * OW + ox];
+            }
 }
 
 void ref_grad_pool2d(const double *x, int NC, int H, int W, int mode, int kh, int kw, int sh, int sw, int ph,

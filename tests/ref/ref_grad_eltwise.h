@@ -13,10 +13,15 @@ void ref_grad_activate(const double *x, size_t n, int act, double *y);
  * padding and divisors as torch.nn.MaxPool2d / AvgPool2d. y [NC, OH, OW]. */
 void ref_grad_pool2d(const double *x, int NC, int H, int W, int mode, int kh, int kw, int sh, int sw, int ph,
                      int pw, int count_include_pad, double *y, int OH, int OW);
-/* Index in the plane of the first maximum of the window of output (oy, ox) of
- * max pooling (the element that receives that output's gradient). */
+/* Index in the plane of the element of the window of output (oy, ox) of max pooling
+ * that receives that output's gradient, by PyTorch's rule `v > max || isnan(v)`: the
+ * window's last NaN, or its first maximum in row-major order when it has none. */
 int ref_grad_pool_argmax(const double *plane, int H, int W, int oy, int ox, int kh, int kw, int sh, int sw, int ph,
                          int pw);
+/* dx += max pooling's input gradient: each output's dy [NC, OH, OW] added at its
+ * window's ref_grad_pool_argmax. */
+void ref_grad_max_pool_backward(const double *x, const double *dy, int NC, int H, int W, int OH, int OW, int kh,
+                                int kw, int sh, int sw, int ph, int pw, double *dx);
 
 /* y [NC] = mean of each plane of S values. */
 void ref_grad_global_avg_pool(const double *x, int NC, int S, double *y);
