@@ -148,12 +148,21 @@ __kernel void winograd_weights(__global const float *w, const int w_off, __globa
         const int n = min(WV, C - c0);
         __global const float *g = w + w_off + k * ks + c0 * cs + q0;
         VT gv[9];
+        if (n == WV) { /* every lane a filter: gathered straight into the vector */
 #pragma unroll
-        for (int q = 0; q < 9; q++) {
-            float lanes[WV];
+            for (int q = 0; q < 9; q++) {
+#define LANE_AT(l) g[(l) * cs + q * qs]
+                gv[q] = (VT)(GATHER_LANES(LANE_AT));
+#undef LANE_AT
+            }
+        } else {
 #pragma unroll
-            for (int l = 0; l < WV; l++) lanes[l] = l < n ? g[l * cs + q * qs] : 0.0f;
-            gv[q] = VLOAD(0, lanes);
+            for (int q = 0; q < 9; q++) {
+                float lanes[WV];
+#pragma unroll
+                for (int l = 0; l < WV; l++) lanes[l] = l < n ? g[l * cs + q * qs] : 0.0f;
+                gv[q] = VLOAD(0, lanes);
+            }
         }
         VT r[36];
         WINO_2D(WINO_G, 3, 6, gv, r);
