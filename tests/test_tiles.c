@@ -7,7 +7,7 @@
 #include "harness.h"
 #include "ref/ref.h"
 
-/* The table's rows (4x16 for CPUs and the default), clcnn_tune's candidates
+/* The table's rows (5x16 for CPUs, 4x16 the default), clcnn_tune's candidates
  * (src/graph/tune.c) and a few odd ones. */
 static const char *tiles[] = {"6x32", "6x16", "4x16", "3x32", "8x16", "1x16", "2x16",
                               "3x16", "5x16", "12x16", "2x32", "4x32"};
