@@ -147,22 +147,17 @@ __kernel void winograd_weights(__global const float *w, const int w_off, __globa
     for (int c0 = get_global_id(0) * WV; c0 < C; c0 += step) {
         const int n = min(WV, C - c0);
         __global const float *g = w + w_off + k * ks + c0 * cs + q0;
+        /* Each lane's filter, gathered straight into the vectors as winograd_input gathers
+         * its tiles. Lanes past C repeat the last filter: store_points keeps only n lanes. */
+        int at[WV];
+#pragma unroll
+        for (int l = 0; l < WV; l++) at[l] = min(l, n - 1) * cs;
         VT gv[9];
-        if (n == WV) { /* every lane a filter: gathered straight into the vector */
 #pragma unroll
-            for (int q = 0; q < 9; q++) {
-#define LANE_AT(l) g[(l) * cs + q * qs]
-                gv[q] = (VT)(GATHER_LANES(LANE_AT));
+        for (int q = 0; q < 9; q++) {
+#define LANE_AT(l) g[at[l] + q * qs]
+            gv[q] = (VT)(GATHER_LANES(LANE_AT));
 #undef LANE_AT
-            }
-        } else {
-#pragma unroll
-            for (int q = 0; q < 9; q++) {
-                float lanes[WV];
-#pragma unroll
-                for (int l = 0; l < WV; l++) lanes[l] = l < n ? g[l * cs + q * qs] : 0.0f;
-                gv[q] = VLOAD(0, lanes);
-            }
         }
         VT r[36];
         WINO_2D(WINO_G, 3, 6, gv, r);
