@@ -512,7 +512,8 @@ static const char *profile_row(const char *err, const char *row, double *gflops)
 
 /* CLCNN_PROFILE_KERNELS=1: a table at exit with the GEMM's row and its GFLOP/s;
  * =shapes: the GEMM's rows split by shape (the forward of a 1x1 convolution of 64 to
- * 64 channels at 16x16 is a 64 x 256 x 64 GEMM, with B packed: " p"). */
+ * 64 channels at 16x16 is a 64 x 256 x 64 GEMM, with B packed: " p"), and the packing
+ * of that B (K x N) in a row of its own. */
 static void test_bench_kernel_profile(void) {
     const char *bin = clbench_path();
     tmptree t;
@@ -529,6 +530,9 @@ static void test_bench_kernel_profile(void) {
               r.rc, r.err);
         CHECK(row && gflops > 0 && isfinite(gflops), "profile %s: no row \"%s\" with GFLOP/s in %s", modes[i], rows[i],
               r.err ? r.err : "");
+        if (i == 1)
+            CHECK(r.err && strstr(r.err, "\ngemm_pack_b 64x256 b1 "), "profile shapes: no packing row in %s",
+                  r.err ? r.err : "");
         run_free(&r);
     }
     tmptree_close(&t);

@@ -43,6 +43,11 @@ static clcnn_status pack_b(clcnn_context *ctx, const clcnn_gemm_args *g, const c
                                KARG_INT(g->b_sb0), KARG_INT(g->b_sb1), KARG_INT(g->nb1 > 0 ? g->nb1 : 1),
                                KARG_INT(g->K), KARG_INT(g->N), KARG_TENSOR(dst)};
     const size_t global[3] = {(size_t)g->K, (size_t)panels, (size_t)batch};
+    if (clcnn_kprofile_on()) { /* CLCNN_PROFILE_KERNELS=shapes: K x N, batch items */
+        char shape[48];
+        snprintf(shape, sizeof shape, "%dx%d b%d", g->K, g->N, batch);
+        clcnn_kprofile_work(shape, 0);
+    }
     return clcnn_launch(ctx, k, "gemm B packing", KARG_LIST(args), 3, global, NULL);
 }
 

@@ -2,7 +2,8 @@
  * drained before and after it, so the figures are the kernel's own, and the run is
  * slower) and prints, when the process exits, a table per kernel name: launches, total
  * and mean milliseconds, share of the total, and GFLOP/s for the GEMM.
- * CLCNN_PROFILE_KERNELS=shapes splits the GEMM's rows by shape (M x N x K, batch). For
+ * CLCNN_PROFILE_KERNELS=shapes splits the GEMM's rows by shape (M x N x K, batch), and
+ * those of im2col and of the GEMM's B packing (rows x columns, batch). For
  * finding where a network spends its time below the layer level of `clbench ops`. A
  * driver that compiles lazily (PoCL builds a kernel for each new local size at its
  * first launch) counts that build in the first launch, which is shown apart and left
