@@ -61,16 +61,6 @@ clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, co
 clcnn_status conv_winograd_weight_grad(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *dy,
                                        const conv_geom *g, clcnn_tensor *dw);
 
-/* The local size for the Winograd and depthwise kernels: one work-item per group on
- * CPU devices (each work-item already does a row of work, and PoCL compiles a kernel
- * once per local size, so a fixed one keeps the first run of every new shape from
- * compiling again; measured within 10 % of the driver's choice), the driver's choice
- * (NULL) elsewhere. */
-static inline const size_t *conv_fixed_local(const clcnn_context *ctx) {
-    static const size_t one[3] = {1, 1, 1};
-    return ctx->dev.info.type == CLCNN_DEVICE_CPU ? one : NULL;
-}
-
 /* Winograd's output tiles of 4x4 pixels over a batch of N images of OH x OW. */
 static inline long conv_winograd_tiles(int N, int OH, int OW) { return (long)N * ((OH + 3) / 4) * ((OW + 3) / 4); }
 

@@ -25,7 +25,7 @@ clcnn_status conv_depthwise_forward(clcnn_context *ctx, const clcnn_tensor *x, c
                                KARG_INT(act), KARG_TENSOR(y),
                                DW_GEOM_ARGS(C, x->shape[2], x->shape[3], w->shape[2], w->shape[3], g, OH, OW)};
     const size_t global[3] = {(size_t)OH, (size_t)C, (size_t)N};
-    return clcnn_launch(ctx, k, "depthwise_forward", KARG_LIST(args), 3, global, conv_fixed_local(ctx));
+    return clcnn_launch(ctx, k, "depthwise_forward", KARG_LIST(args), 3, global, ops_fixed_local(ctx));
 }
 
 /* Shapes are checked by clcnn_conv2d_backward: x (when given) and dx are [N, C, H, W],
@@ -43,7 +43,7 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
         const clcnn_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(w), KARG_TENSOR(dx), KARG_INT(accumulate != 0),
                                    DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
         const size_t global[3] = {(size_t)H, (size_t)C, (size_t)N};
-        if ((st = clcnn_launch(ctx, k, "depthwise_backward_data", KARG_LIST(args), 3, global, conv_fixed_local(ctx))) != CLCNN_OK)
+        if ((st = clcnn_launch(ctx, k, "depthwise_backward_data", KARG_LIST(args), 3, global, ops_fixed_local(ctx))) != CLCNN_OK)
             return st;
     }
     if (dw) {
@@ -53,7 +53,7 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
         const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(dw), KARG_INT(N),
                                    DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
         const size_t global[2] = {(size_t)KH * KW, (size_t)C};
-        if ((st = clcnn_launch(ctx, k, "depthwise_backward_weight", KARG_LIST(args), 2, global, conv_fixed_local(ctx))) != CLCNN_OK)
+        if ((st = clcnn_launch(ctx, k, "depthwise_backward_weight", KARG_LIST(args), 2, global, ops_fixed_local(ctx))) != CLCNN_OK)
             return st;
     }
     return CLCNN_OK;

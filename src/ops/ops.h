@@ -73,6 +73,16 @@ clcnn_status clcnn_transpose(clcnn_context *ctx, const clcnn_tensor *src, int sr
 clcnn_status clcnn_channel_scale(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *s,
                                  const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y);
 
+/* The local size for kernels whose work-items each do a row of work (Winograd,
+ * depthwise, the batch-norm fold): one work-item per group on CPU devices (PoCL
+ * compiles a kernel once per local size, so a fixed one keeps the first run of every
+ * new shape from compiling again; measured within 10 % of the driver's choice), the
+ * driver's choice (NULL) elsewhere. */
+static inline const size_t *ops_fixed_local(const clcnn_context *ctx) {
+    static const size_t one[3] = {1, 1, 1};
+    return ctx->dev.info.type == CLCNN_DEVICE_CPU ? one : NULL;
+}
+
 /* CLCNN_OK if act is a valid clcnn_activation, else an error naming op. */
 clcnn_status clcnn_check_activation(clcnn_context *ctx, const char *op, clcnn_activation act);
 

@@ -47,7 +47,7 @@ static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, con
     const clcnn_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(u), KARG_INT(d->su), KARG_INT(d->K), KARG_INT(d->C),
                                KARG_INT(ks),   KARG_INT(cs),   KARG_INT(q0),    KARG_INT(qs)};
     const size_t global[2] = {wino_loop_width(ctx, d->C, wv), (size_t)d->K};
-    return clcnn_launch(ctx, k, "winograd_weights", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
+    return clcnn_launch(ctx, k, "winograd_weights", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 }
 
 /* xp = images n0 .. n0+nc-1 of x zero-padded to the tiles' patches (winograd_pad). */
@@ -77,7 +77,7 @@ clcnn_status wino_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tens
     const clcnn_karg args[] = {KARG_TENSOR(xp), KARG_TENSOR(v), KARG_INT(d->sv), KARG_INT(d->C), KARG_INT(Hp),
                                KARG_INT(Wp), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T), KARG_INT(tn)};
     const size_t global[2] = {wino_ceil_div(T, tn) * (size_t)tn / (size_t)wv, (size_t)d->C}; /* whole panels */
-    st = clcnn_launch(ctx, k, "winograd_input", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
+    st = clcnn_launch(ctx, k, "winograd_input", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 free_xp:
     clcnn_tensor_destroy(xp);
     return st;
@@ -109,7 +109,7 @@ static clcnn_status winograd_output(clcnn_context *ctx, const wino_dims *d, cons
                                KARG_INT(residual ? residual->offset + off : 0), KARG_INT(act), KARG_INT(d->K),
                                KARG_INT(d->OH), KARG_INT(d->OW), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T)};
     const size_t global[2] = {wino_ceil_div(T, wv), (size_t)d->K};
-    return clcnn_launch(ctx, k, "winograd_output", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
+    return clcnn_launch(ctx, k, "winograd_output", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 }
 
 /* The transformed weight U in *u: from the cache when it holds one of the right size

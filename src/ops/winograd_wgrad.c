@@ -18,7 +18,7 @@ static clcnn_status wgrad_dy(clcnn_context *ctx, const wino_dims *d, const clcnn
                                KARG_INT(d->su), KARG_INT(d->K), KARG_INT(d->OH), KARG_INT(d->OW),
                                KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T), KARG_INT(tn)};
     const size_t global[2] = {wino_loop_width(ctx, kp, wv), (size_t)T};
-    return clcnn_launch(ctx, k, "winograd_dy", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
+    return clcnn_launch(ctx, k, "winograd_dy", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 }
 
 /* M[xi] (+)= V[xi] Y[xi] over the T tiles of a chunk: M = C, N = K, K = T; V is a plain
@@ -42,7 +42,7 @@ static clcnn_status wgrad_output(clcnn_context *ctx, const wino_dims *d, const c
     if (st != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(m), KARG_INT(d->sm), KARG_TENSOR(dw), KARG_INT(d->K), KARG_INT(d->C)};
     const size_t global[2] = {wino_loop_width(ctx, d->K, wv), (size_t)d->C};
-    return clcnn_launch(ctx, k, "winograd_wgrad_output", KARG_LIST(args), 2, global, conv_fixed_local(ctx));
+    return clcnn_launch(ctx, k, "winograd_wgrad_output", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 }
 
 /* Arguments are checked by clcnn_conv2d_backward; conv_winograd_applies(x, dw, g) holds. */
