@@ -205,6 +205,43 @@ done:
     clcnn_graph_destroy(g);
 }
 
+/* clcnn_model_from_weights leaves out the random initial values that its strict load
+ * overwrites: the network holds exactly the file's values; and the skip ends with the
+ * call, also when the load fails, so a network built afterwards is initialised as one
+ * built before it. */
+static void test_weights_io_model_skips_init(void) {
+    test_rng rng = {g_seed ^ 0x5a7e1003u};
+    clcnn_model_desc desc = {.arch = "compact", .classes = 3, .size = 32, .head_dropout = 0.2f};
+    desc.norm = clcnn_normalization_imagenet();
+    const clcnn_model_desc other_classes = {.classes = 5};
+    scratch_dir s;
+    clcnn_graph *before = NULL, *src = NULL, *opened = NULL, *refused = NULL, *after = NULL;
+    clcnn_weights *w = NULL;
+    CHECK_OK(clcnn_model_build(g_ctx, &desc, 5, &before));
+    CHECK_OK(clcnn_model_build(g_ctx, &desc, 9, &src));
+    if (test_failures() || !scratch_open(&s)) goto done;
+    randomize(src, &rng, 0);
+    CHECK_OK(clcnn_model_save(src, &desc, s.path, 0, NULL, NULL));
+    CHECK_OK(clcnn_weights_load(g_ctx, s.path, &w));
+    if (!w) goto close;
+    CHECK_OK(clcnn_model_from_weights(g_ctx, w, NULL, &opened, NULL));
+    if (opened) expect_file_matches(opened, w);
+    const clcnn_status st = clcnn_model_from_weights(g_ctx, w, &other_classes, &refused, NULL);
+    CHECK(st == CLCNN_ERR_SHAPE && !refused, "a 3-class file opened as 5 classes: %s (%s), graph %p",
+          clcnn_status_str(st), clcnn_last_error(g_ctx), (void *)refused);
+    CHECK_OK(clcnn_model_build(g_ctx, &desc, 5, &after));
+    if (after) expect_same_params(before, after);
+close:
+    tmptree_close(&s.t);
+done:
+    clcnn_weights_destroy(w);
+    clcnn_graph_destroy(after);
+    clcnn_graph_destroy(refused);
+    clcnn_graph_destroy(opened);
+    clcnn_graph_destroy(src);
+    clcnn_graph_destroy(before);
+}
+
 /* The bytes themselves: what the safetensors reference reader requires (header length
  * a multiple of 8, padding spaces, F32 entries with contiguous offsets from 0 that
  * cover the data exactly, no other bytes), little-endian data. */
@@ -453,6 +490,7 @@ done:
 const test_case test_weights_io_cases[] = {
     {"weights_io_round_trip", test_weights_io_round_trip},
     {"weights_io_resnet", test_weights_io_resnet},
+    {"weights_io_model_skips_init", test_weights_io_model_skips_init},
     {"weights_io_file_layout", test_weights_io_file_layout},
     {"weights_io_replace", test_weights_io_replace},
     {"weights_io_save_errors", test_weights_io_save_errors},

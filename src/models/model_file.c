@@ -139,7 +139,14 @@ clcnn_status clcnn_model_from_weights(clcnn_context *ctx, const clcnn_weights *w
     const char *path = clcnn_weights_path(weights);
     clcnn_model_desc d;
     clcnn_status st = describe(ctx, weights, path, given, &d);
-    if (st == CLCNN_OK) st = clcnn_model_build(ctx, &d, 0, graph);
+    if (st == CLCNN_OK) {
+        /* The strict load below overwrites every parameter or fails (and the graph goes):
+         * random initial values would be drawn for nothing (over half of a warm
+         * `clcnn predict` with ResNet-18). */
+        ctx->params_from_file = 1;
+        st = clcnn_model_build(ctx, &d, 0, graph);
+        ctx->params_from_file = 0;
+    }
     if (st == CLCNN_OK && (st = clcnn_graph_load(*graph, weights, CLCNN_LOAD_STRICT, NULL)) != CLCNN_OK) {
         clcnn_error_prefix(ctx, st, "%s: %s does not fit %s with %d classes%s", op, path, d.arch, d.classes,
                            d.head_hidden ? " and an MLP head" : "");
