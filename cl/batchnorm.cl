@@ -190,9 +190,10 @@ __kernel void batchnorm_backward_dx(__global const float *x, const int x_off, __
 
 /* w_out[co][j] = w[co][j] * s, b_out[co] = (bias[co] - mean[co]) * s + beta[co] with
  * s = gamma[co] / sqrt(var[co] + eps). One work-item per run of `chunk` weights of one
- * channel: s once, then a plain scaling loop (one work-item per weight, with a division
- * for its channel, ran at a third of the memory speed on PoCL); the first run of a
- * channel also writes its bias. Global: (ceil(per_channel / chunk), channels). */
+ * channel (256 on CPUs, 1 on GPUs): s once, then a plain scaling loop (one work-item per
+ * weight with a division for its channel ran at a third of the memory speed on PoCL);
+ * the first run of a channel also writes its bias. Global: (ceil(per_channel / chunk),
+ * channels). */
 __kernel void batchnorm_fold(__global const float *w, const int w_off, __global const float *bias, const int bias_off,
                              __global const float *gamma, const int g_off, __global const float *beta,
                              const int b_off, __global const float *mean, const int m_off,

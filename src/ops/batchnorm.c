@@ -74,8 +74,9 @@ clcnn_status clcnn_batchnorm(clcnn_context *ctx, const clcnn_tensor *x, const cl
     return bn_apply(ctx, op, x, gamma, beta, mean, var, 1, eps, &d, y);
 }
 
-/* Weights each batchnorm_fold work-item scales (a run within one channel). */
-#define BN_FOLD_CHUNK 256
+/* Weights each batchnorm_fold work-item scales on a CPU (a run within one channel); on
+ * other devices one each, so that neighbouring work-items read neighbouring weights. */
+#define BN_FOLD_CPU_CHUNK 256
 
 clcnn_status clcnn_batchnorm_fold(clcnn_context *ctx, const clcnn_tensor *w, const clcnn_tensor *bias,
                                   const clcnn_tensor *gamma, const clcnn_tensor *beta, const clcnn_tensor *mean,
@@ -92,10 +93,11 @@ clcnn_status clcnn_batchnorm_fold(clcnn_context *ctx, const clcnn_tensor *w, con
     cl_kernel k;
     if ((st = clcnn_get_kernel(ctx, "batchnorm.cl", "batchnorm_fold", "", &k)) != CLCNN_OK) return st;
     const int per_channel = (int)(w->numel / (size_t)C);
+    const int chunk = ctx->dev.info.type == CLCNN_DEVICE_CPU ? BN_FOLD_CPU_CHUNK : 1;
     const clcnn_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(bias), KARG_TENSOR(gamma), KARG_TENSOR(beta),
                                KARG_TENSOR(mean), KARG_TENSOR(var), KARG_TENSOR(w_out), KARG_TENSOR(b_out),
-                               KARG_INT(per_channel), KARG_INT(BN_FOLD_CHUNK), KARG_INT(C), KARG_FLOAT(eps)};
-    const size_t global[2] = {(size_t)(per_channel + BN_FOLD_CHUNK - 1) / BN_FOLD_CHUNK, (size_t)C};
+                               KARG_INT(per_channel), KARG_INT(chunk), KARG_INT(C), KARG_FLOAT(eps)};
+    const size_t global[2] = {(size_t)(per_channel + chunk - 1) / chunk, (size_t)C};
     return clcnn_launch(ctx, k, op, KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 }
 
