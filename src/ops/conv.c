@@ -85,11 +85,7 @@ clcnn_status conv_im2col(clcnn_context *ctx, const clcnn_tensor *x, int n_first,
     if (rows) args[na++] = block_arg;
     const size_t global[3] = {rows ? (size_t)((oh + block - 1) / block) : (size_t)oh,
                               rows ? (size_t)C * KH * KW : (size_t)n_count, rows ? (size_t)n_count : 1};
-    if (clcnn_kprofile_on()) { /* CLCNN_PROFILE_KERNELS=shapes: column rows x pixels, images */
-        char shape[48];
-        snprintf(shape, sizeof shape, "%dx%d b%d", C * KH * KW, oh * ow, n_count);
-        clcnn_kprofile_work(shape, 0);
-    }
+    clcnn_kprofile_work(0, "%dx%d b%d", C * KH * KW, oh * ow, n_count); /* column rows x pixels, images */
     return clcnn_launch(ctx, k, rows ? "im2col_rows" : "im2col_pixels", na, args, 3, global, NULL);
 }
 

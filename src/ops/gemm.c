@@ -43,11 +43,7 @@ static clcnn_status pack_b(clcnn_context *ctx, const clcnn_gemm_args *g, const c
                                KARG_INT(g->b_sb0), KARG_INT(g->b_sb1), KARG_INT(g->nb1 > 0 ? g->nb1 : 1),
                                KARG_INT(g->K), KARG_INT(g->N), KARG_TENSOR(dst)};
     const size_t global[3] = {(size_t)g->K, (size_t)panels, (size_t)batch};
-    if (clcnn_kprofile_on()) { /* CLCNN_PROFILE_KERNELS=shapes: K x N, batch items */
-        char shape[48];
-        snprintf(shape, sizeof shape, "%dx%d b%d", g->K, g->N, batch);
-        clcnn_kprofile_work(shape, 0);
-    }
+    clcnn_kprofile_work(0, "%dx%d b%d", g->K, g->N, batch); /* K x N, batch items */
     return clcnn_launch(ctx, k, "gemm B packing", KARG_LIST(args), 3, global, NULL);
 }
 
@@ -83,11 +79,8 @@ clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
     const size_t global[3] = {((size_t)g->N + tn - 1) / tn, ((size_t)g->M + tm - 1) / tm, (size_t)nb0 * (size_t)nb1};
     const size_t l = (size_t)ctx->params.gemm_local;
     const size_t local[3] = {l, l > 1 ? l : 1, 1};
-    if (clcnn_kprofile_on()) {
-        char shape[48];
-        snprintf(shape, sizeof shape, "%dx%dx%d b%d%s", g->M, g->N, g->K, nb0 * nb1, packed || g->b_panels ? " p" : "");
-        clcnn_kprofile_work(shape, 2.0 * g->M * (double)g->N * g->K * nb0 * nb1);
-    }
+    clcnn_kprofile_work(2.0 * g->M * (double)g->N * g->K * nb0 * nb1, "%dx%dx%d b%d%s", g->M, g->N, g->K, nb0 * nb1,
+                        packed || g->b_panels ? " p" : "");
     st = clcnn_launch(ctx, k, "gemm", KARG_LIST(args), 3, global, l ? local : NULL);
 free_packed:
     clcnn_tensor_destroy(packed);

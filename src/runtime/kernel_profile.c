@@ -2,6 +2,7 @@
  * shape for CLCNN_PROFILE_KERNELS=shapes (kernel_profile.h). */
 #include "runtime/kernel_profile.h"
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +69,12 @@ static void read_env(void) {
 static _Thread_local char work_shape[48];
 static _Thread_local double work_flops;
 
-void clcnn_kprofile_work(const char *shape, double flops) {
-    snprintf(work_shape, sizeof work_shape, "%s", shape);
+void clcnn_kprofile_work(double flops, const char *shape_format, ...) {
+    if (!clcnn_kprofile_on()) return;
+    va_list ap;
+    va_start(ap, shape_format);
+    vsnprintf(work_shape, sizeof work_shape, shape_format, ap);
+    va_end(ap);
     work_flops = flops;
 }
 

@@ -19,9 +19,10 @@ int clcnn_kprofile_on(void);
 /* Milliseconds on a monotonic clock, after clFinish(queue). */
 double clcnn_kprofile_start(cl_command_queue queue);
 
-/* The shape (a short label) and floating-point work of the next launch this thread
- * profiles: clcnn_kprofile_end uses them once. */
-void clcnn_kprofile_work(const char *shape, double flops);
+/* The shape (a short label, printf-style) and floating-point work of the next launch
+ * this thread profiles: clcnn_kprofile_end uses them once. Does nothing when profiling
+ * is off, so launchers call it unconditionally. */
+void clcnn_kprofile_work(double flops, const char *shape_format, ...) __attribute__((format(printf, 2, 3)));
 
 /* Add the launch of kernel that began at start_ms (clFinish first). Thread-safe. */
 void clcnn_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms);
