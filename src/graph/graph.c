@@ -31,7 +31,6 @@ clcnn_status clcnn_graph_create(clcnn_context *ctx, int channels, int height, in
     if (!g) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_graph_create: no host memory");
     g->ctx = ctx;
     g->seed = g->rng = seed;
-    g->skip_init = ctx->params_from_file;
     g->cap_layers = 16;
     g->layers = calloc((size_t)g->cap_layers, sizeof *g->layers);
     char *name = strdup("input");

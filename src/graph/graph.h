@@ -62,7 +62,6 @@ typedef struct {
 struct clcnn_graph {
     clcnn_context *ctx;
     uint64_t seed, rng;
-    int skip_init; /* parameters get no initial values (ctx->params_from_file at creation) */
     graph_layer *layers;
     int nlayers, cap_layers;
     graph_param *params;

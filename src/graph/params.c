@@ -51,8 +51,9 @@ clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix,
     clcnn_status st = CLCNN_OK;
     if (!(p->name = malloc(len))) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for names");
     snprintf(p->name, len, "%s.%s", l->name, suffix);
+    /* No initial values while clcnn_model_from_weights builds: its strict load overwrites them. */
     if ((st = clcnn_tensor_create(g->ctx, ndim, shape, &p->value)) != CLCNN_OK ||
-        (!g->skip_init && (st = init_value(g, p->value, scale, init)) != CLCNN_OK))
+        (!g->ctx->params_from_file && (st = init_value(g, p->value, scale, init)) != CLCNN_OK))
         goto fail;
     if (trainable && ((st = clcnn_tensor_create(g->ctx, ndim, shape, &p->grad)) != CLCNN_OK ||
                       (st = clcnn_tensor_fill(p->grad, 0.0f)) != CLCNN_OK))

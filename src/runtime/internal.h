@@ -102,7 +102,7 @@ struct clcnn_context {
     clcnn_context_stats stats;
     int conv_algo_override; /* clcnn_tune's candidate under test; 0 = none */
     int params_from_file;   /* set around clcnn_model_from_weights' build: a strict load is about to
-                               overwrite every parameter, so the graph skips their initial values */
+                               overwrite every parameter, so graph_add_param skips initial values */
 };
 
 struct clcnn_tensor {
