@@ -496,6 +496,10 @@ clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clc
 int clcnn_graph_param_count(const clcnn_graph *g);
 const char *clcnn_graph_param_name(const clcnn_graph *g, int index);
 /* The named parameter and its gradient (NULL for running statistics, or no such name).
+ * A gradient tensor is made, zeroed, the first time it is needed (this call,
+ * clcnn_graph_param_info, a backward pass to the parameters, a training forward), so a
+ * network only run forward holds none; NULL also when making it failed (the reason is
+ * in clcnn_last_error).
  * Write to a parameter through a tensor fetched after the last forward: fetching it
  * is what tells an evaluation-mode graph to fold its batch norms again. */
 clcnn_tensor *clcnn_graph_param(const clcnn_graph *g, const char *name);

@@ -267,6 +267,59 @@ done:
     golden_graph_close(&gg);
 }
 
+/* Gradients are made on first need: a network that is only run forward (a model
+ * opened for prediction) holds its values and nothing more; asking for a gradient
+ * gives zeros, and running statistics have none. */
+static void test_graph_grads_on_demand(void) {
+    clcnn_graph *g = NULL;
+    clcnn_resnet_config cfg = tiny_seresnet(5);
+    clcnn_context_stats before, built, asked;
+    clcnn_context_trim(g_ctx);
+    clcnn_context_get_stats(g_ctx, &before);
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
+    if (!g) return;
+    clcnn_context_get_stats(g_ctx, &built);
+    uint64_t value_bytes = 0, grad_bytes = 0;
+    int stats = 0;
+    for (int i = 0; i < clcnn_graph_param_count(g); i++) {
+        const char *name = clcnn_graph_param_name(g, i);
+        const size_t n = clcnn_tensor_numel(clcnn_graph_param(g, name));
+        value_bytes += n * sizeof(float);
+        const int running = strstr(name, "running_") != NULL;
+        stats += running;
+        if (!running) grad_bytes += n * sizeof(float);
+    }
+    CHECK(built.pool_bytes_in_use - before.pool_bytes_in_use == value_bytes,
+          "building took %llu bytes of tensors, want the %llu of the values alone",
+          (unsigned long long)(built.pool_bytes_in_use - before.pool_bytes_in_use), (unsigned long long)value_bytes);
+    CHECK(stats > 0 && grad_bytes > 0, "%d running statistics, %llu bytes of trainable values", stats,
+          (unsigned long long)grad_bytes);
+    for (int i = 0; i < clcnn_graph_param_count(g); i++) {
+        const char *name = clcnn_graph_param_name(g, i);
+        const clcnn_tensor *grad = clcnn_graph_grad(g, name);
+        if (strstr(name, "running_")) {
+            CHECK(!grad, "running statistic %s has a gradient", name);
+            continue;
+        }
+        CHECK(grad && clcnn_tensor_numel(grad) == clcnn_tensor_numel(clcnn_graph_param(g, name)),
+              "%s: no gradient, or one of another size", name);
+        if (!grad) continue;
+        float *host = malloc(clcnn_tensor_numel(grad) * sizeof *host);
+        CHECK_OK(clcnn_tensor_read(grad, host, clcnn_tensor_numel(grad)));
+        for (size_t k = 0; host && k < clcnn_tensor_numel(grad); k++)
+            if (host[k] != 0.0f) {
+                CHECK(0, "%s's new gradient [%zu] = %g", name, k, host[k]);
+                break;
+            }
+        free(host);
+    }
+    clcnn_context_get_stats(g_ctx, &asked);
+    CHECK(asked.pool_bytes_in_use - built.pool_bytes_in_use == grad_bytes,
+          "asking for every gradient took %llu bytes, want %llu",
+          (unsigned long long)(asked.pool_bytes_in_use - built.pool_bytes_in_use), (unsigned long long)grad_bytes);
+    clcnn_graph_destroy(g);
+}
+
 static void test_graph_freeze(void) {
     clcnn_graph *g = NULL;
     clcnn_resnet_config cfg = tiny_seresnet(5);
@@ -369,5 +422,6 @@ const test_case test_graph_cases[] = {
     {"graph_backward_to", test_graph_backward_to},
     {"graph_grads_accumulate", test_graph_grads_accumulate},
     {"graph_freeze", test_graph_freeze},
+    {"graph_grads_on_demand", test_graph_grads_on_demand},
     {NULL, NULL},
 };

@@ -169,7 +169,9 @@ clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, con
     plan(g, target, with_params);
     if (!out->wants_dy) return CLCNN_OK; /* nothing is trainable and no target: nothing to do */
     layer_timer timer = {.ms = ms};
-    if ((st = graph_check_dout(g, dout)) != CLCNN_OK || (st = graph_timer_start(g, &timer)) != CLCNN_OK) return st;
+    if ((with_params && (st = graph_make_param_grads(g)) != CLCNN_OK) || (st = graph_check_dout(g, dout)) != CLCNN_OK ||
+        (st = graph_timer_start(g, &timer)) != CLCNN_OK)
+        return st;
     for (int i = g->nlayers - 1; i >= (target > 0 ? target + 1 : 1); i--) {
         graph_layer *l = &g->layers[i];
         if (!l->wants_dy || (i != g->nlayers - 1 && !l->dy_valid)) continue;

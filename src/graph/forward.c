@@ -44,18 +44,17 @@ static clcnn_status plan_batch(clcnn_graph *g, int batch) {
     return CLCNN_OK;
 }
 
-/* Training keeps a gradient tensor per layer. They are made here, before any op of
- * the pass takes scratch memory, so that every step asks the pool for the same
- * buffers in the same order and steady-state steps allocate nothing. */
+/* Training keeps a gradient tensor per layer and per parameter. They are made here,
+ * before any op of the pass takes scratch memory, so that every step asks the pool for
+ * the same buffers in the same order and steady-state steps allocate nothing. */
 static clcnn_status plan_gradients(clcnn_graph *g) {
+    clcnn_status st = graph_make_param_grads(g);
     int shape[4];
-    for (int i = 1; i < g->nlayers; i++) {
+    for (int i = 1; i < g->nlayers && st == CLCNN_OK; i++) {
         graph_layer *l = &g->layers[i];
-        if (l->dy) continue;
-        clcnn_status st = clcnn_tensor_create(g->ctx, graph_layer_shape(l, g->batch, shape), shape, &l->dy);
-        if (st != CLCNN_OK) return st;
+        if (!l->dy) st = clcnn_tensor_create(g->ctx, graph_layer_shape(l, g->batch, shape), shape, &l->dy);
     }
-    return CLCNN_OK;
+    return st;
 }
 
 /* A mask seed per (graph seed, layer, training pass): reproducible, and different for

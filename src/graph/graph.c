@@ -333,7 +333,7 @@ clcnn_status clcnn_graph_layer(const clcnn_graph *g, int index, clcnn_layer_info
     *info = (clcnn_layer_info){.name = l->name, .kind = kind_name(l), .ndim = l->ndim};
     memcpy(info->shape, l->shape, sizeof info->shape);
     for (int p = 0; p < LAYER_MAX_PARAMS; p++)
-        if (l->param[p] >= 0 && g->params[l->param[p]].grad) info->params += g->params[l->param[p]].value->numel;
+        if (l->param[p] >= 0 && g->params[l->param[p]].trainable) info->params += g->params[l->param[p]].value->numel;
     return CLCNN_OK;
 }
 

@@ -24,7 +24,8 @@ typedef enum {
 typedef struct {
     char *name;
     clcnn_tensor *value;
-    clcnn_tensor *grad; /* NULL for running statistics */
+    clcnn_tensor *grad; /* made on first need (graph_param_grad): NULL until then and for running statistics */
+    int trainable;      /* has a gradient (running statistics do not) */
     int frozen;
     unsigned version;   /* bumped whenever the value is handed out writable (fuse.c) */
 } graph_param;
@@ -86,6 +87,12 @@ typedef enum { PARAM_INIT_CONST, PARAM_INIT_UNIFORM, PARAM_INIT_NORMAL } param_i
  * trainable: it gets a gradient tensor (running statistics do not). */
 clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix, int ndim, const int *shape,
                              int trainable, float scale, param_init init);
+/* Parameter i's gradient in *grad, made (zeroed) on first need, so that a network
+ * that is only run forward (a model opened for prediction) never holds gradients;
+ * NULL for running statistics. */
+clcnn_status graph_param_grad(const clcnn_graph *g, int i, clcnn_tensor **grad);
+/* The gradients of every parameter that is not frozen (what a backward pass adds to). */
+clcnn_status graph_make_param_grads(const clcnn_graph *g);
 /* Drop the parameters from index n on (a layer that failed to build). */
 void graph_params_truncate(clcnn_graph *g, int n);
 void graph_params_free(clcnn_graph *g);

@@ -55,17 +55,38 @@ clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix,
     if ((st = clcnn_tensor_create(g->ctx, ndim, shape, &p->value)) != CLCNN_OK ||
         (!g->ctx->params_from_file && (st = init_value(g, p->value, scale, init)) != CLCNN_OK))
         goto fail;
-    if (trainable && ((st = clcnn_tensor_create(g->ctx, ndim, shape, &p->grad)) != CLCNN_OK ||
-                      (st = clcnn_tensor_fill(p->grad, 0.0f)) != CLCNN_OK))
-        goto fail;
+    p->trainable = trainable != 0;
     l->param[l->nparams++] = g->nparams++;
     return CLCNN_OK;
 fail:
     /* The tensor's own error names only its shape: say whose parameter it was. */
     clcnn_error_prefix(g->ctx, st, "parameter %s", p->name);
-    clcnn_tensor_destroy(p->grad);
     clcnn_tensor_destroy(p->value);
     free(p->name);
+    return st;
+}
+
+clcnn_status graph_param_grad(const clcnn_graph *g, int i, clcnn_tensor **grad) {
+    graph_param *p = &g->params[i];
+    clcnn_status st = CLCNN_OK;
+    if (p->trainable && !p->grad) {
+        clcnn_tensor *t = NULL;
+        if ((st = clcnn_tensor_create(g->ctx, clcnn_tensor_ndim(p->value), p->value->shape, &t)) != CLCNN_OK ||
+            (st = clcnn_tensor_fill(t, 0.0f)) != CLCNN_OK) {
+            clcnn_tensor_destroy(t);
+            return clcnn_error_prefix(g->ctx, st, "the gradient of %s", p->name);
+        }
+        p->grad = t;
+    }
+    *grad = p->grad;
+    return st;
+}
+
+clcnn_status graph_make_param_grads(const clcnn_graph *g) {
+    clcnn_tensor *grad;
+    clcnn_status st = CLCNN_OK;
+    for (int i = 0; i < g->nparams && st == CLCNN_OK; i++)
+        if (!g->params[i].frozen) st = graph_param_grad(g, i, &grad);
     return st;
 }
 
@@ -96,7 +117,7 @@ clcnn_tensor *graph_layer_param(const clcnn_graph *g, const graph_layer *l, int 
 }
 
 int graph_param_trainable(const clcnn_graph *g, const graph_layer *l, int p) {
-    return p < l->nparams && g->params[l->param[p]].grad && !g->params[l->param[p]].frozen;
+    return p < l->nparams && g->params[l->param[p]].trainable && !g->params[l->param[p]].frozen;
 }
 
 int graph_bn_uses_batch_stats(const clcnn_graph *g, const graph_layer *l) {
@@ -121,7 +142,9 @@ clcnn_tensor *clcnn_graph_param(const clcnn_graph *g, const char *name) {
 
 clcnn_tensor *clcnn_graph_grad(const clcnn_graph *g, const char *name) {
     const int i = graph_find_param(g, name);
-    return i < 0 ? NULL : g->params[i].grad;
+    clcnn_tensor *grad = NULL;
+    if (i >= 0) graph_param_grad(g, i, &grad); /* NULL on failure, with the error in the context */
+    return grad;
 }
 
 clcnn_status clcnn_graph_param_info(const clcnn_graph *g, int index, clcnn_param_info *info) {
@@ -130,8 +153,11 @@ clcnn_status clcnn_graph_param_info(const clcnn_graph *g, int index, clcnn_param
         return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_param_info: index %d outside [0, %d)", index,
                            g->nparams);
     const graph_param *p = &g->params[index];
+    clcnn_tensor *grad = NULL;
+    const clcnn_status st = graph_param_grad(g, index, &grad);
+    if (st != CLCNN_OK) return st;
     graph_param_touched(g, index);
-    *info = (clcnn_param_info){.name = p->name, .value = p->value, .grad = p->grad, .frozen = p->frozen};
+    *info = (clcnn_param_info){.name = p->name, .value = p->value, .grad = grad, .frozen = p->frozen};
     return CLCNN_OK;
 }
 
@@ -143,7 +169,7 @@ int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name) {
 clcnn_status clcnn_graph_zero_grad(clcnn_graph *g) {
     if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_zero_grad: graph is NULL");
     for (int i = 0; i < g->nparams; i++) {
-        if (!g->params[i].grad) continue;
+        if (!g->params[i].grad) continue; /* not made yet: zero already */
         clcnn_status st = clcnn_tensor_fill(g->params[i].grad, 0.0f);
         if (st != CLCNN_OK) return st;
     }
