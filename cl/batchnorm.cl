@@ -122,27 +122,37 @@ __kernel void batchnorm_stats(__global const float *part, const int part_off, __
             (1.0f - momentum) * running_var[rv_off + c] + momentum * (m2 / (float)(count - 1));
 }
 
-/* One segment's sum dy and sum dy (x - mean). Global: (G, N*C). */
+/* One segment's sum dy and sum dy (x - mean). With beta (else NULL), dy is the gradient
+ * of relu(batch norm(x)): it counts only where the norm's output (x - mean) * gamma
+ * invstd + beta, batchnorm_apply's expression, is above 0. Global: (G, N*C). */
 __kernel void batchnorm_grad_partial(__global const float *x, const int x_off, __global const float *dy,
                                      const int dy_off, __global const float *mean, const int m_off,
+                                     __global const float *gamma, const int g_off, __global const float *invstd,
+                                     const int i_off, __global const float *beta, const int b_off,
                                      __global float *part, const int part_off, const int C, const int N,
                                      const int S, const int L, const int G) {
     const int g = get_global_id(0), r = get_global_id(1);
     if (g >= G || r >= N * C) return;
     const bn_segment q = segment_of(g, r, C, N, S, L, G);
     __global const float *px = x + x_off + q.start, *pd = dy + dy_off + q.start;
-    const float mu = mean[m_off + r % C];
+    const int c = r % C;
+    const float mu = mean[m_off + c];
+    const float scale = beta ? gamma[g_off + c] * invstd[i_off + c] : 0.0f, shift = beta ? beta[b_off + c] : 0.0f;
     float8 a8 = (float8)(0.0f), b8 = (float8)(0.0f);
     int k = 0;
     for (; k + 8 <= q.len; k += 8) {
-        const float8 d = vload8(0, pd + k);
+        const float8 xc = vload8(0, px + k) - mu;
+        float8 d = vload8(0, pd + k);
+        if (beta) d = select((float8)(0.0f), d, xc * scale + shift > (float8)(0.0f));
         a8 += d;
-        b8 += d * (vload8(0, px + k) - mu);
+        b8 += d * xc;
     }
     float a = hsum8(a8), b = hsum8(b8);
     for (; k < q.len; k++) {
-        a += pd[k];
-        b += pd[k] * (px[k] - mu);
+        const float xc = px[k] - mu;
+        const float d = beta && !(xc * scale + shift > 0.0f) ? 0.0f : pd[k];
+        a += d;
+        b += d * xc;
     }
     part[part_off + q.out] = a;
     part[part_off + q.out + 1] = b;
@@ -168,24 +178,48 @@ __kernel void batchnorm_grad_sums(__global const float *part, const int part_off
 
 /* dx = gamma invstd (dy - (sum dy + xhat sum dy xhat) / M) with the batch's statistics
  * (sums given), or gamma invstd dy with constant ones (sums NULL; x and mean unread).
- * Adds to dx when accumulate; otherwise dx is not read. Global: (S, N*C), exactly,
- * as batchnorm_apply. */
-__kernel void batchnorm_backward_dx(__global const float *x, const int x_off, __global const float *dy,
-                                    const int dy_off, __global const float *gamma, const int g_off,
-                                    __global const float *mean, const int m_off, __global const float *invstd,
-                                    const int i_off, __global const float *sums, const int s_off,
-                                    __global float *dx, const int dx_off, const int C, const int S, const int M,
-                                    const int accumulate) {
+ * relu (a constant: each kernel below inlines its own copy, which PoCL vectorises; a
+ * run-time flag in one kernel ran at less than half the speed): dy is masked as in
+ * batchnorm_grad_partial. Adds to dx when accumulate; otherwise dx is not read.
+ * Global: (S, N*C), exactly, as batchnorm_apply. */
+inline void backward_dx(__global const float *x, const int x_off, __global const float *dy, const int dy_off,
+                        __global const float *gamma, const int g_off, __global const float *beta, const int b_off,
+                        __global const float *mean, const int m_off, __global const float *invstd, const int i_off,
+                        __global const float *sums, const int s_off, __global float *dx, const int dx_off,
+                        const int C, const int S, const int M, const int accumulate, const int relu) {
     const int s = get_global_id(0), row = get_global_id(1);
     const int c = row % C, i = row * S + s;
     const float is = invstd[i_off + c];
     float g = dy[dy_off + i];
+    if (relu && !((x[x_off + i] - mean[m_off + c]) * (gamma[g_off + c] * is) + beta[b_off + c] > 0.0f)) g = 0.0f;
     if (sums) {
         const float xhat = (x[x_off + i] - mean[m_off + c]) * is;
         g -= (sums[s_off + 2 * c] + xhat * sums[s_off + 2 * c + 1]) / (float)M;
     }
     const float v = gamma[g_off + c] * is * g;
     dx[dx_off + i] = accumulate ? dx[dx_off + i] + v : v;
+}
+
+/* beta is not read (the same arguments as the ReLU's kernel). */
+__kernel void batchnorm_backward_dx(__global const float *x, const int x_off, __global const float *dy,
+                                    const int dy_off, __global const float *gamma, const int g_off,
+                                    __global const float *beta, const int b_off, __global const float *mean,
+                                    const int m_off, __global const float *invstd, const int i_off,
+                                    __global const float *sums, const int s_off, __global float *dx,
+                                    const int dx_off, const int C, const int S, const int M, const int accumulate) {
+    backward_dx(x, x_off, dy, dy_off, gamma, g_off, beta, b_off, mean, m_off, invstd, i_off, sums, s_off, dx, dx_off,
+                C, S, M, accumulate, 0);
+}
+
+__kernel void batchnorm_relu_backward_dx(__global const float *x, const int x_off, __global const float *dy,
+                                         const int dy_off, __global const float *gamma, const int g_off,
+                                         __global const float *beta, const int b_off, __global const float *mean,
+                                         const int m_off, __global const float *invstd, const int i_off,
+                                         __global const float *sums, const int s_off, __global float *dx,
+                                         const int dx_off, const int C, const int S, const int M,
+                                         const int accumulate) {
+    backward_dx(x, x_off, dy, dy_off, gamma, g_off, beta, b_off, mean, m_off, invstd, i_off, sums, s_off, dx, dx_off,
+                C, S, M, accumulate, 1);
 }
 
 /* w_out[co][j] = w[co][j] * s, b_out[co] = (bias[co] - mean[co]) * s + beta[co] with

@@ -292,6 +292,16 @@ clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x,
                                       const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
                                       const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
                                       clcnn_tensor *dgamma, clcnn_tensor *dbeta);
+/* The same for relu(batch norm(x)) in one go: dy is the gradient of the ReLU's output,
+ * and where the norm's output (x - mean) * gamma * invstd + beta is not above 0 it
+ * counts as 0, as the ReLU's backward would make it. The mask is computed again from x
+ * with the forward's expression, so neither the ReLU's output nor a pass over it is
+ * needed (the graph's training backward uses this for every batch norm a ReLU reads). */
+clcnn_status clcnn_batchnorm_relu_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                           const clcnn_tensor *beta, const clcnn_tensor *mean,
+                                           const clcnn_tensor *invstd, int batch_stats, const clcnn_tensor *dy,
+                                           clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
+                                           clcnn_tensor *dbeta);
 
 /* Backward of y = act(x). x is the activation's input and y its output; ReLU, ReLU6,
  * sigmoid and tanh need only y (x may be NULL), SiLU needs x (y may be NULL). */

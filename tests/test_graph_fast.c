@@ -377,6 +377,53 @@ static void test_graph_fused_backward(void) {
     pair_close(&p);
 }
 
+/* Training passes: a ReLU that alone reads a batch norm takes over the norm's backward
+ * (clcnn_batchnorm_relu_backward, the mask made again from the norm's input). Every
+ * parameter gradient agrees with the unfused graph's, with the norms on batch
+ * statistics and again with layer1 frozen (its norms on running statistics). */
+static void training_grads_match(build_fn build, uint64_t tag) {
+    pair p = {0};
+    clcnn_tensor *dout = NULL;
+    if (!pair_open(&p, build, tag)) goto done;
+    for (int frozen = 0; frozen < 2 && !test_failures(); frozen++) {
+        if (frozen) {
+            CHECK_OK(clcnn_graph_freeze(p.fused, "layer1", 1, NULL));
+            CHECK_OK(clcnn_graph_freeze(p.plain, "layer1", 1, NULL));
+        }
+        clcnn_graph_set_training(p.fused, 1);
+        clcnn_graph_set_training(p.plain, 1);
+        clcnn_layer_info out;
+        CHECK_OK(clcnn_graph_layer(p.plain, clcnn_graph_layer_count(p.plain) - 1, &out));
+        const int classes = out.shape[0];
+        test_rng rng = {g_seed ^ tag ^ 0x77};
+        if (!dout && (dout = random_input(&rng, 2, classes, 1, 1)) != NULL)
+            CHECK_OK(clcnn_tensor_reshape(dout, 2, (int[]){2, classes}));
+        if (!dout || !forward_both(p.fused, p.plain, p.x, "training forward")) break;
+        CHECK_OK(clcnn_graph_zero_grad(p.fused));
+        CHECK_OK(clcnn_graph_zero_grad(p.plain));
+        CHECK_OK(clcnn_graph_backward(p.fused, dout));
+        CHECK_OK(clcnn_graph_backward(p.plain, dout));
+        int compared = 0;
+        for (int i = 0; i < clcnn_graph_param_count(p.plain) && !test_failures(); i++) {
+            const char *name = clcnn_graph_param_name(p.plain, i);
+            if (strstr(name, "running_")) continue;
+            char what[192];
+            snprintf(what, sizeof what, "gradient of %s%s", name, frozen ? " (layer1 frozen)" : "");
+            tensors_close(clcnn_graph_grad(p.fused, name), clcnn_graph_grad(p.plain, name), FUSE_TOL, what);
+            compared++;
+        }
+        CHECK(compared > 10, "only %d gradients compared", compared);
+    }
+done:
+    clcnn_tensor_destroy(dout);
+    pair_close(&p);
+}
+
+static void test_graph_training_relu_fused(void) {
+    training_grads_match(build_tiny, 0xa7);
+    training_grads_match(build_tiny_se, 0xa8);
+}
+
 /* ---- profile ---- */
 
 static void test_graph_profile_covers_layers(void) {
@@ -600,6 +647,7 @@ const test_case test_graph_fast_cases[] = {
     {"graph_fold_winograd_cache", test_graph_fold_winograd_cache},
     {"graph_fold_after_trainer_step", test_graph_fold_after_trainer_step},
     {"graph_fused_backward", test_graph_fused_backward},
+    {"graph_training_relu_fused", test_graph_training_relu_fused},
     {"graph_numerics_nan_parameter", test_graph_numerics_nan_parameter},
     {"graph_numerics_inf_input", test_graph_numerics_inf_input},
     {"graph_numerics_backward", test_graph_numerics_backward},

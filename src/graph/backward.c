@@ -80,6 +80,39 @@ static clcnn_status input_values(clcnn_graph *g, const graph_layer *l) {
     return l->in[0] > 0 ? graph_materialize(g, l->in[0]) : CLCNN_OK;
 }
 
+/* Batch norm l's backward from dy into sink s; relu: dy is the gradient of the ReLU
+ * that reads l (clcnn_batchnorm_relu_backward). */
+static clcnn_status batchnorm_backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params,
+                                       int relu, const grad_sink *s) {
+    clcnn_context *ctx = g->ctx;
+    const clcnn_tensor *x = graph_input_of(g, l, 0);
+    const int batch_stats = graph_bn_uses_batch_stats(g, l);
+    const clcnn_tensor *mean = batch_stats ? l->mean : graph_layer_param(g, l, 2);
+    clcnn_status st = CLCNN_OK;
+    if (!batch_stats) st = clcnn_batchnorm_invstd(ctx, graph_layer_param(g, l, 3), BN_EPS, l->invstd);
+    clcnn_tensor *dgamma = grad_if(g, l, 0, with_params), *dbeta = grad_if(g, l, 1, with_params);
+    if (st == CLCNN_OK && (dgamma || dbeta || batch_stats || relu)) st = input_values(g, l);
+    if (st != CLCNN_OK || !(s->dx || dgamma || dbeta)) return st;
+    if (relu)
+        return clcnn_batchnorm_relu_backward(ctx, x, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1), mean,
+                                             l->invstd, batch_stats, dy, s->dx, s->accumulate, dgamma, dbeta);
+    return clcnn_batchnorm_backward(ctx, x, graph_layer_param(g, l, 0), mean, l->invstd, batch_stats, dy, s->dx,
+                                    s->accumulate, dgamma, dbeta);
+}
+
+/* The batch norm whose backward a ReLU layer l takes over (one kernel pass for both,
+ * the ReLU's mask made again from the norm's input), or NULL. Only in training passes
+ * to the parameters, where the forward ran unfused, nothing but l reads the norm, and no
+ * numerics check wants the norm's own gradient. */
+static graph_layer *relu_fused_bn(const clcnn_graph *g, const graph_layer *l, int with_params) {
+    if (!with_params || !g->training || !g->fuse || g->check_numerics || l->kind != LAYER_ACTIVATION ||
+        l->act != CLCNN_ACT_RELU || l->in[0] < 1)
+        return NULL;
+    const int b = l->in[0];
+    if (g->layers[b].kind != LAYER_BATCHNORM || graph_sole_reader(g, b) != (int)(l - g->layers)) return NULL;
+    return &g->layers[b];
+}
+
 static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params) {
     clcnn_context *ctx = g->ctx;
     const clcnn_tensor *x = graph_input_of(g, l, 0);
@@ -95,21 +128,19 @@ static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_t
             st = clcnn_conv2d_backward(ctx, x, graph_layer_param(g, l, 0), &l->conv, dy, s0.dx, s0.accumulate, dw, db);
         break;
     }
-    case LAYER_BATCHNORM: {
-        const int batch_stats = graph_bn_uses_batch_stats(g, l);
-        const clcnn_tensor *mean = batch_stats ? l->mean : graph_layer_param(g, l, 2);
-        if (!batch_stats) st = clcnn_batchnorm_invstd(ctx, graph_layer_param(g, l, 3), BN_EPS, l->invstd);
-        clcnn_tensor *dgamma = grad_if(g, l, 0, with_params), *dbeta = grad_if(g, l, 1, with_params);
-        if (st == CLCNN_OK && (dgamma || dbeta || batch_stats)) st = input_values(g, l);
-        if (st == CLCNN_OK && (s0.dx || dgamma || dbeta))
-            st = clcnn_batchnorm_backward(ctx, x, graph_layer_param(g, l, 0), mean, l->invstd, batch_stats, dy, s0.dx,
-                                          s0.accumulate, dgamma, dbeta);
-        break;
-    }
-    case LAYER_ACTIVATION:
+    case LAYER_BATCHNORM: st = batchnorm_backward(g, l, dy, with_params, 0, &s0); break;
+    case LAYER_ACTIVATION: {
+        graph_layer *bn = relu_fused_bn(g, l, with_params);
+        if (bn) { /* the norm's backward, into its input's sink; the norm's own dy stays unset, so it is skipped */
+            grad_sink bs;
+            if ((st = sink_for(g, bn, 0, &bs)) == CLCNN_OK && (st = batchnorm_backward(g, bn, dy, with_params, 1, &bs)) == CLCNN_OK)
+                sink_done(&bs);
+            return st;
+        }
         if (s0.dx && l->act == CLCNN_ACT_SILU) st = input_values(g, l); /* the others need only y */
         if (st == CLCNN_OK && s0.dx) st = clcnn_activate_backward(ctx, x, l->y, l->act, dy, s0.dx, s0.accumulate);
         break;
+    }
     case LAYER_ADD:
         if ((st = before_act(g, l, &dy)) == CLCNN_OK && (st = pass_through(g, dy, &s0)) == CLCNN_OK) {
             /* x + x: the second input is the first, whose gradient now holds one share. */

@@ -34,9 +34,7 @@ void graph_fuse_free(clcnn_graph *g) {
     }
 }
 
-/* The one layer reading layer i's output, or -1 when none or several do (a layer
- * reading it twice counts twice). */
-static int sole_reader(const clcnn_graph *g, int i) {
+int graph_sole_reader(const clcnn_graph *g, int i) {
     int found = -1;
     for (int j = i + 1; j < g->nlayers; j++)
         for (int k = 0; k < 2; k++)
@@ -51,10 +49,10 @@ static int sole_reader(const clcnn_graph *g, int i) {
  * member: it has no reader. */
 static void plan_chain(clcnn_graph *g, int h) {
     graph_layer *head = &g->layers[h];
-    int end = h, bn = -1, tail = -1, r = sole_reader(g, h);
+    int end = h, bn = -1, tail = -1, r = graph_sole_reader(g, h);
     if (r >= 0 && g->layers[r].kind == LAYER_BATCHNORM) {
         bn = end = r;
-        r = sole_reader(g, r);
+        r = graph_sole_reader(g, r);
     }
     /* An add may end two chains (a block's main path and its downsample): the first claims it. */
     if (r >= 0 && g->layers[r].chain < 0 &&

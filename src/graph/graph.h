@@ -110,6 +110,9 @@ int graph_layer_shape(const graph_layer *l, int batch, int shape[4]);
 void graph_params_changed(clcnn_graph *g);
 /* Parameter i was handed out writable: folds made from it are recomputed. */
 void graph_param_touched(const clcnn_graph *g, int i);
+/* The one layer reading layer i's output, or -1 when none or several do (a layer
+ * reading it twice counts twice). */
+int graph_sole_reader(const clcnn_graph *g, int i);
 /* Whether this forward runs fused chains: evaluation mode, CLCNN_FUSE not 0, no numerics checks. */
 int graph_fusing(const clcnn_graph *g);
 /* Plan the chains (once per graph structure) and bring every fold up to date. */

@@ -203,11 +203,12 @@ clcnn_status clcnn_batchnorm_invstd(clcnn_context *ctx, const clcnn_tensor *var,
     return bn_per_channel(ctx, op, "batchnorm_invstd", KARG_LIST(args), (int)var->numel);
 }
 
-clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
-                                      const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
-                                      const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
-                                      clcnn_tensor *dbeta) {
-    static const char *op = "clcnn_batchnorm_backward";
+/* clcnn_batchnorm_backward, or with beta that of relu(batch norm(x)) (the mask made
+ * again from x in the kernels). */
+static clcnn_status bn_backward(clcnn_context *ctx, const char *op, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                const clcnn_tensor *beta, const clcnn_tensor *mean, const clcnn_tensor *invstd,
+                                int batch_stats, const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
+                                clcnn_tensor *dgamma, clcnn_tensor *dbeta) {
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st;
     bn_dims d;
@@ -215,6 +216,7 @@ clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x,
         (st = clcnn_check_same_shape(ctx, op, "input", x, "dy", dy)) != CLCNN_OK ||
         (dx && (st = clcnn_check_same_shape(ctx, op, "input", x, "dx", dx)) != CLCNN_OK) ||
         (st = clcnn_check_vector(ctx, op, "gamma", gamma, d.C)) != CLCNN_OK ||
+        (beta && (st = clcnn_check_vector(ctx, op, "beta", beta, d.C)) != CLCNN_OK) ||
         (st = clcnn_check_vector(ctx, op, "mean", mean, d.C)) != CLCNN_OK ||
         (st = clcnn_check_vector(ctx, op, "invstd", invstd, d.C)) != CLCNN_OK ||
         (dgamma && (st = clcnn_check_vector(ctx, op, "dgamma", dgamma, d.C)) != CLCNN_OK) ||
@@ -229,9 +231,10 @@ clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x,
         if ((st = bn_part_scratch(ctx, &d, &sp, &part)) != CLCNN_OK ||
             (st = clcnn_scratch(ctx, 2, (const int[]){d.C, 2}, &sums)) != CLCNN_OK)
             goto cleanup;
-        const clcnn_karg part_args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(mean), KARG_TENSOR(part),
-                                        KARG_INT(d.C),  KARG_INT(sp.N),  KARG_INT(d.S),     KARG_INT(sp.L),
-                                        KARG_INT(sp.G)};
+        const clcnn_karg part_args[] = {KARG_TENSOR(x),    KARG_TENSOR(dy),   KARG_TENSOR(mean),
+                                        KARG_TENSOR(gamma), KARG_TENSOR(invstd), KARG_TENSOR(beta),
+                                        KARG_TENSOR(part), KARG_INT(d.C),     KARG_INT(sp.N),
+                                        KARG_INT(d.S),     KARG_INT(sp.L),    KARG_INT(sp.G)};
         if ((st = bn_reduce(ctx, op, "batchnorm_grad_partial", KARG_LIST(part_args), &d, &sp)) != CLCNN_OK)
             goto cleanup;
         const clcnn_karg args[] = {KARG_TENSOR(part),   KARG_TENSOR(invstd), KARG_TENSOR(sums),
@@ -241,15 +244,34 @@ clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x,
     }
     if (dx) {
         cl_kernel k;
-        if ((st = clcnn_get_kernel(ctx, "batchnorm.cl", "batchnorm_backward_dx", "", &k)) != CLCNN_OK) goto cleanup;
+        const char *name = beta ? "batchnorm_relu_backward_dx" : "batchnorm_backward_dx";
+        if ((st = clcnn_get_kernel(ctx, "batchnorm.cl", name, "", &k)) != CLCNN_OK) goto cleanup;
         const clcnn_tensor *s = batch_stats ? sums : NULL;
-        const clcnn_karg args[] = {KARG_TENSOR(x),      KARG_TENSOR(dy), KARG_TENSOR(gamma), KARG_TENSOR(mean),
-                                   KARG_TENSOR(invstd), KARG_TENSOR(s),  KARG_TENSOR(dx),    KARG_INT(d.C),
-                                   KARG_INT(d.S),       KARG_INT(d.M),   KARG_INT(accumulate ? 1 : 0)};
+        const clcnn_karg args[] = {KARG_TENSOR(x),    KARG_TENSOR(dy),     KARG_TENSOR(gamma), KARG_TENSOR(beta),
+                                   KARG_TENSOR(mean), KARG_TENSOR(invstd), KARG_TENSOR(s),     KARG_TENSOR(dx),
+                                   KARG_INT(d.C),     KARG_INT(d.S),       KARG_INT(d.M),      KARG_INT(accumulate ? 1 : 0)};
         st = bn_launch_rows(ctx, k, op, KARG_LIST(args), x, &d);
     }
 cleanup:
     clcnn_tensor_destroy(sums);
     clcnn_tensor_destroy(part);
     return st;
+}
+
+clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                      const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
+                                      const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
+                                      clcnn_tensor *dbeta) {
+    return bn_backward(ctx, "clcnn_batchnorm_backward", x, gamma, NULL, mean, invstd, batch_stats, dy, dx, accumulate,
+                       dgamma, dbeta);
+}
+
+clcnn_status clcnn_batchnorm_relu_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                           const clcnn_tensor *beta, const clcnn_tensor *mean,
+                                           const clcnn_tensor *invstd, int batch_stats, const clcnn_tensor *dy,
+                                           clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
+                                           clcnn_tensor *dbeta) {
+    static const char *op = "clcnn_batchnorm_relu_backward";
+    if (!beta) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: beta is NULL", op);
+    return bn_backward(ctx, op, x, gamma, beta, mean, invstd, batch_stats, dy, dx, accumulate, dgamma, dbeta);
 }
