@@ -131,9 +131,12 @@ static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_t
     case LAYER_BATCHNORM: st = batchnorm_backward(g, l, dy, with_params, 0, &s0); break;
     case LAYER_ACTIVATION: {
         graph_layer *bn = relu_fused_bn(g, l, with_params);
-        if (bn) { /* the norm's backward, into its input's sink; the norm's own dy stays unset, so it is skipped */
+        if (bn) {
+            /* The norm's backward into its input's sink. The norm's own dy stays unset
+             * (no sink_done for s0), so the pass skips the norm. */
             grad_sink bs;
-            if ((st = sink_for(g, bn, 0, &bs)) == CLCNN_OK && (st = batchnorm_backward(g, bn, dy, with_params, 1, &bs)) == CLCNN_OK)
+            if ((st = sink_for(g, bn, 0, &bs)) == CLCNN_OK &&
+                (st = batchnorm_backward(g, bn, dy, with_params, 1, &bs)) == CLCNN_OK)
                 sink_done(&bs);
             return st;
         }
