@@ -295,6 +295,13 @@ static const char *clbench_path(void) {
     return path;
 }
 
+/* clbench's path with a scratch folder for its runs in *t (closed by the caller), or
+ * NULL when the test is skipped (no build to run) or the folder cannot be made. */
+static const char *clbench_open(tmptree *t) {
+    const char *bin = clbench_path();
+    return bin && tmptree_open(t, "clbench") ? bin : NULL;
+}
+
 typedef struct {
     int rc;
     char *out, *err;
@@ -344,9 +351,9 @@ static void expect_usage_error(const tmptree *t, const char *bin, const char *ar
 }
 
 static void test_bench_clbench_errors(void) {
-    const char *bin = clbench_path();
     tmptree t;
-    if (!bin || !tmptree_open(&t, "clbench")) return;
+    const char *bin = clbench_open(&t);
+    if (!bin) return;
     run_result r = run_clbench(&t, bin, "");
     CHECK(r.rc == 2 && r.err && strstr(r.err, "usage: clbench"), "no command: exit %d, stderr %s", r.rc, r.err);
     run_free(&r);
@@ -387,9 +394,9 @@ static void test_bench_clbench_errors(void) {
 
 /* model --json on a small net, in each mode: one JSON object with the promised keys. */
 static void test_bench_clbench_model_json(void) {
-    const char *bin = clbench_path();
     tmptree t;
-    if (!bin || !tmptree_open(&t, "clbench")) return;
+    const char *bin = clbench_open(&t);
+    if (!bin) return;
     static const char *const modes[] = {"infer", "train", "cam"};
     for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
         char args[128];
@@ -413,9 +420,9 @@ static void test_bench_clbench_model_json(void) {
 /* gemm --json: both backends timed in the same run (interleaved), each with its figures,
  * and the ratio between them (to the 6 significant digits clbench prints). */
 static void test_bench_clbench_gemm_json(void) {
-    const char *bin = clbench_path();
     tmptree t;
-    if (!bin || !tmptree_open(&t, "clbench")) return;
+    const char *bin = clbench_open(&t);
+    if (!bin) return;
     run_result r;
     json_t *root = run_clbench_json(&t, bin, "gemm --m 40 --n 24 --k 16 --iters 3 --json", &r);
     json_t *results = json_object_get(root, "results");
@@ -447,9 +454,9 @@ static void test_bench_clbench_gemm_json(void) {
  * reported launch overhead (4.8 for 197 GFLOP/s on PoCL). The bound is loose on
  * purpose: it catches a figure off by an order of magnitude, not load on the machine. */
 static void test_bench_peak_cold_start(void) {
-    const char *bin = clbench_path();
     tmptree t;
-    if (!bin || !tmptree_open(&t, "clbench")) return;
+    const char *bin = clbench_open(&t);
+    if (!bin) return;
     clcnn_peak warm = {0, 0};
     CHECK_OK(clcnn_measure_peak(g_ctx, &warm));
     char cmd[3072];
@@ -469,9 +476,9 @@ static void test_bench_peak_cold_start(void) {
  * weight gradient run: Winograd for both from 32 tiles (batch 4 at 16x16: 64), Winograd
  * forward with a GEMM weight gradient below (batch 2 at 12x12: 18), GEMMs for 1x1 stride 2. */
 static void test_bench_clbench_conv_json(void) {
-    const char *bin = clbench_path();
     tmptree t;
-    if (!bin || !tmptree_open(&t, "clbench")) return;
+    const char *bin = clbench_open(&t);
+    if (!bin) return;
     static const char *const args[] = {"conv --batch 4 --cin 3 --size 16 --cout 5 --iters 2 --json",
                                        "conv --batch 2 --cin 3 --size 12 --cout 5 --iters 2 --json",
                                        "conv --batch 1 --cin 4 --size 9 --cout 6 --kernel 1 --stride 2 --iters 2 --json"};
@@ -515,9 +522,9 @@ static const char *profile_row(const char *err, const char *row, double *gflops)
  * 64 channels at 16x16 is a 64 x 256 x 64 GEMM, with B packed: " p"), and the packing
  * of that B (K x N) in a row of its own. */
 static void test_bench_kernel_profile(void) {
-    const char *bin = clbench_path();
     tmptree t;
-    if (!bin || !tmptree_open(&t, "clbench")) return;
+    const char *bin = clbench_open(&t);
+    if (!bin) return;
     static const char *const modes[] = {"1", "shapes"};
     static const char *const rows[] = {"gemm_tiled ", "gemm_tiled 64x256x64 b1 p "};
     for (int i = 0; i < 2; i++) {
