@@ -89,6 +89,10 @@ typedef struct {
     uint64_t local_mem_bytes;
     size_t max_work_group_size;
     int has_fp16, has_fp64;
+    unsigned vendor_id;        /* CL_DEVICE_VENDOR_ID: 0x10de NVIDIA, 0x1002 AMD, 0x8086 Intel */
+    int unified_memory;        /* shares the host's memory: an integrated GPU (or a CPU) */
+    int software;              /* a software rasteriser (llvmpipe, softpipe, SwiftShader) */
+    double est_gflops;         /* the fp32 estimate that ranks devices: units x lanes x 2 x clock */
 } clcnn_device_info;
 
 /* Number of OpenCL devices across all platforms (0 is not an error here). */
@@ -97,7 +101,9 @@ clcnn_status clcnn_device_get_info(int index, clcnn_device_info *info);
 
 /* Resolve a device spec: an index ("0"), "gpu", "cpu", or a case-insensitive part
  * of the platform, vendor or device name. NULL or "" means the default: the
- * environment variable CLCNN_DEVICE if set, else the fastest GPU, else a CPU. */
+ * environment variable CLCNN_DEVICE if set, else the first of these that exists:
+ * the fastest discrete GPU, integrated GPU, CPU, other device, by est_gflops. A
+ * software rasteriser (llvmpipe, SwiftShader) comes last: only a spec names it. */
 clcnn_status clcnn_device_select(const char *spec, int *index);
 
 /* ---------------------------------------------------------------- context -- */

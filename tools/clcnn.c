@@ -25,20 +25,30 @@ static const char *usage_main =
     "\n"
     "Run `clcnn COMMAND --help` for a command's options. The device is chosen by\n"
     "--device (an index, gpu, cpu, or part of a name), else CLCNN_DEVICE, else the\n"
-    "fastest GPU, else a CPU.\n";
+    "fastest discrete GPU, integrated GPU, then CPU (see `clcnn devices`).\n";
 
 /* ---- devices ---- */
 
-static const char *type_name(clcnn_device_type t) {
-    return t == CLCNN_DEVICE_GPU ? "GPU" : t == CLCNN_DEVICE_CPU ? "CPU" : t == CLCNN_DEVICE_ACCELERATOR ? "ACC" : "other";
+/* The class the default ranking uses: discrete or integrated GPU, CPU, the rest. */
+static const char *type_name(const clcnn_device_info *d) {
+    if (d->software) return "soft";
+    switch (d->type) {
+    case CLCNN_DEVICE_GPU: return d->unified_memory ? "iGPU" : "GPU";
+    case CLCNN_DEVICE_CPU: return "CPU";
+    case CLCNN_DEVICE_ACCELERATOR: return "ACC";
+    default: return "other";
+    }
 }
 
 static int cmd_devices(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: clcnn devices\n\nLists every OpenCL device on every platform: index, type, vendor,\n"
-                   "name, OpenCL C version, compute units, memory, fp16/fp64 support.\n"
-                   "`*` marks the device used by default (CLCNN_DEVICE changes it).\n");
+            printf("usage: clcnn devices\n\nLists every OpenCL device on every platform: index, type (GPU,\n"
+                   "iGPU for an integrated one, CPU, soft for a software rasteriser), vendor, name,\n"
+                   "OpenCL C version, compute units, memory, fp16/fp64 support, and the fp32\n"
+                   "GFLOP/s estimate (units x lanes x 2 x clock) that ranks devices of one type.\n"
+                   "`*` marks the device used by default: discrete GPUs first, then integrated\n"
+                   "ones, then CPUs; a software rasteriser only when named (CLCNN_DEVICE changes it).\n");
             return 0;
         }
         return cli_fail(PROG, "devices: unknown option %s (see clcnn devices --help)", argv[i]);
@@ -53,13 +63,14 @@ static int cmd_devices(int argc, char **argv) {
     int def = -1;
     if (clcnn_device_select(NULL, &def) != CLCNN_OK)
         fprintf(stderr, "%s: warning: %s\n", PROG, clcnn_last_error(NULL));
-    printf("   #  type  %-28s %-34s %-22s %4s %10s  fp16 fp64\n", "vendor", "name", "OpenCL C", "CUs", "memory");
+    printf("   #  type  %-28s %-34s %-22s %4s %10s  fp16 fp64 %9s\n", "vendor", "name", "OpenCL C", "CUs", "memory",
+           "est GF/s");
     for (int i = 0; i < n; i++) {
         clcnn_device_info d;
         if ((st = clcnn_device_get_info(i, &d)) != CLCNN_OK) return cli_fail_status(PROG, NULL, st);
-        printf(" %c %2d  %-5s %-28.28s %-34.34s %-22.22s %4u %7.1f GB  %-4s %s\n", i == def ? '*' : ' ', i,
-               type_name(d.type), d.vendor, d.name, d.opencl_c_version, d.compute_units, d.global_mem_bytes / 1e9,
-               d.has_fp16 ? "yes" : "no", d.has_fp64 ? "yes" : "no");
+        printf(" %c %2d  %-5s %-28.28s %-34.34s %-22.22s %4u %7.1f GB  %-4s %-4s %9.0f\n", i == def ? '*' : ' ', i,
+               type_name(&d), d.vendor, d.name, d.opencl_c_version, d.compute_units, d.global_mem_bytes / 1e9,
+               d.has_fp16 ? "yes" : "no", d.has_fp64 ? "yes" : "no", d.est_gflops);
     }
     printf("\n* = default device%s\n", getenv("CLCNN_DEVICE") ? " (from CLCNN_DEVICE)" : "");
     return 0;

@@ -58,7 +58,7 @@ clcnn_status cam_kernel(clcnn_context *ctx, const char *name, cl_kernel *k, size
 clcnn_status cam_launch_groups(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,
                                size_t groups, size_t wg) {
     const size_t global = groups * wg;
-    return clcnn_launch(ctx, k, what, nargs, args, 1, &global, &wg);
+    return clcnn_launch_exact(ctx, k, what, nargs, args, 1, &global, &wg);
 }
 
 /* a [N, K, h, w] and map [N, h, w] agree; G (may be NULL) is shaped as a. */

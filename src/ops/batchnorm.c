@@ -93,7 +93,7 @@ clcnn_status clcnn_batchnorm_fold(clcnn_context *ctx, const clcnn_tensor *w, con
     cl_kernel k;
     if ((st = clcnn_get_kernel(ctx, "batchnorm.cl", "batchnorm_fold", "", &k)) != CLCNN_OK) return st;
     const int per_channel = (int)(w->numel / (size_t)C);
-    const int chunk = ctx->dev.info.type == CLCNN_DEVICE_CPU ? BN_FOLD_CPU_CHUNK : 1;
+    const int chunk = clcnn_cpu_family(ctx) ? BN_FOLD_CPU_CHUNK : 1;
     const clcnn_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(bias), KARG_TENSOR(gamma), KARG_TENSOR(beta),
                                KARG_TENSOR(mean), KARG_TENSOR(var), KARG_TENSOR(w_out), KARG_TENSOR(b_out),
                                KARG_INT(per_channel), KARG_INT(chunk), KARG_INT(C), KARG_FLOAT(eps)};
@@ -112,7 +112,7 @@ typedef struct {
 } bn_split;
 
 static bn_split bn_split_of(const clcnn_context *ctx, const clcnn_tensor *x, const bn_dims *d) {
-    const int gpu = ctx->dev.info.type != CLCNN_DEVICE_CPU;
+    const int gpu = !clcnn_cpu_family(ctx);
     const int target = gpu ? 32768 : 64 * (int)(ctx->dev.info.compute_units ? ctx->dev.info.compute_units : 1);
     const int rows = bn_rows(x, d) > 0 ? bn_rows(x, d) : 1;
     int G = (target + rows - 1) / rows;

@@ -17,15 +17,22 @@ clcnn_status clcnn_get_reduce_kernel(clcnn_context *ctx, const char *file, const
                                      size_t *wg) {
     size_t g = 64;
     while (g > 1 && g > ctx->dev.info.max_work_group_size) g /= 2;
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DRED_WG=%zu", g);
+    for (;;) { /* the build may allow fewer work-items than the device: build it again for those */
+        char opts[32];
+        snprintf(opts, sizeof opts, "-DRED_WG=%zu", g);
+        clcnn_status st = clcnn_get_kernel(ctx, file, name, opts, k);
+        if (st != CLCNN_OK) return st;
+        const size_t limit = clcnn_kernel_limits_of(ctx, *k).work_group_max;
+        if (g == 1 || !limit || g <= limit) break;
+        while (g > 1 && g > limit) g /= 2;
+    }
     *wg = g;
-    return clcnn_get_kernel(ctx, file, name, opts, k);
+    return CLCNN_OK;
 }
 
 clcnn_status clcnn_launch_group(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,
                                 size_t wg) {
-    return clcnn_launch(ctx, k, what, nargs, args, 1, &wg, &wg);
+    return clcnn_launch_exact(ctx, k, what, nargs, args, 1, &wg, &wg);
 }
 
 /* Kernel `name` of eltwise.cl built for one activation (-DACT_FIXED, see eltwise.cl):

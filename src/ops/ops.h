@@ -80,7 +80,7 @@ clcnn_status clcnn_channel_scale(clcnn_context *ctx, const clcnn_tensor *x, cons
  * driver's choice (NULL) elsewhere. */
 static inline const size_t *ops_fixed_local(const clcnn_context *ctx) {
     static const size_t one[3] = {1, 1, 1};
-    return ctx->dev.info.type == CLCNN_DEVICE_CPU ? one : NULL;
+    return clcnn_cpu_family(ctx) ? one : NULL;
 }
 
 /* CLCNN_OK if act is a valid clcnn_activation, else an error naming op. */
@@ -92,8 +92,8 @@ clcnn_status clcnn_launch_1d(clcnn_context *ctx, cl_kernel k, const char *what, 
                              size_t total);
 
 /* A kernel of `file` built with -DRED_WG=*wg, the work-group size of its one-group
- * final sums (group_sum in common.cl): the largest power of two up to 64 the device
- * allows. Launch such a final sum with clcnn_launch_group. */
+ * final sums (group_sum in common.cl): the largest power of two up to 64 that the device
+ * allows this kernel. Launch such a final sum with clcnn_launch_group. */
 clcnn_status clcnn_get_reduce_kernel(clcnn_context *ctx, const char *file, const char *name, cl_kernel *k,
                                      size_t *wg);
 clcnn_status clcnn_launch_group(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,

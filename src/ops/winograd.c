@@ -30,7 +30,7 @@ clcnn_status wino_kernel(clcnn_context *ctx, const char *name, int wv, cl_kernel
 int wino_lanes_for(int n) { return n >= 6 ? 8 : 4; }
 
 size_t wino_loop_width(const clcnn_context *ctx, int n, int wv) {
-    return ctx->dev.info.type == CLCNN_DEVICE_CPU ? 1 : wino_ceil_div(n, wv);
+    return clcnn_cpu_family(ctx) ? 1 : wino_ceil_div(n, wv);
 }
 
 /* U[36][K][C] from w [K, C, 3, 3], or with w_flipped from the flipped transpose of w

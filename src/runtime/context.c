@@ -5,6 +5,18 @@
 #include <string.h>
 #include "runtime/internal.h"
 
+/* CLCNN_DEVICE_CLASS=gpu|cpu: which family of kernels and parameters to run, whatever
+ * the device is (docs/GPU.md: the GPU's choices checked on PoCL). Unset: the device's. */
+static clcnn_status kernel_family_for(const clcnn_device_info *info, clcnn_device_type *family) {
+    const char *v = getenv("CLCNN_DEVICE_CLASS");
+    *family = info->type == CLCNN_DEVICE_CPU ? CLCNN_DEVICE_CPU : CLCNN_DEVICE_GPU;
+    if (!v || !*v) return CLCNN_OK;
+    if (!strcmp(v, "gpu") || !strcmp(v, "GPU")) *family = CLCNN_DEVICE_GPU;
+    else if (!strcmp(v, "cpu") || !strcmp(v, "CPU")) *family = CLCNN_DEVICE_CPU;
+    else return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "CLCNN_DEVICE_CLASS=%s: want gpu or cpu", v);
+    return CLCNN_OK;
+}
+
 clcnn_status clcnn_context_create(int device_index, clcnn_context **out) {
     if (!out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_context_create: out is NULL");
     *out = NULL;
@@ -20,7 +32,11 @@ clcnn_status clcnn_context_create(int device_index, clcnn_context **out) {
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_context_create: out of host memory");
     ctx->device_index = device_index;
     ctx->dev = list[device_index];
-    clcnn_device_params_for(&ctx->dev.info, &ctx->params);
+    if ((st = kernel_family_for(&ctx->dev.info, &ctx->kernel_family)) != CLCNN_OK) goto free_ctx;
+    clcnn_device_params_for(&ctx->dev.info, ctx->kernel_family, &ctx->params);
+    if (clGetDeviceInfo(ctx->dev.device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof ctx->max_item_sizes,
+                        ctx->max_item_sizes, NULL) != CL_SUCCESS)
+        memset(ctx->max_item_sizes, 0, sizeof ctx->max_item_sizes); /* unknown: no per-dimension limit */
 
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->dev.platform, 0};
@@ -44,8 +60,8 @@ clcnn_status clcnn_context_create(int device_index, clcnn_context **out) {
         snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.2 -w");
     else
         snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.1 -w");
-    clcnn_log(CLCNN_LOG_INFO, "context on device %d: %s (%s), params row \"%s\"", device_index, di->name,
-              di->opencl_c_version, ctx->params.row_name);
+    clcnn_log(CLCNN_LOG_INFO, "context on device %d: %s (%s), %s kernels, params row \"%s\"", device_index, di->name,
+              di->opencl_c_version, clcnn_cpu_family(ctx) ? "CPU" : "GPU", ctx->params.row_name);
     *out = ctx;
     return CLCNN_OK;
 

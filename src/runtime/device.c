@@ -1,10 +1,10 @@
 /* device.c: enumerate OpenCL platforms and devices once, describe them, and pick one
- * by spec (index, "gpu", "cpu", a part of a name) or by default (fastest GPU, else CPU). */
-#include <ctype.h>
+ * by spec (index, "gpu", "cpu", a part of a name) or by default (device_rank.c). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/device_rank.h"
 #include "runtime/internal.h"
 
 #define MAX_DEVICES 64
@@ -68,6 +68,12 @@ static void describe(cl_platform_id p, cl_device_id d, int index, clcnn_device_i
     if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof sz, &sz, NULL) == CL_SUCCESS) info->max_work_group_size = sz;
     info->has_fp16 = has_extension(d, "cl_khr_fp16");
     info->has_fp64 = has_extension(d, "cl_khr_fp64");
+    if (clGetDeviceInfo(d, CL_DEVICE_VENDOR_ID, sizeof u, &u, NULL) == CL_SUCCESS) info->vendor_id = u;
+    cl_bool unified = CL_FALSE; /* deprecated in OpenCL 2.0, still answered by the drivers */
+    if (clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL) == CL_SUCCESS)
+        info->unified_memory = unified == CL_TRUE;
+    info->software = clcnn_device_is_software(info->name);
+    info->est_gflops = clcnn_device_estimate_gflops(info);
 }
 
 static void enumerate(void) {
@@ -132,27 +138,11 @@ clcnn_status clcnn_device_get_info(int index, clcnn_device_info *info) {
     return CLCNN_OK;
 }
 
-static int contains_nocase(const char *hay, const char *needle) {
-    size_t n = strlen(needle);
-    for (; *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
-        if (i == n) return 1;
-    }
-    return n == 0;
-}
-
-/* A rough throughput estimate to rank devices of one type: compute units x clock. */
-static double device_score(const clcnn_device_info *info) {
-    return (double)info->compute_units * (info->max_clock_mhz ? info->max_clock_mhz : 1000);
-}
-
+/* The preferred device of `type` (0: any) in the list, or -1. */
 static int best_of_type(const clcnn_device_entry *list, int n, clcnn_device_type type) {
-    int best = -1;
-    for (int i = 0; i < n; i++)
-        if (list[i].info.type == type && (best < 0 || device_score(&list[i].info) > device_score(&list[best].info)))
-            best = i;
-    return best;
+    const clcnn_device_info *infos[MAX_DEVICES];
+    for (int i = 0; i < n; i++) infos[i] = &list[i].info;
+    return clcnn_device_pick(infos, n, type);
 }
 
 clcnn_status clcnn_device_select(const char *spec, int *index) {
@@ -168,8 +158,7 @@ clcnn_status clcnn_device_select(const char *spec, int *index) {
         from = "CLCNN_DEVICE";
     }
     if (!spec || !*spec) {
-        int i = best_of_type(list, n, CLCNN_DEVICE_GPU);
-        if (i < 0) i = best_of_type(list, n, CLCNN_DEVICE_CPU);
+        const int i = best_of_type(list, n, 0);
         *index = i >= 0 ? i : 0;
         return CLCNN_OK;
     }
@@ -187,8 +176,8 @@ clcnn_status clcnn_device_select(const char *spec, int *index) {
     else if (!strcmp(spec, "cpu") || !strcmp(spec, "CPU")) i = best_of_type(list, n, CLCNN_DEVICE_CPU);
     else
         for (int j = 0; j < n && i < 0; j++)
-            if (contains_nocase(list[j].info.name, spec) || contains_nocase(list[j].info.vendor, spec) ||
-                contains_nocase(list[j].info.platform, spec))
+            if (clcnn_contains_nocase(list[j].info.name, spec) || clcnn_contains_nocase(list[j].info.vendor, spec) ||
+                clcnn_contains_nocase(list[j].info.platform, spec))
                 i = j;
     if (i < 0)
         return clcnn_error(NULL, CLCNN_ERR_NO_DEVICE, "no OpenCL device matches \"%s\" (from %s); see `clcnn devices`",

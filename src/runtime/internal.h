@@ -39,7 +39,8 @@ typedef struct {
     int elementwise_local;
 } clcnn_device_params;
 
-void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_params *params);
+/* The row for a device whose kernels are of `family` (CLCNN_DEVICE_CPU or another type). */
+void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_type family, clcnn_device_params *params);
 
 /* Tuned per-shape choices (clcnn_tune): the winner stored for (op, key[0..nkey-1]) on
  * ctx's device, or 0 when there is none and the op's own default rule applies. */
@@ -75,11 +76,31 @@ clcnn_karg clcnn_karg_tensor_buf(const clcnn_tensor *t);
 /* `nargs, args` for an array of clcnn_karg. */
 #define KARG_LIST(a) (int)(sizeof(a) / sizeof((a)[0])), (a)
 
-/* Set the arguments and enqueue an NDRange; `local` may be NULL. Each global size
- * is rounded up to a multiple of its local size (kernels check bounds). */
+/* What the device allows one built kernel, queried once when it is made. */
+typedef struct {
+    size_t work_group_max;        /* the smaller of the device's and the kernel's limit */
+    size_t kernel_work_group_max; /* CL_KERNEL_WORK_GROUP_SIZE alone (for messages) */
+    size_t preferred_multiple;    /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE (1 if unknown) */
+    cl_ulong local_mem_bytes;     /* CL_KERNEL_LOCAL_MEM_SIZE */
+} clcnn_kernel_limits;
+clcnn_kernel_limits clcnn_kernel_limits_of(const clcnn_context *ctx, cl_kernel kernel);
+
+/* out = want shrunk to fit: each dimension within item_max[i] (may be NULL), the
+ * product within limit (0 = none), by halving the largest dimension. */
+void clcnn_fit_local(size_t limit, const size_t *item_max, cl_uint dims, const size_t *want, size_t *out);
+
+/* Set the arguments and enqueue an NDRange; `local` may be NULL. A local size is a
+ * preference: it is shrunk to what the device allows this kernel (clcnn_fit_local).
+ * Each global size is rounded up to a multiple of its local size (kernels check
+ * bounds). */
 clcnn_status clcnn_launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs,
                           const clcnn_karg *args, cl_uint dims, const size_t *global,
                           const size_t *local);
+/* The same for a kernel built for exactly this local size (a work-group reduction):
+ * refused with an error naming the kernel and the limit if the device will not run it. */
+clcnn_status clcnn_launch_exact(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs,
+                                const clcnn_karg *args, cl_uint dims, const size_t *global,
+                                const size_t *local);
 
 /* ---- context and tensors (context.c, tensor.c) ---- */
 
@@ -91,7 +112,10 @@ typedef struct {
 struct clcnn_context {
     int device_index;
     clcnn_device_entry dev;
+    clcnn_device_type kernel_family; /* CPU or GPU kernels and parameters: the device's type,
+                                        or CLCNN_DEVICE_CLASS (to run a GPU's choices on PoCL) */
     clcnn_device_params params;
+    size_t max_item_sizes[3]; /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
     cl_context cl;
     cl_command_queue queue;
     char build_options[128]; /* -cl-std etc., from the device's OpenCL C version */
@@ -137,6 +161,10 @@ clcnn_status clcnn_check_shape_is(clcnn_context *ctx, const char *op, const char
                                   int ndim, const int *shape);
 clcnn_status clcnn_check_vector(clcnn_context *ctx, const char *op, const char *arg,
                                 const clcnn_tensor *t, int length);
+
+/* Whether ctx runs the CPU family of kernels and parameters (PoCL and other CPU
+ * drivers), rather than the GPU one. */
+static inline int clcnn_cpu_family(const clcnn_context *ctx) { return ctx->kernel_family == CLCNN_DEVICE_CPU; }
 
 /* Work-group size for 1-D elementwise launches on this device (NULL = driver's). */
 const size_t *clcnn_elementwise_local(const clcnn_context *ctx);

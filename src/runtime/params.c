@@ -269,8 +269,8 @@ static int read_tuning_file(const char *path, const clcnn_device_info *info, tun
     return 1;
 }
 
-void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_params *p) {
-    if (info->type == CLCNN_DEVICE_CPU) {
+void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_type family, clcnn_device_params *p) {
+    if (family == CLCNN_DEVICE_CPU) {
         /* PoCL and other CPU drivers: one work-item per tile of C held in float16
          * registers, work-group size 1. 5x16 keeps 10 accumulators in AVX2's 16 vector
          * registers with room for B and the broadcast: enough independent FMAs to cover

@@ -29,7 +29,7 @@ static const fma_variant fma_variants[] = {{4, 8}, {8, 8}, {8, 12}, {16, 8}};
  * the GEMM runs there), a few per core; on GPUs many work-items, the driver's groups. */
 static void fma_launch_size(const clcnn_context *ctx, size_t *global, size_t *local) {
     const size_t cu = ctx->dev.info.compute_units ? ctx->dev.info.compute_units : 1;
-    const int cpu = ctx->dev.info.type == CLCNN_DEVICE_CPU;
+    const int cpu = clcnn_cpu_family(ctx);
     *global = cpu ? cu * 8 : cu * 2048;
     *local = cpu ? 1 : 0;
 }

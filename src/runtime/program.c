@@ -16,6 +16,7 @@
 typedef struct kernel_entry {
     char *name;
     cl_kernel kernel;
+    clcnn_kernel_limits limits; /* queried once, when the kernel is made */
     struct kernel_entry *next;
 } kernel_entry;
 
@@ -238,6 +239,35 @@ static clcnn_status build_program(clcnn_context *ctx, const char *file, const ch
     return st;
 }
 
+/* What the device allows this kernel (a register-heavy build may be held to fewer
+ * work-items than the device's maximum: 32 on llvmpipe, less than 256 on some GPUs). */
+static void query_limits(const clcnn_context *ctx, cl_kernel kernel, clcnn_kernel_limits *l) {
+    size_t wg = 0, multiple = 0;
+    cl_ulong local_mem = 0;
+    const size_t device_max = ctx->dev.info.max_work_group_size;
+    if (clGetKernelWorkGroupInfo(kernel, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) != CL_SUCCESS)
+        wg = 0;
+    if (clGetKernelWorkGroupInfo(kernel, ctx->dev.device, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+                                 sizeof multiple, &multiple, NULL) != CL_SUCCESS)
+        multiple = 0;
+    if (clGetKernelWorkGroupInfo(kernel, ctx->dev.device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem,
+                                 NULL) != CL_SUCCESS)
+        local_mem = 0;
+    l->work_group_max = wg && (!device_max || wg < device_max) ? wg : device_max;
+    l->kernel_work_group_max = wg;
+    l->preferred_multiple = multiple ? multiple : 1;
+    l->local_mem_bytes = local_mem;
+}
+
+clcnn_kernel_limits clcnn_kernel_limits_of(const clcnn_context *ctx, cl_kernel kernel) {
+    for (const clcnn_program_entry *p = ctx->programs; p; p = p->next)
+        for (const kernel_entry *k = p->kernels; k; k = k->next)
+            if (k->kernel == kernel) return k->limits;
+    clcnn_kernel_limits l; /* a kernel made elsewhere (none today): ask the driver */
+    query_limits(ctx, kernel, &l);
+    return l;
+}
+
 clcnn_status clcnn_get_kernel(clcnn_context *ctx, const char *file, const char *name, const char *options,
                               cl_kernel *kernel) {
     if (!options) options = "";
@@ -273,6 +303,7 @@ clcnn_status clcnn_get_kernel(clcnn_context *ctx, const char *file, const char *
             return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory");
         }
         k->kernel = kern;
+        query_limits(ctx, kern, &k->limits);
         k->next = p->kernels;
         p->kernels = k;
     }
@@ -290,51 +321,71 @@ static const char *kernel_name(cl_kernel kernel, char *buf, size_t size) {
     return buf;
 }
 
+void clcnn_fit_local(size_t limit, const size_t *item_max, cl_uint dims, const size_t *want, size_t *out) {
+    size_t total = 1;
+    for (cl_uint i = 0; i < dims; i++) {
+        out[i] = want[i]; /* 0 stays, for check_launch_limits to refuse */
+        while (item_max && item_max[i] && out[i] > item_max[i]) out[i] = (out[i] + 1) / 2;
+        total *= out[i];
+    }
+    while (limit && total > limit) { /* halve the largest dimension: 8x8 -> 4x8 -> 4x4 */
+        cl_uint big = 0;
+        for (cl_uint i = 1; i < dims; i++)
+            if (out[i] > out[big]) big = i;
+        if (out[big] <= 1) break;
+        total /= out[big];
+        out[big] = (out[big] + 1) / 2;
+        total *= out[big];
+    }
+}
+
 /* Refuse a launch the device cannot run (work-group size over the device's or this
  * kernel's limit, more local memory than the device has) with an error naming the
  * kernel and the limit, where drivers give a bare code or fail at a later read. */
-static clcnn_status check_launch_limits(clcnn_context *ctx, cl_kernel kernel, const char *what, cl_uint dims,
-                                        const size_t *local) {
+static clcnn_status check_launch_limits(clcnn_context *ctx, cl_kernel kernel, const clcnn_kernel_limits *lim,
+                                        const char *what, cl_uint dims, const size_t *local) {
     const clcnn_device_info *d = &ctx->dev.info;
     char name[128];
     if (dims < 1 || dims > 3)
         return clcnn_error(ctx, CL_INVALID_WORK_DIMENSION, "%s: kernel %s launched with %u dimensions", what,
                            kernel_name(kernel, name, sizeof name), dims);
-    cl_ulong local_mem = 0;
-    if (clGetKernelWorkGroupInfo(kernel, ctx->dev.device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem,
-                                 NULL) == CL_SUCCESS &&
-        d->local_mem_bytes && local_mem > d->local_mem_bytes)
+    if (d->local_mem_bytes && lim->local_mem_bytes > d->local_mem_bytes)
         return clcnn_error(ctx, CL_OUT_OF_RESOURCES, "%s: kernel %s needs %llu bytes of local memory, more than the "
                            "%llu bytes of %s", what, kernel_name(kernel, name, sizeof name),
-                           (unsigned long long)local_mem, (unsigned long long)d->local_mem_bytes, d->name);
+                           (unsigned long long)lim->local_mem_bytes, (unsigned long long)d->local_mem_bytes, d->name);
     if (!local) return CLCNN_OK;
-    size_t item_max[3] = {0, 0, 0}, kernel_max = 0, total = 1;
-    clGetDeviceInfo(ctx->dev.device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof item_max, item_max, NULL);
-    clGetKernelWorkGroupInfo(kernel, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kernel_max, &kernel_max, NULL);
+    size_t total = 1;
     for (cl_uint i = 0; i < dims; i++) {
-        if (local[i] == 0 || (item_max[i] && local[i] > item_max[i]))
+        if (local[i] == 0 || (ctx->max_item_sizes[i] && local[i] > ctx->max_item_sizes[i]))
             return clcnn_error(ctx, CL_INVALID_WORK_ITEM_SIZE, "%s: kernel %s: local size %zu in dimension %u is "
                                "outside 1..%zu on %s", what, kernel_name(kernel, name, sizeof name), local[i], i,
-                               item_max[i], d->name);
+                               ctx->max_item_sizes[i], d->name);
         total *= local[i];
     }
-    size_t limit = d->max_work_group_size;
-    if (kernel_max && (!limit || kernel_max < limit)) limit = kernel_max;
-    if (limit && total > limit)
+    if (lim->work_group_max && total > lim->work_group_max)
         return clcnn_error(ctx, CL_INVALID_WORK_GROUP_SIZE, "%s: kernel %s: a work-group of %zu work-items exceeds "
                            "the %zu that %s allows for it (device %zu, kernel %zu)", what,
-                           kernel_name(kernel, name, sizeof name), total, limit, d->name, d->max_work_group_size,
-                           kernel_max);
+                           kernel_name(kernel, name, sizeof name), total, lim->work_group_max, d->name,
+                           d->max_work_group_size, lim->kernel_work_group_max);
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs, const clcnn_karg *args,
-                          cl_uint dims, const size_t *global, const size_t *local) {
+/* exact: the kernel was built for this local size (a reduction over RED_WG
+ * work-items), so it is launched as asked or refused; otherwise the size is a
+ * preference, shrunk to what the device allows this kernel. */
+static clcnn_status launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs, const clcnn_karg *args,
+                           cl_uint dims, const size_t *global, const size_t *local, int exact) {
     for (int i = 0; i < nargs; i++) {
         cl_int err = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
         if (err != CL_SUCCESS) return clcnn_error(ctx, err, "%s: setting kernel argument %d failed (%d)", what, i, err);
     }
-    clcnn_status st = check_launch_limits(ctx, kernel, what, dims, local);
+    const clcnn_kernel_limits lim = clcnn_kernel_limits_of(ctx, kernel);
+    size_t fitted[3];
+    if (local && !exact && dims >= 1 && dims <= 3) {
+        clcnn_fit_local(lim.work_group_max, ctx->max_item_sizes, dims, local, fitted);
+        local = fitted;
+    }
+    clcnn_status st = check_launch_limits(ctx, kernel, &lim, what, dims, local);
     if (st != CLCNN_OK) return st;
     size_t g[3];
     for (cl_uint d = 0; d < dims; d++) {
@@ -351,4 +402,14 @@ clcnn_status clcnn_launch(clcnn_context *ctx, cl_kernel kernel, const char *what
         return clcnn_error(ctx, err, "%s: kernel launch failed (%d, %s)%s", what, err, clcnn_status_str(err),
                            injected ? CLCNN_FAULT_NOTE : "");
     return CLCNN_OK;
+}
+
+clcnn_status clcnn_launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs, const clcnn_karg *args,
+                          cl_uint dims, const size_t *global, const size_t *local) {
+    return launch(ctx, kernel, what, nargs, args, dims, global, local, 0);
+}
+
+clcnn_status clcnn_launch_exact(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs,
+                                const clcnn_karg *args, cl_uint dims, const size_t *global, const size_t *local) {
+    return launch(ctx, kernel, what, nargs, args, dims, global, local, 1);
 }

@@ -1,0 +1,135 @@
+/* test_launch.c: what makes launches fit every device: local sizes shrunk to the
+ * kernel's limit (clcnn_fit_local, clcnn_launch), exact-size launches refused with a
+ * clear error, reductions built for the size the kernel allows; and the default
+ * device's ranking, on made-up device lists. */
+#include <math.h>
+#include <string.h>
+#include "harness.h"
+#include "runtime/device_rank.h"
+#include "ops/ops.h"
+#include "runtime/internal.h"
+
+static void test_fit_local(void) {
+    size_t out[3];
+    clcnn_fit_local(32, NULL, 2, (size_t[]){8, 8}, out); /* the GEMM's 8x8 where llvmpipe allows 32 */
+    CHECK(out[0] * out[1] <= 32 && out[0] >= 4 && out[1] >= 4, "8x8 in 32 -> %zux%zu", out[0], out[1]);
+    clcnn_fit_local(32, NULL, 1, (size_t[]){256}, out);
+    CHECK(out[0] == 32, "256 in 32 -> %zu", out[0]);
+    clcnn_fit_local(0, NULL, 2, (size_t[]){8, 8}, out);
+    CHECK(out[0] == 8 && out[1] == 8, "no limit changed 8x8 to %zux%zu", out[0], out[1]);
+    clcnn_fit_local(64, NULL, 1, (size_t[]){0}, out); /* a caller's bug, left for the launch to refuse */
+    CHECK(out[0] == 0, "0 -> %zu", out[0]);
+    clcnn_fit_local(1, NULL, 3, (size_t[]){8, 8, 1}, out);
+    CHECK(out[0] == 1 && out[1] == 1 && out[2] == 1, "limit 1 -> %zux%zux%zu", out[0], out[1], out[2]);
+    clcnn_fit_local(1024, (size_t[]){1024, 4, 1}, 2, (size_t[]){8, 8}, out); /* per-dimension limit */
+    CHECK(out[0] == 8 && out[1] == 4, "item limit 4 in dimension 1 -> %zux%zu", out[0], out[1]);
+    clcnn_fit_local(48, NULL, 1, (size_t[]){256}, out); /* a limit that is not a power of two */
+    CHECK(out[0] <= 48 && out[0] >= 24, "256 in 48 -> %zu", out[0]);
+    clcnn_fit_local(64, NULL, 2, (size_t[]){16, 1}, out);
+    CHECK(out[0] == 16 && out[1] == 1, "16x1 within the limit changed to %zux%zu", out[0], out[1]);
+}
+
+/* A local size larger than this kernel allows is shrunk, and the results are whole
+ * (the same size asked for exactly is refused: test_faults.c). */
+static void test_launch_shrinks_local(void) {
+    clcnn_context *ctx = g_ctx;
+    cl_kernel k;
+    CHECK_OK(clcnn_get_kernel(ctx, "eltwise.cl", "activate", "-DACT_FIXED=1", &k));
+    if (test_failures()) return;
+    const clcnn_kernel_limits lim = clcnn_kernel_limits_of(ctx, k);
+    CHECK(lim.work_group_max >= 1 && lim.preferred_multiple >= 1, "limits %zu, multiple %zu", lim.work_group_max,
+          lim.preferred_multiple);
+    enum { n = 1000 };
+    float in[n], out[n];
+    for (int i = 0; i < n; i++) in[i] = (float)(i % 7) - 3.0f;
+    clcnn_tensor *x = NULL, *y = NULL;
+    CHECK_OK(clcnn_tensor_create(ctx, 1, (int[]){n}, &x));
+    CHECK_OK(clcnn_tensor_create(ctx, 1, (int[]){n}, &y));
+    if (!x || !y) goto done;
+    CHECK_OK(clcnn_tensor_write(x, in, n));
+    CHECK_OK(clcnn_tensor_fill(y, NAN));
+    const size_t global = n, too_big = 2 * (lim.work_group_max ? lim.work_group_max : 4096);
+    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(n), KARG_INT(CLCNN_ACT_RELU)};
+    CHECK_OK(clcnn_launch(ctx, k, "test launch", KARG_LIST(args), 1, &global, &too_big));
+    CHECK_OK(clcnn_tensor_read(y, out, n));
+    int wrong = 0;
+    for (int i = 0; i < n; i++) wrong += out[i] != (in[i] < 0 ? 0.0f : in[i]);
+    CHECK(wrong == 0, "%d of %d results wrong after a shrunk launch", wrong, n);
+done:
+    clcnn_tensor_destroy(x);
+    clcnn_tensor_destroy(y);
+}
+
+/* A reduction kernel is built for a work-group its build allows. */
+static void test_reduce_kernel_fits(void) {
+    cl_kernel k;
+    size_t wg = 0;
+    CHECK_OK(clcnn_get_reduce_kernel(g_ctx, "loss.cl", "ce_total", &k, &wg));
+    if (test_failures()) return;
+    const clcnn_kernel_limits lim = clcnn_kernel_limits_of(g_ctx, k);
+    CHECK(wg >= 1 && (wg & (wg - 1)) == 0 && wg <= 64, "RED_WG %zu is not a power of two up to 64", wg);
+    CHECK(!lim.work_group_max || wg <= lim.work_group_max, "RED_WG %zu over the kernel's limit %zu", wg,
+          lim.work_group_max);
+}
+
+static clcnn_device_info fake(const char *name, clcnn_device_type type, unsigned vendor_id, int unified,
+                              unsigned units, unsigned mhz) {
+    clcnn_device_info d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.name, sizeof d.name, "%s", name);
+    d.type = type;
+    d.vendor_id = vendor_id;
+    d.unified_memory = unified;
+    d.compute_units = units;
+    d.max_clock_mhz = mhz;
+    d.software = clcnn_device_is_software(name);
+    d.est_gflops = clcnn_device_estimate_gflops(&d);
+    return d;
+}
+
+#define PICK(list, type) clcnn_device_pick(list, (int)(sizeof list / sizeof list[0]), type)
+
+static void test_default_device_ranking(void) {
+    const clcnn_device_info iris = fake("Intel(R) Iris(R) Xe Graphics", CLCNN_DEVICE_GPU, 0x8086, 1, 96, 1300);
+    const clcnn_device_info rtx = fake("NVIDIA GeForce RTX 3060", CLCNN_DEVICE_GPU, 0x10de, 0, 28, 1777);
+    const clcnn_device_info pocl = fake("pthread-haswell-AMD Ryzen 7", CLCNN_DEVICE_CPU, 0x1022, 1, 16, 4500);
+    const clcnn_device_info llvmpipe = fake("llvmpipe (LLVM 15.0.6, 256 bits)", CLCNN_DEVICE_GPU, 0x10005, 1, 8, 0);
+    const clcnn_device_info swiftshader = fake("SwiftShader Device", CLCNN_DEVICE_GPU, 0x1ae0, 1, 4, 0);
+    const clcnn_device_info a770 = fake("Intel(R) Arc(TM) A770 Graphics", CLCNN_DEVICE_GPU, 0x8086, 0, 512, 2400);
+    /* The RTX 3060 is about 12.7 TFLOP/s fp32, the 96-EU Iris Xe about 2.0. */
+    CHECK(fabs(rtx.est_gflops - 12738) < 100 && fabs(iris.est_gflops - 1997) < 50, "estimates %.0f, %.0f",
+          rtx.est_gflops, iris.est_gflops);
+    CHECK(llvmpipe.software && swiftshader.software && !rtx.software && !pocl.software, "software rasterisers");
+    {
+        const clcnn_device_info *l[] = {&pocl, &iris, &rtx}; /* discrete beats integrated beats CPU */
+        CHECK(PICK(l, 0) == 2, "picked %d, want the RTX 3060", PICK(l, 0));
+        CHECK(PICK(l, CLCNN_DEVICE_CPU) == 0, "cpu picked %d", PICK(l, CLCNN_DEVICE_CPU));
+    }
+    {
+        const clcnn_device_info *l[] = {&pocl, &iris};
+        CHECK(PICK(l, 0) == 1, "picked %d, want the integrated GPU over the CPU", PICK(l, 0));
+    }
+    {
+        const clcnn_device_info *l[] = {&llvmpipe, &pocl, &swiftshader}; /* rusticl enabled beside PoCL */
+        CHECK(PICK(l, 0) == 1, "picked %d, want PoCL's CPU over a software rasteriser", PICK(l, 0));
+        CHECK(PICK(l, CLCNN_DEVICE_GPU) == 0, "\"gpu\" picked %d, want llvmpipe (the only choice)",
+              PICK(l, CLCNN_DEVICE_GPU));
+    }
+    {
+        const clcnn_device_info *l[] = {&rtx, &a770};
+        CHECK(PICK(l, 0) == 1, "picked %d, want the A770 (17 TFLOP/s) over the RTX 3060", PICK(l, 0));
+    }
+    {
+        const clcnn_device_info *l[] = {&llvmpipe};
+        CHECK(PICK(l, 0) == 0, "a software device alone is still a device: picked %d", PICK(l, 0));
+        CHECK(PICK(l, CLCNN_DEVICE_CPU) == -1, "no CPU, picked %d", PICK(l, CLCNN_DEVICE_CPU));
+    }
+    CHECK(clcnn_device_pick(NULL, 0, 0) == -1, "empty list");
+}
+
+const test_case test_launch_cases[] = {
+    {"launch_fit_local", test_fit_local},
+    {"launch_shrinks_local_to_kernel_limit", test_launch_shrinks_local},
+    {"launch_reduce_kernel_fits", test_reduce_kernel_fits},
+    {"runtime_default_device_ranking", test_default_device_ranking},
+    {NULL, NULL}};
