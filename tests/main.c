@@ -1,13 +1,27 @@
 /* main.c: the test runner. Runs every registered test on the default device (or
  * CLCNN_DEVICE), prints one line per test and ends with "N passed, M failed".
- * usage: clcnn_tests [NAME-SUBSTRING...]; CLCNN_TEST_SEED overrides the seed. */
+ * usage: clcnn_tests [NAME-SUBSTRING...]; CLCNN_TEST_SEED overrides the seed.
+ *
+ * A test that crashes (a signal: SIGSEGV, SIGBUS, SIGILL, SIGABRT) is counted
+ * as failed and the suite goes on: the handler starts the runner again in the same
+ * process (execve) with CLCNN_TEST_RESUME=NEXT:PASSED:FAILED:SKIPPED, so one broken test
+ * on a new driver does not hide the results of the others. CLCNN_TEST_NO_RESUME=1 keeps
+ * the default handlers (a core dump, or AddressSanitizer's report of the crash). */
+#define _XOPEN_SOURCE 700 /* sigaltstack */
+#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "harness.h"
 
+extern char **environ;
+
 extern const test_case test_runtime_cases[];
+extern const test_case test_launch_cases[];
+extern const test_case test_runner_cases[];
 extern const test_case test_api_cases[];
 extern const test_case test_ops_cases[];
 extern const test_case test_tiles_cases[];
@@ -61,6 +75,47 @@ const char *test_golden_path(const char *file) {
     return path;
 }
 
+/* ---- going on after a crash ---- */
+
+static char **resume_argv;
+static char **resume_envp;      /* environ at start, without CLCNN_TEST_RESUME, then resume_var */
+static char resume_var[96];     /* written before each test: what the next process starts from */
+static char crash_line[256];    /* written before each test: its FAIL line */
+static char alt_stack[1 << 16]; /* so that a stack overflow can be reported too */
+
+static void on_crash(int sig) {
+    char line[320];
+    const int n = snprintf(line, sizeof line, "%s: signal %d); the suite goes on in a new process\n", crash_line, sig);
+    if (n > 0 && write(STDOUT_FILENO, line, (size_t)n) < 0) _exit(2);
+    execve("/proc/self/exe", resume_argv, resume_envp);
+    _exit(2); /* could not start again: the summary is lost, the exit status says failed */
+}
+
+static void install_crash_handlers(char **argv) {
+    const char *off = getenv("CLCNN_TEST_NO_RESUME");
+    if (off && *off && strcmp(off, "0")) return;
+    size_t n = 0;
+    while (environ[n]) n++;
+    resume_envp = calloc(n + 2, sizeof *resume_envp);
+    if (!resume_envp) return;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "CLCNN_TEST_RESUME=", 18)) resume_envp[k++] = environ[i];
+    resume_envp[k++] = resume_var;
+    resume_argv = argv;
+    stack_t ss = {.ss_sp = alt_stack, .ss_size = sizeof alt_stack, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_crash;
+    sa.sa_flags = SA_ONSTACK | SA_NODEFER | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    /* Not SIGFPE: PoCL handles it for integer division in kernels. LLVM's handlers for the
+     * others (loaded by the drivers) only print a compiler's stack and die. */
+    const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGABRT};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+}
+
 static int selected(const char *name, int argc, char **argv) {
     if (argc < 2) return 1;
     for (int i = 1; i < argc; i++)
@@ -78,6 +133,14 @@ int main(int argc, char **argv) {
     const char *seed_env = getenv("CLCNN_TEST_SEED");
     if (seed_env && *seed_env) g_seed = strtoull(seed_env, NULL, 0);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    int passed = 0, failed = 0, skipped = 0, first = 0;
+    const char *resume = getenv("CLCNN_TEST_RESUME");
+    if (resume && sscanf(resume, "%d:%d:%d:%d", &first, &passed, &failed, &skipped) != 4) {
+        printf("CLCNN_TEST_RESUME=%s: want NEXT:PASSED:FAILED:SKIPPED\n0 passed, 1 failed\n", resume);
+        return 1;
+    }
+    const char *crash_at = getenv("CLCNN_TEST_CRASH_AT"); /* a test name: crash there (test_runner.c) */
+    if (resume) printf("resuming at test %d after a crash\n", first);
 
     clcnn_status st = clcnn_context_create(-1, &g_ctx);
     if (st != CLCNN_OK) {
@@ -85,26 +148,31 @@ int main(int argc, char **argv) {
         printf("0 passed, 1 failed\n");
         return 1;
     }
+    install_crash_handlers(argv); /* after the driver has set up: PoCL installs handlers of its own */
     clcnn_device_info info;
     clcnn_context_get_device_info(g_ctx, &info);
     printf("device: %s / %s (%s)\nseed: %llu (set CLCNN_TEST_SEED to repeat another)\n", info.platform, info.name,
            info.opencl_c_version, (unsigned long long)g_seed);
 
-    const test_case *lists[] = {test_runtime_cases, test_api_cases, test_ops_cases, test_tiles_cases, test_net_cases,
+    const test_case *lists[] = {test_runtime_cases, test_launch_cases, test_api_cases, test_ops_cases, test_tiles_cases, test_net_cases,
                                  test_grad_conv_cases, test_grad_norm_cases, test_grad_eltwise_cases,
                                  test_train_ops_cases, test_graph_cases, test_train_cases,
                                  test_weights_io_cases, test_image_cases, test_preprocess_cases,
                                  test_dataset_cases, test_loader_cases, test_metrics_cases, test_render_cases,
                                  test_cam_cases, test_zoo_cases, test_tool_cases, test_winograd_cases,
                                  test_graph_fast_cases, test_backward_fast_cases, test_bench_cases,
-                                 test_faults_cases, test_fuzz_regress_cases};
-    int passed = 0, failed = 0, skipped = 0;
+                                 test_faults_cases, test_fuzz_regress_cases, test_runner_cases};
+    int ordinal = 0;
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
-        for (const test_case *t = lists[l]; t->name; t++) {
-            if (!selected(t->name, argc, argv)) continue;
+        for (const test_case *t = lists[l]; t->name; t++, ordinal++) {
+            if (ordinal < first || !selected(t->name, argc, argv)) continue;
+            snprintf(resume_var, sizeof resume_var, "CLCNN_TEST_RESUME=%d:%d:%d:%d", ordinal + 1, passed, failed + 1,
+                     skipped);
+            snprintf(crash_line, sizeof crash_line, "FAIL %s (crashed", t->name);
             current_failures = 0;
             skip_reason = NULL;
             printf("%s ...\n", t->name);
+            if (crash_at && !strcmp(crash_at, t->name)) raise(SIGSEGV); /* test_runner.c's probe */
             double t0 = now_s();
             t->fn();
             double dt = now_s() - t0;

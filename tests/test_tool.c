@@ -397,10 +397,11 @@ static void test_demo_pointing_game(void) {
         CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){n, 3, s, s}, &x));
         CHECK_OK(clcnn_tensor_create(g_ctx, 3, (int[]){n, h, w}, &map));
         CHECK_OK(clcnn_tensor_write(x, in, (size_t)n * per));
-        CHECK_OK(clcnn_cam(g, x, &p, NULL, map, probs, used));
+        const clcnn_status cam_st = clcnn_cam(g, x, &p, NULL, map, probs, used);
+        CHECK(cam_st == CLCNN_OK, "clcnn_cam: %s", clcnn_last_error(g_ctx));
         CHECK_OK(clcnn_tensor_read(map, maps, (size_t)n * h * w));
-        for (int i = 0; i < n; i++) {
-            if (strcmp(d.class_names[used[i]], "damaged")) continue; /* misclassified */
+        for (int i = 0; i < n && cam_st == CLCNN_OK; i++) { /* used[] is only set when the CAM worked */
+            if (used[i] < 0 || used[i] >= d.classes || strcmp(d.class_names[used[i]], "damaged")) continue;
             correct++;
             CHECK_OK(clcnn_map_resize(maps + (size_t)i * h * w, h, w, up, s, s));
             for (int k = 0; k < 3; k++) hit_at[k] += clcnn_pointing_game(up, s, s, &v[i].box, tolerances[k]) == 1;
