@@ -1,5 +1,6 @@
 # clcnn: make | make test [SAN=1] | make demo | make install PREFIX=... | make clean
 #        make fuzz [FUZZ_SECONDS=N] | make test-valgrind | make test-oclgrind (docs/RELIABILITY.md)
+#        make test-gpu-class | make test-rusticl | make isa-report (docs/GPU.md)
 # `make test` and `make demo` first install missing Debian packages (scripts/deps.sh).
 
 PREFIX ?= /usr/local
@@ -37,7 +38,8 @@ LIB_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/kern
 TEST_SRC := $(sort $(wildcard tests/*.c tests/ref/*.c))
 TEST_OBJ := $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(TEST_SRC))
 
-.PHONY: all deps test demo install clean bench fuzz fuzz-build test-valgrind test-oclgrind
+.PHONY: all deps test demo install clean bench fuzz fuzz-build test-valgrind test-oclgrind test-gpu-class \
+        test-rusticl isa-report
 all: $(BUILD)/libclcnn.a $(BUILD)/libclcnn.so $(BUILD)/clcnn $(BUILD)/clbench
 
 deps:
@@ -165,6 +167,27 @@ test-oclgrind:
 	@CLCNN_DEPS_OCLGRIND=1 sh scripts/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/oclgrind_fill.so
 	BUILD=$(BUILD) sh scripts/oclgrind.sh $(OCLGRIND_TESTS)
+
+# GPU checks without a GPU (docs/GPU.md):
+# - test-gpu-class: the suite on the default device (PoCL in CI) with the GPU family of
+#   kernels, parameters and local sizes (CLCNN_DEVICE_CLASS=gpu);
+# - test-rusticl: the suite on Mesa's rusticl, llvmpipe presented as a GPU, which enforces
+#   per-kernel work-group limits (scripts/test_rusticl.sh; RUSTICL_TESTS=all for every test);
+# - isa-report: every kernel compiled for sm_90, gfx90a and gfx1100 with the GPU row's
+#   options: registers, spills, stack (scripts/isa_report.py, build/isa/report.json).
+test-gpu-class: deps
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic
+	ASAN_OPTIONS=detect_leaks=0 CLCNN_DEVICE_CLASS=gpu CLCNN_TEST_BUILD=$(BUILD) ./$(BUILD)/clcnn_tests
+
+test-rusticl:
+	@CLCNN_DEPS_RUSTICL=1 sh scripts/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic
+	BUILD=$(BUILD) sh scripts/test_rusticl.sh $(RUSTICL_TESTS)
+
+isa-report:
+	@CLCNN_DEPS_ISA=1 sh scripts/deps.sh
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clbench
+	python3 scripts/isa_report.py --build $(BUILD)
 
 $(BUILD)/clcnn.pc: Makefile
 	@mkdir -p $(@D)

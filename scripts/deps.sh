@@ -14,6 +14,11 @@ if [ "${CLCNN_DEPS_TORCH:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-nump
 # Only for `make fuzz` (clang's libFuzzer and sanitizer runtimes) and `make test-valgrind`.
 if [ "${CLCNN_DEPS_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi
 if [ "${CLCNN_DEPS_VALGRIND:-0}" = 1 ]; then PKGS="$PKGS valgrind"; fi
+# Only for `make test-rusticl` (Mesa's OpenCL: rusticl, llvmpipe presented as a GPU; it
+# brings libclc-15, which conflicts with libclc-14: the LLVM 15 tools go with it).
+if [ "${CLCNN_DEPS_RUSTICL:-0}" = 1 ]; then PKGS="$PKGS mesa-opencl-icd"; fi
+# Only for `make isa-report` (OpenCL C to PTX and AMD GCN; ptxas comes from the CUDA toolkit).
+if [ "${CLCNN_DEPS_ISA:-0}" = 1 ]; then PKGS="$PKGS clang-15 llvm-15 libclc-15 python3"; fi
 # Only for `make test-oclgrind` (the checking OpenCL device, with its ICD).
 if [ "${CLCNN_DEPS_OCLGRIND:-0}" = 1 ]; then PKGS="$PKGS oclgrind"; fi
 

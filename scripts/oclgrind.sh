@@ -31,20 +31,10 @@ for f in "$BIN" "$SHIM"; do
     [ -x "$f" ] || [ -r "$f" ] || { echo "oclgrind.sh: $f missing (make test-oclgrind builds it)"; exit 1; }
 done
 
-# The op tests: every case registered in these files (they honour CLCNN_TEST_SMALL), the
-# CAM tests that run cam.cl's kernels on small inputs (the others run whole networks), and
-# the Winograd, depthwise and fast-backward tests small enough for Oclgrind (names are
-# substrings: backward_fast_ selects all of them).
-OP_FILES="test_ops test_tiles test_grad_conv test_grad_eltwise test_grad_norm test_train_ops"
-MORE_TESTS="cam_map_kernels cam_eigen_kernel cam_flat_map_is_zero winograd_random depthwise_ im2col_layouts
-conv_algorithm_ backward_fast_"
+# The op tests (scripts/op_tests.sh says which).
 if [ $# -eq 0 ]; then
-    names=""
-    for f in $OP_FILES; do
-        names="$names $(sed -n '/_cases\[\] = {/,/{NULL, NULL}/p' "tests/$f.c" | grep -o '{"[^"]*"' | tr -d '{"')"
-    done
-    # shellcheck disable=SC2086
-    set -- $names $MORE_TESTS
+    # shellcheck disable=SC2046
+    set -- $(sh scripts/op_tests.sh)
 fi
 
 mkdir -p "$OUT"

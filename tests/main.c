@@ -1,6 +1,6 @@
 /* main.c: the test runner. Runs every registered test on the default device (or
  * CLCNN_DEVICE), prints one line per test and ends with "N passed, M failed".
- * usage: clcnn_tests [NAME-SUBSTRING...]; CLCNN_TEST_SEED overrides the seed.
+ * usage: clcnn_tests [NAME-SUBSTRING | =NAME ...]; CLCNN_TEST_SEED overrides the seed.
  *
  * A test that crashes (a signal: SIGSEGV, SIGBUS, SIGILL, SIGABRT) is counted
  * as failed and the suite goes on: the handler starts the runner again in the same
@@ -119,7 +119,7 @@ static void install_crash_handlers(char **argv) {
 static int selected(const char *name, int argc, char **argv) {
     if (argc < 2) return 1;
     for (int i = 1; i < argc; i++)
-        if (strstr(name, argv[i])) return 1;
+        if (argv[i][0] == '=' ? !strcmp(name, argv[i] + 1) : strstr(name, argv[i]) != NULL) return 1;
     return 0;
 }
 

@@ -1,8 +1,10 @@
 /* test_launch.c: what makes launches fit every device: local sizes shrunk to the
  * kernel's limit (clcnn_fit_local, clcnn_launch), exact-size launches refused with a
- * clear error, reductions built for the size the kernel allows; and the default
- * device's ranking, on made-up device lists. */
+ * clear error, reductions built for the size the kernel allows; the kernel family
+ * chosen by CLCNN_DEVICE_CLASS; and the default device's ranking, on made-up device
+ * lists. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "harness.h"
 #include "runtime/device_rank.h"
@@ -127,7 +129,40 @@ static void test_default_device_ranking(void) {
     CHECK(clcnn_device_pick(NULL, 0, 0) == -1, "empty list");
 }
 
+/* CLCNN_DEVICE_CLASS chooses the family of kernels and parameters for any device. */
+static void test_device_class_env(void) {
+    const char *saved = getenv("CLCNN_DEVICE_CLASS");
+    char keep[16] = "";
+    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    clcnn_context *gpu = NULL, *cpu = NULL, *bad = NULL;
+    setenv("CLCNN_DEVICE_CLASS", "gpu", 1);
+    CHECK_OK(clcnn_context_create(g_ctx->device_index, &gpu));
+    setenv("CLCNN_DEVICE_CLASS", "cpu", 1);
+    CHECK_OK(clcnn_context_create(g_ctx->device_index, &cpu));
+    setenv("CLCNN_DEVICE_CLASS", "fpga", 1);
+    CHECK_STATUS(clcnn_context_create(g_ctx->device_index, &bad), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(clcnn_last_error(NULL), "CLCNN_DEVICE_CLASS=fpga"), "the error does not name the setting: %s",
+          clcnn_last_error(NULL));
+    if (saved) setenv("CLCNN_DEVICE_CLASS", keep, 1);
+    else unsetenv("CLCNN_DEVICE_CLASS");
+    if (gpu) {
+        CHECK(!clcnn_cpu_family(gpu) && gpu->params.gemm_local == 8 && gpu->params.elementwise_local == 256,
+              "gpu: family %d, GEMM local %d, element-wise local %d", (int)gpu->kernel_family, gpu->params.gemm_local,
+              gpu->params.elementwise_local);
+        CHECK(ops_fixed_local(gpu) == NULL, "gpu: fixed local sizes, want the driver's");
+    }
+    if (cpu) {
+        CHECK(clcnn_cpu_family(cpu) && cpu->params.gemm_local == 1, "cpu: family %d, GEMM local %d",
+              (int)cpu->kernel_family, cpu->params.gemm_local);
+        CHECK(ops_fixed_local(cpu) != NULL, "cpu: no fixed local sizes");
+    }
+    clcnn_context_destroy(gpu);
+    clcnn_context_destroy(cpu);
+    clcnn_context_destroy(bad);
+}
+
 const test_case test_launch_cases[] = {
+    {"runtime_device_class_env", test_device_class_env},
     {"launch_fit_local", test_fit_local},
     {"launch_shrinks_local_to_kernel_limit", test_launch_shrinks_local},
     {"launch_reduce_kernel_fits", test_reduce_kernel_fits},

@@ -3,6 +3,7 @@
  * $XDG_CACHE_HOME/clcnn (else ~/.cache/clcnn), keyed by a hash of source, options,
  * device and driver, written atomically; CLCNN_CACHE=off turns the disk cache off. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,22 @@ static clcnn_status build_from_source(clcnn_context *ctx, const char *file, cons
     return CLCNN_OK;
 }
 
+/* CLCNN_BUILD_LOG=PATH: append "FILE<TAB>OPTIONS<TAB>KERNEL" for every kernel a context
+ * makes, with the program's options exactly as the driver gets them, so that `make
+ * isa-report` compiles what the library runs (scripts/isa_report.py). One write per
+ * line, with O_APPEND: processes running at once do not mix their lines. */
+static void log_kernel(const clcnn_context *ctx, const char *file, const char *options, const char *kernel) {
+    const char *path = getenv("CLCNN_BUILD_LOG");
+    if (!path || !*path) return;
+    char line[1200];
+    const int n = snprintf(line, sizeof line, "%s\t%s %s\t%s\n", file, ctx->build_options, options, kernel);
+    const int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd < 0) return;
+    if (n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) != n)
+        clcnn_log(CLCNN_LOG_WARN, "could not write to CLCNN_BUILD_LOG %s", path);
+    close(fd);
+}
+
 /* Every program is cl/common.cl (shared helpers such as the activation functions)
  * followed by its own file. */
 static clcnn_status build_program(clcnn_context *ctx, const char *file, const char *options, cl_program *out) {
@@ -304,6 +321,7 @@ clcnn_status clcnn_get_kernel(clcnn_context *ctx, const char *file, const char *
         }
         k->kernel = kern;
         query_limits(ctx, kern, &k->limits);
+        log_kernel(ctx, file, options, name);
         k->next = p->kernels;
         p->kernels = k;
     }
