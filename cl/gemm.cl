@@ -157,3 +157,27 @@ __kernel void gemm_pack_b(__global const float *B, const int b_off, const int ld
         for (int j = 0; j < TN; j++) out[j] = n0 + j < N ? src[j] : 0.0f;
     }
 }
+
+/* After a GEMM split along K (src/ops/gemm_split.c): C = act(alpha * sum_s part[s] +
+ * beta C + bias[m] + R), part [S][batch][M][N] (plane apart), C, bias and R laid out as
+ * gemm_tiled's. The planes are added in order: the result does not depend on how the
+ * slices were scheduled. Global: (N, M, batch items). */
+__kernel void gemm_splitk_sum(__global const float *part, const int part_off, const int S, const int plane,
+                              const int M, const int N,
+                              __global float *C, const int c_off, const int scm, const int scn,
+                              const int c_sb0, const int c_sb1, const int nb1,
+                              __global const float *bias, const int bias_off, const int bias_sb1,
+                              __global const float *R, const int r_off,
+                              const int act, const float alpha, const float beta) {
+    const int n = get_global_id(0), m = get_global_id(1), b = get_global_id(2);
+    if (n >= N || m >= M) return;
+    const int b0 = b / nb1, b1 = b % nb1;
+    __global const float *p = part + part_off + (b * M + m) * N + n;
+    float sum = 0.0f;
+    for (int s = 0; s < S; s++) sum += p[s * plane];
+    const int ci = b0 * c_sb0 + b1 * c_sb1 + m * scm + n * scn;
+    float val = alpha * sum + (bias ? bias[bias_off + b1 * bias_sb1 + m] : 0.0f);
+    if (beta != 0.0f) val += beta * C[c_off + ci];
+    if (R) val += R[r_off + ci];
+    C[c_off + ci] = apply_act(val, act);
+}

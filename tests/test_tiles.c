@@ -1,10 +1,12 @@
 /* test_tiles.c: every GEMM tile the parameter table or CLCNN_GEMM_TILE can choose
  * gives the reference results, on shapes whose M and N are not multiples of the
- * tile (so both the full-tile and the edge paths of cl/gemm.cl run). */
+ * tile (so both the full-tile and the edge paths of cl/gemm.cl run); and so does the
+ * GEMM split along K. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
+#include "ops/ops.h"
 #include "ref/ref.h"
 
 /* The table's rows (5x16 for CPUs, 4x16 the default), clcnn_tune's candidates
@@ -110,4 +112,69 @@ static void test_every_gemm_tile(void) {
     printf("\n");
 }
 
-const test_case test_tiles_cases[] = {{"gemm_every_tile", test_every_gemm_tile}, {NULL, NULL}};
+/* A GEMM with K = 3001 on ctx, against a double reference: recursive summation in float
+ * errs by at most (K - 1) 2^-24 sum |a b| per element, which is the bound (slices and the
+ * second pass add their planes in the same worst case). */
+static void check_long_k(clcnn_context *ctx, const char *what, test_rng *r) {
+    enum { MMAX = 37, NMAX = 19, K = 3001 };
+    static float a[MMAX * K], b[K * NMAX], got[MMAX * NMAX];
+    const int M = test_small() ? 5 : MMAX, N = test_small() ? 17 : NMAX; /* N > 16: a full and an edge tile */
+    fill(r, a, M * K);
+    fill(r, b, K * N);
+    clcnn_tensor *tA = upload(ctx, 2, (int[]){M, K}, a), *tB = upload(ctx, 2, (int[]){K, N}, b), *tC = NULL;
+    CHECK_OK(clcnn_tensor_create(ctx, 2, (int[]){M, N}, &tC));
+    if (tA && tB && tC) {
+        CHECK_OK(clcnn_gemm(ctx, CLCNN_GEMM_OWN, 0, 0, 1.0f, tA, tB, 0.0f, tC));
+        CHECK_OK(clcnn_tensor_read(tC, got, M * N));
+        int bad = 0;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double want = 0, mag = 0;
+                for (int k = 0; k < K; k++) {
+                    want += (double)a[i * K + k] * b[k * N + j];
+                    mag += fabs((double)a[i * K + k] * b[k * N + j]);
+                }
+                if (!(fabs(got[i * N + j] - want) <= (K - 1) * 0x1p-24 * mag)) bad++;
+            }
+        CHECK(bad == 0, "%s: %d of %d elements of a %dx%dx%d GEMM outside the float bound", what, bad, M * N, M, N, K);
+    }
+    clcnn_tensor_destroy(tA);
+    clcnn_tensor_destroy(tB);
+    clcnn_tensor_destroy(tC);
+}
+
+/* The GEMM split along K (src/ops/gemm_split.c): the GPU family splits a long K by
+ * itself; CLCNN_GEMM_SPLIT_K=8 forces slices of 8 on the tile tests' convolution (bias,
+ * residual, ReLU, groups as the batch) and GEMMs (alpha, beta != 0, transposes). */
+static void test_gemm_split_k(void) {
+    const char *old_class = getenv("CLCNN_DEVICE_CLASS"), *old_split = getenv("CLCNN_GEMM_SPLIT_K");
+    char *saved_class = old_class ? strdup(old_class) : NULL, *saved_split = old_split ? strdup(old_split) : NULL;
+    test_rng r = {g_seed ^ 0x5b117};
+    setenv("CLCNN_DEVICE_CLASS", "gpu", 1);
+    unsetenv("CLCNN_GEMM_SPLIT_K");
+    clcnn_context *gpu = NULL;
+    CHECK_OK(clcnn_context_create(-1, &gpu));
+    if (gpu) {
+        const clcnn_gemm_args layer4 = {.M = 512, .N = 49, .K = 4608, .nb0 = 1, .nb1 = 1};
+        const int slices = clcnn_gemm_split_count(gpu, &layer4);
+        CHECK(slices >= 5, "GPU family: ResNet layer4 at batch 1 (512 x 49 x 4608) in %d slices, want K/1024 or more",
+              slices);
+        CHECK(clcnn_gemm_split_count(g_ctx, &layer4) == 1 || !clcnn_cpu_family(g_ctx), "CPU family splits K");
+        check_long_k(gpu, "GPU family, split by its own rule", &r);
+        setenv("CLCNN_GEMM_SPLIT_K", "8", 1);
+        check_conv(gpu, "split 8", &r);
+        check_gemm(gpu, "split 8", &r);
+        check_long_k(gpu, "split 8", &r);
+        clcnn_context_destroy(gpu);
+    }
+    if (saved_class) setenv("CLCNN_DEVICE_CLASS", saved_class, 1);
+    else unsetenv("CLCNN_DEVICE_CLASS");
+    if (saved_split) setenv("CLCNN_GEMM_SPLIT_K", saved_split, 1);
+    else unsetenv("CLCNN_GEMM_SPLIT_K");
+    free(saved_class);
+    free(saved_split);
+}
+
+const test_case test_tiles_cases[] = {{"gemm_every_tile", test_every_gemm_tile},
+                                      {"gemm_split_k", test_gemm_split_k},
+                                      {NULL, NULL}};

@@ -1,5 +1,6 @@
 /* gemm.c: matrix multiply on the project's register-blocked kernel (cl/gemm.cl) or on
- * CLBlast; the convolution and linear layers go through clcnn_gemm_run. */
+ * CLBlast; the convolution and linear layers go through clcnn_gemm_run, which splits
+ * a long K first where that pays (gemm_split.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include "ops/ops.h"
@@ -47,7 +48,7 @@ static clcnn_status pack_b(clcnn_context *ctx, const clcnn_gemm_args *g, const c
     return clcnn_launch(ctx, k, "gemm B packing", KARG_LIST(args), 3, global, NULL);
 }
 
-clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
+clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g) {
     char opts[64];
     snprintf(opts, sizeof opts, "-DTM=%d -DTN=%d", ctx->params.gemm_tile_m, ctx->params.gemm_tile_n);
     cl_kernel k;

@@ -26,7 +26,13 @@ typedef struct {
     float alpha, beta;
 } clcnn_gemm_args;
 
+/* The GEMM: in one launch of gemm_tiled, or in slices of K summed by a second pass
+ * (gemm_split.c). */
 clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g);
+/* One launch of gemm_tiled (B packed first when that pays). */
+clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g);
+/* How many slices of K clcnn_gemm_run cuts g into (1: none); gemm_split.c says when. */
+int clcnn_gemm_split_count(const clcnn_context *ctx, const clcnn_gemm_args *g);
 
 /* Convolution algorithms: clcnn_conv2d's choice, clcnn_tune's candidates
  * (ctx->conv_algo_override) and the tuning table's stored winners. 0 = the default rule. */
