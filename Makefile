@@ -157,8 +157,9 @@ test-valgrind:
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn
 	BUILD=$(BUILD) sh scripts/test_valgrind.sh
 
-# The op tests on Oclgrind with its bounds, data-race, uninitialised-value and API checks;
-# any report fails (scripts/oclgrind.sh, docs/RELIABILITY.md). OCLGRIND_TESTS="a b" runs some.
+# The op tests on Oclgrind with its bounds, data-race, uninitialised-value and API checks,
+# then the GEMM tests with gemm_local; any report fails (scripts/oclgrind.sh,
+# docs/RELIABILITY.md). OCLGRIND_TESTS="a b" runs some (with CLCNN_GEMM_LOCAL as set).
 $(BUILD)/oclgrind_fill.so: scripts/oclgrind_fill.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O1 -Wall -Wextra -Werror -shared -fPIC -DCL_TARGET_OPENCL_VERSION=120 -o $@ $< -lOpenCL
@@ -167,6 +168,7 @@ test-oclgrind:
 	@CLCNN_DEPS_OCLGRIND=1 sh scripts/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/oclgrind_fill.so
 	BUILD=$(BUILD) sh scripts/oclgrind.sh $(OCLGRIND_TESTS)
+	$(if $(OCLGRIND_TESTS),,BUILD=$(BUILD) CLCNN_GEMM_LOCAL=16x16x8:4x4 sh scripts/oclgrind.sh =gemm =gemm_split_k =conv2d_1x1)
 
 # GPU checks without a GPU (docs/GPU.md):
 # - test-gpu-class: the suite on the default device (PoCL in CI) with the GPU family of
@@ -174,7 +176,8 @@ test-oclgrind:
 # - test-rusticl: the suite on Mesa's rusticl, llvmpipe presented as a GPU, which enforces
 #   per-kernel work-group limits (scripts/test_rusticl.sh; RUSTICL_TESTS=all for every test);
 # - isa-report: every kernel compiled for sm_90, gfx90a and gfx1100 with the GPU row's
-#   options: registers, spills, stack (scripts/isa_report.py, build/isa/report.json).
+#   options: registers, spills, stack (scripts/isa_report.py, build/isa/report.json),
+#   then 8 entries recompiled from what the report says, to the same figures.
 test-gpu-class: deps
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic
 	ASAN_OPTIONS=detect_leaks=0 CLCNN_DEVICE_CLASS=gpu CLCNN_TEST_BUILD=$(BUILD) ./$(BUILD)/clcnn_tests
@@ -188,6 +191,7 @@ isa-report:
 	@CLCNN_DEPS_ISA=1 sh scripts/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clbench
 	python3 scripts/isa_report.py --build $(BUILD)
+	python3 scripts/isa_report.py --build $(BUILD) --verify 8
 
 $(BUILD)/clcnn.pc: Makefile
 	@mkdir -p $(@D)

@@ -31,6 +31,16 @@ inline int div_small(const int t, const int s) {
     return q;
 }
 
+/* The arguments of both GEMM kernels (gemm_tiled in gemm.cl, gemm_local in
+ * gemm_local.cl), in the order src/ops/gemm.c passes them. */
+#define GEMM_KERNEL_ARGS                                                                                        \
+    const int M, const int N, const int K, __global const float *A, const int a_off, const int sam,            \
+        const int sak, const int a_sb0, const int a_sb1, __global const float *B, const int b_off, const int ldb, \
+        const int b_sb0, const int b_sb1, __global float *C, const int c_off, const int scm, const int scn,       \
+        const int c_sb0, const int c_sb1, const int nb1, __global const float *bias, const int bias_off,         \
+        const int bias_sb1, __global const float *R, const int r_off, const int act, const float alpha,          \
+        const float beta, const int b_packed
+
 #ifdef RED_WG
 /* Sum of v over the work-group (all RED_WG work-items must call it). A tree keeps
  * the rounding error of long sums small; the last barrier lets tmp be reused. */

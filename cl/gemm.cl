@@ -32,15 +32,7 @@ inline float16 apply_act16(float16 v, const int act) {
     return vload16(0, lanes);
 }
 
-__kernel void gemm_tiled(const int M, const int N, const int K,
-                         __global const float *A, const int a_off, const int sam, const int sak,
-                         const int a_sb0, const int a_sb1,
-                         __global const float *B, const int b_off, const int ldb, const int b_sb0, const int b_sb1,
-                         __global float *C, const int c_off, const int scm, const int scn,
-                         const int c_sb0, const int c_sb1, const int nb1,
-                         __global const float *bias, const int bias_off, const int bias_sb1,
-                         __global const float *R, const int r_off,
-                         const int act, const float alpha, const float beta, const int b_packed) {
+__kernel void gemm_tiled(GEMM_KERNEL_ARGS) {
     const int n0 = get_global_id(0) * TN;
     const int m0 = get_global_id(1) * TM;
     if (n0 >= N || m0 >= M) return;

@@ -3,12 +3,14 @@
 compiled offline for real GPU instruction sets; registers, spills, stack and occupancy.
 
     scripts/isa_report.py [--build build] [--out build/isa] [--doc docs/GPU.md] [--jobs N]
+    scripts/isa_report.py --verify N   (recompile N entries of the report; 1 if any differ)
 
 Steps (`make isa-report` runs them):
  1. Which programs the GPU row builds: the library logs every program it makes, with its
     options exactly as the driver gets them, to CLCNN_BUILD_LOG. With CLCNN_DEVICE_CLASS=gpu
     (the GPU family of kernels and parameters on whatever device runs it, PoCL here) this
     runs the op tests (small shapes, without test_tiles.c, which forces every GEMM tile),
+    two of them again with the fallback GEMM (gemm_tiled, CLCNN_GEMM_LOCAL=off),
     clbench's inference, training step and Grad-CAM of two networks (with the numerics
     checks on) and clbench peak. Each kernel is reported for the builds it was made from;
     a kernel file that none of them builds is compiled with the base options, marked
@@ -68,7 +70,9 @@ def collect(build, log_path):
                CLCNN_TEST_SMALL="1", CLCNN_GEMM_TILE="", CLCNN_CHECK_NUMERICS="1")
     tests = subprocess.run(["sh", os.path.join(ROOT, "scripts/op_tests.sh"), "--no-tiles"], capture_output=True,
                            text=True, check=True).stdout.split()
-    runs = [[os.path.join(build, "clcnn_tests")] + tests]
+    runs = [[os.path.join(build, "clcnn_tests")] + tests,
+            # the GPU row's fallback GEMM, for devices that cannot run gemm_local
+            ["env", "CLCNN_GEMM_LOCAL=off", os.path.join(build, "clcnn_tests"), "=gemm", "=conv2d_1x1"]]
     for arch, size in (("seresnet18", 64), ("resnet50", 64)):
         for mode in ("infer", "train", "cam"):
             runs.append([os.path.join(build, "clbench"), "model", "--arch", arch, "--size", str(size), "--batch", "2",
@@ -205,7 +209,8 @@ def markdown(entries, targets):
     lines = [head, rule]
     for (file, kernel), per in sorted(worst.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         builds = max(p["variants"] for p in per.values())
-        row = "| %s | %s | %d |" % (kernel, file, builds)
+        made = any(p["seen"] for p in per.values())
+        row = "| %s%s | %s | %s |" % (kernel, "" if made else " †", file, builds if made else "–")
         for t in targets:
             p = per.get(t)
             if not p:
@@ -231,16 +236,43 @@ def update_doc(doc, table, note):
         f.write(before + MARK_BEGIN + "\n" + note + "\n" + table + MARK_END + after)
 
 
+def verify(report, n, ptxas):
+    """Recompile n entries (spread over the report) from their file, target and options alone."""
+    with open(report) as f:
+        entries = json.load(f)
+    picked = entries[::max(1, len(entries) // n)][:n]
+    bad = 0
+    for e in picked:
+        if e["target"] == "sm_90" and not ptxas:
+            continue
+        got, errors = compile_pair((e["file"][len("cl/"):], e["options"]), [e["target"]], ptxas)
+        again = next((g for g in got if g["kernel"] == e["kernel"]), None)
+        same = again and all(again[k] == e[k] for k in ("registers", "spill_bytes", "stack_bytes", "local_bytes",
+                                                        "occupancy"))
+        bad += not same
+        print("isa_report: %s %s %s for %s with \"%s\": %s" % ("same" if same else "DIFFERENT", e["kernel"], e["file"],
+                                                              e["target"], e["options"],
+                                                              again if not same else e["registers"]))
+        for err in errors:
+            print("isa_report: " + err)
+    print("isa_report: %d of %d entries recompiled to other figures" % (bad, len(picked)))
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=None)
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs/GPU.md"))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--verify", type=int, metavar="N", default=0,
+                    help="recompile N entries of OUT/report.json with the options they name and compare")
     args = ap.parse_args()
     out = args.out or os.path.join(args.build, "isa")
     os.makedirs(out, exist_ok=True)
 
+    if args.verify:
+        return verify(os.path.join(out, "report.json"), args.verify, find_ptxas())
     missing = [t for t in ("clang-15", "llvm-link-15", "opt-15", "llc-15") if not shutil.which(t)]
     missing += [f for f in ("nvptx64--nvidiacl.bc", "amdgcn--amdhsa.bc") if not os.path.exists(os.path.join(LIBCLC, f))]
     if missing:
@@ -301,9 +333,10 @@ def main():
                     print("isa_report: no %s entry for kernel %s (cl/%s)" % (t, kernel, file))
                     rc = 1
     over = sorted({(e["kernel"], e["target"]) for e in entries
-                   if e["spill_bytes"] or e["stack_bytes"] or e["registers"] > 128})
+                   if e["seen"] and (e["spill_bytes"] or e["stack_bytes"] or e["registers"] > 128)})
     note = ("Made by `make isa-report` (scripts/isa_report.py) from %d programs the GPU row builds; each row is the "
-            "worst of the builds the kernel was made from (`builds`). %d kernel/target pairs are over the budget of issue 24 "
+            "worst of the builds the kernel was made from (`builds`); † marks a kernel that no run of the GPU row made, "
+            "compiled from the first build of its file. %d kernel/target pairs are over the budget of issue 24 "
             "(spills, a stack frame, or more than 128 registers).\n" % (len(pairs), len(over)))
     if os.path.exists(args.doc):
         update_doc(args.doc, table, note)

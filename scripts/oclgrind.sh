@@ -16,7 +16,11 @@
 # instruction: freeze" on the optimiser's output, and unoptimised code is the source as
 # written. The LD_PRELOAD shim oclgrind_fill.so makes clEnqueueFillBuffer visible to the
 # uninitialised-value check (scripts/oclgrind_fill.c says why). CLCNN_TEST_SMALL=1 keeps
-# the shapes small (tests/harness.h). Everything Oclgrind prints goes to stderr, so any
+# the shapes small (tests/harness.h). CLCNN_GEMM_LOCAL (default off: the GPU family's
+# gemm_tiled, as on devices that cannot run gemm_local) says which GEMM runs: Oclgrind
+# simulates gemm_local's barriers and local-memory accesses 4 to 5 times slower than
+# gemm_tiled, so `make test-oclgrind` checks it apart, on the GEMM tests, with a small
+# tile (16x16x8:4x4: the same kernel and 4 x 4 outputs a work-item). Everything Oclgrind prints goes to stderr, so any
 # byte there is a report. Logs: $BUILD/oclgrind/{run,reports}.log.
 set -u
 cd "$(dirname "$0")/.."
@@ -47,6 +51,7 @@ start=$(date +%s)
 # stderr alone also goes to reports.log.
 # XDG_CACHE_HOME: no tuning file from an earlier clcnn_tune changes the tile under test.
 ( { env OCL_ICD_VENDORS="$ICD" LD_PRELOAD="$PWD/$SHIM" CLCNN_DEVICE= CLCNN_CACHE=off CLCNN_TEST_SMALL=1 \
+        CLCNN_GEMM_LOCAL=${CLCNN_GEMM_LOCAL:-off} \
         XDG_CACHE_HOME="$PWD/$OUT/cache" \
         OCLGRIND_DATA_RACES=1 OCLGRIND_UNINITIALIZED=1 OCLGRIND_CHECK_API=1 \
         OCLGRIND_BUILD_OPTIONS=-cl-opt-disable OCLGRIND_MAX_ERRORS="${OCLGRIND_MAX_ERRORS:-100}" \

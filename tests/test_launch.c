@@ -149,11 +149,14 @@ static void test_device_class_env(void) {
         CHECK(!clcnn_cpu_family(gpu) && gpu->params.gemm_local == 8 && gpu->params.elementwise_local == 256,
               "gpu: family %d, GEMM local %d, element-wise local %d", (int)gpu->kernel_family, gpu->params.gemm_local,
               gpu->params.elementwise_local);
+        CHECK(getenv("CLCNN_GEMM_LOCAL") || (gpu->params.gemm_mwg == 64 && gpu->params.gemm_mdimc == 16),
+              "gpu: gemm_local tile %d by %d", gpu->params.gemm_mwg, gpu->params.gemm_mdimc);
         CHECK(ops_fixed_local(gpu) == NULL, "gpu: fixed local sizes, want the driver's");
     }
     if (cpu) {
-        CHECK(clcnn_cpu_family(cpu) && cpu->params.gemm_local == 1, "cpu: family %d, GEMM local %d",
-              (int)cpu->kernel_family, cpu->params.gemm_local);
+        CHECK(clcnn_cpu_family(cpu) && cpu->params.gemm_local == 1 && cpu->params.gemm_mwg == 0,
+              "cpu: family %d, GEMM local %d, gemm_local tile %d", (int)cpu->kernel_family, cpu->params.gemm_local,
+              cpu->params.gemm_mwg);
         CHECK(ops_fixed_local(cpu) != NULL, "cpu: no fixed local sizes");
     }
     clcnn_context_destroy(gpu);
@@ -161,7 +164,39 @@ static void test_device_class_env(void) {
     clcnn_context_destroy(bad);
 }
 
+/* CLCNN_GEMM_LOCAL sets gemm_local's tile on the GPU family, or turns it off; a value
+ * that does not parse or does not divide is ignored. */
+static void test_gemm_local_env(void) {
+    static const struct {
+        const char *value;
+        int mwg, kwg, mdimc;
+    } cases[] = {{"off", 0, 0, 0}, {"32x32x8:8x8", 32, 8, 8}, {"30x32x8:8x8", 64, 16, 16}, {"junk", 64, 16, 16}};
+    const char *saved_class = getenv("CLCNN_DEVICE_CLASS"), *saved_local = getenv("CLCNN_GEMM_LOCAL");
+    char keep_class[16] = "", keep_local[64] = "";
+    if (saved_class) snprintf(keep_class, sizeof keep_class, "%s", saved_class);
+    if (saved_local) snprintf(keep_local, sizeof keep_local, "%s", saved_local);
+    setenv("CLCNN_DEVICE_CLASS", "gpu", 1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("CLCNN_GEMM_LOCAL", cases[i].value, 1);
+        clcnn_context *ctx = NULL;
+        CHECK_OK(clcnn_context_create(g_ctx->device_index, &ctx));
+        if (ctx && cases[i].mwg)
+            CHECK(ctx->params.gemm_mwg == cases[i].mwg && ctx->params.gemm_kwg == cases[i].kwg &&
+                      ctx->params.gemm_mdimc == cases[i].mdimc,
+                  "CLCNN_GEMM_LOCAL=%s: tile %d, %d deep, %d work-items a column", cases[i].value, ctx->params.gemm_mwg,
+                  ctx->params.gemm_kwg, ctx->params.gemm_mdimc);
+        else if (ctx)
+            CHECK(ctx->params.gemm_mwg == 0, "CLCNN_GEMM_LOCAL=off left gemm_local on");
+        clcnn_context_destroy(ctx);
+    }
+    if (saved_class) setenv("CLCNN_DEVICE_CLASS", keep_class, 1);
+    else unsetenv("CLCNN_DEVICE_CLASS");
+    if (saved_local) setenv("CLCNN_GEMM_LOCAL", keep_local, 1);
+    else unsetenv("CLCNN_GEMM_LOCAL");
+}
+
 const test_case test_launch_cases[] = {
+    {"runtime_gemm_local_env", test_gemm_local_env},
     {"runtime_device_class_env", test_device_class_env},
     {"launch_fit_local", test_fit_local},
     {"launch_shrinks_local_to_kernel_limit", test_launch_shrinks_local},

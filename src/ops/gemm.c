@@ -48,17 +48,43 @@ static clcnn_status pack_b(clcnn_context *ctx, const clcnn_gemm_args *g, const c
     return clcnn_launch(ctx, k, "gemm B packing", KARG_LIST(args), 3, global, NULL);
 }
 
+/* The GPU row's kernel (cl/gemm_local.cl) with its work-group tile as build options,
+ * in *k; 0 when this device will not run its work-group of MDIMC x NDIMC (then the
+ * register-tiled gemm_tiled serves, and the log says so once). */
+static int local_kernel(clcnn_context *ctx, cl_kernel *k) {
+    const clcnn_device_params *p = &ctx->params;
+    char opts[160];
+    snprintf(opts, sizeof opts, "-DMWG=%d -DNWG=%d -DKWG=%d -DMDIMC=%d -DNDIMC=%d -DPANEL_TN=%d", p->gemm_mwg,
+             p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc, p->gemm_ndimc, p->gemm_tile_n);
+    const size_t wgs = (size_t)p->gemm_mdimc * (size_t)p->gemm_ndimc;
+    static int warned;
+    if (clcnn_get_kernel(ctx, "gemm_local.cl", "gemm_local", opts, k) == CLCNN_OK &&
+        clcnn_kernel_limits_of(ctx, *k).work_group_max >= wgs &&
+        (!ctx->max_item_sizes[0] || ((size_t)p->gemm_ndimc <= ctx->max_item_sizes[0] &&
+                                     (size_t)p->gemm_mdimc <= ctx->max_item_sizes[1])))
+        return 1;
+    if (!warned) {
+        warned = 1;
+        clcnn_log(CLCNN_LOG_INFO, "gemm_local (%s) cannot run %zu work-items on %s: gemm_tiled instead (%s)", opts,
+                  wgs, ctx->dev.info.name, clcnn_last_error(ctx));
+    }
+    return 0;
+}
+
 clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g) {
-    char opts[64];
-    snprintf(opts, sizeof opts, "-DTM=%d -DTN=%d", ctx->params.gemm_tile_m, ctx->params.gemm_tile_n);
+    const clcnn_device_params *p = &ctx->params;
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "gemm.cl", "gemm_tiled", opts, &k);
-    if (st != CLCNN_OK) return st;
-    const size_t tm = (size_t)ctx->params.gemm_tile_m, tn = (size_t)ctx->params.gemm_tile_n;
+    clcnn_status st;
+    const int staged = p->gemm_mwg > 0 && local_kernel(ctx, &k); /* local-memory tiles, no packed copy */
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DTM=%d -DTN=%d", p->gemm_tile_m, p->gemm_tile_n);
+    if (!staged && (st = clcnn_get_kernel(ctx, "gemm.cl", "gemm_tiled", opts, &k)) != CLCNN_OK) return st;
+    const size_t tm = (size_t)p->gemm_tile_m, tn = (size_t)p->gemm_tile_n;
     const int nb0 = g->nb0 > 0 ? g->nb0 : 1, nb1 = g->nb1 > 0 ? g->nb1 : 1;
     const size_t panel_floats = ((size_t)g->N + tn - 1) / tn * tn * (size_t)g->K;
     clcnn_tensor *packed = NULL;
-    if (!g->b_panels && g->N > 0 && g->K > 0 &&
+    st = CLCNN_OK;
+    if (!staged && !g->b_panels && g->N > 0 && g->K > 0 &&
         should_pack_b(g, (int)tm, panel_floats * (size_t)nb0 * (size_t)nb1)) {
         if ((st = clcnn_scratch(ctx, 1, (int[]){(int)(panel_floats * (size_t)nb0 * (size_t)nb1)}, &packed)) != CLCNN_OK ||
             (st = pack_b(ctx, g, opts, nb0 * nb1, packed)) != CLCNN_OK)
@@ -77,12 +103,19 @@ clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g) {
         KARG_TENSOR(g->bias), KARG_INT(g->bias_sb1),
         clcnn_karg_tensor_buf(g->residual), KARG_INT(g->residual ? g->residual->offset + g->r_off : 0),
         KARG_INT(g->act), KARG_FLOAT(g->alpha), KARG_FLOAT(g->beta), KARG_INT(packed || g->b_panels)};
-    const size_t global[3] = {((size_t)g->N + tn - 1) / tn, ((size_t)g->M + tm - 1) / tm, (size_t)nb0 * (size_t)nb1};
-    const size_t l = (size_t)ctx->params.gemm_local;
-    const size_t local[3] = {l, l > 1 ? l : 1, 1};
     clcnn_kprofile_work(2.0 * g->M * (double)g->N * g->K * nb0 * nb1, "%dx%dx%d b%d%s", g->M, g->N, g->K, nb0 * nb1,
                         packed || g->b_panels ? " p" : "");
-    st = clcnn_launch(ctx, k, "gemm", KARG_LIST(args), 3, global, l ? local : NULL);
+    if (staged) { /* one work-group of NDIMC x MDIMC per MWG x NWG tile, exactly */
+        const size_t local[3] = {(size_t)p->gemm_ndimc, (size_t)p->gemm_mdimc, 1};
+        const size_t global[3] = {((size_t)g->N + p->gemm_nwg - 1) / p->gemm_nwg * local[0],
+                                  ((size_t)g->M + p->gemm_mwg - 1) / p->gemm_mwg * local[1], (size_t)nb0 * nb1};
+        st = clcnn_launch_exact(ctx, k, "gemm", KARG_LIST(args), 3, global, local);
+    } else {
+        const size_t global[3] = {((size_t)g->N + tn - 1) / tn, ((size_t)g->M + tm - 1) / tm, (size_t)nb0 * (size_t)nb1};
+        const size_t l = (size_t)p->gemm_local;
+        const size_t local[3] = {l, l > 1 ? l : 1, 1};
+        st = clcnn_launch(ctx, k, "gemm", KARG_LIST(args), 3, global, l ? local : NULL);
+    }
 free_packed:
     clcnn_tensor_destroy(packed);
     return st;

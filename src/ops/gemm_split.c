@@ -4,7 +4,7 @@
  * scheduling, and applies alpha, beta, the bias, the residual and the activation.
  *
  * On GPUs (the GPU family of kernels) this gives late ResNet layers enough work-groups
- * (layer4 at batch 1: M 512, N 49, K 4608 makes 16 groups of 8x8 for 132 SMs) and keeps
+ * (layer4 at batch 1: M 512, N 49, K 4608 makes 8 tiles of 64 x 64 for 132 SMs) and keeps
  * each work-item's loop short: Mesa's llvmpipe ends any work-item after 65,535 loop
  * iterations (docs/GPU.md), and desktop drivers' watchdogs end long kernels. CPUs keep
  * one launch: PoCL's work-items are loops over registers that a long K suits.
@@ -31,10 +31,17 @@ int clcnn_gemm_split_count(const clcnn_context *ctx, const clcnn_gemm_args *g) {
     } else {
         if (clcnn_cpu_family(ctx) || g->K <= 2 * SPLIT_K_MIN_SLICE) return 1;
         /* enough work-groups for about two per compute unit, and no slice over the maximum */
-        const long items = (long)ceil_div(g->N, ctx->params.gemm_tile_n) * ceil_div(g->M, ctx->params.gemm_tile_m) *
-                           (g->nb0 > 0 ? g->nb0 : 1) * (g->nb1 > 0 ? g->nb1 : 1);
-        const long local = ctx->params.gemm_local > 0 ? (long)ctx->params.gemm_local * ctx->params.gemm_local : 64;
-        const long groups = (items + local - 1) / local, want = 2L * (ctx->dev.info.compute_units ? ctx->dev.info.compute_units : 1);
+        const clcnn_device_params *p = &ctx->params;
+        const long batch = (long)(g->nb0 > 0 ? g->nb0 : 1) * (g->nb1 > 0 ? g->nb1 : 1);
+        long groups;
+        if (p->gemm_mwg > 0) { /* gemm_local: one group per MWG x NWG tile */
+            groups = (long)ceil_div(g->N, p->gemm_nwg) * ceil_div(g->M, p->gemm_mwg) * batch;
+        } else {
+            const long items = (long)ceil_div(g->N, p->gemm_tile_n) * ceil_div(g->M, p->gemm_tile_m) * batch;
+            const long local = p->gemm_local > 0 ? (long)p->gemm_local * p->gemm_local : 64;
+            groups = (items + local - 1) / local;
+        }
+        const long want = 2L * (ctx->dev.info.compute_units ? ctx->dev.info.compute_units : 1);
         slices = groups < want ? (int)((want + groups - 1) / groups) : 1;
         if (slices > g->K / SPLIT_K_MIN_SLICE) slices = g->K / SPLIT_K_MIN_SLICE;
         if (slices < ceil_div(g->K, SPLIT_K_MAX_SLICE)) slices = ceil_div(g->K, SPLIT_K_MAX_SLICE);

@@ -37,6 +37,9 @@ typedef struct {
     int gemm_tile_n;      /* columns of C per work-item: 16 or 32 */
     int gemm_local;       /* work-group size per dimension; 0 = let the driver choose */
     int elementwise_local;
+    /* GPUs: gemm_local.cl's work-group tile MWG x NWG, KWG deep, by MDIMC x NDIMC
+     * work-items; gemm_mwg 0 = gemm_tiled (CPUs) */
+    int gemm_mwg, gemm_nwg, gemm_kwg, gemm_mdimc, gemm_ndimc;
 } clcnn_device_params;
 
 /* The row for a device whose kernels are of `family` (CLCNN_DEVICE_CPU or another type). */

@@ -41,6 +41,28 @@ static int apply_override(clcnn_device_params *p) {
     return 1;
 }
 
+/* CLCNN_GEMM_LOCAL=MWGxNWGxKWG:MDIMCxNDIMC sets gemm_local's work-group tile (the GPU
+ * family; experiments, and a small tile for Oclgrind, which simulates every work-item),
+ * =off makes the GPU family use gemm_tiled. Returns 1 if applied. */
+static int apply_local_override(clcnn_device_params *p) {
+    const char *v = getenv("CLCNN_GEMM_LOCAL");
+    int mwg, nwg, kwg, mdimc, ndimc;
+    if (!v || !*v || !p->gemm_mwg) return 0;
+    if (!strcmp(v, "off")) {
+        p->gemm_mwg = 0;
+        return 1;
+    }
+    if (sscanf(v, "%dx%dx%d:%dx%d", &mwg, &nwg, &kwg, &mdimc, &ndimc) != 5 || mdimc < 1 || ndimc < 1 || kwg < 1 ||
+        kwg > 64 || mwg > 256 || nwg > 256 || mwg % mdimc || nwg % ndimc || mwg < mdimc || nwg < ndimc ||
+        mdimc * ndimc > 1024) {
+        clcnn_log(CLCNN_LOG_WARN, "ignoring CLCNN_GEMM_LOCAL=%s: want MWGxNWGxKWG:MDIMCxNDIMC (e.g. 64x64x16:16x16), "
+                  "MWG a multiple of MDIMC, NWG of NDIMC, at most 1024 work-items, or off", v);
+        return 0;
+    }
+    p->gemm_mwg = mwg, p->gemm_nwg = nwg, p->gemm_kwg = kwg, p->gemm_mdimc = mdimc, p->gemm_ndimc = ndimc;
+    return 1;
+}
+
 static int tuning_enabled(void) {
     const char *v = getenv("CLCNN_TUNE");
     return !(v && (!strcmp(v, "off") || !strcmp(v, "0")));
@@ -277,10 +299,14 @@ void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_type fa
          * their latency, which 4x16's 8 only just are. Measured on PoCL 3.1's haswell
          * target (docs/PERFORMANCE.md, "The GEMM tile on CPUs"): 10-15 % more GFLOP/s
          * than 4x16 at 1024^3 in two sessions, whole networks the same or a few % faster. */
-        *p = (clcnn_device_params){"cpu", 5, 16, 1, 0};
+        *p = (clcnn_device_params){"cpu", 5, 16, 1, 0, 0, 0, 0, 0, 0};
     } else {
-        /* GPUs and the rest: smaller register tiles, more work-items. */
-        *p = (clcnn_device_params){"default", 4, 16, 8, 256};
+        /* GPUs and the rest: the GEMM stages 64 x 64 tiles of C through local memory, 16
+         * deep, 16 x 16 work-items of 4 x 4 outputs (CLBlast's tuned MI50 row; its A100
+         * and RX 7900 rows are of the same kind). Not yet measured on a GPU: a starting
+         * point for vendor rows (docs/GPU.md). gemm_tiled (4 x 16 per work-item, 8 x 8
+         * groups) where a device will not run 256 work-items of it. */
+        *p = (clcnn_device_params){"default", 4, 16, 8, 256, 64, 64, 16, 16, 16};
     }
     /* A new context reads its device's tuning file again: it may have been retuned. */
     tuned_table t;
@@ -294,6 +320,7 @@ void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_type fa
     }
     install_table(&t);
     apply_override(p);
+    apply_local_override(p);
 }
 
 /* ---- writing (clcnn_tune) ---- */
