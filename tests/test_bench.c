@@ -13,30 +13,9 @@
 #include "harness.h"
 #include "runtime/internal.h"
 #include "runtime/tuning.h"
+#include "testenv.h"
 #include "testutil.h"
 #include "tmptree.h"
-
-/* ---- environment variables set for one test and restored after ---- */
-
-typedef struct {
-    const char *name;
-    char *old; /* NULL: was unset */
-} env_saved;
-
-static void env_set(env_saved *e, const char *name, const char *value) {
-    const char *old = getenv(name);
-    e->name = name;
-    e->old = old ? strdup(old) : NULL;
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-}
-
-static void env_restore(env_saved *e) {
-    if (e->old) setenv(e->name, e->old, 1);
-    else unsetenv(e->name);
-    free(e->old);
-    e->old = NULL;
-}
 
 /* Warnings the library logs while a test listens. */
 static char g_warnings[4096];

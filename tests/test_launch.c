@@ -10,6 +10,7 @@
 #include "runtime/device_rank.h"
 #include "ops/ops.h"
 #include "runtime/internal.h"
+#include "testenv.h"
 
 static void test_fit_local(void) {
     size_t out[3];
@@ -131,11 +132,9 @@ static void test_default_device_ranking(void) {
 
 /* CLCNN_DEVICE_CLASS chooses the family of kernels and parameters for any device. */
 static void test_device_class_env(void) {
-    const char *saved = getenv("CLCNN_DEVICE_CLASS");
-    char keep[16] = "";
-    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    env_saved saved;
     clcnn_context *gpu = NULL, *cpu = NULL, *bad = NULL;
-    setenv("CLCNN_DEVICE_CLASS", "gpu", 1);
+    env_set(&saved, "CLCNN_DEVICE_CLASS", "gpu");
     CHECK_OK(clcnn_context_create(g_ctx->device_index, &gpu));
     setenv("CLCNN_DEVICE_CLASS", "cpu", 1);
     CHECK_OK(clcnn_context_create(g_ctx->device_index, &cpu));
@@ -143,8 +142,7 @@ static void test_device_class_env(void) {
     CHECK_STATUS(clcnn_context_create(g_ctx->device_index, &bad), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK(strstr(clcnn_last_error(NULL), "CLCNN_DEVICE_CLASS=fpga"), "the error does not name the setting: %s",
           clcnn_last_error(NULL));
-    if (saved) setenv("CLCNN_DEVICE_CLASS", keep, 1);
-    else unsetenv("CLCNN_DEVICE_CLASS");
+    env_restore(&saved);
     if (gpu) {
         CHECK(!clcnn_cpu_family(gpu) && gpu->params.gemm_local == 8 && gpu->params.elementwise_local == 256,
               "gpu: family %d, GEMM local %d, element-wise local %d", (int)gpu->kernel_family, gpu->params.gemm_local,
@@ -171,11 +169,9 @@ static void test_gemm_local_env(void) {
         const char *value;
         int mwg, kwg, mdimc;
     } cases[] = {{"off", 0, 0, 0}, {"32x32x8:8x8", 32, 8, 8}, {"30x32x8:8x8", 64, 16, 16}, {"junk", 64, 16, 16}};
-    const char *saved_class = getenv("CLCNN_DEVICE_CLASS"), *saved_local = getenv("CLCNN_GEMM_LOCAL");
-    char keep_class[16] = "", keep_local[64] = "";
-    if (saved_class) snprintf(keep_class, sizeof keep_class, "%s", saved_class);
-    if (saved_local) snprintf(keep_local, sizeof keep_local, "%s", saved_local);
-    setenv("CLCNN_DEVICE_CLASS", "gpu", 1);
+    env_saved saved_class, saved_local;
+    env_set(&saved_class, "CLCNN_DEVICE_CLASS", "gpu");
+    env_set(&saved_local, "CLCNN_GEMM_LOCAL", NULL);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         setenv("CLCNN_GEMM_LOCAL", cases[i].value, 1);
         clcnn_context *ctx = NULL;
@@ -189,10 +185,8 @@ static void test_gemm_local_env(void) {
             CHECK(ctx->params.gemm_mwg == 0, "CLCNN_GEMM_LOCAL=off left gemm_local on");
         clcnn_context_destroy(ctx);
     }
-    if (saved_class) setenv("CLCNN_DEVICE_CLASS", keep_class, 1);
-    else unsetenv("CLCNN_DEVICE_CLASS");
-    if (saved_local) setenv("CLCNN_GEMM_LOCAL", keep_local, 1);
-    else unsetenv("CLCNN_GEMM_LOCAL");
+    env_restore(&saved_local);
+    env_restore(&saved_class);
 }
 
 const test_case test_launch_cases[] = {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "harness.h"
+#include "testenv.h"
 
 static void test_device_list_and_select(void) {
     int n = 0, idx = -1;
@@ -78,10 +79,9 @@ static void test_disk_cache(void) {
     if (!home) return;
     char cache[300];
     snprintf(cache, sizeof cache, "%s/clcnn", home);
-    const char *old_xdg = getenv("XDG_CACHE_HOME"), *old_cache = getenv("CLCNN_CACHE");
-    char *saved_xdg = old_xdg ? strdup(old_xdg) : NULL, *saved_cache = old_cache ? strdup(old_cache) : NULL;
-    setenv("XDG_CACHE_HOME", home, 1);
-    unsetenv("CLCNN_CACHE");
+    env_saved saved_xdg, saved_cache;
+    env_set(&saved_xdg, "XDG_CACHE_HOME", home);
+    env_set(&saved_cache, "CLCNN_CACHE", NULL);
 
     clcnn_context *a = NULL, *b = NULL, *c = NULL;
     clcnn_context_stats sa, sb;
@@ -111,12 +111,8 @@ static void test_disk_cache(void) {
     clcnn_context_destroy(c);
     clcnn_context_destroy(b);
     clcnn_context_destroy(a);
-    if (saved_xdg) setenv("XDG_CACHE_HOME", saved_xdg, 1);
-    else unsetenv("XDG_CACHE_HOME");
-    if (saved_cache) setenv("CLCNN_CACHE", saved_cache, 1);
-    else unsetenv("CLCNN_CACHE");
-    free(saved_xdg);
-    free(saved_cache);
+    env_restore(&saved_cache);
+    env_restore(&saved_xdg);
     remove_tree(home);
 }
 

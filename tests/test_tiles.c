@@ -8,6 +8,7 @@
 #include "harness.h"
 #include "ops/ops.h"
 #include "ref/ref.h"
+#include "testenv.h"
 
 /* The table's rows (5x16 for CPUs, 4x16 the default), clcnn_tune's candidates
  * (src/graph/tune.c) and a few odd ones. */
@@ -92,8 +93,8 @@ static void check_gemm(clcnn_context *ctx, const char *tile, test_rng *r) {
 }
 
 static void test_every_gemm_tile(void) {
-    const char *old = getenv("CLCNN_GEMM_TILE");
-    char *saved = old ? strdup(old) : NULL;
+    env_saved saved;
+    env_set(&saved, "CLCNN_GEMM_TILE", tiles[0]); /* each tile in turn below */
     test_rng r = {g_seed ^ 0x7113};
     for (size_t i = 0; i < sizeof tiles / sizeof *tiles; i++) {
         setenv("CLCNN_GEMM_TILE", tiles[i], 1);
@@ -104,9 +105,7 @@ static void test_every_gemm_tile(void) {
         check_gemm(ctx, tiles[i], &r);
         clcnn_context_destroy(ctx);
     }
-    if (saved) setenv("CLCNN_GEMM_TILE", saved, 1);
-    else unsetenv("CLCNN_GEMM_TILE");
-    free(saved);
+    env_restore(&saved);
     printf("  tiles checked:");
     for (size_t i = 0; i < sizeof tiles / sizeof *tiles; i++) printf(" %s", tiles[i]);
     printf("\n");
@@ -147,11 +146,10 @@ static void check_long_k(clcnn_context *ctx, const char *what, test_rng *r) {
  * itself; CLCNN_GEMM_SPLIT_K=8 forces slices of 8 on the tile tests' convolution (bias,
  * residual, ReLU, groups as the batch) and GEMMs (alpha, beta != 0, transposes). */
 static void test_gemm_split_k(void) {
-    const char *old_class = getenv("CLCNN_DEVICE_CLASS"), *old_split = getenv("CLCNN_GEMM_SPLIT_K");
-    char *saved_class = old_class ? strdup(old_class) : NULL, *saved_split = old_split ? strdup(old_split) : NULL;
+    env_saved saved_class, saved_split;
     test_rng r = {g_seed ^ 0x5b117};
-    setenv("CLCNN_DEVICE_CLASS", "gpu", 1);
-    unsetenv("CLCNN_GEMM_SPLIT_K");
+    env_set(&saved_class, "CLCNN_DEVICE_CLASS", "gpu");
+    env_set(&saved_split, "CLCNN_GEMM_SPLIT_K", NULL);
     clcnn_context *gpu = NULL;
     CHECK_OK(clcnn_context_create(-1, &gpu));
     if (gpu) {
@@ -167,12 +165,8 @@ static void test_gemm_split_k(void) {
         check_long_k(gpu, "split 8", &r);
         clcnn_context_destroy(gpu);
     }
-    if (saved_class) setenv("CLCNN_DEVICE_CLASS", saved_class, 1);
-    else unsetenv("CLCNN_DEVICE_CLASS");
-    if (saved_split) setenv("CLCNN_GEMM_SPLIT_K", saved_split, 1);
-    else unsetenv("CLCNN_GEMM_SPLIT_K");
-    free(saved_class);
-    free(saved_split);
+    env_restore(&saved_split);
+    env_restore(&saved_class);
 }
 
 const test_case test_tiles_cases[] = {{"gemm_every_tile", test_every_gemm_tile},
