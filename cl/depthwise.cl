@@ -99,3 +99,30 @@ __kernel void depthwise_backward_weight(__global const float *x, const int x_off
     }
     dwt[dw_off + c * KH * KW + q] += total;
 }
+
+#ifdef RED_WG
+/* The GPU family's weight gradient, first level: part[t * N + n], t = c * KH*KW + tap,
+ * = the sum over image n's output pixels of dy * the input pixel that tap read. The
+ * RED_WG work-items of a group take neighbouring output pixels (coalesced loads) and a
+ * tree adds their sums; reduce.cl's row_totals adds the N images into dw. Global
+ * (RED_WG, C * KH*KW, N), local (RED_WG, 1, 1). */
+__kernel void depthwise_wgrad_planes(__global const float *x, const int x_off, __global const float *dy,
+                                     const int dy_off, __global float *part, const int part_off, const int N,
+                                     const int C, const int H, const int W, const int KH, const int KW,
+                                     const int sh, const int sw, const int ph, const int pw, const int dh,
+                                     const int dw, const int OH, const int OW) {
+    __local float tmp[RED_WG];
+    const int t = get_global_id(1), n = get_global_id(2);
+    const int c = t / (KH * KW), q = t - c * KH * KW, ky = q / KW, kx = q - ky * KW;
+    __global const float *plane = x + x_off + (size_t)(n * C + c) * H * W;
+    __global const float *g = dy + dy_off + (size_t)(n * C + c) * OH * OW;
+    float s = 0.0f;
+    for (int p = get_local_id(0); p < OH * OW; p += RED_WG) {
+        const int oy = p / OW, ox = p - oy * OW;
+        const int iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) s = fma(g[p], plane[iy * W + ix], s);
+    }
+    s = group_sum(s, tmp);
+    if (get_local_id(0) == 0) part[part_off + t * N + n] = s;
+}
+#endif

@@ -15,6 +15,7 @@ set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 OUT=$BUILD/rusticl
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 mkdir -p "$OUT/mesa-cache"
 if [ "${1:-}" = all ]; then
     set --
@@ -27,7 +28,7 @@ fi
 # RUSTICL_ENABLE: rusticl offers no device unless told which drivers to expose.
 # MESA_SHADER_CACHE_DIR: tests point XDG_CACHE_HOME at folders they delete.
 export RUSTICL_ENABLE=llvmpipe RUSTICL_DEVICE_TYPE=gpu CLCNN_DEVICE=rusticl CLCNN_TEST_SMALL=1 \
-       MESA_SHADER_CACHE_DIR="$PWD/$OUT/mesa-cache" CLCNN_TEST_BUILD="$BUILD"
+       MESA_SHADER_CACHE_DIR="$OUT/mesa-cache" CLCNN_TEST_BUILD="$BUILD"
 if ! "$BUILD/clcnn" devices 2>/dev/null | grep -q llvmpipe; then
     echo "test_rusticl.sh: no rusticl llvmpipe device (Debian: apt-get install mesa-opencl-icd; scripts/deps.sh)"
     echo "0 passed, 1 failed"

@@ -232,6 +232,34 @@ done:
     ar_free(&a);
 }
 
+/* Weight and bias gradients that sum more than 65,535 terms per element (N OH OW =
+ * 72,200): Mesa's llvmpipe ends a work-item after 65,535 loop iterations, which a
+ * serial loop per channel would reach (the GPU family sums in two levels, reduce.c).
+ * A depthwise 3x3 (its own dw kernels) and a dense 1x1 with db, against the adjoint
+ * loops. */
+static void test_conv2d_backward_long_rows(void) {
+    test_rng rng = {g_seed ^ 0x10A6ull};
+    static const refd_conv_shape shapes[] = {
+        {.N = 2, .C = 3, .H = 190, .W = 190, .Cout = 3, .KH = 3, .KW = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1,
+         .dh = 1, .dw = 1, .groups = 3},
+        {.N = 2, .C = 2, .H = 190, .W = 190, .Cout = 2, .KH = 1, .KW = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1,
+         .groups = 1}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const refd_conv_shape *s = &shapes[i];
+        arena a = {0};
+        ar_desc(&a, "long rows x [%d, %d, %d, %d] w [%d, %d, %d, %d] groups %d", s->N, s->C, s->H, s->W, s->Cout,
+                s->C / s->groups, s->KH, s->KW, s->groups);
+        conv_io io;
+        if (conv_io_make(&a, &rng, *s, CONV_PREFILL, &io)) {
+            const clcnn_conv_params cp = conv_params(&io.s);
+            if (CASE_OK(&a, clcnn_conv2d_backward(g_ctx, io.tx, io.tw, &cp, io.tdy, io.dx->t, 0, io.dw->t,
+                                                  io.db->t)))
+                conv_check_adjoint(&a, &io);
+        }
+        ar_free(&a);
+    }
+}
+
 /* Shapes that do not fit and missing inputs are refused. */
 static void test_conv2d_backward_errors(void) {
     arena a = {0};
@@ -462,6 +490,7 @@ const test_case test_grad_conv_cases[] = {
     {"conv2d_backward_winograd", test_conv2d_backward_winograd},
     {"conv2d_backward_partial", test_conv2d_backward_partial},
     {"conv2d_backward_chunked", test_conv2d_backward_chunked},
+    {"conv2d_backward_long_rows", test_conv2d_backward_long_rows},
     {"conv2d_backward_errors", test_conv2d_backward_errors},
     {"linear_backward", test_linear_backward},
     {"linear_backward_partial_errors", test_linear_backward_partial_errors},

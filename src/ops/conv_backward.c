@@ -237,12 +237,14 @@ static clcnn_status backward_weight(clcnn_context *ctx, const conv_dims *d, cons
     return sum_slices(ctx, d, part, full + (tail > 0), dw);
 }
 
-/* db += sum of dY over images and pixels. */
+/* db += sum of dY over images and pixels: one work-item per channel on CPUs, two
+ * levels of work-groups on GPUs (reduce.c). */
 static clcnn_status backward_bias(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *db) {
+    const int N = dy->shape[0], C = dy->shape[1], P = dy->shape[2] * dy->shape[3];
+    if (!clcnn_cpu_family(ctx)) return clcnn_add_channel_sums(ctx, "conv2d bias gradient", dy, N, C, P, db);
     cl_kernel k;
     clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "channel_grad_sum", "", &k);
     if (st != CLCNN_OK) return st;
-    const int N = dy->shape[0], C = dy->shape[1], P = dy->shape[2] * dy->shape[3];
     const clcnn_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(db), KARG_INT(N), KARG_INT(C), KARG_INT(P)};
     return clcnn_launch_1d(ctx, k, "conv2d bias gradient", KARG_LIST(args), (size_t)C);
 }

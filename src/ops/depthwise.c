@@ -28,6 +28,26 @@ clcnn_status conv_depthwise_forward(clcnn_context *ctx, const clcnn_tensor *x, c
     return clcnn_launch(ctx, k, "depthwise_forward", KARG_LIST(args), 3, global, ops_fixed_local(ctx));
 }
 
+/* dw += the weight gradient on the GPU family: a work-group per (channel, tap, image)
+ * over the output pixels, then the images' partials added per (channel, tap). */
+static clcnn_status wgrad_two_level(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *dy,
+                                    clcnn_tensor *dw, int N, int C, int H, int W, int KH, int KW, const conv_geom *g,
+                                    int OH, int OW) {
+    static const char *what = "depthwise_wgrad_planes";
+    const int taps = C * KH * KW;
+    clcnn_tensor *part = NULL;
+    clcnn_status st = clcnn_scratch(ctx, 1, (int[]){taps * N}, &part);
+    if (st == CLCNN_OK) {
+        const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(part), KARG_INT(N),
+                                   DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
+        const size_t items[2] = {(size_t)taps, (size_t)N};
+        st = clcnn_reduce_kernel_rows(ctx, "depthwise.cl", what, what, KARG_LIST(args), 3, items);
+    }
+    if (st == CLCNN_OK) st = clcnn_add_row_totals(ctx, what, part, taps, N, dw);
+    clcnn_tensor_destroy(part);
+    return st;
+}
+
 /* Shapes are checked by clcnn_conv2d_backward: x (when given) and dx are [N, C, H, W],
  * w [C, 1, KH, KW], dy [N, C, OH, OW]. */
 clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
@@ -49,6 +69,7 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
     if (dw) {
         if (!x)
             return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "depthwise convolution backward: dw needs the input x");
+        if (!clcnn_cpu_family(ctx)) return wgrad_two_level(ctx, x, dy, dw, N, C, H, W, KH, KW, g, OH, OW);
         if ((st = clcnn_get_kernel(ctx, "depthwise.cl", "depthwise_backward_weight", "", &k)) != CLCNN_OK) return st;
         const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(dw), KARG_INT(N),
                                    DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};

@@ -105,4 +105,18 @@ clcnn_status clcnn_get_reduce_kernel(clcnn_context *ctx, const char *file, const
 clcnn_status clcnn_launch_group(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,
                                 size_t wg);
 
+/* ---- the GPU family's two-level row sums (reduce.c, cl/reduce.cl) ---- */
+
+/* Kernel `name` of `file`, built with -DRED_WG (clcnn_get_reduce_kernel), launched with
+ * one work-group of RED_WG work-items in dimension 0 per item of the grid items[0 ..
+ * dims - 2] (dimensions 1 ..). */
+clcnn_status clcnn_reduce_kernel_rows(clcnn_context *ctx, const char *file, const char *name, const char *what,
+                                      int nargs, const clcnn_karg *args, cl_uint dims, const size_t *items);
+/* out[r] += the sum of part[r * J .. r * J + J) for r < rows, in a fixed order. */
+clcnn_status clcnn_add_row_totals(clcnn_context *ctx, const char *what, const clcnn_tensor *part, int rows, int J,
+                                  clcnn_tensor *out);
+/* out[c] += the sum over n and p of src[n][c][p], for src viewed as [N, C, P]. */
+clcnn_status clcnn_add_channel_sums(clcnn_context *ctx, const char *what, const clcnn_tensor *src, int N, int C,
+                                    int P, clcnn_tensor *out);
+
 #endif
