@@ -11,15 +11,24 @@
  * and winograd_output maps M back to pixels with the bias, residual and activation.
  * The interpolation points are 0, +-1, +-2 and infinity, the usual choice for fp32.
  *
- * Each work-item transforms WV neighbours at once (WV = 4 or 8, a -D option), held as
- * the lanes of floatWV vectors: WV channels of one weight, or WV consecutive tiles.
- * Its 36 results then leave as 36 vector stores of WV contiguous floats; one
- * scalar store per point and item (36 interleaved streams of single floats) measured
- * 3x slower on PoCL. */
+ * Each work-item transforms WV neighbours at once (WV = 1, 4 or 8, a -D option), held
+ * as the lanes of floatWV vectors: WV channels of one weight, or WV consecutive tiles.
+ * On CPUs (WV 4 or 8) its 36 results then leave as 36 vector stores of WV contiguous
+ * floats; one scalar store per point and item (36 interleaved streams of single
+ * floats) measured 3x slower on PoCL. On GPUs (WV 1) a work-item keeps one tile or
+ * filter, 36 floats, in registers, and neighbouring work-items store neighbouring
+ * floats: 8 lanes of 36 points spilled on sm_90 and gfx90a, one lane fits in 48 to 56
+ * registers on sm_90 (the ISA report, docs/GPU.md). */
 #ifndef WV
 #define WV 8
 #endif
-#if WV == 8
+#if WV == 1
+#define VT float
+#define VI int
+#define VLOAD(i, p) ((p)[i])
+#define VSTORE(v, i, p) ((p)[i] = (v))
+#define GATHER_LANES(f) f(0)
+#elif WV == 8
 #define VT float8
 #define VI int8
 #define VLOAD vload8
@@ -244,7 +253,7 @@ __kernel void winograd_output(__global const float *m, const int m_off, const in
                               const int K, const int OH, const int OW, const int TH, const int TW, const int T) {
     const int t0 = get_global_id(0) * WV, k = get_global_id(1);
     if (t0 >= T || k >= K) return;
-    const int nt = min(WV, T - t0);
+    const int nt = WV == 1 ? 1 : min(WV, T - t0); /* t0 < T: one lane is always live */
     float px[16][WV]; /* px[i*4 + j][lane]: pixel (i, j) of each lane's tile */
     POINTS_TO_LANES(WINO_AT, 4, m + m_off + k * T + t0, sm, nt, px);
     const float b = bias ? bias[bias_off + k] : 0.0f;
@@ -265,8 +274,11 @@ __kernel void winograd_output(__global const float *m, const int m_off, const in
             }
             continue;
         }
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) /* unrolled, so that px's indexes are constants */
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                if (i >= rows || j >= cols) continue;
                 const int at = base + i * OW + j;
                 float val = px[i * 4 + j][l] + b;
                 if (res) val += res[res_off + at];
@@ -360,7 +372,7 @@ __kernel void winograd_wgrad_output(__global const float *m, const int m_off, co
     const int c = get_global_id(1), step = get_global_size(0) * WV;
     if (c >= C) return;
     for (int k0 = get_global_id(0) * WV; k0 < K; k0 += step) {
-        const int nk = min(WV, K - k0);
+        const int nk = WV == 1 ? 1 : min(WV, K - k0); /* k0 < K: one lane is always live */
         float g[9][WV]; /* g[r*3 + s][lane] */
         POINTS_TO_LANES(WINO_GT, 3, m + m_off + c * K + k0, sm, nk, g);
         for (int l = 0; l < nk; l++) {

@@ -7,6 +7,8 @@
  * per weight (the default rule in conv.c). */
 #include "ops/winograd_internal.h"
 
+#include <stdio.h>
+
 int conv_winograd_applies(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
     (void)x;
     return w->shape[2] == 3 && w->shape[3] == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
@@ -24,10 +26,15 @@ wino_dims wino_dims_of(const clcnn_tensor *x, int K, int OH, int OW, const conv_
 int wino_plane_stride(int n) { return (n + 31) / 32 * 32 + 16; }
 
 clcnn_status wino_kernel(clcnn_context *ctx, const char *name, int wv, cl_kernel *k) {
-    return clcnn_get_kernel(ctx, "winograd.cl", name, wv == 8 ? "-DWV=8" : "-DWV=4", k);
+    char opts[16];
+    snprintf(opts, sizeof opts, "-DWV=%d", wv);
+    return clcnn_get_kernel(ctx, "winograd.cl", name, opts, k);
 }
 
-int wino_lanes_for(int n) { return n >= 6 ? 8 : 4; }
+int wino_lanes_for(const clcnn_context *ctx, int n) {
+    if (!clcnn_cpu_family(ctx)) return 1;
+    return n >= 6 ? 8 : 4;
+}
 
 size_t wino_loop_width(const clcnn_context *ctx, int n, int wv) {
     return clcnn_cpu_family(ctx) ? 1 : wino_ceil_div(n, wv);
@@ -37,7 +44,7 @@ size_t wino_loop_width(const clcnn_context *ctx, int n, int wv) {
  * [C, K, 3, 3] (conv_winograd_forward). */
 static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *w, int w_flipped,
                                      clcnn_tensor *u) {
-    const int wv = wino_lanes_for(d->C);
+    const int wv = wino_lanes_for(ctx, d->C);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_weights", wv, &k);
     if (st != CLCNN_OK) return st;
@@ -65,7 +72,7 @@ static clcnn_status wino_pad(clcnn_context *ctx, const wino_dims *d, const clcnn
 
 clcnn_status wino_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *x, int n0, int nc, int tn,
                         clcnn_tensor *v) {
-    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(T);
+    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(ctx, T);
     const int Hp = d->TH * WINO_TILE + 2, Wp = d->TW * WINO_TILE + 2;
     clcnn_tensor *xp = NULL;
     cl_kernel k;
@@ -99,7 +106,7 @@ static clcnn_status winograd_gemm(clcnn_context *ctx, const wino_dims *d, const 
 static clcnn_status winograd_output(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *m, int n0, int nc,
                                     const clcnn_tensor *bias, const clcnn_tensor *residual, clcnn_activation act,
                                     clcnn_tensor *y) {
-    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(T);
+    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(ctx, T);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_output", wv, &k);
     if (st != CLCNN_OK) return st;

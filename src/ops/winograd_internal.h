@@ -23,11 +23,12 @@ wino_dims wino_dims_of(const clcnn_tensor *x, int K, int OH, int OW, const conv_
  * planes a work-item writes do not all map to the same cache sets. */
 int wino_plane_stride(int n);
 
-/* Lanes per work-item for n neighbours (channels, or tiles): 8 unless that would waste
- * most of them. Both 4 and 8 divide every GEMM panel width (16 or 32). */
-int wino_lanes_for(int n);
+/* Lanes per work-item for n neighbours (channels, or tiles): on CPUs 8 unless that
+ * would waste most of them (both 4 and 8 divide every GEMM panel width, 16 or 32); on
+ * GPUs 1, one tile or filter per work-item, which keeps its 36 points in registers. */
+int wino_lanes_for(const clcnn_context *ctx, int n);
 
-/* A winograd.cl kernel built for vectors of wv lanes (4 or 8). */
+/* A winograd.cl kernel built for vectors of wv lanes (1, 4 or 8). */
 clcnn_status wino_kernel(clcnn_context *ctx, const char *name, int wv, cl_kernel *k);
 
 /* Work-items along a dimension of n / wv items (rounded up) that each loop over the

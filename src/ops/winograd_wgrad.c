@@ -10,7 +10,7 @@
 /* Y for images n0 .. n0+nc-1 of dy, in column panels of tn over the output channels. */
 static clcnn_status wgrad_dy(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *dy, int n0, int nc, int tn,
                              clcnn_tensor *y) {
-    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(d->K), kp = wino_round_up(d->K, tn);
+    const int T = nc * d->TH * d->TW, wv = wino_lanes_for(ctx, d->K), kp = wino_round_up(d->K, tn);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_dy", wv, &k);
     if (st != CLCNN_OK) return st;
@@ -36,7 +36,7 @@ static clcnn_status wgrad_gemm(clcnn_context *ctx, const wino_dims *d, const clc
 
 /* dw += G^T M G per channel pair. */
 static clcnn_status wgrad_output(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *m, clcnn_tensor *dw) {
-    const int wv = wino_lanes_for(d->K);
+    const int wv = wino_lanes_for(ctx, d->K);
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_wgrad_output", wv, &k);
     if (st != CLCNN_OK) return st;
