@@ -10,7 +10,8 @@ Steps (`make isa-report` runs them):
     options exactly as the driver gets them, to CLCNN_BUILD_LOG. With CLCNN_DEVICE_CLASS=gpu
     (the GPU family of kernels and parameters on whatever device runs it, PoCL here) this
     runs the op tests (small shapes, without test_tiles.c, which forces every GEMM tile),
-    two of them again with the fallback GEMM (gemm_tiled, CLCNN_GEMM_LOCAL=off),
+    two of them again with the fallback GEMM (gemm_tiled, CLCNN_GEMM_LOCAL=off) and with
+    each vendor row (CLCNN_GPU_ROW),
     clbench's inference, training step and Grad-CAM of two networks (with the numerics
     checks on) and clbench peak. Each kernel is reported for the builds it was made from;
     a kernel file that none of them builds is compiled with the base options, marked
@@ -46,6 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBCLC = "/usr/lib/clc"
 BASE_OPTIONS = "-cl-std=CL1.2 -w"
 AMD_TARGETS = ["gfx90a", "gfx1100"]
+GPU_ROWS = ["nvidia", "amd", "intel"]  # besides "default", which every other run uses
 MARK_BEGIN = "<!-- isa-report begin (make isa-report writes this table) -->"
 MARK_END = "<!-- isa-report end -->"
 
@@ -73,6 +75,8 @@ def collect(build, log_path):
     runs = [[os.path.join(build, "clcnn_tests")] + tests,
             # the GPU row's fallback GEMM, for devices that cannot run gemm_local
             ["env", "CLCNN_GEMM_LOCAL=off", os.path.join(build, "clcnn_tests"), "=gemm", "=conv2d_1x1"]]
+    for row in GPU_ROWS:  # each vendor row's GEMM (src/runtime/gpu_rows.c)
+        runs.append(["env", "CLCNN_GPU_ROW=" + row, os.path.join(build, "clcnn_tests"), "=gemm", "=conv2d_1x1"])
     for arch, size in (("seresnet18", 64), ("resnet50", 64)):
         for mode in ("infer", "train", "cam"):
             runs.append([os.path.join(build, "clbench"), "model", "--arch", arch, "--size", str(size), "--batch", "2",

@@ -1,13 +1,14 @@
 /* test_tiles.c: every GEMM tile the parameter table or CLCNN_GEMM_TILE can choose
  * gives the reference results, on shapes whose M and N are not multiples of the
- * tile (so both the full-tile and the edge paths of cl/gemm.cl run); and so does the
- * GEMM split along K. */
+ * tile (so both the full-tile and the edge paths of cl/gemm.cl run); and so do the
+ * GEMM split along K and every GPU row's gemm_local tile. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
 #include "ops/ops.h"
 #include "ref/ref.h"
+#include "runtime/gpu_rows.h"
 #include "testenv.h"
 
 /* The table's rows (5x16 for CPUs, 4x16 the default), clcnn_tune's candidates
@@ -169,6 +170,53 @@ static void test_gemm_split_k(void) {
     env_restore(&saved_class);
 }
 
+/* The GPU rows (src/runtime/gpu_rows.c): chosen by vendor ID, or by CLCNN_GPU_ROW (an
+ * unknown name is refused); each row's gemm_local tile gives the reference results on
+ * the tile tests' convolution and GEMMs and a long K. */
+static void test_gemm_gpu_rows(void) {
+    static const struct {
+        unsigned vendor;
+        const char *row;
+    } vendors[] = {{0x10de, "nvidia"}, {0x1002, "amd"}, {0x8086, "intel"}, {0x1af4, "default"}, {0, "default"}};
+    for (size_t i = 0; i < sizeof vendors / sizeof *vendors; i++) {
+        const clcnn_device_info info = {.vendor_id = vendors[i].vendor};
+        const char *got = clcnn_gpu_row_for(&info)->row_name;
+        CHECK(!strcmp(got, vendors[i].row), "vendor 0x%x: row %s, want %s", vendors[i].vendor, got, vendors[i].row);
+    }
+    env_saved saved_class, saved_row, saved_local;
+    env_set(&saved_class, "CLCNN_DEVICE_CLASS", "gpu");
+    env_set(&saved_row, "CLCNN_GPU_ROW", "amd");
+    env_set(&saved_local, "CLCNN_GEMM_LOCAL", NULL);
+    const clcnn_device_info nvidia = {.vendor_id = 0x10de};
+    CHECK(!strcmp(clcnn_gpu_row_for(&nvidia)->row_name, "amd"), "CLCNN_GPU_ROW=amd does not win over the vendor");
+    clcnn_context *bad = NULL;
+    setenv("CLCNN_GPU_ROW", "voodoo", 1);
+    CHECK_STATUS(clcnn_context_create(-1, &bad), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(clcnn_last_error(NULL), "CLCNN_GPU_ROW=voodoo"), "the error does not name the setting: %s",
+          clcnn_last_error(NULL));
+    clcnn_context_destroy(bad);
+    test_rng r = {g_seed ^ 0x6a0e5};
+    int n;
+    const clcnn_device_params *rows = clcnn_gpu_rows(&n);
+    for (int i = 0; i < n; i++) {
+        setenv("CLCNN_GPU_ROW", rows[i].row_name, 1);
+        clcnn_context *ctx = NULL;
+        CHECK_OK(clcnn_context_create(-1, &ctx));
+        if (!ctx) continue;
+        CHECK(ctx->params.gemm_mwg == rows[i].gemm_mwg && ctx->params.gemm_mdimc == rows[i].gemm_mdimc,
+              "row %s: the context has gemm_local tile %d by %d", rows[i].row_name, ctx->params.gemm_mwg,
+              ctx->params.gemm_mdimc);
+        check_conv(ctx, rows[i].row_name, &r);
+        check_gemm(ctx, rows[i].row_name, &r);
+        check_long_k(ctx, rows[i].row_name, &r);
+        clcnn_context_destroy(ctx);
+    }
+    env_restore(&saved_local);
+    env_restore(&saved_row);
+    env_restore(&saved_class);
+}
+
 const test_case test_tiles_cases[] = {{"gemm_every_tile", test_every_gemm_tile},
                                       {"gemm_split_k", test_gemm_split_k},
+                                      {"gemm_gpu_rows", test_gemm_gpu_rows},
                                       {NULL, NULL}};

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "runtime/gpu_rows.h"
 #include "runtime/internal.h"
 
 /* CLCNN_DEVICE_CLASS=gpu|cpu: which family of kernels and parameters to run, whatever
@@ -32,7 +33,9 @@ clcnn_status clcnn_context_create(int device_index, clcnn_context **out) {
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_context_create: out of host memory");
     ctx->device_index = device_index;
     ctx->dev = list[device_index];
-    if ((st = kernel_family_for(&ctx->dev.info, &ctx->kernel_family)) != CLCNN_OK) goto free_ctx;
+    if ((st = kernel_family_for(&ctx->dev.info, &ctx->kernel_family)) != CLCNN_OK ||
+        (st = clcnn_gpu_row_check_env()) != CLCNN_OK)
+        goto free_ctx;
     clcnn_device_params_for(&ctx->dev.info, ctx->kernel_family, &ctx->params);
     if (clGetDeviceInfo(ctx->dev.device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof ctx->max_item_sizes,
                         ctx->max_item_sizes, NULL) != CL_SUCCESS)

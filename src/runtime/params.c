@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "runtime/atomic_file.h"
+#include "runtime/gpu_rows.h"
 #include "runtime/internal.h"
 #include "runtime/tuning.h"
 
@@ -301,12 +302,9 @@ void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_type fa
          * than 4x16 at 1024^3 in two sessions, whole networks the same or a few % faster. */
         *p = (clcnn_device_params){"cpu", 5, 16, 1, 0, 0, 0, 0, 0, 0};
     } else {
-        /* GPUs and the rest: the GEMM stages 64 x 64 tiles of C through local memory, 16
-         * deep, 16 x 16 work-items of 4 x 4 outputs (CLBlast's tuned MI50 row; its A100
-         * and RX 7900 rows are of the same kind). Not yet measured on a GPU: a starting
-         * point for vendor rows (docs/GPU.md). gemm_tiled (4 x 16 per work-item, 8 x 8
-         * groups) where a device will not run 256 work-items of it. */
-        *p = (clcnn_device_params){"default", 4, 16, 8, 256, 64, 64, 16, 16, 16};
+        /* GPUs and the rest: the GEMM stages tiles of C through local memory (gemm_local),
+         * with the vendor's row (gpu_rows.c); not yet measured on a GPU (docs/GPU.md). */
+        *p = *clcnn_gpu_row_for(info);
     }
     /* A new context reads its device's tuning file again: it may have been retuned. */
     tuned_table t;
