@@ -7,19 +7,26 @@
 # status and seconds); a failing step does not stop the others.
 #
 # usage: scripts/gpu_run.sh BUNDLE OUTDIR [STEP...]
-#   steps: devices tests bench compare profile (default: all, in that order)
+#   steps: devices tests compare profile (default: all, in that order)
+#     compare: bench/compare.py's gpu set: clbench peak; ResNet-18 and ResNet-50
+#              inference, training step and Grad-CAM at 224² against PyTorch CUDA (fp32,
+#              TF32 off), interleaved; GEMMs of 1024³, 2048³ and 4096³ (own kernel,
+#              CLBlast, torch.mm). The tables for bench/RESULTS.md go to compare.md, the
+#              progress to compare.txt.
 # env:   ICD     the OpenCL driver library to load (default: NVIDIA's libnvidia-opencl.so.1,
 #                looked up with ldconfig and in /usr/local/nvidia); any other ICD library
 #                (PoCL's, here) tries the script out
 #        PYTHON  the Python that has PyTorch with CUDA (default python3)
-#        ROUNDS, ITERS  for compare (default 5 and 10)
+#        CACHE_DIR  the kernel cache (default .gpu-cache in the repository root)
+#        ROUNDS, ITERS, TIMEOUT  for compare (default 3 rounds of 10 iterations, 240 s
+#                a run at most)
 set -u
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,16p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,23p' "$0"; exit 2; }
 BUNDLE=$(cd "$1" && pwd) || exit 2
 OUTDIR=$2
 shift 2
-STEPS=${*:-devices tests bench compare profile}
+STEPS=${*:-devices tests compare profile}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUTDIR"
 OUTDIR=$(cd "$OUTDIR" && pwd)
@@ -35,11 +42,12 @@ find_icd() {
 ICD=${ICD:-$(find_icd)} || { echo "gpu_run.sh: no libnvidia-opencl.so.1 found (set ICD=...)" | tee "$OUTDIR/summary.txt"; exit 1; }
 
 # The bundle's libraries first; the driver as the only OpenCL platform (ocl-icd reads
-# OCL_ICD_VENDORS as a library path too); caches of its own, so that nothing from an
-# earlier run or another machine is reused.
+# OCL_ICD_VENDORS as a library path too); a kernel cache of its own in .gpu-cache/ (not
+# in OUTDIR, whose files are sent back; ignored by git, so a warm lent machine keeps it
+# between calls), never one from another machine.
 export LD_LIBRARY_PATH="$BUNDLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export OCL_ICD_VENDORS="$ICD"
-export XDG_CACHE_HOME="$OUTDIR/cache"
+export XDG_CACHE_HOME="${CACHE_DIR:-$PWD/.gpu-cache}"
 export CLCNN_TEST_BUILD="$BUNDLE"
 echo "gpu_run.sh: OpenCL driver $ICD; bundle $BUNDLE; output $OUTDIR" | tee "$OUTDIR/summary.txt"
 
@@ -53,23 +61,17 @@ step() {
     printf '%-10s exit %3d  %5d s  %s\n' "$name" "$rc" $(($(date +%s) - start)) "$*" | tee -a "$OUTDIR/summary.txt"
 }
 
-bench_all() {
-    "$BUNDLE/clbench" peak && "$BUNDLE/clbench" gemm &&
-        for mode in infer train cam; do
-            "$BUNDLE/clbench" model --arch resnet18 --size 224 --batch 1 --mode "$mode" --iters 20
-        done &&
-        "$BUNDLE/clbench" model --arch resnet50 --size 224 --batch 32 --mode infer --iters 10 &&
-        "$BUNDLE/clbench" model --arch resnet50 --size 224 --batch 32 --mode train --iters 5 &&
-        "$BUNDLE/clbench" ops --arch resnet18 --size 96 --batch 16
+# compare's tables on stdout to compare.md; its progress (stderr) to the step's file.
+compare_gpu() {
+    "$PYTHON" bench/compare.py --build "$BUNDLE" --torch-device cuda --set gpu --rounds "${ROUNDS:-3}" \
+        --iters "${ITERS:-10}" --timeout "${TIMEOUT:-240}" 2>&1 >"$OUTDIR/compare.md"
 }
 
 for s in $STEPS; do
     case $s in
     devices) step devices "$BUNDLE/clcnn" devices ;;
     tests) step tests "$BUNDLE/clcnn_tests" ;;
-    bench) step bench bench_all ;;
-    compare) step compare "$PYTHON" bench/compare.py --build "$BUNDLE" --torch-device cuda \
-                 --rounds "${ROUNDS:-5}" --iters "${ITERS:-10}" ;;
+    compare) step compare compare_gpu ;;
     profile) step profile env CLCNN_PROFILE_KERNELS=shapes "$BUNDLE/clbench" model --arch resnet18 --size 96 \
                  --batch 16 --mode train --iters 10 ;;
     *) echo "gpu_run.sh: unknown step $s" | tee -a "$OUTDIR/summary.txt" ;;

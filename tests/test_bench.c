@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include "harness.h"
 #include "runtime/internal.h"
 #include "runtime/tuning.h"
@@ -564,6 +565,46 @@ static void test_bench_gpu_bundle(void) {
     tmptree_close(&t);
 }
 
+/* bench/compare.py (scripts/gpu_run.sh's compare step) on this device: the GEMM tables
+ * at every size asked for, torch.mm's row measured when /usr/bin/python3 has PyTorch
+ * and naming the failure when not; a run over --timeout is named in its row, the
+ * tables still come, and the exit status is 1. */
+static void test_bench_compare_tables(void) {
+    tmptree t;
+    if (!clbench_path()) return;
+    if (access("/usr/bin/python3", X_OK) != 0) {
+        test_skip("no /usr/bin/python3");
+        return;
+    }
+    if (!tmptree_open(&t, "compare")) return;
+    const char *build = tmptree_build_dir();
+    const int torch = system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+    int rc = tmptree_run(&t, "gemm", "/usr/bin/python3 bench/compare.py --build %s --set gpu --only 0 "
+                         "--gemm-sizes 64,96 --rounds 1 --timeout 120", build);
+    char *out = tmptree_slurp(&t, "gemm.out");
+    CHECK(out && strstr(out, "| GEMM 64³ fp32 |") && strstr(out, "| GEMM 96³ fp32 |"), "no GEMM tables:\n%s",
+          out ? out : "(none)");
+    const char *own = out ? strstr(out, "| clcnn own kernel | ") : NULL;
+    CHECK(own && strstr(own + 1, "| clcnn own kernel | "), "not two rows of our GEMM:\n%s", out ? out : "");
+    if (torch) {
+        CHECK(rc == 0, "compare.py exit %d with PyTorch present: see %s/gemm.err", rc, t.root);
+        CHECK(out && strstr(out, "| PyTorch torch.mm (cpu) | ") && !strstr(out, "torch.mm: exit"),
+              "torch.mm not measured:\n%s", out ? out : "");
+    } else {
+        CHECK(rc == 1 && out && strstr(out, "torch.mm: exit 1"), "exit %d; without PyTorch the row should say so:\n%s",
+              rc, out ? out : "");
+    }
+    free(out);
+    rc = tmptree_run(&t, "slow", "/usr/bin/python3 bench/compare.py --build %s --set cpu --only 4 --gemm-sizes 32 "
+                     "--rounds 1 --timeout 1", build);
+    out = tmptree_slurp(&t, "slow.out");
+    CHECK(rc == 1 && out && strstr(out, "| ResNet-50 inference, batch 1, 224² | - | - | ") && strstr(out, "over 1 s") &&
+              strstr(out, "| GEMM 32³ fp32 |"),
+          "a run over --timeout: exit %d, want 1 and its row named:\n%s", rc, out ? out : "(none)");
+    free(out);
+    tmptree_close(&t);
+}
+
 const test_case test_bench_cases[] = {{"bench_peak", test_bench_peak},
                                       {"bench_tuning_file", test_bench_tuning_file},
                                       {"bench_tune", test_bench_tune},
@@ -574,4 +615,5 @@ const test_case test_bench_cases[] = {{"bench_peak", test_bench_peak},
                                       {"bench_clbench_conv_json", test_bench_clbench_conv_json},
                                       {"bench_kernel_profile", test_bench_kernel_profile},
                                       {"bench_gpu_bundle", test_bench_gpu_bundle},
+                                      {"bench_compare_tables", test_bench_compare_tables},
                                       {NULL, NULL}};
