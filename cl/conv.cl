@@ -47,6 +47,27 @@ __kernel void im2col_rows(__global const float *x, const int x_off, __global flo
     }
 }
 
+/* The GPU family's im2col, any layout col[col_off + n*csn + r*csr + p*csp]: one value
+ * per work-item, dimension 0 along the layout's unit stride (p when p_fast, else r), so
+ * that neighbouring work-items store neighbouring floats and, along p, read input
+ * pixels sw apart. The row kernels above give each work-item a run of hundreds of
+ * values, which suits PoCL, but on a GPU makes neighbouring work-items write a whole
+ * row apart. Global: (P or R, R or P, images in this chunk), R = C*KH*KW, P = OH*OW. */
+__kernel void im2col_elems(__global const float *x, const int x_off, __global float *col, const int col_off,
+                           const int csn, const int csr, const int csp,
+                           const int C, const int H, const int W, const int KH, const int KW,
+                           const int sh, const int sw, const int ph, const int pw, const int dh, const int dw,
+                           const int OH, const int OW, const int p_fast) {
+    const int R = C * KH * KW, P = OH * OW, n = get_global_id(2);
+    const int p = p_fast ? get_global_id(0) : get_global_id(1), r = p_fast ? get_global_id(1) : get_global_id(0);
+    if (p >= P || r >= R) return;
+    const int c = r / (KH * KW), kk = r - c * (KH * KW), ky = kk / KW, kx = kk - ky * KW;
+    const int oy = p / OW, ox = p - oy * OW;
+    const int iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
+    const int inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+    col[col_off + n * csn + r * csr + p * csp] = inside ? x[x_off + ((n * C + c) * H + iy) * W + ix] : 0.0f;
+}
+
 /* Any layout col[col_off + n*csn + r*csr + p*csp], written pixel by pixel: one
  * work-item per (output row oy, image n) writes, for each pixel of the row, its column
  * rows r = 0 .. C*KH*KW-1 in order (contiguous in the [p][n][r] layout of the weight

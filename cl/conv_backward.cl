@@ -37,6 +37,34 @@ __kernel void col2im_rows(__global const float *col, const int col_off, const in
     }
 }
 
+/* The GPU family's col2im for any stride and dilation: one input pixel per work-item,
+ * neighbouring work-items on neighbouring pixels of a row (col2im_rows would make them
+ * a whole row apart), the same terms in the same (ky, kx) order. Arguments as
+ * col2im_rows; global (W, H, C * images). */
+__kernel void col2im_pixels(__global const float *col, const int col_off, const int csn, const int csr,
+                            const int csp, __global float *dx, const int dx_off, const int C, const int H,
+                            const int W, const int KH, const int KW, const int sh, const int sw, const int ph,
+                            const int pw, const int dh, const int dw, const int OH, const int OW, const int images,
+                            const int accumulate) {
+    const int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
+    if (ix >= W || iy >= H || nc >= C * images) return;
+    const int n = nc / C, c = nc - n * C;
+    __global const float *cn = col + col_off + n * csn + c * (KH * KW) * csr;
+    float acc = 0.0f;
+    for (int ky = 0; ky < KH; ky++) {
+        const int ty = iy + ph - ky * dh; /* = oy * sh for a touching output row */
+        if (ty < 0 || ty % sh != 0 || ty / sh >= OH) continue;
+        const int oy = ty / sh;
+        for (int kx = 0; kx < KW; kx++) {
+            const int tx = ix + pw - kx * dw;
+            if (tx < 0 || tx % sw != 0 || tx / sw >= OW) continue;
+            acc += cn[(ky * KW + kx) * csr + (oy * OW + tx / sw) * csp];
+        }
+    }
+    const int i = dx_off + (nc * H + iy) * W + ix;
+    dx[i] = accumulate ? dx[i] + acc : acc;
+}
+
 /* col2im for stride 1 and dilation 1: for each kernel position the touching output
  * pixel is (iy + ph - ky, ix + pw - kx), an address linear in ix, so that PoCL's
  * vectorised work-item loops load contiguous vectors instead of gathering. Arguments

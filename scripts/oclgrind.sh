@@ -38,7 +38,7 @@ done
 # The op tests (scripts/op_tests.sh says which).
 if [ $# -eq 0 ]; then
     # shellcheck disable=SC2046
-    set -- $(sh scripts/op_tests.sh)
+    set -- $(sh scripts/op_tests.sh --simulator)
 fi
 
 mkdir -p "$OUT"

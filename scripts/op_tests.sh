@@ -5,8 +5,13 @@
 # kernels on small inputs (the others run whole networks), and the Winograd, depthwise
 # and fast-backward tests small enough for a checking device (names are substrings:
 # backward_fast_ selects all of them). Used by oclgrind.sh and isa_report.py.
-# usage: scripts/op_tests.sh [--no-tiles]   (--no-tiles: without test_tiles.c, whose
-#        cases force every GEMM tile rather than the device row's)
+# usage: scripts/op_tests.sh [--no-tiles | --simulator]
+#        --no-tiles: without test_tiles.c, whose cases force every GEMM tile rather than
+#        the device row's; --simulator (oclgrind.sh): without the tests that need long
+#        runs of their kernels (minutes on Oclgrind), whose kernels the others check
+#        at small shapes: conv2d_backward_long_rows (sums over 72,200 terms, for
+#        llvmpipe's loop limit) and gemm_gpu_rows (every vendor row's gemm_local at its
+#        own 128 or 256 work-items; oclgrind.sh's second pass checks gemm_local)
 #        scripts/op_tests.sh --cases FILE...  (every case of tests/FILE.c, as =NAME)
 cd "$(dirname "$0")/.."
 cases_of() {
@@ -21,8 +26,10 @@ if [ "${1:-}" = --cases ]; then
 fi
 OP_FILES="test_ops test_tiles test_grad_conv test_grad_eltwise test_grad_norm test_train_ops"
 [ "${1:-}" = --no-tiles ] && OP_FILES=$(echo "$OP_FILES" | sed 's/ test_tiles//')
+SKIP='^$'  # (no name is empty)
+[ "${1:-}" = --simulator ] && SKIP='^=conv2d_backward_long_rows$\|^=gemm_gpu_rows$'
 MORE_TESTS="cam_map_kernels cam_eigen_kernel cam_flat_map_is_zero winograd_random depthwise_ im2col_layouts
 conv_algorithm_ backward_fast_"
 # shellcheck disable=SC2086
-cases_of $OP_FILES
+cases_of $OP_FILES | grep -v "$SKIP"
 echo "$MORE_TESTS" | tr ' ' '\n'

@@ -62,8 +62,28 @@ clcnn_status clcnn_conv2d_output_shape(const clcnn_tensor *x, const clcnn_tensor
 /* The [n][r][p] layout (unit stride in p) is written a row of output pixels at a time
  * (im2col_rows); any other one pixel's column rows at a time (im2col_pixels), which
  * keeps the [p][n][r] layout's writes contiguous. */
+/* The GPU family's im2col (im2col_elems: a value per work-item). */
+static clcnn_status im2col_elems(clcnn_context *ctx, const clcnn_tensor *x, int n_first, int n_count,
+                                 const clcnn_tensor *w, const conv_geom *g, int oh, int ow, clcnn_tensor *col,
+                                 col_layout lay) {
+    cl_kernel k;
+    clcnn_status st = clcnn_get_kernel(ctx, "conv.cl", "im2col_elems", "", &k);
+    if (st != CLCNN_OK) return st;
+    const int C = x->shape[1], H = x->shape[2], W = x->shape[3], KH = w->shape[2], KW = w->shape[3];
+    const int p_fast = lay.csr != 1, R = C * KH * KW, P = oh * ow;
+    const clcnn_karg args[] = {KARG_MEM(x->buf), KARG_INT(x->offset + n_first * C * H * W), KARG_TENSOR(col),
+                               KARG_INT(lay.csn), KARG_INT(lay.csr), KARG_INT(lay.csp),
+                               KARG_INT(C), KARG_INT(H), KARG_INT(W), KARG_INT(KH), KARG_INT(KW),
+                               KARG_INT(g->sh), KARG_INT(g->sw), KARG_INT(g->ph), KARG_INT(g->pw),
+                               KARG_INT(g->dh), KARG_INT(g->dw), KARG_INT(oh), KARG_INT(ow), KARG_INT(p_fast)};
+    const size_t global[3] = {(size_t)(p_fast ? P : R), (size_t)(p_fast ? R : P), (size_t)n_count};
+    clcnn_kprofile_work(0, "%dx%d b%d", R, P, n_count); /* column rows x pixels, images */
+    return clcnn_launch(ctx, k, "im2col_elems", KARG_LIST(args), 3, global, NULL);
+}
+
 clcnn_status conv_im2col(clcnn_context *ctx, const clcnn_tensor *x, int n_first, int n_count, const clcnn_tensor *w,
                          const conv_geom *g, int oh, int ow, clcnn_tensor *col, col_layout lay) {
+    if (!clcnn_cpu_family(ctx)) return im2col_elems(ctx, x, n_first, n_count, w, g, oh, ow, col, lay);
     const int rows = lay.csp == 1;
     cl_kernel k;
     clcnn_status st = clcnn_get_kernel(ctx, "conv.cl", rows ? "im2col_rows" : "im2col_pixels", "", &k);

@@ -80,14 +80,16 @@ static clcnn_status dy_pixel_major(clcnn_context *ctx, const conv_dims *d, const
 }
 
 /* dX of images n0 .. n0+nc-1 (+= when accumulating) from col at col[n*csn + r*csr + p*csp]
- * (col2im_s1 for stride 1 and dilation 1, where the addresses are linear; col2im_rows,
- * a work-item per input row, otherwise). */
+ * (col2im_s1 for stride 1 and dilation 1, where the addresses are linear; otherwise
+ * col2im_rows, a work-item per input row, on CPUs and col2im_pixels on GPUs). */
 static clcnn_status col2im(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *col, col_layout lay, int n0,
                            int nc, clcnn_tensor *dx, int accumulate) {
     const conv_geom *g = &d->g;
     const int s1 = g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1;
+    const int per_pixel = s1 || !clcnn_cpu_family(ctx); /* col2im_pixels on GPUs */
+    const char *name = s1 ? "col2im_s1" : per_pixel ? "col2im_pixels" : "col2im_rows";
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", s1 ? "col2im_s1" : "col2im_rows", "", &k);
+    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", name, "", &k);
     if (st != CLCNN_OK) return st;
     const clcnn_karg head[] = {KARG_TENSOR(col), KARG_INT(lay.csn), KARG_INT(lay.csr), KARG_INT(lay.csp),
                                KARG_MEM(dx->buf), KARG_INT(dx->offset + n0 * d->C * d->H * d->W),
@@ -105,7 +107,7 @@ static clcnn_status col2im(clcnn_context *ctx, const conv_dims *d, const clcnn_t
     for (size_t i = 0; i < sizeof tail / sizeof *tail; i++) args[na++] = tail[i];
     const size_t rows[2] = {(size_t)d->H, (size_t)d->C * (size_t)nc};
     const size_t pixels[3] = {(size_t)d->W, (size_t)d->H, (size_t)d->C * (size_t)nc};
-    return clcnn_launch(ctx, k, "col2im", na, args, s1 ? 3 : 2, s1 ? pixels : rows, NULL);
+    return clcnn_launch(ctx, k, name, na, args, per_pixel ? 3 : 2, per_pixel ? pixels : rows, NULL);
 }
 
 /* The direct case: dX = W^T dY, one GEMM per image and group, into dX itself. */

@@ -13,19 +13,33 @@ int conv_is_depthwise(const clcnn_tensor *x, const clcnn_tensor *w, const conv_g
     KARG_INT(C), KARG_INT(H), KARG_INT(W), KARG_INT(KH), KARG_INT(KW), KARG_INT((g)->sh), KARG_INT((g)->sw), \
         KARG_INT((g)->ph), KARG_INT((g)->pw), KARG_INT((g)->dh), KARG_INT((g)->dw), KARG_INT(OH), KARG_INT(OW)
 
+/* The forward and input-gradient kernels come in two shapes: a row of a plane per
+ * work-item on CPUs, a pixel per work-item on GPUs (the _pixels kernels), so that
+ * neighbouring work-items touch neighbouring addresses there. Launch one over rows x
+ * cols of C x N planes: global (rows, C, N) on CPUs, (cols, rows, N * C) on GPUs. */
+static clcnn_status launch_rows_or_pixels(clcnn_context *ctx, cl_kernel k, const char *what, int nargs,
+                                          const clcnn_karg *args, int rows, int cols, int C, int N) {
+    if (clcnn_cpu_family(ctx)) {
+        const size_t global[3] = {(size_t)rows, (size_t)C, (size_t)N};
+        return clcnn_launch(ctx, k, what, nargs, args, 3, global, ops_fixed_local(ctx));
+    }
+    const size_t global[3] = {(size_t)cols, (size_t)rows, (size_t)N * C};
+    return clcnn_launch(ctx, k, what, nargs, args, 3, global, NULL);
+}
+
 /* Arguments are checked by clcnn_conv2d; conv_is_depthwise(x, w, g) holds. */
 clcnn_status conv_depthwise_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                     const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
                                     clcnn_activation act, clcnn_tensor *y) {
+    const char *name = clcnn_cpu_family(ctx) ? "depthwise_forward" : "depthwise_forward_pixels";
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "depthwise.cl", "depthwise_forward", "", &k);
+    clcnn_status st = clcnn_get_kernel(ctx, "depthwise.cl", name, "", &k);
     if (st != CLCNN_OK) return st;
     const int N = x->shape[0], C = x->shape[1], OH = y->shape[2], OW = y->shape[3];
     const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(w), KARG_TENSOR(bias), KARG_TENSOR(residual),
                                KARG_INT(act), KARG_TENSOR(y),
                                DW_GEOM_ARGS(C, x->shape[2], x->shape[3], w->shape[2], w->shape[3], g, OH, OW)};
-    const size_t global[3] = {(size_t)OH, (size_t)C, (size_t)N};
-    return clcnn_launch(ctx, k, "depthwise_forward", KARG_LIST(args), 3, global, ops_fixed_local(ctx));
+    return launch_rows_or_pixels(ctx, k, "depthwise_forward", KARG_LIST(args), OH, OW, C, N);
 }
 
 /* dw += the weight gradient on the GPU family: a work-group per (channel, tap, image)
@@ -59,11 +73,12 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
     cl_kernel k;
     clcnn_status st;
     if (dx) {
-        if ((st = clcnn_get_kernel(ctx, "depthwise.cl", "depthwise_backward_data", "", &k)) != CLCNN_OK) return st;
+        const char *name = clcnn_cpu_family(ctx) ? "depthwise_backward_data" : "depthwise_backward_data_pixels";
+        if ((st = clcnn_get_kernel(ctx, "depthwise.cl", name, "", &k)) != CLCNN_OK) return st;
         const clcnn_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(w), KARG_TENSOR(dx), KARG_INT(accumulate != 0),
                                    DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
-        const size_t global[3] = {(size_t)H, (size_t)C, (size_t)N};
-        if ((st = clcnn_launch(ctx, k, "depthwise_backward_data", KARG_LIST(args), 3, global, ops_fixed_local(ctx))) != CLCNN_OK)
+        if ((st = launch_rows_or_pixels(ctx, k, "depthwise_backward_data", KARG_LIST(args), H, W, C, N)) !=
+            CLCNN_OK)
             return st;
     }
     if (dw) {
