@@ -172,15 +172,19 @@ test-oclgrind:
 
 # GPU checks without a GPU (docs/GPU.md):
 # - test-gpu-class: the suite on the default device (PoCL in CI) with the GPU family of
-#   kernels, parameters and local sizes (CLCNN_DEVICE_CLASS=gpu);
+#   kernels, parameters and local sizes (CLCNN_DEVICE_CLASS=gpu) and the parameter row
+#   GPU_ROW (default: the generic one, whatever CPU PoCL reports as its vendor; test
+#   gemm_gpu_rows checks every row's GEMM);
 # - test-rusticl: the suite on Mesa's rusticl, llvmpipe presented as a GPU, which enforces
 #   per-kernel work-group limits (scripts/test_rusticl.sh; RUSTICL_TESTS=all for every test);
 # - isa-report: every kernel compiled for sm_90, gfx90a and gfx1100 with the GPU row's
 #   options: registers, spills, stack (scripts/isa_report.py, build/isa/report.json),
 #   then 8 entries recompiled from what the report says, to the same figures.
+GPU_ROW ?= default
 test-gpu-class: deps
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic
-	ASAN_OPTIONS=detect_leaks=0 CLCNN_DEVICE_CLASS=gpu CLCNN_TEST_BUILD=$(BUILD) ./$(BUILD)/clcnn_tests
+	ASAN_OPTIONS=detect_leaks=0 CLCNN_DEVICE_CLASS=gpu CLCNN_GPU_ROW=$(GPU_ROW) CLCNN_TEST_BUILD=$(BUILD) \
+		./$(BUILD)/clcnn_tests
 
 test-rusticl:
 	@CLCNN_DEPS_RUSTICL=1 sh scripts/deps.sh

@@ -47,7 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBCLC = "/usr/lib/clc"
 BASE_OPTIONS = "-cl-std=CL1.2 -w"
 AMD_TARGETS = ["gfx90a", "gfx1100"]
-GPU_ROWS = ["nvidia", "amd", "intel"]  # besides "default", which every other run uses
+GPU_ROWS = ["nvidia", "amd", "intel"]  # besides "default", which every other run uses (whatever PoCL's vendor)
 MARK_BEGIN = "<!-- isa-report begin (make isa-report writes this table) -->"
 MARK_END = "<!-- isa-report end -->"
 
@@ -68,8 +68,8 @@ def collect(build, log_path):
     """Run the GPU row's code paths with CLCNN_BUILD_LOG; the distinct (file, options)."""
     if os.path.exists(log_path):
         os.remove(log_path)
-    env = dict(os.environ, CLCNN_DEVICE_CLASS="gpu", CLCNN_BUILD_LOG=log_path, CLCNN_TUNE="off",
-               CLCNN_TEST_SMALL="1", CLCNN_GEMM_TILE="", CLCNN_CHECK_NUMERICS="1")
+    env = dict(os.environ, CLCNN_DEVICE_CLASS="gpu", CLCNN_GPU_ROW="default", CLCNN_BUILD_LOG=log_path,
+               CLCNN_TUNE="off", CLCNN_TEST_SMALL="1", CLCNN_GEMM_TILE="", CLCNN_CHECK_NUMERICS="1")
     tests = subprocess.run(["sh", os.path.join(ROOT, "scripts/op_tests.sh"), "--no-tiles"], capture_output=True,
                            text=True, check=True).stdout.split()
     runs = [[os.path.join(build, "clcnn_tests")] + tests,

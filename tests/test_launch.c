@@ -8,6 +8,7 @@
 #include <string.h>
 #include "harness.h"
 #include "runtime/device_rank.h"
+#include "runtime/gpu_rows.h"
 #include "ops/ops.h"
 #include "runtime/internal.h"
 #include "testenv.h"
@@ -147,8 +148,11 @@ static void test_device_class_env(void) {
         CHECK(!clcnn_cpu_family(gpu) && gpu->params.gemm_local == 8 && gpu->params.elementwise_local == 256,
               "gpu: family %d, GEMM local %d, element-wise local %d", (int)gpu->kernel_family, gpu->params.gemm_local,
               gpu->params.elementwise_local);
-        CHECK(getenv("CLCNN_GEMM_LOCAL") || (gpu->params.gemm_mwg == 64 && gpu->params.gemm_mdimc == 16),
-              "gpu: gemm_local tile %d by %d", gpu->params.gemm_mwg, gpu->params.gemm_mdimc);
+        const clcnn_device_params *row = clcnn_gpu_row_for(&gpu->dev.info);
+        CHECK(getenv("CLCNN_GEMM_LOCAL") || (gpu->params.gemm_mwg == row->gemm_mwg &&
+                                             gpu->params.gemm_mdimc == row->gemm_mdimc),
+              "gpu: gemm_local tile %d by %d, want row %s's %d by %d", gpu->params.gemm_mwg, gpu->params.gemm_mdimc,
+              row->row_name, row->gemm_mwg, row->gemm_mdimc);
         CHECK(ops_fixed_local(gpu) == NULL, "gpu: fixed local sizes, want the driver's");
     }
     if (cpu) {
@@ -163,12 +167,16 @@ static void test_device_class_env(void) {
 }
 
 /* CLCNN_GEMM_LOCAL sets gemm_local's tile on the GPU family, or turns it off; a value
- * that does not parse or does not divide is ignored. */
+ * that does not parse or does not divide is ignored (the device's row stays). */
 static void test_gemm_local_env(void) {
-    static const struct {
+    const clcnn_device_params *row = clcnn_gpu_row_for(&g_ctx->dev.info);
+    const struct {
         const char *value;
         int mwg, kwg, mdimc;
-    } cases[] = {{"off", 0, 0, 0}, {"32x32x8:8x8", 32, 8, 8}, {"30x32x8:8x8", 64, 16, 16}, {"junk", 64, 16, 16}};
+    } cases[] = {{"off", 0, 0, 0},
+                 {"32x32x8:8x8", 32, 8, 8},
+                 {"30x32x8:8x8", row->gemm_mwg, row->gemm_kwg, row->gemm_mdimc},
+                 {"junk", row->gemm_mwg, row->gemm_kwg, row->gemm_mdimc}};
     env_saved saved_class, saved_local;
     env_set(&saved_class, "CLCNN_DEVICE_CLASS", "gpu");
     env_set(&saved_local, "CLCNN_GEMM_LOCAL", NULL);

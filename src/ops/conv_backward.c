@@ -70,13 +70,17 @@ static int wgrad_slices(const conv_dims *d, int K) {
  * pixel_major), an operand of both gradients' GEMMs. */
 static clcnn_status dy_pixel_major(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, int n0, int nc,
                                    clcnn_tensor *dyp) {
+    static const char *what = "conv2d backward: dy to pixel-major";
+    if (!clcnn_cpu_family(ctx)) /* [nc][Cout][P] to [nc][P][Cout] through local tiles */
+        return clcnn_transpose_tiles(ctx, what, dy->buf, dy->offset + n0 * d->cout * d->P, dyp->buf, dyp->offset, nc,
+                                     d->cout, d->P);
     cl_kernel k;
     clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "pixel_major", "", &k);
     if (st != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dyp),
                                KARG_INT(nc), KARG_INT(d->cout), KARG_INT(d->P)};
     const size_t global[3] = {(size_t)d->P, (size_t)d->cout, (size_t)nc};
-    return clcnn_launch(ctx, k, "conv2d backward: dy to pixel-major", KARG_LIST(args), 3, global, NULL);
+    return clcnn_launch(ctx, k, what, KARG_LIST(args), 3, global, NULL);
 }
 
 /* dX of images n0 .. n0+nc-1 (+= when accumulating) from col at col[n*csn + r*csr + p*csp]

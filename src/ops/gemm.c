@@ -123,6 +123,9 @@ free_packed:
 
 clcnn_status clcnn_transpose(clcnn_context *ctx, const clcnn_tensor *src, int src_off, clcnn_tensor *dst,
                              int dst_off, int rows, int cols) {
+    if (!clcnn_cpu_family(ctx))
+        return clcnn_transpose_tiles(ctx, "transpose", src->buf, src->offset + src_off, dst->buf,
+                                     dst->offset + dst_off, 1, rows, cols);
     cl_kernel k;
     clcnn_status st = clcnn_get_kernel(ctx, "gemm.cl", "transpose", "", &k);
     if (st != CLCNN_OK) return st;

@@ -119,4 +119,10 @@ clcnn_status clcnn_add_row_totals(clcnn_context *ctx, const char *what, const cl
 clcnn_status clcnn_add_channel_sums(clcnn_context *ctx, const char *what, const clcnn_tensor *src, int N, int C,
                                     int P, clcnn_tensor *out);
 
+/* dst[b][c][r] = src[b][r][c] for batch matrices of rows x cols at float offsets
+ * src_off and dst_off: the GPU family's transpose through local-memory tiles
+ * (transpose.c, cl/transpose.cl). */
+clcnn_status clcnn_transpose_tiles(clcnn_context *ctx, const char *what, cl_mem src, int src_off, cl_mem dst,
+                                   int dst_off, int batch, int rows, int cols);
+
 #endif
