@@ -158,6 +158,67 @@ __kernel void batchnorm_grad_partial(__global const float *x, const int x_off, _
     part[part_off + q.out + 1] = b;
 }
 
+#ifdef RED_WG
+/* ---- the GPU family's partials: a work-group per segment ----
+ * The same segments, results and part layout as batchnorm_stats_partial and
+ * batchnorm_grad_partial, but the RED_WG work-items of a group read their segment
+ * together, neighbours on neighbouring values (a work-item per segment makes them L
+ * values apart on a GPU), and add their sums in a tree. Global (RED_WG, G, N*C), local
+ * (RED_WG, 1, 1). */
+__kernel void batchnorm_stats_group(__global const float *x, const int x_off, __global float *part,
+                                    const int part_off, const int C, const int N, const int S, const int L,
+                                    const int G) {
+    __local float tmp[RED_WG];
+    const int l = get_local_id(0), g = get_global_id(1), r = get_global_id(2);
+    const bn_segment q = segment_of(g, r, C, N, S, L, G);
+    __global const float *p = x + x_off + q.start;
+    const float K = x[x_off + (r % C) * S];
+    float a = 0.0f;
+    for (int k = l; k < q.len; k += RED_WG) a += p[k] - K;
+    const float mv = group_sum(a, tmp) / (float)q.len;
+    float e = 0.0f, m2 = 0.0f;
+    for (int k = l; k < q.len; k += RED_WG) {
+        const float d = (p[k] - K) - mv;
+        e += d;
+        m2 += d * d;
+    }
+    e = group_sum(e, tmp);
+    m2 = group_sum(m2, tmp);
+    if (l == 0) {
+        part[part_off + q.out] = mv + e / (float)q.len;
+        part[part_off + q.out + 1] = fmax(m2 - e * e / (float)q.len, 0.0f);
+    }
+}
+
+/* batchnorm_grad_partial by a work-group per segment (as batchnorm_stats_group). */
+__kernel void batchnorm_grad_group(__global const float *x, const int x_off, __global const float *dy,
+                                   const int dy_off, __global const float *mean, const int m_off,
+                                   __global const float *gamma, const int g_off, __global const float *invstd,
+                                   const int i_off, __global const float *beta, const int b_off,
+                                   __global float *part, const int part_off, const int C, const int N,
+                                   const int S, const int L, const int G) {
+    __local float tmp[RED_WG];
+    const int l = get_local_id(0), g = get_global_id(1), r = get_global_id(2), c = r % C;
+    const bn_segment q = segment_of(g, r, C, N, S, L, G);
+    __global const float *px = x + x_off + q.start, *pd = dy + dy_off + q.start;
+    const float mu = mean[m_off + c];
+    const float scale = beta ? gamma[g_off + c] * invstd[i_off + c] : 0.0f, shift = beta ? beta[b_off + c] : 0.0f;
+    float a = 0.0f, b = 0.0f;
+    for (int k = l; k < q.len; k += RED_WG) {
+        const float xc = px[k] - mu;
+        const float d = beta && !(xc * scale + shift > 0.0f) ? 0.0f : pd[k];
+        a += d;
+        b += d * xc;
+    }
+    a = group_sum(a, tmp);
+    b = group_sum(b, tmp);
+    if (l == 0) {
+        part[part_off + q.out] = a;
+        part[part_off + q.out + 1] = b;
+    }
+}
+#endif
+
 /* After batchnorm_grad_partial: sums[c] = (sum dy, sum dy xhat) with xhat = (x - mean)
  * invstd; dgamma[c] += sum dy xhat, dbeta[c] += sum dy (either may be NULL). P = N*G. */
 __kernel void batchnorm_grad_sums(__global const float *part, const int part_off, __global const float *invstd,

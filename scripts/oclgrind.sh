@@ -20,7 +20,10 @@
 # gemm_tiled, as on devices that cannot run gemm_local) says which GEMM runs: Oclgrind
 # simulates gemm_local's barriers and local-memory accesses 4 to 5 times slower than
 # gemm_tiled, so `make test-oclgrind` checks it apart, on the GEMM tests, with a small
-# tile (16x16x8:4x4: the same kernel and 4 x 4 outputs a work-item). Everything Oclgrind prints goes to stderr, so any
+# tile (16x16x8:4x4: the same kernel and 4 x 4 outputs a work-item). CLCNN_RED_WG
+# (default 8 here, 64 on devices) sizes the work-group reductions (group_sum's tree):
+# at 64 Oclgrind took 15 to 20 times longer over the batch-norm tests, for the same
+# code. Everything Oclgrind prints goes to stderr, so any
 # byte there is a report. Logs: $BUILD/oclgrind/{run,reports}.log.
 set -u
 cd "$(dirname "$0")/.."
@@ -51,7 +54,7 @@ start=$(date +%s)
 # stderr alone also goes to reports.log.
 # XDG_CACHE_HOME: no tuning file from an earlier clcnn_tune changes the tile under test.
 ( { env OCL_ICD_VENDORS="$ICD" LD_PRELOAD="$PWD/$SHIM" CLCNN_DEVICE= CLCNN_CACHE=off CLCNN_TEST_SMALL=1 \
-        CLCNN_GEMM_LOCAL=${CLCNN_GEMM_LOCAL:-off} \
+        CLCNN_GEMM_LOCAL=${CLCNN_GEMM_LOCAL:-off} CLCNN_RED_WG=${CLCNN_RED_WG:-8} \
         XDG_CACHE_HOME="$PWD/$OUT/cache" \
         OCLGRIND_DATA_RACES=1 OCLGRIND_UNINITIALIZED=1 OCLGRIND_CHECK_API=1 \
         OCLGRIND_BUILD_OPTIONS=-cl-opt-disable OCLGRIND_MAX_ERRORS="${OCLGRIND_MAX_ERRORS:-100}" \

@@ -1,5 +1,6 @@
 /* batchnorm.c: batch norm over axis 1 of x [N, C, ...]: inference, folding into the
  * convolution before it, training (batch statistics) and backward. */
+#include <stdio.h>
 #include "ops/ops.h"
 
 /* x viewed as [N, C, S]; M = N*S values per channel. */
@@ -104,30 +105,38 @@ clcnn_status clcnn_batchnorm_fold(clcnn_context *ctx, const clcnn_tensor *w, con
 /* ------------------------------------------------------------- training -- */
 
 /* The two-level reductions of cl/batchnorm.cl: each row (n, c) of S values is cut
- * into G segments of L values, one work-item each. Enough work-items for the device
- * to fill (a GPU wants tens of thousands, a CPU a few per core: there one segment per
- * row, read whole), and at least 32 values per segment. */
+ * into G segments of L values, one work-item each on CPUs, one work-group each on GPUs
+ * (the _group kernels). Enough of them for the device to fill (a CPU a few work-items
+ * per core: there one segment per row, read whole; a GPU a few thousand work-groups),
+ * and at least 32 values per work-item's segment, 256 per work-group's. */
 typedef struct {
     int N, L, G;
 } bn_split;
 
 static bn_split bn_split_of(const clcnn_context *ctx, const clcnn_tensor *x, const bn_dims *d) {
     const int gpu = !clcnn_cpu_family(ctx);
-    const int target = gpu ? 32768 : 64 * (int)(ctx->dev.info.compute_units ? ctx->dev.info.compute_units : 1);
+    const int target = gpu ? 4096 : 64 * (int)(ctx->dev.info.compute_units ? ctx->dev.info.compute_units : 1);
     const int rows = bn_rows(x, d) > 0 ? bn_rows(x, d) : 1;
     int G = (target + rows - 1) / rows;
-    if (G > d->S / 32) G = d->S / 32;
+    if (G > d->S / (gpu ? 256 : 32)) G = d->S / (gpu ? 256 : 32);
     if (G < 1) G = 1;
     bn_split sp = {x->shape[0], (d->S + G - 1) / G, 0};
     sp.G = (d->S + sp.L - 1) / sp.L; /* no empty segment */
     return sp;
 }
 
-/* A (G, N*C) launch of the partial-reduction kernel `name`. */
+/* A (G, N*C) launch of the partial-reduction kernel `name` (`name`_partial: a work-item
+ * per segment) on CPUs, of `name`_group (a work-group per segment) on GPUs. */
 static clcnn_status bn_reduce(clcnn_context *ctx, const char *op, const char *name, int nargs, const clcnn_karg *args,
                               const bn_dims *d, const bn_split *sp) {
+    char kernel[48];
+    snprintf(kernel, sizeof kernel, "%s_%s", name, clcnn_cpu_family(ctx) ? "partial" : "group");
+    if (!clcnn_cpu_family(ctx)) {
+        const size_t items[2] = {(size_t)sp->G, (size_t)sp->N * (size_t)d->C};
+        return clcnn_reduce_kernel_rows(ctx, "batchnorm.cl", kernel, op, nargs, args, 3, items);
+    }
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "batchnorm.cl", name, "", &k);
+    clcnn_status st = clcnn_get_kernel(ctx, "batchnorm.cl", kernel, "", &k);
     if (st != CLCNN_OK) return st;
     const size_t global[2] = {(size_t)sp->G, (size_t)sp->N * (size_t)d->C};
     return clcnn_launch(ctx, k, op, nargs, args, 2, global, NULL);
@@ -178,7 +187,7 @@ clcnn_status clcnn_batchnorm_train(clcnn_context *ctx, const clcnn_tensor *x, co
     if ((st = bn_part_scratch(ctx, &d, &sp, &part)) != CLCNN_OK) return st;
     const clcnn_karg part_args[] = {KARG_TENSOR(x),   KARG_TENSOR(part), KARG_INT(d.C),   KARG_INT(sp.N),
                                     KARG_INT(d.S),    KARG_INT(sp.L),    KARG_INT(sp.G)};
-    if ((st = bn_reduce(ctx, op, "batchnorm_stats_partial", KARG_LIST(part_args), &d, &sp)) != CLCNN_OK)
+    if ((st = bn_reduce(ctx, op, "batchnorm_stats", KARG_LIST(part_args), &d, &sp)) != CLCNN_OK)
         goto cleanup;
     const clcnn_karg stats_args[] = {KARG_TENSOR(part),         KARG_TENSOR(x),           KARG_TENSOR(save_mean),
                                      KARG_TENSOR(save_invstd),  KARG_TENSOR(running_mean), KARG_TENSOR(running_var),
@@ -235,7 +244,7 @@ static clcnn_status bn_backward(clcnn_context *ctx, const char *op, const clcnn_
                                         KARG_TENSOR(gamma), KARG_TENSOR(invstd), KARG_TENSOR(beta),
                                         KARG_TENSOR(part), KARG_INT(d.C),     KARG_INT(sp.N),
                                         KARG_INT(d.S),     KARG_INT(sp.L),    KARG_INT(sp.G)};
-        if ((st = bn_reduce(ctx, op, "batchnorm_grad_partial", KARG_LIST(part_args), &d, &sp)) != CLCNN_OK)
+        if ((st = bn_reduce(ctx, op, "batchnorm_grad", KARG_LIST(part_args), &d, &sp)) != CLCNN_OK)
             goto cleanup;
         const clcnn_karg args[] = {KARG_TENSOR(part),   KARG_TENSOR(invstd), KARG_TENSOR(sums),
                                    KARG_TENSOR(dgamma), KARG_TENSOR(dbeta),  KARG_INT(d.C),

@@ -1,6 +1,7 @@
 /* eltwise.c: activations, addition, per-channel scaling, dropout, and their backward. */
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include "ops/ops.h"
 
 clcnn_status clcnn_check_activation(clcnn_context *ctx, const char *op, clcnn_activation act) {
@@ -16,6 +17,9 @@ clcnn_status clcnn_launch_1d(clcnn_context *ctx, cl_kernel k, const char *what, 
 clcnn_status clcnn_get_reduce_kernel(clcnn_context *ctx, const char *file, const char *name, cl_kernel *k,
                                      size_t *wg) {
     size_t g = 64;
+    const char *cap = getenv("CLCNN_RED_WG"); /* a smaller group for simulators (oclgrind.sh) */
+    if (cap && atoi(cap) >= 1 && atoi(cap) < 64) g = (size_t)atoi(cap);
+    while (g & (g - 1)) g &= g - 1; /* a power of two */
     while (g > 1 && g > ctx->dev.info.max_work_group_size) g /= 2;
     for (;;) { /* the build may allow fewer work-items than the device: build it again for those */
         char opts[32];

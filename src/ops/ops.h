@@ -98,8 +98,9 @@ clcnn_status clcnn_launch_1d(clcnn_context *ctx, cl_kernel k, const char *what, 
                              size_t total);
 
 /* A kernel of `file` built with -DRED_WG=*wg, the work-group size of its one-group
- * final sums (group_sum in common.cl): the largest power of two up to 64 that the device
- * allows this kernel. Launch such a final sum with clcnn_launch_group. */
+ * final sums (group_sum in common.cl): the largest power of two up to 64 (or up to
+ * CLCNN_RED_WG, for simulators) that the device allows this kernel. Launch such a final
+ * sum with clcnn_launch_group. */
 clcnn_status clcnn_get_reduce_kernel(clcnn_context *ctx, const char *file, const char *name, cl_kernel *k,
                                      size_t *wg);
 clcnn_status clcnn_launch_group(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,
