@@ -114,7 +114,9 @@ __kernel void gemm_tiled(GEMM_KERNEL_ARGS) {
         float out[TN];
 #pragma unroll
         for (int v = 0; v < NV; v++) vstore16(acc[r][v], v, out);
-        for (int j = 0; j < TN && n0 + j < N; j++) {
+#pragma unroll
+        for (int j = 0; j < TN; j++) { /* unrolled: out's indexes are constants, out stays in registers */
+            if (n0 + j >= N) break;
             const int ci = m * scm + (n0 + j) * scn;
             float val = alpha * out[j] + bm;
             if (beta != 0.0f) val += beta * C[cbase + ci];

@@ -178,15 +178,16 @@ static void test_gemm_gpu_rows(void) {
         unsigned vendor;
         const char *row;
     } vendors[] = {{0x10de, "nvidia"}, {0x1002, "amd"}, {0x8086, "intel"}, {0x1af4, "default"}, {0, "default"}};
+    env_saved saved_class, saved_row, saved_local;
+    env_set(&saved_class, "CLCNN_DEVICE_CLASS", "gpu");
+    env_set(&saved_row, "CLCNN_GPU_ROW", NULL); /* make test-gpu-class sets it */
+    env_set(&saved_local, "CLCNN_GEMM_LOCAL", NULL);
     for (size_t i = 0; i < sizeof vendors / sizeof *vendors; i++) {
         const clcnn_device_info info = {.vendor_id = vendors[i].vendor};
         const char *got = clcnn_gpu_row_for(&info)->row_name;
         CHECK(!strcmp(got, vendors[i].row), "vendor 0x%x: row %s, want %s", vendors[i].vendor, got, vendors[i].row);
     }
-    env_saved saved_class, saved_row, saved_local;
-    env_set(&saved_class, "CLCNN_DEVICE_CLASS", "gpu");
-    env_set(&saved_row, "CLCNN_GPU_ROW", "amd");
-    env_set(&saved_local, "CLCNN_GEMM_LOCAL", NULL);
+    setenv("CLCNN_GPU_ROW", "amd", 1);
     const clcnn_device_info nvidia = {.vendor_id = 0x10de};
     CHECK(!strcmp(clcnn_gpu_row_for(&nvidia)->row_name, "amd"), "CLCNN_GPU_ROW=amd does not win over the vendor");
     clcnn_context *bad = NULL;
