@@ -26,8 +26,9 @@ int bench_cmd_tune(int argc, char **argv) {
         {NULL, OPT_FLAG, NULL, NULL, NULL}};
     const opt_command cmd = {
         "tune", "--arch A [--size S] [--batch B] [--device D] [--json]",
-        "Measures, on this device, the GEMM tiles (over all the network's convolutions) and,\n"
-        "per convolution shape at this batch size, every convolution algorithm that applies;\n"
+        "Measures, on this device, the GEMM tiles (over all the network's convolutions: the\n"
+        "register tile on CPUs, the work-group tile on GPUs) and, per convolution shape at\n"
+        "this batch size, every convolution algorithm that applies;\n"
         "prints each measurement and stores the winners in the cache folder\n"
         "($XDG_CACHE_HOME/clcnn or ~/.cache/clcnn, one file per device and driver version),\n"
         "merged with earlier runs. Every later context on the device uses them; CLCNN_TUNE=off\n"

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "harness.h"
+#include "ops/ops.h"
 #include "runtime/internal.h"
 #include "runtime/tuning.h"
 #include "testenv.h"
@@ -118,9 +119,9 @@ static void test_bench_tuning_file(void) {
     clcnn_tuned_choice b = {.op = CLCNN_TUNED_OP_CONV, .nkey = NKEY, .choice = 3, .name = NULL};
     memcpy(a.key, key_a, sizeof key_a);
     memcpy(b.key, key_b, sizeof key_b);
-    CHECK_OK(clcnn_tuning_store(ctx, TILE_M, TILE_N, 1, &a, stored, sizeof stored));
+    CHECK_OK(clcnn_tuning_store(ctx, TILE_M, TILE_N, NULL, 1, &a, stored, sizeof stored));
     CHECK(!strcmp(stored, path), "stored in %s, expected %s", stored, path);
-    CHECK_OK(clcnn_tuning_store(ctx, 0, 0, 1, &b, NULL, 0));
+    CHECK_OK(clcnn_tuning_store(ctx, 0, 0, NULL, 1, &b, NULL, 0));
     check_tuned(ctx, 2, 3, 1, "the tuning context after storing");
     clcnn_context_destroy(ctx);
 
@@ -196,15 +197,103 @@ static clcnn_graph *tiny_graph(clcnn_context *ctx) {
     return g;
 }
 
+/* A gemm_local tile in the tuning file: a GPU-family context takes it (row "tuned"),
+ * CLCNN_GEMM_LOCAL still wins, a CPU-family context has no gemm_local to set, and a
+ * file whose tile could not be built is ignored with a warning. */
+static void test_bench_tuning_local_tile(void) {
+    tmptree t;
+    if (!tmptree_open(&t, "tune")) return;
+    env_saved xdg, tune, cls, loc;
+    env_set(&xdg, "XDG_CACHE_HOME", t.root);
+    env_set(&tune, "CLCNN_TUNE", NULL);
+    env_set(&cls, "CLCNN_DEVICE_CLASS", "gpu");
+    env_set(&loc, "CLCNN_GEMM_LOCAL", NULL);
+    clcnn_context *ctx = new_context();
+    const clcnn_local_tile tile = {32, 32, 8, 8, 8}, bad = {30, 32, 8, 8, 8};
+    char path[4200] = "";
+    if (!ctx) goto restore;
+    CHECK_STATUS(clcnn_tuning_store(ctx, 0, 0, &bad, 0, NULL, NULL, 0), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_OK(clcnn_tuning_store(ctx, 0, 0, &tile, 0, NULL, path, sizeof path));
+    CHECK(ctx->params.gemm_mwg == 32 && ctx->params.gemm_mdimc == 8, "the storing context has tile %d by %d",
+          ctx->params.gemm_mwg, ctx->params.gemm_mdimc);
+    clcnn_context_destroy(ctx);
+    ctx = new_context();
+    CHECK(ctx && ctx->params.gemm_mwg == 32 && ctx->params.gemm_kwg == 8 && !strcmp(ctx->params.row_name, "tuned"),
+          "a new GPU-family context: tile %d, %d deep, row %s", ctx ? ctx->params.gemm_mwg : -1,
+          ctx ? ctx->params.gemm_kwg : -1, ctx ? ctx->params.row_name : "-");
+    clcnn_context_destroy(ctx);
+    setenv("CLCNN_GEMM_LOCAL", "off", 1);
+    ctx = new_context();
+    CHECK(ctx && ctx->params.gemm_mwg == 0, "CLCNN_GEMM_LOCAL=off lost to the file");
+    clcnn_context_destroy(ctx);
+    unsetenv("CLCNN_GEMM_LOCAL");
+    setenv("CLCNN_DEVICE_CLASS", "cpu", 1);
+    ctx = new_context();
+    CHECK(ctx && ctx->params.gemm_mwg == 0, "a CPU-family context took the gemm_local tile");
+    clcnn_context_destroy(ctx);
+    /* the stored tile made unbuildable by hand: the file is ignored, with a warning */
+    char *text = tmptree_slurp(&t, path + strlen(t.root) + 1);
+    char *at = text ? strstr(text, "\"gemm_local\": [32,") : NULL;
+    CHECK(at != NULL, "no gemm_local in the file:\n%s", text ? text : "(none)");
+    if (at) {
+        memcpy(at + strlen("\"gemm_local\": ["), "30", 2);
+        FILE *f = fopen(path, "w");
+        if (f) fputs(text, f), fclose(f);
+        setenv("CLCNN_DEVICE_CLASS", "gpu", 1);
+        g_warnings[0] = 0;
+        clcnn_set_log_callback(capture_log, NULL, CLCNN_LOG_WARN);
+        ctx = new_context();
+        clcnn_set_log_callback(NULL, NULL, CLCNN_LOG_ERROR);
+        CHECK(ctx && ctx->params.gemm_mwg != 30 && strcmp(ctx->params.row_name, "tuned"), "an invalid tile was taken");
+        CHECK(strstr(g_warnings, "gemm_local"), "no warning naming gemm_local: %s", g_warnings);
+        clcnn_context_destroy(ctx);
+    }
+    free(text);
+restore:
+    env_restore(&loc);
+    env_restore(&cls);
+    env_restore(&tune);
+    env_restore(&xdg);
+    reload_real_tuning();
+    tmptree_close(&t);
+}
+
+/* The GEMM tile the race is about on g_ctx, as the tuning file writes it: [M, N] of
+ * gemm_tiled on CPUs, [MWG, NWG, KWG, MDIMC, NDIMC] of gemm_local on GPUs that run it. */
+static void tile_json(int local, const clcnn_device_params *p, char *dst, size_t size) {
+    if (local)
+        snprintf(dst, size, "[%d, %d, %d, %d, %d]", p->gemm_mwg, p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc,
+                 p->gemm_ndimc);
+    else
+        snprintf(dst, size, "[%d, %d]", p->gemm_tile_m, p->gemm_tile_n);
+}
+
+/* The stored tile of the kind in question from the tuning file at path, as tile_json. */
+static void stored_tile(const char *path, int local, char *dst, size_t size) {
+    json_t *root = json_load_file(path, 0, NULL), *t = json_object_get(root, local ? "gemm_local" : "gemm_tile");
+    int len = snprintf(dst, size, "[");
+    for (size_t i = 0; i < json_array_size(t) && len < (int)size; i++)
+        len += snprintf(dst + len, size - (size_t)len, "%s%d", i ? ", " : "", (int)json_integer_value(json_array_get(t, i)));
+    if (len < (int)size) snprintf(dst + len, size - (size_t)len, "]");
+    json_decref(root);
+}
+
+/* clcnn_tune races the GEMM tiles of the device's family (gemm_tiled's TM x TN, or
+ * gemm_local's work-group tile where it runs), then the algorithms per shape; the
+ * winners are stored and in use. */
 static void test_bench_tune(void) {
     tmptree t;
     if (!tmptree_open(&t, "tune")) return;
-    char tile[32];
+    const int local = clcnn_gemm_local_in_use(g_ctx);
     const clcnn_device_params saved = g_ctx->params;
+    char tile[32], ltile[48], want[64], got[64];
     snprintf(tile, sizeof tile, "%dx%d", saved.gemm_tile_m, saved.gemm_tile_n);
-    env_saved xdg, tiles, tune;
+    snprintf(ltile, sizeof ltile, "%dx%dx%d:%dx%d", saved.gemm_mwg, saved.gemm_nwg, saved.gemm_kwg, saved.gemm_mdimc,
+             saved.gemm_ndimc);
+    env_saved xdg, tiles, ltiles, tune;
     env_set(&xdg, "XDG_CACHE_HOME", t.root);
-    env_set(&tiles, "CLCNN_TUNE_TILES", tile); /* the tile in use: nothing new to compile */
+    env_set(&tiles, "CLCNN_TUNE_TILES", tile); /* the tiles in use: nothing new to compile */
+    env_set(&ltiles, "CLCNN_TUNE_LOCAL_TILES", local ? ltile : NULL);
     env_set(&tune, "CLCNN_TUNE", NULL);
     clcnn_graph *g = tiny_graph(g_ctx);
     report_log r = {0, ""};
@@ -218,38 +307,39 @@ static void test_bench_tune(void) {
         CHECK(r.lines == 7, "%d report lines, expected 7 (last: %s)", r.lines, r.last);
         CHECK(strstr(r.last, path) != NULL, "the last line names %s: %s", path, r.last);
         CHECK(g_ctx->conv_algo_override == 0, "override left at %d", g_ctx->conv_algo_override);
-        CHECK(g_ctx->params.gemm_tile_m == saved.gemm_tile_m && g_ctx->params.gemm_tile_n == saved.gemm_tile_n,
-              "tile %dx%d after tuning with only %s", g_ctx->params.gemm_tile_m, g_ctx->params.gemm_tile_n, tile);
-        json_error_t jerr;
-        json_t *root = json_load_file(path, 0, &jerr);
-        json_t *gt = json_object_get(root, "gemm_tile");
-        CHECK(root && json_integer_value(json_array_get(gt, 0)) == saved.gemm_tile_m &&
-                  json_integer_value(json_array_get(gt, 1)) == saved.gemm_tile_n,
-              "the stored tile is not %s (%s)", tile, root ? "" : jerr.text);
-        json_decref(root);
+        tile_json(local, &g_ctx->params, got, sizeof got);
+        tile_json(local, &saved, want, sizeof want);
+        CHECK(!strcmp(got, want), "tile %s after tuning with only %s", got, want);
+        stored_tile(path, local, got, sizeof got);
+        CHECK(!strcmp(got, want), "the stored %s is %s, not %s", local ? "gemm_local" : "gemm_tile", got, want);
         CHECK_STATUS(clcnn_tune(g, 0, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
         /* Two tiles race: a line for each, and the winner is stored and in use. */
-        char two[64];
-        snprintf(two, sizeof two, "%s,%s", tile, strcmp(tile, "2x16") ? "2x16" : "3x16");
-        setenv("CLCNN_TUNE_TILES", two, 1);
+        char two[128];
+        if (local)
+            snprintf(two, sizeof two, "%s,%s", ltile, strcmp(ltile, "32x32x8:8x8") ? "32x32x8:8x8" : "64x64x16:16x16");
+        else
+            snprintf(two, sizeof two, "%s,%s", tile, strcmp(tile, "2x16") ? "2x16" : "3x16");
+        setenv(local ? "CLCNN_TUNE_LOCAL_TILES" : "CLCNN_TUNE_TILES", two, 1);
         r = (report_log){0, ""};
         CHECK_OK(clcnn_tune(g, 2, on_report, &r));
         CHECK(r.lines == 8, "%d report lines with tiles %s, expected 8 (last: %s)", r.lines, two, r.last);
-        root = json_load_file(path, 0, &jerr);
-        gt = json_object_get(root, "gemm_tile");
-        char stored[32];
-        snprintf(stored, sizeof stored, "%dx%d", (int)json_integer_value(json_array_get(gt, 0)),
-                 (int)json_integer_value(json_array_get(gt, 1)));
-        CHECK(root && strstr(two, stored), "the stored tile %s is not one of %s", stored, two);
-        char used[32];
-        snprintf(used, sizeof used, "%dx%d", g_ctx->params.gemm_tile_m, g_ctx->params.gemm_tile_n);
-        CHECK(!strcmp(used, stored), "tile %s in use after tuning, %s stored", used, stored);
-        json_decref(root);
+        stored_tile(path, local, got, sizeof got);
+        tile_json(local, &g_ctx->params, want, sizeof want);
+        CHECK(!strcmp(got, want), "tile %s in use after tuning, %s stored (of %s)", want, got, two);
+        const clcnn_device_params *p = &g_ctx->params;
+        char used[48];
+        if (local)
+            snprintf(used, sizeof used, "%dx%dx%d:%dx%d", p->gemm_mwg, p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc,
+                     p->gemm_ndimc);
+        else
+            snprintf(used, sizeof used, "%dx%d", p->gemm_tile_m, p->gemm_tile_n);
+        CHECK(strstr(two, used), "the tile in use, %s, is not one of %s", used, two);
     }
     CHECK_STATUS(clcnn_tune(NULL, 1, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
     clcnn_graph_destroy(g);
     g_ctx->params = saved;
     env_restore(&tune);
+    env_restore(&ltiles);
     env_restore(&tiles);
     env_restore(&xdg);
     reload_real_tuning();
@@ -608,6 +698,7 @@ static void test_bench_compare_tables(void) {
 const test_case test_bench_cases[] = {{"bench_peak", test_bench_peak},
                                       {"bench_tuning_file", test_bench_tuning_file},
                                       {"bench_tune", test_bench_tune},
+                                      {"bench_tuning_local_tile", test_bench_tuning_local_tile},
                                       {"bench_clbench_errors", test_bench_clbench_errors},
                                       {"bench_clbench_model_json", test_bench_clbench_model_json},
                                       {"bench_clbench_gemm_json", test_bench_clbench_gemm_json},

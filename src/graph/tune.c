@@ -1,8 +1,9 @@
 /* tune.c: clcnn_tune, measuring on this device what the default rules only guess.
  *
- * 1. The GEMM tile (-DTM/-DTN of gemm_tiled): every candidate times all the graph's
- *    convolutions through im2col + GEMM, weighted by how often each shape occurs; the
- *    tile with the least total wins (one tile per device: the ops read ctx->params).
+ * 1. The GEMM tile (-DTM/-DTN of gemm_tiled on CPUs; gemm_local's work-group tile on
+ *    GPUs that run it): every candidate times all the graph's convolutions through
+ *    im2col + GEMM, weighted by how often each shape occurs; the tile with the least
+ *    total wins (one tile per device: the ops read ctx->params).
  *    Per shape, the candidates take turns (race), so that load from other processes
  *    that comes and goes during the tuning does not pick the winner.
  * 2. Per convolution shape, with that tile: every algorithm that applies
@@ -130,10 +131,12 @@ static clcnn_status run_conv(clcnn_graph *g, const conv_shape *c, const clcnn_te
     return st;
 }
 
-/* What one candidate sets on the context: a GEMM tile (0: keep the current one) and a
- * convolution algorithm (0: the default rules). */
+/* What one candidate sets on the context: a GEMM tile (0: keep the current one), a
+ * gemm_local tile (mwg 0: keep it) and a convolution algorithm (0: the default rules). */
 typedef struct {
-    int tile_m, tile_n, algo;
+    int tile_m, tile_n;
+    clcnn_local_tile local;
+    int algo;
 } candidate;
 
 static void apply_candidate(clcnn_context *ctx, const candidate *k) {
@@ -141,7 +144,17 @@ static void apply_candidate(clcnn_context *ctx, const candidate *k) {
         ctx->params.gemm_tile_m = k->tile_m;
         ctx->params.gemm_tile_n = k->tile_n;
     }
+    if (k->local.mwg) clcnn_local_tile_set(&ctx->params, &k->local);
     ctx->conv_algo_override = k->algo;
+}
+
+/* "4x16" or "64x64x16:16x16", the candidate's GEMM tile. */
+static void tile_name(const candidate *k, char *dst, size_t size) {
+    if (k->local.mwg)
+        snprintf(dst, size, "%dx%dx%d:%dx%d", k->local.mwg, k->local.nwg, k->local.kwg, k->local.mdimc,
+                 k->local.ndimc);
+    else
+        snprintf(dst, size, "%dx%d", k->tile_m, k->tile_n);
 }
 
 /* best[k] = milliseconds per call of shape c under candidate k: for each, one untimed
@@ -174,14 +187,75 @@ static clcnn_status race(clcnn_graph *g, const conv_shape *c, const clcnn_tensor
     return st;
 }
 
-/* Step 1: the tile with the least weighted total over all shapes (im2col + GEMM). */
-static clcnn_status tune_tile(clcnn_graph *g, const conv_shape *s, int n, const reporter *rep, int *best_m,
-                              int *best_n) {
-    int tiles[TILES_MAX][2];
-    const int ntiles = tiles_to_try(tiles);
+/* gemm_local tiles for GPUs: CLBlast-like shapes of 4 x 4 to 8 x 8 outputs a work-item. */
+static const char *const local_candidates[] = {"64x64x16:16x16", "64x32x32:16x8",   "64x64x32:16x16",
+                                               "32x64x16:4x16",  "128x64x16:16x16", "64x128x16:16x16",
+                                               "128x128x16:16x16"};
+
+/* The gemm_local tiles to try into cand (at most TILES_MAX): CLCNN_TUNE_LOCAL_TILES=
+ * "MWGxNWGxKWG:MDIMCxNDIMC,..." (tests, experiments), else the context's own tile and
+ * local_candidates, without repeats. Returns the count. */
+static int local_tiles_to_try(const clcnn_context *ctx, candidate *cand) {
+    const char *v = getenv("CLCNN_TUNE_LOCAL_TILES");
+    int n = 0;
+    for (const char *p = v; p && *p && n < TILES_MAX;) {
+        char one[64];
+        const size_t len = strcspn(p, ",");
+        snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), p);
+        cand[n] = (candidate){.algo = CLCNN_CONV_ALGO_IM2COL};
+        if (len >= sizeof one || clcnn_local_tile_parse(one, &cand[n].local) != 0) {
+            clcnn_log(CLCNN_LOG_WARN, "ignoring CLCNN_TUNE_LOCAL_TILES=%s: want MWGxNWGxKWG:MDIMCxNDIMC[,...]", v);
+            n = 0;
+            break;
+        }
+        n++;
+        p += len + (p[len] == ',');
+    }
+    if (n > 0) return n;
+    cand[n++] = (candidate){.local = clcnn_local_tile_of(&ctx->params), .algo = CLCNN_CONV_ALGO_IM2COL};
+    for (size_t i = 0; i < sizeof local_candidates / sizeof *local_candidates && n < TILES_MAX; i++) {
+        candidate c = {.algo = CLCNN_CONV_ALGO_IM2COL};
+        if (clcnn_local_tile_parse(local_candidates[i], &c.local) != 0 || !memcmp(&c.local, &cand[0].local, sizeof c.local))
+            continue;
+        cand[n++] = c;
+    }
+    return n;
+}
+
+/* The GEMM candidates of step 1 into cand: gemm_local tiles where ctx runs gemm_local
+ * (those the device will not run are left out, with a report line), else gemm_tiled's. */
+static int gemm_candidates(clcnn_graph *g, const reporter *rep, candidate *cand) {
+    clcnn_context *ctx = g->ctx;
+    if (!clcnn_gemm_local_in_use(ctx)) {
+        int tiles[TILES_MAX][2];
+        const int n = tiles_to_try(tiles);
+        for (int t = 0; t < n; t++) cand[t] = (candidate){tiles[t][0], tiles[t][1], {0}, CLCNN_CONV_ALGO_IM2COL};
+        return n;
+    }
+    const clcnn_device_params saved = ctx->params;
+    candidate all[TILES_MAX];
+    const int n_all = local_tiles_to_try(ctx, all);
+    int n = 0;
+    for (int t = 0; t < n_all; t++) {
+        char name[48];
+        apply_candidate(ctx, &all[t]);
+        tile_name(&all[t], name, sizeof name);
+        if (clcnn_gemm_local_in_use(ctx)) cand[n++] = all[t];
+        else report(rep, "gemm_local tile %s: skipped, %s will not run %d work-items of it", name,
+                    ctx->dev.info.name, all[t].local.mdimc * all[t].local.ndimc);
+    }
+    ctx->params = saved;
+    return n;
+}
+
+/* Step 1: the tile with the least weighted total over all shapes (im2col + GEMM) into
+ * *best (zero when there is none to choose). */
+static clcnn_status tune_tile(clcnn_graph *g, const conv_shape *s, int n, const reporter *rep, candidate *best_tile) {
     candidate cand[TILES_MAX];
     double total[TILES_MAX] = {0}, ms[TILES_MAX];
-    for (int t = 0; t < ntiles; t++) cand[t] = (candidate){tiles[t][0], tiles[t][1], CLCNN_CONV_ALGO_IM2COL};
+    const int ntiles = gemm_candidates(g, rep, cand);
+    *best_tile = (candidate){0};
+    if (ntiles == 0) return CLCNN_OK;
     clcnn_status st = CLCNN_OK;
     for (int i = 0; i < n && st == CLCNN_OK; i++) {
         clcnn_tensor *x = NULL, *y = NULL;
@@ -191,16 +265,16 @@ static clcnn_status tune_tile(clcnn_graph *g, const conv_shape *s, int n, const 
         for (int t = 0; t < ntiles && st == CLCNN_OK; t++) total[t] += ms[t] * s[i].count;
     }
     g->ctx->conv_algo_override = 0;
-    *best_m = *best_n = 0;
     if (st != CLCNN_OK) return st;
     int best = 0;
     for (int t = 0; t < ntiles; t++) {
-        report(rep, "gemm tile %dx%d: %.2f ms for the graph's %d convolution shapes (im2col + GEMM)", tiles[t][0],
-               tiles[t][1], total[t], n);
+        char name[48];
+        tile_name(&cand[t], name, sizeof name);
+        report(rep, "%s %s: %.2f ms for the graph's %d convolution shapes (im2col + GEMM)",
+               cand[t].local.mwg ? "gemm_local tile" : "gemm tile", name, total[t], n);
         if (total[t] < total[best]) best = t;
     }
-    *best_m = tiles[best][0];
-    *best_n = tiles[best][1];
+    *best_tile = cand[best];
     return CLCNN_OK;
 }
 
@@ -240,7 +314,7 @@ static clcnn_status tune_shape(clcnn_graph *g, const conv_shape *c, const report
     double ms[CANDIDATES_MAX];
     for (int algo = 1; algo < TUNE_ALGO_MAX && st == CLCNN_OK; algo++)
         if (clcnn_conv2d_algorithm_applies((clcnn_conv_algo)algo, x, w, &c->layer->conv))
-            cand[tried++] = (candidate){0, 0, algo};
+            cand[tried++] = (candidate){.algo = algo};
     if (st == CLCNN_OK) st = race(g, c, x, y, cand, tried, 3, ms);
     g->ctx->conv_algo_override = 0;
     for (int k = 0; k < tried && st == CLCNN_OK; k++) {
@@ -275,7 +349,8 @@ clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report_fn, vo
     conv_shape *s = NULL;
     clcnn_tuned_choice *choices = NULL;
     char (*names)[48] = NULL;
-    int n = 0, nchoices = 0, tile_m = 0, tile_n = 0;
+    int n = 0, nchoices = 0;
+    candidate tile = {0};
     clcnn_status st = collect_shapes(g, batch, &s, &n);
     if (st != CLCNN_OK) return st;
     if (n == 0) report(&rep, "the graph has no convolutions: only the GEMM tile is kept as it is");
@@ -285,11 +360,15 @@ clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report_fn, vo
         st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_tune: no host memory");
         goto free_all;
     }
-    if (n > 0 && (st = tune_tile(g, s, n, &rep, &tile_m, &tile_n)) != CLCNN_OK) goto restore;
-    if (tile_m) {
-        ctx->params.gemm_tile_m = tile_m;
-        ctx->params.gemm_tile_n = tile_n;
-        report(&rep, "gemm tile: %dx%d (was %dx%d)", tile_m, tile_n, saved.gemm_tile_m, saved.gemm_tile_n);
+    if (n > 0 && (st = tune_tile(g, s, n, &rep, &tile)) != CLCNN_OK) goto restore;
+    if (tile.tile_m || tile.local.mwg) {
+        char now[48], was[48];
+        const candidate before = {saved.gemm_tile_m, saved.gemm_tile_n,
+                                  tile.local.mwg ? clcnn_local_tile_of(&saved) : (clcnn_local_tile){0}, 0};
+        apply_candidate(ctx, &tile);
+        tile_name(&tile, now, sizeof now);
+        tile_name(&before, was, sizeof was);
+        report(&rep, "%s: %s (was %s)", tile.local.mwg ? "gemm_local tile" : "gemm tile", now, was);
     }
     for (int i = 0; i < n && st == CLCNN_OK; i++) {
         st = tune_shape(g, &s[i], &rep, &choices[nchoices], names[nchoices], sizeof names[0]);
@@ -297,10 +376,12 @@ clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report_fn, vo
     }
     if (st != CLCNN_OK) goto restore;
     char path[4200];
-    ctx->params = saved; /* clcnn_tuning_store gives ctx the stored tile (unless CLCNN_GEMM_TILE) */
-    if ((st = clcnn_tuning_store(ctx, tile_m, tile_n, nchoices, choices, path, sizeof path)) != CLCNN_OK) goto restore;
+    ctx->params = saved; /* clcnn_tuning_store gives ctx the stored tiles (unless CLCNN_GEMM_TILE, _LOCAL) */
+    if ((st = clcnn_tuning_store(ctx, tile.tile_m, tile.tile_n, tile.local.mwg ? &tile.local : NULL, nchoices,
+                                 choices, path, sizeof path)) != CLCNN_OK)
+        goto restore;
     report(&rep, "stored %d convolution choice%s%s in %s", nchoices, nchoices == 1 ? "" : "s",
-           tile_m ? " and the GEMM tile" : "", path);
+           tile.tile_m || tile.local.mwg ? " and the GEMM tile" : "", path);
     goto free_all;
 restore:
     ctx->params = saved;

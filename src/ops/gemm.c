@@ -71,6 +71,11 @@ static int local_kernel(clcnn_context *ctx, cl_kernel *k) {
     return 0;
 }
 
+int clcnn_gemm_local_in_use(clcnn_context *ctx) {
+    cl_kernel k;
+    return ctx->params.gemm_mwg > 0 && local_kernel(ctx, &k);
+}
+
 clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g) {
     const clcnn_device_params *p = &ctx->params;
     cl_kernel k;

@@ -31,6 +31,9 @@ typedef struct {
 clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g);
 /* One launch of gemm_tiled (B packed first when that pays). */
 clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g);
+/* Whether ctx's GEMM runs as gemm_local (the GPU family's row, a work-group the device
+ * will run), not gemm_tiled. */
+int clcnn_gemm_local_in_use(clcnn_context *ctx);
 /* How many slices of K clcnn_gemm_run cuts g into (1: none); gemm_split.c says when. */
 int clcnn_gemm_split_count(const clcnn_context *ctx, const clcnn_gemm_args *g);
 

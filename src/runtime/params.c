@@ -45,22 +45,42 @@ static int apply_override(clcnn_device_params *p) {
 /* CLCNN_GEMM_LOCAL=MWGxNWGxKWG:MDIMCxNDIMC sets gemm_local's work-group tile (the GPU
  * family; experiments, and a small tile for Oclgrind, which simulates every work-item),
  * =off makes the GPU family use gemm_tiled. Returns 1 if applied. */
+int clcnn_local_tile_valid(const clcnn_local_tile *t) {
+    return t->mdimc >= 1 && t->ndimc >= 1 && t->kwg >= 1 && t->kwg <= 64 && t->mwg <= 256 && t->nwg <= 256 &&
+           t->mwg >= t->mdimc && t->nwg >= t->ndimc && t->mwg % t->mdimc == 0 && t->nwg % t->ndimc == 0 &&
+           t->mdimc * t->ndimc <= 1024;
+}
+
+int clcnn_local_tile_parse(const char *s, clcnn_local_tile *t) {
+    int used = 0;
+    if (sscanf(s, "%dx%dx%d:%dx%d%n", &t->mwg, &t->nwg, &t->kwg, &t->mdimc, &t->ndimc, &used) != 5 || s[used])
+        return -1;
+    return clcnn_local_tile_valid(t) ? 0 : -1;
+}
+
+void clcnn_local_tile_set(clcnn_device_params *p, const clcnn_local_tile *t) {
+    p->gemm_mwg = t->mwg, p->gemm_nwg = t->nwg, p->gemm_kwg = t->kwg, p->gemm_mdimc = t->mdimc;
+    p->gemm_ndimc = t->ndimc;
+}
+
+clcnn_local_tile clcnn_local_tile_of(const clcnn_device_params *p) {
+    return (clcnn_local_tile){p->gemm_mwg, p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc, p->gemm_ndimc};
+}
+
 static int apply_local_override(clcnn_device_params *p) {
     const char *v = getenv("CLCNN_GEMM_LOCAL");
-    int mwg, nwg, kwg, mdimc, ndimc;
+    clcnn_local_tile t;
     if (!v || !*v || !p->gemm_mwg) return 0;
     if (!strcmp(v, "off")) {
         p->gemm_mwg = 0;
         return 1;
     }
-    if (sscanf(v, "%dx%dx%d:%dx%d", &mwg, &nwg, &kwg, &mdimc, &ndimc) != 5 || mdimc < 1 || ndimc < 1 || kwg < 1 ||
-        kwg > 64 || mwg > 256 || nwg > 256 || mwg % mdimc || nwg % ndimc || mwg < mdimc || nwg < ndimc ||
-        mdimc * ndimc > 1024) {
+    if (clcnn_local_tile_parse(v, &t) != 0) {
         clcnn_log(CLCNN_LOG_WARN, "ignoring CLCNN_GEMM_LOCAL=%s: want MWGxNWGxKWG:MDIMCxNDIMC (e.g. 64x64x16:16x16), "
                   "MWG a multiple of MDIMC, NWG of NDIMC, at most 1024 work-items, or off", v);
         return 0;
     }
-    p->gemm_mwg = mwg, p->gemm_nwg = nwg, p->gemm_kwg = kwg, p->gemm_mdimc = mdimc, p->gemm_ndimc = ndimc;
+    clcnn_local_tile_set(p, &t);
     return 1;
 }
 
@@ -82,6 +102,7 @@ typedef struct {
 typedef struct {
     char device[128], driver[64]; /* whose table this is */
     int tile_m, tile_n;           /* 0: no tuned GEMM tile */
+    clcnn_local_tile local;       /* mwg 0: no tuned gemm_local tile */
     tuned_entry *e;
     int n, cap;
 } tuned_table;
@@ -98,6 +119,7 @@ static void table_clear(tuned_table *t) {
     t->e = NULL;
     t->n = t->cap = 0;
     t->tile_m = t->tile_n = 0;
+    t->local.mwg = 0;
 }
 
 static int same_device(const tuned_table *t, const clcnn_device_info *info) {
@@ -245,6 +267,21 @@ static int parse_tuning(json_t *root, const clcnn_device_info *info, tuned_table
         t->tile_m = (int)json_integer_value(m);
         t->tile_n = (int)json_integer_value(n);
     }
+    json_t *local = json_object_get(root, "gemm_local"); /* absent in files of before it */
+    if (local && !json_is_null(local)) {
+        int v[5], ok = json_is_array(local) && json_array_size(local) == 5;
+        for (int i = 0; ok && i < 5; i++) {
+            json_t *e = json_array_get(local, (size_t)i);
+            ok = json_is_integer(e) && json_integer_value(e) > 0 && json_integer_value(e) <= 1024;
+            if (ok) v[i] = (int)json_integer_value(e);
+        }
+        const clcnn_local_tile lt = {ok ? v[0] : 0, ok ? v[1] : 0, ok ? v[2] : 0, ok ? v[3] : 0, ok ? v[4] : 0};
+        if (!ok || !clcnn_local_tile_valid(&lt)) {
+            *why = "gemm_local is not [MWG, NWG, KWG, MDIMC, NDIMC] of a valid gemm_local tile";
+            return -1;
+        }
+        t->local = lt;
+    }
     json_t *choices = json_object_get(root, "choices");
     if (choices && !json_is_array(choices)) {
         *why = "choices is not an array";
@@ -310,11 +347,16 @@ void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_type fa
     tuned_table t;
     char path[4200];
     table_init(&t, info);
-    if (tuning_enabled() && clcnn_tuning_path(info, path, sizeof path) == 0 && read_tuning_file(path, info, &t) > 0 &&
-        t.tile_m) {
-        p->gemm_tile_m = t.tile_m;
-        p->gemm_tile_n = t.tile_n;
-        p->row_name = "tuned";
+    if (tuning_enabled() && clcnn_tuning_path(info, path, sizeof path) == 0 && read_tuning_file(path, info, &t) > 0) {
+        if (t.tile_m) {
+            p->gemm_tile_m = t.tile_m;
+            p->gemm_tile_n = t.tile_n;
+            p->row_name = "tuned";
+        }
+        if (t.local.mwg && p->gemm_mwg) { /* the GPU family with gemm_local */
+            clcnn_local_tile_set(p, &t.local);
+            p->row_name = "tuned";
+        }
     }
     install_table(&t);
     apply_override(p);
@@ -357,6 +399,9 @@ static char *format_tuning(const tuned_table *t, const clcnn_device_info *info, 
                    "  \"platform\": %s,\n", TUNING_FORMAT, TUNING_VERSION, dev, drv, plat);
         if (t->tile_m) fprintf(f, "  \"gemm_tile\": [%d, %d],\n", t->tile_m, t->tile_n);
         else fputs("  \"gemm_tile\": null,\n", f);
+        if (t->local.mwg)
+            fprintf(f, "  \"gemm_local\": [%d, %d, %d, %d, %d],\n", t->local.mwg, t->local.nwg, t->local.kwg,
+                    t->local.mdimc, t->local.ndimc);
         fputs("  \"choices\": [", f);
         for (int i = 0; i < t->n && ok; i++) {
             const tuned_entry *e = &t->e[i];
@@ -382,8 +427,8 @@ static char *format_tuning(const tuned_table *t, const clcnn_device_info *info, 
     return buf;
 }
 
-clcnn_status clcnn_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_tile_n, int n,
-                                const clcnn_tuned_choice *choices, char *path_out, size_t path_size) {
+clcnn_status clcnn_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_tile_n, const clcnn_local_tile *local,
+                                int n, const clcnn_tuned_choice *choices, char *path_out, size_t path_size) {
     static const char *who = "clcnn_tune";
     const clcnn_device_info *info = &ctx->dev.info;
     char path[4200], dir[4096];
@@ -391,6 +436,9 @@ clcnn_status clcnn_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_ti
         return clcnn_error(ctx, CLCNN_ERR_IO, "%s: no cache folder (set XDG_CACHE_HOME or HOME)", who);
     if (gemm_tile_m && !clcnn_gemm_tile_valid(gemm_tile_m, gemm_tile_n))
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: bad GEMM tile %dx%d", who, gemm_tile_m, gemm_tile_n);
+    if (local && !clcnn_local_tile_valid(local))
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: bad gemm_local tile %dx%dx%d:%dx%d", who, local->mwg,
+                           local->nwg, local->kwg, local->mdimc, local->ndimc);
     /* Merge into what is on disk now (even with CLCNN_TUNE=off), so that tuning one
      * network keeps the winners of another. */
     tuned_table t;
@@ -399,6 +447,7 @@ clcnn_status clcnn_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_ti
         t.tile_m = gemm_tile_m;
         t.tile_n = gemm_tile_n;
     }
+    if (local) t.local = *local;
     clcnn_status st = CLCNN_OK;
     for (int i = 0; i < n && st == CLCNN_OK; i++)
         if (table_set(&t, choices[i].op, choices[i].key, choices[i].nkey, choices[i].choice, choices[i].name) != 0)
@@ -423,6 +472,10 @@ clcnn_status clcnn_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_ti
     if (t.tile_m && !getenv("CLCNN_GEMM_TILE")) {
         ctx->params.gemm_tile_m = t.tile_m;
         ctx->params.gemm_tile_n = t.tile_n;
+        ctx->params.row_name = "tuned";
+    }
+    if (t.local.mwg && ctx->params.gemm_mwg && !getenv("CLCNN_GEMM_LOCAL")) {
+        clcnn_local_tile_set(&ctx->params, &t.local);
         ctx->params.row_name = "tuned";
     }
     if (tuning_enabled()) install_table(&t);
