@@ -653,6 +653,9 @@ void clcnn_trainer_destroy(clcnn_trainer *trainer);
  * the first step with a given batch size a step allocates no device memory. */
 clcnn_status clcnn_trainer_step(clcnn_trainer *trainer, const clcnn_tensor *x, const clcnn_tensor *labels,
                                 float *loss);
+/* The parameters the trainer runs with (class_weights: NULL; they live on the device),
+ * for applications and tools that report them. CLCNN_ERR_INVALID_ARGUMENT on NULL. */
+clcnn_status clcnn_trainer_get_params(const clcnn_trainer *trainer, clcnn_train_params *params);
 /* Steps completed so far (the optimizer's step count), and the learning rate of the next. */
 int clcnn_trainer_steps(const clcnn_trainer *trainer);
 float clcnn_trainer_lr(const clcnn_trainer *trainer);

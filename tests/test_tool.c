@@ -210,6 +210,50 @@ done:
     tmptree_close(&t);
 }
 
+/* Each optimizer option given reaches the trainer, 0 included, and each one not given
+ * gets the optimizer's default; what the trainer runs with is read back from it
+ * (clcnn_trainer_get_params) into the "optimizer ..." line train prints under its first
+ * line. A resumed run keeps them. */
+static void test_tool_train_options_reach_trainer(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    static const struct {
+        const char *args, *want;
+    } cases[] = {
+        {"--optimizer sgd --lr 0.05 --momentum 0 --weight-decay 0", "optimizer sgd: lr 0.05, momentum 0, weight decay 0,"},
+        {"--optimizer sgd", "optimizer sgd: lr 0.01, momentum 0.9, weight decay 0.0001,"},
+        {"--optimizer adamw", "optimizer adamw: lr 0.001, momentum 0, weight decay 0.01,"},
+        {"--optimizer adamw --weight-decay 0 --label-smoothing 0.1 --clip-norm 2",
+         "optimizer adamw: lr 0.001, momentum 0, weight decay 0, cosine schedule; label smoothing 0.1, clip norm 2"},
+        {"--optimizer adam --schedule step", "optimizer adam: lr 0.001, momentum 0, weight decay 0, step schedule"},
+    };
+    tmptree t;
+    if (!tmptree_open(&t, "options") || !make_data(&t)) goto done;
+    const char *b = tmptree_build_dir(), *r = t.root;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const int rc = tmptree_run(&t, "train", "%s/clcnn train --data %s/data/train --arch compact --size 32 --batch 8 "
+                                   "--threads 2 --epochs 1 %s --out %s/run%zu", b, r, cases[i].args, r, i);
+        char *out = tmptree_slurp(&t, "train.out");
+        CHECK(rc == 0 && out && strstr(out, cases[i].want), "train %s (exit %d): want \"%s\" in:\n%s", cases[i].args,
+              rc, cases[i].want, out ? out : "");
+        free(out);
+    }
+    /* resumed: the options of run0 (weight decay 0 given), not the defaults */
+    int rc = tmptree_run(&t, "resume", "%s/clcnn train --resume %s/run0 --epochs 2", b, r);
+    char *err = tmptree_slurp(&t, "resume.out");
+    CHECK(rc == 0 && err && strstr(err, cases[0].want), "resume (exit %d): want \"%s\" in:\n%s", rc, cases[0].want,
+          err ? err : "");
+    free(err);
+    /* a learning rate of 0 is refused in one line naming it, and nothing is written */
+    rc = tmptree_run(&t, "zero", "%s/clcnn train --data %s/data/train --arch compact --size 32 --lr 0 --out %s/zero", b,
+                     r, r);
+    err = tmptree_slurp(&t, "zero.err");
+    CHECK(rc != 0 && err && strstr(err, "--lr") && count_lines(err) == 1 && !exists(&t, "zero/last.safetensors"),
+          "--lr 0: exit %d, %s", rc, err ? err : "");
+    free(err);
+done:
+    tmptree_close(&t);
+}
+
 /* Temporary files (NAME.tmp.PID) in ROOT/run, of process pid (all when pid is 0): what
  * a save killed midway leaves. */
 static int count_temporaries(const tmptree *t, pid_t pid) {
@@ -436,6 +480,7 @@ done:
 
 const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_game},{"tool_end_to_end", test_tool_end_to_end},
                                      {"tool_resume", test_tool_resume},
+                                     {"tool_train_options_reach_trainer", test_tool_train_options_reach_trainer},
                                      {"tool_kill_resume", test_tool_kill_resume},
                                      {"tool_errors", test_tool_errors},
                                      {NULL, NULL}};

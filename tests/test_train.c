@@ -220,6 +220,14 @@ static void test_train_learns_synthetic(void) {
                                   .total_steps = STEPS - 10};
     if (!g) return;
     CHECK_OK(clcnn_trainer_create(g, &p, &t));
+    clcnn_train_params got = {0};
+    CHECK_OK(clcnn_trainer_get_params(t, &got));
+    CHECK(got.optimizer.momentum == 0.9f && got.optimizer.weight_decay == 1e-4f && got.clip_norm == 5.0f &&
+              got.schedule.base_lr == 0.05f && got.schedule.warmup_steps == 10 && !got.class_weights,
+          "clcnn_trainer_get_params: momentum %g, weight decay %g, clip %g, base lr %g", (double)got.optimizer.momentum,
+          (double)got.optimizer.weight_decay, (double)got.clip_norm, (double)got.schedule.base_lr);
+    CHECK_STATUS(clcnn_trainer_get_params(t, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_trainer_get_params(NULL, &got), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){BATCH, 3, SYN_SIZE, SYN_SIZE}, &x));
     CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){BATCH}, &y));
     CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){TEST_N, 3, SYN_SIZE, SYN_SIZE}, &tx));

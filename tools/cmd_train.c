@@ -27,9 +27,11 @@ typedef struct {
     uint64_t seed;
 } train_opts;
 
+/* lr and weight_decay start as NaN, "not given": their defaults depend on the optimizer,
+ * and a value given, 0 included, always wins over them. */
 static train_opts o = {.arch = "resnet18", .head = "fc", .optimizer = "sgd", .schedule = "cosine",
-                       .on_bad = "skip", .momentum = 0.9f, .dropout = 0.2f, .rotate = 10.0f, .crop_scale = 0.5f, .hidden = 512,
-                       .epochs = 10, .batch = 16, .seed = 1};
+                       .on_bad = "skip", .lr = NAN, .momentum = 0.9f, .weight_decay = NAN, .dropout = 0.2f,
+                       .rotate = 10.0f, .crop_scale = 0.5f, .hidden = 512, .epochs = 10, .batch = 16, .seed = 1};
 
 static const opt_spec specs[] = {
     {"--data", OPT_STRING, &o.data, "DIR", "training images: DIR/CLASS/*.png|jpg, or a CSV of path,label"},
@@ -95,6 +97,7 @@ typedef struct {
     double best;
     char *options_json;
     clcnn_weights *resumed; /* --resume: RUN/last.safetensors */
+    char optimizer_line[256]; /* what the trainer runs with, printed under the run's first line */
 } run;
 
 static char *run_path(const char *file) {
@@ -295,12 +298,15 @@ static int make_trainer(run *r) {
     else return tool_fail(cmd, "--optimizer is sgd, adam or adamw, not %s", o.optimizer);
     clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(kind), .clip_norm = o.clip,
                             .loss = CLCNN_LOSS_CROSS_ENTROPY, .label_smoothing = o.smoothing};
-    if (o.lr > 0) p.optimizer.lr = o.lr;
+    if (!isnan(o.lr)) {
+        if (!(o.lr > 0)) return tool_fail(cmd, "--lr must be above 0, not %g", (double)o.lr);
+        p.optimizer.lr = o.lr;
+    }
     if (kind == CLCNN_OPT_SGD) {
         p.optimizer.momentum = o.momentum;
         p.optimizer.weight_decay = 1e-4f;
     }
-    if (o.weight_decay > 0) p.optimizer.weight_decay = o.weight_decay;
+    if (!isnan(o.weight_decay)) p.optimizer.weight_decay = o.weight_decay;
     const int steps = o.epochs * clcnn_loader_batches(r->train_loader);
     p.schedule = (clcnn_schedule){.base_lr = p.optimizer.lr, .total_steps = steps, .gamma = 0.1f};
     if (!strcmp(o.schedule, "cosine")) p.schedule.kind = CLCNN_SCHEDULE_COSINE;
@@ -308,7 +314,15 @@ static int make_trainer(run *r) {
     else if (!strcmp(o.schedule, "constant")) p.schedule.kind = CLCNN_SCHEDULE_CONSTANT;
     else return tool_fail(cmd, "--schedule is cosine, step or constant, not %s", o.schedule);
     clcnn_status st = clcnn_trainer_create(r->g, &p, &r->trainer);
-    return st == CLCNN_OK ? 0 : tool_fail_status(cmd, r->ctx, st);
+    if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
+    /* What the trainer runs with, as it has it: the options' values, defaults filled in. */
+    clcnn_train_params got;
+    if ((st = clcnn_trainer_get_params(r->trainer, &got)) != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
+    snprintf(r->optimizer_line, sizeof r->optimizer_line,
+             "optimizer %s: lr %g, momentum %g, weight decay %g, %s schedule; label smoothing %g, clip norm %g",
+             o.optimizer, (double)got.optimizer.lr, (double)(kind == CLCNN_OPT_SGD ? got.optimizer.momentum : 0),
+             (double)got.optimizer.weight_decay, o.schedule, (double)got.label_smoothing, (double)got.clip_norm);
+    return 0;
 }
 
 static int make_loaders(run *r) {
@@ -354,6 +368,10 @@ static int restore_options(run *r) {
     }
     static const char *const ours[] = {"--out", "--resume", "--device", NULL}; /* set below, not restored */
     if (opt_from_json(&command, saved, ours) != OPT_OK) goto done;
+    if (o.lr == 0) { /* saved before "not given" was NaN: 0 meant the defaults, for both */
+        o.lr = NAN;
+        if (o.weight_decay == 0) o.weight_decay = NAN;
+    }
     o.resume = run_dir;
     o.out = run_dir;
     o.device = device;
@@ -589,6 +607,8 @@ static int train_run(void) {
            r.desc.classes, clcnn_dataset_size(r.train_set), r.desc.size, r.desc.size, dev.name, o.epochs,
            clcnn_loader_batches(r.train_loader));
     if (r.val_set) printf("validation: %d images\n", clcnn_dataset_size(r.val_set));
+    printf("%s\n", r.optimizer_line);
+    fflush(stdout);
     if ((rc = train_loop(&r)) == 0) {
         const int bad = clcnn_loader_bad_images(r.train_loader) + (r.val_loader ? clcnn_loader_bad_images(r.val_loader) : 0);
         if (bad) printf("%d unreadable images were skipped (see the warnings above)\n", bad);

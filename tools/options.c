@@ -20,8 +20,8 @@ static void print_default(const opt_spec *s) {
     case OPT_COUNT:
         if (*(int *)s->dest) printf(" (default %d)", *(int *)s->dest);
         break;
-    case OPT_FLOAT:
-        if (*(float *)s->dest != 0) printf(" (default %g)", (double)*(float *)s->dest);
+    case OPT_FLOAT: /* NaN: not given, a default the command works out (its help says which) */
+        if (*(float *)s->dest != 0 && !isnan(*(float *)s->dest)) printf(" (default %g)", (double)*(float *)s->dest);
         break;
     case OPT_SEED:
         printf(" (default %llu)", (unsigned long long)*(uint64_t *)s->dest);
@@ -137,6 +137,7 @@ static int format_value(const opt_spec *s, char *buf, size_t size) {
         snprintf(buf, size, "%d", *(int *)s->dest);
         return 1;
     case OPT_FLOAT:
+        if (isnan(*(float *)s->dest)) return 0; /* not given: left out, so that a resumed run works it out again */
         snprintf(buf, size, "%.9g", (double)*(float *)s->dest);
         return 1;
     case OPT_SEED:

@@ -89,6 +89,14 @@ fail:
     return st;
 }
 
+clcnn_status clcnn_trainer_get_params(const clcnn_trainer *t, clcnn_train_params *params) {
+    if (!t || !params)
+        return clcnn_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_get_params: %s is NULL",
+                           t ? "params" : "trainer");
+    *params = t->p; /* p.class_weights is NULL: the weights were copied to the device */
+    return CLCNN_OK;
+}
+
 int clcnn_trainer_steps(const clcnn_trainer *t) { return t ? t->steps : 0; }
 
 float clcnn_trainer_lr(const clcnn_trainer *t) {
