@@ -254,6 +254,117 @@ done:
     tmptree_close(&t);
 }
 
+/* Whether tensor `name` holds the same values in a and b (both must have it). */
+static int same_tensor(const clcnn_weights *a, const clcnn_weights *b, const char *name) {
+    const clcnn_tensor *ta = clcnn_weights_get(a, name), *tb = clcnn_weights_get(b, name);
+    if (!ta || !tb || clcnn_tensor_numel(ta) != clcnn_tensor_numel(tb)) return 0;
+    const size_t n = clcnn_tensor_numel(ta);
+    float *va = malloc(n * sizeof *va), *vb = malloc(n * sizeof *vb);
+    int same = va && vb && clcnn_tensor_read(ta, va, n) == CLCNN_OK && clcnn_tensor_read(tb, vb, n) == CLCNN_OK &&
+               !memcmp(va, vb, n * sizeof *va);
+    free(va);
+    free(vb);
+    return same;
+}
+
+/* train --init FILE --partial --freeze-backbone on ARCH, one epoch then a second by
+ * --resume: every tensor of FILE that the network has with its shape is bit-identical
+ * in both checkpoints (frozen, batch-norm statistics included), and each tensor whose
+ * name contains one of `changing` ("fc." for the head, ".se." for new SE modules)
+ * changed from epoch 1 to epoch 2 (it trains). */
+static void check_frozen_init(tmptree *t, const char *arch, const char *init, const char *extra,
+                              const char *const *changing, int n_changing) {
+    const char *b = tmptree_build_dir(), *r = t->root;
+    int rc = tmptree_run(t, "train", "%s/clcnn train --data %s/small/train --arch %s --size 32 --batch 4 --threads 2 "
+                         "--epochs 1 --init %s --partial --freeze-backbone %s --out %s/%s", b, r, arch, init, extra, r, arch);
+    char *err = tmptree_slurp(t, "train.err");
+    CHECK(rc == 0, "%s: train exited %d: %s", arch, rc, err ? err : "");
+    free(err);
+    char epoch1[600], dir[600];
+    snprintf(dir, sizeof dir, "%s/%s", r, arch);
+    snprintf(epoch1, sizeof epoch1, "%s/epoch1.safetensors", r);
+    CHECK(tmptree_run(t, "copy", "cp %s/last.safetensors %s", dir, epoch1) == 0, "%s: no last.safetensors", arch);
+    rc = tmptree_run(t, "resume", "%s/clcnn train --resume %s --epochs 2", b, dir);
+    CHECK(rc == 0, "%s: resume exited %d", arch, rc);
+    char last[700];
+    snprintf(last, sizeof last, "%s/last.safetensors", dir);
+    clcnn_weights *w0 = NULL, *w1 = NULL, *w2 = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, init, &w0));
+    CHECK_OK(clcnn_weights_load(g_ctx, epoch1, &w1));
+    CHECK_OK(clcnn_weights_load(g_ctx, last, &w2));
+    int kept = 0, moved = 0;
+    for (int i = 0; w0 && w1 && w2 && i < clcnn_weights_count(w2); i++) {
+        const char *name = clcnn_weights_name(w2, i);
+        const clcnn_tensor *from = clcnn_weights_get(w0, name), *now = clcnn_weights_get(w2, name);
+        if (from && clcnn_tensor_numel(from) == clcnn_tensor_numel(now)) {
+            CHECK(same_tensor(w0, w1, name) && same_tensor(w0, w2, name), "%s: %s, supplied by --init, changed", arch,
+                  name);
+            kept++;
+            continue;
+        }
+        for (int k = 0; k < n_changing; k++)
+            if (strstr(name, changing[k]) && !strstr(name, "running_")) {
+                CHECK(!same_tensor(w1, w2, name), "%s: %s, not in --init, did not train", arch, name);
+                moved++;
+            }
+    }
+    CHECK(kept > 100 && moved >= 2, "%s: %d tensors from --init kept, %d new ones checked", arch, kept, moved);
+    clcnn_weights_destroy(w0);
+    clcnn_weights_destroy(w1);
+    clcnn_weights_destroy(w2);
+}
+
+/* --freeze-backbone with --init freezes exactly what the file supplied: ResNet-50 from
+ * ResNet-50 weights (of 10 classes, so the head is new) with an MLP head, and
+ * SE-ResNet-50 from the same weights (the house-damage write-up's route: its SE modules
+ * are new and train). The weights are the library's own save of a fresh ResNet-50, in
+ * torchvision's names, as scripts/convert_torchvision.py writes them. */
+static void test_tool_freeze_backbone_keeps_init(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "freeze")) return;
+    int rc = tmptree_run(&t, "synthetic", "%s/make_synthetic %s/small --train 8 --val 4 --size 32 --seed 5",
+                         tmptree_build_dir(), t.root);
+    CHECK(rc == 0, "make_synthetic exited %d", rc);
+    clcnn_resnet_config cfg;
+    clcnn_graph *g = NULL;
+    const char *init = tmptree_path(&t, "resnet50.safetensors");
+    char init_path[600];
+    snprintf(init_path, sizeof init_path, "%s", init);
+    CHECK_OK(clcnn_resnet_config_for("resnet50", 10, 32, &cfg));
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 7, &g));
+    if (rc == 0 && g && clcnn_graph_save(g, init_path, 0, NULL, NULL) == CLCNN_OK) {
+        static const char *const head[] = {"fc."}, *const se_and_head[] = {".se.", "fc."};
+        check_frozen_init(&t, "resnet50", init_path, "--head mlp", head, 1);
+        check_frozen_init(&t, "seresnet50", init_path, "", se_and_head, 2);
+    }
+    clcnn_graph_destroy(g);
+    tmptree_close(&t);
+}
+
+/* --freeze and --train-only: a prefix that matches nothing is refused in one line naming
+ * the option and the prefix, and nothing is written; so is a run with nothing to train. */
+static void test_tool_freeze_errors(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "freeze_errors") || !make_data(&t)) goto done;
+    static const struct {
+        const char *args, *want;
+    } cases[] = {{"--freeze layer9", "--freeze layer9"},
+                 {"--train-only fc,layer5", "--train-only fc,layer5"},
+                 {"--freeze conv1,bn1,layer1,layer2,layer3,layer4,fc", "nothing would train"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const int rc = tmptree_run(&t, "bad", "%s/clcnn train --data %s/data/train --arch compact --size 32 %s --out %s/bad",
+                                   tmptree_build_dir(), t.root, cases[i].args, t.root);
+        char *err = tmptree_slurp(&t, "bad.err");
+        CHECK(rc != 0 && err && strstr(err, cases[i].want) && count_lines(err) == 1 && !exists(&t, "bad/last.safetensors"),
+              "train %s: exit %d, %s", cases[i].args, rc, err ? err : "");
+        free(err);
+    }
+done:
+    tmptree_close(&t);
+}
+
 /* Temporary files (NAME.tmp.PID) in ROOT/run, of process pid (all when pid is 0): what
  * a save killed midway leaves. */
 static int count_temporaries(const tmptree *t, pid_t pid) {
@@ -481,6 +592,8 @@ done:
 const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_game},{"tool_end_to_end", test_tool_end_to_end},
                                      {"tool_resume", test_tool_resume},
                                      {"tool_train_options_reach_trainer", test_tool_train_options_reach_trainer},
+                                     {"tool_freeze_backbone_keeps_init", test_tool_freeze_backbone_keeps_init},
+                                     {"tool_freeze_errors", test_tool_freeze_errors},
                                      {"tool_kill_resume", test_tool_kill_resume},
                                      {"tool_errors", test_tool_errors},
                                      {NULL, NULL}};

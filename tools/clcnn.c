@@ -5,6 +5,7 @@
  *   clcnn layers --arch A    list a network's layers with their output shapes
  * Every command takes --help; errors are one line on stderr and a non-zero exit. */
 #include <math.h>
+#include "freeze.h"
 #include "tool.h"
 
 int cmd_train(int argc, char **argv);
@@ -79,9 +80,37 @@ static int cmd_devices(int argc, char **argv) {
 /* ---- layers ---- */
 
 typedef struct {
-    const char *device, *arch, *head;
+    const char *device, *arch, *head, *init;
     int classes, size, hidden;
+    tool_freeze_opts freeze;
 } layers_opts;
+
+/* The layer of g whose name is the longest prefix (followed by '.') of parameter name:
+ * the one the parameter belongs to (layer1.0.se.fc1.weight: layer1.0.se, not layer1.0). */
+static int owner_layer(const clcnn_graph *g, const char *name) {
+    int best = -1;
+    size_t best_len = 0;
+    for (int i = 0; i < clcnn_graph_layer_count(g); i++) {
+        clcnn_layer_info l;
+        if (clcnn_graph_layer(g, i, &l) != CLCNN_OK) continue;
+        const size_t n = strlen(l.name);
+        if (n > best_len && !strncmp(name, l.name, n) && name[n] == '.') best = i, best_len = n;
+    }
+    return best;
+}
+
+/* "yes", "no" or "partly": whether layer `index`'s parameters (running statistics left
+ * out) train; "-" when it has none. */
+static const char *layer_trains(const clcnn_graph *g, int index) {
+    int trains = 0, frozen = 0;
+    for (int i = 0; i < clcnn_graph_param_count(g); i++) {
+        const char *name = clcnn_graph_param_name(g, i);
+        if (strstr(name, ".running_") || owner_layer(g, name) != index) continue;
+        if (clcnn_graph_param_is_frozen(g, name)) frozen++;
+        else trains++;
+    }
+    return !trains && !frozen ? "-" : !frozen ? "yes" : !trains ? "no" : "partly";
+}
 
 static int layers_run(const layers_opts *o) {
     clcnn_resnet_config cfg;
@@ -97,11 +126,18 @@ static int layers_run(const layers_opts *o) {
     if (cli_open(PROG, o->device, &ctx) != CLCNN_OK) return 1;
     clcnn_graph *g = NULL;
     int rc = 0;
-    if ((st = clcnn_resnet_build(ctx, &cfg, 1, &g)) != CLCNN_OK) {
+    clcnn_weights *init = NULL;
+    if ((st = clcnn_resnet_build(ctx, &cfg, 1, &g)) != CLCNN_OK ||
+        (o->init && (st = clcnn_weights_load(ctx, o->init, &init)) != CLCNN_OK)) {
         rc = cli_fail_status(PROG, ctx, st);
         goto done;
     }
-    printf("%-28s %-16s %-18s %12s\n", "layer", "kind", "output", "parameters");
+    if (o->init && (st = clcnn_graph_load(g, init, CLCNN_LOAD_PARTIAL, NULL)) != CLCNN_OK) {
+        rc = cli_fail_status(PROG, ctx, st);
+        goto done;
+    }
+    if ((rc = tool_apply_freeze("layers", g, init, &o->freeze)) != 0) goto done;
+    printf("%-28s %-16s %-18s %12s  %s\n", "layer", "kind", "output", "parameters", "trains");
     size_t total = 0;
     for (int i = 0; i < clcnn_graph_layer_count(g); i++) {
         clcnn_layer_info l;
@@ -112,37 +148,52 @@ static int layers_run(const layers_opts *o) {
         char shape[48];
         if (l.ndim == 3) snprintf(shape, sizeof shape, "[%d, %d, %d]", l.shape[0], l.shape[1], l.shape[2]);
         else snprintf(shape, sizeof shape, "[%d]", l.shape[0]);
-        printf("%-28s %-16s %-18s %12zu\n", l.name, l.kind, shape, l.params);
+        printf("%-28s %-16s %-18s %12zu  %s\n", l.name, l.kind, shape, l.params, layer_trains(g, i));
         total += l.params;
     }
-    printf("%s: %d layers, %zu trainable parameters, input [3, %d, %d]\n", o->arch, clcnn_graph_layer_count(g), total,
-           o->size, o->size);
+    size_t training;
+    tool_trainable_params(g, &training);
+    printf("%s: %d layers, %zu trainable parameters (%zu of them train with these options), input [3, %d, %d]\n",
+           o->arch, clcnn_graph_layer_count(g), total, training, o->size, o->size);
 done:
+    clcnn_weights_destroy(init);
     clcnn_graph_destroy(g);
     clcnn_context_destroy(ctx);
     return rc;
 }
 
 static int cmd_layers(int argc, char **argv) {
-    layers_opts o = {NULL, NULL, "fc", 1000, 224, 512};
+    layers_opts o = {NULL, NULL, "fc", NULL, 1000, 224, 512, {0, NULL, NULL}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: clcnn layers --arch A [--classes N] [--size S] [--head fc|mlp] [--hidden H] [--device D]\n\n"
+            printf("usage: clcnn layers --arch A [--classes N] [--size S] [--head fc|mlp] [--hidden H]\n"
+                   "                    [--init FILE] [--freeze-backbone] [--freeze P,..] [--train-only P,..] [--device D]\n\n"
                    "Builds the architecture and lists every layer (torchvision's names, which weight\n"
-                   "files and --layer options use) with its kind, output shape per image and\n"
-                   "trainable parameter count.\n\n"
+                   "files and --layer options use) with its kind, output shape per image,\n"
+                   "trainable parameter count and whether it trains with train's freezing options\n"
+                   "(yes, no, partly; - for none).\n\n"
                    "  --arch A      compact, secompact, resnet18 ... resnet152, seresnet18 ... seresnet152\n"
                    "  --classes N   output classes (default 1000)\n"
                    "  --size S      input height and width (default 224)\n"
                    "  --head H      fc (default) or mlp: Linear(in, H) - ReLU - Dropout(0.2) - Linear(H, N)\n"
                    "  --hidden H    the MLP head's width (default 512)\n"
+                   "  --init FILE   weights as train --init --partial loads them\n"
+                   "  --freeze-backbone, --freeze P,.., --train-only P,..   as in clcnn train\n"
                    "  --device D    device index, gpu, cpu or part of a name\n");
             return 0;
         }
-        const char **str = !strcmp(a, "--device") ? &o.device : !strcmp(a, "--arch") ? &o.arch
-                           : !strcmp(a, "--head") ? &o.head
-                                                  : NULL;
+        if (!strcmp(a, "--freeze-backbone")) {
+            o.freeze.freeze_backbone = 1;
+            continue;
+        }
+        const char **str = !strcmp(a, "--device")       ? &o.device
+                           : !strcmp(a, "--arch")       ? &o.arch
+                           : !strcmp(a, "--head")       ? &o.head
+                           : !strcmp(a, "--init")       ? &o.init
+                           : !strcmp(a, "--freeze")     ? &o.freeze.freeze
+                           : !strcmp(a, "--train-only") ? &o.freeze.train_only
+                                                        : NULL;
         int *num = !strcmp(a, "--classes") ? &o.classes : !strcmp(a, "--size") ? &o.size
                                                                                  : !strcmp(a, "--hidden") ? &o.hidden
                                                                                                           : NULL;

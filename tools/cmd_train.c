@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 #include "options.h"
+#include "freeze.h"
 #include "progress.h"
 #include "tool.h"
 
@@ -22,6 +23,7 @@ static const char *cmd = "train";
 
 typedef struct {
     const char *data, *val, *arch, *head, *optimizer, *schedule, *init, *out, *resume, *on_bad, *device;
+    const char *freeze, *train_only;
     float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale;
     int classes, hidden, size, epochs, epochs_given, batch, partial, freeze_backbone, no_augment, no_shuffle, vflip, threads;
     uint64_t seed;
@@ -54,7 +56,10 @@ static const opt_spec specs[] = {
     {"--clip-norm", OPT_FLOAT, &o.clip, "N", "clip the gradients' global norm (0: off)"},
     {"--init", OPT_STRING, &o.init, "FILE", "start from these weights (e.g. ImageNet's, converted)"},
     {"--partial", OPT_FLAG, &o.partial, NULL, "with --init: load what fits, keep the rest fresh (a new head)"},
-    {"--freeze-backbone", OPT_FLAG, &o.freeze_backbone, NULL, "train only the head (fc)"},
+    {"--freeze-backbone", OPT_FLAG, &o.freeze_backbone, NULL,
+     "freeze what --init supplied (without --init: all but the head, fc)"},
+    {"--freeze", OPT_STRING, &o.freeze, "P[,P]", "also freeze the parameters under these prefixes (layer1,layer2)"},
+    {"--train-only", OPT_STRING, &o.train_only, "P[,P]", "freeze all but the parameters under these prefixes"},
     {"--no-augment", OPT_FLAG, &o.no_augment, NULL, "no random crops, flips, rotation or colour jitter"},
     {"--vflip", OPT_FLAG, &o.vflip, NULL, "also flip vertically (aerial and satellite images)"},
     {"--rotate", OPT_FLOAT, &o.rotate, "DEG", "random rotation within +-DEG"},
@@ -269,26 +274,38 @@ static int describe(run *r) {
     return 0;
 }
 
+/* Which parameters train: freeze.c from --freeze-backbone (with --init: what the file
+ * supplied), --train-only and --freeze. */
+static int apply_freezing(run *r, const clcnn_weights *init) {
+    const tool_freeze_opts f = {o.freeze_backbone, o.freeze, o.train_only};
+    if (tool_apply_freeze(cmd, r->g, init, &f)) return 1;
+    size_t elements;
+    const int trainable = tool_trainable_params(r->g, &elements);
+    if (trainable == 0) return tool_fail(cmd, "every parameter is frozen: nothing would train (see clcnn layers)");
+    fprintf(stderr, "%d parameter tensors (%zu values) will train\n", trainable, elements);
+    return 0;
+}
+
 static int build_model(run *r) {
     clcnn_status st = clcnn_model_build(r->ctx, &r->desc, o.seed, &r->g);
     if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
+    clcnn_weights *init = NULL;
     if (o.init) {
-        clcnn_weights *w = NULL;
         int loaded = 0;
-        if ((st = clcnn_weights_load(r->ctx, o.init, &w)) == CLCNN_OK)
-            st = clcnn_graph_load(r->g, w, o.partial ? CLCNN_LOAD_PARTIAL : CLCNN_LOAD_STRICT, &loaded);
-        clcnn_weights_destroy(w);
+        if ((st = clcnn_weights_load(r->ctx, o.init, &init)) == CLCNN_OK)
+            st = clcnn_graph_load(r->g, init, o.partial ? CLCNN_LOAD_PARTIAL : CLCNN_LOAD_STRICT, &loaded);
         if (st != CLCNN_OK) {
+            clcnn_weights_destroy(init);
             tool_fail_status(cmd, r->ctx, st);
             return o.partial ? 1 : tool_fail(cmd, "(--partial loads only the tensors that fit, e.g. for a new head)");
         }
         fprintf(stderr, "initialised %d of %d tensors from %s\n", loaded, clcnn_graph_param_count(r->g), o.init);
     }
-    if (o.freeze_backbone &&
-        ((st = clcnn_graph_freeze(r->g, "", 1, NULL)) != CLCNN_OK || (st = clcnn_graph_freeze(r->g, "fc", 0, NULL)) != CLCNN_OK))
-        return tool_fail_status(cmd, r->ctx, st);
-    return 0;
+    const int rc = apply_freezing(r, init);
+    clcnn_weights_destroy(init);
+    return rc;
 }
+
 
 static int make_trainer(run *r) {
     clcnn_optimizer_kind kind;
