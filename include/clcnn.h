@@ -817,8 +817,10 @@ typedef struct {
     double loss;            /* mean loss per sample */
     double accuracy;
     double macro_precision, macro_recall, macro_f1; /* over classes with samples or predictions */
-    double auc;             /* ROC AUC of class 1's prob for two classes (ties counted half);
-                               NaN for more classes or when a class has no sample */
+    double auc;             /* ROC AUC (ties counted half): of class 1's prob for two classes; for
+                               3..256 classes the one-vs-rest macro AUC (scikit-learn's
+                               multi_class='ovr', average='macro'); NaN when a class has no
+                               sample (or every sample), or for more than 256 classes */
 } clcnn_metrics_summary;
 clcnn_status clcnn_metrics_get(const clcnn_metrics *metrics, clcnn_metrics_summary *summary);
 /* Per class k: precision, recall, F1 (0 where undefined, as scikit-learn's zero_division=0)

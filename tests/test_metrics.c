@@ -47,7 +47,12 @@ static void one_hot_probs(int n, const int *pred, float *probs) {
  * F1 = 2tp / (2tp + fp + fn) = 4/7, 4/5, 2/4 = 1/2; support 3, 2, 3;
  * accuracy (2 + 2 + 1) / 8 = 5/8; loss (2.0 + 1.2) / 8 = 0.4;
  * macro precision (1/2 + 2/3 + 1) / 3 = 13/18; macro recall (2/3 + 1 + 1/3) / 3 = 2/3;
- * macro F1 (4/7 + 4/5 + 1/2) / 3 = (40 + 56 + 35) / 70 / 3 = 131/210. */
+ * macro F1 (4/7 + 4/5 + 1/2) / 3 = (40 + 56 + 35) / 70 / 3 = 131/210.
+ * One-vs-rest AUC (sample 0's probs are 0.4 0.4 0, the others one-hot): class 0, the
+ * scores 0.4 0 1 of its positives against 0 0 0 1 1: (3 + 1.5 + 4) / 15 = 17/30;
+ * class 1, 1 1 against 0.4 1 0 0 0 0: 11/12; class 2, 1 0 0 against 0 0 0 0 0:
+ * (5 + 2.5 + 2.5) / 15 = 2/3; macro (17/30 + 11/12 + 2/3) / 3 = 43/60 (scikit-learn's
+ * roc_auc_score per class gives the three, and multi_class='ovr' is their mean). */
 static clcnn_metrics *three_class_example(void) {
     const int labels[8] = {0, 0, 0, 1, 1, 2, 2, 2}, pred[8] = {0, 1, 0, 1, 1, 2, 0, 0};
     float probs[8 * 3];
@@ -80,7 +85,7 @@ static void test_metrics_three_class(void) {
     expect_near("macro precision", s.macro_precision, 13.0 / 18);
     expect_near("macro recall", s.macro_recall, 2.0 / 3);
     expect_near("macro F1", s.macro_f1, 131.0 / 210);
-    CHECK(isnan(s.auc), "AUC %g for three classes, expected NaN", s.auc);
+    expect_near("one-vs-rest macro AUC", s.auc, 43.0 / 60);
     /* Outputs of clcnn_metrics_class may be NULL. */
     double f1 = -1;
     CHECK_OK(clcnn_metrics_class(m, 1, NULL, NULL, &f1, NULL));
@@ -197,6 +202,52 @@ static void test_metrics_auc_random(void) {
     clcnn_metrics_destroy(m);
 }
 
+/* More than two classes: the one-vs-rest macro AUC against a pair count per class on
+ * random scores with ties, in random batches; NaN once a class has no sample. */
+static void test_metrics_auc_multiclass(void) {
+    test_rng rng = {g_seed ^ 0x0c4ull};
+    enum { C = 5, N = 400 };
+    static float probs[N * C];
+    static int labels[N];
+    clcnn_metrics *m = NULL;
+    CHECK_OK(clcnn_metrics_create(C, &m));
+    if (!m) return;
+    for (int i = 0; i < N; i++) {
+        labels[i] = test_rng_int(&rng, 0, C - 1);
+        for (int k = 0; k < C; k++) /* a few levels (ties), higher for the true class on average */
+            probs[i * C + k] = (float)test_rng_int(&rng, 0, 8) / 8.0f + (k == labels[i] ? 0.25f : 0.0f);
+    }
+    for (int at = 0; at < N;) {
+        int n = test_rng_int(&rng, 1, 61);
+        if (n > N - at) n = N - at;
+        CHECK_OK(clcnn_metrics_add(m, n, probs + (size_t)at * C, labels + at, 0.0));
+        at += n;
+    }
+    double macro = 0;
+    for (int k = 0; k < C; k++) {
+        double pairs = 0, pos = 0, neg = 0;
+        for (int i = 0; i < N; i++) {
+            pos += labels[i] == k, neg += labels[i] != k;
+            for (int j = 0; j < N; j++)
+                if (labels[i] == k && labels[j] != k) {
+                    const float a = probs[i * C + k], b = probs[j * C + k];
+                    pairs += (a > b) + 0.5 * (a == b);
+                }
+        }
+        macro += pairs / (pos * neg) / C;
+    }
+    clcnn_metrics_summary s;
+    CHECK_OK(clcnn_metrics_get(m, &s));
+    CHECK(fabs(s.auc - macro) <= TOL, "one-vs-rest macro AUC %.15g, pair counts give %.15g", s.auc, macro);
+    /* class 4 without samples: NaN, as scikit-learn refuses it */
+    clcnn_metrics_reset(m);
+    for (int i = 0; i < N; i++) labels[i] %= C - 1;
+    CHECK_OK(clcnn_metrics_add(m, N, probs, labels, 0.0));
+    CHECK_OK(clcnn_metrics_get(m, &s));
+    CHECK(isnan(s.auc), "AUC %g with a class that has no sample, expected NaN", s.auc);
+    clcnn_metrics_destroy(m);
+}
+
 static void test_metrics_errors(void) {
     clcnn_metrics *m = (clcnn_metrics *)1;
     CHECK_STATUS(clcnn_metrics_create(0, &m), CLCNN_ERR_INVALID_ARGUMENT);
@@ -275,7 +326,7 @@ static void test_metrics_json(void) {
         CHECK(fabs(json_num(root, "macro_precision") - 13.0 / 18) < 1e-12, "macro_precision");
         CHECK(fabs(json_num(root, "macro_recall") - 2.0 / 3) < 1e-12, "macro_recall");
         CHECK(fabs(json_num(root, "macro_f1") - 131.0 / 210) < 1e-12, "macro_f1");
-        CHECK(json_is_null(json_object_get(root, "auc")), "auc is not null for three classes");
+        CHECK(fabs(json_num(root, "auc") - 43.0 / 60) < 1e-12, "auc (one-vs-rest) %g", json_num(root, "auc"));
         expect_json_class(root, "cat", 0.5, 2.0 / 3, 4.0 / 7, 3);
         expect_json_class(root, "dog", 2.0 / 3, 1.0, 0.8, 2);
         expect_json_class(root, "bird \"tit\"", 1.0, 1.0 / 3, 0.5, 3);
@@ -326,6 +377,7 @@ const test_case test_metrics_cases[] = {
     {"metrics_zero_division", test_metrics_zero_division},
     {"metrics_auc_ties", test_metrics_auc_ties},
     {"metrics_auc_random", test_metrics_auc_random},
+    {"metrics_auc_multiclass", test_metrics_auc_multiclass},
     {"metrics_errors", test_metrics_errors},
     {"metrics_json", test_metrics_json},
     {NULL, NULL},

@@ -254,6 +254,69 @@ done:
     tmptree_close(&t);
 }
 
+/* What a user tracks per epoch and per picture: metrics.csv has macro precision and
+ * recall beside F1 and AUC; metrics.json has them and per class (whose mean is the macro
+ * figure); curves.png is there after each epoch; eval --predictions writes one row per
+ * picture whose argmax is its predicted label and whose correct rows give eval's
+ * accuracy. */
+static void test_tool_metrics_files(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "metrics") || !make_data(&t)) goto done;
+    const char *b = tmptree_build_dir(), *r = t.root;
+    int rc = tmptree_run(&t, "train", "%s/clcnn train --data %s/data/train --val %s/data/val %s --epochs 1 --out %s/run",
+                         b, r, r, train_args, r);
+    CHECK(rc == 0 && exists(&t, "run/curves.png"), "train exited %d, curves.png %s after epoch 1", rc,
+          exists(&t, "run/curves.png") ? "there" : "missing");
+    char *csv = tmptree_slurp(&t, "run/metrics.csv");
+    CHECK(csv && strstr(csv, "val_macro_f1,val_macro_precision,val_macro_recall,val_auc"), "metrics.csv header:\n%s",
+          csv ? csv : "(none)");
+    free(csv);
+    char *text = tmptree_slurp(&t, "run/metrics.json");
+    json_t *rows = text ? json_loads(text, 0, NULL) : NULL, *row = json_array_get(rows, 0);
+    json_t *per_class = json_object_get(row, "val_per_class");
+    const double p = json_number_value(json_object_get(row, "val_macro_precision"));
+    const double rec = json_number_value(json_object_get(row, "val_macro_recall"));
+    double sum_p = 0, sum_r = 0;
+    const char *name;
+    json_t *c;
+    json_object_foreach(per_class, name, c) {
+        sum_p += json_number_value(json_object_get(c, "precision"));
+        sum_r += json_number_value(json_object_get(c, "recall"));
+    }
+    CHECK(json_object_size(per_class) == 2 && json_object_get(per_class, "damaged") &&
+              fabs(sum_p / 2 - p) < 1e-6 && fabs(sum_r / 2 - rec) < 1e-6,
+          "metrics.json: macro P %g R %g, per class %s", p, rec, text ? text : "(none)");
+    json_decref(rows);
+    free(text);
+    rc = tmptree_run(&t, "eval", "%s/clcnn eval --data %s/data/val --weights %s/run/best.safetensors --json "
+                     "--predictions %s/pred.csv", b, r, r, r);
+    char *out = tmptree_slurp(&t, "eval.out"), *pred = tmptree_slurp(&t, "pred.csv");
+    json_t *ev = out ? json_loads(out, 0, NULL) : NULL;
+    int n = 0, correct = 0, consistent = 1;
+    for (char *line = pred ? strchr(pred, '\n') : NULL; line && line[1]; line = strchr(line + 1, '\n')) {
+        char path[400], label[32], predicted[32];
+        float p0, p1;
+        if (sscanf(line + 1, "%399[^,],%31[^,],%31[^,],%f,%f", path, label, predicted, &p0, &p1) != 5) {
+            consistent = 0;
+            break;
+        }
+        n++;
+        correct += !strcmp(label, predicted);
+        consistent &= !strcmp(predicted, p1 > p0 ? "intact" : "damaged") && fabs(p0 + p1 - 1) < 1e-4 &&
+                      strstr(path, label) != NULL;
+    }
+    CHECK(rc == 0 && pred && !strncmp(pred, "path,label,predicted,prob_damaged,prob_intact\n", 46) && n == 8 &&
+              consistent && fabs((double)correct / n - json_number_value(json_object_get(ev, "accuracy"))) < 1e-9,
+          "eval --predictions (exit %d): %d rows, %d correct, consistent %d:\n%s", rc, n, correct, consistent,
+          pred ? pred : "(none)");
+    json_decref(ev);
+    free(out);
+    free(pred);
+done:
+    tmptree_close(&t);
+}
+
 /* Whether tensor `name` holds the same values in a and b (both must have it). */
 static int same_tensor(const clcnn_weights *a, const clcnn_weights *b, const char *name) {
     const clcnn_tensor *ta = clcnn_weights_get(a, name), *tb = clcnn_weights_get(b, name);
@@ -594,6 +657,7 @@ const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_g
                                      {"tool_train_options_reach_trainer", test_tool_train_options_reach_trainer},
                                      {"tool_freeze_backbone_keeps_init", test_tool_freeze_backbone_keeps_init},
                                      {"tool_freeze_errors", test_tool_freeze_errors},
+                                     {"tool_metrics_files", test_tool_metrics_files},
                                      {"tool_kill_resume", test_tool_kill_resume},
                                      {"tool_errors", test_tool_errors},
                                      {NULL, NULL}};

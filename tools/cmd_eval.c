@@ -9,7 +9,7 @@
 static const char *cmd = "eval";
 
 static struct {
-    const char *data, *weights, *arch, *device;
+    const char *data, *weights, *arch, *device, *predictions;
     int classes, size, batch, threads, json;
 } o = {.batch = 16};
 
@@ -22,14 +22,18 @@ static const opt_spec specs[] = {
     {"--batch", OPT_INT, &o.batch, "B", "images per forward pass"},
     {"--threads", OPT_COUNT, &o.threads, "N", "image decoding threads (0: one per core)"},
     {"--json", OPT_FLAG, &o.json, NULL, "print the metrics as one JSON object"},
+    {"--predictions", OPT_STRING, &o.predictions, "FILE",
+     "also write FILE.csv: path, true label, predicted label, each class's probability"},
     {"--device", OPT_STRING, &o.device, "D", "device index, gpu, cpu or part of a name"},
     {NULL, 0, NULL, NULL, NULL}};
 
 static const opt_command command = {
     "eval", "--data DIR --weights FILE [--json] [OPTIONS]",
     "Runs the model on every image of a labelled folder and prints loss, accuracy,\n"
-    "precision, recall and F1 per class and macro-averaged, ROC AUC for two classes,\n"
-    "and the confusion matrix. The folder's class names must be the model's.",
+    "precision, recall and F1 per class and macro-averaged, ROC AUC (one-vs-rest macro\n"
+    "for more than two classes),\n"
+    "and the confusion matrix. The folder's class names must be the model's.\n"
+    "--predictions FILE also writes one row per picture (for error analysis).",
     specs, 0, "clcnn"};
 
 static void print_report(const clcnn_metrics *m, const clcnn_model_desc *d) {
@@ -51,6 +55,47 @@ static void print_report(const clcnn_metrics *m, const clcnn_model_desc *d) {
         printf("%-24.24s", d->class_names ? d->class_names[i] : "?");
         for (int j = 0; j < d->classes; j++) printf(" %7lld", (long long)c[i * d->classes + j]);
         putchar('\n');
+    }
+}
+
+/* s as one CSV field: quoted (quotes doubled) when it holds a comma, quote or line break. */
+static void csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* The header of --predictions: path,label,predicted,prob_CLASS... */
+static void predictions_header(FILE *f, const clcnn_model_desc *d) {
+    fputs("path,label,predicted", f);
+    for (int k = 0; k < d->classes; k++) {
+        char name[300];
+        snprintf(name, sizeof name, "prob_%s", d->class_names ? d->class_names[k] : "?");
+        fputc(',', f);
+        csv_field(f, name);
+    }
+    fputc('\n', f);
+}
+
+/* One row per picture of batch b, probs [n, classes] and labels [n] as tool_eval_batch left them. */
+static void predictions_rows(FILE *f, const clcnn_dataset *ds, const clcnn_model_desc *d, const clcnn_batch *b,
+                             const float *probs, const int *labels) {
+    for (int i = 0; i < b->n; i++) {
+        const float *p = probs + (size_t)i * d->classes;
+        csv_field(f, clcnn_dataset_path(ds, b->indices[i]));
+        fputc(',', f);
+        csv_field(f, d->class_names ? d->class_names[labels[i]] : "?");
+        fputc(',', f);
+        csv_field(f, d->class_names ? d->class_names[tool_argmax(p, d->classes)] : "?");
+        for (int k = 0; k < d->classes; k++) fprintf(f, ",%.6g", (double)p[k]);
+        fputc('\n', f);
     }
 }
 
@@ -86,19 +131,37 @@ static int eval_run(void) {
         goto done;
     }
     in = (tool_input){.ctx = ctx, .size = d.size};
+    char *rows = NULL;
+    size_t rows_len = 0;
+    FILE *pred = o.predictions ? open_memstream(&rows, &rows_len) : NULL; /* saved whole at the end */
+    if (o.predictions && !pred) {
+        tool_fail(cmd, "out of host memory");
+        goto done;
+    }
+    if (pred) predictions_header(pred, &d);
     progress bar;
     progress_start(&bar, "eval", "img", clcnn_dataset_size(ds));
     long seen = 0;
     clcnn_batch b;
     while ((st = clcnn_loader_next(loader, &b)) == CLCNN_OK && b.n > 0) {
-        if (tool_eval_batch(cmd, g, &in, &b, d.classes, probs, labels, m)) goto done;
+        if (tool_eval_batch(cmd, g, &in, &b, d.classes, probs, labels, m)) goto done_rows;
+        if (pred) predictions_rows(pred, ds, &d, &b, probs, labels);
         progress_update(&bar, seen += b.n, NULL);
     }
     if (st != CLCNN_OK) {
         tool_fail_status(cmd, NULL, st);
-        goto done;
+        goto done_rows;
     }
     progress_finish(&bar, seen, NULL);
+    if (pred) {
+        const int closed = fclose(pred) == 0;
+        pred = NULL;
+        if (!closed || (st = clcnn_save_file(o.predictions, rows, rows_len)) != CLCNN_OK) {
+            tool_fail_status(cmd, NULL, closed ? st : CLCNN_ERR_OUT_OF_MEMORY);
+            goto done_rows;
+        }
+        fprintf(stderr, "predictions: %s (%ld rows)\n", o.predictions, seen);
+    }
     if (clcnn_loader_bad_images(loader)) fprintf(stderr, "%d unreadable images skipped\n", clcnn_loader_bad_images(loader));
     if (o.json) {
         char *text = clcnn_metrics_json(m, (const char *const *)d.class_names);
@@ -112,6 +175,9 @@ static int eval_run(void) {
         print_report(m, &d);
     }
     rc = 0;
+done_rows:
+    if (pred) fclose(pred);
+    free(rows);
 done:
     free(probs);
     free(labels);

@@ -84,8 +84,13 @@ static const opt_command command = {
 /* ---- the run's state ---- */
 
 typedef struct {
-    double train_loss, train_acc, val_loss, val_acc, val_f1, val_auc, lr, seconds;
+    double train_loss, train_acc, val_loss, val_acc, val_f1, val_auc, lr, seconds, val_precision, val_recall;
+    json_t *val_per_class; /* per class name {precision, recall, f1, support}, owned; NULL without validation */
 } epoch_row;
+
+/* A row with nothing measured yet. */
+static const epoch_row empty_row = {.val_loss = NAN, .val_acc = NAN, .val_f1 = NAN, .val_auc = NAN,
+                                    .val_precision = NAN, .val_recall = NAN};
 
 typedef struct {
     clcnn_context *ctx;
@@ -98,6 +103,7 @@ typedef struct {
     tool_input input;
     float *logits;
     epoch_row *history;
+    int history_cap; /* rows allocated */
     int epochs_done;
     double best;
     char *options_json;
@@ -122,11 +128,14 @@ static char *history_json(const run *r) {
     json_t *a = json_array();
     for (int e = 0; a && e < r->epochs_done; e++) {
         const epoch_row *h = &r->history[e];
-        json_t *row = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "epoch", e + 1, "train_loss",
-                                number_or_null(h->train_loss), "train_accuracy", number_or_null(h->train_acc),
-                                "val_loss", number_or_null(h->val_loss), "val_accuracy", number_or_null(h->val_acc),
-                                "val_macro_f1", number_or_null(h->val_f1), "val_auc", number_or_null(h->val_auc), "lr",
-                                number_or_null(h->lr), "seconds", number_or_null(h->seconds));
+        json_t *row = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O?}", "epoch", e + 1,
+                                "train_loss", number_or_null(h->train_loss), "train_accuracy",
+                                number_or_null(h->train_acc), "val_loss", number_or_null(h->val_loss), "val_accuracy",
+                                number_or_null(h->val_acc), "val_macro_f1", number_or_null(h->val_f1),
+                                "val_macro_precision", number_or_null(h->val_precision), "val_macro_recall",
+                                number_or_null(h->val_recall), "val_auc", number_or_null(h->val_auc), "lr",
+                                number_or_null(h->lr), "seconds", number_or_null(h->seconds), "val_per_class",
+                                h->val_per_class);
         if (!row || json_array_append_new(a, row) != 0) {
             json_decref(a);
             a = NULL;
@@ -137,6 +146,13 @@ static char *history_json(const run *r) {
     return s;
 }
 
+static void free_history(run *r) {
+    for (int e = 0; r->history && e < r->history_cap; e++) json_decref(r->history[e].val_per_class);
+    free(r->history);
+    r->history = NULL;
+    r->history_cap = 0;
+}
+
 static int parse_history(run *r, const char *text) {
     json_t *a = text ? json_loads(text, 0, NULL) : NULL;
     if (!json_is_array(a)) {
@@ -144,14 +160,16 @@ static int parse_history(run *r, const char *text) {
         return tool_fail(cmd, "%s/last.safetensors has no readable training history", o.resume);
     }
     const int n = (int)json_array_size(a);
-    free(r->history); /* train_run's, sized before the saved history was known */
-    r->history = calloc((size_t)(n > o.epochs ? n : o.epochs) + 1, sizeof *r->history);
+    free_history(r); /* train_run's, sized before the saved history was known */
+    r->history_cap = (n > o.epochs ? n : o.epochs) + 1;
+    r->history = calloc((size_t)r->history_cap, sizeof *r->history);
     if (!r->history) {
         json_decref(a);
         return tool_fail(cmd, "out of host memory");
     }
     for (int e = 0; e < n; e++) {
         json_t *row = json_array_get(a, (size_t)e);
+        json_t *per_class = json_object_get(row, "val_per_class");
         r->history[e] = (epoch_row){nan_if_missing(json_object_get(row, "train_loss")),
                                     nan_if_missing(json_object_get(row, "train_accuracy")),
                                     nan_if_missing(json_object_get(row, "val_loss")),
@@ -159,7 +177,10 @@ static int parse_history(run *r, const char *text) {
                                     nan_if_missing(json_object_get(row, "val_macro_f1")),
                                     nan_if_missing(json_object_get(row, "val_auc")),
                                     nan_if_missing(json_object_get(row, "lr")),
-                                    nan_if_missing(json_object_get(row, "seconds"))};
+                                    nan_if_missing(json_object_get(row, "seconds")),
+                                    nan_if_missing(json_object_get(row, "val_macro_precision")),
+                                    nan_if_missing(json_object_get(row, "val_macro_recall")),
+                                    json_is_object(per_class) ? json_incref(per_class) : NULL};
     }
     r->epochs_done = n;
     json_decref(a);
@@ -174,16 +195,16 @@ static int save_text(const char *file, const char *text) {
 }
 
 static int write_metrics_files(const run *r, const char *history) {
-    size_t cap = 256 + (size_t)r->epochs_done * 200;
+    size_t cap = 256 + (size_t)r->epochs_done * 240;
     char *csv = malloc(cap);
     if (!csv) return tool_fail(cmd, "out of host memory");
     size_t len = (size_t)snprintf(csv, cap, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_f1,"
-                                            "val_auc,lr,seconds\n");
+                                            "val_macro_precision,val_macro_recall,val_auc,lr,seconds\n");
     for (int e = 0; e < r->epochs_done; e++) {
         const epoch_row *h = &r->history[e];
-        len += (size_t)snprintf(csv + len, cap - len, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", e + 1,
-                                h->train_loss, h->train_acc, h->val_loss, h->val_acc, h->val_f1, h->val_auc, h->lr,
-                                h->seconds);
+        len += (size_t)snprintf(csv + len, cap - len, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6g,%.2f\n", e + 1,
+                                h->train_loss, h->train_acc, h->val_loss, h->val_acc, h->val_f1, h->val_precision,
+                                h->val_recall, h->val_auc, h->lr, h->seconds);
     }
     int rc = save_text("metrics.csv", csv);
     free(csv);
@@ -530,13 +551,23 @@ static int validate(run *r, epoch_row *row) {
     clcnn_metrics_summary s;
     if ((st = clcnn_metrics_get(r->metrics, &s)) != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
     row->val_loss = s.loss, row->val_acc = s.accuracy, row->val_f1 = s.macro_f1, row->val_auc = s.auc;
+    row->val_precision = s.macro_precision, row->val_recall = s.macro_recall;
+    /* per class, by name, from the library's own JSON of the metrics */
+    char *text = clcnn_metrics_json(r->metrics, (const char *const *)r->desc.class_names);
+    json_t *all = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    json_decref(row->val_per_class);
+    row->val_per_class = json_incref(json_object_get(all, "per_class"));
+    json_decref(all);
+    if (!row->val_per_class) return tool_fail(cmd, "out of host memory for the per-class metrics");
     return 0;
 }
 
 static void print_epoch(int epoch, const epoch_row *h) {
     printf("epoch %d/%d: train loss %.4f acc %.2f%%", epoch + 1, o.epochs, h->train_loss, 100 * h->train_acc);
     if (isfinite(h->val_loss)) {
-        printf(" | val loss %.4f acc %.2f%% macro-F1 %.3f", h->val_loss, 100 * h->val_acc, h->val_f1);
+        printf(" | val loss %.4f acc %.2f%% macro P %.3f R %.3f F1 %.3f", h->val_loss, 100 * h->val_acc,
+               h->val_precision, h->val_recall, h->val_f1);
         if (isfinite(h->val_auc)) printf(" AUC %.3f", h->val_auc);
     }
     printf(" | lr %.3g | %.1f s\n", h->lr, h->seconds);
@@ -562,7 +593,7 @@ static int train_loop(run *r) {
     for (int epoch = r->epochs_done; epoch < o.epochs; epoch++) {
         const double t0 = cli_now_s();
         epoch_row *row = &r->history[epoch];
-        *row = (epoch_row){.val_loss = NAN, .val_acc = NAN, .val_f1 = NAN, .val_auc = NAN};
+        *row = empty_row;
         if (train_epoch(r, epoch, row) || (r->val_loader && validate(r, row))) return 1;
         row->seconds = cli_now_s() - t0;
         r->epochs_done = epoch + 1;
@@ -571,9 +602,9 @@ static int train_loop(run *r) {
         const int improved = score > r->best;
         if (improved) r->best = score;
         print_epoch(epoch, row);
-        if (save_checkpoint(r, improved)) return 1;
+        if (save_checkpoint(r, improved) || plot(r)) return 1; /* the curves after every epoch */
     }
-    return plot(r);
+    return 0;
 }
 
 static void run_free(run *r) {
@@ -587,7 +618,7 @@ static void run_free(run *r) {
     clcnn_graph_destroy(r->g);
     clcnn_model_desc_free(&r->desc);
     free(r->logits);
-    free(r->history);
+    free_history(r);
     free(r->options_json);
     clcnn_weights_destroy(r->resumed);
     clcnn_context_destroy(r->ctx);
@@ -607,7 +638,7 @@ static int train_run(void) {
     if (o.resume && (restore_options(&r) || check_options())) goto done;
     if (!(r.options_json = opt_to_json(&command))) goto done; /* it said why */
     if (open_data(&r) || describe(&r) || build_model(&r) || make_loaders(&r) || make_trainer(&r)) goto done;
-    if (!r.history && !(r.history = calloc((size_t)o.epochs + 1, sizeof *r.history))) {
+    if (!r.history && (r.history_cap = o.epochs + 1) && !(r.history = calloc((size_t)r.history_cap, sizeof *r.history))) {
         tool_fail(cmd, "out of host memory");
         goto done;
     }

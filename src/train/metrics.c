@@ -1,16 +1,22 @@
 /* metrics.c: classification metrics accumulated on the host: a confusion matrix, the
- * loss sum and, for two classes, every (score, label) pair for the ROC AUC. Definitions
- * follow scikit-learn's, so that numbers can be checked against it: precision, recall
- * and F1 with zero_division=0, macro averages over the labels present in y_true or
- * y_pred, and roc_auc_score (the Mann-Whitney statistic with average ranks for ties). */
+ * loss sum and, up to AUC_MAX_CLASSES classes, every sample's probs and label for the
+ * ROC AUC. Definitions follow scikit-learn's, so that numbers can be checked against
+ * it: precision, recall and F1 with zero_division=0, macro averages over the labels
+ * present in y_true or y_pred, and roc_auc_score (the Mann-Whitney statistic with
+ * average ranks for ties): of class 1's prob for two classes, and one-vs-rest macro
+ * (multi_class='ovr', average='macro') for more. */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "runtime/internal.h"
 
+/* Classes up to which the probs are kept for the AUC (4 bytes per class and sample);
+ * beyond, the AUC is NaN. */
+#define AUC_MAX_CLASSES 256
+
 typedef struct {
-    float score; /* the prob of class 1 */
+    float score; /* the prob of the class whose AUC is taken */
     int positive;
 } scored;
 
@@ -19,9 +25,12 @@ struct clcnn_metrics {
     int64_t *confusion; /* [classes][classes], [true][predicted] */
     int64_t samples;
     double loss_sum;
-    scored *scores;     /* two classes only: one per sample */
-    size_t n_scores, cap_scores;
+    float *probs;       /* [n_kept][classes], for the AUC (2..AUC_MAX_CLASSES classes) */
+    int *labels;        /* [n_kept] */
+    size_t n_kept, cap_kept;
 };
+
+static int keeps_probs(const clcnn_metrics *m) { return m->classes >= 2 && m->classes <= AUC_MAX_CLASSES; }
 
 clcnn_status clcnn_metrics_create(int classes, clcnn_metrics **metrics) {
     if (metrics) *metrics = NULL;
@@ -43,7 +52,8 @@ clcnn_status clcnn_metrics_create(int classes, clcnn_metrics **metrics) {
 void clcnn_metrics_destroy(clcnn_metrics *metrics) {
     if (!metrics) return;
     free(metrics->confusion);
-    free(metrics->scores);
+    free(metrics->probs);
+    free(metrics->labels);
     free(metrics);
 }
 
@@ -52,18 +62,20 @@ void clcnn_metrics_reset(clcnn_metrics *metrics) {
     memset(metrics->confusion, 0, (size_t)metrics->classes * (size_t)metrics->classes * sizeof *metrics->confusion);
     metrics->samples = 0;
     metrics->loss_sum = 0;
-    metrics->n_scores = 0;
+    metrics->n_kept = 0;
 }
 
-/* Room for `more` scores, so that an add either happens whole or not at all. */
-static int reserve_scores(clcnn_metrics *m, size_t more) {
-    if (m->n_scores + more <= m->cap_scores) return 1;
-    size_t cap = m->cap_scores ? m->cap_scores : 1024;
-    while (cap < m->n_scores + more) cap *= 2;
-    scored *s = realloc(m->scores, cap * sizeof *s);
-    if (!s) return 0;
-    m->scores = s;
-    m->cap_scores = cap;
+/* Room for `more` samples' probs and labels, so that an add either happens whole or not at all. */
+static int reserve_kept(clcnn_metrics *m, size_t more) {
+    if (m->n_kept + more <= m->cap_kept) return 1;
+    size_t cap = m->cap_kept ? m->cap_kept : 1024;
+    while (cap < m->n_kept + more) cap *= 2;
+    float *p = realloc(m->probs, cap * (size_t)m->classes * sizeof *p);
+    if (p) m->probs = p;
+    int *l = p ? realloc(m->labels, cap * sizeof *l) : NULL;
+    if (l) m->labels = l;
+    if (!p || !l) return 0;
+    m->cap_kept = cap;
     return 1;
 }
 
@@ -89,16 +101,19 @@ clcnn_status clcnn_metrics_add(clcnn_metrics *metrics, int n, const float *probs
     clcnn_metrics *m = metrics;
     clcnn_status st = check_samples(m, n, probs, labels);
     if (st != CLCNN_OK) return st;
-    if (m->classes == 2 && !reserve_scores(m, (size_t)n))
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_add: no host memory for %lld scores",
-                           (long long)(m->n_scores + (size_t)n));
+    if (keeps_probs(m) && !reserve_kept(m, (size_t)n))
+        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_add: no host memory for %lld samples' probs",
+                           (long long)(m->n_kept + (size_t)n));
     for (int i = 0; i < n; i++) {
         const float *p = probs + (size_t)i * m->classes;
         int pred = 0;
         for (int k = 1; k < m->classes; k++)
             if (p[k] > p[pred]) pred = k;
         m->confusion[(size_t)labels[i] * m->classes + pred]++;
-        if (m->classes == 2) m->scores[m->n_scores++] = (scored){p[1], labels[i] == 1};
+        if (keeps_probs(m)) {
+            memcpy(m->probs + m->n_kept * (size_t)m->classes, p, (size_t)m->classes * sizeof *p);
+            m->labels[m->n_kept++] = labels[i];
+        }
     }
     m->samples += n;
     m->loss_sum += loss_sum;
@@ -156,26 +171,47 @@ static int cmp_scored(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* ROC AUC of class 1's score: (rank sum of the positives - P(P+1)/2) / (P N), with
- * tied scores sharing their average rank. NaN without both classes; -1 when out of memory. */
-static double roc_auc(const clcnn_metrics *m) {
-    int64_t pos = 0;
-    for (size_t i = 0; i < m->n_scores; i++) pos += m->scores[i].positive;
-    const int64_t neg = (int64_t)m->n_scores - pos;
-    if (pos == 0 || neg == 0) return NAN;
-    scored *s = malloc(m->n_scores * sizeof *s);
+/* ROC AUC of class k's prob against "label is k": (rank sum of the positives -
+ * P(P+1)/2) / (P N), with tied scores sharing their average rank. NaN without both
+ * positives and negatives; -1 when out of memory. */
+static double roc_auc(const clcnn_metrics *m, int k) {
+    const size_t n = m->n_kept;
+    scored *s = malloc((n ? n : 1) * sizeof *s);
     if (!s) return -1.0;
-    memcpy(s, m->scores, m->n_scores * sizeof *s);
-    qsort(s, m->n_scores, sizeof *s, cmp_scored);
+    int64_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        s[i] = (scored){m->probs[i * (size_t)m->classes + (size_t)k], m->labels[i] == k};
+        pos += s[i].positive;
+    }
+    const int64_t neg = (int64_t)n - pos;
+    if (pos == 0 || neg == 0) {
+        free(s);
+        return NAN;
+    }
+    qsort(s, n, sizeof *s, cmp_scored);
     double rank_sum = 0;
-    for (size_t i = 0; i < m->n_scores;) {
+    for (size_t i = 0; i < n;) {
         size_t j = i, tied_pos = 0;
-        for (; j < m->n_scores && s[j].score == s[i].score; j++) tied_pos += (size_t)s[j].positive;
+        for (; j < n && s[j].score == s[i].score; j++) tied_pos += (size_t)s[j].positive;
         rank_sum += (double)tied_pos * (double)(i + 1 + j) / 2.0; /* ranks i+1 .. j averaged */
         i = j;
     }
     free(s);
     return (rank_sum - (double)pos * ((double)pos + 1) / 2.0) / ((double)pos * (double)neg);
+}
+
+/* The AUC: class 1's for two classes, the mean of every class's one-vs-rest AUC for more
+ * (NaN when a class has no sample or every sample: scikit-learn refuses those). */
+static double auc_of(const clcnn_metrics *m) {
+    if (!keeps_probs(m)) return NAN;
+    if (m->classes == 2) return roc_auc(m, 1);
+    double sum = 0;
+    for (int k = 0; k < m->classes; k++) {
+        const double a = roc_auc(m, k);
+        if (a < 0) return a;
+        sum += a; /* a NaN makes the mean NaN */
+    }
+    return sum / m->classes;
 }
 
 clcnn_status clcnn_metrics_get(const clcnn_metrics *metrics, clcnn_metrics_summary *summary) {
@@ -206,12 +242,10 @@ clcnn_status clcnn_metrics_get(const clcnn_metrics *metrics, clcnn_metrics_summa
         s.macro_recall = sum_r / present;
         s.macro_f1 = sum_f / present;
     }
-    if (m->classes == 2) {
-        s.auc = roc_auc(m);
-        if (s.auc < 0)
-            return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_get: no host memory to rank %lld scores",
-                               (long long)m->n_scores);
-    }
+    s.auc = auc_of(m);
+    if (s.auc < 0)
+        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_get: no host memory to rank %lld scores",
+                           (long long)m->n_kept);
     *summary = s;
     return CLCNN_OK;
 }
