@@ -1,5 +1,6 @@
 /* test_dataset.c: clcnn_dataset_open and clcnn_dataset_split. ImageFolder trees (class
- * and file order, extension case, hidden entries, files in the root, symlinks, empty
+ * and file order, nested folders in torchvision's order, extension case, hidden entries,
+ * files in the root, symlinks (a loop skipped), empty
  * classes, a given class list), CSV lists (header or not, blank lines, CRLF, quotes,
  * relative and absolute paths, numeric labels, malformed lines named by number), the
  * errors, and the stratified split (counts per class, determinism per seed, disjoint
@@ -36,30 +37,37 @@ static void expect_image(const clcnn_dataset *ds, int i, const char *path, int l
 
 /* ---- ImageFolder ---- */
 
-/* ROOT/{C,a,b,empty,linked->elsewhere}, with decoys that must be ignored. */
+/* ROOT/{C,a,b,empty,linked->elsewhere}, with decoys that must be ignored; class a has
+ * images in nested folders, as torchvision's ImageFolder takes them. */
 static int make_folder_tree(tmptree *t) {
     static const char *const images[] = {"a/2.png", "a/10.JPG", "a/b.jpeg", "a/c.Jpeg", "b/x.png", "C/z.PNG",
-                                         "elsewhere/q.jpg"};
+                                         "elsewhere/q.jpg", "a/sub.png/inner.png", "a/x/y.png", "a/x-y/z.png",
+                                         "a/x/deep/d.png"};
     static const char *const decoys[] = {"a/.hidden.png", "a/notes.txt", "a/d.gif", "a/png", "a/.png",
-                                         ".hidden/h.png", "x.png", "readme.txt", "a/sub.png/inner.png"};
+                                         ".hidden/h.png", "x.png", "readme.txt", "a/.git/h.png"};
     int ok = tmptree_mkdir(t, "empty");
     for (size_t i = 0; i < sizeof images / sizeof images[0]; i++) ok &= tmptree_write(t, images[i], fake_png, 0);
     for (size_t i = 0; i < sizeof decoys / sizeof decoys[0]; i++) ok &= tmptree_write(t, decoys[i], fake_png, 0);
     ok &= tmptree_symlink(t, "../b/x.png", "a/link.png");          /* a file link: followed */
     ok &= tmptree_symlink(t, "../b/missing.png", "a/broken.png");  /* a broken link: skipped */
     ok &= tmptree_symlink(t, "elsewhere", "linked");               /* a folder link: a class */
+    ok &= tmptree_symlink(t, "..", "a/x/up");                      /* a loop: skipped, with a warning */
     return ok;
 }
 
 /* The tree above as a data set rooted at `root` (the path as the caller wrote it). */
 static void expect_folder_tree(const clcnn_dataset *ds, const char *root) {
-    /* Byte order: upper case before lower case, '1' before '2'; "elsewhere" is a class too. */
+    /* Byte order: upper case before lower case, '1' before '2'; "elsewhere" is a class
+     * too. Within a class, folder by folder in byte order of their paths (torchvision's
+     * sorted(os.walk(...)), checked with its make_dataset): a/x-y comes before a/x/deep. */
     static const char *const classes[] = {"C", "a", "b", "elsewhere", "empty", "linked"};
     static const struct {
         const char *rel;
         int label;
-    } want[] = {{"C/z.PNG", 0},   {"a/10.JPG", 1},        {"a/2.png", 1},       {"a/b.jpeg", 1}, {"a/c.Jpeg", 1},
-                {"a/link.png", 1}, {"b/x.png", 2},        {"elsewhere/q.jpg", 3}, {"linked/q.jpg", 5}};
+    } want[] = {{"C/z.PNG", 0},     {"a/10.JPG", 1},          {"a/2.png", 1},        {"a/b.jpeg", 1},
+                {"a/c.Jpeg", 1},    {"a/link.png", 1},        {"a/sub.png/inner.png", 1}, {"a/x/y.png", 1},
+                {"a/x-y/z.png", 1}, {"a/x/deep/d.png", 1},    {"b/x.png", 2},        {"elsewhere/q.jpg", 3},
+                {"linked/q.jpg", 5}};
     const int n = (int)(sizeof want / sizeof want[0]);
     expect_classes(ds, 6, classes);
     CHECK(clcnn_dataset_size(ds) == n, "%d images, expected %d", clcnn_dataset_size(ds), n);
@@ -106,9 +114,10 @@ static void test_dataset_given_classes(void) {
         expect_classes(ds, 7, want_classes);
         expect_image(ds, 0, tmptree_path(&t, "C/z.PNG"), 5);
         expect_image(ds, 1, tmptree_path(&t, "a/10.JPG"), 3);
-        expect_image(ds, 6, tmptree_path(&t, "b/x.png"), 1);
-        expect_image(ds, 7, tmptree_path(&t, "elsewhere/q.jpg"), 6);
-        expect_image(ds, 8, tmptree_path(&t, "linked/q.jpg"), 0);
+        expect_image(ds, 9, tmptree_path(&t, "a/x/deep/d.png"), 3);
+        expect_image(ds, 10, tmptree_path(&t, "b/x.png"), 1);
+        expect_image(ds, 11, tmptree_path(&t, "elsewhere/q.jpg"), 6);
+        expect_image(ds, 12, tmptree_path(&t, "linked/q.jpg"), 0);
     }
     clcnn_dataset_destroy(ds);
 

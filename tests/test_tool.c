@@ -317,6 +317,44 @@ done:
     tmptree_close(&t);
 }
 
+/* Data as PyTorch users bring it: images in nested folders of a class count (as
+ * torchvision's ImageFolder takes them) and train says per class how many it found; a
+ * single class, or a class folder without images, is refused in one line before the
+ * run folder is made. */
+static void test_tool_data_layout(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "layout") || !make_data(&t)) goto done;
+    const char *b = tmptree_build_dir(), *r = t.root;
+    CHECK(tmptree_run(&t, "nest", "mkdir -p %s/data/train/damaged/2023/roofs && mv %s/data/train/damaged/000[0-3].png "
+                      "%s/data/train/damaged/2023/roofs/", r, r, r) == 0, "cannot nest images");
+    int rc = tmptree_run(&t, "train", "%s/clcnn train --data %s/data/train --arch compact --size 32 --epochs 1 --out %s/run",
+                         b, r, r);
+    char *out = tmptree_slurp(&t, "train.out");
+    CHECK(rc == 0 && out && strstr(out, "training images: 24 (damaged 12, intact 12)"),
+          "nested images (exit %d):\n%s", rc, out ? out : "");
+    free(out);
+    static const struct {
+        const char *setup, *data, *want;
+    } cases[] = {{"mkdir -p %s/one/only && cp %s/data/val/damaged/0000.png %s/one/only/", "one", "has one class (only)"},
+                 {"mkdir -p %s/data/val/empty%s%s", "data/val", "class empty has no images"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        CHECK(tmptree_run(&t, "setup", cases[i].setup, r, i ? "" : r, i ? "" : r) == 0, "setup %zu failed", i);
+        rc = tmptree_run(&t, "bad", "%s/clcnn train --data %s/%s --arch compact --size 32 --out %s/bad%zu", b, r,
+                         cases[i].data, r, i);
+        char *err = tmptree_slurp(&t, "bad.err"), dir[32];
+        snprintf(dir, sizeof dir, "bad%zu", i);
+        /* the empty class is also a warning of the data set's, the line before */
+        CHECK(rc != 0 && err && strstr(err, cases[i].want) && count_lines(err) == (i ? 2 : 1) &&
+                  tmptree_count(&t, dir) == 0,
+              "%s: exit %d, run folder %s, %s", cases[i].data, rc, tmptree_count(&t, dir) == 0 ? "absent" : "made",
+              err ? err : "");
+        free(err);
+    }
+done:
+    tmptree_close(&t);
+}
+
 /* Whether tensor `name` holds the same values in a and b (both must have it). */
 static int same_tensor(const clcnn_weights *a, const clcnn_weights *b, const char *name) {
     const clcnn_tensor *ta = clcnn_weights_get(a, name), *tb = clcnn_weights_get(b, name);
@@ -658,6 +696,7 @@ const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_g
                                      {"tool_freeze_backbone_keeps_init", test_tool_freeze_backbone_keeps_init},
                                      {"tool_freeze_errors", test_tool_freeze_errors},
                                      {"tool_metrics_files", test_tool_metrics_files},
+                                     {"tool_data_layout", test_tool_data_layout},
                                      {"tool_kill_resume", test_tool_kill_resume},
                                      {"tool_errors", test_tool_errors},
                                      {NULL, NULL}};

@@ -109,6 +109,7 @@ typedef struct {
     char *options_json;
     clcnn_weights *resumed; /* --resume: RUN/last.safetensors */
     char optimizer_line[256]; /* what the trainer runs with, printed under the run's first line */
+    char trainable_line[128]; /* how much of the network trains, printed with it */
 } run;
 
 static char *run_path(const char *file) {
@@ -244,12 +245,34 @@ done:
 
 /* ---- setting up ---- */
 
+/* The training data is a classifier's: two classes or more, each with images (as
+ * torchvision's ImageFolder requires); else one line naming the mistake. */
+static int check_classes(const clcnn_dataset *ds) {
+    const int k = clcnn_dataset_class_count(ds);
+    if (k < 2)
+        return tool_fail(cmd, "%s has one class (%s): a classifier needs two or more, one folder each "
+                         "(%s/CLASS/IMAGE)", o.data, k ? clcnn_dataset_class_name(ds, 0) : "none", o.data);
+    unsigned char *seen = calloc((size_t)k, 1);
+    if (!seen) return tool_fail(cmd, "out of host memory");
+    for (int i = 0; i < clcnn_dataset_size(ds); i++) seen[clcnn_dataset_label(ds, i)] = 1;
+    int empty = 0;
+    while (empty < k && seen[empty]) empty++;
+    free(seen);
+    if (empty < k)
+        return tool_fail(cmd, "%s: class %s has no images (.png, .jpg, .jpeg)", o.data, clcnn_dataset_class_name(ds, empty));
+    return 0;
+}
+
 static int open_data(run *r) {
     clcnn_status st;
     clcnn_dataset *all = NULL;
     const char *const *names = (const char *const *)r->desc.class_names;
     if ((st = clcnn_dataset_open(o.data, names ? r->desc.classes : 0, names, &all)) != CLCNN_OK)
         return tool_fail_status(cmd, NULL, st);
+    if (check_classes(all)) {
+        clcnn_dataset_destroy(all);
+        return 1;
+    }
     if (o.val_split > 0) {
         if (o.val_split >= 1) {
             clcnn_dataset_destroy(all);
@@ -303,7 +326,8 @@ static int apply_freezing(run *r, const clcnn_weights *init) {
     size_t elements;
     const int trainable = tool_trainable_params(r->g, &elements);
     if (trainable == 0) return tool_fail(cmd, "every parameter is frozen: nothing would train (see clcnn layers)");
-    fprintf(stderr, "%d parameter tensors (%zu values) will train\n", trainable, elements);
+    snprintf(r->trainable_line, sizeof r->trainable_line, "trains %d parameter tensors (%zu values) of %d",
+             trainable, elements, clcnn_graph_param_count(r->g));
     return 0;
 }
 
@@ -481,14 +505,21 @@ done:
 }
 
 /* A fresh run must not overwrite another run's checkpoints. */
-static int prepare_out_dir(void) {
-    if (mkdir(o.out, 0777) != 0 && errno != EEXIST) return tool_fail(cmd, "cannot create %s: %s", o.out, strerror(errno));
+/* A new run refuses an --out folder that holds one; the folder itself is made only once
+ * the data, model and trainer are ready (make_out_dir), so that a run that stops on a
+ * mistake leaves nothing behind (and an --out inside --data is no class). */
+static int check_out_dir(void) {
     char *last = run_path("last.safetensors");
     if (!last) return tool_fail(cmd, "out of host memory");
     struct stat s;
     const int exists = stat(last, &s) == 0;
     free(last);
     if (exists) return tool_fail(cmd, "%s already holds a run: continue it with --resume %s, or choose another --out", o.out, o.out);
+    return 0;
+}
+
+static int make_out_dir(void) {
+    if (mkdir(o.out, 0777) != 0 && errno != EEXIST) return tool_fail(cmd, "cannot create %s: %s", o.out, strerror(errno));
     return 0;
 }
 
@@ -634,10 +665,12 @@ static int check_options(void) {
 static int train_run(void) {
     run r = {.best = -INFINITY};
     int rc = 1;
-    if ((!o.resume && prepare_out_dir()) || cli_open(PROG, o.device, &r.ctx) != CLCNN_OK) goto done;
+    if ((!o.resume && check_out_dir()) || cli_open(PROG, o.device, &r.ctx) != CLCNN_OK) goto done;
     if (o.resume && (restore_options(&r) || check_options())) goto done;
     if (!(r.options_json = opt_to_json(&command))) goto done; /* it said why */
-    if (open_data(&r) || describe(&r) || build_model(&r) || make_loaders(&r) || make_trainer(&r)) goto done;
+    if (open_data(&r) || describe(&r) || build_model(&r) || make_loaders(&r) || make_trainer(&r) ||
+        (!o.resume && make_out_dir()))
+        goto done;
     if (!r.history && (r.history_cap = o.epochs + 1) && !(r.history = calloc((size_t)r.history_cap, sizeof *r.history))) {
         tool_fail(cmd, "out of host memory");
         goto done;
@@ -654,8 +687,9 @@ static int train_run(void) {
     printf("training %s (%d classes, %d training images) at %dx%d on %s, %d epochs of %d batches\n", r.desc.arch,
            r.desc.classes, clcnn_dataset_size(r.train_set), r.desc.size, r.desc.size, dev.name, o.epochs,
            clcnn_loader_batches(r.train_loader));
-    if (r.val_set) printf("validation: %d images\n", clcnn_dataset_size(r.val_set));
-    printf("%s\n", r.optimizer_line);
+    tool_print_class_counts("training images", r.train_set);
+    if (r.val_set) tool_print_class_counts("validation images", r.val_set);
+    printf("%s\n%s\n", r.optimizer_line, r.trainable_line);
     fflush(stdout);
     if ((rc = train_loop(&r)) == 0) {
         const int bad = clcnn_loader_bad_images(r.train_loader) + (r.val_loader ? clcnn_loader_bad_images(r.val_loader) : 0);

@@ -169,3 +169,22 @@ const char *tool_output_layer(const clcnn_graph *g) {
     clcnn_layer_info info;
     return clcnn_graph_layer(g, clcnn_graph_layer_count(g) - 1, &info) == CLCNN_OK ? info.name : NULL;
 }
+
+void tool_print_class_counts(const char *what, const clcnn_dataset *ds) {
+    const int k = clcnn_dataset_class_count(ds), n = clcnn_dataset_size(ds);
+    int *count = calloc((size_t)(k > 0 ? k : 1), sizeof *count);
+    for (int i = 0; count && i < n; i++) {
+        const int label = clcnn_dataset_label(ds, i);
+        if (label >= 0 && label < k) count[label]++;
+    }
+    printf("%s: %d (", what, n);
+    for (int c = 0; c < k; c++) {
+        if (c == 12 && k > 13) { /* many classes: the rest in one figure */
+            printf(", and %d more classes", k - c);
+            break;
+        }
+        printf("%s%s %d", c ? ", " : "", clcnn_dataset_class_name(ds, c), count ? count[c] : -1);
+    }
+    printf(")\n");
+    free(count);
+}

@@ -47,6 +47,9 @@ void tool_input_free(tool_input *in);
 int tool_eval_batch(const char *cmd, clcnn_graph *g, tool_input *in, const clcnn_batch *b, int classes, float *probs,
                     int *labels, clcnn_metrics *m);
 
+/* "what: 24 (damaged 12, intact 12)": how many images each class of ds has, on stdout. */
+void tool_print_class_counts(const char *what, const clcnn_dataset *ds);
+
 /* The name of the graph's output layer (its last). */
 const char *tool_output_layer(const clcnn_graph *g);
 

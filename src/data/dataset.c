@@ -143,31 +143,67 @@ static clcnn_status list_dir(const char *dir, int want, str_list *out) {
     return st;
 }
 
-/* Add the images of one class folder, all with candidate class k. */
+/* Folders below a class folder that are followed, at most (a guard against deep trees). */
+#define CLASS_TREE_MAX_DEPTH 32
+
+/* The folders of the tree under dir, dir included, into *dirs (unsorted), following
+ * symbolic links but never one that leads back to a folder on the way down from the
+ * class folder (ancestors[0 .. depth)). */
+static clcnn_status collect_dirs(const char *dir, struct stat *ancestors, int depth, str_list *dirs) {
+    struct stat here;
+    if (stat(dir, &here) != 0) return clcnn_error(NULL, CLCNN_ERR_IO, "%s: cannot open folder (%s)", dir, strerror(errno));
+    for (int i = 0; i < depth; i++)
+        if (ancestors[i].st_dev == here.st_dev && ancestors[i].st_ino == here.st_ino) {
+            clcnn_log(CLCNN_LOG_WARN, "%s: skipped (a link back to a folder above it)", dir);
+            return CLCNN_OK;
+        }
+    if (depth >= CLASS_TREE_MAX_DEPTH) {
+        clcnn_log(CLCNN_LOG_WARN, "%s: skipped (more than %d folders deep)", dir, CLASS_TREE_MAX_DEPTH);
+        return CLCNN_OK;
+    }
+    ancestors[depth] = here;
+    char *copy = strdup(dir);
+    if (!str_list_take(dirs, copy)) return no_memory(dir);
+    str_list subs = {0};
+    clcnn_status st = list_dir(dir, WANT_DIRS, &subs);
+    for (int i = 0; i < subs.n && st == CLCNN_OK; i++) {
+        char *sub = path_join(dir, subs.v[i]);
+        st = sub ? collect_dirs(sub, ancestors, depth + 1, dirs) : no_memory(dir);
+        free(sub);
+    }
+    str_list_free(&subs);
+    return st;
+}
+
+/* Add the images of one class folder and every folder below it, all with candidate
+ * class k, in the order of torchvision's ImageFolder: folder by folder in byte-wise
+ * order of their paths (a folder before its subfolders), each folder's images sorted. */
 static clcnn_status add_class_folder(builder *b, const char *root, const char *name, int k) {
-    clcnn_status st = CLCNN_OK;
-    str_list files = {0};
+    str_list dirs = {0}, files = {0};
+    struct stat ancestors[CLASS_TREE_MAX_DEPTH];
     char *dir = path_join(root, name);
     if (!dir) return no_memory(root);
-    st = list_dir(dir, WANT_IMAGES, &files);
-    if (st != CLCNN_OK) goto free_dir;
-    if (files.n == 0) clcnn_log(CLCNN_LOG_WARN, "%s: class folder with no images (.png, .jpg, .jpeg)", dir);
-    int *cand = realloc(b->cand, ((size_t)b->paths.n + (size_t)files.n + 1) * sizeof *cand);
-    if (!cand) {
-        st = no_memory(dir);
-        goto free_files;
-    }
-    b->cand = cand;
-    for (int i = 0; i < files.n; i++) {
-        b->cand[b->paths.n] = k;
-        if (!str_list_take(&b->paths, path_join(dir, files.v[i]))) {
+    clcnn_status st = collect_dirs(dir, ancestors, 0, &dirs);
+    if (st == CLCNN_OK && dirs.n > 1) qsort(dirs.v, (size_t)dirs.n, sizeof *dirs.v, cmp_str_ptr);
+    const int before = b->paths.n;
+    for (int d = 0; d < dirs.n && st == CLCNN_OK; d++) {
+        str_list_free(&files);
+        if ((st = list_dir(dirs.v[d], WANT_IMAGES, &files)) != CLCNN_OK) break;
+        int *cand = realloc(b->cand, ((size_t)b->paths.n + (size_t)files.n + 1) * sizeof *cand);
+        if (!cand) {
             st = no_memory(dir);
-            goto free_files;
+            break;
+        }
+        b->cand = cand;
+        for (int i = 0; i < files.n && st == CLCNN_OK; i++) {
+            b->cand[b->paths.n] = k;
+            if (!str_list_take(&b->paths, path_join(dirs.v[d], files.v[i]))) st = no_memory(dir);
         }
     }
-free_files:
+    if (st == CLCNN_OK && b->paths.n == before)
+        clcnn_log(CLCNN_LOG_WARN, "%s: class folder with no images (.png, .jpg, .jpeg)", dir);
     str_list_free(&files);
-free_dir:
+    str_list_free(&dirs);
     free(dir);
     return st;
 }
