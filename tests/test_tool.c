@@ -545,8 +545,22 @@ static void test_tool_errors(void) {
     for (int i = 0; i < 6; i++) {
         const int rc = tmptree_run(&t, "help", "%s/clcnn %s --help", b, helps[i]);
         char *out = tmptree_slurp(&t, "help.out");
-        CHECK(rc == 0 && out && strstr(out, "usage: clcnn"), "clcnn %s --help exited %d", helps[i], rc);
+        CHECK(rc == 0 && out && strstr(out, "usage: clcnn") && strstr(out, "--device"),
+              "clcnn %s --help exited %d, or does not offer --device:\n%s", helps[i], rc, out ? out : "");
         free(out);
+    }
+    /* devices takes --device too: it marks the device that spec selects, or names the spec */
+    {
+        int rc = tmptree_run(&t, "devices", "%s/clcnn devices --device 0", b);
+        char *out = tmptree_slurp(&t, "devices.out");
+        CHECK(rc == 0 && out && strstr(out, "* = the device --device 0 selects"), "devices --device 0: exit %d, %s",
+              rc, out ? out : "");
+        free(out);
+        rc = tmptree_run(&t, "devices", "%s/clcnn devices --device no-such-device", b);
+        char *err = tmptree_slurp(&t, "devices.err");
+        CHECK(rc != 0 && err && strstr(err, "no-such-device") && count_lines(err) == 1,
+              "devices --device no-such-device: exit %d, %s", rc, err ? err : "");
+        free(err);
     }
     struct {
         const char *args, *want;

@@ -42,14 +42,21 @@ static const char *type_name(const clcnn_device_info *d) {
 }
 
 static int cmd_devices(int argc, char **argv) {
+    const char *spec = NULL; /* --device D: which device that would pick, marked instead of the default */
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--device")) {
+            if (!(spec = cli_value(argc, argv, &i))) return cli_fail(PROG, "devices: %s", "--device needs a value");
+            continue;
+        }
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: clcnn devices\n\nLists every OpenCL device on every platform: index, type (GPU,\n"
+            printf("usage: clcnn devices [--device D]\n\nLists every OpenCL device on every platform: index, type (GPU,\n"
                    "iGPU for an integrated one, CPU, soft for a software rasteriser), vendor, name,\n"
                    "OpenCL C version, compute units, memory, fp16/fp64 support, and the fp32\n"
                    "GFLOP/s estimate (units x lanes x 2 x clock) that ranks devices of one type.\n"
                    "`*` marks the device used by default: discrete GPUs first, then integrated\n"
-                   "ones, then CPUs; a software rasteriser only when named (CLCNN_DEVICE changes it).\n");
+                   "ones, then CPUs; a software rasteriser only when named (CLCNN_DEVICE changes it).\n"
+                   "With --device D (an index, gpu, cpu or part of a name, as every command takes it)\n"
+                   "`*` marks the device D selects instead.\n");
             return 0;
         }
         return cli_fail(PROG, "devices: unknown option %s (see clcnn devices --help)", argv[i]);
@@ -62,8 +69,10 @@ static int cmd_devices(int argc, char **argv) {
         return 1;
     }
     int def = -1;
-    if (clcnn_device_select(NULL, &def) != CLCNN_OK)
+    if (clcnn_device_select(spec, &def) != CLCNN_OK) {
+        if (spec) return cli_fail_status(PROG, NULL, CLCNN_ERR_NO_DEVICE);
         fprintf(stderr, "%s: warning: %s\n", PROG, clcnn_last_error(NULL));
+    }
     printf("   #  type  %-28s %-34s %-22s %4s %10s  fp16 fp64 %9s\n", "vendor", "name", "OpenCL C", "CUs", "memory",
            "est GF/s");
     for (int i = 0; i < n; i++) {
@@ -73,7 +82,8 @@ static int cmd_devices(int argc, char **argv) {
                type_name(&d), d.vendor, d.name, d.opencl_c_version, d.compute_units, d.global_mem_bytes / 1e9,
                d.has_fp16 ? "yes" : "no", d.has_fp64 ? "yes" : "no", d.est_gflops);
     }
-    printf("\n* = default device%s\n", getenv("CLCNN_DEVICE") ? " (from CLCNN_DEVICE)" : "");
+    if (spec) printf("\n* = the device --device %s selects\n", spec);
+    else printf("\n* = default device%s\n", getenv("CLCNN_DEVICE") ? " (from CLCNN_DEVICE)" : "");
     return 0;
 }
 

@@ -32,7 +32,8 @@ static const opt_spec specs[] = {
     {"--alpha", OPT_FLOAT, &o.alpha, "A", "heatmap weight in the overlay, 0..1"},
     {"--threshold", OPT_STRING, &o.threshold, "T", "box/area threshold: a fraction of the map's maximum, or otsu"},
     {"--max-boxes", OPT_COUNT, &o.max_boxes, "N", "boxes per image"},
-    {"--aug-smooth", OPT_FLAG, &o.aug_smooth, NULL, "average maps over flipped and brightness variants"},
+    {"--aug-smooth", OPT_FLAG, &o.aug_smooth, NULL,
+     "average maps over 6 variants: mirrored or not, input x0.9, x1, x1.1 (pytorch-grad-cam's aug_smooth)"},
     {"--metrics", OPT_FLAG, &o.metrics, NULL, "also deletion and insertion AUCs per image (slower)"},
     {"--batch", OPT_INT, &o.batch, "B", "images per device pass"},
     {"--json", OPT_FLAG, &o.json, NULL, "print cam.json's contents to stdout"},
@@ -159,22 +160,23 @@ static int maps_for(cam_run *r, const clcnn_tensor *x, int n, const int *targets
                            : layer_maps(r, x, n, r->n_layers ? r->layers[0] : NULL, targets, maps, h, w, probs, used);
 }
 
-/* --aug-smooth: the mean of the raw maps of the image, its mirror (whose map is mirrored
- * back) and two brightness variants (x0.9, x1.1 before normalisation), all explaining the
- * class chosen for the original image, as pytorch-grad-cam's aug_smooth. */
-static void variant(const cam_run *r, const float *x, int n, int kind, float *out) {
-    const int s = r->d.size;
+/* --aug-smooth, as pytorch-grad-cam's aug_smooth (ttach's HorizontalFlip and
+ * Multiply([0.9, 1, 1.1]) composed): the mean of the raw maps of 6 variants, the image
+ * and its mirror, each with its normalised input times 0.9, 1 and 1.1; a mirror's map is
+ * mirrored back. Every variant explains the class chosen for the original image (as
+ * pytorch-grad-cam does when given targets). Variant v: mirrored when v >= 3, factor
+ * AUG_FACTORS[v % 3]; variant 0 is the image itself. */
+enum { AUG_VARIANTS = 6 };
+static const float AUG_FACTORS[3] = {1.0f, 0.9f, 1.1f};
+
+static void variant(const cam_run *r, const float *x, int n, int v, float *out) {
+    const int s = r->d.size, mirror = v >= 3;
+    const float f = AUG_FACTORS[v % 3];
     for (int i = 0; i < n * 3; i++) {
-        const int c = i % 3;
-        const float mean = r->d.norm.mean[c], std = r->d.norm.std[c], f = kind == 2 ? 0.9f : 1.1f;
         const float *src = x + (size_t)i * s * s;
         float *dst = out + (size_t)i * s * s;
         for (int y = 0; y < s; y++)
-            for (int xx = 0; xx < s; xx++) {
-                const float v = src[y * s + xx];
-                if (kind == 1) dst[y * s + (s - 1 - xx)] = v;
-                else dst[y * s + xx] = ((v * std + mean) * f - mean) / std;
-            }
+            for (int xx = 0; xx < s; xx++) dst[y * s + (mirror ? s - 1 - xx : xx)] = src[y * s + xx] * f;
     }
 }
 
@@ -185,22 +187,22 @@ static int smoothed_maps(cam_run *r, tool_input *in, const float *x, int n, cons
     float *xv = malloc(per * n * sizeof *xv), *pv = malloc((size_t)n * r->d.classes * sizeof *pv);
     int *uv = malloc((size_t)n * sizeof *uv), rc = 0;
     if (!xv || !pv || !uv) rc = tool_fail(cmd, "out of host memory");
-    for (int kind = 1; !rc && kind <= 3; kind++) {
+    for (int v = 1; !rc && v < AUG_VARIANTS; v++) {
         float *mv = NULL;
         int vh, vw;
-        variant(r, x, n, kind, xv);
+        variant(r, x, n, v, xv);
         const clcnn_status st = tool_input_set(in, n, xv, NULL);
         if (st != CLCNN_OK) rc = tool_fail_status(cmd, r->ctx, st);
         else rc = maps_for(r, in->x, n, used, &mv, &vh, &vw, pv, uv);
         for (int i = 0; !rc && i < n; i++)
             for (int y = 0; y < *h; y++)
                 for (int xx = 0; xx < *w; xx++) {
-                    const int sx = kind == 1 ? *w - 1 - xx : xx;
+                    const int sx = v >= 3 ? *w - 1 - xx : xx;
                     (*maps)[i * cells + (size_t)y * *w + xx] += mv[i * cells + (size_t)y * *w + sx];
                 }
         free(mv);
     }
-    for (size_t i = 0; !rc && i < cells * n; i++) (*maps)[i] *= 0.25f;
+    for (size_t i = 0; !rc && i < cells * n; i++) (*maps)[i] *= 1.0f / AUG_VARIANTS;
     free(xv), free(pv), free(uv);
     return rc;
 }

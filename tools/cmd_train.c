@@ -63,7 +63,7 @@ static const opt_spec specs[] = {
     {"--no-augment", OPT_FLAG, &o.no_augment, NULL, "no random crops, flips, rotation or colour jitter"},
     {"--vflip", OPT_FLAG, &o.vflip, NULL, "also flip vertically (aerial and satellite images)"},
     {"--rotate", OPT_FLOAT, &o.rotate, "DEG", "random rotation within +-DEG"},
-    {"--crop-scale", OPT_FLOAT, &o.crop_scale, "F", "random crops keep F..1 of the area (1: no cropping)"},
+    {"--crop-scale", OPT_FLOAT, &o.crop_scale, "F", "random crops keep F..1 of the area (1: no zoom; the centred square)"},
     {"--no-shuffle", OPT_FLAG, &o.no_shuffle, NULL, "visit images in sorted order"},
     {"--seed", OPT_SEED, &o.seed, "N", "seed of initialisation, split, order and augmentation"},
     {"--on-bad-image", OPT_STRING, &o.on_bad, "X", "skip (warn and count) or fail"},
