@@ -780,6 +780,10 @@ typedef struct {
     int threads;                /* decoding threads; 0: the number of online CPUs, at most 8 */
     int skip_bad;               /* 1: leave out images that fail to decode (counted, logged as a
                                    warning); 0: the batch holding one fails with its error */
+    int balanced;               /* 1: each epoch draws as many images as the data set has, with
+                                   replacement, every class (with images) equally likely and every
+                                   image of a class too (PyTorch's WeightedRandomSampler with weights
+                                   1 / class count); seeded as shuffle. 0: each image once */
 } clcnn_loader_params;
 
 typedef struct {

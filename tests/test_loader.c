@@ -175,6 +175,54 @@ close_tree:
     tmptree_close(&t);
 }
 
+/* balanced = 1 on a 40:4 data set: each epoch as many images as the set, drawn with
+ * replacement with the classes equally likely (about half from the small class over
+ * ten epochs, each of its images among them), the same draws for the same seed, and
+ * the pixels clcnn_image_prepare's for each index drawn. */
+static void test_loader_balanced(void) {
+    test_rng rng = {g_seed ^ 0xba1a4ull};
+    tmptree t;
+    if (!tmptree_open(&t, "loader")) return;
+    const int counts[] = {40, 4};
+    clcnn_dataset *ds = make_images(&t, 2, counts, &rng) ? open_images(&t) : NULL;
+    clcnn_loader *L = NULL, *again = NULL;
+    run *r = NULL, *r2 = NULL;
+    if (!ds) goto close_tree;
+    clcnn_loader_params p = eval_params(11, 2, 1, test_rng_next(&rng));
+    p.balanced = 1;
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    CHECK_OK(clcnn_loader_create(ds, &p, &again));
+    if (!L || !again) goto close_tree;
+    int small = 0, total = 0, seen_small[4] = {0};
+    for (int epoch = 0; epoch < 10; epoch++) {
+        free(r);
+        free(r2);
+        r = run_epoch(L, epoch);
+        r2 = run_epoch(again, epoch);
+        if (!r || !r2) goto close_tree;
+        CHECK(r->count == 44 && r->errors == 0, "epoch %d: %d images, %d errors", epoch, r->count, r->errors);
+        CHECK(same_run(r, r2), "epoch %d: two loaders with one seed drew differently", epoch);
+        for (int i = 0; i < r->count; i++) {
+            const int k = r->idx[i], label = clcnn_dataset_label(ds, k);
+            CHECK(r->labels[i] == (float)label, "index %d: label %g, expected %d", k, (double)r->labels[i], label);
+            small += label == 1;
+            if (label == 1) seen_small[k - 40]++;
+        }
+        total += r->count;
+        if (epoch == 0) expect_pixels(r, ds, NULL, p.seed, 0);
+    }
+    /* 440 fair draws: the small class's share within 0.5 +- 0.12 is over 5 standard deviations */
+    CHECK(small > 0.38 * total && small < 0.62 * total, "%d of %d draws from the class of 4 images", small, total);
+    for (int k = 0; k < 4; k++) CHECK(seen_small[k] > 0, "image %d of the small class never drawn", k);
+close_tree:
+    clcnn_loader_destroy(L);
+    clcnn_loader_destroy(again);
+    free(r);
+    free(r2);
+    clcnn_dataset_destroy(ds);
+    tmptree_close(&t);
+}
+
 static void test_loader_deterministic(void) {
     test_rng rng = {g_seed ^ 0xde7e7ull};
     tmptree t;
@@ -381,6 +429,7 @@ close_tree:
 const test_case test_loader_cases[] = {
     {"loader_order_and_cover", test_loader_order_and_cover},
     {"loader_deterministic", test_loader_deterministic},
+    {"loader_balanced", test_loader_balanced},
     {"loader_bad_images", test_loader_bad_images},
     {"loader_restart_and_destroy", test_loader_restart_and_destroy},
     {NULL, NULL},

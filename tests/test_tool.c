@@ -355,6 +355,40 @@ done:
     tmptree_close(&t);
 }
 
+/* Imbalanced data: --class-weights auto gives inverse class frequencies scaled to mean 1
+ * (12 and 3 images: 0.4 and 1.6), explicit weights need one per class (else one line,
+ * nothing written), and --balanced-sampler says what it does. */
+static void test_tool_imbalance(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "imbalance") || !make_data(&t)) goto done;
+    const char *b = tmptree_build_dir(), *r = t.root;
+    CHECK(tmptree_run(&t, "thin", "rm %s/data/train/intact/000[3-9].png %s/data/train/intact/001[01].png", r, r) == 0,
+          "cannot thin the data");
+    int rc = tmptree_run(&t, "train", "%s/clcnn train --data %s/data/train --arch compact --size 32 --batch 8 --epochs 1 "
+                         "--class-weights auto --balanced-sampler --out %s/run", b, r, r);
+    char *out = tmptree_slurp(&t, "train.out");
+    CHECK(rc == 0 && out && strstr(out, "training images: 15 (damaged 12, intact 3)") &&
+              strstr(out, "class weights: damaged 0.4, intact 1.6") && strstr(out, "balanced sampler"),
+          "--class-weights auto --balanced-sampler (exit %d):\n%s", rc, out ? out : "");
+    free(out);
+    rc = tmptree_run(&t, "given", "%s/clcnn train --data %s/data/train --arch compact --size 32 --batch 8 --epochs 1 "
+                     "--class-weights 1,3.5 --out %s/given", b, r, r);
+    out = tmptree_slurp(&t, "given.out");
+    CHECK(rc == 0 && out && strstr(out, "class weights: damaged 1, intact 3.5"), "--class-weights 1,3.5 (exit %d):\n%s",
+          rc, out ? out : "");
+    free(out);
+    rc = tmptree_run(&t, "bad", "%s/clcnn train --data %s/data/train --arch compact --size 32 --class-weights 1,2,3 "
+                     "--out %s/refused_run", b, r, r);
+    char *err = tmptree_slurp(&t, "bad.err");
+    CHECK(rc != 0 && err && strstr(err, "--class-weights 1,2,3: 3 weights for 2 classes") && count_lines(err) == 1 &&
+              tmptree_count(&t, "refused_run") == 0,
+          "--class-weights with a weight too many: exit %d, %s", rc, err ? err : "");
+    free(err);
+done:
+    tmptree_close(&t);
+}
+
 /* Whether tensor `name` holds the same values in a and b (both must have it). */
 static int same_tensor(const clcnn_weights *a, const clcnn_weights *b, const char *name) {
     const clcnn_tensor *ta = clcnn_weights_get(a, name), *tb = clcnn_weights_get(b, name);
@@ -711,6 +745,7 @@ const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_g
                                      {"tool_freeze_errors", test_tool_freeze_errors},
                                      {"tool_metrics_files", test_tool_metrics_files},
                                      {"tool_data_layout", test_tool_data_layout},
+                                     {"tool_imbalance", test_tool_imbalance},
                                      {"tool_kill_resume", test_tool_kill_resume},
                                      {"tool_errors", test_tool_errors},
                                      {NULL, NULL}};

@@ -23,7 +23,8 @@ static const char *cmd = "train";
 
 typedef struct {
     const char *data, *val, *arch, *head, *optimizer, *schedule, *init, *out, *resume, *on_bad, *device;
-    const char *freeze, *train_only;
+    const char *freeze, *train_only, *class_weights;
+    int balanced;
     float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale;
     int classes, hidden, size, epochs, epochs_given, batch, partial, freeze_backbone, no_augment, no_shuffle, vflip, threads;
     uint64_t seed;
@@ -65,6 +66,10 @@ static const opt_spec specs[] = {
     {"--rotate", OPT_FLOAT, &o.rotate, "DEG", "random rotation within +-DEG"},
     {"--crop-scale", OPT_FLOAT, &o.crop_scale, "F", "random crops keep F..1 of the area (1: no zoom; the centred square)"},
     {"--no-shuffle", OPT_FLAG, &o.no_shuffle, NULL, "visit images in sorted order"},
+    {"--class-weights", OPT_STRING, &o.class_weights, "W",
+     "loss weight per class: auto (inverse class frequency, mean 1) or w0,w1,... in class order"},
+    {"--balanced-sampler", OPT_FLAG, &o.balanced, NULL,
+     "draw each epoch's images with replacement, every class equally often (imbalanced data)"},
     {"--seed", OPT_SEED, &o.seed, "N", "seed of initialisation, split, order and augmentation"},
     {"--on-bad-image", OPT_STRING, &o.on_bad, "X", "skip (warn and count) or fail"},
     {"--threads", OPT_COUNT, &o.threads, "N", "image decoding threads (0: one per core)"},
@@ -110,6 +115,7 @@ typedef struct {
     clcnn_weights *resumed; /* --resume: RUN/last.safetensors */
     char optimizer_line[256]; /* what the trainer runs with, printed under the run's first line */
     char trainable_line[128]; /* how much of the network trains, printed with it */
+    char optimizer_extra[512]; /* class weights, when given; printed with it */
 } run;
 
 static char *run_path(const char *file) {
@@ -352,6 +358,50 @@ static int build_model(run *r) {
 }
 
 
+/* --class-weights: auto (inverse class frequency, scaled to mean 1) or one weight per
+ * class, in class order, into *out (malloc'd); 1 with the reason printed. */
+static int class_weights(const run *r, float **out) {
+    const int k = r->desc.classes, n = clcnn_dataset_size(r->train_set);
+    float *w = calloc((size_t)k, sizeof *w);
+    if (!w) return tool_fail(cmd, "out of host memory");
+    if (!strcmp(o.class_weights, "auto")) {
+        for (int i = 0; i < n; i++) w[clcnn_dataset_label(r->train_set, i)] += 1.0f;
+        double sum = 0;
+        for (int c = 0; c < k; c++) sum += 1.0 / w[c]; /* every class has images (check_classes) */
+        for (int c = 0; c < k; c++) w[c] = (float)(k / (w[c] * sum));
+        *out = w;
+        return 0;
+    }
+    int got = 0;
+    for (const char *p = o.class_weights; *p; got++) {
+        char *end;
+        const double v = strtod(p, &end);
+        if (end == p || (*end && *end != ',') || !(v >= 0) || !isfinite(v)) {
+            free(w);
+            return tool_fail(cmd, "--class-weights %s: want auto or %d numbers >= 0 separated by commas",
+                             o.class_weights, k);
+        }
+        if (got < k) w[got] = (float)v;
+        p = *end ? end + 1 : end;
+    }
+    if (got != k) {
+        free(w);
+        return tool_fail(cmd, "--class-weights %s: %d weights for %d classes (%s has them in this order: see the "
+                         "class counts it prints)", o.class_weights, got, k, o.data);
+    }
+    *out = w;
+    return 0;
+}
+
+/* "class weights: damaged 1.5, intact 0.5" into the run's trainer line. */
+static void describe_weights(run *r, const float *w) {
+    size_t len = strlen(r->optimizer_extra);
+    len += (size_t)snprintf(r->optimizer_extra + len, sizeof r->optimizer_extra - len, "class weights:");
+    for (int c = 0; c < r->desc.classes && len < sizeof r->optimizer_extra; c++)
+        len += (size_t)snprintf(r->optimizer_extra + len, sizeof r->optimizer_extra - len, "%s %s %.4g",
+                                c ? "," : "", r->desc.class_names[c], (double)w[c]);
+}
+
 static int make_trainer(run *r) {
     clcnn_optimizer_kind kind;
     if (!strcmp(o.optimizer, "sgd")) kind = CLCNN_OPT_SGD;
@@ -360,6 +410,9 @@ static int make_trainer(run *r) {
     else return tool_fail(cmd, "--optimizer is sgd, adam or adamw, not %s", o.optimizer);
     clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(kind), .clip_norm = o.clip,
                             .loss = CLCNN_LOSS_CROSS_ENTROPY, .label_smoothing = o.smoothing};
+    float *weights = NULL;
+    if (o.class_weights && class_weights(r, &weights)) return 1;
+    p.class_weights = weights;
     if (!isnan(o.lr)) {
         if (!(o.lr > 0)) return tool_fail(cmd, "--lr must be above 0, not %g", (double)o.lr);
         p.optimizer.lr = o.lr;
@@ -376,6 +429,8 @@ static int make_trainer(run *r) {
     else if (!strcmp(o.schedule, "constant")) p.schedule.kind = CLCNN_SCHEDULE_CONSTANT;
     else return tool_fail(cmd, "--schedule is cosine, step or constant, not %s", o.schedule);
     clcnn_status st = clcnn_trainer_create(r->g, &p, &r->trainer);
+    if (st == CLCNN_OK && weights) describe_weights(r, weights);
+    free(weights);
     if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
     /* What the trainer runs with, as it has it: the options' values, defaults filled in. */
     clcnn_train_params got;
@@ -399,10 +454,11 @@ static int make_loaders(run *r) {
         return tool_fail(cmd, "--on-bad-image is skip or fail, not %s", o.on_bad);
     clcnn_loader_params lp = {.batch = o.batch, .size = r->desc.size, .shuffle = !o.no_shuffle,
                               .augment = o.no_augment ? NULL : &aug, .norm = r->desc.norm, .seed = o.seed,
-                              .threads = o.threads, .skip_bad = !strcmp(o.on_bad, "skip")};
+                              .threads = o.threads, .skip_bad = !strcmp(o.on_bad, "skip"), .balanced = o.balanced};
     clcnn_status st = clcnn_loader_create(r->train_set, &lp, &r->train_loader);
     if (st == CLCNN_OK && r->val_set) {
         lp.shuffle = 0;
+        lp.balanced = 0;
         lp.augment = NULL;
         st = clcnn_loader_create(r->val_set, &lp, &r->val_loader);
     }
@@ -690,6 +746,9 @@ static int train_run(void) {
     tool_print_class_counts("training images", r.train_set);
     if (r.val_set) tool_print_class_counts("validation images", r.val_set);
     printf("%s\n%s\n", r.optimizer_line, r.trainable_line);
+    if (r.optimizer_extra[0]) printf("%s\n", r.optimizer_extra);
+    if (o.balanced) printf("balanced sampler: each epoch draws %d images, every class equally often\n",
+                           clcnn_dataset_size(r.train_set));
     fflush(stdout);
     if ((rc = train_loop(&r)) == 0) {
         const int bad = clcnn_loader_bad_images(r.train_loader) + (r.val_loader ? clcnn_loader_bad_images(r.val_loader) : 0);

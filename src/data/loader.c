@@ -40,7 +40,10 @@ typedef struct {
 
 struct clcnn_loader {
     /* Fixed at creation. */
-    int n, batch, size, batches, n_threads, shuffle, skip_bad, has_aug;
+    int n, batch, size, batches, n_threads, shuffle, skip_bad, has_aug, balanced;
+    int *by_class;         /* balanced: indices grouped by class, classes with images in order */
+    int *class_start;      /* balanced: [n_classes + 1] offsets into by_class */
+    int n_classes;         /* balanced: classes with images */
     size_t image_floats;   /* 3 * size * size */
     char **paths;          /* copies of the data set's paths (one block, paths[0]) */
     int *labels;
@@ -186,7 +189,37 @@ static void free_memory(clcnn_loader *L) {
     free(L->labels);
     free(L->order);
     free(L->threads);
+    free(L->by_class);
+    free(L->class_start);
     free(L);
+}
+
+/* by_class and class_start for balanced sampling (a counting sort of the labels, classes
+ * without images left out); 0 when out of memory. */
+static int group_by_class(clcnn_loader *L) {
+    int top = 0;
+    for (int i = 0; i < L->n; i++)
+        if (L->labels[i] + 1 > top) top = L->labels[i] + 1;
+    int *count = calloc((size_t)top + 1, sizeof *count);
+    L->by_class = malloc(((size_t)L->n + 1) * sizeof *L->by_class);
+    L->class_start = malloc(((size_t)top + 1) * sizeof *L->class_start);
+    if (!count || !L->by_class || !L->class_start) {
+        free(count);
+        return 0;
+    }
+    for (int i = 0; i < L->n; i++) count[L->labels[i]]++;
+    int at = 0; /* count[c] becomes where class c's indices go */
+    L->n_classes = 0;
+    for (int c = 0; c < top; c++) {
+        const int k = count[c];
+        count[c] = at;
+        if (k) L->class_start[L->n_classes++] = at;
+        at += k;
+    }
+    L->class_start[L->n_classes] = at;
+    for (int i = 0; i < L->n; i++) L->by_class[count[L->labels[i]]++] = i; /* in index order within a class */
+    free(count);
+    return 1;
 }
 
 /* Ask the workers to finish their image and end, and wait for them. */
@@ -250,6 +283,7 @@ clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_par
     L->size = params->size;
     L->batches = (L->n + L->batch - 1) / L->batch;
     L->shuffle = params->shuffle != 0;
+    L->balanced = params->balanced != 0;
     L->skip_bad = params->skip_bad != 0;
     L->has_aug = params->augment != NULL;
     if (L->has_aug) L->aug = *params->augment;
@@ -259,7 +293,7 @@ clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_par
     L->n_threads = params->threads ? params->threads : default_threads();
     L->order = malloc((size_t)L->n * sizeof *L->order);
     L->threads = malloc((size_t)L->n_threads * sizeof *L->threads);
-    if (!L->order || !L->threads || !copy_dataset(L, ds) || !alloc_slots(L)) {
+    if (!L->order || !L->threads || !copy_dataset(L, ds) || !alloc_slots(L) || (L->balanced && !group_by_class(L))) {
         free_memory(L);
         return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY,
                            "clcnn_loader_create: no host memory for %d batches of %d images of %dx%d", SLOTS, L->batch,
@@ -304,7 +338,14 @@ clcnn_status clcnn_loader_start(clcnn_loader *loader, int epoch) {
     while (L->busy > 0) pthread_cond_wait(&L->idle, &L->lock);
     L->epoch_seed = clcnn_seed_mix(L->seed, (uint64_t)epoch);
     for (int i = 0; i < L->n; i++) L->order[i] = i;
-    if (L->shuffle) {
+    if (L->balanced && L->n_classes > 0) { /* a class, then an image of it, uniformly, with replacement */
+        uint64_t state = L->epoch_seed;
+        for (int i = 0; i < L->n; i++) {
+            const int c = (int)clcnn_random_below(&state, (uint64_t)L->n_classes);
+            const int first = L->class_start[c], count = L->class_start[c + 1] - first;
+            L->order[i] = L->by_class[first + (int)clcnn_random_below(&state, (uint64_t)count)];
+        }
+    } else if (L->shuffle) {
         uint64_t state = L->epoch_seed;
         clcnn_shuffle_ints(L->order, L->n, &state);
     }
