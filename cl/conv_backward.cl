@@ -37,19 +37,13 @@ __kernel void col2im_rows(__global const float *col, const int col_off, const in
     }
 }
 
-/* The GPU family's col2im for any stride and dilation: one input pixel per work-item,
- * neighbouring work-items on neighbouring pixels of a row (col2im_rows would make them
- * a whole row apart), the same terms in the same (ky, kx) order. Arguments as
- * col2im_rows; global (W, H, C * images). */
-__kernel void col2im_pixels(__global const float *col, const int col_off, const int csn, const int csr,
-                            const int csp, __global float *dx, const int dx_off, const int C, const int H,
-                            const int W, const int KH, const int KW, const int sh, const int sw, const int ph,
-                            const int pw, const int dh, const int dw, const int OH, const int OW, const int images,
-                            const int accumulate) {
-    const int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
-    if (ix >= W || iy >= H || nc >= C * images) return;
-    const int n = nc / C, c = nc - n * C;
-    __global const float *cn = col + col_off + n * csn + c * (KH * KW) * csr;
+/* The sum col2im gathers for input pixel (iy, ix) of one plane, cn its column rows: the
+ * entries of every kernel position (ky, kx) whose tap lands on the pixel, in (ky, kx)
+ * order, as a gather adds them. With strides and dilation of 1 (col2im_s1's constants)
+ * the divisions fold away and the address is linear in ix. */
+inline float col2im_gather(__global const float *cn, const int csr, const int csp, const int ix, const int iy,
+                           const int KH, const int KW, const int sh, const int sw, const int ph, const int pw,
+                           const int dh, const int dw, const int OH, const int OW) {
     float acc = 0.0f;
     for (int ky = 0; ky < KH; ky++) {
         const int ty = iy + ph - ky * dh; /* = oy * sh for a touching output row */
@@ -61,6 +55,22 @@ __kernel void col2im_pixels(__global const float *col, const int col_off, const 
             acc += cn[(ky * KW + kx) * csr + (oy * OW + tx / sw) * csp];
         }
     }
+    return acc;
+}
+
+/* The GPU family's col2im for any stride and dilation: one input pixel per work-item,
+ * neighbouring work-items on neighbouring pixels of a row (col2im_rows would make them
+ * a whole row apart). Arguments as col2im_rows; global (W, H, C * images). */
+__kernel void col2im_pixels(__global const float *col, const int col_off, const int csn, const int csr,
+                            const int csp, __global float *dx, const int dx_off, const int C, const int H,
+                            const int W, const int KH, const int KW, const int sh, const int sw, const int ph,
+                            const int pw, const int dh, const int dw, const int OH, const int OW, const int images,
+                            const int accumulate) {
+    const int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
+    if (ix >= W || iy >= H || nc >= C * images) return;
+    const int n = nc / C, c = nc - n * C;
+    const float acc = col2im_gather(col + col_off + n * csn + c * (KH * KW) * csr, csr, csp, ix, iy, KH, KW, sh, sw,
+                                    ph, pw, dh, dw, OH, OW);
     const int i = dx_off + (nc * H + iy) * W + ix;
     dx[i] = accumulate ? dx[i] + acc : acc;
 }
@@ -68,7 +78,7 @@ __kernel void col2im_pixels(__global const float *col, const int col_off, const 
 /* col2im for stride 1 and dilation 1: for each kernel position the touching output
  * pixel is (iy + ph - ky, ix + pw - kx), an address linear in ix, so that PoCL's
  * vectorised work-item loops load contiguous vectors instead of gathering. Arguments
- * and global size as col2im. */
+ * and global size as col2im_pixels, less the strides and dilation. */
 __kernel void col2im_s1(__global const float *col, const int col_off, const int csn, const int csr, const int csp,
                         __global float *dx, const int dx_off, const int C, const int H, const int W, const int KH,
                         const int KW, const int ph, const int pw, const int OH, const int OW, const int images,
@@ -76,16 +86,8 @@ __kernel void col2im_s1(__global const float *col, const int col_off, const int 
     const int ix = get_global_id(0), iy = get_global_id(1), nc = get_global_id(2);
     if (ix >= W || iy >= H || nc >= C * images) return;
     const int n = nc / C, c = nc - n * C;
-    __global const float *cn = col + col_off + n * csn + c * (KH * KW) * csr;
-    float acc = 0.0f;
-    for (int ky = 0; ky < KH; ky++) {
-        const int oy = iy + ph - ky;
-        if (oy < 0 || oy >= OH) continue;
-        for (int kx = 0; kx < KW; kx++) {
-            const int ox = ix + pw - kx;
-            if (ox >= 0 && ox < OW) acc += cn[(ky * KW + kx) * csr + (oy * OW + ox) * csp];
-        }
-    }
+    const float acc = col2im_gather(col + col_off + n * csn + c * (KH * KW) * csr, csr, csp, ix, iy, KH, KW, 1, 1,
+                                    ph, pw, 1, 1, OH, OW);
     const int i = dx_off + (nc * H + iy) * W + ix;
     dx[i] = accumulate ? dx[i] + acc : acc;
 }
