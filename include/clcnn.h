@@ -656,6 +656,13 @@ clcnn_status clcnn_trainer_step(clcnn_trainer *trainer, const clcnn_tensor *x, c
 /* The parameters the trainer runs with (class_weights: NULL; they live on the device),
  * for applications and tools that report them. CLCNN_ERR_INVALID_ARGUMENT on NULL. */
 clcnn_status clcnn_trainer_get_params(const clcnn_trainer *trainer, clcnn_train_params *params);
+/* Scale the learning rate of every parameter whose name is prefix or starts with prefix
+ * followed by '.' ("" means all) by mult >= 0 from the next step on (1 by default): a
+ * lower rate for a pretrained part, as a PyTorch parameter group does. Decoupled weight
+ * decay (AdamW) scales with it. *matched (may be NULL) receives the number of parameters
+ * matched; none is CLCNN_ERR_NOT_FOUND, a negative or non-finite mult
+ * CLCNN_ERR_INVALID_ARGUMENT. */
+clcnn_status clcnn_trainer_set_lr_mult(clcnn_trainer *trainer, const char *prefix, float mult, int *matched);
 /* Steps completed so far (the optimizer's step count), and the learning rate of the next. */
 int clcnn_trainer_steps(const clcnn_trainer *trainer);
 float clcnn_trainer_lr(const clcnn_trainer *trainer);

@@ -477,6 +477,66 @@ static void test_tool_freeze_backbone_keeps_init(void) {
     tmptree_close(&t);
 }
 
+/* --backbone-lr-mult F: the tensors --init supplied learn at lr x F. With F = 0 they
+ * stay bit-identical through an epoch (batch-norm running statistics aside: they are
+ * not learned) while the new head trains; with F = 0.5 they move; without --init the
+ * option is refused in one line and nothing is written. */
+static void test_tool_backbone_lr_mult(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "lr_mult") || !make_data(&t)) goto done;
+    const char *b = tmptree_build_dir(), *r = t.root;
+    clcnn_resnet_config cfg;
+    clcnn_graph *g = NULL;
+    char init[600];
+    snprintf(init, sizeof init, "%s/compact10.safetensors", r);
+    CHECK_OK(clcnn_resnet_config_for("compact", 10, 32, &cfg));
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 9, &g));
+    if (!g || clcnn_graph_save(g, init, 0, NULL, NULL) != CLCNN_OK) goto free_graph;
+    static const float mults[] = {0.0f, 0.5f};
+    for (int m = 0; m < 2; m++) {
+        const int rc = tmptree_run(&t, "train", "%s/clcnn train --data %s/data/train --arch compact --size 32 --batch 8 "
+                                   "--epochs 1 --init %s --partial --backbone-lr-mult %g --out %s/run%d", b, r, init,
+                                   (double)mults[m], r, m);
+        char *out = tmptree_slurp(&t, "train.out"), last[700];
+        CHECK(rc == 0 && out && strstr(out, "lr x "), "--backbone-lr-mult %g: exit %d\n%s", (double)mults[m], rc,
+              out ? out : "");
+        free(out);
+        snprintf(last, sizeof last, "%s/run%d/last.safetensors", r, m);
+        clcnn_weights *w0 = NULL, *w1 = NULL;
+        CHECK_OK(clcnn_weights_load(g_ctx, init, &w0));
+        CHECK_OK(clcnn_weights_load(g_ctx, last, &w1));
+        int same = 0, learned = 0, head_moved = 0;
+        for (int i = 0; w0 && w1 && i < clcnn_weights_count(w1); i++) {
+            const char *name = clcnn_weights_name(w1, i);
+            const clcnn_tensor *from = clcnn_weights_get(w0, name);
+            if (!strncmp(name, "fc.", 3)) head_moved += !same_tensor(w0, w1, name) || !from;
+            if (!from || strstr(name, ".running_") || clcnn_tensor_numel(from) != clcnn_tensor_numel(clcnn_weights_get(w1, name)))
+                continue;
+            learned++;
+            same += same_tensor(w0, w1, name);
+        }
+        if (m == 0)
+            CHECK(learned > 20 && same == learned && head_moved, "x0: %d of %d supplied tensors unchanged, head moved %d",
+                  same, learned, head_moved);
+        else
+            CHECK(learned > 20 && same < learned / 2, "x0.5: %d of %d supplied tensors unchanged", same, learned);
+        clcnn_weights_destroy(w0);
+        clcnn_weights_destroy(w1);
+    }
+    const int rc = tmptree_run(&t, "bad", "%s/clcnn train --data %s/data/train --arch compact --size 32 "
+                               "--backbone-lr-mult 0.1 --out %s/refused_run", b, r, r);
+    char *err = tmptree_slurp(&t, "bad.err");
+    CHECK(rc != 0 && err && strstr(err, "--backbone-lr-mult 0.1 needs --init") && count_lines(err) == 1 &&
+              tmptree_count(&t, "refused_run") == 0,
+          "--backbone-lr-mult without --init: exit %d, %s", rc, err ? err : "");
+    free(err);
+free_graph:
+    clcnn_graph_destroy(g);
+done:
+    tmptree_close(&t);
+}
+
 /* --freeze and --train-only: a prefix that matches nothing is refused in one line naming
  * the option and the prefix, and nothing is written; so is a run with nothing to train. */
 static void test_tool_freeze_errors(void) {
@@ -743,6 +803,7 @@ const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_g
                                      {"tool_train_options_reach_trainer", test_tool_train_options_reach_trainer},
                                      {"tool_freeze_backbone_keeps_init", test_tool_freeze_backbone_keeps_init},
                                      {"tool_freeze_errors", test_tool_freeze_errors},
+                                     {"tool_backbone_lr_mult", test_tool_backbone_lr_mult},
                                      {"tool_metrics_files", test_tool_metrics_files},
                                      {"tool_data_layout", test_tool_data_layout},
                                      {"tool_imbalance", test_tool_imbalance},

@@ -228,6 +228,14 @@ static void test_train_learns_synthetic(void) {
           (double)got.optimizer.weight_decay, (double)got.clip_norm, (double)got.schedule.base_lr);
     CHECK_STATUS(clcnn_trainer_get_params(t, NULL), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_trainer_get_params(NULL, &got), CLCNN_ERR_INVALID_ARGUMENT);
+    int matched = -1;
+    CHECK_STATUS(clcnn_trainer_set_lr_mult(t, "no_such_layer", 0.5f, &matched), CLCNN_ERR_NOT_FOUND);
+    CHECK_STATUS(clcnn_trainer_set_lr_mult(t, "", -1.0f, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_trainer_set_lr_mult(t, "", NAN, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_trainer_set_lr_mult(NULL, "", 1.0f, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_OK(clcnn_trainer_set_lr_mult(t, "", 1.0f, &matched)); /* every parameter, back to 1: training unchanged */
+    CHECK(matched == clcnn_graph_param_count(g), "\"\" matched %d of %d parameters", matched,
+          clcnn_graph_param_count(g));
     CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){BATCH, 3, SYN_SIZE, SYN_SIZE}, &x));
     CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){BATCH}, &y));
     CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){TEST_N, 3, SYN_SIZE, SYN_SIZE}, &tx));

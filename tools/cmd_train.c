@@ -25,7 +25,7 @@ typedef struct {
     const char *data, *val, *arch, *head, *optimizer, *schedule, *init, *out, *resume, *on_bad, *device;
     const char *freeze, *train_only, *class_weights;
     int balanced;
-    float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale;
+    float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale, backbone_lr_mult;
     int classes, hidden, size, epochs, epochs_given, batch, partial, freeze_backbone, no_augment, no_shuffle, vflip, threads;
     uint64_t seed;
 } train_opts;
@@ -33,7 +33,8 @@ typedef struct {
 /* lr and weight_decay start as NaN, "not given": their defaults depend on the optimizer,
  * and a value given, 0 included, always wins over them. */
 static train_opts o = {.arch = "resnet18", .head = "fc", .optimizer = "sgd", .schedule = "cosine",
-                       .on_bad = "skip", .lr = NAN, .momentum = 0.9f, .weight_decay = NAN, .dropout = 0.2f,
+                       .on_bad = "skip", .lr = NAN, .momentum = 0.9f, .weight_decay = NAN, .backbone_lr_mult = 1.0f,
+                       .dropout = 0.2f,
                        .rotate = 10.0f, .crop_scale = 0.5f, .hidden = 512, .epochs = 10, .batch = 16, .seed = 1};
 
 static const opt_spec specs[] = {
@@ -59,6 +60,8 @@ static const opt_spec specs[] = {
     {"--partial", OPT_FLAG, &o.partial, NULL, "with --init: load what fits, keep the rest fresh (a new head)"},
     {"--freeze-backbone", OPT_FLAG, &o.freeze_backbone, NULL,
      "freeze what --init supplied (without --init: all but the head, fc)"},
+    {"--backbone-lr-mult", OPT_FLOAT, &o.backbone_lr_mult, "F",
+     "with --init: what the file supplied learns at lr x F, the rest at lr"},
     {"--freeze", OPT_STRING, &o.freeze, "P[,P]", "also freeze the parameters under these prefixes (layer1,layer2)"},
     {"--train-only", OPT_STRING, &o.train_only, "P[,P]", "freeze all but the parameters under these prefixes"},
     {"--no-augment", OPT_FLAG, &o.no_augment, NULL, "no random crops, flips, rotation or colour jitter"},
@@ -116,6 +119,7 @@ typedef struct {
     char optimizer_line[256]; /* what the trainer runs with, printed under the run's first line */
     char trainable_line[128]; /* how much of the network trains, printed with it */
     char optimizer_extra[512]; /* class weights, when given; printed with it */
+    clcnn_weights *init;       /* --init, until the trainer knows which parameters came from it */
 } run;
 
 static char *run_path(const char *file) {
@@ -352,9 +356,8 @@ static int build_model(run *r) {
         }
         fprintf(stderr, "initialised %d of %d tensors from %s\n", loaded, clcnn_graph_param_count(r->g), o.init);
     }
-    const int rc = apply_freezing(r, init);
-    clcnn_weights_destroy(init);
-    return rc;
+    r->init = init; /* for --backbone-lr-mult; freed once the trainer is made */
+    return apply_freezing(r, init);
 }
 
 
@@ -402,6 +405,24 @@ static void describe_weights(run *r, const float *w) {
                                 c ? "," : "", r->desc.class_names[c], (double)w[c]);
 }
 
+/* --backbone-lr-mult F: every parameter --init supplied learns at lr x F. */
+static int backbone_rate(run *r) {
+    if (!r->init) return tool_fail(cmd, "--backbone-lr-mult %g needs --init (the pretrained part is what it supplies)",
+                                   (double)o.backbone_lr_mult);
+    int n = 0;
+    for (int i = 0; i < clcnn_graph_param_count(r->g); i++) {
+        const char *name = clcnn_graph_param_name(r->g, i);
+        if (!tool_init_supplied(r->init, name, clcnn_graph_param(r->g, name))) continue;
+        const clcnn_status st = clcnn_trainer_set_lr_mult(r->trainer, name, o.backbone_lr_mult, NULL);
+        if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
+        n += !strstr(name, ".running_"); /* running statistics have no learning rate: not counted */
+    }
+    size_t len = strlen(r->optimizer_extra);
+    snprintf(r->optimizer_extra + len, sizeof r->optimizer_extra - len, "%slr x %g for the %d parameter tensors from %s",
+             len ? "; " : "", (double)o.backbone_lr_mult, n, o.init);
+    return 0;
+}
+
 static int make_trainer(run *r) {
     clcnn_optimizer_kind kind;
     if (!strcmp(o.optimizer, "sgd")) kind = CLCNN_OPT_SGD;
@@ -432,6 +453,10 @@ static int make_trainer(run *r) {
     if (st == CLCNN_OK && weights) describe_weights(r, weights);
     free(weights);
     if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
+    const int failed = o.backbone_lr_mult != 1.0f && backbone_rate(r);
+    clcnn_weights_destroy(r->init); /* its tensors hold device memory the training wants */
+    r->init = NULL;
+    if (failed) return 1;
     /* What the trainer runs with, as it has it: the options' values, defaults filled in. */
     clcnn_train_params got;
     if ((st = clcnn_trainer_get_params(r->trainer, &got)) != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
@@ -707,6 +732,7 @@ static void run_free(run *r) {
     free(r->logits);
     free_history(r);
     free(r->options_json);
+    clcnn_weights_destroy(r->init);
     clcnn_weights_destroy(r->resumed);
     clcnn_context_destroy(r->ctx);
 }

@@ -5,8 +5,7 @@
 #include "freeze.h"
 #include "tool.h"
 
-/* Whether init holds a tensor of t's name and shape (what a partial load copies). */
-static int supplied(const clcnn_weights *init, const char *name, const clcnn_tensor *t) {
+int tool_init_supplied(const clcnn_weights *init, const char *name, const clcnn_tensor *t) {
     const clcnn_tensor *w = clcnn_weights_get(init, name);
     if (!w || !t || clcnn_tensor_ndim(w) != clcnn_tensor_ndim(t)) return 0;
     for (int d = 0; d < clcnn_tensor_ndim(t); d++)
@@ -39,7 +38,7 @@ int tool_apply_freeze(const char *cmd, clcnn_graph *g, const clcnn_weights *init
     if (f->freeze_backbone && init) {
         for (int i = 0; i < clcnn_graph_param_count(g); i++) {
             const char *name = clcnn_graph_param_name(g, i);
-            if (supplied(init, name, clcnn_graph_param(g, name)) &&
+            if (tool_init_supplied(init, name, clcnn_graph_param(g, name)) &&
                 (st = clcnn_graph_freeze(g, name, 1, NULL)) != CLCNN_OK)
                 return tool_fail_status(cmd, NULL, st);
         }

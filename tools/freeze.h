@@ -17,6 +17,9 @@ typedef struct {
  * option and the prefix; returns 0, or 1 with the reason printed (as from command cmd). */
 int tool_apply_freeze(const char *cmd, clcnn_graph *g, const clcnn_weights *init, const tool_freeze_opts *f);
 
+/* Whether init holds a tensor of t's name and shape (what a partial load copies). */
+int tool_init_supplied(const clcnn_weights *init, const char *name, const clcnn_tensor *t);
+
 /* Parameters of g that will train (not frozen and with a gradient: no running statistics),
  * and elements in them. */
 int tool_trainable_params(const clcnn_graph *g, size_t *elements);

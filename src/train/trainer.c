@@ -17,6 +17,7 @@ void clcnn_trainer_destroy(clcnn_trainer *t) {
     free(t->state1);
     free(t->state2);
     free(t->grads);
+    free(t->lr_mult);
     clcnn_tensor_destroy(t->class_weights);
     clcnn_tensor_destroy(t->loss);
     clcnn_tensor_destroy(t->dout);
@@ -67,10 +68,12 @@ clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *para
     t->state1 = calloc((size_t)nparams, sizeof *t->state1);
     t->state2 = calloc((size_t)nparams, sizeof *t->state2);
     t->grads = calloc((size_t)nparams, sizeof *t->grads);
-    if (!t->state1 || !t->state2 || !t->grads) {
+    t->lr_mult = malloc((size_t)(nparams > 0 ? nparams : 1) * sizeof *t->lr_mult);
+    if (!t->state1 || !t->state2 || !t->grads || !t->lr_mult) {
         st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
         goto fail;
     }
+    for (int i = 0; i < nparams; i++) t->lr_mult[i] = 1.0f;
     if ((st = create_state(t)) != CLCNN_OK || (st = clcnn_tensor_create(ctx, 1, (int[]){1}, &t->loss)) != CLCNN_OK ||
         (st = clcnn_tensor_create(ctx, 1, (int[]){2}, &t->clip)) != CLCNN_OK)
         goto fail;
@@ -87,6 +90,27 @@ clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *para
 fail:
     clcnn_trainer_destroy(t);
     return st;
+}
+
+clcnn_status clcnn_trainer_set_lr_mult(clcnn_trainer *t, const char *prefix, float mult, int *matched) {
+    static const char *op = "clcnn_trainer_set_lr_mult";
+    if (matched) *matched = 0;
+    if (!t || !prefix) return clcnn_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!(mult >= 0.0f) || !isfinite(mult))
+        return clcnn_error(t->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: factor %g for %s, want a finite value >= 0", op,
+                           (double)mult, *prefix ? prefix : "every parameter");
+    const size_t n = strlen(prefix);
+    int count = 0;
+    for (int i = 0; i < t->nparams; i++) {
+        const char *name = clcnn_graph_param_name(t->g, i);
+        if (n && (strncmp(name, prefix, n) || (name[n] != 0 && name[n] != '.'))) continue;
+        t->lr_mult[i] = mult;
+        count++;
+    }
+    if (matched) *matched = count;
+    return count ? CLCNN_OK
+                 : clcnn_error(t->ctx, CLCNN_ERR_NOT_FOUND, "%s: no parameter is called %s or starts with \"%s.\"", op,
+                               prefix, prefix);
 }
 
 clcnn_status clcnn_trainer_get_params(const clcnn_trainer *t, clcnn_train_params *params) {
@@ -126,8 +150,8 @@ static clcnn_status update(clcnn_trainer *t, float lr) {
         clcnn_status st = clcnn_graph_param_info(t->g, i, &p);
         if (st != CLCNN_OK) return st;
         if (!p.grad || p.frozen) continue;
-        st = clcnn_optimizer_step(t->ctx, &t->p.optimizer, t->steps + 1, lr, p.value, p.grad, t->state1[i], t->state2[i],
-                                  scale);
+        st = clcnn_optimizer_step(t->ctx, &t->p.optimizer, t->steps + 1, lr * t->lr_mult[i], p.value, p.grad,
+                                  t->state1[i], t->state2[i], scale);
         if (st != CLCNN_OK) return st;
     }
     return CLCNN_OK;

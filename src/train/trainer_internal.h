@@ -16,6 +16,7 @@ struct clcnn_trainer {
     int ngrads;
     clcnn_tensor *loss, *dout, *clip;
     int steps;
+    float *lr_mult; /* per graph parameter: its learning rate's factor (clcnn_trainer_set_lr_mult) */
 };
 
 #endif
