@@ -1,6 +1,7 @@
 /* kernel_profile.c: per-kernel launch times for CLCNN_PROFILE_KERNELS=1, and per GEMM
  * shape for CLCNN_PROFILE_KERNELS=shapes (kernel_profile.h). */
 #include "runtime/kernel_profile.h"
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +35,14 @@ static int by_time(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
+/* Three significant digits at least: a software GPU (llvmpipe) runs a GEMM at
+ * 0.02 GFLOP/s, which one fixed decimal would print as 0.0. */
+static void print_gflops(double gflops) {
+    int decimals = gflops >= 100 ? 0 : gflops >= 10 ? 1 : gflops >= 1 ? 2 : 2 - (int)floor(log10(gflops));
+    if (decimals > 9) decimals = 9;
+    fprintf(stderr, " %8.*f", decimals, gflops);
+}
+
 static void print_table(void) {
     pthread_mutex_lock(&lock);
     double total = 0;
@@ -49,7 +58,7 @@ static void print_table(void) {
         const kprof_entry *e = &entries[i];
         fprintf(stderr, "%-36s %9lu %11.2f %9.3f %6.1f%% %9.2f", e->name, e->launches, e->ms,
                 e->launches ? e->ms / (double)e->launches : 0.0, total > 0 ? 100.0 * e->ms / total : 0.0, e->first_ms);
-        if (e->flops > 0 && e->ms > 0) fprintf(stderr, " %8.1f", e->flops / e->ms * 1e-6);
+        if (e->flops > 0 && e->ms > 0) print_gflops(e->flops / e->ms * 1e-6);
         fputc('\n', stderr);
     }
     pthread_mutex_unlock(&lock);
