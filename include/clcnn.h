@@ -527,6 +527,8 @@ clcnn_status clcnn_graph_zero_grad(clcnn_graph *g);
  * frozen uses its running statistics even in training mode. *matched (may be NULL)
  * receives the number of parameters matched; none is CLCNN_ERR_NOT_FOUND. */
 clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, int *matched);
+/* Whether a parameter called name is under prefix in that sense (1 or 0). */
+int clcnn_param_name_under(const char *name, const char *prefix);
 int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name);
 
 /* Parameter `index` (0 ... count - 1) without a search by name: what loops over all
@@ -663,17 +665,28 @@ clcnn_status clcnn_trainer_get_params(const clcnn_trainer *trainer, clcnn_train_
  * matched; none is CLCNN_ERR_NOT_FOUND, a negative or non-finite mult
  * CLCNN_ERR_INVALID_ARGUMENT. */
 clcnn_status clcnn_trainer_set_lr_mult(clcnn_trainer *trainer, const char *prefix, float mult, int *matched);
-/* Steps completed so far (the optimizer's step count), and the learning rate of the next. */
+/* Staged fine-tuning: unfreeze every frozen parameter whose name is prefix or starts
+ * with prefix followed by '.' ("" means all), from the next step on. Each starts with
+ * zero optimizer state and its own step count at 0 (Adam's bias correction starts
+ * afresh), as a parameter group added to a PyTorch optimizer does; parameters already
+ * trainable keep theirs. A batch norm unfrozen uses batch statistics in training mode
+ * again. *matched (may be NULL) receives the number unfrozen; a prefix that matches no
+ * parameter is CLCNN_ERR_NOT_FOUND. */
+clcnn_status clcnn_trainer_unfreeze(clcnn_trainer *trainer, const char *prefix, int *matched);
+/* Steps completed so far (the optimizer's step count), and the learning rate of the next.
+ * Each parameter also counts its own updates (frozen steps are not counted), which is
+ * the step Adam's bias correction uses. */
 int clcnn_trainer_steps(const clcnn_trainer *trainer);
 float clcnn_trainer_lr(const clcnn_trainer *trainer);
-/* Resuming: the optimizer's state (momentum buffers, Adam's moments, the step count) as
+/* Resuming: the optimizer's state (momentum buffers, Adam's moments, the step counts) as
  * a safetensors file of its own, named PARAM.state1 / PARAM.state2, with extra metadata
  * pairs; and loading it back into a trainer of the same graph and optimizer kind, where
  * a missing or misshapen tensor is an error naming it and changes nothing. */
 clcnn_status clcnn_trainer_save_state(const clcnn_trainer *trainer, const char *path, int n_pairs,
                                       const char *const *keys, const char *const *values);
 clcnn_status clcnn_trainer_load_state(clcnn_trainer *trainer, const clcnn_weights *state);
-/* Resuming without saved state: the step count (and so the learning rate) to go on from. */
+/* Resuming without saved state: the step count (and so the learning rate) to go on from;
+ * the moments are zero, so each parameter's own count starts at 0. */
 void clcnn_trainer_set_steps(clcnn_trainer *trainer, int steps);
 
 /* ------------------------------------------------------------------- files -- */

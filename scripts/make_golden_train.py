@@ -13,6 +13,10 @@ and tests/golden/train_seresnet.safetensors holding
           smoothing 0.1; adamw_loss [2], adamw.NAME
   frozen: everything but fc frozen, the backbone's batch norms in eval mode (running
           statistics), one SGD(lr 0.1) step; frozen_loss [1], frozen.NAME
+  staged: staged fine-tuning with Adam(lr 1e-3): two steps with everything but fc
+          frozen (as frozen), then everything unfrozen and added to the optimizer as
+          a new parameter group (fresh moments, its own step count), two more steps;
+          staged_loss [4], staged.NAME
 Needs Debian's python3-torch (run with /usr/bin/python3). Deterministic (seeded).
 usage: /usr/bin/python3 scripts/make_golden_train.py [OUT_DIR]
 """
@@ -88,9 +92,26 @@ def main():
     out["frozen_loss"] = losses
     out.update({"frozen." + k: v for k, v in floats(model.state_dict()).items()})
 
+    model = fresh(init).train()
+    backbone = [p for name, p in model.named_parameters() if not name.startswith("fc.")]
+    for p in backbone:
+        p.requires_grad_(False)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+    opt = torch.optim.Adam(model.fc.parameters(), lr=1e-3)
+    head_losses, _ = run_steps(model, opt, x, labels, 2)
+    for p in backbone:
+        p.requires_grad_(True)
+    model.train()
+    opt.add_param_group({"params": backbone})
+    all_losses, _ = run_steps(model, opt, x, labels, 2)
+    out["staged_loss"] = torch.cat([head_losses, all_losses])
+    out.update({"staged." + k: v for k, v in floats(model.state_dict()).items()})
+
     write_safetensors(os.path.join(out_dir, "train_seresnet.safetensors"), out, meta)
     print("sgd_loss", out["sgd_loss"].tolist(), "adamw_loss", out["adamw_loss"].tolist(),
-          "frozen_loss", out["frozen_loss"].tolist())
+          "frozen_loss", out["frozen_loss"].tolist(), "staged_loss", out["staged_loss"].tolist())
 
 
 if __name__ == "__main__":

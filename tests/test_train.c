@@ -1,6 +1,7 @@
 /* test_train.c: whole training steps. A tiny SE-ResNet takes the same steps as
  * PyTorch (SGD with momentum and weight decay; AdamW with label smoothing; a frozen
- * backbone under a trained head), golden files from scripts/make_golden_train.py;
+ * backbone under a trained head; staged fine-tuning), golden files from
+ * scripts/make_golden_train.py;
  * learning happens on a small synthetic problem; a NaN loss stops training without
  * touching the weights; steady-state steps allocate no device memory. */
 #include <math.h>
@@ -140,6 +141,38 @@ static void test_train_frozen_backbone_matches_pytorch(void) {
         float gw[8 * 3 * 7 * 7];
         CHECK_OK(clcnn_tensor_read(clcnn_graph_grad(r.g, "conv1.weight"), gw, 8 * 3 * 7 * 7));
         for (int i = 0; i < 8 * 3 * 7 * 7; i++) CHECK(gw[i] == 0.0f, "frozen conv1.weight got gradient %g", gw[i]);
+    }
+    golden_run_end(&r);
+}
+
+/* Staged fine-tuning: two Adam steps of the head alone, then everything through
+ * clcnn_trainer_unfreeze. The backbone's moments start at zero with their own step
+ * count, as PyTorch's add_param_group gives them; with the trainer's step count (3)
+ * instead, Adam's bias correction would make their first update 0.64 of PyTorch's. */
+static void test_train_staged_matches_pytorch(void) {
+    clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_ADAM)};
+    p.optimizer.lr = 1e-3f;
+    golden_run r = {0};
+    if (golden_run_start(&r, &p)) {
+        CHECK_OK(clcnn_graph_freeze(r.g, "", 1, NULL));
+        CHECK_OK(clcnn_graph_freeze(r.g, "fc", 0, NULL));
+        float loss[4];
+        int matched = -1;
+        CHECK_OK(clcnn_trainer_step(r.t, r.x, r.labels, &loss[0]));
+        CHECK_OK(clcnn_trainer_step(r.t, r.x, r.labels, &loss[1]));
+        CHECK_STATUS(clcnn_trainer_unfreeze(r.t, "no_such_layer", &matched), CLCNN_ERR_NOT_FOUND);
+        CHECK(matched == 0, "no_such_layer: %d unfrozen", matched);
+        CHECK_OK(clcnn_trainer_unfreeze(r.t, "fc", &matched)); /* trains already: nothing changes */
+        CHECK(matched == 0, "fc, already trainable: %d unfrozen", matched);
+        CHECK_OK(clcnn_trainer_unfreeze(r.t, "", &matched));
+        CHECK(matched == clcnn_graph_param_count(r.g) - 2, "%d of %d parameters unfrozen, want all but fc's 2", matched,
+              clcnn_graph_param_count(r.g));
+        CHECK(!clcnn_graph_param_is_frozen(r.g, "conv1.weight"), "conv1.weight still frozen");
+        CHECK_OK(clcnn_trainer_step(r.t, r.x, r.labels, &loss[2]));
+        CHECK_OK(clcnn_trainer_step(r.t, r.x, r.labels, &loss[3]));
+        check_losses("staged", loss, r.gold, "staged_loss", 4);
+        compare_all_params("after 2 steps of the head and 2 of everything", &r, "staged");
+        CHECK(clcnn_trainer_steps(r.t) == 4, "steps %d", clcnn_trainer_steps(r.t));
     }
     golden_run_end(&r);
 }
@@ -313,6 +346,7 @@ const test_case test_train_cases[] = {
     {"train_sgd_matches_pytorch", test_train_sgd_matches_pytorch},
     {"train_adamw_matches_pytorch", test_train_adamw_matches_pytorch},
     {"train_frozen_backbone_matches_pytorch", test_train_frozen_backbone_matches_pytorch},
+    {"train_staged_matches_pytorch", test_train_staged_matches_pytorch},
     {"train_learns_synthetic", test_train_learns_synthetic},
     {"train_nan_stops_and_no_allocations", test_train_nan_stops_and_no_allocations},
     {NULL, NULL},

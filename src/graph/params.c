@@ -176,7 +176,8 @@ clcnn_status clcnn_graph_zero_grad(clcnn_graph *g) {
     return CLCNN_OK;
 }
 
-static int prefix_matches(const char *prefix, const char *name) {
+int clcnn_param_name_under(const char *name, const char *prefix) {
+    if (!name || !prefix) return 0;
     const size_t n = strlen(prefix);
     return n == 0 || (!strncmp(prefix, name, n) && (name[n] == '\0' || name[n] == '.'));
 }
@@ -185,7 +186,7 @@ clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, 
     if (!g || !prefix) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_freeze: NULL argument");
     int count = 0;
     for (int i = 0; i < g->nparams; i++)
-        if (prefix_matches(prefix, g->params[i].name)) {
+        if (clcnn_param_name_under(g->params[i].name, prefix)) {
             g->params[i].frozen = frozen != 0;
             count++;
         }

@@ -18,6 +18,7 @@ void clcnn_trainer_destroy(clcnn_trainer *t) {
     free(t->state2);
     free(t->grads);
     free(t->lr_mult);
+    free(t->param_steps);
     clcnn_tensor_destroy(t->class_weights);
     clcnn_tensor_destroy(t->loss);
     clcnn_tensor_destroy(t->dout);
@@ -69,7 +70,8 @@ clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *para
     t->state2 = calloc((size_t)nparams, sizeof *t->state2);
     t->grads = calloc((size_t)nparams, sizeof *t->grads);
     t->lr_mult = malloc((size_t)(nparams > 0 ? nparams : 1) * sizeof *t->lr_mult);
-    if (!t->state1 || !t->state2 || !t->grads || !t->lr_mult) {
+    t->param_steps = calloc((size_t)(nparams > 0 ? nparams : 1), sizeof *t->param_steps);
+    if (!t->state1 || !t->state2 || !t->grads || !t->lr_mult || !t->param_steps) {
         st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
         goto fail;
     }
@@ -99,16 +101,39 @@ clcnn_status clcnn_trainer_set_lr_mult(clcnn_trainer *t, const char *prefix, flo
     if (!(mult >= 0.0f) || !isfinite(mult))
         return clcnn_error(t->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: factor %g for %s, want a finite value >= 0", op,
                            (double)mult, *prefix ? prefix : "every parameter");
-    const size_t n = strlen(prefix);
     int count = 0;
     for (int i = 0; i < t->nparams; i++) {
-        const char *name = clcnn_graph_param_name(t->g, i);
-        if (n && (strncmp(name, prefix, n) || (name[n] != 0 && name[n] != '.'))) continue;
+        if (!clcnn_param_name_under(clcnn_graph_param_name(t->g, i), prefix)) continue;
         t->lr_mult[i] = mult;
         count++;
     }
     if (matched) *matched = count;
     return count ? CLCNN_OK
+                 : clcnn_error(t->ctx, CLCNN_ERR_NOT_FOUND, "%s: no parameter is called %s or starts with \"%s.\"", op,
+                               prefix, prefix);
+}
+
+clcnn_status clcnn_trainer_unfreeze(clcnn_trainer *t, const char *prefix, int *matched) {
+    static const char *op = "clcnn_trainer_unfreeze";
+    if (matched) *matched = 0;
+    if (!t || !prefix) return clcnn_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    int under = 0, count = 0;
+    for (int i = 0; i < t->nparams; i++) {
+        const char *name = clcnn_graph_param_name(t->g, i);
+        if (!clcnn_param_name_under(name, prefix)) continue;
+        under++;
+        if (!clcnn_graph_param_is_frozen(t->g, name)) continue;
+        /* zero state, as for a parameter group new to the optimizer */
+        clcnn_status st = CLCNN_OK;
+        if (t->state1[i]) st = clcnn_tensor_fill(t->state1[i], 0.0f);
+        if (st == CLCNN_OK && t->state2[i]) st = clcnn_tensor_fill(t->state2[i], 0.0f);
+        if (st == CLCNN_OK) st = clcnn_graph_freeze(t->g, name, 0, NULL);
+        if (st != CLCNN_OK) return clcnn_error_prefix(t->ctx, st, "%s: %s", op, name);
+        t->param_steps[i] = 0;
+        count++;
+    }
+    if (matched) *matched = count;
+    return under ? CLCNN_OK
                  : clcnn_error(t->ctx, CLCNN_ERR_NOT_FOUND, "%s: no parameter is called %s or starts with \"%s.\"", op,
                                prefix, prefix);
 }
@@ -150,9 +175,10 @@ static clcnn_status update(clcnn_trainer *t, float lr) {
         clcnn_status st = clcnn_graph_param_info(t->g, i, &p);
         if (st != CLCNN_OK) return st;
         if (!p.grad || p.frozen) continue;
-        st = clcnn_optimizer_step(t->ctx, &t->p.optimizer, t->steps + 1, lr * t->lr_mult[i], p.value, p.grad,
+        st = clcnn_optimizer_step(t->ctx, &t->p.optimizer, t->param_steps[i] + 1, lr * t->lr_mult[i], p.value, p.grad,
                                   t->state1[i], t->state2[i], scale);
         if (st != CLCNN_OK) return st;
+        t->param_steps[i]++;
     }
     return CLCNN_OK;
 }

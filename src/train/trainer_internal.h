@@ -16,7 +16,8 @@ struct clcnn_trainer {
     int ngrads;
     clcnn_tensor *loss, *dout, *clip;
     int steps;
-    float *lr_mult; /* per graph parameter: its learning rate's factor (clcnn_trainer_set_lr_mult) */
+    float *lr_mult;   /* per graph parameter: its learning rate's factor (clcnn_trainer_set_lr_mult) */
+    int *param_steps; /* per graph parameter: updates applied to it (its step for Adam's bias correction) */
 };
 
 #endif
