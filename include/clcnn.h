@@ -530,6 +530,9 @@ clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, 
 /* Whether a parameter called name is under prefix in that sense (1 or 0). */
 int clcnn_param_name_under(const char *name, const char *prefix);
 int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name);
+/* 1 when the parameter called name learns (it has a gradient: weights and biases), 0 for
+ * running statistics and for a name the graph lacks. */
+int clcnn_graph_param_learns(const clcnn_graph *g, const char *name);
 
 /* Parameter `index` (0 ... count - 1) without a search by name: what loops over all
  * parameters every step (an optimizer) should use. */

@@ -537,6 +537,113 @@ done:
     tmptree_close(&t);
 }
 
+/* Weights files a and b hold the same tensors, bit for bit; *moved (may be NULL) counts
+ * the learned tensors (running statistics aside) of b that differ from init's. */
+static int same_weights(const char *a, const char *b) {
+    clcnn_weights *wa = NULL, *wb = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, a, &wa));
+    CHECK_OK(clcnn_weights_load(g_ctx, b, &wb));
+    int same = wa && wb && clcnn_weights_count(wa) == clcnn_weights_count(wb);
+    for (int i = 0; same && i < clcnn_weights_count(wa); i++) same = same_tensor(wa, wb, clcnn_weights_name(wa, i));
+    clcnn_weights_destroy(wa);
+    clcnn_weights_destroy(wb);
+    return same;
+}
+
+/* Of the tensors init supplies (running statistics aside), how many run changed. */
+static int moved_from_init(const char *init, const char *run, int *supplied) {
+    clcnn_weights *w0 = NULL, *w1 = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, init, &w0));
+    CHECK_OK(clcnn_weights_load(g_ctx, run, &w1));
+    int moved = 0;
+    *supplied = 0;
+    for (int i = 0; w0 && w1 && i < clcnn_weights_count(w1); i++) {
+        const char *name = clcnn_weights_name(w1, i);
+        const clcnn_tensor *from = clcnn_weights_get(w0, name);
+        if (!from || strstr(name, ".running_") ||
+            clcnn_tensor_numel(from) != clcnn_tensor_numel(clcnn_weights_get(w1, name)))
+            continue;
+        (*supplied)++;
+        moved += !same_tensor(w0, w1, name);
+    }
+    clcnn_weights_destroy(w0);
+    clcnn_weights_destroy(w1);
+    return moved;
+}
+
+/* Staged fine-tuning: --freeze-backbone --unfreeze-at 2 trains the head in epoch 1 and
+ * everything from epoch 2. A run of 3 epochs equals, bit for bit, one of 2 epochs
+ * resumed to 3 with the --init file moved away (the resumed run reads the list of
+ * supplied tensors, the moments and each parameter's step count from its own folder);
+ * a run resumed inside the frozen stage keeps the supplied tensors as they were.
+ * --unfreeze-at outside 2..--epochs, or with nothing frozen, is one line and no run. */
+static void test_tool_unfreeze_at(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "unfreeze") || !make_data(&t)) goto done;
+    const char *b = tmptree_build_dir(), *r = t.root;
+    clcnn_resnet_config cfg;
+    clcnn_graph *g = NULL;
+    char init[600], moved[620], a_last[620], b_last[620], d_last[620];
+    snprintf(init, sizeof init, "%s/compact10.safetensors", r);
+    snprintf(moved, sizeof moved, "%s.moved", init);
+    snprintf(a_last, sizeof a_last, "%s/a/last.safetensors", r);
+    snprintf(b_last, sizeof b_last, "%s/b/last.safetensors", r);
+    snprintf(d_last, sizeof d_last, "%s/d/last.safetensors", r);
+    CHECK_OK(clcnn_resnet_config_for("compact", 10, 32, &cfg));
+    CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 9, &g));
+    if (!g || clcnn_graph_save(g, init, 0, NULL, NULL) != CLCNN_OK) goto free_graph;
+    char common[1400];
+    snprintf(common, sizeof common, "%s/clcnn train --data %s/data/train --arch compact --size 32 --batch 8 "
+             "--optimizer adam --lr 0.003 --schedule constant --init %s --partial --freeze-backbone", b, r, init);
+    int rc = tmptree_run(&t, "a", "%s --unfreeze-at 2 --epochs 3 --out %s/a", common, r);
+    char *out = tmptree_slurp(&t, "a.out");
+    CHECK(rc == 0 && out && strstr(out, "epoch 2: --unfreeze-at 2: every parameter trains"), "run a: exit %d\n%s", rc,
+          out ? out : "");
+    free(out);
+    int supplied = 0;
+    const int a_moved = moved_from_init(init, a_last, &supplied);
+    CHECK(supplied > 20 && a_moved == supplied, "after the unfreeze %d of %d supplied tensors moved", a_moved, supplied);
+
+    rc = tmptree_run(&t, "b", "%s --unfreeze-at 2 --epochs 2 --out %s/b", common, r);
+    CHECK(rc == 0 && rename(init, moved) == 0, "run b: exit %d", rc);
+    rc = tmptree_run(&t, "b_resume", "%s/clcnn train --resume %s/b --epochs 3", b, r);
+    CHECK(rc == 0 && same_weights(a_last, b_last), "run b resumed to 3 epochs without the --init file: exit %d, %s", rc,
+          rc ? "" : "weights differ from run a's");
+    CHECK(rename(moved, init) == 0, "cannot move %s back", moved);
+
+    rc = tmptree_run(&t, "d", "%s --epochs 1 --out %s/d", common, r);
+    CHECK(rc == 0 && rename(init, moved) == 0, "run d: exit %d", rc);
+    rc = tmptree_run(&t, "d_resume", "%s/clcnn train --resume %s/d --epochs 2", b, r);
+    CHECK(rc == 0 && moved_from_init(moved, d_last, &supplied) == 0 && supplied > 20,
+          "run d resumed inside the frozen stage without the --init file: exit %d, or supplied tensors changed", rc);
+    CHECK(rename(moved, init) == 0, "cannot move %s back", moved);
+
+    static const struct {
+        const char *args, *want;
+    } bad[] = {{"--unfreeze-at 4 --epochs 3", "--unfreeze-at 4: want an epoch from 2 to --epochs (3)"},
+               {"--unfreeze-at 1 --epochs 3", "--unfreeze-at 1: want an epoch from 2"},
+               {"--unfreeze-at 0 --epochs 3", "--unfreeze-at needs a positive integer: 0"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rc = tmptree_run(&t, "bad", "%s %s --out %s/refused", common, bad[i].args, r);
+        char *err = tmptree_slurp(&t, "bad.err");
+        CHECK(rc != 0 && err && strstr(err, bad[i].want) && count_lines(err) == 1 && tmptree_count(&t, "refused") == 0,
+              "%s: exit %d, %s", bad[i].args, rc, err ? err : "");
+        free(err);
+    }
+    rc = tmptree_run(&t, "bad", "%s/clcnn train --data %s/data/train --arch compact --size 32 --epochs 3 "
+                     "--unfreeze-at 2 --out %s/refused", b, r, r);
+    char *err = tmptree_slurp(&t, "bad.err");
+    CHECK(rc != 0 && err && strstr(err, "nothing is frozen before it") && count_lines(err) == 1 &&
+              tmptree_count(&t, "refused") == 0,
+          "--unfreeze-at with nothing frozen: exit %d, %s", rc, err ? err : "");
+    free(err);
+free_graph:
+    clcnn_graph_destroy(g);
+done:
+    tmptree_close(&t);
+}
+
 /* --freeze and --train-only: a prefix that matches nothing is refused in one line naming
  * the option and the prefix, and nothing is written; so is a run with nothing to train. */
 static void test_tool_freeze_errors(void) {
@@ -804,6 +911,7 @@ const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_g
                                      {"tool_freeze_backbone_keeps_init", test_tool_freeze_backbone_keeps_init},
                                      {"tool_freeze_errors", test_tool_freeze_errors},
                                      {"tool_backbone_lr_mult", test_tool_backbone_lr_mult},
+                                     {"tool_unfreeze_at", test_tool_unfreeze_at},
                                      {"tool_metrics_files", test_tool_metrics_files},
                                      {"tool_data_layout", test_tool_data_layout},
                                      {"tool_imbalance", test_tool_imbalance},

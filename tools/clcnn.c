@@ -115,7 +115,7 @@ static const char *layer_trains(const clcnn_graph *g, int index) {
     int trains = 0, frozen = 0;
     for (int i = 0; i < clcnn_graph_param_count(g); i++) {
         const char *name = clcnn_graph_param_name(g, i);
-        if (strstr(name, ".running_") || owner_layer(g, name) != index) continue;
+        if (!clcnn_graph_param_learns(g, name) || owner_layer(g, name) != index) continue;
         if (clcnn_graph_param_is_frozen(g, name)) frozen++;
         else trains++;
     }
@@ -146,7 +146,14 @@ static int layers_run(const layers_opts *o) {
         rc = cli_fail_status(PROG, ctx, st);
         goto done;
     }
-    if ((rc = tool_apply_freeze("layers", g, init, &o->freeze)) != 0) goto done;
+    unsigned char *supplied = init ? tool_supplied_by(g, init) : NULL;
+    if (init && !supplied) {
+        rc = cli_fail(PROG, "layers: %s", "out of host memory");
+        goto done;
+    }
+    rc = tool_apply_freeze("layers", g, supplied, &o->freeze);
+    free(supplied);
+    if (rc) goto done;
     printf("%-28s %-16s %-18s %12s  %s\n", "layer", "kind", "output", "parameters", "trains");
     size_t total = 0;
     for (int i = 0; i < clcnn_graph_layer_count(g); i++) {

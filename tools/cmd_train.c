@@ -27,6 +27,7 @@ typedef struct {
     int balanced;
     float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale, backbone_lr_mult;
     int classes, hidden, size, epochs, epochs_given, batch, partial, freeze_backbone, no_augment, no_shuffle, vflip, threads;
+    int unfreeze_at, unfreeze_at_given;
     uint64_t seed;
 } train_opts;
 
@@ -64,6 +65,8 @@ static const opt_spec specs[] = {
      "with --init: what the file supplied learns at lr x F, the rest at lr"},
     {"--freeze", OPT_STRING, &o.freeze, "P[,P]", "also freeze the parameters under these prefixes (layer1,layer2)"},
     {"--train-only", OPT_STRING, &o.train_only, "P[,P]", "freeze all but the parameters under these prefixes"},
+    {"--unfreeze-at", OPT_INT, &o.unfreeze_at, "E",
+     "from epoch E on every parameter trains, the newly trained with fresh optimizer state (staged fine-tuning)"},
     {"--no-augment", OPT_FLAG, &o.no_augment, NULL, "no random crops, flips, rotation or colour jitter"},
     {"--vflip", OPT_FLAG, &o.vflip, NULL, "also flip vertically (aerial and satellite images)"},
     {"--rotate", OPT_FLOAT, &o.rotate, "DEG", "random rotation within +-DEG"},
@@ -119,7 +122,8 @@ typedef struct {
     char optimizer_line[256]; /* what the trainer runs with, printed under the run's first line */
     char trainable_line[128]; /* how much of the network trains, printed with it */
     char optimizer_extra[512]; /* class weights, when given; printed with it */
-    clcnn_weights *init;       /* --init, until the trainer knows which parameters came from it */
+    unsigned char *supplied;   /* per parameter: whether --init supplied it (NULL without --init) */
+    char *supplied_json;       /* the same as names, saved in the checkpoints for --resume */
 } run;
 
 static char *run_path(const char *file) {
@@ -233,14 +237,15 @@ static int save_checkpoint(run *r, int improved) {
         tool_fail(cmd, "out of host memory");
         goto done;
     }
-    const char *keys[] = {"epoch", "history", "best_score", "train_options"};
-    const char *values[] = {epoch, history, best_text, r->options_json};
+    const char *keys[] = {"epoch", "history", "best_score", "train_options", "init_tensors"};
+    const char *values[] = {epoch, history, best_text, r->options_json, r->supplied_json};
+    const int npairs = r->supplied_json ? 5 : 4;
     clcnn_status st;
     /* The optimizer state first: a kill between the two files leaves an older last.safetensors
      * whose epoch does not match, which --resume detects. */
     if ((st = clcnn_trainer_save_state(r->trainer, opt, 1, keys, values)) != CLCNN_OK ||
-        (st = clcnn_model_save(r->g, &r->desc, last, 4, keys, values)) != CLCNN_OK ||
-        (improved && (st = clcnn_model_save(r->g, &r->desc, best, 4, keys, values)) != CLCNN_OK)) {
+        (st = clcnn_model_save(r->g, &r->desc, last, npairs, keys, values)) != CLCNN_OK ||
+        (improved && (st = clcnn_model_save(r->g, &r->desc, best, npairs, keys, values)) != CLCNN_OK)) {
         tool_fail_status(cmd, r->ctx, st);
         goto done;
     }
@@ -328,11 +333,21 @@ static int describe(run *r) {
     return 0;
 }
 
+/* Epochs a resumed run has done (0 for a new run). */
+static int resumed_epochs(const run *r) {
+    const char *epoch = r->resumed ? clcnn_weights_metadata(r->resumed, "epoch") : NULL;
+    return epoch ? atoi(epoch) : 0;
+}
+
 /* Which parameters train: freeze.c from --freeze-backbone (with --init: what the file
- * supplied), --train-only and --freeze. */
-static int apply_freezing(run *r, const clcnn_weights *init) {
+ * supplied), --train-only and --freeze; a run resumed past --unfreeze-at trains all. */
+static int apply_freezing(run *r) {
     const tool_freeze_opts f = {o.freeze_backbone, o.freeze, o.train_only};
-    if (tool_apply_freeze(cmd, r->g, init, &f)) return 1;
+    if (tool_apply_freeze(cmd, r->g, r->supplied, &f)) return 1;
+    clcnn_status st;
+    if (o.unfreeze_at && resumed_epochs(r) + 1 > o.unfreeze_at &&
+        (st = clcnn_graph_freeze(r->g, "", 0, NULL)) != CLCNN_OK)
+        return tool_fail_status(cmd, r->ctx, st);
     size_t elements;
     const int trainable = tool_trainable_params(r->g, &elements);
     if (trainable == 0) return tool_fail(cmd, "every parameter is frozen: nothing would train (see clcnn layers)");
@@ -341,23 +356,37 @@ static int apply_freezing(run *r, const clcnn_weights *init) {
     return 0;
 }
 
+/* --init: the weights into the graph, and which parameters they supplied. */
+static int load_init(run *r) {
+    clcnn_weights *init = NULL;
+    int loaded = 0;
+    clcnn_status st = clcnn_weights_load(r->ctx, o.init, &init);
+    if (st == CLCNN_OK) st = clcnn_graph_load(r->g, init, o.partial ? CLCNN_LOAD_PARTIAL : CLCNN_LOAD_STRICT, &loaded);
+    if (st != CLCNN_OK) {
+        clcnn_weights_destroy(init);
+        tool_fail_status(cmd, r->ctx, st);
+        return o.partial ? 1 : tool_fail(cmd, "(--partial loads only the tensors that fit, e.g. for a new head)");
+    }
+    r->supplied = tool_supplied_by(r->g, init);
+    clcnn_weights_destroy(init); /* its tensors hold device memory the training wants */
+    if (!r->supplied) return tool_fail(cmd, "out of host memory");
+    fprintf(stderr, "initialised %d of %d tensors from %s\n", loaded, clcnn_graph_param_count(r->g), o.init);
+    return 0;
+}
+
+/* The network, from --init or (--resume) with the list of what --init supplied kept in
+ * the run's checkpoint, so that the --init file is not read again (its weights come
+ * from the checkpoint in resume_state). Runs saved before that list read --init. */
 static int build_model(run *r) {
     clcnn_status st = clcnn_model_build(r->ctx, &r->desc, o.seed, &r->g);
     if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
-    clcnn_weights *init = NULL;
-    if (o.init) {
-        int loaded = 0;
-        if ((st = clcnn_weights_load(r->ctx, o.init, &init)) == CLCNN_OK)
-            st = clcnn_graph_load(r->g, init, o.partial ? CLCNN_LOAD_PARTIAL : CLCNN_LOAD_STRICT, &loaded);
-        if (st != CLCNN_OK) {
-            clcnn_weights_destroy(init);
-            tool_fail_status(cmd, r->ctx, st);
-            return o.partial ? 1 : tool_fail(cmd, "(--partial loads only the tensors that fit, e.g. for a new head)");
-        }
-        fprintf(stderr, "initialised %d of %d tensors from %s\n", loaded, clcnn_graph_param_count(r->g), o.init);
-    }
-    r->init = init; /* for --backbone-lr-mult; freed once the trainer is made */
-    return apply_freezing(r, init);
+    const char *saved = r->resumed ? clcnn_weights_metadata(r->resumed, "init_tensors") : NULL;
+    if (saved && !(r->supplied = tool_supplied_from_json(r->g, saved)))
+        return tool_fail(cmd, "%s/last.safetensors: its list of the tensors --init supplied is unreadable", o.out);
+    if (!saved && o.init && load_init(r)) return 1;
+    if (r->supplied && !(r->supplied_json = tool_supplied_json(r->g, r->supplied)))
+        return tool_fail(cmd, "out of host memory");
+    return apply_freezing(r);
 }
 
 
@@ -407,15 +436,15 @@ static void describe_weights(run *r, const float *w) {
 
 /* --backbone-lr-mult F: every parameter --init supplied learns at lr x F. */
 static int backbone_rate(run *r) {
-    if (!r->init) return tool_fail(cmd, "--backbone-lr-mult %g needs --init (the pretrained part is what it supplies)",
-                                   (double)o.backbone_lr_mult);
+    if (!r->supplied) return tool_fail(cmd, "--backbone-lr-mult %g needs --init (the pretrained part is what it supplies)",
+                                       (double)o.backbone_lr_mult);
     int n = 0;
     for (int i = 0; i < clcnn_graph_param_count(r->g); i++) {
         const char *name = clcnn_graph_param_name(r->g, i);
-        if (!tool_init_supplied(r->init, name, clcnn_graph_param(r->g, name))) continue;
+        if (!r->supplied[i]) continue;
         const clcnn_status st = clcnn_trainer_set_lr_mult(r->trainer, name, o.backbone_lr_mult, NULL);
         if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
-        n += !strstr(name, ".running_"); /* running statistics have no learning rate: not counted */
+        n += clcnn_graph_param_learns(r->g, name); /* running statistics have no learning rate: not counted */
     }
     size_t len = strlen(r->optimizer_extra);
     snprintf(r->optimizer_extra + len, sizeof r->optimizer_extra - len, "%slr x %g for the %d parameter tensors from %s",
@@ -453,10 +482,7 @@ static int make_trainer(run *r) {
     if (st == CLCNN_OK && weights) describe_weights(r, weights);
     free(weights);
     if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
-    const int failed = o.backbone_lr_mult != 1.0f && backbone_rate(r);
-    clcnn_weights_destroy(r->init); /* its tensors hold device memory the training wants */
-    r->init = NULL;
-    if (failed) return 1;
+    if (o.backbone_lr_mult != 1.0f && backbone_rate(r)) return 1;
     /* What the trainer runs with, as it has it: the options' values, defaults filled in. */
     clcnn_train_params got;
     if ((st = clcnn_trainer_get_params(r->trainer, &got)) != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
@@ -701,8 +727,22 @@ static int plot(const run *r) {
     return st == CLCNN_OK ? 0 : tool_fail_status(cmd, NULL, st);
 }
 
+/* --unfreeze-at: the second stage, from this epoch on every parameter trains. */
+static int unfreeze_all(run *r, int epoch) {
+    int n = 0;
+    const clcnn_status st = clcnn_trainer_unfreeze(r->trainer, "", &n);
+    if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
+    size_t elements;
+    const int trainable = tool_trainable_params(r->g, &elements);
+    printf("epoch %d: --unfreeze-at %d: every parameter trains from now on (%d parameter tensors, %zu values; the "
+           "newly trained start with fresh optimizer state)\n", epoch + 1, o.unfreeze_at, trainable, elements);
+    fflush(stdout);
+    return 0;
+}
+
 static int train_loop(run *r) {
     for (int epoch = r->epochs_done; epoch < o.epochs; epoch++) {
+        if (o.unfreeze_at == epoch + 1 && unfreeze_all(r, epoch)) return 1;
         const double t0 = cli_now_s();
         epoch_row *row = &r->history[epoch];
         *row = empty_row;
@@ -732,7 +772,8 @@ static void run_free(run *r) {
     free(r->logits);
     free_history(r);
     free(r->options_json);
-    clcnn_weights_destroy(r->init);
+    free(r->supplied);
+    free(r->supplied_json);
     clcnn_weights_destroy(r->resumed);
     clcnn_context_destroy(r->ctx);
 }
@@ -741,6 +782,14 @@ static int check_options(void) {
     if (!o.data) return tool_fail(cmd, "--data DIR is required (see clcnn train --help)");
     if (!o.out) return tool_fail(cmd, "--out RUN is required: the folder for checkpoints and metrics");
     if (o.val && o.val_split > 0) return tool_fail(cmd, "give --val or --val-split, not both");
+    if (o.unfreeze_at_given || o.unfreeze_at) {
+        if (o.unfreeze_at < 2 || o.unfreeze_at > o.epochs)
+            return tool_fail(cmd, "--unfreeze-at %d: want an epoch from 2 to --epochs (%d), the first that trains "
+                             "every parameter", o.unfreeze_at, o.epochs);
+        if (!o.freeze_backbone && !o.freeze && !o.train_only)
+            return tool_fail(cmd, "--unfreeze-at %d: nothing is frozen before it (add --freeze-backbone, --freeze or "
+                             "--train-only)", o.unfreeze_at);
+    }
     return 0;
 }
 
@@ -793,6 +842,7 @@ int cmd_train(int argc, char **argv) {
     if (rc == OPT_HELP) return 0;
     if (rc != OPT_OK) return 2;
     o.epochs_given = opt_given(argc, argv, "--epochs");
+    o.unfreeze_at_given = opt_given(argc, argv, "--unfreeze-at");
     if (!o.resume && check_options()) return 1; /* a resumed run's options are checked once restored */
     return train_run();
 }

@@ -1,16 +1,57 @@
 /* freeze.c: which parameters train (freeze.h). --freeze-backbone with --init freezes
  * exactly what the file supplied, so that new modules on a pretrained backbone (SE
  * blocks on a plain ResNet, a new head) train and the backbone stays as it was. */
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include "freeze.h"
 #include "tool.h"
 
-int tool_init_supplied(const clcnn_weights *init, const char *name, const clcnn_tensor *t) {
-    const clcnn_tensor *w = clcnn_weights_get(init, name);
-    if (!w || !t || clcnn_tensor_ndim(w) != clcnn_tensor_ndim(t)) return 0;
-    for (int d = 0; d < clcnn_tensor_ndim(t); d++)
-        if (clcnn_tensor_dim(w, d) != clcnn_tensor_dim(t, d)) return 0;
+static int same_shape(const clcnn_tensor *a, const clcnn_tensor *b) {
+    if (!a || !b || clcnn_tensor_ndim(a) != clcnn_tensor_ndim(b)) return 0;
+    for (int d = 0; d < clcnn_tensor_ndim(a); d++)
+        if (clcnn_tensor_dim(a, d) != clcnn_tensor_dim(b, d)) return 0;
     return 1;
+}
+
+unsigned char *tool_supplied_by(const clcnn_graph *g, const clcnn_weights *init) {
+    const int n = clcnn_graph_param_count(g);
+    unsigned char *supplied = calloc((size_t)(n > 0 ? n : 1), 1);
+    for (int i = 0; supplied && i < n; i++) {
+        const char *name = clcnn_graph_param_name(g, i);
+        supplied[i] = (unsigned char)same_shape(clcnn_weights_get(init, name), clcnn_graph_param(g, name));
+    }
+    return supplied;
+}
+
+char *tool_supplied_json(const clcnn_graph *g, const unsigned char *supplied) {
+    json_t *names = json_array();
+    for (int i = 0; names && i < clcnn_graph_param_count(g); i++)
+        if (supplied[i] && json_array_append_new(names, json_string(clcnn_graph_param_name(g, i))) != 0) {
+            json_decref(names);
+            names = NULL;
+        }
+    char *text = names ? json_dumps(names, JSON_COMPACT) : NULL;
+    json_decref(names);
+    return text;
+}
+
+unsigned char *tool_supplied_from_json(const clcnn_graph *g, const char *text) {
+    json_t *names = text ? json_loads(text, 0, NULL) : NULL;
+    const int n = clcnn_graph_param_count(g);
+    unsigned char *supplied = json_is_array(names) ? calloc((size_t)(n > 0 ? n : 1), 1) : NULL;
+    for (size_t k = 0; supplied && k < json_array_size(names); k++) {
+        const char *name = json_string_value(json_array_get(names, k));
+        if (!name) {
+            free(supplied);
+            supplied = NULL;
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            if (!strcmp(clcnn_graph_param_name(g, i), name)) supplied[i] = 1;
+    }
+    json_decref(names);
+    return supplied;
 }
 
 /* Freeze (or unfreeze) each prefix of the comma-separated list `option` names. */
@@ -33,15 +74,12 @@ static int each_prefix(const char *cmd, clcnn_graph *g, const char *option, cons
     return 0;
 }
 
-int tool_apply_freeze(const char *cmd, clcnn_graph *g, const clcnn_weights *init, const tool_freeze_opts *f) {
+int tool_apply_freeze(const char *cmd, clcnn_graph *g, const unsigned char *supplied, const tool_freeze_opts *f) {
     clcnn_status st;
-    if (f->freeze_backbone && init) {
-        for (int i = 0; i < clcnn_graph_param_count(g); i++) {
-            const char *name = clcnn_graph_param_name(g, i);
-            if (tool_init_supplied(init, name, clcnn_graph_param(g, name)) &&
-                (st = clcnn_graph_freeze(g, name, 1, NULL)) != CLCNN_OK)
+    if (f->freeze_backbone && supplied) {
+        for (int i = 0; i < clcnn_graph_param_count(g); i++)
+            if (supplied[i] && (st = clcnn_graph_freeze(g, clcnn_graph_param_name(g, i), 1, NULL)) != CLCNN_OK)
                 return tool_fail_status(cmd, NULL, st);
-        }
     } else if (f->freeze_backbone) {
         if ((st = clcnn_graph_freeze(g, "", 1, NULL)) != CLCNN_OK || (st = clcnn_graph_freeze(g, "fc", 0, NULL)) != CLCNN_OK)
             return tool_fail_status(cmd, NULL, st);
@@ -53,20 +91,12 @@ int tool_apply_freeze(const char *cmd, clcnn_graph *g, const clcnn_weights *init
     return f->freeze ? each_prefix(cmd, g, "--freeze", f->freeze, 1) : 0;
 }
 
-/* Whether name ends with suffix. */
-static int ends_with(const char *name, const char *suffix) {
-    const size_t n = strlen(name), k = strlen(suffix);
-    return n >= k && !strcmp(name + n - k, suffix);
-}
-
 int tool_trainable_params(const clcnn_graph *g, size_t *elements) {
     int n = 0;
     *elements = 0;
     for (int i = 0; i < clcnn_graph_param_count(g); i++) {
         const char *name = clcnn_graph_param_name(g, i);
-        /* running statistics have no gradient (asking for the others' would make theirs) */
-        if (clcnn_graph_param_is_frozen(g, name) || ends_with(name, ".running_mean") || ends_with(name, ".running_var"))
-            continue;
+        if (clcnn_graph_param_is_frozen(g, name) || !clcnn_graph_param_learns(g, name)) continue;
         n++;
         *elements += clcnn_tensor_numel(clcnn_graph_param(g, name));
     }

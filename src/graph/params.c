@@ -166,6 +166,11 @@ int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name) {
     return i >= 0 && g->params[i].frozen;
 }
 
+int clcnn_graph_param_learns(const clcnn_graph *g, const char *name) {
+    const int i = graph_find_param(g, name);
+    return i >= 0 && g->params[i].trainable;
+}
+
 clcnn_status clcnn_graph_zero_grad(clcnn_graph *g) {
     if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_zero_grad: graph is NULL");
     for (int i = 0; i < g->nparams; i++) {
