@@ -758,10 +758,33 @@ typedef struct {
 } clcnn_augment_params;
 void clcnn_augment_defaults(clcnn_augment_params *params);
 
+/* How a picture becomes the network's square input:
+ *   CROP:   the shorter side to size, then the centred square (torchvision's Resize(size)
+ *           and CenterCrop(size)): the sides of a wide picture are not seen.
+ *   SQUASH: the whole picture resized to size x size (torchvision's Resize((size, size))):
+ *           all of it is seen, its aspect changed.
+ *   PAD:    the whole picture, its longer side to size and its aspect kept, centred on a
+ *           square of the normalisation's mean colour (a letterbox; that colour
+ *           normalises to about 0). */
+typedef enum { CLCNN_FIT_CROP = 0, CLCNN_FIT_SQUASH, CLCNN_FIT_PAD } clcnn_fit;
+/* "crop", "squash", "pad"; another name is CLCNN_ERR_NOT_FOUND listing them. */
+clcnn_status clcnn_fit_parse(const char *name, clcnn_fit *fit);
+const char *clcnn_fit_name(clcnn_fit fit);
+/* Where fit puts a width x height picture in the size x size input (evaluation): the
+ * rectangle src of the picture (x, y, w, h in picture pixels) is what the network sees,
+ * and it fills the rectangle dst of the input (in input pixels); the rest of the input
+ * is padding. CLCNN_ERR_INVALID_ARGUMENT for sides < 1 or an unknown fit. */
+clcnn_status clcnn_fit_geometry(int width, int height, int size, clcnn_fit fit, float src[4], float dst[4]);
+
 /* One network input, CHW floats [3, size, size], from an RGB image. aug NULL (evaluation):
- * resize the shorter side to size and centre-crop (no resampling when the image already is
- * size x size), scale to [0,1], normalise. aug non-NULL: the augmentation above, then the
- * same scaling, a result that depends only on (image, size, aug, seed). */
+ * the picture fitted to size x size as fit says (no resampling when the image already is
+ * size x size), scaled to [0,1], normalised. aug non-NULL: the augmentation above, taken
+ * from the whole picture (CROP) or from the picture fitted to a square first (SQUASH,
+ * PAD: at its own resolution, at most 2 x size), then the same scaling; a result that
+ * depends only on (image, size, fit, aug, seed). clcnn_image_prepare is CLCNN_FIT_CROP. */
+clcnn_status clcnn_image_prepare_fit(const clcnn_image *image, int size, clcnn_fit fit,
+                                     const clcnn_augment_params *aug, uint64_t seed, const clcnn_normalization *norm,
+                                     float *out);
 clcnn_status clcnn_image_prepare(const clcnn_image *image, int size, const clcnn_augment_params *aug,
                                  uint64_t seed, const clcnn_normalization *norm, float *out);
 
@@ -807,6 +830,7 @@ typedef struct {
                                    replacement, every class (with images) equally likely and every
                                    image of a class too (PyTorch's WeightedRandomSampler with weights
                                    1 / class count); seeded as shuffle. 0: each image once */
+    clcnn_fit fit;              /* how pictures become square inputs (0: CLCNN_FIT_CROP) */
 } clcnn_loader_params;
 
 typedef struct {
@@ -874,6 +898,7 @@ typedef struct {
     clcnn_normalization norm;
     int head_hidden;
     float head_dropout;
+    clcnn_fit fit;        /* how the model was trained to see pictures (metadata "fit"; CROP when absent) */
 } clcnn_model_desc;
 void clcnn_model_desc_free(clcnn_model_desc *desc);
 
@@ -952,6 +977,12 @@ void clcnn_map_normalize(const float *map, size_t n, float *out);
 /* Bilinear resize of a one-channel map with half-pixel centres (cv2.resize, and PyTorch's
  * interpolate with align_corners=False). */
 clcnn_status clcnn_map_resize(const float *src, int height, int width, float *dst, int out_height, int out_width);
+/* A map over the size x size network input (height x width values), laid over the
+ * picture it came from, picture_width x picture_height values into out: bilinear with
+ * half-pixel centres (as clcnn_map_resize) where the network saw the picture, 0 where it
+ * did not (the sides CROP cut away). See clcnn_fit_geometry. */
+clcnn_status clcnn_map_over_picture(const float *map, int height, int width, int size, clcnn_fit fit,
+                                    int picture_width, int picture_height, float *out);
 /* OpenCV's COLORMAP_JET of v (clamped to [0,1]), as RGB. */
 void clcnn_colormap_jet(float v, uint8_t rgb[3]);
 /* An RGB picture of a [0,1] map in JET colours. */

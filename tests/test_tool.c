@@ -644,6 +644,69 @@ done:
     tmptree_close(&t);
 }
 
+/* --fit: train --fit squash saves the fit with the model; predict and cam use it unless
+ * told otherwise (a wide picture predicts the same with --fit squash, otherwise with
+ * --fit crop); cam --fit pad says so in cam.json and its heatmap covers the whole
+ * picture; an unknown fit is one line naming it, and train writes nothing. */
+static void test_tool_fit(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "fit") || !make_data(&t)) goto done;
+    const char *b = tmptree_build_dir(), *r = t.root;
+    clcnn_image wide = {0}, heat = {0};
+    test_rng rng = {g_seed ^ 0xF1Du};
+    CHECK_OK(clcnn_image_create(64, 32, 3, &wide));
+    for (size_t i = 0; wide.pixels && i < 64 * 32 * 3; i++) wide.pixels[i] = (uint8_t)test_rng_next(&rng);
+    if (!wide.pixels || clcnn_image_save_png(tmptree_path(&t, "wide.png"), &wide) != CLCNN_OK) goto free_images;
+    int rc = tmptree_run(&t, "train", "%s/clcnn train --data %s/data/train %s --epochs 1 --fit squash --out %s/run", b, r,
+                         train_args, r);
+    CHECK(rc == 0, "train --fit squash exited %d", rc);
+    clcnn_weights *w = NULL;
+    CHECK_OK(clcnn_weights_load(g_ctx, tmptree_path(&t, "run/last.safetensors"), &w));
+    const char *fit = w ? clcnn_weights_metadata(w, "fit") : NULL;
+    CHECK(fit && !strcmp(fit, "squash"), "the model's fit is %s, want squash", fit ? fit : "missing");
+    clcnn_weights_destroy(w);
+
+    static const char *const fits[] = {"", "--fit squash", "--fit crop"};
+    char *outs[3];
+    for (int i = 0; i < 3; i++) {
+        rc = tmptree_run(&t, "predict", "%s/clcnn predict --weights %s/run/last.safetensors --json %s %s/wide.png", b, r,
+                         fits[i], r);
+        outs[i] = tmptree_slurp(&t, "predict.out");
+        CHECK(rc == 0 && outs[i], "predict %s exited %d", fits[i], rc);
+    }
+    CHECK(outs[0] && outs[1] && !strcmp(outs[0], outs[1]), "predict: the model's fit and --fit squash differ");
+    CHECK(outs[0] && outs[2] && strcmp(outs[0], outs[2]), "predict: --fit crop predicts as squash does");
+    for (int i = 0; i < 3; i++) free(outs[i]);
+
+    rc = tmptree_run(&t, "cam", "%s/clcnn cam --weights %s/run/last.safetensors --fit pad --out %s/cam %s/wide.png", b, r,
+                     r, r);
+    char *json = tmptree_slurp(&t, "cam/cam.json");
+    CHECK(rc == 0 && json && strstr(json, "\"fit\": \"pad\""), "cam --fit pad: exit %d, cam.json %s", rc,
+          json ? json : "missing");
+    free(json);
+    CHECK_OK(clcnn_image_load(tmptree_path(&t, "cam/wide_heat.png"), &heat));
+    CHECK(heat.width == 64 && heat.height == 32, "the heatmap is %dx%d, the picture 64x32", heat.width, heat.height);
+
+    static const char *const bad[] = {"predict --weights %s/run/last.safetensors --fit letterbox %s/wide.png",
+                                      "train --data %s/data/train --arch compact --size 32 --fit letterbox --out %s/no"};
+    for (int i = 0; i < 2; i++) {
+        char args[600];
+        snprintf(args, sizeof args, bad[i], r, r);
+        rc = tmptree_run(&t, "bad", "%s/clcnn %s", b, args);
+        char *err = tmptree_slurp(&t, "bad.err");
+        CHECK(rc != 0 && err && strstr(err, "--fit letterbox: want crop, squash or pad") && count_lines(err) == 1 &&
+                  !exists(&t, "no"),
+              "%s: exit %d, %s", args, rc, err ? err : "");
+        free(err);
+    }
+free_images:
+    clcnn_image_free(&wide);
+    clcnn_image_free(&heat);
+done:
+    tmptree_close(&t);
+}
+
 /* --freeze and --train-only: a prefix that matches nothing is refused in one line naming
  * the option and the prefix, and nothing is written; so is a run with nothing to train. */
 static void test_tool_freeze_errors(void) {
@@ -912,6 +975,7 @@ const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_g
                                      {"tool_freeze_errors", test_tool_freeze_errors},
                                      {"tool_backbone_lr_mult", test_tool_backbone_lr_mult},
                                      {"tool_unfreeze_at", test_tool_unfreeze_at},
+                                     {"tool_fit", test_tool_fit},
                                      {"tool_metrics_files", test_tool_metrics_files},
                                      {"tool_data_layout", test_tool_data_layout},
                                      {"tool_imbalance", test_tool_imbalance},

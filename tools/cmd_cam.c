@@ -15,7 +15,7 @@
 static const char *cmd = "cam";
 
 static struct {
-    const char *weights, *arch, *device, *method, *layer, *target, *score_class, *threshold, *out;
+    const char *weights, *arch, *device, *method, *layer, *target, *score_class, *threshold, *out, *fit;
     int classes, size, batch, max_boxes, json, aug_smooth, metrics;
     float alpha;
 } o = {.method = "gradcam", .threshold = "0.15", .batch = 8, .max_boxes = 5, .alpha = 0.5f};
@@ -25,6 +25,7 @@ static const opt_spec specs[] = {
     {"--arch", OPT_STRING, &o.arch, "A", "architecture, for files without clcnn metadata"},
     {"--classes", OPT_INT, &o.classes, "N", "class count, for files without clcnn metadata"},
     {"--size", OPT_INT, &o.size, "S", "input size (default: the model's)"},
+    {"--fit", OPT_STRING, &o.fit, "F", "crop, squash or pad: how a picture becomes the square input (default: the model's)"},
     {"--method", OPT_STRING, &o.method, "M", "gradcam, gradcam++, hirescam, xgradcam, layercam, cam, scorecam, eigencam"},
     {"--layer", OPT_STRING, &o.layer, "NAME", "target layer(s), comma-separated: maps fused (default: the last stage)"},
     {"--class", OPT_STRING, &o.target, "K", "explain class K (index or name; default: the predicted class)"},
@@ -271,20 +272,6 @@ static char **unique_stems(char **paths, int count) {
     return stems;
 }
 
-/* The normalised map over the whole image: the network saw the centred square crop of
- * the image (shorter side), so the map covers that square; outside it is 0. */
-static float *image_map(const float *map01, int h, int w, int width, int height) {
-    const int side = width < height ? width : height, x0 = (width - side) / 2, y0 = (height - side) / 2;
-    float *full = calloc((size_t)width * height, sizeof *full), *square = malloc((size_t)side * side * sizeof *square);
-    if (!full || !square || clcnn_map_resize(map01, h, w, square, side, side) != CLCNN_OK) {
-        free(full), free(square);
-        return NULL;
-    }
-    for (int y = 0; y < side; y++) memcpy(full + (size_t)(y0 + y) * width + x0, square + (size_t)y * side, side * sizeof *full);
-    free(square);
-    return full;
-}
-
 static const char *label_of(const cam_run *r, int k, char *buf, size_t size) {
     if (r->d.class_names) return r->d.class_names[k];
     snprintf(buf, size, "class %d", k);
@@ -311,10 +298,13 @@ static int explain_one(cam_run *r, const char *path, const char *stem, const clc
     }
     if ((st = clcnn_npy_save(npy, raw, 2, (int[]){h, w})) != CLCNN_OK) goto fail;
     clcnn_map_normalize(raw, (size_t)h * w, map01);
-    if (!(full = image_map(map01, h, w, img->width, img->height))) {
+    /* over the whole picture: 0 where the network did not see it (--fit crop's sides) */
+    if (!(full = malloc((size_t)img->width * img->height * sizeof *full))) {
         tool_fail(cmd, "out of host memory for a %dx%d map", img->width, img->height);
         goto done;
     }
+    if ((st = clcnn_map_over_picture(map01, h, w, r->d.size, r->d.fit, img->width, img->height, full)) != CLCNN_OK)
+        goto fail;
     const size_t pixels = (size_t)img->width * img->height;
     const float threshold = r->threshold >= 0 ? r->threshold : clcnn_otsu_threshold(full, pixels);
     int n_boxes = 0;
@@ -428,7 +418,8 @@ static int cam_images(cam_run *r, char **paths, char **stems, int count) {
         int n = 0;
         for (; next < count && n < o.batch; next++) {
             clcnn_status st = clcnn_image_load(paths[next], &b.images[n]);
-            if (st == CLCNN_OK) st = clcnn_image_prepare(&b.images[n], r->d.size, NULL, 0, &r->d.norm, b.x + per * n);
+            if (st == CLCNN_OK) st = clcnn_image_prepare_fit(&b.images[n], r->d.size, r->d.fit, NULL, 0, &r->d.norm,
+                                                              b.x + per * n);
             if (st != CLCNN_OK) {
                 clcnn_image_free(&b.images[n]);
                 tool_fail_status(cmd, NULL, st);
@@ -448,9 +439,9 @@ static int cam_images(cam_run *r, char **paths, char **stems, int count) {
 }
 
 static int write_results(cam_run *r) {
-    json_t *root = json_pack("{s:s, s:s, s:s, s:O}", "method", o.method, "layer",
-                             o.layer ? o.layer : clcnn_cam_default_layer(r->g), "weights", o.weights, "results",
-                             r->results);
+    json_t *root = json_pack("{s:s, s:s, s:s, s:s, s:O}", "method", o.method, "layer",
+                             o.layer ? o.layer : clcnn_cam_default_layer(r->g), "weights", o.weights, "fit",
+                             clcnn_fit_name(r->d.fit), "results", r->results);
     char *text = root ? json_dumps(root, JSON_INDENT(1) | JSON_REAL_PRECISION(7)) : NULL;
     json_decref(root);
     char *path = output_path("cam", ".json");
@@ -477,7 +468,7 @@ static int cam_run_all(int n_args, char **args) {
         goto done;
     }
     if (cli_open(PROG, o.device, &r.ctx) != CLCNN_OK) goto done;
-    if (tool_open_model(cmd, r.ctx, o.weights, o.arch, o.classes, o.size, &r.g, &r.d) || resolve(&r)) goto done;
+    if (tool_open_model(cmd, r.ctx, o.weights, o.arch, o.classes, o.size, o.fit, &r.g, &r.d) || resolve(&r)) goto done;
     if (!(r.results = json_array())) {
         tool_fail(cmd, "out of host memory");
         goto done;

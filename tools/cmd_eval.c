@@ -9,7 +9,7 @@
 static const char *cmd = "eval";
 
 static struct {
-    const char *data, *weights, *arch, *device, *predictions;
+    const char *data, *weights, *arch, *device, *predictions, *fit;
     int classes, size, batch, threads, json;
 } o = {.batch = 16};
 
@@ -19,6 +19,7 @@ static const opt_spec specs[] = {
     {"--arch", OPT_STRING, &o.arch, "A", "architecture, for files without clcnn metadata"},
     {"--classes", OPT_INT, &o.classes, "N", "class count, for files without clcnn metadata"},
     {"--size", OPT_INT, &o.size, "S", "input size (default: the model's)"},
+    {"--fit", OPT_STRING, &o.fit, "F", "crop, squash or pad: how a picture becomes the square input (default: the model's)"},
     {"--batch", OPT_INT, &o.batch, "B", "images per forward pass"},
     {"--threads", OPT_COUNT, &o.threads, "N", "image decoding threads (0: one per core)"},
     {"--json", OPT_FLAG, &o.json, NULL, "print the metrics as one JSON object"},
@@ -111,7 +112,7 @@ static int eval_run(void) {
     int *labels = NULL, rc = 1;
     clcnn_status st;
     if (cli_open(PROG, o.device, &ctx) != CLCNN_OK) return 1;
-    if (tool_open_model(cmd, ctx, o.weights, o.arch, o.classes, o.size, &g, &d)) goto done;
+    if (tool_open_model(cmd, ctx, o.weights, o.arch, o.classes, o.size, o.fit, &g, &d)) goto done;
     if ((st = clcnn_dataset_open(o.data, d.class_names ? d.classes : 0, (const char *const *)d.class_names, &ds)) != CLCNN_OK) {
         tool_fail_status(cmd, NULL, st);
         goto done;
@@ -120,7 +121,8 @@ static int eval_run(void) {
         tool_fail(cmd, "%s has %d classes, the model %d", o.data, clcnn_dataset_class_count(ds), d.classes);
         goto done;
     }
-    clcnn_loader_params lp = {.batch = o.batch, .size = d.size, .norm = d.norm, .threads = o.threads, .skip_bad = 1};
+    clcnn_loader_params lp = {.batch = o.batch, .size = d.size, .norm = d.norm, .threads = o.threads, .skip_bad = 1,
+                              .fit = d.fit};
     if ((st = clcnn_loader_create(ds, &lp, &loader)) != CLCNN_OK || (st = clcnn_metrics_create(d.classes, &m)) != CLCNN_OK ||
         (st = clcnn_loader_start(loader, 0)) != CLCNN_OK) {
         tool_fail_status(cmd, NULL, st);

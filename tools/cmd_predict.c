@@ -8,7 +8,7 @@
 static const char *cmd = "predict";
 
 static struct {
-    const char *weights, *arch, *device;
+    const char *weights, *arch, *device, *fit;
     int classes, size, top, batch, json;
 } o = {.top = 5, .batch = 16};
 
@@ -17,6 +17,7 @@ static const opt_spec specs[] = {
     {"--arch", OPT_STRING, &o.arch, "A", "architecture, for files without clcnn metadata"},
     {"--classes", OPT_INT, &o.classes, "N", "class count, for files without clcnn metadata"},
     {"--size", OPT_INT, &o.size, "S", "input size (default: the model's, else 224)"},
+    {"--fit", OPT_STRING, &o.fit, "F", "crop, squash or pad: how a picture becomes the square input (default: the model's)"},
     {"--top", OPT_INT, &o.top, "K", "classes listed per image"},
     {"--batch", OPT_INT, &o.batch, "B", "images per forward pass"},
     {"--json", OPT_FLAG, &o.json, NULL, "print {\"results\":[{image, class, label, probs, logits}]}"},
@@ -83,7 +84,7 @@ static int predict_run(int n_args, char **args) {
     json_t *results = NULL;
     if (tool_collect_images(cmd, n_args, args, &paths, &count)) return 1;
     if (cli_open(PROG, o.device, &ctx) != CLCNN_OK) goto done;
-    if (tool_open_model(cmd, ctx, o.weights, o.arch, o.classes, o.size, &g, &d)) goto done;
+    if (tool_open_model(cmd, ctx, o.weights, o.arch, o.classes, o.size, o.fit, &g, &d)) goto done;
     const size_t per = (size_t)3 * d.size * d.size;
     if (!(x = malloc(per * o.batch * sizeof *x)) || !(logits = malloc((size_t)o.batch * d.classes * sizeof *logits)) ||
         !(probs = malloc((size_t)o.batch * d.classes * sizeof *probs)) || !(names = malloc((size_t)o.batch * sizeof *names)) ||
@@ -97,7 +98,7 @@ static int predict_run(int n_args, char **args) {
         for (; next < count && n < o.batch; next++) { /* fill a batch with the readable images */
             clcnn_image img;
             clcnn_status st = clcnn_image_load(paths[next], &img);
-            if (st == CLCNN_OK) st = clcnn_image_prepare(&img, d.size, NULL, 0, &d.norm, x + per * n);
+            if (st == CLCNN_OK) st = clcnn_image_prepare_fit(&img, d.size, d.fit, NULL, 0, &d.norm, x + per * n);
             clcnn_image_free(&img);
             if (st != CLCNN_OK) {
                 tool_fail_status(cmd, NULL, st);

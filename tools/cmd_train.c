@@ -23,7 +23,7 @@ static const char *cmd = "train";
 
 typedef struct {
     const char *data, *val, *arch, *head, *optimizer, *schedule, *init, *out, *resume, *on_bad, *device;
-    const char *freeze, *train_only, *class_weights;
+    const char *freeze, *train_only, *class_weights, *fit;
     int balanced;
     float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale, backbone_lr_mult;
     int classes, hidden, size, epochs, epochs_given, batch, partial, freeze_backbone, no_augment, no_shuffle, vflip, threads;
@@ -33,7 +33,7 @@ typedef struct {
 
 /* lr and weight_decay start as NaN, "not given": their defaults depend on the optimizer,
  * and a value given, 0 included, always wins over them. */
-static train_opts o = {.arch = "resnet18", .head = "fc", .optimizer = "sgd", .schedule = "cosine",
+static train_opts o = {.arch = "resnet18", .head = "fc", .optimizer = "sgd", .schedule = "cosine", .fit = "crop",
                        .on_bad = "skip", .lr = NAN, .momentum = 0.9f, .weight_decay = NAN, .backbone_lr_mult = 1.0f,
                        .dropout = 0.2f,
                        .rotate = 10.0f, .crop_scale = 0.5f, .hidden = 512, .epochs = 10, .batch = 16, .seed = 1};
@@ -48,6 +48,8 @@ static const opt_spec specs[] = {
     {"--hidden", OPT_INT, &o.hidden, "N", "the MLP head's width"},
     {"--dropout", OPT_FLOAT, &o.dropout, "P", "the MLP head's dropout"},
     {"--size", OPT_INT, &o.size, "S", "input size S x S (default 96 for compact nets, else 224)"},
+    {"--fit", OPT_STRING, &o.fit, "F",
+     "crop (the centred square), squash or pad (the whole picture): how pictures become square inputs"},
     {"--epochs", OPT_INT, &o.epochs, "E", "epochs"},
     {"--batch", OPT_INT, &o.batch, "B", "images per step"},
     {"--optimizer", OPT_STRING, &o.optimizer, "O", "sgd, adam or adamw"},
@@ -326,6 +328,7 @@ static int describe(run *r) {
     d->norm = clcnn_normalization_imagenet();
     d->head_hidden = strcmp(o.head, "mlp") ? 0 : o.hidden;
     d->head_dropout = o.dropout;
+    if (tool_parse_fit(cmd, o.fit, &d->fit)) return 1; /* saved with the model: eval, predict and cam use it */
     if (!(d->class_names = calloc((size_t)k, sizeof *d->class_names))) return tool_fail(cmd, "out of host memory");
     for (int i = 0; i < k; i++)
         if (!(d->class_names[i] = strdup(clcnn_dataset_class_name(r->train_set, i))))
@@ -505,7 +508,8 @@ static int make_loaders(run *r) {
         return tool_fail(cmd, "--on-bad-image is skip or fail, not %s", o.on_bad);
     clcnn_loader_params lp = {.batch = o.batch, .size = r->desc.size, .shuffle = !o.no_shuffle,
                               .augment = o.no_augment ? NULL : &aug, .norm = r->desc.norm, .seed = o.seed,
-                              .threads = o.threads, .skip_bad = !strcmp(o.on_bad, "skip"), .balanced = o.balanced};
+                              .threads = o.threads, .skip_bad = !strcmp(o.on_bad, "skip"), .balanced = o.balanced,
+                              .fit = r->desc.fit};
     clcnn_status st = clcnn_loader_create(r->train_set, &lp, &r->train_loader);
     if (st == CLCNN_OK && r->val_set) {
         lp.shuffle = 0;

@@ -25,12 +25,20 @@ int tool_fail(const char *cmd, const char *fmt, ...) {
 
 int tool_default_size(const char *arch) { return arch && strstr(arch, "compact") ? 96 : 224; }
 
+int tool_parse_fit(const char *cmd, const char *name, clcnn_fit *fit) {
+    return clcnn_fit_parse(name, fit) == CLCNN_OK ? 0 : tool_fail(cmd, "--fit %s: want crop, squash or pad", name);
+}
+
 int tool_open_model(const char *cmd, clcnn_context *ctx, const char *weights, const char *arch, int classes, int size,
-                    clcnn_graph **g, clcnn_model_desc *desc) {
+                    const char *fit, clcnn_graph **g, clcnn_model_desc *desc) {
     clcnn_model_desc given = {.classes = classes, .size = size};
+    clcnn_fit chosen = CLCNN_FIT_CROP;
+    if (fit && tool_parse_fit(cmd, fit, &chosen)) return 1;
     if (arch) snprintf(given.arch, sizeof given.arch, "%s", arch);
     clcnn_status st = clcnn_model_open(ctx, weights, &given, g, desc);
-    return st == CLCNN_OK ? 0 : tool_fail_status(cmd, ctx, st);
+    if (st != CLCNN_OK) return tool_fail_status(cmd, ctx, st);
+    if (fit) desc->fit = chosen;
+    return 0;
 }
 
 static int is_image_name(const char *name) {

@@ -16,9 +16,12 @@ int tool_fail(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* The size a new network of this architecture is trained at by default. */
 int tool_default_size(const char *arch);
 
-/* Open weights as a network in evaluation mode, with --arch/--classes/--size overrides. */
+/* Open weights as a network in evaluation mode, with --arch/--classes/--size/--fit
+ * overrides (fit NULL: the model's own, crop for files that do not say). */
 int tool_open_model(const char *cmd, clcnn_context *ctx, const char *weights, const char *arch, int classes, int size,
-                    clcnn_graph **g, clcnn_model_desc *desc);
+                    const char *fit, clcnn_graph **g, clcnn_model_desc *desc);
+/* --fit NAME into *fit; 1 with one line naming the option when NAME is not a fit. */
+int tool_parse_fit(const char *cmd, const char *name, clcnn_fit *fit);
 
 /* Files named on the command line, and the images (.png, .jpg, .jpeg) inside named
  * folders, sorted. *paths and each entry are malloc'd: tool_free_paths. */

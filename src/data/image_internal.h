@@ -45,4 +45,16 @@ clcnn_status clcnn_exif_apply(clcnn_image *image, int orientation, const char *n
 clcnn_status clcnn_image_resize_region(const clcnn_image *src, int x0, int y0, int w, int h, int out_w, int out_h,
                                        clcnn_image *dst);
 
+/* ---- fitting pictures to squares (fit.c) ---- */
+
+/* CROP: the picture's shorter side to size makes it resized_w x resized_h; the network
+ * sees the size x size window at (x0, y0) of that. */
+void image_crop_window(int width, int height, int size, int *resized_w, int *resized_h, int *x0, int *y0);
+/* PAD: the picture, its longer side to side, is w x h at (x0, y0) of the side x side square. */
+void image_pad_window(int width, int height, int side, int *w, int *h, int *x0, int *y0);
+/* The picture as a side x side RGB image (new, in *out): SQUASH resizes it, PAD
+ * letterboxes it on norm's mean colour. */
+clcnn_status image_fit_square(const clcnn_image *image, clcnn_fit fit, int side, const clcnn_normalization *norm,
+                              clcnn_image *out);
+
 #endif

@@ -49,6 +49,7 @@ struct clcnn_loader {
     int *labels;
     clcnn_augment_params aug;
     clcnn_normalization norm;
+    clcnn_fit fit;
     uint64_t seed;
     pthread_t *threads;
     slot slots[SLOTS];
@@ -76,7 +77,7 @@ static clcnn_status prepare_image(const clcnn_loader *L, int index, uint64_t see
     clcnn_image image;
     clcnn_status st = clcnn_image_load(path, &image);
     if (st == CLCNN_OK) {
-        st = clcnn_image_prepare(&image, L->size, L->has_aug ? &L->aug : NULL, seed, &L->norm, out);
+        st = clcnn_image_prepare_fit(&image, L->size, L->fit, L->has_aug ? &L->aug : NULL, seed, &L->norm, out);
         clcnn_image_free(&image);
     }
     if (st != CLCNN_OK) {
@@ -232,12 +233,13 @@ static void stop_threads(clcnn_loader *L, int count) {
 }
 
 /* The augmentation and normalisation are checked once here, by preparing a small image
- * (the rules live in clcnn_image_prepare), rather than failing on every image later. */
+ * (the rules live in clcnn_image_prepare_fit), rather than failing on every image later. */
 static clcnn_status check_preparation(clcnn_loader *L) {
     clcnn_image probe;
     clcnn_status st = clcnn_image_create(2, 2, 3, &probe);
     if (st == CLCNN_OK) {
-        st = clcnn_image_prepare(&probe, L->size, L->has_aug ? &L->aug : NULL, 0, &L->norm, L->slots[0].x);
+        st = clcnn_image_prepare_fit(&probe, L->size, L->fit, L->has_aug ? &L->aug : NULL, 0, &L->norm,
+                                     L->slots[0].x);
         clcnn_image_free(&probe);
     }
     return st == CLCNN_OK ? st : clcnn_error_prefix(NULL, st, "clcnn_loader_create");
@@ -288,6 +290,7 @@ clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_par
     L->has_aug = params->augment != NULL;
     if (L->has_aug) L->aug = *params->augment;
     L->norm = params->norm;
+    L->fit = params->fit;
     L->seed = params->seed;
     L->image_floats = 3 * (size_t)L->size * (size_t)L->size;
     L->n_threads = params->threads ? params->threads : default_threads();

@@ -2,7 +2,8 @@
  * images would make it.
  *
  * Evaluation: Resize(size) (shorter side to size, the longer int(size * long / short))
- * and CenterCrop(size), with PIL's resampling (resize.c), then ToTensor and Normalize.
+ * and CenterCrop(size), with PIL's resampling (resize.c), then ToTensor and Normalize;
+ * or the whole picture squashed or letterboxed to size x size (fit.c).
  * Training: RandomResizedCrop (torchvision's sampling of scale and log-ratio, ten tries,
  * then its central fallback), horizontal and vertical flips, a rotation about the centre
  * by a uniform angle (bilinear, black outside), ColorJitter's brightness, contrast and
@@ -112,26 +113,18 @@ static void window_to_planes(const window *w, int size, float *out) {
     }
 }
 
-/* Python's round(d / 2) for d >= 0 (halves to even), as CenterCrop's offsets. */
-static int half_to_even(int d) {
-    const int q = d / 2;
-    return (d % 2 && q % 2) ? q + 1 : q;
-}
-
-/* Evaluation: shorter side to size, centre crop. The resized image is made only when
- * the size changes (torchvision returns the image itself when the shorter side fits). */
+/* Evaluation with CLCNN_FIT_CROP: shorter side to size, centre crop. The resized image
+ * is made only when the size changes (torchvision returns the image itself when the
+ * shorter side fits). */
 static clcnn_status eval_window(const clcnn_image *image, int size, clcnn_image *resized, window *w) {
-    const int iw = image->width, ih = image->height, short_side = iw < ih ? iw : ih, long_side = iw < ih ? ih : iw;
-    const int long_new = (int)((double)size * long_side / short_side); /* int(), as torchvision */
-    const int rw = iw <= ih ? size : long_new, rh = iw <= ih ? long_new : size;
+    int rw, rh;
+    image_crop_window(image->width, image->height, size, &rw, &rh, &w->x0, &w->y0);
     w->image = image;
-    if (rw != iw || rh != ih) {
-        const clcnn_status st = clcnn_image_resize_region(image, 0, 0, iw, ih, rw, rh, resized);
+    if (rw != image->width || rh != image->height) {
+        const clcnn_status st = clcnn_image_resize_region(image, 0, 0, image->width, image->height, rw, rh, resized);
         if (st != CLCNN_OK) return clcnn_error_prefix(NULL, st, "%s", who);
         w->image = resized;
     }
-    w->x0 = half_to_even(rw - size);
-    w->y0 = half_to_even(rh - size);
     return CLCNN_OK;
 }
 
@@ -269,18 +262,42 @@ static void normalize(float *planes, size_t n, const clcnn_normalization *norm) 
         for (size_t i = 0; i < n; i++) planes[(size_t)c * n + i] = (planes[(size_t)c * n + i] - norm->mean[c]) / norm->std[c];
 }
 
-clcnn_status clcnn_image_prepare(const clcnn_image *image, int size, const clcnn_augment_params *aug,
-                                 uint64_t seed, const clcnn_normalization *norm, float *out) {
+/* The side of the square SQUASH and PAD fit a picture to before augmentation: the
+ * picture's own resolution (its shorter side squashed, its longer side padded), at
+ * most 2 x size, so that crops of half its area still have size pixels across. */
+static int augment_side(const clcnn_image *image, clcnn_fit fit, int size) {
+    const int w = image->width, h = image->height;
+    const int side = fit == CLCNN_FIT_SQUASH ? (w < h ? w : h) : (w > h ? w : h);
+    return side < 2 * size ? side : 2 * size;
+}
+
+clcnn_status clcnn_image_prepare_fit(const clcnn_image *image, int size, clcnn_fit fit,
+                                     const clcnn_augment_params *aug, uint64_t seed, const clcnn_normalization *norm,
+                                     float *out) {
     clcnn_status st = check_args(image, size, aug, norm, out);
     if (st != CLCNN_OK) return st;
-    clcnn_image scratch = {0}; /* the resized image or crop */
-    if (aug) {
-        st = augment(image, size, aug, seed, &scratch, out);
-    } else {
-        window w = {0};
-        if ((st = eval_window(image, size, &scratch, &w)) == CLCNN_OK) window_to_planes(&w, size, out);
+    if (fit < CLCNN_FIT_CROP || fit > CLCNN_FIT_PAD)
+        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown fit %d", who, (int)fit);
+    clcnn_image fitted = {0}, scratch = {0}; /* the picture fitted to a square; the resized image or crop */
+    const clcnn_image *picture = image;
+    if (fit != CLCNN_FIT_CROP) {
+        st = image_fit_square(image, fit, aug ? augment_side(image, fit, size) : size, norm, &fitted);
+        picture = &fitted;
+    }
+    if (st == CLCNN_OK && aug) {
+        st = augment(picture, size, aug, seed, &scratch, out);
+    } else if (st == CLCNN_OK) {
+        window w = {.image = picture};
+        if (fit != CLCNN_FIT_CROP || (st = eval_window(image, size, &scratch, &w)) == CLCNN_OK)
+            window_to_planes(&w, size, out);
     }
     clcnn_image_free(&scratch);
+    clcnn_image_free(&fitted);
     if (st == CLCNN_OK) normalize(out, (size_t)size * (size_t)size, norm);
     return st;
+}
+
+clcnn_status clcnn_image_prepare(const clcnn_image *image, int size, const clcnn_augment_params *aug,
+                                 uint64_t seed, const clcnn_normalization *norm, float *out) {
+    return clcnn_image_prepare_fit(image, size, CLCNN_FIT_CROP, aug, seed, norm, out);
 }

@@ -1,5 +1,6 @@
 /* heatmap.c: from a raw class-activation map to a coloured picture: min-max
- * normalisation, bilinear resizing with half-pixel centres, OpenCV's JET colour map,
+ * normalisation, bilinear resizing with half-pixel centres (and laying a map of the
+ * network input back over its picture, clcnn_map_over_picture), OpenCV's JET colour map,
  * and alpha blending over the photo. Host code only. */
 #include <math.h>
 #include <stdint.h>
@@ -41,17 +42,16 @@ typedef struct {
     float w1; /* weight of i1; i0 gets 1 - w1 */
 } sample_pos;
 
+static sample_pos sample_at(double src, int n_in) {
+    if (src < 0) src = 0;
+    int i0 = (int)src;
+    if (i0 > n_in - 1) i0 = n_in - 1;
+    return (sample_pos){i0, i0 + 1 < n_in ? i0 + 1 : n_in - 1, (float)(src - i0)};
+}
+
 static void sample_positions(int n_in, int n_out, sample_pos *pos) {
     const double scale = (double)n_in / n_out;
-    for (int i = 0; i < n_out; i++) {
-        double src = (i + 0.5) * scale - 0.5;
-        if (src < 0) src = 0;
-        int i0 = (int)src;
-        if (i0 > n_in - 1) i0 = n_in - 1;
-        pos[i].i0 = i0;
-        pos[i].i1 = i0 + 1 < n_in ? i0 + 1 : n_in - 1;
-        pos[i].w1 = (float)(src - i0);
-    }
+    for (int i = 0; i < n_out; i++) pos[i] = sample_at((i + 0.5) * scale - 0.5, n_in);
 }
 
 /* width * height fits the address space and int indexing of the callers. */
@@ -88,6 +88,54 @@ clcnn_status clcnn_map_resize(const float *src, int height, int width, float *ds
     free(xs);
     free(ys);
     return CLCNN_OK;
+}
+
+/* ---------------------------------------------------------- over the picture -- */
+
+/* Along one axis of the picture (n_picture pixels): where each pixel samples the map
+ * (n_map values over `size` input pixels), through the picture's span [src0, src0 +
+ * src_len) that fills the input's [dst0, dst0 + dst_len); seen[i] = 0 outside it. */
+static void picture_positions(int n_picture, int n_map, int size, float src0, float src_len, float dst0,
+                              float dst_len, sample_pos *pos, unsigned char *seen) {
+    for (int i = 0; i < n_picture; i++) {
+        const double centre = i + 0.5, input = dst0 + (centre - src0) * dst_len / src_len;
+        seen[i] = centre >= src0 && centre < src0 + src_len;
+        pos[i] = sample_at(input * n_map / size - 0.5, n_map);
+    }
+}
+
+clcnn_status clcnn_map_over_picture(const float *map, int height, int width, int size, clcnn_fit fit,
+                                    int picture_width, int picture_height, float *out) {
+    static const char *op = "clcnn_map_over_picture";
+    if (!map || !out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", op, map ? "out" : "map");
+    if (!area_ok(width, height) || !area_ok(picture_width, picture_height))
+        return clcnn_error(NULL, CLCNN_ERR_SHAPE, "%s: a %d x %d map over a %d x %d picture (sides must be > 0)", op,
+                           height, width, picture_height, picture_width);
+    float src[4], dst[4];
+    clcnn_status st = clcnn_fit_geometry(picture_width, picture_height, size, fit, src, dst);
+    if (st != CLCNN_OK) return st;
+    sample_pos *xs = malloc(sizeof *xs * (size_t)picture_width), *ys = malloc(sizeof *ys * (size_t)picture_height);
+    unsigned char *seen_x = malloc((size_t)picture_width), *seen_y = malloc((size_t)picture_height);
+    if (!xs || !ys || !seen_x || !seen_y) {
+        st = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %d x %d", op, picture_height,
+                         picture_width);
+        goto done;
+    }
+    picture_positions(picture_width, width, size, src[0], src[2], dst[0], dst[2], xs, seen_x);
+    picture_positions(picture_height, height, size, src[1], src[3], dst[1], dst[3], ys, seen_y);
+    for (int y = 0; y < picture_height; y++) {
+        const float *r0 = map + (size_t)ys[y].i0 * width, *r1 = map + (size_t)ys[y].i1 * width;
+        float *d = out + (size_t)y * picture_width;
+        for (int x = 0; x < picture_width; x++) {
+            const sample_pos p = xs[x];
+            const float top = r0[p.i0] + p.w1 * (r0[p.i1] - r0[p.i0]);
+            const float bottom = r1[p.i0] + p.w1 * (r1[p.i1] - r1[p.i0]);
+            d[x] = seen_x[x] && seen_y[y] ? top + ys[y].w1 * (bottom - top) : 0.0f;
+        }
+    }
+done:
+    free(xs), free(ys), free(seen_x), free(seen_y);
+    return st;
 }
 
 /* ---------------------------------------------------------------------- JET -- */

@@ -113,6 +113,9 @@ static clcnn_status describe(clcnn_context *ctx, const clcnn_weights *w, const c
     if (!(d->head_dropout >= 0 && d->head_dropout < 1)) d->head_dropout = 0.2f;
     meta_triple(w, "mean", d->norm.mean);
     meta_triple(w, "std", d->norm.std);
+    const char *fit = clcnn_weights_metadata(w, "fit"); /* files from before it was saved: crop */
+    if (fit && clcnn_fit_parse(fit, &d->fit) != CLCNN_OK)
+        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: metadata fit \"%s\" is not crop, squash or pad", op, path, fit);
     if (given && given->arch[0]) snprintf(d->arch, sizeof d->arch, "%s", given->arch);
     if (given && given->size > 0) d->size = given->size;
     if (given && given->classes > 0 && given->classes != d->classes) {
@@ -198,23 +201,23 @@ clcnn_status clcnn_model_save(const clcnn_graph *graph, const clcnn_model_desc *
     clcnn_context *ctx = graph ? clcnn_graph_context(graph) : NULL;
     if (!graph || !desc || !path || n_extra < 0 || (n_extra && (!keys || !values)))
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_model_save: NULL argument");
-    enum { OWN = 6 };
+    enum { OWN = 9 }; /* the description's own keys, below */
     char size[16], hidden[16], dropout[32];
     snprintf(size, sizeof size, "%d", desc->size);
     snprintf(hidden, sizeof hidden, "%d", desc->head_hidden);
     snprintf(dropout, sizeof dropout, "%.9g", (double)desc->head_dropout);
     char *classes = classes_text(desc), *mean = triple_text(desc->norm.mean), *std = triple_text(desc->norm.std);
-    const int n = OWN + 2 + n_extra;
+    const int n = OWN + n_extra;
     const char **k = calloc((size_t)n, sizeof *k), **v = calloc((size_t)n, sizeof *v);
     clcnn_status st;
     if (!classes || !mean || !std || !k || !v) {
         st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_model_save: no host memory");
         goto done;
     }
-    const char *own_k[] = {"format", "arch", "classes", "size", "mean", "std", "head_hidden", "head_dropout"};
-    const char *own_v[] = {"clcnn", desc->arch, classes, size, mean, std, hidden, dropout};
-    for (int i = 0; i < OWN + 2; i++) k[i] = own_k[i], v[i] = own_v[i];
-    for (int i = 0; i < n_extra; i++) k[OWN + 2 + i] = keys[i], v[OWN + 2 + i] = values[i];
+    const char *own_k[OWN] = {"format", "arch", "classes", "size", "mean", "std", "head_hidden", "head_dropout", "fit"};
+    const char *own_v[OWN] = {"clcnn", desc->arch, classes, size, mean, std, hidden, dropout, clcnn_fit_name(desc->fit)};
+    for (int i = 0; i < OWN; i++) k[i] = own_k[i], v[i] = own_v[i];
+    for (int i = 0; i < n_extra; i++) k[OWN + i] = keys[i], v[OWN + i] = values[i];
     st = clcnn_graph_save(graph, path, n, k, v);
 done:
     free(k);
