@@ -37,6 +37,7 @@ extern const test_case test_image_cases[];
 extern const test_case test_preprocess_cases[];
 extern const test_case test_fit_cases[];
 extern const test_case test_tool_step_cases[];
+extern const test_case test_tool_options_cases[];
 extern const test_case test_dataset_cases[];
 extern const test_case test_loader_cases[];
 extern const test_case test_metrics_cases[];
@@ -161,7 +162,8 @@ int main(int argc, char **argv) {
                                  test_train_ops_cases, test_graph_cases, test_train_cases,
                                  test_weights_io_cases, test_image_cases, test_preprocess_cases, test_fit_cases,
                                  test_dataset_cases, test_loader_cases, test_metrics_cases, test_render_cases,
-                                 test_cam_cases, test_zoo_cases, test_tool_cases, test_tool_step_cases, test_winograd_cases,
+                                 test_cam_cases, test_zoo_cases, test_tool_cases, test_tool_step_cases, test_tool_options_cases,
+                                 test_winograd_cases,
                                  test_graph_fast_cases, test_backward_fast_cases, test_bench_cases,
                                  test_faults_cases, test_fuzz_regress_cases, test_runner_cases};
     int ordinal = 0;

@@ -480,7 +480,7 @@ static void test_tool_freeze_backbone_keeps_init(void) {
 /* --backbone-lr-mult F: the tensors --init supplied learn at lr x F. With F = 0 they
  * stay bit-identical through an epoch (batch-norm running statistics aside: they are
  * not learned) while the new head trains; with F = 0.5 they move; without --init the
- * option is refused in one line and nothing is written. */
+ * option is refused in one line and nothing is written, as is a negative factor. */
 static void test_tool_backbone_lr_mult(void) {
     if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
@@ -524,12 +524,19 @@ static void test_tool_backbone_lr_mult(void) {
         clcnn_weights_destroy(w0);
         clcnn_weights_destroy(w1);
     }
-    const int rc = tmptree_run(&t, "bad", "%s/clcnn train --data %s/data/train --arch compact --size 32 "
+    int rc = tmptree_run(&t, "bad", "%s/clcnn train --data %s/data/train --arch compact --size 32 "
                                "--backbone-lr-mult 0.1 --out %s/refused_run", b, r, r);
     char *err = tmptree_slurp(&t, "bad.err");
     CHECK(rc != 0 && err && strstr(err, "--backbone-lr-mult 0.1 needs --init") && count_lines(err) == 1 &&
               tmptree_count(&t, "refused_run") == 0,
           "--backbone-lr-mult without --init: exit %d, %s", rc, err ? err : "");
+    free(err);
+    rc = tmptree_run(&t, "bad", "%s/clcnn train --data %s/data/train --arch compact --size 32 --init %s --partial "
+                     "--backbone-lr-mult -1 --out %s/refused_run", b, r, init, r);
+    err = tmptree_slurp(&t, "bad.err");
+    CHECK(rc != 0 && err && strstr(err, "--backbone-lr-mult") && strstr(err, "-1") && count_lines(err) == 1 &&
+              tmptree_count(&t, "refused_run") == 0,
+          "--backbone-lr-mult -1: exit %d, %s", rc, err ? err : "");
     free(err);
 free_graph:
     clcnn_graph_destroy(g);
