@@ -158,7 +158,7 @@ test-valgrind:
 	BUILD=$(BUILD) sh scripts/test_valgrind.sh
 
 # The op tests on Oclgrind with its bounds, data-race, uninitialised-value and API checks,
-# then the GEMM tests with gemm_local; any report fails (scripts/oclgrind.sh,
+# then the GEMM tests with gemm_local (and the implicit-GEMM convolutions); any report fails (scripts/oclgrind.sh,
 # docs/RELIABILITY.md). OCLGRIND_TESTS="a b" runs some (with CLCNN_GEMM_LOCAL as set).
 $(BUILD)/oclgrind_fill.so: scripts/oclgrind_fill.c
 	@mkdir -p $(@D)
@@ -168,7 +168,8 @@ test-oclgrind:
 	@CLCNN_DEPS_OCLGRIND=1 sh scripts/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/oclgrind_fill.so
 	BUILD=$(BUILD) sh scripts/oclgrind.sh $(OCLGRIND_TESTS)
-	$(if $(OCLGRIND_TESTS),,BUILD=$(BUILD) CLCNN_GEMM_LOCAL=16x16x8:4x4 sh scripts/oclgrind.sh =gemm =gemm_split_k =conv2d_1x1)
+	$(if $(OCLGRIND_TESTS),,BUILD=$(BUILD) CLCNN_GEMM_LOCAL=16x16x8:4x4 sh scripts/oclgrind.sh =gemm =gemm_split_k =conv2d_1x1 \
+		=conv2d_backward_gpu_family)
 
 # GPU checks without a GPU (docs/GPU.md):
 # - test-gpu-class: the suite on the default device (PoCL in CI) with the GPU family of

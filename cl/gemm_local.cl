@@ -13,7 +13,16 @@
  * The arguments are gemm_tiled's (src/ops/gemm.c): A with any strides (A^T is free), B
  * row-major or in gemm_pack_b's panels of PANEL_TN columns, C with any strides, the
  * batch as b0 x b1, bias per row, R in C's layout. Work-group (NDIMC, MDIMC, 1), global
- * (groups along N x NDIMC, groups along M x MDIMC, batch items). */
+ * (groups along N x NDIMC, groups along M x MDIMC, batch items).
+ *
+ * Built with -DB_IM2COL=1 or 2, the kernel takes a convolution's geometry after those
+ * arguments and gathers B from the input planes as im2col would have written it
+ * (implicit GEMM, clcnn_gemm_gather in src/ops/ops.h): no column matrix is written or
+ * read back. 1: B(k, n) = column row k, pixel n (the forward pass); 2: B(k, n) = column
+ * row n, pixel k % P of image k / P (the weight gradient, K running over the batch).
+ * With -DA_FLIP_T as well, A(m, k) = A[(k / T) * sak + m * sam + T - 1 - k % T] with
+ * T = KH * KW: a convolution's weights transposed and turned, so that a stride-1 data
+ * gradient runs as the forward convolution of dY. */
 #ifndef MWG
 #define MWG 64
 #endif
@@ -32,12 +41,31 @@
 #ifndef PANEL_TN
 #define PANEL_TN 16
 #endif
+#ifdef B_IM2COL
+#define GATHER_ARGS                                                                                          \
+    , const int gH, const int gW, const int gKH, const int gKW, const int gsh, const int gsw, const int gph, \
+        const int gpw, const int gdh, const int gdw, const int gOW, const int gk_base, const int gP,         \
+        const int gimage
+
+/* Column row k, pixel n of the im2col matrix of the planes at x. */
+inline float im2col_at(__global const float *x, const int k, const int n, const int H, const int W, const int KH,
+                       const int KW, const int sh, const int sw, const int ph, const int pw, const int dh,
+                       const int dw, const int OW) {
+    const int kx = k % KW, t = k / KW, ky = t % KH, c = t / KH;
+    const int oy = n / OW, ox = n - oy * OW;
+    const int iy = oy * sh - ph + ky * dh, ix = ox * sw - pw + kx * dw;
+    return iy >= 0 && iy < H && ix >= 0 && ix < W ? x[(c * H + iy) * W + ix] : 0.0f;
+}
+#else
+#define GATHER_ARGS
+#endif
+
 #define MWI (MWG / MDIMC)
 #define NWI (NWG / NDIMC)
 #define WGS (MDIMC * NDIMC)
 
 __kernel __attribute__((reqd_work_group_size(NDIMC, MDIMC, 1)))
-void gemm_local(GEMM_KERNEL_ARGS) {
+void gemm_local(GEMM_KERNEL_ARGS GATHER_ARGS) {
     __local float As[KWG][MWG];
     __local float Bs[KWG][NWG];
     const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * NDIMC + tx;
@@ -58,13 +86,28 @@ void gemm_local(GEMM_KERNEL_ARGS) {
         for (int idx = lid; idx < MWG * KWG; idx += WGS) {
             const int mm = a_k_fast ? idx / KWG : idx % MWG, kk = a_k_fast ? idx % KWG : idx / MWG;
             const int m = m_base + mm, k = k0 + kk;
+#ifdef A_FLIP_T
+            const int T = gKH * gKW, kt = gk_base + k;
+            As[kk][mm] = m < M && k < K ? A[(kt / T) * sak + m * sam + T - 1 - kt % T] : 0.0f;
+#else
             As[kk][mm] = m < M && k < K ? A[m * sam + k * sak] : 0.0f;
+#endif
         }
         for (int idx = lid; idx < NWG * KWG; idx += WGS) {
             const int nn = idx % NWG, kk = idx / NWG, n = n_base + nn, k = k0 + kk;
             float v = 0.0f;
+#if B_IM2COL == 1
+            if (n < N && k < K) v = im2col_at(B, gk_base + k, n, gH, gW, gKH, gKW, gsh, gsw, gph, gpw, gdh, gdw, gOW);
+#elif B_IM2COL == 2
+            if (n < N && k < K) {
+                const int kb = gk_base + k, image = kb / gP;
+                v = im2col_at(B + image * gimage, n, kb - image * gP, gH, gW, gKH, gKW, gsh, gsw, gph, gpw, gdh, gdw,
+                              gOW);
+            }
+#else
             if (n < N && k < K)
                 v = b_packed ? B[(n / PANEL_TN) * K * PANEL_TN + k * PANEL_TN + n % PANEL_TN] : B[k * ldb + n];
+#endif
             Bs[kk][nn] = v;
         }
         barrier(CLK_LOCAL_MEM_FENCE);

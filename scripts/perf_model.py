@@ -5,7 +5,8 @@
 
 For one training step (forward, input and weight gradients) of ResNet-50, the
 convolutions as the GPU family runs them (Winograd F(4x4, 3x3) for 3x3 stride-1
-layers, im2col + GEMM for the others, the 1x1 stride-1 ones on the input itself),
+layers, implicit GEMMs for the others' forward pass and weight gradient and GEMM +
+col2im for their data gradient, the 1x1 stride-1 ones on the input itself),
 this counts per kernel family the floating-point work and the global-memory traffic
 it cannot avoid (every operand and intermediate read or written once, at 4 bytes),
 and from them the arithmetic intensity and the time it needs at best on each
@@ -84,8 +85,9 @@ def step_model(batch, size):
             add(fam, "GEMM (gemm_local)", 3 * dense, 0, "gemm_local")
             if not (r == 1 and s == 1):
                 col = 4.0 * n * c * r * r * p
-                # forward and dW: im2col writes col, the GEMM reads it (counted there); dX: col2im reads it
-                add(fam, "im2col / col2im", 0, 2 * (x + col) + (col + x), "im2col_elems")
+                # forward and dW: none (implicit GEMMs gather x in their loaders); dX: the GEMM
+                # writes dcol (counted there), col2im reads it and writes dx
+                add(fam, "col2im (dX)", 0, col + x, "col2im_pixels")
             add(fam, "transposes (dY pixel-major)", 0, 2 * y, "transpose_tiles")
         # batch norm after every convolution: statistics (read), apply (read, write);
         # backward: partial sums (read x, dy), dx (read x, dy, write)

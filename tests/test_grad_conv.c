@@ -18,12 +18,14 @@
  *    differences' truncation error h^2 f''' / 6 is ~1e-7 and the float chain's
  *    error ~1e-6 (measured), so atol 2e-5 and rtol 1e-4. */
 #include <math.h>
+#include <string.h>
 
 #include "harness.h"
 #include "ops/ops.h"
 #include "ref/gradcheck.h"
 #include "ref/ref.h"
 #include "ref/ref_grad_conv.h"
+#include "testenv.h"
 #include "testutil.h"
 
 /* ----------------------------------------------------------------- checks -- */
@@ -140,6 +142,46 @@ static void test_conv2d_backward_random(void) {
         tu_random_conv_geometry(&rng, &s, 3, 2, 7);
         conv_case(&rng, s, i % 2);
     }
+}
+
+/* The GPU family of kernels on this device (CLCNN_DEVICE_CLASS=gpu): the weight
+ * gradient as an implicit GEMM (gemm_local gathering the columns from x, split along
+ * its long K), and a stride-1 data gradient as one too (dy's columns, w turned), on a
+ * stem, a strided 1x1, a dilated, grouped, padded case and two stride-1 ones. */
+static void test_conv2d_backward_gpu_family(void) {
+    env_saved saved;
+    env_set(&saved, "CLCNN_DEVICE_CLASS", "gpu");
+    clcnn_context *gpu = NULL, *cpu = g_ctx;
+    CHECK_OK(clcnn_context_create(-1, &gpu));
+    env_restore(&saved);
+    if (!gpu) return;
+    g_ctx = gpu; /* the cases make their tensors and run on g_ctx */
+    test_rng rng = {g_seed ^ 0x6F0Aull};
+    const refd_conv_shape cases[] = {
+        {.N = 2, .C = 3, .H = 9, .W = 7, .Cout = 3, .KH = 7, .KW = 7, .sh = 2, .sw = 2, .ph = 3, .pw = 3, .dh = 1,
+         .dw = 1, .groups = 1},
+        {.N = 3, .C = 4, .H = 7, .W = 6, .Cout = 5, .KH = 1, .KW = 1, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .groups = 1},
+        {.N = 2, .C = 4, .H = 8, .W = 9, .Cout = 6, .KH = 3, .KW = 2, .sh = 1, .sw = 2, .ph = 2, .pw = 1, .dh = 2,
+         .dw = 1, .groups = 2},
+        /* stride 1: dx as the forward convolution of dy, w read turned */
+        {.N = 2, .C = 4, .H = 6, .W = 7, .Cout = 6, .KH = 3, .KW = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .dh = 1,
+         .dw = 1, .groups = 2},
+        {.N = 1, .C = 3, .H = 9, .W = 8, .Cout = 4, .KH = 5, .KW = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 2, .dh = 1,
+         .dw = 2, .groups = 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        refd_conv_shape s = cases[i];
+        refd_conv_fit_input(&s);
+        conv_case(&rng, s, (int)i % 2);
+    }
+    const clcnn_tensor stem_x = {.ctx = gpu, .ndim = 4, .shape = {2, 3, 9, 7}},
+                       stem_w = {.ctx = gpu, .ndim = 4, .shape = {3, 3, 7, 7}};
+    const clcnn_conv_params stem = {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3};
+    const char *algo = clcnn_conv2d_wgrad_algorithm(gpu, &stem_x, &stem_w, &stem);
+    /* where gemm_local cannot run (CLCNN_GEMM_LOCAL=off, a device's small work-groups) the columns are written */
+    const char *want = clcnn_gemm_local_in_use(gpu) ? "implicit-gemm" : "im2col-gemm";
+    CHECK(!strcmp(algo, want), "the GPU family's stem weight gradient runs %s, not %s", algo, want);
+    g_ctx = cpu;
+    clcnn_context_destroy(gpu);
 }
 
 /* A ResNet stem: 7x7, stride 2, padding 3, odd input size. */
@@ -486,6 +528,7 @@ done:
 const test_case test_grad_conv_cases[] = {
     {"conv2d_backward_random", test_conv2d_backward_random},
     {"conv2d_backward_stem", test_conv2d_backward_stem},
+    {"conv2d_backward_gpu_family", test_conv2d_backward_gpu_family},
     {"conv2d_backward_1x1", test_conv2d_backward_1x1},
     {"conv2d_backward_winograd", test_conv2d_backward_winograd},
     {"conv2d_backward_partial", test_conv2d_backward_partial},

@@ -114,8 +114,31 @@ int conv_batch_chunk(size_t per_image, int N) {
     return chunk < N ? chunk : N;
 }
 
-/* im2col + GEMM per image and group (1x1 stride-1 unpadded: the GEMM on x itself).
- * Arguments are checked by clcnn_conv2d. */
+clcnn_status conv_implicit_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w, int flip,
+                                   const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
+                                   clcnn_activation act, clcnn_tensor *y) {
+    const int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    const int cout = y->shape[1], oh = y->shape[2], ow = y->shape[3], P = oh * ow;
+    const int KH = w->shape[2], KW = w->shape[3], T = KH * KW, G = g->groups, kg = (C / G) * T, mg = cout / G;
+    const clcnn_gemm_gather gather = {.H = H, .W = W, .KH = KH, .KW = KW, .sh = g->sh, .sw = g->sw, .ph = g->ph,
+                                      .pw = g->pw, .dh = g->dh, .dw = g->dw, .OW = ow, .rows_in_k = 1, .flip_a = flip};
+    /* A: w as it is, [cout][kg] per group; or (flip) w [C][cout / G][T] read as its
+     * transpose [cout / G][C / G x T] with each filter turned */
+    const clcnn_gemm_args ga = {
+        .M = mg, .N = P, .K = kg,
+        .a = w, .sam = flip ? T : kg, .sak = flip ? mg * T : 1, .a_sb0 = 0, .a_sb1 = mg * kg,
+        .b = x, .b_sb0 = C * H * W, .b_sb1 = (C / G) * H * W, .b_gather = &gather,
+        .c = y, .scm = P, .scn = 1, .c_sb0 = cout * P, .c_sb1 = mg * P,
+        .nb0 = N, .nb1 = G,
+        .bias = bias, .bias_sb1 = mg,
+        .residual = residual,
+        .act = act, .alpha = 1.0f, .beta = 0.0f};
+    return clcnn_gemm_run(ctx, &ga);
+}
+
+/* im2col + GEMM per image and group (1x1 stride-1 unpadded: the GEMM on x itself), or
+ * the implicit GEMM where the GPU family runs gemm_local. Arguments are checked by
+ * clcnn_conv2d. */
 static clcnn_status conv_gemm_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                       const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
                                       clcnn_activation act, clcnn_tensor *y) {
@@ -125,6 +148,7 @@ static clcnn_status conv_gemm_forward(clcnn_context *ctx, const clcnn_tensor *x,
     const int kg = (C / G) * KH * KW; /* GEMM K per group */
     const int mg = cout / G;          /* GEMM M per group */
     const int direct = conv_is_direct(w, g);
+    if (!direct && clcnn_conv_implicit_gemm(ctx)) return conv_implicit_forward(ctx, x, w, 0, bias, g, residual, act, y);
 
     const int chunk = direct ? N : conv_batch_chunk((size_t)C * KH * KW * (size_t)P, N);
     clcnn_tensor *col = NULL;
@@ -261,7 +285,7 @@ const char *clcnn_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, co
     switch (conv_choose_algo(ctx, x, w, &g)) {
     case CLCNN_CONV_ALGO_WINOGRAD: return "winograd-4x4";
     case CLCNN_CONV_ALGO_DEPTHWISE: return "depthwise";
-    default: return conv_is_direct(w, &g) ? "gemm-1x1" : "im2col-gemm";
+    default: return conv_is_direct(w, &g) ? "gemm-1x1" : clcnn_conv_implicit_gemm(ctx) ? "implicit-gemm" : "im2col-gemm";
     }
 }
 

@@ -2,11 +2,13 @@
  * into one GEMM dimension, so that small late-layer images waste no GEMM tiles and no
  * launch is per image:
  *  - dX of 3x3 stride-1 layers with enough tiles: the forward convolution of dY with
- *    the flipped, transposed weights (Winograd); 1x1 stride-1 unpadded layers with
+ *    the flipped, transposed weights (Winograd); on GPUs, of the other stride-1 layers
+ *    that forward convolution as an implicit GEMM; 1x1 stride-1 unpadded layers with
  *    large images: W^T dY straight into dX, image by image; otherwise
  *    dcol^T = dYp W over all the chunk's pixels (dY pixel-major [n][p][Cout]), then
  *    col2im;
- *  - dW of those layers by Winograd's F(3x3, 4x4) (winograd_wgrad.c); of the others
+ *  - dW of those layers by Winograd's F(3x3, 4x4) (winograd_wgrad.c); on GPUs, of the
+ *    others by an implicit GEMM over the batch (backward_weight_implicit); on CPUs
  *    dW += (col dYp)^T with col [row][n][p] and dY pixel-major [n][p][Cout]: K = (n, p)
  *    is split into chunks (split-K) whose partial products, one batched GEMM, are
  *    summed into dW: each chunk's B block stays in cache while the row tiles pass;
@@ -163,20 +165,28 @@ const char *clcnn_conv2d_wgrad_algorithm(clcnn_context *ctx, const clcnn_tensor 
     if (conv_is_depthwise(x, w, &g)) return "depthwise";
     int y[4];
     if (conv_output_shape(ctx, "clcnn_conv2d_wgrad_algorithm", x, w, &g, y) != CLCNN_OK) return "";
-    return backward_winograd(ctx, x, w, &g, y[0], y[2], y[3]) ? "winograd-4x4" : "im2col-gemm";
+    if (backward_winograd(ctx, x, w, &g, y[0], y[2], y[3])) return "winograd-4x4";
+    return ctx && clcnn_conv_implicit_gemm(ctx) ? "implicit-gemm" : "im2col-gemm";
 }
 
 /* The forward convolution (stride 1, padding d(K-1) - p, weights flipped and
- * transposed) whose output is dX of a stride-1, ungrouped convolution, when the
- * forward runs it with Winograd (3x3): then dX costs a forward pass, not a GEMM with
- * K = Cout plus col2im. Sets *fg, its geometry. */
-static int data_as_forward(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, conv_geom *fg) {
+ * transposed) whose output is dX of a stride-1 convolution; 0 when there is none (a
+ * stride above 1, a padding above d(K-1)). Sets *fg, its geometry. */
+static int data_forward_geometry(const conv_dims *d, conv_geom *fg) {
     const conv_geom *g = &d->g;
-    if (g->sh != 1 || g->sw != 1 || g->groups != 1 || d->direct) return 0;
+    if (g->sh != 1 || g->sw != 1) return 0;
     const int ph = g->dh * (d->KH - 1) - g->ph, pw = g->dw * (d->KW - 1) - g->pw;
     if (ph < 0 || pw < 0) return 0;
     *fg = conv_geometry(&(clcnn_conv_params){.stride_h = 1, .stride_w = 1, .pad_h = ph, .pad_w = pw,
-                                             .dilation_h = g->dh, .dilation_w = g->dw, .groups = 1});
+                                             .dilation_h = g->dh, .dilation_w = g->dw, .groups = g->groups});
+    return 1;
+}
+
+/* Whether dX of a stride-1, ungrouped convolution runs as that forward convolution with
+ * Winograd (3x3, when the forward would): then dX costs a forward pass, not a GEMM
+ * with K = Cout plus col2im. */
+static int data_as_forward(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, conv_geom *fg) {
+    if (d->g.groups != 1 || d->direct || !data_forward_geometry(d, fg)) return 0;
     const clcnn_tensor wt_like = {.ctx = ctx, .ndim = 4, .shape = {d->C, d->cout, d->KH, d->KW}};
     return backward_winograd(ctx, dy, &wt_like, fg, d->N, d->H, d->W);
 }
@@ -241,6 +251,29 @@ static clcnn_status backward_weight(clcnn_context *ctx, const conv_dims *d, cons
         if ((st = clcnn_gemm_run(ctx, &ga)) != CLCNN_OK) return st;
     }
     return sum_slices(ctx, d, part, full + (tail > 0), dw);
+}
+
+/* GPU family (implicit GEMM): dW += dYp^T col over the whole batch, K = images x pixels,
+ * in one GEMM whose tile loader gathers col from x, so that no column matrix is written;
+ * clcnn_gemm_run splits the long K into slices and adds their planes in a fixed order. */
+static clcnn_status backward_weight_implicit(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *x,
+                                             const clcnn_tensor *dy, clcnn_tensor *dw) {
+    clcnn_tensor *dyp = NULL;
+    clcnn_status st = clcnn_scratch(ctx, 1, (int[]){d->N * d->cout * d->P}, &dyp);
+    if (st == CLCNN_OK) st = dy_pixel_major(ctx, d, dy, 0, d->N, dyp);
+    const conv_geom *g = &d->g;
+    const clcnn_gemm_gather gather = {.H = d->H, .W = d->W, .KH = d->KH, .KW = d->KW, .sh = g->sh, .sw = g->sw,
+                                      .ph = g->ph, .pw = g->pw, .dh = g->dh, .dw = g->dw, .OW = d->ow,
+                                      .rows_in_k = 0, .P = d->P, .image = d->C * d->H * d->W};
+    const clcnn_gemm_args ga = {
+        .M = d->mg, .N = d->kg, .K = d->N * d->P,
+        .a = dyp, .sam = 1, .sak = d->cout, .a_sb1 = d->mg,
+        .b = x, .b_sb1 = (d->C / g->groups) * d->H * d->W, .b_gather = &gather,
+        .c = dw, .scm = d->kg, .scn = 1, .c_sb1 = d->mg * d->kg,
+        .nb0 = 1, .nb1 = g->groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 1.0f};
+    if (st == CLCNN_OK) st = clcnn_gemm_run(ctx, &ga);
+    clcnn_tensor_destroy(dyp);
+    return st;
 }
 
 /* db += sum of dY over images and pixels: one work-item per channel on CPUs, two
@@ -313,10 +346,22 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
         if ((st = backward_data_forward(ctx, w, dy, &fg, dx, accumulate)) != CLCNN_OK) return st;
         dx = NULL;
         if (!dw) return CLCNN_OK;
+    } else if (dx && !d.direct && clcnn_conv_implicit_gemm(ctx) && data_forward_geometry(&d, &fg)) {
+        /* GPU family: the same forward convolution as an implicit GEMM, w read turned in
+         * place, dX joining as the residual when accumulating. Strided layers keep GEMM +
+         * col2im: gathered, their dY would be mostly zeros (3 in 4 at stride 2). */
+        st = conv_implicit_forward(ctx, dy, w, 1, NULL, &fg, accumulate ? dx : NULL, CLCNN_ACT_NONE, dx);
+        if (st != CLCNN_OK) return clcnn_error_prefix(ctx, st, "%s: dx as an implicit GEMM", op);
+        dx = NULL;
+        if (!dw) return CLCNN_OK;
     }
-    /* Stride-1 3x3 layers: dW by F(3x3, 4x4). */
+    /* Stride-1 3x3 layers: dW by F(3x3, 4x4); the GPU family's others by implicit GEMM. */
     if (dw && backward_winograd(ctx, x, w, &d.g, d.N, d.oh, d.ow)) {
         if ((st = conv_winograd_weight_grad(ctx, x, dy, &d.g, dw)) != CLCNN_OK) return st;
+        dw = NULL;
+        if (!dx) return CLCNN_OK;
+    } else if (dw && clcnn_conv_implicit_gemm(ctx)) {
+        if ((st = backward_weight_implicit(ctx, &d, x, dy, dw)) != CLCNN_OK) return st;
         dw = NULL;
         if (!dx) return CLCNN_OK;
     }

@@ -77,4 +77,13 @@ int conv_is_direct(const clcnn_tensor *w, const conv_geom *g);
 clcnn_conv_algo conv_choose_algo(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                  const conv_geom *g);
 
+/* Implicit GEMM (GPU family, clcnn_conv_implicit_gemm): every image and group in one
+ * gemm_local launch whose tile loader gathers the im2col columns from x, so that no
+ * column matrix is written. flip: w is the weight [Cin of y][Cout of y / G][KH][KW] of
+ * the convolution whose data gradient this is (x is its dY), read transposed and turned.
+ * Arguments are the caller's to check. */
+clcnn_status conv_implicit_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w, int flip,
+                                   const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
+                                   clcnn_activation act, clcnn_tensor *y);
+
 #endif

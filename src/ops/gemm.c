@@ -3,6 +3,7 @@
  * a long K first where that pays (gemm_split.c). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "ops/ops.h"
 #include "runtime/kernel_profile.h"
 
@@ -48,14 +49,17 @@ static clcnn_status pack_b(clcnn_context *ctx, const clcnn_gemm_args *g, const c
     return clcnn_launch(ctx, k, "gemm B packing", KARG_LIST(args), 3, global, NULL);
 }
 
-/* The GPU row's kernel (cl/gemm_local.cl) with its work-group tile as build options,
- * in *k; 0 when this device will not run its work-group of MDIMC x NDIMC (then the
- * register-tiled gemm_tiled serves, and the log says so once). */
-static int local_kernel(clcnn_context *ctx, cl_kernel *k) {
+/* The GPU row's kernel (cl/gemm_local.cl) with its work-group tile as build options
+ * (and B gathered from a convolution's input with gather), in *k; 0 when this device
+ * will not run its work-group of MDIMC x NDIMC (then the register-tiled gemm_tiled
+ * serves, and the log says so once). */
+static int local_kernel(clcnn_context *ctx, const clcnn_gemm_gather *gather, cl_kernel *k) {
     const clcnn_device_params *p = &ctx->params;
-    char opts[160];
-    snprintf(opts, sizeof opts, "-DMWG=%d -DNWG=%d -DKWG=%d -DMDIMC=%d -DNDIMC=%d -DPANEL_TN=%d", p->gemm_mwg,
-             p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc, p->gemm_ndimc, p->gemm_tile_n);
+    char opts[180];
+    snprintf(opts, sizeof opts, "-DMWG=%d -DNWG=%d -DKWG=%d -DMDIMC=%d -DNDIMC=%d -DPANEL_TN=%d%s", p->gemm_mwg,
+             p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc, p->gemm_ndimc, p->gemm_tile_n,
+             !gather ? "" : gather->rows_in_k ? (gather->flip_a ? " -DB_IM2COL=1 -DA_FLIP_T" : " -DB_IM2COL=1")
+                                              : " -DB_IM2COL=2");
     const size_t wgs = (size_t)p->gemm_mdimc * (size_t)p->gemm_ndimc;
     static int warned;
     if (clcnn_get_kernel(ctx, "gemm_local.cl", "gemm_local", opts, k) == CLCNN_OK &&
@@ -73,14 +77,42 @@ static int local_kernel(clcnn_context *ctx, cl_kernel *k) {
 
 int clcnn_gemm_local_in_use(clcnn_context *ctx) {
     cl_kernel k;
-    return ctx->params.gemm_mwg > 0 && local_kernel(ctx, &k);
+    return ctx->params.gemm_mwg > 0 && local_kernel(ctx, NULL, &k);
+}
+
+int clcnn_conv_implicit_gemm(clcnn_context *ctx) {
+    static int off = -1;
+    if (off < 0) {
+        const char *v = getenv("CLCNN_CONV_IMPLICIT");
+        off = v && *v == '0';
+    }
+    cl_kernel k;
+    const clcnn_gemm_gather forward = {.rows_in_k = 1}, wgrad = {.rows_in_k = 0}, dgrad = {.rows_in_k = 1, .flip_a = 1};
+    return !off && !clcnn_cpu_family(ctx) && ctx->params.gemm_mwg > 0 && local_kernel(ctx, &forward, &k) &&
+           local_kernel(ctx, &wgrad, &k) && local_kernel(ctx, &dgrad, &k);
+}
+
+enum { GATHER_NARGS = 14 };
+
+/* gemm_local's arguments after GEMM_KERNEL_ARGS for a gathered B (GATHER_ARGS), their
+ * values kept in vals (which must live until the launch). */
+static int gather_args(const clcnn_gemm_gather *x, cl_int vals[GATHER_NARGS], clcnn_karg *args) {
+    const int v[GATHER_NARGS] = {x->H,  x->W,  x->KH, x->KW, x->sh,     x->sw, x->ph,
+                                 x->pw, x->dh, x->dw, x->OW, x->k_base, x->P,  x->image};
+    for (int i = 0; i < GATHER_NARGS; i++) {
+        vals[i] = v[i];
+        args[i] = (clcnn_karg){sizeof(cl_int), &vals[i]};
+    }
+    return GATHER_NARGS;
 }
 
 clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g) {
     const clcnn_device_params *p = &ctx->params;
     cl_kernel k;
     clcnn_status st;
-    const int staged = p->gemm_mwg > 0 && local_kernel(ctx, &k); /* local-memory tiles, no packed copy */
+    const int staged = p->gemm_mwg > 0 && local_kernel(ctx, g->b_gather, &k); /* local tiles, no packed copy */
+    if (g->b_gather && !staged)
+        return clcnn_error(ctx, CLCNN_ERR_UNSUPPORTED, "gemm: a gathered B (implicit GEMM) needs gemm_local");
     char opts[64];
     snprintf(opts, sizeof opts, "-DTM=%d -DTN=%d", p->gemm_tile_m, p->gemm_tile_n);
     if (!staged && (st = clcnn_get_kernel(ctx, "gemm.cl", "gemm_tiled", opts, &k)) != CLCNN_OK) return st;
@@ -98,7 +130,7 @@ clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g) {
     const clcnn_tensor *a = g->a, *b = packed ? packed : g->b, *c = g->c;
     const int b_off = packed ? packed->offset : b->offset + g->b_off;
     const int b_sb1 = packed ? (int)panel_floats : g->b_sb1, b_sb0 = packed ? (int)panel_floats * nb1 : g->b_sb0;
-    const clcnn_karg args[] = {
+    const clcnn_karg base[] = {
         KARG_INT(g->M), KARG_INT(g->N), KARG_INT(g->K),
         KARG_MEM(a->buf), KARG_INT(a->offset + g->a_off), KARG_INT(g->sam), KARG_INT(g->sak),
         KARG_INT(g->a_sb0), KARG_INT(g->a_sb1),
@@ -108,18 +140,23 @@ clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g) {
         KARG_TENSOR(g->bias), KARG_INT(g->bias_sb1),
         clcnn_karg_tensor_buf(g->residual), KARG_INT(g->residual ? g->residual->offset + g->r_off : 0),
         KARG_INT(g->act), KARG_FLOAT(g->alpha), KARG_FLOAT(g->beta), KARG_INT(packed || g->b_panels)};
+    enum { NBASE = sizeof base / sizeof base[0] };
+    clcnn_karg args[NBASE + GATHER_NARGS];
+    cl_int gather_vals[GATHER_NARGS];
+    memcpy(args, base, sizeof base);
+    const int nargs = NBASE + (g->b_gather ? gather_args(g->b_gather, gather_vals, args + NBASE) : 0);
     clcnn_kprofile_work(2.0 * g->M * (double)g->N * g->K * nb0 * nb1, "%dx%dx%d b%d%s", g->M, g->N, g->K, nb0 * nb1,
                         packed || g->b_panels ? " p" : "");
     if (staged) { /* one work-group of NDIMC x MDIMC per MWG x NWG tile, exactly */
         const size_t local[3] = {(size_t)p->gemm_ndimc, (size_t)p->gemm_mdimc, 1};
         const size_t global[3] = {((size_t)g->N + p->gemm_nwg - 1) / p->gemm_nwg * local[0],
                                   ((size_t)g->M + p->gemm_mwg - 1) / p->gemm_mwg * local[1], (size_t)nb0 * nb1};
-        st = clcnn_launch_exact(ctx, k, "gemm", KARG_LIST(args), 3, global, local);
+        st = clcnn_launch_exact(ctx, k, "gemm", nargs, args, 3, global, local);
     } else {
         const size_t global[3] = {((size_t)g->N + tn - 1) / tn, ((size_t)g->M + tm - 1) / tm, (size_t)nb0 * (size_t)nb1};
         const size_t l = (size_t)p->gemm_local;
         const size_t local[3] = {l, l > 1 ? l : 1, 1};
-        st = clcnn_launch(ctx, k, "gemm", KARG_LIST(args), 3, global, l ? local : NULL);
+        st = clcnn_launch(ctx, k, "gemm", nargs, args, 3, global, l ? local : NULL);
     }
 free_packed:
     clcnn_tensor_destroy(packed);

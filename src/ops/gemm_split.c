@@ -80,9 +80,15 @@ clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
     for (int s = 0; st == CLCNN_OK && s < slices; s++) {
         const int k0 = s * len;
         clcnn_gemm_args slice = *g; /* A and B from k0 on, into plane s: [batch][M][N] */
+        clcnn_gemm_gather gather = g->b_gather ? *g->b_gather : (clcnn_gemm_gather){0};
         slice.K = k0 + len <= g->K ? len : g->K - k0;
-        slice.a_off = g->a_off + k0 * g->sak;
-        slice.b_off = g->b_off + k0 * g->ldb;
+        if (!g->b_gather || !g->b_gather->flip_a) slice.a_off = g->a_off + k0 * g->sak; /* else k_base moves A too */
+        if (g->b_gather) { /* a gathered B starts at column row k0 of the same planes */
+            gather.k_base += k0;
+            slice.b_gather = &gather;
+        } else {
+            slice.b_off = g->b_off + k0 * g->ldb;
+        }
         slice.c = part;
         slice.c_off = s * plane;
         slice.scm = g->N;

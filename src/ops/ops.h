@@ -3,6 +3,22 @@
 #define CLCNN_OPS_H
 #include "runtime/internal.h"
 
+/* B gathered from a convolution's input inside gemm_local's tile loader (implicit GEMM),
+ * instead of read from an im2col matrix: batch item (b0, b1) (image, group) holds the
+ * group's planes of H x W at b + b_off + b0 * b_sb0 + b1 * b_sb1, whose column matrix is
+ *   col(r, p) = x[c][oy * sh - ph + ky * dh][ox * sw - pw + kx * dw]  (0 outside the planes)
+ * for row r = (c * KH + ky) * KW + kx and pixel p = oy * OW + ox. Rows in K
+ * (rows_in_k = 1, the forward pass): B(k, n) = col(k_base + k, n). Otherwise (the weight
+ * gradient, K over the whole batch): B(k, n) = col(n, j % P) of image j / P, j = k_base +
+ * k, images `image` floats apart. k_base lets a slice of K (gemm_split.c) start inside. */
+typedef struct {
+    int H, W, KH, KW, sh, sw, ph, pw, dh, dw, OW, k_base;
+    int rows_in_k;
+    int P, image; /* rows_in_k = 0: output pixels per image, and the images' stride */
+    int flip_a;   /* A(m, k) = a[(j / T) * sak + m * sam + T - 1 - j % T], j = k_base + k,
+                     T = KH * KW: weights transposed and turned, read in place */
+} clcnn_gemm_gather;
+
 /* One batched GEMM for gemm_tiled: C = act(alpha A B + beta C + bias[m] + R).
  * A(m, k) at a + m*sam + k*sak; B(k, n) at b + k*ldb + n (unit stride in n);
  * C(m, n) at c + m*scm + n*scn; R shares C's layout. The batch is nb0 x nb1 with
@@ -15,6 +31,8 @@ typedef struct {
     int b_off, ldb, b_sb0, b_sb1;
     int b_panels; /* 1: b is in gemm_pack_b's layout already, per item [N/TN][K][TN] with
                      TN = ctx->params.gemm_tile_n (ldb unused): no copy is made */
+    const clcnn_gemm_gather *b_gather; /* non-NULL: B is gathered (ldb unused); only where
+                                          clcnn_gemm_local_in_use */
     clcnn_tensor *c;
     int c_off, scm, scn, c_sb0, c_sb1;
     int nb0, nb1;
@@ -34,6 +52,9 @@ clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g);
 /* Whether ctx's GEMM runs as gemm_local (the GPU family's row, a work-group the device
  * will run), not gemm_tiled. */
 int clcnn_gemm_local_in_use(clcnn_context *ctx);
+/* Whether ctx's convolutions gather their im2col columns in gemm_local's loader
+ * (implicit GEMM; GPU family, CLCNN_CONV_IMPLICIT=0 turns it off) instead of writing them. */
+int clcnn_conv_implicit_gemm(clcnn_context *ctx);
 /* How many slices of K clcnn_gemm_run cuts g into (1: none); gemm_split.c says when. */
 int clcnn_gemm_split_count(const clcnn_context *ctx, const clcnn_gemm_args *g);
 
