@@ -169,7 +169,7 @@ test-oclgrind:
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/oclgrind_fill.so
 	BUILD=$(BUILD) sh scripts/oclgrind.sh $(OCLGRIND_TESTS)
 	$(if $(OCLGRIND_TESTS),,BUILD=$(BUILD) CLCNN_GEMM_LOCAL=16x16x8:4x4 sh scripts/oclgrind.sh =gemm =gemm_split_k =conv2d_1x1 \
-		=conv2d_backward_gpu_family)
+		=gpu_family_backward)
 
 # GPU checks without a GPU (docs/GPU.md):
 # - test-gpu-class: the suite on the default device (PoCL in CI) with the GPU family of

@@ -19,6 +19,26 @@ __kernel void plane_sums(__global const float *src, const int src_off, __global 
     if (get_local_id(0) == 0) part[part_off + c * N + n] = acc;
 }
 
+/* out[r] = scale * the sum over plane r of a[p] * b[p] (b NULL: of a[p]): a global
+ * average pool (scale 1/P), Squeeze-and-Excitation's scale gradient (dz . x). One
+ * work-group per plane, which suits the many short planes of those layers (49 to a
+ * few thousand values) without a second pass. Global (RED_WG, planes), local (RED_WG, 1). */
+__kernel void plane_dots(__global const float *a, const int a_off, __global const float *b, const int b_off,
+                         __global float *out, const int out_off, const int P, const float scale) {
+    __local float tmp[RED_WG];
+    const int r = get_global_id(1);
+    __global const float *pa = a + a_off + (size_t)r * P;
+    float acc = 0.0f;
+    if (b) {
+        __global const float *pb = b + b_off + (size_t)r * P;
+        for (int p = get_local_id(0); p < P; p += RED_WG) acc = fma(pa[p], pb[p], acc);
+    } else {
+        for (int p = get_local_id(0); p < P; p += RED_WG) acc += pa[p];
+    }
+    acc = group_sum(acc, tmp);
+    if (get_local_id(0) == 0) out[out_off + r] = acc * scale;
+}
+
 /* out[r] += the sum of part[r * J .. r * J + J), in a fixed order. Global
  * (RED_WG, rows), local (RED_WG, 1). */
 __kernel void row_totals(__global const float *part, const int part_off, __global float *out, const int out_off,

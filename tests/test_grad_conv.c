@@ -144,11 +144,15 @@ static void test_conv2d_backward_random(void) {
     }
 }
 
-/* The GPU family of kernels on this device (CLCNN_DEVICE_CLASS=gpu): the weight
- * gradient as an implicit GEMM (gemm_local gathering the columns from x, split along
- * its long K), and a stride-1 data gradient as one too (dy's columns, w turned), on a
- * stem, a strided 1x1, a dilated, grouped, padded case and two stride-1 ones. */
-static void test_conv2d_backward_gpu_family(void) {
+static void test_squeeze_excite_backward(void);
+
+/* The GPU family of kernels on this device (CLCNN_DEVICE_CLASS=gpu): a convolution's
+ * weight gradient as an implicit GEMM (gemm_local gathering the columns from x, split
+ * along its long K), and a stride-1 data gradient as one too (dy's columns, w turned),
+ * on a stem, a strided 1x1, a dilated, grouped, padded case and two stride-1 ones; and
+ * the Squeeze-and-Excitation backward, whose pooling and scale gradient take a
+ * work-group per plane there (plane_dots). */
+static void test_gpu_family_backward(void) {
     env_saved saved;
     env_set(&saved, "CLCNN_DEVICE_CLASS", "gpu");
     clcnn_context *gpu = NULL, *cpu = g_ctx;
@@ -173,6 +177,7 @@ static void test_conv2d_backward_gpu_family(void) {
         refd_conv_fit_input(&s);
         conv_case(&rng, s, (int)i % 2);
     }
+    test_squeeze_excite_backward();
     const clcnn_tensor stem_x = {.ctx = gpu, .ndim = 4, .shape = {2, 3, 9, 7}},
                        stem_w = {.ctx = gpu, .ndim = 4, .shape = {3, 3, 7, 7}};
     const clcnn_conv_params stem = {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3};
@@ -528,7 +533,7 @@ done:
 const test_case test_grad_conv_cases[] = {
     {"conv2d_backward_random", test_conv2d_backward_random},
     {"conv2d_backward_stem", test_conv2d_backward_stem},
-    {"conv2d_backward_gpu_family", test_conv2d_backward_gpu_family},
+    {"gpu_family_backward", test_gpu_family_backward},
     {"conv2d_backward_1x1", test_conv2d_backward_1x1},
     {"conv2d_backward_winograd", test_conv2d_backward_winograd},
     {"conv2d_backward_partial", test_conv2d_backward_partial},

@@ -55,6 +55,10 @@ int clcnn_gemm_local_in_use(clcnn_context *ctx);
 /* Whether ctx's convolutions gather their im2col columns in gemm_local's loader
  * (implicit GEMM; GPU family, CLCNN_CONV_IMPLICIT=0 turns it off) instead of writing them. */
 int clcnn_conv_implicit_gemm(clcnn_context *ctx);
+/* GPU family: out[r] = scale * sum over the P values of plane r of a * b (b NULL: of a),
+ * for `planes` planes, a work-group per plane (cl/reduce.cl's plane_dots). */
+clcnn_status clcnn_plane_dots(clcnn_context *ctx, const char *what, const clcnn_tensor *a, const clcnn_tensor *b,
+                              int planes, int P, float scale, clcnn_tensor *out);
 /* How many slices of K clcnn_gemm_run cuts g into (1: none); gemm_split.c says when. */
 int clcnn_gemm_split_count(const clcnn_context *ctx, const clcnn_gemm_args *g);
 

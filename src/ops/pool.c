@@ -142,8 +142,9 @@ clcnn_status clcnn_global_avg_pool(clcnn_context *ctx, const clcnn_tensor *x, cl
         (st = clcnn_check_tensor(ctx, op, "output", y, 0)) != CLCNN_OK)
         return st;
     if ((st = check_pooled(ctx, op, "input", x, "output", y)) != CLCNN_OK) return st;
-    const int N = x->shape[0], C = x->shape[1];
-    cl_kernel k;
+    const int N = x->shape[0], C = x->shape[1], S = x->shape[2] * x->shape[3];
+    if (!clcnn_cpu_family(ctx)) return clcnn_plane_dots(ctx, op, x, NULL, N * C, S, 1.0f / (float)S, y);
+    cl_kernel k; /* CPUs: a work-item per plane */
     if ((st = clcnn_get_kernel(ctx, "pool.cl", "global_avg_pool", "", &k)) != CLCNN_OK) return st;
     const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(x->shape[2] * x->shape[3]), KARG_INT(N * C)};
     return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), (size_t)N * (size_t)C);

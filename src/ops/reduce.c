@@ -27,6 +27,13 @@ clcnn_status clcnn_add_row_totals(clcnn_context *ctx, const char *what, const cl
     return clcnn_reduce_kernel_rows(ctx, "reduce.cl", "row_totals", what, KARG_LIST(args), 2, items);
 }
 
+clcnn_status clcnn_plane_dots(clcnn_context *ctx, const char *what, const clcnn_tensor *a, const clcnn_tensor *b,
+                              int planes, int P, float scale, clcnn_tensor *out) {
+    const clcnn_karg args[] = {KARG_TENSOR(a), KARG_TENSOR(b), KARG_TENSOR(out), KARG_INT(P), KARG_FLOAT(scale)};
+    const size_t items[1] = {(size_t)planes};
+    return clcnn_reduce_kernel_rows(ctx, "reduce.cl", "plane_dots", what, KARG_LIST(args), 2, items);
+}
+
 clcnn_status clcnn_add_channel_sums(clcnn_context *ctx, const char *what, const clcnn_tensor *src, int N, int C,
                                     int P, clcnn_tensor *out) {
     clcnn_tensor *part = NULL;

@@ -65,13 +65,18 @@ free_scratch:
 /* dpre [N, C] = s (1 - s) sum_hw(dz * x): the gradient at the sigmoid's input. */
 static clcnn_status scale_grad(clcnn_context *ctx, const clcnn_tensor *dz, const clcnn_tensor *x,
                                const clcnn_tensor *scale, clcnn_tensor *ds, clcnn_tensor *dpre) {
-    cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "se.cl", "se_scale_grad", "", &k);
-    if (st != CLCNN_OK) return st;
+    static const char *what = "squeeze_excite scale gradient";
     const int planes = x->shape[0] * x->shape[1], S = x->shape[2] * x->shape[3];
-    const clcnn_karg args[] = {KARG_TENSOR(dz), KARG_TENSOR(x), KARG_TENSOR(ds), KARG_INT(S), KARG_INT(planes)};
-    if ((st = clcnn_launch_1d(ctx, k, "squeeze_excite scale gradient", KARG_LIST(args), (size_t)planes)) != CLCNN_OK)
-        return st;
+    clcnn_status st;
+    if (!clcnn_cpu_family(ctx)) { /* GPUs: a work-group per plane */
+        st = clcnn_plane_dots(ctx, what, dz, x, planes, S, 1.0f, ds);
+    } else { /* CPUs: a work-item per plane */
+        cl_kernel k;
+        if ((st = clcnn_get_kernel(ctx, "se.cl", "se_scale_grad", "", &k)) != CLCNN_OK) return st;
+        const clcnn_karg args[] = {KARG_TENSOR(dz), KARG_TENSOR(x), KARG_TENSOR(ds), KARG_INT(S), KARG_INT(planes)};
+        st = clcnn_launch_1d(ctx, k, what, KARG_LIST(args), (size_t)planes);
+    }
+    if (st != CLCNN_OK) return st;
     return clcnn_activate_backward(ctx, NULL, scale, CLCNN_ACT_SIGMOID, ds, dpre, 0);
 }
 
