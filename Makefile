@@ -49,9 +49,18 @@ $(BUILD)/embed_cl: scripts/embed_cl.c
 	@mkdir -p $(@D)
 	$(CC) -O1 -o $@ $<
 
-$(BUILD)/gen/kernels.c: $(CL_SRC) $(BUILD)/embed_cl
+# defines.cl: the kernels' codes (ACT_*) from include/clcnn.h's lists, embedded first.
+$(BUILD)/cl_defines: scripts/cl_defines.c include/clcnn.h
 	@mkdir -p $(@D)
-	$(BUILD)/embed_cl $@ $(CL_SRC)
+	$(CC) -O1 -Iinclude -o $@ $<
+
+$(BUILD)/gen/defines.cl: $(BUILD)/cl_defines
+	@mkdir -p $(@D)
+	$(BUILD)/cl_defines > $@
+
+$(BUILD)/gen/kernels.c: $(CL_SRC) $(BUILD)/gen/defines.cl $(BUILD)/embed_cl
+	@mkdir -p $(@D)
+	$(BUILD)/embed_cl $@ $(BUILD)/gen/defines.cl $(CL_SRC)
 
 $(BUILD)/obj/gen/kernels.o: $(BUILD)/gen/kernels.c
 	@mkdir -p $(@D)
@@ -120,9 +129,9 @@ FUZZ_LIB_OBJ := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC)) $(FUZZ_BUIL
 FUZZ_TOOL_OBJ := $(patsubst tools/%.c,$(FUZZ_BUILD)/obj/tools/%.o,tools/options.c tools/tool.c tools/progress.c)
 .SECONDARY: $(FUZZ_TOOL_OBJ)
 
-$(FUZZ_BUILD)/gen/kernels.c: $(CL_SRC) $(BUILD)/embed_cl
+$(FUZZ_BUILD)/gen/kernels.c: $(CL_SRC) $(BUILD)/gen/defines.cl $(BUILD)/embed_cl
 	@mkdir -p $(@D)
-	$(BUILD)/embed_cl $@ $(CL_SRC)
+	$(BUILD)/embed_cl $@ $(BUILD)/gen/defines.cl $(CL_SRC)
 
 $(FUZZ_BUILD)/obj/gen/kernels.o: $(FUZZ_BUILD)/gen/kernels.c
 	@mkdir -p $(@D)

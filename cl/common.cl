@@ -1,12 +1,5 @@
-/* common.cl: helpers every program starts with (the runtime prepends this file). */
-
-/* Activation codes: the values of clcnn_activation in clcnn.h. */
-#define ACT_NONE 0
-#define ACT_RELU 1
-#define ACT_RELU6 2
-#define ACT_SIGMOID 3
-#define ACT_SILU 4
-#define ACT_TANH 5
+/* common.cl: helpers every program starts with (the runtime prepends this file, after
+ * defines.cl, which scripts/cl_defines.c makes from include/clcnn.h: the ACT_* codes). */
 
 /* ReLU and ReLU6 let NaN through, as PyTorch does (fmax and clamp would turn it into
  * a number and hide a diverged network from the trainer's NaN check). */

@@ -173,14 +173,30 @@ clcnn_status clcnn_tensor_fill(clcnn_tensor *t, float value);
  * (the *_output_shape helpers compute it). Ops are enqueued asynchronously on the
  * context's queue; clcnn_tensor_read waits for them. */
 
+/* The activations, one line each: X(NAME, code, "name", from_output), from_output 1
+ * when the gradient follows from the output alone. The enum below, the names
+ * (clcnn_activation_name) and the kernels' ACT_NAME defines (build/gen/defines.cl, made
+ * by scripts/cl_defines.c) come from this list: a new activation is a line here, its
+ * formula in cl/common.cl's apply_act, its derivative in cl/eltwise.cl's act_grad and
+ * both in tests/ref. */
+#define CLCNN_ACTIVATIONS(X)       \
+    X(NONE, 0, "identity", 1)      \
+    X(RELU, 1, "relu", 1)          \
+    X(RELU6, 2, "relu6", 1)        \
+    X(SIGMOID, 3, "sigmoid", 1)    \
+    X(SILU, 4, "silu", 0)          \
+    X(TANH, 5, "tanh", 1)
 typedef enum {
-    CLCNN_ACT_NONE = 0,
-    CLCNN_ACT_RELU = 1,
-    CLCNN_ACT_RELU6 = 2,
-    CLCNN_ACT_SIGMOID = 3,
-    CLCNN_ACT_SILU = 4,
-    CLCNN_ACT_TANH = 5
+#define CLCNN_ACT_ENUM_(name, code, text, from_output) CLCNN_ACT_##name = code,
+    CLCNN_ACTIVATIONS(CLCNN_ACT_ENUM_)
+#undef CLCNN_ACT_ENUM_
+    CLCNN_ACT_COUNT /* how many there are: the codes are 0 .. CLCNN_ACT_COUNT - 1 */
 } clcnn_activation;
+/* "identity", "relu", ...; "?" for a code outside the list. */
+const char *clcnn_activation_name(clcnn_activation act);
+/* 1 when act's gradient follows from its output alone (so that it can be fused into a
+ * layer that keeps only its output), 0 otherwise and for an unknown code. */
+int clcnn_activation_from_output(clcnn_activation act);
 
 typedef struct {
     int stride_h, stride_w;     /* 0 is read as 1 */

@@ -16,7 +16,8 @@ Steps (`make isa-report` runs them):
     checks on) and clbench peak. Each kernel is reported for the builds it was made from;
     a kernel file that none of them builds is compiled with the base options, marked
     "seen": false.
- 2. Each (file, options) pair, as cl/common.cl followed by the file (as the library
+ 2. Each (file, options) pair, as BUILD/gen/defines.cl (the codes made from
+    include/clcnn.h's lists), cl/common.cl and the file (as the library
     builds it), is compiled for:
       sm_90:   clang-15 -target nvptx64-nvidia-nvcl -emit-llvm, llvm-link-15 with libclc's
                nvptx64--nvidiacl.bc, opt-15 -O3, llc-15 -mcpu=sm_86 -mattr=+ptx75 (LLVM 15's
@@ -47,6 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBCLC = "/usr/lib/clc"
 BASE_OPTIONS = "-cl-std=CL1.2 -w"
 AMD_TARGETS = ["gfx90a", "gfx1100"]
+DEFINES = os.path.join(ROOT, "build", "gen", "defines.cl")  # main() takes it from --build
 GPU_ROWS = ["nvidia", "amd", "intel"]  # besides "default", which every other run uses (whatever PoCL's vendor)
 MARK_BEGIN = "<!-- isa-report begin (make isa-report writes this table) -->"
 MARK_END = "<!-- isa-report end -->"
@@ -179,9 +181,9 @@ def compile_pair(pair, targets, ptxas):
     entries, errors = [], []
     with tempfile.TemporaryDirectory(prefix="clcnn_isa_") as tmp:
         src = os.path.join(tmp, "k.cl")
-        with open(os.path.join(ROOT, "cl/common.cl")) as a, open(os.path.join(ROOT, "cl", file)) as b, \
-                open(src, "w") as out:
-            out.write(a.read() + "\n" + b.read())
+        with open(DEFINES) as d, open(os.path.join(ROOT, "cl/common.cl")) as a, \
+                open(os.path.join(ROOT, "cl", file)) as b, open(src, "w") as out:
+            out.write(d.read() + "\n" + a.read() + "\n" + b.read())
         for target in targets:
             try:
                 per_kernel = compile_sm90(src, options, ptxas, tmp) if target == "sm_90" else \
@@ -272,6 +274,8 @@ def main():
     ap.add_argument("--verify", type=int, metavar="N", default=0,
                     help="recompile N entries of OUT/report.json with the options they name and compare")
     args = ap.parse_args()
+    global DEFINES
+    DEFINES = os.path.join(args.build, "gen", "defines.cl")
     out = args.out or os.path.join(args.build, "isa")
     os.makedirs(out, exist_ok=True)
 

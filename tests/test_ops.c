@@ -322,9 +322,32 @@ done:
     ar_free(&h);
 }
 
+/* The activation list (CLCNN_ACTIVATIONS): each code has its name and its fusability,
+ * and the first code past the list is refused by every op that takes one. */
+static void test_activation_list(void) {
+#define CHECK_ACT_(name, code, text, from_output)                                                                   \
+    CHECK(!strcmp(clcnn_activation_name(CLCNN_ACT_##name), text) &&                                                \
+              clcnn_activation_from_output(CLCNN_ACT_##name) == (from_output),                                      \
+          "activation %d: name %s, from_output %d", code, clcnn_activation_name(CLCNN_ACT_##name),                  \
+          clcnn_activation_from_output(CLCNN_ACT_##name));
+    CLCNN_ACTIVATIONS(CHECK_ACT_)
+#undef CHECK_ACT_
+    CHECK(!strcmp(clcnn_activation_name(CLCNN_ACT_COUNT), "?") && !clcnn_activation_from_output(CLCNN_ACT_COUNT),
+          "code %d past the list has a name or fuses", (int)CLCNN_ACT_COUNT);
+    clcnn_tensor *x = NULL, *y = NULL;
+    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){4}, &x));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){4}, &y));
+    if (x && y) {
+        CHECK_STATUS(clcnn_activate(g_ctx, x, CLCNN_ACT_COUNT, y), CLCNN_ERR_INVALID_ARGUMENT);
+        CHECK_STATUS(clcnn_add(g_ctx, x, x, CLCNN_ACT_COUNT, y), CLCNN_ERR_INVALID_ARGUMENT);
+    }
+    clcnn_tensor_destroy(x);
+    clcnn_tensor_destroy(y);
+}
+
 static void test_activations(void) {
     op_run r = run_begin("activations");
-    for (int act = CLCNN_ACT_NONE; act <= CLCNN_ACT_TANH; act++)
+    for (int act = CLCNN_ACT_NONE; act < CLCNN_ACT_COUNT; act++)
         for (int in_place = 0; in_place <= 1; in_place++) {
             int xs[4], ndim = rand_shape(&r.rng, xs);
             activation_case(&r, ndim, xs, act, in_place);
@@ -782,6 +805,7 @@ const test_case test_ops_cases[] = {
     {"conv2d_grouped", test_conv2d_grouped},
     {"batchnorm", test_batchnorm},
     {"batchnorm_fold", test_batchnorm_fold},
+    {"activation_list", test_activation_list},
     {"activations", test_activations},
     {"add", test_add},
     {"maxpool", test_maxpool},

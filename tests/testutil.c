@@ -27,10 +27,7 @@ dimstr dims(int ndim, const int *shape) {
     return d;
 }
 
-const char *act_name(int act) {
-    static const char *names[] = {"none", "relu", "relu6", "sigmoid", "silu", "tanh"};
-    return act >= 0 && act < 6 ? names[act] : "?";
-}
+const char *act_name(int act) { return clcnn_activation_name((clcnn_activation)act); }
 
 /* ---------------------------------------------------- CLCNN_TEST_SMALL -- */
 

@@ -57,42 +57,9 @@ static clcnn_status plan_gradients(clcnn_graph *g) {
     return st;
 }
 
-/* A mask seed per (graph seed, layer, training pass): reproducible, and different for
- * every layer and step. */
-static uint64_t dropout_seed(const clcnn_graph *g, int layer) {
-    uint64_t z = g->seed ^ ((uint64_t)layer << 40) ^ (g->forwards * 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
-    return z ^ (z >> 29);
-}
-
 static clcnn_status run_layer(clcnn_graph *g, int index) {
     graph_layer *l = &g->layers[index];
-    clcnn_context *ctx = g->ctx;
-    const clcnn_tensor *x = graph_input_of(g, l, 0), *x2 = graph_input_of(g, l, 1);
-    clcnn_tensor *p0 = graph_layer_param(g, l, 0), *p1 = graph_layer_param(g, l, 1);
-    switch (l->kind) {
-    case LAYER_INPUT: return CLCNN_OK;
-    case LAYER_CONV: return clcnn_conv2d(ctx, x, p0, p1, &l->conv, NULL, CLCNN_ACT_NONE, l->y);
-    case LAYER_BATCHNORM: {
-        clcnn_tensor *mean = graph_layer_param(g, l, 2), *var = graph_layer_param(g, l, 3);
-        if (graph_bn_uses_batch_stats(g, l))
-            return clcnn_batchnorm_train(ctx, x, p0, p1, mean, var, BN_MOMENTUM, BN_EPS, l->y, l->mean, l->invstd);
-        return clcnn_batchnorm(ctx, x, p0, p1, mean, var, BN_EPS, l->y);
-    }
-    case LAYER_ACTIVATION: return clcnn_activate(ctx, x, l->act, l->y);
-    case LAYER_ADD: return clcnn_add(ctx, x, x2, l->act, l->y);
-    case LAYER_POOL: return clcnn_pool2d(ctx, x, &l->pool, l->y);
-    case LAYER_GLOBAL_AVG_POOL: return clcnn_global_avg_pool(ctx, x, l->y);
-    case LAYER_LINEAR: return clcnn_linear(ctx, x, p0, p1, CLCNN_ACT_NONE, l->y);
-    case LAYER_DROPOUT:
-        if (!g->training || l->drop_p == 0.0f) return clcnn_dropout_inference(ctx, x, l->y);
-        l->drop_seed = dropout_seed(g, index);
-        return clcnn_dropout(ctx, x, l->drop_p, l->drop_seed, l->y);
-    case LAYER_SQUEEZE_EXCITE:
-        return clcnn_squeeze_excite(ctx, x, p0, p1, graph_layer_param(g, l, 2), graph_layer_param(g, l, 3), x2, l->act,
-                                    l->y);
-    }
-    return clcnn_error(ctx, CLCNN_ERR_UNSUPPORTED, "graph: layer kind %d", (int)l->kind);
+    return graph_ops(l)->forward(g, l, index);
 }
 
 clcnn_status graph_forward_pass(clcnn_graph *g, const char *op, const clcnn_tensor *x, double *ms) {

@@ -140,12 +140,10 @@ static clcnn_status per_sample(clcnn_graph *g, graph_layer *l, const int w_shape
 /* Only activations whose gradient follows from their output may be fused into the
  * layers that do not keep their pre-activation value. */
 static clcnn_status check_output_act(clcnn_graph *g, const char *op, const char *name, clcnn_activation act) {
-    if (act == CLCNN_ACT_NONE || act == CLCNN_ACT_RELU || act == CLCNN_ACT_RELU6 || act == CLCNN_ACT_SIGMOID ||
-        act == CLCNN_ACT_TANH)
-        return CLCNN_OK;
+    if (clcnn_activation_from_output(act)) return CLCNN_OK;
     return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT,
-                       "%s: layer %s: activation %d cannot be fused here (use a separate activation layer)", op, name,
-                       (int)act);
+                       "%s: layer %s: activation %d (%s) cannot be fused here (use a separate activation layer)", op,
+                       name, (int)act, clcnn_activation_name(act));
 }
 
 clcnn_status clcnn_graph_conv2d(clcnn_graph *g, const char *name, const char *input, int out_channels, int kernel_h,
@@ -191,7 +189,7 @@ clcnn_status clcnn_graph_activation(clcnn_graph *g, const char *name, const char
     clcnn_status st = begin(g, op, LAYER_ACTIVATION, name, input, NULL, &l);
     if (st != CLCNN_OK) return st;
     l->act = act;
-    if (act <= CLCNN_ACT_NONE || act > CLCNN_ACT_TANH)
+    if (act == CLCNN_ACT_NONE || (int)act < 0 || act >= CLCNN_ACT_COUNT)
         st = clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: unknown activation %d", op, name, (int)act);
     return finish(g, l, st);
 }
@@ -303,24 +301,15 @@ clcnn_status clcnn_graph_squeeze_excite(clcnn_graph *g, const char *name, const 
 
 /* ---- listing ---- */
 
-static const char *kind_name(const graph_layer *l) {
-    switch (l->kind) {
-    case LAYER_INPUT: return "input";
-    case LAYER_CONV: return "conv2d";
-    case LAYER_BATCHNORM: return "batchnorm";
-    case LAYER_ACTIVATION: {
-        static const char *acts[] = {"identity", "relu", "relu6", "sigmoid", "silu", "tanh"};
-        return acts[l->act];
-    }
-    case LAYER_ADD: return "add";
-    case LAYER_POOL: return l->pool.mode == CLCNN_POOL_MAX ? "maxpool" : "avgpool";
-    case LAYER_GLOBAL_AVG_POOL: return "global_avg_pool";
-    case LAYER_LINEAR: return "linear";
-    case LAYER_DROPOUT: return "dropout";
-    case LAYER_SQUEEZE_EXCITE: return "squeeze_excite";
-    }
-    return "?";
-}
+/* The kinds' operations, by kind (GRAPH_LAYER_KINDS). */
+static const graph_layer_ops *const kind_ops[] = {
+#define KIND_OPS_(kind, file) [LAYER_##kind] = &graph_##file##_layer,
+    GRAPH_LAYER_KINDS(KIND_OPS_)
+#undef KIND_OPS_
+};
+_Static_assert(sizeof kind_ops / sizeof kind_ops[0] == LAYER_KIND_COUNT, "a layer kind without operations");
+
+const graph_layer_ops *graph_ops(const graph_layer *l) { return kind_ops[l->kind]; }
 
 int clcnn_graph_layer_count(const clcnn_graph *g) { return g ? g->nlayers : 0; }
 
@@ -330,7 +319,7 @@ clcnn_status clcnn_graph_layer(const clcnn_graph *g, int index, clcnn_layer_info
         return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_layer: index %d outside [0, %d)", index,
                            g->nlayers);
     const graph_layer *l = &g->layers[index];
-    *info = (clcnn_layer_info){.name = l->name, .kind = kind_name(l), .ndim = l->ndim};
+    *info = (clcnn_layer_info){.name = l->name, .kind = graph_ops(l)->name(l), .ndim = l->ndim};
     memcpy(info->shape, l->shape, sizeof info->shape);
     for (int p = 0; p < LAYER_MAX_PARAMS; p++)
         if (l->param[p] >= 0 && g->params[l->param[p]].trainable) info->params += g->params[l->param[p]].value->numel;

@@ -4,17 +4,26 @@
 #define CLCNN_GRAPH_H
 #include "runtime/internal.h"
 
+/* The layer kinds, one line each: X(KIND, file): the enum below and the table of the
+ * kinds' operations (graph_layer_ops: graph_FILE_layer, in src/graph/layer_FILE.c)
+ * are made from it. docs/ADDING_AN_OP.md says what a new kind needs. */
+#define GRAPH_LAYER_KINDS(X)                   \
+    X(INPUT, input)                            \
+    X(CONV, conv)                              \
+    X(BATCHNORM, batchnorm)                    \
+    X(ACTIVATION, activation)                  \
+    X(ADD, add)                                \
+    X(POOL, pool)                              \
+    X(GLOBAL_AVG_POOL, global_avg_pool)        \
+    X(LINEAR, linear)                          \
+    X(DROPOUT, dropout)                        \
+    X(SQUEEZE_EXCITE, squeeze_excite)
+
 typedef enum {
-    LAYER_INPUT,
-    LAYER_CONV,
-    LAYER_BATCHNORM,
-    LAYER_ACTIVATION,
-    LAYER_ADD,
-    LAYER_POOL,
-    LAYER_GLOBAL_AVG_POOL,
-    LAYER_LINEAR,
-    LAYER_DROPOUT,
-    LAYER_SQUEEZE_EXCITE
+#define GRAPH_KIND_ENUM_(kind, file) LAYER_##kind,
+    GRAPH_LAYER_KINDS(GRAPH_KIND_ENUM_)
+#undef GRAPH_KIND_ENUM_
+    LAYER_KIND_COUNT
 } layer_kind;
 
 #define LAYER_MAX_PARAMS 4
@@ -156,6 +165,62 @@ clcnn_status graph_forward_pass(clcnn_graph *g, const char *op, const clcnn_tens
 /* The backward pass of dout to every trainable parameter (target < 0) or to layer
  * `target`'s output; ms as layer_timer's. */
 clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout, double *ms);
+
+/* ---- the layer kinds' operations (layer_*.c), and what their backward shares (backward.c) ---- */
+
+/* Where the gradient of a layer's input goes in the backward pass: dx (NULL when nothing
+ * below needs it), added to what is there when accumulate; `to` is the input layer. */
+typedef struct {
+    clcnn_tensor *dx;
+    int accumulate;
+    graph_layer *to;
+} grad_sink;
+
+typedef struct {
+    /* the kind's name in listings (clcnn_layer_info's kind) */
+    const char *(*name)(const graph_layer *l);
+    /* layer `index`'s output from its inputs, into l->y */
+    clcnn_status (*forward)(clcnn_graph *g, graph_layer *l, int index);
+    /* dy, the gradient of l's output, into its inputs' sinks s[0] and s[1] and (with_params)
+     * its trainable parameters' gradients. The pass marks both sinks as holding a
+     * gradient afterwards; a backward that wrote none into a sink clears its `to`. */
+    clcnn_status (*backward)(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params, grad_sink s[2]);
+    /* the forward's floating-point operations at the graph's batch size (profiles): a
+     * multiply-add is 2, small layers count what they compute per element */
+    double (*flops)(const clcnn_graph *g, const graph_layer *l);
+    /* the algorithm the layer runs with (profiles), or NULL when there is no choice */
+    const char *(*algorithm)(clcnn_graph *g, const graph_layer *l);
+} graph_layer_ops;
+
+#define GRAPH_KIND_OPS_(kind, file) extern const graph_layer_ops graph_##file##_layer;
+GRAPH_LAYER_KINDS(GRAPH_KIND_OPS_)
+#undef GRAPH_KIND_OPS_
+/* The operations of l's kind (graph.c). */
+const graph_layer_ops *graph_ops(const graph_layer *l);
+
+/* Elements of layer l's output at the graph's batch size. */
+double graph_output_elems(const clcnn_graph *g, const graph_layer *l);
+/* Input k's sink for l's backward (the input's dy, made on first need), and marking it
+ * as holding a gradient once written. */
+clcnn_status graph_sink_for(clcnn_graph *g, const graph_layer *l, int k, grad_sink *s);
+void graph_sink_done(grad_sink *s);
+/* dx (+)= dy, for layers whose gradient passes through unchanged. */
+clcnn_status graph_pass_through(clcnn_graph *g, const clcnn_tensor *dy, const grad_sink *s);
+/* The gradient of l's parameter p when this pass computes it (with_params and
+ * trainable), else NULL. */
+clcnn_tensor *graph_grad_if(const clcnn_graph *g, const graph_layer *l, int p, int with_params);
+/* The gradient before l's fused output activation: dy through act's derivative (from
+ * l's output) into l's own dy tensor; *dy then points at it. */
+clcnn_status graph_before_act(clcnn_graph *g, graph_layer *l, const clcnn_tensor **dy);
+/* The backward op about to run reads the values of l's input (not only its shape):
+ * compute it if the last forward fused it away. */
+clcnn_status graph_input_values(clcnn_graph *g, const graph_layer *l);
+/* Batch norm l's backward from dy into sink s; relu: dy is the gradient of the ReLU
+ * that reads l, whose mask is made again from l's input (layer_batchnorm.c). */
+clcnn_status graph_batchnorm_backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params,
+                                      int relu, const grad_sink *s);
+/* The batch norm whose backward ReLU layer l takes over in this pass, or NULL (fuse.c). */
+graph_layer *graph_relu_takes_bn(const clcnn_graph *g, const graph_layer *l, int with_params);
 
 /* Layer index by name (-1 if none). */
 int graph_find_layer(const clcnn_graph *g, const char *name);

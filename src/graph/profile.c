@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <time.h>
 #include "graph/graph.h"
-#include "ops/ops.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -27,46 +26,10 @@ clcnn_status graph_timer_lap(clcnn_graph *g, layer_timer *t, int layer) {
     return st;
 }
 
-/* Elements of layer l's output for the batch. */
-static double out_elems(const clcnn_graph *g, const graph_layer *l) {
+double graph_output_elems(const clcnn_graph *g, const graph_layer *l) {
     double n = g->batch;
     for (int d = 0; d < l->ndim; d++) n *= l->shape[d];
     return n;
-}
-
-/* The forward's floating-point operations (a multiply-add is 2). Convolutions and
- * linear layers count their products only (bias and epilogue are noise beside them);
- * the small layers count what they compute per element: batch norm 2 (scale and
- * shift), an activation 1, an add 1 (2 with its activation), a pooling window's
- * elements per output, squeeze-and-excite its two small products plus pooling,
- * scaling and residual. Dropout and the input only move data: 0. */
-static double layer_flops(const clcnn_graph *g, const graph_layer *l) {
-    const double out = out_elems(g, l);
-    const graph_layer *in = l->in[0] >= 0 ? &g->layers[l->in[0]] : NULL;
-    switch (l->kind) {
-    case LAYER_INPUT:
-    case LAYER_DROPOUT: return 0;
-    case LAYER_CONV: {
-        const clcnn_tensor *w = graph_layer_param(g, l, 0);
-        return 2.0 * out * (double)w->shape[1] * w->shape[2] * w->shape[3];
-    }
-    case LAYER_LINEAR: return 2.0 * out * (double)graph_layer_param(g, l, 0)->shape[1];
-    case LAYER_BATCHNORM: return 2.0 * out;
-    case LAYER_ACTIVATION: return out;
-    case LAYER_ADD: return out * (l->act == CLCNN_ACT_NONE ? 1 : 2);
-    case LAYER_POOL: return out * l->pool.kernel_h * l->pool.kernel_w;
-    case LAYER_GLOBAL_AVG_POOL: return out_elems(g, in);
-    case LAYER_SQUEEZE_EXCITE: {
-        const double c = l->shape[0], cr = graph_layer_param(g, l, 0)->shape[0];
-        return 4.0 * g->batch * c * cr + out * (l->in[1] >= 0 ? 3 : 2);
-    }
-    }
-    return 0;
-}
-
-static const char *layer_algorithm(clcnn_graph *g, const graph_layer *l) {
-    if (l->kind != LAYER_CONV) return "";
-    return clcnn_conv2d_algorithm(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0), &l->conv);
 }
 
 /* A gradient of ones shaped as the output, for the profiled backward. */
@@ -92,9 +55,10 @@ clcnn_status clcnn_graph_profile(clcnn_graph *g, const clcnn_tensor *x, int back
         const graph_layer *l = &g->layers[i];
         clcnn_layer_info info;
         if ((st = clcnn_graph_layer(g, i, &info)) != CLCNN_OK) break;
-        profile[i] = (clcnn_layer_profile){.name = l->name, .kind = info.kind, .algorithm = layer_algorithm(g, l),
-                                           .forward_ms = ms[i], .backward_ms = bms[i],
-                                           .forward_flops = layer_flops(g, l)};
+        const graph_layer_ops *ops = graph_ops(l);
+        profile[i] = (clcnn_layer_profile){.name = l->name, .kind = info.kind,
+                                           .algorithm = ops->algorithm ? ops->algorithm(g, l) : "",
+                                           .forward_ms = ms[i], .backward_ms = bms[i], .forward_flops = ops->flops(g, l)};
     }
     clcnn_tensor_destroy(dout);
     free(ms);

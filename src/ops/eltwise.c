@@ -4,8 +4,24 @@
 #include <stdlib.h>
 #include "ops/ops.h"
 
+/* The activation list's columns, indexed by code; the codes must run 0 .. count - 1. */
+#define ACT_CODE_(name, code, text, from_output) code,
+#define ACT_TEXT_(name, code, text, from_output) text,
+#define ACT_FROM_OUTPUT_(name, code, text, from_output) from_output,
+static const int act_codes[] = {CLCNN_ACTIVATIONS(ACT_CODE_)};
+static const char *const act_names[] = {CLCNN_ACTIVATIONS(ACT_TEXT_)};
+static const unsigned char act_from_output[] = {CLCNN_ACTIVATIONS(ACT_FROM_OUTPUT_)};
+_Static_assert(sizeof act_codes / sizeof act_codes[0] == CLCNN_ACT_COUNT,
+               "CLCNN_ACTIVATIONS: the codes must be 0 .. count - 1, in order");
+
+static int known_act(clcnn_activation act) { return act >= 0 && act < CLCNN_ACT_COUNT && act_codes[act] == (int)act; }
+
+const char *clcnn_activation_name(clcnn_activation act) { return known_act(act) ? act_names[act] : "?"; }
+
+int clcnn_activation_from_output(clcnn_activation act) { return known_act(act) && act_from_output[act]; }
+
 clcnn_status clcnn_check_activation(clcnn_context *ctx, const char *op, clcnn_activation act) {
-    if (act >= CLCNN_ACT_NONE && act <= CLCNN_ACT_TANH) return CLCNN_OK;
+    if (known_act(act)) return CLCNN_OK;
     return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", op, (int)act);
 }
 

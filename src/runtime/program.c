@@ -47,6 +47,20 @@ void clcnn_programs_release(clcnn_context *ctx) {
 
 /* ---- sources ---- */
 
+/* A program's sources: defines.cl, common.cl and its own file (build_program). */
+#define PROGRAM_SOURCES 3
+
+/* The copy of file embedded at build time. */
+static clcnn_status embedded_source(clcnn_context *ctx, const char *file, const char **src, size_t *len) {
+    for (const clcnn_embedded_source *e = clcnn_embedded_sources; e->name; e++)
+        if (!strcmp(e->name, file)) {
+            *src = e->data;
+            *len = e->size;
+            return CLCNN_OK;
+        }
+    return clcnn_error(ctx, CLCNN_ERR_NOT_FOUND, "no kernel source cl/%s in this build", file);
+}
+
 /* The source text of cl/<file>: from CLCNN_CL_DIR when set (for editing kernels
  * without rebuilding), else the copy embedded at build time. *owned tells whether
  * the caller must free it. */
@@ -74,13 +88,7 @@ static clcnn_status load_source(clcnn_context *ctx, const char *file, const char
         *owned = 1;
         return CLCNN_OK;
     }
-    for (const clcnn_embedded_source *e = clcnn_embedded_sources; e->name; e++)
-        if (!strcmp(e->name, file)) {
-            *src = e->data;
-            *len = e->size;
-            return CLCNN_OK;
-        }
-    return clcnn_error(ctx, CLCNN_ERR_NOT_FOUND, "no kernel source cl/%s in this build", file);
+    return embedded_source(ctx, file, src, len);
 }
 
 /* ---- disk cache ---- */
@@ -123,7 +131,7 @@ static void cache_key(const clcnn_context *ctx, const char **srcs, const size_t 
     const clcnn_device_info *d = &ctx->dev.info;
     const char *parts[] = {options, d->name, d->vendor, d->driver_version, d->platform};
     uint64_t h1 = 0xcbf29ce484222325ull, h2 = 0x84222325cbf29ce4ull;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < PROGRAM_SOURCES; i++) {
         h1 = fnv1a(h1, srcs[i], lens[i] + 1);
         h2 = fnv1a(h2 ^ 0x9e3779b97f4a7c15ull, srcs[i], lens[i] + 1);
     }
@@ -192,7 +200,7 @@ static void save_binary(clcnn_context *ctx, cl_program prog, const char *dir, co
 static clcnn_status build_from_source(clcnn_context *ctx, const char *file, const char **srcs, const size_t *lens,
                                       const char *options, cl_program *out) {
     cl_int err;
-    cl_program prog = clCreateProgramWithSource(ctx->cl, 2, srcs, lens, &err);
+    cl_program prog = clCreateProgramWithSource(ctx->cl, PROGRAM_SOURCES, srcs, lens, &err);
     if (!prog) return clcnn_error(ctx, err, "clCreateProgramWithSource(%s) failed (%d)", file, err);
     err = clBuildProgram(prog, 1, &ctx->dev.device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
@@ -224,14 +232,16 @@ static void log_kernel(const clcnn_context *ctx, const char *file, const char *o
     close(fd);
 }
 
-/* Every program is cl/common.cl (shared helpers such as the activation functions)
- * followed by its own file. */
+/* Every program is defines.cl (the codes from include/clcnn.h's lists, generated at
+ * build time: always the embedded copy), cl/common.cl (shared helpers such as the
+ * activation functions) and its own file. */
 static clcnn_status build_program(clcnn_context *ctx, const char *file, const char *options, cl_program *out) {
-    const char *srcs[2] = {NULL, NULL};
-    size_t lens[2];
-    int owned[2] = {0, 0};
-    clcnn_status st = load_source(ctx, "common.cl", &srcs[0], &lens[0], &owned[0]);
-    if (st == CLCNN_OK) st = load_source(ctx, file, &srcs[1], &lens[1], &owned[1]);
+    const char *srcs[PROGRAM_SOURCES] = {NULL, NULL, NULL};
+    size_t lens[PROGRAM_SOURCES];
+    int owned[PROGRAM_SOURCES] = {0, 0, 0};
+    clcnn_status st = embedded_source(ctx, "defines.cl", &srcs[0], &lens[0]);
+    if (st == CLCNN_OK) st = load_source(ctx, "common.cl", &srcs[1], &lens[1], &owned[1]);
+    if (st == CLCNN_OK) st = load_source(ctx, file, &srcs[2], &lens[2], &owned[2]);
     char full[1024];
     snprintf(full, sizeof full, "%s %s", ctx->build_options, options ? options : "");
 
@@ -251,7 +261,7 @@ static clcnn_status build_program(clcnn_context *ctx, const char *file, const ch
             else clcnn_log(CLCNN_LOG_WARN, "cannot create kernel cache folder %s", dir);
         }
     }
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < PROGRAM_SOURCES; i++)
         if (owned[i]) free((void *)srcs[i]);
     return st;
 }

@@ -1,18 +1,17 @@
 /* ref.c: plain-loop CPU references (see ref.h). Accumulate in double, store float. */
 #include "ref/ref.h"
+#include "clcnn.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-enum { ACT_NONE, ACT_RELU, ACT_RELU6, ACT_SIGMOID, ACT_SILU, ACT_TANH }; /* clcnn_activation */
-
 static double act_d(int act, double v) {
     switch (act) {
-    case ACT_RELU: return v > 0.0 ? v : 0.0;
-    case ACT_RELU6: return v < 0.0 ? 0.0 : (v > 6.0 ? 6.0 : v);
-    case ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
-    case ACT_SILU: return v / (1.0 + exp(-v));
-    case ACT_TANH: return tanh(v);
+    case CLCNN_ACT_RELU: return v > 0.0 ? v : 0.0;
+    case CLCNN_ACT_RELU6: return v < 0.0 ? 0.0 : (v > 6.0 ? 6.0 : v);
+    case CLCNN_ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
+    case CLCNN_ACT_SILU: return v / (1.0 + exp(-v));
+    case CLCNN_ACT_TANH: return tanh(v);
     default: return v;
     }
 }
@@ -187,7 +186,7 @@ void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float 
         for (int c = 0; c < C; c++) {
             double acc = b2 ? b2[c] : 0.0;
             for (int r = 0; r < Cr; r++) acc += (double)w2[(size_t)c * Cr + r] * hidden[r];
-            double s = act_d(ACT_SIGMOID, acc);
+            double s = act_d(CLCNN_ACT_SIGMOID, acc);
             for (size_t i = 0; i < S; i++) {
                 size_t o = ((size_t)n * C + c) * S + i;
                 y[o] = (float)act_d(act, x[o] * s + (residual ? residual[o] : 0.0));

@@ -1,14 +1,15 @@
 /* ref_grad_eltwise.c: double-precision forwards for the FD checks (see the header). */
 #include "ref_grad_eltwise.h"
 #include <math.h>
+#include "clcnn.h"
 
 static double act1(int act, double v) {
     switch (act) {
-    case 1: return v > 0 ? v : 0;                      /* relu */
-    case 2: return v < 0 ? 0 : v > 6 ? 6 : v;          /* relu6 */
-    case 3: return 1 / (1 + exp(-v));                  /* sigmoid */
-    case 4: return v / (1 + exp(-v));                  /* silu */
-    case 5: return tanh(v);                            /* tanh */
+    case CLCNN_ACT_RELU: return v > 0 ? v : 0;
+    case CLCNN_ACT_RELU6: return v < 0 ? 0 : v > 6 ? 6 : v;
+    case CLCNN_ACT_SIGMOID: return 1 / (1 + exp(-v));
+    case CLCNN_ACT_SILU: return v / (1 + exp(-v));
+    case CLCNN_ACT_TANH: return tanh(v);
     default: return v;                                 /* none */
     }
 }

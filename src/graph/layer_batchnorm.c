@@ -1,0 +1,45 @@
+/* layer_batchnorm.c: the graph's batch norm (weight, bias, running mean and variance):
+ * batch statistics in training mode unless frozen, running statistics otherwise. */
+#include "graph/graph.h"
+
+static const char *name(const graph_layer *l) {
+    (void)l;
+    return "batchnorm";
+}
+
+static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
+    (void)index;
+    const clcnn_tensor *x = graph_input_of(g, l, 0);
+    clcnn_tensor *gamma = graph_layer_param(g, l, 0), *beta = graph_layer_param(g, l, 1);
+    clcnn_tensor *mean = graph_layer_param(g, l, 2), *var = graph_layer_param(g, l, 3);
+    if (graph_bn_uses_batch_stats(g, l))
+        return clcnn_batchnorm_train(g->ctx, x, gamma, beta, mean, var, BN_MOMENTUM, BN_EPS, l->y, l->mean, l->invstd);
+    return clcnn_batchnorm(g->ctx, x, gamma, beta, mean, var, BN_EPS, l->y);
+}
+
+clcnn_status graph_batchnorm_backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params,
+                                      int relu, const grad_sink *s) {
+    clcnn_context *ctx = g->ctx;
+    const clcnn_tensor *x = graph_input_of(g, l, 0);
+    const int batch_stats = graph_bn_uses_batch_stats(g, l);
+    const clcnn_tensor *mean = batch_stats ? l->mean : graph_layer_param(g, l, 2);
+    clcnn_status st = CLCNN_OK;
+    if (!batch_stats) st = clcnn_batchnorm_invstd(ctx, graph_layer_param(g, l, 3), BN_EPS, l->invstd);
+    clcnn_tensor *dgamma = graph_grad_if(g, l, 0, with_params), *dbeta = graph_grad_if(g, l, 1, with_params);
+    if (st == CLCNN_OK && (dgamma || dbeta || batch_stats || relu)) st = graph_input_values(g, l);
+    if (st != CLCNN_OK || !(s->dx || dgamma || dbeta)) return st;
+    if (relu)
+        return clcnn_batchnorm_relu_backward(ctx, x, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1), mean,
+                                             l->invstd, batch_stats, dy, s->dx, s->accumulate, dgamma, dbeta);
+    return clcnn_batchnorm_backward(ctx, x, graph_layer_param(g, l, 0), mean, l->invstd, batch_stats, dy, s->dx,
+                                    s->accumulate, dgamma, dbeta);
+}
+
+static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params, grad_sink s[2]) {
+    return graph_batchnorm_backward(g, l, dy, with_params, 0, &s[0]);
+}
+
+/* A scale and a shift per element. */
+static double flops(const clcnn_graph *g, const graph_layer *l) { return 2.0 * graph_output_elems(g, l); }
+
+const graph_layer_ops graph_batchnorm_layer = {name, forward, backward, flops, NULL};

@@ -1,0 +1,39 @@
+/* layer_dropout.c: the graph's dropout: a fresh mask per layer and training pass,
+ * reproducible from the graph's seed; the identity in evaluation mode. */
+#include "graph/graph.h"
+
+static const char *name(const graph_layer *l) {
+    (void)l;
+    return "dropout";
+}
+
+/* A mask seed per (graph seed, layer, training pass): reproducible, and different for
+ * every layer and step. */
+static uint64_t mask_seed(const clcnn_graph *g, int layer) {
+    uint64_t z = g->seed ^ ((uint64_t)layer << 40) ^ (g->forwards * 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
+    return z ^ (z >> 29);
+}
+
+static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
+    const clcnn_tensor *x = graph_input_of(g, l, 0);
+    if (!g->training || l->drop_p == 0.0f) return clcnn_dropout_inference(g->ctx, x, l->y);
+    l->drop_seed = mask_seed(g, index);
+    return clcnn_dropout(g->ctx, x, l->drop_p, l->drop_seed, l->y);
+}
+
+static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params, grad_sink s[2]) {
+    (void)with_params;
+    if (!s[0].dx) return CLCNN_OK;
+    if (g->training && l->drop_p > 0.0f)
+        return clcnn_dropout_backward(g->ctx, dy, l->drop_p, l->drop_seed, s[0].dx, s[0].accumulate);
+    return graph_pass_through(g, dy, &s[0]);
+}
+
+/* It only moves data. */
+static double flops(const clcnn_graph *g, const graph_layer *l) {
+    (void)g, (void)l;
+    return 0;
+}
+
+const graph_layer_ops graph_dropout_layer = {name, forward, backward, flops, NULL};

@@ -1,0 +1,28 @@
+/* layer_linear.c: the graph's fully connected layer (weight, bias). */
+#include "graph/graph.h"
+
+static const char *name(const graph_layer *l) {
+    (void)l;
+    return "linear";
+}
+
+static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
+    (void)index;
+    return clcnn_linear(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0), graph_layer_param(g, l, 1),
+                        CLCNN_ACT_NONE, l->y);
+}
+
+static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params, grad_sink s[2]) {
+    clcnn_tensor *dw = graph_grad_if(g, l, 0, with_params), *db = graph_grad_if(g, l, 1, with_params);
+    clcnn_status st = dw ? graph_input_values(g, l) : CLCNN_OK;
+    if (st != CLCNN_OK || !(s[0].dx || dw || db)) return st;
+    return clcnn_linear_backward(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0), dy, s[0].dx,
+                                 s[0].accumulate, dw, db);
+}
+
+/* Its products only. */
+static double flops(const clcnn_graph *g, const graph_layer *l) {
+    return 2.0 * graph_output_elems(g, l) * (double)graph_layer_param(g, l, 0)->shape[1];
+}
+
+const graph_layer_ops graph_linear_layer = {name, forward, backward, flops, NULL};
