@@ -26,7 +26,7 @@ IMG_PKGS := libpng libjpeg cairo
 IMG_CFLAGS := $(shell pkg-config --cflags $(IMG_PKGS) 2>/dev/null)
 IMG_LIBS := $(shell pkg-config --libs $(IMG_PKGS) 2>/dev/null || echo -lpng16 -ljpeg -lcairo)
 
-CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -pthread \
+CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -pthread \
           -D_POSIX_C_SOURCE=200809L -DCL_TARGET_OPENCL_VERSION=120 \
           -Iinclude -Isrc -I$(BUILD)/gen $(CLBLAST_CFLAGS) $(IMG_CFLAGS) $(SANFLAGS)
 LDLIBS := $(CLBLAST_LIBS) $(IMG_LIBS) -ljansson -lOpenCL -lm -pthread
@@ -207,9 +207,12 @@ isa-report:
 	python3 scripts/isa_report.py --build $(BUILD)
 	python3 scripts/isa_report.py --build $(BUILD) --verify 8
 
-$(BUILD)/clcnn.pc: Makefile
+# The version is include/clcnn.h's (CLCNN_VERSION_*), read here, defined nowhere else.
+VERSION := $(shell sed -n 's/^\#define CLCNN_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' include/clcnn.h | paste -sd.)
+
+$(BUILD)/clcnn.pc: Makefile include/clcnn.h
 	@mkdir -p $(@D)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clcnn\nDescription: OpenCL CNN training, inference and Grad-CAM\nVersion: 0.1.0\nRequires.private: OpenCL jansson libpng libjpeg cairo\nLibs: -L$${libdir} -lclcnn\nLibs.private: $(CLBLAST_LIBS) -lm -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clcnn\nDescription: OpenCL CNN training, inference and Grad-CAM\nVersion: $(VERSION)\nRequires.private: OpenCL jansson libpng libjpeg cairo\nLibs: -L$${libdir} -lclcnn\nLibs.private: $(CLBLAST_LIBS) -lm -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
 
 install: all $(BUILD)/clcnn.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

@@ -22,9 +22,21 @@
 extern "C" {
 #endif
 
+/* The version, defined here only (the Makefile reads it for clcnn.pc); at run time
+ * clcnn_version() says which library was loaded, as "MAJOR.MINOR.PATCH". */
 #define CLCNN_VERSION_MAJOR 0
 #define CLCNN_VERSION_MINOR 1
 #define CLCNN_VERSION_PATCH 0
+
+/* What libclcnn.so exports: exactly the functions declared here (the library is built
+ * with -fvisibility=hidden; tests/test_api.c checks the list). */
+#if defined(__GNUC__) || defined(__clang__)
+#define CLCNN_API __attribute__((visibility("default")))
+#else
+#define CLCNN_API
+#endif
+
+CLCNN_API const char *clcnn_version(void);
 
 /* ---------------------------------------------------------------- status -- */
 
@@ -47,7 +59,7 @@ enum {
 };
 
 /* A short fixed description of a status code ("shape mismatch", "CL_OUT_OF_RESOURCES"). */
-const char *clcnn_status_str(clcnn_status status);
+CLCNN_API const char *clcnn_status_str(clcnn_status status);
 
 /* --------------------------------------------------------------- logging -- */
 
@@ -62,7 +74,7 @@ typedef void (*clcnn_log_fn)(clcnn_log_level level, const char *message, void *u
 
 /* Install a process-wide log callback (NULL: silence). Messages below min_level
  * are dropped. The default is silence: the library never prints by itself. */
-void clcnn_set_log_callback(clcnn_log_fn fn, void *user, clcnn_log_level min_level);
+CLCNN_API void clcnn_set_log_callback(clcnn_log_fn fn, void *user, clcnn_log_level min_level);
 
 /* --------------------------------------------------------------- devices -- */
 
@@ -96,15 +108,15 @@ typedef struct {
 } clcnn_device_info;
 
 /* Number of OpenCL devices across all platforms (0 is not an error here). */
-clcnn_status clcnn_device_count(int *count);
-clcnn_status clcnn_device_get_info(int index, clcnn_device_info *info);
+CLCNN_API clcnn_status clcnn_device_count(int *count);
+CLCNN_API clcnn_status clcnn_device_get_info(int index, clcnn_device_info *info);
 
 /* Resolve a device spec: an index ("0"), "gpu", "cpu", or a case-insensitive part
  * of the platform, vendor or device name. NULL or "" means the default: the
  * environment variable CLCNN_DEVICE if set, else the first of these that exists:
  * the fastest discrete GPU, integrated GPU, CPU, other device, by est_gflops. A
  * software rasteriser (llvmpipe, SwiftShader) comes last: only a spec names it. */
-clcnn_status clcnn_device_select(const char *spec, int *index);
+CLCNN_API clcnn_status clcnn_device_select(const char *spec, int *index);
 
 /* ---------------------------------------------------------------- context -- */
 
@@ -112,19 +124,19 @@ typedef struct clcnn_context clcnn_context;
 
 /* A context on one device with its own in-order queue, program cache, memory pool
  * and last-error message. device_index < 0 selects the default device. */
-clcnn_status clcnn_context_create(int device_index, clcnn_context **ctx);
-void clcnn_context_destroy(clcnn_context *ctx);
-clcnn_status clcnn_context_get_device_info(const clcnn_context *ctx, clcnn_device_info *info);
+CLCNN_API clcnn_status clcnn_context_create(int device_index, clcnn_context **ctx);
+CLCNN_API void clcnn_context_destroy(clcnn_context *ctx);
+CLCNN_API clcnn_status clcnn_context_get_device_info(const clcnn_context *ctx, clcnn_device_info *info);
 
 /* The message of the last error on ctx; with ctx NULL, the last error of this
  * thread outside any context (e.g. a failed clcnn_context_create). Never NULL. */
-const char *clcnn_last_error(const clcnn_context *ctx);
+CLCNN_API const char *clcnn_last_error(const clcnn_context *ctx);
 
 /* Wait for all queued work of the context. */
-clcnn_status clcnn_finish(clcnn_context *ctx);
+CLCNN_API clcnn_status clcnn_finish(clcnn_context *ctx);
 
 /* Release the device buffers kept in the context's memory pool for reuse. */
-void clcnn_context_trim(clcnn_context *ctx);
+CLCNN_API void clcnn_context_trim(clcnn_context *ctx);
 
 typedef struct {
     uint64_t pool_bytes_in_use;   /* held by live tensors */
@@ -133,12 +145,12 @@ typedef struct {
     uint64_t programs_built;      /* compiled from source */
     uint64_t programs_from_disk;  /* loaded from the binary cache */
 } clcnn_context_stats;
-void clcnn_context_get_stats(const clcnn_context *ctx, clcnn_context_stats *stats);
+CLCNN_API void clcnn_context_get_stats(const clcnn_context *ctx, clcnn_context_stats *stats);
 
 /* Raw OpenCL handles of the context, for interoperation (do not release them).
  * Returned as void* so that this header does not need CL/cl.h. */
-void *clcnn_context_cl_context(const clcnn_context *ctx);
-void *clcnn_context_cl_queue(const clcnn_context *ctx);
+CLCNN_API void *clcnn_context_cl_context(const clcnn_context *ctx);
+CLCNN_API void *clcnn_context_cl_queue(const clcnn_context *ctx);
 
 /* ---------------------------------------------------------------- tensors -- */
 
@@ -148,25 +160,25 @@ typedef struct clcnn_tensor clcnn_tensor;
 
 /* A new float32 tensor on the context's device, from the context's memory pool.
  * Its contents are undefined until written. */
-clcnn_status clcnn_tensor_create(clcnn_context *ctx, int ndim, const int *shape, clcnn_tensor **t);
+CLCNN_API clcnn_status clcnn_tensor_create(clcnn_context *ctx, int ndim, const int *shape, clcnn_tensor **t);
 /* A tensor over a caller's cl_mem (passed as void*), starting offset_elems floats
  * into it. The caller keeps ownership of the buffer. */
-clcnn_status clcnn_tensor_wrap(clcnn_context *ctx, void *cl_mem_buffer, size_t offset_elems,
-                               int ndim, const int *shape, clcnn_tensor **t);
-void clcnn_tensor_destroy(clcnn_tensor *t);
+CLCNN_API clcnn_status clcnn_tensor_wrap(clcnn_context *ctx, void *cl_mem_buffer, size_t offset_elems, int ndim,
+                                         const int *shape, clcnn_tensor **t);
+CLCNN_API void clcnn_tensor_destroy(clcnn_tensor *t);
 
-int clcnn_tensor_ndim(const clcnn_tensor *t);
-int clcnn_tensor_dim(const clcnn_tensor *t, int axis); /* negative axis counts from the end */
-size_t clcnn_tensor_numel(const clcnn_tensor *t);
+CLCNN_API int clcnn_tensor_ndim(const clcnn_tensor *t);
+CLCNN_API int clcnn_tensor_dim(const clcnn_tensor *t, int axis); /* negative axis counts from the end */
+CLCNN_API size_t clcnn_tensor_numel(const clcnn_tensor *t);
 /* Change the shape in place; the element count must stay the same. */
-clcnn_status clcnn_tensor_reshape(clcnn_tensor *t, int ndim, const int *shape);
+CLCNN_API clcnn_status clcnn_tensor_reshape(clcnn_tensor *t, int ndim, const int *shape);
 /* "[2, 3, 224, 224]" into buf (always terminated). */
-const char *clcnn_tensor_shape_str(const clcnn_tensor *t, char *buf, size_t size);
+CLCNN_API const char *clcnn_tensor_shape_str(const clcnn_tensor *t, char *buf, size_t size);
 
 /* Blocking copies between host memory and the whole tensor; count must equal numel. */
-clcnn_status clcnn_tensor_write(clcnn_tensor *t, const float *host, size_t count);
-clcnn_status clcnn_tensor_read(const clcnn_tensor *t, float *host, size_t count);
-clcnn_status clcnn_tensor_fill(clcnn_tensor *t, float value);
+CLCNN_API clcnn_status clcnn_tensor_write(clcnn_tensor *t, const float *host, size_t count);
+CLCNN_API clcnn_status clcnn_tensor_read(const clcnn_tensor *t, float *host, size_t count);
+CLCNN_API clcnn_status clcnn_tensor_fill(clcnn_tensor *t, float value);
 
 /* ------------------------------------------------------------ forward ops -- */
 /* Every op writes into an output tensor the caller created with the right shape
@@ -193,10 +205,10 @@ typedef enum {
     CLCNN_ACT_COUNT /* how many there are: the codes are 0 .. CLCNN_ACT_COUNT - 1 */
 } clcnn_activation;
 /* "identity", "relu", ...; "?" for a code outside the list. */
-const char *clcnn_activation_name(clcnn_activation act);
+CLCNN_API const char *clcnn_activation_name(clcnn_activation act);
 /* 1 when act's gradient follows from its output alone (so that it can be fused into a
  * layer that keeps only its output), 0 otherwise and for an unknown code. */
-int clcnn_activation_from_output(clcnn_activation act);
+CLCNN_API int clcnn_activation_from_output(clcnn_activation act);
 
 typedef struct {
     int stride_h, stride_w;     /* 0 is read as 1 */
@@ -207,31 +219,30 @@ typedef struct {
 
 /* y = act(conv2d(x, w) + bias + residual). x [N, Cin, H, W], w [Cout, Cin/groups, KH, KW],
  * bias [Cout] or NULL, residual (same shape as y) or NULL, y [N, Cout, OH, OW]. */
-clcnn_status clcnn_conv2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
-                          const clcnn_tensor *bias, const clcnn_conv_params *params,
-                          const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y);
-clcnn_status clcnn_conv2d_output_shape(const clcnn_tensor *x, const clcnn_tensor *w,
-                                       const clcnn_conv_params *params, int shape[4]);
+CLCNN_API clcnn_status clcnn_conv2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                    const clcnn_tensor *bias, const clcnn_conv_params *params,
+                                    const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_conv2d_output_shape(const clcnn_tensor *x, const clcnn_tensor *w,
+                                                 const clcnn_conv_params *params, int shape[4]);
 
 /* Inference batch norm over axis 1: y = (x - mean) / sqrt(var + eps) * gamma + beta.
  * x [N, C, ...]; gamma, beta, mean, var [C]. */
-clcnn_status clcnn_batchnorm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
-                             const clcnn_tensor *beta, const clcnn_tensor *mean,
-                             const clcnn_tensor *var, float eps, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_batchnorm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                       const clcnn_tensor *beta, const clcnn_tensor *mean, const clcnn_tensor *var,
+                                       float eps, clcnn_tensor *y);
 /* Fold an inference batch norm into the convolution before it: w_out [Cout, ...] and
  * b_out [Cout] so that conv(x, w_out) + b_out == batchnorm(conv(x, w) + bias).
  * bias may be NULL. w_out may be w itself. */
-clcnn_status clcnn_batchnorm_fold(clcnn_context *ctx, const clcnn_tensor *w, const clcnn_tensor *bias,
-                                  const clcnn_tensor *gamma, const clcnn_tensor *beta,
-                                  const clcnn_tensor *mean, const clcnn_tensor *var, float eps,
-                                  clcnn_tensor *w_out, clcnn_tensor *b_out);
+CLCNN_API clcnn_status clcnn_batchnorm_fold(clcnn_context *ctx, const clcnn_tensor *w, const clcnn_tensor *bias,
+                                            const clcnn_tensor *gamma, const clcnn_tensor *beta,
+                                            const clcnn_tensor *mean, const clcnn_tensor *var, float eps,
+                                            clcnn_tensor *w_out, clcnn_tensor *b_out);
 
 /* y = act(x), any shape (y may be x). */
-clcnn_status clcnn_activate(clcnn_context *ctx, const clcnn_tensor *x, clcnn_activation act,
-                            clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_activate(clcnn_context *ctx, const clcnn_tensor *x, clcnn_activation act, clcnn_tensor *y);
 /* y = act(a + b), same shapes (y may be a or b). */
-clcnn_status clcnn_add(clcnn_context *ctx, const clcnn_tensor *a, const clcnn_tensor *b,
-                       clcnn_activation act, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_add(clcnn_context *ctx, const clcnn_tensor *a, const clcnn_tensor *b,
+                                 clcnn_activation act, clcnn_tensor *y);
 
 typedef enum { CLCNN_POOL_MAX = 0, CLCNN_POOL_AVG = 1 } clcnn_pool_mode;
 
@@ -244,40 +255,39 @@ typedef struct {
     int count_include_pad;  /* average pool: divide by the full window (PyTorch's default 1) */
 } clcnn_pool_params;
 
-clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *params,
-                          clcnn_tensor *y);
-clcnn_status clcnn_pool2d_output_shape(const clcnn_tensor *x, const clcnn_pool_params *params,
-                                       int shape[4]);
+CLCNN_API clcnn_status clcnn_pool2d(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *params,
+                                    clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_pool2d_output_shape(const clcnn_tensor *x, const clcnn_pool_params *params, int shape[4]);
 /* x [N, C, H, W] -> y [N, C] (or [N, C, 1, 1]). */
-clcnn_status clcnn_global_avg_pool(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_global_avg_pool(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y);
 
 /* y = x W^T + bias, as torch.nn.Linear: x [N, K], w [M, K], bias [M] or NULL, y [N, M].
  * x may have more dims; they are flattened after the first. */
-clcnn_status clcnn_linear(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
-                          const clcnn_tensor *bias, clcnn_activation act, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_linear(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                    const clcnn_tensor *bias, clcnn_activation act, clcnn_tensor *y);
 
 /* Squeeze-and-Excitation: s = sigmoid(W2 relu(W1 gap(x) + b1) + b2), y = act(x * s + residual).
  * x [N, C, H, W], w1 [Cr, C] (or [Cr, C, 1, 1]), b1 [Cr], w2 [C, Cr] (or [C, Cr, 1, 1]), b2 [C];
  * residual NULL or shaped as x. act applies after the residual (a ResNet block's final ReLU). */
-clcnn_status clcnn_squeeze_excite(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
-                                  const clcnn_tensor *b1, const clcnn_tensor *w2,
-                                  const clcnn_tensor *b2, const clcnn_tensor *residual,
-                                  clcnn_activation act, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_squeeze_excite(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
+                                            const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
+                                            const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y);
 
 /* Softmax (or log-softmax) over the last axis. */
-clcnn_status clcnn_softmax(clcnn_context *ctx, const clcnn_tensor *x, int log_softmax, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_softmax(clcnn_context *ctx, const clcnn_tensor *x, int log_softmax, clcnn_tensor *y);
 
 /* Dropout in inference is the identity: y = x. */
-clcnn_status clcnn_dropout_inference(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_dropout_inference(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y);
 /* Training dropout with inverted scaling: y = x * keep / (1 - p), where keep is 0 with
  * probability p. The mask is a pure function of (seed, element index), so the same
  * seed gives the same mask on every device and run, and the backward pass recomputes
  * it instead of storing it. 0 <= p < 1 (y may be x). */
-clcnn_status clcnn_dropout(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_dropout(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed,
+                                     clcnn_tensor *y);
 
 /* Bilinear resize of x [N, C, H, W] to y's [N, C, OH, OW], align_corners = false
  * (PyTorch's F.interpolate default). */
-clcnn_status clcnn_resize_bilinear(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_resize_bilinear(clcnn_context *ctx, const clcnn_tensor *x, clcnn_tensor *y);
 
 /* ----------------------------------------------------------- backward ops -- */
 /* The gradient dy (shaped as the forward's output) flows back to the inputs. Every
@@ -291,75 +301,78 @@ clcnn_status clcnn_resize_bilinear(clcnn_context *ctx, const clcnn_tensor *x, cl
 /* Backward of clcnn_conv2d without bias/residual/activation (those are separate).
  * x is needed only for dw (may be NULL otherwise); w always (dx needs it, and it gives
  * the shapes); dx [N, Cin, H, W], dw like w, db [Cout]. */
-clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
-                                   const clcnn_conv_params *params, const clcnn_tensor *dy,
-                                   clcnn_tensor *dx, int accumulate, clcnn_tensor *dw, clcnn_tensor *db);
+CLCNN_API clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                             const clcnn_conv_params *params, const clcnn_tensor *dy,
+                                             clcnn_tensor *dx, int accumulate, clcnn_tensor *dw, clcnn_tensor *db);
 
 /* Training batch norm over axis 1 of x [N, C, ...]: the batch's mean and biased
  * variance normalise x; running_mean and running_var (may be NULL) are updated in
  * place with momentum as PyTorch does (r = (1 - momentum) r + momentum s, with the
  * unbiased variance for running_var). save_mean and save_invstd [C] receive the
  * batch mean and 1/sqrt(var + eps) for the backward pass. */
-clcnn_status clcnn_batchnorm_train(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
-                                   const clcnn_tensor *beta, clcnn_tensor *running_mean,
-                                   clcnn_tensor *running_var, float momentum, float eps, clcnn_tensor *y,
-                                   clcnn_tensor *save_mean, clcnn_tensor *save_invstd);
+CLCNN_API clcnn_status clcnn_batchnorm_train(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                             const clcnn_tensor *beta, clcnn_tensor *running_mean,
+                                             clcnn_tensor *running_var, float momentum, float eps, clcnn_tensor *y,
+                                             clcnn_tensor *save_mean, clcnn_tensor *save_invstd);
 /* invstd = 1 / sqrt(var + eps), [C]: the statistics a frozen (eval-mode) batch norm
  * hands to clcnn_batchnorm_backward. */
-clcnn_status clcnn_batchnorm_invstd(clcnn_context *ctx, const clcnn_tensor *var, float eps, clcnn_tensor *invstd);
+CLCNN_API clcnn_status clcnn_batchnorm_invstd(clcnn_context *ctx, const clcnn_tensor *var, float eps,
+                                              clcnn_tensor *invstd);
 /* Backward of batch norm. batch_stats != 0: mean/invstd are the batch's own (from
  * clcnn_batchnorm_train) and their dependence on x is differentiated; batch_stats == 0:
  * they are constants (running statistics of a frozen batch norm). */
-clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
-                                      const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
-                                      const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
-                                      clcnn_tensor *dgamma, clcnn_tensor *dbeta);
+CLCNN_API clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
+                                                const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
+                                                const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
+                                                clcnn_tensor *dgamma, clcnn_tensor *dbeta);
 /* The same for relu(batch norm(x)) in one go: dy is the gradient of the ReLU's output,
  * and where the norm's output (x - mean) * gamma * invstd + beta is not above 0 it
  * counts as 0, as the ReLU's backward would make it. The mask is computed again from x
  * with the forward's expression, so neither the ReLU's output nor a pass over it is
  * needed (the graph's training backward uses this for every batch norm a ReLU reads). */
-clcnn_status clcnn_batchnorm_relu_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
-                                           const clcnn_tensor *beta, const clcnn_tensor *mean,
-                                           const clcnn_tensor *invstd, int batch_stats, const clcnn_tensor *dy,
-                                           clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
-                                           clcnn_tensor *dbeta);
+CLCNN_API clcnn_status clcnn_batchnorm_relu_backward(clcnn_context *ctx, const clcnn_tensor *x,
+                                                     const clcnn_tensor *gamma, const clcnn_tensor *beta,
+                                                     const clcnn_tensor *mean, const clcnn_tensor *invstd,
+                                                     int batch_stats, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                                     int accumulate, clcnn_tensor *dgamma, clcnn_tensor *dbeta);
 
 /* Backward of y = act(x). x is the activation's input and y its output; ReLU, ReLU6,
  * sigmoid and tanh need only y (x may be NULL), SiLU needs x (y may be NULL). */
-clcnn_status clcnn_activate_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *y,
-                                     clcnn_activation act, const clcnn_tensor *dy, clcnn_tensor *dx,
-                                     int accumulate);
+CLCNN_API clcnn_status clcnn_activate_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *y,
+                                               clcnn_activation act, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                               int accumulate);
 
 /* Backward of clcnn_pool2d. Max pooling recomputes the window maxima from x (the first
  * maximum wins ties, as PyTorch); average pooling needs only the shapes (x may be NULL). */
-clcnn_status clcnn_pool2d_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_pool_params *params,
-                                   const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate);
+CLCNN_API clcnn_status clcnn_pool2d_backward(clcnn_context *ctx, const clcnn_tensor *x,
+                                             const clcnn_pool_params *params, const clcnn_tensor *dy,
+                                             clcnn_tensor *dx, int accumulate);
 /* Backward of clcnn_global_avg_pool: dx [N, C, H, W] = dy [N, C] / (H W). */
-clcnn_status clcnn_global_avg_pool_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx,
-                                            int accumulate);
+CLCNN_API clcnn_status clcnn_global_avg_pool_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                                      int accumulate);
 
 /* Backward of clcnn_linear without activation: dx [N, K] = dy W, dw [M, K] += dy^T x,
  * db [M] += sum over rows of dy. x may be NULL if dw is NULL. */
-clcnn_status clcnn_linear_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
-                                   const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
-                                   clcnn_tensor *dw, clcnn_tensor *db);
+CLCNN_API clcnn_status clcnn_linear_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+                                             const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
+                                             clcnn_tensor *dw, clcnn_tensor *db);
 
 /* Backward of Squeeze-and-Excitation's z = x * s(x) (before any residual or activation,
  * which the caller differentiates). The squeeze s is recomputed from x and the weights. */
-clcnn_status clcnn_squeeze_excite_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
-                                           const clcnn_tensor *b1, const clcnn_tensor *w2,
-                                           const clcnn_tensor *b2, const clcnn_tensor *dz, clcnn_tensor *dx,
-                                           int accumulate, clcnn_tensor *dw1, clcnn_tensor *db1,
-                                           clcnn_tensor *dw2, clcnn_tensor *db2);
+CLCNN_API clcnn_status clcnn_squeeze_excite_backward(clcnn_context *ctx, const clcnn_tensor *x,
+                                                     const clcnn_tensor *w1, const clcnn_tensor *b1,
+                                                     const clcnn_tensor *w2, const clcnn_tensor *b2,
+                                                     const clcnn_tensor *dz, clcnn_tensor *dx, int accumulate,
+                                                     clcnn_tensor *dw1, clcnn_tensor *db1, clcnn_tensor *dw2,
+                                                     clcnn_tensor *db2);
 
 /* Backward of clcnn_dropout with the same p and seed. */
-clcnn_status clcnn_dropout_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
-                                    clcnn_tensor *dx, int accumulate);
+CLCNN_API clcnn_status clcnn_dropout_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
+                                              clcnn_tensor *dx, int accumulate);
 
 /* Backward of clcnn_resize_bilinear: dy [N, C, OH, OW] -> dx [N, C, H, W]. */
-clcnn_status clcnn_resize_bilinear_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx,
-                                            int accumulate);
+CLCNN_API clcnn_status clcnn_resize_bilinear_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                                      int accumulate);
 
 /* ----------------------------------------------------------------- losses -- */
 /* Each loss writes its mean value to loss [1] and, unless dlogits is NULL, its
@@ -368,13 +381,13 @@ clcnn_status clcnn_resize_bilinear_backward(clcnn_context *ctx, const clcnn_tens
 /* Softmax cross-entropy as torch.nn.CrossEntropyLoss(weight, label_smoothing), mean
  * reduction: logits [N, C], labels [N] class indices stored as floats, class_weights
  * [C] or NULL. With weights the mean divides by the sum of the labels' weights. */
-clcnn_status clcnn_cross_entropy(clcnn_context *ctx, const clcnn_tensor *logits, const clcnn_tensor *labels,
-                                 const clcnn_tensor *class_weights, float label_smoothing, clcnn_tensor *loss,
-                                 clcnn_tensor *dlogits);
+CLCNN_API clcnn_status clcnn_cross_entropy(clcnn_context *ctx, const clcnn_tensor *logits, const clcnn_tensor *labels,
+                                           const clcnn_tensor *class_weights, float label_smoothing,
+                                           clcnn_tensor *loss, clcnn_tensor *dlogits);
 /* Binary cross-entropy on logits as torch.nn.BCEWithLogitsLoss, mean over all
  * elements: logits and targets (in [0, 1]) of the same shape. */
-clcnn_status clcnn_bce_with_logits(clcnn_context *ctx, const clcnn_tensor *logits, const clcnn_tensor *targets,
-                                   clcnn_tensor *loss, clcnn_tensor *dlogits);
+CLCNN_API clcnn_status clcnn_bce_with_logits(clcnn_context *ctx, const clcnn_tensor *logits,
+                                             const clcnn_tensor *targets, clcnn_tensor *loss, clcnn_tensor *dlogits);
 
 /* ------------------------------------------------------------- optimizers -- */
 
@@ -393,7 +406,7 @@ typedef struct {
 /* PyTorch's defaults for kind: SGD lr 0.01 (PyTorch has none; 0.01 is customary),
  * momentum 0; Adam lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0; AdamW the
  * same with weight decay 1e-2. */
-clcnn_optimizer_params clcnn_optimizer_defaults(clcnn_optimizer_kind kind);
+CLCNN_API clcnn_optimizer_params clcnn_optimizer_defaults(clcnn_optimizer_kind kind);
 
 /* One update of param from grad, on the device, with step the 1-based step count and lr
  * this step's learning rate (from a schedule). State tensors are shaped as param and
@@ -402,15 +415,15 @@ clcnn_optimizer_params clcnn_optimizer_defaults(clcnn_optimizer_kind kind);
  * grad_scale: NULL, or a tensor whose element 1 (as written by
  * clcnn_grad_norm_clip) multiplies the gradient (gradient clipping without a host
  * round trip). */
-clcnn_status clcnn_optimizer_step(clcnn_context *ctx, const clcnn_optimizer_params *params, int step, float lr,
-                                  clcnn_tensor *param, const clcnn_tensor *grad, clcnn_tensor *state1,
-                                  clcnn_tensor *state2, const clcnn_tensor *grad_scale);
+CLCNN_API clcnn_status clcnn_optimizer_step(clcnn_context *ctx, const clcnn_optimizer_params *params, int step,
+                                            float lr, clcnn_tensor *param, const clcnn_tensor *grad,
+                                            clcnn_tensor *state1, clcnn_tensor *state2, const clcnn_tensor *grad_scale);
 
 /* Global gradient-norm clipping as torch.nn.utils.clip_grad_norm_: out [2] receives
  * the total L2 norm of all n gradients (element 0) and the factor
  * min(1, max_norm / (norm + 1e-6)) (element 1), for clcnn_optimizer_step's grad_scale. */
-clcnn_status clcnn_grad_norm_clip(clcnn_context *ctx, int n, const clcnn_tensor *const *grads, float max_norm,
-                                  clcnn_tensor *out);
+CLCNN_API clcnn_status clcnn_grad_norm_clip(clcnn_context *ctx, int n, const clcnn_tensor *const *grads,
+                                            float max_norm, clcnn_tensor *out);
 
 /* Learning-rate schedules, evaluated on the host per step (0-based). */
 typedef enum { CLCNN_SCHEDULE_CONSTANT = 0, CLCNN_SCHEDULE_STEP = 1, CLCNN_SCHEDULE_COSINE = 2 } clcnn_schedule_kind;
@@ -423,7 +436,7 @@ typedef struct {
     float gamma;
     float min_lr;      /* cosine's floor (PyTorch's eta_min) */
 } clcnn_schedule;
-float clcnn_schedule_lr(const clcnn_schedule *schedule, int step);
+CLCNN_API float clcnn_schedule_lr(const clcnn_schedule *schedule, int step);
 
 /* ------------------------------------------------------------------- GEMM -- */
 
@@ -435,11 +448,11 @@ typedef enum {
 
 /* C = alpha * op(A) op(B) + beta * C with row-major A [M, K] (or [K, M] if trans_a),
  * B [K, N] (or [N, K] if trans_b), C [M, N]. */
-clcnn_status clcnn_gemm(clcnn_context *ctx, clcnn_gemm_backend backend, int trans_a, int trans_b,
-                        float alpha, const clcnn_tensor *a, const clcnn_tensor *b, float beta,
-                        clcnn_tensor *c);
+CLCNN_API clcnn_status clcnn_gemm(clcnn_context *ctx, clcnn_gemm_backend backend, int trans_a, int trans_b,
+                                  float alpha, const clcnn_tensor *a, const clcnn_tensor *b, float beta,
+                                  clcnn_tensor *c);
 /* Whether the library was built with CLBlast. */
-int clcnn_have_clblast(void);
+CLCNN_API int clcnn_have_clblast(void);
 
 /* ------------------------------------------------------------------ graph -- */
 /* A network as a list of named layers. Each layer's output tensor carries the layer's
@@ -454,34 +467,38 @@ typedef struct clcnn_graph clcnn_graph;
 
 /* An empty graph whose input is [N, channels, height, width]. seed drives parameter
  * initialisation and dropout masks. */
-clcnn_status clcnn_graph_create(clcnn_context *ctx, int channels, int height, int width, uint64_t seed,
-                                clcnn_graph **graph);
-void clcnn_graph_destroy(clcnn_graph *graph);
-clcnn_context *clcnn_graph_context(const clcnn_graph *graph);
+CLCNN_API clcnn_status clcnn_graph_create(clcnn_context *ctx, int channels, int height, int width, uint64_t seed,
+                                          clcnn_graph **graph);
+CLCNN_API void clcnn_graph_destroy(clcnn_graph *graph);
+CLCNN_API clcnn_context *clcnn_graph_context(const clcnn_graph *graph);
 
 /* Layers. Fresh parameters are initialised as torchvision's ResNets do: convolution
  * weights Kaiming-normal (fan-out, ReLU gain), convolution and linear biases and linear
  * weights uniform in +-1/sqrt(fan-in), batch norm weight 1, bias 0, running mean 0,
  * running variance 1. */
-clcnn_status clcnn_graph_conv2d(clcnn_graph *g, const char *name, const char *input, int out_channels, int kernel_h,
-                                int kernel_w, const clcnn_conv_params *params, int bias);
+CLCNN_API clcnn_status clcnn_graph_conv2d(clcnn_graph *g, const char *name, const char *input, int out_channels,
+                                          int kernel_h, int kernel_w, const clcnn_conv_params *params, int bias);
 /* Batch norm over channels (eps 1e-5, momentum 0.1, as torch.nn.BatchNorm2d). */
-clcnn_status clcnn_graph_batchnorm(clcnn_graph *g, const char *name, const char *input);
-clcnn_status clcnn_graph_activation(clcnn_graph *g, const char *name, const char *input, clcnn_activation act);
+CLCNN_API clcnn_status clcnn_graph_batchnorm(clcnn_graph *g, const char *name, const char *input);
+CLCNN_API clcnn_status clcnn_graph_activation(clcnn_graph *g, const char *name, const char *input,
+                                              clcnn_activation act);
 /* act(a + b); act is one whose gradient follows from its output (none, ReLU, ReLU6,
  * sigmoid, tanh). */
-clcnn_status clcnn_graph_add(clcnn_graph *g, const char *name, const char *a, const char *b, clcnn_activation act);
-clcnn_status clcnn_graph_pool2d(clcnn_graph *g, const char *name, const char *input, const clcnn_pool_params *params);
+CLCNN_API clcnn_status clcnn_graph_add(clcnn_graph *g, const char *name, const char *a, const char *b,
+                                       clcnn_activation act);
+CLCNN_API clcnn_status clcnn_graph_pool2d(clcnn_graph *g, const char *name, const char *input,
+                                          const clcnn_pool_params *params);
 /* [C, H, W] -> [C]. */
-clcnn_status clcnn_graph_global_avg_pool(clcnn_graph *g, const char *name, const char *input);
+CLCNN_API clcnn_status clcnn_graph_global_avg_pool(clcnn_graph *g, const char *name, const char *input);
 /* torch.nn.Linear on the flattened input. */
-clcnn_status clcnn_graph_linear(clcnn_graph *g, const char *name, const char *input, int out_features, int bias);
-clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *input, float p);
+CLCNN_API clcnn_status clcnn_graph_linear(clcnn_graph *g, const char *name, const char *input, int out_features,
+                                          int bias);
+CLCNN_API clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *input, float p);
 /* Squeeze-and-Excitation with `reduced` hidden channels, parameters NAME.fc1.* and
  * NAME.fc2.* shaped as 1x1 convolutions; y = act(x * s + residual), residual NULL or
  * the name of a layer shaped as x; act as for clcnn_graph_add. */
-clcnn_status clcnn_graph_squeeze_excite(clcnn_graph *g, const char *name, const char *input, int reduced,
-                                        const char *residual, clcnn_activation act);
+CLCNN_API clcnn_status clcnn_graph_squeeze_excite(clcnn_graph *g, const char *name, const char *input, int reduced,
+                                                  const char *residual, clcnn_activation act);
 
 typedef struct {
     const char *name;
@@ -490,12 +507,12 @@ typedef struct {
     int shape[3];
     size_t params;      /* trainable parameter count */
 } clcnn_layer_info;
-int clcnn_graph_layer_count(const clcnn_graph *g);
-clcnn_status clcnn_graph_layer(const clcnn_graph *g, int index, clcnn_layer_info *info);
+CLCNN_API int clcnn_graph_layer_count(const clcnn_graph *g);
+CLCNN_API clcnn_status clcnn_graph_layer(const clcnn_graph *g, int index, clcnn_layer_info *info);
 /* The layer called name, or else the last layer inside it (name followed by '.'), as a
  * torch module's output is its last submodule's: "layer4" is the last block, layer4.1
  * in a ResNet-18. Returns its index and fills *info, or returns -1. */
-int clcnn_graph_find_layer(const clcnn_graph *g, const char *name, clcnn_layer_info *info);
+CLCNN_API int clcnn_graph_find_layer(const clcnn_graph *g, const char *name, clcnn_layer_info *info);
 
 /* Training mode: batch norms use and update batch statistics, dropout drops.
  * Evaluation mode (the default): running statistics, no dropout; each batch norm that
@@ -504,29 +521,29 @@ int clcnn_graph_find_layer(const clcnn_graph *g, const char *name, clcnn_layer_i
  * off). With CLCNN_CHECK_NUMERICS=1 in the environment when the graph is created,
  * every forward and backward checks each layer's result and the first NaN or Inf is
  * CLCNN_ERR_NUMERICS naming the layer (docs/RELIABILITY.md). */
-void clcnn_graph_set_training(clcnn_graph *g, int training);
-int clcnn_graph_is_training(const clcnn_graph *g);
+CLCNN_API void clcnn_graph_set_training(clcnn_graph *g, int training);
+CLCNN_API int clcnn_graph_is_training(const clcnn_graph *g);
 
 /* Run the graph on x [N, C, H, W]. *output (may be NULL) receives the output layer's
  * tensor, which belongs to the graph and stays valid until the next forward. */
-clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const clcnn_tensor **output);
+CLCNN_API clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const clcnn_tensor **output);
 /* The output of the named layer from the last forward pass, or NULL. A layer that
  * fusion skipped in an evaluation forward is computed on request (NULL if that fails). */
-const clcnn_tensor *clcnn_graph_tensor(const clcnn_graph *g, const char *name);
+CLCNN_API const clcnn_tensor *clcnn_graph_tensor(const clcnn_graph *g, const char *name);
 
 /* Back-propagate dout (the gradient of the loss with respect to the output, shaped as
  * it) after a forward pass: parameter gradients are added to those of every parameter
  * that is not frozen; layers below which nothing needs a gradient are not visited. */
-clcnn_status clcnn_graph_backward(clcnn_graph *g, const clcnn_tensor *dout);
+CLCNN_API clcnn_status clcnn_graph_backward(clcnn_graph *g, const clcnn_tensor *dout);
 /* The gradient of sum(dout * output) with respect to the named layer's output, without
  * any parameter gradient (what Grad-CAM needs). *grad belongs to the graph and stays
  * valid until the next forward or backward pass. */
-clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clcnn_tensor *dout,
-                                     const clcnn_tensor **grad);
+CLCNN_API clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clcnn_tensor *dout,
+                                               const clcnn_tensor **grad);
 
 /* Parameters (trainable ones and batch-norm running statistics), in creation order. */
-int clcnn_graph_param_count(const clcnn_graph *g);
-const char *clcnn_graph_param_name(const clcnn_graph *g, int index);
+CLCNN_API int clcnn_graph_param_count(const clcnn_graph *g);
+CLCNN_API const char *clcnn_graph_param_name(const clcnn_graph *g, int index);
 /* The named parameter and its gradient (NULL for running statistics, or no such name).
  * A gradient tensor is made, zeroed, the first time it is needed (this call,
  * clcnn_graph_param_info, a backward pass to the parameters, a training forward), so a
@@ -534,21 +551,21 @@ const char *clcnn_graph_param_name(const clcnn_graph *g, int index);
  * in clcnn_last_error).
  * Write to a parameter through a tensor fetched after the last forward: fetching it
  * is what tells an evaluation-mode graph to fold its batch norms again. */
-clcnn_tensor *clcnn_graph_param(const clcnn_graph *g, const char *name);
-clcnn_tensor *clcnn_graph_grad(const clcnn_graph *g, const char *name);
-clcnn_status clcnn_graph_zero_grad(clcnn_graph *g);
+CLCNN_API clcnn_tensor *clcnn_graph_param(const clcnn_graph *g, const char *name);
+CLCNN_API clcnn_tensor *clcnn_graph_grad(const clcnn_graph *g, const char *name);
+CLCNN_API clcnn_status clcnn_graph_zero_grad(clcnn_graph *g);
 /* Freeze (frozen = 1) or unfreeze every parameter whose name is prefix or starts with
  * prefix followed by '.' ("layer1" covers layer1.0.conv1.weight, not layer10); "" means
  * all. Frozen parameters get no gradient and no update; a batch norm whose weight is
  * frozen uses its running statistics even in training mode. *matched (may be NULL)
  * receives the number of parameters matched; none is CLCNN_ERR_NOT_FOUND. */
-clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, int *matched);
+CLCNN_API clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, int *matched);
 /* Whether a parameter called name is under prefix in that sense (1 or 0). */
-int clcnn_param_name_under(const char *name, const char *prefix);
-int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name);
+CLCNN_API int clcnn_param_name_under(const char *name, const char *prefix);
+CLCNN_API int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name);
 /* 1 when the parameter called name learns (it has a gradient: weights and biases), 0 for
  * running statistics and for a name the graph lacks. */
-int clcnn_graph_param_learns(const clcnn_graph *g, const char *name);
+CLCNN_API int clcnn_graph_param_learns(const clcnn_graph *g, const char *name);
 
 /* Parameter `index` (0 ... count - 1) without a search by name: what loops over all
  * parameters every step (an optimizer) should use. */
@@ -558,7 +575,7 @@ typedef struct {
     clcnn_tensor *grad; /* NULL for running statistics */
     int frozen;
 } clcnn_param_info;
-clcnn_status clcnn_graph_param_info(const clcnn_graph *g, int index, clcnn_param_info *info);
+CLCNN_API clcnn_status clcnn_graph_param_info(const clcnn_graph *g, int index, clcnn_param_info *info);
 
 /* ---------------------------------------------------------------- weights -- */
 
@@ -567,16 +584,16 @@ clcnn_status clcnn_graph_param_info(const clcnn_graph *g, int index, clcnn_param
  * skipped). Names are kept as in the file (torchvision's state_dict names). */
 typedef struct clcnn_weights clcnn_weights;
 
-clcnn_status clcnn_weights_load(clcnn_context *ctx, const char *path, clcnn_weights **weights);
-void clcnn_weights_destroy(clcnn_weights *weights);
-int clcnn_weights_count(const clcnn_weights *weights);
-const char *clcnn_weights_name(const clcnn_weights *weights, int index);
+CLCNN_API clcnn_status clcnn_weights_load(clcnn_context *ctx, const char *path, clcnn_weights **weights);
+CLCNN_API void clcnn_weights_destroy(clcnn_weights *weights);
+CLCNN_API int clcnn_weights_count(const clcnn_weights *weights);
+CLCNN_API const char *clcnn_weights_name(const clcnn_weights *weights, int index);
 /* The tensor called name, or NULL. The tensor belongs to the weights. */
-const clcnn_tensor *clcnn_weights_get(const clcnn_weights *weights, const char *name);
+CLCNN_API const clcnn_tensor *clcnn_weights_get(const clcnn_weights *weights, const char *name);
 /* The path the weights were loaded from. */
-const char *clcnn_weights_path(const clcnn_weights *weights);
+CLCNN_API const char *clcnn_weights_path(const clcnn_weights *weights);
 /* A value of the file's __metadata__, or NULL. */
-const char *clcnn_weights_metadata(const clcnn_weights *weights, const char *key);
+CLCNN_API const char *clcnn_weights_metadata(const clcnn_weights *weights, const char *key);
 
 /* Copy the graph's parameters from weights by name. CLCNN_LOAD_STRICT: a parameter
  * missing from the file, a tensor the graph does not have, or a shape mismatch is an
@@ -585,19 +602,20 @@ const char *clcnn_weights_metadata(const clcnn_weights *weights, const char *key
  * and tensors the graph lacks are ignored (each logged at info level). *loaded (may be
  * NULL) receives the number of parameters copied. */
 typedef enum { CLCNN_LOAD_STRICT = 0, CLCNN_LOAD_PARTIAL = 1 } clcnn_load_mode;
-clcnn_status clcnn_graph_load(clcnn_graph *g, const clcnn_weights *weights, clcnn_load_mode mode, int *loaded);
+CLCNN_API clcnn_status clcnn_graph_load(clcnn_graph *g, const clcnn_weights *weights, clcnn_load_mode mode,
+                                        int *loaded);
 
 /* Write the graph's parameters and running statistics to a safetensors file (F32,
  * torchvision's state_dict names), with metadata as key/value string pairs in
  * __metadata__ (n_pairs pairs: keys[i] = values[i]; may be 0). The file is written to a
  * temporary name beside path, flushed and renamed over path, so that a crash or a
  * full disk leaves either the old file or the new one whole, never a mix. */
-clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pairs, const char *const *keys,
-                              const char *const *values);
+CLCNN_API clcnn_status clcnn_graph_save(const clcnn_graph *g, const char *path, int n_pairs, const char *const *keys,
+                                        const char *const *values);
 /* Write any named tensors as a safetensors file (F32), atomically as clcnn_graph_save. */
-clcnn_status clcnn_safetensors_save(clcnn_context *ctx, const char *path, int n_tensors, const char *const *names,
-                                   const clcnn_tensor *const *tensors, int n_pairs, const char *const *keys,
-                                   const char *const *values);
+CLCNN_API clcnn_status clcnn_safetensors_save(clcnn_context *ctx, const char *path, int n_tensors,
+                                              const char *const *names, const clcnn_tensor *const *tensors,
+                                              int n_pairs, const char *const *keys, const char *const *values);
 
 /* ----------------------------------------------------------------- models -- */
 
@@ -607,11 +625,11 @@ typedef struct clcnn_model clcnn_model;
  * as block.se.fc1/fc2) built from weights with torchvision's names: conv1, bn1,
  * layer1..layerN (as many as the weights hold), fc. Batch norms are folded into the
  * convolutions. The model keeps its own copies: weights may be destroyed after. */
-clcnn_status clcnn_resnet_create(clcnn_context *ctx, const clcnn_weights *weights, clcnn_model **model);
-void clcnn_model_destroy(clcnn_model *model);
-int clcnn_model_num_classes(const clcnn_model *model);
+CLCNN_API clcnn_status clcnn_resnet_create(clcnn_context *ctx, const clcnn_weights *weights, clcnn_model **model);
+CLCNN_API void clcnn_model_destroy(clcnn_model *model);
+CLCNN_API int clcnn_model_num_classes(const clcnn_model *model);
 /* logits [N, classes] for x [N, 3, H, W]. */
-clcnn_status clcnn_model_forward(clcnn_model *model, const clcnn_tensor *x, clcnn_tensor *logits);
+CLCNN_API clcnn_status clcnn_model_forward(clcnn_model *model, const clcnn_tensor *x, clcnn_tensor *logits);
 
 /* A ResNet built as a graph with torchvision's layer names (conv1, bn1, relu, maxpool,
  * layerS.B.{conv1,bn1,...,downsample.0,downsample.1,se}, avgpool, fc), trainable. */
@@ -643,9 +661,9 @@ typedef struct {
  * 24-48-96-192 (each stage a convolution block; its identity blocks are the other
  * entries of blocks[] when raised). The head is fc; set head_hidden for the MLP head.
  * An unknown name is CLCNN_ERR_NOT_FOUND. */
-clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *config);
-clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *config, uint64_t seed,
-                                clcnn_graph **graph);
+CLCNN_API clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *config);
+CLCNN_API clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *config, uint64_t seed,
+                                          clcnn_graph **graph);
 
 /* ----------------------------------------------------------------- training -- */
 
@@ -663,8 +681,8 @@ typedef struct {
 /* A trainer owns the optimizer state of a graph (whose frozen parameters it leaves
  * alone) and runs whole training steps on the device. */
 typedef struct clcnn_trainer clcnn_trainer;
-clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *params, clcnn_trainer **trainer);
-void clcnn_trainer_destroy(clcnn_trainer *trainer);
+CLCNN_API clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *params, clcnn_trainer **trainer);
+CLCNN_API void clcnn_trainer_destroy(clcnn_trainer *trainer);
 
 /* One step in training mode: zero the gradients, forward x, loss against labels (class
  * indices as floats [N] for cross-entropy; targets shaped as the output for BCE),
@@ -672,18 +690,18 @@ void clcnn_trainer_destroy(clcnn_trainer *trainer);
  * reading it is the step's one host round trip. A NaN or Inf loss stops the step before
  * any parameter changes, with CLCNN_ERR_NUMERICS and a message naming the step. After
  * the first step with a given batch size a step allocates no device memory. */
-clcnn_status clcnn_trainer_step(clcnn_trainer *trainer, const clcnn_tensor *x, const clcnn_tensor *labels,
-                                float *loss);
+CLCNN_API clcnn_status clcnn_trainer_step(clcnn_trainer *trainer, const clcnn_tensor *x, const clcnn_tensor *labels,
+                                          float *loss);
 /* The parameters the trainer runs with (class_weights: NULL; they live on the device),
  * for applications and tools that report them. CLCNN_ERR_INVALID_ARGUMENT on NULL. */
-clcnn_status clcnn_trainer_get_params(const clcnn_trainer *trainer, clcnn_train_params *params);
+CLCNN_API clcnn_status clcnn_trainer_get_params(const clcnn_trainer *trainer, clcnn_train_params *params);
 /* Scale the learning rate of every parameter whose name is prefix or starts with prefix
  * followed by '.' ("" means all) by mult >= 0 from the next step on (1 by default): a
  * lower rate for a pretrained part, as a PyTorch parameter group does. Decoupled weight
  * decay (AdamW) scales with it. *matched (may be NULL) receives the number of parameters
  * matched; none is CLCNN_ERR_NOT_FOUND, a negative or non-finite mult
  * CLCNN_ERR_INVALID_ARGUMENT. */
-clcnn_status clcnn_trainer_set_lr_mult(clcnn_trainer *trainer, const char *prefix, float mult, int *matched);
+CLCNN_API clcnn_status clcnn_trainer_set_lr_mult(clcnn_trainer *trainer, const char *prefix, float mult, int *matched);
 /* Staged fine-tuning: unfreeze every frozen parameter whose name is prefix or starts
  * with prefix followed by '.' ("" means all), from the next step on. Each starts with
  * zero optimizer state and its own step count at 0 (Adam's bias correction starts
@@ -691,28 +709,28 @@ clcnn_status clcnn_trainer_set_lr_mult(clcnn_trainer *trainer, const char *prefi
  * trainable keep theirs. A batch norm unfrozen uses batch statistics in training mode
  * again. *matched (may be NULL) receives the number unfrozen; a prefix that matches no
  * parameter is CLCNN_ERR_NOT_FOUND. */
-clcnn_status clcnn_trainer_unfreeze(clcnn_trainer *trainer, const char *prefix, int *matched);
+CLCNN_API clcnn_status clcnn_trainer_unfreeze(clcnn_trainer *trainer, const char *prefix, int *matched);
 /* Steps completed so far (the optimizer's step count), and the learning rate of the next.
  * Each parameter also counts its own updates (frozen steps are not counted), which is
  * the step Adam's bias correction uses. */
-int clcnn_trainer_steps(const clcnn_trainer *trainer);
-float clcnn_trainer_lr(const clcnn_trainer *trainer);
+CLCNN_API int clcnn_trainer_steps(const clcnn_trainer *trainer);
+CLCNN_API float clcnn_trainer_lr(const clcnn_trainer *trainer);
 /* Resuming: the optimizer's state (momentum buffers, Adam's moments, the step counts) as
  * a safetensors file of its own, named PARAM.state1 / PARAM.state2, with extra metadata
  * pairs; and loading it back into a trainer of the same graph and optimizer kind, where
  * a missing or misshapen tensor is an error naming it and changes nothing. */
-clcnn_status clcnn_trainer_save_state(const clcnn_trainer *trainer, const char *path, int n_pairs,
-                                      const char *const *keys, const char *const *values);
-clcnn_status clcnn_trainer_load_state(clcnn_trainer *trainer, const clcnn_weights *state);
+CLCNN_API clcnn_status clcnn_trainer_save_state(const clcnn_trainer *trainer, const char *path, int n_pairs,
+                                                const char *const *keys, const char *const *values);
+CLCNN_API clcnn_status clcnn_trainer_load_state(clcnn_trainer *trainer, const clcnn_weights *state);
 /* Resuming without saved state: the step count (and so the learning rate) to go on from;
  * the moments are zero, so each parameter's own count starts at 0. */
-void clcnn_trainer_set_steps(clcnn_trainer *trainer, int steps);
+CLCNN_API void clcnn_trainer_set_steps(clcnn_trainer *trainer, int steps);
 
 /* ------------------------------------------------------------------- files -- */
 
 /* Write size bytes to path through a temporary file beside it, flushed and renamed over
  * path: readers (and a crash at any moment) see the old file or the new one, whole. */
-clcnn_status clcnn_save_file(const char *path, const void *data, size_t size);
+CLCNN_API clcnn_status clcnn_save_file(const char *path, const void *data, size_t size);
 
 /* ------------------------------------------------------------------ images -- */
 /* Host-side 8-bit images, used by the data sets, the loader and the CAM pictures.
@@ -731,9 +749,9 @@ typedef struct {
 } clcnn_image;
 
 /* A zeroed width x height x channels image. */
-clcnn_status clcnn_image_create(int width, int height, int channels, clcnn_image *image);
+CLCNN_API clcnn_status clcnn_image_create(int width, int height, int channels, clcnn_image *image);
 /* Frees the pixels and zeroes the struct; NULL and already-freed images are fine. */
-void clcnn_image_free(clcnn_image *image);
+CLCNN_API void clcnn_image_free(clcnn_image *image);
 
 /* Decode a PNG or JPEG, recognised by its content (not its extension), into 8-bit RGB:
  * 16-bit samples keep their high byte (PIL clips 16-bit gray instead), gray is replicated, palettes are expanded, alpha
@@ -742,25 +760,25 @@ void clcnn_image_free(clcnn_image *image);
  * truncated, corrupt or unknown file CLCNN_ERR_FORMAT; dimensions beyond the limits
  * above CLCNN_ERR_OUT_OF_MEMORY, before any pixel memory is allocated. libpng and
  * libjpeg errors never end the process. On error *image is zeroed. */
-clcnn_status clcnn_image_load(const char *path, clcnn_image *image);
+CLCNN_API clcnn_status clcnn_image_load(const char *path, clcnn_image *image);
 /* The same from memory; name is used in error messages (may be NULL). */
-clcnn_status clcnn_image_decode(const void *data, size_t size, const char *name, clcnn_image *image);
+CLCNN_API clcnn_status clcnn_image_decode(const void *data, size_t size, const char *name, clcnn_image *image);
 
 /* Encode 1-, 3- or 4-channel images; written to a temporary file beside path and
  * renamed over it, so that a failure never leaves a partial file. quality 1..100. */
-clcnn_status clcnn_image_save_png(const char *path, const clcnn_image *image);
-clcnn_status clcnn_image_save_jpeg(const char *path, const clcnn_image *image, int quality);
+CLCNN_API clcnn_status clcnn_image_save_png(const char *path, const clcnn_image *image);
+CLCNN_API clcnn_status clcnn_image_save_jpeg(const char *path, const clcnn_image *image, int quality);
 
 /* Bilinear resize of any channel count (area-averaging when shrinking, so that small
  * outputs do not alias, as PIL's resize with antialiasing). */
-clcnn_status clcnn_image_resize(const clcnn_image *src, int width, int height, clcnn_image *dst);
+CLCNN_API clcnn_status clcnn_image_resize(const clcnn_image *src, int width, int height, clcnn_image *dst);
 
 /* Per-channel normalisation of [0,1]-scaled pixels: (x - mean) / std. */
 typedef struct {
     float mean[3], std[3];
 } clcnn_normalization;
 /* ImageNet's: mean 0.485 0.456 0.406, std 0.229 0.224 0.225. */
-clcnn_normalization clcnn_normalization_imagenet(void);
+CLCNN_API clcnn_normalization clcnn_normalization_imagenet(void);
 
 /* Training augmentation, applied in this order: random resized crop (area fraction in
  * [scale_min, scale_max] of the image, aspect ratio in [ratio_min, ratio_max], as
@@ -772,7 +790,7 @@ typedef struct {
     float rotate_degrees;             /* uniform in +-rotate_degrees, 0 off (default 10) */
     float brightness, contrast, saturation; /* factors uniform in [1-v, 1+v], 0 off (0.2 each) */
 } clcnn_augment_params;
-void clcnn_augment_defaults(clcnn_augment_params *params);
+CLCNN_API void clcnn_augment_defaults(clcnn_augment_params *params);
 
 /* How a picture becomes the network's square input:
  *   CROP:   the shorter side to size, then the centred square (torchvision's Resize(size)
@@ -784,13 +802,13 @@ void clcnn_augment_defaults(clcnn_augment_params *params);
  *           normalises to about 0). */
 typedef enum { CLCNN_FIT_CROP = 0, CLCNN_FIT_SQUASH, CLCNN_FIT_PAD } clcnn_fit;
 /* "crop", "squash", "pad"; another name is CLCNN_ERR_NOT_FOUND listing them. */
-clcnn_status clcnn_fit_parse(const char *name, clcnn_fit *fit);
-const char *clcnn_fit_name(clcnn_fit fit);
+CLCNN_API clcnn_status clcnn_fit_parse(const char *name, clcnn_fit *fit);
+CLCNN_API const char *clcnn_fit_name(clcnn_fit fit);
 /* Where fit puts a width x height picture in the size x size input (evaluation): the
  * rectangle src of the picture (x, y, w, h in picture pixels) is what the network sees,
  * and it fills the rectangle dst of the input (in input pixels); the rest of the input
  * is padding. CLCNN_ERR_INVALID_ARGUMENT for sides < 1 or an unknown fit. */
-clcnn_status clcnn_fit_geometry(int width, int height, int size, clcnn_fit fit, float src[4], float dst[4]);
+CLCNN_API clcnn_status clcnn_fit_geometry(int width, int height, int size, clcnn_fit fit, float src[4], float dst[4]);
 
 /* One network input, CHW floats [3, size, size], from an RGB image. aug NULL (evaluation):
  * the picture fitted to size x size as fit says (no resampling when the image already is
@@ -798,11 +816,11 @@ clcnn_status clcnn_fit_geometry(int width, int height, int size, clcnn_fit fit, 
  * from the whole picture (CROP) or from the picture fitted to a square first (SQUASH,
  * PAD: at its own resolution, at most 2 x size), then the same scaling; a result that
  * depends only on (image, size, fit, aug, seed). clcnn_image_prepare is CLCNN_FIT_CROP. */
-clcnn_status clcnn_image_prepare_fit(const clcnn_image *image, int size, clcnn_fit fit,
-                                     const clcnn_augment_params *aug, uint64_t seed, const clcnn_normalization *norm,
-                                     float *out);
-clcnn_status clcnn_image_prepare(const clcnn_image *image, int size, const clcnn_augment_params *aug,
-                                 uint64_t seed, const clcnn_normalization *norm, float *out);
+CLCNN_API clcnn_status clcnn_image_prepare_fit(const clcnn_image *image, int size, clcnn_fit fit,
+                                               const clcnn_augment_params *aug, uint64_t seed,
+                                               const clcnn_normalization *norm, float *out);
+CLCNN_API clcnn_status clcnn_image_prepare(const clcnn_image *image, int size, const clcnn_augment_params *aug,
+                                           uint64_t seed, const clcnn_normalization *norm, float *out);
 
 /* ---------------------------------------------------------------- data sets -- */
 
@@ -815,18 +833,19 @@ typedef struct clcnn_dataset clcnn_dataset;
  * byte-wise, or all non-negative integers, sorted numerically). classes (n_classes names,
  * or NULL) fixes the class list and its order, as a model's or a training set's; a class
  * or label outside it is CLCNN_ERR_NOT_FOUND naming it. An empty set is CLCNN_ERR_NOT_FOUND. */
-clcnn_status clcnn_dataset_open(const char *path, int n_classes, const char *const *classes, clcnn_dataset **ds);
-void clcnn_dataset_destroy(clcnn_dataset *ds);
-int clcnn_dataset_size(const clcnn_dataset *ds);
-int clcnn_dataset_class_count(const clcnn_dataset *ds);
-const char *clcnn_dataset_class_name(const clcnn_dataset *ds, int k);
-const char *clcnn_dataset_path(const clcnn_dataset *ds, int index);
-int clcnn_dataset_label(const clcnn_dataset *ds, int index);
+CLCNN_API clcnn_status clcnn_dataset_open(const char *path, int n_classes, const char *const *classes,
+                                          clcnn_dataset **ds);
+CLCNN_API void clcnn_dataset_destroy(clcnn_dataset *ds);
+CLCNN_API int clcnn_dataset_size(const clcnn_dataset *ds);
+CLCNN_API int clcnn_dataset_class_count(const clcnn_dataset *ds);
+CLCNN_API const char *clcnn_dataset_class_name(const clcnn_dataset *ds, int k);
+CLCNN_API const char *clcnn_dataset_path(const clcnn_dataset *ds, int index);
+CLCNN_API int clcnn_dataset_label(const clcnn_dataset *ds, int index);
 /* A seeded, stratified split: within each class, round(fraction * count) images (at least
  * one when the class has two or more) go to *val, the rest to *train, both keeping the
  * sorted order and the class list. fraction in (0, 1). */
-clcnn_status clcnn_dataset_split(const clcnn_dataset *ds, float fraction, uint64_t seed, clcnn_dataset **train,
-                                 clcnn_dataset **val);
+CLCNN_API clcnn_status clcnn_dataset_split(const clcnn_dataset *ds, float fraction, uint64_t seed,
+                                           clcnn_dataset **train, clcnn_dataset **val);
 
 /* ------------------------------------------------------------------ loader -- */
 
@@ -857,27 +876,29 @@ typedef struct {
 } clcnn_batch;
 
 typedef struct clcnn_loader clcnn_loader;
-clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_params *params, clcnn_loader **loader);
-void clcnn_loader_destroy(clcnn_loader *loader);
+CLCNN_API clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_params *params,
+                                           clcnn_loader **loader);
+CLCNN_API void clcnn_loader_destroy(clcnn_loader *loader);
 /* Begin epoch `epoch` (0-based) from its first batch; prefetching starts here. */
-clcnn_status clcnn_loader_start(clcnn_loader *loader, int epoch);
+CLCNN_API clcnn_status clcnn_loader_start(clcnn_loader *loader, int epoch);
 /* The next batch of the epoch; its arrays stay valid until the next clcnn_loader_next
  * or clcnn_loader_start on this loader. */
-clcnn_status clcnn_loader_next(clcnn_loader *loader, clcnn_batch *batch);
+CLCNN_API clcnn_status clcnn_loader_next(clcnn_loader *loader, clcnn_batch *batch);
 /* Batches per epoch, and images left out as unreadable since the loader was created. */
-int clcnn_loader_batches(const clcnn_loader *loader);
-int clcnn_loader_bad_images(const clcnn_loader *loader);
+CLCNN_API int clcnn_loader_batches(const clcnn_loader *loader);
+CLCNN_API int clcnn_loader_bad_images(const clcnn_loader *loader);
 
 /* ----------------------------------------------------------------- metrics -- */
 
 /* Classification metrics accumulated over batches on the host. */
 typedef struct clcnn_metrics clcnn_metrics;
-clcnn_status clcnn_metrics_create(int classes, clcnn_metrics **metrics);
-void clcnn_metrics_destroy(clcnn_metrics *metrics);
-void clcnn_metrics_reset(clcnn_metrics *metrics);
+CLCNN_API clcnn_status clcnn_metrics_create(int classes, clcnn_metrics **metrics);
+CLCNN_API void clcnn_metrics_destroy(clcnn_metrics *metrics);
+CLCNN_API void clcnn_metrics_reset(clcnn_metrics *metrics);
 /* Add n samples: probs [n, classes] (softmax outputs), labels [n] class indices, and
  * the sum of their losses (0 if unknown). The prediction is the first largest prob. */
-clcnn_status clcnn_metrics_add(clcnn_metrics *metrics, int n, const float *probs, const int *labels, double loss_sum);
+CLCNN_API clcnn_status clcnn_metrics_add(clcnn_metrics *metrics, int n, const float *probs, const int *labels,
+                                         double loss_sum);
 
 typedef struct {
     int64_t samples;
@@ -889,17 +910,17 @@ typedef struct {
                                multi_class='ovr', average='macro'); NaN when a class has no
                                sample (or every sample), or for more than 256 classes */
 } clcnn_metrics_summary;
-clcnn_status clcnn_metrics_get(const clcnn_metrics *metrics, clcnn_metrics_summary *summary);
+CLCNN_API clcnn_status clcnn_metrics_get(const clcnn_metrics *metrics, clcnn_metrics_summary *summary);
 /* Per class k: precision, recall, F1 (0 where undefined, as scikit-learn's zero_division=0)
  * and support (samples whose label is k). */
-clcnn_status clcnn_metrics_class(const clcnn_metrics *metrics, int k, double *precision, double *recall, double *f1,
-                                 int64_t *support);
+CLCNN_API clcnn_status clcnn_metrics_class(const clcnn_metrics *metrics, int k, double *precision, double *recall,
+                                           double *f1, int64_t *support);
 /* The confusion matrix, [true class][predicted class], classes x classes counts. */
-const int64_t *clcnn_metrics_confusion(const clcnn_metrics *metrics);
+CLCNN_API const int64_t *clcnn_metrics_confusion(const clcnn_metrics *metrics);
 /* All of it as a JSON object (summary, per-class table keyed by class name, confusion
  * matrix); class_names may be NULL (then "0", "1", ...). Returns a malloc'd string the
  * caller frees, or NULL on allocation failure. */
-char *clcnn_metrics_json(const clcnn_metrics *metrics, const char *const *class_names);
+CLCNN_API char *clcnn_metrics_json(const clcnn_metrics *metrics, const char *const *class_names);
 
 /* ------------------------------------------------------------ model files -- */
 
@@ -916,25 +937,27 @@ typedef struct {
     float head_dropout;
     clcnn_fit fit;        /* how the model was trained to see pictures (metadata "fit"; CROP when absent) */
 } clcnn_model_desc;
-void clcnn_model_desc_free(clcnn_model_desc *desc);
+CLCNN_API void clcnn_model_desc_free(clcnn_model_desc *desc);
 
 /* Open a weight file and build its network in evaluation mode, weights loaded strictly.
  * Fields of `given` that are set (arch[0] != 0, classes > 0, size > 0) override or stand
  * in for the metadata (converted torchvision files have none); a file with neither is
  * CLCNN_ERR_INVALID_ARGUMENT saying which flag is needed. *desc (may be NULL) receives
  * the description used. */
-clcnn_status clcnn_model_open(clcnn_context *ctx, const char *path, const clcnn_model_desc *given,
-                              clcnn_graph **graph, clcnn_model_desc *desc);
+CLCNN_API clcnn_status clcnn_model_open(clcnn_context *ctx, const char *path, const clcnn_model_desc *given,
+                                        clcnn_graph **graph, clcnn_model_desc *desc);
 /* The same from weights already loaded (e.g. to read more of their metadata). Without
  * metadata the class count and an MLP head's width are read from the head's shapes. */
-clcnn_status clcnn_model_from_weights(clcnn_context *ctx, const clcnn_weights *weights, const clcnn_model_desc *given,
-                                      clcnn_graph **graph, clcnn_model_desc *desc);
+CLCNN_API clcnn_status clcnn_model_from_weights(clcnn_context *ctx, const clcnn_weights *weights,
+                                                const clcnn_model_desc *given, clcnn_graph **graph,
+                                                clcnn_model_desc *desc);
 /* Save a graph with its description as metadata, plus n_extra more key/value pairs (a
  * checkpoint's epoch and history), atomically as clcnn_graph_save. */
-clcnn_status clcnn_model_save(const clcnn_graph *graph, const clcnn_model_desc *desc, const char *path, int n_extra,
-                              const char *const *keys, const char *const *values);
+CLCNN_API clcnn_status clcnn_model_save(const clcnn_graph *graph, const clcnn_model_desc *desc, const char *path,
+                                        int n_extra, const char *const *keys, const char *const *values);
 /* The graph for desc (clcnn_resnet_config_for + heads), freshly initialised. */
-clcnn_status clcnn_model_build(clcnn_context *ctx, const clcnn_model_desc *desc, uint64_t seed, clcnn_graph **graph);
+CLCNN_API clcnn_status clcnn_model_build(clcnn_context *ctx, const clcnn_model_desc *desc, uint64_t seed,
+                                         clcnn_graph **graph);
 
 /* -------------------------------------------------------------- explaining -- */
 
@@ -951,8 +974,8 @@ typedef enum {
 } clcnn_cam_method;
 /* "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "cam", "scorecam",
  * "eigencam"; an unknown name is CLCNN_ERR_NOT_FOUND listing the known ones. */
-clcnn_status clcnn_cam_method_parse(const char *name, clcnn_cam_method *method);
-const char *clcnn_cam_method_name(clcnn_cam_method method);
+CLCNN_API clcnn_status clcnn_cam_method_parse(const char *name, clcnn_cam_method *method);
+CLCNN_API const char *clcnn_cam_method_name(clcnn_cam_method method);
 
 typedef struct {
     clcnn_cam_method method;
@@ -964,7 +987,7 @@ typedef struct {
  * last block of layer4 in the ResNets, e.g. "layer4.1"), or NULL for a graph without one.
  * Target layers may be named as clcnn_graph_find_layer finds them ("layer4"). A map
  * without spatial variation (even a constant positive one) is returned as zeros. */
-const char *clcnn_cam_default_layer(const clcnn_graph *g);
+CLCNN_API const char *clcnn_cam_default_layer(const clcnn_graph *g);
 
 /* Class activation maps for a batch x [N, 3, H, W], computed on the device with g in
  * evaluation mode. targets [N] (host; NULL or an entry < 0: the predicted class). map
@@ -972,8 +995,8 @@ const char *clcnn_cam_default_layer(const clcnn_graph *g);
  * before any normalisation; a flat map is all zeros, never NaN). probs (host, may be NULL)
  * receives the softmax of the logits [N, classes], and classes_used [N] (host, may be
  * NULL) the class each map explains. */
-clcnn_status clcnn_cam(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_params *params, const int *targets,
-                       clcnn_tensor *map, float *probs, int *classes_used);
+CLCNN_API clcnn_status clcnn_cam(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_params *params,
+                                 const int *targets, clcnn_tensor *map, float *probs, int *classes_used);
 
 /* Deletion and insertion AUCs (Petsiuk et al.) of one image x [1, 3, H, W] and its map
  * [h, w] (host, upsampled bilinearly to H x W): pixels are removed from (deletion: set to
@@ -981,30 +1004,33 @@ clcnn_status clcnn_cam(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_pa
  * decreasing map value, in `steps` equal steps, and the softmax probability of class
  * `target` after each step is integrated by the trapezoidal rule over [0, 1]. Low
  * deletion and high insertion mean a map that points at the evidence. */
-clcnn_status clcnn_cam_deletion_insertion(clcnn_graph *g, const clcnn_tensor *x, const float *map, int map_h,
-                                          int map_w, int target, int steps, double *deletion, double *insertion);
+CLCNN_API clcnn_status clcnn_cam_deletion_insertion(clcnn_graph *g, const clcnn_tensor *x, const float *map,
+                                                    int map_h, int map_w, int target, int steps, double *deletion,
+                                                    double *insertion);
 
 /* ---------------------------------------------------------------- pictures -- */
 /* Host-side rendering of maps: the steps between a raw map and the files users look at. */
 
 /* (v - min) / (max - min) over n values into out (may be map); a flat or empty map gives
  * zeros, never NaN. */
-void clcnn_map_normalize(const float *map, size_t n, float *out);
+CLCNN_API void clcnn_map_normalize(const float *map, size_t n, float *out);
 /* Bilinear resize of a one-channel map with half-pixel centres (cv2.resize, and PyTorch's
  * interpolate with align_corners=False). */
-clcnn_status clcnn_map_resize(const float *src, int height, int width, float *dst, int out_height, int out_width);
+CLCNN_API clcnn_status clcnn_map_resize(const float *src, int height, int width, float *dst, int out_height,
+                                        int out_width);
 /* A map over the size x size network input (height x width values), laid over the
  * picture it came from, picture_width x picture_height values into out: bilinear with
  * half-pixel centres (as clcnn_map_resize) where the network saw the picture, 0 where it
  * did not (the sides CROP cut away). See clcnn_fit_geometry. */
-clcnn_status clcnn_map_over_picture(const float *map, int height, int width, int size, clcnn_fit fit,
-                                    int picture_width, int picture_height, float *out);
+CLCNN_API clcnn_status clcnn_map_over_picture(const float *map, int height, int width, int size, clcnn_fit fit,
+                                              int picture_width, int picture_height, float *out);
 /* OpenCV's COLORMAP_JET of v (clamped to [0,1]), as RGB. */
-void clcnn_colormap_jet(float v, uint8_t rgb[3]);
+CLCNN_API void clcnn_colormap_jet(float v, uint8_t rgb[3]);
 /* An RGB picture of a [0,1] map in JET colours. */
-clcnn_status clcnn_heatmap_render(const float *map01, int width, int height, clcnn_image *heat);
+CLCNN_API clcnn_status clcnn_heatmap_render(const float *map01, int width, int height, clcnn_image *heat);
 /* out = round((1 - alpha) * image + alpha * heat), both RGB of one size. */
-clcnn_status clcnn_image_blend(const clcnn_image *image, const clcnn_image *heat, float alpha, clcnn_image *out);
+CLCNN_API clcnn_status clcnn_image_blend(const clcnn_image *image, const clcnn_image *heat, float alpha,
+                                         clcnn_image *out);
 
 /* A connected region of a thresholded map in pixel coordinates: x0 <= x < x1, y0 <= y < y1. */
 typedef struct {
@@ -1013,28 +1039,29 @@ typedef struct {
     float peak;   /* its largest map value */
 } clcnn_box;
 /* Otsu's threshold of n values in [0,1] (256 bins). */
-float clcnn_otsu_threshold(const float *map01, size_t n);
+CLCNN_API float clcnn_otsu_threshold(const float *map01, size_t n);
 /* Boxes around the 8-connected components of map01 >= threshold (threshold < 0: Otsu's),
  * largest first (by pixels, then by peak); at most max_boxes, *count receives how many. */
-clcnn_status clcnn_map_boxes(const float *map01, int width, int height, float threshold, int max_boxes,
-                             clcnn_box *boxes, int *count);
+CLCNN_API clcnn_status clcnn_map_boxes(const float *map01, int width, int height, float threshold, int max_boxes,
+                                       clcnn_box *boxes, int *count);
 /* Draw boxes (2-pixel outlines) and a caption (top left, light text on a dark band),
  * antialiased, with cairo; caption may be NULL. The image must be RGB. */
-clcnn_status clcnn_image_annotate(clcnn_image *image, const char *caption, int n_boxes, const clcnn_box *boxes);
+CLCNN_API clcnn_status clcnn_image_annotate(clcnn_image *image, const char *caption, int n_boxes,
+                                            const clcnn_box *boxes);
 /* Write a float32 array as NumPy .npy ('<f4', C order), atomically. */
-clcnn_status clcnn_npy_save(const char *path, const float *data, int ndim, const int *shape);
+CLCNN_API clcnn_status clcnn_npy_save(const char *path, const float *data, int ndim, const int *shape);
 
 /* Localisation checks of a map (width x height, any scale) against a known box: the
  * pointing game (1 when the map's maximum lies in the box grown by tolerance pixels on
  * every side, else 0) and the fraction of the map's positive mass inside the box.
  * Bad arguments (NULL, empty map or box): the pointing game returns -1 and the energy NaN. */
-int clcnn_pointing_game(const float *map, int width, int height, const clcnn_box *box, int tolerance);
-double clcnn_energy_in_box(const float *map, int width, int height, const clcnn_box *box);
+CLCNN_API int clcnn_pointing_game(const float *map, int width, int height, const clcnn_box *box, int tolerance);
+CLCNN_API double clcnn_energy_in_box(const float *map, int width, int height, const clcnn_box *box);
 
 /* Training curves as a PNG: loss (left) and accuracy (right) per epoch, train and
  * validation; NaN entries are skipped. */
-clcnn_status clcnn_plot_curves(const char *path, int epochs, const double *train_loss, const double *val_loss,
-                               const double *train_acc, const double *val_acc);
+CLCNN_API clcnn_status clcnn_plot_curves(const char *path, int epochs, const double *train_loss,
+                                         const double *val_loss, const double *train_acc, const double *val_acc);
 
 /* ------------------------------------------------------------ performance -- */
 /* What clbench reports; see docs/PERFORMANCE.md. */
@@ -1046,7 +1073,7 @@ typedef struct {
     double fma_gflops;
     double bandwidth_gbps;
 } clcnn_peak;
-clcnn_status clcnn_measure_peak(clcnn_context *ctx, clcnn_peak *peak);
+CLCNN_API clcnn_status clcnn_measure_peak(clcnn_context *ctx, clcnn_peak *peak);
 
 /* One layer of clcnn_graph_profile. */
 typedef struct {
@@ -1065,7 +1092,8 @@ typedef struct {
  * the device after each layer; profile[i] receives layer i (clcnn_graph_layer_count()
  * entries; entry 0 is the input). Slower than an ordinary pass: it is for finding
  * where the time goes. */
-clcnn_status clcnn_graph_profile(clcnn_graph *g, const clcnn_tensor *x, int backward, clcnn_layer_profile *profile);
+CLCNN_API clcnn_status clcnn_graph_profile(clcnn_graph *g, const clcnn_tensor *x, int backward,
+                                           clcnn_layer_profile *profile);
 /* In evaluation mode a fused chain's time is reported on its convolution (the others
  * read 0). The backward adds to the parameter gradients, as clcnn_graph_backward. */
 
@@ -1077,7 +1105,7 @@ typedef void (*clcnn_report_fn)(void *user, const char *line);
  * in the cache folder ($XDG_CACHE_HOME/clcnn or ~/.cache/clcnn, file per device name
  * and driver version) and used from then on by every context on such a device, this
  * one included. report may be NULL. */
-clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report, void *user);
+CLCNN_API clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report, void *user);
 
 #ifdef __cplusplus
 }

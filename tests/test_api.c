@@ -1,6 +1,8 @@
 /* test_api.c: bad input to the public API is a clear error, never a crash: NULL
  * arguments, bad shapes, tensors from another context, allocations larger than the
- * device allows, and malformed weight files. */
+ * device allows, and malformed weight files; and libclcnn.so exports exactly the
+ * functions include/clcnn.h declares. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -202,9 +204,76 @@ static void test_malformed_weight_files(void) {
     unlink(bad_bn);
 }
 
+/* The names of the functions include/clcnn.h declares (CLCNN_API ... clcnn_NAME(), one
+ * per line, as the header writes them) into names, NUL-separated; their count. */
+static int declared_functions(char *names, size_t cap) {
+    FILE *f = fopen("include/clcnn.h", "r");
+    if (!f) return -1;
+    char line[512];
+    int n = 0;
+    size_t used = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "CLCNN_API ", 10)) continue;
+        const char *paren = strchr(line, '('), *start = paren;
+        while (start && start > line && (start[-1] == '_' || (start[-1] >= 'a' && start[-1] <= 'z') ||
+                                          (start[-1] >= '0' && start[-1] <= '9')))
+            start--;
+        if (!paren || paren == start || used + (size_t)(paren - start) + 1 > cap) continue;
+        memcpy(names + used, start, (size_t)(paren - start));
+        used += (size_t)(paren - start);
+        names[used++] = 0;
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static int in_list(const char *names, int n, const char *name) {
+    for (int i = 0; i < n; i++, names += strlen(names) + 1)
+        if (!strcmp(names, name)) return 1;
+    return 0;
+}
+
+/* libclcnn.so's dynamic symbols (nm -D) are the header's functions, no more, no less:
+ * the library is built with -fvisibility=hidden and CLCNN_API marks what it exports. */
+static void test_exports(void) {
+    const char *build = getenv("CLCNN_TEST_BUILD");
+    if (!build) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    if (system("command -v nm >/dev/null 2>&1") != 0) return test_skip("no nm (Debian: binutils)");
+    static char declared[1 << 16];
+    const int n = declared_functions(declared, sizeof declared);
+    CHECK(n > 150, "include/clcnn.h: %d CLCNN_API functions read (run from the repository root)", n);
+    if (n <= 150) return;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/libclcnn.so", build);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL, "cannot run %s", cmd);
+    if (!p) return;
+    char line[512], sym[400], kind;
+    int exported = 0, extra = 0;
+    static char seen[1 << 16];
+    size_t used = 0;
+    while (fgets(line, sizeof line, p)) {
+        if (sscanf(line, "%*s %c %399s", &kind, sym) != 2 || kind == 'A' || kind == 'w' || kind == 'v') continue;
+        exported++;
+        if (!in_list(declared, n, sym) && extra++ < 5) CHECK(0, "libclcnn.so exports %s (%c), not in clcnn.h", sym, kind);
+        const size_t len = strlen(sym) + 1;
+        if (used + len <= sizeof seen) memcpy(seen + used, sym, len), used += len;
+    }
+    pclose(p);
+    int missing = 0;
+    const char *name = declared;
+    for (int i = 0; i < n; i++, name += strlen(name) + 1)
+        if (!in_list(seen, exported, name) && missing++ < 5) CHECK(0, "clcnn.h declares %s, libclcnn.so lacks it", name);
+    printf("    libclcnn.so exports %d symbols; clcnn.h declares %d functions\n", exported, n);
+    CHECK(extra == 0 && missing == 0, "%d exported symbols not in the header, %d declared functions not exported", extra,
+          missing);
+}
+
 const test_case test_api_cases[] = {
     {"api_null_and_bad_arguments", test_null_and_bad_arguments},
     {"api_oversized_allocation", test_oversized_allocation},
     {"api_context_mismatch", test_context_mismatch},
     {"api_malformed_weight_files", test_malformed_weight_files},
+    {"api_exports", test_exports},
     {NULL, NULL}};

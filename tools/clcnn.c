@@ -233,7 +233,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("clcnn %d.%d.%d\n", CLCNN_VERSION_MAJOR, CLCNN_VERSION_MINOR, CLCNN_VERSION_PATCH);
+        printf("clcnn %s\n", clcnn_version());
         return 0;
     }
     if (!strcmp(argv[1], "devices")) return cmd_devices(argc - 1, argv + 1);

@@ -18,6 +18,13 @@ static clcnn_status kernel_family_for(const clcnn_device_info *info, clcnn_devic
     return CLCNN_OK;
 }
 
+#define CLCNN_STR_(x) #x
+#define CLCNN_STR(x) CLCNN_STR_(x)
+
+const char *clcnn_version(void) {
+    return CLCNN_STR(CLCNN_VERSION_MAJOR) "." CLCNN_STR(CLCNN_VERSION_MINOR) "." CLCNN_STR(CLCNN_VERSION_PATCH);
+}
+
 clcnn_status clcnn_context_create(int device_index, clcnn_context **out) {
     if (!out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_context_create: out is NULL");
     *out = NULL;
