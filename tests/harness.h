@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdint.h>
 #include "clcnn.h"
+#include "runtime/random.h"
 
 /* The context every test shares (created once by the runner on the test device). */
 extern clcnn_context *g_ctx;
@@ -44,14 +45,9 @@ int test_failures(void);
                       clcnn_status_str(st_), (int)(want), clcnn_status_str(want));                 \
     } while (0)
 
-/* Deterministic random numbers (splitmix64). */
+/* Deterministic random numbers (the library's splitmix64, src/runtime/random.h). */
 typedef struct { uint64_t s; } test_rng;
-static inline uint64_t test_rng_next(test_rng *r) {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static inline uint64_t test_rng_next(test_rng *r) { return clcnn_splitmix64(&r->s); }
 /* Uniform in [lo, hi). */
 static inline float test_rng_uniform(test_rng *r, float lo, float hi) {
     return lo + (hi - lo) * (float)((test_rng_next(r) >> 40) * (1.0 / 16777216.0));

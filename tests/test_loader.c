@@ -7,7 +7,7 @@
  * errors. Comparisons are exact: the loader must give clcnn_image_prepare's floats. */
 #include <stdlib.h>
 #include <string.h>
-#include "data/shuffle.h"
+#include "runtime/random.h"
 #include "harness.h"
 #include "tmptree.h"
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "data/shuffle.h"
+#include "runtime/random.h"
 #include "runtime/internal.h"
 
 struct clcnn_dataset {

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "data/shuffle.h"
+#include "runtime/random.h"
 #include "runtime/internal.h"
 
 enum {

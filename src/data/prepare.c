@@ -16,6 +16,7 @@
 #include <string.h>
 #include "data/image_internal.h"
 #include "runtime/internal.h"
+#include "runtime/random.h"
 
 static const char *const who = "clcnn_image_prepare";
 
@@ -36,12 +37,7 @@ typedef struct {
     uint64_t state;
 } rng;
 
-static uint64_t rng_next(rng *r) {
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t rng_next(rng *r) { return clcnn_splitmix64(&r->state); }
 
 /* Uniform in [lo, hi); exactly lo when lo == hi. */
 static double rng_uniform(rng *r, double lo, double hi) {

@@ -135,13 +135,8 @@ void graph_fuse_free(clcnn_graph *g);
 /* An environment flag: unset or empty gives dflt, "0" gives 0, anything else 1. */
 int graph_env_flag(const char *name, int dflt);
 
-/* ---- CLCNN_CHECK_NUMERICS (numerics.c; the op in src/ops/numerics.c) ---- */
+/* ---- CLCNN_CHECK_NUMERICS (numerics.c; the op, clcnn_find_nonfinite, in ops/numerics.c) ---- */
 
-/* The first NaN or infinity of t: *index receives its position (-1 when all values are
- * finite) and *value the value. scratch: a tensor of one element or more it may use.
- * Waits for the device. */
-clcnn_status clcnn_find_nonfinite(clcnn_context *ctx, const clcnn_tensor *t, clcnn_tensor *scratch, int *index,
-                                  float *value);
 /* When the graph checks numerics: layer i's output after its forward (i = 0: the
  * input), the output gradient, and the gradients layer l's backward produced (its
  * inputs', and its parameters' with with_params); CLCNN_ERR_NUMERICS names the first. */

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include "graph/graph.h"
+#include "ops/ops.h"
 
 /* "NaN", "+Inf" or "-Inf". */
 static const char *kind_of(float v) { return isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf"; }

@@ -5,15 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "graph/graph.h"
+#include "runtime/random.h"
 
-static uint64_t next_u64(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double next_unit(uint64_t *s) { return ((next_u64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+static double next_unit(uint64_t *s) { return ((clcnn_splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
 
 static void fill_random(uint64_t *rng, float *v, size_t n, float scale, param_init init) {
     for (size_t i = 0; i < n; i++) {

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include "ops/ops.h"
+#include "runtime/random.h"
 
 /* The activation list's columns, indexed by code; the codes must run 0 .. count - 1. */
 #define ACT_CODE_(name, code, text, from_output) code,
@@ -150,10 +151,8 @@ static clcnn_status dropout_apply(clcnn_context *ctx, const char *op, const char
     if (!(p >= 0.0f && p < 1.0f))
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: p = %g must be in [0, 1)", op, (double)p);
     /* Mix the seed once so that nearby seeds give unrelated masks. */
-    uint64_t key = seed + 0x9E3779B97F4A7C15ull;
-    key = (key ^ (key >> 30)) * 0xBF58476D1CE4E5B9ull;
-    key = (key ^ (key >> 27)) * 0x94D049BB133111EBull;
-    key ^= key >> 31;
+    uint64_t state = seed;
+    const uint64_t key = clcnn_splitmix64(&state);
     const cl_uint threshold = (cl_uint)((double)p * 4294967296.0); /* < 2^32 since p < 1 */
     const float scale = (float)(1.0 / (1.0 - (double)p));
     cl_kernel k;

@@ -2,7 +2,6 @@
  * one int read back (and one float when there is a find): the check behind
  * CLCNN_CHECK_NUMERICS. Declared in graph/graph.h, its one user. */
 #include <limits.h>
-#include "graph/graph.h"
 #include "ops/ops.h"
 
 /* Work-items of the scan: enough to fill a device, few enough that each scans a run. */

@@ -55,6 +55,11 @@ int clcnn_gemm_local_in_use(clcnn_context *ctx);
 /* Whether ctx's convolutions gather their im2col columns in gemm_local's loader
  * (implicit GEMM; GPU family, CLCNN_CONV_IMPLICIT=0 turns it off) instead of writing them. */
 int clcnn_conv_implicit_gemm(clcnn_context *ctx);
+/* The first NaN or infinity of t: *index receives its position (-1 when all values are
+ * finite) and *value the value. scratch: a tensor of one element or more it may use.
+ * Waits for the device. */
+clcnn_status clcnn_find_nonfinite(clcnn_context *ctx, const clcnn_tensor *t, clcnn_tensor *scratch, int *index,
+                                  float *value);
 /* GPU family: out[r] = scale * sum over the P values of plane r of a * b (b NULL: of a),
  * for `planes` planes, a work-group per plane (cl/reduce.cl's plane_dots). */
 clcnn_status clcnn_plane_dots(clcnn_context *ctx, const char *what, const clcnn_tensor *a, const clcnn_tensor *b,

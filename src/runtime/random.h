@@ -1,8 +1,9 @@
-/* shuffle.h: the seeded random streams of the data sets and the loader (splitmix64),
- * kept in one place so that a split and an epoch's order are reproducible from their
- * seeds alone, on every platform. Not public. */
-#ifndef CLCNN_DATA_SHUFFLE_H
-#define CLCNN_DATA_SHUFFLE_H
+/* random.h: the library's one random stream (splitmix64) and what it is used for:
+ * parameter initialisation, data splits, epoch orders, augmentation, dropout keys. Kept
+ * in one place so that each is reproducible from its seed alone, on every platform.
+ * (cl/eltwise.cl's dropout masks use the same mix on the device.) Not public. */
+#ifndef CLCNN_RUNTIME_RANDOM_H
+#define CLCNN_RUNTIME_RANDOM_H
 
 #include <stdint.h>
 
