@@ -22,7 +22,11 @@
  * row n, pixel k % P of image k / P (the weight gradient, K running over the batch).
  * With -DA_FLIP_T as well, A(m, k) = A[(k / T) * sak + m * sam + T - 1 - k % T] with
  * T = KH * KW: a convolution's weights transposed and turned, so that a stride-1 data
- * gradient runs as the forward convolution of dY. */
+ * gradient runs as the forward convolution of dY. 3: one output phase (ry, rx) of a
+ * strided convolution's data gradient: the input pixels (ry + sh qy, rx + sw qx) take
+ * only the taps (ky0 + sh jy, kx0 + sw jx) that reach them, so no zero of a dilated dY is
+ * multiplied: k = (co, jy, jx), n = (qy, qx), A the weights read in place, B dY at
+ * (qy + dy0 - jy, qx + dx0 - jx), and C stored at the phase's pixels of dX. */
 #ifndef MWG
 #define MWG 64
 #endif
@@ -45,7 +49,14 @@
 #define GATHER_ARGS                                                                                          \
     , const int gH, const int gW, const int gKH, const int gKW, const int gsh, const int gsw, const int gph, \
         const int gpw, const int gdh, const int gdw, const int gOW, const int gk_base, const int gP,         \
-        const int gimage
+        const int gimage PHASE_ARGS
+#if B_IM2COL == 3
+#define PHASE_ARGS                                                                                           \
+    , const int pOH, const int pry, const int prx, const int pky0, const int pkx0, const int pdy0, const int pdx0, \
+        const int pJY, const int pJX, const int pQW
+#else
+#define PHASE_ARGS
+#endif
 
 /* Column row k, pixel n of the im2col matrix of the planes at x. */
 inline float im2col_at(__global const float *x, const int k, const int n, const int H, const int W, const int KH,
@@ -86,9 +97,13 @@ void gemm_local(GEMM_KERNEL_ARGS GATHER_ARGS) {
         for (int idx = lid; idx < MWG * KWG; idx += WGS) {
             const int mm = a_k_fast ? idx / KWG : idx % MWG, kk = a_k_fast ? idx % KWG : idx / MWG;
             const int m = m_base + mm, k = k0 + kk;
-#ifdef A_FLIP_T
+#if defined(A_FLIP_T)
             const int T = gKH * gKW, kt = gk_base + k;
             As[kk][mm] = m < M && k < K ? A[(kt / T) * sak + m * sam + T - 1 - kt % T] : 0.0f;
+#elif B_IM2COL == 3
+            const int kt = gk_base + k, co = kt / (pJY * pJX), j = kt - co * (pJY * pJX), jy = j / pJX;
+            const int tap = (pky0 + gsh * jy) * gKW + pkx0 + gsw * (j - jy * pJX);
+            As[kk][mm] = m < M && k < K ? A[co * sak + m * sam + tap] : 0.0f;
 #else
             As[kk][mm] = m < M && k < K ? A[m * sam + k * sak] : 0.0f;
 #endif
@@ -103,6 +118,12 @@ void gemm_local(GEMM_KERNEL_ARGS GATHER_ARGS) {
                 const int kb = gk_base + k, image = kb / gP;
                 v = im2col_at(B + image * gimage, n, kb - image * gP, gH, gW, gKH, gKW, gsh, gsw, gph, gpw, gdh, gdw,
                               gOW);
+            }
+#elif B_IM2COL == 3
+            if (n < N && k < K) {
+                const int kt = gk_base + k, co = kt / (pJY * pJX), j = kt - co * (pJY * pJX), jy = j / pJX;
+                const int qy = n / pQW, oy = qy + pdy0 - jy, ox = n - qy * pQW + pdx0 - (j - jy * pJX);
+                if (oy >= 0 && oy < pOH && ox >= 0 && ox < gOW) v = B[(co * pOH + oy) * gOW + ox];
             }
 #else
             if (n < N && k < K)
@@ -136,7 +157,11 @@ void gemm_local(GEMM_KERNEL_ARGS GATHER_ARGS) {
         for (int j = 0; j < NWI; j++) {
             const int n = n_base + tx + j * NDIMC;
             if (n >= N) break;
+#if B_IM2COL == 3
+            const int qy = n / pQW, ci = m * scm + (pry + gsh * qy) * gW + prx + gsw * (n - qy * pQW);
+#else
             const int ci = m * scm + n * scn;
+#endif
             float val = alpha * acc[i][j] + bm;
             if (beta != 0.0f) val += beta * C[cbase + ci];
             if (R) val += R[rbase + ci];

@@ -5,8 +5,8 @@
 
 For one training step (forward, input and weight gradients) of ResNet-50, the
 convolutions as the GPU family runs them (Winograd F(4x4, 3x3) for 3x3 stride-1
-layers, implicit GEMMs for the others' forward pass and weight gradient and GEMM +
-col2im for their data gradient, the 1x1 stride-1 ones on the input itself),
+layers, implicit GEMMs for the others (forward, weight gradient, and data gradient by
+output phase when strided), the 1x1 stride-1 ones on the input itself),
 this counts per kernel family the floating-point work and the global-memory traffic
 it cannot avoid (every operand and intermediate read or written once, at 4 bytes),
 and from them the arithmetic intensity and the time it needs at best on each
@@ -83,11 +83,8 @@ def step_model(batch, size):
                 "winograd_input")
         else:
             add(fam, "GEMM (gemm_local)", 3 * dense, 0, "gemm_local")
-            if not (r == 1 and s == 1):
-                col = 4.0 * n * c * r * r * p
-                # forward and dW: none (implicit GEMMs gather x in their loaders); dX: the GEMM
-                # writes dcol (counted there), col2im reads it and writes dx
-                add(fam, "col2im (dX)", 0, col + x, "col2im_pixels")
+            # no column traffic: the implicit GEMMs gather x (forward, dW) and dY (dX, by
+            # output phase when strided) in their loaders
             add(fam, "transposes (dY pixel-major)", 0, 2 * y, "transpose_tiles")
         # batch norm after every convolution: statistics (read), apply (read, write);
         # backward: partial sums (read x, dy), dx (read x, dy, write)

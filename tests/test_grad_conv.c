@@ -148,8 +148,9 @@ static void test_squeeze_excite_backward(void);
 
 /* The GPU family of kernels on this device (CLCNN_DEVICE_CLASS=gpu): a convolution's
  * weight gradient as an implicit GEMM (gemm_local gathering the columns from x, split
- * along its long K), and a stride-1 data gradient as one too (dy's columns, w turned),
- * on a stem, a strided 1x1, a dilated, grouped, padded case and two stride-1 ones; and
+ * along its long K), and its data gradient as one too (stride 1: dy's columns with w
+ * turned; strided: one GEMM per output phase), on a stem, strided 1x1s, a dilated,
+ * grouped, padded case (GEMM + col2im), two stride-1 and a strided grouped one; and
  * the Squeeze-and-Excitation backward, whose pooling and scale gradient take a
  * work-group per plane there (plane_dots). */
 static void test_gpu_family_backward(void) {
@@ -171,7 +172,11 @@ static void test_gpu_family_backward(void) {
         {.N = 2, .C = 4, .H = 6, .W = 7, .Cout = 6, .KH = 3, .KW = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 1, .dh = 1,
          .dw = 1, .groups = 2},
         {.N = 1, .C = 3, .H = 9, .W = 8, .Cout = 4, .KH = 5, .KW = 3, .sh = 1, .sw = 1, .ph = 1, .pw = 2, .dh = 1,
-         .dw = 2, .groups = 1}};
+         .dw = 2, .groups = 1},
+        /* strided: dx by output phases; the 1x1's odd rows and columns take no tap (zeroed) */
+        {.N = 2, .C = 4, .H = 9, .W = 8, .Cout = 6, .KH = 3, .KW = 3, .sh = 2, .sw = 3, .ph = 1, .pw = 1, .dh = 1,
+         .dw = 1, .groups = 2},
+        {.N = 2, .C = 3, .H = 7, .W = 6, .Cout = 5, .KH = 1, .KW = 1, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .groups = 1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         refd_conv_shape s = cases[i];
         refd_conv_fit_input(&s);

@@ -3,7 +3,8 @@
  * launch is per image:
  *  - dX of 3x3 stride-1 layers with enough tiles: the forward convolution of dY with
  *    the flipped, transposed weights (Winograd); on GPUs, of the other stride-1 layers
- *    that forward convolution as an implicit GEMM; 1x1 stride-1 unpadded layers with
+ *    that forward convolution as an implicit GEMM, of strided undilated layers one
+ *    implicit GEMM per output phase (backward_data_phases); 1x1 stride-1 unpadded layers with
  *    large images: W^T dY straight into dX, image by image; otherwise
  *    dcol^T = dYp W over all the chunk's pixels (dY pixel-major [n][p][Cout]), then
  *    col2im;
@@ -191,6 +192,41 @@ static int data_as_forward(clcnn_context *ctx, const conv_dims *d, const clcnn_t
     return backward_winograd(ctx, dy, &wt_like, fg, d->N, d->H, d->W);
 }
 
+/* GPU family: dX of a strided, undilated convolution as sh x sw implicit GEMMs, one per
+ * output phase (ry, rx): the input pixels (ry + sh qy, rx + sw qx) receive only the taps
+ * ky = ky0 + sh jy (ky0 = (ry + ph) mod sh) and kx alike, from dY at (qy + dy0 - jy, qx +
+ * dx0 - jx) with dy0 = (ry + ph - ky0) / sh. Pixels that no tap reaches (a phase past
+ * the kernel, as the odd rows of a 1x1 stride-2 layer) are zero, or keep dX when
+ * accumulating; each phase's GEMM adds dX as its residual then. */
+static clcnn_status backward_data_phases(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *w,
+                                         const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate) {
+    const conv_geom *g = &d->g;
+    const int G = g->groups, cg = d->C / G, T = d->KH * d->KW;
+    clcnn_status st = accumulate ? CLCNN_OK : clcnn_tensor_fill(dx, 0.0f);
+    for (int ry = 0; st == CLCNN_OK && ry < g->sh; ry++)
+        for (int rx = 0; st == CLCNN_OK && rx < g->sw; rx++) {
+            const int ky0 = (ry + g->ph) % g->sh, kx0 = (rx + g->pw) % g->sw;
+            const int JY = ky0 < d->KH ? (d->KH - ky0 + g->sh - 1) / g->sh : 0;
+            const int JX = kx0 < d->KW ? (d->KW - kx0 + g->sw - 1) / g->sw : 0;
+            const int QH = ry < d->H ? (d->H - ry + g->sh - 1) / g->sh : 0;
+            const int QW = rx < d->W ? (d->W - rx + g->sw - 1) / g->sw : 0;
+            if (!JY || !JX || !QH || !QW) continue;
+            const clcnn_gemm_gather gather = {.H = d->H, .W = d->W, .KH = d->KH, .KW = d->KW, .sh = g->sh,
+                                              .sw = g->sw, .OW = d->ow, .phase = 1, .OH = d->oh, .ry = ry, .rx = rx,
+                                              .ky0 = ky0, .kx0 = kx0, .dy0 = (ry + g->ph - ky0) / g->sh,
+                                              .dx0 = (rx + g->pw - kx0) / g->sw, .JY = JY, .JX = JX, .QW = QW};
+            const clcnn_gemm_args ga = {
+                .M = cg, .N = QH * QW, .K = d->mg * JY * JX,
+                .a = w, .sam = T, .sak = cg * T, .a_sb1 = d->mg * cg * T,
+                .b = dy, .b_sb0 = d->cout * d->P, .b_sb1 = d->mg * d->P, .b_gather = &gather,
+                .c = dx, .scm = d->H * d->W, .c_sb0 = d->C * d->H * d->W, .c_sb1 = cg * d->H * d->W,
+                .nb0 = d->N, .nb1 = G, .residual = dx, /* zeroed above unless accumulating */
+                .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
+            st = clcnn_gemm_run(ctx, &ga);
+        }
+    return st;
+}
+
 /* dX (+= when accumulating: dX joins as the residual, which the Winograd output reads
  * before it writes the same place) as the forward convolution of dY (data_as_forward),
  * whose weights are w transposed and turned, read so by the weight transform. */
@@ -352,6 +388,12 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
          * col2im: gathered, their dY would be mostly zeros (3 in 4 at stride 2). */
         st = conv_implicit_forward(ctx, dy, w, 1, NULL, &fg, accumulate ? dx : NULL, CLCNN_ACT_NONE, dx);
         if (st != CLCNN_OK) return clcnn_error_prefix(ctx, st, "%s: dx as an implicit GEMM", op);
+        dx = NULL;
+        if (!dw) return CLCNN_OK;
+    } else if (dx && !d.direct && clcnn_conv_implicit_gemm(ctx) && d.g.dh == 1 && d.g.dw == 1) {
+        /* GPU family: a strided layer's dX as implicit GEMMs per output phase */
+        if ((st = backward_data_phases(ctx, &d, w, dy, dx, accumulate)) != CLCNN_OK)
+            return clcnn_error_prefix(ctx, st, "%s: dx by output phases", op);
         dx = NULL;
         if (!dw) return CLCNN_OK;
     }

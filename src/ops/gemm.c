@@ -58,8 +58,10 @@ static int local_kernel(clcnn_context *ctx, const clcnn_gemm_gather *gather, cl_
     char opts[180];
     snprintf(opts, sizeof opts, "-DMWG=%d -DNWG=%d -DKWG=%d -DMDIMC=%d -DNDIMC=%d -DPANEL_TN=%d%s", p->gemm_mwg,
              p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc, p->gemm_ndimc, p->gemm_tile_n,
-             !gather ? "" : gather->rows_in_k ? (gather->flip_a ? " -DB_IM2COL=1 -DA_FLIP_T" : " -DB_IM2COL=1")
-                                              : " -DB_IM2COL=2");
+             !gather          ? ""
+             : gather->phase  ? " -DB_IM2COL=3"
+             : gather->flip_a ? " -DB_IM2COL=1 -DA_FLIP_T"
+                              : gather->rows_in_k ? " -DB_IM2COL=1" : " -DB_IM2COL=2");
     const size_t wgs = (size_t)p->gemm_mdimc * (size_t)p->gemm_ndimc;
     static int warned;
     if (clcnn_get_kernel(ctx, "gemm_local.cl", "gemm_local", opts, k) == CLCNN_OK &&
@@ -87,23 +89,26 @@ int clcnn_conv_implicit_gemm(clcnn_context *ctx) {
         off = v && *v == '0';
     }
     cl_kernel k;
-    const clcnn_gemm_gather forward = {.rows_in_k = 1}, wgrad = {.rows_in_k = 0}, dgrad = {.rows_in_k = 1, .flip_a = 1};
+    const clcnn_gemm_gather forward = {.rows_in_k = 1}, wgrad = {.rows_in_k = 0}, dgrad = {.rows_in_k = 1, .flip_a = 1},
+                            strided = {.phase = 1};
     return !off && !clcnn_cpu_family(ctx) && ctx->params.gemm_mwg > 0 && local_kernel(ctx, &forward, &k) &&
-           local_kernel(ctx, &wgrad, &k) && local_kernel(ctx, &dgrad, &k);
+           local_kernel(ctx, &wgrad, &k) && local_kernel(ctx, &dgrad, &k) && local_kernel(ctx, &strided, &k);
 }
 
-enum { GATHER_NARGS = 14 };
+enum { GATHER_NARGS = 14, PHASE_NARGS = 10 };
 
 /* gemm_local's arguments after GEMM_KERNEL_ARGS for a gathered B (GATHER_ARGS), their
  * values kept in vals (which must live until the launch). */
-static int gather_args(const clcnn_gemm_gather *x, cl_int vals[GATHER_NARGS], clcnn_karg *args) {
-    const int v[GATHER_NARGS] = {x->H,  x->W,  x->KH, x->KW, x->sh,     x->sw, x->ph,
-                                 x->pw, x->dh, x->dw, x->OW, x->k_base, x->P,  x->image};
-    for (int i = 0; i < GATHER_NARGS; i++) {
+static int gather_args(const clcnn_gemm_gather *x, cl_int vals[GATHER_NARGS + PHASE_NARGS], clcnn_karg *args) {
+    const int v[GATHER_NARGS + PHASE_NARGS] = {x->H,  x->W,  x->KH, x->KW,  x->sh,     x->sw,  x->ph,  x->pw,
+                                               x->dh, x->dw, x->OW, x->k_base, x->P,   x->image, x->OH, x->ry,
+                                               x->rx, x->ky0, x->kx0, x->dy0, x->dx0, x->JY, x->JX, x->QW};
+    const int n = GATHER_NARGS + (x->phase ? PHASE_NARGS : 0);
+    for (int i = 0; i < n; i++) {
         vals[i] = v[i];
         args[i] = (clcnn_karg){sizeof(cl_int), &vals[i]};
     }
-    return GATHER_NARGS;
+    return n;
 }
 
 clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g) {
@@ -141,8 +146,8 @@ clcnn_status clcnn_gemm_tiled(clcnn_context *ctx, const clcnn_gemm_args *g) {
         clcnn_karg_tensor_buf(g->residual), KARG_INT(g->residual ? g->residual->offset + g->r_off : 0),
         KARG_INT(g->act), KARG_FLOAT(g->alpha), KARG_FLOAT(g->beta), KARG_INT(packed || g->b_panels)};
     enum { NBASE = sizeof base / sizeof base[0] };
-    clcnn_karg args[NBASE + GATHER_NARGS];
-    cl_int gather_vals[GATHER_NARGS];
+    clcnn_karg args[NBASE + GATHER_NARGS + PHASE_NARGS];
+    cl_int gather_vals[GATHER_NARGS + PHASE_NARGS];
     memcpy(args, base, sizeof base);
     const int nargs = NBASE + (g->b_gather ? gather_args(g->b_gather, gather_vals, args + NBASE) : 0);
     clcnn_kprofile_work(2.0 * g->M * (double)g->N * g->K * nb0 * nb1, "%dx%dx%d b%d%s", g->M, g->N, g->K, nb0 * nb1,

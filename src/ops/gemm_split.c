@@ -22,6 +22,7 @@ static int ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
 
 int clcnn_gemm_split_count(const clcnn_context *ctx, const clcnn_gemm_args *g) {
     if (g->K <= 1 || g->b_panels) return 1; /* packed panels hold the whole K (Winograd, K = C) */
+    if (g->b_gather && g->b_gather->phase) return 1; /* its C goes to a phase's pixels, not a plane */
     const char *forced = getenv("CLCNN_GEMM_SPLIT_K");
     int slices;
     if (forced && *forced) {

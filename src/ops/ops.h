@@ -17,6 +17,12 @@ typedef struct {
     int P, image; /* rows_in_k = 0: output pixels per image, and the images' stride */
     int flip_a;   /* A(m, k) = a[(j / T) * sak + m * sam + T - 1 - j % T], j = k_base + k,
                      T = KH * KW: weights transposed and turned, read in place */
+    /* phase: one output phase (ry, rx) of a strided data gradient (cl/gemm_local.cl,
+     * B_IM2COL=3): B is dY [OH x OW planes], k = (co, jy, jx) over JY x JX taps from
+     * (ky0, kx0) in steps of the stride, n = (qy, qx) over QW columns, dY read at
+     * (qy + dy0 - jy, qx + dx0 - jx); A the weights in place; C stored at dX's pixel
+     * (ry + sh qy, rx + sw qx) of H x W planes. Not split along K. */
+    int phase, OH, ry, rx, ky0, kx0, dy0, dx0, JY, JX, QW;
 } clcnn_gemm_gather;
 
 /* One batched GEMM for gemm_tiled: C = act(alpha A B + beta C + bias[m] + R).
