@@ -97,7 +97,8 @@ $(BUILD)/clcnn_tests: $(TEST_OBJ) $(BUILD)/libclcnn.a
 # ASan's leak checker is off under SAN=1: the OpenCL ICD loader and PoCL keep
 # process-lifetime allocations that are not ours.
 test: deps
-	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic \
+		$(BUILD)/libclcnn.so
 	ASAN_OPTIONS=detect_leaks=0 CLCNN_TEST_BUILD=$(BUILD) ./$(BUILD)/clcnn_tests
 
 # The main job on the default device: make a synthetic data set, train the compact
@@ -192,13 +193,15 @@ test-oclgrind:
 #   then 8 entries recompiled from what the report says, to the same figures.
 GPU_ROW ?= default
 test-gpu-class: deps
-	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic \
+		$(BUILD)/libclcnn.so
 	ASAN_OPTIONS=detect_leaks=0 CLCNN_DEVICE_CLASS=gpu CLCNN_GPU_ROW=$(GPU_ROW) CLCNN_TEST_BUILD=$(BUILD) \
 		./$(BUILD)/clcnn_tests
 
 test-rusticl:
 	@CLCNN_DEPS_RUSTICL=1 sh scripts/deps.sh
-	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic
+	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic \
+		$(BUILD)/libclcnn.so
 	BUILD=$(BUILD) sh scripts/test_rusticl.sh $(RUSTICL_TESTS)
 
 isa-report:
