@@ -552,8 +552,9 @@ static void test_bench_clbench_conv_json(void) {
     static const char *const args[] = {"conv --batch 4 --cin 3 --size 16 --cout 5 --iters 2 --json",
                                        "conv --batch 2 --cin 3 --size 12 --cout 5 --iters 2 --json",
                                        "conv --batch 1 --cin 4 --size 9 --cout 6 --kernel 1 --stride 2 --iters 2 --json"};
-    static const char *const algos[] = {"winograd-4x4", "winograd-4x4", "im2col-gemm"};
-    static const char *const wgrad_algos[] = {"winograd-4x4", "im2col-gemm", "im2col-gemm"};
+    const char *gemm = gemm_conv_name(g_ctx); /* clbench runs the family this process does */
+    const char *const algos[] = {"winograd-4x4", "winograd-4x4", gemm};
+    const char *const wgrad_algos[] = {"winograd-4x4", gemm, gemm};
     for (int i = 0; i < 3; i++) {
         run_result r;
         json_t *root = run_clbench_json(&t, bin, args[i], &r);

@@ -188,7 +188,7 @@ static void test_gpu_family_backward(void) {
     const clcnn_conv_params stem = {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3};
     const char *algo = clcnn_conv2d_wgrad_algorithm(gpu, &stem_x, &stem_w, &stem);
     /* where gemm_local cannot run (CLCNN_GEMM_LOCAL=off, a device's small work-groups) the columns are written */
-    const char *want = clcnn_gemm_local_in_use(gpu) ? "implicit-gemm" : "im2col-gemm";
+    const char *want = gemm_conv_name(gpu);
     CHECK(!strcmp(algo, want), "the GPU family's stem weight gradient runs %s, not %s", algo, want);
     g_ctx = cpu;
     clcnn_context_destroy(gpu);

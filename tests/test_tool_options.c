@@ -1,6 +1,7 @@
 /* test_tool_options.c: each option of eval, predict and cam reaches what it controls,
  * 0 included where 0 means something (issue 27; train's own: tool_train_options_reach_
- * trainer): eval's --batch the loader's batches, --size and --fit the inputs; predict's
+ * trainer): eval's --batch the loader's batches, --size and --fit (on wide pictures) the
+ * inputs; predict's
  * --top the report and --batch nothing it prints; cam's --alpha (0: the picture, 1: the
  * heatmap), --threshold 0, --max-boxes 0 and 1, --class, --method and --layer as
  * cam.json records them. */
@@ -35,6 +36,30 @@ static char *tool_output(tmptree *t, int err, const char *args) {
     return out;
 }
 
+/* Every picture of the class folders under ROOT/from, stretched to 64 x 32, into ROOT/to. */
+static int wide_copies(tmptree *t, const char *from, const char *to) {
+    static const char *const classes[] = {"damaged", "intact"};
+    int ok = 1, n = 0;
+    for (int c = 0; c < 2 && ok; c++) {
+        char dir[300];
+        snprintf(dir, sizeof dir, "%s/%s", to, classes[c]);
+        ok = tmptree_mkdir(t, dir);
+        for (int i = 0; ok && i < 100; i++) {
+            char src[300], dst[300];
+            snprintf(src, sizeof src, "%s/%s/%04d.png", from, classes[c], i);
+            snprintf(dst, sizeof dst, "%s/%s/%04d.png", to, classes[c], i);
+            clcnn_image im = {0}, wide = {0};
+            if (clcnn_image_load(tmptree_path(t, src), &im) != CLCNN_OK) break; /* no more in this class */
+            ok = clcnn_image_resize(&im, 64, 32, &wide) == CLCNN_OK &&
+                 clcnn_image_save_png(tmptree_path(t, dst), &wide) == CLCNN_OK;
+            clcnn_image_free(&im), clcnn_image_free(&wide);
+            n += ok;
+        }
+    }
+    CHECK(ok && n > 0, "cannot make wide copies of %s (%d made)", from, n);
+    return ok && n > 0;
+}
+
 static void test_tool_eval_options_reach(void) {
     if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
@@ -50,13 +75,20 @@ static void test_tool_eval_options_reach(void) {
     char *one = tool_output(&t, 0, args);
     CHECK(base && one && !strcmp(base, one), "--batch 1 --threads 1 changed the metrics:\n%s\n%s", base ? base : "",
           one ? one : "");
-    static const char *const changes[] = {"--size 48", "--fit pad"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(args, sizeof args, "eval --data %s/data/val --weights %s/run/last.safetensors --json %s", r, r,
-                 changes[i]);
-        char *other = tool_output(&t, 0, args);
-        CHECK(base && other && strcmp(base, other), "%s left the metrics as they were", changes[i]);
-        free(other);
+    snprintf(args, sizeof args, "eval --data %s/data/val --weights %s/run/last.safetensors --json --size 48", r, r);
+    char *larger = tool_output(&t, 0, args);
+    CHECK(base && larger && strcmp(base, larger), "--size 48 left the metrics as they were");
+    free(larger);
+    /* --fit: on wide pictures (every fit gives a square picture the same input) */
+    if (wide_copies(&t, "data/val", "data/wide")) {
+        char *fits[2];
+        for (int i = 0; i < 2; i++) {
+            snprintf(args, sizeof args, "eval --data %s/data/wide --weights %s/run/last.safetensors --json --fit %s",
+                     r, r, i ? "pad" : "crop");
+            fits[i] = tool_output(&t, 0, args);
+        }
+        CHECK(fits[0] && fits[1] && strcmp(fits[0], fits[1]), "--fit pad gave --fit crop's metrics on wide pictures");
+        free(fits[0]), free(fits[1]);
     }
     free(progress), free(base), free(one);
 done:

@@ -289,33 +289,34 @@ static void test_conv_algorithm_choice(void) {
     clcnn_tensor *w3 = ar_tensor(&a, 4, (int[]){64, 64, 3, 3}, NULL), *w3b = ar_tensor(&a, 4, (int[]){512, 512, 3, 3}, NULL);
     clcnn_tensor *w1 = ar_tensor(&a, 4, (int[]){128, 64, 1, 1}, NULL), *wd = ar_tensor(&a, 4, (int[]){32, 1, 3, 3}, NULL);
     if (a.bad) goto done;
+    const char *gemm = gemm_conv_name(g_ctx); /* im2col-gemm, or implicit-gemm on the GPU family */
     struct {
         const clcnn_tensor *x, *w;
         const clcnn_conv_params *p;
         const char *want;
     } rules[] = {
         {x56, w3, &s1, "winograd-4x4"},  /* 196 tiles */
-        {x7, w3b, &s1, "im2col-gemm"},   /* 4 tiles: the weight transform does not pay */
+        {x7, w3b, &s1, NULL},            /* 4 tiles: the weight transform does not pay (NULL: a GEMM) */
         {x7b, w3b, &s1, "winograd-4x4"}, /* 16 tiles */
-        {x56, w3, &s2, "im2col-gemm"},   /* stride 2 */
+        {x56, w3, &s2, NULL},            /* stride 2 */
         {x56, w1, &one, "gemm-1x1"},
-        {x56, w1, &one2, "im2col-gemm"}, /* strided 1x1: a strided gather, then GEMM */
+        {x56, w1, &one2, NULL},          /* strided 1x1: a strided gather, then GEMM */
         {xd, wd, &dw, "depthwise"},
     };
     for (size_t i = 0; i < sizeof rules / sizeof *rules; i++) {
-        const char *got = algo_name(rules[i].x, rules[i].w, rules[i].p);
-        CASE_CHECK(&a, !strcmp(got, rules[i].want), "default rule case %zu: %s, want %s", i, got, rules[i].want);
+        const char *got = algo_name(rules[i].x, rules[i].w, rules[i].p), *want = rules[i].want ? rules[i].want : gemm;
+        CASE_CHECK(&a, !strcmp(got, want), "default rule case %zu: %s, want %s", i, got, want);
     }
     /* override beats the environment; the environment beats the default rule */
     setenv("CLCNN_CONV_ALGO", "im2col", 1);
     const char *got = algo_name(x56, w3, &s1);
-    CASE_CHECK(&a, !strcmp(got, "im2col-gemm"), "CLCNN_CONV_ALGO=im2col: %s", got);
+    CASE_CHECK(&a, !strcmp(got, gemm), "CLCNN_CONV_ALGO=im2col: %s", got);
     g_ctx->conv_algo_override = CLCNN_CONV_ALGO_WINOGRAD;
     got = algo_name(x7, w3b, &s1);
     CASE_CHECK(&a, !strcmp(got, "winograd-4x4"), "override winograd over env im2col: %s", got);
     /* an override that does not apply falls back to the environment, then the default */
     got = algo_name(x56, w3, &s2);
-    CASE_CHECK(&a, !strcmp(got, "im2col-gemm"), "override winograd on stride 2: %s", got);
+    CASE_CHECK(&a, !strcmp(got, gemm), "override winograd on stride 2: %s", got);
     setenv("CLCNN_CONV_ALGO", "depthwise", 1);
     got = algo_name(x56, w3, &s1);
     CASE_CHECK(&a, !strcmp(got, "winograd-4x4"), "override winograd, env depthwise: %s", got);
@@ -324,7 +325,7 @@ static void test_conv_algorithm_choice(void) {
     CASE_CHECK(&a, !strcmp(got, "winograd-4x4"), "env depthwise on a dense 3x3 (default rule): %s", got);
     setenv("CLCNN_CONV_ALGO", "no-such-algorithm", 1);
     got = algo_name(x7, w3b, &s1);
-    CASE_CHECK(&a, !strcmp(got, "im2col-gemm"), "unknown CLCNN_CONV_ALGO: %s", got);
+    CASE_CHECK(&a, !strcmp(got, gemm), "unknown CLCNN_CONV_ALGO: %s", got);
     set_env_algo(NULL);
 
     CHECK(clcnn_conv2d_algorithm_applies(CLCNN_CONV_ALGO_WINOGRAD, x56, w3, &s1), "winograd applies to 3x3 s1");
@@ -349,7 +350,7 @@ static void test_conv_algorithm_env(void) {
     const wcase c = {2, 6, 11, 9, 5, 3, 3, P1(1, 1, 1, 1), 1, 1, CLCNN_ACT_RELU};
     run_conv(&c, CLCNN_CONV_ALGO_DEFAULT, "winograd-4x4", &rng, 1e-4, 1e-4, &max_err);
     set_env_algo("im2col");
-    run_conv(&c, CLCNN_CONV_ALGO_DEFAULT, "im2col-gemm", &rng, 1e-4, 1e-4, &max_err);
+    run_conv(&c, CLCNN_CONV_ALGO_DEFAULT, gemm_conv_name(g_ctx), &rng, 1e-4, 1e-4, &max_err);
     restore_env_algo(saved);
 }
 

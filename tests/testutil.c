@@ -3,6 +3,7 @@
 #include <CL/cl.h>
 
 #include "testutil.h"
+#include "ops/ops.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -28,6 +29,10 @@ dimstr dims(int ndim, const int *shape) {
 }
 
 const char *act_name(int act) { return clcnn_activation_name((clcnn_activation)act); }
+
+const char *gemm_conv_name(clcnn_context *ctx) {
+    return clcnn_conv_implicit_gemm(ctx) ? "implicit-gemm" : "im2col-gemm";
+}
 
 /* ---------------------------------------------------- CLCNN_TEST_SMALL -- */
 
