@@ -631,8 +631,19 @@ CLCNN_API int clcnn_model_num_classes(const clcnn_model *model);
 /* logits [N, classes] for x [N, 3, H, W]. */
 CLCNN_API clcnn_status clcnn_model_forward(clcnn_model *model, const clcnn_tensor *x, clcnn_tensor *logits);
 
-/* A ResNet built as a graph with torchvision's layer names (conv1, bn1, relu, maxpool,
- * layerS.B.{conv1,bn1,...,downsample.0,downsample.1,se}, avgpool, fc), trainable. */
+/* The zoo's families of networks (clcnn_resnet_config's family). */
+typedef enum {
+    CLCNN_FAMILY_RESNET = 0,      /* ResNets, SE-ResNets and the compact nets: the fields below */
+    CLCNN_FAMILY_MOBILENET_V2 = 1 /* torchvision's mobilenet_v2 (width 1.0); of the fields below
+                                     only classes, the input and the head apply */
+} clcnn_family;
+
+/* A network of the zoo built as a graph with torchvision's layer names, trainable.
+ * ResNets: conv1, bn1, relu, maxpool, layerS.B.{conv1,bn1,...,downsample.0,downsample.1,se},
+ * avgpool, fc. MobileNetV2: features.0 ... features.18 (features.N.conv.M inside the
+ * inverted residual blocks, each block's output at features.N), avgpool, classifier.0
+ * (dropout 0.2) and classifier.1. The config started as the ResNets' (hence its name);
+ * family picks the network. */
 typedef struct {
     int bottleneck;    /* 0: basic blocks (ResNet-18/34), 1: bottlenecks, expansion 4 */
     int stages;        /* 1..4 */
@@ -645,11 +656,14 @@ typedef struct {
     int in_channels, height, width; /* input per sample, e.g. 3, 224, 224 */
     int head_hidden;   /* 0: fc is one linear layer; > 0: the MLP head fc.0 Linear(in, head_hidden),
                           fc.1 ReLU, fc.2 Dropout(head_dropout), fc.3 Linear(head_hidden, classes),
-                          named as a torch nn.Sequential names them */
+                          named as a torch nn.Sequential names them; MobileNetV2 keeps its
+                          dropout first: classifier.0 Dropout(0.2), classifier.1 Linear(in,
+                          head_hidden), .2 ReLU, .3 Dropout(head_dropout), .4 Linear(, classes) */
     float head_dropout;
     int stem_kernel;   /* 0 or 7: torchvision's stem, 7x7 stride-2 conv1 + bn1 + relu + 3x3 stride-2
                           maxpool; 3: a 3x3 stride-2 conv1 + bn1 + relu without the pooling (the
                           compact nets for small images) */
+    clcnn_family family; /* 0: a ResNet */
 } clcnn_resnet_config;
 
 /* The configuration of a named architecture, torchvision's layouts: resnet18, resnet34
@@ -659,8 +673,9 @@ typedef struct {
  * `secompact` are the small residual nets for small images (96x96) and quick CPU
  * training: a 3x3 stride-2 stem of 24 channels, basic blocks 1-1-1-1 of widths
  * 24-48-96-192 (each stage a convolution block; its identity blocks are the other
- * entries of blocks[] when raised). The head is fc; set head_hidden for the MLP head.
- * An unknown name is CLCNN_ERR_NOT_FOUND. */
+ * entries of blocks[] when raised). `mobilenet_v2` is torchvision's MobileNetV2. The
+ * head is fc (classifier.1 for MobileNetV2); set head_hidden for the MLP head. An
+ * unknown name is CLCNN_ERR_NOT_FOUND. */
 CLCNN_API clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *config);
 CLCNN_API clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *config, uint64_t seed,
                                           clcnn_graph **graph);

@@ -10,7 +10,9 @@ mirrored in tests/ref/detinit.c; any change must be made in both):
   2-D (linear weight)        (2u - 1) * sqrt(3 / fan_in)
   *.running_mean             (u - 0.5) * 0.2
   *.running_var              0.5 + u
-  1-D *.weight (batch norm)  0.25 + 0.5 u   (gammas below 1 keep deep residual sums bounded)
+  1-D *.weight (batch norm)  (0.25 + 0.5 u) * bn_gain   (bn_gain 1 by default: gammas below 1
+                             keep deep residual sums bounded; a network whose blocks mostly do not
+                             add their input, MobileNetV2, needs a gain, or images fade out in it)
   1-D *.bias                 (u - 0.5) * 0.2
 
 u = (z >> 40) / 2^24 in [0, 1), values computed in double and rounded to float32.
@@ -41,7 +43,7 @@ def uniform(name, count, seed=0):
     return (z >> np.uint64(40)).astype(np.float64) / 16777216.0
 
 
-def values(name, shape, seed=0):
+def values(name, shape, seed=0, bn_gain=1.0):
     """The float32 array for tensor `name` of `shape`."""
     count = int(np.prod(shape)) if len(shape) else 1
     u = uniform(name, count, seed)
@@ -54,20 +56,20 @@ def values(name, shape, seed=0):
     elif name.endswith("running_var"):
         v = 0.5 + u
     elif name.endswith("weight"):
-        v = 0.25 + 0.5 * u
+        v = (0.25 + 0.5 * u) * bn_gain
     else:
         v = (u - 0.5) * 0.2
     return v.astype(np.float32).reshape(shape)
 
 
-def fill_model(model, seed=0):
+def fill_model(model, seed=0, bn_gain=1.0):
     """Overwrite every float tensor of a torch model's state_dict with values()."""
     import torch
     state = model.state_dict()
     with torch.no_grad():
         for name, t in state.items():
             if t.is_floating_point():
-                t.copy_(torch.from_numpy(values(name, tuple(t.shape), seed)))
+                t.copy_(torch.from_numpy(values(name, tuple(t.shape), seed, bn_gain)))
     return model
 
 

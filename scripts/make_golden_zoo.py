@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """make_golden_zoo.py: golden logits of whole zoo networks, for tests/test_zoo.c.
 
-For resnet18, resnet50, seresnet50, resnet101 and compact (10 classes, batch 2), builds the
-network in PyTorch exactly as clcnn_resnet_build() lays it out (torchvision's own resnetN;
-the SE and compact nets below on torchvision's blocks), fills every float tensor of its
+For resnet18, resnet50, seresnet50, resnet101, compact and mobilenet_v2 (10 classes, batch 2),
+builds the network in PyTorch exactly as clcnn_resnet_build() lays it out (torchvision's own
+resnetN and mobilenet_v2; the SE and compact nets below on torchvision's blocks), fills every float tensor of its
 state_dict with scripts/detinit.py's name-keyed values, runs it in eval mode on
 detinit.image("ARCH.input", [2, 3, S, S], SEED) and writes tests/golden/zoo_ARCH.safetensors
 holding only "logits" [2, 10] (F32). The C test regenerates the same weights and input with
 tests/ref/detinit.c, so no weights are committed. __metadata__ (all strings):
   arch, classes, size, batch, seed, input   what to build and feed
+  bn_gain      detinit's batch-norm gain (BN_GAINS), where it is not 1
   parameters   trainable parameters of the torch model (sum of numel of parameters())
   tensors      float tensors in its state_dict (parameters and running statistics)
   names_fnv1a64  FNV-1a 64 (hex) of the lines "NAME D0xD1x...\\n" of those tensors, in
@@ -19,7 +20,7 @@ the two images giving nearly the same logits).
 
 Also the models for scripts/check_torch_load.py: build_model(arch, classes, head_hidden).
 Needs Debian's python3-torch and python3-torchvision (run with /usr/bin/python3).
-usage: /usr/bin/python3 scripts/make_golden_zoo.py [OUT_DIR]
+usage: /usr/bin/python3 scripts/make_golden_zoo.py [OUT_DIR] [ARCH...]   (default: every golden)
        /usr/bin/python3 scripts/make_golden_zoo.py --names ARCH [CLASSES]   (list the tensors)
 """
 import os
@@ -36,7 +37,12 @@ from make_golden import SqueezeExcite, se_width, write_safetensors  # noqa: E402
 
 CLASSES, BATCH, SEED = 10, 2, 4
 # (arch, input side): the big nets at 64x64, as the issue allows; resnet18 and compact at 96.
-GOLDENS = (("resnet18", 96), ("resnet50", 64), ("seresnet50", 64), ("resnet101", 64), ("compact", 96))
+GOLDENS = (("resnet18", 96), ("resnet50", 64), ("seresnet50", 64), ("resnet101", 64), ("compact", 96),
+           ("mobilenet_v2", 96))
+# detinit's batch-norm gain per network (1 unless named): with gammas of 0.25-0.75 the
+# images fade out over MobileNetV2's blocks, 16 of 17 of which do not add their input
+# (the two images' logits then differ by 2e-5 of their size); at 1.75 they differ by 0.19.
+BN_GAINS = {"mobilenet_v2": 1.75}
 LAYOUTS = {18: (BasicBlock, [2, 2, 2, 2]), 34: (BasicBlock, [3, 4, 6, 3]), 50: (Bottleneck, [3, 4, 6, 3]),
            101: (Bottleneck, [3, 4, 23, 3]), 152: (Bottleneck, [3, 8, 36, 3])}
 
@@ -87,6 +93,13 @@ def compact(se, classes):
 
 def build_model(arch, classes, head_hidden=0, head_dropout=0.2):
     """The torch twin of clcnn_resnet_config_for(arch) + clcnn_resnet_build()."""
+    if arch == "mobilenet_v2":
+        model = torchvision.models.mobilenet_v2(weights=None, num_classes=classes)
+        if head_hidden > 0:  # clcnn's MLP head after torchvision's dropout: classifier.0 ... classifier.4
+            model.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(model.last_channel, head_hidden),
+                                             nn.ReLU(inplace=True), nn.Dropout(head_dropout),
+                                             nn.Linear(head_hidden, classes))
+        return model
     if arch in ("compact", "secompact"):
         model = compact(arch == "secompact", classes)
     else:
@@ -128,7 +141,8 @@ def check_not_degenerate(arch, logits):
 
 def write_golden(out_dir, arch, size):
     model = build_model(arch, CLASSES)
-    detinit.fill_model(model, SEED)
+    bn_gain = BN_GAINS.get(arch, 1.0)
+    detinit.fill_model(model, SEED, bn_gain)
     model.eval()
     x = torch.from_numpy(detinit.image(f"{arch}.input", (BATCH, 3, size, size), SEED))
     with torch.no_grad():
@@ -142,6 +156,8 @@ def write_golden(out_dir, arch, size):
             "tensors": str(text.count("\n")), "names_fnv1a64": f"{detinit.fnv1a64(text):016x}",
             "made_by": "scripts/make_golden_zoo.py", "torch": torch.__version__,
             "torchvision": torchvision.__version__}
+    if bn_gain != 1.0:
+        meta["bn_gain"] = repr(bn_gain)
     write_safetensors(os.path.join(out_dir, f"zoo_{arch}.safetensors"), {"logits": logits}, meta)
     print(f"{arch} {size}x{size}: {meta['parameters']} parameters, {meta['tensors']} tensors; logits "
           f"spread {spread:.3f}, image difference {images:.3f} (of max |logit|); float32 vs float64 "
@@ -155,8 +171,10 @@ def main(argv):
     out_dir = argv[0] if argv else os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden")
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    wanted = argv[1:]
     for arch, size in GOLDENS:
-        write_golden(out_dir, arch, size)
+        if not wanted or arch in wanted:
+            write_golden(out_dir, arch, size)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 /* test_zoo.c: the model zoo against PyTorch.
  * - The compact nets: configuration, layer names and shapes at 96x96, SE variant, extra
  *   identity blocks, a bad stem kernel.
- * - Golden logits of resnet18, resnet50, seresnet50, resnet101 and compact: the graph is
+ * - MobileNetV2's layer names and shapes.
+ * - Golden logits of resnet18, resnet50, seresnet50, resnet101, compact and mobilenet_v2: the graph is
  *   filled with tests/ref/detinit's name-keyed weights, run in eval mode on detinit's
  *   input, and compared with PyTorch's logits from scripts/make_golden_zoo.py (which also
  *   records the torch model's parameter count and a hash of its tensor names and shapes).
@@ -220,6 +221,57 @@ static void test_zoo_compact_layers(void) {
     CHECK_STATUS(clcnn_resnet_config_for("compact2", 6, 96, &cfg), CLCNN_ERR_NOT_FOUND);
 }
 
+/* clcnn_graph_find_layer's answer for a module name (as --layer takes it). */
+static void expect_module(const clcnn_graph *g, const char *module, const char *layer) {
+    clcnn_layer_info l;
+    const int found = clcnn_graph_find_layer(g, module, &l);
+    CHECK(found >= 0 && !strcmp(l.name, layer), "module %s resolves to %s, want %s", module, found >= 0 ? l.name : "none",
+          layer);
+}
+
+/* MobileNetV2 at 96x96: torchvision's names and shapes, its module names resolve to the
+ * blocks' outputs, the blocks that keep their shape add their input, CAM's default layer
+ * is features.18, the MLP head follows torchvision's dropout, a bad family is refused. */
+static void test_zoo_mobilenet_v2_layers(void) {
+    clcnn_graph *g = build("mobilenet_v2", 5, 96, 0);
+    if (!g) return;
+    expect_layer(g, "features.0.0", "conv2d", 32, 48, 48);
+    expect_layer(g, "features.1.conv.0.0", "conv2d", 32, 48, 48); /* depthwise: no expansion in block 1 */
+    expect_module(g, "features.1", "features.1.conv.2"); /* a module names its last layer */
+    expect_layer(g, "features.2.conv.1.2", "relu6", 96, 24, 24);
+    expect_layer(g, "features.3", "add", 24, 24, 24);
+    expect_module(g, "features.14", "features.14.conv.3");
+    expect_layer(g, "features.14.conv.3", "batchnorm", 160, 3, 3);
+    expect_layer(g, "features.16", "add", 160, 3, 3);
+    expect_module(g, "features.17", "features.17.conv.3");
+    expect_module(g, "features.18", "features.18.2");
+    expect_layer(g, "features.18.2", "relu6", 1280, 3, 3);
+    expect_layer(g, "classifier.0", "dropout", 1280, 0, 0);
+    expect_layer(g, "classifier.1", "linear", 5, 0, 0);
+    const char *cam = clcnn_cam_default_layer(g);
+    CHECK(cam && !strcmp(cam, "features.18.2"), "CAM's default layer is %s, want features.18.2", cam ? cam : "none");
+    const clcnn_tensor *dw = clcnn_graph_param(g, "features.4.conv.1.0.weight");
+    CHECK(dw && clcnn_tensor_dim(dw, 0) == 144 && clcnn_tensor_dim(dw, 1) == 1, "features.4's depthwise weight");
+    CHECK(!clcnn_graph_param(g, "features.1.conv.3.weight"), "block 1 has a projection batch norm at conv.3");
+    clcnn_graph_destroy(g);
+
+    g = build("mobilenet_v2", 5, 96, 64);
+    if (g) {
+        expect_layer(g, "classifier.1", "linear", 64, 0, 0);
+        expect_layer(g, "classifier.2", "relu", 64, 0, 0);
+        expect_layer(g, "classifier.3", "dropout", 64, 0, 0);
+        expect_layer(g, "classifier.4", "linear", 5, 0, 0);
+    }
+    clcnn_graph_destroy(g);
+
+    clcnn_resnet_config cfg;
+    CHECK_OK(clcnn_resnet_config_for("mobilenet_v2", 5, 96, &cfg));
+    cfg.family = (clcnn_family)7;
+    g = NULL;
+    CHECK_STATUS(clcnn_resnet_build(g_ctx, &cfg, 1, &g), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(g == NULL && strstr(clcnn_last_error(g_ctx), "family 7"), "bad family: %s", clcnn_last_error(g_ctx));
+}
+
 /* ---- golden logits ---- */
 
 static int meta_int(const clcnn_weights *w, const char *key) {
@@ -238,6 +290,7 @@ static void golden(const char *arch) {
     if (!w) return;
     const int classes = meta_int(w, "classes"), size = meta_int(w, "size"), batch = meta_int(w, "batch");
     const int seed = meta_int(w, "seed"), tensors = meta_int(w, "tensors");
+    const char *gain = clcnn_weights_metadata(w, "bn_gain"); /* detinit's, where it is not 1 */
     const char *input = clcnn_weights_metadata(w, "input"), *params = clcnn_weights_metadata(w, "parameters");
     const char *hash = clcnn_weights_metadata(w, "names_fnv1a64");
     const clcnn_tensor *logits = clcnn_weights_get(w, "logits");
@@ -258,7 +311,7 @@ static void golden(const char *arch) {
     CHECK(trainable(g) == strtoull(params, NULL, 10), "%s: %zu trainable parameters, torch %s", arch, trainable(g),
           params);
     const double tb = now_s();
-    CHECK_OK(detinit_graph(g, (uint64_t)seed));
+    CHECK_OK(detinit_graph_gain(g, (uint64_t)seed, gain ? strtod(gain, NULL) : 1.0));
     const double t1 = now_s();
     got = run(g, input, batch, size, (uint64_t)seed, (size_t)classes, NULL);
     const double t2 = now_s();
@@ -299,6 +352,7 @@ static void test_zoo_golden_resnet50(void) { golden("resnet50"); }
 static void test_zoo_golden_seresnet50(void) { golden("seresnet50"); }
 static void test_zoo_golden_resnet101(void) { golden("resnet101"); }
 static void test_zoo_golden_compact(void) { golden("compact"); }
+static void test_zoo_golden_mobilenet_v2(void) { golden("mobilenet_v2"); }
 
 /* ---- files ---- */
 
@@ -411,7 +465,8 @@ static void torch_loads(const char *arch, int classes, int size, int head_hidden
     float *x = NULL, *logits = NULL;
     if (!g || !scratch_open(&s)) goto done;
     const double t0 = now_s();
-    CHECK_OK(detinit_graph(g, 5));
+    /* MobileNetV2's images fade out at detinit's usual gammas (make_golden_zoo.py's BN_GAINS) */
+    CHECK_OK(detinit_graph_gain(g, 5, strcmp(arch, "mobilenet_v2") ? 1.0 : 1.75));
     const double t1 = now_s();
     logits = run(g, "torch_load.input", 2, size, 5, (size_t)classes, &x);
     const double t2 = now_s();
@@ -446,6 +501,8 @@ done:
 static void test_zoo_torch_loads_resnet18(void) { torch_loads("resnet18", 10, 64, 0); }
 static void test_zoo_torch_loads_resnet18_mlp(void) { torch_loads("resnet18", 3, 64, 32); }
 static void test_zoo_torch_loads_seresnet50(void) { torch_loads("seresnet50", 10, 64, 0); }
+static void test_zoo_torch_loads_mobilenet_v2(void) { torch_loads("mobilenet_v2", 10, 64, 0); }
+static void test_zoo_torch_loads_mobilenet_v2_mlp(void) { torch_loads("mobilenet_v2", 3, 64, 32); }
 
 const test_case test_zoo_cases[] = {
     {"zoo_compact_layers", test_zoo_compact_layers},
@@ -454,9 +511,13 @@ const test_case test_zoo_cases[] = {
     {"zoo_golden_seresnet50", test_zoo_golden_seresnet50},
     {"zoo_golden_resnet101", test_zoo_golden_resnet101},
     {"zoo_golden_compact", test_zoo_golden_compact},
+    {"zoo_mobilenet_v2_layers", test_zoo_mobilenet_v2_layers},
+    {"zoo_golden_mobilenet_v2", test_zoo_golden_mobilenet_v2},
     {"zoo_save_load_save", test_zoo_save_load_save},
     {"zoo_torch_loads_resnet18", test_zoo_torch_loads_resnet18},
     {"zoo_torch_loads_resnet18_mlp", test_zoo_torch_loads_resnet18_mlp},
     {"zoo_torch_loads_seresnet50", test_zoo_torch_loads_seresnet50},
+    {"zoo_torch_loads_mobilenet_v2", test_zoo_torch_loads_mobilenet_v2},
+    {"zoo_torch_loads_mobilenet_v2_mlp", test_zoo_torch_loads_mobilenet_v2_mlp},
     {NULL, NULL},
 };

@@ -1,4 +1,5 @@
-/* zoo.c: ResNets and SE-ResNets built as graphs with torchvision's names, so that
+/* zoo.c: the zoo's architectures by name, and its ResNets and SE-ResNets built as graphs
+ * with torchvision's names (MobileNetV2: zoo_mobilenet.c), so that
  * torchvision state_dicts load by name and CAM layers are named as in PyTorch.
  * Every block's output layer is called layerS.B (the residual addition with its
  * ReLU); a block's Squeeze-and-Excitation module is layerS.B.se, applied after the
@@ -8,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "runtime/internal.h"
+#include "zoo_internal.h"
 
 /* max(8, C/16 rounded to the nearest multiple of 8); ties to even, as Python's round(). */
 static int se_width(int channels) {
@@ -68,19 +69,38 @@ static clcnn_status block(builder *b, const char *input, int cin, int planes, in
     return clcnn_graph_add(b->g, b->prefix, main_path, identity, CLCNN_ACT_RELU);
 }
 
-/* fc, or the MLP head named as torch's nn.Sequential(Linear, ReLU, Dropout, Linear). */
-static clcnn_status head(clcnn_graph *g, const clcnn_resnet_config *cfg) {
-    if (cfg->head_hidden <= 0) return clcnn_graph_linear(g, "fc", "avgpool", cfg->classes, 1);
+clcnn_status zoo_head(clcnn_graph *g, const clcnn_resnet_config *cfg, const char *module, const char *input,
+                      int dropout_first) {
+    char name[4][64], prev[64];
     clcnn_status st;
-    if ((st = clcnn_graph_linear(g, "fc.0", "avgpool", cfg->head_hidden, 1)) != CLCNN_OK ||
-        (st = clcnn_graph_activation(g, "fc.1", "fc.0", CLCNN_ACT_RELU)) != CLCNN_OK ||
-        (st = clcnn_graph_dropout(g, "fc.2", "fc.1", cfg->head_dropout)) != CLCNN_OK)
+    int i = 0;
+    snprintf(prev, sizeof prev, "%s", input);
+    if (dropout_first) {
+        snprintf(prev, sizeof prev, "%s.%d", module, i++);
+        if ((st = clcnn_graph_dropout(g, prev, input, 0.2f)) != CLCNN_OK) return st;
+    }
+    if (cfg->head_hidden <= 0) {
+        if (dropout_first) snprintf(name[0], sizeof name[0], "%s.%d", module, i);
+        else snprintf(name[0], sizeof name[0], "%s", module);
+        return clcnn_graph_linear(g, name[0], prev, cfg->classes, 1);
+    }
+    for (int k = 0; k < 4; k++) snprintf(name[k], sizeof name[k], "%s.%d", module, i + k);
+    if ((st = clcnn_graph_linear(g, name[0], prev, cfg->head_hidden, 1)) != CLCNN_OK ||
+        (st = clcnn_graph_activation(g, name[1], name[0], CLCNN_ACT_RELU)) != CLCNN_OK ||
+        (st = clcnn_graph_dropout(g, name[2], name[1], cfg->head_dropout)) != CLCNN_OK)
         return st;
-    return clcnn_graph_linear(g, "fc.3", "fc.2", cfg->classes, 1);
+    return clcnn_graph_linear(g, name[3], name[2], cfg->classes, 1);
 }
 
 static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *c) {
     static const char *op = "clcnn_resnet_build";
+    if (c->classes < 1 || c->in_channels < 1 || c->height < 1 || c->width < 1)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d classes, input [%d, %d, %d]", op, c->classes,
+                           c->in_channels, c->height, c->width);
+    if (c->family == CLCNN_FAMILY_MOBILENET_V2) return CLCNN_OK;
+    if (c->family != CLCNN_FAMILY_RESNET)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: family %d (0: ResNet, 1: MobileNetV2)", op,
+                           (int)c->family);
     if (c->stages < 1 || c->stages > 4)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d stages (1 to 4)", op, c->stages);
     for (int s = 0; s < c->stages; s++)
@@ -90,9 +110,6 @@ static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *
     if (c->stem_kernel != 0 && c->stem_kernel != 3 && c->stem_kernel != 7)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: stem_kernel %d (0 or 7: torchvision's stem, 3: compact)",
                            op, c->stem_kernel);
-    if (c->classes < 1 || c->in_channels < 1 || c->height < 1 || c->width < 1)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d classes, input [%d, %d, %d]", op, c->classes,
-                           c->in_channels, c->height, c->width);
     return CLCNN_OK;
 }
 
@@ -128,10 +145,12 @@ static int resnet_config(const char *arch, clcnn_resnet_config *cfg) {
 
 clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *cfg) {
     if (!arch || !cfg) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_config_for: NULL argument");
-    if (!resnet_config(arch, cfg) && !compact_config(arch, cfg))
+    if (!strcmp(arch, "mobilenet_v2"))
+        *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_MOBILENET_V2};
+    else if (!resnet_config(arch, cfg) && !compact_config(arch, cfg))
         return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
                            "unknown architecture %s (known: resnet18, resnet34, resnet50, resnet101, resnet152, "
-                           "seresnet18 ... seresnet152, compact, secompact)", arch);
+                           "seresnet18 ... seresnet152, compact, secompact, mobilenet_v2)", arch);
     cfg->classes = classes;
     cfg->in_channels = 3;
     cfg->height = cfg->width = size;
@@ -161,6 +180,7 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
     *out = NULL;
     clcnn_status st = check_config(ctx, cfg);
     if (st != CLCNN_OK) return st;
+    if (cfg->family == CLCNN_FAMILY_MOBILENET_V2) return zoo_mobilenet_v2_build(ctx, cfg, seed, out);
     builder b = {.cfg = cfg};
     if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g)) != CLCNN_OK) return st;
     const int width = cfg->stem_width > 0 ? cfg->stem_width : cfg->widths[0];
@@ -176,7 +196,7 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
             if ((st = block(&b, input, channels, cfg->widths[s], stride, &channels)) != CLCNN_OK) goto destroy_graph;
             snprintf(input, sizeof input, "%s", b.prefix);
         }
-    if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK || (st = head(b.g, cfg)) != CLCNN_OK)
+    if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK || (st = zoo_head(b.g, cfg, "fc", "avgpool", 0)) != CLCNN_OK)
         goto destroy_graph;
     *out = b.g;
     return CLCNN_OK;

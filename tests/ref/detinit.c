@@ -25,7 +25,7 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-void detinit_values(const char *name, int ndim, const int *shape, uint64_t seed, float *out) {
+static void values(const char *name, int ndim, const int *shape, uint64_t seed, double bn_gain, float *out) {
     size_t count = 1;
     for (int d = 0; d < ndim; d++) count *= (size_t)shape[d];
     const uint64_t key = fnv1a64(name) ^ seed;
@@ -36,10 +36,14 @@ void detinit_values(const char *name, int ndim, const int *shape, uint64_t seed,
         else if (ndim == 2) v = (2 * u - 1) * sqrt(3.0 / shape[1]);
         else if (ends_with(name, "running_mean")) v = (u - 0.5) * 0.2;
         else if (ends_with(name, "running_var")) v = 0.5 + u;
-        else if (ends_with(name, "weight")) v = 0.25 + 0.5 * u;
+        else if (ends_with(name, "weight")) v = (0.25 + 0.5 * u) * bn_gain;
         else v = (u - 0.5) * 0.2;
         out[i] = (float)v;
     }
+}
+
+void detinit_values(const char *name, int ndim, const int *shape, uint64_t seed, float *out) {
+    values(name, ndim, shape, seed, 1.0, out);
 }
 
 void detinit_image(const char *name, size_t n, uint64_t seed, float *out) {
@@ -47,7 +51,9 @@ void detinit_image(const char *name, size_t n, uint64_t seed, float *out) {
     for (size_t i = 0; i < n; i++) out[i] = (float)(uniform_at(key, i + 1) * 4 - 2);
 }
 
-clcnn_status detinit_graph(clcnn_graph *g, uint64_t seed) {
+clcnn_status detinit_graph(clcnn_graph *g, uint64_t seed) { return detinit_graph_gain(g, seed, 1.0); }
+
+clcnn_status detinit_graph_gain(clcnn_graph *g, uint64_t seed, double bn_gain) {
     for (int i = 0; i < clcnn_graph_param_count(g); i++) {
         clcnn_param_info p;
         clcnn_status st = clcnn_graph_param_info(g, i, &p);
@@ -57,7 +63,7 @@ clcnn_status detinit_graph(clcnn_graph *g, uint64_t seed) {
         const size_t n = clcnn_tensor_numel(p.value);
         float *host = malloc(n * sizeof *host);
         if (!host) return CLCNN_ERR_OUT_OF_MEMORY;
-        detinit_values(p.name, ndim, shape, seed, host);
+        values(p.name, ndim, shape, seed, bn_gain, host);
         st = clcnn_tensor_write(p.value, host, n);
         free(host);
         if (st != CLCNN_OK) return st;

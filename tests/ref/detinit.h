@@ -14,5 +14,7 @@ void detinit_values(const char *name, int ndim, const int *shape, uint64_t seed,
 void detinit_image(const char *name, size_t n, uint64_t seed, float *out);
 /* Fill every parameter and running statistic of g. */
 clcnn_status detinit_graph(clcnn_graph *g, uint64_t seed);
+/* The same with the batch norms' weights times bn_gain (detinit.py's bn_gain). */
+clcnn_status detinit_graph_gain(clcnn_graph *g, uint64_t seed, double bn_gain);
 
 #endif
