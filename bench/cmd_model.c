@@ -48,9 +48,12 @@ static clcnn_status setup(workload *w, const model_opts *o) {
     }
     if (o->mode == MODE_CAM) {
         clcnn_layer_info info;
-        w->cam = (clcnn_cam_params){.method = CLCNN_CAM_GRADCAM, .layer = "layer4"};
-        if (clcnn_graph_find_layer(w->g, "layer4", &info) < 0 || info.ndim != 3) {
-            fprintf(stderr, "%s model: %s has no layer4 with a spatial output to explain\n", PROG, o->arch);
+        /* the last stage (layer4 of a ResNet, features.18 of MobileNetV2), as clcnn cam's default */
+        const char *layer = clcnn_cam_default_layer(w->g);
+        w->cam = (clcnn_cam_params){.method = CLCNN_CAM_GRADCAM, .layer = layer};
+        if (!layer || clcnn_graph_find_layer(w->g, layer, &info) < 0 || info.ndim != 3) {
+            fprintf(stderr, "%s model: %s at %dx%d has no layer with a spatial output of at least 2x2 to explain\n",
+                    PROG, o->arch, o->size, o->size);
             return CLCNN_ERR_NOT_FOUND;
         }
         return clcnn_tensor_create(w->ctx, 3, (int[]){o->batch, info.shape[1], info.shape[2]}, &w->map);
@@ -67,7 +70,7 @@ static void teardown(workload *w) {
 }
 
 static const char *mode_words(model_mode m) {
-    return m == MODE_TRAIN ? "SGD training step" : m == MODE_CAM ? "Grad-CAM at layer4" : "inference";
+    return m == MODE_TRAIN ? "SGD training step" : m == MODE_CAM ? "Grad-CAM at the last stage" : "inference";
 }
 
 static int run(const model_opts *o, const bench_common *c) {
@@ -132,7 +135,7 @@ done:
 int bench_cmd_model(int argc, char **argv) {
     model_opts o = {NULL, "infer", 224, 1, 10, MODE_INFER};
     const opt_spec opts[] = {
-        {"--arch", OPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact"},
+        {"--arch", OPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact, mobilenet_v2"},
         {"--size", OPT_INT, &o.size, "S", "input height and width"},
         {"--batch", OPT_INT, &o.batch, "B", "images per iteration"},
         {"--mode", OPT_STRING, &o.mode_name, "M", "infer, train or cam"},
@@ -143,7 +146,8 @@ int bench_cmd_model(int argc, char **argv) {
         "Times a network built by the zoo (random weights, 1000 classes, input 0.5):\n"
         "  infer  a forward pass in evaluation mode\n"
         "  train  one SGD step (momentum 0.9): forward, cross-entropy, backward, update\n"
-        "  cam    one Grad-CAM per image at layer4 (clcnn_cam: forward, backward to layer4, map)\n"
+        "  cam    one Grad-CAM per image at the last stage, clcnn cam's default layer (layer4 of a\n"
+        "         ResNet; clcnn_cam: forward, backward to that layer, map)\n"
         "Prints the median, min and max milliseconds per iteration after one warm-up,\n"
         "images/s, and the first (cold) iteration with the set-up and kernel builds.",
         opts, 0, PROG};

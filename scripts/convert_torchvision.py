@@ -180,13 +180,18 @@ def clean_state_dict(state):
     return out
 
 
-def head_classes(state, head):
-    """Rows of the head's last linear layer: fc.weight, or the last fc.N.weight of an MLP head."""
-    if head == "fc" and "fc.weight" in state:
+HEAD_MODULES = {"mobilenet_v2": "classifier"}  # the classifier's module; fc for the ResNets
+
+
+def head_classes(state, head, arch):
+    """Rows of the head's last linear layer: fc.weight (classifier.1.weight for MobileNetV2),
+    or the last MODULE.N.weight of an MLP head."""
+    module = HEAD_MODULES.get(arch, "fc")
+    if head == "fc" and module == "fc" and "fc.weight" in state:
         return state["fc.weight"].shape[0]
-    linear = [n for n, t in state.items() if n.startswith("fc.") and n.endswith(".weight") and t.dim() == 2]
+    linear = [n for n, t in state.items() if n.startswith(module + ".") and n.endswith(".weight") and t.dim() == 2]
     if not linear:
-        raise ConvertError(f"no {'fc.weight' if head == 'fc' else 'fc.N.weight'} in the state_dict: give --classes")
+        raise ConvertError(f"no {module}.weight or {module}.N.weight in the state_dict: give --classes")
     return state[linear[-1]].shape[0]
 
 
@@ -200,7 +205,7 @@ def imagenet_categories():
 
 def to_safetensors(args):
     state = clean_state_dict(load_checkpoint(args.input, args.trust_pickle))
-    classes = args.classes if args.classes else head_classes(state, args.head)
+    classes = args.classes if args.classes else head_classes(state, args.head, args.arch)
     names = None
     if args.class_names:
         names = imagenet_categories() if args.class_names == "imagenet" else args.class_names.split(",")
@@ -333,8 +338,8 @@ def main(argv=None):
     p = sub.add_parser("to-safetensors", help="a PyTorch .pth state_dict to a clcnn safetensors file")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--arch", required=True, help="e.g. resnet50, seresnet50")
-    p.add_argument("--classes", type=int, help="default: the rows of fc.weight")
+    p.add_argument("--arch", required=True, help="e.g. resnet50, seresnet50, mobilenet_v2")
+    p.add_argument("--classes", type=int, help="default: the rows of the head's last linear layer")
     p.add_argument("--class-names", help="comma-separated names, or 'imagenet' (needs torchvision)")
     p.add_argument("--size", type=int, default=224, help="input side in pixels (default 224)")
     p.add_argument("--head", choices=("fc", "mlp"), default="fc")

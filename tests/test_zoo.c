@@ -397,6 +397,33 @@ static void save_with_meta(const clcnn_graph *g, const char *path, const char *a
     CHECK_OK(clcnn_graph_save(g, path, head_hidden ? 4 : 3, keys, values));
 }
 
+/* A MobileNetV2 file without clcnn's metadata (as torchvision's state_dict converts)
+ * opens with only its architecture given: classes and the MLP head's width come from
+ * classifier.1 (and classifier.4). */
+static void test_zoo_mobilenet_v2_head_from_shapes(void) {
+    scratch s;
+    if (!scratch_open(&s)) return;
+    static const struct {
+        int classes, hidden;
+    } cases[] = {{6, 0}, {3, 24}};
+    for (int i = 0; i < 2; i++) {
+        clcnn_graph *g = build("mobilenet_v2", cases[i].classes, 64, cases[i].hidden), *opened = NULL;
+        if (!g) break;
+        CHECK_OK(clcnn_graph_save(g, s.model, 0, NULL, NULL));
+        const clcnn_model_desc given = {.arch = "mobilenet_v2", .size = 64};
+        clcnn_model_desc d = {0};
+        CHECK_OK(clcnn_model_open(g_ctx, s.model, &given, &opened, &d));
+        CHECK(d.classes == cases[i].classes && d.head_hidden == cases[i].hidden,
+              "classes %d, hidden %d from the shapes; want %d, %d", d.classes, d.head_hidden, cases[i].classes,
+              cases[i].hidden);
+        CHECK(opened && clcnn_graph_param_count(opened) == clcnn_graph_param_count(g), "the opened network differs");
+        clcnn_model_desc_free(&d);
+        clcnn_graph_destroy(opened);
+        clcnn_graph_destroy(g);
+    }
+    tmptree_close(&s.t);
+}
+
 /* save -> load into a fresh graph -> save: the same bytes. */
 static void test_zoo_save_load_save(void) {
     scratch s;
@@ -513,6 +540,7 @@ const test_case test_zoo_cases[] = {
     {"zoo_golden_compact", test_zoo_golden_compact},
     {"zoo_mobilenet_v2_layers", test_zoo_mobilenet_v2_layers},
     {"zoo_golden_mobilenet_v2", test_zoo_golden_mobilenet_v2},
+    {"zoo_mobilenet_v2_head_from_shapes", test_zoo_mobilenet_v2_head_from_shapes},
     {"zoo_save_load_save", test_zoo_save_load_save},
     {"zoo_torch_loads_resnet18", test_zoo_torch_loads_resnet18},
     {"zoo_torch_loads_resnet18_mlp", test_zoo_torch_loads_resnet18_mlp},

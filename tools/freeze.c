@@ -2,6 +2,7 @@
  * exactly what the file supplied, so that new modules on a pretrained backbone (SE
  * blocks on a plain ResNet, a new head) train and the backbone stays as it was. */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "freeze.h"
@@ -74,6 +75,14 @@ static int each_prefix(const char *cmd, clcnn_graph *g, const char *option, cons
     return 0;
 }
 
+/* The module the classifier is in: the last layer's first name part (fc, classifier). */
+static void head_module(const clcnn_graph *g, char *out, size_t size) {
+    clcnn_layer_info last;
+    out[0] = 0;
+    if (clcnn_graph_layer(g, clcnn_graph_layer_count(g) - 1, &last) == CLCNN_OK)
+        snprintf(out, size, "%.*s", (int)strcspn(last.name, "."), last.name);
+}
+
 int tool_apply_freeze(const char *cmd, clcnn_graph *g, const unsigned char *supplied, const tool_freeze_opts *f) {
     clcnn_status st;
     if (f->freeze_backbone && supplied) {
@@ -81,7 +90,9 @@ int tool_apply_freeze(const char *cmd, clcnn_graph *g, const unsigned char *supp
             if (supplied[i] && (st = clcnn_graph_freeze(g, clcnn_graph_param_name(g, i), 1, NULL)) != CLCNN_OK)
                 return tool_fail_status(cmd, NULL, st);
     } else if (f->freeze_backbone) {
-        if ((st = clcnn_graph_freeze(g, "", 1, NULL)) != CLCNN_OK || (st = clcnn_graph_freeze(g, "fc", 0, NULL)) != CLCNN_OK)
+        char head[64];
+        head_module(g, head, sizeof head);
+        if ((st = clcnn_graph_freeze(g, "", 1, NULL)) != CLCNN_OK || (st = clcnn_graph_freeze(g, head, 0, NULL)) != CLCNN_OK)
             return tool_fail_status(cmd, NULL, st);
     }
     if (f->train_only) {

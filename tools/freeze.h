@@ -8,7 +8,7 @@
 #include "cli.h"
 
 typedef struct {
-    int freeze_backbone;    /* with init: freeze what init supplied; without: all but fc */
+    int freeze_backbone;    /* with init: freeze what init supplied; without: all but the head (fc, classifier) */
     const char *freeze;     /* PREFIX[,PREFIX...] to freeze, or NULL */
     const char *train_only; /* PREFIX[,PREFIX...]: freeze all else, or NULL */
 } tool_freeze_opts;

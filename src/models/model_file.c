@@ -85,16 +85,26 @@ done:
     return st;
 }
 
-/* Class count and MLP width from the head's shapes: fc.weight [classes, in], or
- * fc.0.weight [hidden, in] and fc.3.weight [classes, hidden]. */
+/* Class count and MLP width from the head's shapes: the ResNets' fc.weight [classes, in],
+ * or fc.0.weight [hidden, in] and fc.3.weight [classes, hidden]; MobileNetV2's
+ * classifier.1.weight, or classifier.1 and classifier.4 (zoo_head's names). */
 static void head_from_shapes(const clcnn_weights *w, clcnn_model_desc *d) {
-    const clcnn_tensor *fc = clcnn_weights_get(w, "fc.weight"), *fc0 = clcnn_weights_get(w, "fc.0.weight"),
-                       *fc3 = clcnn_weights_get(w, "fc.3.weight");
-    if (fc0 && fc3) {
-        if (d->head_hidden <= 0) d->head_hidden = clcnn_tensor_dim(fc0, 0);
-        if (d->classes <= 0) d->classes = clcnn_tensor_dim(fc3, 0);
-    } else if (fc && d->classes <= 0) {
-        d->classes = clcnn_tensor_dim(fc, 0);
+    static const struct {
+        const char *linear, *first, *last; /* the one linear layer; the MLP's first and last */
+    } heads[] = {{"fc.weight", "fc.0.weight", "fc.3.weight"},
+                 {"classifier.1.weight", "classifier.1.weight", "classifier.4.weight"}};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        const clcnn_tensor *linear = clcnn_weights_get(w, heads[i].linear), *first = clcnn_weights_get(w, heads[i].first),
+                           *last = clcnn_weights_get(w, heads[i].last);
+        if (first && last) {
+            if (d->head_hidden <= 0) d->head_hidden = clcnn_tensor_dim(first, 0);
+            if (d->classes <= 0) d->classes = clcnn_tensor_dim(last, 0);
+            return;
+        }
+        if (linear && d->classes <= 0) {
+            d->classes = clcnn_tensor_dim(linear, 0);
+            return;
+        }
     }
 }
 
