@@ -8,6 +8,8 @@ computes the same values in C), so only the maps are committed:
   tests/golden/cam_seresnet50.safetensors  torchvision resnet50 with a Squeeze-and-Excitation
                                            module in every bottleneck (after bn3, before the
                                            addition; layerS.B.se.fc1/fc2), 10 classes, 128x128
+  tests/golden/cam_mobilenet_v2.safetensors  torchvision mobilenet_v2, 10 classes, 128x128, at
+                                           features.18 and features.17, batch-norm gain 1.5
   tests/golden/cam_tiny.safetensors        make_golden.py's TinyResNet (basic blocks with SE),
                                            widths 8-16-32-64, 10 classes, 96x96: Score-CAM,
                                            which needs one forward pass per channel
@@ -22,7 +24,8 @@ mode, float32; the maps are computed from them in float64 by the formulas of
 docs/EXPLAIN.md (pytorch-grad-cam's, with the documented choices for EigenCAM's sign and
 Score-CAM's scores).
 Needs Debian's python3-torch and torchvision (run with /usr/bin/python3).
-usage: /usr/bin/python3 scripts/make_golden_cam.py [OUT_DIR]
+usage: /usr/bin/python3 scripts/make_golden_cam.py [OUT_DIR [NAME...]]   (NAME: resnet18, seresnet50, tiny,
+       mobilenet_v2; default all)
 """
 import os
 import sys
@@ -102,7 +105,7 @@ def capture(model, x, layers, classes):
             output.register_hook(lambda grad: grads.__setitem__(name, grad))
         return fn
 
-    handles = [getattr(model, name).register_forward_hook(hook(name)) for name in layers]
+    handles = [model.get_submodule(name).register_forward_hook(hook(name)) for name in layers]
     logits = model(x)
     for h in handles:
         h.remove()
@@ -138,10 +141,46 @@ def report(name, logits, cls):
     print(f"{name}: classes {cls}, argmax {logits.argmax(dim=1).tolist()}, top-2 margins {margin}")
 
 
-def golden(out_dir, name, model, size, layers, methods):
-    detinit.fill_model(model, 0)
+def kink_distance(model, x, layer):
+    """In float64, the smallest distance of a ReLU6 input to its kinks (0 and 6) among the
+    ReLU6s that run after `layer`, whose derivatives the gradient at `layer` passes through.
+    A float32 input that close to a kink can land on either side of it in PyTorch and in
+    clcnn, and one unit's gradient then differs entirely."""
+    model = model.double()
+    order, inputs = [], []
+
+    def mark(_module, _inputs, _output):
+        order.append(len(inputs))
+
+    def record(_module, args, _output):
+        inputs.append(args[0].detach().numpy().ravel())
+
+    relus = [m for m in model.modules() if isinstance(m, torch.nn.ReLU6)]
+    saved = [m.inplace for m in relus]
+    for m in relus:
+        m.inplace = False  # so that each hook sees its own input
+    handles = [m.register_forward_hook(record) for m in relus]
+    handles.append(model.get_submodule(layer).register_forward_hook(mark))
+    with torch.no_grad():
+        model(x.double())
+    for h in handles:
+        h.remove()
+    for m, inplace in zip(relus, saved):
+        m.inplace = inplace
+    model.float()
+    after = inputs[order[-1]:]
+    return min((np.minimum(np.abs(v), np.abs(v - 6)).min() for v in after), default=np.inf)
+
+
+def golden(out_dir, name, model, size, layers, methods, bn_gain=1.0, kink_margin=None):
+    detinit.fill_model(model, 0, bn_gain)
     model.eval()
     x = torch.from_numpy(detinit.image("cam_input", (2, 3, size, size), 0))
+    if kink_margin is not None:
+        for layer in layers:
+            d = kink_distance(model, x, layer)
+            print(f"{name} {layer}: ReLU6 inputs after it are at least {d:.2g} from 0 and 6")
+            assert d >= kink_margin, f"{name} {layer}: a ReLU6 input {d:.2g} from a kink (want {kink_margin:g})"
     logits, cls, ag = capture(model, x, layers, [TARGET0, -1])
     report(name, logits, cls)
     tensors = {"logits": logits, "classes": torch.tensor(cls, dtype=torch.float32)}
@@ -156,20 +195,38 @@ def golden(out_dir, name, model, size, layers, methods):
             tensors[f"{layer}.{m}"] = torch.from_numpy(maps[m].astype(np.float32))
             print(f"  {layer}.{m}: shape {list(maps[m].shape)}, max {maps[m].max():.4g}, "
                   f"nonzero {np.count_nonzero(maps[m])}")
-    write_safetensors(os.path.join(out_dir, f"cam_{name}.safetensors"), tensors,
-                      {"made_by": "scripts/make_golden_cam.py", "torch": torch.__version__})
+    meta = {"made_by": "scripts/make_golden_cam.py", "torch": torch.__version__}
+    if bn_gain != 1.0:
+        meta["bn_gain"] = repr(bn_gain)
+    write_safetensors(os.path.join(out_dir, f"cam_{name}.safetensors"), tensors, meta)
 
 
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "golden")
+    wanted = sys.argv[2:]  # names of the goldens to write (default: all)
     os.makedirs(out_dir, exist_ok=True)
     torch.set_num_threads(2)
     all_methods = GRAD_METHODS + ("eigencam",)
-    golden(out_dir, "resnet18", torchvision.models.resnet18(num_classes=CLASSES), 128, LAYERS, all_methods)
-    se50 = torchvision.models.resnet.ResNet(SEBottleneck, [3, 4, 6, 3], num_classes=CLASSES)
-    golden(out_dir, "seresnet50", se50, 128, LAYERS, all_methods)
-    golden(out_dir, "tiny", TinyResNet(widths=(8, 16, 32, 64), classes=CLASSES), 96, ("layer4",),
-           ("scorecam", "eigencam"))
+    goldens = {
+        "resnet18": lambda: golden(out_dir, "resnet18", torchvision.models.resnet18(num_classes=CLASSES), 128, LAYERS,
+                                   all_methods),
+        "seresnet50": lambda: golden(out_dir, "seresnet50",
+                                     torchvision.models.resnet.ResNet(SEBottleneck, [3, 4, 6, 3], num_classes=CLASSES),
+                                     128, LAYERS, all_methods),
+        "tiny": lambda: golden(out_dir, "tiny", TinyResNet(widths=(8, 16, 32, 64), classes=CLASSES), 96, ("layer4",),
+                               ("scorecam", "eigencam")),
+        # the last stage and the block before it (4x4 both), batch-norm gain 1.5 (as
+        # make_golden_zoo.py's BN_GAINS, the images fade out without one). Its ReLU6s are
+        # dense: below features.16 or so, some ReLU6 input always lies within float32's
+        # error of a kink, where clcnn and PyTorch (and PyTorch on 1 or 2 threads) may take
+        # different sides, so the layers are kept where no input is within 2e-5 of one.
+        "mobilenet_v2": lambda: golden(out_dir, "mobilenet_v2", torchvision.models.mobilenet_v2(num_classes=CLASSES),
+                                       128, ("features.18", "features.17"), all_methods, bn_gain=1.5,
+                                       kink_margin=2e-5),
+    }
+    for name, make in goldens.items():
+        if not wanted or name in wanted:
+            make()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
  *    CAM == Grad-CAM * h * w, Score-CAM against a host-driven computation, flat maps, the
  *    graph's mode left as found, errors;
  *  - golden maps of PyTorch (scripts/make_golden_cam.py) for ResNet-18 and SE-ResNet-50 with
- *    the deterministic weights of tests/ref/detinit.c, at layer4 and layer3, and Score-CAM
+ *    the deterministic weights of tests/ref/detinit.c, at layer4 and layer3 (MobileNetV2:
+ *    features.18 and features.17), and Score-CAM
  *    and EigenCAM on a small SE-ResNet;
  *  - deletion and insertion AUCs against forward passes made one by one. */
 #include <math.h>
@@ -455,8 +456,10 @@ static int golden_open(arena *a, golden_net *gn, const char *name, const clcnn_r
     const int S = cfg->height;
     float *xh = ar_floats(a, (size_t)GOLDEN_N * 3 * S * S);
     if (!xh || !CASE_OK(a, clcnn_weights_load(g_ctx, test_golden_path(file), &gn->gold)) ||
-        !CASE_OK(a, clcnn_resnet_build(g_ctx, cfg, 1, &gn->g)) || !CASE_OK(a, detinit_graph(gn->g, 0)))
+        !CASE_OK(a, clcnn_resnet_build(g_ctx, cfg, 1, &gn->g)))
         return 0;
+    const char *gain = clcnn_weights_metadata(gn->gold, "bn_gain"); /* detinit's, where it is not 1 */
+    if (!CASE_OK(a, detinit_graph_gain(gn->g, 0, gain ? strtod(gain, NULL) : 1.0))) return 0;
     detinit_image("cam_input", (size_t)GOLDEN_N * 3 * S * S, 0, xh);
     gn->x = ar_tensor(a, 4, (int[]){GOLDEN_N, 3, S, S}, xh);
     return gn->x != NULL;
@@ -499,16 +502,16 @@ static void golden_outputs(arena *a, const golden_net *gn, const float *probs, c
     }
 }
 
-/* Grad-CAM at layer4 end to end (the module name resolved as in PyTorch); then from that
- * forward pass, one backward pass per layer serves every gradient method and EigenCAM. */
-static void golden_resnet(const char *arch, int size) {
+/* Grad-CAM at layers[0] (the last stage: CAM's default layer) end to end, the module
+ * name resolved as in PyTorch; then from that forward pass, one backward pass per layer
+ * serves every gradient method and EigenCAM. */
+static void golden_maps(const char *arch, int size, const char *const layers[2]) {
     arena a = {0};
     golden_net gn = {0};
     clcnn_resnet_config cfg;
     ar_desc(&a, "%s golden maps", arch);
     CHECK_OK(clcnn_resnet_config_for(arch, GOLDEN_CLASSES, size, &cfg));
     if (test_failures() || !golden_open(&a, &gn, arch, &cfg)) goto done;
-    const char *layers[] = {"layer4", "layer3"};
     clcnn_layer_info info[2];
     for (int l = 0; l < 2; l++)
         CASE_CHECK(&a, clcnn_graph_find_layer(gn.g, layers[l], &info[l]) > 0, "%s: no %s", arch, layers[l]);
@@ -519,11 +522,11 @@ static void golden_resnet(const char *arch, int size) {
     int used[GOLDEN_N];
     const int hw4 = info[0].shape[1] * info[0].shape[2];
     clcnn_tensor *map4 = ar_tensor(&a, 3, (int[]){GOLDEN_N, info[0].shape[1], info[0].shape[2]}, NULL);
-    if (!map4 || !CASE_OK(&a, run_cam(gn.g, gn.x, CLCNN_CAM_GRADCAM, "layer4", 0, golden_targets, map4, probs, used)))
+    if (!map4 || !CASE_OK(&a, run_cam(gn.g, gn.x, CLCNN_CAM_GRADCAM, layers[0], 0, golden_targets, map4, probs, used)))
         goto done;
     golden_outputs(&a, &gn, probs, used);
-    const double e2e = golden_compare(&a, &gn, "layer4", "gradcam", read_tensor(&a, map4), hw4);
-    printf("    %s: clcnn_cam gradcam at layer4 (%s): relative error %.2g\n", arch, info[0].name, e2e);
+    const double e2e = golden_compare(&a, &gn, layers[0], "gradcam", read_tensor(&a, map4), hw4);
+    printf("    %s: clcnn_cam gradcam at %s (%s): relative error %.2g\n", arch, layers[0], info[0].name, e2e);
     for (int l = 0; l < 2; l++) {
         const int K = info[l].shape[0], h = info[l].shape[1], w = info[l].shape[2];
         float *A = NULL, *G = NULL;
@@ -551,8 +554,13 @@ done:
     ar_free(&a);
 }
 
-static void test_cam_golden_resnet18(void) { golden_resnet("resnet18", 128); }
-static void test_cam_golden_seresnet50(void) { golden_resnet("seresnet50", 128); }
+static const char *const resnet_layers[2] = {"layer4", "layer3"};
+static void test_cam_golden_resnet18(void) { golden_maps("resnet18", 128, resnet_layers); }
+static void test_cam_golden_seresnet50(void) { golden_maps("seresnet50", 128, resnet_layers); }
+static void test_cam_golden_mobilenet_v2(void) {
+    static const char *const layers[2] = {"features.18", "features.17"};
+    golden_maps("mobilenet_v2", 128, layers);
+}
 
 /* Score-CAM (64 channels: 128 masked passes) and EigenCAM end to end on make_golden.py's
  * TinyResNet with four stages. */
@@ -670,6 +678,7 @@ const test_case test_cam_cases[] = {
     {"cam_errors", test_cam_errors},
     {"cam_golden_resnet18", test_cam_golden_resnet18},
     {"cam_golden_seresnet50", test_cam_golden_seresnet50},
+    {"cam_golden_mobilenet_v2", test_cam_golden_mobilenet_v2},
     {"cam_golden_tiny", test_cam_golden_tiny},
     {"cam_deletion_insertion", test_cam_deletion_insertion},
     {NULL, NULL},
