@@ -494,6 +494,9 @@ CLCNN_API clcnn_status clcnn_graph_global_avg_pool(clcnn_graph *g, const char *n
 CLCNN_API clcnn_status clcnn_graph_linear(clcnn_graph *g, const char *name, const char *input, int out_features,
                                           int bias);
 CLCNN_API clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *input, float p);
+/* Set dropout layer NAME's rate p (0 <= p < 1) in a built graph, as torch's module.p = p:
+ * e.g. 0 to fine-tune without MobileNetV2's classifier.0. */
+CLCNN_API clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name, float p);
 /* Squeeze-and-Excitation with `reduced` hidden channels, parameters NAME.fc1.* and
  * NAME.fc2.* shaped as 1x1 convolutions; y = act(x * s + residual), residual NULL or
  * the name of a layer shaped as x; act as for clcnn_graph_add. */

@@ -231,7 +231,8 @@ static void expect_module(const clcnn_graph *g, const char *module, const char *
 
 /* MobileNetV2 at 96x96: torchvision's names and shapes, its module names resolve to the
  * blocks' outputs, the blocks that keep their shape add their input, CAM's default layer
- * is features.18, the MLP head follows torchvision's dropout, a bad family is refused. */
+ * is features.18, the MLP head follows torchvision's dropout, a bad family is refused;
+ * clcnn_graph_set_dropout's errors. */
 static void test_zoo_mobilenet_v2_layers(void) {
     clcnn_graph *g = build("mobilenet_v2", 5, 96, 0);
     if (!g) return;
@@ -253,6 +254,12 @@ static void test_zoo_mobilenet_v2_layers(void) {
     const clcnn_tensor *dw = clcnn_graph_param(g, "features.4.conv.1.0.weight");
     CHECK(dw && clcnn_tensor_dim(dw, 0) == 144 && clcnn_tensor_dim(dw, 1) == 1, "features.4's depthwise weight");
     CHECK(!clcnn_graph_param(g, "features.1.conv.3.weight"), "block 1 has a projection batch norm at conv.3");
+    /* clcnn_graph_set_dropout (train_mobilenet_v2_matches_pytorch relies on its effect) */
+    CHECK_OK(clcnn_graph_set_dropout(g, "classifier.0", 0.5f));
+    CHECK_STATUS(clcnn_graph_set_dropout(g, "classifier.1", 0.1f), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(clcnn_last_error(g_ctx), "classifier.1 is a linear, not a dropout"), "%s", clcnn_last_error(g_ctx));
+    CHECK_STATUS(clcnn_graph_set_dropout(g, "classifier.0", 1.0f), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_graph_set_dropout(g, "classifier.9", 0.1f), CLCNN_ERR_NOT_FOUND);
     clcnn_graph_destroy(g);
 
     g = build("mobilenet_v2", 5, 96, 64);
