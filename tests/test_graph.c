@@ -410,7 +410,66 @@ static void test_graph_mlp_head(void) {
     clcnn_graph_destroy(g);
 }
 
+/* A batch norm built with eps 1e-3 (EfficientNet's) uses it in evaluation, both folded
+ * into the convolution before it and on its own (CLCNN_FUSE=0), and in training on the
+ * batch's statistics; the variances are small enough that 1e-5 would miss by far. */
+static void test_graph_batchnorm_eps(void) {
+    enum { N = 2, C = 2, S = 3, HW = S * S };
+    const float eps = 1e-3f, gamma[C] = {1.5f, 0.5f}, beta[C] = {0.1f, -0.2f}, rmean[C] = {0.02f, -0.01f},
+                rvar[C] = {0.002f, 0.0005f}, eye[C * C] = {1, 0, 0, 1};
+    float x[N * C * HW], got[N * C * HW];
+    for (int i = 0; i < N * C * HW; i++) x[i] = 0.03f * (float)((i * 7) % 11 - 5) / 5.0f;
+    clcnn_tensor *xt = NULL;
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){N, C, S, S}, &xt));
+    if (xt) CHECK_OK(clcnn_tensor_write(xt, x, N * C * HW));
+    for (int mode = 0; mode < 3 && !test_failures(); mode++) { /* eval fused, eval unfused, training */
+        if (mode == 1) setenv("CLCNN_FUSE", "0", 1);
+        clcnn_graph *g = NULL;
+        CHECK_OK(clcnn_graph_create(g_ctx, C, S, S, 1, &g));
+        if (mode == 1) unsetenv("CLCNN_FUSE");
+        if (!g) break;
+        CHECK_OK(clcnn_graph_conv2d(g, "conv", "input", C, 1, 1, NULL, 0));
+        CHECK_OK(clcnn_graph_batchnorm_eps(g, "bn", "conv", eps));
+        CHECK_OK(clcnn_tensor_write(clcnn_graph_param(g, "conv.weight"), eye, C * C));
+        CHECK_OK(clcnn_tensor_write(clcnn_graph_param(g, "bn.weight"), gamma, C));
+        CHECK_OK(clcnn_tensor_write(clcnn_graph_param(g, "bn.bias"), beta, C));
+        CHECK_OK(clcnn_tensor_write(clcnn_graph_param(g, "bn.running_mean"), rmean, C));
+        CHECK_OK(clcnn_tensor_write(clcnn_graph_param(g, "bn.running_var"), rvar, C));
+        clcnn_graph_set_training(g, mode == 2);
+        const clcnn_tensor *out = NULL;
+        CHECK_OK(clcnn_graph_forward(g, xt, &out));
+        if (out) CHECK_OK(clcnn_tensor_read(out, got, N * C * HW));
+        for (int c = 0; c < C && out; c++) {
+            double mean = rmean[c], var = rvar[c];
+            if (mode == 2) { /* the batch's mean and biased variance */
+                double s = 0, s2 = 0;
+                for (int n = 0; n < N; n++)
+                    for (int i = 0; i < HW; i++) s += x[(n * C + c) * HW + i];
+                mean = s / (N * HW);
+                for (int n = 0; n < N; n++)
+                    for (int i = 0; i < HW; i++) s2 += pow(x[(n * C + c) * HW + i] - mean, 2);
+                var = s2 / (N * HW);
+            }
+            for (int n = 0; n < N; n++)
+                for (int i = 0; i < HW; i++) {
+                    const int k = (n * C + c) * HW + i;
+                    const double want = (x[k] - mean) / sqrt(var + eps) * gamma[c] + beta[c];
+                    CHECK(fabs(got[k] - want) <= 1e-5 * (1 + fabs(want)), "mode %d: y[%d] %.7g, want %.7g", mode, k,
+                          got[k], want);
+                }
+        }
+        clcnn_graph_destroy(g);
+    }
+    clcnn_graph *g = NULL;
+    CHECK_OK(clcnn_graph_create(g_ctx, C, S, S, 1, &g));
+    if (g) CHECK_STATUS(clcnn_graph_batchnorm_eps(g, "bn", "input", 0.0f), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(g && clcnn_graph_layer_count(g) == 1, "a refused batch norm was left in the graph");
+    clcnn_graph_destroy(g);
+    clcnn_tensor_destroy(xt);
+}
+
 const test_case test_graph_cases[] = {
+    {"graph_batchnorm_eps", test_graph_batchnorm_eps},
     {"graph_torchvision_layout", test_graph_torchvision_layout},
     {"graph_mlp_head", test_graph_mlp_head},
     {"graph_seresnet_matches_pytorch", test_graph_seresnet_matches_pytorch},

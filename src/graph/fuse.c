@@ -117,7 +117,7 @@ static clcnn_status refold(clcnn_graph *g, graph_layer *head) {
     head->fold_u = NULL;
     st = clcnn_batchnorm_fold(g->ctx, w, graph_layer_param(g, head, 1), graph_layer_param(g, bn, 0),
                               graph_layer_param(g, bn, 1), graph_layer_param(g, bn, 2), graph_layer_param(g, bn, 3),
-                              BN_EPS, head->fold_w, head->fold_b);
+                              bn->bn_eps, head->fold_w, head->fold_b);
     if (st != CLCNN_OK) return clcnn_error_prefix(g->ctx, st, "folding %s into %s", bn->name, head->name);
     head->fold_valid = 1;
     head->fold_epoch = g->param_epoch;
@@ -172,7 +172,7 @@ clcnn_status graph_materialize(const clcnn_graph *g, int i) {
     }
     if (l != head) { /* the batch norm, on its running statistics as the forward used */
         st = clcnn_batchnorm(g->ctx, head->y, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1),
-                             graph_layer_param(g, l, 2), graph_layer_param(g, l, 3), BN_EPS, l->y);
+                             graph_layer_param(g, l, 2), graph_layer_param(g, l, 3), l->bn_eps, l->y);
         if (st != CLCNN_OK) return clcnn_error_prefix(g->ctx, st, "computing the output of fused layer %s", l->name);
         l->stale = 0;
     }

@@ -27,7 +27,7 @@ typedef enum {
 } layer_kind;
 
 #define LAYER_MAX_PARAMS 4
-#define BN_EPS 1e-5f
+#define BN_EPS 1e-5f /* torch.nn.BatchNorm2d's default; clcnn_graph_batchnorm_eps sets another */
 #define BN_MOMENTUM 0.1f
 
 typedef struct {
@@ -50,6 +50,7 @@ typedef struct {
     clcnn_pool_params pool;
     clcnn_activation act;
     float drop_p;
+    float bn_eps;                  /* batch norm: added to the variance (1e-5 unless given) */
     /* per batch */
     clcnn_tensor *y, *dy;          /* output and the gradient with respect to it */
     clcnn_tensor *mean, *invstd;   /* batch norm: the statistics the forward used */

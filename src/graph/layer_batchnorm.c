@@ -13,8 +13,8 @@ static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
     clcnn_tensor *gamma = graph_layer_param(g, l, 0), *beta = graph_layer_param(g, l, 1);
     clcnn_tensor *mean = graph_layer_param(g, l, 2), *var = graph_layer_param(g, l, 3);
     if (graph_bn_uses_batch_stats(g, l))
-        return clcnn_batchnorm_train(g->ctx, x, gamma, beta, mean, var, BN_MOMENTUM, BN_EPS, l->y, l->mean, l->invstd);
-    return clcnn_batchnorm(g->ctx, x, gamma, beta, mean, var, BN_EPS, l->y);
+        return clcnn_batchnorm_train(g->ctx, x, gamma, beta, mean, var, BN_MOMENTUM, l->bn_eps, l->y, l->mean, l->invstd);
+    return clcnn_batchnorm(g->ctx, x, gamma, beta, mean, var, l->bn_eps, l->y);
 }
 
 clcnn_status graph_batchnorm_backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params,
@@ -24,7 +24,7 @@ clcnn_status graph_batchnorm_backward(clcnn_graph *g, graph_layer *l, const clcn
     const int batch_stats = graph_bn_uses_batch_stats(g, l);
     const clcnn_tensor *mean = batch_stats ? l->mean : graph_layer_param(g, l, 2);
     clcnn_status st = CLCNN_OK;
-    if (!batch_stats) st = clcnn_batchnorm_invstd(ctx, graph_layer_param(g, l, 3), BN_EPS, l->invstd);
+    if (!batch_stats) st = clcnn_batchnorm_invstd(ctx, graph_layer_param(g, l, 3), l->bn_eps, l->invstd);
     clcnn_tensor *dgamma = graph_grad_if(g, l, 0, with_params), *dbeta = graph_grad_if(g, l, 1, with_params);
     if (st == CLCNN_OK && (dgamma || dbeta || batch_stats || relu)) st = graph_input_values(g, l);
     if (st != CLCNN_OK || !(s->dx || dgamma || dbeta)) return st;
