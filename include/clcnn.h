@@ -272,6 +272,12 @@ CLCNN_API clcnn_status clcnn_linear(clcnn_context *ctx, const clcnn_tensor *x, c
 CLCNN_API clcnn_status clcnn_squeeze_excite(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
                                             const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
                                             const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y);
+/* The same with another activation than ReLU between fc1 and fc2 (inner; EfficientNet's
+ * is SiLU): s = sigmoid(W2 inner(W1 gap(x) + b1) + b2). */
+CLCNN_API clcnn_status clcnn_squeeze_excite_ex(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
+                                               const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
+                                               clcnn_activation inner, const clcnn_tensor *residual,
+                                               clcnn_activation act, clcnn_tensor *y);
 
 /* Softmax (or log-softmax) over the last axis. */
 CLCNN_API clcnn_status clcnn_softmax(clcnn_context *ctx, const clcnn_tensor *x, int log_softmax, clcnn_tensor *y);
@@ -365,6 +371,13 @@ CLCNN_API clcnn_status clcnn_squeeze_excite_backward(clcnn_context *ctx, const c
                                                      const clcnn_tensor *dz, clcnn_tensor *dx, int accumulate,
                                                      clcnn_tensor *dw1, clcnn_tensor *db1, clcnn_tensor *dw2,
                                                      clcnn_tensor *db2);
+/* The backward of clcnn_squeeze_excite_ex with the same inner activation. */
+CLCNN_API clcnn_status clcnn_squeeze_excite_ex_backward(clcnn_context *ctx, const clcnn_tensor *x,
+                                                        const clcnn_tensor *w1, const clcnn_tensor *b1,
+                                                        const clcnn_tensor *w2, const clcnn_tensor *b2,
+                                                        clcnn_activation inner, const clcnn_tensor *dz,
+                                                        clcnn_tensor *dx, int accumulate, clcnn_tensor *dw1,
+                                                        clcnn_tensor *db1, clcnn_tensor *dw2, clcnn_tensor *db2);
 
 /* Backward of clcnn_dropout with the same p and seed. */
 CLCNN_API clcnn_status clcnn_dropout_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
@@ -504,6 +517,10 @@ CLCNN_API clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name,
  * the name of a layer shaped as x; act as for clcnn_graph_add. */
 CLCNN_API clcnn_status clcnn_graph_squeeze_excite(clcnn_graph *g, const char *name, const char *input, int reduced,
                                                   const char *residual, clcnn_activation act);
+/* The same with another activation than ReLU between fc1 and fc2 (EfficientNet's SiLU). */
+CLCNN_API clcnn_status clcnn_graph_squeeze_excite_ex(clcnn_graph *g, const char *name, const char *input, int reduced,
+                                                     clcnn_activation inner, const char *residual,
+                                                     clcnn_activation act);
 
 typedef struct {
     const char *name;

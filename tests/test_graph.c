@@ -468,8 +468,59 @@ static void test_graph_batchnorm_eps(void) {
     clcnn_tensor_destroy(xt);
 }
 
+/* A Squeeze-and-Excitation layer with SiLU inside runs the _ex ops with it, forward and
+ * backward: the graph's output and input gradient equal the ops' called directly, and
+ * differ from ReLU's (the weights make some of fc1's outputs negative). */
+static void test_graph_squeeze_excite_inner(void) {
+    enum { N = 2, C = 6, S = 4, CR = 3 };
+    test_rng rng = {g_seed ^ 0x5E1u};
+    float x[N * C * S * S], dy[N * C * S * S], got[N * C * S * S], want[N * C * S * S];
+    for (int i = 0; i < N * C * S * S; i++) x[i] = test_rng_uniform(&rng, -1, 1), dy[i] = test_rng_uniform(&rng, -1, 1);
+    clcnn_graph *g = NULL;
+    clcnn_tensor *xt = NULL, *dyt = NULL, *y = NULL, *dx = NULL;
+    CHECK_OK(clcnn_graph_create(g_ctx, C, S, S, 3, &g));
+    if (!g) return;
+    CHECK_OK(clcnn_graph_squeeze_excite_ex(g, "se", "input", CR, CLCNN_ACT_SILU, NULL, CLCNN_ACT_NONE));
+    CHECK_STATUS(clcnn_graph_squeeze_excite_ex(g, "se2", "se", CR, (clcnn_activation)99, NULL, CLCNN_ACT_NONE),
+                 CLCNN_ERR_INVALID_ARGUMENT);
+    const int xs[4] = {N, C, S, S};
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &xt));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &dyt));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &y));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &dx));
+    if (test_failures()) goto done;
+    CHECK_OK(clcnn_tensor_write(xt, x, N * C * S * S));
+    CHECK_OK(clcnn_tensor_write(dyt, dy, N * C * S * S));
+    clcnn_graph_set_training(g, 1);
+    const clcnn_tensor *out = NULL, *gx = NULL;
+    CHECK_OK(clcnn_graph_forward(g, xt, &out));
+    CHECK_OK(clcnn_graph_backward_to(g, "input", dyt, &gx));
+    const clcnn_tensor *w1 = clcnn_graph_param(g, "se.fc1.weight"), *b1 = clcnn_graph_param(g, "se.fc1.bias"),
+                       *w2 = clcnn_graph_param(g, "se.fc2.weight"), *b2 = clcnn_graph_param(g, "se.fc2.bias");
+    for (int inner = 0; inner < 2 && out && gx; inner++) {
+        const clcnn_activation act = inner ? CLCNN_ACT_RELU : CLCNN_ACT_SILU;
+        CHECK_OK(clcnn_squeeze_excite_ex(g_ctx, xt, w1, b1, w2, b2, act, NULL, CLCNN_ACT_NONE, y));
+        CHECK_OK(clcnn_squeeze_excite_ex_backward(g_ctx, xt, w1, b1, w2, b2, act, dyt, dx, 0, NULL, NULL, NULL, NULL));
+        for (int pass = 0; pass < 2; pass++) {
+            CHECK_OK(clcnn_tensor_read(pass ? gx : out, got, N * C * S * S));
+            CHECK_OK(clcnn_tensor_read(pass ? dx : y, want, N * C * S * S));
+            double err = 0;
+            for (int i = 0; i < N * C * S * S; i++) err = fmax(err, fabs(got[i] - want[i]));
+            if (inner == 0) CHECK(err <= 1e-6, "%s: graph and op differ by %g", pass ? "dx" : "y", err);
+            else CHECK(err > 1e-4, "%s: the graph's SiLU SE gives ReLU's result (difference %g)", pass ? "dx" : "y", err);
+        }
+    }
+done:
+    clcnn_tensor_destroy(dx);
+    clcnn_tensor_destroy(y);
+    clcnn_tensor_destroy(dyt);
+    clcnn_tensor_destroy(xt);
+    clcnn_graph_destroy(g);
+}
+
 const test_case test_graph_cases[] = {
     {"graph_batchnorm_eps", test_graph_batchnorm_eps},
+    {"graph_squeeze_excite_inner", test_graph_squeeze_excite_inner},
     {"graph_torchvision_layout", test_graph_torchvision_layout},
     {"graph_mlp_head", test_graph_mlp_head},
     {"graph_seresnet_matches_pytorch", test_graph_seresnet_matches_pytorch},

@@ -51,6 +51,7 @@ typedef struct {
     clcnn_activation act;
     float drop_p;
     float bn_eps;                  /* batch norm: added to the variance (1e-5 unless given) */
+    clcnn_activation se_inner;     /* squeeze-excite: the activation between fc1 and fc2 */
     /* per batch */
     clcnn_tensor *y, *dy;          /* output and the gradient with respect to it */
     clcnn_tensor *mean, *invstd;   /* batch norm: the statistics the forward used */

@@ -1,5 +1,5 @@
 /* layer_squeeze_excite.c: the graph's Squeeze-and-Excitation module (fc1 and fc2,
- * weights and biases), with an optional residual (its second input) and activation
+ * weights and biases, and the activation between them), with an optional residual (its second input) and activation
  * after the scaling. */
 #include "graph/graph.h"
 
@@ -10,9 +10,9 @@ static const char *name(const graph_layer *l) {
 
 static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
     (void)index;
-    return clcnn_squeeze_excite(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0),
-                                graph_layer_param(g, l, 1), graph_layer_param(g, l, 2), graph_layer_param(g, l, 3),
-                                graph_input_of(g, l, 1), l->act, l->y);
+    return clcnn_squeeze_excite_ex(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0),
+                                   graph_layer_param(g, l, 1), graph_layer_param(g, l, 2), graph_layer_param(g, l, 3),
+                                   l->se_inner, graph_input_of(g, l, 1), l->act, l->y);
 }
 
 static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params, grad_sink s[2]) {
@@ -25,10 +25,10 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
     if (!any) return CLCNN_OK;
     if (s[1].to && s[1].to == s[0].to) s[0].accumulate = 1; /* residual and input are one tensor */
     if ((st = graph_input_values(g, l)) != CLCNN_OK) return st;
-    return clcnn_squeeze_excite_backward(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0),
-                                         graph_layer_param(g, l, 1), graph_layer_param(g, l, 2),
-                                         graph_layer_param(g, l, 3), dy, s[0].dx, s[0].accumulate, d[0], d[1], d[2],
-                                         d[3]);
+    return clcnn_squeeze_excite_ex_backward(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0),
+                                            graph_layer_param(g, l, 1), graph_layer_param(g, l, 2),
+                                            graph_layer_param(g, l, 3), l->se_inner, dy, s[0].dx, s[0].accumulate,
+                                            d[0], d[1], d[2], d[3]);
 }
 
 /* Its two small products, plus pooling, scaling and the residual per element. */

@@ -1,7 +1,8 @@
 /* se.c: Squeeze-and-Excitation: global average pool, two 1x1 convolutions (as linear
- * layers on [N, C]), sigmoid, and a per-channel scale fused with the residual add.
+ * layers on [N, C]) with an inner activation between them (ReLU in SE-ResNets, SiLU in
+ * EfficientNet), sigmoid, and a per-channel scale fused with the residual add.
  * The backward recomputes the squeeze from x and runs the chain in reverse: the scale
- * gradient sum_hw(dz * x) through the sigmoid (cl/se.cl), fc2, ReLU, fc1, and the
+ * gradient sum_hw(dz * x) through the sigmoid (cl/se.cl), fc2, the inner activation, fc1, and the
  * pool, whose gradient is fused with the direct path dz * s (cl/se.cl). */
 #include "ops/ops.h"
 
@@ -23,39 +24,59 @@ static clcnn_status check_se(clcnn_context *ctx, const char *op, const clcnn_ten
     return CLCNN_OK;
 }
 
-/* pooled [N, C] = gap(x), hidden [N, Cr] = relu(fc1(pooled)), scale [N, C] = sigmoid(fc2(hidden)). */
+/* pooled [N, C] = gap(x), hidden [N, Cr] = inner(fc1(pooled)), scale [N, C] =
+ * sigmoid(fc2(hidden)). An inner activation whose gradient needs its input (SiLU) keeps
+ * fc1's output in pre [N, Cr] (else pre is unused and may be NULL). */
 static clcnn_status squeeze(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1, const clcnn_tensor *b1,
-                            const clcnn_tensor *w2, const clcnn_tensor *b2, clcnn_tensor *pooled, clcnn_tensor *hidden,
-                            clcnn_tensor *scale) {
+                            const clcnn_tensor *w2, const clcnn_tensor *b2, clcnn_activation inner, clcnn_tensor *pooled,
+                            clcnn_tensor *pre, clcnn_tensor *hidden, clcnn_tensor *scale) {
     clcnn_status st;
-    if ((st = clcnn_global_avg_pool(ctx, x, pooled)) != CLCNN_OK ||
-        (st = clcnn_linear(ctx, pooled, w1, b1, CLCNN_ACT_RELU, hidden)) != CLCNN_OK)
-        return st;
-    return clcnn_linear(ctx, hidden, w2, b2, CLCNN_ACT_SIGMOID, scale);
+    if ((st = clcnn_global_avg_pool(ctx, x, pooled)) != CLCNN_OK) return st;
+    if (clcnn_activation_from_output(inner)) st = clcnn_linear(ctx, pooled, w1, b1, inner, hidden);
+    else if ((st = clcnn_linear(ctx, pooled, w1, b1, CLCNN_ACT_NONE, pre)) == CLCNN_OK)
+        st = clcnn_activate(ctx, pre, inner, hidden);
+    return st != CLCNN_OK ? st : clcnn_linear(ctx, hidden, w2, b2, CLCNN_ACT_SIGMOID, scale);
+}
+
+/* Checks what the forward and the backward share: the inner activation is one of the list. */
+static clcnn_status check_inner(clcnn_context *ctx, const char *op, clcnn_activation inner) {
+    if ((int)inner < 0 || inner >= CLCNN_ACT_COUNT)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: inner activation %d is not one of clcnn_activation's",
+                           op, (int)inner);
+    return CLCNN_OK;
 }
 
 clcnn_status clcnn_squeeze_excite(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
                                   const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
                                   const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y) {
+    return clcnn_squeeze_excite_ex(ctx, x, w1, b1, w2, b2, CLCNN_ACT_RELU, residual, act, y);
+}
+
+clcnn_status clcnn_squeeze_excite_ex(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
+                                     const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
+                                     clcnn_activation inner, const clcnn_tensor *residual, clcnn_activation act,
+                                     clcnn_tensor *y) {
     static const char *op = "clcnn_squeeze_excite";
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st;
     if ((st = check_se(ctx, op, x, w1, w2)) != CLCNN_OK ||
         (st = clcnn_check_same_shape(ctx, op, "input", x, "output", y)) != CLCNN_OK ||
-        (st = clcnn_check_activation(ctx, op, act)) != CLCNN_OK)
+        (st = check_inner(ctx, op, inner)) != CLCNN_OK || (st = clcnn_check_activation(ctx, op, act)) != CLCNN_OK)
         return st;
     if (residual && (st = clcnn_check_same_shape(ctx, op, "residual", residual, "input", x)) != CLCNN_OK) return st;
     const int N = x->shape[0], C = x->shape[1], Cr = w1->shape[0];
-    clcnn_tensor *pooled = NULL, *hidden = NULL, *scale = NULL;
+    clcnn_tensor *pooled = NULL, *pre = NULL, *hidden = NULL, *scale = NULL;
     if ((st = clcnn_scratch(ctx, 2, (int[]){N, C}, &pooled)) != CLCNN_OK ||
+        (!clcnn_activation_from_output(inner) && (st = clcnn_scratch(ctx, 2, (int[]){N, Cr}, &pre)) != CLCNN_OK) ||
         (st = clcnn_scratch(ctx, 2, (int[]){N, Cr}, &hidden)) != CLCNN_OK ||
         (st = clcnn_scratch(ctx, 2, (int[]){N, C}, &scale)) != CLCNN_OK)
         goto free_scratch;
-    if ((st = squeeze(ctx, x, w1, b1, w2, b2, pooled, hidden, scale)) != CLCNN_OK) goto free_scratch;
+    if ((st = squeeze(ctx, x, w1, b1, w2, b2, inner, pooled, pre, hidden, scale)) != CLCNN_OK) goto free_scratch;
     st = clcnn_channel_scale(ctx, x, scale, residual, act, y);
 free_scratch:
     clcnn_tensor_destroy(scale);
     clcnn_tensor_destroy(hidden);
+    clcnn_tensor_destroy(pre);
     clcnn_tensor_destroy(pooled);
     return st;
 }
@@ -93,17 +114,26 @@ static clcnn_status input_grad(clcnn_context *ctx, const clcnn_tensor *dz, const
 }
 
 /* The backward's scratch tensors, by role. */
-enum { T_POOLED, T_HIDDEN, T_SCALE, T_DS, T_DSPRE, T_DH, T_DHPRE, T_DPOOL, T_COUNT };
+enum { T_POOLED, T_PRE, T_HIDDEN, T_SCALE, T_DS, T_DSPRE, T_DH, T_DHPRE, T_DPOOL, T_COUNT };
 
 clcnn_status clcnn_squeeze_excite_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
                                            const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
                                            const clcnn_tensor *dz, clcnn_tensor *dx, int accumulate,
                                            clcnn_tensor *dw1, clcnn_tensor *db1, clcnn_tensor *dw2,
                                            clcnn_tensor *db2) {
+    return clcnn_squeeze_excite_ex_backward(ctx, x, w1, b1, w2, b2, CLCNN_ACT_RELU, dz, dx, accumulate, dw1, db1, dw2,
+                                            db2);
+}
+
+clcnn_status clcnn_squeeze_excite_ex_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
+                                              const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
+                                              clcnn_activation inner, const clcnn_tensor *dz, clcnn_tensor *dx,
+                                              int accumulate, clcnn_tensor *dw1, clcnn_tensor *db1, clcnn_tensor *dw2,
+                                              clcnn_tensor *db2) {
     static const char *op = "clcnn_squeeze_excite_backward";
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st;
-    if ((st = check_se(ctx, op, x, w1, w2)) != CLCNN_OK ||
+    if ((st = check_inner(ctx, op, inner)) != CLCNN_OK || (st = check_se(ctx, op, x, w1, w2)) != CLCNN_OK ||
         (st = clcnn_check_same_shape(ctx, op, "input", x, "dz", dz)) != CLCNN_OK ||
         (dx && (st = clcnn_check_same_shape(ctx, op, "input", x, "dx", dx)) != CLCNN_OK) ||
         (dw1 && (st = clcnn_check_same_shape(ctx, op, "fc1 weight", w1, "dw1", dw1)) != CLCNN_OK) ||
@@ -115,18 +145,20 @@ clcnn_status clcnn_squeeze_excite_backward(clcnn_context *ctx, const clcnn_tenso
     if ((!need_fc1 && !dw2 && !db2) || x->numel == 0) return CLCNN_OK;
 
     const int N = x->shape[0], C = x->shape[1], Cr = w1->shape[0];
-    const int width[T_COUNT] = {C, Cr, C, C, C, Cr, Cr, C};
+    const int width[T_COUNT] = {C, Cr, Cr, C, C, C, Cr, Cr, C};
+    const int keep_pre = !clcnn_activation_from_output(inner);
     clcnn_tensor *t[T_COUNT] = {NULL};
     for (int i = 0; i < T_COUNT; i++)
-        if ((i != T_DPOOL || dx) && (st = clcnn_scratch(ctx, 2, (int[]){N, width[i]}, &t[i])) != CLCNN_OK)
+        if ((i != T_DPOOL || dx) && (i != T_PRE || keep_pre) &&
+            (st = clcnn_scratch(ctx, 2, (int[]){N, width[i]}, &t[i])) != CLCNN_OK)
             goto free_scratch;
-    if ((st = squeeze(ctx, x, w1, b1, w2, b2, t[T_POOLED], t[T_HIDDEN], t[T_SCALE])) != CLCNN_OK ||
+    if ((st = squeeze(ctx, x, w1, b1, w2, b2, inner, t[T_POOLED], t[T_PRE], t[T_HIDDEN], t[T_SCALE])) != CLCNN_OK ||
         (st = scale_grad(ctx, dz, x, t[T_SCALE], t[T_DS], t[T_DSPRE])) != CLCNN_OK ||
         (st = clcnn_linear_backward(ctx, t[T_HIDDEN], w2, t[T_DSPRE], need_fc1 ? t[T_DH] : NULL, 0, dw2, db2)) !=
             CLCNN_OK)
         goto free_scratch;
     if (need_fc1 &&
-        ((st = clcnn_activate_backward(ctx, NULL, t[T_HIDDEN], CLCNN_ACT_RELU, t[T_DH], t[T_DHPRE], 0)) != CLCNN_OK ||
+        ((st = clcnn_activate_backward(ctx, t[T_PRE], t[T_HIDDEN], inner, t[T_DH], t[T_DHPRE], 0)) != CLCNN_OK ||
          (st = clcnn_linear_backward(ctx, t[T_POOLED], w1, t[T_DHPRE], t[T_DPOOL], 0, dw1, db1)) != CLCNN_OK))
         goto free_scratch;
     if (dx) st = input_grad(ctx, dz, t[T_SCALE], t[T_DPOOL], dx, accumulate);

@@ -165,7 +165,7 @@ void ref_linear(const float *x, int N, int K, const float *w, int M, const float
 }
 
 void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float *w1,
-                        const float *b1, const float *w2, const float *b2, int Cr,
+                        const float *b1, const float *w2, const float *b2, int Cr, int inner,
                         const float *residual, int act, float *y) {
     size_t S = (size_t)H * W;
     /* Kept in double end to end: the reference should not round between stages. */
@@ -181,7 +181,7 @@ void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float 
         for (int r = 0; r < Cr; r++) {
             double acc = b1 ? b1[r] : 0.0;
             for (int c = 0; c < C; c++) acc += (double)w1[(size_t)r * C + c] * pooled[c];
-            hidden[r] = acc > 0.0 ? acc : 0.0;
+            hidden[r] = act_d(inner, acc);
         }
         for (int c = 0; c < C; c++) {
             double acc = b2 ? b2[c] : 0.0;

@@ -1,5 +1,6 @@
 /* ref_grad_conv.c: see ref_grad_conv.h. */
 #include "ref_grad_conv.h"
+#include "ref_grad_eltwise.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,7 @@ void refd_linear(const double *x, int N, int K, const double *w, int M, const do
 }
 
 void refd_squeeze_excite(const double *x, int N, int C, int H, int W, const double *w1, const double *b1,
-                         const double *w2, const double *b2, int Cr, double *z) {
+                         const double *w2, const double *b2, int Cr, int inner, double *z) {
     const size_t S = (size_t)H * W;
     double *pooled = malloc((size_t)C * sizeof *pooled), *hidden = malloc((size_t)Cr * sizeof *hidden);
     double *s = malloc((size_t)C * sizeof *s);
@@ -88,7 +89,7 @@ void refd_squeeze_excite(const double *x, int N, int C, int H, int W, const doub
             pooled[c] = sum / (double)S;
         }
         refd_linear(pooled, 1, C, w1, Cr, b1, hidden);
-        for (int j = 0; j < Cr; j++) hidden[j] = hidden[j] > 0 ? hidden[j] : 0;
+        ref_grad_activate(hidden, (size_t)Cr, inner, hidden);
         refd_linear(hidden, 1, Cr, w2, C, b2, s);
         for (int c = 0; c < C; c++) {
             const double sc = 1.0 / (1.0 + exp(-s[c]));
