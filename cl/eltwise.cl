@@ -1,4 +1,5 @@
-/* eltwise.cl: elementwise activation, addition, per-channel scaling, their backward, dropout.
+/* eltwise.cl: elementwise activation, addition, per-channel scaling, their backward, dropout
+ * (and stochastic depth, dropout of whole samples).
  *
  * activate, add and activate_backward come from a program built with -DACT_FIXED=<the
  * activation> (eltwise.c): the activation is then a constant, its switch folds away, and
@@ -64,14 +65,16 @@ __kernel void activate_backward(__global const float *x, const int x_off, __glob
 }
 
 /* Training dropout, forward and backward alike: y = x * keep * scale (+ y when
- * accumulating). keep is 0 when the top 32 bits of splitmix64(key + (i + 1) * golden)
- * fall below threshold (= p * 2^32): integer arithmetic only, so the mask is the same
- * bit for bit on every device. */
+ * accumulating). keep is 0 when the top 32 bits of splitmix64(key + (j + 1) * golden)
+ * fall below threshold (= p * 2^32), j = i / group: integer arithmetic only, so the mask
+ * is the same bit for bit on every device. group is 1 for dropout, a sample's element
+ * count for stochastic depth (a whole sample kept or dropped). */
 __kernel void dropout(__global const float *x, const int x_off, __global float *y, const int y_off, const int total,
-                      const ulong key, const uint threshold, const float scale, const int accumulate) {
+                      const ulong key, const uint threshold, const float scale, const int accumulate,
+                      const int group) {
     const int i = get_global_id(0);
     if (i >= total) return;
-    ulong z = key + ((ulong)i + 1) * 0x9E3779B97F4A7C15ul;
+    ulong z = key + ((ulong)(i / group) + 1) * 0x9E3779B97F4A7C15ul;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ul;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBul;
     z ^= z >> 31;

@@ -382,6 +382,15 @@ CLCNN_API clcnn_status clcnn_squeeze_excite_ex_backward(clcnn_context *ctx, cons
 /* Backward of clcnn_dropout with the same p and seed. */
 CLCNN_API clcnn_status clcnn_dropout_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
                                               clcnn_tensor *dx, int accumulate);
+/* Stochastic depth (torchvision.ops.StochasticDepth, mode "row"), in training: each
+ * sample (index of the first dimension) of x is dropped whole with probability p, the
+ * kept ones scaled by 1 / (1 - p); 0 <= p < 1. The mask follows from seed and the sample
+ * index alone, as dropout's from seed and the element index. The backward with the same
+ * p and seed applies the same mask to dy. */
+CLCNN_API clcnn_status clcnn_stochastic_depth(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed,
+                                              clcnn_tensor *y);
+CLCNN_API clcnn_status clcnn_stochastic_depth_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p,
+                                                       uint64_t seed, clcnn_tensor *dx, int accumulate);
 
 /* Backward of clcnn_resize_bilinear: dy [N, C, OH, OW] -> dx [N, C, H, W]. */
 CLCNN_API clcnn_status clcnn_resize_bilinear_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx,
@@ -509,6 +518,10 @@ CLCNN_API clcnn_status clcnn_graph_global_avg_pool(clcnn_graph *g, const char *n
 CLCNN_API clcnn_status clcnn_graph_linear(clcnn_graph *g, const char *name, const char *input, int out_features,
                                           int bias);
 CLCNN_API clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *input, float p);
+/* Stochastic depth with rate p (0 <= p < 1) on a residual branch: in training each
+ * sample is dropped whole with probability p and the others scaled by 1 / (1 - p); the
+ * identity in evaluation (torchvision.ops.StochasticDepth(p, "row")). No parameters. */
+CLCNN_API clcnn_status clcnn_graph_stochastic_depth(clcnn_graph *g, const char *name, const char *input, float p);
 /* Set dropout layer NAME's rate p (0 <= p < 1) in a built graph, as torch's module.p = p:
  * e.g. 0 to fine-tune without MobileNetV2's classifier.0. */
 CLCNN_API clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name, float p);

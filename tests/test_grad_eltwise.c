@@ -18,6 +18,8 @@
  *   resize             atol 1e-6 (1 + T), rtol 1e-4 with T the number of output pixels
  *                      summed per input pixel (float rounding grows with the sum);
  *   dropout            exact mask, kept values within 1 ulp of x / (1 - p).
+ *   stochastic depth   dropout's mask per sample, kept samples within 1 ulp of x / (1 - p);
+ *                      the backward applies the same mask (the op is linear: FD is that).
  */
 #include <math.h>
 #include <string.h>
@@ -560,6 +562,62 @@ static void test_dropout_backward(void) {
     ar_free(&a);
 }
 
+/* ------------------------------------------------------ stochastic depth -- */
+
+/* Forward over many samples of odd size for several p: every sample is kept whole
+ * (x / (1 - p), within an ulp) or dropped whole, as the documented mask of its sample
+ * index (host_keep with the sample as index) says; the dropped fraction is p within 6
+ * standard deviations; the backward with the same seed applies the same mask, adding
+ * when asked; p 0 is the identity; errors. */
+static void test_stochastic_depth(void) {
+    test_rng rng = {g_seed ^ 0x5D5Dull};
+    const int samples = test_cap(3001, 301); /* 301 on a checking device */
+    const int shape[4] = {samples, 3, 2, 5};
+    const size_t n = numel(4, shape), per = n / (size_t)samples;
+    const float ps[] = {0.0f, 0.2f, 0.5f};
+    arena a = {0};
+    ar_desc(&a, "stochastic_depth");
+    const float *x = ar_rand(&a, &rng, n, 0.5f, 2.0f), *dy0 = ar_rand(&a, &rng, n, -1.0f, 1.0f);
+    guarded *tx = ar_guarded(&a, 4, shape, x, NAN), *ty = ar_guarded(&a, 4, shape, NULL, NAN);
+    guarded *tdx = ar_guarded(&a, 4, shape, dy0, NAN);
+    if (a.bad) goto done;
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+        const float p = ps[k], scale = (float)(1.0 / (1.0 - (double)p));
+        const uint64_t seed = test_rng_next(&rng);
+        ar_desc(&a, "stochastic_depth p %g seed %llu", (double)p, (unsigned long long)seed);
+        const float *y = CASE_OK(&a, clcnn_stochastic_depth(g_ctx, tx->t, p, seed, ty->t)) ? ar_read(&a, ty) : NULL;
+        if (!y) continue;
+        size_t dropped = 0, split = 0, wrong_value = 0, wrong_mask = 0;
+        for (size_t s = 0; s < (size_t)samples; s++) {
+            const int kept = y[s * per] != 0.0f;
+            dropped += !kept;
+            wrong_mask += kept != host_keep(seed, p, s);
+            for (size_t i = s * per; i < (s + 1) * per; i++) {
+                split += (y[i] != 0.0f) != kept;
+                if (kept && fabsf(y[i] - x[i] * scale) > 1.2e-7f * fabsf(x[i] * scale)) wrong_value++;
+            }
+        }
+        const double frac = (double)dropped / samples, sd = sqrt((double)p * (1 - p) / samples);
+        CHECK(fabs(frac - p) <= 6 * sd + 1e-9, "p %g: dropped fraction %.4f of %d samples", (double)p, frac, samples);
+        CHECK(split == 0 && wrong_value == 0 && wrong_mask == 0,
+              "p %g: %zu values split from their sample, %zu kept values not x / (1 - p), %zu samples against the mask",
+              (double)p, split, wrong_value, wrong_mask);
+        /* backward: dx = dy0 + mask * dy with dy = x (so the expected values are y's) */
+        if (!CASE_OK(&a, clcnn_tensor_write(tdx->t, dy0, n)) ||
+            !CASE_OK(&a, clcnn_stochastic_depth_backward(g_ctx, tx->t, p, seed, tdx->t, 1)))
+            continue;
+        const float *dx = ar_read(&a, tdx);
+        size_t wrong_grad = 0;
+        for (size_t i = 0; dx && i < n; i++) wrong_grad += fabsf(dx[i] - (dy0[i] + y[i])) > 1e-6f * (1 + fabsf(dx[i]));
+        CHECK(dx && wrong_grad == 0, "p %g: %zu gradient values are not dy0 + mask * dy", (double)p, wrong_grad);
+    }
+    CHECK_STATUS(clcnn_stochastic_depth(g_ctx, tx->t, 1.0f, 1, ty->t), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_stochastic_depth_backward(g_ctx, tx->t, -0.5f, 1, ty->t, 0), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_stochastic_depth(NULL, tx->t, 0.5f, 1, ty->t), CLCNN_ERR_INVALID_ARGUMENT);
+done:
+    ar_free(&a);
+}
+
 /* --------------------------------------------------------------- resize -- */
 
 typedef struct {
@@ -640,6 +698,7 @@ const test_case test_grad_eltwise_cases[] = {
     {"global_avg_pool_backward", test_global_avg_pool_backward},
     {"dropout_train", test_dropout_train},
     {"dropout_backward", test_dropout_backward},
+    {"stochastic_depth", test_stochastic_depth},
     {"resize_bilinear_backward", test_resize_bilinear_backward},
     {NULL, NULL},
 };

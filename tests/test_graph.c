@@ -518,9 +518,61 @@ done:
     clcnn_graph_destroy(g);
 }
 
+/* A stochastic-depth layer: identity in evaluation; in training each sample's output
+ * is all zeros or x / (1 - p), with about p of 64 samples dropped, the backward passing
+ * the gradient through the same mask, and another mask on the next pass. */
+static void test_graph_stochastic_depth(void) {
+    enum { N = 64, C = 3, S = 2, PER = C * S * S, TOTAL = N * PER };
+    const float p = 0.5f, scale = 2.0f;
+    static float x[TOTAL], y[TOTAL], dx[TOTAL], first[TOTAL];
+    for (int i = 0; i < TOTAL; i++) x[i] = 0.5f + (float)(i % 7);
+    clcnn_graph *g = NULL;
+    clcnn_tensor *xt = NULL;
+    CHECK_OK(clcnn_graph_create(g_ctx, C, S, S, 5, &g));
+    if (!g) return;
+    CHECK_STATUS(clcnn_graph_stochastic_depth(g, "bad", "input", 1.0f), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_OK(clcnn_graph_stochastic_depth(g, "sd", "input", p));
+    clcnn_layer_info info;
+    CHECK(clcnn_graph_find_layer(g, "sd", &info) == 1 && !strcmp(info.kind, "stochastic_depth"), "listing: %s",
+          info.kind);
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){N, C, S, S}, &xt));
+    if (!xt) goto done;
+    CHECK_OK(clcnn_tensor_write(xt, x, TOTAL));
+    const clcnn_tensor *out = NULL, *grad = NULL;
+    CHECK_OK(clcnn_graph_forward(g, xt, &out)); /* evaluation: the identity */
+    if (out) CHECK_OK(clcnn_tensor_read(out, y, TOTAL));
+    CHECK(out && !memcmp(x, y, sizeof x), "evaluation mode changed the input");
+    clcnn_graph_set_training(g, 1);
+    int changed = 0;
+    for (int pass = 0; pass < 2 && !test_failures(); pass++) {
+        CHECK_OK(clcnn_graph_forward(g, xt, &out));
+        CHECK_OK(clcnn_graph_backward_to(g, "input", xt, &grad)); /* dy = x */
+        if (test_failures()) break;
+        CHECK_OK(clcnn_tensor_read(out, y, TOTAL));
+        CHECK_OK(clcnn_tensor_read(grad, dx, TOTAL));
+        int dropped = 0, bad = 0;
+        for (int n = 0; n < N; n++) {
+            const int kept = y[n * PER] != 0.0f;
+            dropped += !kept;
+            for (int i = n * PER; i < (n + 1) * PER; i++)
+                bad += y[i] != (kept ? x[i] * scale : 0.0f) || dx[i] != y[i];
+        }
+        CHECK(bad == 0, "pass %d: %d values are not the sample's x / (1 - p) or 0, or the gradient's mask differs",
+              pass, bad);
+        CHECK(dropped > 16 && dropped < 48, "pass %d: %d of %d samples dropped at p %g", pass, dropped, N, (double)p);
+        if (pass == 0) memcpy(first, y, sizeof y);
+        else changed = memcmp(first, y, sizeof y) != 0;
+    }
+    CHECK(changed, "two training passes drew the same mask");
+done:
+    clcnn_tensor_destroy(xt);
+    clcnn_graph_destroy(g);
+}
+
 const test_case test_graph_cases[] = {
     {"graph_batchnorm_eps", test_graph_batchnorm_eps},
     {"graph_squeeze_excite_inner", test_graph_squeeze_excite_inner},
+    {"graph_stochastic_depth", test_graph_stochastic_depth},
     {"graph_torchvision_layout", test_graph_torchvision_layout},
     {"graph_mlp_head", test_graph_mlp_head},
     {"graph_seresnet_matches_pytorch", test_graph_seresnet_matches_pytorch},

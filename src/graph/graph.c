@@ -280,6 +280,18 @@ clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *i
     return finish(g, l, st);
 }
 
+clcnn_status clcnn_graph_stochastic_depth(clcnn_graph *g, const char *name, const char *input, float p) {
+    static const char *op = "clcnn_graph_stochastic_depth";
+    graph_layer *l;
+    clcnn_status st = begin(g, op, LAYER_STOCHASTIC_DEPTH, name, input, NULL, &l);
+    if (st != CLCNN_OK) return st;
+    l->drop_p = p;
+    if (!(p >= 0.0f && p < 1.0f))
+        st = clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: rate %g is outside [0, 1)", op, name,
+                         (double)p);
+    return finish(g, l, st);
+}
+
 clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name, float p) {
     static const char *op = "clcnn_graph_set_dropout";
     if (!g || !name) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);

@@ -17,7 +17,8 @@
     X(GLOBAL_AVG_POOL, global_avg_pool)        \
     X(LINEAR, linear)                          \
     X(DROPOUT, dropout)                        \
-    X(SQUEEZE_EXCITE, squeeze_excite)
+    X(SQUEEZE_EXCITE, squeeze_excite)          \
+    X(STOCHASTIC_DEPTH, stochastic_depth)
 
 typedef enum {
 #define GRAPH_KIND_ENUM_(kind, file) LAYER_##kind,
@@ -49,13 +50,13 @@ typedef struct {
     clcnn_conv_params conv;
     clcnn_pool_params pool;
     clcnn_activation act;
-    float drop_p;
+    float drop_p;                  /* dropout, stochastic depth: the rate */
     float bn_eps;                  /* batch norm: added to the variance (1e-5 unless given) */
     clcnn_activation se_inner;     /* squeeze-excite: the activation between fc1 and fc2 */
     /* per batch */
     clcnn_tensor *y, *dy;          /* output and the gradient with respect to it */
     clcnn_tensor *mean, *invstd;   /* batch norm: the statistics the forward used */
-    uint64_t drop_seed;            /* dropout: this forward's mask */
+    uint64_t drop_seed;            /* dropout, stochastic depth: this forward's mask */
     int dy_valid;                  /* backward: dy holds a gradient this pass */
     int wants_dy;                  /* backward: some gradient is needed below this layer */
     /* evaluation-mode fusion (fuse.c): a chain is a convolution (its head), optionally
@@ -192,6 +193,10 @@ typedef struct {
 #define GRAPH_KIND_OPS_(kind, file) extern const graph_layer_ops graph_##file##_layer;
 GRAPH_LAYER_KINDS(GRAPH_KIND_OPS_)
 #undef GRAPH_KIND_OPS_
+/* The seed of a random mask for layer `layer` in this training pass (dropout,
+ * stochastic depth): reproducible from the graph's seed, different for every layer and
+ * step (layer_dropout.c). */
+uint64_t graph_mask_seed(const clcnn_graph *g, int layer);
 /* The operations of l's kind (graph.c). */
 const graph_layer_ops *graph_ops(const graph_layer *l);
 

@@ -7,9 +7,7 @@ static const char *name(const graph_layer *l) {
     return "dropout";
 }
 
-/* A mask seed per (graph seed, layer, training pass): reproducible, and different for
- * every layer and step. */
-static uint64_t mask_seed(const clcnn_graph *g, int layer) {
+uint64_t graph_mask_seed(const clcnn_graph *g, int layer) {
     uint64_t z = g->seed ^ ((uint64_t)layer << 40) ^ (g->forwards * 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
     return z ^ (z >> 29);
@@ -18,7 +16,7 @@ static uint64_t mask_seed(const clcnn_graph *g, int layer) {
 static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
     const clcnn_tensor *x = graph_input_of(g, l, 0);
     if (!g->training || l->drop_p == 0.0f) return clcnn_dropout_inference(g->ctx, x, l->y);
-    l->drop_seed = mask_seed(g, index);
+    l->drop_seed = graph_mask_seed(g, index);
     return clcnn_dropout(g->ctx, x, l->drop_p, l->drop_seed, l->y);
 }
 

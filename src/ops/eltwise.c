@@ -143,11 +143,17 @@ clcnn_status clcnn_activate_backward(clcnn_context *ctx, const clcnn_tensor *x, 
 }
 
 /* out = in * keep(seed, i) / (1 - p) (+ out): training dropout's forward and backward. */
+/* Dropout's mask over `in`, one draw per element (per_sample 0) or per sample (the
+ * first dimension: stochastic depth). */
 static clcnn_status dropout_apply(clcnn_context *ctx, const char *op, const char *const names[2],
-                                  const clcnn_tensor *in, float p, uint64_t seed, clcnn_tensor *out, int accumulate) {
+                                  const clcnn_tensor *in, float p, uint64_t seed, clcnn_tensor *out, int accumulate,
+                                  int per_sample) {
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st = clcnn_check_same_shape(ctx, op, names[0], in, names[1], out);
     if (st != CLCNN_OK) return st;
+    if (per_sample && in->ndim < 1)
+        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: the %s has no sample dimension", op, names[0]);
+    const int group = per_sample && in->numel ? (int)(in->numel / (size_t)in->shape[0]) : 1;
     if (!(p >= 0.0f && p < 1.0f))
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: p = %g must be in [0, 1)", op, (double)p);
     /* Mix the seed once so that nearby seeds give unrelated masks. */
@@ -163,17 +169,30 @@ static clcnn_status dropout_apply(clcnn_context *ctx, const char *op, const char
                                {sizeof(cl_ulong), &(cl_ulong){key}},
                                {sizeof(cl_uint), &threshold},
                                KARG_FLOAT(scale),
-                               KARG_INT(accumulate != 0)};
+                               KARG_INT(accumulate != 0),
+                               KARG_INT(group > 0 ? group : 1)};
     return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), in->numel);
 }
 
 clcnn_status clcnn_dropout(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed, clcnn_tensor *y) {
     static const char *const names[2] = {"input", "output"};
-    return dropout_apply(ctx, "clcnn_dropout", names, x, p, seed, y, 0);
+    return dropout_apply(ctx, "clcnn_dropout", names, x, p, seed, y, 0, 0);
 }
 
 clcnn_status clcnn_dropout_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
                                     clcnn_tensor *dx, int accumulate) {
     static const char *const names[2] = {"dy", "dx"};
-    return dropout_apply(ctx, "clcnn_dropout_backward", names, dy, p, seed, dx, accumulate);
+    return dropout_apply(ctx, "clcnn_dropout_backward", names, dy, p, seed, dx, accumulate, 0);
+}
+
+clcnn_status clcnn_stochastic_depth(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed,
+                                    clcnn_tensor *y) {
+    static const char *const names[2] = {"input", "output"};
+    return dropout_apply(ctx, "clcnn_stochastic_depth", names, x, p, seed, y, 0, 1);
+}
+
+clcnn_status clcnn_stochastic_depth_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
+                                             clcnn_tensor *dx, int accumulate) {
+    static const char *const names[2] = {"dy", "dx"};
+    return dropout_apply(ctx, "clcnn_stochastic_depth_backward", names, dy, p, seed, dx, accumulate, 1);
 }
