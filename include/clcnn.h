@@ -502,8 +502,10 @@ CLCNN_API clcnn_status clcnn_graph_conv2d(clcnn_graph *g, const char *name, cons
                                           int kernel_h, int kernel_w, const clcnn_conv_params *params, int bias);
 /* Batch norm over channels (eps 1e-5, momentum 0.1, as torch.nn.BatchNorm2d). */
 CLCNN_API clcnn_status clcnn_graph_batchnorm(clcnn_graph *g, const char *name, const char *input);
-/* The same with another eps, 0 < eps < 1 (EfficientNet's are 1e-3). */
-CLCNN_API clcnn_status clcnn_graph_batchnorm_eps(clcnn_graph *g, const char *name, const char *input, float eps);
+/* The same with another eps (0 < eps < 1) and momentum (0 to 1): torchvision's
+ * EfficientNet-B5 to B7 use 1e-3 and 0.01. */
+CLCNN_API clcnn_status clcnn_graph_batchnorm_ex(clcnn_graph *g, const char *name, const char *input, float eps,
+                                                float momentum);
 CLCNN_API clcnn_status clcnn_graph_activation(clcnn_graph *g, const char *name, const char *input,
                                               clcnn_activation act);
 /* act(a + b); act is one whose gradient follows from its output (none, ReLU, ReLU6,

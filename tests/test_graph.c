@@ -410,12 +410,13 @@ static void test_graph_mlp_head(void) {
     clcnn_graph_destroy(g);
 }
 
-/* A batch norm built with eps 1e-3 (EfficientNet's) uses it in evaluation, both folded
- * into the convolution before it and on its own (CLCNN_FUSE=0), and in training on the
- * batch's statistics; the variances are small enough that 1e-5 would miss by far. */
-static void test_graph_batchnorm_eps(void) {
+/* A batch norm built with eps 1e-3 and momentum 0.01 (EfficientNet-B5's) uses them: eps
+ * in evaluation, both folded into the convolution before it and on its own (CLCNN_FUSE=0),
+ * and in training on the batch's statistics (the variances are small enough that 1e-5
+ * would miss by far); the momentum in the running statistics a training pass leaves. */
+static void test_graph_batchnorm_eps_momentum(void) {
     enum { N = 2, C = 2, S = 3, HW = S * S };
-    const float eps = 1e-3f, gamma[C] = {1.5f, 0.5f}, beta[C] = {0.1f, -0.2f}, rmean[C] = {0.02f, -0.01f},
+    const float eps = 1e-3f, momentum = 0.01f, gamma[C] = {1.5f, 0.5f}, beta[C] = {0.1f, -0.2f}, rmean[C] = {0.02f, -0.01f},
                 rvar[C] = {0.002f, 0.0005f}, eye[C * C] = {1, 0, 0, 1};
     float x[N * C * HW], got[N * C * HW];
     for (int i = 0; i < N * C * HW; i++) x[i] = 0.03f * (float)((i * 7) % 11 - 5) / 5.0f;
@@ -429,7 +430,7 @@ static void test_graph_batchnorm_eps(void) {
         if (mode == 1) unsetenv("CLCNN_FUSE");
         if (!g) break;
         CHECK_OK(clcnn_graph_conv2d(g, "conv", "input", C, 1, 1, NULL, 0));
-        CHECK_OK(clcnn_graph_batchnorm_eps(g, "bn", "conv", eps));
+        CHECK_OK(clcnn_graph_batchnorm_ex(g, "bn", "conv", eps, momentum));
         CHECK_OK(clcnn_tensor_write(clcnn_graph_param(g, "conv.weight"), eye, C * C));
         CHECK_OK(clcnn_tensor_write(clcnn_graph_param(g, "bn.weight"), gamma, C));
         CHECK_OK(clcnn_tensor_write(clcnn_graph_param(g, "bn.bias"), beta, C));
@@ -457,12 +458,22 @@ static void test_graph_batchnorm_eps(void) {
                     CHECK(fabs(got[k] - want) <= 1e-5 * (1 + fabs(want)), "mode %d: y[%d] %.7g, want %.7g", mode, k,
                           got[k], want);
                 }
+            if (mode == 2) { /* running mean (1 - m) r + m mean; running var with the unbiased variance */
+                float rm[C], rv[C];
+                CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g, "bn.running_mean"), rm, C));
+                CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g, "bn.running_var"), rv, C));
+                const double wm = (1 - momentum) * rmean[c] + momentum * mean,
+                             wv = (1 - momentum) * rvar[c] + momentum * var * (N * HW) / (N * HW - 1);
+                CHECK(fabs(rm[c] - wm) <= 1e-7 && fabs(rv[c] - wv) <= 1e-8, "channel %d: running mean %.8g var %.8g, "
+                      "want %.8g %.8g", c, rm[c], rv[c], wm, wv);
+            }
         }
         clcnn_graph_destroy(g);
     }
     clcnn_graph *g = NULL;
     CHECK_OK(clcnn_graph_create(g_ctx, C, S, S, 1, &g));
-    if (g) CHECK_STATUS(clcnn_graph_batchnorm_eps(g, "bn", "input", 0.0f), CLCNN_ERR_INVALID_ARGUMENT);
+    if (g) CHECK_STATUS(clcnn_graph_batchnorm_ex(g, "bn", "input", 0.0f, 0.1f), CLCNN_ERR_INVALID_ARGUMENT);
+    if (g) CHECK_STATUS(clcnn_graph_batchnorm_ex(g, "bn", "input", 1e-3f, 1.5f), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK(g && clcnn_graph_layer_count(g) == 1, "a refused batch norm was left in the graph");
     clcnn_graph_destroy(g);
     clcnn_tensor_destroy(xt);
@@ -570,7 +581,7 @@ done:
 }
 
 const test_case test_graph_cases[] = {
-    {"graph_batchnorm_eps", test_graph_batchnorm_eps},
+    {"graph_batchnorm_eps_momentum", test_graph_batchnorm_eps_momentum},
     {"graph_squeeze_excite_inner", test_graph_squeeze_excite_inner},
     {"graph_stochastic_depth", test_graph_stochastic_depth},
     {"graph_torchvision_layout", test_graph_torchvision_layout},

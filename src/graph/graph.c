@@ -170,18 +170,21 @@ clcnn_status clcnn_graph_conv2d(clcnn_graph *g, const char *name, const char *in
 }
 
 clcnn_status clcnn_graph_batchnorm(clcnn_graph *g, const char *name, const char *input) {
-    return clcnn_graph_batchnorm_eps(g, name, input, BN_EPS);
+    return clcnn_graph_batchnorm_ex(g, name, input, BN_EPS, BN_MOMENTUM);
 }
 
-clcnn_status clcnn_graph_batchnorm_eps(clcnn_graph *g, const char *name, const char *input, float eps) {
+clcnn_status clcnn_graph_batchnorm_ex(clcnn_graph *g, const char *name, const char *input, float eps,
+                                      float momentum) {
     static const char *op = "clcnn_graph_batchnorm";
     graph_layer *l;
     clcnn_status st = begin(g, op, LAYER_BATCHNORM, name, input, NULL, &l);
     if (st != CLCNN_OK) return st;
     l->bn_eps = eps;
-    if (!(eps > 0.0f && eps < 1.0f))
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: eps %g is outside (0, 1)", op,
-                                        name, (double)eps));
+    l->bn_momentum = momentum;
+    if (!(eps > 0.0f && eps < 1.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
+        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                                        "%s: layer %s: eps %g (0 to 1, both excluded) or momentum %g (0 to 1)", op,
+                                        name, (double)eps, (double)momentum));
     const int c = l->shape[0];
     if ((st = graph_add_param(g, l, "weight", 1, &c, 1, 1.0f, PARAM_INIT_CONST)) != CLCNN_OK ||
         (st = graph_add_param(g, l, "bias", 1, &c, 1, 0.0f, PARAM_INIT_CONST)) != CLCNN_OK ||

@@ -28,7 +28,7 @@ typedef enum {
 } layer_kind;
 
 #define LAYER_MAX_PARAMS 4
-#define BN_EPS 1e-5f /* torch.nn.BatchNorm2d's default; clcnn_graph_batchnorm_eps sets another */
+#define BN_EPS 1e-5f /* torch.nn.BatchNorm2d's defaults; clcnn_graph_batchnorm_ex sets others */
 #define BN_MOMENTUM 0.1f
 
 typedef struct {
@@ -51,7 +51,7 @@ typedef struct {
     clcnn_pool_params pool;
     clcnn_activation act;
     float drop_p;                  /* dropout, stochastic depth: the rate */
-    float bn_eps;                  /* batch norm: added to the variance (1e-5 unless given) */
+    float bn_eps, bn_momentum;     /* batch norm: added to the variance; the running statistics' rate */
     clcnn_activation se_inner;     /* squeeze-excite: the activation between fc1 and fc2 */
     /* per batch */
     clcnn_tensor *y, *dy;          /* output and the gradient with respect to it */

@@ -13,7 +13,7 @@ static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
     clcnn_tensor *gamma = graph_layer_param(g, l, 0), *beta = graph_layer_param(g, l, 1);
     clcnn_tensor *mean = graph_layer_param(g, l, 2), *var = graph_layer_param(g, l, 3);
     if (graph_bn_uses_batch_stats(g, l))
-        return clcnn_batchnorm_train(g->ctx, x, gamma, beta, mean, var, BN_MOMENTUM, l->bn_eps, l->y, l->mean, l->invstd);
+        return clcnn_batchnorm_train(g->ctx, x, gamma, beta, mean, var, l->bn_momentum, l->bn_eps, l->y, l->mean, l->invstd);
     return clcnn_batchnorm(g->ctx, x, gamma, beta, mean, var, l->bn_eps, l->y);
 }
 
