@@ -671,16 +671,21 @@ CLCNN_API clcnn_status clcnn_model_forward(clcnn_model *model, const clcnn_tenso
 /* The zoo's families of networks (clcnn_resnet_config's family). */
 typedef enum {
     CLCNN_FAMILY_RESNET = 0,      /* ResNets, SE-ResNets and the compact nets: the fields below */
-    CLCNN_FAMILY_MOBILENET_V2 = 1 /* torchvision's mobilenet_v2 (width 1.0); of the fields below
-                                     only classes, the input and the head apply */
+    CLCNN_FAMILY_MOBILENET_V2 = 1, /* torchvision's mobilenet_v2 (width 1.0); of the fields below
+                                      only classes, the input and the head apply */
+    CLCNN_FAMILY_EFFICIENTNET = 2  /* torchvision's efficientnet_bN, N = variant; likewise */
 } clcnn_family;
 
 /* A network of the zoo built as a graph with torchvision's layer names, trainable.
  * ResNets: conv1, bn1, relu, maxpool, layerS.B.{conv1,bn1,...,downsample.0,downsample.1,se},
  * avgpool, fc. MobileNetV2: features.0 ... features.18 (features.N.conv.M inside the
  * inverted residual blocks, each block's output at features.N), avgpool, classifier.0
- * (dropout 0.2) and classifier.1. The config started as the ResNets' (hence its name);
- * family picks the network. */
+ * (dropout 0.2) and classifier.1. EfficientNet: features.0 (stem), features.1 ...
+ * features.7 (stages of MBConv blocks features.S.B, with block.M inside: expansion,
+ * depthwise, squeeze-excitation, projection; stochastic_depth and the addition, named
+ * features.S.B, where the block keeps its shape), features.8, avgpool, classifier.0
+ * (dropout 0.2 to 0.5) and classifier.1. The config started as the ResNets' (hence its
+ * name); family picks the network. */
 typedef struct {
     int bottleneck;    /* 0: basic blocks (ResNet-18/34), 1: bottlenecks, expansion 4 */
     int stages;        /* 1..4 */
@@ -701,6 +706,7 @@ typedef struct {
                           maxpool; 3: a 3x3 stride-2 conv1 + bn1 + relu without the pooling (the
                           compact nets for small images) */
     clcnn_family family; /* 0: a ResNet */
+    int variant;         /* EfficientNet: 0 to 7 for B0 to B7 */
 } clcnn_resnet_config;
 
 /* The configuration of a named architecture, torchvision's layouts: resnet18, resnet34
@@ -710,8 +716,9 @@ typedef struct {
  * `secompact` are the small residual nets for small images (96x96) and quick CPU
  * training: a 3x3 stride-2 stem of 24 channels, basic blocks 1-1-1-1 of widths
  * 24-48-96-192 (each stage a convolution block; its identity blocks are the other
- * entries of blocks[] when raised). `mobilenet_v2` is torchvision's MobileNetV2. The
- * head is fc (classifier.1 for MobileNetV2); set head_hidden for the MLP head. An
+ * entries of blocks[] when raised). `mobilenet_v2` is torchvision's MobileNetV2,
+ * `efficientnet_b0` ... `efficientnet_b7` its EfficientNets. The head is fc
+ * (classifier.1 for MobileNetV2 and EfficientNet); set head_hidden for the MLP head. An
  * unknown name is CLCNN_ERR_NOT_FOUND. */
 CLCNN_API clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *config);
 CLCNN_API clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *config, uint64_t seed,

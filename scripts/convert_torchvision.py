@@ -180,7 +180,8 @@ def clean_state_dict(state):
     return out
 
 
-HEAD_MODULES = {"mobilenet_v2": "classifier"}  # the classifier's module; fc for the ResNets
+# the classifier's module: fc for the ResNets, classifier for MobileNetV2 and EfficientNet
+HEAD_MODULES = {"mobilenet_v2": "classifier", **{f"efficientnet_b{i}": "classifier" for i in range(8)}}
 
 
 def head_classes(state, head, arch):
@@ -338,7 +339,7 @@ def main(argv=None):
     p = sub.add_parser("to-safetensors", help="a PyTorch .pth state_dict to a clcnn safetensors file")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--arch", required=True, help="e.g. resnet50, seresnet50, mobilenet_v2")
+    p.add_argument("--arch", required=True, help="e.g. resnet50, seresnet50, mobilenet_v2, efficientnet_b0")
     p.add_argument("--classes", type=int, help="default: the rows of the head's last linear layer")
     p.add_argument("--class-names", help="comma-separated names, or 'imagenet' (needs torchvision)")
     p.add_argument("--size", type=int, default=224, help="input side in pixels (default 224)")

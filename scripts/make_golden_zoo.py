@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """make_golden_zoo.py: golden logits of whole zoo networks, for tests/test_zoo.c.
 
-For resnet18, resnet50, seresnet50, resnet101, compact and mobilenet_v2 (10 classes, batch 2),
-builds the network in PyTorch exactly as clcnn_resnet_build() lays it out (torchvision's own
-resnetN and mobilenet_v2; the SE and compact nets below on torchvision's blocks), fills every float tensor of its
+For resnet18, resnet50, seresnet50, resnet101, compact, mobilenet_v2 and efficientnet_b0 (10
+classes, batch 2), builds the network in PyTorch exactly as clcnn_resnet_build() lays it out
+(torchvision's own resnetN, mobilenet_v2 and efficientnet_bN; the SE and compact nets below on
+torchvision's blocks), fills every float tensor of its
 state_dict with scripts/detinit.py's name-keyed values, runs it in eval mode on
 detinit.image("ARCH.input", [2, 3, S, S], SEED) and writes tests/golden/zoo_ARCH.safetensors
 holding only "logits" [2, 10] (F32). The C test regenerates the same weights and input with
@@ -38,11 +39,11 @@ from make_golden import SqueezeExcite, se_width, write_safetensors  # noqa: E402
 CLASSES, BATCH, SEED = 10, 2, 4
 # (arch, input side): the big nets at 64x64, as the issue allows; resnet18 and compact at 96.
 GOLDENS = (("resnet18", 96), ("resnet50", 64), ("seresnet50", 64), ("resnet101", 64), ("compact", 96),
-           ("mobilenet_v2", 96))
+           ("mobilenet_v2", 96), ("efficientnet_b0", 96))
 # detinit's batch-norm gain per network (1 unless named): with gammas of 0.25-0.75 the
 # images fade out over MobileNetV2's blocks, 16 of 17 of which do not add their input
 # (the two images' logits then differ by 2e-5 of their size); at 1.75 they differ by 0.19.
-BN_GAINS = {"mobilenet_v2": 1.75}
+BN_GAINS = {"mobilenet_v2": 1.75, "efficientnet_b0": 2.0}  # B0: 3e-7 without, 0.30 with (float32 within 1.4e-6 of float64)
 LAYOUTS = {18: (BasicBlock, [2, 2, 2, 2]), 34: (BasicBlock, [3, 4, 6, 3]), 50: (Bottleneck, [3, 4, 6, 3]),
            101: (Bottleneck, [3, 4, 23, 3]), 152: (Bottleneck, [3, 8, 36, 3])}
 
@@ -93,10 +94,11 @@ def compact(se, classes):
 
 def build_model(arch, classes, head_hidden=0, head_dropout=0.2):
     """The torch twin of clcnn_resnet_config_for(arch) + clcnn_resnet_build()."""
-    if arch == "mobilenet_v2":
-        model = torchvision.models.mobilenet_v2(weights=None, num_classes=classes)
+    if arch == "mobilenet_v2" or arch.startswith("efficientnet_b"):
+        model = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
         if head_hidden > 0:  # clcnn's MLP head after torchvision's dropout: classifier.0 ... classifier.4
-            model.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(model.last_channel, head_hidden),
+            first = model.classifier[0]
+            model.classifier = nn.Sequential(first, nn.Linear(model.classifier[1].in_features, head_hidden),
                                              nn.ReLU(inplace=True), nn.Dropout(head_dropout),
                                              nn.Linear(head_hidden, classes))
         return model

@@ -279,6 +279,54 @@ static void test_zoo_mobilenet_v2_layers(void) {
     CHECK(g == NULL && strstr(clcnn_last_error(g_ctx), "family 7"), "bad family: %s", clcnn_last_error(g_ctx));
 }
 
+/* EfficientNet at 224x224: torchvision's names, shapes and parameter counts for B0, B1
+ * and B7 (widths and depths scaled), the MBConv inside (expansion absent in stage 1, SE
+ * with SiLU, stochastic depth and the addition where a block keeps its shape), CAM's
+ * default layer features.8, and B0's classifier dropout 0.2 against B7's 0.5. */
+static void test_zoo_efficientnet_layers(void) {
+    static const struct {
+        const char *arch;
+        size_t params; /* torchvision's, 10 classes */
+        int last_block, last_width;
+    } nets[] = {{"efficientnet_b0", 4020358, 0, 1280}, {"efficientnet_b1", 6525994, 1, 1280},
+                {"efficientnet_b7", 63812570, 3, 2560}};
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+        clcnn_graph *g = build(nets[i].arch, 10, 224, 0);
+        if (!g) return;
+        CHECK(trainable(g) == nets[i].params, "%s: %zu trainable parameters, torchvision %zu", nets[i].arch,
+              trainable(g), nets[i].params);
+        char name[64];
+        snprintf(name, sizeof name, "features.7.%d", nets[i].last_block);
+        clcnn_layer_info l;
+        CHECK(clcnn_graph_find_layer(g, name, &l) > 0, "%s: no block %s", nets[i].arch, name);
+        expect_layer(g, "features.8.2", "silu", nets[i].last_width, 7, 7);
+        const char *cam = clcnn_cam_default_layer(g);
+        CHECK(cam && !strcmp(cam, "features.8.2"), "%s: CAM's default layer %s", nets[i].arch, cam ? cam : "none");
+        if (i == 0) {
+            expect_layer(g, "features.0.0", "conv2d", 32, 112, 112);
+            expect_layer(g, "features.1.0.block.0.0", "conv2d", 32, 112, 112); /* depthwise first: no expansion */
+            expect_layer(g, "features.1.0.block.1", "squeeze_excite", 32, 112, 112);
+            expect_layer(g, "features.2.0.block.0.0", "conv2d", 96, 112, 112);
+            expect_layer(g, "features.3.0.block.1.0", "conv2d", 144, 28, 28); /* 5x5 stride 2 */
+            expect_layer(g, "features.3.1.stochastic_depth", "stochastic_depth", 40, 28, 28);
+            expect_layer(g, "features.3.1", "add", 40, 28, 28);
+            expect_layer(g, "classifier.1", "linear", 10, 0, 0);
+            const clcnn_tensor *fc1 = clcnn_graph_param(g, "features.2.0.block.2.fc1.weight");
+            CHECK(fc1 && clcnn_tensor_dim(fc1, 0) == 4 && clcnn_tensor_dim(fc1, 1) == 96,
+                  "features.2.0's SE squeezes 96 channels to 16 / 4 = 4");
+            CHECK_STATUS(clcnn_graph_set_dropout(g, "classifier.0", 0.2f), CLCNN_OK);
+        }
+        clcnn_graph_destroy(g);
+    }
+    clcnn_resnet_config cfg;
+    CHECK_STATUS(clcnn_resnet_config_for("efficientnet_b8", 10, 224, &cfg), CLCNN_ERR_NOT_FOUND);
+    CHECK_OK(clcnn_resnet_config_for("efficientnet_b0", 10, 224, &cfg));
+    cfg.variant = 9;
+    clcnn_graph *g = NULL;
+    CHECK_STATUS(clcnn_resnet_build(g_ctx, &cfg, 1, &g), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(g == NULL && strstr(clcnn_last_error(g_ctx), "EfficientNet-B9"), "%s", clcnn_last_error(g_ctx));
+}
+
 /* ---- golden logits ---- */
 
 static int meta_int(const clcnn_weights *w, const char *key) {
@@ -360,6 +408,7 @@ static void test_zoo_golden_seresnet50(void) { golden("seresnet50"); }
 static void test_zoo_golden_resnet101(void) { golden("resnet101"); }
 static void test_zoo_golden_compact(void) { golden("compact"); }
 static void test_zoo_golden_mobilenet_v2(void) { golden("mobilenet_v2"); }
+static void test_zoo_golden_efficientnet_b0(void) { golden("efficientnet_b0"); }
 
 /* ---- files ---- */
 
@@ -499,8 +548,9 @@ static void torch_loads(const char *arch, int classes, int size, int head_hidden
     float *x = NULL, *logits = NULL;
     if (!g || !scratch_open(&s)) goto done;
     const double t0 = now_s();
-    /* MobileNetV2's images fade out at detinit's usual gammas (make_golden_zoo.py's BN_GAINS) */
-    CHECK_OK(detinit_graph_gain(g, 5, strcmp(arch, "mobilenet_v2") ? 1.0 : 1.75));
+    /* MobileNetV2's and EfficientNet's images fade out at detinit's usual gammas
+     * (make_golden_zoo.py's BN_GAINS) */
+    CHECK_OK(detinit_graph_gain(g, 5, !strcmp(arch, "mobilenet_v2") ? 1.75 : !strncmp(arch, "efficientnet", 12) ? 2.0 : 1.0));
     const double t1 = now_s();
     logits = run(g, "torch_load.input", 2, size, 5, (size_t)classes, &x);
     const double t2 = now_s();
@@ -537,6 +587,8 @@ static void test_zoo_torch_loads_resnet18_mlp(void) { torch_loads("resnet18", 3,
 static void test_zoo_torch_loads_seresnet50(void) { torch_loads("seresnet50", 10, 64, 0); }
 static void test_zoo_torch_loads_mobilenet_v2(void) { torch_loads("mobilenet_v2", 10, 64, 0); }
 static void test_zoo_torch_loads_mobilenet_v2_mlp(void) { torch_loads("mobilenet_v2", 3, 64, 32); }
+static void test_zoo_torch_loads_efficientnet_b0(void) { torch_loads("efficientnet_b0", 10, 64, 0); }
+static void test_zoo_torch_loads_efficientnet_b1_mlp(void) { torch_loads("efficientnet_b1", 3, 64, 16); }
 
 const test_case test_zoo_cases[] = {
     {"zoo_compact_layers", test_zoo_compact_layers},
@@ -547,6 +599,8 @@ const test_case test_zoo_cases[] = {
     {"zoo_golden_compact", test_zoo_golden_compact},
     {"zoo_mobilenet_v2_layers", test_zoo_mobilenet_v2_layers},
     {"zoo_golden_mobilenet_v2", test_zoo_golden_mobilenet_v2},
+    {"zoo_efficientnet_layers", test_zoo_efficientnet_layers},
+    {"zoo_golden_efficientnet_b0", test_zoo_golden_efficientnet_b0},
     {"zoo_mobilenet_v2_head_from_shapes", test_zoo_mobilenet_v2_head_from_shapes},
     {"zoo_save_load_save", test_zoo_save_load_save},
     {"zoo_torch_loads_resnet18", test_zoo_torch_loads_resnet18},
@@ -554,5 +608,7 @@ const test_case test_zoo_cases[] = {
     {"zoo_torch_loads_seresnet50", test_zoo_torch_loads_seresnet50},
     {"zoo_torch_loads_mobilenet_v2", test_zoo_torch_loads_mobilenet_v2},
     {"zoo_torch_loads_mobilenet_v2_mlp", test_zoo_torch_loads_mobilenet_v2_mlp},
+    {"zoo_torch_loads_efficientnet_b0", test_zoo_torch_loads_efficientnet_b0},
+    {"zoo_torch_loads_efficientnet_b1_mlp", test_zoo_torch_loads_efficientnet_b1_mlp},
     {NULL, NULL},
 };

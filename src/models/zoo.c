@@ -1,5 +1,5 @@
 /* zoo.c: the zoo's architectures by name, and its ResNets and SE-ResNets built as graphs
- * with torchvision's names (MobileNetV2: zoo_mobilenet.c), so that
+ * with torchvision's names (MobileNetV2: zoo_mobilenet.c, EfficientNet: zoo_efficientnet.c), so that
  * torchvision state_dicts load by name and CAM layers are named as in PyTorch.
  * Every block's output layer is called layerS.B (the residual addition with its
  * ReLU); a block's Squeeze-and-Excitation module is layerS.B.se, applied after the
@@ -70,17 +70,17 @@ static clcnn_status block(builder *b, const char *input, int cin, int planes, in
 }
 
 clcnn_status zoo_head(clcnn_graph *g, const clcnn_resnet_config *cfg, const char *module, const char *input,
-                      int dropout_first) {
+                      float first_dropout) {
     char name[4][64], prev[64];
     clcnn_status st;
     int i = 0;
     snprintf(prev, sizeof prev, "%s", input);
-    if (dropout_first) {
+    if (first_dropout >= 0) {
         snprintf(prev, sizeof prev, "%s.%d", module, i++);
-        if ((st = clcnn_graph_dropout(g, prev, input, 0.2f)) != CLCNN_OK) return st;
+        if ((st = clcnn_graph_dropout(g, prev, input, first_dropout)) != CLCNN_OK) return st;
     }
     if (cfg->head_hidden <= 0) {
-        if (dropout_first) snprintf(name[0], sizeof name[0], "%s.%d", module, i);
+        if (first_dropout >= 0) snprintf(name[0], sizeof name[0], "%s.%d", module, i);
         else snprintf(name[0], sizeof name[0], "%s", module);
         return clcnn_graph_linear(g, name[0], prev, cfg->classes, 1);
     }
@@ -98,9 +98,14 @@ static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d classes, input [%d, %d, %d]", op, c->classes,
                            c->in_channels, c->height, c->width);
     if (c->family == CLCNN_FAMILY_MOBILENET_V2) return CLCNN_OK;
+    if (c->family == CLCNN_FAMILY_EFFICIENTNET) {
+        if (c->variant < 0 || c->variant > 7)
+            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: EfficientNet-B%d (B0 to B7)", op, c->variant);
+        return CLCNN_OK;
+    }
     if (c->family != CLCNN_FAMILY_RESNET)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: family %d (0: ResNet, 1: MobileNetV2)", op,
-                           (int)c->family);
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: family %d (0: ResNet, 1: MobileNetV2, 2: EfficientNet)",
+                           op, (int)c->family);
     if (c->stages < 1 || c->stages > 4)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d stages (1 to 4)", op, c->stages);
     for (int s = 0; s < c->stages; s++)
@@ -147,10 +152,13 @@ clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, cl
     if (!arch || !cfg) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_config_for: NULL argument");
     if (!strcmp(arch, "mobilenet_v2"))
         *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_MOBILENET_V2};
+    else if (!strncmp(arch, "efficientnet_b", 14) && arch[14] >= '0' && arch[14] <= '7' && !arch[15])
+        *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_EFFICIENTNET, .variant = arch[14] - '0'};
     else if (!resnet_config(arch, cfg) && !compact_config(arch, cfg))
         return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
                            "unknown architecture %s (known: resnet18, resnet34, resnet50, resnet101, resnet152, "
-                           "seresnet18 ... seresnet152, compact, secompact, mobilenet_v2)", arch);
+                           "seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, efficientnet_b0 ... "
+                           "efficientnet_b7)", arch);
     cfg->classes = classes;
     cfg->in_channels = 3;
     cfg->height = cfg->width = size;
@@ -181,6 +189,7 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
     clcnn_status st = check_config(ctx, cfg);
     if (st != CLCNN_OK) return st;
     if (cfg->family == CLCNN_FAMILY_MOBILENET_V2) return zoo_mobilenet_v2_build(ctx, cfg, seed, out);
+    if (cfg->family == CLCNN_FAMILY_EFFICIENTNET) return zoo_efficientnet_build(ctx, cfg, seed, out);
     builder b = {.cfg = cfg};
     if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g)) != CLCNN_OK) return st;
     const int width = cfg->stem_width > 0 ? cfg->stem_width : cfg->widths[0];
@@ -196,7 +205,7 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
             if ((st = block(&b, input, channels, cfg->widths[s], stride, &channels)) != CLCNN_OK) goto destroy_graph;
             snprintf(input, sizeof input, "%s", b.prefix);
         }
-    if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK || (st = zoo_head(b.g, cfg, "fc", "avgpool", 0)) != CLCNN_OK)
+    if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK || (st = zoo_head(b.g, cfg, "fc", "avgpool", -1)) != CLCNN_OK)
         goto destroy_graph;
     *out = b.g;
     return CLCNN_OK;

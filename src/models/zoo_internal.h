@@ -4,14 +4,17 @@
 #include "runtime/internal.h"
 
 /* The classifier on layer `input`, named as torch's nn.Sequential names its entries in
- * module `module`. Without dropout_first (the ResNets): one linear layer called `module`,
- * or the MLP head module.0 Linear, .1 ReLU, .2 Dropout, .3 Linear. With it (MobileNetV2's
- * classifier): module.0 Dropout(0.2), then module.1 Linear, or module.1 Linear, .2 ReLU,
- * .3 Dropout, .4 Linear. */
+ * module `module`. With first_dropout < 0 (the ResNets): one linear layer called
+ * `module`, or the MLP head module.0 Linear, .1 ReLU, .2 Dropout, .3 Linear. Otherwise
+ * (MobileNetV2's and EfficientNet's classifier): module.0 Dropout(first_dropout), then
+ * module.1 Linear, or module.1 Linear, .2 ReLU, .3 Dropout, .4 Linear. */
 clcnn_status zoo_head(clcnn_graph *g, const clcnn_resnet_config *cfg, const char *module, const char *input,
-                      int dropout_first);
-/* torchvision's MobileNetV2 into a new graph (zoo_mobilenet.c); cfg checked. */
+                      float first_dropout);
+/* torchvision's MobileNetV2 and EfficientNet-B0 ... B7 (cfg->variant) into a new graph
+ * (zoo_mobilenet.c, zoo_efficientnet.c); cfg checked. */
 clcnn_status zoo_mobilenet_v2_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
+                                    clcnn_graph **out);
+clcnn_status zoo_efficientnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
                                     clcnn_graph **out);
 
 #endif

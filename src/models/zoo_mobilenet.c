@@ -83,7 +83,7 @@ static clcnn_status layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
     if (st != CLCNN_OK || (st = conv_bn(g, last, x, LAST_WIDTH, 1, 1, 1, 1, x)) != CLCNN_OK ||
         (st = clcnn_graph_global_avg_pool(g, "avgpool", x)) != CLCNN_OK)
         return st;
-    return zoo_head(g, cfg, "classifier", "avgpool", 1);
+    return zoo_head(g, cfg, "classifier", "avgpool", 0.2f);
 }
 
 clcnn_status zoo_mobilenet_v2_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
