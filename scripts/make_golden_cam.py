@@ -10,6 +10,8 @@ computes the same values in C), so only the maps are committed:
                                            addition; layerS.B.se.fc1/fc2), 10 classes, 128x128
   tests/golden/cam_mobilenet_v2.safetensors  torchvision mobilenet_v2, 10 classes, 128x128, at
                                            features.18 and features.17, batch-norm gain 1.5
+  tests/golden/cam_efficientnet_b0.safetensors  torchvision efficientnet_b0, 10 classes, 128x128,
+                                           at features.8 and features.6, batch-norm gain 2
   tests/golden/cam_tiny.safetensors        make_golden.py's TinyResNet (basic blocks with SE),
                                            widths 8-16-32-64, 10 classes, 96x96: Score-CAM,
                                            which needs one forward pass per channel
@@ -25,7 +27,7 @@ docs/EXPLAIN.md (pytorch-grad-cam's, with the documented choices for EigenCAM's 
 Score-CAM's scores).
 Needs Debian's python3-torch and torchvision (run with /usr/bin/python3).
 usage: /usr/bin/python3 scripts/make_golden_cam.py [OUT_DIR [NAME...]]   (NAME: resnet18, seresnet50, tiny,
-       mobilenet_v2; default all)
+       mobilenet_v2, efficientnet_b0; default all)
 """
 import os
 import sys
@@ -224,6 +226,11 @@ def main():
                                        128, ("features.18", "features.17"), all_methods, bn_gain=1.5,
                                        kink_margin=2e-5),
     }
+    # the last stage and the one before it; all SiLU, so no kinks to keep away from; batch-norm
+    # gain 2 as make_golden_zoo.py's BN_GAINS
+    goldens["efficientnet_b0"] = lambda: golden(out_dir, "efficientnet_b0",
+                                                torchvision.models.efficientnet_b0(num_classes=CLASSES), 128,
+                                                ("features.8", "features.6"), all_methods, bn_gain=2.0)
     for name, make in goldens.items():
         if not wanted or name in wanted:
             make()

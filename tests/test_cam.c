@@ -6,7 +6,7 @@
  *    graph's mode left as found, errors;
  *  - golden maps of PyTorch (scripts/make_golden_cam.py) for ResNet-18 and SE-ResNet-50 with
  *    the deterministic weights of tests/ref/detinit.c, at layer4 and layer3 (MobileNetV2:
- *    features.18 and features.17), and Score-CAM
+ *    features.18 and features.17; EfficientNet-B0: features.8 and features.6), and Score-CAM
  *    and EigenCAM on a small SE-ResNet;
  *  - deletion and insertion AUCs against forward passes made one by one. */
 #include <math.h>
@@ -561,6 +561,10 @@ static void test_cam_golden_mobilenet_v2(void) {
     static const char *const layers[2] = {"features.18", "features.17"};
     golden_maps("mobilenet_v2", 128, layers);
 }
+static void test_cam_golden_efficientnet_b0(void) {
+    static const char *const layers[2] = {"features.8", "features.6"};
+    golden_maps("efficientnet_b0", 128, layers);
+}
 
 /* Score-CAM (64 channels: 128 masked passes) and EigenCAM end to end on make_golden.py's
  * TinyResNet with four stages. */
@@ -679,6 +683,7 @@ const test_case test_cam_cases[] = {
     {"cam_golden_resnet18", test_cam_golden_resnet18},
     {"cam_golden_seresnet50", test_cam_golden_seresnet50},
     {"cam_golden_mobilenet_v2", test_cam_golden_mobilenet_v2},
+    {"cam_golden_efficientnet_b0", test_cam_golden_efficientnet_b0},
     {"cam_golden_tiny", test_cam_golden_tiny},
     {"cam_deletion_insertion", test_cam_deletion_insertion},
     {NULL, NULL},
