@@ -524,8 +524,8 @@ CLCNN_API clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, con
  * sample is dropped whole with probability p and the others scaled by 1 / (1 - p); the
  * identity in evaluation (torchvision.ops.StochasticDepth(p, "row")). No parameters. */
 CLCNN_API clcnn_status clcnn_graph_stochastic_depth(clcnn_graph *g, const char *name, const char *input, float p);
-/* Set dropout layer NAME's rate p (0 <= p < 1) in a built graph, as torch's module.p = p:
- * e.g. 0 to fine-tune without MobileNetV2's classifier.0. */
+/* Set dropout or stochastic-depth layer NAME's rate p (0 <= p < 1) in a built graph, as
+ * torch's module.p = p: e.g. 0 to fine-tune without MobileNetV2's classifier.0. */
 CLCNN_API clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name, float p);
 /* Squeeze-and-Excitation with `reduced` hidden channels, parameters NAME.fc1.* and
  * NAME.fc2.* shaped as 1x1 convolutions; y = act(x * s + residual), residual NULL or

@@ -1,6 +1,7 @@
 /* test_train.c: whole training steps. A tiny SE-ResNet takes the same steps as
  * PyTorch (SGD with momentum and weight decay; AdamW with label smoothing; a frozen
- * backbone under a trained head; staged fine-tuning), and MobileNetV2 one step, golden
+ * backbone under a trained head; staged fine-tuning), and MobileNetV2 and EfficientNet-B0
+ * one step each, golden
  * files from scripts/make_golden_train.py;
  * learning happens on a small synthetic problem; a NaN loss stops training without
  * touching the weights; steady-state steps allocate no device memory. */
@@ -368,18 +369,30 @@ static void compare_spread(const char *what, const clcnn_tensor *t, const clcnn_
     compare_within(what, t, gold, key, fmax(GOLD_ATOL_OF_MAX, 2 * s));
 }
 
-/* One SGD step of MobileNetV2 in train mode (batch statistics, ReLU6, depthwise
- * convolutions of strides 1 and 2, residual additions), classifier.0's dropout set to 0
- * as in the golden: the loss, the gradients and the weights and running statistics
- * after the step of the tensors make_golden_train.py checked, against PyTorch's float64
- * step. */
-static void test_train_mobilenet_v2_matches_pytorch(void) {
+/* Dropout and stochastic depth off, as in the golden (their masks are PyTorch's own). */
+static void no_random_layers(clcnn_graph *g) {
+    for (int i = 0; i < clcnn_graph_layer_count(g); i++) {
+        clcnn_layer_info l;
+        if (clcnn_graph_layer(g, i, &l) == CLCNN_OK &&
+            (!strcmp(l.kind, "dropout") || !strcmp(l.kind, "stochastic_depth")))
+            CHECK_OK(clcnn_graph_set_dropout(g, l.name, 0.0f));
+    }
+}
+
+/* One SGD step of a zoo network in train mode (batch statistics, depthwise convolutions
+ * of strides 1 and 2, residual additions; MobileNetV2's ReLU6, EfficientNet's SiLU, SE and
+ * stochastic depth), as make_golden_train.py's zoo_step: the loss, the gradients and the
+ * weights and running statistics after the step of the tensors it checked, against
+ * PyTorch's float64 step. */
+static void zoo_step_matches(const char *arch) {
     clcnn_weights *gold = NULL;
     clcnn_graph *g = NULL;
     clcnn_trainer *t = NULL;
     clcnn_tensor *x = NULL, *labels = NULL;
     json_t *spread = NULL;
-    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path("train_mobilenet_v2.safetensors"), &gold));
+    char file[64];
+    snprintf(file, sizeof file, "train_%s.safetensors", arch);
+    CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path(file), &gold));
     if (!gold) return;
     const int seed = golden_meta_int(gold, "seed"), size = golden_meta_int(gold, "size"),
               batch = golden_meta_int(gold, "batch"), classes = golden_meta_int(gold, "classes");
@@ -388,12 +401,12 @@ static void test_train_mobilenet_v2_matches_pytorch(void) {
     CHECK(input && json_is_object(spread) && batch == 4, "incomplete golden (input, spread, batch %d of 4 labels)",
           batch);
     clcnn_resnet_config cfg;
-    CHECK_OK(clcnn_resnet_config_for("mobilenet_v2", classes, size, &cfg));
+    CHECK_OK(clcnn_resnet_config_for(arch, classes, size, &cfg));
     if (test_failures()) goto done;
     CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 1, &g));
     if (!g) goto done;
     CHECK_OK(detinit_graph(g, (uint64_t)seed));
-    CHECK_OK(clcnn_graph_set_dropout(g, "classifier.0", 0.0f));
+    no_random_layers(g);
     clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_SGD)};
     p.optimizer.lr = 0.05f;
     p.optimizer.momentum = 0.9f;
@@ -412,7 +425,7 @@ static void test_train_mobilenet_v2_matches_pytorch(void) {
     if (test_failures() || !t) goto done;
     float loss;
     CHECK_OK(clcnn_trainer_step(t, x, labels, &loss));
-    check_losses("mobilenet_v2", &loss, gold, "mobilenet_loss", 1);
+    check_losses(arch, &loss, gold, "loss", 1);
     int checked = 0;
     for (int i = 0; i < clcnn_weights_count(gold); i++) {
         const char *key = clcnn_weights_name(gold, i);
@@ -421,7 +434,7 @@ static void test_train_mobilenet_v2_matches_pytorch(void) {
         else continue;
         checked++;
     }
-    CHECK(checked >= 20, "only %d golden tensors compared", checked);
+    CHECK(checked >= 20, "%s: only %d golden tensors compared", arch, checked);
 done:
     json_decref(spread);
     clcnn_tensor_destroy(labels);
@@ -431,12 +444,16 @@ done:
     clcnn_weights_destroy(gold);
 }
 
+static void test_train_mobilenet_v2_matches_pytorch(void) { zoo_step_matches("mobilenet_v2"); }
+static void test_train_efficientnet_b0_matches_pytorch(void) { zoo_step_matches("efficientnet_b0"); }
+
 const test_case test_train_cases[] = {
     {"train_sgd_matches_pytorch", test_train_sgd_matches_pytorch},
     {"train_adamw_matches_pytorch", test_train_adamw_matches_pytorch},
     {"train_frozen_backbone_matches_pytorch", test_train_frozen_backbone_matches_pytorch},
     {"train_staged_matches_pytorch", test_train_staged_matches_pytorch},
     {"train_mobilenet_v2_matches_pytorch", test_train_mobilenet_v2_matches_pytorch},
+    {"train_efficientnet_b0_matches_pytorch", test_train_efficientnet_b0_matches_pytorch},
     {"train_learns_synthetic", test_train_learns_synthetic},
     {"train_nan_stops_and_no_allocations", test_train_nan_stops_and_no_allocations},
     {NULL, NULL},

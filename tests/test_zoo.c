@@ -257,7 +257,8 @@ static void test_zoo_mobilenet_v2_layers(void) {
     /* clcnn_graph_set_dropout (train_mobilenet_v2_matches_pytorch relies on its effect) */
     CHECK_OK(clcnn_graph_set_dropout(g, "classifier.0", 0.5f));
     CHECK_STATUS(clcnn_graph_set_dropout(g, "classifier.1", 0.1f), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(clcnn_last_error(g_ctx), "classifier.1 is a linear, not a dropout"), "%s", clcnn_last_error(g_ctx));
+    CHECK(strstr(clcnn_last_error(g_ctx), "classifier.1 is a linear, not a dropout or stochastic depth"), "%s",
+          clcnn_last_error(g_ctx));
     CHECK_STATUS(clcnn_graph_set_dropout(g, "classifier.0", 1.0f), CLCNN_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(clcnn_graph_set_dropout(g, "classifier.9", 0.1f), CLCNN_ERR_NOT_FOUND);
     clcnn_graph_destroy(g);
@@ -315,6 +316,7 @@ static void test_zoo_efficientnet_layers(void) {
             CHECK(fc1 && clcnn_tensor_dim(fc1, 0) == 4 && clcnn_tensor_dim(fc1, 1) == 96,
                   "features.2.0's SE squeezes 96 channels to 16 / 4 = 4");
             CHECK_STATUS(clcnn_graph_set_dropout(g, "classifier.0", 0.2f), CLCNN_OK);
+            CHECK_STATUS(clcnn_graph_set_dropout(g, "features.3.1.stochastic_depth", 0.0f), CLCNN_OK);
         }
         clcnn_graph_destroy(g);
     }

@@ -300,9 +300,9 @@ clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name, float p) 
     if (!g || !name) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     const int i = graph_find_layer(g, name);
     if (i < 0) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: no layer is called %s", op, name);
-    if (g->layers[i].kind != LAYER_DROPOUT)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s is a %s, not a dropout", op, name,
-                           graph_ops(&g->layers[i])->name(&g->layers[i]));
+    if (g->layers[i].kind != LAYER_DROPOUT && g->layers[i].kind != LAYER_STOCHASTIC_DEPTH)
+        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s is a %s, not a dropout or stochastic depth",
+                           op, name, graph_ops(&g->layers[i])->name(&g->layers[i]));
     if (!(p >= 0.0f && p < 1.0f))
         return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: dropout rate %g is outside [0, 1)", op,
                            name, (double)p);
