@@ -477,39 +477,40 @@ static void test_tool_freeze_backbone_keeps_init(void) {
     tmptree_close(&t);
 }
 
-/* MobileNetV2 through the tool, as the wrecked-car write-up fine-tuned it: from a
- * MobileNetV2 file of 10 classes (a converted torchvision checkpoint in its names) with an
- * MLP head, the backbone frozen (check_frozen_init); predict and cam read the
- * architecture from the file; cam's default layer is the last layer with at least 2x2
- * pixels (at 32x32 the expansion in block 14, whose depthwise convolution then halves
- * them; features.18 from 64x64 on), and --layer takes torchvision's module names. */
-static void test_tool_mobilenet_v2(void) {
+/* A zoo network through the tool, as the write-ups fine-tuned them: from a file of 10
+ * classes of the network (a converted torchvision checkpoint in its names) with an MLP
+ * head, the backbone frozen (check_frozen_init); predict and cam read the architecture
+ * from the file; cam's default layer is the last layer with at least 2x2 pixels
+ * (default_layer at 32x32), and --layer takes torchvision's module names (module). */
+static void zoo_network_through_tool(const char *arch, const char *default_layer, const char *module) {
     if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
-    if (!tmptree_open(&t, "mobilenet")) return;
+    if (!tmptree_open(&t, arch)) return;
     const char *b = tmptree_build_dir(), *r = t.root;
     int rc = tmptree_run(&t, "synthetic", "%s/make_synthetic %s/small --train 8 --val 4 --size 32 --seed 5", b, r);
     CHECK(rc == 0, "make_synthetic exited %d", rc);
     clcnn_resnet_config cfg;
     clcnn_graph *g = NULL;
     char init[600];
-    snprintf(init, sizeof init, "%s/mobilenet10.safetensors", r);
-    CHECK_OK(clcnn_resnet_config_for("mobilenet_v2", 10, 32, &cfg));
+    snprintf(init, sizeof init, "%s/%s_10.safetensors", r, arch);
+    CHECK_OK(clcnn_resnet_config_for(arch, 10, 32, &cfg));
     CHECK_OK(clcnn_resnet_build(g_ctx, &cfg, 7, &g));
     if (rc != 0 || !g || clcnn_graph_save(g, init, 0, NULL, NULL) != CLCNN_OK) goto done;
     static const char *const head[] = {"classifier."};
-    check_frozen_init(&t, "mobilenet_v2", init, "--head mlp", head, 1);
+    check_frozen_init(&t, arch, init, "--head mlp", head, 1);
     if (test_failures()) goto done;
-    rc = tmptree_run(&t, "predict", "%s/clcnn predict --weights %s/mobilenet_v2/last.safetensors --json "
-                     "%s/small/val/damaged/0000.png %s/small/val/intact/0000.png", b, r, r, r);
+    rc = tmptree_run(&t, "predict", "%s/clcnn predict --weights %s/%s/last.safetensors --json "
+                     "%s/small/val/damaged/0000.png %s/small/val/intact/0000.png", b, r, arch, r, r);
     CHECK(rc == 0, "predict exited %d", rc);
     check_predict_json(&t);
-    static const struct {
+    char option[64];
+    snprintf(option, sizeof option, "--layer %s", module);
+    const struct {
         const char *option, *layer;
-    } cams[] = {{"", "features.14.conv.0.2"}, {"--layer features.7", "features.7"}};
+    } cams[] = {{"", default_layer}, {option, module}};
     for (int i = 0; i < 2; i++) {
-        rc = tmptree_run(&t, "cam", "%s/clcnn cam --weights %s/mobilenet_v2/last.safetensors %s --out %s/cam%d "
-                         "%s/small/val/damaged/0000.png", b, r, cams[i].option, r, i, r);
+        rc = tmptree_run(&t, "cam", "%s/clcnn cam --weights %s/%s/last.safetensors %s --out %s/cam%d "
+                         "%s/small/val/damaged/0000.png", b, r, arch, cams[i].option, r, i, r);
         char rel[32];
         snprintf(rel, sizeof rel, "cam%d/cam.json", i);
         char *text = tmptree_slurp(&t, rel);
@@ -523,6 +524,15 @@ static void test_tool_mobilenet_v2(void) {
 done:
     clcnn_graph_destroy(g);
     tmptree_close(&t);
+}
+
+/* MobileNetV2 (the wrecked-car write-up's best): at 32x32 the default layer is the
+ * expansion in block 14, whose depthwise convolution then halves the pixels to 1x1
+ * (features.18 from 64x64 on). EfficientNet-B0 (the heritage write-up's family): the
+ * expansion of features.6.0 likewise. */
+static void test_tool_mobilenet_v2(void) { zoo_network_through_tool("mobilenet_v2", "features.14.conv.0.2", "features.7"); }
+static void test_tool_efficientnet_b0(void) {
+    zoo_network_through_tool("efficientnet_b0", "features.6.0.block.0.2", "features.4");
 }
 
 /* --backbone-lr-mult F: the tensors --init supplied learn at lr x F. With F = 0 they
@@ -1028,6 +1038,7 @@ const test_case test_tool_cases[] = {{"demo_pointing_game", test_demo_pointing_g
                                      {"tool_train_options_reach_trainer", test_tool_train_options_reach_trainer},
                                      {"tool_freeze_backbone_keeps_init", test_tool_freeze_backbone_keeps_init},
                                      {"tool_mobilenet_v2", test_tool_mobilenet_v2},
+                                     {"tool_efficientnet_b0", test_tool_efficientnet_b0},
                                      {"tool_freeze_errors", test_tool_freeze_errors},
                                      {"tool_backbone_lr_mult", test_tool_backbone_lr_mult},
                                      {"tool_unfreeze_at", test_tool_unfreeze_at},
