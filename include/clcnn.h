@@ -279,6 +279,16 @@ CLCNN_API clcnn_status clcnn_squeeze_excite_ex(clcnn_context *ctx, const clcnn_t
                                                clcnn_activation inner, const clcnn_tensor *residual,
                                                clcnn_activation act, clcnn_tensor *y);
 
+/* y = [a, b] along the channels (dimension 1), as torch.cat(dim=1): a [N, Ca, ...], b
+ * [N, Cb, ...] with the same trailing dimensions, y [N, Ca + Cb, ...], rank 2 to 4; y
+ * must not overlap a or b. */
+CLCNN_API clcnn_status clcnn_concat(clcnn_context *ctx, const clcnn_tensor *a, const clcnn_tensor *b,
+                                    clcnn_tensor *y);
+/* Its backward: da (+)= dy's first Ca channels, db (+)= its last Cb (either may be NULL;
+ * accumulate_* add to what is there). */
+CLCNN_API clcnn_status clcnn_concat_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *da,
+                                             int accumulate_a, clcnn_tensor *db, int accumulate_b);
+
 /* Softmax (or log-softmax) over the last axis. */
 CLCNN_API clcnn_status clcnn_softmax(clcnn_context *ctx, const clcnn_tensor *x, int log_softmax, clcnn_tensor *y);
 
@@ -520,6 +530,9 @@ CLCNN_API clcnn_status clcnn_graph_global_avg_pool(clcnn_graph *g, const char *n
 CLCNN_API clcnn_status clcnn_graph_linear(clcnn_graph *g, const char *name, const char *input, int out_features,
                                           int bias);
 CLCNN_API clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *input, float p);
+/* The channels of layers a and b joined, [a, b] (torch.cat(dim=1)): their per-sample
+ * shapes agree but for the channels. More branches join pairwise, cat(cat(a, b), c). */
+CLCNN_API clcnn_status clcnn_graph_concat(clcnn_graph *g, const char *name, const char *a, const char *b);
 /* Stochastic depth with rate p (0 <= p < 1) on a residual branch: in training each
  * sample is dropped whole with probability p and the others scaled by 1 / (1 - p); the
  * identity in evaluation (torchvision.ops.StochasticDepth(p, "row")). No parameters. */

@@ -580,10 +580,66 @@ done:
     clcnn_graph_destroy(g);
 }
 
+/* A concat layer joins [x, relu(x)] and [x, x] along the channels, and its backward
+ * sends each channel slice of dy to its input: dx = dy_a + dy_b (masked by relu's
+ * derivative for the second branch), the two shares of x's gradient added in the cat(x,
+ * x) case; inputs whose pixels differ are refused. */
+static void test_graph_concat(void) {
+    enum { N = 2, C = 3, S = 2, HW = S * S, TOTAL = N * C * HW };
+    test_rng rng = {g_seed ^ 0xCA75u};
+    float x[TOTAL], dy[2 * TOTAL], y[2 * TOTAL], dx[TOTAL];
+    for (int i = 0; i < TOTAL; i++) x[i] = test_rng_uniform(&rng, -1, 1);
+    for (int i = 0; i < 2 * TOTAL; i++) dy[i] = test_rng_uniform(&rng, -1, 1);
+    clcnn_tensor *xt = NULL, *dyt = NULL;
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){N, C, S, S}, &xt));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){N, 2 * C, S, S}, &dyt));
+    if (test_failures()) goto done;
+    CHECK_OK(clcnn_tensor_write(xt, x, TOTAL));
+    CHECK_OK(clcnn_tensor_write(dyt, dy, 2 * TOTAL));
+    for (int same = 0; same < 2 && !test_failures(); same++) {
+        clcnn_graph *g = NULL;
+        CHECK_OK(clcnn_graph_create(g_ctx, C, S, S, 1, &g));
+        if (!g) break;
+        CHECK_OK(clcnn_graph_activation(g, "relu", "input", CLCNN_ACT_RELU));
+        CHECK_OK(clcnn_graph_concat(g, "cat", "input", same ? "input" : "relu"));
+        clcnn_layer_info info;
+        CHECK(clcnn_graph_find_layer(g, "cat", &info) == 2 && info.shape[0] == 2 * C && !strcmp(info.kind, "concat"),
+              "cat: %s with %d channels", info.kind, info.shape[0]);
+        const clcnn_tensor *out = NULL, *grad = NULL;
+        CHECK_OK(clcnn_graph_forward(g, xt, &out));
+        CHECK_OK(clcnn_graph_backward_to(g, "input", dyt, &grad));
+        if (out && grad) {
+            CHECK_OK(clcnn_tensor_read(out, y, 2 * TOTAL));
+            CHECK_OK(clcnn_tensor_read(grad, dx, TOTAL));
+            int bad = 0;
+            for (int n = 0; n < N; n++)
+                for (int i = 0; i < C * HW; i++) {
+                    const float v = x[n * C * HW + i], second = same ? v : (v > 0 ? v : 0);
+                    const float ga = dy[n * 2 * C * HW + i], gb = dy[n * 2 * C * HW + C * HW + i];
+                    const float want = ga + (same || v > 0 ? gb : 0.0f);
+                    bad += y[n * 2 * C * HW + i] != v || y[n * 2 * C * HW + C * HW + i] != second ||
+                           fabsf(dx[n * C * HW + i] - want) > 1e-6f;
+                }
+            CHECK(bad == 0, "%s: %d values of y or dx wrong", same ? "cat(x, x)" : "cat(x, relu(x))", bad);
+        }
+        if (same) {
+            const clcnn_conv_params p = {.stride_h = 2, .stride_w = 2};
+            CHECK_OK(clcnn_graph_conv2d(g, "half", "input", C, 1, 1, &p, 0));
+            CHECK_STATUS(clcnn_graph_concat(g, "bad", "input", "half"), CLCNN_ERR_SHAPE);
+            CHECK(strstr(clcnn_last_error(g_ctx), "differ in more than their channels"), "%s", clcnn_last_error(g_ctx));
+        }
+        clcnn_graph_destroy(g);
+    }
+done:
+    clcnn_tensor_destroy(dyt);
+    clcnn_tensor_destroy(xt);
+}
+
 const test_case test_graph_cases[] = {
     {"graph_batchnorm_eps_momentum", test_graph_batchnorm_eps_momentum},
     {"graph_squeeze_excite_inner", test_graph_squeeze_excite_inner},
     {"graph_stochastic_depth", test_graph_stochastic_depth},
+    {"graph_concat", test_graph_concat},
     {"graph_torchvision_layout", test_graph_torchvision_layout},
     {"graph_mlp_head", test_graph_mlp_head},
     {"graph_seresnet_matches_pytorch", test_graph_seresnet_matches_pytorch},

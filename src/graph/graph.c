@@ -283,6 +283,24 @@ clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *i
     return finish(g, l, st);
 }
 
+clcnn_status clcnn_graph_concat(clcnn_graph *g, const char *name, const char *a, const char *b) {
+    static const char *op = "clcnn_graph_concat";
+    graph_layer *l;
+    clcnn_status st = begin(g, op, LAYER_CONCAT, name, a, b, &l);
+    if (st != CLCNN_OK) return st;
+    if (!b) return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s needs two inputs", op, name));
+    const graph_layer *la = &g->layers[l->in[0]], *lb = &g->layers[l->in[1]];
+    int fits = la->ndim == lb->ndim;
+    for (int d = 1; fits && d < la->ndim; d++) fits = la->shape[d] == lb->shape[d];
+    char sa[48], sb[48];
+    if (!fits)
+        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s joins %s %s and %s %s, which differ "
+                                        "in more than their channels", op, name, a, shape_text(la, sa, sizeof sa), b,
+                                        shape_text(lb, sb, sizeof sb)));
+    l->shape[0] = la->shape[0] + lb->shape[0];
+    return finish(g, l, CLCNN_OK);
+}
+
 clcnn_status clcnn_graph_stochastic_depth(clcnn_graph *g, const char *name, const char *input, float p) {
     static const char *op = "clcnn_graph_stochastic_depth";
     graph_layer *l;

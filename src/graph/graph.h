@@ -18,7 +18,8 @@
     X(LINEAR, linear)                          \
     X(DROPOUT, dropout)                        \
     X(SQUEEZE_EXCITE, squeeze_excite)          \
-    X(STOCHASTIC_DEPTH, stochastic_depth)
+    X(STOCHASTIC_DEPTH, stochastic_depth)      \
+    X(CONCAT, concat)
 
 typedef enum {
 #define GRAPH_KIND_ENUM_(kind, file) LAYER_##kind,

@@ -107,3 +107,11 @@ void ref_grad_resize_bilinear(const double *x, int NC, int H, int W, double *y, 
         }
     }
 }
+
+void ref_grad_concat(const double *a, int Ca, const double *b, int Cb, int N, int S, double *y) {
+    const size_t sa = (size_t)Ca * S, sb = (size_t)Cb * S;
+    for (int n = 0; n < N; n++) {
+        for (size_t i = 0; i < sa; i++) y[n * (sa + sb) + i] = a[n * sa + i];
+        for (size_t i = 0; i < sb; i++) y[n * (sa + sb) + sa + i] = b[n * sb + i];
+    }
+}

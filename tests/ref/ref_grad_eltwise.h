@@ -23,6 +23,9 @@ int ref_grad_pool_argmax(const double *plane, int H, int W, int oy, int ox, int 
 void ref_grad_max_pool_backward(const double *x, const double *dy, int NC, int H, int W, int OH, int OW, int kh,
                                 int kw, int sh, int sw, int ph, int pw, double *dx);
 
+/* y [N, Ca + Cb, S] = a [N, Ca, S] and b [N, Cb, S] joined along the channels. */
+void ref_grad_concat(const double *a, int Ca, const double *b, int Cb, int N, int S, double *y);
+
 /* y [NC] = mean of each plane of S values. */
 void ref_grad_global_avg_pool(const double *x, int NC, int S, double *y);
 
