@@ -686,7 +686,8 @@ typedef enum {
     CLCNN_FAMILY_RESNET = 0,      /* ResNets, SE-ResNets and the compact nets: the fields below */
     CLCNN_FAMILY_MOBILENET_V2 = 1, /* torchvision's mobilenet_v2 (width 1.0); of the fields below
                                       only classes, the input and the head apply */
-    CLCNN_FAMILY_EFFICIENTNET = 2  /* torchvision's efficientnet_bN, N = variant; likewise */
+    CLCNN_FAMILY_EFFICIENTNET = 2,  /* torchvision's efficientnet_bN, N = variant; likewise */
+    CLCNN_FAMILY_INCEPTION_V3 = 3   /* torchvision's inception_v3 (75x75 pictures at least); likewise */
 } clcnn_family;
 
 /* A network of the zoo built as a graph with torchvision's layer names, trainable.
@@ -697,8 +698,12 @@ typedef enum {
  * features.7 (stages of MBConv blocks features.S.B, with block.M inside: expansion,
  * depthwise, squeeze-excitation, projection; stochastic_depth and the addition, named
  * features.S.B, where the block keeps its shape), features.8, avgpool, classifier.0
- * (dropout 0.2 to 0.5) and classifier.1. The config started as the ResNets' (hence its
- * name); family picks the network. */
+ * (dropout 0.2 to 0.5) and classifier.1. Inception-v3: Conv2d_1a_3x3 ... Conv2d_4a_3x3
+ * (each BasicConv2d X as X.conv, X.bn and its ReLU called X), maxpool1, maxpool2,
+ * Mixed_5b ... Mixed_7c (their branches inside, joined into the layer of the module's
+ * name), AuxLogits where the pictures are 299x299 or more (read and saved, not trained),
+ * avgpool, dropout (0.5) and fc. The config started as the ResNets' (hence its name);
+ * family picks the network. */
 typedef struct {
     int bottleneck;    /* 0: basic blocks (ResNet-18/34), 1: bottlenecks, expansion 4 */
     int stages;        /* 1..4 */
@@ -730,8 +735,9 @@ typedef struct {
  * training: a 3x3 stride-2 stem of 24 channels, basic blocks 1-1-1-1 of widths
  * 24-48-96-192 (each stage a convolution block; its identity blocks are the other
  * entries of blocks[] when raised). `mobilenet_v2` is torchvision's MobileNetV2,
- * `efficientnet_b0` ... `efficientnet_b7` its EfficientNets. The head is fc
- * (classifier.1 for MobileNetV2 and EfficientNet); set head_hidden for the MLP head. An
+ * `efficientnet_b0` ... `efficientnet_b7` its EfficientNets, `inception_v3` its
+ * Inception-v3. The head is fc (classifier.1 for MobileNetV2 and EfficientNet); set
+ * head_hidden for the MLP head. An
  * unknown name is CLCNN_ERR_NOT_FOUND. */
 CLCNN_API clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *config);
 CLCNN_API clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *config, uint64_t seed,
@@ -1055,7 +1061,8 @@ typedef struct {
     int scorecam_batch;    /* masked inputs per forward pass in Score-CAM; 0: 32 */
 } clcnn_cam_params;
 
-/* The last layer with a spatial output of at least 2x2 before the global pooling (the
+/* The last layer with a spatial output of at least 2x2 before the head's global pooling
+ * (the graph's last; Inception's AuxLogits pools earlier) (the
  * last block of layer4 in the ResNets, e.g. "layer4.1"), or NULL for a graph without one.
  * Target layers may be named as clcnn_graph_find_layer finds them ("layer4"). A map
  * without spatial variation (even a constant positive one) is returned as zeros. */

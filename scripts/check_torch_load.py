@@ -78,7 +78,9 @@ def main(argv=None):
         print(f"{args.file}: {e}")
         return 1
     try:
-        model = build_model(args.arch, args.classes, args.head_hidden)
+        # Inception-v3's AuxLogits exists where clcnn built it (pictures of 299x299 or more)
+        model = build_model(args.arch, args.classes, args.head_hidden,
+                            aux_logits=any(k.startswith("AuxLogits.") for k in state))
     except ValueError as e:
         print(e)
         return 2

@@ -39,11 +39,12 @@ from make_golden import SqueezeExcite, se_width, write_safetensors  # noqa: E402
 CLASSES, BATCH, SEED = 10, 2, 4
 # (arch, input side): the big nets at 64x64, as the issue allows; resnet18 and compact at 96.
 GOLDENS = (("resnet18", 96), ("resnet50", 64), ("seresnet50", 64), ("resnet101", 64), ("compact", 96),
-           ("mobilenet_v2", 96), ("efficientnet_b0", 96))
+           ("mobilenet_v2", 96), ("efficientnet_b0", 96), ("inception_v3", 128))
 # detinit's batch-norm gain per network (1 unless named): with gammas of 0.25-0.75 the
 # images fade out over MobileNetV2's blocks, 16 of 17 of which do not add their input
 # (the two images' logits then differ by 2e-5 of their size); at 1.75 they differ by 0.19.
-BN_GAINS = {"mobilenet_v2": 1.75, "efficientnet_b0": 2.0}  # B0: 3e-7 without, 0.30 with (float32 within 1.4e-6 of float64)
+# B0: 3e-7 without, 0.30 with (float32 within 1.4e-6 of float64); Inception-v3: 7e-6 and 0.05
+BN_GAINS = {"mobilenet_v2": 1.75, "efficientnet_b0": 2.0, "inception_v3": 2.0}
 LAYOUTS = {18: (BasicBlock, [2, 2, 2, 2]), 34: (BasicBlock, [3, 4, 6, 3]), 50: (Bottleneck, [3, 4, 6, 3]),
            101: (Bottleneck, [3, 4, 23, 3]), 152: (Bottleneck, [3, 8, 36, 3])}
 
@@ -92,8 +93,9 @@ def compact(se, classes):
     return model
 
 
-def build_model(arch, classes, head_hidden=0, head_dropout=0.2):
-    """The torch twin of clcnn_resnet_config_for(arch) + clcnn_resnet_build()."""
+def build_model(arch, classes, head_hidden=0, head_dropout=0.2, aux_logits=False):
+    """The torch twin of clcnn_resnet_config_for(arch) + clcnn_resnet_build(). Inception-v3
+    has AuxLogits where clcnn builds it (pictures of 299x299 and more): aux_logits."""
     if arch == "mobilenet_v2" or arch.startswith("efficientnet_b"):
         model = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
         if head_hidden > 0:  # clcnn's MLP head after torchvision's dropout: classifier.0 ... classifier.4
@@ -102,7 +104,10 @@ def build_model(arch, classes, head_hidden=0, head_dropout=0.2):
                                              nn.ReLU(inplace=True), nn.Dropout(head_dropout),
                                              nn.Linear(head_hidden, classes))
         return model
-    if arch in ("compact", "secompact"):
+    if arch == "inception_v3":
+        model = torchvision.models.inception_v3(weights=None, num_classes=classes, aux_logits=aux_logits,
+                                                init_weights=False)
+    elif arch in ("compact", "secompact"):
         model = compact(arch == "secompact", classes)
     else:
         se = arch.startswith("se")

@@ -329,6 +329,44 @@ static void test_zoo_efficientnet_layers(void) {
     CHECK(g == NULL && strstr(clcnn_last_error(g_ctx), "EfficientNet-B9"), "%s", clcnn_last_error(g_ctx));
 }
 
+/* Inception-v3 at 299x299 (torchvision's size) and 128x128: torchvision's module names
+ * resolve to the modules' outputs (the joined branches, Conv2d_4a_3x3's ReLU), the 1x7
+ * and 7x1 convolutions keep their pixels, AuxLogits exists at 299 (its tensors saved and
+ * loaded, not learning) and not at 128, where the tensor count is torchvision's without
+ * it; CAM's default layer is Mixed_7c at 299; pictures under 75x75 are refused. */
+static void test_zoo_inception_v3_layers(void) {
+    clcnn_graph *g = build("inception_v3", 10, 299, 0);
+    if (!g) return;
+    expect_layer(g, "Conv2d_1a_3x3.conv", "conv2d", 32, 149, 149);
+    expect_layer(g, "Conv2d_4a_3x3", "relu", 192, 71, 71);
+    expect_layer(g, "maxpool2", "maxpool", 192, 35, 35);
+    expect_layer(g, "Mixed_5b", "concat", 256, 35, 35);
+    expect_layer(g, "Mixed_6a", "concat", 768, 17, 17);
+    expect_layer(g, "Mixed_6b.branch7x7_2.conv", "conv2d", 128, 17, 17);
+    expect_layer(g, "Mixed_6e.branch7x7dbl_5", "relu", 192, 17, 17);
+    expect_layer(g, "Mixed_7b.branch3x3", "concat", 768, 8, 8);
+    expect_layer(g, "Mixed_7c", "concat", 2048, 8, 8);
+    expect_layer(g, "AuxLogits.conv1", "relu", 768, 1, 1);
+    expect_layer(g, "fc", "linear", 10, 0, 0);
+    const char *cam = clcnn_cam_default_layer(g);
+    CHECK(cam && !strcmp(cam, "Mixed_7c"), "CAM's default layer is %s, want Mixed_7c", cam ? cam : "none");
+    CHECK(clcnn_graph_param(g, "AuxLogits.fc.weight") && !clcnn_graph_param_learns(g, "AuxLogits.fc.weight") &&
+              clcnn_graph_param_learns(g, "fc.weight"),
+          "AuxLogits.fc is kept and does not learn; fc learns");
+    CHECK(trainable(g) == 21806058, "%zu parameters learn, torchvision's without AuxLogits 21806058", trainable(g));
+    clcnn_graph_destroy(g);
+    if ((g = build("inception_v3", 10, 128, 0)) != NULL) {
+        CHECK(!clcnn_graph_param(g, "AuxLogits.fc.weight"), "AuxLogits at 128x128, where its convolution cannot fit");
+        expect_layer(g, "Mixed_7c", "concat", 2048, 2, 2);
+    }
+    clcnn_graph_destroy(g);
+    clcnn_resnet_config cfg;
+    CHECK_OK(clcnn_resnet_config_for("inception_v3", 10, 74, &cfg));
+    g = NULL;
+    CHECK_STATUS(clcnn_resnet_build(g_ctx, &cfg, 1, &g), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(g == NULL && strstr(clcnn_last_error(g_ctx), "at least 75x75"), "%s", clcnn_last_error(g_ctx));
+}
+
 /* ---- golden logits ---- */
 
 static int meta_int(const clcnn_weights *w, const char *key) {
@@ -411,6 +449,7 @@ static void test_zoo_golden_resnet101(void) { golden("resnet101"); }
 static void test_zoo_golden_compact(void) { golden("compact"); }
 static void test_zoo_golden_mobilenet_v2(void) { golden("mobilenet_v2"); }
 static void test_zoo_golden_efficientnet_b0(void) { golden("efficientnet_b0"); }
+static void test_zoo_golden_inception_v3(void) { golden("inception_v3"); }
 
 /* ---- files ---- */
 
@@ -552,7 +591,9 @@ static void torch_loads(const char *arch, int classes, int size, int head_hidden
     const double t0 = now_s();
     /* MobileNetV2's and EfficientNet's images fade out at detinit's usual gammas
      * (make_golden_zoo.py's BN_GAINS) */
-    CHECK_OK(detinit_graph_gain(g, 5, !strcmp(arch, "mobilenet_v2") ? 1.75 : !strncmp(arch, "efficientnet", 12) ? 2.0 : 1.0));
+    const double gain = !strcmp(arch, "mobilenet_v2") ? 1.75
+                        : !strncmp(arch, "efficientnet", 12) || !strcmp(arch, "inception_v3") ? 2.0 : 1.0;
+    CHECK_OK(detinit_graph_gain(g, 5, gain));
     const double t1 = now_s();
     logits = run(g, "torch_load.input", 2, size, 5, (size_t)classes, &x);
     const double t2 = now_s();
@@ -591,6 +632,7 @@ static void test_zoo_torch_loads_mobilenet_v2(void) { torch_loads("mobilenet_v2"
 static void test_zoo_torch_loads_mobilenet_v2_mlp(void) { torch_loads("mobilenet_v2", 3, 64, 32); }
 static void test_zoo_torch_loads_efficientnet_b0(void) { torch_loads("efficientnet_b0", 10, 64, 0); }
 static void test_zoo_torch_loads_efficientnet_b1_mlp(void) { torch_loads("efficientnet_b1", 3, 64, 16); }
+static void test_zoo_torch_loads_inception_v3(void) { torch_loads("inception_v3", 10, 299, 0); } /* AuxLogits too */
 
 const test_case test_zoo_cases[] = {
     {"zoo_compact_layers", test_zoo_compact_layers},
@@ -603,6 +645,8 @@ const test_case test_zoo_cases[] = {
     {"zoo_golden_mobilenet_v2", test_zoo_golden_mobilenet_v2},
     {"zoo_efficientnet_layers", test_zoo_efficientnet_layers},
     {"zoo_golden_efficientnet_b0", test_zoo_golden_efficientnet_b0},
+    {"zoo_inception_v3_layers", test_zoo_inception_v3_layers},
+    {"zoo_golden_inception_v3", test_zoo_golden_inception_v3},
     {"zoo_mobilenet_v2_head_from_shapes", test_zoo_mobilenet_v2_head_from_shapes},
     {"zoo_save_load_save", test_zoo_save_load_save},
     {"zoo_torch_loads_resnet18", test_zoo_torch_loads_resnet18},
@@ -612,5 +656,6 @@ const test_case test_zoo_cases[] = {
     {"zoo_torch_loads_mobilenet_v2_mlp", test_zoo_torch_loads_mobilenet_v2_mlp},
     {"zoo_torch_loads_efficientnet_b0", test_zoo_torch_loads_efficientnet_b0},
     {"zoo_torch_loads_efficientnet_b1_mlp", test_zoo_torch_loads_efficientnet_b1_mlp},
+    {"zoo_torch_loads_inception_v3", test_zoo_torch_loads_inception_v3},
     {NULL, NULL},
 };

@@ -38,12 +38,22 @@ const char *clcnn_cam_method_name(clcnn_cam_method method) {
     return (unsigned)method < METHOD_COUNT ? method_names[method] : "unknown";
 }
 
+/* The last layer with at least 2x2 pixels before the last global average pooling (the
+ * head's: a side branch such as Inception's AuxLogits may pool earlier). */
 const char *clcnn_cam_default_layer(const clcnn_graph *g) {
     const char *best = NULL;
     const int count = g ? clcnn_graph_layer_count(g) : 0;
-    for (int i = 1; i < count; i++) { /* layer 0 is the input */
+    int end = count;
+    for (int i = count - 1; i > 0; i--) {
         clcnn_layer_info info;
-        if (clcnn_graph_layer(g, i, &info) != CLCNN_OK || !strcmp(info.kind, "global_avg_pool")) break;
+        if (clcnn_graph_layer(g, i, &info) == CLCNN_OK && !strcmp(info.kind, "global_avg_pool")) {
+            end = i;
+            break;
+        }
+    }
+    for (int i = 1; i < end; i++) { /* layer 0 is the input */
+        clcnn_layer_info info;
+        if (clcnn_graph_layer(g, i, &info) != CLCNN_OK) break;
         if (info.ndim == 3 && info.shape[1] >= 2 && info.shape[2] >= 2) best = info.name;
     }
     return best;

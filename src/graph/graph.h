@@ -106,6 +106,10 @@ clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix,
 clcnn_status graph_param_grad(const clcnn_graph *g, int i, clcnn_tensor **grad);
 /* The gradients of every parameter that is not frozen (what a backward pass adds to). */
 clcnn_status graph_make_param_grads(const clcnn_graph *g);
+/* The parameters under prefix (clcnn_param_name_under) no longer learn: no gradient, no
+ * update, listed as running statistics are; for a branch whose output no loss reads
+ * (Inception's AuxLogits), kept for its weights. Returns how many. */
+int graph_params_stop_learning(clcnn_graph *g, const char *prefix);
 /* Drop the parameters from index n on (a layer that failed to build). */
 void graph_params_truncate(clcnn_graph *g, int n);
 void graph_params_free(clcnn_graph *g);

@@ -160,6 +160,18 @@ int clcnn_graph_param_is_frozen(const clcnn_graph *g, const char *name) {
     return i >= 0 && g->params[i].frozen;
 }
 
+int graph_params_stop_learning(clcnn_graph *g, const char *prefix) {
+    int n = 0;
+    for (int i = 0; i < g->nparams; i++)
+        if (clcnn_param_name_under(g->params[i].name, prefix) && g->params[i].trainable) {
+            g->params[i].trainable = 0;
+            clcnn_tensor_destroy(g->params[i].grad);
+            g->params[i].grad = NULL;
+            n++;
+        }
+    return n;
+}
+
 int clcnn_graph_param_learns(const clcnn_graph *g, const char *name) {
     const int i = graph_find_param(g, name);
     return i >= 0 && g->params[i].trainable;

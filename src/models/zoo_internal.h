@@ -10,11 +10,13 @@
  * module.1 Linear, or module.1 Linear, .2 ReLU, .3 Dropout, .4 Linear. */
 clcnn_status zoo_head(clcnn_graph *g, const clcnn_resnet_config *cfg, const char *module, const char *input,
                       float first_dropout);
-/* torchvision's MobileNetV2 and EfficientNet-B0 ... B7 (cfg->variant) into a new graph
- * (zoo_mobilenet.c, zoo_efficientnet.c); cfg checked. */
+/* torchvision's MobileNetV2, EfficientNet-B0 ... B7 (cfg->variant) and Inception-v3 into a
+ * new graph (zoo_mobilenet.c, zoo_efficientnet.c, zoo_inception.c); cfg checked. */
 clcnn_status zoo_mobilenet_v2_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
                                     clcnn_graph **out);
 clcnn_status zoo_efficientnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
+                                    clcnn_graph **out);
+clcnn_status zoo_inception_v3_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
                                     clcnn_graph **out);
 
 #endif
