@@ -2,11 +2,13 @@
 """convert_torchvision.py: PyTorch/torchvision checkpoints <-> clcnn safetensors files.
 
   to-safetensors IN.pth OUT.safetensors --arch ARCH [--classes N] [--class-names a,b,c|imagenet]
-                 [--size 224] [--head fc|mlp] [--trust-pickle]
+                 [--size 224] [--head fc|mlp] [--transform-input yes|no] [--trust-pickle]
       Reads a state_dict (or a checkpoint dict holding one under 'state_dict' or 'model'),
       strips DataParallel's 'module.' prefix, drops BatchNorm's num_batches_tracked, converts
       every tensor to float32 and writes safetensors with __metadata__ keys arch, classes,
-      class_names, input_size, mean, std, head and made_by (docs/WEIGHTS.md).
+      class_names, input_size, mean, std, head and made_by (docs/WEIGHTS.md). For inception_v3
+      (unless --transform-input no) mean and std are 0.5: torchvision's ImageNet weights for it
+      expect transform_input, which is that normalisation; transform_input is then "1".
   to-pth IN.safetensors OUT.pth
       Reads safetensors (F32, F16, BF16; I64 kept as is), writes a float32 state_dict with
       num_batches_tracked = 0 beside every running_mean, so that torchvision's
@@ -217,8 +219,14 @@ def to_safetensors(args):
     metadata = OrderedDict(arch=args.arch, classes=str(classes))
     if names:
         metadata["class_names"] = ",".join(names)
-    metadata.update(input_size=str(args.size), mean=",".join(map(str, IMAGENET_MEAN)),
-                    std=",".join(map(str, IMAGENET_STD)), head=args.head, made_by=MADE_BY)
+    # torchvision's Inception-v3 ImageNet weights re-scale the ImageNet-normalised input to
+    # [-1, 1] (transform_input): the same as normalising the picture by mean and std 0.5
+    transform = args.transform_input == "yes" or (args.transform_input is None and args.arch == "inception_v3")
+    mean, std = ((0.5,) * 3, (0.5,) * 3) if transform else (IMAGENET_MEAN, IMAGENET_STD)
+    metadata.update(input_size=str(args.size), mean=",".join(map(str, mean)), std=",".join(map(str, std)),
+                    head=args.head, made_by=MADE_BY)
+    if transform:
+        metadata["transform_input"] = "1"
     write_safetensors(args.output, state, metadata)
     total = sum(t.numel() for t in state.values())
     print(f"{args.output}: {len(state)} tensors, {total} values, {classes} classes ({args.arch}, head {args.head})")
@@ -344,6 +352,9 @@ def main(argv=None):
     p.add_argument("--class-names", help="comma-separated names, or 'imagenet' (needs torchvision)")
     p.add_argument("--size", type=int, default=224, help="input side in pixels (default 224)")
     p.add_argument("--head", choices=("fc", "mlp"), default="fc")
+    p.add_argument("--transform-input", choices=("yes", "no"),
+                   help="the weights expect torchvision's transform_input (inputs normalised by mean and std 0.5): "
+                        "default yes for inception_v3 (its ImageNet weights), no otherwise")
     p.add_argument("--trust-pickle", action="store_true", help="allow a checkpoint that holds more than tensors")
     p = sub.add_parser("to-pth", help="a safetensors file to a PyTorch .pth state_dict")
     p.add_argument("input")

@@ -521,6 +521,40 @@ static void test_zoo_mobilenet_v2_head_from_shapes(void) {
     tmptree_close(&s.t);
 }
 
+/* The metadata convert_torchvision.py writes (comma-separated mean, std and class_names,
+ * input_size) describes the model as clcnn's own keys do: Inception-v3's transform_input
+ * as mean and std 0.5, the ImageNet names; a count of names other than the classes' is
+ * refused. */
+static void test_zoo_converted_metadata(void) {
+    scratch s;
+    clcnn_graph *g = build("compact", 3, 32, 0), *opened = NULL;
+    if (!g || !scratch_open(&s)) {
+        clcnn_graph_destroy(g);
+        return;
+    }
+    const char *keys[] = {"arch", "classes", "class_names", "input_size", "mean", "std", "head"};
+    const char *values[] = {"compact", "3", "tench,goldfish,great white shark", "48", "0.5,0.5,0.5", "0.5,0.5,0.5", "fc"};
+    CHECK_OK(clcnn_graph_save(g, s.model, 7, keys, values));
+    clcnn_model_desc d = {0};
+    CHECK_OK(clcnn_model_open(g_ctx, s.model, NULL, &opened, &d));
+    if (opened) {
+        CHECK(d.classes == 3 && d.class_names && !strcmp(d.class_names[2], "great white shark") && d.size == 48,
+              "classes %d, names %s, size %d", d.classes, d.class_names ? d.class_names[2] : "none", d.size);
+        for (int c = 0; c < 3; c++)
+            CHECK(d.norm.mean[c] == 0.5f && d.norm.std[c] == 0.5f, "channel %d: mean %g std %g", c,
+                  (double)d.norm.mean[c], (double)d.norm.std[c]);
+    }
+    clcnn_model_desc_free(&d);
+    clcnn_graph_destroy(opened);
+    opened = NULL;
+    values[2] = "tench,goldfish";
+    CHECK_OK(clcnn_graph_save(g, s.model2, 7, keys, values));
+    CHECK_STATUS(clcnn_model_open(g_ctx, s.model2, NULL, &opened, NULL), CLCNN_ERR_FORMAT);
+    CHECK(!opened && strstr(clcnn_last_error(g_ctx), "2 names for 3 classes"), "%s", clcnn_last_error(g_ctx));
+    clcnn_graph_destroy(g);
+    tmptree_close(&s.t);
+}
+
 /* save -> load into a fresh graph -> save: the same bytes. */
 static void test_zoo_save_load_save(void) {
     scratch s;
@@ -648,6 +682,7 @@ const test_case test_zoo_cases[] = {
     {"zoo_inception_v3_layers", test_zoo_inception_v3_layers},
     {"zoo_golden_inception_v3", test_zoo_golden_inception_v3},
     {"zoo_mobilenet_v2_head_from_shapes", test_zoo_mobilenet_v2_head_from_shapes},
+    {"zoo_converted_metadata", test_zoo_converted_metadata},
     {"zoo_save_load_save", test_zoo_save_load_save},
     {"zoo_torch_loads_resnet18", test_zoo_torch_loads_resnet18},
     {"zoo_torch_loads_resnet18_mlp", test_zoo_torch_loads_resnet18_mlp},

@@ -41,18 +41,54 @@ static int meta_int(const clcnn_weights *w, const char *key, int fallback) {
     return v && *v && !*end && x > 0 && x < (1L << 30) ? (int)x : fallback;
 }
 
-/* A JSON array of 3 numbers, e.g. "[0.485, 0.456, 0.406]". */
+/* 3 numbers: a JSON array (clcnn's "[0.485, 0.456, 0.406]") or comma-separated
+ * (convert_torchvision.py's "0.485,0.456,0.406"); out is untouched unless all 3 parse. */
 static int meta_triple(const clcnn_weights *w, const char *key, float out[3]) {
     const char *v = clcnn_weights_metadata(w, key);
-    json_t *a = v ? json_loads(v, 0, NULL) : NULL;
+    if (!v) return 0;
+    float got[3];
+    json_t *a = json_loads(v, 0, NULL);
     int ok = json_is_array(a) && json_array_size(a) == 3;
     for (size_t i = 0; ok && i < 3; i++) {
         json_t *x = json_array_get(a, i);
         ok = json_is_number(x);
-        if (ok) out[i] = (float)json_number_value(x);
+        if (ok) got[i] = (float)json_number_value(x);
     }
     json_decref(a);
+    if (!ok && !a) { /* not JSON: a,b,c */
+        const char *p = v;
+        char *end;
+        ok = 1;
+        for (int i = 0; ok && i < 3; i++) {
+            got[i] = strtof(p, &end);
+            ok = end != p && (*end == (i < 2 ? ',' : 0));
+            p = end + (i < 2);
+        }
+    }
+    if (ok) memcpy(out, got, sizeof got);
     return ok;
+}
+
+/* convert_torchvision.py's class names: "class_names", comma-separated, as many as the
+ * count in "classes". */
+static clcnn_status meta_class_names(clcnn_context *ctx, const clcnn_weights *w, const char *path, clcnn_model_desc *d) {
+    const char *v = clcnn_weights_metadata(w, "class_names");
+    if (!v || d->class_names || d->classes <= 0) return CLCNN_OK;
+    int n = 1;
+    for (const char *p = v; *p; p++) n += *p == ',';
+    if (n != d->classes)
+        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: metadata class_names has %d names for %d classes", op, path,
+                           n, d->classes);
+    if (!(d->class_names = calloc((size_t)n, sizeof *d->class_names)))
+        return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: %s: no host memory for %d class names", op, path, n);
+    const char *p = v;
+    for (int k = 0; k < n; k++) {
+        const size_t len = strcspn(p, ",");
+        if (!(d->class_names[k] = strndup(p, len)))
+            return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+        p += len + (p[len] == ',');
+    }
+    return CLCNN_OK;
 }
 
 /* "classes": a JSON array of names (clcnn's), or a plain count. */
@@ -115,8 +151,9 @@ static clcnn_status describe(clcnn_context *ctx, const clcnn_weights *w, const c
     const char *arch = clcnn_weights_metadata(w, "arch");
     if (arch) snprintf(d->arch, sizeof d->arch, "%s", arch);
     clcnn_status st = meta_classes(ctx, w, path, d);
+    if (st == CLCNN_OK) st = meta_class_names(ctx, w, path, d);
     if (st != CLCNN_OK) return st;
-    d->size = meta_int(w, "size", 0);
+    d->size = meta_int(w, "size", meta_int(w, "input_size", 0)); /* input_size: convert_torchvision.py's */
     d->head_hidden = meta_int(w, "head_hidden", 0);
     const char *drop = clcnn_weights_metadata(w, "head_dropout");
     d->head_dropout = drop ? strtof(drop, NULL) : 0.2f;
