@@ -8,7 +8,8 @@
       every tensor to float32 and writes safetensors with __metadata__ keys arch, classes,
       class_names, input_size, mean, std, head and made_by (docs/WEIGHTS.md). For inception_v3
       (unless --transform-input no) mean and std are 0.5: torchvision's ImageNet weights for it
-      expect transform_input, which is that normalisation; transform_input is then "1".
+      expect transform_input, which is that normalisation; transform_input is then "1". timm's
+      xception weights use mean and std 0.5 too (its default configuration).
   to-pth IN.safetensors OUT.pth
       Reads safetensors (F32, F16, BF16; I64 kept as is), writes a float32 state_dict with
       num_batches_tracked = 0 beside every running_mean, so that torchvision's
@@ -222,7 +223,9 @@ def to_safetensors(args):
     # torchvision's Inception-v3 ImageNet weights re-scale the ImageNet-normalised input to
     # [-1, 1] (transform_input): the same as normalising the picture by mean and std 0.5
     transform = args.transform_input == "yes" or (args.transform_input is None and args.arch == "inception_v3")
-    mean, std = ((0.5,) * 3, (0.5,) * 3) if transform else (IMAGENET_MEAN, IMAGENET_STD)
+    # timm's xception weights (ported from Keras) were trained on that normalisation too
+    half = transform or args.arch == "xception"
+    mean, std = ((0.5,) * 3, (0.5,) * 3) if half else (IMAGENET_MEAN, IMAGENET_STD)
     metadata.update(input_size=str(args.size), mean=",".join(map(str, mean)), std=",".join(map(str, std)),
                     head=args.head, made_by=MADE_BY)
     if transform:
@@ -347,7 +350,7 @@ def main(argv=None):
     p = sub.add_parser("to-safetensors", help="a PyTorch .pth state_dict to a clcnn safetensors file")
     p.add_argument("input")
     p.add_argument("output")
-    p.add_argument("--arch", required=True, help="e.g. resnet50, seresnet50, mobilenet_v2, efficientnet_b0")
+    p.add_argument("--arch", required=True, help="e.g. resnet50, seresnet50, mobilenet_v2, efficientnet_b0, inception_v3, xception (timm's)")
     p.add_argument("--classes", type=int, help="default: the rows of the head's last linear layer")
     p.add_argument("--class-names", help="comma-separated names, or 'imagenet' (needs torchvision)")
     p.add_argument("--size", type=int, default=224, help="input side in pixels (default 224)")

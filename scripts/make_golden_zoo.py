@@ -39,7 +39,7 @@ from make_golden import SqueezeExcite, se_width, write_safetensors  # noqa: E402
 CLASSES, BATCH, SEED = 10, 2, 4
 # (arch, input side): the big nets at 64x64, as the issue allows; resnet18 and compact at 96.
 GOLDENS = (("resnet18", 96), ("resnet50", 64), ("seresnet50", 64), ("resnet101", 64), ("compact", 96),
-           ("mobilenet_v2", 96), ("efficientnet_b0", 96), ("inception_v3", 128))
+           ("mobilenet_v2", 96), ("efficientnet_b0", 96), ("inception_v3", 128), ("xception", 96))
 # detinit's batch-norm gain per network (1 unless named): with gammas of 0.25-0.75 the
 # images fade out over MobileNetV2's blocks, 16 of 17 of which do not add their input
 # (the two images' logits then differ by 2e-5 of their size); at 1.75 they differ by 0.19.
@@ -93,6 +93,65 @@ def compact(se, classes):
     return model
 
 
+class SeparableConv2d(nn.Module):
+    """timm's xception SeparableConv2d: conv1 (depthwise) then pointwise, no biases."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cin, 3, 1, 1, groups=cin, bias=False)
+        self.pointwise = nn.Conv2d(cin, cout, 1, bias=False)
+
+    def forward(self, x):
+        return self.pointwise(self.conv1(x))
+
+
+class XceptionBlock(nn.Module):
+    """timm's xception Block, module for module (skip and skipbn registered before rep)."""
+
+    def __init__(self, cin, cout, reps, stride=1, start_with_relu=True, grow_first=True):
+        super().__init__()
+        self.skip = nn.Conv2d(cin, cout, 1, stride=stride, bias=False) if cout != cin or stride != 1 else None
+        self.skipbn = nn.BatchNorm2d(cout) if self.skip is not None else None
+        rep = []
+        for i in range(reps):
+            inc, outc = (cin if i == 0 else cout, cout) if grow_first else (cin, cin if i < reps - 1 else cout)
+            rep += [nn.ReLU(), SeparableConv2d(inc, outc), nn.BatchNorm2d(outc)]
+        if not start_with_relu:
+            rep = rep[1:]
+        if stride != 1:
+            rep.append(nn.MaxPool2d(3, stride, 1))
+        self.rep = nn.Sequential(*rep)
+
+    def forward(self, x):
+        return self.rep(x) + (self.skipbn(self.skip(x)) if self.skip is not None else x)
+
+
+class Xception(nn.Module):
+    """timm's `xception` (legacy_xception in later timm): the same modules, names and order."""
+
+    def __init__(self, classes):
+        super().__init__()
+        self.conv1, self.bn1, self.act1 = nn.Conv2d(3, 32, 3, 2, 0, bias=False), nn.BatchNorm2d(32), nn.ReLU()
+        self.conv2, self.bn2, self.act2 = nn.Conv2d(32, 64, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU()
+        self.block1 = XceptionBlock(64, 128, 2, 2, start_with_relu=False)
+        self.block2 = XceptionBlock(128, 256, 2, 2)
+        self.block3 = XceptionBlock(256, 728, 2, 2)
+        for k in range(4, 12):
+            setattr(self, f"block{k}", XceptionBlock(728, 728, 3, 1))
+        self.block12 = XceptionBlock(728, 1024, 2, 2, grow_first=False)
+        self.conv3, self.bn3, self.act3 = SeparableConv2d(1024, 1536), nn.BatchNorm2d(1536), nn.ReLU()
+        self.conv4, self.bn4, self.act4 = SeparableConv2d(1536, 2048), nn.BatchNorm2d(2048), nn.ReLU()
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(2048, classes)
+
+    def forward(self, x):
+        x = self.act2(self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x))))))
+        for k in range(1, 13):
+            x = getattr(self, f"block{k}")(x)
+        x = self.act4(self.bn4(self.conv4(self.act3(self.bn3(self.conv3(x))))))
+        return self.fc(torch.flatten(self.global_pool(x), 1))
+
+
 def build_model(arch, classes, head_hidden=0, head_dropout=0.2, aux_logits=False):
     """The torch twin of clcnn_resnet_config_for(arch) + clcnn_resnet_build(). Inception-v3
     has AuxLogits where clcnn builds it (pictures of 299x299 and more): aux_logits."""
@@ -107,6 +166,8 @@ def build_model(arch, classes, head_hidden=0, head_dropout=0.2, aux_logits=False
     if arch == "inception_v3":
         model = torchvision.models.inception_v3(weights=None, num_classes=classes, aux_logits=aux_logits,
                                                 init_weights=False)
+    elif arch == "xception":
+        model = Xception(classes)
     elif arch in ("compact", "secompact"):
         model = compact(arch == "secompact", classes)
     else:

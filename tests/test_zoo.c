@@ -367,6 +367,35 @@ static void test_zoo_inception_v3_layers(void) {
     CHECK(g == NULL && strstr(clcnn_last_error(g_ctx), "at least 75x75"), "%s", clcnn_last_error(g_ctx));
 }
 
+/* Xception at 299x299 in timm's names: the entry blocks' skip convolutions, the middle
+ * blocks' identity sums, block12 growing last, timm's parameter count (22,855,952 with
+ * 1000 classes), CAM's default layer act4 (10x10); pictures under 32x32 refused. */
+static void test_zoo_xception_layers(void) {
+    clcnn_graph *g = build("xception", 1000, 299, 0);
+    if (!g) return;
+    expect_layer(g, "act2", "relu", 64, 147, 147);
+    expect_layer(g, "block1.skipbn", "batchnorm", 128, 74, 74);
+    expect_layer(g, "block1.rep.0.conv1", "conv2d", 64, 147, 147);
+    expect_layer(g, "block1.rep.5", "maxpool", 128, 74, 74);
+    expect_layer(g, "block1", "add", 128, 74, 74);
+    expect_layer(g, "block3", "add", 728, 19, 19);
+    expect_layer(g, "block7.rep.0", "relu", 728, 19, 19);
+    expect_layer(g, "block7.rep.8", "batchnorm", 728, 19, 19);
+    expect_layer(g, "block12.rep.1.pointwise", "conv2d", 728, 19, 19);
+    expect_layer(g, "block12.rep.4.pointwise", "conv2d", 1024, 19, 19);
+    expect_layer(g, "block12", "add", 1024, 10, 10);
+    expect_layer(g, "act4", "relu", 2048, 10, 10);
+    CHECK(!clcnn_graph_param(g, "block7.skip.weight"), "a middle block has a skip convolution");
+    CHECK(trainable(g) == 22855952, "%zu trainable parameters, timm's 22855952", trainable(g));
+    const char *cam = clcnn_cam_default_layer(g);
+    CHECK(cam && !strcmp(cam, "act4"), "CAM's default layer is %s, want act4", cam ? cam : "none");
+    clcnn_graph_destroy(g);
+    clcnn_resnet_config cfg;
+    CHECK_OK(clcnn_resnet_config_for("xception", 10, 31, &cfg));
+    g = NULL;
+    CHECK_STATUS(clcnn_resnet_build(g_ctx, &cfg, 1, &g), CLCNN_ERR_INVALID_ARGUMENT);
+}
+
 /* ---- golden logits ---- */
 
 static int meta_int(const clcnn_weights *w, const char *key) {
@@ -450,6 +479,7 @@ static void test_zoo_golden_compact(void) { golden("compact"); }
 static void test_zoo_golden_mobilenet_v2(void) { golden("mobilenet_v2"); }
 static void test_zoo_golden_efficientnet_b0(void) { golden("efficientnet_b0"); }
 static void test_zoo_golden_inception_v3(void) { golden("inception_v3"); }
+static void test_zoo_golden_xception(void) { golden("xception"); }
 
 /* ---- files ---- */
 
@@ -667,6 +697,7 @@ static void test_zoo_torch_loads_mobilenet_v2_mlp(void) { torch_loads("mobilenet
 static void test_zoo_torch_loads_efficientnet_b0(void) { torch_loads("efficientnet_b0", 10, 64, 0); }
 static void test_zoo_torch_loads_efficientnet_b1_mlp(void) { torch_loads("efficientnet_b1", 3, 64, 16); }
 static void test_zoo_torch_loads_inception_v3(void) { torch_loads("inception_v3", 10, 299, 0); } /* AuxLogits too */
+static void test_zoo_torch_loads_xception_mlp(void) { torch_loads("xception", 3, 64, 32); }
 
 const test_case test_zoo_cases[] = {
     {"zoo_compact_layers", test_zoo_compact_layers},
@@ -681,6 +712,8 @@ const test_case test_zoo_cases[] = {
     {"zoo_golden_efficientnet_b0", test_zoo_golden_efficientnet_b0},
     {"zoo_inception_v3_layers", test_zoo_inception_v3_layers},
     {"zoo_golden_inception_v3", test_zoo_golden_inception_v3},
+    {"zoo_xception_layers", test_zoo_xception_layers},
+    {"zoo_golden_xception", test_zoo_golden_xception},
     {"zoo_mobilenet_v2_head_from_shapes", test_zoo_mobilenet_v2_head_from_shapes},
     {"zoo_converted_metadata", test_zoo_converted_metadata},
     {"zoo_save_load_save", test_zoo_save_load_save},
@@ -692,5 +725,6 @@ const test_case test_zoo_cases[] = {
     {"zoo_torch_loads_efficientnet_b0", test_zoo_torch_loads_efficientnet_b0},
     {"zoo_torch_loads_efficientnet_b1_mlp", test_zoo_torch_loads_efficientnet_b1_mlp},
     {"zoo_torch_loads_inception_v3", test_zoo_torch_loads_inception_v3},
+    {"zoo_torch_loads_xception_mlp", test_zoo_torch_loads_xception_mlp},
     {NULL, NULL},
 };

@@ -191,7 +191,7 @@ static int cmd_layers(int argc, char **argv) {
                    "trainable parameter count and whether it trains with train's freezing options\n"
                    "(yes, no, partly; - for none).\n\n"
                    "  --arch A      compact, secompact, resnet18 ... resnet152, seresnet18 ... seresnet152,\n"
-                   "                mobilenet_v2, efficientnet_b0 ... efficientnet_b7, inception_v3\n"
+                   "                mobilenet_v2, efficientnet_b0 ... efficientnet_b7, inception_v3, xception\n"
                    "  --classes N   output classes (default 1000)\n"
                    "  --size S      input height and width (default 224)\n"
                    "  --head H      fc (default) or mlp: Linear(in, H) - ReLU - Dropout(0.2) - Linear(H, N)\n"

@@ -1,6 +1,6 @@
 /* zoo.c: the zoo's architectures by name, and its ResNets and SE-ResNets built as graphs
  * with torchvision's names (MobileNetV2: zoo_mobilenet.c, EfficientNet: zoo_efficientnet.c, Inception-v3:
- * zoo_inception.c), so that
+ * zoo_inception.c, Xception in timm's names: zoo_xception.c), so that
  * torchvision state_dicts load by name and CAM layers are named as in PyTorch.
  * Every block's output layer is called layerS.B (the residual addition with its
  * ReLU); a block's Squeeze-and-Excitation module is layerS.B.se, applied after the
@@ -104,11 +104,11 @@ static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *
             return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: EfficientNet-B%d (B0 to B7)", op, c->variant);
         return CLCNN_OK;
     }
-    if (c->family == CLCNN_FAMILY_INCEPTION_V3) return CLCNN_OK;
+    if (c->family == CLCNN_FAMILY_INCEPTION_V3 || c->family == CLCNN_FAMILY_XCEPTION) return CLCNN_OK;
     if (c->family != CLCNN_FAMILY_RESNET)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
-                           "%s: family %d (0: ResNet, 1: MobileNetV2, 2: EfficientNet, 3: Inception-v3)", op,
-                           (int)c->family);
+                           "%s: family %d (0: ResNet, 1: MobileNetV2, 2: EfficientNet, 3: Inception-v3, 4: Xception)",
+                           op, (int)c->family);
     if (c->stages < 1 || c->stages > 4)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d stages (1 to 4)", op, c->stages);
     for (int s = 0; s < c->stages; s++)
@@ -157,13 +157,15 @@ clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, cl
         *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_MOBILENET_V2};
     else if (!strcmp(arch, "inception_v3"))
         *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_INCEPTION_V3};
+    else if (!strcmp(arch, "xception"))
+        *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_XCEPTION};
     else if (!strncmp(arch, "efficientnet_b", 14) && arch[14] >= '0' && arch[14] <= '7' && !arch[15])
         *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_EFFICIENTNET, .variant = arch[14] - '0'};
     else if (!resnet_config(arch, cfg) && !compact_config(arch, cfg))
         return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
                            "unknown architecture %s (known: resnet18, resnet34, resnet50, resnet101, resnet152, "
                            "seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, efficientnet_b0 ... "
-                           "efficientnet_b7, inception_v3)", arch);
+                           "efficientnet_b7, inception_v3, xception)", arch);
     cfg->classes = classes;
     cfg->in_channels = 3;
     cfg->height = cfg->width = size;
@@ -196,6 +198,7 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
     if (cfg->family == CLCNN_FAMILY_MOBILENET_V2) return zoo_mobilenet_v2_build(ctx, cfg, seed, out);
     if (cfg->family == CLCNN_FAMILY_EFFICIENTNET) return zoo_efficientnet_build(ctx, cfg, seed, out);
     if (cfg->family == CLCNN_FAMILY_INCEPTION_V3) return zoo_inception_v3_build(ctx, cfg, seed, out);
+    if (cfg->family == CLCNN_FAMILY_XCEPTION) return zoo_xception_build(ctx, cfg, seed, out);
     builder b = {.cfg = cfg};
     if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g)) != CLCNN_OK) return st;
     const int width = cfg->stem_width > 0 ? cfg->stem_width : cfg->widths[0];
