@@ -10,6 +10,9 @@ inline float apply_act(float v, int act) {
     case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
     case ACT_SILU: return v / (1.0f + exp(-v));
     case ACT_TANH: return tanh(v);
+    /* PyTorch's: x * min(max(x + 3, 0), 6) / 6 and min(max(x + 3, 0), 6) / 6 */
+    case ACT_HARDSWISH: return v < -3.0f ? 0.0f : (v > 3.0f ? v : v * (v + 3.0f) / 6.0f);
+    case ACT_HARDSIGMOID: return v < -3.0f ? 0.0f : (v > 3.0f ? 1.0f : (v + 3.0f) / 6.0f);
     default: return v;
     }
 }

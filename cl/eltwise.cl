@@ -47,6 +47,9 @@ inline float act_grad(float v, float a, int act) {
         return s * (1.0f + v * (1.0f - s));
     }
     case ACT_TANH: return 1.0f - a * a;
+    /* PyTorch's: 0 below -3, x / 3 + 1/2 from -3 to 3 (both included), 1 above */
+    case ACT_HARDSWISH: return v < -3.0f ? 0.0f : (v <= 3.0f ? v / 3.0f + 0.5f : 1.0f);
+    case ACT_HARDSIGMOID: return a > 0.0f && a < 1.0f ? 1.0f / 6.0f : 0.0f; /* -3 < x < 3 */
     default: return 1.0f;
     }
 }

@@ -197,7 +197,9 @@ CLCNN_API clcnn_status clcnn_tensor_fill(clcnn_tensor *t, float value);
     X(RELU6, 2, "relu6", 1)        \
     X(SIGMOID, 3, "sigmoid", 1)    \
     X(SILU, 4, "silu", 0)          \
-    X(TANH, 5, "tanh", 1)
+    X(TANH, 5, "tanh", 1)          \
+    X(HARDSWISH, 6, "hardswish", 0) \
+    X(HARDSIGMOID, 7, "hardsigmoid", 1)
 typedef enum {
 #define CLCNN_ACT_ENUM_(name, code, text, from_output) CLCNN_ACT_##name = code,
     CLCNN_ACTIVATIONS(CLCNN_ACT_ENUM_)
@@ -272,12 +274,13 @@ CLCNN_API clcnn_status clcnn_linear(clcnn_context *ctx, const clcnn_tensor *x, c
 CLCNN_API clcnn_status clcnn_squeeze_excite(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
                                             const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
                                             const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y);
-/* The same with another activation than ReLU between fc1 and fc2 (inner; EfficientNet's
- * is SiLU): s = sigmoid(W2 inner(W1 gap(x) + b1) + b2). */
+/* The same with other activations between fc1 and fc2 (inner; EfficientNet's is SiLU)
+ * and after fc2 (gate: sigmoid or MobileNetV3's hardsigmoid, whose gradients follow from
+ * their output): s = gate(W2 inner(W1 gap(x) + b1) + b2). */
 CLCNN_API clcnn_status clcnn_squeeze_excite_ex(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
                                                const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
-                                               clcnn_activation inner, const clcnn_tensor *residual,
-                                               clcnn_activation act, clcnn_tensor *y);
+                                               clcnn_activation inner, clcnn_activation gate,
+                                               const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y);
 
 /* y = [a, b] along the channels (dimension 1), as torch.cat(dim=1): a [N, Ca, ...], b
  * [N, Cb, ...] with the same trailing dimensions, y [N, Ca + Cb, ...], rank 2 to 4; y
@@ -381,11 +384,12 @@ CLCNN_API clcnn_status clcnn_squeeze_excite_backward(clcnn_context *ctx, const c
                                                      const clcnn_tensor *dz, clcnn_tensor *dx, int accumulate,
                                                      clcnn_tensor *dw1, clcnn_tensor *db1, clcnn_tensor *dw2,
                                                      clcnn_tensor *db2);
-/* The backward of clcnn_squeeze_excite_ex with the same inner activation. */
+/* The backward of clcnn_squeeze_excite_ex with the same inner and gate activations. */
 CLCNN_API clcnn_status clcnn_squeeze_excite_ex_backward(clcnn_context *ctx, const clcnn_tensor *x,
                                                         const clcnn_tensor *w1, const clcnn_tensor *b1,
                                                         const clcnn_tensor *w2, const clcnn_tensor *b2,
-                                                        clcnn_activation inner, const clcnn_tensor *dz,
+                                                        clcnn_activation inner, clcnn_activation gate,
+                                                        const clcnn_tensor *dz,
                                                         clcnn_tensor *dx, int accumulate, clcnn_tensor *dw1,
                                                         clcnn_tensor *db1, clcnn_tensor *dw2, clcnn_tensor *db2);
 
@@ -545,10 +549,11 @@ CLCNN_API clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name,
  * the name of a layer shaped as x; act as for clcnn_graph_add. */
 CLCNN_API clcnn_status clcnn_graph_squeeze_excite(clcnn_graph *g, const char *name, const char *input, int reduced,
                                                   const char *residual, clcnn_activation act);
-/* The same with another activation than ReLU between fc1 and fc2 (EfficientNet's SiLU). */
+/* The same with other activations between fc1 and fc2 (inner: EfficientNet's SiLU) and
+ * after fc2 (gate: sigmoid, or MobileNetV3's hardsigmoid). */
 CLCNN_API clcnn_status clcnn_graph_squeeze_excite_ex(clcnn_graph *g, const char *name, const char *input, int reduced,
-                                                     clcnn_activation inner, const char *residual,
-                                                     clcnn_activation act);
+                                                     clcnn_activation inner, clcnn_activation gate,
+                                                     const char *residual, clcnn_activation act);
 
 typedef struct {
     const char *name;

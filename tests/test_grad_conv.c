@@ -420,14 +420,14 @@ done:
 /* ---------------------------------------------------- squeeze-excitation -- */
 
 typedef struct {
-    int N, C, H, W, Cr, inner;
+    int N, C, H, W, Cr, inner, gate;
     double *x, *w1, *b1, *w2, *b2;
 } se_problem;
 
 static void se_forward(const double *in, double *out, void *user) {
     (void)in;
     const se_problem *p = user;
-    refd_squeeze_excite(p->x, p->N, p->C, p->H, p->W, p->w1, p->b1, p->w2, p->b2, p->Cr, p->inner, out);
+    refd_squeeze_excite(p->x, p->N, p->C, p->H, p->W, p->w1, p->b1, p->w2, p->b2, p->Cr, p->inner, p->gate, out);
 }
 
 /* Choose b1 so that every hidden pre-activation is at least 0.05 from ReLU's kink (a
@@ -454,17 +454,21 @@ static void se_bias_off_kink(test_rng *rng, se_problem *p) {
 
 /* Random SE blocks (weights as [Cr, C] or [Cr, C, 1, 1]); FD for dx and all four
  * parameter gradients; every other case accumulates into dx. The first 8 have ReLU
- * inside, the last 4 SiLU (EfficientNet's, whose gradient needs fc1's output). */
+ * inside, the last 4 SiLU (EfficientNet's, whose gradient needs fc1's output); every
+ * third has MobileNetV3's hardsigmoid gate (whose kinks at +-3 the finite differences
+ * would have to straddle to fail: fc2's outputs would have to lie within their step). */
 static void test_squeeze_excite_backward(void) {
     test_rng rng = {g_seed ^ 0x5E5Eull};
     for (int i = 0; i < 12; i++) {
         se_problem p = {.N = test_rng_int(&rng, 1, 3), .C = test_rng_int(&rng, 2, 10), .H = test_rng_int(&rng, 1, 5),
                         .W = test_rng_int(&rng, 1, 5), .Cr = test_rng_int(&rng, 1, 4),
-                        .inner = i < 8 ? CLCNN_ACT_RELU : CLCNN_ACT_SILU};
+                        .inner = i < 8 ? CLCNN_ACT_RELU : CLCNN_ACT_SILU,
+                        .gate = i % 3 == 2 ? CLCNN_ACT_HARDSIGMOID : CLCNN_ACT_SIGMOID};
         const int accumulate = i % 2, wd = i % 3 == 1 ? 4 : 2;
         arena a = {0};
-        ar_desc(&a, "x [%d, %d, %d, %d] Cr %d weights %dD inner %s%s", p.N, p.C, p.H, p.W, p.Cr, wd,
-                clcnn_activation_name((clcnn_activation)p.inner), accumulate ? " accumulate" : "");
+        ar_desc(&a, "x [%d, %d, %d, %d] Cr %d weights %dD inner %s gate %s%s", p.N, p.C, p.H, p.W, p.Cr, wd,
+                clcnn_activation_name((clcnn_activation)p.inner), clcnn_activation_name((clcnn_activation)p.gate),
+                accumulate ? " accumulate" : "");
         const int xs[4] = {p.N, p.C, p.H, p.W}, w1s[4] = {p.Cr, p.C, 1, 1}, w2s[4] = {p.C, p.Cr, 1, 1};
         const size_t nx = numel(4, xs), nw = (size_t)p.C * p.Cr;
         p.x = ar_rand_d(&a, &rng, nx, -1, 1);
@@ -481,12 +485,13 @@ static void test_squeeze_excite_backward(void) {
         guarded *db1 = ar_guarded_d(&a, 1, &p.Cr, db10, NAN), *dw2 = ar_guarded_d(&a, wd, w2s, dw20, NAN);
         guarded *db2 = ar_guarded_d(&a, 1, &p.C, db20, NAN);
         if (!a.bad) {
-            if (p.inner == CLCNN_ACT_RELU)
+            if (p.inner == CLCNN_ACT_RELU && p.gate == CLCNN_ACT_SIGMOID)
                 CHECK_OK(clcnn_squeeze_excite_backward(g_ctx, x, w1, b1, w2, b2, dz, dx->t, accumulate, dw1->t,
                                                        db1->t, dw2->t, db2->t));
             else
-                CHECK_OK(clcnn_squeeze_excite_ex_backward(g_ctx, x, w1, b1, w2, b2, (clcnn_activation)p.inner, dz,
-                                                          dx->t, accumulate, dw1->t, db1->t, dw2->t, db2->t));
+                CHECK_OK(clcnn_squeeze_excite_ex_backward(g_ctx, x, w1, b1, w2, b2, (clcnn_activation)p.inner,
+                                                          (clcnn_activation)p.gate, dz, dx->t, accumulate, dw1->t,
+                                                          db1->t, dw2->t, db2->t));
             const double *gx = ar_fd(&a, se_forward, &p, p.x, nx, r, nx);
             const double *gw1 = ar_fd(&a, se_forward, &p, p.w1, nw, r, nx);
             const double *gb1 = ar_fd(&a, se_forward, &p, p.b1, (size_t)p.Cr, r, nx);
@@ -507,7 +512,7 @@ static void test_squeeze_excite_backward(void) {
 /* Only fc2's gradients (dx and fc1's NULL); shape errors. */
 static void test_squeeze_excite_backward_partial_errors(void) {
     test_rng rng = {g_seed ^ 0x5E7ull};
-    se_problem p = {.N = 2, .C = 6, .H = 3, .W = 4, .Cr = 3, .inner = CLCNN_ACT_RELU};
+    se_problem p = {.N = 2, .C = 6, .H = 3, .W = 4, .Cr = 3, .inner = CLCNN_ACT_RELU, .gate = CLCNN_ACT_SIGMOID};
     arena a = {0};
     ar_desc(&a, "squeeze_excite_backward partial/errors");
     const int xs[4] = {p.N, p.C, p.H, p.W}, w1s[2] = {p.Cr, p.C}, w2s[2] = {p.C, p.Cr};

@@ -88,12 +88,15 @@ static void act_forward(const double *in, double *out, void *user) {
     ref_grad_activate(in, a->n, a->act, out);
 }
 
-/* An input for act at least 0.01 away from its kinks (0 and 6). */
+/* An input for act at least 0.01 away from its kinks (0 and 6 for ReLU and ReLU6, -3 and
+ * 3 for the hard ones). */
 static float act_input(test_rng *rng, int act) {
-    if (act != CLCNN_ACT_RELU && act != CLCNN_ACT_RELU6) return test_rng_uniform(rng, -4.0f, 4.0f);
+    const int hard = act == CLCNN_ACT_HARDSWISH || act == CLCNN_ACT_HARDSIGMOID;
+    if (act != CLCNN_ACT_RELU && act != CLCNN_ACT_RELU6 && !hard) return test_rng_uniform(rng, -4.0f, 4.0f);
     for (;;) {
-        const float v = test_rng_uniform(rng, -2.0f, 8.0f);
-        if (fabsf(v) >= 0.01f && fabsf(v - 6.0f) >= 0.01f) return v;
+        const float v = hard ? test_rng_uniform(rng, -5.0f, 5.0f) : test_rng_uniform(rng, -2.0f, 8.0f);
+        const float k0 = hard ? -3.0f : 0.0f, k1 = hard ? 3.0f : 6.0f;
+        if (fabsf(v - k0) >= 0.01f && fabsf(v - k1) >= 0.01f) return v;
     }
 }
 
@@ -116,7 +119,9 @@ static void activate_case(test_rng *rng, int act) {
      * the others one of them. */
     const int variants[4][2] = {{0, 1}, {1, 0}, {1, 1}, {0, 0}};
     for (int v = 0; v < 4; v++) {
-        if ((act == CLCNN_ACT_SILU && !variants[v][0]) || (act != CLCNN_ACT_NONE && v == 3)) continue;
+        if ((!clcnn_activation_from_output((clcnn_activation)act) && !variants[v][0]) ||
+            (act != CLCNN_ACT_NONE && v == 3))
+            continue;
         ar_desc(&a, "activate_backward %s %s%s%s", act_name(act), dims(ndim, shape).s, variants[v][0] ? " x" : "",
                 variants[v][1] ? " y" : "");
         const act_op op = {variants[v][0] ? tx : NULL, variants[v][1] ? ty : NULL, tr, act};
@@ -126,26 +131,36 @@ done:
     ar_free(&a);
 }
 
-/* ReLU's gradient at exactly 0 is 0, ReLU6's at 0 and 6 too (PyTorch: y > 0, 0 < y < 6). */
+/* ReLU's gradient at exactly 0 is 0, ReLU6's at 0 and 6 too (PyTorch: y > 0, 0 < y < 6);
+ * hardswish's at -3 and 3 is the middle piece's, x / 3 + 1/2, and hardsigmoid's 0
+ * (PyTorch: -3 < x < 3). */
 static void activate_kinks(void) {
-    enum { K = 8 };
+    enum { K = 8, ACTS = 4 };
     const float x[K] = {0.0f, -0.0f, 6.0f, 1.0f, -1.0f, 5.5f, 6.5f, 3.0f};
-    const float want[2][K] = {{0, 0, 1, 1, 0, 1, 1, 1}, {0, 0, 0, 1, 0, 1, 0, 1}};
+    const float hx[K] = {-3.0f, 3.0f, -3.5f, 3.5f, 0.0f, -1.5f, 2.9f, -2.9f};
+    const int acts[ACTS] = {CLCNN_ACT_RELU, CLCNN_ACT_RELU6, CLCNN_ACT_HARDSWISH, CLCNN_ACT_HARDSIGMOID};
+    const float want[ACTS][K] = {{0, 0, 1, 1, 0, 1, 1, 1},
+                                 {0, 0, 0, 1, 0, 1, 0, 1},
+                                 {-0.5f, 1.5f, 0, 1, 0.5f, 0, 2.9f / 3.0f + 0.5f, -2.9f / 3.0f + 0.5f},
+                                 {0, 0, 0, 0, 1.0f / 6, 1.0f / 6, 1.0f / 6, 1.0f / 6}};
     const int shape[1] = {K};
     const float dy[K] = {1, 1, 1, 1, 1, 1, 1, 1};
     arena a = {0};
     ar_desc(&a, "activate_backward kinks");
-    clcnn_tensor *tx = ar_tensor(&a, 1, shape, x), *tdy = ar_tensor(&a, 1, shape, dy);
+    clcnn_tensor *tx = ar_tensor(&a, 1, shape, x), *thx = ar_tensor(&a, 1, shape, hx), *tdy = ar_tensor(&a, 1, shape, dy);
     clcnn_tensor *ty = ar_tensor(&a, 1, shape, NULL);
     guarded *tdx = ar_guarded(&a, 1, shape, NULL, NAN);
-    for (int k = 0; !a.bad && k < 2; k++) {
-        const int act = k ? CLCNN_ACT_RELU6 : CLCNN_ACT_RELU;
-        CHECK_OK(clcnn_activate(g_ctx, tx, act, ty));
+    for (int k = 0; !a.bad && k < ACTS; k++) {
+        const int act = acts[k], hard = k >= 2;
+        const float *in = hard ? hx : x;
+        clcnn_tensor *tin = hard ? thx : tx;
+        CHECK_OK(clcnn_activate(g_ctx, tin, act, ty));
         for (int from_x = 0; from_x < 2; from_x++) {
-            CHECK_OK(clcnn_activate_backward(g_ctx, from_x ? tx : NULL, from_x ? NULL : ty, act, tdy, tdx->t, 0));
+            if (!from_x && !clcnn_activation_from_output((clcnn_activation)act)) continue;
+            CHECK_OK(clcnn_activate_backward(g_ctx, from_x ? tin : NULL, from_x ? NULL : ty, act, tdy, tdx->t, 0));
             const float *got = ar_read(&a, tdx);
             for (int i = 0; got && i < K; i++)
-                CHECK(got[i] == want[k][i], "%s'(%g) from %s: got %g, want %g", act_name(act), x[i],
+                CHECK(fabsf(got[i] - want[k][i]) <= 1e-7f, "%s'(%g) from %s: got %g, want %g", act_name(act), in[i],
                       from_x ? "x" : "y", got[i], want[k][i]);
         }
     }

@@ -479,9 +479,10 @@ static void test_graph_batchnorm_eps_momentum(void) {
     clcnn_tensor_destroy(xt);
 }
 
-/* A Squeeze-and-Excitation layer with SiLU inside runs the _ex ops with it, forward and
- * backward: the graph's output and input gradient equal the ops' called directly, and
- * differ from ReLU's (the weights make some of fc1's outputs negative). */
+/* A Squeeze-and-Excitation layer with SiLU inside and a hardsigmoid gate runs the _ex ops
+ * with them, forward and backward: the graph's output and input gradient equal the ops'
+ * called directly, and differ from ReLU's inside (the weights make some of fc1's outputs
+ * negative); a gate whose gradient needs its input is refused. */
 static void test_graph_squeeze_excite_inner(void) {
     enum { N = 2, C = 6, S = 4, CR = 3 };
     test_rng rng = {g_seed ^ 0x5E1u};
@@ -491,9 +492,14 @@ static void test_graph_squeeze_excite_inner(void) {
     clcnn_tensor *xt = NULL, *dyt = NULL, *y = NULL, *dx = NULL;
     CHECK_OK(clcnn_graph_create(g_ctx, C, S, S, 3, &g));
     if (!g) return;
-    CHECK_OK(clcnn_graph_squeeze_excite_ex(g, "se", "input", CR, CLCNN_ACT_SILU, NULL, CLCNN_ACT_NONE));
-    CHECK_STATUS(clcnn_graph_squeeze_excite_ex(g, "se2", "se", CR, (clcnn_activation)99, NULL, CLCNN_ACT_NONE),
+    CHECK_OK(clcnn_graph_squeeze_excite_ex(g, "se", "input", CR, CLCNN_ACT_SILU, CLCNN_ACT_HARDSIGMOID, NULL,
+                                           CLCNN_ACT_NONE));
+    CHECK_STATUS(clcnn_graph_squeeze_excite_ex(g, "se2", "se", CR, (clcnn_activation)99, CLCNN_ACT_SIGMOID, NULL,
+                                               CLCNN_ACT_NONE),
                  CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_graph_squeeze_excite_ex(g, "se3", "se", CR, CLCNN_ACT_RELU, CLCNN_ACT_SILU, NULL,
+                                               CLCNN_ACT_NONE),
+                 CLCNN_ERR_INVALID_ARGUMENT); /* a gate needs its input for its gradient */
     const int xs[4] = {N, C, S, S};
     CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &xt));
     CHECK_OK(clcnn_tensor_create(g_ctx, 4, xs, &dyt));
@@ -510,8 +516,9 @@ static void test_graph_squeeze_excite_inner(void) {
                        *w2 = clcnn_graph_param(g, "se.fc2.weight"), *b2 = clcnn_graph_param(g, "se.fc2.bias");
     for (int inner = 0; inner < 2 && out && gx; inner++) {
         const clcnn_activation act = inner ? CLCNN_ACT_RELU : CLCNN_ACT_SILU;
-        CHECK_OK(clcnn_squeeze_excite_ex(g_ctx, xt, w1, b1, w2, b2, act, NULL, CLCNN_ACT_NONE, y));
-        CHECK_OK(clcnn_squeeze_excite_ex_backward(g_ctx, xt, w1, b1, w2, b2, act, dyt, dx, 0, NULL, NULL, NULL, NULL));
+        CHECK_OK(clcnn_squeeze_excite_ex(g_ctx, xt, w1, b1, w2, b2, act, CLCNN_ACT_HARDSIGMOID, NULL, CLCNN_ACT_NONE, y));
+        CHECK_OK(clcnn_squeeze_excite_ex_backward(g_ctx, xt, w1, b1, w2, b2, act, CLCNN_ACT_HARDSIGMOID, dyt, dx, 0,
+                                                  NULL, NULL, NULL, NULL));
         for (int pass = 0; pass < 2; pass++) {
             CHECK_OK(clcnn_tensor_read(pass ? gx : out, got, N * C * S * S));
             CHECK_OK(clcnn_tensor_read(pass ? dx : y, want, N * C * S * S));

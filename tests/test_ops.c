@@ -67,7 +67,8 @@ static void check_output(op_run *r, arena *h, const guarded *g, const float *wan
 
 /* Tolerance of an activation applied after exact-ish arithmetic. */
 static void act_tol(int act, double *atol, double *rtol) {
-    int transcendental = act == CLCNN_ACT_SIGMOID || act == CLCNN_ACT_SILU || act == CLCNN_ACT_TANH;
+    int transcendental = act == CLCNN_ACT_SIGMOID || act == CLCNN_ACT_SILU || act == CLCNN_ACT_TANH ||
+                         act == CLCNN_ACT_HARDSWISH || act == CLCNN_ACT_HARDSIGMOID; /* a division by 6 */
     *atol = *rtol = transcendental ? 1e-5 : 1e-6;
 }
 
@@ -592,13 +593,13 @@ static void test_linear(void) {
 /* ------------------------------------------------------- squeeze-excite -- */
 
 static void squeeze_excite_case(op_run *r, const int *xs, int Cr, int conv_weights, int residual, int inner,
-                                int act) {
+                                int gate, int act) {
     int C = xs[1];
     int w1s[4] = {Cr, C, 1, 1}, w2s[4] = {C, Cr, 1, 1}, wdim = conv_weights ? 4 : 2;
     size_t n = numel(4, xs);
     arena h = {0};
-    run_case(r, &h, "x%s w1%s w2%s inner %s%s act %s", dims(4, xs).s, dims(wdim, w1s).s, dims(wdim, w2s).s,
-             act_name(inner), residual ? " residual" : "", act_name(act));
+    run_case(r, &h, "x%s w1%s w2%s inner %s gate %s%s act %s", dims(4, xs).s, dims(wdim, w1s).s, dims(wdim, w2s).s,
+             act_name(inner), act_name(gate), residual ? " residual" : "", act_name(act));
     float *x = ar_rand(&h, &r->rng, n, -2, 2);
     float *w1 = ar_rand(&h, &r->rng, (size_t)Cr * C, -1, 1), *b1 = ar_rand(&h, &r->rng, (size_t)Cr, -1, 1);
     float *w2 = ar_rand(&h, &r->rng, (size_t)C * Cr, -1, 1), *b2 = ar_rand(&h, &r->rng, (size_t)C, -1, 1);
@@ -610,12 +611,12 @@ static void squeeze_excite_case(op_run *r, const int *xs, int Cr, int conv_weigh
     if (h.bad) goto done;
     /* ReLU through the original entry point, the others through the _ex one */
     const clcnn_status st =
-        inner == CLCNN_ACT_RELU
+        inner == CLCNN_ACT_RELU && gate == CLCNN_ACT_SIGMOID
             ? clcnn_squeeze_excite(g_ctx, tx, tw1, tb1, tw2, tb2, tr, (clcnn_activation)act, y->t)
-            : clcnn_squeeze_excite_ex(g_ctx, tx, tw1, tb1, tw2, tb2, (clcnn_activation)inner, tr,
-                                      (clcnn_activation)act, y->t);
+            : clcnn_squeeze_excite_ex(g_ctx, tx, tw1, tb1, tw2, tb2, (clcnn_activation)inner, (clcnn_activation)gate,
+                                      tr, (clcnn_activation)act, y->t);
     if (!CASE_OK(&h, st)) goto done;
-    ref_squeeze_excite(x, xs[0], C, xs[2], xs[3], w1, b1, w2, b2, Cr, inner, res, act, want);
+    ref_squeeze_excite(x, xs[0], C, xs[2], xs[3], w1, b1, w2, b2, Cr, inner, gate, res, act, want);
     check_output(r, &h, y, want, 1e-4, 1e-4);
 done:
     ar_free(&h);
@@ -627,13 +628,17 @@ static void test_squeeze_excite(void) {
         int xs[4] = {test_rng_int(&r.rng, 1, 3), test_rng_int(&r.rng, 2, 40),
                      test_rng_int(&r.rng, 1, 9), test_rng_int(&r.rng, 1, 9)};
         const int inner = i < 4 ? CLCNN_ACT_RELU : test_rng_int(&r.rng, 0, CLCNN_ACT_COUNT - 1);
+        const int gate = i % 3 == 2 ? CLCNN_ACT_HARDSIGMOID : CLCNN_ACT_SIGMOID;
         squeeze_excite_case(&r, xs, test_rng_int(&r.rng, 1, xs[1] / 2 + 1), i % 2, test_rng_int(&r.rng, 0, 1), inner,
-                            test_rng_int(&r.rng, 0, 5));
+                            gate, test_rng_int(&r.rng, 0, 5));
     }
     /* an SE-ResNet block end: reduction 16 is not exact, residual, final ReLU */
-    squeeze_excite_case(&r, (const int[]){2, 37, 7, 7}, 2, 1, 1, CLCNN_ACT_RELU, CLCNN_ACT_RELU);
+    squeeze_excite_case(&r, (const int[]){2, 37, 7, 7}, 2, 1, 1, CLCNN_ACT_RELU, CLCNN_ACT_SIGMOID, CLCNN_ACT_RELU);
     /* EfficientNet-B0's first SE: 32 channels squeezed to 8 through SiLU, no residual */
-    squeeze_excite_case(&r, (const int[]){2, 32, 6, 6}, 8, 1, 0, CLCNN_ACT_SILU, CLCNN_ACT_NONE);
+    squeeze_excite_case(&r, (const int[]){2, 32, 6, 6}, 8, 1, 0, CLCNN_ACT_SILU, CLCNN_ACT_SIGMOID, CLCNN_ACT_NONE);
+    /* MobileNetV3-Large's first SE: 72 channels to 24 through ReLU, hardsigmoid gate */
+    squeeze_excite_case(&r, (const int[]){2, 72, 5, 5}, 24, 1, 0, CLCNN_ACT_RELU, CLCNN_ACT_HARDSIGMOID,
+                        CLCNN_ACT_NONE);
     run_end(&r);
 }
 

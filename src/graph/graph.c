@@ -330,20 +330,23 @@ clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name, float p) 
 
 clcnn_status clcnn_graph_squeeze_excite(clcnn_graph *g, const char *name, const char *input, int reduced,
                                         const char *residual, clcnn_activation act) {
-    return clcnn_graph_squeeze_excite_ex(g, name, input, reduced, CLCNN_ACT_RELU, residual, act);
+    return clcnn_graph_squeeze_excite_ex(g, name, input, reduced, CLCNN_ACT_RELU, CLCNN_ACT_SIGMOID, residual, act);
 }
 
 clcnn_status clcnn_graph_squeeze_excite_ex(clcnn_graph *g, const char *name, const char *input, int reduced,
-                                           clcnn_activation inner, const char *residual, clcnn_activation act) {
+                                           clcnn_activation inner, clcnn_activation gate, const char *residual,
+                                           clcnn_activation act) {
     static const char *op = "clcnn_graph_squeeze_excite";
     graph_layer *l;
     clcnn_status st = begin(g, op, LAYER_SQUEEZE_EXCITE, name, input, residual, &l);
     if (st != CLCNN_OK) return st;
     l->act = act;
     l->se_inner = inner;
-    if ((int)inner < 0 || inner >= CLCNN_ACT_COUNT)
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: inner activation %d is not "
-                                        "one of clcnn_activation's", op, name, (int)inner));
+    l->se_gate = gate;
+    if ((int)inner < 0 || inner >= CLCNN_ACT_COUNT || !clcnn_activation_from_output(gate) || gate == CLCNN_ACT_NONE)
+        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: inner activation %d or gate "
+                                        "%d (sigmoid or hardsigmoid) is not one to use here", op, name, (int)inner,
+                                        (int)gate));
     if ((st = need_image(g, op, l)) != CLCNN_OK || (st = check_output_act(g, op, name, act)) != CLCNN_OK)
         return finish(g, l, st);
     char s1[48], s2[48];

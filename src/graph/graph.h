@@ -53,7 +53,7 @@ typedef struct {
     clcnn_activation act;
     float drop_p;                  /* dropout, stochastic depth: the rate */
     float bn_eps, bn_momentum;     /* batch norm: added to the variance; the running statistics' rate */
-    clcnn_activation se_inner;     /* squeeze-excite: the activation between fc1 and fc2 */
+    clcnn_activation se_inner, se_gate; /* squeeze-excite: the activations after fc1 and fc2 */
     /* per batch */
     clcnn_tensor *y, *dy;          /* output and the gradient with respect to it */
     clcnn_tensor *mean, *invstd;   /* batch norm: the statistics the forward used */

@@ -12,7 +12,7 @@ static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
     (void)index;
     return clcnn_squeeze_excite_ex(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0),
                                    graph_layer_param(g, l, 1), graph_layer_param(g, l, 2), graph_layer_param(g, l, 3),
-                                   l->se_inner, graph_input_of(g, l, 1), l->act, l->y);
+                                   l->se_inner, l->se_gate, graph_input_of(g, l, 1), l->act, l->y);
 }
 
 static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params, grad_sink s[2]) {
@@ -27,7 +27,8 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
     if ((st = graph_input_values(g, l)) != CLCNN_OK) return st;
     return clcnn_squeeze_excite_ex_backward(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0),
                                             graph_layer_param(g, l, 1), graph_layer_param(g, l, 2),
-                                            graph_layer_param(g, l, 3), l->se_inner, dy, s[0].dx, s[0].accumulate,
+                                            graph_layer_param(g, l, 3), l->se_inner, l->se_gate, dy, s[0].dx,
+                                            s[0].accumulate,
                                             d[0], d[1], d[2], d[3]);
 }
 

@@ -76,8 +76,8 @@ static clcnn_status mbconv(const builder *b, const char *prefix, const char *inp
     if ((st = conv_bn(b, name, x, hidden, kernel, stride, hidden, 1, x)) != CLCNN_OK) return st;
     snprintf(name, sizeof name, "%s.block.%d", prefix, m++);
     const int squeeze = cin / 4 > 1 ? cin / 4 : 1;
-    if ((st = clcnn_graph_squeeze_excite_ex(b->g, name, x, squeeze, CLCNN_ACT_SILU, NULL, CLCNN_ACT_NONE)) !=
-        CLCNN_OK)
+    if ((st = clcnn_graph_squeeze_excite_ex(b->g, name, x, squeeze, CLCNN_ACT_SILU, CLCNN_ACT_SIGMOID, NULL,
+                                            CLCNN_ACT_NONE)) != CLCNN_OK)
         return st;
     snprintf(x, sizeof x, "%s", name);
     snprintf(name, sizeof name, "%s.block.%d", prefix, m);

@@ -128,10 +128,10 @@ clcnn_status clcnn_activate_backward(clcnn_context *ctx, const clcnn_tensor *x, 
         (st = clcnn_check_same_shape(ctx, op, "dy", dy, "dx", dx)) != CLCNN_OK ||
         (st = check_optional(ctx, op, "x", x, dy)) != CLCNN_OK || (st = check_optional(ctx, op, "y", y, dy)) != CLCNN_OK)
         return st;
-    /* SiLU cannot be recovered from its output, so it needs x; the others read y, or
-     * recompute it from x when y is NULL; the identity needs neither. */
-    if (act == CLCNN_ACT_SILU && !x)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: SiLU needs its input x", op);
+    /* SiLU and hardswish cannot be recovered from their output, so they need x; the
+     * others read y, or recompute it from x when y is NULL; the identity needs neither. */
+    if (!clcnn_activation_from_output(act) && !x)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s needs its input x", op, clcnn_activation_name(act));
     if (act != CLCNN_ACT_NONE && !x && !y)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: activation %d needs its output y (or input x)", op,
                            (int)act);

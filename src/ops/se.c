@@ -1,6 +1,7 @@
 /* se.c: Squeeze-and-Excitation: global average pool, two 1x1 convolutions (as linear
  * layers on [N, C]) with an inner activation between them (ReLU in SE-ResNets, SiLU in
- * EfficientNet), sigmoid, and a per-channel scale fused with the residual add.
+ * EfficientNet), a gate (sigmoid; MobileNetV3's hardsigmoid), and a per-channel scale
+ * fused with the residual add.
  * The backward recomputes the squeeze from x and runs the chain in reverse: the scale
  * gradient sum_hw(dz * x) through the sigmoid (cl/se.cl), fc2, the inner activation, fc1, and the
  * pool, whose gradient is fused with the direct path dz * s (cl/se.cl). */
@@ -25,43 +26,51 @@ static clcnn_status check_se(clcnn_context *ctx, const char *op, const clcnn_ten
 }
 
 /* pooled [N, C] = gap(x), hidden [N, Cr] = inner(fc1(pooled)), scale [N, C] =
- * sigmoid(fc2(hidden)). An inner activation whose gradient needs its input (SiLU) keeps
+ * gate(fc2(hidden)). An inner activation whose gradient needs its input (SiLU) keeps
  * fc1's output in pre [N, Cr] (else pre is unused and may be NULL). */
 static clcnn_status squeeze(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1, const clcnn_tensor *b1,
-                            const clcnn_tensor *w2, const clcnn_tensor *b2, clcnn_activation inner, clcnn_tensor *pooled,
-                            clcnn_tensor *pre, clcnn_tensor *hidden, clcnn_tensor *scale) {
+                            const clcnn_tensor *w2, const clcnn_tensor *b2, clcnn_activation inner,
+                            clcnn_activation gate, clcnn_tensor *pooled, clcnn_tensor *pre, clcnn_tensor *hidden,
+                            clcnn_tensor *scale) {
     clcnn_status st;
     if ((st = clcnn_global_avg_pool(ctx, x, pooled)) != CLCNN_OK) return st;
     if (clcnn_activation_from_output(inner)) st = clcnn_linear(ctx, pooled, w1, b1, inner, hidden);
     else if ((st = clcnn_linear(ctx, pooled, w1, b1, CLCNN_ACT_NONE, pre)) == CLCNN_OK)
         st = clcnn_activate(ctx, pre, inner, hidden);
-    return st != CLCNN_OK ? st : clcnn_linear(ctx, hidden, w2, b2, CLCNN_ACT_SIGMOID, scale);
+    return st != CLCNN_OK ? st : clcnn_linear(ctx, hidden, w2, b2, gate, scale);
 }
 
-/* Checks what the forward and the backward share: the inner activation is one of the list. */
-static clcnn_status check_inner(clcnn_context *ctx, const char *op, clcnn_activation inner) {
+/* Checks what the forward and the backward share: the inner activation is one of the
+ * list, the gate one whose gradient follows from its output (the scale is all the
+ * backward keeps): sigmoid or hardsigmoid. */
+static clcnn_status check_activations(clcnn_context *ctx, const char *op, clcnn_activation inner,
+                                      clcnn_activation gate) {
     if ((int)inner < 0 || inner >= CLCNN_ACT_COUNT)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: inner activation %d is not one of clcnn_activation's",
                            op, (int)inner);
+    if (!clcnn_activation_from_output(gate) || gate == CLCNN_ACT_NONE)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: gate activation %d (%s) is not a gate whose gradient "
+                           "follows from its output (sigmoid, hardsigmoid)", op, (int)gate, clcnn_activation_name(gate));
     return CLCNN_OK;
 }
 
 clcnn_status clcnn_squeeze_excite(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
                                   const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
                                   const clcnn_tensor *residual, clcnn_activation act, clcnn_tensor *y) {
-    return clcnn_squeeze_excite_ex(ctx, x, w1, b1, w2, b2, CLCNN_ACT_RELU, residual, act, y);
+    return clcnn_squeeze_excite_ex(ctx, x, w1, b1, w2, b2, CLCNN_ACT_RELU, CLCNN_ACT_SIGMOID, residual, act, y);
 }
 
 clcnn_status clcnn_squeeze_excite_ex(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
                                      const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
-                                     clcnn_activation inner, const clcnn_tensor *residual, clcnn_activation act,
-                                     clcnn_tensor *y) {
+                                     clcnn_activation inner, clcnn_activation gate, const clcnn_tensor *residual,
+                                     clcnn_activation act, clcnn_tensor *y) {
     static const char *op = "clcnn_squeeze_excite";
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st;
     if ((st = check_se(ctx, op, x, w1, w2)) != CLCNN_OK ||
         (st = clcnn_check_same_shape(ctx, op, "input", x, "output", y)) != CLCNN_OK ||
-        (st = check_inner(ctx, op, inner)) != CLCNN_OK || (st = clcnn_check_activation(ctx, op, act)) != CLCNN_OK)
+        (st = check_activations(ctx, op, inner, gate)) != CLCNN_OK ||
+        (st = clcnn_check_activation(ctx, op, act)) != CLCNN_OK)
         return st;
     if (residual && (st = clcnn_check_same_shape(ctx, op, "residual", residual, "input", x)) != CLCNN_OK) return st;
     const int N = x->shape[0], C = x->shape[1], Cr = w1->shape[0];
@@ -71,7 +80,7 @@ clcnn_status clcnn_squeeze_excite_ex(clcnn_context *ctx, const clcnn_tensor *x, 
         (st = clcnn_scratch(ctx, 2, (int[]){N, Cr}, &hidden)) != CLCNN_OK ||
         (st = clcnn_scratch(ctx, 2, (int[]){N, C}, &scale)) != CLCNN_OK)
         goto free_scratch;
-    if ((st = squeeze(ctx, x, w1, b1, w2, b2, inner, pooled, pre, hidden, scale)) != CLCNN_OK) goto free_scratch;
+    if ((st = squeeze(ctx, x, w1, b1, w2, b2, inner, gate, pooled, pre, hidden, scale)) != CLCNN_OK) goto free_scratch;
     st = clcnn_channel_scale(ctx, x, scale, residual, act, y);
 free_scratch:
     clcnn_tensor_destroy(scale);
@@ -83,9 +92,9 @@ free_scratch:
 
 /* ------------------------------------------------------------- backward -- */
 
-/* dpre [N, C] = s (1 - s) sum_hw(dz * x): the gradient at the sigmoid's input. */
+/* dpre [N, C] = gate'(s) sum_hw(dz * x): the gradient at the gate's input. */
 static clcnn_status scale_grad(clcnn_context *ctx, const clcnn_tensor *dz, const clcnn_tensor *x,
-                               const clcnn_tensor *scale, clcnn_tensor *ds, clcnn_tensor *dpre) {
+                               const clcnn_tensor *scale, clcnn_activation gate, clcnn_tensor *ds, clcnn_tensor *dpre) {
     static const char *what = "squeeze_excite scale gradient";
     const int planes = x->shape[0] * x->shape[1], S = x->shape[2] * x->shape[3];
     clcnn_status st;
@@ -98,7 +107,7 @@ static clcnn_status scale_grad(clcnn_context *ctx, const clcnn_tensor *dz, const
         st = clcnn_launch_1d(ctx, k, what, KARG_LIST(args), (size_t)planes);
     }
     if (st != CLCNN_OK) return st;
-    return clcnn_activate_backward(ctx, NULL, scale, CLCNN_ACT_SIGMOID, ds, dpre, 0);
+    return clcnn_activate_backward(ctx, NULL, scale, gate, ds, dpre, 0);
 }
 
 /* dx = dz * s + dpool / (H W) (+ dx). */
@@ -121,19 +130,19 @@ clcnn_status clcnn_squeeze_excite_backward(clcnn_context *ctx, const clcnn_tenso
                                            const clcnn_tensor *dz, clcnn_tensor *dx, int accumulate,
                                            clcnn_tensor *dw1, clcnn_tensor *db1, clcnn_tensor *dw2,
                                            clcnn_tensor *db2) {
-    return clcnn_squeeze_excite_ex_backward(ctx, x, w1, b1, w2, b2, CLCNN_ACT_RELU, dz, dx, accumulate, dw1, db1, dw2,
-                                            db2);
+    return clcnn_squeeze_excite_ex_backward(ctx, x, w1, b1, w2, b2, CLCNN_ACT_RELU, CLCNN_ACT_SIGMOID, dz, dx,
+                                            accumulate, dw1, db1, dw2, db2);
 }
 
 clcnn_status clcnn_squeeze_excite_ex_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w1,
                                               const clcnn_tensor *b1, const clcnn_tensor *w2, const clcnn_tensor *b2,
-                                              clcnn_activation inner, const clcnn_tensor *dz, clcnn_tensor *dx,
-                                              int accumulate, clcnn_tensor *dw1, clcnn_tensor *db1, clcnn_tensor *dw2,
-                                              clcnn_tensor *db2) {
+                                              clcnn_activation inner, clcnn_activation gate, const clcnn_tensor *dz,
+                                              clcnn_tensor *dx, int accumulate, clcnn_tensor *dw1, clcnn_tensor *db1,
+                                              clcnn_tensor *dw2, clcnn_tensor *db2) {
     static const char *op = "clcnn_squeeze_excite_backward";
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st;
-    if ((st = check_inner(ctx, op, inner)) != CLCNN_OK || (st = check_se(ctx, op, x, w1, w2)) != CLCNN_OK ||
+    if ((st = check_activations(ctx, op, inner, gate)) != CLCNN_OK || (st = check_se(ctx, op, x, w1, w2)) != CLCNN_OK ||
         (st = clcnn_check_same_shape(ctx, op, "input", x, "dz", dz)) != CLCNN_OK ||
         (dx && (st = clcnn_check_same_shape(ctx, op, "input", x, "dx", dx)) != CLCNN_OK) ||
         (dw1 && (st = clcnn_check_same_shape(ctx, op, "fc1 weight", w1, "dw1", dw1)) != CLCNN_OK) ||
@@ -152,8 +161,9 @@ clcnn_status clcnn_squeeze_excite_ex_backward(clcnn_context *ctx, const clcnn_te
         if ((i != T_DPOOL || dx) && (i != T_PRE || keep_pre) &&
             (st = clcnn_scratch(ctx, 2, (int[]){N, width[i]}, &t[i])) != CLCNN_OK)
             goto free_scratch;
-    if ((st = squeeze(ctx, x, w1, b1, w2, b2, inner, t[T_POOLED], t[T_PRE], t[T_HIDDEN], t[T_SCALE])) != CLCNN_OK ||
-        (st = scale_grad(ctx, dz, x, t[T_SCALE], t[T_DS], t[T_DSPRE])) != CLCNN_OK ||
+    if ((st = squeeze(ctx, x, w1, b1, w2, b2, inner, gate, t[T_POOLED], t[T_PRE], t[T_HIDDEN], t[T_SCALE])) !=
+            CLCNN_OK ||
+        (st = scale_grad(ctx, dz, x, t[T_SCALE], gate, t[T_DS], t[T_DSPRE])) != CLCNN_OK ||
         (st = clcnn_linear_backward(ctx, t[T_HIDDEN], w2, t[T_DSPRE], need_fc1 ? t[T_DH] : NULL, 0, dw2, db2)) !=
             CLCNN_OK)
         goto free_scratch;

@@ -12,6 +12,8 @@ static double act_d(int act, double v) {
     case CLCNN_ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
     case CLCNN_ACT_SILU: return v / (1.0 + exp(-v));
     case CLCNN_ACT_TANH: return tanh(v);
+    case CLCNN_ACT_HARDSWISH: return v < -3.0 ? 0.0 : (v > 3.0 ? v : v * (v + 3.0) / 6.0);
+    case CLCNN_ACT_HARDSIGMOID: return v < -3.0 ? 0.0 : (v > 3.0 ? 1.0 : (v + 3.0) / 6.0);
     default: return v;
     }
 }
@@ -165,7 +167,7 @@ void ref_linear(const float *x, int N, int K, const float *w, int M, const float
 }
 
 void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float *w1,
-                        const float *b1, const float *w2, const float *b2, int Cr, int inner,
+                        const float *b1, const float *w2, const float *b2, int Cr, int inner, int gate,
                         const float *residual, int act, float *y) {
     size_t S = (size_t)H * W;
     /* Kept in double end to end: the reference should not round between stages. */
@@ -186,7 +188,7 @@ void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float 
         for (int c = 0; c < C; c++) {
             double acc = b2 ? b2[c] : 0.0;
             for (int r = 0; r < Cr; r++) acc += (double)w2[(size_t)c * Cr + r] * hidden[r];
-            double s = act_d(CLCNN_ACT_SIGMOID, acc);
+            double s = act_d(gate, acc);
             for (size_t i = 0; i < S; i++) {
                 size_t o = ((size_t)n * C + c) * S + i;
                 y[o] = (float)act_d(act, x[o] * s + (residual ? residual[o] : 0.0));

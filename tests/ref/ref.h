@@ -46,10 +46,10 @@ void ref_global_avg_pool(const float *x, int N, int C, int H, int W, float *y);
 void ref_linear(const float *x, int N, int K, const float *w, int M, const float *bias, int act,
                 float *y);
 
-/* s = sigmoid(w2 inner(w1 gap(x) + b1) + b2), y = act(x * s + residual).
+/* s = gate(w2 inner(w1 gap(x) + b1) + b2), y = act(x * s + residual).
  * w1 [Cr, C], b1 [Cr], w2 [C, Cr], b2 [C]; biases and residual may be NULL. */
 void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float *w1,
-                        const float *b1, const float *w2, const float *b2, int Cr, int inner,
+                        const float *b1, const float *w2, const float *b2, int Cr, int inner, int gate,
                         const float *residual, int act, float *y);
 
 /* Softmax (log_softmax != 0: log-softmax) of each row of x [rows, cols]. */

@@ -73,7 +73,7 @@ void refd_linear(const double *x, int N, int K, const double *w, int M, const do
 }
 
 void refd_squeeze_excite(const double *x, int N, int C, int H, int W, const double *w1, const double *b1,
-                         const double *w2, const double *b2, int Cr, int inner, double *z) {
+                         const double *w2, const double *b2, int Cr, int inner, int gate, double *z) {
     const size_t S = (size_t)H * W;
     double *pooled = malloc((size_t)C * sizeof *pooled), *hidden = malloc((size_t)Cr * sizeof *hidden);
     double *s = malloc((size_t)C * sizeof *s);
@@ -92,7 +92,8 @@ void refd_squeeze_excite(const double *x, int N, int C, int H, int W, const doub
         ref_grad_activate(hidden, (size_t)Cr, inner, hidden);
         refd_linear(hidden, 1, Cr, w2, C, b2, s);
         for (int c = 0; c < C; c++) {
-            const double sc = 1.0 / (1.0 + exp(-s[c]));
+            double sc;
+            ref_grad_activate(&s[c], 1, gate, &sc);
             for (size_t p = 0; p < S; p++) z[(size_t)n * C * S + c * S + p] = xn[c * S + p] * sc;
         }
     }

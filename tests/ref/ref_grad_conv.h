@@ -26,9 +26,9 @@ void refd_conv2d_backward(const refd_conv_shape *s, const double *x, const doubl
 /* y [N, M] = x [N, K] w [M, K]^T + b (b [M] or NULL). */
 void refd_linear(const double *x, int N, int K, const double *w, int M, const double *b, double *y);
 
-/* z = x * sigmoid(w2 inner(w1 gap(x) + b1) + b2); x [N, C, H, W], w1 [Cr, C], b1 [Cr],
+/* z = x * gate(w2 inner(w1 gap(x) + b1) + b2); x [N, C, H, W], w1 [Cr, C], b1 [Cr],
  * w2 [C, Cr], b2 [C]. */
 void refd_squeeze_excite(const double *x, int N, int C, int H, int W, const double *w1, const double *b1,
-                         const double *w2, const double *b2, int Cr, int inner, double *z);
+                         const double *w2, const double *b2, int Cr, int inner, int gate, double *z);
 
 #endif

@@ -10,6 +10,8 @@ static double act1(int act, double v) {
     case CLCNN_ACT_SIGMOID: return 1 / (1 + exp(-v));
     case CLCNN_ACT_SILU: return v / (1 + exp(-v));
     case CLCNN_ACT_TANH: return tanh(v);
+    case CLCNN_ACT_HARDSWISH: return v < -3 ? 0 : v > 3 ? v : v * (v + 3) / 6;
+    case CLCNN_ACT_HARDSIGMOID: return v < -3 ? 0 : v > 3 ? 1 : (v + 3) / 6;
     default: return v;                                 /* none */
     }
 }
