@@ -70,6 +70,29 @@ static clcnn_status block(builder *b, const char *input, int cin, int planes, in
     return clcnn_graph_add(b->g, b->prefix, main_path, identity, CLCNN_ACT_RELU);
 }
 
+clcnn_status zoo_conv_norm_act(clcnn_graph *g, const char *prefix, const char *input, int cout, int k, int stride,
+                               int groups, clcnn_activation act, zoo_norm norm, char output[ZOO_NAME]) {
+    char conv[ZOO_NAME], bn[ZOO_NAME], post[ZOO_NAME];
+    snprintf(conv, sizeof conv, "%s.0", prefix);
+    snprintf(bn, sizeof bn, "%s.1", prefix);
+    snprintf(post, sizeof post, "%s.2", prefix);
+    const clcnn_conv_params p = {.stride_h = stride, .stride_w = stride, .pad_h = k / 2, .pad_w = k / 2,
+                                 .groups = groups};
+    clcnn_status st;
+    if ((st = clcnn_graph_conv2d(g, conv, input, cout, k, k, &p, 0)) != CLCNN_OK ||
+        (st = clcnn_graph_batchnorm_ex(g, bn, conv, norm.eps, norm.momentum)) != CLCNN_OK ||
+        (act != CLCNN_ACT_NONE && (st = clcnn_graph_activation(g, post, bn, act)) != CLCNN_OK))
+        return st;
+    snprintf(output, ZOO_NAME, "%s", act != CLCNN_ACT_NONE ? post : bn); /* last: output may be the caller's input */
+    return CLCNN_OK;
+}
+
+int zoo_divisible8(double v) {
+    int r = (int)(v + 4) / 8 * 8;
+    if (r < 8) r = 8;
+    return r < 0.9 * v ? r + 8 : r;
+}
+
 clcnn_status zoo_head(clcnn_graph *g, const clcnn_resnet_config *cfg, const char *module, const char *input,
                       float first_dropout) {
     char name[4][64], prev[64];

@@ -29,51 +29,25 @@ static const struct {
 
 typedef struct {
     clcnn_graph *g;
-    float eps, momentum;
+    zoo_norm norm;
 } builder;
-
-/* torchvision's _make_divisible(v, 8): the nearest multiple of 8, at least 8, and not
- * more than 10% below v. */
-static int divisible8(double v) {
-    int r = (int)(v + 4) / 8 * 8;
-    if (r < 8) r = 8;
-    return r < 0.9 * v ? r + 8 : r;
-}
-
-/* PREFIX.0 k x k convolution (stride, groups, "same" padding, no bias), PREFIX.1 batch
- * norm, PREFIX.2 SiLU when silu; output (which may be input) names the last. */
-static clcnn_status conv_bn(const builder *b, const char *prefix, const char *input, int cout, int k, int stride,
-                            int groups, int silu, char output[128]) {
-    char conv[128], bn[128], act[128];
-    snprintf(conv, sizeof conv, "%s.0", prefix);
-    snprintf(bn, sizeof bn, "%s.1", prefix);
-    snprintf(act, sizeof act, "%s.2", prefix);
-    const clcnn_conv_params p = {.stride_h = stride, .stride_w = stride, .pad_h = k / 2, .pad_w = k / 2,
-                                 .groups = groups};
-    clcnn_status st;
-    if ((st = clcnn_graph_conv2d(b->g, conv, input, cout, k, k, &p, 0)) != CLCNN_OK ||
-        (st = clcnn_graph_batchnorm_ex(b->g, bn, conv, b->eps, b->momentum)) != CLCNN_OK ||
-        (silu && (st = clcnn_graph_activation(b->g, act, bn, CLCNN_ACT_SILU)) != CLCNN_OK))
-        return st;
-    snprintf(output, 128, "%s", silu ? act : bn);
-    return CLCNN_OK;
-}
 
 /* MBConv block `prefix` (features.S.B) from `input` (cin channels) into cout; sd is its
  * stochastic-depth rate; output names its last layer. */
 static clcnn_status mbconv(const builder *b, const char *prefix, const char *input, int cin, int cout, int expand,
-                           int kernel, int stride, float sd, char output[128]) {
-    const int hidden = divisible8((double)cin * expand);
-    char name[128], x[128];
+                           int kernel, int stride, float sd, char output[ZOO_NAME]) {
+    const int hidden = zoo_divisible8((double)cin * expand);
+    char name[ZOO_NAME], x[ZOO_NAME];
     clcnn_status st;
     int m = 0;
     snprintf(x, sizeof x, "%s", input);
     if (hidden != cin) {
         snprintf(name, sizeof name, "%s.block.%d", prefix, m++);
-        if ((st = conv_bn(b, name, x, hidden, 1, 1, 1, 1, x)) != CLCNN_OK) return st;
+        if ((st = zoo_conv_norm_act(b->g, name, x, hidden, 1, 1, 1, CLCNN_ACT_SILU, b->norm, x)) != CLCNN_OK) return st;
     }
     snprintf(name, sizeof name, "%s.block.%d", prefix, m++);
-    if ((st = conv_bn(b, name, x, hidden, kernel, stride, hidden, 1, x)) != CLCNN_OK) return st;
+    if ((st = zoo_conv_norm_act(b->g, name, x, hidden, kernel, stride, hidden, CLCNN_ACT_SILU, b->norm, x)) != CLCNN_OK)
+        return st;
     snprintf(name, sizeof name, "%s.block.%d", prefix, m++);
     const int squeeze = cin / 4 > 1 ? cin / 4 : 1;
     if ((st = clcnn_graph_squeeze_excite_ex(b->g, name, x, squeeze, CLCNN_ACT_SILU, CLCNN_ACT_SIGMOID, NULL,
@@ -81,16 +55,16 @@ static clcnn_status mbconv(const builder *b, const char *prefix, const char *inp
         return st;
     snprintf(x, sizeof x, "%s", name);
     snprintf(name, sizeof name, "%s.block.%d", prefix, m);
-    if ((st = conv_bn(b, name, x, cout, 1, 1, 1, 0, x)) != CLCNN_OK) return st;
+    if ((st = zoo_conv_norm_act(b->g, name, x, cout, 1, 1, 1, CLCNN_ACT_NONE, b->norm, x)) != CLCNN_OK) return st;
     if (stride != 1 || cin != cout) {
-        snprintf(output, 128, "%s", x);
+        snprintf(output, ZOO_NAME, "%s", x);
         return CLCNN_OK;
     }
     snprintf(name, sizeof name, "%s.stochastic_depth", prefix);
     if ((st = clcnn_graph_stochastic_depth(b->g, name, x, sd)) != CLCNN_OK ||
         (st = clcnn_graph_add(b->g, prefix, name, input, CLCNN_ACT_NONE)) != CLCNN_OK)
         return st;
-    snprintf(output, 128, "%s", prefix);
+    snprintf(output, ZOO_NAME, "%s", prefix);
     return CLCNN_OK;
 }
 
@@ -99,13 +73,15 @@ static clcnn_status layers(const builder *b, const clcnn_resnet_config *cfg) {
     const size_t nstages = sizeof stages / sizeof stages[0];
     int blocks[sizeof stages / sizeof stages[0]], total = 0;
     for (size_t s = 0; s < nstages; s++) total += blocks[s] = (int)ceil(stages[s].blocks * depth);
-    char x[128];
-    clcnn_status st = conv_bn(b, "features.0", "input", divisible8(stages[0].in * width), 3, 2, 1, 1, x);
-    int id = 0, channels = divisible8(stages[0].in * width);
+    char x[ZOO_NAME];
+    clcnn_status st =
+        zoo_conv_norm_act(b->g, "features.0", "input", zoo_divisible8(stages[0].in * width), 3, 2, 1, CLCNN_ACT_SILU,
+                          b->norm, x);
+    int id = 0, channels = zoo_divisible8(stages[0].in * width);
     for (size_t s = 0; s < nstages && st == CLCNN_OK; s++) {
-        const int out = divisible8(stages[s].out * width);
+        const int out = zoo_divisible8(stages[s].out * width);
         for (int i = 0; i < blocks[s] && st == CLCNN_OK; i++, id++) {
-            char prefix[64], input[128];
+            char prefix[64], input[ZOO_NAME];
             snprintf(prefix, sizeof prefix, "features.%zu.%d", s + 1, i);
             snprintf(input, sizeof input, "%s", x);
             st = mbconv(b, prefix, input, channels, out, stages[s].expand, stages[s].kernel, i ? 1 : stages[s].stride,
@@ -115,7 +91,8 @@ static clcnn_status layers(const builder *b, const clcnn_resnet_config *cfg) {
     }
     char last[32];
     snprintf(last, sizeof last, "features.%zu", nstages + 1);
-    if (st != CLCNN_OK || (st = conv_bn(b, last, x, 4 * channels, 1, 1, 1, 1, x)) != CLCNN_OK ||
+    if (st != CLCNN_OK ||
+        (st = zoo_conv_norm_act(b->g, last, x, 4 * channels, 1, 1, 1, CLCNN_ACT_SILU, b->norm, x)) != CLCNN_OK ||
         (st = clcnn_graph_global_avg_pool(b->g, "avgpool", x)) != CLCNN_OK)
         return st;
     return zoo_head(b->g, cfg, "classifier", "avgpool", variants[cfg->variant].dropout);
@@ -123,7 +100,7 @@ static clcnn_status layers(const builder *b, const clcnn_resnet_config *cfg) {
 
 clcnn_status zoo_efficientnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
                                     clcnn_graph **out) {
-    builder b = {.eps = variants[cfg->variant].bn_eps, .momentum = variants[cfg->variant].bn_momentum};
+    builder b = {.norm = {variants[cfg->variant].bn_eps, variants[cfg->variant].bn_momentum}};
     clcnn_status st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g);
     if (st != CLCNN_OK) return st;
     if ((st = layers(&b, cfg)) != CLCNN_OK) {

@@ -10,6 +10,23 @@
  * module.1 Linear, or module.1 Linear, .2 ReLU, .3 Dropout, .4 Linear. */
 clcnn_status zoo_head(clcnn_graph *g, const clcnn_resnet_config *cfg, const char *module, const char *input,
                       float first_dropout);
+#define ZOO_NAME 128 /* room for a layer's name */
+
+/* A network's batch norms: eps and momentum (torch's defaults: 1e-5 and 0.1). */
+typedef struct {
+    float eps, momentum;
+} zoo_norm;
+#define ZOO_TORCH_NORM ((zoo_norm){1e-5f, 0.1f})
+
+/* torchvision's Conv2dNormActivation PREFIX from `input`: PREFIX.0, a k x k convolution
+ * (stride, groups, "same" padding, no bias), PREFIX.1 its batch norm and, unless act is
+ * CLCNN_ACT_NONE, PREFIX.2 the activation; output (which may be input) names the last. */
+clcnn_status zoo_conv_norm_act(clcnn_graph *g, const char *prefix, const char *input, int cout, int k, int stride,
+                               int groups, clcnn_activation act, zoo_norm norm, char output[ZOO_NAME]);
+/* torchvision's _make_divisible(v, 8): the nearest multiple of 8, at least 8, and not
+ * more than 10% below v. */
+int zoo_divisible8(double v);
+
 /* torchvision's MobileNetV2, EfficientNet-B0 ... B7 (cfg->variant) and Inception-v3 into a
  * new graph (zoo_mobilenet.c, zoo_efficientnet.c, zoo_inception.c); cfg checked. */
 clcnn_status zoo_mobilenet_v2_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,

@@ -17,41 +17,24 @@ static const struct {
     int t, c, n, s;
 } stages[] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
 
-/* PREFIX.0 k x k convolution (groups, stride, "same" padding, no bias), PREFIX.1 batch
- * norm and, with relu6, PREFIX.2 ReLU6; output (which may be input) names the last. */
-static clcnn_status conv_bn(clcnn_graph *g, const char *prefix, const char *input, int cout, int k, int stride,
-                            int groups, int relu6, char output[96]) {
-    char conv[96], bn[96], act[96];
-    snprintf(conv, sizeof conv, "%s.0", prefix);
-    snprintf(bn, sizeof bn, "%s.1", prefix);
-    snprintf(act, sizeof act, "%s.2", prefix);
-    const clcnn_conv_params p = {.stride_h = stride, .stride_w = stride, .pad_h = k / 2, .pad_w = k / 2,
-                                 .groups = groups};
-    clcnn_status st;
-    if ((st = clcnn_graph_conv2d(g, conv, input, cout, k, k, &p, 0)) != CLCNN_OK ||
-        (st = clcnn_graph_batchnorm(g, bn, conv)) != CLCNN_OK ||
-        (relu6 && (st = clcnn_graph_activation(g, act, bn, CLCNN_ACT_RELU6)) != CLCNN_OK))
-        return st;
-    snprintf(output, 96, "%s", relu6 ? act : bn); /* last: output may be the caller's input */
-    return CLCNN_OK;
-}
-
 /* Block features.N from `input` (cin channels) into cout channels; *output names its
  * last layer. The projection is conv.M (a bare Conv2d) and conv.M+1 (its batch norm), as
  * torchvision's nn.Sequential numbers them. */
 static clcnn_status inverted_residual(clcnn_graph *g, int n, const char *input, int cin, int cout, int stride,
-                                      int expand, char output[96]) {
+                                      int expand, char output[ZOO_NAME]) {
     const int hidden = cin * expand;
-    char prefix[64], name[96], x[96], proj[96], proj_bn[96];
+    char prefix[64], name[ZOO_NAME], x[ZOO_NAME], proj[ZOO_NAME], proj_bn[ZOO_NAME];
     clcnn_status st;
     int m = 0;
     snprintf(x, sizeof x, "%s", input);
     if (expand != 1) {
         snprintf(name, sizeof name, "features.%d.conv.%d", n, m++);
-        if ((st = conv_bn(g, name, x, hidden, 1, 1, 1, 1, x)) != CLCNN_OK) return st;
+        if ((st = zoo_conv_norm_act(g, name, x, hidden, 1, 1, 1, CLCNN_ACT_RELU6, ZOO_TORCH_NORM, x)) != CLCNN_OK)
+            return st;
     }
     snprintf(name, sizeof name, "features.%d.conv.%d", n, m++);
-    if ((st = conv_bn(g, name, x, hidden, 3, stride, hidden, 1, x)) != CLCNN_OK) return st;
+    if ((st = zoo_conv_norm_act(g, name, x, hidden, 3, stride, hidden, CLCNN_ACT_RELU6, ZOO_TORCH_NORM, x)) != CLCNN_OK)
+        return st;
     snprintf(proj, sizeof proj, "features.%d.conv.%d", n, m);
     snprintf(proj_bn, sizeof proj_bn, "features.%d.conv.%d", n, m + 1);
     const clcnn_conv_params one = {0};
@@ -60,27 +43,28 @@ static clcnn_status inverted_residual(clcnn_graph *g, int n, const char *input, 
         return st;
     snprintf(prefix, sizeof prefix, "features.%d", n);
     if (stride != 1 || cin != cout) {
-        snprintf(output, 96, "%s", proj_bn);
+        snprintf(output, ZOO_NAME, "%s", proj_bn);
         return CLCNN_OK;
     }
-    snprintf(output, 96, "%s", prefix);
+    snprintf(output, ZOO_NAME, "%s", prefix);
     return clcnn_graph_add(g, prefix, proj_bn, input, CLCNN_ACT_NONE);
 }
 
 static clcnn_status layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
-    char x[96];
-    clcnn_status st = conv_bn(g, "features.0", "input", STEM_WIDTH, 3, 2, 1, 1, x);
+    char x[ZOO_NAME];
+    clcnn_status st = zoo_conv_norm_act(g, "features.0", "input", STEM_WIDTH, 3, 2, 1, CLCNN_ACT_RELU6, ZOO_TORCH_NORM, x);
     int channels = STEM_WIDTH, n = 1;
     for (size_t s = 0; st == CLCNN_OK && s < sizeof stages / sizeof stages[0]; s++)
         for (int i = 0; st == CLCNN_OK && i < stages[s].n; i++, n++) {
-            char input[96];
+            char input[ZOO_NAME];
             snprintf(input, sizeof input, "%s", x);
             st = inverted_residual(g, n, input, channels, stages[s].c, i == 0 ? stages[s].s : 1, stages[s].t, x);
             channels = stages[s].c;
         }
     char last[32];
     snprintf(last, sizeof last, "features.%d", n);
-    if (st != CLCNN_OK || (st = conv_bn(g, last, x, LAST_WIDTH, 1, 1, 1, 1, x)) != CLCNN_OK ||
+    if (st != CLCNN_OK ||
+        (st = zoo_conv_norm_act(g, last, x, LAST_WIDTH, 1, 1, 1, CLCNN_ACT_RELU6, ZOO_TORCH_NORM, x)) != CLCNN_OK ||
         (st = clcnn_graph_global_avg_pool(g, "avgpool", x)) != CLCNN_OK)
         return st;
     return zoo_head(g, cfg, "classifier", "avgpool", 0.2f);
