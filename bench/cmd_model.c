@@ -135,7 +135,7 @@ done:
 int bench_cmd_model(int argc, char **argv) {
     model_opts o = {NULL, "infer", 224, 1, 10, MODE_INFER};
     const opt_spec opts[] = {
-        {"--arch", OPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, efficientnet_b0 ... b7, inception_v3, xception"},
+        {"--arch", OPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, mobilenet_v3_large/small, efficientnet_b0 ... b7, inception_v3, xception"},
         {"--size", OPT_INT, &o.size, "S", "input height and width"},
         {"--batch", OPT_INT, &o.batch, "B", "images per iteration"},
         {"--mode", OPT_STRING, &o.mode_name, "M", "infer, train or cam"},

@@ -128,7 +128,7 @@ static clcnn_status profile(clcnn_graph *g, const clcnn_tensor *x, const ops_opt
 int bench_cmd_ops(int argc, char **argv) {
     ops_opts o = {NULL, 224, 1, 3, 0, 0};
     const opt_spec opts[] = {
-        {"--arch", OPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, efficientnet_b0 ... b7, inception_v3, xception"},
+        {"--arch", OPT_STRING, &o.arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, mobilenet_v3_large/small, efficientnet_b0 ... b7, inception_v3, xception"},
         {"--size", OPT_INT, &o.size, "S", "input height and width"},
         {"--batch", OPT_INT, &o.batch, "B", "images per pass"},
         {"--iters", OPT_INT, &o.iters, "N", "profiled passes after a cold one (the median is shown)"},

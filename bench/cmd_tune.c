@@ -20,7 +20,7 @@ int bench_cmd_tune(int argc, char **argv) {
     const char *arch = NULL;
     int size = 224, batch = 1;
     const opt_spec opts[] = {
-        {"--arch", OPT_STRING, &arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, efficientnet_b0 ... b7, inception_v3, xception"},
+        {"--arch", OPT_STRING, &arch, "A", "resnet18 ... resnet152, seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, mobilenet_v3_large/small, efficientnet_b0 ... b7, inception_v3, xception"},
         {"--size", OPT_INT, &size, "S", "input height and width"},
         {"--batch", OPT_INT, &batch, "B", "the batch size to tune for"},
         {NULL, OPT_FLAG, NULL, NULL, NULL}};

@@ -693,7 +693,8 @@ typedef enum {
                                       only classes, the input and the head apply */
     CLCNN_FAMILY_EFFICIENTNET = 2,  /* torchvision's efficientnet_bN, N = variant; likewise */
     CLCNN_FAMILY_INCEPTION_V3 = 3,  /* torchvision's inception_v3 (75x75 pictures at least); likewise */
-    CLCNN_FAMILY_XCEPTION = 4       /* timm's xception (torchvision has none); likewise */
+    CLCNN_FAMILY_XCEPTION = 4,      /* timm's xception (torchvision has none); likewise */
+    CLCNN_FAMILY_MOBILENET_V3 = 5   /* torchvision's mobilenet_v3_large (variant 0) and _small (1) */
 } clcnn_family;
 
 /* A network of the zoo built as a graph with torchvision's layer names, trainable.
@@ -711,8 +712,11 @@ typedef enum {
  * avgpool, dropout (0.5) and fc. Xception, in timm's names: conv1, bn1, act1, conv2, bn2,
  * act2, block1 ... block12 (blockK.skip and .skipbn, blockK.rep.N: ReLU, separable
  * convolution .conv1 depthwise and .pointwise, batch norm, max pooling; the sum called
- * blockK), conv3/bn3/act3, conv4/bn4/act4, global_pool and fc. The config started as the
- * ResNets' (hence its name); family picks the network. */
+ * blockK), conv3/bn3/act3, conv4/bn4/act4, global_pool and fc. MobileNetV3: features.N
+ * (features.N.block.M inside), avgpool and torchvision's classifier.0 ... classifier.3
+ * (Linear, hardswish, dropout, Linear; head_hidden and head_dropout replace the first
+ * Linear's width and the rate). The config started as the ResNets' (hence its name);
+ * family picks the network. */
 typedef struct {
     int bottleneck;    /* 0: basic blocks (ResNet-18/34), 1: bottlenecks, expansion 4 */
     int stages;        /* 1..4 */
@@ -745,7 +749,8 @@ typedef struct {
  * 24-48-96-192 (each stage a convolution block; its identity blocks are the other
  * entries of blocks[] when raised). `mobilenet_v2` is torchvision's MobileNetV2,
  * `efficientnet_b0` ... `efficientnet_b7` its EfficientNets, `inception_v3` its
- * Inception-v3, `xception` timm's Xception. The head is fc (classifier.1 for MobileNetV2 and EfficientNet); set
+ * Inception-v3, `xception` timm's Xception, `mobilenet_v3_large` and `mobilenet_v3_small`
+ * its MobileNetV3s. The head is fc (classifier.1 for MobileNetV2 and EfficientNet); set
  * head_hidden for the MLP head. An
  * unknown name is CLCNN_ERR_NOT_FOUND. */
 CLCNN_API clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *config);

@@ -184,7 +184,8 @@ def clean_state_dict(state):
 
 
 # the classifier's module: fc for the ResNets, classifier for MobileNetV2 and EfficientNet
-HEAD_MODULES = {"mobilenet_v2": "classifier", **{f"efficientnet_b{i}": "classifier" for i in range(8)}}
+HEAD_MODULES = {"mobilenet_v2": "classifier", "mobilenet_v3_large": "classifier", "mobilenet_v3_small": "classifier",
+                **{f"efficientnet_b{i}": "classifier" for i in range(8)}}
 
 
 def head_classes(state, head, arch):

@@ -39,12 +39,14 @@ from make_golden import SqueezeExcite, se_width, write_safetensors  # noqa: E402
 CLASSES, BATCH, SEED = 10, 2, 4
 # (arch, input side): the big nets at 64x64, as the issue allows; resnet18 and compact at 96.
 GOLDENS = (("resnet18", 96), ("resnet50", 64), ("seresnet50", 64), ("resnet101", 64), ("compact", 96),
-           ("mobilenet_v2", 96), ("efficientnet_b0", 96), ("inception_v3", 128), ("xception", 96))
+           ("mobilenet_v2", 96), ("efficientnet_b0", 96), ("inception_v3", 128), ("xception", 96),
+           ("mobilenet_v3_large", 96))
 # detinit's batch-norm gain per network (1 unless named): with gammas of 0.25-0.75 the
 # images fade out over MobileNetV2's blocks, 16 of 17 of which do not add their input
 # (the two images' logits then differ by 2e-5 of their size); at 1.75 they differ by 0.19.
-# B0: 3e-7 without, 0.30 with (float32 within 1.4e-6 of float64); Inception-v3: 7e-6 and 0.05
-BN_GAINS = {"mobilenet_v2": 1.75, "efficientnet_b0": 2.0, "inception_v3": 2.0}
+# B0: 3e-7 without, 0.30 with (float32 within 1.4e-6 of float64); Inception-v3: 7e-6 and 0.05;
+# MobileNetV3-Large: 4e-6 and 0.07 at 1.6 (0.33 at 2, where its activations reach 500)
+BN_GAINS = {"mobilenet_v2": 1.75, "efficientnet_b0": 2.0, "inception_v3": 2.0, "mobilenet_v3_large": 1.6}
 LAYOUTS = {18: (BasicBlock, [2, 2, 2, 2]), 34: (BasicBlock, [3, 4, 6, 3]), 50: (Bottleneck, [3, 4, 6, 3]),
            101: (Bottleneck, [3, 4, 23, 3]), 152: (Bottleneck, [3, 8, 36, 3])}
 
@@ -155,6 +157,13 @@ class Xception(nn.Module):
 def build_model(arch, classes, head_hidden=0, head_dropout=0.2, aux_logits=False):
     """The torch twin of clcnn_resnet_config_for(arch) + clcnn_resnet_build(). Inception-v3
     has AuxLogits where clcnn builds it (pictures of 299x299 and more): aux_logits."""
+    if arch.startswith("mobilenet_v3_"):
+        model = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
+        if head_hidden > 0:  # clcnn's head_hidden and head_dropout: classifier.0's width, classifier.2's rate
+            model.classifier[0] = nn.Linear(model.classifier[0].in_features, head_hidden)
+            model.classifier[2].p = head_dropout
+            model.classifier[3] = nn.Linear(head_hidden, classes)
+        return model
     if arch == "mobilenet_v2" or arch.startswith("efficientnet_b"):
         model = getattr(torchvision.models, arch)(weights=None, num_classes=classes)
         if head_hidden > 0:  # clcnn's MLP head after torchvision's dropout: classifier.0 ... classifier.4

@@ -396,6 +396,39 @@ static void test_zoo_xception_layers(void) {
     CHECK_STATUS(clcnn_resnet_build(g_ctx, &cfg, 1, &g), CLCNN_ERR_INVALID_ARGUMENT);
 }
 
+/* MobileNetV3 at 224x224: torchvision's names, shapes and parameter counts for Large and
+ * Small (4,214,842 and 1,528,106 with 10 classes), the block without expansion, SE with
+ * a hardsigmoid gate, hardswish, the classifier's hidden width (1280, 1024) and its
+ * replacement by head_hidden, CAM's default layer (the last features entry). */
+static void test_zoo_mobilenet_v3_layers(void) {
+    clcnn_graph *g = build("mobilenet_v3_large", 10, 224, 0);
+    if (!g) return;
+    CHECK(trainable(g) == 4214842, "large: %zu trainable parameters, torchvision 4214842", trainable(g));
+    expect_layer(g, "features.0.2", "hardswish", 16, 112, 112);
+    expect_layer(g, "features.1.block.0.0", "conv2d", 16, 112, 112); /* depthwise first: no expansion */
+    expect_layer(g, "features.1", "add", 16, 112, 112);
+    expect_layer(g, "features.4.block.2", "squeeze_excite", 72, 28, 28);
+    expect_layer(g, "features.7.block.1.2", "hardswish", 240, 14, 14);
+    expect_layer(g, "features.16.2", "hardswish", 960, 7, 7);
+    expect_layer(g, "classifier.0", "linear", 1280, 0, 0);
+    expect_layer(g, "classifier.1", "hardswish", 1280, 0, 0);
+    expect_layer(g, "classifier.3", "linear", 10, 0, 0);
+    const clcnn_tensor *fc1 = clcnn_graph_param(g, "features.4.block.2.fc1.weight");
+    CHECK(fc1 && clcnn_tensor_dim(fc1, 0) == 24, "features.4's SE squeezes 72 channels to _make_divisible(18) = 24");
+    const char *cam = clcnn_cam_default_layer(g);
+    CHECK(cam && !strcmp(cam, "features.16.2"), "CAM's default layer %s", cam ? cam : "none");
+    clcnn_graph_destroy(g);
+    if ((g = build("mobilenet_v3_small", 10, 224, 0)) != NULL) {
+        CHECK(trainable(g) == 1528106, "small: %zu trainable parameters, torchvision 1528106", trainable(g));
+        expect_layer(g, "features.1.block.1", "squeeze_excite", 16, 56, 56);
+        expect_layer(g, "features.12.2", "hardswish", 576, 7, 7);
+        expect_layer(g, "classifier.0", "linear", 1024, 0, 0);
+    }
+    clcnn_graph_destroy(g);
+    if ((g = build("mobilenet_v3_small", 10, 224, 48)) != NULL) expect_layer(g, "classifier.0", "linear", 48, 0, 0);
+    clcnn_graph_destroy(g);
+}
+
 /* ---- golden logits ---- */
 
 static int meta_int(const clcnn_weights *w, const char *key) {
@@ -480,6 +513,7 @@ static void test_zoo_golden_mobilenet_v2(void) { golden("mobilenet_v2"); }
 static void test_zoo_golden_efficientnet_b0(void) { golden("efficientnet_b0"); }
 static void test_zoo_golden_inception_v3(void) { golden("inception_v3"); }
 static void test_zoo_golden_xception(void) { golden("xception"); }
+static void test_zoo_golden_mobilenet_v3_large(void) { golden("mobilenet_v3_large"); }
 
 /* ---- files ---- */
 
@@ -655,8 +689,10 @@ static void torch_loads(const char *arch, int classes, int size, int head_hidden
     const double t0 = now_s();
     /* MobileNetV2's and EfficientNet's images fade out at detinit's usual gammas
      * (make_golden_zoo.py's BN_GAINS) */
-    const double gain = !strcmp(arch, "mobilenet_v2") ? 1.75
-                        : !strncmp(arch, "efficientnet", 12) || !strcmp(arch, "inception_v3") ? 2.0 : 1.0;
+    const double gain = !strcmp(arch, "mobilenet_v2")                                   ? 1.75
+                        : !strncmp(arch, "efficientnet", 12) || !strcmp(arch, "inception_v3") ? 2.0
+                        : !strncmp(arch, "mobilenet_v3", 12)                                  ? 1.6
+                                                                                              : 1.0;
     CHECK_OK(detinit_graph_gain(g, 5, gain));
     const double t1 = now_s();
     logits = run(g, "torch_load.input", 2, size, 5, (size_t)classes, &x);
@@ -698,6 +734,7 @@ static void test_zoo_torch_loads_efficientnet_b0(void) { torch_loads("efficientn
 static void test_zoo_torch_loads_efficientnet_b1_mlp(void) { torch_loads("efficientnet_b1", 3, 64, 16); }
 static void test_zoo_torch_loads_inception_v3(void) { torch_loads("inception_v3", 10, 299, 0); } /* AuxLogits too */
 static void test_zoo_torch_loads_xception_mlp(void) { torch_loads("xception", 3, 64, 32); }
+static void test_zoo_torch_loads_mobilenet_v3_small_mlp(void) { torch_loads("mobilenet_v3_small", 3, 64, 48); }
 
 const test_case test_zoo_cases[] = {
     {"zoo_compact_layers", test_zoo_compact_layers},
@@ -714,6 +751,8 @@ const test_case test_zoo_cases[] = {
     {"zoo_golden_inception_v3", test_zoo_golden_inception_v3},
     {"zoo_xception_layers", test_zoo_xception_layers},
     {"zoo_golden_xception", test_zoo_golden_xception},
+    {"zoo_mobilenet_v3_layers", test_zoo_mobilenet_v3_layers},
+    {"zoo_golden_mobilenet_v3_large", test_zoo_golden_mobilenet_v3_large},
     {"zoo_mobilenet_v2_head_from_shapes", test_zoo_mobilenet_v2_head_from_shapes},
     {"zoo_converted_metadata", test_zoo_converted_metadata},
     {"zoo_save_load_save", test_zoo_save_load_save},
@@ -726,5 +765,6 @@ const test_case test_zoo_cases[] = {
     {"zoo_torch_loads_efficientnet_b1_mlp", test_zoo_torch_loads_efficientnet_b1_mlp},
     {"zoo_torch_loads_inception_v3", test_zoo_torch_loads_inception_v3},
     {"zoo_torch_loads_xception_mlp", test_zoo_torch_loads_xception_mlp},
+    {"zoo_torch_loads_mobilenet_v3_small_mlp", test_zoo_torch_loads_mobilenet_v3_small_mlp},
     {NULL, NULL},
 };

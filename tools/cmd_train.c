@@ -42,7 +42,7 @@ static const opt_spec specs[] = {
     {"--data", OPT_STRING, &o.data, "DIR", "training images: DIR/CLASS/*.png|jpg, or a CSV of path,label"},
     {"--val", OPT_STRING, &o.val, "DIR", "validation images in the same layout"},
     {"--val-split", OPT_FLOAT, &o.val_split, "F", "hold out this fraction of --data for validation, per class"},
-    {"--arch", OPT_STRING, &o.arch, "A", "compact, secompact, resnet18..152, seresnet18..152, mobilenet_v2, efficientnet_b0..b7, inception_v3, xception"},
+    {"--arch", OPT_STRING, &o.arch, "A", "compact, secompact, resnet18..152, seresnet18..152, mobilenet_v2, mobilenet_v3_large/small, efficientnet_b0..b7, inception_v3, xception"},
     {"--classes", OPT_INT, &o.classes, "N", "check that the data has N classes"},
     {"--head", OPT_STRING, &o.head, "H", "fc, or mlp: Linear(in,HIDDEN)-ReLU-Dropout-Linear(HIDDEN,N)"},
     {"--hidden", OPT_INT, &o.hidden, "N", "the MLP head's width"},

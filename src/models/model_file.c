@@ -123,14 +123,17 @@ done:
 
 /* Class count and MLP width from the head's shapes: the ResNets' fc.weight [classes, in],
  * or fc.0.weight [hidden, in] and fc.3.weight [classes, hidden]; MobileNetV2's
- * classifier.1.weight, or classifier.1 and classifier.4 (zoo_head's names). */
+ * classifier.1.weight, or classifier.1 and classifier.4 (zoo_head's names); MobileNetV3's
+ * classifier.0 and classifier.3. */
 static void head_from_shapes(const clcnn_weights *w, clcnn_model_desc *d) {
     static const struct {
         const char *linear, *first, *last; /* the one linear layer; the MLP's first and last */
     } heads[] = {{"fc.weight", "fc.0.weight", "fc.3.weight"},
-                 {"classifier.1.weight", "classifier.1.weight", "classifier.4.weight"}};
+                 {"classifier.1.weight", "classifier.1.weight", "classifier.4.weight"},
+                 {NULL, "classifier.0.weight", "classifier.3.weight"}}; /* MobileNetV3's: always two */
     for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
-        const clcnn_tensor *linear = clcnn_weights_get(w, heads[i].linear), *first = clcnn_weights_get(w, heads[i].first),
+        const clcnn_tensor *linear = heads[i].linear ? clcnn_weights_get(w, heads[i].linear) : NULL,
+                           *first = clcnn_weights_get(w, heads[i].first),
                            *last = clcnn_weights_get(w, heads[i].last);
         if (first && last) {
             if (d->head_hidden <= 0) d->head_hidden = clcnn_tensor_dim(first, 0);

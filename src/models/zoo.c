@@ -1,6 +1,7 @@
 /* zoo.c: the zoo's architectures by name, and its ResNets and SE-ResNets built as graphs
  * with torchvision's names (MobileNetV2: zoo_mobilenet.c, EfficientNet: zoo_efficientnet.c, Inception-v3:
- * zoo_inception.c, Xception in timm's names: zoo_xception.c), so that
+ * zoo_inception.c, Xception in timm's names: zoo_xception.c, MobileNetV3:
+ * zoo_mobilenet_v3.c), so that
  * torchvision state_dicts load by name and CAM layers are named as in PyTorch.
  * Every block's output layer is called layerS.B (the residual addition with its
  * ReLU); a block's Squeeze-and-Excitation module is layerS.B.se, applied after the
@@ -128,10 +129,16 @@ static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *
         return CLCNN_OK;
     }
     if (c->family == CLCNN_FAMILY_INCEPTION_V3 || c->family == CLCNN_FAMILY_XCEPTION) return CLCNN_OK;
+    if (c->family == CLCNN_FAMILY_MOBILENET_V3) {
+        if (c->variant < 0 || c->variant > 1)
+            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: MobileNetV3 variant %d (0: large, 1: small)", op,
+                               c->variant);
+        return CLCNN_OK;
+    }
     if (c->family != CLCNN_FAMILY_RESNET)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
-                           "%s: family %d (0: ResNet, 1: MobileNetV2, 2: EfficientNet, 3: Inception-v3, 4: Xception)",
-                           op, (int)c->family);
+                           "%s: family %d (0: ResNet, 1: MobileNetV2, 2: EfficientNet, 3: Inception-v3, 4: Xception, "
+                           "5: MobileNetV3)", op, (int)c->family);
     if (c->stages < 1 || c->stages > 4)
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d stages (1 to 4)", op, c->stages);
     for (int s = 0; s < c->stages; s++)
@@ -182,13 +189,15 @@ clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, cl
         *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_INCEPTION_V3};
     else if (!strcmp(arch, "xception"))
         *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_XCEPTION};
+    else if (!strcmp(arch, "mobilenet_v3_large") || !strcmp(arch, "mobilenet_v3_small"))
+        *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_MOBILENET_V3, .variant = !strcmp(arch + 13, "small")};
     else if (!strncmp(arch, "efficientnet_b", 14) && arch[14] >= '0' && arch[14] <= '7' && !arch[15])
         *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_EFFICIENTNET, .variant = arch[14] - '0'};
     else if (!resnet_config(arch, cfg) && !compact_config(arch, cfg))
         return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
                            "unknown architecture %s (known: resnet18, resnet34, resnet50, resnet101, resnet152, "
                            "seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, efficientnet_b0 ... "
-                           "efficientnet_b7, inception_v3, xception)", arch);
+                           "efficientnet_b7, inception_v3, xception, mobilenet_v3_large, mobilenet_v3_small)", arch);
     cfg->classes = classes;
     cfg->in_channels = 3;
     cfg->height = cfg->width = size;
@@ -222,6 +231,7 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
     if (cfg->family == CLCNN_FAMILY_EFFICIENTNET) return zoo_efficientnet_build(ctx, cfg, seed, out);
     if (cfg->family == CLCNN_FAMILY_INCEPTION_V3) return zoo_inception_v3_build(ctx, cfg, seed, out);
     if (cfg->family == CLCNN_FAMILY_XCEPTION) return zoo_xception_build(ctx, cfg, seed, out);
+    if (cfg->family == CLCNN_FAMILY_MOBILENET_V3) return zoo_mobilenet_v3_build(ctx, cfg, seed, out);
     builder b = {.cfg = cfg};
     if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g)) != CLCNN_OK) return st;
     const int width = cfg->stem_width > 0 ? cfg->stem_width : cfg->widths[0];

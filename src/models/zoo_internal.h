@@ -35,6 +35,9 @@ clcnn_status zoo_efficientnet_build(clcnn_context *ctx, const clcnn_resnet_confi
                                     clcnn_graph **out);
 clcnn_status zoo_inception_v3_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
                                     clcnn_graph **out);
+/* torchvision's MobileNetV3-Large (variant 0) and -Small (1) (zoo_mobilenet_v3.c). */
+clcnn_status zoo_mobilenet_v3_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
+                                    clcnn_graph **out);
 /* timm's Xception (zoo_xception.c). */
 clcnn_status zoo_xception_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, clcnn_graph **out);
 
