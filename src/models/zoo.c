@@ -227,11 +227,18 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
     *out = NULL;
     clcnn_status st = check_config(ctx, cfg);
     if (st != CLCNN_OK) return st;
-    if (cfg->family == CLCNN_FAMILY_MOBILENET_V2) return zoo_mobilenet_v2_build(ctx, cfg, seed, out);
-    if (cfg->family == CLCNN_FAMILY_EFFICIENTNET) return zoo_efficientnet_build(ctx, cfg, seed, out);
-    if (cfg->family == CLCNN_FAMILY_INCEPTION_V3) return zoo_inception_v3_build(ctx, cfg, seed, out);
-    if (cfg->family == CLCNN_FAMILY_XCEPTION) return zoo_xception_build(ctx, cfg, seed, out);
-    if (cfg->family == CLCNN_FAMILY_MOBILENET_V3) return zoo_mobilenet_v3_build(ctx, cfg, seed, out);
+    static const zoo_layers_fn families[] = {
+        [CLCNN_FAMILY_MOBILENET_V2] = zoo_mobilenet_v2_layers, [CLCNN_FAMILY_EFFICIENTNET] = zoo_efficientnet_layers,
+        [CLCNN_FAMILY_INCEPTION_V3] = zoo_inception_v3_layers, [CLCNN_FAMILY_XCEPTION] = zoo_xception_layers,
+        [CLCNN_FAMILY_MOBILENET_V3] = zoo_mobilenet_v3_layers};
+    if (cfg->family != CLCNN_FAMILY_RESNET) { /* check_config knows the family */
+        if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, out)) != CLCNN_OK) return st;
+        if ((st = families[cfg->family](*out, cfg)) != CLCNN_OK) {
+            clcnn_graph_destroy(*out);
+            *out = NULL;
+        }
+        return st;
+    }
     builder b = {.cfg = cfg};
     if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g)) != CLCNN_OK) return st;
     const int width = cfg->stem_width > 0 ? cfg->stem_width : cfg->widths[0];

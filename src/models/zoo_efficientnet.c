@@ -68,7 +68,9 @@ static clcnn_status mbconv(const builder *b, const char *prefix, const char *inp
     return CLCNN_OK;
 }
 
-static clcnn_status layers(const builder *b, const clcnn_resnet_config *cfg) {
+clcnn_status zoo_efficientnet_layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
+    const builder bld = {.g = g, .norm = {variants[cfg->variant].bn_eps, variants[cfg->variant].bn_momentum}};
+    const builder *b = &bld;
     const double width = variants[cfg->variant].width, depth = variants[cfg->variant].depth;
     const size_t nstages = sizeof stages / sizeof stages[0];
     int blocks[sizeof stages / sizeof stages[0]], total = 0;
@@ -96,17 +98,4 @@ static clcnn_status layers(const builder *b, const clcnn_resnet_config *cfg) {
         (st = clcnn_graph_global_avg_pool(b->g, "avgpool", x)) != CLCNN_OK)
         return st;
     return zoo_head(b->g, cfg, "classifier", "avgpool", variants[cfg->variant].dropout);
-}
-
-clcnn_status zoo_efficientnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
-                                    clcnn_graph **out) {
-    builder b = {.norm = {variants[cfg->variant].bn_eps, variants[cfg->variant].bn_momentum}};
-    clcnn_status st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g);
-    if (st != CLCNN_OK) return st;
-    if ((st = layers(&b, cfg)) != CLCNN_OK) {
-        clcnn_graph_destroy(b.g);
-        return st;
-    }
-    *out = b.g;
-    return CLCNN_OK;
 }

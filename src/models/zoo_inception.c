@@ -142,7 +142,12 @@ static void aux_logits(builder *b, const clcnn_resnet_config *cfg) {
         graph_params_stop_learning(b->g, "AuxLogits"); /* no loss reads it: no weight decay either */
 }
 
-static clcnn_status layers(builder *b, const clcnn_resnet_config *cfg) {
+clcnn_status zoo_inception_v3_layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
+    if (cfg->height < 75 || cfg->width < 75)
+        return clcnn_error(clcnn_graph_context(g), CLCNN_ERR_INVALID_ARGUMENT,
+                           "clcnn_resnet_build: inception_v3 needs at least 75x75 pictures, not %dx%d", cfg->width,
+                           cfg->height);
+    builder bld = {.g = g}, *b = &bld;
     char x[96];
     const clcnn_pool_params max = {.mode = CLCNN_POOL_MAX, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2};
     basic(b, "Conv2d_1a_3x3", "input", 32, 3, 3, 2, 0, 0, x);
@@ -176,20 +181,4 @@ static clcnn_status layers(builder *b, const clcnn_resnet_config *cfg) {
         (b->st = clcnn_graph_dropout(b->g, "dropout", "avgpool", 0.5f)) != CLCNN_OK)
         return b->st;
     return zoo_head(b->g, cfg, "fc", "dropout", -1);
-}
-
-clcnn_status zoo_inception_v3_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
-                                    clcnn_graph **out) {
-    if (cfg->height < 75 || cfg->width < 75)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_build: inception_v3 needs at least 75x75 "
-                           "pictures, not %dx%d", cfg->width, cfg->height);
-    builder b = {0};
-    clcnn_status st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g);
-    if (st != CLCNN_OK) return st;
-    if ((st = layers(&b, cfg)) != CLCNN_OK) {
-        clcnn_graph_destroy(b.g);
-        return st;
-    }
-    *out = b.g;
-    return CLCNN_OK;
 }

@@ -27,18 +27,16 @@ clcnn_status zoo_conv_norm_act(clcnn_graph *g, const char *prefix, const char *i
  * more than 10% below v. */
 int zoo_divisible8(double v);
 
-/* torchvision's MobileNetV2, EfficientNet-B0 ... B7 (cfg->variant) and Inception-v3 into a
- * new graph (zoo_mobilenet.c, zoo_efficientnet.c, zoo_inception.c); cfg checked. */
-clcnn_status zoo_mobilenet_v2_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
-                                    clcnn_graph **out);
-clcnn_status zoo_efficientnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
-                                    clcnn_graph **out);
-clcnn_status zoo_inception_v3_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
-                                    clcnn_graph **out);
-/* torchvision's MobileNetV3-Large (variant 0) and -Small (1) (zoo_mobilenet_v3.c). */
-clcnn_status zoo_mobilenet_v3_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
-                                    clcnn_graph **out);
-/* timm's Xception (zoo_xception.c). */
-clcnn_status zoo_xception_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, clcnn_graph **out);
+/* The layers of a family's network for cfg (checked), added to the new graph g; on an
+ * error the caller destroys g. torchvision's MobileNetV2 (zoo_mobilenet.c), MobileNetV3-Large
+ * (variant 0) and -Small (1) (zoo_mobilenet_v3.c), EfficientNet-B0 ... B7 (variant 0 to
+ * 7, zoo_efficientnet.c) and Inception-v3 (zoo_inception.c); timm's Xception
+ * (zoo_xception.c). */
+typedef clcnn_status (*zoo_layers_fn)(clcnn_graph *g, const clcnn_resnet_config *cfg);
+clcnn_status zoo_mobilenet_v2_layers(clcnn_graph *g, const clcnn_resnet_config *cfg);
+clcnn_status zoo_mobilenet_v3_layers(clcnn_graph *g, const clcnn_resnet_config *cfg);
+clcnn_status zoo_efficientnet_layers(clcnn_graph *g, const clcnn_resnet_config *cfg);
+clcnn_status zoo_inception_v3_layers(clcnn_graph *g, const clcnn_resnet_config *cfg);
+clcnn_status zoo_xception_layers(clcnn_graph *g, const clcnn_resnet_config *cfg);
 
 #endif

@@ -50,7 +50,7 @@ static clcnn_status inverted_residual(clcnn_graph *g, int n, const char *input, 
     return clcnn_graph_add(g, prefix, proj_bn, input, CLCNN_ACT_NONE);
 }
 
-static clcnn_status layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
+clcnn_status zoo_mobilenet_v2_layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
     char x[ZOO_NAME];
     clcnn_status st = zoo_conv_norm_act(g, "features.0", "input", STEM_WIDTH, 3, 2, 1, CLCNN_ACT_RELU6, ZOO_TORCH_NORM, x);
     int channels = STEM_WIDTH, n = 1;
@@ -68,17 +68,4 @@ static clcnn_status layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
         (st = clcnn_graph_global_avg_pool(g, "avgpool", x)) != CLCNN_OK)
         return st;
     return zoo_head(g, cfg, "classifier", "avgpool", 0.2f);
-}
-
-clcnn_status zoo_mobilenet_v2_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
-                                    clcnn_graph **out) {
-    clcnn_graph *g;
-    clcnn_status st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &g);
-    if (st != CLCNN_OK) return st;
-    if ((st = layers(g, cfg)) != CLCNN_OK) {
-        clcnn_graph_destroy(g);
-        return st;
-    }
-    *out = g;
-    return CLCNN_OK;
 }

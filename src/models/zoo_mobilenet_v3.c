@@ -73,7 +73,7 @@ static clcnn_status classifier(clcnn_graph *g, const clcnn_resnet_config *cfg, i
     return clcnn_graph_linear(g, "classifier.3", "classifier.2", cfg->classes, 1);
 }
 
-static clcnn_status layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
+clcnn_status zoo_mobilenet_v3_layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
     const int is_small = cfg->variant == 1;
     const v3_block *blocks = is_small ? small : large;
     const int n = is_small ? (int)(sizeof small / sizeof small[0]) : (int)(sizeof large / sizeof large[0]);
@@ -91,17 +91,4 @@ static clcnn_status layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
         (st = clcnn_graph_global_avg_pool(g, "avgpool", x)) != CLCNN_OK)
         return st;
     return classifier(g, cfg, is_small ? 1024 : 1280);
-}
-
-clcnn_status zoo_mobilenet_v3_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed,
-                                    clcnn_graph **out) {
-    clcnn_graph *g;
-    clcnn_status st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &g);
-    if (st != CLCNN_OK) return st;
-    if ((st = layers(g, cfg)) != CLCNN_OK) {
-        clcnn_graph_destroy(g);
-        return st;
-    }
-    *out = g;
-    return CLCNN_OK;
 }

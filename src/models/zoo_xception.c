@@ -82,7 +82,12 @@ static void conv_bn_relu(builder *b, int n, const char *input, int cin, int cout
         b->st = clcnn_graph_activation(b->g, act, bn, CLCNN_ACT_RELU);
 }
 
-static clcnn_status layers(builder *b, const clcnn_resnet_config *cfg) {
+clcnn_status zoo_xception_layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
+    if (cfg->height < 32 || cfg->width < 32)
+        return clcnn_error(clcnn_graph_context(g), CLCNN_ERR_INVALID_ARGUMENT,
+                           "clcnn_resnet_build: xception needs at least 32x32 pictures, not %dx%d", cfg->width,
+                           cfg->height);
+    builder bld = {.g = g}, *b = &bld;
     conv_bn_relu(b, 1, "input", 3, 32, 1, 2);
     conv_bn_relu(b, 2, "act1", 32, 64, 1, 1);
     block(b, 1, "act2", 64, 128, 2, 2, 0, 1);
@@ -99,19 +104,4 @@ static clcnn_status layers(builder *b, const clcnn_resnet_config *cfg) {
     if (b->st != CLCNN_OK || (b->st = clcnn_graph_global_avg_pool(b->g, "global_pool", "act4")) != CLCNN_OK)
         return b->st;
     return zoo_head(b->g, cfg, "fc", "global_pool", -1);
-}
-
-clcnn_status zoo_xception_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, clcnn_graph **out) {
-    if (cfg->height < 32 || cfg->width < 32)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_build: xception needs at least 32x32 "
-                           "pictures, not %dx%d", cfg->width, cfg->height);
-    builder b = {0};
-    clcnn_status st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g);
-    if (st != CLCNN_OK) return st;
-    if ((st = layers(&b, cfg)) != CLCNN_OK) {
-        clcnn_graph_destroy(b.g);
-        return st;
-    }
-    *out = b.g;
-    return CLCNN_OK;
 }
