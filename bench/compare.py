@@ -8,10 +8,12 @@ each side's per-run median, and prints a Markdown table of clcnn / PyTorch ratio
 (below 1: clcnn is faster). Then the roofline (clbench peak) and square GEMMs: the
 project's kernel, CLBlast's and PyTorch's torch.mm, with % of the measured peak.
 
-Two sets of workloads: `cpu` (small batches, for this project's 2-core machines) and
-`gpu` (ResNet-18 and ResNet-50 inference, training step and Grad-CAM at 224², the
-training and inference at batch 32 as bench/RESULTS.md's GPU targets name them, and
-GEMMs of 1024³ to 4096³). The set defaults to `gpu` with --torch-device cuda.
+Three sets of workloads: `cpu` (small batches, for this project's 2-core machines),
+`zoo` (MobileNetV2 and EfficientNet-B0 inference at 224², batch 1, and a MobileNetV2
+training step at 96², batch 16: issue 25's targets; no GEMMs) and `gpu` (ResNet-18 and
+ResNet-50 inference, training step and Grad-CAM at 224², the training and inference at
+batch 32 as bench/RESULTS.md's GPU targets name them, and GEMMs of 1024³ to 4096³). The
+set defaults to `gpu` with --torch-device cuda.
 
 PyTorch runs fp32 with --threads threads and flushed denormals (TF32 off on CUDA). On a
 CPU device PoCL is held to the same number of threads (POCL_MAX_PTHREAD_COUNT) unless
@@ -36,6 +38,12 @@ WORKLOADS = {
         ("ResNet-50 Grad-CAM at layer4, batch 1, 224²", "resnet50", 224, 1, "cam", None),
         ("ResNet-50 inference, batch 1, 224²", "resnet50", 224, 1, "infer", None),
     ],
+    # the write-ups' light networks (issue 25's speed targets: at most 1.0x PyTorch)
+    "zoo": [
+        ("MobileNetV2 inference, batch 1, 224²", "mobilenet_v2", 224, 1, "infer", None),
+        ("EfficientNet-B0 inference, batch 1, 224²", "efficientnet_b0", 224, 1, "infer", None),
+        ("MobileNetV2 training step (SGD), batch 16, 96²", "mobilenet_v2", 96, 16, "train", None),
+    ],
     "gpu": [
         ("ResNet-18 inference, batch 1, 224²", "resnet18", 224, 1, "infer", None),
         ("ResNet-18 training step (SGD), batch 32, 224²", "resnet18", 224, 32, "train", None),
@@ -45,7 +53,7 @@ WORKLOADS = {
         ("ResNet-50 Grad-CAM at layer4, batch 1, 224²", "resnet50", 224, 1, "cam", None),
     ],
 }
-GEMM_SIZES = {"cpu": [1024], "gpu": [1024, 2048, 4096]}
+GEMM_SIZES = {"cpu": [1024], "zoo": [], "gpu": [1024, 2048, 4096]}
 
 TORCH_GEMM = """
 import json, statistics, sys, time, torch
