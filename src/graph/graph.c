@@ -271,16 +271,21 @@ clcnn_status clcnn_graph_linear(clcnn_graph *g, const char *name, const char *in
     return finish(g, l, st);
 }
 
-clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *input, float p) {
-    static const char *op = "clcnn_graph_dropout";
+/* A layer of a random mask with rate p (dropout, stochastic depth), 0 <= p < 1. */
+static clcnn_status masked(clcnn_graph *g, const char *op, layer_kind kind, const char *name, const char *input,
+                           float p) {
     graph_layer *l;
-    clcnn_status st = begin(g, op, LAYER_DROPOUT, name, input, NULL, &l);
+    clcnn_status st = begin(g, op, kind, name, input, NULL, &l);
     if (st != CLCNN_OK) return st;
     l->drop_p = p;
     if (!(p >= 0.0f && p < 1.0f))
-        st = clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: dropout rate %g is outside [0, 1)", op, name,
+        st = clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: rate %g is outside [0, 1)", op, name,
                          (double)p);
     return finish(g, l, st);
+}
+
+clcnn_status clcnn_graph_dropout(clcnn_graph *g, const char *name, const char *input, float p) {
+    return masked(g, "clcnn_graph_dropout", LAYER_DROPOUT, name, input, p);
 }
 
 clcnn_status clcnn_graph_concat(clcnn_graph *g, const char *name, const char *a, const char *b) {
@@ -302,15 +307,7 @@ clcnn_status clcnn_graph_concat(clcnn_graph *g, const char *name, const char *a,
 }
 
 clcnn_status clcnn_graph_stochastic_depth(clcnn_graph *g, const char *name, const char *input, float p) {
-    static const char *op = "clcnn_graph_stochastic_depth";
-    graph_layer *l;
-    clcnn_status st = begin(g, op, LAYER_STOCHASTIC_DEPTH, name, input, NULL, &l);
-    if (st != CLCNN_OK) return st;
-    l->drop_p = p;
-    if (!(p >= 0.0f && p < 1.0f))
-        st = clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: rate %g is outside [0, 1)", op, name,
-                         (double)p);
-    return finish(g, l, st);
+    return masked(g, "clcnn_graph_stochastic_depth", LAYER_STOCHASTIC_DEPTH, name, input, p);
 }
 
 clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name, float p) {
