@@ -1,15 +1,24 @@
 /* common.cl: helpers every program starts with (the runtime prepends this file, after
  * defines.cl, which scripts/cl_defines.c makes from include/clcnn.h: the ACT_* codes). */
 
+/* The activations made of exp or tanh (sigmoid, SiLU, tanh): act is one of them. */
+inline float apply_smooth_act(float v, int act) {
+    switch (act) {
+    case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
+    case ACT_SILU: return v / (1.0f + exp(-v));
+    default: return tanh(v);
+    }
+}
+
 /* ReLU and ReLU6 let NaN through, as PyTorch does (fmax and clamp would turn it into
  * a number and hide a diverged network from the trainer's NaN check). */
 inline float apply_act(float v, int act) {
     switch (act) {
     case ACT_RELU: return v < 0.0f ? 0.0f : v;
     case ACT_RELU6: return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
-    case ACT_SIGMOID: return 1.0f / (1.0f + exp(-v));
-    case ACT_SILU: return v / (1.0f + exp(-v));
-    case ACT_TANH: return tanh(v);
+    case ACT_SIGMOID:
+    case ACT_SILU:
+    case ACT_TANH: return apply_smooth_act(v, act);
     /* PyTorch's: x * min(max(x + 3, 0), 6) / 6 and min(max(x + 3, 0), 6) / 6 */
     case ACT_HARDSWISH: return v < -3.0f ? 0.0f : (v > 3.0f ? v : v * (v + 3.0f) / 6.0f);
     case ACT_HARDSIGMOID: return v < -3.0f ? 0.0f : (v > 3.0f ? 1.0f : (v + 3.0f) / 6.0f);

@@ -161,7 +161,7 @@ static conv_case conv_random(test_rng *rng, int kind) {
     c.W = conv_min_in(c.KW, p->pad_w, p->dilation_w) + test_rng_int(rng, 0, 12);
     c.bias = test_rng_int(rng, 0, 1);
     c.residual = test_rng_int(rng, 0, 2) == 0;
-    c.act = test_rng_int(rng, 0, 5);
+    c.act = test_rng_int(rng, 0, CLCNN_ACT_COUNT - 1);
     return c;
 }
 
@@ -382,7 +382,7 @@ static void test_add(void) {
     op_run r = run_begin("add");
     for (int i = 0; i < 9; i++) {
         int xs[4], ndim = rand_shape(&r.rng, xs);
-        add_case(&r, ndim, xs, test_rng_int(&r.rng, 0, 5), i % 3);
+        add_case(&r, ndim, xs, test_rng_int(&r.rng, 0, CLCNN_ACT_COUNT - 1), i % 3);
     }
     run_end(&r);
 }
@@ -583,7 +583,7 @@ static void test_linear(void) {
         int xdim = i % 3 ? 2 : 4;
         if (xdim == 4) xs[1] = test_rng_int(&r.rng, 1, 9);
         linear_case(&r, xdim, xs, test_rng_int(&r.rng, 1, 40), test_rng_int(&r.rng, 0, 1),
-                    test_rng_int(&r.rng, 0, 5));
+                    test_rng_int(&r.rng, 0, CLCNN_ACT_COUNT - 1));
     }
     linear_case(&r, 2, (const int[]){3, test_cap(512, 64)}, test_cap(1000, 100), 1, CLCNN_ACT_NONE); /* a head */
     linear_case(&r, 4, (const int[]){2, 13, 3, 3}, 17, 1, CLCNN_ACT_RELU);
@@ -630,7 +630,7 @@ static void test_squeeze_excite(void) {
         const int inner = i < 4 ? CLCNN_ACT_RELU : test_rng_int(&r.rng, 0, CLCNN_ACT_COUNT - 1);
         const int gate = i % 3 == 2 ? CLCNN_ACT_HARDSIGMOID : CLCNN_ACT_SIGMOID;
         squeeze_excite_case(&r, xs, test_rng_int(&r.rng, 1, xs[1] / 2 + 1), i % 2, test_rng_int(&r.rng, 0, 1), inner,
-                            gate, test_rng_int(&r.rng, 0, 5));
+                            gate, test_rng_int(&r.rng, 0, CLCNN_ACT_COUNT - 1));
     }
     /* an SE-ResNet block end: reduction 16 is not exact, residual, final ReLU */
     squeeze_excite_case(&r, (const int[]){2, 37, 7, 7}, 2, 1, 1, CLCNN_ACT_RELU, CLCNN_ACT_SIGMOID, CLCNN_ACT_RELU);
