@@ -35,12 +35,6 @@ __kernel void batchnorm_invstd(__global const float *var, const int v_off, __glo
  * work-item per channel combines the channel's N*G partials in a fixed order, so
  * results do not depend on scheduling. */
 
-inline float hsum8(const float8 v) {
-    const float4 a = v.lo + v.hi;
-    const float2 b = a.lo + a.hi;
-    return b.x + b.y;
-}
-
 /* Values [s0, s0 + len) of row r, and where its partial goes. */
 typedef struct {
     int start, len, out;
@@ -122,15 +116,19 @@ __kernel void batchnorm_stats(__global const float *part, const int part_off, __
             (1.0f - momentum) * running_var[rv_off + c] + momentum * (m2 / (float)(count - 1));
 }
 
+/* Whether relu (top 0) or relu6 (top 6) passes the gradient at its input v. */
+inline int bn_act_passes(const float v, const float top) { return v > 0.0f && (top == 0.0f || v < top); }
+
 /* One segment's sum dy and sum dy (x - mean). With beta (else NULL), dy is the gradient
- * of relu(batch norm(x)): it counts only where the norm's output (x - mean) * gamma
- * invstd + beta, batchnorm_apply's expression, is above 0. Global: (G, N*C). */
+ * of relu(batch norm(x)), or of relu6 when top is 6 (0: no top): it counts only where
+ * the norm's output (x - mean) * gamma invstd + beta, batchnorm_apply's expression, is
+ * above 0 and below top. Global: (G, N*C). */
 __kernel void batchnorm_grad_partial(__global const float *x, const int x_off, __global const float *dy,
                                      const int dy_off, __global const float *mean, const int m_off,
                                      __global const float *gamma, const int g_off, __global const float *invstd,
                                      const int i_off, __global const float *beta, const int b_off,
                                      __global float *part, const int part_off, const int C, const int N,
-                                     const int S, const int L, const int G) {
+                                     const int S, const int L, const int G, const float top) {
     const int g = get_global_id(0), r = get_global_id(1);
     if (g >= G || r >= N * C) return;
     const bn_segment q = segment_of(g, r, C, N, S, L, G);
@@ -143,14 +141,19 @@ __kernel void batchnorm_grad_partial(__global const float *x, const int x_off, _
     for (; k + 8 <= q.len; k += 8) {
         const float8 xc = vload8(0, px + k) - mu;
         float8 d = vload8(0, pd + k);
-        if (beta) d = select((float8)(0.0f), d, xc * scale + shift > (float8)(0.0f));
+        if (beta) {
+            const float8 v = xc * scale + shift;
+            int8 pass = v > (float8)(0.0f);
+            if (top != 0.0f) pass &= v < (float8)(top);
+            d = select((float8)(0.0f), d, pass);
+        }
         a8 += d;
         b8 += d * xc;
     }
     float a = hsum8(a8), b = hsum8(b8);
     for (; k < q.len; k++) {
         const float xc = px[k] - mu;
-        const float d = beta && !(xc * scale + shift > 0.0f) ? 0.0f : pd[k];
+        const float d = beta && !bn_act_passes(xc * scale + shift, top) ? 0.0f : pd[k];
         a += d;
         b += d * xc;
     }
@@ -196,7 +199,7 @@ __kernel void batchnorm_grad_group(__global const float *x, const int x_off, __g
                                    __global const float *gamma, const int g_off, __global const float *invstd,
                                    const int i_off, __global const float *beta, const int b_off,
                                    __global float *part, const int part_off, const int C, const int N,
-                                   const int S, const int L, const int G) {
+                                   const int S, const int L, const int G, const float top) {
     __local float tmp[RED_WG];
     const int l = get_local_id(0), g = get_global_id(1), r = get_global_id(2), c = r % C;
     const bn_segment q = segment_of(g, r, C, N, S, L, G);
@@ -206,7 +209,7 @@ __kernel void batchnorm_grad_group(__global const float *x, const int x_off, __g
     float a = 0.0f, b = 0.0f;
     for (int k = l; k < q.len; k += RED_WG) {
         const float xc = px[k] - mu;
-        const float d = beta && !(xc * scale + shift > 0.0f) ? 0.0f : pd[k];
+        const float d = beta && !bn_act_passes(xc * scale + shift, top) ? 0.0f : pd[k];
         a += d;
         b += d * xc;
     }
@@ -239,9 +242,9 @@ __kernel void batchnorm_grad_sums(__global const float *part, const int part_off
 
 /* dx = gamma invstd (dy - (sum dy + xhat sum dy xhat) / M) with the batch's statistics
  * (sums given), or gamma invstd dy with constant ones (sums NULL; x and mean unread).
- * relu (a constant: each kernel below inlines its own copy, which PoCL vectorises; a
- * run-time flag in one kernel ran at less than half the speed): dy is masked as in
- * batchnorm_grad_partial. Adds to dx when accumulate; otherwise dx is not read.
+ * relu (1: ReLU, 2: ReLU6; a constant: each kernel below inlines its own copy, which
+ * PoCL vectorises; a run-time flag in one kernel ran at less than half the speed): dy
+ * is masked as in batchnorm_grad_partial. Adds to dx when accumulate; otherwise dx is not read.
  * Global: (S, N*C), exactly, as batchnorm_apply. */
 inline void backward_dx(__global const float *x, const int x_off, __global const float *dy, const int dy_off,
                         __global const float *gamma, const int g_off, __global const float *beta, const int b_off,
@@ -252,7 +255,9 @@ inline void backward_dx(__global const float *x, const int x_off, __global const
     const int c = row % C, i = row * S + s;
     const float is = invstd[i_off + c];
     float g = dy[dy_off + i];
-    if (relu && !((x[x_off + i] - mean[m_off + c]) * (gamma[g_off + c] * is) + beta[b_off + c] > 0.0f)) g = 0.0f;
+    if (relu && !bn_act_passes((x[x_off + i] - mean[m_off + c]) * (gamma[g_off + c] * is) + beta[b_off + c],
+                               relu == 2 ? 6.0f : 0.0f))
+        g = 0.0f;
     if (sums) {
         const float xhat = (x[x_off + i] - mean[m_off + c]) * is;
         g -= (sums[s_off + 2 * c] + xhat * sums[s_off + 2 * c + 1]) / (float)M;
@@ -283,6 +288,17 @@ __kernel void batchnorm_relu_backward_dx(__global const float *x, const int x_of
                 C, S, M, accumulate, 1);
 }
 
+__kernel void batchnorm_relu6_backward_dx(__global const float *x, const int x_off, __global const float *dy,
+                                          const int dy_off, __global const float *gamma, const int g_off,
+                                          __global const float *beta, const int b_off, __global const float *mean,
+                                          const int m_off, __global const float *invstd, const int i_off,
+                                          __global const float *sums, const int s_off, __global float *dx,
+                                          const int dx_off, const int C, const int S, const int M,
+                                          const int accumulate) {
+    backward_dx(x, x_off, dy, dy_off, gamma, g_off, beta, b_off, mean, m_off, invstd, i_off, sums, s_off, dx, dx_off,
+                C, S, M, accumulate, 2);
+}
+
 /* w_out[co][j] = w[co][j] * s, b_out[co] = (bias[co] - mean[co]) * s + beta[co] with
  * s = gamma[co] / sqrt(var[co] + eps). One work-item per run of `chunk` weights of one
  * channel (256 on CPUs, 1 on GPUs): s once, then a plain scaling loop (one work-item per
@@ -307,3 +323,4 @@ __kernel void batchnorm_fold(__global const float *w, const int w_off, __global 
     const int j1 = min(per_channel, j0 + chunk);
     for (int j = j0; j < j1; j++) dst[j] = src[j] * s;
 }
+

@@ -26,6 +26,36 @@ inline float apply_act(float v, int act) {
     }
 }
 
+/* apply_act on N lanes (apply_act8, apply_act16): the piecewise-linear activations as
+ * selects (which keep NaN as apply_act does), the smooth ones lane by lane. Only those
+ * three in the lanes' switch: with all of apply_act's there, gfx1100 spilled. */
+#define DEFINE_APPLY_ACT_VEC(N)                                                                              \
+    inline float##N apply_act##N(float##N v, const int act) {                                                \
+        const float##N zero = (float##N)(0.0f), three = (float##N)(3.0f);                                    \
+        switch (act) {                                                                                       \
+        case ACT_NONE: return v;                                                                             \
+        case ACT_RELU: return select(v, zero, v < zero);                                                     \
+        case ACT_RELU6: return select(select(v, zero, v < zero), (float##N)(6.0f), v > (float##N)(6.0f));    \
+        case ACT_HARDSWISH: return select(select(v * (v + 3.0f) / 6.0f, zero, v < -three), v, v > three);    \
+        case ACT_HARDSIGMOID:                                                                                \
+            return select(select((v + 3.0f) / 6.0f, zero, v < -three), (float##N)(1.0f), v > three);         \
+        default: break;                                                                                      \
+        }                                                                                                    \
+        float lanes[N];                                                                                      \
+        vstore##N(v, 0, lanes);                                                                              \
+        _Pragma("unroll") for (int j = 0; j < N; j++) lanes[j] = apply_smooth_act(lanes[j], act);            \
+        return vload##N(0, lanes);                                                                           \
+    }
+DEFINE_APPLY_ACT_VEC(8)
+DEFINE_APPLY_ACT_VEC(16)
+
+/* The sum of a float8's lanes, in a fixed tree order. */
+inline float hsum8(const float8 v) {
+    const float4 a = v.lo + v.hi;
+    const float2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
+
 /* floor(t / s) for 0 <= t < 2^22 and s >= 1 without an integer division (PoCL runs
  * those lane by lane in its vectorised work-item loops): a float estimate, off by at
  * most one, and one correction each way. */

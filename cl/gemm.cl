@@ -19,26 +19,6 @@
 #endif
 #define NV (TN / 16)
 
-/* apply_act on 16 lanes: the piecewise-linear activations as selects (which keep NaN as
- * apply_act does), the smooth ones lane by lane. Only those three in the lanes' switch:
- * with all of apply_act's there, gfx1100 spilled. */
-inline float16 apply_act16(float16 v, const int act) {
-    const float16 zero = (float16)(0.0f), three = (float16)(3.0f);
-    switch (act) {
-    case ACT_NONE: return v;
-    case ACT_RELU: return select(v, zero, v < zero);
-    case ACT_RELU6: return select(select(v, zero, v < zero), (float16)(6.0f), v > (float16)(6.0f));
-    case ACT_HARDSWISH: return select(select(v * (v + 3.0f) / 6.0f, zero, v < -three), v, v > three);
-    case ACT_HARDSIGMOID: return select(select((v + 3.0f) / 6.0f, zero, v < -three), (float16)(1.0f), v > three);
-    default: break;
-    }
-    float lanes[16];
-    vstore16(v, 0, lanes);
-#pragma unroll
-    for (int j = 0; j < 16; j++) lanes[j] = apply_smooth_act(lanes[j], act);
-    return vload16(0, lanes);
-}
-
 __kernel void gemm_tiled(GEMM_KERNEL_ARGS) {
     const int n0 = get_global_id(0) * TN;
     const int m0 = get_global_id(1) * TM;

@@ -355,6 +355,15 @@ CLCNN_API clcnn_status clcnn_batchnorm_relu_backward(clcnn_context *ctx, const c
                                                      int batch_stats, const clcnn_tensor *dy, clcnn_tensor *dx,
                                                      int accumulate, clcnn_tensor *dgamma, clcnn_tensor *dbeta);
 
+/* The same for act(batch norm(x)), act CLCNN_ACT_RELU or CLCNN_ACT_RELU6 (whose
+ * gradient passes where the norm's output is above 0 and below 6, as PyTorch's
+ * hardtanh backward); clcnn_batchnorm_relu_backward is this with ReLU. */
+CLCNN_API clcnn_status clcnn_batchnorm_act_backward(clcnn_context *ctx, clcnn_activation act, const clcnn_tensor *x,
+                                                    const clcnn_tensor *gamma, const clcnn_tensor *beta,
+                                                    const clcnn_tensor *mean, const clcnn_tensor *invstd,
+                                                    int batch_stats, const clcnn_tensor *dy, clcnn_tensor *dx,
+                                                    int accumulate, clcnn_tensor *dgamma, clcnn_tensor *dbeta);
+
 /* Backward of y = act(x). x is the activation's input and y its output; ReLU, ReLU6,
  * sigmoid and tanh need only y (x may be NULL), SiLU needs x (y may be NULL). */
 CLCNN_API clcnn_status clcnn_activate_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *y,

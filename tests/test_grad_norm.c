@@ -295,6 +295,7 @@ static void fd_bn_forward(const double *in, double *out, void *user) {
 
 typedef struct {
     double dx, dgamma, dbeta;
+    long above_top; /* outputs above ReLU6's top, over the cases */
 } bwd_err;
 
 static const double BWD_ATOL = 2e-4, BWD_RTOL = 1e-3;
@@ -304,10 +305,10 @@ static void bwd_check(arena *a, const char *what, const guarded *g, const double
     ar_check(a, what, g, want, BWD_ATOL, BWD_RTOL, max_err);
 }
 
-/* The fused ReLU's cases: every x whose norm output (batch statistics in double, or
- * the fixed ones) lies within 0.05 of the ReLU's kink is drawn again, so that the finite
- * differences' step and float rounding leave every value on its side. */
-static void away_from_kink(test_rng *rng, const bn_case *k, int batch_stats, float *x, const float *gamma,
+/* The fused activation's cases: every x whose norm output (batch statistics in double,
+ * or the fixed ones) lies within 0.05 of a kink (0, and top for ReLU6) is drawn again,
+ * so that the finite differences' step and float rounding leave every value on its side. */
+static void away_from_kink(test_rng *rng, const bn_case *k, int batch_stats, double top, float *x, const float *gamma,
                            const float *beta, const float *fmean, const float *fvar, float eps) {
     const int C = k->C;
     double mean[MAXC], var[MAXC], *xd = malloc(k->n * sizeof *xd);
@@ -320,7 +321,7 @@ static void away_from_kink(test_rng *rng, const bn_case *k, int batch_stats, flo
             const int c = (int)(i / (size_t)k->S % (size_t)C);
             const double m = batch_stats ? mean[c] : fmean[c], v = batch_stats ? var[c] : fvar[c];
             const double y = (xd[i] - m) / sqrt(v + eps) * gamma[c] + beta[c];
-            if (fabs(y) < 0.05) {
+            if (fabs(y) < 0.05 || fabs(y - top) < 0.05) {
                 x[i] += test_rng_uniform(rng, -0.5f, 0.5f);
                 moved++;
             }
@@ -330,39 +331,49 @@ static void away_from_kink(test_rng *rng, const bn_case *k, int batch_stats, flo
             return;
         }
     }
-    CHECK(!xd, "x %s: values stay near the ReLU's kink", dims(k->ndim, k->shape).s);
+    CHECK(!xd, "x %s: values stay near the activation's kinks", dims(k->ndim, k->shape).s);
     free(xd);
 }
 
-/* One backward case, of the batch norm or (relu) of relu(batch norm) fused. The
+/* One backward case, of the batch norm or (act ReLU or ReLU6) of act(batch norm) fused. The
  * statistics come from the device: the batch's (train forward) or a frozen norm's
  * (clcnn_batchnorm_invstd of a random variance). Three calls:
  *   A: dx overwritten (pre-filled with NaN), dgamma and dbeta added to known values;
  *   B: dx accumulated onto known values; dgamma/dbeta again on odd cases, NULL else;
  *   C: dx NULL, only the parameter gradients.
- * With relu, the finite differences weight output i by r_i [y_i > 0] (y from the
- * device's statistics): the ReLU's derivative, constant around every point once no
- * value is near the kink. */
-/* clcnn_batchnorm_backward, or clcnn_batchnorm_relu_backward (relu); NULL gradients skipped. */
-static clcnn_status run_backward(int relu, const guarded *x, const guarded *gamma, const guarded *beta,
+ * With an activation, the finite differences weight output i by r_i [0 < y_i < top] (y
+ * from the device's statistics, top 6 for ReLU6, else none): the activation's
+ * derivative, constant around every point once no value is near a kink. ReLU6's cases
+ * scale gamma by 5 so that many outputs lie above its top (bwd_err counts them). */
+/* clcnn_batchnorm_backward, clcnn_batchnorm_relu_backward (ReLU) or
+ * clcnn_batchnorm_act_backward (ReLU6); NULL gradients skipped. */
+static clcnn_status run_backward(clcnn_activation act, const guarded *x, const guarded *gamma, const guarded *beta,
                                  const guarded *mean, const guarded *invstd, int batch_stats, const guarded *dy,
                                  const guarded *dx, int accumulate, const guarded *dgamma, const guarded *dbeta) {
     clcnn_tensor *tdx = dx ? dx->t : NULL, *tdg = dgamma ? dgamma->t : NULL, *tdb = dbeta ? dbeta->t : NULL;
-    if (relu)
+    if (act == CLCNN_ACT_RELU)
         return clcnn_batchnorm_relu_backward(g_ctx, x->t, gamma->t, beta->t, mean->t, invstd->t, batch_stats, dy->t,
                                              tdx, accumulate, tdg, tdb);
+    if (act != CLCNN_ACT_NONE)
+        return clcnn_batchnorm_act_backward(g_ctx, act, x->t, gamma->t, beta->t, mean->t, invstd->t, batch_stats,
+                                            dy->t, tdx, accumulate, tdg, tdb);
     return clcnn_batchnorm_backward(g_ctx, x->t, gamma->t, mean->t, invstd->t, batch_stats, dy->t, tdx, accumulate,
                                     tdg, tdb);
 }
 
-static void backward_case(test_rng *rng, const bn_case *k, int batch_stats, int relu, int odd, bwd_err *err) {
+static void backward_case(test_rng *rng, const bn_case *k, int batch_stats, clcnn_activation act, int odd,
+                          bwd_err *err) {
+    const double top = act == CLCNN_ACT_RELU6 ? 6.0 : INFINITY;
     const int C = k->C;
     const size_t n = k->n;
     const float eps = 1e-5f;
     float gamma[MAXC], beta[MAXC], fmean[MAXC], fvar[MAXC], g0[MAXC], b0[MAXC];
     double want_g[MAXC], want_b[MAXC];
     arena a = {0};
-    case_desc(&a, k, batch_stats ? (relu ? " (batch, relu)" : " (batch)") : (relu ? " (fixed, relu)" : " (fixed)"));
+    char tag[48];
+    snprintf(tag, sizeof tag, " (%s%s%s)", batch_stats ? "batch" : "fixed", act ? ", " : "",
+             act ? clcnn_activation_name(act) : "");
+    case_desc(&a, k, tag);
     float *x = ar_floats(&a, n), *dy = ar_floats(&a, n), *d0 = ar_floats(&a, n);
     if (a.bad) goto done;
     random_inputs(rng, k, 2.0f, x, gamma, beta);
@@ -376,7 +387,9 @@ static void backward_case(test_rng *rng, const bn_case *k, int batch_stats, int 
         fmean[c] = test_rng_uniform(rng, -1.0f, 1.0f);
         fvar[c] = test_rng_uniform(rng, 0.2f, 3.0f);
     }
-    if (relu) away_from_kink(rng, k, batch_stats, x, gamma, beta, fmean, fvar, eps);
+    if (act == CLCNN_ACT_RELU6)
+        for (int c = 0; c < C; c++) gamma[c] *= 5.0f;
+    if (act) away_from_kink(rng, k, batch_stats, top, x, gamma, beta, fmean, fvar, eps);
     guarded *tx = like_x(&a, k, x), *tdy = like_x(&a, k, dy), *tdx = ar_guarded(&a, k->ndim, k->shape, NULL, NAN);
     guarded *tdx_acc = like_x(&a, k, d0), *ty = like_x(&a, k, NULL), *tg = vec(&a, C, gamma), *tb = vec(&a, C, beta);
     guarded *tm = vec(&a, C, fmean), *tv = vec(&a, C, fvar), *tis = vec(&a, C, NULL), *tdg = vec(&a, C, g0);
@@ -399,9 +412,11 @@ static void backward_case(test_rng *rng, const bn_case *k, int batch_stats, int 
     fd_bn f = {k, xd, gd, bd, ar_widen(&a, mean, (size_t)C), ar_widen(&a, invstd, (size_t)C), eps, 0, batch_stats};
     double *r = ar_widen(&a, dy, n);
     if (!r) goto done;
-    for (size_t i = 0; relu && i < n; i++) {
+    for (size_t i = 0; act && i < n; i++) {
         const int c = (int)(i / (size_t)k->S % (size_t)C);
-        if (!(((double)x[i] - mean[c]) * invstd[c] * gamma[c] + beta[c] > 0.0)) r[i] = 0.0;
+        const double y = ((double)x[i] - mean[c]) * invstd[c] * gamma[c] + beta[c];
+        if (!(y > 0.0 && y < top)) r[i] = 0.0;
+        err->above_top += y > top;
     }
     const double *gx = ar_fd(&a, fd_bn_forward, &f, xd, n, r, n);
     f.which = 1;
@@ -412,7 +427,7 @@ static void backward_case(test_rng *rng, const bn_case *k, int batch_stats, int 
     if (a.bad) goto done;
 
     /* A */
-    if (!CASE_OK(&a, run_backward(relu, tx, tg, tb, tm, tis, batch_stats, tdy, tdx, 0, tdg, tdb)))
+    if (!CASE_OK(&a, run_backward(act, tx, tg, tb, tm, tis, batch_stats, tdy, tdx, 0, tdg, tdb)))
         goto done;
     for (int c = 0; c < C; c++) {
         want_g[c] = g0[c] + ggam[c];
@@ -423,7 +438,7 @@ static void backward_case(test_rng *rng, const bn_case *k, int batch_stats, int 
     bwd_check(&a, "dbeta (added to)", tdb, want_b, &err->dbeta);
 
     /* B */
-    if (!CASE_OK(&a, run_backward(relu, tx, tg, tb, tm, tis, batch_stats, tdy, tdx_acc, 1, odd ? tdg : NULL,
+    if (!CASE_OK(&a, run_backward(act, tx, tg, tb, tm, tis, batch_stats, tdy, tdx_acc, 1, odd ? tdg : NULL,
                                   odd ? NULL : tdb)))
         goto done;
     for (size_t i = 0; i < n; i++) want_dx[i] = d0[i] + gx[i];
@@ -436,7 +451,7 @@ static void backward_case(test_rng *rng, const bn_case *k, int batch_stats, int 
     bwd_check(&a, odd ? "dbeta (NULL in the second call)" : "dbeta (added twice)", tdb, want_b, &err->dbeta);
 
     /* C */
-    if (!CASE_OK(&a, run_backward(relu, tx, tg, tb, tm, tis, batch_stats, tdy, NULL, 0, tdg, tdb)))
+    if (!CASE_OK(&a, run_backward(act, tx, tg, tb, tm, tis, batch_stats, tdy, NULL, 0, tdg, tdb)))
         goto done;
     for (int c = 0; c < C; c++) {
         want_g[c] += ggam[c];
@@ -448,29 +463,33 @@ done:
     ar_free(&a);
 }
 
-static void backward_cases(uint64_t salt, int batch_stats, int relu) {
+static void backward_cases(uint64_t salt, int batch_stats, clcnn_activation act) {
     test_rng rng = {g_seed ^ salt};
     bwd_err err = {0};
     bn_case k;
     int cases = 0;
     for (int i = 0; i < 8; i++, cases++) {
         case_random(&rng, 400, &k);
-        backward_case(&rng, &k, batch_stats, relu, i % 2, &err);
+        backward_case(&rng, &k, batch_stats, act, i % 2, &err);
     }
     /* 2 values per channel (xhat = +-1); a long 2-D batch; S smaller than the number
      * of work-items sharing a channel. */
     static const int fixed[][5] = {{2, 2, 3}, {2, 150, 2}, {4, 40, 2, 1, 3}, {4, 3, 5, 7, 5}};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++, cases++) {
         case_set(&k, fixed[i][0], fixed[i] + 1);
-        backward_case(&rng, &k, batch_stats, relu, (int)i % 2, &err);
+        backward_case(&rng, &k, batch_stats, act, (int)i % 2, &err);
     }
     printf("  %d shapes, max err: dx %.1e, dgamma %.1e, dbeta %.1e\n", cases, err.dx, err.dgamma, err.dbeta);
+    if (act == CLCNN_ACT_RELU6)
+        CHECK(err.above_top > 100, "only %ld outputs above ReLU6's top: its mask is hardly tested", err.above_top);
 }
 
-static void test_batchnorm_backward_batch(void) { backward_cases(0xb47c4e03ull, 1, 0); }
-static void test_batchnorm_backward_fixed(void) { backward_cases(0xb47c4e04ull, 0, 0); }
-static void test_batchnorm_relu_backward_batch(void) { backward_cases(0xb47c4e05ull, 1, 1); }
-static void test_batchnorm_relu_backward_fixed(void) { backward_cases(0xb47c4e06ull, 0, 1); }
+static void test_batchnorm_backward_batch(void) { backward_cases(0xb47c4e03ull, 1, CLCNN_ACT_NONE); }
+static void test_batchnorm_backward_fixed(void) { backward_cases(0xb47c4e04ull, 0, CLCNN_ACT_NONE); }
+static void test_batchnorm_relu_backward_batch(void) { backward_cases(0xb47c4e05ull, 1, CLCNN_ACT_RELU); }
+static void test_batchnorm_relu_backward_fixed(void) { backward_cases(0xb47c4e06ull, 0, CLCNN_ACT_RELU); }
+static void test_batchnorm_relu6_backward_batch(void) { backward_cases(0xb47c4e07ull, 1, CLCNN_ACT_RELU6); }
+static void test_batchnorm_relu6_backward_fixed(void) { backward_cases(0xb47c4e08ull, 0, CLCNN_ACT_RELU6); }
 
 /* --------------------------------------------------------------- errors -- */
 
@@ -516,6 +535,8 @@ const test_case test_grad_norm_cases[] = {
     {"batchnorm_backward_fixed", test_batchnorm_backward_fixed},
     {"batchnorm_relu_backward_batch", test_batchnorm_relu_backward_batch},
     {"batchnorm_relu_backward_fixed", test_batchnorm_relu_backward_fixed},
+    {"batchnorm_relu6_backward_batch", test_batchnorm_relu6_backward_batch},
+    {"batchnorm_relu6_backward_fixed", test_batchnorm_relu6_backward_fixed},
     {"batchnorm_train_errors", test_batchnorm_train_errors},
     {NULL, NULL},
 };

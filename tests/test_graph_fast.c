@@ -59,6 +59,7 @@ static clcnn_status build_arch(const char *arch, clcnn_graph **g) {
 }
 static clcnn_status build_resnet18(clcnn_graph **g) { return build_arch("resnet18", g); }
 static clcnn_status build_seresnet18(clcnn_graph **g) { return build_arch("seresnet18", g); }
+static clcnn_status build_mobilenet_v2(clcnn_graph **g) { return build_arch("mobilenet_v2", g); }
 static clcnn_status build_tiny(clcnn_graph **g) {
     clcnn_resnet_config cfg = tiny_resnet(0);
     return clcnn_resnet_build(g_ctx, &cfg, 3, g);
@@ -377,18 +378,19 @@ static void test_graph_fused_backward(void) {
     pair_close(&p);
 }
 
-/* Training passes: a ReLU that alone reads a batch norm takes over the norm's backward
- * (clcnn_batchnorm_relu_backward, the mask made again from the norm's input). Every
- * parameter gradient agrees with the unfused graph's, with the norms on batch
- * statistics and again with layer1 frozen (its norms on running statistics). */
-static void training_grads_match(build_fn build, uint64_t tag) {
+/* Training passes: a ReLU or ReLU6 that alone reads a batch norm takes over the norm's
+ * backward (clcnn_batchnorm_act_backward, the mask made again from the norm's input).
+ * Every parameter gradient agrees with the unfused graph's, with the norms on batch
+ * statistics and again with module `frozen_module` frozen (its norms on running
+ * statistics). */
+static void training_grads_match(build_fn build, uint64_t tag, const char *frozen_module) {
     pair p = {0};
     clcnn_tensor *dout = NULL;
     if (!pair_open(&p, build, tag)) goto done;
     for (int frozen = 0; frozen < 2 && !test_failures(); frozen++) {
         if (frozen) {
-            CHECK_OK(clcnn_graph_freeze(p.fused, "layer1", 1, NULL));
-            CHECK_OK(clcnn_graph_freeze(p.plain, "layer1", 1, NULL));
+            CHECK_OK(clcnn_graph_freeze(p.fused, frozen_module, 1, NULL));
+            CHECK_OK(clcnn_graph_freeze(p.plain, frozen_module, 1, NULL));
         }
         clcnn_graph_set_training(p.fused, 1);
         clcnn_graph_set_training(p.plain, 1);
@@ -408,7 +410,7 @@ static void training_grads_match(build_fn build, uint64_t tag) {
             const char *name = clcnn_graph_param_name(p.plain, i);
             if (strstr(name, "running_")) continue;
             char what[192];
-            snprintf(what, sizeof what, "gradient of %s%s", name, frozen ? " (layer1 frozen)" : "");
+            snprintf(what, sizeof what, "gradient of %s%s%s", name, frozen ? ", frozen " : "", frozen ? frozen_module : "");
             tensors_close(clcnn_graph_grad(p.fused, name), clcnn_graph_grad(p.plain, name), FUSE_TOL, what);
             compared++;
         }
@@ -420,8 +422,9 @@ done:
 }
 
 static void test_graph_training_relu_fused(void) {
-    training_grads_match(build_tiny, 0xa7);
-    training_grads_match(build_tiny_se, 0xa8);
+    training_grads_match(build_tiny, 0xa7, "layer1");
+    training_grads_match(build_tiny_se, 0xa8, "layer1");
+    training_grads_match(build_mobilenet_v2, 0xa9, "features.2"); /* ReLU6 */
 }
 
 /* ---- profile ---- */

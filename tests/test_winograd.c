@@ -150,11 +150,14 @@ static void test_winograd_chunked(void) {
 
 /* Random depthwise convolutions (default rule: the depthwise kernels): kernels 1..7,
  * strides 1..3, padding 0..3, dilation 1..2, every epilogue; and the same shape forced
- * to the grouped GEMM, which must agree too. */
+ * to the grouped GEMM, which must agree too. The last 3 have planes of 64..90 pixels a
+ * side: too big for the CPU kernels' private tile (4096 floats), so that their
+ * interior-and-border path runs (two planes of 64..70 under CLCNN_TEST_SMALL). */
 static void test_depthwise_forward(void) {
     test_rng rng = {g_seed ^ 0xD3D3ull};
     double max_err = 0;
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 15; i++) {
+        const int big = i >= 12;
         wcase c = {.N = test_rng_int(&rng, 1, 3), .C = test_rng_int(&rng, 2, 24)};
         c.K = c.C;
         c.KH = test_rng_int(&rng, 1, 7), c.KW = test_rng_int(&rng, 0, 1) ? c.KH : test_rng_int(&rng, 1, 7);
@@ -163,8 +166,10 @@ static void test_depthwise_forward(void) {
                                   .dilation_h = test_rng_int(&rng, 1, 2), .dilation_w = test_rng_int(&rng, 1, 2),
                                   .groups = c.C};
         int need_h = c.p.dilation_h * (c.KH - 1) + 1 - 2 * c.p.pad_h, need_w = c.p.dilation_w * (c.KW - 1) + 1 - 2 * c.p.pad_w;
-        c.H = (need_h > 1 ? need_h : 1) + test_rng_int(&rng, 0, 20);
-        c.W = (need_w > 1 ? need_w : 1) + test_rng_int(&rng, 0, 20);
+        const int big_hi = test_small() ? 70 : 90;
+        c.H = big ? test_rng_int(&rng, 64, big_hi) : (need_h > 1 ? need_h : 1) + test_rng_int(&rng, 0, 20);
+        c.W = big ? test_rng_int(&rng, 64, big_hi) : (need_w > 1 ? need_w : 1) + test_rng_int(&rng, 0, 20);
+        if (big) c.N = 1, c.C = c.K = c.p.groups = test_small() ? 2 : 3;
         c.bias = test_rng_int(&rng, 0, 1), c.residual = test_rng_int(&rng, 0, 1), c.act = test_rng_int(&rng, 0, 5);
         run_conv(&c, CLCNN_CONV_ALGO_DEFAULT, "depthwise", &rng, 1e-5, 1e-5, &max_err);
         if (i < 3) run_conv(&c, CLCNN_CONV_ALGO_IM2COL, NULL, &rng, 1e-5, 1e-5, &max_err);
@@ -222,6 +227,50 @@ static void test_depthwise_backward(void) {
         s.Cout = s.groups = s.C;
         tu_random_conv_geometry(&rng, &s, 5, 3, 9);
         depthwise_backward_case(&rng, s, i % 2);
+    }
+}
+
+/* Planes of 64..90 pixels a side, too big for the CPU kernels' private tile (their
+ * interior-and-border path), strides 1 and 2, against the adjoint loops in double
+ * (too many inputs for finite differences; those loops are checked against finite
+ * differences in test_grad_conv). dx overwritten, then added to. Under
+ * CLCNN_TEST_SMALL (Oclgrind), two planes of 66..70 and only the 3x3 kernels (one
+ * channel would make an ordinary convolution). */
+static void test_depthwise_backward_big(void) {
+    test_rng rng = {g_seed ^ 0xD3B5ull};
+    const int small = test_small(), planes = small ? 2 : 3, lo = small ? 66 : 64, hi = small ? 70 : 90;
+    for (int i = 0; i < 4; i += small ? 2 : 1) {
+        refd_conv_shape s = {.N = small ? 1 : 2, .C = planes, .Cout = planes, .groups = planes,
+                             .KH = 3 + 2 * (i % 2), .KW = 3 + 2 * (i % 2)};
+        s.sh = s.sw = 1 + i / 2;
+        s.ph = s.pw = s.KH / 2;
+        s.dh = s.dw = 1;
+        s.H = test_rng_int(&rng, lo, hi), s.W = test_rng_int(&rng, lo, hi);
+        s.OH = ref_conv2d_out_size(s.H, s.KH, s.sh, s.ph, s.dh);
+        s.OW = ref_conv2d_out_size(s.W, s.KW, s.sw, s.pw, s.dw);
+        const int accumulate = i % 2;
+        const int xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.C, 1, s.KH, s.KW}, ys[4] = {s.N, s.C, s.OH, s.OW};
+        const size_t nx = numel(4, xs), nw = numel(4, ws), ny = numel(4, ys);
+        arena a = {0};
+        ar_desc(&a, "depthwise backward x%s w%s stride %d%s", dims(4, xs).s, dims(4, ws).s, s.sh,
+                accumulate ? " accumulate" : "");
+        double *x = ar_rand_d(&a, &rng, nx, -1, 1), *w = ar_rand_d(&a, &rng, nw, -1, 1);
+        double *dy = ar_rand_d(&a, &rng, ny, -1, 1), *dw0 = ar_rand_d(&a, &rng, nw, -1, 1);
+        double *dx0 = accumulate ? ar_rand_d(&a, &rng, nx, -1, 1) : NULL;
+        double *want_x = ar_doubles(&a, nx), *want_w = ar_doubles(&a, nw);
+        clcnn_tensor *tx = ar_tensor_d(&a, 4, xs, x), *tw = ar_tensor_d(&a, 4, ws, w), *tdy = ar_tensor_d(&a, 4, ys, dy);
+        guarded *dx = ar_guarded_d(&a, 4, xs, dx0, NAN), *dwt = ar_guarded_d(&a, 4, ws, dw0, 0.0f);
+        if (!a.bad) {
+            const clcnn_conv_params cp = {s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups};
+            if (CASE_OK(&a, clcnn_conv2d_backward(g_ctx, tx, tw, &cp, tdy, dx->t, accumulate, dwt->t, NULL))) {
+                refd_conv2d_backward(&s, x, w, dy, want_x, want_w, NULL);
+                for (size_t j = 0; j < nx; j++) want_x[j] += dx0 ? dx0[j] : 0.0;
+                for (size_t j = 0; j < nw; j++) want_w[j] += dw0[j];
+                ar_check(&a, "dx", dx, want_x, 2e-6 * (s.KH * s.KW + 10.0), 1e-4, NULL);
+                ar_check(&a, "dw", dwt, want_w, 2e-6 * ((double)s.N * s.OH * s.OW + 10.0), 1e-4, NULL);
+            }
+        }
+        ar_free(&a);
     }
 }
 
@@ -360,6 +409,7 @@ const test_case test_winograd_cases[] = {
     {"winograd_chunked", test_winograd_chunked},
     {"depthwise_forward", test_depthwise_forward},
     {"depthwise_backward", test_depthwise_backward},
+    {"depthwise_backward_big", test_depthwise_backward_big},
     {"im2col_layouts", test_im2col_layouts},
     {"conv_algorithm_choice", test_conv_algorithm_choice},
     {"conv_algorithm_env", test_conv_algorithm_env},

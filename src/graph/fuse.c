@@ -4,8 +4,8 @@
  * activation) that is the only reader of the chain so far runs as the convolution's
  * epilogue. The members before the chain's end are not computed; a later request for
  * their output (clcnn_graph_tensor, a backward op that reads it) computes it then.
- * In training passes, a ReLU may take over its batch norm's backward (one kernel pass
- * for both): graph_relu_takes_bn decides. */
+ * In training passes, a ReLU or ReLU6 may take over its batch norm's backward (one
+ * kernel pass for both): graph_relu_takes_bn decides. */
 #include <stdlib.h>
 #include <string.h>
 #include "graph/graph.h"
@@ -52,7 +52,7 @@ int graph_sole_reader(const clcnn_graph *g, int i) {
  * mask is made again from the norm's input. */
 graph_layer *graph_relu_takes_bn(const clcnn_graph *g, const graph_layer *l, int with_params) {
     if (!with_params || !g->training || !g->fuse || g->check_numerics || l->kind != LAYER_ACTIVATION ||
-        l->act != CLCNN_ACT_RELU || l->in[0] < 1)
+        (l->act != CLCNN_ACT_RELU && l->act != CLCNN_ACT_RELU6) || l->in[0] < 1)
         return NULL;
     const int b = l->in[0];
     if (g->layers[b].kind != LAYER_BATCHNORM || graph_sole_reader(g, b) != (int)(l - g->layers)) return NULL;

@@ -222,11 +222,13 @@ clcnn_status graph_before_act(clcnn_graph *g, graph_layer *l, const clcnn_tensor
 /* The backward op about to run reads the values of l's input (not only its shape):
  * compute it if the last forward fused it away. */
 clcnn_status graph_input_values(clcnn_graph *g, const graph_layer *l);
-/* Batch norm l's backward from dy into sink s; relu: dy is the gradient of the ReLU
- * that reads l, whose mask is made again from l's input (layer_batchnorm.c). */
+/* Batch norm l's backward from dy into sink s; act ReLU or ReLU6 (else NONE): dy is the
+ * gradient of that activation, which reads l and whose mask is made again from l's
+ * input (layer_batchnorm.c). */
 clcnn_status graph_batchnorm_backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params,
-                                      int relu, const grad_sink *s);
-/* The batch norm whose backward ReLU layer l takes over in this pass, or NULL (fuse.c). */
+                                      clcnn_activation act, const grad_sink *s);
+/* The batch norm whose backward ReLU or ReLU6 layer l takes over in this pass, or NULL
+ * (fuse.c). */
 graph_layer *graph_relu_takes_bn(const clcnn_graph *g, const graph_layer *l, int with_params);
 
 /* Layer index by name (-1 if none). */

@@ -1,5 +1,5 @@
 /* layer_activation.c: the graph's activation layer (one of CLCNN_ACTIVATIONS). In a
- * training pass a ReLU may take over its batch norm's backward (fuse.c decides). */
+ * training pass a ReLU or ReLU6 may take over its batch norm's backward (fuse.c decides). */
 #include "graph/graph.h"
 
 static const char *name(const graph_layer *l) { return clcnn_activation_name(l->act); }
@@ -17,7 +17,7 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
          * sink is cleared), so the pass skips the norm. */
         grad_sink bs;
         if ((st = graph_sink_for(g, bn, 0, &bs)) == CLCNN_OK &&
-            (st = graph_batchnorm_backward(g, bn, dy, with_params, 1, &bs)) == CLCNN_OK)
+            (st = graph_batchnorm_backward(g, bn, dy, with_params, l->act, &bs)) == CLCNN_OK)
             graph_sink_done(&bs);
         s[0].to = s[1].to = NULL;
         return st;

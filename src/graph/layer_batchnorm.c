@@ -18,7 +18,7 @@ static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
 }
 
 clcnn_status graph_batchnorm_backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params,
-                                      int relu, const grad_sink *s) {
+                                      clcnn_activation act, const grad_sink *s) {
     clcnn_context *ctx = g->ctx;
     const clcnn_tensor *x = graph_input_of(g, l, 0);
     const int batch_stats = graph_bn_uses_batch_stats(g, l);
@@ -26,17 +26,17 @@ clcnn_status graph_batchnorm_backward(clcnn_graph *g, graph_layer *l, const clcn
     clcnn_status st = CLCNN_OK;
     if (!batch_stats) st = clcnn_batchnorm_invstd(ctx, graph_layer_param(g, l, 3), l->bn_eps, l->invstd);
     clcnn_tensor *dgamma = graph_grad_if(g, l, 0, with_params), *dbeta = graph_grad_if(g, l, 1, with_params);
-    if (st == CLCNN_OK && (dgamma || dbeta || batch_stats || relu)) st = graph_input_values(g, l);
+    if (st == CLCNN_OK && (dgamma || dbeta || batch_stats || act != CLCNN_ACT_NONE)) st = graph_input_values(g, l);
     if (st != CLCNN_OK || !(s->dx || dgamma || dbeta)) return st;
-    if (relu)
-        return clcnn_batchnorm_relu_backward(ctx, x, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1), mean,
-                                             l->invstd, batch_stats, dy, s->dx, s->accumulate, dgamma, dbeta);
+    if (act != CLCNN_ACT_NONE)
+        return clcnn_batchnorm_act_backward(ctx, act, x, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1), mean,
+                                            l->invstd, batch_stats, dy, s->dx, s->accumulate, dgamma, dbeta);
     return clcnn_batchnorm_backward(ctx, x, graph_layer_param(g, l, 0), mean, l->invstd, batch_stats, dy, s->dx,
                                     s->accumulate, dgamma, dbeta);
 }
 
 static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params, grad_sink s[2]) {
-    return graph_batchnorm_backward(g, l, dy, with_params, 0, &s[0]);
+    return graph_batchnorm_backward(g, l, dy, with_params, CLCNN_ACT_NONE, &s[0]);
 }
 
 /* A scale and a shift per element. */

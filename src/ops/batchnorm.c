@@ -212,10 +212,10 @@ clcnn_status clcnn_batchnorm_invstd(clcnn_context *ctx, const clcnn_tensor *var,
     return bn_per_channel(ctx, op, "batchnorm_invstd", KARG_LIST(args), (int)var->numel);
 }
 
-/* clcnn_batchnorm_backward, or with beta that of relu(batch norm(x)) (the mask made
- * again from x in the kernels). */
-static clcnn_status bn_backward(clcnn_context *ctx, const char *op, const clcnn_tensor *x, const clcnn_tensor *gamma,
-                                const clcnn_tensor *beta, const clcnn_tensor *mean, const clcnn_tensor *invstd,
+/* clcnn_batchnorm_backward (act NONE), or that of act(batch norm(x)) for act ReLU or
+ * ReLU6, with beta (the mask made again from x in the kernels). */
+static clcnn_status bn_backward(clcnn_context *ctx, const char *op, clcnn_activation act, const clcnn_tensor *x,
+                                const clcnn_tensor *gamma, const clcnn_tensor *beta, const clcnn_tensor *mean, const clcnn_tensor *invstd,
                                 int batch_stats, const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
                                 clcnn_tensor *dgamma, clcnn_tensor *dbeta) {
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
@@ -243,7 +243,8 @@ static clcnn_status bn_backward(clcnn_context *ctx, const char *op, const clcnn_
         const clcnn_karg part_args[] = {KARG_TENSOR(x),    KARG_TENSOR(dy),   KARG_TENSOR(mean),
                                         KARG_TENSOR(gamma), KARG_TENSOR(invstd), KARG_TENSOR(beta),
                                         KARG_TENSOR(part), KARG_INT(d.C),     KARG_INT(sp.N),
-                                        KARG_INT(d.S),     KARG_INT(sp.L),    KARG_INT(sp.G)};
+                                        KARG_INT(d.S),     KARG_INT(sp.L),    KARG_INT(sp.G),
+                                        KARG_FLOAT(act == CLCNN_ACT_RELU6 ? 6.0f : 0.0f)};
         if ((st = bn_reduce(ctx, op, "batchnorm_grad", KARG_LIST(part_args), &d, &sp)) != CLCNN_OK)
             goto cleanup;
         const clcnn_karg args[] = {KARG_TENSOR(part),   KARG_TENSOR(invstd), KARG_TENSOR(sums),
@@ -253,7 +254,9 @@ static clcnn_status bn_backward(clcnn_context *ctx, const char *op, const clcnn_
     }
     if (dx) {
         cl_kernel k;
-        const char *name = beta ? "batchnorm_relu_backward_dx" : "batchnorm_backward_dx";
+        const char *name = act == CLCNN_ACT_RELU6 ? "batchnorm_relu6_backward_dx"
+                           : act == CLCNN_ACT_RELU ? "batchnorm_relu_backward_dx"
+                                                   : "batchnorm_backward_dx";
         if ((st = clcnn_get_kernel(ctx, "batchnorm.cl", name, "", &k)) != CLCNN_OK) goto cleanup;
         const clcnn_tensor *s = batch_stats ? sums : NULL;
         const clcnn_karg args[] = {KARG_TENSOR(x),    KARG_TENSOR(dy),     KARG_TENSOR(gamma), KARG_TENSOR(beta),
@@ -271,8 +274,21 @@ clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x,
                                       const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
                                       const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
                                       clcnn_tensor *dbeta) {
-    return bn_backward(ctx, "clcnn_batchnorm_backward", x, gamma, NULL, mean, invstd, batch_stats, dy, dx, accumulate,
+    return bn_backward(ctx, "clcnn_batchnorm_backward", CLCNN_ACT_NONE, x, gamma, NULL, mean, invstd, batch_stats, dy, dx, accumulate,
                        dgamma, dbeta);
+}
+
+clcnn_status clcnn_batchnorm_act_backward(clcnn_context *ctx, clcnn_activation act, const clcnn_tensor *x,
+                                          const clcnn_tensor *gamma, const clcnn_tensor *beta,
+                                          const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
+                                          const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
+                                          clcnn_tensor *dgamma, clcnn_tensor *dbeta) {
+    static const char *op = "clcnn_batchnorm_act_backward";
+    if (act != CLCNN_ACT_RELU && act != CLCNN_ACT_RELU6)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: activation %d is neither ReLU nor ReLU6", op,
+                           (int)act);
+    if (!beta) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: beta is NULL", op);
+    return bn_backward(ctx, op, act, x, gamma, beta, mean, invstd, batch_stats, dy, dx, accumulate, dgamma, dbeta);
 }
 
 clcnn_status clcnn_batchnorm_relu_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
@@ -280,7 +296,6 @@ clcnn_status clcnn_batchnorm_relu_backward(clcnn_context *ctx, const clcnn_tenso
                                            const clcnn_tensor *invstd, int batch_stats, const clcnn_tensor *dy,
                                            clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
                                            clcnn_tensor *dbeta) {
-    static const char *op = "clcnn_batchnorm_relu_backward";
-    if (!beta) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: beta is NULL", op);
-    return bn_backward(ctx, op, x, gamma, beta, mean, invstd, batch_stats, dy, dx, accumulate, dgamma, dbeta);
+    return clcnn_batchnorm_act_backward(ctx, CLCNN_ACT_RELU, x, gamma, beta, mean, invstd, batch_stats, dy, dx,
+                                        accumulate, dgamma, dbeta);
 }

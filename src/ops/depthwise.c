@@ -1,6 +1,7 @@
 /* depthwise.c: depthwise convolution (groups == Cin == Cout) as its own kernels
  * (cl/depthwise.cl) instead of C one-row GEMMs: forward with clcnn_conv2d's epilogue,
  * and the backward's dx and dw for clcnn_conv2d_backward (db is summed there). */
+#include <string.h>
 #include "ops/conv_internal.h"
 
 int conv_is_depthwise(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
@@ -13,15 +14,28 @@ int conv_is_depthwise(const clcnn_tensor *x, const clcnn_tensor *w, const conv_g
     KARG_INT(C), KARG_INT(H), KARG_INT(W), KARG_INT(KH), KARG_INT(KW), KARG_INT((g)->sh), KARG_INT((g)->sw), \
         KARG_INT((g)->ph), KARG_INT((g)->pw), KARG_INT((g)->dh), KARG_INT((g)->dw), KARG_INT(OH), KARG_INT(OW)
 
-/* The forward and input-gradient kernels come in two shapes: a row of a plane per
- * work-item on CPUs, a pixel per work-item on GPUs (the _pixels kernels), so that
- * neighbouring work-items touch neighbouring addresses there. Launch one over rows x
- * cols of C x N planes: global (rows, C, N) on CPUs, (cols, rows, N * C) on GPUs. */
-static clcnn_status launch_rows_or_pixels(clcnn_context *ctx, cl_kernel k, const char *what, int nargs,
-                                          const clcnn_karg *args, int rows, int cols, int C, int N) {
+/* The forward and input-gradient kernels come in two shapes. On CPUs a work-item
+ * takes a run of whole planes (enough for some 4096 multiply-adds, as long as that
+ * leaves 64 work-items: a work-item's own overhead outweighs a small plane), which the
+ * kernel receives as two more arguments (N, planes per item). On GPUs a pixel per
+ * work-item (the _pixels kernels), so that neighbouring work-items touch neighbouring
+ * addresses. Launch one over rows x cols of C x N planes. */
+#define DW_MAX_ARGS 32
+static clcnn_status launch_planes_or_pixels(clcnn_context *ctx, cl_kernel k, const char *what, int nargs,
+                                            const clcnn_karg *args, int rows, int cols, int taps, int C, int N) {
     if (clcnn_cpu_family(ctx)) {
-        const size_t global[3] = {(size_t)rows, (size_t)C, (size_t)N};
-        return clcnn_launch(ctx, k, what, nargs, args, 3, global, ops_fixed_local(ctx));
+        if (nargs + 2 > DW_MAX_ARGS)
+            return clcnn_error(ctx, CLCNN_ERR_UNSUPPORTED, "%s: %d kernel arguments, room for %d", what, nargs + 2,
+                               DW_MAX_ARGS);
+        const int planes = N * C, fit = planes / 64 > 1 ? planes / 64 : 1, work = rows * cols * taps;
+        int per_item = work > 0 ? (4096 + work - 1) / work : 1;
+        if (per_item > fit) per_item = fit;
+        clcnn_karg all[DW_MAX_ARGS];
+        memcpy(all, args, (size_t)nargs * sizeof *args);
+        all[nargs] = KARG_INT(N);
+        all[nargs + 1] = KARG_INT(per_item);
+        const size_t global[1] = {(size_t)((planes + per_item - 1) / per_item)};
+        return clcnn_launch(ctx, k, what, nargs + 2, all, 1, global, ops_fixed_local(ctx));
     }
     const size_t global[3] = {(size_t)cols, (size_t)rows, (size_t)N * C};
     return clcnn_launch(ctx, k, what, nargs, args, 3, global, NULL);
@@ -39,7 +53,8 @@ clcnn_status conv_depthwise_forward(clcnn_context *ctx, const clcnn_tensor *x, c
     const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(w), KARG_TENSOR(bias), KARG_TENSOR(residual),
                                KARG_INT(act), KARG_TENSOR(y),
                                DW_GEOM_ARGS(C, x->shape[2], x->shape[3], w->shape[2], w->shape[3], g, OH, OW)};
-    return launch_rows_or_pixels(ctx, k, "depthwise_forward", KARG_LIST(args), OH, OW, C, N);
+    return launch_planes_or_pixels(ctx, k, "depthwise_forward", KARG_LIST(args), OH, OW, w->shape[2] * w->shape[3],
+                                   C, N);
 }
 
 /* dw += the weight gradient on the GPU family: a work-group per (channel, tap, image)
@@ -77,9 +92,8 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
         if ((st = clcnn_get_kernel(ctx, "depthwise.cl", name, "", &k)) != CLCNN_OK) return st;
         const clcnn_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(w), KARG_TENSOR(dx), KARG_INT(accumulate != 0),
                                    DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
-        if ((st = launch_rows_or_pixels(ctx, k, "depthwise_backward_data", KARG_LIST(args), H, W, C, N)) !=
-            CLCNN_OK)
-            return st;
+        st = launch_planes_or_pixels(ctx, k, "depthwise_backward_data", KARG_LIST(args), H, W, KH * KW, C, N);
+        if (st != CLCNN_OK) return st;
     }
     if (dw) {
         if (!x)
