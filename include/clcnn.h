@@ -599,6 +599,20 @@ CLCNN_API const clcnn_tensor *clcnn_graph_tensor(const clcnn_graph *g, const cha
  * it) after a forward pass: parameter gradients are added to those of every parameter
  * that is not frozen; layers below which nothing needs a gradient are not visited. */
 CLCNN_API clcnn_status clcnn_graph_backward(clcnn_graph *g, const clcnn_tensor *dout);
+/* An auxiliary classifier head (Inception-v3's AuxLogits, built by the zoo at 299²):
+ * the last layer under `module` is a second output, beside the main one, whose loss
+ * the trainer adds to the main loss times weight (torchvision's recipe: 0.4). weight 0
+ * turns it off; its parameters then do not learn (the zoo builds them so). Evaluation
+ * ignores it either way. Set it before making the trainer: the trainer's parameter list
+ * is made then. CLCNN_ERR_NOT_FOUND if no layer is under module. */
+CLCNN_API clcnn_status clcnn_graph_set_aux_head(clcnn_graph *g, const char *module, float weight);
+/* The auxiliary head's module (NULL if none is set), its weight and output layer's name
+ * (either pointer may be NULL). */
+CLCNN_API const char *clcnn_graph_aux_head(const clcnn_graph *g, float *weight, const char **output);
+/* clcnn_graph_backward, with aux_dout (shaped as the auxiliary head's output) back-
+ * propagated from that head in the same pass. */
+CLCNN_API clcnn_status clcnn_graph_backward_aux(clcnn_graph *g, const clcnn_tensor *dout,
+                                                const clcnn_tensor *aux_dout);
 /* The gradient of sum(dout * output) with respect to the named layer's output, without
  * any parameter gradient (what Grad-CAM needs). *grad belongs to the graph and stays
  * valid until the next forward or backward pass. */

@@ -773,7 +773,8 @@ done:
 }
 
 /* --freeze and --train-only: a prefix that matches nothing is refused in one line naming
- * the option and the prefix, and nothing is written; so is a run with nothing to train. */
+ * the option and the prefix, and nothing is written; so is a run with nothing to train,
+ * and --aux-weight below 0 or on a network without an auxiliary head. */
 static void test_tool_freeze_errors(void) {
     if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
@@ -782,7 +783,9 @@ static void test_tool_freeze_errors(void) {
         const char *args, *want;
     } cases[] = {{"--freeze layer9", "--freeze layer9"},
                  {"--train-only fc,layer5", "--train-only fc,layer5"},
-                 {"--freeze conv1,bn1,layer1,layer2,layer3,layer4,fc", "nothing would train"}};
+                 {"--freeze conv1,bn1,layer1,layer2,layer3,layer4,fc", "nothing would train"},
+                 {"--aux-weight 0.4", "--aux-weight: compact at 32x32 has no auxiliary head"},
+                 {"--aux-weight -1", "--aux-weight needs a number >= 0: -1"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const int rc = tmptree_run(&t, "bad", "%s/clcnn train --data %s/data/train --arch compact --size 32 %s --out %s/bad",
                                    tmptree_build_dir(), t.root, cases[i].args, t.root);

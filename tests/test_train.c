@@ -447,6 +447,148 @@ done:
 static void test_train_mobilenet_v2_matches_pytorch(void) { zoo_step_matches("mobilenet_v2"); }
 static void test_train_efficientnet_b0_matches_pytorch(void) { zoo_step_matches("efficientnet_b0"); }
 
+/* ---- an auxiliary head (Inception-v3's AuxLogits, on a small net) ---- */
+
+/* small_net without dropout, with an auxiliary head "aux" (global pool, linear) on relu1. */
+static clcnn_graph *aux_net(void) {
+    clcnn_graph *g = NULL;
+    const clcnn_conv_params same = {.pad_h = 1, .pad_w = 1};
+    CHECK_OK(clcnn_graph_create(g_ctx, 3, SYN_SIZE, SYN_SIZE, g_seed ^ 0xA0, &g));
+    CHECK_OK(clcnn_graph_conv2d(g, "conv1", "input", 8, 3, 3, &same, 0));
+    CHECK_OK(clcnn_graph_batchnorm(g, "bn1", "conv1"));
+    CHECK_OK(clcnn_graph_activation(g, "relu1", "bn1", CLCNN_ACT_RELU));
+    CHECK_OK(clcnn_graph_global_avg_pool(g, "aux.gap", "relu1"));
+    CHECK_OK(clcnn_graph_linear(g, "aux.fc", "aux.gap", SYN_CLASSES, 1));
+    CHECK_OK(clcnn_graph_conv2d(g, "conv2", "relu1", 16, 3, 3, &same, 0));
+    CHECK_OK(clcnn_graph_batchnorm(g, "bn2", "conv2"));
+    CHECK_OK(clcnn_graph_activation(g, "relu2", "bn2", CLCNN_ACT_RELU));
+    CHECK_OK(clcnn_graph_global_avg_pool(g, "gap", "relu2"));
+    CHECK_OK(clcnn_graph_linear(g, "fc", "gap", SYN_CLASSES, 1));
+    if (test_failures()) {
+        clcnn_graph_destroy(g);
+        return NULL;
+    }
+    return g;
+}
+
+static const char *const AUX_PARAMS[] = {"conv1.weight", "aux.fc.weight", "aux.fc.bias", "fc.weight"};
+enum { AUX_NP = 4, AUX_MAXP = 16 * 8 * 9, AUX_BATCH = 4 };
+
+/* One forward of x, then the gradients of AUX_PARAMS from dout (and aux_dout, if given) into g_out. */
+static void aux_grads(clcnn_graph *g, const clcnn_tensor *x, const clcnn_tensor *dout, const clcnn_tensor *aux_dout,
+                      float g_out[AUX_NP][AUX_MAXP]) {
+    CHECK_OK(clcnn_graph_zero_grad(g));
+    CHECK_OK(clcnn_graph_forward(g, x, NULL));
+    CHECK_OK(aux_dout ? clcnn_graph_backward_aux(g, dout, aux_dout) : clcnn_graph_backward(g, dout));
+    for (int i = 0; i < AUX_NP && !test_failures(); i++) {
+        const clcnn_tensor *t = clcnn_graph_grad(g, AUX_PARAMS[i]);
+        CHECK(t != NULL, "no gradient of %s", AUX_PARAMS[i]);
+        if (t) CHECK_OK(clcnn_tensor_read(t, g_out[i], clcnn_tensor_numel(t)));
+    }
+}
+
+/* clcnn_graph_set_aux_head's errors; clcnn_graph_backward_aux adds the head's gradients
+ * to the main ones (the pass from both equals the sum of the passes from each); a
+ * trainer step's loss is the main loss plus weight x the head's, and the head learns;
+ * at weight 0 the head's parameters do not learn and do not change. */
+static void test_train_aux_head(void) {
+    test_rng rng = {g_seed ^ 0xA1};
+    static float hx[AUX_BATCH * 3 * SYN_SIZE * SYN_SIZE], hy[AUX_BATCH], hd[AUX_BATCH * SYN_CLASSES];
+    static float both[AUX_NP][AUX_MAXP], main_only[AUX_NP][AUX_MAXP], aux_only[AUX_NP][AUX_MAXP];
+    clcnn_graph *g = aux_net(), *g0 = aux_net();
+    clcnn_trainer *t = NULL, *t0 = NULL;
+    clcnn_tensor *x = NULL, *y = NULL, *dout = NULL, *aux_dout = NULL, *zero = NULL, *ce = NULL;
+    if (!g || !g0) goto done;
+    CHECK_STATUS(clcnn_graph_set_aux_head(g, "nothing", 0.4f), CLCNN_ERR_NOT_FOUND);
+    CHECK_STATUS(clcnn_graph_set_aux_head(g, "fc", 0.4f), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_graph_set_aux_head(g, "aux", -1.0f), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_graph_backward_aux(g, NULL, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(clcnn_graph_aux_head(g, NULL, NULL) == NULL, "an auxiliary head after failed calls");
+    CHECK_OK(clcnn_graph_set_aux_head(g, "aux", 0.4f));
+    const char *out_name = NULL;
+    float w = 0;
+    const char *module = clcnn_graph_aux_head(g, &w, &out_name);
+    CHECK(module && !strcmp(module, "aux") && w == 0.4f && out_name && !strcmp(out_name, "aux.fc"),
+          "clcnn_graph_aux_head: %s, %g, %s", module ? module : "NULL", w, out_name ? out_name : "NULL");
+    const int two[2] = {AUX_BATCH, SYN_CLASSES};
+    CHECK_OK(clcnn_tensor_create(g_ctx, 4, (int[]){AUX_BATCH, 3, SYN_SIZE, SYN_SIZE}, &x));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){AUX_BATCH}, &y));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 2, two, &dout));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 2, two, &aux_dout));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 2, two, &zero));
+    CHECK_OK(clcnn_tensor_create(g_ctx, 1, (int[]){1}, &ce));
+    if (test_failures()) goto done;
+    synthetic_batch(&rng, AUX_BATCH, hx, hy);
+    CHECK_OK(clcnn_tensor_write(x, hx, sizeof hx / sizeof hx[0]));
+    CHECK_OK(clcnn_tensor_write(y, hy, AUX_BATCH));
+    for (int i = 0; i < AUX_BATCH * SYN_CLASSES; i++) hd[i] = test_rng_uniform(&rng, -1.0f, 1.0f);
+    CHECK_OK(clcnn_tensor_write(dout, hd, AUX_BATCH * SYN_CLASSES));
+    for (int i = 0; i < AUX_BATCH * SYN_CLASSES; i++) hd[i] = test_rng_uniform(&rng, -1.0f, 1.0f);
+    CHECK_OK(clcnn_tensor_write(aux_dout, hd, AUX_BATCH * SYN_CLASSES));
+    CHECK_OK(clcnn_tensor_fill(zero, 0.0f));
+    clcnn_graph_set_training(g, 1);
+    aux_grads(g, x, dout, aux_dout, both);
+    aux_grads(g, x, dout, NULL, main_only);
+    aux_grads(g, x, zero, aux_dout, aux_only);
+    if (test_failures()) goto done;
+    for (int i = 0; i < AUX_NP; i++) {
+        const int n = (int)clcnn_tensor_numel(clcnn_graph_param(g, AUX_PARAMS[i]));
+        double worst = 0, aux_norm = 0, main_norm = 0;
+        for (int j = 0; j < n; j++) {
+            const double want = (double)main_only[i][j] + aux_only[i][j];
+            worst = fmax(worst, fabs(both[i][j] - want) / (1e-6 + fabs(want)));
+            aux_norm += fabs(aux_only[i][j]);
+            main_norm += fabs(main_only[i][j]);
+        }
+        CHECK(worst < 1e-4, "%s: the pass from both outputs is off the sum of the two by %.1e (relative)",
+              AUX_PARAMS[i], worst);
+        const int aux_param = !strncmp(AUX_PARAMS[i], "aux.", 4), shared = !strcmp(AUX_PARAMS[i], "conv1.weight");
+        CHECK(aux_param || shared ? aux_norm > 0 : aux_norm == 0, "%s: gradient from the auxiliary head alone %g",
+              AUX_PARAMS[i], aux_norm);
+        CHECK(aux_param ? main_norm == 0 : main_norm > 0, "%s: gradient from the main output alone %g", AUX_PARAMS[i],
+              main_norm);
+    }
+
+    /* The trainer: loss = main + 0.4 aux, measured on the weights before the step. */
+    clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_SGD)};
+    CHECK_OK(clcnn_trainer_create(g, &p, &t));
+    CHECK_OK(clcnn_graph_set_aux_head(g0, "aux", 0.0f));
+    CHECK_OK(clcnn_trainer_create(g0, &p, &t0));
+    if (test_failures()) goto done;
+    const clcnn_tensor *out;
+    float l_main, l_aux, loss = 0, loss0 = 0, before[SYN_CLASSES * 8], after[SYN_CLASSES * 8];
+    CHECK_OK(clcnn_graph_forward(g, x, &out));
+    CHECK_OK(clcnn_cross_entropy(g_ctx, out, y, NULL, 0.0f, ce, NULL));
+    CHECK_OK(clcnn_tensor_read(ce, &l_main, 1));
+    CHECK_OK(clcnn_cross_entropy(g_ctx, clcnn_graph_tensor(g, "aux.fc"), y, NULL, 0.0f, ce, NULL));
+    CHECK_OK(clcnn_tensor_read(ce, &l_aux, 1));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g, "aux.fc.weight"), before, SYN_CLASSES * 8));
+    CHECK_OK(clcnn_trainer_step(t, x, y, &loss));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g, "aux.fc.weight"), after, SYN_CLASSES * 8));
+    const double want = l_main + 0.4 * l_aux;
+    CHECK(fabs(loss - want) <= 1e-5 * fabs(want), "step loss %.7f, want main %.7f + 0.4 x aux %.7f = %.7f", loss,
+          l_main, l_aux, want);
+    CHECK(memcmp(before, after, sizeof before) != 0, "aux.fc.weight did not change in a step with weight 0.4");
+    CHECK(!clcnn_graph_param_learns(g0, "aux.fc.weight") && clcnn_graph_param_learns(g, "aux.fc.weight"),
+          "aux.fc.weight learns at weight 0 (%d) or not at 0.4 (%d)", clcnn_graph_param_learns(g0, "aux.fc.weight"),
+          clcnn_graph_param_learns(g, "aux.fc.weight"));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g0, "aux.fc.weight"), before, SYN_CLASSES * 8));
+    CHECK_OK(clcnn_trainer_step(t0, x, y, &loss0));
+    CHECK_OK(clcnn_tensor_read(clcnn_graph_param(g0, "aux.fc.weight"), after, SYN_CLASSES * 8));
+    CHECK(memcmp(before, after, sizeof before) == 0, "aux.fc.weight changed at weight 0");
+done:
+    clcnn_tensor_destroy(ce);
+    clcnn_tensor_destroy(zero);
+    clcnn_tensor_destroy(aux_dout);
+    clcnn_tensor_destroy(dout);
+    clcnn_tensor_destroy(y);
+    clcnn_tensor_destroy(x);
+    clcnn_trainer_destroy(t0);
+    clcnn_trainer_destroy(t);
+    clcnn_graph_destroy(g0);
+    clcnn_graph_destroy(g);
+}
+
 const test_case test_train_cases[] = {
     {"train_sgd_matches_pytorch", test_train_sgd_matches_pytorch},
     {"train_adamw_matches_pytorch", test_train_adamw_matches_pytorch},
@@ -456,5 +598,6 @@ const test_case test_train_cases[] = {
     {"train_efficientnet_b0_matches_pytorch", test_train_efficientnet_b0_matches_pytorch},
     {"train_learns_synthetic", test_train_learns_synthetic},
     {"train_nan_stops_and_no_allocations", test_train_nan_stops_and_no_allocations},
+    {"train_aux_head", test_train_aux_head},
     {NULL, NULL},
 };

@@ -26,6 +26,7 @@ typedef struct {
     const char *freeze, *train_only, *class_weights, *fit;
     int balanced;
     float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale, backbone_lr_mult;
+    float aux_weight;
     int classes, hidden, size, epochs, epochs_given, batch, partial, freeze_backbone, no_augment, no_shuffle, vflip, threads;
     int unfreeze_at, unfreeze_at_given;
     uint64_t seed;
@@ -62,11 +63,13 @@ static const opt_spec specs[] = {
     {"--init", OPT_STRING, &o.init, "FILE", "start from these weights (e.g. ImageNet's, converted)"},
     {"--partial", OPT_FLAG, &o.partial, NULL, "with --init: load what fits, keep the rest fresh (a new head)"},
     {"--freeze-backbone", OPT_FLAG, &o.freeze_backbone, NULL,
-     "freeze what --init supplied (without --init: all but the head, fc or classifier)"},
+     "freeze what --init supplied (without --init: all but the heads: fc or classifier, AuxLogits with --aux-weight)"},
     {"--backbone-lr-mult", OPT_FLOAT, &o.backbone_lr_mult, "F",
      "with --init: what the file supplied learns at lr x F, the rest at lr"},
     {"--freeze", OPT_STRING, &o.freeze, "P[,P]", "also freeze the parameters under these prefixes (layer1,layer2)"},
     {"--train-only", OPT_STRING, &o.train_only, "P[,P]", "freeze all but the parameters under these prefixes"},
+    {"--aux-weight", OPT_FLOAT, &o.aux_weight, "W",
+     "train the auxiliary head too (inception_v3 from 299x299: AuxLogits), its loss x W added (torchvision: 0.4)"},
     {"--unfreeze-at", OPT_INT, &o.unfreeze_at, "E",
      "from epoch E on every parameter trains, the newly trained with fresh optimizer state (staged fine-tuning)"},
     {"--no-augment", OPT_FLAG, &o.no_augment, NULL, "no random crops, flips, rotation or colour jitter"},
@@ -389,6 +392,11 @@ static int build_model(run *r) {
     if (!saved && o.init && load_init(r)) return 1;
     if (r->supplied && !(r->supplied_json = tool_supplied_json(r->g, r->supplied)))
         return tool_fail(cmd, "out of host memory");
+    if (o.aux_weight > 0 && (st = clcnn_graph_set_aux_head(r->g, "AuxLogits", o.aux_weight)) != CLCNN_OK) {
+        if (st != CLCNN_ERR_NOT_FOUND) return tool_fail_status(cmd, r->ctx, st);
+        return tool_fail(cmd, "--aux-weight: %s at %dx%d has no auxiliary head (inception_v3 has one, AuxLogits, "
+                         "from 299x299 inputs up)", o.arch, r->desc.size, r->desc.size);
+    }
     return apply_freezing(r);
 }
 
@@ -825,6 +833,7 @@ static int train_run(void) {
     tool_print_class_counts("training images", r.train_set);
     if (r.val_set) tool_print_class_counts("validation images", r.val_set);
     printf("%s\n%s\n", r.optimizer_line, r.trainable_line);
+    if (o.aux_weight > 0) printf("auxiliary head AuxLogits trains too: its loss x%g is added\n", (double)o.aux_weight);
     if (r.optimizer_extra[0]) printf("%s\n", r.optimizer_extra);
     if (o.balanced) printf("balanced sampler: each epoch draws %d images, every class equally often\n",
                            clcnn_dataset_size(r.train_set));

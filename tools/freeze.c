@@ -94,6 +94,10 @@ int tool_apply_freeze(const char *cmd, clcnn_graph *g, const unsigned char *supp
         head_module(g, head, sizeof head);
         if ((st = clcnn_graph_freeze(g, "", 1, NULL)) != CLCNN_OK || (st = clcnn_graph_freeze(g, head, 0, NULL)) != CLCNN_OK)
             return tool_fail_status(cmd, NULL, st);
+        float aux_weight; /* an auxiliary head that trains is a head too */
+        const char *aux = clcnn_graph_aux_head(g, &aux_weight, NULL);
+        if (aux && aux_weight > 0 && (st = clcnn_graph_freeze(g, aux, 0, NULL)) != CLCNN_OK)
+            return tool_fail_status(cmd, NULL, st);
     }
     if (f->train_only) {
         if ((st = clcnn_graph_freeze(g, "", 1, NULL)) != CLCNN_OK) return tool_fail_status(cmd, NULL, st);

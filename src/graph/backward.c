@@ -79,7 +79,9 @@ static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_t
     return CLCNN_OK;
 }
 
-clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout, double *ms) {
+/* aux_dout (or NULL): the auxiliary head's output gradient, seeded into its layer. */
+clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout,
+                                 const clcnn_tensor *aux_dout, double *ms) {
     if (!g->batch || !g->input)
         return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: no forward pass to go back through", op);
     graph_layer *out = &g->layers[g->nlayers - 1];
@@ -88,7 +90,16 @@ clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, con
     clcnn_status st = clcnn_check_shape_is(g->ctx, op, "output gradient", dout, ndim, shape);
     if (st != CLCNN_OK) return st;
     const int with_params = target < 0;
+    graph_layer *aux = aux_dout ? &g->layers[g->aux_layer] : NULL;
+    if (aux && (st = clcnn_check_shape_is(g->ctx, op, "auxiliary output gradient", aux_dout,
+                                          graph_layer_shape(aux, g->batch, shape), shape)) != CLCNN_OK)
+        return st;
     plan(g, target, with_params);
+    if (aux && aux->wants_dy) { /* its readers' gradients (none) are in: it starts from aux_dout */
+        if ((st = ensure_dy(g, aux)) != CLCNN_OK || (st = clcnn_tensor_copy(aux_dout, aux->dy, op)) != CLCNN_OK)
+            return st;
+        aux->dy_valid = 1;
+    }
     if (!out->wants_dy) return CLCNN_OK; /* nothing is trainable and no target: nothing to do */
     layer_timer timer = {.ms = ms};
     if ((with_params && (st = graph_make_param_grads(g)) != CLCNN_OK) || (st = graph_check_dout(g, dout)) != CLCNN_OK ||
@@ -108,7 +119,15 @@ clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, con
 
 clcnn_status clcnn_graph_backward(clcnn_graph *g, const clcnn_tensor *dout) {
     if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_backward: graph is NULL");
-    return graph_backward_pass(g, "clcnn_graph_backward", -1, dout, NULL);
+    return graph_backward_pass(g, "clcnn_graph_backward", -1, dout, NULL, NULL);
+}
+
+clcnn_status clcnn_graph_backward_aux(clcnn_graph *g, const clcnn_tensor *dout, const clcnn_tensor *aux_dout) {
+    static const char *op = "clcnn_graph_backward_aux";
+    if (!g || !aux_dout) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!g->aux_layer)
+        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: no auxiliary head (clcnn_graph_set_aux_head)", op);
+    return graph_backward_pass(g, op, -1, dout, aux_dout, NULL);
 }
 
 clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clcnn_tensor *dout,
@@ -122,7 +141,7 @@ clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clc
         *grad = dout; /* the output's own gradient is dout */
         return clcnn_check_tensor(g->ctx, op, "output gradient", dout, 0);
     }
-    clcnn_status st = graph_backward_pass(g, op, target, dout, NULL);
+    clcnn_status st = graph_backward_pass(g, op, target, dout, NULL, NULL);
     if (st != CLCNN_OK) return st;
     graph_layer *t = &g->layers[target];
     if (!t->dy_valid) {

@@ -60,6 +60,7 @@ void clcnn_graph_destroy(clcnn_graph *g) {
     for (int i = 0; i < g->nlayers; i++) free(g->layers[i].name);
     free(g->layers);
     graph_params_free(g);
+    free(g->aux_module);
     free(g);
 }
 

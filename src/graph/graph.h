@@ -37,6 +37,7 @@ typedef struct {
     clcnn_tensor *value;
     clcnn_tensor *grad; /* made on first need (graph_param_grad): NULL until then and for running statistics */
     int trainable;      /* has a gradient (running statistics do not) */
+    int stopped;        /* trainable but told not to learn (graph_params_stop_learning) */
     int frozen;
     unsigned version;   /* bumped whenever the value is handed out writable (fuse.c) */
 } graph_param;
@@ -90,6 +91,9 @@ struct clcnn_graph {
     int fuse_planned;          /* layer count the chains were planned for (0: none) */
     unsigned param_epoch;      /* bumped whenever any parameter may have changed */
     clcnn_tensor *numerics_flag; /* CLCNN_CHECK_NUMERICS: the device-side finding */
+    char *aux_module;          /* clcnn_graph_set_aux_head: the auxiliary head (NULL: none) */
+    int aux_layer;             /* its output layer (0: none) */
+    float aux_weight;          /* its loss's weight (0: it does not learn) */
 };
 
 /* ---- parameters (params.c) ---- */
@@ -110,6 +114,8 @@ clcnn_status graph_make_param_grads(const clcnn_graph *g);
  * update, listed as running statistics are; for a branch whose output no loss reads
  * (Inception's AuxLogits), kept for its weights. Returns how many. */
 int graph_params_stop_learning(clcnn_graph *g, const char *prefix);
+/* The parameters under prefix that graph_params_stop_learning stopped learn again. */
+void graph_params_resume_learning(clcnn_graph *g, const char *prefix);
 /* Drop the parameters from index n on (a layer that failed to build). */
 void graph_params_truncate(clcnn_graph *g, int n);
 void graph_params_free(clcnn_graph *g);
@@ -167,7 +173,8 @@ clcnn_status graph_timer_lap(clcnn_graph *g, layer_timer *t, int layer);
 clcnn_status graph_forward_pass(clcnn_graph *g, const char *op, const clcnn_tensor *x, double *ms);
 /* The backward pass of dout to every trainable parameter (target < 0) or to layer
  * `target`'s output; ms as layer_timer's. */
-clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout, double *ms);
+clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout,
+                                 const clcnn_tensor *aux_dout, double *ms);
 
 /* ---- the layer kinds' operations (layer_*.c), and what their backward shares (backward.c) ---- */
 

@@ -165,11 +165,20 @@ int graph_params_stop_learning(clcnn_graph *g, const char *prefix) {
     for (int i = 0; i < g->nparams; i++)
         if (clcnn_param_name_under(g->params[i].name, prefix) && g->params[i].trainable) {
             g->params[i].trainable = 0;
+            g->params[i].stopped = 1;
             clcnn_tensor_destroy(g->params[i].grad);
             g->params[i].grad = NULL;
             n++;
         }
     return n;
+}
+
+void graph_params_resume_learning(clcnn_graph *g, const char *prefix) {
+    for (int i = 0; i < g->nparams; i++)
+        if (clcnn_param_name_under(g->params[i].name, prefix) && g->params[i].stopped) {
+            g->params[i].trainable = 1;
+            g->params[i].stopped = 0;
+        }
 }
 
 int clcnn_graph_param_learns(const clcnn_graph *g, const char *name) {

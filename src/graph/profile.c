@@ -50,7 +50,7 @@ clcnn_status clcnn_graph_profile(clcnn_graph *g, const clcnn_tensor *x, int back
     if (!ms) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
     clcnn_status st = graph_forward_pass(g, op, x, ms);
     if (st == CLCNN_OK && backward && (st = ones_like_output(g, &dout)) == CLCNN_OK)
-        st = graph_backward_pass(g, op, -1, dout, bms);
+        st = graph_backward_pass(g, op, -1, dout, NULL, bms);
     for (int i = 0; st == CLCNN_OK && i < n; i++) {
         const graph_layer *l = &g->layers[i];
         clcnn_layer_info info;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "ops/ops.h"
 #include "train/trainer_internal.h"
 
 
@@ -23,6 +24,8 @@ void clcnn_trainer_destroy(clcnn_trainer *t) {
     clcnn_tensor_destroy(t->loss);
     clcnn_tensor_destroy(t->dout);
     clcnn_tensor_destroy(t->clip);
+    clcnn_tensor_destroy(t->aux_dout);
+    clcnn_tensor_destroy(t->aux_weight);
     free(t);
 }
 
@@ -168,6 +171,44 @@ static clcnn_status ensure_dout(clcnn_trainer *t, const clcnn_tensor *x) {
     return clcnn_tensor_create(t->ctx, out.ndim + 1, shape, &t->dout);
 }
 
+/* The loss of logits (mean over the batch) in *value and its gradient in dlogits. */
+static clcnn_status loss_of(clcnn_trainer *t, const clcnn_tensor *logits, const clcnn_tensor *labels,
+                            clcnn_tensor *dlogits, float *value) {
+    clcnn_status st;
+    if (t->p.loss == CLCNN_LOSS_CROSS_ENTROPY)
+        st = clcnn_cross_entropy(t->ctx, logits, labels, t->class_weights, t->p.label_smoothing, t->loss, dlogits);
+    else
+        st = clcnn_bce_with_logits(t->ctx, logits, labels, t->loss, dlogits);
+    return st != CLCNN_OK ? st : clcnn_tensor_read(t->loss, value, 1);
+}
+
+/* With an auxiliary head set (clcnn_graph_set_aux_head) at weight w > 0: its loss
+ * times w added to *loss, its gradient times w in t->aux_dout; else nothing. */
+static clcnn_status aux_loss(clcnn_trainer *t, const clcnn_tensor *labels, float *loss, int *used) {
+    float w;
+    const char *name;
+    *used = clcnn_graph_aux_head(t->g, &w, &name) != NULL && w > 0.0f;
+    if (!*used) return CLCNN_OK;
+    const clcnn_tensor *out = clcnn_graph_tensor(t->g, name);
+    if (!out) return clcnn_error(t->ctx, CLCNN_ERR_NOT_FOUND, "training step: no output from the auxiliary head %s", name);
+    clcnn_status st = CLCNN_OK;
+    if (!t->aux_dout || t->aux_dout->numel != out->numel) {
+        clcnn_tensor_destroy(t->aux_dout);
+        clcnn_tensor_destroy(t->aux_weight);
+        t->aux_dout = t->aux_weight = NULL;
+        if ((st = clcnn_tensor_create(t->ctx, out->ndim, out->shape, &t->aux_dout)) != CLCNN_OK ||
+            (st = clcnn_tensor_create(t->ctx, out->ndim, out->shape, &t->aux_weight)) != CLCNN_OK)
+            return st;
+    }
+    float value;
+    if ((st = clcnn_tensor_fill(t->aux_weight, w)) != CLCNN_OK ||
+        (st = loss_of(t, out, labels, t->aux_dout, &value)) != CLCNN_OK ||
+        (st = clcnn_channel_scale(t->ctx, t->aux_dout, t->aux_weight, NULL, CLCNN_ACT_NONE, t->aux_dout)) != CLCNN_OK)
+        return st;
+    *loss += w * value;
+    return CLCNN_OK;
+}
+
 static clcnn_status update(clcnn_trainer *t, float lr) {
     const clcnn_tensor *scale = t->p.clip_norm > 0.0f ? t->clip : NULL;
     for (int i = 0; i < t->nparams; i++) {
@@ -194,17 +235,16 @@ clcnn_status clcnn_trainer_step(clcnn_trainer *t, const clcnn_tensor *x, const c
     if ((st = ensure_dout(t, x)) != CLCNN_OK || (st = clcnn_graph_zero_grad(t->g)) != CLCNN_OK ||
         (st = clcnn_graph_forward(t->g, x, &out)) != CLCNN_OK)
         return st;
-    if (t->p.loss == CLCNN_LOSS_CROSS_ENTROPY)
-        st = clcnn_cross_entropy(t->ctx, out, labels, t->class_weights, t->p.label_smoothing, t->loss, t->dout);
-    else
-        st = clcnn_bce_with_logits(t->ctx, out, labels, t->loss, t->dout);
-    if (st != CLCNN_OK || (st = clcnn_tensor_read(t->loss, &loss, 1)) != CLCNN_OK) return st;
+    int aux;
+    if ((st = loss_of(t, out, labels, t->dout, &loss)) != CLCNN_OK || (st = aux_loss(t, labels, &loss, &aux)) != CLCNN_OK)
+        return st;
     if (loss_out) *loss_out = loss;
     if (!isfinite(loss))
         return clcnn_error(t->ctx, CLCNN_ERR_NUMERICS,
                            "training step %d: the loss is %s; the weights were not updated (lower the learning rate, "
                            "or check the inputs and labels)", step, isnan(loss) ? "NaN" : "infinite");
-    if ((st = clcnn_graph_backward(t->g, t->dout)) != CLCNN_OK) return st;
+    st = aux ? clcnn_graph_backward_aux(t->g, t->dout, t->aux_dout) : clcnn_graph_backward(t->g, t->dout);
+    if (st != CLCNN_OK) return st;
     if (t->p.clip_norm > 0.0f &&
         (st = clcnn_grad_norm_clip(t->ctx, t->ngrads, t->grads, t->p.clip_norm, t->clip)) != CLCNN_OK)
         return st;

@@ -15,6 +15,7 @@ struct clcnn_trainer {
     const clcnn_tensor **grads;      /* trainable parameters' gradients, for clipping */
     int ngrads;
     clcnn_tensor *loss, *dout, *clip;
+    clcnn_tensor *aux_dout, *aux_weight; /* the auxiliary head's gradient and its weight, element-wise */
     int steps;
     float *lr_mult;   /* per graph parameter: its learning rate's factor (clcnn_trainer_set_lr_mult) */
     int *param_steps; /* per graph parameter: updates applied to it (its step for Adam's bias correction) */
