@@ -266,38 +266,21 @@ inline void backward_dx(__global const float *x, const int x_off, __global const
     dx[dx_off + i] = accumulate ? dx[dx_off + i] + v : v;
 }
 
+/* The three kernels' arguments, and their call of backward_dx with the mask's kind. */
+#define BN_BACKWARD_DX_ARGS                                                                                   \
+    __global const float *x, const int x_off, __global const float *dy, const int dy_off,                    \
+        __global const float *gamma, const int g_off, __global const float *beta, const int b_off,            \
+        __global const float *mean, const int m_off, __global const float *invstd, const int i_off,           \
+        __global const float *sums, const int s_off, __global float *dx, const int dx_off, const int C,        \
+        const int S, const int M, const int accumulate
+#define BN_BACKWARD_DX(relu)                                                                                  \
+    backward_dx(x, x_off, dy, dy_off, gamma, g_off, beta, b_off, mean, m_off, invstd, i_off, sums, s_off, dx, \
+                dx_off, C, S, M, accumulate, relu)
+
 /* beta is not read (the same arguments as the ReLU's kernel). */
-__kernel void batchnorm_backward_dx(__global const float *x, const int x_off, __global const float *dy,
-                                    const int dy_off, __global const float *gamma, const int g_off,
-                                    __global const float *beta, const int b_off, __global const float *mean,
-                                    const int m_off, __global const float *invstd, const int i_off,
-                                    __global const float *sums, const int s_off, __global float *dx,
-                                    const int dx_off, const int C, const int S, const int M, const int accumulate) {
-    backward_dx(x, x_off, dy, dy_off, gamma, g_off, beta, b_off, mean, m_off, invstd, i_off, sums, s_off, dx, dx_off,
-                C, S, M, accumulate, 0);
-}
-
-__kernel void batchnorm_relu_backward_dx(__global const float *x, const int x_off, __global const float *dy,
-                                         const int dy_off, __global const float *gamma, const int g_off,
-                                         __global const float *beta, const int b_off, __global const float *mean,
-                                         const int m_off, __global const float *invstd, const int i_off,
-                                         __global const float *sums, const int s_off, __global float *dx,
-                                         const int dx_off, const int C, const int S, const int M,
-                                         const int accumulate) {
-    backward_dx(x, x_off, dy, dy_off, gamma, g_off, beta, b_off, mean, m_off, invstd, i_off, sums, s_off, dx, dx_off,
-                C, S, M, accumulate, 1);
-}
-
-__kernel void batchnorm_relu6_backward_dx(__global const float *x, const int x_off, __global const float *dy,
-                                          const int dy_off, __global const float *gamma, const int g_off,
-                                          __global const float *beta, const int b_off, __global const float *mean,
-                                          const int m_off, __global const float *invstd, const int i_off,
-                                          __global const float *sums, const int s_off, __global float *dx,
-                                          const int dx_off, const int C, const int S, const int M,
-                                          const int accumulate) {
-    backward_dx(x, x_off, dy, dy_off, gamma, g_off, beta, b_off, mean, m_off, invstd, i_off, sums, s_off, dx, dx_off,
-                C, S, M, accumulate, 2);
-}
+__kernel void batchnorm_backward_dx(BN_BACKWARD_DX_ARGS) { BN_BACKWARD_DX(0); }
+__kernel void batchnorm_relu_backward_dx(BN_BACKWARD_DX_ARGS) { BN_BACKWARD_DX(1); }
+__kernel void batchnorm_relu6_backward_dx(BN_BACKWARD_DX_ARGS) { BN_BACKWARD_DX(2); }
 
 /* w_out[co][j] = w[co][j] * s, b_out[co] = (bias[co] - mean[co]) * s + beta[co] with
  * s = gamma[co] / sqrt(var[co] + eps). One work-item per run of `chunk` weights of one
