@@ -2,6 +2,14 @@
  * slice copies (cl/concat.cl). Tensors of rank 2 to 4, [N, C, ...], the same but for C. */
 #include "ops/ops.h"
 
+/* t has y's shape but for its channels, which are at most y's: it can be a channel
+ * slice of y. The one rule both directions check. */
+static int is_slice(const clcnn_tensor *t, const clcnn_tensor *y) {
+    int fits = t->ndim >= 2 && t->ndim == y->ndim && t->shape[1] <= y->shape[1];
+    for (int d = 0; fits && d < y->ndim; d++) fits = d == 1 || t->shape[d] == y->shape[d];
+    return fits;
+}
+
 /* a and b match y but for their channels, which add up to y's. */
 static clcnn_status check_concat(clcnn_context *ctx, const char *op, const char *names[3], const clcnn_tensor *a,
                                  const clcnn_tensor *b, const clcnn_tensor *y) {
@@ -10,10 +18,7 @@ static clcnn_status check_concat(clcnn_context *ctx, const char *op, const char 
         (st = clcnn_check_tensor(ctx, op, names[1], b, 0)) != CLCNN_OK ||
         (st = clcnn_check_tensor(ctx, op, names[2], y, 0)) != CLCNN_OK)
         return st;
-    int fits = a->ndim >= 2 && a->ndim == b->ndim && a->ndim == y->ndim && a->shape[1] + b->shape[1] == y->shape[1];
-    for (int d = 0; fits && d < a->ndim; d++)
-        fits = d == 1 || (a->shape[d] == y->shape[d] && b->shape[d] == y->shape[d]);
-    if (!fits) {
+    if (!is_slice(a, y) || !is_slice(b, y) || a->shape[1] + b->shape[1] != y->shape[1]) {
         char sa[64], sb[64], sy[64];
         return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s %s and %s %s do not join along channels into %s %s", op,
                            names[0], clcnn_tensor_shape_str(a, sa, sizeof sa), names[1],
@@ -66,9 +71,7 @@ clcnn_status clcnn_concat_backward(clcnn_context *ctx, const clcnn_tensor *dy, c
     if ((st = clcnn_check_tensor(ctx, op, da ? "da" : "db", one, 0)) != CLCNN_OK ||
         (st = clcnn_check_tensor(ctx, op, "dy", dy, 0)) != CLCNN_OK)
         return st;
-    int fits = one->ndim >= 2 && one->ndim == dy->ndim && one->shape[1] <= dy->shape[1];
-    for (int d = 0; fits && d < dy->ndim; d++) fits = d == 1 || one->shape[d] == dy->shape[d];
-    if (!fits) {
+    if (!is_slice(one, dy)) {
         char s1[64], s2[64];
         return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s %s is not a channel slice of dy %s", op, da ? "da" : "db",
                            clcnn_tensor_shape_str(one, s1, sizeof s1), clcnn_tensor_shape_str(dy, s2, sizeof s2));
