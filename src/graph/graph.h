@@ -207,7 +207,7 @@ GRAPH_LAYER_KINDS(GRAPH_KIND_OPS_)
 #undef GRAPH_KIND_OPS_
 /* The seed of a random mask for layer `layer` in this training pass (dropout,
  * stochastic depth): reproducible from the graph's seed, different for every layer and
- * step (layer_dropout.c). */
+ * step (layer_random_mask.c). */
 uint64_t graph_mask_seed(const clcnn_graph *g, int layer);
 /* The operations of l's kind (graph.c). */
 const graph_layer_ops *graph_ops(const graph_layer *l);
