@@ -128,6 +128,16 @@ static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *
             return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: EfficientNet-B%d (B0 to B7)", op, c->variant);
         return CLCNN_OK;
     }
+    /* the smallest pictures whose every pooling still has pixels to pool */
+    static const struct {
+        clcnn_family family;
+        int least;
+        const char *name;
+    } smallest[] = {{CLCNN_FAMILY_INCEPTION_V3, 75, "inception_v3"}, {CLCNN_FAMILY_XCEPTION, 32, "xception"}};
+    for (size_t i = 0; i < sizeof smallest / sizeof smallest[0]; i++)
+        if (c->family == smallest[i].family && (c->height < smallest[i].least || c->width < smallest[i].least))
+            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s needs at least %dx%d pictures, not %dx%d", op,
+                               smallest[i].name, smallest[i].least, smallest[i].least, c->width, c->height);
     if (c->family == CLCNN_FAMILY_INCEPTION_V3 || c->family == CLCNN_FAMILY_XCEPTION) return CLCNN_OK;
     if (c->family == CLCNN_FAMILY_MOBILENET_V3) {
         if (c->variant < 0 || c->variant > 1)

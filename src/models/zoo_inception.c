@@ -143,10 +143,6 @@ static void aux_logits(builder *b, const clcnn_resnet_config *cfg) {
 }
 
 clcnn_status zoo_inception_v3_layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
-    if (cfg->height < 75 || cfg->width < 75)
-        return clcnn_error(clcnn_graph_context(g), CLCNN_ERR_INVALID_ARGUMENT,
-                           "clcnn_resnet_build: inception_v3 needs at least 75x75 pictures, not %dx%d", cfg->width,
-                           cfg->height);
     builder bld = {.g = g}, *b = &bld;
     char x[96];
     const clcnn_pool_params max = {.mode = CLCNN_POOL_MAX, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2};

@@ -83,10 +83,6 @@ static void conv_bn_relu(builder *b, int n, const char *input, int cin, int cout
 }
 
 clcnn_status zoo_xception_layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
-    if (cfg->height < 32 || cfg->width < 32)
-        return clcnn_error(clcnn_graph_context(g), CLCNN_ERR_INVALID_ARGUMENT,
-                           "clcnn_resnet_build: xception needs at least 32x32 pictures, not %dx%d", cfg->width,
-                           cfg->height);
     builder bld = {.g = g}, *b = &bld;
     conv_bn_relu(b, 1, "input", 3, 32, 1, 2);
     conv_bn_relu(b, 2, "act1", 32, 64, 1, 1);
