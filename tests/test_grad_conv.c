@@ -452,11 +452,37 @@ static void se_bias_off_kink(test_rng *rng, se_problem *p) {
     }
 }
 
+/* For a hardsigmoid gate: draw b2 from [-5, 5] (so that some gates sit on its flat
+ * parts) until every fc2 output is at least 0.05 from the kinks at +-3. */
+static void se_gate_off_kinks(test_rng *rng, se_problem *p) {
+    const int S = p->H * p->W;
+    for (int c = 0; c < p->C; c++)
+        for (int tries = 0; tries < 1000; tries++) {
+            p->b2[c] = test_rng_uniform(rng, -5, 5);
+            double closest = 1e9;
+            for (int n = 0; n < p->N; n++) {
+                double u = p->b2[c];
+                for (int j = 0; j < p->Cr; j++) {
+                    double v = p->b1[j];
+                    for (int k = 0; k < p->C; k++) {
+                        double sum = 0;
+                        for (int s = 0; s < S; s++) sum += p->x[((size_t)n * p->C + k) * S + s];
+                        v += p->w1[j * p->C + k] * sum / S;
+                    }
+                    v = p->inner == CLCNN_ACT_RELU ? fmax(v, 0.0) : v / (1.0 + exp(-v)); /* ReLU or SiLU */
+                    u += p->w2[c * p->Cr + j] * v;
+                }
+                closest = fmin(closest, fmin(fabs(u - 3.0), fabs(u + 3.0)));
+            }
+            if (closest >= 0.05) break;
+        }
+}
+
 /* Random SE blocks (weights as [Cr, C] or [Cr, C, 1, 1]); FD for dx and all four
  * parameter gradients; every other case accumulates into dx. The first 8 have ReLU
  * inside, the last 4 SiLU (EfficientNet's, whose gradient needs fc1's output); every
- * third has MobileNetV3's hardsigmoid gate (whose kinks at +-3 the finite differences
- * would have to straddle to fail: fc2's outputs would have to lie within their step). */
+ * third has MobileNetV3's hardsigmoid gate, its kinks at +-3 kept away from fc2's
+ * outputs (se_gate_off_kinks), some of which lie on its flat parts. */
 static void test_squeeze_excite_backward(void) {
     test_rng rng = {g_seed ^ 0x5E5Eull};
     for (int i = 0; i < 12; i++) {
@@ -478,6 +504,7 @@ static void test_squeeze_excite_backward(void) {
         double *dw10 = ar_rand_d(&a, &rng, nw, -1, 1), *db10 = ar_rand_d(&a, &rng, (size_t)p.Cr, -1, 1);
         double *dw20 = ar_rand_d(&a, &rng, nw, -1, 1), *db20 = ar_rand_d(&a, &rng, (size_t)p.C, -1, 1);
         if (!a.bad) se_bias_off_kink(&rng, &p);
+        if (!a.bad && p.gate == CLCNN_ACT_HARDSIGMOID) se_gate_off_kinks(&rng, &p);
         clcnn_tensor *x = ar_tensor_d(&a, 4, xs, p.x), *dz = ar_tensor_d(&a, 4, xs, r);
         clcnn_tensor *w1 = ar_tensor_d(&a, wd, w1s, p.w1), *b1 = ar_tensor_d(&a, 1, &p.Cr, p.b1);
         clcnn_tensor *w2 = ar_tensor_d(&a, wd, w2s, p.w2), *b2 = ar_tensor_d(&a, 1, &p.C, p.b2);
