@@ -24,23 +24,6 @@ static const clcnn_cam_method grad_methods[] = {CLCNN_CAM_GRADCAM, CLCNN_CAM_GRA
                                                 CLCNN_CAM_XGRADCAM, CLCNN_CAM_LAYERCAM};
 enum { GRAD_METHODS = sizeof grad_methods / sizeof grad_methods[0] };
 
-/* The worst per-image error of maps [n, hw]: max |got - want| / max |want| over each image's
- * map (max |got| where want is all zeros). */
-static double map_error(const float *got, const float *want, int n, int hw) {
-    double worst = 0;
-    for (int i = 0; i < n; i++) {
-        double diff = 0, scale = 0;
-        for (int p = 0; p < hw; p++) {
-            const double d = fabs((double)got[i * hw + p] - want[i * hw + p]);
-            diff = d > diff || isnan(d) ? d : diff;
-            scale = fmax(scale, fabs(want[i * hw + p]));
-        }
-        const double e = scale > 0 ? diff / scale : diff;
-        worst = e > worst || isnan(e) ? e : worst;
-    }
-    return worst;
-}
-
 static float *read_tensor(arena *a, const clcnn_tensor *t) {
     float *host = ar_floats(a, clcnn_tensor_numel(t));
     if (host && !CASE_OK(a, clcnn_tensor_read(t, host, clcnn_tensor_numel(t)))) return NULL;
@@ -470,7 +453,7 @@ static void golden_close(golden_net *gn) {
     clcnn_weights_destroy(gn->gold);
 }
 
-/* The golden map "LAYER.METHOD" against got [N, hw]; returns the error (map_error). */
+/* The golden map "LAYER.METHOD" against got [N, hw]; returns the error (tu_worst_row_error, a row per map). */
 static double golden_compare(arena *a, const golden_net *gn, const char *layer, const char *method, const float *got,
                              int hw) {
     char key[64];
@@ -480,7 +463,7 @@ static double golden_compare(arena *a, const golden_net *gn, const char *layer, 
                key, hw);
     const float *want = t ? read_tensor(a, t) : NULL;
     if (!want || !got) return INFINITY;
-    const double err = map_error(got, want, GOLDEN_N, hw);
+    const double err = tu_worst_row_error(got, want, GOLDEN_N, hw);
     CASE_CHECK(a, err <= 1e-3, "%s %s: relative error %.3g against PyTorch", gn->name, key, err);
     return err;
 }

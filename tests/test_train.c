@@ -10,7 +10,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "harness.h"
-#include "ref/detinit.h"
+#include "testutil.h"
 #include "ref/detinit.h"
 
 /* Float rounding through ~10 layers, a reduction order other than oneDNN's, and (for
@@ -353,12 +353,6 @@ done:
     clcnn_graph_destroy(g);
 }
 
-static int golden_meta_int(const clcnn_weights *w, const char *key) {
-    const char *v = clcnn_weights_metadata(w, key);
-    CHECK(v != NULL, "golden metadata lacks %s", key);
-    return v ? atoi(v) : 0;
-}
-
 /* golden tensor `key` against t, allowing twice the golden's measured float32 spread
  * for it where that exceeds GOLD_ATOL_OF_MAX (make_golden_train.py's mobilenet_v2_step:
  * how far PyTorch's own float32 step lands from the float64 one when its input moves by
@@ -394,8 +388,8 @@ static void zoo_step_matches(const char *arch) {
     snprintf(file, sizeof file, "train_%s.safetensors", arch);
     CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path(file), &gold));
     if (!gold) return;
-    const int seed = golden_meta_int(gold, "seed"), size = golden_meta_int(gold, "size"),
-              batch = golden_meta_int(gold, "batch"), classes = golden_meta_int(gold, "classes");
+    const int seed = tu_golden_meta_int(gold, "seed"), size = tu_golden_meta_int(gold, "size"),
+              batch = tu_golden_meta_int(gold, "batch"), classes = tu_golden_meta_int(gold, "classes");
     const char *input = clcnn_weights_metadata(gold, "input"), *spread_text = clcnn_weights_metadata(gold, "spread");
     spread = spread_text ? json_loads(spread_text, 0, NULL) : NULL;
     CHECK(input && json_is_object(spread) && batch == 4, "incomplete golden (input, spread, batch %d of 4 labels)",

@@ -77,22 +77,6 @@ release:
     return NULL;
 }
 
-/* The worst per-row relative error max_c |got - want| / max_c |want|. */
-static double worst_row_error(const float *got, const float *want, int rows, int classes) {
-    double worst = 0;
-    for (int r = 0; r < rows; r++) {
-        double diff = 0, scale = 0;
-        for (int c = 0; c < classes; c++) {
-            const double d = fabs((double)got[r * classes + c] - want[r * classes + c]);
-            diff = d > diff || isnan(d) ? d : diff;
-            scale = fmax(scale, fabs(want[r * classes + c]));
-        }
-        const double rel = diff / scale;
-        worst = rel > worst || isnan(rel) ? rel : worst;
-    }
-    return worst;
-}
-
 /* ---- names ---- */
 
 static uint64_t fnv1a64_update(uint64_t h, const char *s) {
@@ -432,12 +416,6 @@ static void test_zoo_mobilenet_v3_layers(void) {
 
 /* ---- golden logits ---- */
 
-static int meta_int(const clcnn_weights *w, const char *key) {
-    const char *v = clcnn_weights_metadata(w, key);
-    CHECK(v != NULL, "golden metadata lacks %s", key);
-    return v ? atoi(v) : 0;
-}
-
 static void golden(const char *arch) {
     char file[64];
     snprintf(file, sizeof file, "zoo_%s.safetensors", arch);
@@ -446,8 +424,8 @@ static void golden(const char *arch) {
     float *got = NULL, *want = NULL;
     CHECK_OK(clcnn_weights_load(g_ctx, test_golden_path(file), &w));
     if (!w) return;
-    const int classes = meta_int(w, "classes"), size = meta_int(w, "size"), batch = meta_int(w, "batch");
-    const int seed = meta_int(w, "seed"), tensors = meta_int(w, "tensors");
+    const int classes = tu_golden_meta_int(w, "classes"), size = tu_golden_meta_int(w, "size"), batch = tu_golden_meta_int(w, "batch");
+    const int seed = tu_golden_meta_int(w, "seed"), tensors = tu_golden_meta_int(w, "tensors");
     const char *gain = clcnn_weights_metadata(w, "bn_gain"); /* detinit's, where it is not 1 */
     const char *input = clcnn_weights_metadata(w, "input"), *params = clcnn_weights_metadata(w, "parameters");
     const char *hash = clcnn_weights_metadata(w, "names_fnv1a64");
@@ -476,7 +454,7 @@ static void golden(const char *arch) {
     want = malloc((size_t)batch * classes * sizeof *want);
     if (!got || !want) goto done;
     CHECK_OK(clcnn_tensor_read(logits, want, (size_t)batch * classes));
-    const double err = worst_row_error(got, want, batch, classes);
+    const double err = tu_worst_row_error(got, want, batch, classes);
     printf("    %s %dx%d batch %d: build %.2f s, fill %.2f s, forward %.2f s; worst row relative error %.2e\n", arch,
            size, size, batch, tb - t0, t1 - tb, t2 - t1, err);
     CHECK(err <= GOLDEN_RTOL, "%s: max|clcnn - torch| = %.3g of the row's max|torch|, over %g", arch, err, GOLDEN_RTOL);

@@ -269,3 +269,24 @@ void tu_random_conv_geometry(test_rng *rng, refd_conv_shape *s, int max_kernel, 
     s->H = test_rng_int(rng, 1, max_size), s->W = test_rng_int(rng, 1, max_size);
     refd_conv_fit_input(s);
 }
+
+double tu_worst_row_error(const float *got, const float *want, int rows, int cols) {
+    double worst = 0;
+    for (int r = 0; r < rows; r++) {
+        double diff = 0, scale = 0;
+        for (int c = 0; c < cols; c++) {
+            const double d = fabs((double)got[(size_t)r * cols + c] - want[(size_t)r * cols + c]);
+            diff = d > diff || isnan(d) ? d : diff;
+            scale = fmax(scale, fabs(want[(size_t)r * cols + c]));
+        }
+        const double e = scale > 0 ? diff / scale : diff;
+        worst = e > worst || isnan(e) ? e : worst;
+    }
+    return worst;
+}
+
+int tu_golden_meta_int(const clcnn_weights *w, const char *key) {
+    const char *v = clcnn_weights_metadata(w, key);
+    CHECK(v != NULL, "golden metadata lacks %s", key);
+    return v ? atoi(v) : 0;
+}

@@ -120,4 +120,12 @@ void case_fail(const arena *a, const char *file, int line, const char *fmt, ...)
  * dilated kernel fits. Sizes and channels are the caller's. */
 void tu_random_conv_geometry(test_rng *rng, refd_conv_shape *s, int max_kernel, int max_stride, int max_size);
 
+/* The worst per-row error of got against want, both [rows, cols]: max |got - want| /
+ * max |want| over each row (max |got - want| where want is all zeros); NaN wins. For
+ * logits (a row per image) and maps (a row per map). */
+double tu_worst_row_error(const float *got, const float *want, int rows, int cols);
+
+/* A golden file's integer metadata `key` (a failed check, and 0, if it lacks it). */
+int tu_golden_meta_int(const clcnn_weights *w, const char *key);
+
 #endif
