@@ -430,23 +430,26 @@ static void se_forward(const double *in, double *out, void *user) {
     refd_squeeze_excite(p->x, p->N, p->C, p->H, p->W, p->w1, p->b1, p->w2, p->b2, p->Cr, p->inner, p->gate, out);
 }
 
+/* Hidden unit j's pre-activation for sample n: b1[j] + w1[j] . the pooled x[n]. */
+static double se_hidden(const se_problem *p, int n, int j) {
+    const int S = p->H * p->W;
+    double v = p->b1[j];
+    for (int c = 0; c < p->C; c++) {
+        double sum = 0;
+        for (int s = 0; s < S; s++) sum += p->x[((size_t)n * p->C + c) * S + s];
+        v += p->w1[j * p->C + c] * sum / S;
+    }
+    return v;
+}
+
 /* Choose b1 so that every hidden pre-activation is at least 0.05 from ReLU's kink (a
  * finite-difference step moves it by at most ~1e-3). */
 static void se_bias_off_kink(test_rng *rng, se_problem *p) {
-    const int S = p->H * p->W;
     for (int j = 0; j < p->Cr; j++) {
         for (int tries = 0; tries < 1000; tries++) {
             p->b1[j] = test_rng_uniform(rng, -1, 1);
             double closest = 1e9;
-            for (int n = 0; n < p->N; n++) {
-                double v = p->b1[j];
-                for (int c = 0; c < p->C; c++) {
-                    double sum = 0;
-                    for (int s = 0; s < S; s++) sum += p->x[((size_t)n * p->C + c) * S + s];
-                    v += p->w1[j * p->C + c] * sum / S;
-                }
-                closest = fmin(closest, fabs(v));
-            }
+            for (int n = 0; n < p->N; n++) closest = fmin(closest, fabs(se_hidden(p, n, j)));
             if (closest >= 0.05) break;
         }
     }
@@ -455,7 +458,6 @@ static void se_bias_off_kink(test_rng *rng, se_problem *p) {
 /* For a hardsigmoid gate: draw b2 from [-5, 5] (so that some gates sit on its flat
  * parts) until every fc2 output is at least 0.05 from the kinks at +-3. */
 static void se_gate_off_kinks(test_rng *rng, se_problem *p) {
-    const int S = p->H * p->W;
     for (int c = 0; c < p->C; c++)
         for (int tries = 0; tries < 1000; tries++) {
             p->b2[c] = test_rng_uniform(rng, -5, 5);
@@ -463,14 +465,8 @@ static void se_gate_off_kinks(test_rng *rng, se_problem *p) {
             for (int n = 0; n < p->N; n++) {
                 double u = p->b2[c];
                 for (int j = 0; j < p->Cr; j++) {
-                    double v = p->b1[j];
-                    for (int k = 0; k < p->C; k++) {
-                        double sum = 0;
-                        for (int s = 0; s < S; s++) sum += p->x[((size_t)n * p->C + k) * S + s];
-                        v += p->w1[j * p->C + k] * sum / S;
-                    }
-                    v = p->inner == CLCNN_ACT_RELU ? fmax(v, 0.0) : v / (1.0 + exp(-v)); /* ReLU or SiLU */
-                    u += p->w2[c * p->Cr + j] * v;
+                    const double v = se_hidden(p, n, j);
+                    u += p->w2[c * p->Cr + j] * (p->inner == CLCNN_ACT_RELU ? fmax(v, 0.0) : v / (1.0 + exp(-v)));
                 }
                 closest = fmin(closest, fmin(fabs(u - 3.0), fabs(u + 3.0)));
             }
