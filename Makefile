@@ -48,6 +48,15 @@ HAVE_CLBLAST := $(shell pkg-config --exists clblast 2>/dev/null && echo 1)
 CLBLAST_CFLAGS := $(if $(HAVE_CLBLAST),-DCLCNN_HAVE_CLBLAST)
 CLBLAST_LIBS := $(if $(HAVE_CLBLAST),-lclblast)
 
+# Data-parallel training over MPI (docs/DISTRIBUTED.md): built when Open MPI is found
+# (scripts/deps.sh installs it); make MPI=0 builds without it, and the library works the
+# same, alone. Only src/dist/dist_mpi.c sees MPI's header; it is rebuilt when MPI changes.
+ifeq ($(origin MPI),undefined)
+MPI := $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+endif
+MPI_CFLAGS := $(if $(filter 1,$(MPI)),-DCLCNN_HAVE_MPI $(shell pkg-config --cflags ompi-c 2>/dev/null))
+MPI_LIBS := $(if $(filter 1,$(MPI)),$(shell pkg-config --libs ompi-c 2>/dev/null))
+
 # Images: libpng, libjpeg-turbo; drawing (CAM overlays, curves): cairo.
 IMG_PKGS := libpng libjpeg cairo
 IMG_CFLAGS := $(shell pkg-config --cflags $(IMG_PKGS) 2>/dev/null)
@@ -56,7 +65,7 @@ IMG_LIBS := $(shell pkg-config --libs $(IMG_PKGS) 2>/dev/null || echo -lpng16 -l
 CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -pthread \
           -D_POSIX_C_SOURCE=200809L -DCL_TARGET_OPENCL_VERSION=120 \
           -Iinclude -Isrc -I$(BUILD)/gen $(CLBLAST_CFLAGS) $(IMG_CFLAGS) $(SANFLAGS)
-LDLIBS := $(CLBLAST_LIBS) $(IMG_LIBS) -ljansson -lOpenCL -lm -pthread
+LDLIBS := $(CLBLAST_LIBS) $(IMG_LIBS) $(MPI_LIBS) -ljansson -lOpenCL -lm -pthread
 LDFLAGS := $(SANFLAGS)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
@@ -96,6 +105,15 @@ $(BUILD)/obj/gen/kernels.o: $(BUILD)/gen/kernels.c
 $(BUILD)/obj/%.o: src/%.c $(wildcard src/*/*.h) include/clcnn.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/dist/dist_mpi.o: src/dist/dist_mpi.c src/dist/dist.h src/runtime/internal.h include/clcnn.h \
+		$(BUILD)/obj/dist/with-mpi-$(MPI)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/dist/with-mpi-%:
+	@mkdir -p $(@D)
+	@rm -f $(@D)/with-mpi-*
+	@touch $@
 
 $(BUILD)/obj/tests/%.o: tests/%.c $(wildcard tests/*.h tests/ref/*.h src/*/*.h) include/clcnn.h
 	@mkdir -p $(@D)
@@ -244,7 +262,7 @@ VERSION := $(shell sed -n 's/^\#define CLCNN_VERSION_\(MAJOR\|MINOR\|PATCH\) \([
 
 $(BUILD)/clcnn.pc: Makefile include/clcnn.h
 	@mkdir -p $(@D)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clcnn\nDescription: OpenCL CNN training, inference and Grad-CAM\nVersion: $(VERSION)\nRequires.private: OpenCL jansson libpng libjpeg cairo\nLibs: -L$${libdir} -lclcnn\nLibs.private: $(CLBLAST_LIBS) -lm -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clcnn\nDescription: OpenCL CNN training, inference and Grad-CAM\nVersion: $(VERSION)\nRequires.private: OpenCL jansson libpng libjpeg cairo\nLibs: -L$${libdir} -lclcnn\nLibs.private: $(CLBLAST_LIBS) $(MPI_LIBS) -lm -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
 
 install: all $(BUILD)/clcnn.pc
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin

@@ -85,9 +85,40 @@ __kernel void batchnorm_stats_partial(__global const float *x, const int x_off, 
     part[part_off + q.out + 1] = fmax(m2 - e * e / (float)q.len, 0.0f);
 }
 
-/* Combines channel c's segments (Chan et al.'s pairwise update, in a fixed order):
- * save_mean, save_invstd from the biased variance, and the running statistics (may
- * be NULL) with the unbiased one, as PyTorch. M = N*S > 1. */
+/* Channel c's segments combined (Chan et al.'s pairwise update, in a fixed order):
+ * the mean relative to the channel's first value, M2 and the count. */
+typedef struct {
+    float mean, m2;
+    int count;
+} bn_moments;
+
+inline bn_moments bn_combine(__global const float *part, const int c, const int N, const int S, const int L,
+                             const int G) {
+    __global const float *q = part + 2 * c * N * G;
+    bn_moments a = {0.0f, 0.0f, 0};
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++, q += 2) {
+            const int len = min(L, S - g * L), total = a.count + len;
+            const float delta = q[0] - a.mean, f = (float)len / (float)total;
+            a.mean += delta * f;
+            a.m2 += q[1] + delta * delta * (float)a.count * f;
+            a.count = total;
+        }
+    return a;
+}
+
+/* save_mean, save_invstd from the biased variance m2 / count, and the running
+ * statistics (may be NULL) with the unbiased one, as PyTorch. count > 1. */
+inline void bn_finish(const int c, const float mean, const float m2, const float count, __global float *save_mean,
+                      __global float *save_invstd, __global float *running_mean, __global float *running_var,
+                      const float momentum, const float eps) {
+    save_mean[c] = mean;
+    save_invstd[c] = rsqrt(m2 / count + eps);
+    if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean;
+    if (running_var) running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (m2 / (count - 1.0f));
+}
+
+/* The batch's statistics per channel from its segments' partials. M = N*S > 1. */
 __kernel void batchnorm_stats(__global const float *part, const int part_off, __global const float *x,
                               const int x_off, __global float *save_mean, const int sm_off,
                               __global float *save_invstd, const int si_off, __global float *running_mean,
@@ -96,24 +127,36 @@ __kernel void batchnorm_stats(__global const float *part, const int part_off, __
                               const float eps) {
     const int c = get_global_id(0);
     if (c >= C) return;
-    __global const float *q = part + part_off + 2 * c * N * G;
-    float mean = 0.0f, m2 = 0.0f;
-    int count = 0;
-    for (int n = 0; n < N; n++)
-        for (int g = 0; g < G; g++, q += 2) {
-            const int len = min(L, S - g * L), total = count + len;
-            const float delta = q[0] - mean, f = (float)len / (float)total;
-            mean += delta * f;
-            m2 += q[1] + delta * delta * (float)count * f;
-            count = total;
-        }
-    const float m = x[x_off + c * S] + mean;
-    save_mean[sm_off + c] = m;
-    save_invstd[si_off + c] = rsqrt(m2 / (float)count + eps);
-    if (running_mean) running_mean[rm_off + c] = (1.0f - momentum) * running_mean[rm_off + c] + momentum * m;
-    if (running_var)
-        running_var[rv_off + c] =
-            (1.0f - momentum) * running_var[rv_off + c] + momentum * (m2 / (float)(count - 1));
+    const bn_moments a = bn_combine(part + part_off, c, N, S, L, G);
+    bn_finish(c, x[x_off + c * S] + a.mean, a.m2, (float)a.count, save_mean + sm_off, save_invstd + si_off,
+              running_mean ? running_mean + rm_off : running_mean, running_var ? running_var + rv_off : running_var,
+              momentum, eps);
+}
+
+/* Data-parallel batch norm, first half: this rank's mean and M2 per channel, in
+ * moments[2c], moments[2c + 1], for the host to sum over the ranks. */
+__kernel void batchnorm_stats_local(__global const float *part, const int part_off, __global const float *x,
+                                    const int x_off, __global float *moments, const int mo_off, const int C,
+                                    const int N, const int S, const int L, const int G) {
+    const int c = get_global_id(0);
+    if (c >= C) return;
+    const bn_moments a = bn_combine(part + part_off, c, N, S, L, G);
+    moments[mo_off + 2 * c] = x[x_off + c * S] + a.mean;
+    moments[mo_off + 2 * c + 1] = a.m2;
+}
+
+/* Second half: from every rank's mean and M2 (moments, as above, over count values in
+ * all), what batchnorm_stats writes. */
+__kernel void batchnorm_stats_global(__global const float *moments, const int mo_off, __global float *save_mean,
+                                     const int sm_off, __global float *save_invstd, const int si_off,
+                                     __global float *running_mean, const int rm_off, __global float *running_var,
+                                     const int rv_off, const int C, const float count, const float momentum,
+                                     const float eps) {
+    const int c = get_global_id(0);
+    if (c >= C) return;
+    bn_finish(c, moments[mo_off + 2 * c], moments[mo_off + 2 * c + 1], count, save_mean + sm_off,
+              save_invstd + si_off, running_mean ? running_mean + rm_off : running_mean,
+              running_var ? running_var + rv_off : running_var, momentum, eps);
 }
 
 /* Whether relu (top 0) or relu6 (top 6) passes the gradient at its input v. */

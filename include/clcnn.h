@@ -55,7 +55,8 @@ enum {
     CLCNN_ERR_CONTEXT_MISMATCH = -20008, /* tensors from different contexts mixed */
     CLCNN_ERR_UNSUPPORTED = -20009,      /* not implemented for this case or device */
     CLCNN_ERR_NOT_FOUND = -20010,        /* a named thing (tensor, kernel, file) is absent */
-    CLCNN_ERR_NUMERICS = -20011          /* a NaN or Inf where a finite value is needed */
+    CLCNN_ERR_NUMERICS = -20011,         /* a NaN or Inf where a finite value is needed */
+    CLCNN_ERR_DISTRIBUTED = -20012       /* a collective over the ranks failed or timed out */
 };
 
 /* A short fixed description of a status code ("shape mismatch", "CL_OUT_OF_RESOURCES"). */
@@ -840,6 +841,66 @@ CLCNN_API clcnn_status clcnn_trainer_load_state(clcnn_trainer *trainer, const cl
 /* Resuming without saved state: the step count (and so the learning rate) to go on from;
  * the moments are zero, so each parameter's own count starts at 0. */
 CLCNN_API void clcnn_trainer_set_steps(clcnn_trainer *trainer, int steps);
+
+/* ------------------------------------------------------------- distributed -- */
+
+/* Data-parallel training (docs/DISTRIBUTED.md): N processes ("ranks"), each with its
+ * own device, graph and trainer, each training on its share of every global batch.
+ * The trainer sums what must agree over the ranks through a communicator: the loss and
+ * image count of each step, the gradients (in buckets of CLCNN_DIST_BUCKET_BYTES),
+ * and, unless CLCNN_DIST_LOCAL_BN, every training batch norm's statistics and the
+ * sums its backward needs, so that N ranks take the step one process would take on the
+ * whole batch. Every rank must make the same calls in the same order. */
+typedef struct clcnn_dist clcnn_dist;
+
+/* An application's own collectives, for clcnn_dist_create. Each returns 0 on success,
+ * else nonzero (the call then fails with CLCNN_ERR_DISTRIBUTED and message `why`). */
+typedef struct {
+    int rank, size;   /* this process's rank in 0..size-1, and the number of ranks */
+    int local_rank;   /* its rank among the processes of its machine (which GPU it takes) */
+    void *user;
+    int (*allreduce_sum_f32)(void *user, float *values, size_t n, char why[256]);
+    int (*allreduce_sum_f64)(void *user, double *values, size_t n, char why[256]);
+    /* Stop every rank now (a fault on this one); exit code `code`. May be NULL. */
+    void (*abort)(void *user, int code);
+    void (*destroy)(void *user); /* may be NULL */
+} clcnn_dist_ops;
+
+#define CLCNN_DIST_BUCKET_BYTES (4u << 20)
+/* Seconds a collective may wait for the other ranks before it fails (a rank that hangs
+ * or died without its job being stopped), unless CLCNN_DIST_TIMEOUT says otherwise. */
+#define CLCNN_DIST_TIMEOUT_S 300
+
+/* Whether this build has MPI (make MPI=0 builds without it). */
+CLCNN_API int clcnn_dist_have_mpi(void);
+/* Whether this process was started by an MPI launcher (mpirun, srun) as one of more than
+ * one rank; cheap, from the launcher's environment, before MPI is initialised. */
+CLCNN_API int clcnn_dist_launched(void);
+/* MPI_COMM_WORLD as a communicator; MPI is initialised here if the application has not
+ * done so (and then finalised by clcnn_dist_destroy). CLCNN_ERR_UNSUPPORTED in a build
+ * without MPI. */
+CLCNN_API clcnn_status clcnn_dist_create_mpi(clcnn_dist **dist);
+CLCNN_API clcnn_status clcnn_dist_create(const clcnn_dist_ops *ops, clcnn_dist **dist);
+/* n communicators dists[0..n-1] for n threads of this process, one rank each (each with
+ * its own context, on its own device): data parallelism without MPI. */
+CLCNN_API clcnn_status clcnn_dist_create_threads(int n, clcnn_dist **dists);
+CLCNN_API void clcnn_dist_destroy(clcnn_dist *dist);
+CLCNN_API int clcnn_dist_rank(const clcnn_dist *dist);       /* 0 for NULL */
+CLCNN_API int clcnn_dist_size(const clcnn_dist *dist);       /* 1 for NULL */
+CLCNN_API int clcnn_dist_local_rank(const clcnn_dist *dist); /* 0 for NULL */
+/* Sum n host values over the ranks, in place. */
+CLCNN_API clcnn_status clcnn_dist_allreduce_sum(clcnn_dist *dist, double *values, size_t n);
+/* Wait until every rank has come here. */
+CLCNN_API clcnn_status clcnn_dist_barrier(clcnn_dist *dist);
+/* Stop every rank (after a fault on this one) with exit code `code`; returns only where
+ * the communicator has no abort operation (then the caller exits). */
+CLCNN_API void clcnn_dist_abort(clcnn_dist *dist, int code);
+
+enum { CLCNN_DIST_LOCAL_BN = 1 }; /* batch norms use each rank's own batch statistics */
+/* Train over the ranks of dist (NULL: alone again); the trainer does not own it. Set it
+ * on every rank before the first step, with the same flags; the ranks' parameters must
+ * start equal (the same initialisation seed, or the same file). */
+CLCNN_API clcnn_status clcnn_trainer_set_dist(clcnn_trainer *trainer, clcnn_dist *dist, int flags);
 
 /* ------------------------------------------------------------------- files -- */
 

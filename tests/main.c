@@ -51,6 +51,7 @@ extern const test_case test_backward_fast_cases[];
 extern const test_case test_bench_cases[];
 extern const test_case test_faults_cases[];
 extern const test_case test_fuzz_regress_cases[];
+extern const test_case test_dist_cases[];
 
 clcnn_context *g_ctx;
 uint64_t g_seed = 20261121;
@@ -179,7 +180,7 @@ int main(int argc, char **argv) {
 
     const test_case *lists[] = {test_runtime_cases, test_launch_cases, test_api_cases, test_ops_cases, test_tiles_cases, test_net_cases,
                                  test_grad_conv_cases, test_grad_norm_cases, test_grad_eltwise_cases,
-                                 test_train_ops_cases, test_graph_cases, test_train_cases,
+                                 test_train_ops_cases, test_graph_cases, test_train_cases, test_dist_cases,
                                  test_weights_io_cases, test_image_cases, test_preprocess_cases, test_fit_cases,
                                  test_dataset_cases, test_loader_cases, test_metrics_cases, test_render_cases,
                                  test_cam_cases, test_zoo_cases, test_tool_cases, test_tool_step_cases, test_tool_options_cases,

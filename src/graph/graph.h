@@ -94,6 +94,8 @@ struct clcnn_graph {
     char *aux_module;          /* clcnn_graph_set_aux_head: the auxiliary head (NULL: none) */
     int aux_layer;             /* its output layer (0: none) */
     float aux_weight;          /* its loss's weight (0: it does not learn) */
+    clcnn_dist *bn_dist;       /* training batch norms' statistics are over these ranks' batches
+                                  (set by a data-parallel trainer for its steps; NULL: this batch's) */
 };
 
 /* ---- parameters (params.c) ---- */
@@ -250,5 +252,9 @@ int graph_param_trainable(const clcnn_graph *g, const graph_layer *l, int p);
 int graph_bn_uses_batch_stats(const clcnn_graph *g, const graph_layer *l);
 /* The tensor layer l reads as input k. */
 const clcnn_tensor *graph_input_of(const clcnn_graph *g, const graph_layer *l, int k);
+
+/* Training batch norms take their statistics over the batches of dist's ranks (NULL:
+ * this batch's), until set again. */
+static inline void graph_set_bn_dist(clcnn_graph *g, clcnn_dist *dist) { g->bn_dist = dist; }
 
 #endif

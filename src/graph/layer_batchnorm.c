@@ -1,6 +1,8 @@
 /* layer_batchnorm.c: the graph's batch norm (weight, bias, running mean and variance):
- * batch statistics in training mode unless frozen, running statistics otherwise. */
+ * batch statistics in training mode unless frozen (over every rank's batch while a
+ * data-parallel trainer's step sets bn_dist), running statistics otherwise. */
 #include "graph/graph.h"
+#include "ops/ops.h"
 
 static const char *name(const graph_layer *l) {
     (void)l;
@@ -13,7 +15,8 @@ static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
     clcnn_tensor *gamma = graph_layer_param(g, l, 0), *beta = graph_layer_param(g, l, 1);
     clcnn_tensor *mean = graph_layer_param(g, l, 2), *var = graph_layer_param(g, l, 3);
     if (graph_bn_uses_batch_stats(g, l))
-        return clcnn_batchnorm_train(g->ctx, x, gamma, beta, mean, var, l->bn_momentum, l->bn_eps, l->y, l->mean, l->invstd);
+        return ops_batchnorm_train(g->ctx, g->bn_dist, x, gamma, beta, mean, var, l->bn_momentum, l->bn_eps, l->y,
+                                   l->mean, l->invstd);
     return clcnn_batchnorm(g->ctx, x, gamma, beta, mean, var, l->bn_eps, l->y);
 }
 
@@ -28,11 +31,8 @@ clcnn_status graph_batchnorm_backward(clcnn_graph *g, graph_layer *l, const clcn
     clcnn_tensor *dgamma = graph_grad_if(g, l, 0, with_params), *dbeta = graph_grad_if(g, l, 1, with_params);
     if (st == CLCNN_OK && (dgamma || dbeta || batch_stats || act != CLCNN_ACT_NONE)) st = graph_input_values(g, l);
     if (st != CLCNN_OK || !(s->dx || dgamma || dbeta)) return st;
-    if (act != CLCNN_ACT_NONE)
-        return clcnn_batchnorm_act_backward(ctx, act, x, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1), mean,
-                                            l->invstd, batch_stats, dy, s->dx, s->accumulate, dgamma, dbeta);
-    return clcnn_batchnorm_backward(ctx, x, graph_layer_param(g, l, 0), mean, l->invstd, batch_stats, dy, s->dx,
-                                    s->accumulate, dgamma, dbeta);
+    return ops_batchnorm_backward(ctx, g->bn_dist, act, x, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1), mean,
+                                  l->invstd, batch_stats, dy, s->dx, s->accumulate, dgamma, dbeta);
 }
 
 static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params, grad_sink s[2]) {

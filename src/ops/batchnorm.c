@@ -1,6 +1,9 @@
 /* batchnorm.c: batch norm over axis 1 of x [N, C, ...]: inference, folding into the
  * convolution before it, training (batch statistics) and backward. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include "dist/dist.h"
 #include "ops/ops.h"
 
 /* x viewed as [N, C, S]; M = N*S values per channel. */
@@ -157,10 +160,74 @@ static clcnn_status bn_per_channel(clcnn_context *ctx, const char *op, const cha
     return clcnn_launch_1d(ctx, k, op, nargs, args, (size_t)C);
 }
 
+/* Per-channel host values summed over the ranks: a [C, 2] tensor read, with count as
+ * an extra value, summed in double, written back by finish(values, C, total). */
+static clcnn_status sum_over_ranks(clcnn_context *ctx, clcnn_dist *dist, const char *what, clcnn_tensor *pairs, int C,
+                                   double count, int mean_m2, double *total) {
+    const size_t n = 2 * (size_t)C;
+    float *f = malloc(n * sizeof *f);
+    double *v = malloc((n + 1) * sizeof *v);
+    clcnn_status st = f && v ? clcnn_tensor_read(pairs, f, n)
+                             : clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", what);
+    if (st == CLCNN_OK) {
+        for (int c = 0; c < C; c++) {
+            /* (mean, M2) travel as (sum, sum of squares), which add */
+            const double a = f[2 * c], b = f[2 * c + 1];
+            v[2 * c] = mean_m2 ? count * a : a;
+            v[2 * c + 1] = mean_m2 ? b + count * a * a : b;
+        }
+        v[n] = count;
+        st = dist_sum_f64(dist, ctx, what, v, n + 1);
+    }
+    if (st == CLCNN_OK) {
+        *total = v[n];
+        for (int c = 0; c < C; c++) {
+            const double mean = mean_m2 ? v[2 * c] / v[n] : v[2 * c];
+            f[2 * c] = (float)mean;
+            f[2 * c + 1] = (float)(mean_m2 ? fmax(v[2 * c + 1] - v[n] * mean * mean, 0.0) : v[2 * c + 1]);
+        }
+        st = clcnn_tensor_write(pairs, f, n);
+    }
+    free(f);
+    free(v);
+    return st;
+}
+
+/* The batch statistics over every rank's batch: this rank's mean and M2 per channel,
+ * summed over the ranks, then saved and blended into the running statistics. */
+static clcnn_status bn_stats_over_ranks(clcnn_context *ctx, const char *op, clcnn_dist *dist, const clcnn_tensor *x,
+                                        const clcnn_tensor *part, const bn_dims *d, const bn_split *sp,
+                                        clcnn_tensor *running_mean, clcnn_tensor *running_var, float momentum,
+                                        float eps, clcnn_tensor *save_mean, clcnn_tensor *save_invstd) {
+    clcnn_tensor *moments = NULL;
+    clcnn_status st = clcnn_scratch(ctx, 2, (const int[]){d->C, 2}, &moments);
+    if (st != CLCNN_OK) return st;
+    const clcnn_karg local_args[] = {KARG_TENSOR(part), KARG_TENSOR(x), KARG_TENSOR(moments), KARG_INT(d->C),
+                                     KARG_INT(sp->N),   KARG_INT(d->S), KARG_INT(sp->L),      KARG_INT(sp->G)};
+    double total = 0;
+    if ((st = bn_per_channel(ctx, op, "batchnorm_stats_local", KARG_LIST(local_args), d->C)) == CLCNN_OK &&
+        (st = sum_over_ranks(ctx, dist, "batch norm statistics", moments, d->C, d->M, 1, &total)) == CLCNN_OK) {
+        const clcnn_karg args[] = {KARG_TENSOR(moments),     KARG_TENSOR(save_mean),   KARG_TENSOR(save_invstd),
+                                   KARG_TENSOR(running_mean), KARG_TENSOR(running_var), KARG_INT(d->C),
+                                   KARG_FLOAT((float)total),  KARG_FLOAT(momentum),     KARG_FLOAT(eps)};
+        st = bn_per_channel(ctx, op, "batchnorm_stats_global", KARG_LIST(args), d->C);
+    }
+    clcnn_tensor_destroy(moments);
+    return st;
+}
+
 clcnn_status clcnn_batchnorm_train(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,
                                    const clcnn_tensor *beta, clcnn_tensor *running_mean, clcnn_tensor *running_var,
                                    float momentum, float eps, clcnn_tensor *y, clcnn_tensor *save_mean,
                                    clcnn_tensor *save_invstd) {
+    return ops_batchnorm_train(ctx, NULL, x, gamma, beta, running_mean, running_var, momentum, eps, y, save_mean,
+                               save_invstd);
+}
+
+clcnn_status ops_batchnorm_train(clcnn_context *ctx, clcnn_dist *dist, const clcnn_tensor *x,
+                                 const clcnn_tensor *gamma, const clcnn_tensor *beta, clcnn_tensor *running_mean,
+                                 clcnn_tensor *running_var, float momentum, float eps, clcnn_tensor *y,
+                                 clcnn_tensor *save_mean, clcnn_tensor *save_invstd) {
     static const char *op = "clcnn_batchnorm_train";
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st;
@@ -189,12 +256,18 @@ clcnn_status clcnn_batchnorm_train(clcnn_context *ctx, const clcnn_tensor *x, co
                                     KARG_INT(d.S),    KARG_INT(sp.L),    KARG_INT(sp.G)};
     if ((st = bn_reduce(ctx, op, "batchnorm_stats", KARG_LIST(part_args), &d, &sp)) != CLCNN_OK)
         goto cleanup;
-    const clcnn_karg stats_args[] = {KARG_TENSOR(part),         KARG_TENSOR(x),           KARG_TENSOR(save_mean),
-                                     KARG_TENSOR(save_invstd),  KARG_TENSOR(running_mean), KARG_TENSOR(running_var),
-                                     KARG_INT(d.C),             KARG_INT(sp.N),           KARG_INT(d.S),
-                                     KARG_INT(sp.L),            KARG_INT(sp.G),           KARG_FLOAT(momentum),
-                                     KARG_FLOAT(eps)};
-    if ((st = bn_per_channel(ctx, op, "batchnorm_stats", KARG_LIST(stats_args), d.C)) != CLCNN_OK) goto cleanup;
+    if (dist_active(dist)) {
+        st = bn_stats_over_ranks(ctx, op, dist, x, part, &d, &sp, running_mean, running_var, momentum, eps, save_mean,
+                                 save_invstd);
+    } else {
+        const clcnn_karg stats_args[] = {KARG_TENSOR(part),          KARG_TENSOR(x),           KARG_TENSOR(save_mean),
+                                         KARG_TENSOR(save_invstd),   KARG_TENSOR(running_mean), KARG_TENSOR(running_var),
+                                         KARG_INT(d.C),              KARG_INT(sp.N),           KARG_INT(d.S),
+                                         KARG_INT(sp.L),             KARG_INT(sp.G),           KARG_FLOAT(momentum),
+                                         KARG_FLOAT(eps)};
+        st = bn_per_channel(ctx, op, "batchnorm_stats", KARG_LIST(stats_args), d.C);
+    }
+    if (st != CLCNN_OK) goto cleanup;
     st = bn_apply(ctx, op, x, gamma, beta, save_mean, save_invstd, 0, eps, &d, y);
 cleanup:
     clcnn_tensor_destroy(part);
@@ -214,7 +287,7 @@ clcnn_status clcnn_batchnorm_invstd(clcnn_context *ctx, const clcnn_tensor *var,
 
 /* clcnn_batchnorm_backward (act NONE), or that of act(batch norm(x)) for act ReLU or
  * ReLU6, with beta (the mask made again from x in the kernels). */
-static clcnn_status bn_backward(clcnn_context *ctx, const char *op, clcnn_activation act, const clcnn_tensor *x,
+static clcnn_status bn_backward(clcnn_context *ctx, clcnn_dist *dist, const char *op, clcnn_activation act, const clcnn_tensor *x,
                                 const clcnn_tensor *gamma, const clcnn_tensor *beta, const clcnn_tensor *mean, const clcnn_tensor *invstd,
                                 int batch_stats, const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
                                 clcnn_tensor *dgamma, clcnn_tensor *dbeta) {
@@ -252,6 +325,12 @@ static clcnn_status bn_backward(clcnn_context *ctx, const char *op, clcnn_activa
                                    KARG_INT(sp.N * sp.G)};
         if ((st = bn_per_channel(ctx, op, "batchnorm_grad_sums", KARG_LIST(args), d.C)) != CLCNN_OK) goto cleanup;
     }
+    /* dgamma and dbeta stay this rank's (the gradients' sum over the ranks adds them);
+     * dx's sums are over every rank's batch, as its statistics were */
+    double M = d.M;
+    if (dx && batch_stats && dist_active(dist) &&
+        (st = sum_over_ranks(ctx, dist, "batch norm gradient sums", sums, d.C, d.M, 0, &M)) != CLCNN_OK)
+        goto cleanup;
     if (dx) {
         cl_kernel k;
         const char *name = act == CLCNN_ACT_RELU6 ? "batchnorm_relu6_backward_dx"
@@ -261,7 +340,7 @@ static clcnn_status bn_backward(clcnn_context *ctx, const char *op, clcnn_activa
         const clcnn_tensor *s = batch_stats ? sums : NULL;
         const clcnn_karg args[] = {KARG_TENSOR(x),    KARG_TENSOR(dy),     KARG_TENSOR(gamma), KARG_TENSOR(beta),
                                    KARG_TENSOR(mean), KARG_TENSOR(invstd), KARG_TENSOR(s),     KARG_TENSOR(dx),
-                                   KARG_INT(d.C),     KARG_INT(d.S),       KARG_INT(d.M),      KARG_INT(accumulate ? 1 : 0)};
+                                   KARG_INT(d.C),     KARG_INT(d.S),       KARG_INT((int)M),   KARG_INT(accumulate ? 1 : 0)};
         st = bn_launch_rows(ctx, k, op, KARG_LIST(args), x, &d);
     }
 cleanup:
@@ -274,8 +353,25 @@ clcnn_status clcnn_batchnorm_backward(clcnn_context *ctx, const clcnn_tensor *x,
                                       const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
                                       const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
                                       clcnn_tensor *dbeta) {
-    return bn_backward(ctx, "clcnn_batchnorm_backward", CLCNN_ACT_NONE, x, gamma, NULL, mean, invstd, batch_stats, dy, dx, accumulate,
+    return bn_backward(ctx, NULL, "clcnn_batchnorm_backward", CLCNN_ACT_NONE, x, gamma, NULL, mean, invstd, batch_stats, dy, dx, accumulate,
                        dgamma, dbeta);
+}
+
+clcnn_status ops_batchnorm_backward(clcnn_context *ctx, clcnn_dist *dist, clcnn_activation act,
+                                    const clcnn_tensor *x, const clcnn_tensor *gamma, const clcnn_tensor *beta,
+                                    const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
+                                    const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
+                                    clcnn_tensor *dbeta) {
+    static const char *op = "clcnn_batchnorm_act_backward";
+    if (act == CLCNN_ACT_NONE)
+        return bn_backward(ctx, dist, "clcnn_batchnorm_backward", act, x, gamma, NULL, mean, invstd, batch_stats, dy,
+                           dx, accumulate, dgamma, dbeta);
+    if (act != CLCNN_ACT_RELU && act != CLCNN_ACT_RELU6)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: activation %d is neither ReLU nor ReLU6", op,
+                           (int)act);
+    if (!beta) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: beta is NULL", op);
+    return bn_backward(ctx, dist, op, act, x, gamma, beta, mean, invstd, batch_stats, dy, dx, accumulate, dgamma,
+                       dbeta);
 }
 
 clcnn_status clcnn_batchnorm_act_backward(clcnn_context *ctx, clcnn_activation act, const clcnn_tensor *x,
@@ -283,12 +379,11 @@ clcnn_status clcnn_batchnorm_act_backward(clcnn_context *ctx, clcnn_activation a
                                           const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
                                           const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate,
                                           clcnn_tensor *dgamma, clcnn_tensor *dbeta) {
-    static const char *op = "clcnn_batchnorm_act_backward";
-    if (act != CLCNN_ACT_RELU && act != CLCNN_ACT_RELU6)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: activation %d is neither ReLU nor ReLU6", op,
-                           (int)act);
-    if (!beta) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: beta is NULL", op);
-    return bn_backward(ctx, op, act, x, gamma, beta, mean, invstd, batch_stats, dy, dx, accumulate, dgamma, dbeta);
+    if (act == CLCNN_ACT_NONE)
+        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                           "clcnn_batchnorm_act_backward: activation %d is neither ReLU nor ReLU6", (int)act);
+    return ops_batchnorm_backward(ctx, NULL, act, x, gamma, beta, mean, invstd, batch_stats, dy, dx, accumulate, dgamma,
+                                  dbeta);
 }
 
 clcnn_status clcnn_batchnorm_relu_backward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *gamma,

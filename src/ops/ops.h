@@ -165,4 +165,17 @@ clcnn_status clcnn_add_channel_sums(clcnn_context *ctx, const char *what, const 
 clcnn_status clcnn_transpose_tiles(clcnn_context *ctx, const char *what, cl_mem src, int src_off, cl_mem dst,
                                    int dst_off, int batch, int rows, int cols);
 
+/* Training batch norm and its backward (clcnn_batchnorm_train, clcnn_batchnorm_backward
+ * for act NONE, clcnn_batchnorm_act_backward) over the batches of every rank of dist
+ * (src/dist; NULL or one rank: this batch alone). */
+clcnn_status ops_batchnorm_train(clcnn_context *ctx, clcnn_dist *dist, const clcnn_tensor *x,
+                                 const clcnn_tensor *gamma, const clcnn_tensor *beta, clcnn_tensor *running_mean,
+                                 clcnn_tensor *running_var, float momentum, float eps, clcnn_tensor *y,
+                                 clcnn_tensor *save_mean, clcnn_tensor *save_invstd);
+clcnn_status ops_batchnorm_backward(clcnn_context *ctx, clcnn_dist *dist, clcnn_activation act,
+                                    const clcnn_tensor *x, const clcnn_tensor *gamma, const clcnn_tensor *beta,
+                                    const clcnn_tensor *mean, const clcnn_tensor *invstd, int batch_stats,
+                                    const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
+                                    clcnn_tensor *dbeta);
+
 #endif

@@ -91,6 +91,7 @@ const char *clcnn_status_str(clcnn_status status) {
     case CLCNN_ERR_UNSUPPORTED: return "unsupported";
     case CLCNN_ERR_NOT_FOUND: return "not found";
     case CLCNN_ERR_NUMERICS: return "non-finite value";
+    case CLCNN_ERR_DISTRIBUTED: return "collective over the ranks failed";
     default: return status < 0 && status > -20000 ? opencl_status_str(status) : "unknown status";
     }
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "graph/graph.h"
 #include "ops/ops.h"
 #include "train/trainer_internal.h"
 
@@ -20,6 +21,7 @@ void clcnn_trainer_destroy(clcnn_trainer *t) {
     free(t->grads);
     free(t->lr_mult);
     free(t->param_steps);
+    free(t->bucket);
     clcnn_tensor_destroy(t->class_weights);
     clcnn_tensor_destroy(t->loss);
     clcnn_tensor_destroy(t->dout);
@@ -224,19 +226,19 @@ static clcnn_status update(clcnn_trainer *t, float lr) {
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_trainer_step(clcnn_trainer *t, const clcnn_tensor *x, const clcnn_tensor *labels, float *loss_out) {
-    static const char *op = "clcnn_trainer_step";
-    if (!t) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: trainer is NULL", op);
+/* The step from the loss on: its gradient back through the graph, over the ranks when
+ * data-parallel, clipped, applied. */
+static clcnn_status train_step(clcnn_trainer *t, const clcnn_tensor *x, const clcnn_tensor *labels, float *loss_out) {
     const int step = t->steps + 1;
     const clcnn_tensor *out;
     float loss;
     clcnn_status st;
-    clcnn_graph_set_training(t->g, 1);
     if ((st = ensure_dout(t, x)) != CLCNN_OK || (st = clcnn_graph_zero_grad(t->g)) != CLCNN_OK ||
         (st = clcnn_graph_forward(t->g, x, &out)) != CLCNN_OK)
         return st;
     int aux;
-    if ((st = loss_of(t, out, labels, t->dout, &loss)) != CLCNN_OK || (st = aux_loss(t, labels, &loss, &aux)) != CLCNN_OK)
+    if ((st = loss_of(t, out, labels, t->dout, &loss)) != CLCNN_OK || (st = aux_loss(t, labels, &loss, &aux)) != CLCNN_OK ||
+        (st = trainer_dist_totals(t, x->shape[0], aux, &loss)) != CLCNN_OK)
         return st;
     if (loss_out) *loss_out = loss;
     if (!isfinite(loss))
@@ -244,11 +246,21 @@ clcnn_status clcnn_trainer_step(clcnn_trainer *t, const clcnn_tensor *x, const c
                            "training step %d: the loss is %s; the weights were not updated (lower the learning rate, "
                            "or check the inputs and labels)", step, isnan(loss) ? "NaN" : "infinite");
     st = aux ? clcnn_graph_backward_aux(t->g, t->dout, t->aux_dout) : clcnn_graph_backward(t->g, t->dout);
-    if (st != CLCNN_OK) return st;
+    if (st != CLCNN_OK || (st = trainer_dist_average_grads(t)) != CLCNN_OK) return st;
     if (t->p.clip_norm > 0.0f &&
         (st = clcnn_grad_norm_clip(t->ctx, t->ngrads, t->grads, t->p.clip_norm, t->clip)) != CLCNN_OK)
         return st;
     if ((st = update(t, clcnn_trainer_lr(t))) != CLCNN_OK) return st;
     t->steps = step;
     return CLCNN_OK;
+}
+
+clcnn_status clcnn_trainer_step(clcnn_trainer *t, const clcnn_tensor *x, const clcnn_tensor *labels, float *loss_out) {
+    if (!t) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_step: trainer is NULL");
+    clcnn_graph_set_training(t->g, 1);
+    /* the batch norms sum their statistics over the ranks during this step only */
+    graph_set_bn_dist(t->g, t->dist_flags & CLCNN_DIST_LOCAL_BN ? NULL : t->dist);
+    const clcnn_status st = train_step(t, x, labels, loss_out);
+    graph_set_bn_dist(t->g, NULL);
+    return st;
 }

@@ -19,6 +19,18 @@ struct clcnn_trainer {
     int steps;
     float *lr_mult;   /* per graph parameter: its learning rate's factor (clcnn_trainer_set_lr_mult) */
     int *param_steps; /* per graph parameter: updates applied to it (its step for Adam's bias correction) */
+    clcnn_dist *dist; /* clcnn_trainer_set_dist: the ranks (NULL: alone) */
+    int dist_flags;
+    float *bucket;    /* host memory the gradients are summed in (trainer_dist.c) */
+    size_t bucket_floats;
 };
+
+/* Data parallelism (trainer_dist.c). The step's loss and image count over the ranks: on
+ * return *loss is the global batch's mean loss, and this rank's loss gradients (dout,
+ * and aux_dout when used) are scaled so that every rank's weigh as its share of the
+ * images (a no-op when the shares are equal). */
+clcnn_status trainer_dist_totals(clcnn_trainer *t, int images, int aux, float *loss);
+/* Every trainable gradient, averaged over the ranks. */
+clcnn_status trainer_dist_average_grads(clcnn_trainer *t);
 
 #endif

@@ -1,0 +1,22 @@
+/* dist.h: communicators for data-parallel training (include/clcnn.h's clcnn_dist_*):
+ * the object behind the handle, and the sums the trainer and the batch norms make. */
+#ifndef CLCNN_DIST_H
+#define CLCNN_DIST_H
+
+#include "runtime/internal.h"
+
+struct clcnn_dist {
+    clcnn_dist_ops ops;
+};
+
+/* A communicator of more than one rank, or NULL: whether there is anything to sum. */
+static inline int dist_active(const clcnn_dist *d) { return d && d->ops.size > 1; }
+
+/* Sum n values over the ranks in place; an error names `what` and this rank. */
+clcnn_status dist_sum_f64(clcnn_dist *d, const clcnn_context *ctx, const char *what, double *values, size_t n);
+clcnn_status dist_sum_f32(clcnn_dist *d, const clcnn_context *ctx, const char *what, float *values, size_t n);
+
+/* Seconds a collective waits before it fails: CLCNN_DIST_TIMEOUT, else CLCNN_DIST_TIMEOUT_S. */
+double dist_timeout_s(void);
+
+#endif

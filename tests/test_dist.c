@@ -1,0 +1,230 @@
+/* test_dist.c: data parallelism without MPI: communicators for threads of one process
+ * (clcnn_dist_create_threads), each rank with its own context. Their sums, their
+ * timeout, and the step two ranks take on halves of a batch against the step one
+ * process takes on the whole of it (synchronised batch norm), even and uneven. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+
+enum { MAX_RANKS = 3 };
+
+typedef struct {
+    clcnn_dist *dist;
+    int n;
+    size_t count;
+    float f[5];
+    double d[5];
+    clcnn_status st_f, st_d;
+} sum_job;
+
+static void *sum_rank(void *arg) {
+    sum_job *j = arg;
+    j->st_f = clcnn_dist_allreduce_sum(j->dist, j->d, j->count);
+    j->st_d = clcnn_dist_barrier(j->dist);
+    return NULL;
+}
+
+static void run_ranks(void *(*fn)(void *), void *jobs, size_t job_size, int n) {
+    pthread_t th[MAX_RANKS];
+    for (int r = 0; r < n; r++) CHECK(pthread_create(&th[r], NULL, fn, (char *)jobs + r * job_size) == 0, "thread");
+    for (int r = 0; r < n; r++) pthread_join(th[r], NULL);
+}
+
+static void test_dist_threads_sum(void) {
+    clcnn_dist *d[MAX_RANKS];
+    CHECK_OK(clcnn_dist_create_threads(3, d));
+    sum_job jobs[3];
+    for (int r = 0; r < 3; r++) {
+        jobs[r] = (sum_job){.dist = d[r], .count = 5};
+        for (int i = 0; i < 5; i++) jobs[r].d[i] = (r + 1) * (i + 1) + 0.25;
+        CHECK(clcnn_dist_rank(d[r]) == r && clcnn_dist_size(d[r]) == 3 && clcnn_dist_local_rank(d[r]) == r,
+              "rank %d: rank %d size %d", r, clcnn_dist_rank(d[r]), clcnn_dist_size(d[r]));
+    }
+    run_ranks(sum_rank, jobs, sizeof jobs[0], 3);
+    for (int r = 0; r < 3; r++) {
+        CHECK_OK(jobs[r].st_f);
+        CHECK_OK(jobs[r].st_d);
+        for (int i = 0; i < 5; i++)
+            CHECK(jobs[r].d[i] == 6.0 * (i + 1) + 0.75, "rank %d value %d: %g, want %g", r, i, jobs[r].d[i],
+                  6.0 * (i + 1) + 0.75);
+    }
+    /* out of step: one rank sums 5 values, the others 4 */
+    jobs[0].count = 5, jobs[1].count = 4, jobs[2].count = 4;
+    run_ranks(sum_rank, jobs, sizeof jobs[0], 3);
+    for (int r = 0; r < 3; r++)
+        CHECK(jobs[r].st_f == CLCNN_ERR_DISTRIBUTED, "rank %d: counts out of step gave %d", r, jobs[r].st_f);
+    for (int r = 0; r < 3; r++) clcnn_dist_destroy(d[r]);
+    /* what is not a communicator */
+    clcnn_dist *bad = NULL;
+    CHECK_STATUS(clcnn_dist_create(&(clcnn_dist_ops){.rank = 2, .size = 2}, &bad), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(!bad && clcnn_dist_size(NULL) == 1 && clcnn_dist_rank(NULL) == 0, "NULL communicator");
+    CHECK_STATUS(clcnn_dist_create_threads(0, d), CLCNN_ERR_INVALID_ARGUMENT);
+    if (!clcnn_dist_have_mpi()) CHECK_STATUS(clcnn_dist_create_mpi(&bad), CLCNN_ERR_UNSUPPORTED);
+}
+
+/* A rank that never comes: the other's sum fails after CLCNN_DIST_TIMEOUT, naming it. */
+static void test_dist_timeout(void) {
+    setenv("CLCNN_DIST_TIMEOUT", "0.3", 1);
+    clcnn_dist *d[2];
+    const clcnn_status made = clcnn_dist_create_threads(2, d);
+    unsetenv("CLCNN_DIST_TIMEOUT");
+    CHECK_OK(made);
+    if (made != CLCNN_OK) return;
+    double v = 1;
+    CHECK_STATUS(clcnn_dist_allreduce_sum(d[0], &v, 1), CLCNN_ERR_DISTRIBUTED);
+    const char *why = clcnn_last_error(NULL);
+    CHECK(strstr(why, "rank 0 of 2") && strstr(why, "0.3 s"), "the message: %s", why);
+    clcnn_dist_destroy(d[0]);
+    clcnn_dist_destroy(d[1]);
+}
+
+/* ---- the step over ranks against the whole batch's ---- */
+
+enum { SIDE = 32, CLASSES = 3, BATCH = 8, STEPS = 2 };
+
+typedef struct {
+    clcnn_dist *dist;
+    int flags;
+    int first, n;        /* the share of the batch */
+    const float *x, *labels;
+    int nparams;
+    float **params;      /* after the steps, per parameter (malloc'd) */
+    size_t *sizes;
+    char **names;
+    float loss;
+    clcnn_status st;
+    char error[512];
+} step_job;
+
+static clcnn_status train_share(step_job *j, clcnn_context *ctx) {
+    clcnn_resnet_config cfg;
+    clcnn_graph *g = NULL;
+    clcnn_trainer *t = NULL;
+    clcnn_tensor *x = NULL, *labels = NULL;
+    const size_t per = 3 * SIDE * SIDE;
+    const clcnn_train_params tp = {.optimizer = {.kind = CLCNN_OPT_SGD, .lr = 0.2f, .momentum = 0.9f}};
+    clcnn_status st;
+    if ((st = clcnn_resnet_config_for("compact", CLASSES, SIDE, &cfg)) != CLCNN_OK ||
+        (st = clcnn_resnet_build(ctx, &cfg, 11, &g)) != CLCNN_OK || (st = clcnn_trainer_create(g, &tp, &t)) != CLCNN_OK ||
+        (st = clcnn_trainer_set_dist(t, j->dist, j->flags)) != CLCNN_OK ||
+        (st = clcnn_tensor_create(ctx, 4, (int[]){j->n, 3, SIDE, SIDE}, &x)) != CLCNN_OK ||
+        (st = clcnn_tensor_create(ctx, 1, (int[]){j->n}, &labels)) != CLCNN_OK ||
+        (st = clcnn_tensor_write(x, j->x + (size_t)j->first * per, (size_t)j->n * per)) != CLCNN_OK ||
+        (st = clcnn_tensor_write(labels, j->labels + j->first, (size_t)j->n)) != CLCNN_OK)
+        goto done;
+    for (int s = 0; s < STEPS && st == CLCNN_OK; s++) st = clcnn_trainer_step(t, x, labels, &j->loss);
+    j->nparams = clcnn_graph_param_count(g);
+    j->params = calloc((size_t)j->nparams, sizeof *j->params);
+    j->sizes = calloc((size_t)j->nparams, sizeof *j->sizes);
+    j->names = calloc((size_t)j->nparams, sizeof *j->names);
+    for (int i = 0; st == CLCNN_OK && i < j->nparams; i++) {
+        clcnn_param_info p;
+        if ((st = clcnn_graph_param_info(g, i, &p)) != CLCNN_OK) break;
+        j->sizes[i] = clcnn_tensor_numel(p.value);
+        j->names[i] = strdup(p.name);
+        j->params[i] = malloc(j->sizes[i] * sizeof(float));
+        if (!j->params[i] || !j->names[i]) st = CLCNN_ERR_OUT_OF_MEMORY;
+        else st = clcnn_tensor_read(p.value, j->params[i], j->sizes[i]);
+    }
+done:
+    if (st != CLCNN_OK) snprintf(j->error, sizeof j->error, "%s", clcnn_last_error(ctx));
+    clcnn_tensor_destroy(x);
+    clcnn_tensor_destroy(labels);
+    clcnn_trainer_destroy(t);
+    clcnn_graph_destroy(g);
+    return st;
+}
+
+static void *step_rank(void *arg) {
+    step_job *j = arg;
+    clcnn_context *ctx = NULL;
+    j->st = clcnn_context_create(-1, &ctx);
+    if (j->st == CLCNN_OK) j->st = train_share(j, ctx);
+    else snprintf(j->error, sizeof j->error, "%s", clcnn_last_error(NULL));
+    clcnn_context_destroy(ctx);
+    return NULL;
+}
+
+static void free_job(step_job *j) {
+    for (int i = 0; i < j->nparams; i++) {
+        if (j->params) free(j->params[i]);
+        if (j->names) free(j->names[i]);
+    }
+    free(j->params), free(j->sizes), free(j->names);
+}
+
+static void make_batch(float *x, float *labels) {
+    test_rng rng = {g_seed ^ 0xd157};
+    for (size_t i = 0; i < (size_t)BATCH * 3 * SIDE * SIDE; i++) x[i] = test_rng_uniform(&rng, -1.0f, 1.5f);
+    for (int i = 0; i < BATCH; i++) labels[i] = (float)(i % CLASSES);
+}
+
+/* Every parameter and running statistic of the ranks against the whole batch's run:
+ * within 2e-5 of the largest change the steps made to it (float sums in another order). */
+static void compare_runs(const step_job *whole, const step_job *rank, const char *what) {
+    CHECK(whole->nparams == rank->nparams, "%s: %d parameters, want %d", what, rank->nparams, whole->nparams);
+    double worst = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < whole->nparams && i < rank->nparams; i++) {
+        double err = 0, scale = 0;
+        for (size_t k = 0; k < whole->sizes[i]; k++) {
+            err = fmax(err, fabs((double)whole->params[i][k] - rank->params[i][k]));
+            scale = fmax(scale, fabs((double)whole->params[i][k]));
+        }
+        const double rel = err / (scale + 1e-3);
+        if (rel > worst) worst = rel, worst_name = whole->names[i];
+    }
+    CHECK(worst < 2e-5, "%s: %s differs by %.3g of its size from the whole batch's step", what, worst_name, worst);
+    printf("    %s: largest difference %.2g of the parameter's size (%s)\n", what, worst, worst_name);
+}
+
+static void check_split(const float *x, const float *labels, const step_job *whole, int n0, int flags, const char *what) {
+    clcnn_dist *d[2];
+    CHECK_OK(clcnn_dist_create_threads(2, d));
+    step_job jobs[2] = {{.dist = d[0], .flags = flags, .first = 0, .n = n0, .x = x, .labels = labels},
+                        {.dist = d[1], .flags = flags, .first = n0, .n = BATCH - n0, .x = x, .labels = labels}};
+    run_ranks(step_rank, jobs, sizeof jobs[0], 2);
+    for (int r = 0; r < 2; r++) CHECK(jobs[r].st == CLCNN_OK, "%s: rank %d: %s", what, r, jobs[r].error);
+    if (jobs[0].st == CLCNN_OK && jobs[1].st == CLCNN_OK) {
+        if (!flags) {
+            compare_runs(whole, &jobs[0], what);
+            compare_runs(&jobs[0], &jobs[1], "rank 1 against rank 0");
+            CHECK(fabsf(jobs[0].loss - whole->loss) <= 1e-5f * fabsf(whole->loss) + 1e-6f, "%s: loss %g, want %g",
+                  what, jobs[0].loss, whole->loss);
+        } else { /* local statistics: the first batch norm's running mean is each rank's own */
+            int bn = 0;
+            while (bn < whole->nparams && strcmp(whole->names[bn], "bn1.running_mean")) bn++;
+            double diff = 0;
+            for (size_t k = 0; bn < whole->nparams && k < whole->sizes[bn]; k++)
+                diff = fmax(diff, fabs((double)jobs[0].params[bn][k] - jobs[1].params[bn][k]));
+            CHECK(bn < whole->nparams && diff > 1e-4, "%s: the ranks' bn1.running_mean differ by %g", what, diff);
+        }
+    }
+    free_job(&jobs[0]), free_job(&jobs[1]);
+    clcnn_dist_destroy(d[0]), clcnn_dist_destroy(d[1]);
+}
+
+static void test_dist_step_matches_whole_batch(void) {
+    float *x = malloc(sizeof(float) * BATCH * 3 * SIDE * SIDE), labels[BATCH];
+    if (!x) return test_fail(__FILE__, __LINE__, "no host memory");
+    make_batch(x, labels);
+    step_job whole = {.first = 0, .n = BATCH, .x = x, .labels = labels};
+    step_rank(&whole);
+    CHECK(whole.st == CLCNN_OK, "one process: %s", whole.error);
+    if (whole.st == CLCNN_OK) {
+        check_split(x, labels, &whole, BATCH / 2, 0, "2 ranks, 4 + 4 images");
+        check_split(x, labels, &whole, 3, 0, "2 ranks, 3 + 5 images");
+        check_split(x, labels, &whole, BATCH / 2, CLCNN_DIST_LOCAL_BN, "2 ranks, local batch norm");
+    }
+    free_job(&whole);
+    free(x);
+}
+
+const test_case test_dist_cases[] = {
+    {"dist_threads_sum", test_dist_threads_sum},
+    {"dist_timeout", test_dist_timeout},
+    {"dist_step_matches_whole_batch", test_dist_step_matches_whole_batch},
+    {NULL, NULL},
+};
