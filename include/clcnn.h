@@ -1042,6 +1042,12 @@ typedef struct {
                                    image of a class too (PyTorch's WeightedRandomSampler with weights
                                    1 / class count); seeded as shuffle. 0: each image once */
     clcnn_fit fit;              /* how pictures become square inputs (0: CLCNN_FIT_CROP) */
+    int shard, shards;          /* data parallelism: shards > 1 ranks share each batch of `batch`
+                                   images (batch a multiple of shards) and this loader prepares
+                                   only share `shard` (0-based): batch / shards images of each
+                                   full batch, its part of the last one, which is dropped when it
+                                   has fewer images than shards; a share with every image
+                                   unreadable is an error. 0, 0: all of it */
 } clcnn_loader_params;
 
 typedef struct {

@@ -426,7 +426,79 @@ close_tree:
     tmptree_close(&t);
 }
 
+/* Shares of a batch for data parallelism: for 3 shards, each full batch of 6 images is
+ * cut into 2 + 2 + 2 in the unsharded loader's order, with its augmentation; a last
+ * batch of 5 into 1 + 2 + 2; one of 2 (fewer images than shards) is dropped. */
+static void check_shards(const clcnn_dataset *ds, clcnn_loader_params p, int want_batches) {
+    clcnn_loader *whole = NULL, *part[3] = {NULL};
+    run *w = NULL, *r[3] = {NULL};
+    CHECK_OK(clcnn_loader_create(ds, &p, &whole));
+    p.shards = 3;
+    for (int s = 0; s < 3; s++) {
+        p.shard = s;
+        CHECK_OK(clcnn_loader_create(ds, &p, &part[s]));
+    }
+    if (!whole || !part[0] || !part[1] || !part[2]) goto done;
+    w = run_epoch(whole, 1);
+    for (int s = 0; s < 3; s++) r[s] = run_epoch(part[s], 1);
+    if (!w || !r[0] || !r[1] || !r[2]) goto done;
+    const int n = clcnn_dataset_size(ds);
+    for (int s = 0; s < 3; s++)
+        CHECK(clcnn_loader_batches(part[s]) == want_batches && r[s]->batches == want_batches,
+              "%d images, share %d: %d batches (%d handed out), want %d", n, s, clcnn_loader_batches(part[s]),
+              r[s]->batches, want_batches);
+    int at[3] = {0}, pos = 0;
+    for (int b = 0; b < want_batches && !test_failures(); b++) {
+        const int count = w->ns[b];
+        for (int s = 0; s < 3; s++) {
+            const int lo = count * s / 3, hi = count * (s + 1) / 3;
+            CHECK(r[s]->ns[b] == hi - lo, "%d images, batch %d share %d: %d images, want %d", n, b, s, r[s]->ns[b], hi - lo);
+            for (int i = lo; i < hi && !test_failures(); i++, at[s]++) {
+                CHECK(r[s]->idx[at[s]] == w->idx[pos + i], "%d images, batch %d share %d: image %d is %d, want %d", n,
+                      b, s, i - lo, r[s]->idx[at[s]], w->idx[pos + i]);
+                CHECK(!memcmp(r[s]->x + (size_t)at[s] * FLOATS, w->x + (size_t)(pos + i) * FLOATS, FLOATS * sizeof(float)),
+                      "%d images, batch %d share %d: image %d prepared otherwise", n, b, s, i - lo);
+            }
+        }
+        pos += count;
+    }
+done:
+    clcnn_loader_destroy(whole);
+    for (int s = 0; s < 3; s++) clcnn_loader_destroy(part[s]), free(r[s]);
+    free(w);
+}
+
+static void test_loader_shards(void) {
+    test_rng rng = {g_seed ^ 0x5a4dull};
+    tmptree t;
+    if (!tmptree_open(&t, "loader")) return;
+    const int counts[] = {7, 10}; /* 17 images: 2 full batches of 6 and 5 */
+    clcnn_dataset *ds = make_images(&t, 2, counts, &rng) ? open_images(&t) : NULL, *fewer = NULL, *unused = NULL;
+    if (!ds) goto close_tree;
+    clcnn_augment_params aug;
+    clcnn_augment_defaults(&aug);
+    clcnn_loader_params p = eval_params(6, 2, 1, test_rng_next(&rng));
+    p.augment = &aug;
+    check_shards(ds, p, 3);
+    /* 14 images: the last batch of 2 is dropped for 3 shards */
+    CHECK_OK(clcnn_dataset_split(ds, 0.2f, 5, &fewer, &unused));
+    if (fewer && clcnn_dataset_size(fewer) == 14) check_shards(fewer, p, 2);
+    else CHECK(0, "the split left %d images, want 14", fewer ? clcnn_dataset_size(fewer) : -1);
+    clcnn_loader *L = NULL;
+    p.shards = 4; /* 6 is no multiple of 4 */
+    CHECK_STATUS(clcnn_loader_create(ds, &p, &L), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(clcnn_last_error(NULL), "multiple"), "the message: %s", clcnn_last_error(NULL));
+    p.shards = 3, p.shard = 3;
+    CHECK_STATUS(clcnn_loader_create(ds, &p, &L), CLCNN_ERR_INVALID_ARGUMENT);
+close_tree:
+    clcnn_dataset_destroy(ds);
+    clcnn_dataset_destroy(fewer);
+    clcnn_dataset_destroy(unused);
+    tmptree_close(&t);
+}
+
 const test_case test_loader_cases[] = {
+    {"loader_shards", test_loader_shards},
     {"loader_order_and_cover", test_loader_order_and_cover},
     {"loader_deterministic", test_loader_deterministic},
     {"loader_balanced", test_loader_balanced},

@@ -41,6 +41,8 @@ typedef struct {
 struct clcnn_loader {
     /* Fixed at creation. */
     int n, batch, size, batches, n_threads, shuffle, skip_bad, has_aug, balanced;
+    int shard, shards;     /* this loader's share of each global batch of batch * shards images */
+    long tasks;            /* images it prepares per epoch (n without shards) */
     int *by_class;         /* balanced: indices grouped by class, classes with images in order */
     int *class_start;      /* balanced: [n_classes + 1] offsets into by_class */
     int n_classes;         /* balanced: classes with images */
@@ -89,7 +91,7 @@ static clcnn_status prepare_image(const clcnn_loader *L, int index, uint64_t see
 
 /* With the lock held: may a worker take the next image? */
 static int task_ready(const clcnn_loader *L) {
-    return L->started && L->next_task < L->n && L->next_task / L->batch < L->head + SLOTS;
+    return L->started && L->next_task < L->tasks && L->next_task / L->batch < L->head + SLOTS;
 }
 
 static void *worker_main(void *arg) {
@@ -105,7 +107,7 @@ static void *worker_main(void *arg) {
         slot *s = &L->slots[b % SLOTS];
         if (j == 0) { /* the first image of a batch claims its slot, given back by the caller */
             s->batch = b;
-            s->count = L->n - b * L->batch < L->batch ? (int)(L->n - b * L->batch) : L->batch;
+            s->count = L->tasks - b * L->batch < L->batch ? (int)(L->tasks - b * L->batch) : L->batch;
             s->pending = s->count;
         }
         L->busy++;
@@ -123,6 +125,21 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* Where share s of count images ends (s = -1: 0): shares differ by one at most. */
+static long share_end(long count, int s, int shards) { return count * (s + 1) / shards; }
+
+/* Shards: the epoch's order cut down to this loader's share of each global batch, in
+ * place (each share lies at or after where it goes). */
+static void keep_share(clcnn_loader *L) {
+    const long global = (long)L->batch * L->shards;
+    long at = 0;
+    for (long first = 0; first < L->n && at < L->tasks; first += global) {
+        const long count = L->n - first < global ? L->n - first : global;
+        const long lo = first + share_end(count, L->shard - 1, L->shards), hi = first + share_end(count, L->shard, L->shards);
+        for (long i = lo; i < hi; i++) L->order[at++] = L->order[i];
+    }
+}
+
 /* ------------------------------------------------------------------- create -- */
 
 static clcnn_status check_params(const clcnn_dataset *ds, const clcnn_loader_params *p) {
@@ -135,6 +152,10 @@ static clcnn_status check_params(const clcnn_dataset *ds, const clcnn_loader_par
         why = "size is not in 1..30000";
     else if (p->threads < 0 || p->threads > MAX_THREADS)
         why = "threads is not in 0..64";
+    else if (p->shards < 0 || (p->shards > 1 && (p->shard < 0 || p->shard >= p->shards)))
+        why = "shard is not in 0..shards-1";
+    else if (p->shards > 1 && p->batch % p->shards)
+        why = "batch is not a multiple of shards (each rank takes an equal share)";
     return why ? clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_create: %s", why) : CLCNN_OK;
 }
 
@@ -281,9 +302,18 @@ clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_par
     clcnn_loader *L = calloc(1, sizeof *L);
     if (!L) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_loader_create: no host memory");
     L->n = clcnn_dataset_size(ds);
-    L->batch = params->batch;
+    L->shards = params->shards > 1 ? params->shards : 1;
+    L->shard = L->shards > 1 ? params->shard : 0;
+    L->batch = params->batch / L->shards;
     L->size = params->size;
-    L->batches = (L->n + L->batch - 1) / L->batch;
+    L->batches = (L->n + params->batch - 1) / params->batch;
+    L->tasks = L->n;
+    if (L->shards > 1) { /* the global batches this share has part of, and its images in them */
+        const int last = L->n % params->batch;
+        if (last && last < L->shards) L->batches--;
+        L->tasks = (long)(L->n / params->batch) * L->batch;
+        if (last >= L->shards) L->tasks += share_end(last, L->shard, L->shards) - share_end(last, L->shard - 1, L->shards);
+    }
     L->shuffle = params->shuffle != 0;
     L->balanced = params->balanced != 0;
     L->skip_bad = params->skip_bad != 0;
@@ -352,6 +382,7 @@ clcnn_status clcnn_loader_start(clcnn_loader *loader, int epoch) {
         uint64_t state = L->epoch_seed;
         clcnn_shuffle_ints(L->order, L->n, &state);
     }
+    if (L->shards > 1) keep_share(L);
     for (int k = 0; k < SLOTS; k++) L->slots[k].batch = -1;
     L->next_task = 0;
     L->head = 0;
@@ -414,6 +445,10 @@ clcnn_status clcnn_loader_next(clcnn_loader *loader, clcnn_batch *batch) {
         pthread_mutex_unlock(&L->lock);
         const clcnn_status st = hand_out(L, s, batch);
         if (st != CLCNN_OK || batch->n > 0) return st;
+        if (L->shards > 1) /* the other shares go on with this batch: skipping it would put the ranks out of step */
+            return clcnn_error(NULL, CLCNN_ERR_FORMAT,
+                               "clcnn_loader_next: every image of share %d of %d of batch %ld is unreadable (see the "
+                               "warnings above)", L->shard + 1, L->shards, L->head + 1);
         pthread_mutex_lock(&L->lock); /* every image of the batch failed: on to the next */
     }
     pthread_mutex_unlock(&L->lock);
