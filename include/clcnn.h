@@ -118,6 +118,10 @@ CLCNN_API clcnn_status clcnn_device_get_info(int index, clcnn_device_info *info)
  * the fastest discrete GPU, integrated GPU, CPU, other device, by est_gflops. A
  * software rasteriser (llvmpipe, SwiftShader) comes last: only a spec names it. */
 CLCNN_API clcnn_status clcnn_device_select(const char *spec, int *index);
+/* The same for one of several processes training together (clcnn_dist_local_rank):
+ * spec or CLCNN_DEVICE when given; else the (local_rank mod count)-th of this machine's
+ * GPUs in the order above, software rasterisers aside, or without one the default. */
+CLCNN_API clcnn_status clcnn_device_select_rank(const char *spec, int local_rank, int *index);
 
 /* ---------------------------------------------------------------- context -- */
 

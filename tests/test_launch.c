@@ -129,6 +129,21 @@ static void test_default_device_ranking(void) {
         CHECK(PICK(l, CLCNN_DEVICE_CPU) == -1, "no CPU, picked %d", PICK(l, CLCNN_DEVICE_CPU));
     }
     CHECK(clcnn_device_pick(NULL, 0, 0) == -1, "empty list");
+    /* data-parallel ranks of one machine: the GPUs in order of preference, round robin */
+    {
+        const clcnn_device_info *l[] = {&pocl, &rtx, &llvmpipe, &a770, &iris};
+        const int want[] = {3, 1, 4, 3, 1};
+        for (int r = 0; r < 5; r++)
+            CHECK(clcnn_device_pick_for_rank(l, 5, r) == want[r], "local rank %d got device %d, want %d", r,
+                  clcnn_device_pick_for_rank(l, 5, r), want[r]);
+        const clcnn_device_info *same[] = {&rtx, &rtx, &rtx}; /* equal GPUs: in listed order */
+        for (int r = 0; r < 3; r++)
+            CHECK(clcnn_device_pick_for_rank(same, 3, r) == r, "equal GPUs: rank %d got %d", r,
+                  clcnn_device_pick_for_rank(same, 3, r));
+        const clcnn_device_info *none[] = {&llvmpipe, &pocl}; /* no GPU: every rank the default */
+        CHECK(clcnn_device_pick_for_rank(none, 2, 0) == 1 && clcnn_device_pick_for_rank(none, 2, 1) == 1,
+              "without a GPU: %d, %d", clcnn_device_pick_for_rank(none, 2, 0), clcnn_device_pick_for_rank(none, 2, 1));
+    }
 }
 
 /* CLCNN_DEVICE_CLASS chooses the family of kernels and parameters for any device. */

@@ -145,6 +145,23 @@ static int best_of_type(const clcnn_device_entry *list, int n, clcnn_device_type
     return clcnn_device_pick(infos, n, type);
 }
 
+clcnn_status clcnn_device_select_rank(const char *spec, int local_rank, int *index) {
+    if (!index || local_rank < 0)
+        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_select_rank: %s",
+                           index ? "local_rank is negative" : "index is NULL");
+    if ((spec && *spec) || (getenv("CLCNN_DEVICE") && *getenv("CLCNN_DEVICE"))) return clcnn_device_select(spec, index);
+    const clcnn_device_entry *list;
+    int n;
+    clcnn_status st = clcnn_devices(&list, &n);
+    if (st != CLCNN_OK) return st;
+    if (n == 0) return clcnn_error(NULL, CLCNN_ERR_NO_DEVICE, "no OpenCL device found on any platform");
+    const clcnn_device_info *infos[MAX_DEVICES];
+    for (int i = 0; i < n; i++) infos[i] = &list[i].info;
+    const int i = clcnn_device_pick_for_rank(infos, n, local_rank);
+    *index = i >= 0 ? i : 0;
+    return CLCNN_OK;
+}
+
 clcnn_status clcnn_device_select(const char *spec, int *index) {
     if (!index) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_select: index is NULL");
     const clcnn_device_entry *list;

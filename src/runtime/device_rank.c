@@ -58,18 +58,34 @@ static int device_class(const clcnn_device_info *d) {
     }
 }
 
+/* Whether d is preferred to b. */
+static int better(const clcnn_device_info *d, const clcnn_device_info *b) {
+    const int dc = device_class(d), bc = device_class(b);
+    return dc > bc || (dc == bc && d->est_gflops > b->est_gflops);
+}
+
 int clcnn_device_pick(const clcnn_device_info *const *infos, int n, clcnn_device_type type) {
     int best = -1;
     for (int i = 0; i < n; i++) {
-        const clcnn_device_info *d = infos[i];
-        if (type && d->type != type) continue;
-        if (best < 0) {
-            best = i;
-            continue;
-        }
-        const clcnn_device_info *b = infos[best];
-        const int dc = device_class(d), bc = device_class(b);
-        if (dc > bc || (dc == bc && d->est_gflops > b->est_gflops)) best = i;
+        if (type && infos[i]->type != type) continue;
+        if (best < 0 || better(infos[i], infos[best])) best = i;
     }
     return best;
+}
+
+int clcnn_device_pick_for_rank(const clcnn_device_info *const *infos, int n, int local_rank) {
+    int gpus = 0;
+    for (int i = 0; i < n; i++) gpus += infos[i]->type == CLCNN_DEVICE_GPU && !infos[i]->software;
+    if (gpus == 0) return clcnn_device_pick(infos, n, 0);
+    /* the (local_rank mod gpus)-th GPU in order of preference: ranks with fewer better ones */
+    const int want = local_rank % gpus;
+    for (int i = 0; i < n; i++) {
+        if (infos[i]->type != CLCNN_DEVICE_GPU || infos[i]->software) continue;
+        int ahead = 0;
+        for (int j = 0; j < n; j++)
+            ahead += j != i && infos[j]->type == CLCNN_DEVICE_GPU && !infos[j]->software &&
+                     (better(infos[j], infos[i]) || (!better(infos[i], infos[j]) && j < i));
+        if (ahead == want) return i;
+    }
+    return -1; /* not reached: the ranks 0..gpus-1 are all taken */
 }

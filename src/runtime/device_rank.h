@@ -15,5 +15,9 @@ double clcnn_device_estimate_gflops(const clcnn_device_info *info);
  * (discrete GPU, integrated GPU, CPU, accelerator, other, software rasteriser), then by
  * est_gflops; the first listed wins a tie. -1 when none has that type. */
 int clcnn_device_pick(const clcnn_device_info *const *infos, int n, clcnn_device_type type);
+/* Data parallelism: the device of the process of local rank local_rank on its machine:
+ * the (local_rank mod count)-th of the machine's GPUs (software rasterisers aside) in
+ * that order of preference; without one, the default device. */
+int clcnn_device_pick_for_rank(const clcnn_device_info *const *infos, int n, int local_rank);
 
 #endif
