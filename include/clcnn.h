@@ -1026,6 +1026,9 @@ CLCNN_API int clcnn_dataset_label(const clcnn_dataset *ds, int index);
  * sorted order and the class list. fraction in (0, 1). */
 CLCNN_API clcnn_status clcnn_dataset_split(const clcnn_dataset *ds, float fraction, uint64_t seed,
                                            clcnn_dataset **train, clcnn_dataset **val);
+/* Images shard, shard + shards, shard + 2 shards, ... of ds (in its order, with its
+ * classes) into *out: one rank's part of a data set evaluated by several. */
+CLCNN_API clcnn_status clcnn_dataset_shard(const clcnn_dataset *ds, int shard, int shards, clcnn_dataset **out);
 
 /* ------------------------------------------------------------------ loader -- */
 

@@ -69,8 +69,9 @@ static void compare_step(const char *name, const clcnn_weights *run, const clcnn
     free(got), free(want), free(w0);
 }
 
-static void test_tool_sgd_step_matches_pytorch(void) {
-    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+/* The step through `LAUNCHER clcnn train`, compared with PyTorch's; ranks > 1: under
+ * mpirun, where the run's first line and metrics.json must say so too. */
+static void step_matches_pytorch(const char *launcher, int ranks) {
     tmptree t;
     if (!tmptree_open(&t, "step")) return;
     clcnn_weights *gold = NULL, *run = NULL;
@@ -83,26 +84,32 @@ static void test_tool_sgd_step_matches_pytorch(void) {
     CHECK_OK(detinit_graph(g, STEP_SEED));
     CHECK_OK(clcnn_graph_save(g, tmptree_path(&t, "init.safetensors"), 0, NULL, NULL));
     const char *r = t.root;
-    int rc = tmptree_run(&t, "train", "%s/clcnn train --data %s/data --arch compact --size 32 --batch 4 --epochs 1 "
+    int rc = tmptree_run(&t, "train", "%s %s/clcnn train --data %s/data --arch compact --size 32 --batch 4 --epochs 1 "
                          "--optimizer sgd --lr %g --momentum 0 --weight-decay 0 --schedule constant --no-augment "
-                         "--no-shuffle --init %s/init.safetensors --out %s/run", tmptree_build_dir(), r, STEP_LR, r, r);
-    char *out = tmptree_slurp(&t, "train.out");
+                         "--no-shuffle --init %s/init.safetensors --out %s/run", launcher, tmptree_build_dir(), r, STEP_LR,
+                         r, r);
+    char *out = tmptree_slurp(&t, "train.out"), *metrics = tmptree_slurp(&t, "run/metrics.json");
     float loss = 0;
     const clcnn_tensor *loss_t = clcnn_weights_get(gold, "loss");
     if (loss_t) CHECK_OK(clcnn_tensor_read(loss_t, &loss, 1));
-    char want_loss[48];
+    char want_loss[48], want_ranks[32], want_json[32];
     snprintf(want_loss, sizeof want_loss, "train loss %.4f", loss);
-    CHECK(rc == 0 && out && strstr(out, want_loss) && strstr(out, "momentum 0, weight decay 0"),
-          "train exited %d; want \"%s\" and no momentum or decay in\n%s", rc, want_loss, out ? out : "");
+    snprintf(want_ranks, sizeof want_ranks, ranks > 1 ? "on %d ranks (rank 0 " : "at 32x32 on ", ranks);
+    snprintf(want_json, sizeof want_json, "\"ranks\":%d", ranks);
+    CHECK(rc == 0 && out && strstr(out, want_loss) && strstr(out, "momentum 0, weight decay 0") &&
+          strstr(out, want_ranks), "train exited %d; want \"%s\", \"%s\" and no momentum or decay in\n%s", rc,
+          want_loss, want_ranks, out ? out : "");
+    CHECK(metrics && strstr(metrics, want_json), "metrics.json lacks %s: %s", want_json, metrics ? metrics : "(none)");
     free(out);
+    free(metrics);
     CHECK_OK(clcnn_weights_load(g_ctx, tmptree_path(&t, "run/last.safetensors"), &run));
     static const char *const names[] = {"conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
                                         "layer1.0.conv1.weight", "layer4.0.bn2.weight", "fc.weight", "fc.bias"};
     double of_bound = 0, of_decay = 0;
     for (size_t i = 0; run && i < sizeof names / sizeof names[0]; i++)
         compare_step(names[i], run, gold, g, &of_bound, &of_decay);
-    printf("    largest difference from PyTorch: %.2g of its bound, %.2g of what a 1e-4 weight decay adds\n", of_bound,
-           of_decay);
+    printf("    %d rank%s: largest difference from PyTorch: %.2g of its bound, %.2g of what a 1e-4 weight decay adds\n",
+           ranks, ranks > 1 ? "s" : "", of_bound, of_decay);
 done:
     clcnn_weights_destroy(run);
     clcnn_weights_destroy(gold);
@@ -110,7 +117,21 @@ done:
     tmptree_close(&t);
 }
 
+static void test_tool_sgd_step_matches_pytorch(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    step_matches_pytorch("", 1);
+}
+
+/* Two ranks of two images each take PyTorch's step on the four (batch norm's statistics
+ * over all four). */
+static void test_tool_mpi_step_matches_pytorch(void) {
+    const char *why = test_mpi_missing();
+    if (why) return test_skip(why);
+    step_matches_pytorch(TEST_MPIRUN " -np 2", 2);
+}
+
 const test_case test_tool_step_cases[] = {
     {"tool_sgd_step_matches_pytorch", test_tool_sgd_step_matches_pytorch},
+    {"tool_mpi_step_matches_pytorch", test_tool_mpi_step_matches_pytorch},
     {NULL, NULL},
 };

@@ -82,6 +82,13 @@ const char *tmptree_build_dir(void) {
     return b && *b ? b : NULL;
 }
 
+const char *test_mpi_missing(void) {
+    if (!tmptree_build_dir()) return "CLCNN_TEST_BUILD is not set (run through make test)";
+    if (!clcnn_dist_have_mpi()) return "this build has no MPI (make MPI=0, or no libopenmpi-dev)";
+    if (system("command -v mpirun >/dev/null 2>&1") != 0) return "no mpirun on PATH (Debian: openmpi-bin)";
+    return NULL;
+}
+
 int tmptree_run(const tmptree *t, const char *name, const char *fmt, ...) {
     char line[4096], cmd[8192];
     va_list ap;

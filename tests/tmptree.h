@@ -24,6 +24,11 @@ int tmptree_symlink(const tmptree *t, const char *target, const char *rel);
 int tmptree_count(const tmptree *t, const char *containing);
 /* The build folder of the tools under test (CLCNN_TEST_BUILD, set by `make test`), or NULL. */
 const char *tmptree_build_dir(void);
+/* mpirun as the tests start ranks: CI runs as root, on fewer cores than ranks at times. */
+#define TEST_MPIRUN "mpirun --allow-run-as-root --oversubscribe"
+/* Why the tools cannot run under mpirun here (no CLCNN_TEST_BUILD, a build without MPI,
+ * no mpirun), or NULL when they can. */
+const char *test_mpi_missing(void);
 /* Run a shell command line (printf-style) with stdout and stderr into ROOT/NAME.out and
  * ROOT/NAME.err; its exit status, or -1. */
 int tmptree_run(const tmptree *t, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

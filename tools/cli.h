@@ -51,14 +51,20 @@ static inline void cli_log(clcnn_log_level level, const char *msg, void *user) {
             msg);
 }
 
-/* A context on the device named by spec (NULL: CLCNN_DEVICE or the default). */
-static inline clcnn_status cli_open(const char *prog, const char *spec, clcnn_context **ctx) {
+/* A context for one of the ranks of a data-parallel run (local_rank >= 0: its device by
+ * clcnn_device_select_rank), or as cli_open (local_rank < 0). */
+static inline clcnn_status cli_open_rank(const char *prog, const char *spec, int local_rank, clcnn_context **ctx) {
     clcnn_set_log_callback(cli_log, NULL, getenv("CLCNN_VERBOSE") ? CLCNN_LOG_DEBUG : CLCNN_LOG_WARN);
     int index;
-    clcnn_status st = clcnn_device_select(spec, &index);
+    clcnn_status st = local_rank < 0 ? clcnn_device_select(spec, &index) : clcnn_device_select_rank(spec, local_rank, &index);
     if (st == CLCNN_OK) st = clcnn_context_create(index, ctx);
     if (st != CLCNN_OK) cli_fail_status(prog, NULL, st);
     return st;
+}
+
+/* A context on the device named by spec (NULL: CLCNN_DEVICE or the default). */
+static inline clcnn_status cli_open(const char *prog, const char *spec, clcnn_context **ctx) {
+    return cli_open_rank(prog, spec, -1, ctx);
 }
 
 static inline int cli_median_cmp(const void *a, const void *b) {

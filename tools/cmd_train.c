@@ -18,6 +18,7 @@
 #include "freeze.h"
 #include "progress.h"
 #include "tool.h"
+#include "train_ranks.h"
 
 static const char *cmd = "train";
 
@@ -28,7 +29,7 @@ typedef struct {
     float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale, backbone_lr_mult;
     float aux_weight;
     int classes, hidden, size, epochs, epochs_given, batch, partial, freeze_backbone, no_augment, no_shuffle, vflip, threads;
-    int unfreeze_at, unfreeze_at_given;
+    int unfreeze_at, unfreeze_at_given, local_bn;
     uint64_t seed;
 } train_opts;
 
@@ -86,7 +87,10 @@ static const opt_spec specs[] = {
     {"--threads", OPT_COUNT, &o.threads, "N", "image decoding threads (0: one per core)"},
     {"--out", OPT_STRING, &o.out, "RUN", "folder for checkpoints, metrics and curves"},
     {"--resume", OPT_STRING, &o.resume, "RUN", "continue the run in RUN (its options; --epochs may extend it)"},
-    {"--device", OPT_STRING, &o.device, "D", "device index, gpu, cpu or part of a name"},
+    {"--device", OPT_STRING, &o.device, "D", "device index, gpu, cpu or part of a name (under mpirun: each rank's "
+     "GPU by its rank on its machine, else the CPU)"},
+    {"--local-bn", OPT_FLAG, &o.local_bn, NULL,
+     "under mpirun: batch norms use each rank's own images' statistics (PyTorch DDP's default), not the whole batch's"},
     {NULL, 0, NULL, NULL, NULL}};
 
 static const opt_command command = {
@@ -94,7 +98,9 @@ static const opt_command command = {
     "Trains an image classifier on a folder of images sorted into one folder per class,\n"
     "evaluates it on the validation images after every epoch, and writes to RUN:\n"
     "last.safetensors (every epoch), best.safetensors (best validation accuracy),\n"
-    "metrics.csv, metrics.json and curves.png. A killed run continues with --resume RUN.",
+    "metrics.csv, metrics.json and curves.png. A killed run continues with --resume RUN.\n"
+    "mpirun -np N clcnn train ... trains on N ranks, each on its share of every batch\n"
+    "(docs/DISTRIBUTED.md).",
     specs, 0, "clcnn"};
 
 /* ---- the run's state ---- */
@@ -102,6 +108,8 @@ static const opt_command command = {
 typedef struct {
     double train_loss, train_acc, val_loss, val_acc, val_f1, val_auc, lr, seconds, val_precision, val_recall;
     json_t *val_per_class; /* per class name {precision, recall, f1, support}, owned; NULL without validation */
+    int ranks;             /* processes that trained it (0: not recorded) */
+    json_t *devices;       /* their devices' names, owned; NULL: not recorded */
 } epoch_row;
 
 /* A row with nothing measured yet. */
@@ -129,6 +137,10 @@ typedef struct {
     char optimizer_extra[512]; /* class weights, when given; printed with it */
     unsigned char *supplied;   /* per parameter: whether --init supplied it (NULL without --init) */
     char *supplied_json;       /* the same as names, saved in the checkpoints for --resume */
+    train_ranks ranks;         /* under mpirun: this process's rank; alone: rank 0 of 1 */
+    clcnn_dataset *val_share;  /* several ranks: this rank's part of the validation images */
+    char *devices_line;        /* every rank's device, for the run's first line */
+    json_t *devices;           /* the same as names, for metrics.json */
 } run;
 
 static char *run_path(const char *file) {
@@ -148,14 +160,14 @@ static char *history_json(const run *r) {
     json_t *a = json_array();
     for (int e = 0; a && e < r->epochs_done; e++) {
         const epoch_row *h = &r->history[e];
-        json_t *row = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O?}", "epoch", e + 1,
+        json_t *row = json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O?, s:i, s:O?}", "epoch", e + 1,
                                 "train_loss", number_or_null(h->train_loss), "train_accuracy",
                                 number_or_null(h->train_acc), "val_loss", number_or_null(h->val_loss), "val_accuracy",
                                 number_or_null(h->val_acc), "val_macro_f1", number_or_null(h->val_f1),
                                 "val_macro_precision", number_or_null(h->val_precision), "val_macro_recall",
                                 number_or_null(h->val_recall), "val_auc", number_or_null(h->val_auc), "lr",
                                 number_or_null(h->lr), "seconds", number_or_null(h->seconds), "val_per_class",
-                                h->val_per_class);
+                                h->val_per_class, "ranks", h->ranks > 0 ? h->ranks : 1, "devices", h->devices);
         if (!row || json_array_append_new(a, row) != 0) {
             json_decref(a);
             a = NULL;
@@ -167,7 +179,10 @@ static char *history_json(const run *r) {
 }
 
 static void free_history(run *r) {
-    for (int e = 0; r->history && e < r->history_cap; e++) json_decref(r->history[e].val_per_class);
+    for (int e = 0; r->history && e < r->history_cap; e++) {
+        json_decref(r->history[e].val_per_class);
+        json_decref(r->history[e].devices);
+    }
     free(r->history);
     r->history = NULL;
     r->history_cap = 0;
@@ -189,7 +204,8 @@ static int parse_history(run *r, const char *text) {
     }
     for (int e = 0; e < n; e++) {
         json_t *row = json_array_get(a, (size_t)e);
-        json_t *per_class = json_object_get(row, "val_per_class");
+        json_t *per_class = json_object_get(row, "val_per_class"), *ranks = json_object_get(row, "ranks"),
+               *devices = json_object_get(row, "devices");
         r->history[e] = (epoch_row){nan_if_missing(json_object_get(row, "train_loss")),
                                     nan_if_missing(json_object_get(row, "train_accuracy")),
                                     nan_if_missing(json_object_get(row, "val_loss")),
@@ -200,7 +216,9 @@ static int parse_history(run *r, const char *text) {
                                     nan_if_missing(json_object_get(row, "seconds")),
                                     nan_if_missing(json_object_get(row, "val_macro_precision")),
                                     nan_if_missing(json_object_get(row, "val_macro_recall")),
-                                    json_is_object(per_class) ? json_incref(per_class) : NULL};
+                                    json_is_object(per_class) ? json_incref(per_class) : NULL,
+                                    json_is_integer(ranks) ? (int)json_integer_value(ranks) : 0,
+                                    json_is_array(devices) ? json_incref(devices) : NULL};
     }
     r->epochs_done = n;
     json_decref(a);
@@ -517,13 +535,16 @@ static int make_loaders(run *r) {
     clcnn_loader_params lp = {.batch = o.batch, .size = r->desc.size, .shuffle = !o.no_shuffle,
                               .augment = o.no_augment ? NULL : &aug, .norm = r->desc.norm, .seed = o.seed,
                               .threads = o.threads, .skip_bad = !strcmp(o.on_bad, "skip"), .balanced = o.balanced,
-                              .fit = r->desc.fit};
+                              .fit = r->desc.fit, .shard = r->ranks.rank, .shards = r->ranks.ranks};
     clcnn_status st = clcnn_loader_create(r->train_set, &lp, &r->train_loader);
     if (st == CLCNN_OK && r->val_set) {
         lp.shuffle = 0;
         lp.balanced = 0;
         lp.augment = NULL;
-        st = clcnn_loader_create(r->val_set, &lp, &r->val_loader);
+        lp.shard = lp.shards = 0;
+        /* several ranks: every ranks-th image each, all of them in all (validate) */
+        if (r->ranks.ranks > 1) st = clcnn_dataset_shard(r->val_set, r->ranks.rank, r->ranks.ranks, &r->val_share);
+        if (st == CLCNN_OK) st = clcnn_loader_create(r->val_share ? r->val_share : r->val_set, &lp, &r->val_loader);
     }
     return st == CLCNN_OK ? 0 : tool_fail_status(cmd, NULL, st);
 }
@@ -585,7 +606,7 @@ static void remove_stale_temporaries(void) {
 }
 
 static int resume_state(run *r) {
-    remove_stale_temporaries();
+    if (r->ranks.rank == 0) remove_stale_temporaries();
     char *opt = run_path("last_optimizer.safetensors");
     const clcnn_weights *w = r->resumed;
     clcnn_weights *ow = NULL;
@@ -615,7 +636,7 @@ static int resume_state(run *r) {
         fprintf(stderr, "clcnn train: warning: no optimizer state of epoch %s in %s; the optimizer's moments start "
                 "afresh\n", epoch ? epoch : "?", opt);
     }
-    fprintf(stderr, "resuming %s after epoch %d of %d\n", o.out, r->epochs_done, o.epochs);
+    if (r->ranks.rank == 0) fprintf(stderr, "resuming %s after epoch %d of %d\n", o.out, r->epochs_done, o.epochs);
     rc = 0;
 done:
     clcnn_weights_destroy(ow);
@@ -644,20 +665,23 @@ static int make_out_dir(void) {
 
 /* ---- one epoch ---- */
 
+static int validation_figures(run *r, epoch_row *row);
+
 static int train_epoch(run *r, int epoch, epoch_row *row) {
-    const int classes = r->desc.classes;
+    const int classes = r->desc.classes, images = clcnn_dataset_size(r->train_set);
     char label[48], extra[96];
     snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, o.epochs);
     progress bar;
-    progress_start(&bar, label, "img", clcnn_dataset_size(r->train_set));
+    progress_start(&bar, label, "img", images);
+    bar.quiet = r->ranks.rank > 0;
     clcnn_graph_set_training(r->g, 1);
     clcnn_status st = clcnn_loader_start(r->train_loader, epoch);
-    double loss_sum = 0;
-    long seen = 0, correct = 0;
+    double sums[3] = {0}; /* loss x images, images, correct: this rank's, then every rank's */
+    long batches = 0;
     row->lr = clcnn_trainer_lr(r->trainer);
     clcnn_batch b;
     while (st == CLCNN_OK && (st = clcnn_loader_next(r->train_loader, &b)) == CLCNN_OK && b.n > 0) {
-        float loss;
+        float loss; /* the whole batch's, over every rank */
         const clcnn_tensor *out;
         if ((st = tool_input_set(&r->input, b.n, b.x, b.labels)) != CLCNN_OK ||
             (st = clcnn_trainer_step(r->trainer, r->input.x, r->input.labels, &loss)) != CLCNN_OK)
@@ -666,27 +690,88 @@ static int train_epoch(run *r, int epoch, epoch_row *row) {
         if (!(out = clcnn_graph_tensor(r->g, tool_output_layer(r->g))) ||
             (st = clcnn_tensor_read(out, r->logits, (size_t)b.n * classes)) != CLCNN_OK)
             break;
-        for (int i = 0; i < b.n; i++) correct += tool_argmax(r->logits + (size_t)i * classes, classes) == (int)b.labels[i];
-        loss_sum += (double)loss * b.n;
-        seen += b.n;
-        snprintf(extra, sizeof extra, "loss %.4f acc %.1f%%", loss_sum / seen, 100.0 * correct / seen);
-        progress_update(&bar, seen, extra);
+        for (int i = 0; i < b.n; i++) sums[2] += tool_argmax(r->logits + (size_t)i * classes, classes) == (int)b.labels[i];
+        sums[0] += (double)loss * b.n;
+        sums[1] += b.n;
+        batches++;
+        /* the loss is the whole batch's, the accuracy this rank's images' until the epoch's end */
+        snprintf(extra, sizeof extra, "loss %.4f acc %.1f%%", sums[0] / sums[1], 100.0 * sums[2] / sums[1]);
+        progress_update(&bar, r->ranks.ranks > 1 ? (batches * o.batch < images ? batches * o.batch : images) : (long)sums[1],
+                        extra);
     }
     if (st != CLCNN_OK) {
-        if (bar.tty) fputc('\n', stderr);
+        if (bar.tty && !bar.quiet) fputc('\n', stderr);
         return tool_fail_status(cmd, st == CLCNN_ERR_FORMAT || st == CLCNN_ERR_IO ? NULL : r->ctx, st);
     }
-    if (seen == 0) return tool_fail(cmd, "no readable training image in %s", o.data);
-    progress_finish(&bar, seen, extra);
-    row->train_loss = loss_sum / seen;
-    row->train_acc = (double)correct / seen;
+    if (train_ranks_sum(&r->ranks, sums, 3)) return 1;
+    if (sums[1] == 0) return tool_fail(cmd, "no readable training image in %s", o.data);
+    snprintf(extra, sizeof extra, "loss %.4f acc %.1f%%", sums[0] / sums[1], 100.0 * sums[2] / sums[1]);
+    progress_finish(&bar, (long)sums[1], extra);
+    row->train_loss = sums[0] / sums[1];
+    row->train_acc = sums[2] / sums[1];
     return 0;
+}
+
+/* Several ranks: each evaluates its share of the validation images (every ranks-th);
+ * their probabilities meet in one table by the images' places, summed over the ranks,
+ * and every rank adds the table to its metrics in the order one process would. */
+static int validate_shares(run *r) {
+    const int classes = r->desc.classes, n = clcnn_dataset_size(r->val_set), ranks = r->ranks.ranks;
+    const size_t width = (size_t)classes + 1; /* the probabilities, and 1 where the image was read */
+    double *table = calloc((size_t)n * width + 1, sizeof *table);
+    float *probs = malloc(((size_t)n * classes + 1) * sizeof *probs);
+    int *labels = malloc(((size_t)n + 1) * sizeof *labels), rc = 1;
+    if (!table || !probs || !labels) {
+        tool_fail(cmd, "out of host memory");
+        goto done;
+    }
+    clcnn_status st = clcnn_loader_start(r->val_loader, 0);
+    clcnn_batch b;
+    while (st == CLCNN_OK && (st = clcnn_loader_next(r->val_loader, &b)) == CLCNN_OK && b.n > 0) {
+        if (tool_batch_probs(cmd, r->g, &r->input, &b, classes, r->logits)) goto done;
+        for (int i = 0; i < b.n; i++) {
+            double *row = table + (size_t)(b.indices[i] * ranks + r->ranks.rank) * width;
+            for (int c = 0; c < classes; c++) row[c] = r->logits[(size_t)i * classes + c];
+            row[classes] = 1;
+        }
+    }
+    if (st != CLCNN_OK) {
+        tool_fail_status(cmd, NULL, st);
+        goto done;
+    }
+    if (train_ranks_sum(&r->ranks, table, (size_t)n * width)) goto done;
+    int m = 0;
+    double loss = 0;
+    for (int i = 0; i < n; i++) {
+        const double *row = table + (size_t)i * width;
+        if (row[classes] == 0) continue; /* unreadable, skipped (warned by its rank) */
+        for (int c = 0; c < classes; c++) probs[(size_t)m * classes + c] = (float)row[c];
+        labels[m] = clcnn_dataset_label(r->val_set, i);
+        loss -= log(fmax(probs[(size_t)m * classes + labels[m]], 1e-30));
+        m++;
+    }
+    if ((st = clcnn_metrics_add(r->metrics, m, probs, labels, loss)) != CLCNN_OK) {
+        tool_fail_status(cmd, NULL, st);
+        goto done;
+    }
+    rc = 0;
+done:
+    free(table);
+    free(probs);
+    free(labels);
+    return rc;
 }
 
 static int validate(run *r, epoch_row *row) {
     const int classes = r->desc.classes;
     clcnn_metrics_reset(r->metrics);
     clcnn_graph_set_training(r->g, 0);
+    if (r->ranks.ranks > 1) {
+        const int failed = validate_shares(r);
+        clcnn_graph_set_training(r->g, 1);
+        if (failed) return 1;
+        return validation_figures(r, row);
+    }
     clcnn_status st = clcnn_loader_start(r->val_loader, 0);
     clcnn_batch b;
     int *labels = malloc((size_t)o.batch * sizeof *labels);
@@ -698,6 +783,12 @@ static int validate(run *r, epoch_row *row) {
     clcnn_graph_set_training(r->g, 1);
     if (failed) return 1;
     if (st != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
+    return validation_figures(r, row);
+}
+
+/* The epoch's validation figures from the metrics. */
+static int validation_figures(run *r, epoch_row *row) {
+    clcnn_status st;
     clcnn_metrics_summary s;
     if ((st = clcnn_metrics_get(r->metrics, &s)) != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
     row->val_loss = s.loss, row->val_acc = s.accuracy, row->val_f1 = s.macro_f1, row->val_auc = s.auc;
@@ -760,13 +851,16 @@ static int train_loop(run *r) {
         *row = empty_row;
         if (train_epoch(r, epoch, row) || (r->val_loader && validate(r, row))) return 1;
         row->seconds = cli_now_s() - t0;
+        row->ranks = r->ranks.ranks;
+        row->devices = json_incref(r->devices);
         r->epochs_done = epoch + 1;
         /* Best by validation accuracy (lower loss breaks ties); without validation, by training loss. */
         const double score = r->val_loader ? row->val_acc - 1e-6 * row->val_loss : -row->train_loss;
         const int improved = score > r->best;
         if (improved) r->best = score;
         print_epoch(epoch, row);
-        if (save_checkpoint(r, improved) || plot(r)) return 1; /* the curves after every epoch */
+        /* rank 0 alone writes (the ranks' weights are the same) */
+        if (r->ranks.rank == 0 && (save_checkpoint(r, improved) || plot(r))) return 1; /* the curves after every epoch */
     }
     return 0;
 }
@@ -776,6 +870,7 @@ static void run_free(run *r) {
     clcnn_loader_destroy(r->val_loader);
     clcnn_dataset_destroy(r->train_set);
     clcnn_dataset_destroy(r->val_set);
+    clcnn_dataset_destroy(r->val_share);
     clcnn_trainer_destroy(r->trainer);
     clcnn_metrics_destroy(r->metrics);
     tool_input_free(&r->input);
@@ -788,6 +883,9 @@ static void run_free(run *r) {
     free(r->supplied_json);
     clcnn_weights_destroy(r->resumed);
     clcnn_context_destroy(r->ctx);
+    free(r->devices_line);
+    json_decref(r->devices);
+    train_ranks_close(&r->ranks);
 }
 
 static int check_options(void) {
@@ -805,47 +903,59 @@ static int check_options(void) {
     return 0;
 }
 
-static int train_run(void) {
-    run r = {.best = -INFINITY};
-    int rc = 1;
-    if ((!o.resume && check_out_dir()) || cli_open(PROG, o.device, &r.ctx) != CLCNN_OK) goto done;
-    if (o.resume && (restore_options(&r) || check_options())) goto done;
-    if (!(r.options_json = opt_to_json(&command))) goto done; /* it said why */
-    if (open_data(&r) || describe(&r) || build_model(&r) || make_loaders(&r) || make_trainer(&r) ||
-        (!o.resume && make_out_dir()))
-        goto done;
-    if (!r.history && (r.history_cap = o.epochs + 1) && !(r.history = calloc((size_t)r.history_cap, sizeof *r.history))) {
-        tool_fail(cmd, "out of host memory");
-        goto done;
-    }
-    if (o.resume && resume_state(&r)) goto done;
-    clcnn_status st = clcnn_metrics_create(r.desc.classes, &r.metrics);
-    if (st != CLCNN_OK || !(r.logits = malloc((size_t)o.batch * r.desc.classes * sizeof *r.logits))) {
-        tool_fail(cmd, "out of host memory");
-        goto done;
-    }
-    r.input = (tool_input){.ctx = r.ctx, .size = r.desc.size};
+/* Several ranks: the global batch is split evenly; the trainer sums over the ranks. */
+static int join_ranks(run *r) {
+    if (r->ranks.ranks > 1 && o.batch % r->ranks.ranks)
+        return tool_fail(cmd, "--batch %d does not split evenly over %d ranks: each rank takes an equal share of every "
+                         "batch (try --batch %d)", o.batch, r->ranks.ranks,
+                         (o.batch + r->ranks.ranks - 1) / r->ranks.ranks * r->ranks.ranks);
+    const clcnn_status st = clcnn_trainer_set_dist(r->trainer, r->ranks.dist, o.local_bn ? CLCNN_DIST_LOCAL_BN : 0);
+    return st == CLCNN_OK ? 0 : tool_fail_status(cmd, r->ctx, st);
+}
+
+static int train_run(run *r) {
+    if (train_ranks_open(&r->ranks, cmd)) return 1;
+    cmd = r->ranks.cmd;
+    if ((!o.resume && check_out_dir()) || cli_open_rank(PROG, o.device, r->ranks.ranks > 1 ? r->ranks.local_rank : -1,
+                                                        &r->ctx) != CLCNN_OK)
+        return 1;
+    if (o.resume && (restore_options(r) || check_options())) return 1;
+    if (!(r->options_json = opt_to_json(&command))) return 1; /* it said why */
+    if (open_data(r) || describe(r) || build_model(r) || make_loaders(r) || make_trainer(r) || join_ranks(r) ||
+        (!o.resume && r->ranks.rank == 0 && make_out_dir()))
+        return 1;
+    if (!r->history && (r->history_cap = o.epochs + 1) && !(r->history = calloc((size_t)r->history_cap, sizeof *r->history)))
+        return tool_fail(cmd, "out of host memory");
+    if (o.resume && resume_state(r)) return 1;
+    clcnn_status st = clcnn_metrics_create(r->desc.classes, &r->metrics);
+    if (st != CLCNN_OK || !(r->logits = malloc((size_t)o.batch * r->desc.classes * sizeof *r->logits)))
+        return tool_fail(cmd, "out of host memory");
+    r->input = (tool_input){.ctx = r->ctx, .size = r->desc.size};
     clcnn_device_info dev;
-    clcnn_context_get_device_info(r.ctx, &dev);
-    printf("training %s (%d classes, %d training images) at %dx%d on %s, %d epochs of %d batches\n", r.desc.arch,
-           r.desc.classes, clcnn_dataset_size(r.train_set), r.desc.size, r.desc.size, dev.name, o.epochs,
-           clcnn_loader_batches(r.train_loader));
-    tool_print_class_counts("training images", r.train_set);
-    if (r.val_set) tool_print_class_counts("validation images", r.val_set);
-    printf("%s\n%s\n", r.optimizer_line, r.trainable_line);
+    clcnn_context_get_device_info(r->ctx, &dev);
+    if (train_ranks_devices(&r->ranks, dev.name, &r->devices_line, &r->devices)) return 1;
+    if (r->ranks.ranks > 1)
+        printf("training %s (%d classes, %d training images) at %dx%d on %d ranks (%s), %d epochs of %d batches of %d "
+               "(%d per rank)%s\n", r->desc.arch, r->desc.classes, clcnn_dataset_size(r->train_set), r->desc.size,
+               r->desc.size, r->ranks.ranks, r->devices_line, o.epochs, clcnn_loader_batches(r->train_loader), o.batch,
+               o.batch / r->ranks.ranks, o.local_bn ? "; batch norms per rank" : "");
+    else
+        printf("training %s (%d classes, %d training images) at %dx%d on %s, %d epochs of %d batches\n", r->desc.arch,
+               r->desc.classes, clcnn_dataset_size(r->train_set), r->desc.size, r->desc.size, dev.name, o.epochs,
+               clcnn_loader_batches(r->train_loader));
+    tool_print_class_counts("training images", r->train_set);
+    if (r->val_set) tool_print_class_counts("validation images", r->val_set);
+    printf("%s\n%s\n", r->optimizer_line, r->trainable_line);
     if (o.aux_weight > 0) printf("auxiliary head AuxLogits trains too: its loss x%g is added\n", (double)o.aux_weight);
-    if (r.optimizer_extra[0]) printf("%s\n", r.optimizer_extra);
+    if (r->optimizer_extra[0]) printf("%s\n", r->optimizer_extra);
     if (o.balanced) printf("balanced sampler: each epoch draws %d images, every class equally often\n",
-                           clcnn_dataset_size(r.train_set));
+                           clcnn_dataset_size(r->train_set));
     fflush(stdout);
-    if ((rc = train_loop(&r)) == 0) {
-        const int bad = clcnn_loader_bad_images(r.train_loader) + (r.val_loader ? clcnn_loader_bad_images(r.val_loader) : 0);
-        if (bad) printf("%d unreadable images were skipped (see the warnings above)\n", bad);
-        printf("done: %s/last.safetensors, best.safetensors, metrics.csv, metrics.json, curves.png\n", o.out);
-    }
-done:
-    run_free(&r);
-    return rc;
+    if (train_loop(r)) return 1;
+    const int bad = clcnn_loader_bad_images(r->train_loader) + (r->val_loader ? clcnn_loader_bad_images(r->val_loader) : 0);
+    if (bad) printf("%d unreadable images were skipped (see the warnings above)\n", bad);
+    printf("done: %s/last.safetensors, best.safetensors, metrics.csv, metrics.json, curves.png\n", o.out);
+    return 0;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -857,5 +967,10 @@ int cmd_train(int argc, char **argv) {
     o.epochs_given = opt_given(argc, argv, "--epochs");
     o.unfreeze_at_given = opt_given(argc, argv, "--unfreeze-at");
     if (!o.resume && check_options()) return 1; /* a resumed run's options are checked once restored */
-    return train_run();
+    run r = {.best = -INFINITY};
+    rc = train_run(&r);
+    fflush(stdout);
+    if (rc) train_ranks_abort(&r.ranks, rc); /* a rank that fails stops the others (they would wait for it) */
+    run_free(&r);
+    return rc;
 }

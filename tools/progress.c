@@ -20,6 +20,7 @@ void progress_start(progress *p, const char *label, const char *unit, long total
     p->last_draw = 0;
     p->tty = isatty(fileno(stderr));
     p->last_tenth = 0;
+    p->quiet = 0;
 }
 
 static void format_time(double s, char *buf, size_t size) {
@@ -29,6 +30,7 @@ static void format_time(double s, char *buf, size_t size) {
 }
 
 static void draw(progress *p, long done, const char *extra, int final) {
+    if (p->quiet) return;
     const double elapsed = now_s() - p->t0, rate = elapsed > 0 ? done / elapsed : 0;
     char eta[24], bar[21];
     format_time(final ? elapsed : rate > 0 ? (p->total - done) / rate : 0, eta, sizeof eta);

@@ -11,6 +11,7 @@ typedef struct {
     long total;          /* units of work (e.g. images) */
     double t0, last_draw;
     int tty, last_tenth;
+    int quiet;           /* set after progress_start: draw nothing (a data-parallel rank but 0) */
 } progress;
 
 void progress_start(progress *p, const char *label, const char *unit, long total);

@@ -156,14 +156,20 @@ void tool_input_free(tool_input *in) {
     in->n = 0;
 }
 
-int tool_eval_batch(const char *cmd, clcnn_graph *g, tool_input *in, const clcnn_batch *b, int classes, float *probs,
-                    int *labels, clcnn_metrics *m) {
+int tool_batch_probs(const char *cmd, clcnn_graph *g, tool_input *in, const clcnn_batch *b, int classes, float *probs) {
     const clcnn_tensor *out;
     clcnn_status st;
     if ((st = tool_input_set(in, b->n, b->x, NULL)) != CLCNN_OK || (st = clcnn_graph_forward(g, in->x, &out)) != CLCNN_OK ||
         (st = clcnn_tensor_read(out, probs, (size_t)b->n * classes)) != CLCNN_OK)
         return tool_fail_status(cmd, in->ctx, st);
     tool_softmax(probs, b->n, classes, probs);
+    return 0;
+}
+
+int tool_eval_batch(const char *cmd, clcnn_graph *g, tool_input *in, const clcnn_batch *b, int classes, float *probs,
+                    int *labels, clcnn_metrics *m) {
+    if (tool_batch_probs(cmd, g, in, b, classes, probs)) return 1;
+    clcnn_status st;
     double loss = 0;
     for (int i = 0; i < b->n; i++) {
         labels[i] = (int)b->labels[i];

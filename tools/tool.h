@@ -44,6 +44,9 @@ typedef struct {
 clcnn_status tool_input_set(tool_input *in, int n, const float *images, const float *labels);
 void tool_input_free(tool_input *in);
 
+/* One batch through g (evaluation mode): the softmax of its logits in probs [n, classes].
+ * A failure is printed (as from command cmd); returns 0 or 1. */
+int tool_batch_probs(const char *cmd, clcnn_graph *g, tool_input *in, const clcnn_batch *b, int classes, float *probs);
 /* One labelled batch through g (evaluation mode) into m: the logits, their softmax and
  * the cross-entropy. probs [n, classes] and labels [n] are the caller's scratch. A
  * failure is printed (as from command cmd); returns 0 or 1. */

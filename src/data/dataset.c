@@ -602,3 +602,18 @@ free_pick:
     free(pick);
     return st;
 }
+
+clcnn_status clcnn_dataset_shard(const clcnn_dataset *ds, int shard, int shards, clcnn_dataset **out) {
+    if (out) *out = NULL;
+    if (!ds || !out)
+        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_shard: %s is NULL", ds ? "out" : "ds");
+    if (shards < 1 || shard < 0 || shard >= shards)
+        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_shard: shard %d of %d", shard, shards);
+    unsigned char *pick = malloc((size_t)ds->n + 1);
+    if (!pick) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_dataset_shard: no host memory");
+    int count = 0;
+    for (int i = 0; i < ds->n; i++) count += pick[i] = i % shards == shard;
+    const clcnn_status st = subset(ds, pick, 1, count, out);
+    free(pick);
+    return st;
+}
