@@ -52,6 +52,7 @@ extern const test_case test_bench_cases[];
 extern const test_case test_faults_cases[];
 extern const test_case test_fuzz_regress_cases[];
 extern const test_case test_dist_cases[];
+extern const test_case test_tool_dist_cases[];
 
 clcnn_context *g_ctx;
 uint64_t g_seed = 20261121;
@@ -183,7 +184,7 @@ int main(int argc, char **argv) {
                                  test_train_ops_cases, test_graph_cases, test_train_cases, test_dist_cases,
                                  test_weights_io_cases, test_image_cases, test_preprocess_cases, test_fit_cases,
                                  test_dataset_cases, test_loader_cases, test_metrics_cases, test_render_cases,
-                                 test_cam_cases, test_zoo_cases, test_tool_cases, test_tool_step_cases, test_tool_options_cases,
+                                 test_cam_cases, test_zoo_cases, test_tool_cases, test_tool_step_cases, test_tool_dist_cases, test_tool_options_cases,
                                  test_winograd_cases,
                                  test_graph_fast_cases, test_backward_fast_cases, test_bench_cases,
                                  test_faults_cases, test_fuzz_regress_cases, test_runner_cases};

@@ -903,12 +903,17 @@ static int check_options(void) {
     return 0;
 }
 
-/* Several ranks: the global batch is split evenly; the trainer sums over the ranks. */
-static int join_ranks(run *r) {
+/* Several ranks: the global batch must split evenly over them. */
+static int check_batch_split(const run *r) {
     if (r->ranks.ranks > 1 && o.batch % r->ranks.ranks)
         return tool_fail(cmd, "--batch %d does not split evenly over %d ranks: each rank takes an equal share of every "
                          "batch (try --batch %d)", o.batch, r->ranks.ranks,
                          (o.batch + r->ranks.ranks - 1) / r->ranks.ranks * r->ranks.ranks);
+    return 0;
+}
+
+/* The trainer sums over the ranks. */
+static int join_ranks(run *r) {
     const clcnn_status st = clcnn_trainer_set_dist(r->trainer, r->ranks.dist, o.local_bn ? CLCNN_DIST_LOCAL_BN : 0);
     return st == CLCNN_OK ? 0 : tool_fail_status(cmd, r->ctx, st);
 }
@@ -919,7 +924,7 @@ static int train_run(run *r) {
     if ((!o.resume && check_out_dir()) || cli_open_rank(PROG, o.device, r->ranks.ranks > 1 ? r->ranks.local_rank : -1,
                                                         &r->ctx) != CLCNN_OK)
         return 1;
-    if (o.resume && (restore_options(r) || check_options())) return 1;
+    if ((o.resume && (restore_options(r) || check_options())) || check_batch_split(r)) return 1;
     if (!(r->options_json = opt_to_json(&command))) return 1; /* it said why */
     if (open_data(r) || describe(r) || build_model(r) || make_loaders(r) || make_trainer(r) || join_ranks(r) ||
         (!o.resume && r->ranks.rank == 0 && make_out_dir()))
