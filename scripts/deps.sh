@@ -6,9 +6,10 @@ set -u
 
 # Build and runtime: OpenCL ICD loader + headers, PoCL (the CPU device CI tests on),
 # CLBlast, libpng, libjpeg-turbo, cairo (text and boxes on CAM overlays, curves),
-# jansson (JSON: safetensors headers, metrics), pkg-config.
+# jansson (JSON: safetensors headers, metrics), pkg-config; Open MPI for data-parallel
+# training (optional when building: make MPI=0 builds without it; the tests use mpirun).
 PKGS="build-essential pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo
-libclblast-dev libpng-dev libjpeg62-turbo-dev libcairo2-dev libjansson-dev"
+libclblast-dev libpng-dev libjpeg62-turbo-dev libcairo2-dev libjansson-dev libopenmpi-dev openmpi-bin"
 # Only needed to regenerate the PyTorch golden files (scripts/make_golden.py).
 if [ "${CLCNN_DEPS_TORCH:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
 # Only for `make fuzz` (clang's libFuzzer and sanitizer runtimes) and `make test-valgrind`.

@@ -96,6 +96,8 @@ struct clcnn_graph {
     float aux_weight;          /* its loss's weight (0: it does not learn) */
     clcnn_dist *bn_dist;       /* training batch norms' statistics are over these ranks' batches
                                   (set by a data-parallel trainer for its steps; NULL: this batch's) */
+    uint64_t first_sample;     /* data parallelism: this batch's first sample in the whole batch
+                                  (dropout masks; set by the trainer, 0 alone) */
 };
 
 /* ---- parameters (params.c) ---- */

@@ -2,23 +2,12 @@
  * training pass, reproducible from the graph's seed, and the identity in evaluation:
  * dropout (element by element) and stochastic depth (torchvision.ops.StochasticDepth,
  * mode "row": each sample's residual branch dropped whole, the kept ones scaled up;
- * EfficientNet's blocks put it before their addition). They differ only in the ops. */
+ * EfficientNet's blocks put it before their addition). Under data parallelism the masks
+ * are those of the whole batch's samples (first_sample on). */
 #include "graph/graph.h"
+#include "ops/ops.h"
 
-typedef struct {
-    const char *name;
-    clcnn_status (*apply)(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed, clcnn_tensor *y);
-    clcnn_status (*backward)(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed, clcnn_tensor *dx,
-                             int accumulate);
-} mask_kind;
-
-static const mask_kind dropout = {"dropout", clcnn_dropout, clcnn_dropout_backward};
-static const mask_kind stochastic_depth = {"stochastic_depth", clcnn_stochastic_depth,
-                                           clcnn_stochastic_depth_backward};
-
-static const mask_kind *kind_of(const graph_layer *l) {
-    return l->kind == LAYER_STOCHASTIC_DEPTH ? &stochastic_depth : &dropout;
-}
+static int per_sample(const graph_layer *l) { return l->kind == LAYER_STOCHASTIC_DEPTH; }
 
 uint64_t graph_mask_seed(const clcnn_graph *g, int layer) {
     uint64_t z = g->seed ^ ((uint64_t)layer << 40) ^ (g->forwards * 0x9E3779B97F4A7C15ull);
@@ -26,20 +15,21 @@ uint64_t graph_mask_seed(const clcnn_graph *g, int layer) {
     return z ^ (z >> 29);
 }
 
-static const char *name(const graph_layer *l) { return kind_of(l)->name; }
+static const char *name(const graph_layer *l) { return per_sample(l) ? "stochastic_depth" : "dropout"; }
 
 static clcnn_status forward(clcnn_graph *g, graph_layer *l, int index) {
     const clcnn_tensor *x = graph_input_of(g, l, 0);
     if (!g->training || l->drop_p == 0.0f) return clcnn_dropout_inference(g->ctx, x, l->y);
     l->drop_seed = graph_mask_seed(g, index);
-    return kind_of(l)->apply(g->ctx, x, l->drop_p, l->drop_seed, l->y);
+    return ops_random_mask(g->ctx, per_sample(l), x, l->drop_p, l->drop_seed, g->first_sample, l->y, 0);
 }
 
 static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor *dy, int with_params, grad_sink s[2]) {
     (void)with_params;
     if (!s[0].dx) return CLCNN_OK;
     if (g->training && l->drop_p > 0.0f)
-        return kind_of(l)->backward(g->ctx, dy, l->drop_p, l->drop_seed, s[0].dx, s[0].accumulate);
+        return ops_random_mask(g->ctx, per_sample(l), dy, l->drop_p, l->drop_seed, g->first_sample, s[0].dx,
+                               s[0].accumulate);
     return graph_pass_through(g, dy, &s[0]);
 }
 

@@ -147,7 +147,7 @@ clcnn_status clcnn_activate_backward(clcnn_context *ctx, const clcnn_tensor *x, 
  * first dimension: stochastic depth). */
 static clcnn_status dropout_apply(clcnn_context *ctx, const char *op, const char *const names[2],
                                   const clcnn_tensor *in, float p, uint64_t seed, clcnn_tensor *out, int accumulate,
-                                  int per_sample) {
+                                  int per_sample, uint64_t first_sample) {
     if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st = clcnn_check_same_shape(ctx, op, names[0], in, names[1], out);
     if (st != CLCNN_OK) return st;
@@ -158,7 +158,10 @@ static clcnn_status dropout_apply(clcnn_context *ctx, const char *op, const char
         return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: p = %g must be in [0, 1)", op, (double)p);
     /* Mix the seed once so that nearby seeds give unrelated masks. */
     uint64_t state = seed;
-    const uint64_t key = clcnn_splitmix64(&state);
+    /* mask index j draws from key + (j + 1) * golden: starting at sample first_sample of a
+     * bigger batch moves the key by that many samples' indices */
+    const uint64_t per = per_sample ? 1 : in->ndim && in->shape[0] ? in->numel / (size_t)in->shape[0] : 0;
+    const uint64_t key = clcnn_splitmix64(&state) + first_sample * per * 0x9E3779B97F4A7C15ull;
     const cl_uint threshold = (cl_uint)((double)p * 4294967296.0); /* < 2^32 since p < 1 */
     const float scale = (float)(1.0 / (1.0 - (double)p));
     cl_kernel k;
@@ -176,23 +179,30 @@ static clcnn_status dropout_apply(clcnn_context *ctx, const char *op, const char
 
 clcnn_status clcnn_dropout(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed, clcnn_tensor *y) {
     static const char *const names[2] = {"input", "output"};
-    return dropout_apply(ctx, "clcnn_dropout", names, x, p, seed, y, 0, 0);
+    return dropout_apply(ctx, "clcnn_dropout", names, x, p, seed, y, 0, 0, 0);
 }
 
 clcnn_status clcnn_dropout_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
                                     clcnn_tensor *dx, int accumulate) {
     static const char *const names[2] = {"dy", "dx"};
-    return dropout_apply(ctx, "clcnn_dropout_backward", names, dy, p, seed, dx, accumulate, 0);
+    return dropout_apply(ctx, "clcnn_dropout_backward", names, dy, p, seed, dx, accumulate, 0, 0);
 }
 
 clcnn_status clcnn_stochastic_depth(clcnn_context *ctx, const clcnn_tensor *x, float p, uint64_t seed,
                                     clcnn_tensor *y) {
     static const char *const names[2] = {"input", "output"};
-    return dropout_apply(ctx, "clcnn_stochastic_depth", names, x, p, seed, y, 0, 1);
+    return dropout_apply(ctx, "clcnn_stochastic_depth", names, x, p, seed, y, 0, 1, 0);
 }
 
 clcnn_status clcnn_stochastic_depth_backward(clcnn_context *ctx, const clcnn_tensor *dy, float p, uint64_t seed,
                                              clcnn_tensor *dx, int accumulate) {
     static const char *const names[2] = {"dy", "dx"};
-    return dropout_apply(ctx, "clcnn_stochastic_depth_backward", names, dy, p, seed, dx, accumulate, 1);
+    return dropout_apply(ctx, "clcnn_stochastic_depth_backward", names, dy, p, seed, dx, accumulate, 1, 0);
+}
+
+clcnn_status ops_random_mask(clcnn_context *ctx, int per_sample, const clcnn_tensor *in, float p, uint64_t seed,
+                             uint64_t first_sample, clcnn_tensor *out, int accumulate) {
+    static const char *const names[2] = {"input", "output"};
+    return dropout_apply(ctx, per_sample ? "stochastic depth" : "dropout", names, in, p, seed, out, accumulate,
+                         per_sample, first_sample);
 }

@@ -178,4 +178,10 @@ clcnn_status ops_batchnorm_backward(clcnn_context *ctx, clcnn_dist *dist, clcnn_
                                     const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate, clcnn_tensor *dgamma,
                                     clcnn_tensor *dbeta);
 
+/* Dropout (per_sample 0) or stochastic depth (1), forward (accumulate 0) or backward
+ * alike, on the samples first_sample, first_sample + 1, ... of a bigger batch: the masks
+ * one process would draw for the whole batch (data parallelism). */
+clcnn_status ops_random_mask(clcnn_context *ctx, int per_sample, const clcnn_tensor *in, float p, uint64_t seed,
+                             uint64_t first_sample, clcnn_tensor *out, int accumulate);
+
 #endif

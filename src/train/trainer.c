@@ -22,6 +22,7 @@ void clcnn_trainer_destroy(clcnn_trainer *t) {
     free(t->lr_mult);
     free(t->param_steps);
     free(t->bucket);
+    free(t->class_weights_host);
     clcnn_tensor_destroy(t->class_weights);
     clcnn_tensor_destroy(t->loss);
     clcnn_tensor_destroy(t->dout);
@@ -91,6 +92,12 @@ clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *para
             (st = clcnn_tensor_create(ctx, 1, &last.shape[0], &t->class_weights)) != CLCNN_OK ||
             (st = clcnn_tensor_write(t->class_weights, params->class_weights, (size_t)last.shape[0])) != CLCNN_OK)
             goto fail;
+        if (!(t->class_weights_host = malloc((size_t)last.shape[0] * sizeof *t->class_weights_host))) {
+            st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+            goto fail;
+        }
+        memcpy(t->class_weights_host, params->class_weights, (size_t)last.shape[0] * sizeof *t->class_weights_host);
+        t->n_class_weights = last.shape[0];
     }
     *out = t;
     return CLCNN_OK;
@@ -233,12 +240,12 @@ static clcnn_status train_step(clcnn_trainer *t, const clcnn_tensor *x, const cl
     const clcnn_tensor *out;
     float loss;
     clcnn_status st;
-    if ((st = ensure_dout(t, x)) != CLCNN_OK || (st = clcnn_graph_zero_grad(t->g)) != CLCNN_OK ||
-        (st = clcnn_graph_forward(t->g, x, &out)) != CLCNN_OK)
+    if ((st = ensure_dout(t, x)) != CLCNN_OK || (st = trainer_dist_begin(t, labels, x->shape[0])) != CLCNN_OK ||
+        (st = clcnn_graph_zero_grad(t->g)) != CLCNN_OK || (st = clcnn_graph_forward(t->g, x, &out)) != CLCNN_OK)
         return st;
     int aux;
     if ((st = loss_of(t, out, labels, t->dout, &loss)) != CLCNN_OK || (st = aux_loss(t, labels, &loss, &aux)) != CLCNN_OK ||
-        (st = trainer_dist_totals(t, x->shape[0], aux, &loss)) != CLCNN_OK)
+        (st = trainer_dist_loss(t, aux, &loss)) != CLCNN_OK)
         return st;
     if (loss_out) *loss_out = loss;
     if (!isfinite(loss))
@@ -262,5 +269,6 @@ clcnn_status clcnn_trainer_step(clcnn_trainer *t, const clcnn_tensor *x, const c
     graph_set_bn_dist(t->g, t->dist_flags & CLCNN_DIST_LOCAL_BN ? NULL : t->dist);
     const clcnn_status st = train_step(t, x, labels, loss_out);
     graph_set_bn_dist(t->g, NULL);
+    t->g->first_sample = 0;
     return st;
 }

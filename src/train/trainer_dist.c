@@ -16,7 +16,42 @@ clcnn_status clcnn_trainer_set_dist(clcnn_trainer *t, clcnn_dist *dist, int flag
     return CLCNN_OK;
 }
 
-/* Multiply the n values of x by f on the host (the loss gradients: batch x classes). */
+/* The loss weight of this rank's images: their count, or with class weights (cross-
+ * entropy's weighted mean) the sum of their classes' weights. */
+static clcnn_status loss_weight(clcnn_trainer *t, const clcnn_tensor *labels, int images, double *w) {
+    *w = images;
+    if (!t->class_weights_host || t->p.loss != CLCNN_LOSS_CROSS_ENTROPY) return CLCNN_OK;
+    float *y = malloc(((size_t)images + 1) * sizeof *y);
+    clcnn_status st = y ? clcnn_tensor_read(labels, y, (size_t)images)
+                        : clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
+    *w = 0;
+    for (int i = 0; st == CLCNN_OK && i < images; i++) /* a label out of range: the loss says so */
+        if (y[i] >= 0 && y[i] < t->n_class_weights) *w += t->class_weights_host[(int)y[i]];
+    free(y);
+    return st;
+}
+
+clcnn_status trainer_dist_begin(clcnn_trainer *t, const clcnn_tensor *labels, int images) {
+    t->share = 1.0;
+    t->g->first_sample = 0;
+    if (!dist_active(t->dist)) return CLCNN_OK;
+    const int size = t->dist->ops.size, rank = t->dist->ops.rank;
+    /* every rank's image count in its slot, and the loss weights' sum */
+    double *v = calloc((size_t)size + 2, sizeof *v), w;
+    if (!v) return clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
+    clcnn_status st = loss_weight(t, labels, images, &w);
+    v[rank] = images;
+    v[size] = w;
+    if (st == CLCNN_OK) st = dist_sum_f64(t->dist, t->ctx, "the step's image counts", v, (size_t)size + 1);
+    if (st == CLCNN_OK) {
+        for (int r = 0; r < rank; r++) t->g->first_sample += (uint64_t)v[r];
+        t->share = v[size] > 0 ? w / v[size] : 1.0 / size;
+    }
+    free(v);
+    return st;
+}
+
+/* Multiply the values of x by f on the host (the loss gradients: batch x classes). */
 static clcnn_status scale_host(clcnn_trainer *t, clcnn_tensor *x, double f) {
     float *v = malloc(x->numel * sizeof *v);
     clcnn_status st = v ? clcnn_tensor_read(x, v, x->numel)
@@ -27,15 +62,15 @@ static clcnn_status scale_host(clcnn_trainer *t, clcnn_tensor *x, double f) {
     return st;
 }
 
-clcnn_status trainer_dist_totals(clcnn_trainer *t, int images, int aux, float *loss) {
+clcnn_status trainer_dist_loss(clcnn_trainer *t, int aux, float *loss) {
     if (!dist_active(t->dist)) return CLCNN_OK;
     /* a NaN on one rank makes the sum NaN on all: every rank then refuses the step */
-    double v[2] = {(double)*loss * images, images};
-    clcnn_status st = dist_sum_f64(t->dist, t->ctx, "the step's loss", v, 2);
+    double v = *loss * t->share;
+    clcnn_status st = dist_sum_f64(t->dist, t->ctx, "the step's loss", &v, 1);
     if (st != CLCNN_OK) return st;
-    *loss = (float)(v[0] / v[1]);
-    /* each rank's mean-loss gradient weighs 1/size in the average: make it images/total */
-    const double f = (double)images * t->dist->ops.size / v[1];
+    *loss = (float)v;
+    /* each rank's gradient weighs 1/size in the average: make it its share */
+    const double f = t->share * t->dist->ops.size;
     if (f == 1.0) return CLCNN_OK;
     if ((st = scale_host(t, t->dout, f)) != CLCNN_OK) return st;
     return aux ? scale_host(t, t->aux_dout, f) : CLCNN_OK;

@@ -23,13 +23,19 @@ struct clcnn_trainer {
     int dist_flags;
     float *bucket;    /* host memory the gradients are summed in (trainer_dist.c) */
     size_t bucket_floats;
+    float *class_weights_host; /* the class weights again, for the ranks' shares of the loss */
+    int n_class_weights;
+    double share;     /* this step: this rank's part of the whole batch's loss weight (1 alone) */
 };
 
-/* Data parallelism (trainer_dist.c). The step's loss and image count over the ranks: on
- * return *loss is the global batch's mean loss, and this rank's loss gradients (dout,
- * and aux_dout when used) are scaled so that every rank's weigh as its share of the
- * images (a no-op when the shares are equal). */
-clcnn_status trainer_dist_totals(clcnn_trainer *t, int images, int aux, float *loss);
+/* Data parallelism (trainer_dist.c). Before the forward pass: this rank's share of the
+ * step's loss weight (its images, or their class weights' sum) in t->share, and where
+ * its images start in the whole batch (the dropout masks'). */
+clcnn_status trainer_dist_begin(clcnn_trainer *t, const clcnn_tensor *labels, int images);
+/* After it: *loss becomes the whole batch's loss, and this rank's loss gradients (dout,
+ * and aux_dout when used) are scaled so that each rank's count as its share (a no-op
+ * when the shares are equal). */
+clcnn_status trainer_dist_loss(clcnn_trainer *t, int aux, float *loss);
 /* Every trainable gradient, averaged over the ranks. */
 clcnn_status trainer_dist_average_grads(clcnn_trainer *t);
 
