@@ -905,6 +905,11 @@ enum { CLCNN_DIST_LOCAL_BN = 1 }; /* batch norms use each rank's own batch stati
  * on every rank before the first step, with the same flags; the ranks' parameters must
  * start equal (the same initialisation seed, or the same file). */
 CLCNN_API clcnn_status clcnn_trainer_set_dist(clcnn_trainer *trainer, clcnn_dist *dist, int flags);
+/* The last step's communication: milliseconds this rank spent summing over the ranks
+ * (gradients and the step's counts and loss, reads and writes of the device included;
+ * the batch norms' sums inside the passes are not counted), and the gradient bytes it
+ * summed. 0 and 0 alone. Either pointer may be NULL. */
+CLCNN_API void clcnn_trainer_comm(const clcnn_trainer *trainer, double *ms, size_t *bytes);
 
 /* ------------------------------------------------------------------- files -- */
 

@@ -3,9 +3,21 @@
  * to the host, summed and written back (no MPI takes OpenCL buffers). The batch norms'
  * statistics are summed inside the passes (graph bn_dist, ops/batchnorm.c). */
 #include <stdlib.h>
+#include <time.h>
 #include "dist/dist.h"
 #include "graph/graph.h"
 #include "train/trainer_internal.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+void clcnn_trainer_comm(const clcnn_trainer *t, double *ms, size_t *bytes) {
+    if (ms) *ms = t ? t->comm_ms : 0;
+    if (bytes) *bytes = t ? t->comm_bytes : 0;
+}
 
 clcnn_status clcnn_trainer_set_dist(clcnn_trainer *t, clcnn_dist *dist, int flags) {
     if (!t) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_set_dist: trainer is NULL");
@@ -34,7 +46,10 @@ static clcnn_status loss_weight(clcnn_trainer *t, const clcnn_tensor *labels, in
 clcnn_status trainer_dist_begin(clcnn_trainer *t, const clcnn_tensor *labels, int images) {
     t->share = 1.0;
     t->g->first_sample = 0;
+    t->comm_ms = 0;
+    t->comm_bytes = 0;
     if (!dist_active(t->dist)) return CLCNN_OK;
+    const double t0 = now_ms();
     const int size = t->dist->ops.size, rank = t->dist->ops.rank;
     /* every rank's image count in its slot, and the loss weights' sum */
     double *v = calloc((size_t)size + 2, sizeof *v), w;
@@ -48,6 +63,7 @@ clcnn_status trainer_dist_begin(clcnn_trainer *t, const clcnn_tensor *labels, in
         t->share = v[size] > 0 ? w / v[size] : 1.0 / size;
     }
     free(v);
+    t->comm_ms += now_ms() - t0;
     return st;
 }
 
@@ -66,7 +82,9 @@ clcnn_status trainer_dist_loss(clcnn_trainer *t, int aux, float *loss) {
     if (!dist_active(t->dist)) return CLCNN_OK;
     /* a NaN on one rank makes the sum NaN on all: every rank then refuses the step */
     double v = *loss * t->share;
+    const double t0 = now_ms();
     clcnn_status st = dist_sum_f64(t->dist, t->ctx, "the step's loss", &v, 1);
+    t->comm_ms += now_ms() - t0;
     if (st != CLCNN_OK) return st;
     *loss = (float)v;
     /* each rank's gradient weighs 1/size in the average: make it its share */
@@ -80,6 +98,7 @@ clcnn_status trainer_dist_loss(clcnn_trainer *t, int aux, float *loss) {
  * them back to the tensors they came from. */
 static clcnn_status flush(clcnn_trainer *t, clcnn_tensor *const *tensors, int count, size_t n) {
     clcnn_status st = dist_sum_f32(t->dist, t->ctx, "gradients", t->bucket, n);
+    t->comm_bytes += n * sizeof(float);
     const float inv = 1.0f / (float)t->dist->ops.size;
     for (size_t i = 0; st == CLCNN_OK && i < n; i++) t->bucket[i] *= inv;
     size_t at = 0;
@@ -92,10 +111,13 @@ static clcnn_status flush(clcnn_trainer *t, clcnn_tensor *const *tensors, int co
 
 clcnn_status trainer_dist_average_grads(clcnn_trainer *t) {
     if (!dist_active(t->dist)) return CLCNN_OK;
+    /* the backward pass first, so that the time counted is the communication's */
+    clcnn_status st = clcnn_finish(t->ctx);
+    if (st != CLCNN_OK) return st;
+    const double t0 = now_ms();
     const size_t cap = CLCNN_DIST_BUCKET_BYTES / sizeof(float);
     clcnn_tensor **in_bucket = malloc((size_t)(t->nparams > 0 ? t->nparams : 1) * sizeof *in_bucket);
     if (!in_bucket) return clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
-    clcnn_status st = CLCNN_OK;
     int count = 0;
     size_t n = 0;
     /* from the last parameter back: the order the backward pass finishes them in */
@@ -125,5 +147,6 @@ clcnn_status trainer_dist_average_grads(clcnn_trainer *t) {
     }
     if (st == CLCNN_OK && count) st = flush(t, in_bucket, count, n);
     free(in_bucket);
+    t->comm_ms += now_ms() - t0;
     return st;
 }

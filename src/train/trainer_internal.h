@@ -26,6 +26,8 @@ struct clcnn_trainer {
     float *class_weights_host; /* the class weights again, for the ranks' shares of the loss */
     int n_class_weights;
     double share;     /* this step: this rank's part of the whole batch's loss weight (1 alone) */
+    double comm_ms;   /* this step's time in sums over the ranks (clcnn_trainer_comm) */
+    size_t comm_bytes;
 };
 
 /* Data parallelism (trainer_dist.c). Before the forward pass: this rank's share of the
