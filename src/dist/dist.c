@@ -62,6 +62,30 @@ clcnn_status dist_sum_f32(clcnn_dist *d, const clcnn_context *ctx, const char *w
     return d->ops.allreduce_sum_f32(d->ops.user, values, n, why) ? failed(d, ctx, what, n, why) : CLCNN_OK;
 }
 
+clcnn_status dist_start_f32(clcnn_dist *d, const clcnn_context *ctx, const char *what, float *values, size_t n,
+                            void **request) {
+    char why[256] = "";
+    *request = NULL;
+    if (!d->start_f32) return dist_sum_f32(d, ctx, what, values, n);
+    if (!dist_active(d) || n == 0) return CLCNN_OK;
+    return d->start_f32(d->ops.user, values, n, request, why) ? failed(d, ctx, what, n, why) : CLCNN_OK;
+}
+
+clcnn_status dist_wait(clcnn_dist *d, const clcnn_context *ctx, const char *what, void *request) {
+    char why[256] = "";
+    if (!request) return CLCNN_OK;
+    return d->wait(d->ops.user, request, why) ? failed(d, ctx, what, 0, why) : CLCNN_OK;
+}
+
+clcnn_status dist_test(clcnn_dist *d, const clcnn_context *ctx, const char *what, void **request) {
+    char why[256] = "";
+    int done = 0;
+    if (!*request) return CLCNN_OK;
+    if (d->test(d->ops.user, *request, &done, why)) return failed(d, ctx, what, 0, why);
+    if (done) *request = NULL;
+    return CLCNN_OK;
+}
+
 clcnn_status clcnn_dist_allreduce_sum(clcnn_dist *dist, double *values, size_t n) {
     if (!dist || (!values && n))
         return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dist_allreduce_sum: %s is NULL",

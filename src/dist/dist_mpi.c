@@ -36,7 +36,7 @@ static void mpi_why(int code, char why[256]) {
     int len = 0;
     if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) len = 0;
     text[len] = 0;
-    snprintf(why, 256, "MPI: %s", len ? text : "unknown error");
+    snprintf(why, 256, "MPI: %.240s", len ? text : "unknown error");
 }
 
 /* Test until done or the deadline, sleeping between tests so that ranks sharing cores
@@ -81,6 +81,41 @@ static int sum_f32(void *user, float *values, size_t n, char why[256]) {
 
 static int sum_f64(void *user, double *values, size_t n, char why[256]) {
     return allreduce(user, values, n, MPI_DOUBLE, sizeof *values, why);
+}
+
+static int start_f32(void *user, float *values, size_t n, void **request, char why[256]) {
+    mpi_dist *m = user;
+    if (n > INT_MAX) return sum_f32(user, values, n, why); /* *request stays NULL: done */
+    MPI_Request *req = malloc(sizeof *req);
+    if (!req) {
+        snprintf(why, 256, "no host memory");
+        return 1;
+    }
+    const int rc = MPI_Iallreduce(MPI_IN_PLACE, values, (int)n, MPI_FLOAT, MPI_SUM, m->comm, req);
+    if (rc != MPI_SUCCESS) {
+        free(req);
+        mpi_why(rc, why);
+        return 1;
+    }
+    *request = req;
+    return 0;
+}
+
+static int wait_request(void *user, void *request, char why[256]) {
+    const int rc = wait_bounded(user, request, why);
+    free(request);
+    return rc;
+}
+
+static int test_request(void *user, void *request, int *done, char why[256]) {
+    (void)user;
+    const int rc = MPI_Test(request, done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) {
+        mpi_why(rc, why);
+        return 1;
+    }
+    if (*done) free(request);
+    return 0;
 }
 
 static void mpi_abort(void *user, int code) {
@@ -130,8 +165,14 @@ clcnn_status clcnn_dist_create_mpi(clcnn_dist **dist) {
     }
     m->timeout_s = dist_timeout_s();
     clcnn_status st = clcnn_dist_create(&ops, dist);
-    if (st != CLCNN_OK) mpi_destroy(m);
-    return st;
+    if (st != CLCNN_OK) {
+        mpi_destroy(m);
+        return st;
+    }
+    (*dist)->start_f32 = start_f32;
+    (*dist)->wait = wait_request;
+    (*dist)->test = test_request;
+    return CLCNN_OK;
 }
 
 #endif

@@ -107,12 +107,15 @@ clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, con
         return st;
     for (int i = g->nlayers - 1; i >= (target > 0 ? target + 1 : 1); i--) {
         graph_layer *l = &g->layers[i];
-        if (!l->wants_dy || (i != g->nlayers - 1 && !l->dy_valid)) continue;
-        const clcnn_tensor *dy = i == g->nlayers - 1 ? dout : l->dy;
-        if ((st = layer_backward(g, l, dy, with_params)) != CLCNN_OK)
-            return clcnn_error_prefix(g->ctx, st, "backward of layer %s", l->name);
-        if ((st = graph_timer_lap(g, &timer, i)) != CLCNN_OK) return st;
-        if ((st = graph_check_backward(g, l, with_params)) != CLCNN_OK) return st;
+        if (l->wants_dy && (i == g->nlayers - 1 || l->dy_valid)) {
+            const clcnn_tensor *dy = i == g->nlayers - 1 ? dout : l->dy;
+            if ((st = layer_backward(g, l, dy, with_params)) != CLCNN_OK)
+                return clcnn_error_prefix(g->ctx, st, "backward of layer %s", l->name);
+            if ((st = graph_timer_lap(g, &timer, i)) != CLCNN_OK) return st;
+            if ((st = graph_check_backward(g, l, with_params)) != CLCNN_OK) return st;
+        }
+        if (with_params && g->grads_enqueued && (st = g->grads_enqueued(g->grads_enqueued_user, i)) != CLCNN_OK)
+            return st;
     }
     return CLCNN_OK;
 }

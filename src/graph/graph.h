@@ -98,6 +98,11 @@ struct clcnn_graph {
                                   (set by a data-parallel trainer for its steps; NULL: this batch's) */
     uint64_t first_sample;     /* data parallelism: this batch's first sample in the whole batch
                                   (dropout masks; set by the trainer, 0 alone) */
+    /* A backward pass with parameters calls it after each layer i (NULL: nothing): the
+     * gradients of every parameter of layers i and above are then enqueued in full (a
+     * data-parallel trainer starts summing them while the pass goes on). */
+    clcnn_status (*grads_enqueued)(void *user, int layer);
+    void *grads_enqueued_user;
 };
 
 /* ---- parameters (params.c) ---- */

@@ -143,6 +143,12 @@ struct clcnn_tensor {
     size_t numel;
 };
 
+/* The whole tensor to or from host memory without waiting, in the queue's order: the
+ * host memory must stay until the copy is done (done, may be NULL: its event, the
+ * caller's to release; a write is done before anything enqueued after it runs). */
+clcnn_status clcnn_tensor_read_async(const clcnn_tensor *t, float *host, cl_event *done);
+clcnn_status clcnn_tensor_write_async(clcnn_tensor *t, const float *host);
+
 /* Enqueue dst = src (same element count); what names the caller in an error. */
 clcnn_status clcnn_tensor_copy(const clcnn_tensor *src, clcnn_tensor *dst, const char *what);
 

@@ -245,6 +245,21 @@ clcnn_status clcnn_tensor_write(clcnn_tensor *t, const float *host, size_t count
     return CLCNN_OK;
 }
 
+clcnn_status clcnn_tensor_read_async(const clcnn_tensor *t, float *host, cl_event *done) {
+    cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->buf, CL_FALSE, (size_t)t->offset * sizeof(float),
+                                     t->numel * sizeof(float), host, 0, NULL, done);
+    if (err != CL_SUCCESS)
+        return clcnn_error(t->ctx, err, "reading a tensor: clEnqueueReadBuffer failed (%d): an earlier kernel may have failed", err);
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_tensor_write_async(clcnn_tensor *t, const float *host) {
+    cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->buf, CL_FALSE, (size_t)t->offset * sizeof(float),
+                                      t->numel * sizeof(float), host, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return clcnn_error(t->ctx, err, "writing a tensor: clEnqueueWriteBuffer failed (%d)", err);
+    return CLCNN_OK;
+}
+
 clcnn_status clcnn_tensor_read(const clcnn_tensor *t, float *host, size_t count) {
     clcnn_status st = check_copy(t, host, count, "clcnn_tensor_read");
     if (st != CLCNN_OK) return st;

@@ -21,7 +21,7 @@ void clcnn_trainer_destroy(clcnn_trainer *t) {
     free(t->grads);
     free(t->lr_mult);
     free(t->param_steps);
-    free(t->bucket);
+    trainer_dist_free(t);
     free(t->class_weights_host);
     clcnn_tensor_destroy(t->class_weights);
     clcnn_tensor_destroy(t->loss);
@@ -252,8 +252,11 @@ static clcnn_status train_step(clcnn_trainer *t, const clcnn_tensor *x, const cl
         return clcnn_error(t->ctx, CLCNN_ERR_NUMERICS,
                            "training step %d: the loss is %s; the weights were not updated (lower the learning rate, "
                            "or check the inputs and labels)", step, isnan(loss) ? "NaN" : "infinite");
+    if ((st = trainer_dist_backward_begin(t)) != CLCNN_OK) return st;
     st = aux ? clcnn_graph_backward_aux(t->g, t->dout, t->aux_dout) : clcnn_graph_backward(t->g, t->dout);
-    if (st != CLCNN_OK || (st = trainer_dist_average_grads(t)) != CLCNN_OK) return st;
+    if (st == CLCNN_OK) st = trainer_dist_average_grads(t);
+    t->g->grads_enqueued = NULL;
+    if (st != CLCNN_OK) return st;
     if (t->p.clip_norm > 0.0f &&
         (st = clcnn_grad_norm_clip(t->ctx, t->ngrads, t->grads, t->p.clip_norm, t->clip)) != CLCNN_OK)
         return st;

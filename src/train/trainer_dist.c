@@ -94,59 +94,176 @@ clcnn_status trainer_dist_loss(clcnn_trainer *t, int aux, float *loss) {
     return aux ? scale_host(t, t->aux_dout, f) : CLCNN_OK;
 }
 
-/* Sum the bucket's first n floats over the ranks, divide by their number and write
- * them back to the tensors they came from. */
-static clcnn_status flush(clcnn_trainer *t, clcnn_tensor *const *tensors, int count, size_t n) {
-    clcnn_status st = dist_sum_f32(t->dist, t->ctx, "gradients", t->bucket, n);
-    t->comm_bytes += n * sizeof(float);
-    const float inv = 1.0f / (float)t->dist->ops.size;
-    for (size_t i = 0; st == CLCNN_OK && i < n; i++) t->bucket[i] *= inv;
-    size_t at = 0;
-    for (int k = 0; st == CLCNN_OK && k < count; k++) {
-        st = clcnn_tensor_write(tensors[k], t->bucket + at, tensors[k]->numel);
-        at += tensors[k]->numel;
+/* ---- gradients ---- */
+
+/* A bucket: gradients whose host copies lie together in staging, summed in one call. */
+typedef struct {
+    size_t first, count;  /* in staging */
+    int from, to;         /* their tensors: tensors[from .. to) */
+    cl_event read;        /* the last of their reads (NULL once waited for) */
+    void *request;        /* the sum under way (dist_start_f32) */
+} bucket;
+
+struct grad_buckets {
+    int *param_layer;        /* per graph parameter: its layer */
+    float *staging;          /* every trainable gradient's host copy */
+    clcnn_tensor **tensors;  /* this step's gradients in the order they were read */
+    size_t *offsets;         /* where each lies in staging */
+    bucket *b;
+    int ntensors, nb, next_param;
+    size_t used, cap_bytes;
+};
+
+void trainer_dist_free(clcnn_trainer *t) {
+    struct grad_buckets *g = t->buckets;
+    if (!g) return;
+    clcnn_finish(t->ctx); /* writes from staging may be in flight */
+    for (int k = 0; k < g->nb; k++)
+        if (g->b[k].read) clReleaseEvent(g->b[k].read);
+    free(g->param_layer), free(g->staging), free(g->tensors), free(g->offsets), free(g->b), free(g);
+    t->buckets = NULL;
+}
+
+/* The per-trainer memory, made on the first data-parallel step: staging for every
+ * parameter that has a gradient (frozen or not, so that unfreezing needs no more). */
+static clcnn_status buckets_make(clcnn_trainer *t) {
+    if (t->buckets) return CLCNN_OK;
+    struct grad_buckets *g = calloc(1, sizeof *g);
+    const int n = t->nparams > 0 ? t->nparams : 1;
+    size_t floats = 0;
+    for (int i = 0; i < t->nparams; i++) {
+        clcnn_param_info p;
+        if (clcnn_graph_param_info(t->g, i, &p) == CLCNN_OK && p.grad) floats += p.grad->numel;
     }
+    if (g) {
+        g->param_layer = malloc((size_t)n * sizeof *g->param_layer);
+        g->staging = malloc((floats + 1) * sizeof *g->staging);
+        g->tensors = malloc((size_t)n * sizeof *g->tensors);
+        g->offsets = malloc((size_t)n * sizeof *g->offsets);
+        g->b = calloc((size_t)n + 1, sizeof *g->b); /* and the open one */
+    }
+    if (!g || !g->param_layer || !g->staging || !g->tensors || !g->offsets || !g->b) {
+        t->buckets = g;
+        trainer_dist_free(t);
+        return clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory for %zu gradients", floats);
+    }
+    for (int i = 0; i < t->nparams; i++) g->param_layer[i] = 0;
+    for (int l = 0; l < t->g->nlayers; l++)
+        for (int k = 0; k < t->g->layers[l].nparams; k++)
+            if (t->g->layers[l].param[k] >= 0) g->param_layer[t->g->layers[l].param[k]] = l;
+    const char *env = getenv("CLCNN_DIST_BUCKET_BYTES"); /* tests make buckets small */
+    g->cap_bytes = env && atol(env) > 0 ? (size_t)atol(env) : CLCNN_DIST_BUCKET_BYTES;
+    t->buckets = g;
+    return CLCNN_OK;
+}
+
+/* Close the open bucket: its reads are enqueued, the device starts on them. */
+static clcnn_status close_bucket(clcnn_trainer *t) {
+    struct grad_buckets *g = t->buckets;
+    bucket *b = &g->b[g->nb];
+    if (b->from == g->ntensors) return CLCNN_OK; /* empty */
+    b->to = g->ntensors;
+    b->count = g->used - b->first;
+    g->nb++;
+    g->b[g->nb] = (bucket){.first = g->used, .from = g->ntensors};
+    const cl_int err = clFlush(t->ctx->queue);
+    return err == CL_SUCCESS ? CLCNN_OK : clcnn_error(t->ctx, err, "training step: clFlush failed (%d)", err);
+}
+
+/* The graph's hook: the gradients of layers `layer` and above are enqueued in full. */
+static clcnn_status grads_enqueued(void *user, int layer) {
+    clcnn_trainer *t = user;
+    struct grad_buckets *g = t->buckets;
+    clcnn_status st = CLCNN_OK;
+    for (; st == CLCNN_OK && g->next_param >= 0 && g->param_layer[g->next_param] >= layer; g->next_param--) {
+        clcnn_param_info p;
+        if ((st = clcnn_graph_param_info(t->g, g->next_param, &p)) != CLCNN_OK) break;
+        if (!p.grad || p.frozen) continue;
+        bucket *b = &g->b[g->nb];
+        if (b->read) clReleaseEvent(b->read), b->read = NULL; /* the bucket's last read stands for all */
+        g->tensors[g->ntensors] = p.grad;
+        g->offsets[g->ntensors++] = g->used;
+        st = clcnn_tensor_read_async(p.grad, g->staging + g->used, &b->read);
+        g->used += p.grad->numel;
+        if (st == CLCNN_OK && (g->used - b->first) * sizeof(float) >= g->cap_bytes) st = close_bucket(t);
+    }
+    return st;
+}
+
+clcnn_status trainer_dist_backward_begin(clcnn_trainer *t) {
+    if (!dist_active(t->dist)) return CLCNN_OK;
+    clcnn_status st = buckets_make(t);
+    if (st != CLCNN_OK) return st;
+    struct grad_buckets *g = t->buckets;
+    g->ntensors = g->nb = 0;
+    g->used = 0;
+    g->next_param = t->nparams - 1;
+    g->b[0] = (bucket){0};
+    t->g->grads_enqueued = grads_enqueued;
+    t->g->grads_enqueued_user = t;
+    return CLCNN_OK;
+}
+
+/* Wait for b's reads, letting the sum before it (prev, may be NULL) go on meanwhile. */
+static clcnn_status wait_reads(clcnn_trainer *t, bucket *b, bucket *prev) {
+    cl_int status = CL_QUEUED, err;
+    clcnn_status st = CLCNN_OK;
+    while ((err = clGetEventInfo(b->read, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL)) ==
+               CL_SUCCESS && status > CL_COMPLETE) {
+        if (prev && prev->request) {
+            const double t0 = now_ms();
+            st = dist_test(t->dist, t->ctx, "gradients", &prev->request);
+            t->comm_ms += now_ms() - t0;
+            if (st != CLCNN_OK) return st;
+        }
+        nanosleep(&(struct timespec){0, 20000}, NULL);
+    }
+    return err != CL_SUCCESS ? err : status < 0 ? status : CLCNN_OK;
+}
+
+/* Wait for b's reads and start its sum. */
+static clcnn_status start_bucket(clcnn_trainer *t, bucket *b, bucket *prev) {
+    const clcnn_status err = wait_reads(t, b, prev);
+    clReleaseEvent(b->read);
+    b->read = NULL;
+    if (err == CLCNN_ERR_DISTRIBUTED) return err;
+    if (err != CLCNN_OK)
+        return clcnn_error(t->ctx, err, "training step: reading the gradients failed (%d): an earlier kernel may have "
+                           "failed", err);
+    const double t0 = now_ms();
+    const clcnn_status st = dist_start_f32(t->dist, t->ctx, "gradients", t->buckets->staging + b->first, b->count,
+                                           &b->request);
+    t->comm_ms += now_ms() - t0;
+    t->comm_bytes += b->count * sizeof(float);
+    return st;
+}
+
+/* Wait for bucket k's sum, average it and write it back. */
+static clcnn_status finish_bucket(clcnn_trainer *t, bucket *b) {
+    struct grad_buckets *g = t->buckets;
+    const double t0 = now_ms();
+    clcnn_status st = dist_wait(t->dist, t->ctx, "gradients", b->request);
+    t->comm_ms += now_ms() - t0;
+    b->request = NULL;
+    const float inv = 1.0f / (float)t->dist->ops.size;
+    float *v = g->staging + b->first;
+    for (size_t i = 0; st == CLCNN_OK && i < b->count; i++) v[i] *= inv;
+    for (int k = b->from; st == CLCNN_OK && k < b->to; k++)
+        st = clcnn_tensor_write_async(g->tensors[k], g->staging + g->offsets[k]);
     return st;
 }
 
 clcnn_status trainer_dist_average_grads(clcnn_trainer *t) {
     if (!dist_active(t->dist)) return CLCNN_OK;
-    /* the backward pass first, so that the time counted is the communication's */
-    clcnn_status st = clcnn_finish(t->ctx);
-    if (st != CLCNN_OK) return st;
-    const double t0 = now_ms();
-    const size_t cap = CLCNN_DIST_BUCKET_BYTES / sizeof(float);
-    clcnn_tensor **in_bucket = malloc((size_t)(t->nparams > 0 ? t->nparams : 1) * sizeof *in_bucket);
-    if (!in_bucket) return clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
-    int count = 0;
-    size_t n = 0;
-    /* from the last parameter back: the order the backward pass finishes them in */
-    for (int i = t->nparams - 1; st == CLCNN_OK && i >= 0; i--) {
-        clcnn_param_info p;
-        if ((st = clcnn_graph_param_info(t->g, i, &p)) != CLCNN_OK) break;
-        if (!p.grad || p.frozen) continue;
-        clcnn_tensor *grad = p.grad;
-        if (count && n + grad->numel > cap) { /* full: sum what it holds first */
-            if ((st = flush(t, in_bucket, count, n)) != CLCNN_OK) break;
-            count = 0, n = 0;
-        }
-        const size_t need = n + grad->numel > cap ? n + grad->numel : cap; /* a bigger tensor: a bucket of its own */
-        if (need > t->bucket_floats) {
-            float *b = realloc(t->bucket, need * sizeof *b);
-            if (!b) {
-                st = clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory for %zu gradients",
-                                 need);
-                break;
-            }
-            t->bucket = b;
-            t->bucket_floats = need;
-        }
-        if ((st = clcnn_tensor_read(grad, t->bucket + n, grad->numel)) != CLCNN_OK) break;
-        in_bucket[count++] = grad;
-        n += grad->numel;
-    }
-    if (st == CLCNN_OK && count) st = flush(t, in_bucket, count, n);
-    free(in_bucket);
-    t->comm_ms += now_ms() - t0;
+    struct grad_buckets *g = t->buckets;
+    t->g->grads_enqueued = NULL;
+    clcnn_status st = grads_enqueued(t, 0); /* any left (the pass stops above the input) */
+    if (st == CLCNN_OK) st = close_bucket(t);
+    /* in order on every rank: each sum starts as soon as its reads are in, while the
+     * device still works on the gradients of the layers below */
+    for (int k = 0; st == CLCNN_OK && k < g->nb; k++) st = start_bucket(t, &g->b[k], k ? &g->b[k - 1] : NULL);
+    for (int k = 0; st == CLCNN_OK && k < g->nb; k++) st = finish_bucket(t, &g->b[k]);
+    for (int k = 0; k <= g->nb; k++) /* after a failure: the events not waited for */
+        if (g->b[k].read) clReleaseEvent(g->b[k].read), g->b[k].read = NULL;
     return st;
 }

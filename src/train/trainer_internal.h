@@ -21,8 +21,7 @@ struct clcnn_trainer {
     int *param_steps; /* per graph parameter: updates applied to it (its step for Adam's bias correction) */
     clcnn_dist *dist; /* clcnn_trainer_set_dist: the ranks (NULL: alone) */
     int dist_flags;
-    float *bucket;    /* host memory the gradients are summed in (trainer_dist.c) */
-    size_t bucket_floats;
+    struct grad_buckets *buckets; /* the gradients' sums over the ranks (trainer_dist.c) */
     float *class_weights_host; /* the class weights again, for the ranks' shares of the loss */
     int n_class_weights;
     double share;     /* this step: this rank's part of the whole batch's loss weight (1 alone) */
@@ -38,7 +37,11 @@ clcnn_status trainer_dist_begin(clcnn_trainer *t, const clcnn_tensor *labels, in
  * and aux_dout when used) are scaled so that each rank's count as its share (a no-op
  * when the shares are equal). */
 clcnn_status trainer_dist_loss(clcnn_trainer *t, int aux, float *loss);
-/* Every trainable gradient, averaged over the ranks. */
+/* Around the backward pass: every trainable gradient is read to the host as soon as
+ * the pass has enqueued it, in buckets whose sums over the ranks start as their reads
+ * finish; after the pass, the averages are written back (before the update runs). */
+clcnn_status trainer_dist_backward_begin(clcnn_trainer *t);
 clcnn_status trainer_dist_average_grads(clcnn_trainer *t);
+void trainer_dist_free(clcnn_trainer *t);
 
 #endif
