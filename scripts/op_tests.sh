@@ -4,7 +4,8 @@
 # they honour CLCNN_TEST_SMALL), the CAM tests that run cam.cl's
 # kernels on small inputs (the others run whole networks), and the Winograd, depthwise
 # and fast-backward tests small enough for a checking device (names are substrings:
-# backward_fast_ selects all of them). Used by oclgrind.sh and isa_report.py.
+# backward_fast_ selects all of them), and the batch norm over ranks (its own kernels).
+# Used by oclgrind.sh and isa_report.py.
 # usage: scripts/op_tests.sh [--no-tiles | --simulator]
 #        --no-tiles: without test_tiles.c, whose cases force every GEMM tile rather than
 #        the device row's; --simulator (oclgrind.sh): without the tests that need long
@@ -29,7 +30,7 @@ OP_FILES="test_ops test_tiles test_grad_conv test_grad_eltwise test_grad_norm te
 SKIP='^$'  # (no name is empty)
 [ "${1:-}" = --simulator ] && SKIP='^=conv2d_backward_long_rows$\|^=gemm_gpu_rows$'
 MORE_TESTS="cam_map_kernels cam_eigen_kernel cam_flat_map_is_zero winograd_random depthwise_ im2col_layouts
-conv_algorithm_ backward_fast_"
+conv_algorithm_ backward_fast_ dist_batchnorm_matches_whole_batch"
 # shellcheck disable=SC2086
 cases_of $OP_FILES | grep -v "$SKIP"
 echo "$MORE_TESTS" | tr ' ' '\n'

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
+#include "ops/ops.h"
+#include "ref/ref_grad_norm.h"
 
 enum { MAX_RANKS = 3 };
 
@@ -268,7 +270,165 @@ static void test_dist_step_matches_whole_batch(void) {
     free(x);
 }
 
+/* ---- the batch norm op over ranks ---- */
+
+enum { BN_N = 6, BN_C = 5, BN_S = 21, BN_MINE = 2 }; /* this rank: the first 2 samples; its partner the other 4 */
+
+/* The partner rank, played on the host from the whole batch's double reference: what it
+ * adds to each sum (the forward's moments, then the backward's sums, in that order). */
+typedef struct {
+    const double *x, *dy, *mean, *invstd; /* the whole batch's, and its statistics */
+    int calls;
+} partner;
+
+static int partner_sum(void *user, double *v, size_t n, char why[256]) {
+    partner *p = user;
+    if (n != 2 * BN_C + 1 || p->calls > 1) {
+        snprintf(why, 256, "call %d sums %zu values, want %d", p->calls, n, 2 * BN_C + 1);
+        return 1;
+    }
+    const int count = (BN_N - BN_MINE) * BN_S;
+    for (int c = 0; c < BN_C; c++) {
+        double a = 0, b = 0, mean = 0;
+        for (int i = BN_MINE; i < BN_N; i++)
+            for (int k = 0; k < BN_S; k++) mean += p->x[((size_t)i * BN_C + c) * BN_S + k] / count;
+        for (int i = BN_MINE; i < BN_N; i++)
+            for (int k = 0; k < BN_S; k++) {
+                const size_t at = ((size_t)i * BN_C + c) * BN_S + k;
+                if (p->calls == 0) { /* M2 (then + n * mean^2 below; n * mean is the first value) */
+                    b += (p->x[at] - mean) * (p->x[at] - mean);
+                } else { /* sum dy, sum dy xhat */
+                    a += p->dy[at];
+                    b += p->dy[at] * (p->x[at] - p->mean[c]) * p->invstd[c];
+                }
+            }
+        if (p->calls == 0) b += count * mean * mean;
+        v[2 * c] += p->calls == 0 ? count * mean : a;
+        v[2 * c + 1] += b;
+    }
+    v[2 * BN_C] += count;
+    p->calls++;
+    return 0;
+}
+
+static int partner_sum_f32(void *user, float *v, size_t n, char why[256]) {
+    (void)user, (void)v;
+    snprintf(why, 256, "no float sums expected (%zu values)", n);
+    return 1;
+}
+
+static clcnn_tensor *tensor_of(const float *v, int ndim, const int *shape) {
+    clcnn_tensor *t = NULL;
+    CHECK_OK(clcnn_tensor_create(g_ctx, ndim, shape, &t));
+    if (t && v) CHECK_OK(clcnn_tensor_write(t, v, clcnn_tensor_numel(t)));
+    return t;
+}
+
+static double worst_rel(const float *got, const double *want, size_t n) {
+    double err = 0, scale = 1e-6;
+    for (size_t i = 0; i < n; i++) {
+        err = fmax(err, fabs((double)got[i] - want[i]));
+        scale = fmax(scale, fabs(want[i]));
+    }
+    return err / scale;
+}
+
+/* Batch norm's training forward and backward on this rank's 2 samples of 6 (kernels
+ * batchnorm_stats_local and _global, and the backward's sums over the ranks), the
+ * other 4 on a partner rank played by the host: the statistics and y against the
+ * double reference of the whole batch, dx against the whole batch's backward on the
+ * device, dgamma and dbeta with the partner's share added likewise. Channels sit at
+ * an offset of 3, away from this rank's shift (its first value). One thread: Oclgrind
+ * runs it (its runtime is not thread-safe). */
+static void test_dist_batchnorm_matches_whole_batch(void) {
+    test_rng rng = {g_seed ^ 0xb4d157ull};
+    enum { ALL = BN_N * BN_C * BN_S, MINE = BN_MINE * BN_C * BN_S };
+    static float x[ALL], dy[ALL], y[MINE], dx[MINE], whole_dx[ALL];
+    static double xd[ALL], dyd[ALL], yd[ALL], whole_dxd[ALL];
+    float gamma[BN_C], beta[BN_C], zeros[BN_C] = {0}, ones[BN_C] = {1, 1, 1, 1, 1};
+    float got[6][BN_C], whole_dg[BN_C], whole_db[BN_C];
+    double gd[BN_C], bd[BN_C], mean[BN_C], var[BN_C], invstd[BN_C];
+    for (int i = 0; i < ALL; i++) x[i] = 3.0f + test_rng_uniform(&rng, -1.0f, 1.0f), xd[i] = x[i];
+    for (int i = 0; i < ALL; i++) dy[i] = test_rng_uniform(&rng, -1.0f, 1.0f), dyd[i] = dy[i];
+    for (int c = 0; c < BN_C; c++) {
+        gamma[c] = test_rng_uniform(&rng, 0.5f, 1.5f), beta[c] = test_rng_uniform(&rng, -0.5f, 0.5f);
+        gd[c] = gamma[c], bd[c] = beta[c];
+    }
+    ref_bn_batch_stats(xd, BN_N, BN_C, BN_S, mean, var);
+    for (int c = 0; c < BN_C; c++) invstd[c] = 1.0 / sqrt(var[c] + 1e-5);
+    ref_bn_fixed(xd, BN_N, BN_C, BN_S, gd, bd, mean, invstd, yd);
+    partner p = {xd, dyd, mean, invstd, 0};
+    clcnn_dist *dist = NULL;
+    CHECK_OK(clcnn_dist_create(&(clcnn_dist_ops){.rank = 0, .size = 2, .user = &p,
+                                                 .allreduce_sum_f32 = partner_sum_f32,
+                                                 .allreduce_sum_f64 = partner_sum}, &dist));
+    const int vshape[1] = {BN_C}, mine[4] = {BN_MINE, BN_C, 3, 7}, all[4] = {BN_N, BN_C, 3, 7};
+    clcnn_tensor *t_x = tensor_of(x, 4, mine), *t_y = tensor_of(NULL, 4, mine), *t_dy = tensor_of(dy, 4, mine),
+                 *t_dx = tensor_of(NULL, 4, mine), *t_g = tensor_of(gamma, 1, vshape), *t_b = tensor_of(beta, 1, vshape),
+                 *t_rm = tensor_of(zeros, 1, vshape), *t_rv = tensor_of(ones, 1, vshape),
+                 *t_m = tensor_of(NULL, 1, vshape), *t_i = tensor_of(NULL, 1, vshape),
+                 *t_dg = tensor_of(zeros, 1, vshape), *t_db = tensor_of(zeros, 1, vshape);
+    /* the whole batch on this device alone, for dx, dgamma and dbeta */
+    clcnn_tensor *w_x = tensor_of(x, 4, all), *w_y = tensor_of(NULL, 4, all), *w_dy = tensor_of(dy, 4, all),
+                 *w_dx = tensor_of(NULL, 4, all), *w_m = tensor_of(NULL, 1, vshape), *w_i = tensor_of(NULL, 1, vshape),
+                 *w_dg = tensor_of(zeros, 1, vshape), *w_db = tensor_of(zeros, 1, vshape);
+    if (test_failures()) goto done;
+    CHECK_OK(ops_batchnorm_train(g_ctx, dist, t_x, t_g, t_b, t_rm, t_rv, 0.1f, 1e-5f, t_y, t_m, t_i));
+    CHECK_OK(ops_batchnorm_backward(g_ctx, dist, CLCNN_ACT_NONE, t_x, t_g, NULL, t_m, t_i, 1, t_dy, t_dx, 0, t_dg, t_db));
+    CHECK_OK(clcnn_batchnorm_train(g_ctx, w_x, t_g, t_b, NULL, NULL, 0.1f, 1e-5f, w_y, w_m, w_i));
+    CHECK_OK(clcnn_batchnorm_backward(g_ctx, w_x, t_g, w_m, w_i, 1, w_dy, w_dx, 0, w_dg, w_db));
+    clcnn_tensor *outs[] = {t_m, t_i, t_rm, t_rv, t_dg, t_db};
+    for (int k = 0; k < 6; k++) CHECK_OK(clcnn_tensor_read(outs[k], got[k], BN_C));
+    CHECK_OK(clcnn_tensor_read(t_y, y, MINE));
+    CHECK_OK(clcnn_tensor_read(t_dx, dx, MINE));
+    CHECK_OK(clcnn_tensor_read(w_dx, whole_dx, ALL));
+    CHECK_OK(clcnn_tensor_read(w_dg, whole_dg, BN_C));
+    CHECK_OK(clcnn_tensor_read(w_db, whole_db, BN_C));
+    if (test_failures()) goto done;
+    double want_rm[BN_C], want_rv[BN_C], want_dg[BN_C], want_db[BN_C];
+    for (int c = 0; c < BN_C; c++) {
+        want_rm[c] = 0.1 * mean[c];
+        want_rv[c] = 0.9 + 0.1 * var[c] * (BN_N * BN_S) / (BN_N * BN_S - 1);
+        /* this rank's own dgamma, dbeta plus the partner's: the whole batch's */
+        double pg = 0, pb = 0;
+        for (int i = BN_MINE; i < BN_N; i++)
+            for (int k = 0; k < BN_S; k++) {
+                const size_t at = ((size_t)i * BN_C + c) * BN_S + k;
+                pg += dyd[at] * (xd[at] - mean[c]) * invstd[c];
+                pb += dyd[at];
+            }
+        got[4][c] += (float)pg, got[5][c] += (float)pb;
+        want_dg[c] = whole_dg[c], want_db[c] = whole_db[c];
+    }
+    for (int i = 0; i < ALL; i++) whole_dxd[i] = whole_dx[i];
+    const struct {
+        const char *what;
+        double err, bound;
+    } checks[] = {
+        {"y", worst_rel(y, yd, MINE), 1e-5},
+        {"save_mean", worst_rel(got[0], mean, BN_C), 1e-6},
+        {"save_invstd", worst_rel(got[1], invstd, BN_C), 1e-5},
+        {"running_mean", worst_rel(got[2], want_rm, BN_C), 1e-6},
+        {"running_var", worst_rel(got[3], want_rv, BN_C), 1e-6},
+        {"dx", worst_rel(dx, whole_dxd, MINE), 1e-5},
+        {"dgamma", worst_rel(got[4], want_dg, BN_C), 1e-5},
+        {"dbeta", worst_rel(got[5], want_db, BN_C), 1e-5},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++)
+        CHECK(checks[i].err <= checks[i].bound, "rank 0 of 2: %s off by %.3g of its largest value (bound %.3g)",
+              checks[i].what, checks[i].err, checks[i].bound);
+    CHECK(p.calls == 2, "the partner was asked %d times, want 2 (statistics, backward sums)", p.calls);
+    printf("    2 of 6 samples here, 4 on the partner: y %.1e, dx %.1e, dgamma %.1e of their largest values\n",
+           checks[0].err, checks[5].err, checks[6].err);
+done:;
+    clcnn_tensor *all_t[] = {t_x, t_y, t_dy, t_dx, t_g, t_b, t_rm, t_rv, t_m, t_i, t_dg, t_db,
+                             w_x, w_y, w_dy, w_dx, w_m, w_i, w_dg, w_db};
+    for (size_t i = 0; i < sizeof all_t / sizeof all_t[0]; i++) clcnn_tensor_destroy(all_t[i]);
+    clcnn_dist_destroy(dist);
+}
+
 const test_case test_dist_cases[] = {
+    {"dist_batchnorm_matches_whole_batch", test_dist_batchnorm_matches_whole_batch},
     {"dist_threads_sum", test_dist_threads_sum},
     {"dist_timeout", test_dist_timeout},
     {"dist_step_matches_whole_batch", test_dist_step_matches_whole_batch},
