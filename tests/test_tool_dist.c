@@ -47,11 +47,11 @@ static int kill_rank(tmptree *t, const char *b) {
         execl("/bin/sh", "sh", "-c", line, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 1200 && !exists(t, "run/last.safetensors"); i++) nanosleep(&(struct timespec){0, 50000000}, NULL);
+    for (int i = 0; i < 6000 && !exists(t, "run/last.safetensors"); i++) nanosleep(&(struct timespec){0, 50000000}, NULL);
     char *pid_text = tmptree_slurp(t, "rank1.pid");
     const int rank1 = pid_text ? atoi(pid_text) : 0;
     free(pid_text);
-    CHECK(exists(t, "run/last.safetensors") && rank1 > 0, "no checkpoint within 60 s, or no pid of rank 1");
+    CHECK(exists(t, "run/last.safetensors") && rank1 > 0, "no checkpoint within 300 s, or no pid of rank 1");
     if (rank1 > 0) kill(rank1, SIGKILL);
     const double t0 = now_s();
     int status = 0;
