@@ -31,7 +31,7 @@ GPU_CLASS_EXCLUDE := image_ render_ prepare_ dataset_ loader_ metrics_ fit_ fuzz
 	=tool_resume =tool_train_options_reach_trainer =tool_freeze_backbone_keeps_init =tool_freeze_errors \
 	=tool_backbone_lr_mult =tool_unfreeze_at =tool_fit =tool_metrics_files =tool_data_layout =tool_imbalance \
 	=tool_kill_resume =tool_errors =tool_eval_options_reach =tool_predict_options_reach =tool_cam_options_reach \
-	=tool_mpi_kill_resume =dist_threads_sum =dist_timeout
+	=tool_mpi_kill_resume =tool_devices_fault =dist_threads_sum =dist_timeout
 EXCLUDE_ENV = CLCNN_TEST_EXCLUDE='$(1)' CLCNN_TEST_EXCLUDE_WHY='$(2)'
 SAN_ENV := $(if $(filter 1,$(SAN)),$(call EXCLUDE_ENV,$(SAN_EXCLUDE),the plain make test runs it; SAN=1 checks host code),)
 

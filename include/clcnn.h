@@ -896,8 +896,9 @@ CLCNN_API int clcnn_dist_local_rank(const clcnn_dist *dist); /* 0 for NULL */
 CLCNN_API clcnn_status clcnn_dist_allreduce_sum(clcnn_dist *dist, double *values, size_t n);
 /* Wait until every rank has come here. */
 CLCNN_API clcnn_status clcnn_dist_barrier(clcnn_dist *dist);
-/* Stop every rank (after a fault on this one) with exit code `code`; returns only where
- * the communicator has no abort operation (then the caller exits). */
+/* Stop every rank (after a fault on this one) with exit code `code`. MPI's ends the job
+ * and does not return; the threads' makes every sum under way or to come fail at once,
+ * naming this rank, and returns; without an abort operation it returns at once. */
 CLCNN_API void clcnn_dist_abort(clcnn_dist *dist, int code);
 
 enum { CLCNN_DIST_LOCAL_BN = 1 }; /* batch norms use each rank's own batch statistics */

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "harness.h"
+#include "runtime/internal.h"
 #include "tmptree.h"
 
 #define TRAIN_ARGS "--arch compact --size 32 --batch 8 --no-augment"
@@ -105,7 +106,39 @@ done:
     tmptree_close(&t);
 }
 
+/* --devices: a rank whose device fails stops the other (its sums fail, naming it); the
+ * checkpoint of the epoch before stays loadable. */
+static void test_tool_devices_fault(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    tmptree t;
+    if (!tmptree_open(&t, "devfault")) return;
+    const char *b = tmptree_build_dir(), *r = t.root;
+    const int dev = g_ctx->device_index;
+    int rc = tmptree_run(&t, "synthetic", "%s/make_synthetic %s/data --train 24 --val 10 --size 32 --seed 4", b, r);
+    CHECK(rc == 0, "make_synthetic exited %d", rc);
+    if (rc) goto done;
+    rc = tmptree_run(&t, "first", "%s/clcnn train --data %s/data/train --val %s/data/val " TRAIN_ARGS
+                     " --epochs 1 --devices %d,%d --out %s/run", b, r, r, dev, dev, r);
+    CHECK(rc == 0 && saved_epoch(&t) == 1, "2 devices, 1 epoch: exit %d", rc);
+    rc = tmptree_run(&t, "fault", "CLCNN_FAULT=launch:600 %s/clcnn train --resume %s/run --epochs 30 --devices %d,%d", b,
+                     r, dev, dev);
+    char *err = tmptree_slurp(&t, "fault.err");
+    CHECK(rc != 0 && err && strstr(err, "injected fault") && strstr(err, "stopped the job") &&
+          strstr(err, "stopping every rank"), "a failing rank: exit %d, saying:\n%s", rc, err ? err : "");
+    CHECK(saved_epoch(&t) >= 1, "after the fault the checkpoint holds epoch %d", saved_epoch(&t));
+    free(err);
+    /* mistakes refused in one line */
+    rc = tmptree_run(&t, "both", "%s/clcnn train --data %s/data/train " TRAIN_ARGS " --devices %d,%d --device %d --out "
+                     "%s/x", b, r, dev, dev, dev, r);
+    char *both = tmptree_slurp(&t, "both.err");
+    CHECK(rc != 0 && both && strstr(both, "not both"), "--device with --devices: exit %d, %s", rc, both ? both : "");
+    free(both);
+done:
+    tmptree_close(&t);
+}
+
 const test_case test_tool_dist_cases[] = {
+    {"tool_devices_fault", test_tool_devices_fault},
     {"tool_mpi_kill_resume", test_tool_mpi_kill_resume},
     {NULL, NULL},
 };

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "harness.h"
 #include "ref/detinit.h"
+#include "runtime/internal.h"
 #include "tmptree.h"
 
 #define STEP_SEED 6 /* scripts/make_golden_tool_step.py's SEED, LR */
@@ -69,9 +70,9 @@ static void compare_step(const char *name, const clcnn_weights *run, const clcnn
     free(got), free(want), free(w0);
 }
 
-/* The step through `LAUNCHER clcnn train`, compared with PyTorch's; ranks > 1: under
- * mpirun, where the run's first line and metrics.json must say so too. */
-static void step_matches_pytorch(const char *launcher, int ranks) {
+/* The step through `LAUNCHER clcnn train ... EXTRA`, compared with PyTorch's; ranks > 1:
+ * on that many ranks, which the run's first line and metrics.json must say too. */
+static void step_matches_pytorch(const char *launcher, const char *extra, int ranks) {
     tmptree t;
     if (!tmptree_open(&t, "step")) return;
     clcnn_weights *gold = NULL, *run = NULL;
@@ -86,8 +87,8 @@ static void step_matches_pytorch(const char *launcher, int ranks) {
     const char *r = t.root;
     int rc = tmptree_run(&t, "train", "%s %s/clcnn train --data %s/data --arch compact --size 32 --batch 4 --epochs 1 "
                          "--optimizer sgd --lr %g --momentum 0 --weight-decay 0 --schedule constant --no-augment "
-                         "--no-shuffle --init %s/init.safetensors --out %s/run", launcher, tmptree_build_dir(), r, STEP_LR,
-                         r, r);
+                         "--no-shuffle --init %s/init.safetensors --out %s/run %s", launcher, tmptree_build_dir(), r,
+                         STEP_LR, r, r, extra);
     char *out = tmptree_slurp(&t, "train.out"), *metrics = tmptree_slurp(&t, "run/metrics.json");
     float loss = 0;
     const clcnn_tensor *loss_t = clcnn_weights_get(gold, "loss");
@@ -119,7 +120,7 @@ done:
 
 static void test_tool_sgd_step_matches_pytorch(void) {
     if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
-    step_matches_pytorch("", 1);
+    step_matches_pytorch("", "", 1);
 }
 
 /* Two ranks of two images each take PyTorch's step on the four (batch norm's statistics
@@ -128,11 +129,20 @@ static void test_tool_sgd_step_matches_pytorch(void) {
 static void test_tool_mpi_step_matches_pytorch(void) {
     const char *why = test_mpi_missing();
     if (why) return test_skip(why);
-    step_matches_pytorch("CLCNN_DIST_BUCKET_BYTES=65536 " TEST_MPIRUN " -np 2", 2);
+    step_matches_pytorch("CLCNN_DIST_BUCKET_BYTES=65536 " TEST_MPIRUN " -np 2", "", 2);
+}
+
+/* The same on two ranks of one process (--devices: threads, the test's device twice). */
+static void test_tool_devices_step_matches_pytorch(void) {
+    if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
+    char devices[48];
+    snprintf(devices, sizeof devices, "--devices %d,%d", g_ctx->device_index, g_ctx->device_index);
+    step_matches_pytorch("", devices, 2);
 }
 
 const test_case test_tool_step_cases[] = {
     {"tool_sgd_step_matches_pytorch", test_tool_sgd_step_matches_pytorch},
     {"tool_mpi_step_matches_pytorch", test_tool_mpi_step_matches_pytorch},
+    {"tool_devices_step_matches_pytorch", test_tool_devices_step_matches_pytorch},
     {NULL, NULL},
 };

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -20,11 +21,12 @@
 #include "tool.h"
 #include "train_ranks.h"
 
-static const char *cmd = "train";
+/* How messages name the command: each rank's thread (--devices) names its rank. */
+static _Thread_local const char *cmd = "train";
 
 typedef struct {
     const char *data, *val, *arch, *head, *optimizer, *schedule, *init, *out, *resume, *on_bad, *device;
-    const char *freeze, *train_only, *class_weights, *fit;
+    const char *freeze, *train_only, *class_weights, *fit, *devices;
     int balanced;
     float val_split, lr, momentum, weight_decay, dropout, smoothing, clip, rotate, crop_scale, backbone_lr_mult;
     float aux_weight;
@@ -89,6 +91,9 @@ static const opt_spec specs[] = {
     {"--resume", OPT_STRING, &o.resume, "RUN", "continue the run in RUN (its options; --epochs may extend it)"},
     {"--device", OPT_STRING, &o.device, "D", "device index, gpu, cpu or part of a name (under mpirun: each rank's "
      "GPU by its rank on its machine, else the CPU)"},
+    {"--devices", OPT_STRING, &o.devices, "D,D,...",
+     "train on several devices of this machine at once, one rank each (indices or names, as --device; a device may "
+     "repeat)"},
     {"--local-bn", OPT_FLAG, &o.local_bn, NULL,
      "under mpirun: batch norms use each rank's own images' statistics (PyTorch DDP's default), not the whole batch's"},
     {NULL, 0, NULL, NULL, NULL}};
@@ -99,8 +104,8 @@ static const opt_command command = {
     "evaluates it on the validation images after every epoch, and writes to RUN:\n"
     "last.safetensors (every epoch), best.safetensors (best validation accuracy),\n"
     "metrics.csv, metrics.json and curves.png. A killed run continues with --resume RUN.\n"
-    "mpirun -np N clcnn train ... trains on N ranks, each on its share of every batch\n"
-    "(docs/DISTRIBUTED.md).",
+    "mpirun -np N clcnn train ... trains on N ranks, each on its share of every batch;\n"
+    "--devices 0,1 does the same on devices of this machine (docs/DISTRIBUTED.md).",
     specs, 0, "clcnn"};
 
 /* ---- the run's state ---- */
@@ -552,15 +557,26 @@ static int make_loaders(run *r) {
 /* --resume RUN: the run's own options, from RUN/last.safetensors (the user may extend
  * --epochs or pick a device). The weights stay loaded for resume_state. */
 static int restore_options(run *r) {
-    const char *run_dir = o.resume, *device = o.device;
+    /* with --devices each rank's thread loads the file; the first one sets the options */
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static int restored;
+    pthread_mutex_lock(&lock);
+    const char *run_dir = o.resume, *device = o.device, *devices = o.devices;
     const int epochs = o.epochs, epochs_given = o.epochs_given;
     o.out = run_dir; /* for run_path */
     char *path = run_path("last.safetensors");
     int rc = 1;
     clcnn_status st;
-    if (!path) return tool_fail(cmd, "out of host memory");
+    if (!path) {
+        pthread_mutex_unlock(&lock);
+        return tool_fail(cmd, "out of host memory");
+    }
     if ((st = clcnn_weights_load(r->ctx, path, &r->resumed)) != CLCNN_OK) {
         tool_fail_status(cmd, r->ctx, st);
+        goto done;
+    }
+    if (restored) { /* another rank did */
+        rc = 0;
         goto done;
     }
     const char *saved = clcnn_weights_metadata(r->resumed, "train_options");
@@ -568,7 +584,7 @@ static int restore_options(run *r) {
         tool_fail(cmd, "%s was not written by clcnn train (no saved options): cannot resume", path);
         goto done;
     }
-    static const char *const ours[] = {"--out", "--resume", "--device", NULL}; /* set below, not restored */
+    static const char *const ours[] = {"--out", "--resume", "--device", "--devices", NULL}; /* set below, not restored */
     if (opt_from_json(&command, saved, ours) != OPT_OK) goto done;
     if (o.lr == 0) { /* saved before "not given" was NaN: 0 meant the defaults, for both */
         o.lr = NAN;
@@ -577,9 +593,12 @@ static int restore_options(run *r) {
     o.resume = run_dir;
     o.out = run_dir;
     o.device = device;
+    o.devices = devices;
     if (epochs_given) o.epochs = epochs;
+    restored = 1;
     rc = 0;
 done:
+    pthread_mutex_unlock(&lock);
     free(path);
     return rc;
 }
@@ -837,6 +856,7 @@ static int unfreeze_all(run *r, int epoch) {
     if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
     size_t elements;
     const int trainable = tool_trainable_params(r->g, &elements);
+    if (r->ranks.rank > 0) return 0;
     printf("epoch %d: --unfreeze-at %d: every parameter trains from now on (%d parameter tensors, %zu values; the "
            "newly trained start with fresh optimizer state)\n", epoch + 1, o.unfreeze_at, trainable, elements);
     fflush(stdout);
@@ -858,7 +878,7 @@ static int train_loop(run *r) {
         const double score = r->val_loader ? row->val_acc - 1e-6 * row->val_loss : -row->train_loss;
         const int improved = score > r->best;
         if (improved) r->best = score;
-        print_epoch(epoch, row);
+        if (r->ranks.rank == 0) print_epoch(epoch, row);
         /* rank 0 alone writes (the ranks' weights are the same) */
         if (r->ranks.rank == 0 && (save_checkpoint(r, improved) || plot(r))) return 1; /* the curves after every epoch */
     }
@@ -885,7 +905,6 @@ static void run_free(run *r) {
     clcnn_context_destroy(r->ctx);
     free(r->devices_line);
     json_decref(r->devices);
-    train_ranks_close(&r->ranks);
 }
 
 static int check_options(void) {
@@ -918,11 +937,32 @@ static int join_ranks(run *r) {
     return st == CLCNN_OK ? 0 : tool_fail_status(cmd, r->ctx, st);
 }
 
-static int train_run(run *r) {
-    if (train_ranks_open(&r->ranks, cmd)) return 1;
+/* The run's first lines: what trains, on what, with what (rank 0 alone prints). */
+static void print_header(const run *r, const char *device) {
+    if (r->ranks.ranks > 1)
+        printf("training %s (%d classes, %d training images) at %dx%d on %d ranks (%s), %d epochs of %d batches of %d "
+               "(%d per rank)%s\n", r->desc.arch, r->desc.classes, clcnn_dataset_size(r->train_set), r->desc.size,
+               r->desc.size, r->ranks.ranks, r->devices_line, o.epochs, clcnn_loader_batches(r->train_loader), o.batch,
+               o.batch / r->ranks.ranks, o.local_bn ? "; batch norms per rank" : "");
+    else
+        printf("training %s (%d classes, %d training images) at %dx%d on %s, %d epochs of %d batches\n", r->desc.arch,
+               r->desc.classes, clcnn_dataset_size(r->train_set), r->desc.size, r->desc.size, device, o.epochs,
+               clcnn_loader_batches(r->train_loader));
+    tool_print_class_counts("training images", r->train_set);
+    if (r->val_set) tool_print_class_counts("validation images", r->val_set);
+    printf("%s\n%s\n", r->optimizer_line, r->trainable_line);
+    if (o.aux_weight > 0) printf("auxiliary head AuxLogits trains too: its loss x%g is added\n", (double)o.aux_weight);
+    if (r->optimizer_extra[0]) printf("%s\n", r->optimizer_extra);
+    if (o.balanced) printf("balanced sampler: each epoch draws %d images, every class equally often\n",
+                           clcnn_dataset_size(r->train_set));
+    fflush(stdout);
+}
+
+/* One rank's run (alone: the run). device: --devices' entry for this rank, or NULL. */
+static int train_run(run *r, const char *device) {
     cmd = r->ranks.cmd;
-    if ((!o.resume && check_out_dir()) || cli_open_rank(PROG, o.device, r->ranks.ranks > 1 ? r->ranks.local_rank : -1,
-                                                        &r->ctx) != CLCNN_OK)
+    const int local_rank = r->ranks.ranks > 1 && !device ? r->ranks.local_rank : -1;
+    if ((!o.resume && check_out_dir()) || cli_open_rank(PROG, device ? device : o.device, local_rank, &r->ctx) != CLCNN_OK)
         return 1;
     if ((o.resume && (restore_options(r) || check_options())) || check_batch_split(r)) return 1;
     if (!(r->options_json = opt_to_json(&command))) return 1; /* it said why */
@@ -939,28 +979,88 @@ static int train_run(run *r) {
     clcnn_device_info dev;
     clcnn_context_get_device_info(r->ctx, &dev);
     if (train_ranks_devices(&r->ranks, dev.name, &r->devices_line, &r->devices)) return 1;
-    if (r->ranks.ranks > 1)
-        printf("training %s (%d classes, %d training images) at %dx%d on %d ranks (%s), %d epochs of %d batches of %d "
-               "(%d per rank)%s\n", r->desc.arch, r->desc.classes, clcnn_dataset_size(r->train_set), r->desc.size,
-               r->desc.size, r->ranks.ranks, r->devices_line, o.epochs, clcnn_loader_batches(r->train_loader), o.batch,
-               o.batch / r->ranks.ranks, o.local_bn ? "; batch norms per rank" : "");
-    else
-        printf("training %s (%d classes, %d training images) at %dx%d on %s, %d epochs of %d batches\n", r->desc.arch,
-               r->desc.classes, clcnn_dataset_size(r->train_set), r->desc.size, r->desc.size, dev.name, o.epochs,
-               clcnn_loader_batches(r->train_loader));
-    tool_print_class_counts("training images", r->train_set);
-    if (r->val_set) tool_print_class_counts("validation images", r->val_set);
-    printf("%s\n%s\n", r->optimizer_line, r->trainable_line);
-    if (o.aux_weight > 0) printf("auxiliary head AuxLogits trains too: its loss x%g is added\n", (double)o.aux_weight);
-    if (r->optimizer_extra[0]) printf("%s\n", r->optimizer_extra);
-    if (o.balanced) printf("balanced sampler: each epoch draws %d images, every class equally often\n",
-                           clcnn_dataset_size(r->train_set));
-    fflush(stdout);
+    if (r->ranks.rank == 0) print_header(r, dev.name);
     if (train_loop(r)) return 1;
+    if (r->ranks.rank > 0) return 0;
     const int bad = clcnn_loader_bad_images(r->train_loader) + (r->val_loader ? clcnn_loader_bad_images(r->val_loader) : 0);
     if (bad) printf("%d unreadable images were skipped (see the warnings above)\n", bad);
     printf("done: %s/last.safetensors, best.safetensors, metrics.csv, metrics.json, curves.png\n", o.out);
     return 0;
+}
+
+/* A rank's run from start to end; a failure stops the other ranks. */
+static int run_rank(train_ranks *ranks, const char *device) {
+    run r = {.best = -INFINITY, .ranks = *ranks};
+    const int rc = train_run(&r, device);
+    fflush(stdout);
+    if (rc) train_ranks_abort(&r.ranks, rc); /* the others would wait for this rank */
+    r.ranks.dist = NULL; /* the caller's */
+    run_free(&r);
+    return rc;
+}
+
+/* --devices: one rank per listed device, each in a thread of its own. */
+typedef struct {
+    train_ranks ranks;
+    char device[64];
+    pthread_t thread;
+    int rc;
+} device_rank;
+
+static void *device_rank_main(void *arg) {
+    device_rank *d = arg;
+    d->rc = run_rank(&d->ranks, d->device);
+    return NULL;
+}
+
+static int train_devices(void) {
+    int n = 1;
+    for (const char *p = o.devices; *p; p++) n += *p == ',';
+    if (o.device) return tool_fail(cmd, "give --device or --devices, not both");
+    if (clcnn_dist_launched()) return tool_fail(cmd, "--devices trains ranks of its own: not under mpirun too");
+    device_rank *d = calloc((size_t)n, sizeof *d);
+    clcnn_dist **dists = calloc((size_t)n, sizeof *dists);
+    int rc = 1;
+    if (!d || !dists) {
+        tool_fail(cmd, "out of host memory");
+        goto done;
+    }
+    const char *p = o.devices;
+    for (int k = 0; k < n; k++) {
+        const size_t len = strcspn(p, ",");
+        if (len == 0 || len >= sizeof d[k].device) {
+            tool_fail(cmd, "--devices %s: entry %d is %s (want indices or names, as --device: 0,1)", o.devices, k + 1,
+                      len ? "too long" : "empty");
+            goto done;
+        }
+        memcpy(d[k].device, p, len);
+        p += len + (p[len] == ',');
+    }
+    const clcnn_status st = clcnn_dist_create_threads(n, dists);
+    if (st != CLCNN_OK) {
+        tool_fail_status(cmd, NULL, st);
+        goto done;
+    }
+    for (int k = 0; k < n; k++) train_ranks_join(&d[k].ranks, cmd, dists[k]);
+    int started = 1;
+    for (; started < n && pthread_create(&d[started].thread, NULL, device_rank_main, &d[started]) == 0; started++) {}
+    if (started < n) { /* the ranks started stop at their first sum */
+        clcnn_dist_abort(dists[0], 1);
+        tool_fail(cmd, "cannot start the thread of rank %d of %d", started, n);
+    } else {
+        d[0].rc = run_rank(&d[0].ranks, d[0].device);
+    }
+    rc = started < n;
+    for (int k = 1; k < started; k++) {
+        pthread_join(d[k].thread, NULL);
+        rc |= d[k].rc;
+    }
+    rc |= d[0].rc;
+done:
+    for (int k = 0; dists && k < n; k++) clcnn_dist_destroy(dists[k]);
+    free(dists);
+    free(d);
+    return rc ? 1 : 0;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -972,10 +1072,10 @@ int cmd_train(int argc, char **argv) {
     o.epochs_given = opt_given(argc, argv, "--epochs");
     o.unfreeze_at_given = opt_given(argc, argv, "--unfreeze-at");
     if (!o.resume && check_options()) return 1; /* a resumed run's options are checked once restored */
-    run r = {.best = -INFINITY};
-    rc = train_run(&r);
-    fflush(stdout);
-    if (rc) train_ranks_abort(&r.ranks, rc); /* a rank that fails stops the others (they would wait for it) */
-    run_free(&r);
+    if (o.devices) return train_devices();
+    train_ranks ranks;
+    if (train_ranks_open(&ranks, cmd)) return 1; /* under mpirun: this process's rank */
+    rc = run_rank(&ranks, NULL);
+    train_ranks_close(&ranks);
     return rc;
 }

@@ -18,9 +18,15 @@ int train_ranks_open(train_ranks *tr, const char *cmd) {
     tr->ranks = clcnn_dist_size(tr->dist);
     tr->local_rank = clcnn_dist_local_rank(tr->dist);
     if (tr->ranks > 1) snprintf(tr->cmd, sizeof tr->cmd, "%s (rank %d of %d)", cmd, tr->rank, tr->ranks);
-    if (tr->rank > 0 && !freopen("/dev/null", "w", stdout))
-        return tool_fail(tr->cmd, "cannot silence this rank's report (/dev/null)");
     return 0;
+}
+
+void train_ranks_join(train_ranks *tr, const char *cmd, clcnn_dist *dist) {
+    memset(tr, 0, sizeof *tr);
+    tr->dist = dist;
+    tr->rank = tr->local_rank = clcnn_dist_rank(dist);
+    tr->ranks = clcnn_dist_size(dist);
+    snprintf(tr->cmd, sizeof tr->cmd, tr->ranks > 1 ? "%s (rank %d of %d)" : "%s", cmd, tr->rank, tr->ranks);
 }
 
 void train_ranks_abort(train_ranks *tr, int code) {

@@ -13,9 +13,11 @@ typedef struct {
     char cmd[48];     /* how messages name the command: "train", "train (rank 1 of 2)" */
 } train_ranks;
 
-/* Join the job's ranks when started by an MPI launcher; on ranks but 0, stdout (the
- * run's report) goes to /dev/null. 0, or 1 with the reason printed. */
+/* Join the job's ranks when started by an MPI launcher. 0, or 1 with the reason
+ * printed. Rank 0 alone reports on stdout. */
 int train_ranks_open(train_ranks *tr, const char *cmd);
+/* One of the ranks of --devices, over communicator dist (the caller's). */
+void train_ranks_join(train_ranks *tr, const char *cmd, clcnn_dist *dist);
 /* Stop every rank after a failure of this one (alone: nothing). */
 void train_ranks_abort(train_ranks *tr, int code);
 void train_ranks_close(train_ranks *tr);

@@ -1,6 +1,7 @@
 /* dist_threads.c: communicators for the threads of one process, one rank each (a device
  * each): clcnn_dist_create_threads. The sums run in rank order, so that every rank gets
- * the same bits; a rank that does not come within the timeout fails the others. */
+ * the same bits; a rank that does not come within the timeout, or that stops the job
+ * (clcnn_dist_abort), fails the others' sums. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@ typedef struct {
     pthread_cond_t changed;
     int size, users;       /* ranks, and communicators not yet destroyed */
     int arrived;           /* at the barrier of this generation */
+    int stopped_by;        /* the rank that stopped the job (clcnn_dist_abort), or -1 */
     unsigned generation;
     const void **slots;    /* per rank: its values during a sum */
     size_t *counts;        /* per rank: their number */
@@ -40,11 +42,13 @@ static int barrier(shared_sum *s, char why[256]) {
         s->generation++;
         pthread_cond_broadcast(&s->changed);
     }
-    while (s->generation == gen && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&s->changed, &s->lock, &deadline);
-    const int late = s->generation == gen;
+    while (s->generation == gen && s->stopped_by < 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&s->changed, &s->lock, &deadline);
+    const int late = s->generation == gen, stopped_by = s->stopped_by;
     if (late) s->arrived--; /* this rank leaves the barrier; the others keep waiting for it */
     pthread_mutex_unlock(&s->lock);
-    if (late) snprintf(why, 256, "not every rank came within %g s (CLCNN_DIST_TIMEOUT)", s->timeout_s);
+    if (late && stopped_by >= 0) snprintf(why, 256, "rank %d stopped the job", stopped_by);
+    else if (late) snprintf(why, 256, "not every rank came within %g s (CLCNN_DIST_TIMEOUT)", s->timeout_s);
     return late;
 }
 
@@ -82,6 +86,16 @@ static int sum(void *user, void *values, size_t n, int is_f64, char why[256]) {
 static int sum_f32(void *user, float *values, size_t n, char why[256]) { return sum(user, values, n, 0, why); }
 static int sum_f64(void *user, double *values, size_t n, char why[256]) { return sum(user, values, n, 1, why); }
 
+/* A rank failed: every sum under way or to come fails at once, naming it. */
+static void stop_all(void *user, int code) {
+    (void)code;
+    thread_rank *t = user;
+    pthread_mutex_lock(&t->s->lock);
+    if (t->s->stopped_by < 0) t->s->stopped_by = t->rank;
+    pthread_cond_broadcast(&t->s->changed);
+    pthread_mutex_unlock(&t->s->lock);
+}
+
 static void release(void *user) {
     thread_rank *t = user;
     shared_sum *s = t->s;
@@ -113,6 +127,7 @@ clcnn_status clcnn_dist_create_threads(int n, clcnn_dist **dists) {
     }
     pthread_cond_init(&s->changed, NULL);
     s->size = n;
+    s->stopped_by = -1;
     s->timeout_s = dist_timeout_s();
     for (int r = 0; r < n; r++) {
         thread_rank *t = malloc(sizeof *t);
@@ -121,7 +136,7 @@ clcnn_status clcnn_dist_create_threads(int n, clcnn_dist **dists) {
             *t = (thread_rank){s, r};
             s->users++;
             const clcnn_dist_ops ops = {.rank = r, .size = n, .local_rank = r, .user = t, .allreduce_sum_f32 = sum_f32,
-                                        .allreduce_sum_f64 = sum_f64, .destroy = release};
+                                        .allreduce_sum_f64 = sum_f64, .abort = stop_all, .destroy = release};
             if ((st = clcnn_dist_create(&ops, &dists[r])) != CLCNN_OK) release(t);
         }
         if (st != CLCNN_OK) {

@@ -208,10 +208,14 @@ static clcnn_status aux_loss(clcnn_trainer *t, const clcnn_tensor *labels, float
         if ((st = clcnn_tensor_create(t->ctx, out->ndim, out->shape, &t->aux_dout)) != CLCNN_OK ||
             (st = clcnn_tensor_create(t->ctx, out->ndim, out->shape, &t->aux_weight)) != CLCNN_OK)
             return st;
+        t->aux_weight_value = NAN; /* filled below */
+    }
+    if (t->aux_weight_value != w) { /* a new tensor or a new weight: fill it, once */
+        if ((st = clcnn_tensor_fill(t->aux_weight, w)) != CLCNN_OK) return st;
+        t->aux_weight_value = w;
     }
     float value;
-    if ((st = clcnn_tensor_fill(t->aux_weight, w)) != CLCNN_OK ||
-        (st = loss_of(t, out, labels, t->aux_dout, &value)) != CLCNN_OK ||
+    if ((st = loss_of(t, out, labels, t->aux_dout, &value)) != CLCNN_OK ||
         (st = clcnn_channel_scale(t->ctx, t->aux_dout, t->aux_weight, NULL, CLCNN_ACT_NONE, t->aux_dout)) != CLCNN_OK)
         return st;
     *loss += w * value;

@@ -16,6 +16,7 @@ struct clcnn_trainer {
     int ngrads;
     clcnn_tensor *loss, *dout, *clip;
     clcnn_tensor *aux_dout, *aux_weight; /* the auxiliary head's gradient and its weight, element-wise */
+    float aux_weight_value;              /* what aux_weight holds (NaN: not filled yet) */
     int steps;
     float *lr_mult;   /* per graph parameter: its learning rate's factor (clcnn_trainer_set_lr_mult) */
     int *param_steps; /* per graph parameter: updates applied to it (its step for Adam's bias correction) */
