@@ -320,6 +320,23 @@ static void test_loader_bad_images(void) {
     free(r);
     r = NULL;
 
+    /* Shares of one image each (batch 2 over 2 ranks): rank 1's share of batch 2 is the
+     * bad image alone, an error naming it (skipping the batch would put the ranks out of
+     * step); its other batches come as they are. */
+    p.batch = 2;
+    p.shards = 2;
+    p.shard = 1;
+    CHECK_OK(clcnn_loader_create(ds, &p, &L));
+    r = L ? run_epoch(L, 0) : NULL;
+    if (r) CHECK(r->errors == 1 && r->batches == 5 && strstr(clcnn_last_error(NULL), "share 2 of 2 of batch 2"),
+                 "share 2 of 2: %d errors, %d batches; the last error: %s", r->errors, r->batches,
+                 clcnn_last_error(NULL));
+    clcnn_loader_destroy(L);
+    L = NULL;
+    free(r);
+    r = NULL;
+    p.shards = p.shard = 0;
+
     /* skip_bad = 0: the batch holding it fails with the file's error; the epoch goes on.
      * A file removed after the data set was read is an I/O error, named too. */
     if (remove(clcnn_dataset_path(ds, 9)) != 0) CHECK(0, "cannot remove %s", clcnn_dataset_path(ds, 9));
