@@ -47,6 +47,24 @@ static void test_null_and_bad_arguments(void) {
     clcnn_tensor_destroy(t);
     clcnn_tensor_destroy(NULL); /* destroy accepts NULL */
     clcnn_context_destroy(NULL);
+    /* data parallelism's entry points */
+    clcnn_dist *d = NULL;
+    clcnn_dataset *shard = NULL;
+    double v = 1;
+    CHECK_STATUS(clcnn_dist_create(NULL, &d), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_dist_create_threads(2, NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_dist_allreduce_sum(NULL, &v, 1), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_dist_barrier(NULL), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_trainer_set_dist(NULL, NULL, 0), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_dataset_shard(NULL, 0, 1, &shard), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(clcnn_device_select_rank(NULL, -1, &(int){0}), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK(!d && !shard && clcnn_dist_local_rank(NULL) == 0, "NULL handles");
+    clcnn_dist_abort(NULL, 1); /* returns: nothing to stop */
+    clcnn_dist_destroy(NULL);
+    double ms = -1;
+    size_t bytes = 1;
+    clcnn_trainer_comm(NULL, &ms, &bytes);
+    CHECK(ms == 0 && bytes == 0, "clcnn_trainer_comm(NULL): %g ms, %zu bytes", ms, bytes);
 }
 
 static void test_oversized_allocation(void) {
