@@ -6,11 +6,12 @@
  * are those of the whole batch's samples (first_sample on). */
 #include "graph/graph.h"
 #include "ops/ops.h"
+#include "runtime/random.h"
 
 static int per_sample(const graph_layer *l) { return l->kind == LAYER_STOCHASTIC_DEPTH; }
 
 uint64_t graph_mask_seed(const clcnn_graph *g, int layer) {
-    uint64_t z = g->seed ^ ((uint64_t)layer << 40) ^ (g->forwards * 0x9E3779B97F4A7C15ull);
+    uint64_t z = g->seed ^ ((uint64_t)layer << 40) ^ (g->forwards * CLCNN_SPLITMIX_GAMMA);
     z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
     return z ^ (z >> 29);
 }

@@ -161,7 +161,7 @@ static clcnn_status dropout_apply(clcnn_context *ctx, const char *op, const char
     /* mask index j draws from key + (j + 1) * golden: starting at sample first_sample of a
      * bigger batch moves the key by that many samples' indices */
     const uint64_t per = per_sample ? 1 : in->ndim && in->shape[0] ? in->numel / (size_t)in->shape[0] : 0;
-    const uint64_t key = clcnn_splitmix64(&state) + first_sample * per * 0x9E3779B97F4A7C15ull;
+    const uint64_t key = clcnn_splitmix64(&state) + first_sample * per * CLCNN_SPLITMIX_GAMMA;
     const cl_uint threshold = (cl_uint)((double)p * 4294967296.0); /* < 2^32 since p < 1 */
     const float scale = (float)(1.0 / (1.0 - (double)p));
     cl_kernel k;

@@ -7,9 +7,12 @@
 
 #include <stdint.h>
 
+/* splitmix64's increment: stream position j mixes state + (j + 1) * this. */
+#define CLCNN_SPLITMIX_GAMMA 0x9E3779B97F4A7C15ull
+
 /* One splitmix64 step: advances *state and returns the next 64 random bits. */
 static inline uint64_t clcnn_splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    uint64_t z = (*state += CLCNN_SPLITMIX_GAMMA);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
