@@ -160,41 +160,55 @@ static clcnn_status bn_per_channel(clcnn_context *ctx, const char *op, const cha
     return clcnn_launch_1d(ctx, k, op, nargs, args, (size_t)C);
 }
 
-/* Per-channel host values summed over the ranks: a [C, 2] tensor read, with count as
- * an extra value, summed in double, written back by finish(values, C, total). */
-static clcnn_status sum_over_ranks(clcnn_context *ctx, clcnn_dist *dist, const char *what, clcnn_tensor *pairs, int C,
-                                   double count, int mean_m2, double *total) {
-    const size_t n = 2 * (size_t)C;
+/* Per-channel pairs ([C, 2] on the device, with this rank's value count) over the
+ * ranks, in double on the host, written back. The backward's sums (mean_m2 0) simply
+ * add. The forward's (mean, M2) pairs (mean_m2 1) go to the ranks in slots of their
+ * own, and every rank combines the slots in rank order by Chan et al.'s update, as one
+ * process combines its segments: a sum of squares would lose the variance's digits
+ * where the mean is large against the spread. *total: the values over every rank. */
+static clcnn_status over_ranks(clcnn_context *ctx, clcnn_dist *dist, const char *what, clcnn_tensor *pairs, int C,
+                               double count, int mean_m2, double *total) {
+    const size_t n = 2 * (size_t)C, ranks = (size_t)dist->ops.size, slot = n + 1;
+    const size_t values = mean_m2 ? ranks * slot : slot;
     float *f = malloc(n * sizeof *f);
-    double *v = malloc((n + 1) * sizeof *v);
+    double *v = calloc(values, sizeof *v);
     clcnn_status st = f && v ? clcnn_tensor_read(pairs, f, n)
                              : clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", what);
     if (st == CLCNN_OK) {
-        for (int c = 0; c < C; c++) {
-            /* (mean, M2) travel as (sum, sum of squares), which add */
-            const double a = f[2 * c], b = f[2 * c + 1];
-            v[2 * c] = mean_m2 ? count * a : a;
-            v[2 * c + 1] = mean_m2 ? b + count * a * a : b;
-        }
-        v[n] = count;
-        st = dist_sum_f64(dist, ctx, what, v, n + 1);
+        double *mine = v + (mean_m2 ? (size_t)dist->ops.rank * slot : 0);
+        for (size_t i = 0; i < n; i++) mine[i] = f[i];
+        mine[n] = count;
+        st = dist_sum_f64(dist, ctx, what, v, values);
     }
-    if (st == CLCNN_OK) {
+    if (st == CLCNN_OK && !mean_m2) {
         *total = v[n];
+        for (size_t i = 0; i < n; i++) f[i] = (float)v[i];
+    } else if (st == CLCNN_OK) {
+        *total = 0;
+        for (size_t r = 0; r < ranks; r++) *total += v[r * slot + n];
         for (int c = 0; c < C; c++) {
-            const double mean = mean_m2 ? v[2 * c] / v[n] : v[2 * c];
+            double mean = 0, m2 = 0, seen = 0;
+            for (size_t r = 0; r < ranks; r++) {
+                const double *q = v + r * slot, k = q[n], all = seen + k;
+                if (k <= 0) continue;
+                const double delta = q[2 * c] - mean;
+                mean += delta * k / all;
+                m2 += q[2 * c + 1] + delta * delta * seen * k / all;
+                seen = all;
+            }
             f[2 * c] = (float)mean;
-            f[2 * c + 1] = (float)(mean_m2 ? fmax(v[2 * c + 1] - v[n] * mean * mean, 0.0) : v[2 * c + 1]);
+            f[2 * c + 1] = (float)m2;
         }
-        st = clcnn_tensor_write(pairs, f, n);
     }
+    if (st == CLCNN_OK) st = clcnn_tensor_write(pairs, f, n);
     free(f);
     free(v);
     return st;
 }
 
 /* The batch statistics over every rank's batch: this rank's mean and M2 per channel,
- * summed over the ranks, then saved and blended into the running statistics. */
+ * combined over the ranks, then saved and blended into the running statistics. The
+ * values per channel must be more than 1 over all the ranks (one rank may have 1). */
 static clcnn_status bn_stats_over_ranks(clcnn_context *ctx, const char *op, clcnn_dist *dist, const clcnn_tensor *x,
                                         const clcnn_tensor *part, const bn_dims *d, const bn_split *sp,
                                         clcnn_tensor *running_mean, clcnn_tensor *running_var, float momentum,
@@ -206,11 +220,16 @@ static clcnn_status bn_stats_over_ranks(clcnn_context *ctx, const char *op, clcn
                                      KARG_INT(sp->N),   KARG_INT(d->S), KARG_INT(sp->L),      KARG_INT(sp->G)};
     double total = 0;
     if ((st = bn_per_channel(ctx, op, "batchnorm_stats_local", KARG_LIST(local_args), d->C)) == CLCNN_OK &&
-        (st = sum_over_ranks(ctx, dist, "batch norm statistics", moments, d->C, d->M, 1, &total)) == CLCNN_OK) {
-        const clcnn_karg args[] = {KARG_TENSOR(moments),     KARG_TENSOR(save_mean),   KARG_TENSOR(save_invstd),
-                                   KARG_TENSOR(running_mean), KARG_TENSOR(running_var), KARG_INT(d->C),
-                                   KARG_FLOAT((float)total),  KARG_FLOAT(momentum),     KARG_FLOAT(eps)};
-        st = bn_per_channel(ctx, op, "batchnorm_stats_global", KARG_LIST(args), d->C);
+        (st = over_ranks(ctx, dist, "batch norm statistics", moments, d->C, d->M, 1, &total)) == CLCNN_OK) {
+        if (total < 2) {
+            st = clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %g value(s) per channel over all %d ranks, training needs more "
+                             "than 1", op, total, dist->ops.size);
+        } else {
+            const clcnn_karg args[] = {KARG_TENSOR(moments),     KARG_TENSOR(save_mean),   KARG_TENSOR(save_invstd),
+                                       KARG_TENSOR(running_mean), KARG_TENSOR(running_var), KARG_INT(d->C),
+                                       KARG_FLOAT((float)total),  KARG_FLOAT(momentum),     KARG_FLOAT(eps)};
+            st = bn_per_channel(ctx, op, "batchnorm_stats_global", KARG_LIST(args), d->C);
+        }
     }
     clcnn_tensor_destroy(moments);
     return st;
@@ -241,7 +260,7 @@ clcnn_status ops_batchnorm_train(clcnn_context *ctx, clcnn_dist *dist, const clc
         (running_mean && (st = clcnn_check_vector(ctx, op, "running_mean", running_mean, d.C)) != CLCNN_OK) ||
         (running_var && (st = clcnn_check_vector(ctx, op, "running_var", running_var, d.C)) != CLCNN_OK))
         return st;
-    if (d.M < 2) {
+    if (d.M < 2 && !dist_active(dist)) { /* over ranks: checked on the sum (bn_stats_over_ranks) */
         /* PyTorch: "Expected more than 1 value per channel when training". */
         char s[128];
         return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: input %s has %d value(s) per channel, training needs more than 1",
@@ -329,7 +348,7 @@ static clcnn_status bn_backward(clcnn_context *ctx, clcnn_dist *dist, const char
      * dx's sums are over every rank's batch, as its statistics were */
     double M = d.M;
     if (dx && batch_stats && dist_active(dist) &&
-        (st = sum_over_ranks(ctx, dist, "batch norm gradient sums", sums, d.C, d.M, 0, &M)) != CLCNN_OK)
+        (st = over_ranks(ctx, dist, "batch norm gradient sums", sums, d.C, d.M, 0, &M)) != CLCNN_OK)
         goto cleanup;
     if (dx) {
         cl_kernel k;
