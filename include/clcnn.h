@@ -877,8 +877,10 @@ typedef struct {
 
 /* Whether this build has MPI (make MPI=0 builds without it). */
 CLCNN_API int clcnn_dist_have_mpi(void);
-/* Whether this process was started by an MPI launcher (mpirun, srun) as one of more than
- * one rank; cheap, from the launcher's environment, before MPI is initialised. */
+/* Whether this process was started by an MPI launcher as one of more than one rank:
+ * from the environment Open MPI's mpirun (OMPI_COMM_WORLD_SIZE) or MPICH's Hydra
+ * (PMI_SIZE, MPI_LOCALNRANKS) sets, before MPI is initialised. Other launchers (Slurm's
+ * srun with PMIx) may set neither: call clcnn_dist_create_mpi there regardless. */
 CLCNN_API int clcnn_dist_launched(void);
 /* MPI_COMM_WORLD as a communicator; MPI is initialised here if the application has not
  * done so (and then finalised by clcnn_dist_destroy). CLCNN_ERR_UNSUPPORTED in a build
@@ -904,12 +906,15 @@ CLCNN_API void clcnn_dist_abort(clcnn_dist *dist, int code);
 enum { CLCNN_DIST_LOCAL_BN = 1 }; /* batch norms use each rank's own batch statistics */
 /* Train over the ranks of dist (NULL: alone again); the trainer does not own it. Set it
  * on every rank before the first step, with the same flags; the ranks' parameters must
- * start equal (the same initialisation seed, or the same file). */
+ * start equal (the same initialisation seed, or the same file). A step that fails on
+ * one rank leaves the ranks out of step (the others wait in a sum, or fail there): stop
+ * them all with clcnn_dist_abort, as clcnn train does, and make no more steps. */
 CLCNN_API clcnn_status clcnn_trainer_set_dist(clcnn_trainer *trainer, clcnn_dist *dist, int flags);
-/* The last step's communication: milliseconds this rank spent summing over the ranks
- * (gradients and the step's counts and loss, reads and writes of the device included;
- * the batch norms' sums inside the passes are not counted), and the gradient bytes it
- * summed. 0 and 0 alone. Either pointer may be NULL. */
+/* The last step's communication: milliseconds this rank spent inside the sums over the
+ * ranks (the step's counts and loss, and the gradients: the calls that start, test and
+ * wait for them; not the device's reads and writes, nor the batch norms' sums inside
+ * the passes), and the gradient bytes it summed. 0 and 0 alone. Either pointer may be
+ * NULL. */
 CLCNN_API void clcnn_trainer_comm(const clcnn_trainer *trainer, double *ms, size_t *bytes);
 
 /* ------------------------------------------------------------------- files -- */

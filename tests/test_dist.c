@@ -92,7 +92,7 @@ enum { SIDE = 32, CLASSES = 3, BATCH = 8, STEPS = 2 };
 typedef struct {
     clcnn_dist *dist;
     int flags;
-    int mlp;             /* an MLP head with dropout, and class weights */
+    int mlp;             /* an MLP head with dropout, and class weights (2: class 0's weight is 0) */
     int first, n;        /* the share of the batch */
     const float *x, *labels;
     int nparams;
@@ -143,9 +143,9 @@ static clcnn_status train_share(step_job *j, clcnn_context *ctx) {
     clcnn_trainer *t = NULL;
     clcnn_tensor *x = NULL, *labels = NULL;
     const size_t per = 3 * SIDE * SIDE;
-    static const float class_weights[CLASSES] = {0.5f, 2.0f, 1.0f};
+    static const float class_weights[2][CLASSES] = {{0.5f, 2.0f, 1.0f}, {0.0f, 2.0f, 1.0f}};
     const clcnn_train_params tp = {.optimizer = {.kind = CLCNN_OPT_SGD, .lr = 0.2f, .momentum = 0.9f},
-                                   .class_weights = j->mlp ? class_weights : NULL};
+                                   .class_weights = j->mlp ? class_weights[j->mlp - 1] : NULL};
     clcnn_status st;
     if ((st = build_smooth(ctx, j->mlp, &g)) != CLCNN_OK || (st = clcnn_trainer_create(g, &tp, &t)) != CLCNN_OK ||
         (st = clcnn_trainer_set_dist(t, j->dist, j->flags)) != CLCNN_OK ||
@@ -267,6 +267,12 @@ static void test_dist_step_matches_whole_batch(void) {
     CHECK(mlp.st == CLCNN_OK, "one process, MLP head: %s", mlp.error);
     if (mlp.st == CLCNN_OK) check_split(x, labels, &mlp, 3, 0, "2 ranks, 3 + 5 images, dropout and class weights");
     free_job(&mlp);
+    /* rank 0's one image is of class 0, whose weight is 0: its share of the loss is 0/0 */
+    step_job zero = {.mlp = 2, .first = 0, .n = BATCH, .x = x, .labels = labels};
+    step_rank(&zero);
+    CHECK(zero.st == CLCNN_OK, "one process, class 0 weighing 0: %s", zero.error);
+    if (zero.st == CLCNN_OK) check_split(x, labels, &zero, 1, 0, "2 ranks, 1 + 7 images, rank 0's of weight 0");
+    free_job(&zero);
     free(x);
 }
 

@@ -4,6 +4,7 @@
 #ifndef CLCNN_TOOLS_CLI_H
 #define CLCNN_TOOLS_CLI_H
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,10 +52,21 @@ static inline void cli_log(clcnn_log_level level, const char *msg, void *user) {
             msg);
 }
 
+/* Install the log callback above, once per program: threads that open contexts at the
+ * same time (clcnn train --devices) do not write it over each other. */
+static inline void cli_log_install_once(void) {
+    clcnn_set_log_callback(cli_log, NULL, getenv("CLCNN_VERBOSE") ? CLCNN_LOG_DEBUG : CLCNN_LOG_WARN);
+}
+
+static inline void cli_log_install(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, cli_log_install_once);
+}
+
 /* A context for one of the ranks of a data-parallel run (local_rank >= 0: its device by
  * clcnn_device_select_rank), or as cli_open (local_rank < 0). */
 static inline clcnn_status cli_open_rank(const char *prog, const char *spec, int local_rank, clcnn_context **ctx) {
-    clcnn_set_log_callback(cli_log, NULL, getenv("CLCNN_VERBOSE") ? CLCNN_LOG_DEBUG : CLCNN_LOG_WARN);
+    cli_log_install();
     int index;
     clcnn_status st = local_rank < 0 ? clcnn_device_select(spec, &index) : clcnn_device_select_rank(spec, local_rank, &index);
     if (st == CLCNN_OK) st = clcnn_context_create(index, ctx);

@@ -95,7 +95,8 @@ static const opt_spec specs[] = {
      "train on several devices of this machine at once, one rank each (indices or names, as --device; a device may "
      "repeat)"},
     {"--local-bn", OPT_FLAG, &o.local_bn, NULL,
-     "under mpirun: batch norms use each rank's own images' statistics (PyTorch DDP's default), not the whole batch's"},
+     "with several ranks: batch norms use each rank's own images' statistics (PyTorch DDP's default), not the whole "
+     "batch's"},
     {NULL, 0, NULL, NULL, NULL}};
 
 static const opt_command command = {
@@ -148,12 +149,14 @@ typedef struct {
     json_t *devices;           /* the same as names, for metrics.json */
 } run;
 
-static char *run_path(const char *file) {
-    const size_t n = strlen(o.out) + strlen(file) + 2;
+static char *path_in(const char *dir, const char *file) {
+    const size_t n = strlen(dir) + strlen(file) + 2;
     char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", o.out, file);
+    if (p) snprintf(p, n, "%s/%s", dir, file);
     return p;
 }
+
+static char *run_path(const char *file) { return path_in(o.out, file); }
 
 /* ---- checkpoints and metrics files ---- */
 
@@ -563,8 +566,7 @@ static int restore_options(run *r) {
     pthread_mutex_lock(&lock);
     const char *run_dir = o.resume, *device = o.device, *devices = o.devices;
     const int epochs = o.epochs, epochs_given = o.epochs_given;
-    o.out = run_dir; /* for run_path */
-    char *path = run_path("last.safetensors");
+    char *path = path_in(run_dir, "last.safetensors");
     int rc = 1;
     clcnn_status st;
     if (!path) {
@@ -994,6 +996,7 @@ static int run_rank(train_ranks *ranks, const char *device) {
     const int rc = train_run(&r, device);
     fflush(stdout);
     if (rc) train_ranks_abort(&r.ranks, rc); /* the others would wait for this rank */
+    cmd = "train"; /* not r's name, which goes with it */
     r.ranks.dist = NULL; /* the caller's */
     run_free(&r);
     return rc;
@@ -1042,6 +1045,7 @@ static int train_devices(void) {
         goto done;
     }
     for (int k = 0; k < n; k++) train_ranks_join(&d[k].ranks, cmd, dists[k]);
+    cli_log_install(); /* before the threads: they open their contexts at once */
     int started = 1;
     for (; started < n && pthread_create(&d[started].thread, NULL, device_rank_main, &d[started]) == 0; started++) {}
     if (started < n) { /* the ranks started stop at their first sum */

@@ -519,7 +519,7 @@ int clcnn_dataset_label(const clcnn_dataset *ds, int index) {
 /* ------------------------------------------------------------------- split -- */
 
 /* The images of ds with pick[i] == want, in ds's order, with ds's classes. */
-static clcnn_status subset(const clcnn_dataset *ds, const unsigned char *pick, int want, int count,
+static clcnn_status subset(const char *op, const clcnn_dataset *ds, const unsigned char *pick, int want, int count,
                            clcnn_dataset **out) {
     clcnn_dataset *s = dataset_alloc(count, ds->n_classes);
     if (!s) goto no_memory;
@@ -534,7 +534,7 @@ static clcnn_status subset(const clcnn_dataset *ds, const unsigned char *pick, i
     return CLCNN_OK;
 no_memory:
     clcnn_dataset_destroy(s);
-    return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_dataset_split: no host memory for %d images", count);
+    return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %d images", op, count);
 }
 
 /* Images of class k to the validation set: round(fraction * count), at least one of two or more. */
@@ -593,8 +593,8 @@ clcnn_status clcnn_dataset_split(const clcnn_dataset *ds, float fraction, uint64
                          ds->n, n_val == 0 ? "validation" : "training");
         goto free_pick;
     }
-    st = subset(ds, pick, 0, ds->n - n_val, train);
-    if (st == CLCNN_OK && (st = subset(ds, pick, 1, n_val, val)) != CLCNN_OK) {
+    st = subset("clcnn_dataset_split", ds, pick, 0, ds->n - n_val, train);
+    if (st == CLCNN_OK && (st = subset("clcnn_dataset_split", ds, pick, 1, n_val, val)) != CLCNN_OK) {
         clcnn_dataset_destroy(*train);
         *train = NULL;
     }
@@ -613,7 +613,7 @@ clcnn_status clcnn_dataset_shard(const clcnn_dataset *ds, int shard, int shards,
     if (!pick) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_dataset_shard: no host memory");
     int count = 0;
     for (int i = 0; i < ds->n; i++) count += pick[i] = i % shards == shard;
-    const clcnn_status st = subset(ds, pick, 1, count, out);
+    const clcnn_status st = subset("clcnn_dataset_shard", ds, pick, 1, count, out);
     free(pick);
     return st;
 }

@@ -1,5 +1,6 @@
 /* dist.c: the communicator handle over its operations (MPI's in dist_mpi.c, threads'
  * in dist_threads.c, or an application's own), and its error messages. */
+#include <stdio.h>
 #include <stdlib.h>
 #include "dist/dist.h"
 
@@ -45,9 +46,12 @@ double dist_timeout_s(void) {
     return t > 0 ? t : CLCNN_DIST_TIMEOUT_S;
 }
 
+/* n 0: a sum started before (its size said then). */
 static clcnn_status failed(const clcnn_dist *d, const clcnn_context *ctx, const char *what, size_t n, const char *why) {
-    return clcnn_error(ctx, CLCNN_ERR_DISTRIBUTED, "rank %d of %d: summing %s (%zu values) over the ranks failed: %s",
-                       d->ops.rank, d->ops.size, what, n, why[0] ? why : "no reason given");
+    char count[48] = "";
+    if (n) snprintf(count, sizeof count, " (%zu values)", n);
+    return clcnn_error(ctx, CLCNN_ERR_DISTRIBUTED, "rank %d of %d: summing %s%s over the ranks failed: %s",
+                       d->ops.rank, d->ops.size, what, count, why[0] ? why : "no reason given");
 }
 
 clcnn_status dist_sum_f64(clcnn_dist *d, const clcnn_context *ctx, const char *what, double *values, size_t n) {

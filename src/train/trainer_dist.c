@@ -80,8 +80,10 @@ static clcnn_status scale_host(clcnn_trainer *t, clcnn_tensor *x, double f) {
 
 clcnn_status trainer_dist_loss(clcnn_trainer *t, int aux, float *loss) {
     if (!dist_active(t->dist)) return CLCNN_OK;
-    /* a NaN on one rank makes the sum NaN on all: every rank then refuses the step */
-    double v = *loss * t->share;
+    /* a NaN on one rank makes the sum NaN on all: every rank then refuses the step; a
+     * share of weight 0 (class weights of 0 for all its images) has a 0/0 loss: it adds
+     * nothing, and its gradients are zero */
+    double v = t->share > 0 ? *loss * t->share : 0;
     const double t0 = now_ms();
     clcnn_status st = dist_sum_f64(t->dist, t->ctx, "the step's loss", &v, 1);
     t->comm_ms += now_ms() - t0;
@@ -90,6 +92,10 @@ clcnn_status trainer_dist_loss(clcnn_trainer *t, int aux, float *loss) {
     /* each rank's gradient weighs 1/size in the average: make it its share */
     const double f = t->share * t->dist->ops.size;
     if (f == 1.0) return CLCNN_OK;
+    if (f == 0.0) {
+        st = clcnn_tensor_fill(t->dout, 0.0f);
+        return st == CLCNN_OK && aux ? clcnn_tensor_fill(t->aux_dout, 0.0f) : st;
+    }
     if ((st = scale_host(t, t->dout, f)) != CLCNN_OK) return st;
     return aux ? scale_host(t, t->aux_dout, f) : CLCNN_OK;
 }
@@ -111,30 +117,30 @@ struct grad_buckets {
     size_t *offsets;         /* where each lies in staging */
     bucket *b;
     int ntensors, nb, next_param;
-    size_t used, cap_bytes;
+    int started;             /* buckets whose sums have started */
+    size_t used, capacity, cap_bytes; /* staging: floats used, floats allocated; bucket size */
 };
 
 void trainer_dist_free(clcnn_trainer *t) {
     struct grad_buckets *g = t->buckets;
     if (!g) return;
     clcnn_finish(t->ctx); /* writes from staging may be in flight */
-    for (int k = 0; k < g->nb; k++)
+    for (int k = 0; k <= g->nb; k++) /* the open bucket too */
         if (g->b[k].read) clReleaseEvent(g->b[k].read);
     free(g->param_layer), free(g->staging), free(g->tensors), free(g->offsets), free(g->b), free(g);
     t->buckets = NULL;
 }
 
 /* The per-trainer memory, made on the first data-parallel step: staging for every
- * parameter that has a gradient (frozen or not, so that unfreezing needs no more). */
+ * parameter that can have a gradient (frozen, stopped or not, so that unfreezing or an
+ * auxiliary head that starts learning needs no more). */
 static clcnn_status buckets_make(clcnn_trainer *t) {
     if (t->buckets) return CLCNN_OK;
     struct grad_buckets *g = calloc(1, sizeof *g);
     const int n = t->nparams > 0 ? t->nparams : 1;
     size_t floats = 0;
-    for (int i = 0; i < t->nparams; i++) {
-        clcnn_param_info p;
-        if (clcnn_graph_param_info(t->g, i, &p) == CLCNN_OK && p.grad) floats += p.grad->numel;
-    }
+    for (int i = 0; i < t->nparams; i++)
+        if (t->g->params[i].trainable) floats += t->g->params[i].value->numel;
     if (g) {
         g->param_layer = malloc((size_t)n * sizeof *g->param_layer);
         g->staging = malloc((floats + 1) * sizeof *g->staging);
@@ -142,6 +148,7 @@ static clcnn_status buckets_make(clcnn_trainer *t) {
         g->offsets = malloc((size_t)n * sizeof *g->offsets);
         g->b = calloc((size_t)n + 1, sizeof *g->b); /* and the open one */
     }
+    if (g) g->capacity = floats;
     if (!g || !g->param_layer || !g->staging || !g->tensors || !g->offsets || !g->b) {
         t->buckets = g;
         trainer_dist_free(t);
@@ -170,15 +177,24 @@ static clcnn_status close_bucket(clcnn_trainer *t) {
     return err == CL_SUCCESS ? CLCNN_OK : clcnn_error(t->ctx, err, "training step: clFlush failed (%d)", err);
 }
 
-/* The graph's hook: the gradients of layers `layer` and above are enqueued in full. */
+static clcnn_status start_bucket(clcnn_trainer *t, int k);
+
+/* The graph's hook: the gradients of layers `layer` and above are enqueued in full.
+ * The buckets closed at earlier calls start their sums first: at a point of the pass
+ * fixed by the graph, so that every rank starts its sums in the same order as the
+ * batch norms' (the device is then a layer ahead, on what was enqueued since). */
 static clcnn_status grads_enqueued(void *user, int layer) {
     clcnn_trainer *t = user;
     struct grad_buckets *g = t->buckets;
     clcnn_status st = CLCNN_OK;
+    for (const int closed = g->nb; st == CLCNN_OK && g->started < closed; g->started++) st = start_bucket(t, g->started);
     for (; st == CLCNN_OK && g->next_param >= 0 && g->param_layer[g->next_param] >= layer; g->next_param--) {
         clcnn_param_info p;
         if ((st = clcnn_graph_param_info(t->g, g->next_param, &p)) != CLCNN_OK) break;
         if (!p.grad || p.frozen) continue;
+        if (g->used + p.grad->numel > g->capacity) /* cannot happen: staging holds every trainable parameter */
+            return clcnn_error(t->ctx, CLCNN_ERR_INVALID_ARGUMENT, "training step: gradient %s does not fit the host "
+                               "staging (%zu of %zu floats used)", p.name, g->used, g->capacity);
         bucket *b = &g->b[g->nb];
         if (b->read) clReleaseEvent(b->read), b->read = NULL; /* the bucket's last read stands for all */
         g->tensors[g->ntensors] = p.grad;
@@ -195,7 +211,9 @@ clcnn_status trainer_dist_backward_begin(clcnn_trainer *t) {
     clcnn_status st = buckets_make(t);
     if (st != CLCNN_OK) return st;
     struct grad_buckets *g = t->buckets;
-    g->ntensors = g->nb = 0;
+    for (int k = 0; k <= g->nb; k++) /* a step that failed may have left some */
+        if (g->b[k].read) clReleaseEvent(g->b[k].read), g->b[k].read = NULL;
+    g->ntensors = g->nb = g->started = 0;
     g->used = 0;
     g->next_param = t->nparams - 1;
     g->b[0] = (bucket){0};
@@ -221,9 +239,10 @@ static clcnn_status wait_reads(clcnn_trainer *t, bucket *b, bucket *prev) {
     return err != CL_SUCCESS ? err : status < 0 ? status : CLCNN_OK;
 }
 
-/* Wait for b's reads and start its sum. */
-static clcnn_status start_bucket(clcnn_trainer *t, bucket *b, bucket *prev) {
-    const clcnn_status err = wait_reads(t, b, prev);
+/* Wait for bucket k's reads (letting the sum before it go on) and start its sum. */
+static clcnn_status start_bucket(clcnn_trainer *t, int k) {
+    bucket *b = &t->buckets->b[k];
+    const clcnn_status err = wait_reads(t, b, k ? &t->buckets->b[k - 1] : NULL);
     clReleaseEvent(b->read);
     b->read = NULL;
     if (err == CLCNN_ERR_DISTRIBUTED) return err;
@@ -259,9 +278,7 @@ clcnn_status trainer_dist_average_grads(clcnn_trainer *t) {
     t->g->grads_enqueued = NULL;
     clcnn_status st = grads_enqueued(t, 0); /* any left (the pass stops above the input) */
     if (st == CLCNN_OK) st = close_bucket(t);
-    /* in order on every rank: each sum starts as soon as its reads are in, while the
-     * device still works on the gradients of the layers below */
-    for (int k = 0; st == CLCNN_OK && k < g->nb; k++) st = start_bucket(t, &g->b[k], k ? &g->b[k - 1] : NULL);
+    for (; st == CLCNN_OK && g->started < g->nb; g->started++) st = start_bucket(t, g->started);
     for (int k = 0; st == CLCNN_OK && k < g->nb; k++) st = finish_bucket(t, &g->b[k]);
     for (int k = 0; k <= g->nb; k++) /* after a failure: the events not waited for */
         if (g->b[k].read) clReleaseEvent(g->b[k].read), g->b[k].read = NULL;
