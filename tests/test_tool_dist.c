@@ -119,7 +119,9 @@ static void test_tool_devices_fault(void) {
     if (rc) goto done;
     rc = tmptree_run(&t, "first", "%s/clcnn train --data %s/data/train --val %s/data/val " TRAIN_ARGS
                      " --epochs 1 --devices %d,%d --out %s/run", b, r, r, dev, dev, r);
-    CHECK(rc == 0 && saved_epoch(&t) == 1, "2 devices, 1 epoch: exit %d", rc);
+    char *first = rc ? tmptree_slurp(&t, "first.err") : NULL;
+    CHECK(rc == 0 && saved_epoch(&t) == 1, "2 devices, 1 epoch: exit %d, saying:\n%s", rc, first ? first : "");
+    free(first);
     rc = tmptree_run(&t, "fault", "CLCNN_FAULT=launch:600 %s/clcnn train --resume %s/run --epochs 30 --devices %d,%d", b,
                      r, dev, dev);
     char *err = tmptree_slurp(&t, "fault.err");
