@@ -142,9 +142,10 @@ $(BUILD)/clcnn_tests: $(TEST_OBJ) $(BUILD)/libclcnn.a
 # The suite runs on the default device (CLCNN_DEVICE picks another).
 # ASan's leak checker is off under SAN=1: the OpenCL ICD loader and PoCL keep
 # process-lifetime allocations that are not ours. So are ASan's alternate signal stacks
-# (use_sigaltstack=0): a thread in which PoCL's LLVM compiles kernels (clcnn train
-# --devices) may exit with LLVM's stack installed, and ASan then fails its own check
-# "failed to deallocate ... unable to unmap" (4 of 6 runs of tool_devices_fault).
+# (use_sigaltstack=0): with them, a `clcnn train --devices` rank thread failed ASan's
+# own check at its exit, "failed to deallocate ... unable to unmap" (4 of 6 runs of
+# tool_devices_fault; likely the thread's alternate stack was no longer ASan's, as
+# PoCL's LLVM sets one when it compiles there).
 test: deps
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/clcnn $(BUILD)/clbench $(BUILD)/make_synthetic \
 		$(BUILD)/libclcnn.so
