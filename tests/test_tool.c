@@ -811,9 +811,23 @@ static int count_temporaries(const tmptree *t, pid_t pid) {
     return n;
 }
 
+/* Milliseconds from now until ROOT/REL exists, polled while pid runs (at most 30 min);
+ * -1 if the process ended first. */
+static int wait_for_file(const tmptree *t, const char *rel, pid_t pid) {
+    for (int ms = 0; ms < 1800 * 1000; ms += 10) {
+        if (exists(t, rel)) return ms;
+        if (waitpid(pid, NULL, WNOHANG) == pid) return -1;
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    return -1;
+}
+
 /* kill -9 at random moments (CLCNN_TEST_KILLS times, 4 by default; docs/RELIABILITY.md
  * reports a run of 20) leaves a loadable last.safetensors (once one was written) and
- * metrics.csv rows matching its epoch, and --resume finishes the run. */
+ * metrics.csv rows matching its epoch, and --resume finishes the run. The moments scale
+ * with the device: the first run is killed within its second epoch, which measures the
+ * time to the first checkpoint (t1, about 1 s on PoCL, minutes on llvmpipe); later runs
+ * at 0.2 to 2.5 t1, before, during and after their saves. */
 static void test_tool_kill_resume(void) {
     if (!tmptree_build_dir()) return test_skip("CLCNN_TEST_BUILD is not set (run through make test)");
     tmptree t;
@@ -822,7 +836,7 @@ static void test_tool_kill_resume(void) {
     const char *b = tmptree_build_dir(), *r = t.root, *kills_env = getenv("CLCNN_TEST_KILLS");
     const int kills = kills_env && atoi(kills_env) > 0 ? atoi(kills_env) : 4;
     const int epochs = kills <= 4 ? 30 : 2 * kills + 10; /* enough that the kills land before the end */
-    int landed = 0, temporaries = 0;
+    int landed = 0, temporaries = 0, t1 = 0;
     char line[4096];
     snprintf(line, sizeof line, "exec %s/clcnn train --data %s/data/train --val %s/data/val %s --epochs %d --out %s/run "
              ">/dev/null 2>&1", b, r, r, train_args, epochs, r);
@@ -832,7 +846,15 @@ static void test_tool_kill_resume(void) {
             execl("/bin/sh", "sh", "-c", line, (char *)NULL);
             _exit(127);
         }
-        const int ms = test_rng_int(&rng, 200, 2500);
+        int ms;
+        if (round == 0) {
+            t1 = wait_for_file(&t, "run/last.safetensors", pid);
+            CHECK(t1 >= 0, "the first run wrote no checkpoint before it ended");
+            if (t1 < 0) break;
+            ms = test_rng_int(&rng, 0, t1 > 1 ? t1 : 1);
+        } else {
+            ms = test_rng_int(&rng, t1 / 5, t1 * 5 / 2);
+        }
         nanosleep(&(struct timespec){ms / 1000, (ms % 1000) * 1000000L}, NULL);
         kill(pid, SIGKILL);
         int status = 0;
@@ -860,7 +882,8 @@ static void test_tool_kill_resume(void) {
           epochs + 1);
     const int stale = count_temporaries(&t, 0);
     printf("    %d kills, %d of them before the run ended, %d of them during a save (its temporary file left, then "
-           "removed by --resume); finished at epoch %d\n", kills, landed, temporaries, epochs);
+           "removed by --resume); first checkpoint after %d ms; finished at epoch %d\n", kills, landed, temporaries,
+           t1, epochs);
     CHECK(stale == 0, "%d temporary files of killed saves are still there after --resume", stale);
     free(csv);
 done:
