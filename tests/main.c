@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "harness.h"
+#include "runtime/clock.h"
 
 extern char **environ;
 
@@ -148,12 +148,6 @@ static int excluded(const char *name) {
     return 0;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int main(int argc, char **argv) {
     const char *seed_env = getenv("CLCNN_TEST_SEED");
     if (seed_env && *seed_env) g_seed = strtoull(seed_env, NULL, 0);
@@ -205,9 +199,9 @@ int main(int argc, char **argv) {
             }
             printf("%s ...\n", t->name);
             if (crash_at && !strcmp(crash_at, t->name)) raise(SIGSEGV); /* test_runner.c's probe */
-            double t0 = now_s();
+            double t0 = clock_now_s();
             t->fn();
-            double dt = now_s() - t0;
+            double dt = clock_now_s() - t0;
             if (current_failures) {
                 printf("FAIL %s (%d failed checks, %.2f s)\n", t->name, current_failures, dt);
                 failed++;

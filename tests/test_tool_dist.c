@@ -11,14 +11,9 @@
 #include "harness.h"
 #include "runtime/internal.h"
 #include "tmptree.h"
+#include "runtime/clock.h"
 
 #define TRAIN_ARGS "--arch compact --size 32 --batch 8 --no-augment"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int exists(const tmptree *t, const char *rel) {
     struct stat s;
@@ -54,10 +49,10 @@ static int kill_rank(tmptree *t, const char *b) {
     free(pid_text);
     CHECK(exists(t, "run/last.safetensors") && rank1 > 0, "no checkpoint within 300 s, or no pid of rank 1");
     if (rank1 > 0) kill(rank1, SIGKILL);
-    const double t0 = now_s();
+    const double t0 = clock_now_s();
     int status = 0;
     waitpid(pid, &status, 0);
-    const double took = now_s() - t0;
+    const double took = clock_now_s() - t0;
     char *err = tmptree_slurp(t, "killed.err");
     CHECK(rank1 > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0) && took < 30 && err && strstr(err, "rank 1"),
           "mpirun ended %.1f s after rank 1 was killed, status 0x%x, saying:\n%s", took, status, err ? err : "");

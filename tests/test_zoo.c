@@ -16,22 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include "harness.h"
 #include "tmptree.h"
 #include "testutil.h"
 #include "ref/detinit.h"
+#include "runtime/clock.h"
 
 #define GOLDEN_RTOL 1e-3
 #define PYTHON "/usr/bin/python3" /* Debian's, with python3-torch; CLCNN_TEST_PYTHON overrides */
 #define CHECK_SCRIPT "scripts/check_torch_load.py"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* ---- building and running ---- */
 
@@ -435,7 +429,7 @@ static void golden(const char *arch) {
     CHECK(clcnn_tensor_numel(logits) == (size_t)batch * classes, "%s: logits are not [%d, %d]", file, batch, classes);
     if (test_failures()) goto done;
 
-    const double t0 = now_s();
+    const double t0 = clock_now_s();
     if (!(g = build(arch, classes, size, 0))) goto done;
     /* Same tensors in the same order with the same shapes, and as many parameters. */
     CHECK(clcnn_graph_param_count(g) == tensors, "%s: %d tensors, torch %d", arch, clcnn_graph_param_count(g), tensors);
@@ -446,11 +440,11 @@ static void golden(const char *arch) {
     if (strcmp(mine, hash)) names_hash(g, 1);
     CHECK(trainable(g) == strtoull(params, NULL, 10), "%s: %zu trainable parameters, torch %s", arch, trainable(g),
           params);
-    const double tb = now_s();
+    const double tb = clock_now_s();
     CHECK_OK(detinit_graph_gain(g, (uint64_t)seed, gain ? strtod(gain, NULL) : 1.0));
-    const double t1 = now_s();
+    const double t1 = clock_now_s();
     got = run(g, input, batch, size, (uint64_t)seed, (size_t)classes, NULL);
-    const double t2 = now_s();
+    const double t2 = clock_now_s();
     want = malloc((size_t)batch * classes * sizeof *want);
     if (!got || !want) goto done;
     CHECK_OK(clcnn_tensor_read(logits, want, (size_t)batch * classes));
@@ -670,7 +664,7 @@ static void torch_loads(const char *arch, int classes, int size, int head_hidden
     clcnn_graph *g = build(arch, classes, size, head_hidden);
     float *x = NULL, *logits = NULL;
     if (!g || !scratch_open(&s)) goto done;
-    const double t0 = now_s();
+    const double t0 = clock_now_s();
     /* MobileNetV2's and EfficientNet's images fade out at detinit's usual gammas
      * (make_golden_zoo.py's BN_GAINS) */
     const double gain = !strcmp(arch, "mobilenet_v2")                                   ? 1.75
@@ -678,22 +672,22 @@ static void torch_loads(const char *arch, int classes, int size, int head_hidden
                         : !strncmp(arch, "mobilenet_v3", 12)                                  ? 1.6
                                                                                               : 1.0;
     CHECK_OK(detinit_graph_gain(g, 5, gain));
-    const double t1 = now_s();
+    const double t1 = clock_now_s();
     logits = run(g, "torch_load.input", 2, size, 5, (size_t)classes, &x);
-    const double t2 = now_s();
+    const double t2 = clock_now_s();
     if (logits) {
         save_with_meta(g, s.model, arch, classes, head_hidden);
         CHECK(write_io(s.io, x, 2, size, logits, classes), "cannot write %s", s.io);
     }
-    printf("    %s: fill %.2f s, forward %.2f s, save %.2f s\n", arch, t1 - t0, t2 - t1, now_s() - t2);
+    printf("    %s: fill %.2f s, forward %.2f s, save %.2f s\n", arch, t1 - t0, t2 - t1, clock_now_s() - t2);
     if (!test_failures()) {
         char cmd[512], hidden[32] = "", tail[512];
         if (head_hidden) snprintf(hidden, sizeof hidden, " --head-hidden %d", head_hidden);
         snprintf(cmd, sizeof cmd, "'%s' " CHECK_SCRIPT " '%s' %s %d%s --io '%s' 2>&1", python, s.model, arch,
                  classes, hidden, s.io);
-        const double t3 = now_s();
+        const double t3 = clock_now_s();
         const int rc = run_command(cmd, tail, sizeof tail);
-        printf("    %s: the script took %.2f s\n", arch, now_s() - t3);
+        printf("    %s: the script took %.2f s\n", arch, clock_now_s() - t3);
         if (rc == 77) { /* the script's "cannot check here": torch or torchvision missing */
             snprintf(reason, sizeof reason, "%s", tail);
             reason[strcspn(reason, "\n")] = 0;

@@ -1,22 +1,16 @@
 /* progress.c: see progress.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "progress.h"
+#include "cli.h"
 
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void progress_start(progress *p, const char *label, const char *unit, long total) {
     p->label = label;
     p->unit = unit;
     p->total = total > 0 ? total : 1;
-    p->t0 = now_s();
+    p->t0 = cli_now_s();
     p->last_draw = 0;
     p->tty = isatty(fileno(stderr));
     p->last_tenth = 0;
@@ -31,7 +25,7 @@ static void format_time(double s, char *buf, size_t size) {
 
 static void draw(progress *p, long done, const char *extra, int final) {
     if (p->quiet) return;
-    const double elapsed = now_s() - p->t0, rate = elapsed > 0 ? done / elapsed : 0;
+    const double elapsed = cli_now_s() - p->t0, rate = elapsed > 0 ? done / elapsed : 0;
     char eta[24], bar[21];
     format_time(final ? elapsed : rate > 0 ? (p->total - done) / rate : 0, eta, sizeof eta);
     const int filled = (int)(20.0 * done / p->total);
@@ -44,7 +38,7 @@ static void draw(progress *p, long done, const char *extra, int final) {
 }
 
 void progress_update(progress *p, long done, const char *extra) {
-    const double t = now_s();
+    const double t = cli_now_s();
     if (p->tty) {
         if (t - p->last_draw < 0.1) return; /* redraw at most 10 times a second */
         p->last_draw = t;

@@ -1,26 +1,20 @@
 /* profile.c: clcnn_graph_profile, a forward (and backward) pass timed layer by layer,
  * with each layer's convolution algorithm and its floating-point work. */
 #include <stdlib.h>
-#include <time.h>
 #include "graph/graph.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
+#include "runtime/clock.h"
 
 clcnn_status graph_timer_start(clcnn_graph *g, layer_timer *t) {
     if (!t->ms) return CLCNN_OK;
     clcnn_status st = clcnn_finish(g->ctx); /* earlier work is nobody's layer */
-    t->t0 = now_ms();
+    t->t0 = clock_now_ms();
     return st;
 }
 
 clcnn_status graph_timer_lap(clcnn_graph *g, layer_timer *t, int layer) {
     if (!t->ms) return CLCNN_OK;
     clcnn_status st = clcnn_finish(g->ctx);
-    const double now = now_ms();
+    const double now = clock_now_ms();
     t->ms[layer] += now - t->t0;
     t->t0 = now;
     return st;

@@ -14,10 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "graph/graph.h"
 #include "ops/ops.h"
 #include "runtime/tuning.h"
+#include "runtime/clock.h"
 
 #define TUNE_MIN_RUN_MS 4.0 /* calibrate repetitions so a timed run lasts at least this */
 #define TUNE_MAX_REPS 20
@@ -46,12 +46,6 @@ static void report(const reporter *r, const char *fmt, ...) {
     va_end(ap);
     clcnn_log(CLCNN_LOG_INFO, "tune: %s", line);
     if (r->fn) r->fn(r->user, line);
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
 /* Candidate tiles: register blocks from small (GPUs, little register space) to large
@@ -123,11 +117,11 @@ static clcnn_status run_conv(clcnn_graph *g, const conv_shape *c, const clcnn_te
                              double *ms) {
     const clcnn_tensor *w = graph_layer_param(g, c->layer, 0);
     clcnn_status st = CLCNN_OK;
-    const double t0 = now_ms();
+    const double t0 = clock_now_ms();
     for (int i = 0; i < reps && st == CLCNN_OK; i++)
         st = clcnn_conv2d(g->ctx, x, w, NULL, &c->layer->conv, NULL, CLCNN_ACT_NONE, y);
     if (st == CLCNN_OK) st = clcnn_finish(g->ctx);
-    *ms = (now_ms() - t0) / reps;
+    *ms = (clock_now_ms() - t0) / reps;
     return st;
 }
 

@@ -1,6 +1,7 @@
 /* kernel_profile.c: per-kernel launch times for CLCNN_PROFILE_KERNELS=1, and per GEMM
  * shape for CLCNN_PROFILE_KERNELS=shapes (kernel_profile.h). */
 #include "runtime/kernel_profile.h"
+#include "runtime/clock.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -23,12 +24,6 @@ typedef struct {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static kprof_entry entries[KPROF_MAX];
 static int nentries;
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static int by_time(const void *a, const void *b) {
     const double x = ((const kprof_entry *)a)->ms, y = ((const kprof_entry *)b)->ms;
@@ -94,12 +89,12 @@ int clcnn_kprofile_on(void) {
 
 double clcnn_kprofile_start(cl_command_queue queue) {
     clFinish(queue);
-    return now_ms();
+    return clock_now_ms();
 }
 
 void clcnn_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms) {
     clFinish(queue);
-    const double ms = now_ms() - start_ms;
+    const double ms = clock_now_ms() - start_ms;
     char name[KPROF_NAME] = "?";
     clGetKernelInfo(kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
     name[sizeof name - 1] = '\0';

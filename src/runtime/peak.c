@@ -3,19 +3,13 @@
  * prints is put against these two. */
 #include <math.h>
 #include <stdio.h>
-#include <time.h>
 #include "runtime/internal.h"
+#include "runtime/clock.h"
 
 #define PEAK_UNROLL 8             /* multiply-adds per chain per loop trip (cl/peak.cl) */
 #define PEAK_RUN_S 0.05           /* wall time of one timed launch */
 #define PEAK_MAX_ITERS (1 << 24)  /* loop trips per work-item, at most */
 #define BW_MAX_BYTES (128u << 20) /* per buffer: far beyond the last-level caches */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Vector width and independent chains per work-item. The best register fit differs
  * by device (AVX2's 16 registers, AVX-512's 32, GPUs' scalar lanes): try a few, keep
@@ -40,14 +34,14 @@ static void fma_launch_size(const clcnn_context *ctx, size_t *global, size_t *lo
 /* Wall seconds of `launches` back-to-back launches of k, waiting for the device. */
 static clcnn_status time_launches(clcnn_context *ctx, cl_kernel k, const char *what, int nargs,
                                   const clcnn_karg *args, size_t global, size_t local, int launches, double *s) {
-    const double t0 = now_s();
+    const double t0 = clock_now_s();
     for (int i = 0; i < launches; i++) {
         clcnn_status st = clcnn_launch(ctx, k, what, nargs, args, 1, &global, local ? &local : NULL);
         if (st != CLCNN_OK) return st;
     }
     const cl_int err = clFinish(ctx->queue);
     if (err != CL_SUCCESS) return clcnn_error(ctx, err, "clcnn_measure_peak: %s failed on the device (%d)", what, err);
-    *s = now_s() - t0;
+    *s = clock_now_s() - t0;
     return CLCNN_OK;
 }
 

@@ -7,12 +7,7 @@
 #include "dist/dist.h"
 #include "graph/graph.h"
 #include "train/trainer_internal.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
+#include "runtime/clock.h"
 
 void clcnn_trainer_comm(const clcnn_trainer *t, double *ms, size_t *bytes) {
     if (ms) *ms = t ? t->comm_ms : 0;
@@ -49,7 +44,7 @@ clcnn_status trainer_dist_begin(clcnn_trainer *t, const clcnn_tensor *labels, in
     t->comm_ms = 0;
     t->comm_bytes = 0;
     if (!dist_active(t->dist)) return CLCNN_OK;
-    const double t0 = now_ms();
+    const double t0 = clock_now_ms();
     const int size = t->dist->ops.size, rank = t->dist->ops.rank;
     /* every rank's image count in its slot, and the loss weights' sum */
     double *v = calloc((size_t)size + 2, sizeof *v), w;
@@ -63,7 +58,7 @@ clcnn_status trainer_dist_begin(clcnn_trainer *t, const clcnn_tensor *labels, in
         t->share = v[size] > 0 ? w / v[size] : 1.0 / size;
     }
     free(v);
-    t->comm_ms += now_ms() - t0;
+    t->comm_ms += clock_now_ms() - t0;
     return st;
 }
 
@@ -84,9 +79,9 @@ clcnn_status trainer_dist_loss(clcnn_trainer *t, int aux, float *loss) {
      * share of weight 0 (class weights of 0 for all its images) has a 0/0 loss: it adds
      * nothing, and its gradients are zero */
     double v = t->share > 0 ? *loss * t->share : 0;
-    const double t0 = now_ms();
+    const double t0 = clock_now_ms();
     clcnn_status st = dist_sum_f64(t->dist, t->ctx, "the step's loss", &v, 1);
-    t->comm_ms += now_ms() - t0;
+    t->comm_ms += clock_now_ms() - t0;
     if (st != CLCNN_OK) return st;
     *loss = (float)v;
     /* each rank's gradient weighs 1/size in the average: make it its share */
@@ -229,9 +224,9 @@ static clcnn_status wait_reads(clcnn_trainer *t, bucket *b, bucket *prev) {
     while ((err = clGetEventInfo(b->read, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL)) ==
                CL_SUCCESS && status > CL_COMPLETE) {
         if (prev && prev->request) {
-            const double t0 = now_ms();
+            const double t0 = clock_now_ms();
             st = dist_test(t->dist, t->ctx, "gradients", &prev->request);
-            t->comm_ms += now_ms() - t0;
+            t->comm_ms += clock_now_ms() - t0;
             if (st != CLCNN_OK) return st;
         }
         nanosleep(&(struct timespec){0, 20000}, NULL);
@@ -249,10 +244,10 @@ static clcnn_status start_bucket(clcnn_trainer *t, int k) {
     if (err != CLCNN_OK)
         return clcnn_error(t->ctx, err, "training step: reading the gradients failed (%d): an earlier kernel may have "
                            "failed", err);
-    const double t0 = now_ms();
+    const double t0 = clock_now_ms();
     const clcnn_status st = dist_start_f32(t->dist, t->ctx, "gradients", t->buckets->staging + b->first, b->count,
                                            &b->request);
-    t->comm_ms += now_ms() - t0;
+    t->comm_ms += clock_now_ms() - t0;
     t->comm_bytes += b->count * sizeof(float);
     return st;
 }
@@ -260,9 +255,9 @@ static clcnn_status start_bucket(clcnn_trainer *t, int k) {
 /* Wait for bucket k's sum, average it and write it back. */
 static clcnn_status finish_bucket(clcnn_trainer *t, bucket *b) {
     struct grad_buckets *g = t->buckets;
-    const double t0 = now_ms();
+    const double t0 = clock_now_ms();
     clcnn_status st = dist_wait(t->dist, t->ctx, "gradients", b->request);
-    t->comm_ms += now_ms() - t0;
+    t->comm_ms += clock_now_ms() - t0;
     b->request = NULL;
     const float inv = 1.0f / (float)t->dist->ops.size;
     float *v = g->staging + b->first;
