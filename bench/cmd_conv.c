@@ -2,7 +2,7 @@
  * gradient (dW) timed apart, each with the algorithm the library picks, against the
  * measured multiply-add peak: the figure to watch when working on one layer. */
 #include "bench.h"
-#include "ops/ops.h" /* clcnn_conv2d_algorithm and _wgrad_algorithm: the library's internal names */
+#include "ops/ops.h" /* ops_conv2d_algorithm and _wgrad_algorithm: the library's internal names */
 
 typedef struct {
     int batch, cin, size, cout, kernel, stride, iters;
@@ -127,8 +127,8 @@ int bench_cmd_conv(int argc, char **argv) {
             bench_fail("conv", ctx, st, pass_names[i]);
             goto done;
         }
-    rc = report(&c, ctx, &o, out, clcnn_conv2d_algorithm(ctx, t.x, t.w, &p),
-                clcnn_conv2d_wgrad_algorithm(ctx, t.x, t.w, &p), peak.fma_gflops, r);
+    rc = report(&c, ctx, &o, out, ops_conv2d_algorithm(ctx, t.x, t.w, &p),
+                ops_conv2d_wgrad_algorithm(ctx, t.x, t.w, &p), peak.fma_gflops, r);
 done:
     clcnn_tensor_destroy(t.dw);
     clcnn_tensor_destroy(t.dx);

@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
         fprintf(out, "0};\n\n");
         fclose(in);
     }
-    fprintf(out, "const clcnn_embedded_source clcnn_embedded_sources[] = {\n");
+    fprintf(out, "const rt_embedded_source rt_embedded_sources[] = {\n");
     for (int i = 2; i < argc; i++)
         fprintf(out, "    {\"%s\", source_%d, sizeof source_%d - 1},\n", base_name(argv[i]), i, i);
     fprintf(out, "    {NULL, NULL, 0}};\n");

@@ -47,7 +47,7 @@ int test_failures(void);
 
 /* Deterministic random numbers (the library's splitmix64, src/runtime/random.h). */
 typedef struct { uint64_t s; } test_rng;
-static inline uint64_t test_rng_next(test_rng *r) { return clcnn_splitmix64(&r->s); }
+static inline uint64_t test_rng_next(test_rng *r) { return rt_splitmix64(&r->s); }
 /* Uniform in [lo, hi). */
 static inline float test_rng_uniform(test_rng *r, float lo, float hi) {
     return lo + (hi - lo) * (float)((test_rng_next(r) >> 40) * (1.0 / 16777216.0));

@@ -291,6 +291,22 @@ static void test_exports(void) {
     printf("    libclcnn.so exports %d symbols; clcnn.h declares %d functions\n", exported, n);
     CHECK(extra == 0 && missing == 0, "%d exported symbols not in the header, %d declared functions not exported", extra,
           missing);
+    /* Internal functions carry their layer's prefix (rt_, ops_, graph_, ...), so that a
+     * clcnn_ name always means API: no hidden global of libclcnn.a is named clcnn_. */
+    snprintf(cmd, sizeof cmd, "nm --defined-only %s/libclcnn.a 2>/dev/null", build);
+    p = popen(cmd, "r");
+    CHECK(p != NULL, "cannot run %s", cmd);
+    if (!p) return;
+    int lookalikes = 0, globals = 0;
+    while (fgets(line, sizeof line, p))
+        if (sscanf(line, "%*s %c %399s", &kind, sym) == 2 && strchr("TDBR", kind)) {
+            globals++;
+            if (!strncmp(sym, "clcnn_", 6) && !in_list(declared, n, sym) && lookalikes++ < 5)
+                CHECK(0, "libclcnn.a defines %s (%c): internal, but named like the API", sym, kind);
+        }
+    pclose(p);
+    CHECK(globals > exported, "nm read %d global symbols in libclcnn.a", globals);
+    printf("    libclcnn.a: %d global symbols, %d of them API\n", globals, exported);
 }
 
 const test_case test_api_cases[] = {

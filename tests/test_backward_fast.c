@@ -144,7 +144,7 @@ static void winograd_case(test_rng *rng, refd_conv_shape s, int accumulate, doub
     const clcnn_tensor w_like = {.ctx = g_ctx, .ndim = 4, .shape = {ws[0], ws[1], ws[2], ws[3]}};
     const clcnn_conv_params cp = {.stride_h = 1, .stride_w = 1, .pad_h = s.ph, .pad_w = s.pw};
     g_ctx->conv_algo_override = CLCNN_CONV_ALGO_WINOGRAD;
-    const char *algo = clcnn_conv2d_wgrad_algorithm(g_ctx, &x_like, &w_like, &cp);
+    const char *algo = ops_conv2d_wgrad_algorithm(g_ctx, &x_like, &w_like, &cp);
     CHECK(!strcmp(algo, "winograd-4x4"), "x %s: weight gradient runs %s, want winograd-4x4", dims(4, xs).s, algo);
     conv_case_err(rng, s, accumulate, "", dw_err);
     g_ctx->conv_algo_override = 0;

@@ -66,7 +66,7 @@ static const int key_b[] = {2, 8, 9, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 8};
 enum { NKEY = sizeof key_a / sizeof key_a[0] };
 
 static int lookup(const clcnn_context *ctx, const int *key) {
-    return clcnn_params_tuned_choice(ctx, CLCNN_TUNED_OP_CONV, key, NKEY);
+    return rt_params_tuned_choice(ctx, CLCNN_TUNED_OP_CONV, key, NKEY);
 }
 
 /* A tile no default row uses, so that finding it proves the file was read. */
@@ -81,7 +81,7 @@ static void check_tuned(clcnn_context *ctx, int want_a, int want_b, int want_til
           ctx->params.gemm_tile_n, ctx->params.row_name, want_tile ? "" : "not ");
     const int other[NKEY] = {7};
     CHECK(lookup(ctx, other) == 0, "%s: a key never stored found %d", when, lookup(ctx, other));
-    CHECK(clcnn_params_tuned_choice(ctx, "no-such-op", key_a, NKEY) == 0, "%s: another op's key matched", when);
+    CHECK(rt_params_tuned_choice(ctx, "no-such-op", key_a, NKEY) == 0, "%s: another op's key matched", when);
 }
 
 /* A new context after path was overwritten with text: nothing tuned, a warning logged. */
@@ -111,17 +111,17 @@ static void test_bench_tuning_file(void) {
     clcnn_device_info info;
     if (!ctx) goto restore;
     clcnn_context_get_device_info(ctx, &info);
-    CHECK(clcnn_tuning_path(&info, path, sizeof path) == 0 && strstr(path, t.root) == path, "tuning path %s", path);
+    CHECK(rt_tuning_path(&info, path, sizeof path) == 0 && strstr(path, t.root) == path, "tuning path %s", path);
     check_tuned(ctx, 0, 0, 0, "no tuning file yet");
 
     /* Store, then merge a second choice in: both are on disk and in use at once. */
-    clcnn_tuned_choice a = {.op = CLCNN_TUNED_OP_CONV, .nkey = NKEY, .choice = 2, .name = "winograd \"4x4\""};
-    clcnn_tuned_choice b = {.op = CLCNN_TUNED_OP_CONV, .nkey = NKEY, .choice = 3, .name = NULL};
+    rt_tuned_choice a = {.op = CLCNN_TUNED_OP_CONV, .nkey = NKEY, .choice = 2, .name = "winograd \"4x4\""};
+    rt_tuned_choice b = {.op = CLCNN_TUNED_OP_CONV, .nkey = NKEY, .choice = 3, .name = NULL};
     memcpy(a.key, key_a, sizeof key_a);
     memcpy(b.key, key_b, sizeof key_b);
-    CHECK_OK(clcnn_tuning_store(ctx, TILE_M, TILE_N, NULL, 1, &a, stored, sizeof stored));
+    CHECK_OK(rt_tuning_store(ctx, TILE_M, TILE_N, NULL, 1, &a, stored, sizeof stored));
     CHECK(!strcmp(stored, path), "stored in %s, expected %s", stored, path);
-    CHECK_OK(clcnn_tuning_store(ctx, 0, 0, NULL, 1, &b, NULL, 0));
+    CHECK_OK(rt_tuning_store(ctx, 0, 0, NULL, 1, &b, NULL, 0));
     check_tuned(ctx, 2, 3, 1, "the tuning context after storing");
     clcnn_context_destroy(ctx);
 
@@ -209,11 +209,11 @@ static void test_bench_tuning_local_tile(void) {
     env_set(&cls, "CLCNN_DEVICE_CLASS", "gpu");
     env_set(&loc, "CLCNN_GEMM_LOCAL", NULL);
     clcnn_context *ctx = new_context();
-    const clcnn_local_tile tile = {32, 32, 8, 8, 8}, bad = {30, 32, 8, 8, 8};
+    const rt_local_tile tile = {32, 32, 8, 8, 8}, bad = {30, 32, 8, 8, 8};
     char path[4200] = "";
     if (!ctx) goto restore;
-    CHECK_STATUS(clcnn_tuning_store(ctx, 0, 0, &bad, 0, NULL, NULL, 0), CLCNN_ERR_INVALID_ARGUMENT);
-    CHECK_OK(clcnn_tuning_store(ctx, 0, 0, &tile, 0, NULL, path, sizeof path));
+    CHECK_STATUS(rt_tuning_store(ctx, 0, 0, &bad, 0, NULL, NULL, 0), CLCNN_ERR_INVALID_ARGUMENT);
+    CHECK_OK(rt_tuning_store(ctx, 0, 0, &tile, 0, NULL, path, sizeof path));
     CHECK(ctx->params.gemm_mwg == 32 && ctx->params.gemm_mdimc == 8, "the storing context has tile %d by %d",
           ctx->params.gemm_mwg, ctx->params.gemm_mdimc);
     clcnn_context_destroy(ctx);
@@ -260,7 +260,7 @@ restore:
 
 /* The GEMM tile the race is about on g_ctx, as the tuning file writes it: [M, N] of
  * gemm_tiled on CPUs, [MWG, NWG, KWG, MDIMC, NDIMC] of gemm_local on GPUs that run it. */
-static void tile_json(int local, const clcnn_device_params *p, char *dst, size_t size) {
+static void tile_json(int local, const rt_device_params *p, char *dst, size_t size) {
     if (local)
         snprintf(dst, size, "[%d, %d, %d, %d, %d]", p->gemm_mwg, p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc,
                  p->gemm_ndimc);
@@ -284,8 +284,8 @@ static void stored_tile(const char *path, int local, char *dst, size_t size) {
 static void test_bench_tune(void) {
     tmptree t;
     if (!tmptree_open(&t, "tune")) return;
-    const int local = clcnn_gemm_local_in_use(g_ctx);
-    const clcnn_device_params saved = g_ctx->params;
+    const int local = ops_gemm_local_in_use(g_ctx);
+    const rt_device_params saved = g_ctx->params;
     char tile[32], ltile[48], want[64], got[64];
     snprintf(tile, sizeof tile, "%dx%d", saved.gemm_tile_m, saved.gemm_tile_n);
     snprintf(ltile, sizeof ltile, "%dx%dx%d:%dx%d", saved.gemm_mwg, saved.gemm_nwg, saved.gemm_kwg, saved.gemm_mdimc,
@@ -300,7 +300,7 @@ static void test_bench_tune(void) {
     char path[4200] = "";
     clcnn_device_info info;
     clcnn_context_get_device_info(g_ctx, &info);
-    clcnn_tuning_path(&info, path, sizeof path);
+    rt_tuning_path(&info, path, sizeof path);
     if (g) {
         CHECK_OK(clcnn_tune(g, 2, on_report, &r));
         /* One line for the tile, one for the winner, one per distinct shape (4), one for the store. */
@@ -326,7 +326,7 @@ static void test_bench_tune(void) {
         stored_tile(path, local, got, sizeof got);
         tile_json(local, &g_ctx->params, want, sizeof want);
         CHECK(!strcmp(got, want), "tile %s in use after tuning, %s stored (of %s)", want, got, two);
-        const clcnn_device_params *p = &g_ctx->params;
+        const rt_device_params *p = &g_ctx->params;
         char used[48];
         if (local)
             snprintf(used, sizeof used, "%dx%dx%d:%dx%d", p->gemm_mwg, p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc,

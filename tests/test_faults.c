@@ -26,30 +26,30 @@ static void test_faults_plan(void) {
     static const char *bad[] = {"alloc", "alloc:", "alloc:0", "alloc:x", "alloc:-1", "free:3", "alloc:3,launch",
                                 "write:+", "alloc:1 ", "alloc:99999999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const clcnn_status st = clcnn_fault_configure(bad[i]);
+        const clcnn_status st = rt_fault_configure(bad[i]);
         CHECK(st == CLCNN_ERR_INVALID_ARGUMENT && strstr(clcnn_last_error(NULL), "alloc:N"), "plan \"%s\": %d, %s",
               bad[i], st, clcnn_last_error(NULL));
     }
     /* Counting only: nothing fails. */
-    CHECK_OK(clcnn_fault_configure(""));
-    for (int i = 0; i < 5; i++) CHECK(!clcnn_fault_hit(CLCNN_FAULT_WRITE), "write %d failed without a plan", i + 1);
-    CHECK(clcnn_fault_calls(CLCNN_FAULT_WRITE) == 5 && clcnn_fault_injected(CLCNN_FAULT_WRITE) == 0,
-          "5 writes counted as %lu, %lu injected", clcnn_fault_calls(CLCNN_FAULT_WRITE),
-          clcnn_fault_injected(CLCNN_FAULT_WRITE));
+    CHECK_OK(rt_fault_configure(""));
+    for (int i = 0; i < 5; i++) CHECK(!rt_fault_hit(CLCNN_FAULT_WRITE), "write %d failed without a plan", i + 1);
+    CHECK(rt_fault_calls(CLCNN_FAULT_WRITE) == 5 && rt_fault_injected(CLCNN_FAULT_WRITE) == 0,
+          "5 writes counted as %lu, %lu injected", rt_fault_calls(CLCNN_FAULT_WRITE),
+          rt_fault_injected(CLCNN_FAULT_WRITE));
     /* The 2nd launch; the 3rd write and every later one; kinds counted apart. */
-    CHECK_OK(clcnn_fault_configure("launch:2,write:3+"));
+    CHECK_OK(rt_fault_configure("launch:2,write:3+"));
     int got[6];
-    for (int i = 0; i < 6; i++) got[i] = clcnn_fault_hit(CLCNN_FAULT_LAUNCH);
+    for (int i = 0; i < 6; i++) got[i] = rt_fault_hit(CLCNN_FAULT_LAUNCH);
     CHECK(!got[0] && got[1] && !got[2] && !got[5], "launch:2 failed calls %d%d%d%d%d%d", got[0], got[1], got[2], got[3],
           got[4], got[5]);
-    for (int i = 0; i < 6; i++) got[i] = clcnn_fault_hit(CLCNN_FAULT_WRITE);
+    for (int i = 0; i < 6; i++) got[i] = rt_fault_hit(CLCNN_FAULT_WRITE);
     CHECK(!got[0] && !got[1] && got[2] && got[3] && got[5], "write:3+ failed calls %d%d%d%d%d%d", got[0], got[1],
           got[2], got[3], got[4], got[5]);
-    CHECK(!clcnn_fault_hit(CLCNN_FAULT_ALLOC), "an alloc failed under a plan without alloc");
-    CHECK(clcnn_fault_injected(CLCNN_FAULT_LAUNCH) == 1 && clcnn_fault_injected(CLCNN_FAULT_WRITE) == 4,
-          "injected %lu launches and %lu writes, want 1 and 4", clcnn_fault_injected(CLCNN_FAULT_LAUNCH),
-          clcnn_fault_injected(CLCNN_FAULT_WRITE));
-    CHECK_OK(clcnn_fault_configure(NULL));
+    CHECK(!rt_fault_hit(CLCNN_FAULT_ALLOC), "an alloc failed under a plan without alloc");
+    CHECK(rt_fault_injected(CLCNN_FAULT_LAUNCH) == 1 && rt_fault_injected(CLCNN_FAULT_WRITE) == 4,
+          "injected %lu launches and %lu writes, want 1 and 4", rt_fault_injected(CLCNN_FAULT_LAUNCH),
+          rt_fault_injected(CLCNN_FAULT_WRITE));
+    CHECK_OK(rt_fault_configure(NULL));
 }
 
 /* An injected save failure reads as a full disk, names the file and leaves the old one. */
@@ -58,9 +58,9 @@ static void test_faults_save_file(void) {
     if (!tmptree_open(&t, "faultsave")) return;
     const char *path = tmptree_path(&t, "a.txt");
     CHECK_OK(clcnn_save_file(path, "old", 3));
-    CHECK_OK(clcnn_fault_configure("write:1"));
+    CHECK_OK(rt_fault_configure("write:1"));
     CHECK_STATUS(clcnn_save_file(path, "new!", 4), CLCNN_ERR_IO);
-    CHECK_OK(clcnn_fault_configure(NULL));
+    CHECK_OK(rt_fault_configure(NULL));
     const char *msg = clcnn_last_error(NULL);
     CHECK(strstr(msg, "a.txt") && strstr(msg, strerror(ENOSPC)) && strstr(msg, "(injected fault)"),
           "an injected write failure says: %s", msg);
@@ -85,30 +85,30 @@ static void test_faults_launch_limits(void) {
     clcnn_tensor *x = NULL;
     cl_kernel k;
     CHECK_OK(clcnn_tensor_create(ctx, 1, (int[]){64}, &x));
-    CHECK_OK(clcnn_get_kernel(ctx, "eltwise.cl", "activate", "", &k));
+    CHECK_OK(rt_get_kernel(ctx, "eltwise.cl", "activate", "", &k));
     if (!x || test_failures()) goto done;
-    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(x), KARG_INT(64), KARG_INT(CLCNN_ACT_RELU)};
+    const rt_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(x), KARG_INT(64), KARG_INT(CLCNN_ACT_RELU)};
     const size_t global = 64, ok_local = 1, too_big = ctx->dev.info.max_work_group_size * 2, zero = 0;
-    CHECK_OK(clcnn_launch(ctx, k, "limits", KARG_LIST(args), 1, &global, &ok_local));
-    /* clcnn_launch shrinks a local size to fit (test_launch.c); an exact one cannot be. */
-    const clcnn_status st = clcnn_launch_exact(ctx, k, "limits", KARG_LIST(args), 1, &global, &too_big);
+    CHECK_OK(rt_launch(ctx, k, "limits", KARG_LIST(args), 1, &global, &ok_local));
+    /* rt_launch shrinks a local size to fit (test_launch.c); an exact one cannot be. */
+    const clcnn_status st = rt_launch_exact(ctx, k, "limits", KARG_LIST(args), 1, &global, &too_big);
     CHECK(st == CL_INVALID_WORK_GROUP_SIZE || st == CL_INVALID_WORK_ITEM_SIZE, "local size %zu: status %d", too_big, st);
     CHECK(strstr(clcnn_last_error(ctx), "kernel activate"), "the error does not name the kernel: %s",
           clcnn_last_error(ctx));
-    CHECK_STATUS(clcnn_launch(ctx, k, "limits", KARG_LIST(args), 1, &global, &zero), CL_INVALID_WORK_ITEM_SIZE);
+    CHECK_STATUS(rt_launch(ctx, k, "limits", KARG_LIST(args), 1, &global, &zero), CL_INVALID_WORK_ITEM_SIZE);
     /* Twice the device's local memory in one static __local array (norm_finish's tmp[RED_WG]). */
     char opts[64];
     const unsigned long long floats = ctx->dev.info.local_mem_bytes / 2;
     snprintf(opts, sizeof opts, "-DRED_WG=%llu", floats);
     cl_kernel big;
     if (!ctx->dev.info.local_mem_bytes || floats > 1u << 26 ||
-        clcnn_get_kernel(ctx, "optim.cl", "norm_finish", opts, &big) != CLCNN_OK) {
+        rt_get_kernel(ctx, "optim.cl", "norm_finish", opts, &big) != CLCNN_OK) {
         printf("    the local-memory check was not exercised: no kernel with %llu local floats builds here\n", floats);
         goto done;
     }
-    const clcnn_karg nargs[] = {KARG_TENSOR(x), KARG_INT(1), KARG_FLOAT(0), KARG_TENSOR(x)};
+    const rt_karg nargs[] = {KARG_TENSOR(x), KARG_INT(1), KARG_FLOAT(0), KARG_TENSOR(x)};
     const size_t one = 1;
-    CHECK_STATUS(clcnn_launch(ctx, big, "limits", KARG_LIST(nargs), 1, &one, &one), CL_OUT_OF_RESOURCES);
+    CHECK_STATUS(rt_launch(ctx, big, "limits", KARG_LIST(nargs), 1, &one, &one), CL_OUT_OF_RESOURCES);
     if (getenv("CLCNN_TEST_VERBOSE")) printf("    %s\n", clcnn_last_error(ctx));
     CHECK(strstr(clcnn_last_error(ctx), "kernel norm_finish") && strstr(clcnn_last_error(ctx), "local memory"),
           "the local-memory error: %s", clcnn_last_error(ctx));
@@ -231,16 +231,16 @@ static int context_works(clcnn_context *ctx) {
 /* Run job with the n-th call of kind failing, for n over all calls (or max_walk of
  * them, evenly spaced, first and last included), from an empty pool each time so that
  * the calls repeat exactly. */
-static void walk(const char *job_name, job_fn job, clcnn_fault_kind kind, const char *kind_name, clcnn_status want,
+static void walk(const char *job_name, job_fn job, rt_fault_kind kind, const char *kind_name, clcnn_status want,
                  int max_walk) {
     clcnn_context *ctx = g_ctx;
     clcnn_context_stats before, after;
     clcnn_context_trim(ctx);
-    CHECK_OK(clcnn_fault_configure(NULL));
+    CHECK_OK(rt_fault_configure(NULL));
     const clcnn_status clean = job(ctx);
     CHECK(clean == CLCNN_OK, "%s without faults: %s", job_name, clcnn_last_error(ctx));
     if (clean != CLCNN_OK) return;
-    const unsigned long total = clcnn_fault_calls(kind);
+    const unsigned long total = rt_fault_calls(kind);
     clcnn_context_get_stats(ctx, &before);
     const int walks = total < (unsigned long)max_walk ? (int)total : max_walk;
     int failed = 0;
@@ -249,10 +249,10 @@ static void walk(const char *job_name, job_fn job, clcnn_fault_kind kind, const 
         char plan[48];
         snprintf(plan, sizeof plan, "%s:%lu", kind_name, n);
         clcnn_context_trim(ctx);
-        CHECK_OK(clcnn_fault_configure(plan));
+        CHECK_OK(rt_fault_configure(plan));
         const clcnn_status st = job(ctx);
-        const unsigned long injected = clcnn_fault_injected(kind);
-        CHECK_OK(clcnn_fault_configure(NULL));
+        const unsigned long injected = rt_fault_injected(kind);
+        CHECK_OK(rt_fault_configure(NULL));
         const char *msg = strstr(clcnn_last_error(ctx), CLCNN_FAULT_NOTE) ? clcnn_last_error(ctx) : clcnn_last_error(NULL);
         clcnn_context_get_stats(ctx, &after);
         if (getenv("CLCNN_TEST_VERBOSE")) printf("    %s, %s: %s\n", job_name, plan, msg);
@@ -286,11 +286,11 @@ static void test_faults_fresh_context(void) {
     clcnn_context *ctx = NULL;
     CHECK_OK(clcnn_context_create(g_ctx->device_index, &ctx));
     if (!ctx) return;
-    CHECK_OK(clcnn_fault_configure("launch:5"));
+    CHECK_OK(rt_fault_configure("launch:5"));
     CHECK_STATUS(train_job(ctx), CL_OUT_OF_RESOURCES);
-    CHECK_OK(clcnn_fault_configure("alloc:9"));
+    CHECK_OK(rt_fault_configure("alloc:9"));
     CHECK_STATUS(cam_job(ctx), CLCNN_ERR_OUT_OF_MEMORY);
-    CHECK_OK(clcnn_fault_configure(NULL));
+    CHECK_OK(rt_fault_configure(NULL));
     clcnn_context_stats s;
     clcnn_context_get_stats(ctx, &s);
     CHECK(s.pool_bytes_in_use == 0, "%llu bytes in use after the failed jobs", (unsigned long long)s.pool_bytes_in_use);
@@ -516,9 +516,9 @@ static void test_faults_graph_build_names_parameter(void) {
     CHECK_OK(clcnn_graph_create(g_ctx, 3, 16, 16, 2, &g));
     if (!g) return;
     clcnn_context_trim(g_ctx); /* the next tensor must be a new buffer */
-    CHECK_OK(clcnn_fault_configure("alloc:1"));
+    CHECK_OK(rt_fault_configure("alloc:1"));
     const clcnn_status st = clcnn_graph_conv2d(g, "stem", "input", 8, 3, 3, NULL, 1);
-    CHECK_OK(clcnn_fault_configure(NULL));
+    CHECK_OK(rt_fault_configure(NULL));
     CHECK(st == CLCNN_ERR_OUT_OF_MEMORY, "status %d (%s)", st, clcnn_status_str(st));
     CHECK(strstr(clcnn_last_error(g_ctx), "parameter stem.weight") && strstr(clcnn_last_error(g_ctx), CLCNN_FAULT_NOTE),
           "the error does not name the parameter: %s", clcnn_last_error(g_ctx));

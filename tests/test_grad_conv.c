@@ -186,7 +186,7 @@ static void test_gpu_family_backward(void) {
     const clcnn_tensor stem_x = {.ctx = gpu, .ndim = 4, .shape = {2, 3, 9, 7}},
                        stem_w = {.ctx = gpu, .ndim = 4, .shape = {3, 3, 7, 7}};
     const clcnn_conv_params stem = {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3};
-    const char *algo = clcnn_conv2d_wgrad_algorithm(gpu, &stem_x, &stem_w, &stem);
+    const char *algo = ops_conv2d_wgrad_algorithm(gpu, &stem_x, &stem_w, &stem);
     /* where gemm_local cannot run (CLCNN_GEMM_LOCAL=off, a device's small work-groups) the columns are written */
     const char *want = gemm_conv_name(gpu);
     CHECK(!strcmp(algo, want), "the GPU family's stem weight gradient runs %s, not %s", algo, want);

@@ -1,5 +1,5 @@
 /* test_launch.c: what makes launches fit every device: local sizes shrunk to the
- * kernel's limit (clcnn_fit_local, clcnn_launch), exact-size launches refused with a
+ * kernel's limit (rt_fit_local, rt_launch), exact-size launches refused with a
  * clear error, reductions built for the size the kernel allows; the kernel family
  * chosen by CLCNN_DEVICE_CLASS; and the default device's ranking, on made-up device
  * lists. */
@@ -15,21 +15,21 @@
 
 static void test_fit_local(void) {
     size_t out[3];
-    clcnn_fit_local(32, NULL, 2, (size_t[]){8, 8}, out); /* the GEMM's 8x8 where llvmpipe allows 32 */
+    rt_fit_local(32, NULL, 2, (size_t[]){8, 8}, out); /* the GEMM's 8x8 where llvmpipe allows 32 */
     CHECK(out[0] * out[1] <= 32 && out[0] >= 4 && out[1] >= 4, "8x8 in 32 -> %zux%zu", out[0], out[1]);
-    clcnn_fit_local(32, NULL, 1, (size_t[]){256}, out);
+    rt_fit_local(32, NULL, 1, (size_t[]){256}, out);
     CHECK(out[0] == 32, "256 in 32 -> %zu", out[0]);
-    clcnn_fit_local(0, NULL, 2, (size_t[]){8, 8}, out);
+    rt_fit_local(0, NULL, 2, (size_t[]){8, 8}, out);
     CHECK(out[0] == 8 && out[1] == 8, "no limit changed 8x8 to %zux%zu", out[0], out[1]);
-    clcnn_fit_local(64, NULL, 1, (size_t[]){0}, out); /* a caller's bug, left for the launch to refuse */
+    rt_fit_local(64, NULL, 1, (size_t[]){0}, out); /* a caller's bug, left for the launch to refuse */
     CHECK(out[0] == 0, "0 -> %zu", out[0]);
-    clcnn_fit_local(1, NULL, 3, (size_t[]){8, 8, 1}, out);
+    rt_fit_local(1, NULL, 3, (size_t[]){8, 8, 1}, out);
     CHECK(out[0] == 1 && out[1] == 1 && out[2] == 1, "limit 1 -> %zux%zux%zu", out[0], out[1], out[2]);
-    clcnn_fit_local(1024, (size_t[]){1024, 4, 1}, 2, (size_t[]){8, 8}, out); /* per-dimension limit */
+    rt_fit_local(1024, (size_t[]){1024, 4, 1}, 2, (size_t[]){8, 8}, out); /* per-dimension limit */
     CHECK(out[0] == 8 && out[1] == 4, "item limit 4 in dimension 1 -> %zux%zu", out[0], out[1]);
-    clcnn_fit_local(48, NULL, 1, (size_t[]){256}, out); /* a limit that is not a power of two */
+    rt_fit_local(48, NULL, 1, (size_t[]){256}, out); /* a limit that is not a power of two */
     CHECK(out[0] <= 48 && out[0] >= 24, "256 in 48 -> %zu", out[0]);
-    clcnn_fit_local(64, NULL, 2, (size_t[]){16, 1}, out);
+    rt_fit_local(64, NULL, 2, (size_t[]){16, 1}, out);
     CHECK(out[0] == 16 && out[1] == 1, "16x1 within the limit changed to %zux%zu", out[0], out[1]);
 }
 
@@ -38,9 +38,9 @@ static void test_fit_local(void) {
 static void test_launch_shrinks_local(void) {
     clcnn_context *ctx = g_ctx;
     cl_kernel k;
-    CHECK_OK(clcnn_get_kernel(ctx, "eltwise.cl", "activate", "-DACT_FIXED=1", &k));
+    CHECK_OK(rt_get_kernel(ctx, "eltwise.cl", "activate", "-DACT_FIXED=1", &k));
     if (test_failures()) return;
-    const clcnn_kernel_limits lim = clcnn_kernel_limits_of(ctx, k);
+    const rt_kernel_limits lim = rt_kernel_limits_of(ctx, k);
     CHECK(lim.work_group_max >= 1 && lim.preferred_multiple >= 1, "limits %zu, multiple %zu", lim.work_group_max,
           lim.preferred_multiple);
     enum { n = 1000 };
@@ -53,8 +53,8 @@ static void test_launch_shrinks_local(void) {
     CHECK_OK(clcnn_tensor_write(x, in, n));
     CHECK_OK(clcnn_tensor_fill(y, NAN));
     const size_t global = n, too_big = 2 * (lim.work_group_max ? lim.work_group_max : 4096);
-    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(n), KARG_INT(CLCNN_ACT_RELU)};
-    CHECK_OK(clcnn_launch(ctx, k, "test launch", KARG_LIST(args), 1, &global, &too_big));
+    const rt_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(y), KARG_INT(n), KARG_INT(CLCNN_ACT_RELU)};
+    CHECK_OK(rt_launch(ctx, k, "test launch", KARG_LIST(args), 1, &global, &too_big));
     CHECK_OK(clcnn_tensor_read(y, out, n));
     int wrong = 0;
     for (int i = 0; i < n; i++) wrong += out[i] != (in[i] < 0 ? 0.0f : in[i]);
@@ -68,9 +68,9 @@ done:
 static void test_reduce_kernel_fits(void) {
     cl_kernel k;
     size_t wg = 0;
-    CHECK_OK(clcnn_get_reduce_kernel(g_ctx, "loss.cl", "ce_total", &k, &wg));
+    CHECK_OK(ops_get_reduce_kernel(g_ctx, "loss.cl", "ce_total", &k, &wg));
     if (test_failures()) return;
-    const clcnn_kernel_limits lim = clcnn_kernel_limits_of(g_ctx, k);
+    const rt_kernel_limits lim = rt_kernel_limits_of(g_ctx, k);
     CHECK(wg >= 1 && (wg & (wg - 1)) == 0 && wg <= 64, "RED_WG %zu is not a power of two up to 64", wg);
     CHECK(!lim.work_group_max || wg <= lim.work_group_max, "RED_WG %zu over the kernel's limit %zu", wg,
           lim.work_group_max);
@@ -86,12 +86,12 @@ static clcnn_device_info fake(const char *name, clcnn_device_type type, unsigned
     d.unified_memory = unified;
     d.compute_units = units;
     d.max_clock_mhz = mhz;
-    d.software = clcnn_device_is_software(name);
-    d.est_gflops = clcnn_device_estimate_gflops(&d);
+    d.software = rt_device_is_software(name);
+    d.est_gflops = rt_device_estimate_gflops(&d);
     return d;
 }
 
-#define PICK(list, type) clcnn_device_pick(list, (int)(sizeof list / sizeof list[0]), type)
+#define PICK(list, type) rt_device_pick(list, (int)(sizeof list / sizeof list[0]), type)
 
 static void test_default_device_ranking(void) {
     const clcnn_device_info iris = fake("Intel(R) Iris(R) Xe Graphics", CLCNN_DEVICE_GPU, 0x8086, 1, 96, 1300);
@@ -128,21 +128,21 @@ static void test_default_device_ranking(void) {
         CHECK(PICK(l, 0) == 0, "a software device alone is still a device: picked %d", PICK(l, 0));
         CHECK(PICK(l, CLCNN_DEVICE_CPU) == -1, "no CPU, picked %d", PICK(l, CLCNN_DEVICE_CPU));
     }
-    CHECK(clcnn_device_pick(NULL, 0, 0) == -1, "empty list");
+    CHECK(rt_device_pick(NULL, 0, 0) == -1, "empty list");
     /* data-parallel ranks of one machine: the GPUs in order of preference, round robin */
     {
         const clcnn_device_info *l[] = {&pocl, &rtx, &llvmpipe, &a770, &iris};
         const int want[] = {3, 1, 4, 3, 1};
         for (int r = 0; r < 5; r++)
-            CHECK(clcnn_device_pick_for_rank(l, 5, r) == want[r], "local rank %d got device %d, want %d", r,
-                  clcnn_device_pick_for_rank(l, 5, r), want[r]);
+            CHECK(rt_device_pick_for_rank(l, 5, r) == want[r], "local rank %d got device %d, want %d", r,
+                  rt_device_pick_for_rank(l, 5, r), want[r]);
         const clcnn_device_info *same[] = {&rtx, &rtx, &rtx}; /* equal GPUs: in listed order */
         for (int r = 0; r < 3; r++)
-            CHECK(clcnn_device_pick_for_rank(same, 3, r) == r, "equal GPUs: rank %d got %d", r,
-                  clcnn_device_pick_for_rank(same, 3, r));
+            CHECK(rt_device_pick_for_rank(same, 3, r) == r, "equal GPUs: rank %d got %d", r,
+                  rt_device_pick_for_rank(same, 3, r));
         const clcnn_device_info *none[] = {&llvmpipe, &pocl}; /* no GPU: every rank the default */
-        CHECK(clcnn_device_pick_for_rank(none, 2, 0) == 1 && clcnn_device_pick_for_rank(none, 2, 1) == 1,
-              "without a GPU: %d, %d", clcnn_device_pick_for_rank(none, 2, 0), clcnn_device_pick_for_rank(none, 2, 1));
+        CHECK(rt_device_pick_for_rank(none, 2, 0) == 1 && rt_device_pick_for_rank(none, 2, 1) == 1,
+              "without a GPU: %d, %d", rt_device_pick_for_rank(none, 2, 0), rt_device_pick_for_rank(none, 2, 1));
     }
 }
 
@@ -160,10 +160,10 @@ static void test_device_class_env(void) {
           clcnn_last_error(NULL));
     env_restore(&saved);
     if (gpu) {
-        CHECK(!clcnn_cpu_family(gpu) && gpu->params.gemm_local == 8 && gpu->params.elementwise_local == 256,
+        CHECK(!rt_cpu_family(gpu) && gpu->params.gemm_local == 8 && gpu->params.elementwise_local == 256,
               "gpu: family %d, GEMM local %d, element-wise local %d", (int)gpu->kernel_family, gpu->params.gemm_local,
               gpu->params.elementwise_local);
-        const clcnn_device_params *row = clcnn_gpu_row_for(&gpu->dev.info);
+        const rt_device_params *row = rt_gpu_row_for(&gpu->dev.info);
         CHECK(getenv("CLCNN_GEMM_LOCAL") || (gpu->params.gemm_mwg == row->gemm_mwg &&
                                              gpu->params.gemm_mdimc == row->gemm_mdimc),
               "gpu: gemm_local tile %d by %d, want row %s's %d by %d", gpu->params.gemm_mwg, gpu->params.gemm_mdimc,
@@ -171,7 +171,7 @@ static void test_device_class_env(void) {
         CHECK(ops_fixed_local(gpu) == NULL, "gpu: fixed local sizes, want the driver's");
     }
     if (cpu) {
-        CHECK(clcnn_cpu_family(cpu) && cpu->params.gemm_local == 1 && cpu->params.gemm_mwg == 0,
+        CHECK(rt_cpu_family(cpu) && cpu->params.gemm_local == 1 && cpu->params.gemm_mwg == 0,
               "cpu: family %d, GEMM local %d, gemm_local tile %d", (int)cpu->kernel_family, cpu->params.gemm_local,
               cpu->params.gemm_mwg);
         CHECK(ops_fixed_local(cpu) != NULL, "cpu: no fixed local sizes");
@@ -184,7 +184,7 @@ static void test_device_class_env(void) {
 /* CLCNN_GEMM_LOCAL sets gemm_local's tile on the GPU family, or turns it off; a value
  * that does not parse or does not divide is ignored (the device's row stays). */
 static void test_gemm_local_env(void) {
-    const clcnn_device_params *row = clcnn_gpu_row_for(&g_ctx->dev.info);
+    const rt_device_params *row = rt_gpu_row_for(&g_ctx->dev.info);
     const struct {
         const char *value;
         int mwg, kwg, mdimc;

@@ -154,11 +154,11 @@ static void test_gemm_split_k(void) {
     clcnn_context *gpu = NULL;
     CHECK_OK(clcnn_context_create(-1, &gpu));
     if (gpu) {
-        const clcnn_gemm_args layer4 = {.M = 512, .N = 49, .K = 4608, .nb0 = 1, .nb1 = 1};
-        const int slices = clcnn_gemm_split_count(gpu, &layer4);
+        const ops_gemm_args layer4 = {.M = 512, .N = 49, .K = 4608, .nb0 = 1, .nb1 = 1};
+        const int slices = ops_gemm_split_count(gpu, &layer4);
         CHECK(slices >= 5, "GPU family: ResNet layer4 at batch 1 (512 x 49 x 4608) in %d slices, want K/1024 or more",
               slices);
-        CHECK(clcnn_gemm_split_count(g_ctx, &layer4) == 1 || !clcnn_cpu_family(g_ctx), "CPU family splits K");
+        CHECK(ops_gemm_split_count(g_ctx, &layer4) == 1 || !rt_cpu_family(g_ctx), "CPU family splits K");
         check_long_k(gpu, "GPU family, split by its own rule", &r);
         setenv("CLCNN_GEMM_SPLIT_K", "8", 1);
         check_conv(gpu, "split 8", &r);
@@ -184,12 +184,12 @@ static void test_gemm_gpu_rows(void) {
     env_set(&saved_local, "CLCNN_GEMM_LOCAL", NULL);
     for (size_t i = 0; i < sizeof vendors / sizeof *vendors; i++) {
         const clcnn_device_info info = {.vendor_id = vendors[i].vendor};
-        const char *got = clcnn_gpu_row_for(&info)->row_name;
+        const char *got = rt_gpu_row_for(&info)->row_name;
         CHECK(!strcmp(got, vendors[i].row), "vendor 0x%x: row %s, want %s", vendors[i].vendor, got, vendors[i].row);
     }
     setenv("CLCNN_GPU_ROW", "amd", 1);
     const clcnn_device_info nvidia = {.vendor_id = 0x10de};
-    CHECK(!strcmp(clcnn_gpu_row_for(&nvidia)->row_name, "amd"), "CLCNN_GPU_ROW=amd does not win over the vendor");
+    CHECK(!strcmp(rt_gpu_row_for(&nvidia)->row_name, "amd"), "CLCNN_GPU_ROW=amd does not win over the vendor");
     clcnn_context *bad = NULL;
     setenv("CLCNN_GPU_ROW", "voodoo", 1);
     CHECK_STATUS(clcnn_context_create(-1, &bad), CLCNN_ERR_INVALID_ARGUMENT);
@@ -198,7 +198,7 @@ static void test_gemm_gpu_rows(void) {
     clcnn_context_destroy(bad);
     test_rng r = {g_seed ^ 0x6a0e5};
     int n;
-    const clcnn_device_params *rows = clcnn_gpu_rows(&n);
+    const rt_device_params *rows = rt_gpu_rows(&n);
     for (int i = 0; i < n; i++) {
         setenv("CLCNN_GPU_ROW", rows[i].row_name, 1);
         clcnn_context *ctx = NULL;

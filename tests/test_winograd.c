@@ -35,9 +35,9 @@ typedef struct {
 } wcase;
 
 /* Run clcnn_conv2d with algorithm algo forced through ctx->conv_algo_override (0: the
- * default rule), check that clcnn_conv2d_algorithm reports want_algo (NULL: anything)
+ * default rule), check that ops_conv2d_algorithm reports want_algo (NULL: anything)
  * and compare with ref_conv2d; the largest error goes to *max_err. */
-static void run_conv(const wcase *c, clcnn_conv_algo algo, const char *want_algo, test_rng *rng, double atol,
+static void run_conv(const wcase *c, ops_conv_algo algo, const char *want_algo, test_rng *rng, double atol,
                      double rtol, double *max_err) {
     const clcnn_conv_params *p = &c->p;
     const int OH = ref_conv2d_out_size(c->H, c->KH, p->stride_h, p->pad_h, p->dilation_h);
@@ -59,7 +59,7 @@ static void run_conv(const wcase *c, clcnn_conv_algo algo, const char *want_algo
     guarded *y = ar_guarded(&h, 4, ys, NULL, NAN);
     if (h.bad) goto done;
     g_ctx->conv_algo_override = (int)algo;
-    const char *name = clcnn_conv2d_algorithm(g_ctx, tx, tw, p);
+    const char *name = ops_conv2d_algorithm(g_ctx, tx, tw, p);
     CASE_CHECK(&h, !want_algo || !strcmp(name, want_algo), "algorithm %s, want %s", name, want_algo);
     const int ok = CASE_OK(&h, clcnn_conv2d(g_ctx, tx, tw, tb, p, tr, (clcnn_activation)c->act, y->t));
     g_ctx->conv_algo_override = 0;
@@ -319,14 +319,14 @@ static void test_im2col_layouts(void) {
 
 /* ------------------------------------------------- choosing algorithms -- */
 
-/* clcnn_conv2d_algorithm for x and w (tensors whose contents are unused). */
+/* ops_conv2d_algorithm for x and w (tensors whose contents are unused). */
 static const char *algo_name(const clcnn_tensor *x, const clcnn_tensor *w, const clcnn_conv_params *p) {
-    return x && w ? clcnn_conv2d_algorithm(g_ctx, x, w, p) : "";
+    return x && w ? ops_conv2d_algorithm(g_ctx, x, w, p) : "";
 }
 
 /* The default rule's choices on ResNet-like layers, then the precedence
  * override > $CLCNN_CONV_ALGO > tuned > default, and fallbacks when a choice does not
- * apply; clcnn_conv2d_algorithm_applies on each algorithm. */
+ * apply; ops_conv2d_algorithm_applies on each algorithm. */
 static void test_conv_algorithm_choice(void) {
     char *saved = set_env_algo(NULL);
     arena a = {0};
@@ -377,13 +377,13 @@ static void test_conv_algorithm_choice(void) {
     CASE_CHECK(&a, !strcmp(got, gemm), "unknown CLCNN_CONV_ALGO: %s", got);
     set_env_algo(NULL);
 
-    CHECK(clcnn_conv2d_algorithm_applies(CLCNN_CONV_ALGO_WINOGRAD, x56, w3, &s1), "winograd applies to 3x3 s1");
-    CHECK(!clcnn_conv2d_algorithm_applies(CLCNN_CONV_ALGO_WINOGRAD, x56, w3, &s2), "winograd on stride 2");
-    CHECK(!clcnn_conv2d_algorithm_applies(CLCNN_CONV_ALGO_WINOGRAD, xd, wd, &dw), "winograd on groups 32");
-    CHECK(clcnn_conv2d_algorithm_applies(CLCNN_CONV_ALGO_IM2COL, xd, wd, &dw), "im2col applies always");
-    CHECK(clcnn_conv2d_algorithm_applies(CLCNN_CONV_ALGO_DEPTHWISE, xd, wd, &dw), "depthwise applies");
-    CHECK(!clcnn_conv2d_algorithm_applies(CLCNN_CONV_ALGO_DEPTHWISE, x56, w3, &s1), "depthwise on dense");
-    CHECK(!clcnn_conv2d_algorithm_applies((clcnn_conv_algo)99, x56, w3, &s1), "unknown algorithm");
+    CHECK(ops_conv2d_algorithm_applies(CLCNN_CONV_ALGO_WINOGRAD, x56, w3, &s1), "winograd applies to 3x3 s1");
+    CHECK(!ops_conv2d_algorithm_applies(CLCNN_CONV_ALGO_WINOGRAD, x56, w3, &s2), "winograd on stride 2");
+    CHECK(!ops_conv2d_algorithm_applies(CLCNN_CONV_ALGO_WINOGRAD, xd, wd, &dw), "winograd on groups 32");
+    CHECK(ops_conv2d_algorithm_applies(CLCNN_CONV_ALGO_IM2COL, xd, wd, &dw), "im2col applies always");
+    CHECK(ops_conv2d_algorithm_applies(CLCNN_CONV_ALGO_DEPTHWISE, xd, wd, &dw), "depthwise applies");
+    CHECK(!ops_conv2d_algorithm_applies(CLCNN_CONV_ALGO_DEPTHWISE, x56, w3, &s1), "depthwise on dense");
+    CHECK(!ops_conv2d_algorithm_applies((ops_conv_algo)99, x56, w3, &s1), "unknown algorithm");
 done:
     ar_free(&a);
     g_ctx->conv_algo_override = 0;

@@ -31,7 +31,7 @@ dimstr dims(int ndim, const int *shape) {
 const char *act_name(int act) { return clcnn_activation_name((clcnn_activation)act); }
 
 const char *gemm_conv_name(clcnn_context *ctx) {
-    return clcnn_conv_implicit_gemm(ctx) ? "implicit-gemm" : "im2col-gemm";
+    return ops_conv_implicit_gemm(ctx) ? "implicit-gemm" : "im2col-gemm";
 }
 
 /* ---------------------------------------------------- CLCNN_TEST_SMALL -- */

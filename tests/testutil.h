@@ -30,7 +30,7 @@ dimstr dims(int ndim, const int *shape);
 
 /* "relu" for CLCNN_ACT_RELU, "?" out of range. */
 const char *act_name(int act);
-/* The name clcnn_conv2d_algorithm gives a GEMM convolution on ctx: "implicit-gemm" where
+/* The name ops_conv2d_algorithm gives a GEMM convolution on ctx: "implicit-gemm" where
  * the GPU family gathers its columns in gemm_local, else "im2col-gemm". */
 const char *gemm_conv_name(clcnn_context *ctx);
 

@@ -89,7 +89,7 @@ static void builder_free(builder *b) {
 }
 
 static clcnn_status no_memory(const char *what) {
-    return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_dataset_open: %s: no host memory", what);
+    return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_dataset_open: %s: no host memory", what);
 }
 
 /* ------------------------------------------------------------- ImageFolder -- */
@@ -113,13 +113,13 @@ enum { WANT_DIRS, WANT_IMAGES };
  * extension (WANT_IMAGES), symlinks followed, names sorted byte-wise into *out. */
 static clcnn_status list_dir(const char *dir, int want, str_list *out) {
     DIR *d = opendir(dir);
-    if (!d) return clcnn_error(NULL, CLCNN_ERR_IO, "%s: cannot open folder (%s)", dir, strerror(errno));
+    if (!d) return rt_error(NULL, CLCNN_ERR_IO, "%s: cannot open folder (%s)", dir, strerror(errno));
     clcnn_status st = CLCNN_OK;
     for (;;) {
         errno = 0;
         const struct dirent *e = readdir(d);
         if (!e) {
-            if (errno) st = clcnn_error(NULL, CLCNN_ERR_IO, "%s: cannot read folder (%s)", dir, strerror(errno));
+            if (errno) st = rt_error(NULL, CLCNN_ERR_IO, "%s: cannot read folder (%s)", dir, strerror(errno));
             break;
         }
         if (e->d_name[0] == '.' || (want == WANT_IMAGES && !has_image_extension(e->d_name))) continue;
@@ -130,7 +130,7 @@ static clcnn_status list_dir(const char *dir, int want, str_list *out) {
         }
         struct stat sb;
         const int ok = stat(full, &sb) == 0;
-        if (!ok) clcnn_log(CLCNN_LOG_WARN, "%s: skipped (%s)", full, strerror(errno));
+        if (!ok) rt_log(CLCNN_LOG_WARN, "%s: skipped (%s)", full, strerror(errno));
         free(full);
         if (!ok || !(want == WANT_DIRS ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode))) continue;
         if (!str_list_take(out, strdup(e->d_name))) {
@@ -151,14 +151,14 @@ static clcnn_status list_dir(const char *dir, int want, str_list *out) {
  * class folder (ancestors[0 .. depth)). */
 static clcnn_status collect_dirs(const char *dir, struct stat *ancestors, int depth, str_list *dirs) {
     struct stat here;
-    if (stat(dir, &here) != 0) return clcnn_error(NULL, CLCNN_ERR_IO, "%s: cannot open folder (%s)", dir, strerror(errno));
+    if (stat(dir, &here) != 0) return rt_error(NULL, CLCNN_ERR_IO, "%s: cannot open folder (%s)", dir, strerror(errno));
     for (int i = 0; i < depth; i++)
         if (ancestors[i].st_dev == here.st_dev && ancestors[i].st_ino == here.st_ino) {
-            clcnn_log(CLCNN_LOG_WARN, "%s: skipped (a link back to a folder above it)", dir);
+            rt_log(CLCNN_LOG_WARN, "%s: skipped (a link back to a folder above it)", dir);
             return CLCNN_OK;
         }
     if (depth >= CLASS_TREE_MAX_DEPTH) {
-        clcnn_log(CLCNN_LOG_WARN, "%s: skipped (more than %d folders deep)", dir, CLASS_TREE_MAX_DEPTH);
+        rt_log(CLCNN_LOG_WARN, "%s: skipped (more than %d folders deep)", dir, CLASS_TREE_MAX_DEPTH);
         return CLCNN_OK;
     }
     ancestors[depth] = here;
@@ -201,7 +201,7 @@ static clcnn_status add_class_folder(builder *b, const char *root, const char *n
         }
     }
     if (st == CLCNN_OK && b->paths.n == before)
-        clcnn_log(CLCNN_LOG_WARN, "%s: class folder with no images (.png, .jpg, .jpeg)", dir);
+        rt_log(CLCNN_LOG_WARN, "%s: class folder with no images (.png, .jpg, .jpeg)", dir);
     str_list_free(&files);
     str_list_free(&dirs);
     free(dir);
@@ -212,7 +212,7 @@ static clcnn_status scan_folder(const char *root, builder *b) {
     clcnn_status st = list_dir(root, WANT_DIRS, &b->names);
     if (st != CLCNN_OK) return st;
     if (b->names.n == 0)
-        return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND, "%s: no class folders (expected ROOT/CLASS/IMAGE)", root);
+        return rt_error(NULL, CLCNN_ERR_NOT_FOUND, "%s: no class folders (expected ROOT/CLASS/IMAGE)", root);
     for (int k = 0; k < b->names.n && st == CLCNN_OK; k++) st = add_class_folder(b, root, b->names.v[k], k);
     return st;
 }
@@ -297,7 +297,7 @@ static clcnn_status scan_csv_lines(const char *csv, FILE *f, builder *b) {
         char *path, *label;
         const char *why = csv_line(s, &path, &label);
         if (why) {
-            st = clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s:%d: %s", csv, line_no, why);
+            st = rt_error(NULL, CLCNN_ERR_FORMAT, "%s:%d: %s", csv, line_no, why);
             goto free_line;
         }
         if (!csv_add(b, csv, dir_len, path, label)) {
@@ -307,7 +307,7 @@ static clcnn_status scan_csv_lines(const char *csv, FILE *f, builder *b) {
     }
     if (!feof(f)) /* getline stopped early: out of memory or a read error */
         st = errno == ENOMEM ? no_memory(csv)
-                             : clcnn_error(NULL, CLCNN_ERR_IO, "%s: read failed (%s)", csv, strerror(errno));
+                             : rt_error(NULL, CLCNN_ERR_IO, "%s: read failed (%s)", csv, strerror(errno));
 free_line:
     free(line);
     return st;
@@ -357,7 +357,7 @@ static int is_integer_text(const char *s) {
 
 static clcnn_status scan_csv(const char *csv, builder *b) {
     FILE *f = fopen(csv, "rb");
-    if (!f) return clcnn_error(NULL, CLCNN_ERR_IO, "%s: cannot open (%s)", csv, strerror(errno));
+    if (!f) return rt_error(NULL, CLCNN_ERR_IO, "%s: cannot open (%s)", csv, strerror(errno));
     clcnn_status st = scan_csv_lines(csv, f, b);
     fclose(f);
     if (st == CLCNN_OK) st = csv_candidates(csv, b);
@@ -387,13 +387,13 @@ static int cmp_numeric_index(const void *a, const void *b) {
 
 static clcnn_status check_given_classes(int n_classes, const char *const *classes) {
     if (n_classes < 1)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_open: %d classes given", n_classes);
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_open: %d classes given", n_classes);
     for (int k = 0; k < n_classes; k++) {
         if (!classes[k] || !classes[k][0])
-            return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_open: given class %d has no name", k);
+            return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_open: given class %d has no name", k);
         for (int j = 0; j < k; j++)
             if (!strcmp(classes[j], classes[k]))
-                return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
+                return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
                                    "clcnn_dataset_open: class \"%s\" is given twice (%d and %d)", classes[k], j, k);
     }
     return CLCNN_OK;
@@ -407,7 +407,7 @@ static clcnn_status map_to_given(const char *src, const builder *b, int n_given,
         for (int k = 0; k < n_given && map[c] < 0; k++)
             if (!strcmp(b->names.v[c], given[k])) map[c] = k;
         if (map[c] < 0)
-            return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND, "%s: class \"%s\" is not one of the %d given classes", src,
+            return rt_error(NULL, CLCNN_ERR_NOT_FOUND, "%s: class \"%s\" is not one of the %d given classes", src,
                                b->names.v[c], n_given);
     }
     for (int k = 0; k < n_given; k++)
@@ -450,7 +450,7 @@ static clcnn_dataset *dataset_alloc(int n, int k) {
 /* Number the builder's classes (given or sorted) and move its images into a data set. */
 static clcnn_status finish(const char *src, builder *b, int n_given, const char *const *given, clcnn_dataset **out) {
     if (b->paths.n == 0)
-        return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND, "%s: no images in the data set", src);
+        return rt_error(NULL, CLCNN_ERR_NOT_FOUND, "%s: no images in the data set", src);
     clcnn_status st = CLCNN_OK;
     clcnn_dataset *ds = dataset_alloc(b->paths.n, given ? n_given : b->names.n);
     int *map = malloc((size_t)b->names.n * sizeof *map);
@@ -477,11 +477,11 @@ fail:
 clcnn_status clcnn_dataset_open(const char *path, int n_classes, const char *const *classes, clcnn_dataset **ds) {
     if (ds) *ds = NULL;
     if (!path || !ds)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_open: %s is NULL", path ? "ds" : "path");
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_open: %s is NULL", path ? "ds" : "path");
     clcnn_status st = classes ? check_given_classes(n_classes, classes) : CLCNN_OK;
     if (st != CLCNN_OK) return st;
     struct stat sb;
-    if (stat(path, &sb) != 0) return clcnn_error(NULL, CLCNN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    if (stat(path, &sb) != 0) return rt_error(NULL, CLCNN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     builder b = {0};
     st = S_ISDIR(sb.st_mode) ? scan_folder(path, &b) : scan_csv(path, &b);
     if (st == CLCNN_OK) st = finish(path, &b, n_classes, classes, ds);
@@ -534,7 +534,7 @@ static clcnn_status subset(const char *op, const clcnn_dataset *ds, const unsign
     return CLCNN_OK;
 no_memory:
     clcnn_dataset_destroy(s);
-    return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %d images", op, count);
+    return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %d images", op, count);
 }
 
 /* Images of class k to the validation set: round(fraction * count), at least one of two or more. */
@@ -559,7 +559,7 @@ static int choose_val(const clcnn_dataset *ds, float fraction, uint64_t seed, un
     for (int k = 0; k < ds->n_classes; k++) {
         const int count = start[k + 1] - start[k], v = val_count(fraction, count);
         uint64_t state = clcnn_seed_mix(seed, (uint64_t)k);
-        clcnn_shuffle_ints(grouped + start[k], count, &state);
+        rt_shuffle_ints(grouped + start[k], count, &state);
         for (int j = 0; j < v; j++) pick[grouped[start[k] + j]] = 1;
         total += v;
     }
@@ -575,20 +575,20 @@ clcnn_status clcnn_dataset_split(const clcnn_dataset *ds, float fraction, uint64
     if (train) *train = NULL;
     if (val) *val = NULL;
     if (!ds || !train || !val)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_split: %s is NULL",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_split: %s is NULL",
                            !ds ? "ds" : !train ? "train" : "val");
     if (!(fraction > 0.0f && fraction < 1.0f))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_split: fraction %g is not in (0, 1)",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_split: fraction %g is not in (0, 1)",
                            (double)fraction);
     clcnn_status st = CLCNN_OK;
     unsigned char *pick = calloc((size_t)ds->n, 1);
     const int n_val = pick ? choose_val(ds, fraction, seed, pick) : -1;
     if (n_val < 0) {
-        st = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_dataset_split: no host memory for %d images", ds->n);
+        st = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_dataset_split: no host memory for %d images", ds->n);
         goto free_pick;
     }
     if (n_val == 0 || n_val == ds->n) {
-        st = clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
+        st = rt_error(NULL, CLCNN_ERR_NOT_FOUND,
                          "clcnn_dataset_split: fraction %g of %d images leaves the %s set empty", (double)fraction,
                          ds->n, n_val == 0 ? "validation" : "training");
         goto free_pick;
@@ -606,11 +606,11 @@ free_pick:
 clcnn_status clcnn_dataset_shard(const clcnn_dataset *ds, int shard, int shards, clcnn_dataset **out) {
     if (out) *out = NULL;
     if (!ds || !out)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_shard: %s is NULL", ds ? "out" : "ds");
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_shard: %s is NULL", ds ? "out" : "ds");
     if (shards < 1 || shard < 0 || shard >= shards)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_shard: shard %d of %d", shard, shards);
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dataset_shard: shard %d of %d", shard, shards);
     unsigned char *pick = malloc((size_t)ds->n + 1);
-    if (!pick) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_dataset_shard: no host memory");
+    if (!pick) return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_dataset_shard: no host memory");
     int count = 0;
     for (int i = 0; i < ds->n; i++) count += pick[i] = i % shards == shard;
     const clcnn_status st = subset("clcnn_dataset_shard", ds, pick, 1, count, out);

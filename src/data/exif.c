@@ -38,7 +38,7 @@ static int entry_orientation(const tiff *t, size_t off) {
     return v >= 1 && v <= 8 ? (int)v : 1;
 }
 
-int clcnn_exif_orientation(const uint8_t *app1, size_t size) {
+int data_exif_orientation(const uint8_t *app1, size_t size) {
     if (!app1 || size < 6 + 8 || memcmp(app1, "Exif\0\0", 6) != 0) return 1;
     tiff t = {app1 + 6, size - 6, 0};
     if (t.p[0] == 'M' && t.p[1] == 'M') t.big_endian = 1;
@@ -69,13 +69,13 @@ static const transpose transposes[9] = {
     [5] = {1, 0, 0}, [6] = {1, 0, 1}, [7] = {1, 1, 1}, [8] = {1, 1, 0},
 };
 
-clcnn_status clcnn_exif_apply(clcnn_image *image, int orientation, const char *name) {
+clcnn_status data_exif_apply(clcnn_image *image, int orientation, const char *name) {
     if (orientation < 2 || orientation > 8) return CLCNN_OK;
     const transpose t = transposes[orientation];
     const int w = image->width, h = image->height, ch = image->channels;
     clcnn_image out;
     const clcnn_status st = clcnn_image_create(t.swap ? h : w, t.swap ? w : h, ch, &out);
-    if (st != CLCNN_OK) return clcnn_error_prefix(NULL, st, "%s: EXIF orientation %d", name, orientation);
+    if (st != CLCNN_OK) return rt_error_prefix(NULL, st, "%s: EXIF orientation %d", name, orientation);
     uint8_t *dst = out.pixels;
     for (int i = 0; i < out.height; i++) {
         for (int j = 0; j < out.width; j++, dst += ch) {

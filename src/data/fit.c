@@ -14,7 +14,7 @@ clcnn_status clcnn_fit_parse(const char *name, clcnn_fit *fit) {
             *fit = (clcnn_fit)i;
             return CLCNN_OK;
         }
-    return clcnn_error(NULL, name && fit ? CLCNN_ERR_NOT_FOUND : CLCNN_ERR_INVALID_ARGUMENT,
+    return rt_error(NULL, name && fit ? CLCNN_ERR_NOT_FOUND : CLCNN_ERR_INVALID_ARGUMENT,
                        "unknown fit \"%s\" (crop, squash or pad)", name ? name : "(null)");
 }
 
@@ -47,7 +47,7 @@ void image_pad_window(int width, int height, int side, int *w, int *h, int *x0, 
 
 clcnn_status clcnn_fit_geometry(int width, int height, int size, clcnn_fit fit, float src[4], float dst[4]) {
     if (width < 1 || height < 1 || size < 1 || !src || !dst || fit < CLCNN_FIT_CROP || fit > CLCNN_FIT_PAD)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
                            "clcnn_fit_geometry: picture %d x %d, size %d, fit %d (sides >= 1, a known fit)", width,
                            height, size, (int)fit);
     int w = size, h = size, x0 = 0, y0 = 0;
@@ -74,14 +74,14 @@ clcnn_status image_fit_square(const clcnn_image *image, clcnn_fit fit, int side,
     int w = side, h = side, x0 = 0, y0 = 0;
     if (fit == CLCNN_FIT_PAD) image_pad_window(image->width, image->height, side, &w, &h, &x0, &y0);
     clcnn_image fitted = {0};
-    clcnn_status st = clcnn_image_resize_region(image, 0, 0, image->width, image->height, w, h, &fitted);
+    clcnn_status st = data_image_resize_region(image, 0, 0, image->width, image->height, w, h, &fitted);
     if (st != CLCNN_OK || fit == CLCNN_FIT_SQUASH) {
         *out = fitted;
-        return st == CLCNN_OK ? st : clcnn_error_prefix(NULL, st, "%s", who);
+        return st == CLCNN_OK ? st : rt_error_prefix(NULL, st, "%s", who);
     }
     if ((st = clcnn_image_create(side, side, 3, out)) != CLCNN_OK) {
         clcnn_image_free(&fitted);
-        return clcnn_error_prefix(NULL, st, "%s: the %d x %d letterbox", who, side, side);
+        return rt_error_prefix(NULL, st, "%s: the %d x %d letterbox", who, side, side);
     }
     uint8_t mean[3];
     for (int c = 0; c < 3; c++) mean[c] = (uint8_t)lrintf(fminf(fmaxf(norm->mean[c], 0.0f), 1.0f) * 255.0f);

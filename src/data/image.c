@@ -15,13 +15,13 @@
 
 static const uint8_t png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
-clcnn_status clcnn_image_check_size(const char *name, const char *format, uint64_t width, uint64_t height) {
+clcnn_status data_image_check_size(const char *name, const char *format, uint64_t width, uint64_t height) {
     if (width == 0 || height == 0)
-        return clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s: %s image has no pixels (%llux%llu)", name, format,
+        return rt_error(NULL, CLCNN_ERR_FORMAT, "%s: %s image has no pixels (%llux%llu)", name, format,
                            (unsigned long long)width, (unsigned long long)height);
     /* Sides first, so that the product cannot overflow. */
     if (width > CLCNN_IMAGE_MAX_SIDE || height > CLCNN_IMAGE_MAX_SIDE || width * height > CLCNN_IMAGE_MAX_PIXELS)
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY,
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY,
                            "%s: %s image of %llux%llu pixels is beyond the limits (%d per side, %u pixels)", name,
                            format, (unsigned long long)width, (unsigned long long)height, CLCNN_IMAGE_MAX_SIDE,
                            CLCNN_IMAGE_MAX_PIXELS);
@@ -30,27 +30,27 @@ clcnn_status clcnn_image_check_size(const char *name, const char *format, uint64
 
 static int valid_channels(int channels) { return channels == 1 || channels == 3 || channels == 4; }
 
-clcnn_status clcnn_image_check(const clcnn_image *image, const char *who, const char *arg) {
+clcnn_status data_image_check(const clcnn_image *image, const char *who, const char *arg) {
     if (!image || !image->pixels)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is NULL or has no pixels", who, arg);
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is NULL or has no pixels", who, arg);
     if (image->width <= 0 || image->height <= 0 || !valid_channels(image->channels))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is %dx%d with %d channels (need sides > 0 and 1, 3 or 4 channels)",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is %dx%d with %d channels (need sides > 0 and 1, 3 or 4 channels)",
                            who, arg, image->width, image->height, image->channels);
     return CLCNN_OK;
 }
 
 clcnn_status clcnn_image_create(int width, int height, int channels, clcnn_image *image) {
-    if (!image) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_create: NULL image");
+    if (!image) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_create: NULL image");
     memset(image, 0, sizeof *image);
     if (width <= 0 || height <= 0 || !valid_channels(channels))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
                            "clcnn_image_create: %dx%d with %d channels (need sides > 0 and 1, 3 or 4 channels)", width,
                            height, channels);
-    const clcnn_status st = clcnn_image_check_size("clcnn_image_create", "a requested", (uint64_t)width, (uint64_t)height);
+    const clcnn_status st = data_image_check_size("clcnn_image_create", "a requested", (uint64_t)width, (uint64_t)height);
     if (st != CLCNN_OK) return st;
     image->pixels = calloc((size_t)width * (size_t)height, (size_t)channels);
     if (!image->pixels)
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_image_create: no host memory for %dx%dx%d", width,
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_image_create: no host memory for %dx%dx%d", width,
                            height, channels);
     image->width = width;
     image->height = height;
@@ -72,20 +72,20 @@ static clcnn_status read_file(const char *path, uint8_t **data, size_t *size) {
     *data = NULL;
     *size = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return clcnn_error(NULL, CLCNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return rt_error(NULL, CLCNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     clcnn_status st = CLCNN_OK;
     size_t cap = 0, n = 0;
     uint8_t *buf = NULL;
     for (;;) {
         if (n == cap) {
             if (cap >= MAX_FILE_BYTES) {
-                st = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: file larger than %zu bytes", path, MAX_FILE_BYTES);
+                st = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: file larger than %zu bytes", path, MAX_FILE_BYTES);
                 goto free_buf;
             }
             const size_t new_cap = cap ? 2 * cap : 64 * 1024;
             uint8_t *grown = realloc(buf, new_cap);
             if (!grown) {
-                st = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory to read %zu bytes", path, new_cap);
+                st = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory to read %zu bytes", path, new_cap);
                 goto free_buf;
             }
             buf = grown;
@@ -97,7 +97,7 @@ static clcnn_status read_file(const char *path, uint8_t **data, size_t *size) {
         if (got == 0) break;
     }
     if (ferror(f)) {
-        st = clcnn_error(NULL, CLCNN_ERR_IO, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
+        st = rt_error(NULL, CLCNN_ERR_IO, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
         goto free_buf;
     }
     fclose(f);
@@ -111,23 +111,23 @@ free_buf:
 }
 
 clcnn_status clcnn_image_decode(const void *data, size_t size, const char *name, clcnn_image *image) {
-    if (!image) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_decode: NULL image");
+    if (!image) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_decode: NULL image");
     memset(image, 0, sizeof *image);
     if (!name) name = CLCNN_IMAGE_NO_NAME;
-    if (!data && size) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_decode: %s: NULL data", name);
-    if (size == 0) return clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s: empty file, not an image", name);
+    if (!data && size) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_decode: %s: NULL data", name);
+    if (size == 0) return rt_error(NULL, CLCNN_ERR_FORMAT, "%s: empty file, not an image", name);
     const uint8_t *d = data;
     if (size >= sizeof png_signature && memcmp(d, png_signature, sizeof png_signature) == 0)
-        return clcnn_png_decode(d, size, name, image);
-    if (size >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return clcnn_jpeg_decode(d, size, name, image);
-    return clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s: not a PNG or JPEG file (it starts with %02x %02x %02x %02x)", name,
+        return data_png_decode(d, size, name, image);
+    if (size >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return data_jpeg_decode(d, size, name, image);
+    return rt_error(NULL, CLCNN_ERR_FORMAT, "%s: not a PNG or JPEG file (it starts with %02x %02x %02x %02x)", name,
                        d[0], size > 1 ? d[1] : 0, size > 2 ? d[2] : 0, size > 3 ? d[3] : 0);
 }
 
 clcnn_status clcnn_image_load(const char *path, clcnn_image *image) {
-    if (!image) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_load: NULL image");
+    if (!image) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_load: NULL image");
     memset(image, 0, sizeof *image);
-    if (!path || !*path) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_load: NULL or empty path");
+    if (!path || !*path) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_load: NULL or empty path");
     uint8_t *data;
     size_t size;
     clcnn_status st = read_file(path, &data, &size);
@@ -140,16 +140,16 @@ clcnn_status clcnn_image_load(const char *path, clcnn_image *image) {
 /* ---- saving ---- */
 
 static clcnn_status write_atomically(const char *who, const char *path, const uint8_t *data, size_t size) {
-    clcnn_atomic_file af;
-    const clcnn_status st = clcnn_atomic_open(NULL, who, path, &af);
+    rt_atomic_file af;
+    const clcnn_status st = rt_atomic_open(NULL, who, path, &af);
     if (st != CLCNN_OK) return st;
-    clcnn_atomic_write(&af, data, size);
-    return clcnn_atomic_commit(NULL, who, &af);
+    rt_atomic_write(&af, data, size);
+    return rt_atomic_commit(NULL, who, &af);
 }
 
 static clcnn_status check_save(const char *who, const char *path, const clcnn_image *image) {
-    if (!path || !*path) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL or empty path", who);
-    return clcnn_image_check(image, who, "image");
+    if (!path || !*path) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL or empty path", who);
+    return data_image_check(image, who, "image");
 }
 
 clcnn_status clcnn_image_save_png(const char *path, const clcnn_image *image) {
@@ -158,7 +158,7 @@ clcnn_status clcnn_image_save_png(const char *path, const clcnn_image *image) {
     if (st != CLCNN_OK) return st;
     uint8_t *data;
     size_t size;
-    if ((st = clcnn_png_encode(image, path, &data, &size)) != CLCNN_OK) return st;
+    if ((st = data_png_encode(image, path, &data, &size)) != CLCNN_OK) return st;
     st = write_atomically(who, path, data, size);
     free(data);
     return st;
@@ -169,10 +169,10 @@ clcnn_status clcnn_image_save_jpeg(const char *path, const clcnn_image *image, i
     clcnn_status st = check_save(who, path, image);
     if (st != CLCNN_OK) return st;
     if (quality < 1 || quality > 100)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s: quality %d is not in 1..100", who, path, quality);
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s: quality %d is not in 1..100", who, path, quality);
     uint8_t *data;
     size_t size;
-    if ((st = clcnn_jpeg_encode(image, quality, path, &data, &size)) != CLCNN_OK) return st;
+    if ((st = data_jpeg_encode(image, quality, path, &data, &size)) != CLCNN_OK) return st;
     st = write_atomically(who, path, data, size);
     free(data);
     return st;

@@ -38,7 +38,7 @@ static void on_output_message(j_common_ptr cinfo) {
     jpeg_call *call = (jpeg_call *)cinfo->err;
     char text[JMSG_LENGTH_MAX];
     cinfo->err->format_message(cinfo, text);
-    clcnn_log(CLCNN_LOG_DEBUG, "%s: libjpeg: %s", call->name, text);
+    rt_log(CLCNN_LOG_DEBUG, "%s: libjpeg: %s", call->name, text);
     if (!call->warning[0]) snprintf(call->warning, sizeof call->warning, "%s", text);
 }
 
@@ -53,7 +53,7 @@ static void call_init(jpeg_call *call, const char *name) {
 /* The status after a longjmp: ours, or a format error quoting libjpeg. */
 static clcnn_status call_failed(const jpeg_call *call, const char *what) {
     if (call->status != CLCNN_OK) return call->status;
-    return clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s: %s (libjpeg: %s%s%s)", call->name, what, call->message,
+    return rt_error(NULL, CLCNN_ERR_FORMAT, "%s: %s (libjpeg: %s%s%s)", call->name, what, call->message,
                        call->warning[0] ? "; after the warning: " : "", call->warning);
 }
 
@@ -92,7 +92,7 @@ static void cmyk_row_to_rgb(const uint8_t *in, uint8_t *out, int width) {
 static int exif_orientation_of(j_decompress_ptr cinfo) {
     for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next)
         if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && memcmp(m->data, "Exif\0\0", 6) == 0)
-            return clcnn_exif_orientation(m->data, m->data_length);
+            return data_exif_orientation(m->data, m->data_length);
     return 1;
 }
 
@@ -105,7 +105,7 @@ static clcnn_status decode(jpeg_reader *r, const uint8_t *data, size_t size) {
     c->src->fill_input_buffer = fill_past_end;
     jpeg_save_markers(c, JPEG_APP0 + 1, 0xFFFF);
     (void)jpeg_read_header(c, TRUE);
-    clcnn_status st = clcnn_image_check_size(r->call.name, "JPEG", c->image_width, c->image_height);
+    clcnn_status st = data_image_check_size(r->call.name, "JPEG", c->image_width, c->image_height);
     if (st != CLCNN_OK) return st;
     r->orientation = exif_orientation_of(c);
     const int cmyk = c->jpeg_color_space == JCS_CMYK || c->jpeg_color_space == JCS_YCCK;
@@ -113,17 +113,17 @@ static clcnn_status decode(jpeg_reader *r, const uint8_t *data, size_t size) {
     (void)jpeg_start_decompress(c);
     const int width = (int)c->output_width;
     if (c->output_components != (cmyk ? 4 : 3) || width != (int)c->image_width)
-        return clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s: unexpected JPEG output layout (%d components)", r->call.name,
+        return rt_error(NULL, CLCNN_ERR_FORMAT, "%s: unexpected JPEG output layout (%d components)", r->call.name,
                            c->output_components);
     if ((st = clcnn_image_create(width, (int)c->output_height, 3, &r->image)) != CLCNN_OK)
-        return clcnn_error_prefix(NULL, st, "%s", r->call.name);
+        return rt_error_prefix(NULL, st, "%s", r->call.name);
     if (cmyk && !(r->row = malloc((size_t)width * 4)))
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for a JPEG row", r->call.name);
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for a JPEG row", r->call.name);
     while (c->output_scanline < c->output_height) {
         uint8_t *out = r->image.pixels + (size_t)c->output_scanline * (size_t)width * 3;
         JSAMPROW row = cmyk ? r->row : out;
         if (jpeg_read_scanlines(c, &row, 1) != 1)
-            return clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s: JPEG scanline %u unreadable", r->call.name,
+            return rt_error(NULL, CLCNN_ERR_FORMAT, "%s: JPEG scanline %u unreadable", r->call.name,
                                c->output_scanline);
         if (cmyk) cmyk_row_to_rgb(r->row, out, width);
     }
@@ -132,15 +132,15 @@ static clcnn_status decode(jpeg_reader *r, const uint8_t *data, size_t size) {
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_jpeg_decode(const uint8_t *data, size_t size, const char *name, clcnn_image *image) {
+clcnn_status data_jpeg_decode(const uint8_t *data, size_t size, const char *name, clcnn_image *image) {
     jpeg_reader *r = calloc(1, sizeof *r); /* jmp_buf and libjpeg's state: ~1 KB, off the stack */
     memset(image, 0, sizeof *image);
-    if (!r) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for a JPEG decoder", name);
+    if (!r) return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for a JPEG decoder", name);
     call_init(&r->call, name);
     clcnn_status st = decode(r, data, size);
     jpeg_destroy_decompress(&r->cinfo); /* fine on a zeroed or half-created struct */
     free(r->row);
-    if (st == CLCNN_OK) st = clcnn_exif_apply(&r->image, r->orientation, name);
+    if (st == CLCNN_OK) st = data_exif_apply(&r->image, r->orientation, name);
     if (st == CLCNN_OK) *image = r->image;
     else clcnn_image_free(&r->image);
     free(r);
@@ -163,7 +163,7 @@ static void dest_grow_to(j_compress_ptr cinfo, size_t cap) {
     const size_t used = d->cap - d->pub.free_in_buffer;
     uint8_t *grown = realloc(d->data, cap);
     if (!grown) {
-        d->call->status = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %zu bytes of JPEG",
+        d->call->status = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %zu bytes of JPEG",
                                       d->call->name, cap);
         ERREXIT1(cinfo, JERR_OUT_OF_MEMORY, 0);
     }
@@ -218,12 +218,12 @@ static clcnn_status encode(jpeg_writer *w, const clcnn_image *im, int quality) {
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_jpeg_encode(const clcnn_image *image, int quality, const char *name, uint8_t **data,
+clcnn_status data_jpeg_encode(const clcnn_image *image, int quality, const char *name, uint8_t **data,
                                size_t *size) {
     *data = NULL;
     *size = 0;
     jpeg_writer *w = calloc(1, sizeof *w);
-    if (!w) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for a JPEG encoder", name);
+    if (!w) return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for a JPEG encoder", name);
     call_init(&w->call, name);
     const clcnn_status st = encode(w, image, quality);
     jpeg_destroy_compress(&w->cinfo);

@@ -156,7 +156,7 @@ static clcnn_status check_params(const clcnn_dataset *ds, const clcnn_loader_par
         why = "shard is not in 0..shards-1";
     else if (p->shards > 1 && p->batch % p->shards)
         why = "batch is not a multiple of shards (each rank takes an equal share)";
-    return why ? clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_create: %s", why) : CLCNN_OK;
+    return why ? rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_create: %s", why) : CLCNN_OK;
 }
 
 /* The paths and labels of ds, copied so that the loader does not depend on ds's lifetime. */
@@ -263,7 +263,7 @@ static clcnn_status check_preparation(clcnn_loader *L) {
                                      L->slots[0].x);
         clcnn_image_free(&probe);
     }
-    return st == CLCNN_OK ? st : clcnn_error_prefix(NULL, st, "clcnn_loader_create");
+    return st == CLCNN_OK ? st : rt_error_prefix(NULL, st, "clcnn_loader_create");
 }
 
 static int default_threads(void) {
@@ -284,7 +284,7 @@ destroy_work:
 destroy_lock:
     pthread_mutex_destroy(&L->lock);
 fail:
-    return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_loader_create: cannot create a mutex or condition");
+    return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_loader_create: cannot create a mutex or condition");
 }
 
 static void destroy_sync(clcnn_loader *L) {
@@ -296,11 +296,11 @@ static void destroy_sync(clcnn_loader *L) {
 
 clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_params *params, clcnn_loader **loader) {
     if (loader) *loader = NULL;
-    if (!loader) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_create: loader is NULL");
+    if (!loader) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_create: loader is NULL");
     clcnn_status st = check_params(ds, params);
     if (st != CLCNN_OK) return st;
     clcnn_loader *L = calloc(1, sizeof *L);
-    if (!L) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_loader_create: no host memory");
+    if (!L) return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_loader_create: no host memory");
     L->n = clcnn_dataset_size(ds);
     L->shards = params->shards > 1 ? params->shards : 1;
     L->shard = L->shards > 1 ? params->shard : 0;
@@ -328,7 +328,7 @@ clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_par
     L->threads = malloc((size_t)L->n_threads * sizeof *L->threads);
     if (!L->order || !L->threads || !copy_dataset(L, ds) || !alloc_slots(L) || (L->balanced && !group_by_class(L))) {
         free_memory(L);
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY,
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY,
                            "clcnn_loader_create: no host memory for %d batches of %d images of %dx%d", SLOTS, L->batch,
                            params->size, params->size);
     }
@@ -338,7 +338,7 @@ clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_par
     }
     for (int i = 0; i < L->n_threads; i++) {
         if (pthread_create(&L->threads[i], NULL, worker_main, L) != 0) {
-            st = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_loader_create: cannot start thread %d of %d", i + 1,
+            st = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_loader_create: cannot start thread %d of %d", i + 1,
                              L->n_threads);
             stop_threads(L, i);
             destroy_sync(L);
@@ -361,7 +361,7 @@ void clcnn_loader_destroy(clcnn_loader *loader) {
 
 clcnn_status clcnn_loader_start(clcnn_loader *loader, int epoch) {
     if (!loader || epoch < 0)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_start: %s",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_start: %s",
                            loader ? "epoch is negative" : "loader is NULL");
     clcnn_loader *L = loader;
     pthread_mutex_lock(&L->lock);
@@ -380,7 +380,7 @@ clcnn_status clcnn_loader_start(clcnn_loader *loader, int epoch) {
         }
     } else if (L->shuffle) {
         uint64_t state = L->epoch_seed;
-        clcnn_shuffle_ints(L->order, L->n, &state);
+        rt_shuffle_ints(L->order, L->n, &state);
     }
     if (L->shards > 1) keep_share(L);
     for (int k = 0; k < SLOTS; k++) L->slots[k].batch = -1;
@@ -407,10 +407,10 @@ static clcnn_status hand_out(clcnn_loader *L, const slot *s, clcnn_batch *batch)
     int m = 0;
     for (int j = 0; j < s->count; j++) {
         const char *msg = s->msgs + (size_t)j * MSG;
-        if (s->status[j] != CLCNN_OK && !L->skip_bad) return clcnn_error(NULL, s->status[j], "%s", msg);
+        if (s->status[j] != CLCNN_OK && !L->skip_bad) return rt_error(NULL, s->status[j], "%s", msg);
         if (s->status[j] != CLCNN_OK) {
             L->bad_images++;
-            clcnn_log(CLCNN_LOG_WARN, "clcnn_loader: image %d left out: %s", s->indices[j], msg);
+            rt_log(CLCNN_LOG_WARN, "clcnn_loader: image %d left out: %s", s->indices[j], msg);
             continue;
         }
         if (m != j) {
@@ -428,12 +428,12 @@ static clcnn_status hand_out(clcnn_loader *L, const slot *s, clcnn_batch *batch)
 clcnn_status clcnn_loader_next(clcnn_loader *loader, clcnn_batch *batch) {
     if (batch) memset(batch, 0, sizeof *batch);
     if (!loader || !batch)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_next: %s is NULL", batch ? "loader" : "batch");
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_next: %s is NULL", batch ? "loader" : "batch");
     clcnn_loader *L = loader;
     pthread_mutex_lock(&L->lock);
     if (!L->started) {
         pthread_mutex_unlock(&L->lock);
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_next: no epoch started (clcnn_loader_start)");
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_next: no epoch started (clcnn_loader_start)");
     }
     for (;;) {
         give_back(L);
@@ -446,7 +446,7 @@ clcnn_status clcnn_loader_next(clcnn_loader *loader, clcnn_batch *batch) {
         const clcnn_status st = hand_out(L, s, batch);
         if (st != CLCNN_OK || batch->n > 0) return st;
         if (L->shards > 1) /* the other shares go on with this batch: skipping it would put the ranks out of step */
-            return clcnn_error(NULL, CLCNN_ERR_FORMAT,
+            return rt_error(NULL, CLCNN_ERR_FORMAT,
                                "clcnn_loader_next: every image of share %d of %d of batch %ld is unreadable (see the "
                                "warnings above)", L->shard + 1, L->shards, L->head + 1);
         pthread_mutex_lock(&L->lock); /* every image of the batch failed: on to the next */

@@ -62,7 +62,7 @@ static void set_rgb8(png_structp png) {
 static clcnn_status decode(png_structp png, png_infop info, png_reader *r) {
     if (setjmp(png_jmpbuf(png))) {
         if (r->call.status != CLCNN_OK) return r->call.status;
-        return clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s: corrupt or truncated PNG (libpng: %s)", r->call.name,
+        return rt_error(NULL, CLCNN_ERR_FORMAT, "%s: corrupt or truncated PNG (libpng: %s)", r->call.name,
                            r->call.message);
     }
     /* Lift libpng's own 1e6 side limit: ours applies, with its own status. */
@@ -77,18 +77,18 @@ static clcnn_status decode(png_structp png, png_infop info, png_reader *r) {
     png_set_read_fn(png, r, read_bytes);
     png_read_info(png, info);
     const png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
-    clcnn_status st = clcnn_image_check_size(r->call.name, "PNG", width, height);
+    clcnn_status st = data_image_check_size(r->call.name, "PNG", width, height);
     if (st != CLCNN_OK) return st;
     set_rgb8(png);
     png_read_update_info(png, info);
     if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8 ||
         png_get_rowbytes(png, info) != (size_t)width * 3)
-        return clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s: PNG layout not reducible to 8-bit RGB (color type %d, depth %d)",
+        return rt_error(NULL, CLCNN_ERR_FORMAT, "%s: PNG layout not reducible to 8-bit RGB (color type %d, depth %d)",
                            r->call.name, png_get_color_type(png, info), png_get_bit_depth(png, info));
     if ((st = clcnn_image_create((int)width, (int)height, 3, &r->image)) != CLCNN_OK)
-        return clcnn_error_prefix(NULL, st, "%s", r->call.name);
+        return rt_error_prefix(NULL, st, "%s", r->call.name);
     if (!(r->rows = malloc(height * sizeof *r->rows)))
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for PNG row pointers", r->call.name);
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for PNG row pointers", r->call.name);
     for (png_uint_32 y = 0; y < height; y++) r->rows[y] = r->image.pixels + (size_t)y * width * 3;
     png_read_image(png, r->rows);
     /* The end (chunks after the pixels) is not read: like PIL, a file cut after its last
@@ -96,14 +96,14 @@ static clcnn_status decode(png_structp png, png_infop info, png_reader *r) {
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_png_decode(const uint8_t *data, size_t size, const char *name, clcnn_image *image) {
+clcnn_status data_png_decode(const uint8_t *data, size_t size, const char *name, clcnn_image *image) {
     png_reader r = {.call = {.name = name}, .data = data, .size = size};
     memset(image, 0, sizeof *image);
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r.call, on_error, on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(png ? &png : NULL, NULL, NULL);
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: cannot create a libpng reader", name);
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: cannot create a libpng reader", name);
     }
     const clcnn_status st = decode(png, info, &r);
     png_destroy_read_struct(&png, &info, NULL);
@@ -132,7 +132,7 @@ static void write_bytes(png_structp png, png_bytep bytes, size_t n) {
         while (cap - w->size < n) cap *= 2;
         uint8_t *grown = realloc(w->data, cap);
         if (!grown) {
-            w->call.status = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %zu bytes of PNG",
+            w->call.status = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %zu bytes of PNG",
                                          w->call.name, cap);
             png_error(png, "out of memory");
         }
@@ -152,7 +152,7 @@ static int color_type_for(int channels) {
 static clcnn_status encode(png_structp png, png_infop info, png_writer *w) {
     if (setjmp(png_jmpbuf(png))) {
         if (w->call.status != CLCNN_OK) return w->call.status;
-        return clcnn_error(NULL, CLCNN_ERR_FORMAT, "%s: cannot encode PNG (libpng: %s)", w->call.name, w->call.message);
+        return rt_error(NULL, CLCNN_ERR_FORMAT, "%s: cannot encode PNG (libpng: %s)", w->call.name, w->call.message);
     }
     const clcnn_image *im = w->image;
     png_set_write_fn(png, w, write_bytes, flush_bytes);
@@ -165,7 +165,7 @@ static clcnn_status encode(png_structp png, png_infop info, png_writer *w) {
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_png_encode(const clcnn_image *image, const char *name, uint8_t **data, size_t *size) {
+clcnn_status data_png_encode(const clcnn_image *image, const char *name, uint8_t **data, size_t *size) {
     png_writer w = {.call = {.name = name}, .image = image};
     *data = NULL;
     *size = 0;
@@ -173,7 +173,7 @@ clcnn_status clcnn_png_encode(const clcnn_image *image, const char *name, uint8_
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_write_struct(png ? &png : NULL, NULL);
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: cannot create a libpng writer", name);
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: cannot create a libpng writer", name);
     }
     const clcnn_status st = encode(png, info, &w);
     png_destroy_write_struct(&png, &info);

@@ -37,7 +37,7 @@ typedef struct {
     uint64_t state;
 } rng;
 
-static uint64_t rng_next(rng *r) { return clcnn_splitmix64(&r->state); }
+static uint64_t rng_next(rng *r) { return rt_splitmix64(&r->state); }
 
 /* Uniform in [lo, hi); exactly lo when lo == hi. */
 static double rng_uniform(rng *r, double lo, double hi) {
@@ -53,17 +53,17 @@ static int finite_in(float v, float lo, float hi) { return isfinite(v) && v >= l
 
 static clcnn_status check_augment(const clcnn_augment_params *a) {
     if (!finite_in(a->scale_min, 1e-6f, 1.0f) || !finite_in(a->scale_max, a->scale_min, 1.0f))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: scale range [%g, %g] (need 0 < min <= max <= 1)", who,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: scale range [%g, %g] (need 0 < min <= max <= 1)", who,
                            a->scale_min, a->scale_max);
     if (!finite_in(a->ratio_min, 1e-6f, 1e6f) || !finite_in(a->ratio_max, a->ratio_min, 1e6f))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: aspect ratio range [%g, %g] (need 0 < min <= max)",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: aspect ratio range [%g, %g] (need 0 < min <= max)",
                            who, a->ratio_min, a->ratio_max);
     if (!finite_in(a->rotate_degrees, 0.0f, 360.0f))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: rotate_degrees %g (need 0..360)", who,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: rotate_degrees %g (need 0..360)", who,
                            a->rotate_degrees);
     if (!finite_in(a->brightness, 0.0f, 1e3f) || !finite_in(a->contrast, 0.0f, 1e3f) ||
         !finite_in(a->saturation, 0.0f, 1e3f))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
                            "%s: brightness %g, contrast %g, saturation %g (each must be finite and >= 0)", who,
                            a->brightness, a->contrast, a->saturation);
     return CLCNN_OK;
@@ -71,18 +71,18 @@ static clcnn_status check_augment(const clcnn_augment_params *a) {
 
 static clcnn_status check_args(const clcnn_image *image, int size, const clcnn_augment_params *aug,
                                const clcnn_normalization *norm, const float *out) {
-    clcnn_status st = clcnn_image_check(image, who, "image");
+    clcnn_status st = data_image_check(image, who, "image");
     if (st != CLCNN_OK) return st;
     if (image->channels != 3)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: image has %d channels, need 3 (RGB)", who,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: image has %d channels, need 3 (RGB)", who,
                            image->channels);
     if (size <= 0 || size > CLCNN_IMAGE_MAX_SIDE)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: size %d (need 1..%d)", who, size,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: size %d (need 1..%d)", who, size,
                            CLCNN_IMAGE_MAX_SIDE);
-    if (!norm || !out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", who, norm ? "out" : "norm");
+    if (!norm || !out) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", who, norm ? "out" : "norm");
     for (int c = 0; c < 3; c++)
         if (!isfinite(norm->mean[c]) || !isfinite(norm->std[c]) || !(norm->std[c] > 0.0f))
-            return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: norm channel %d: mean %g, std %g (need finite, std > 0)",
+            return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: norm channel %d: mean %g, std %g (need finite, std > 0)",
                                who, c, norm->mean[c], norm->std[c]);
     return aug ? check_augment(aug) : CLCNN_OK;
 }
@@ -117,8 +117,8 @@ static clcnn_status eval_window(const clcnn_image *image, int size, clcnn_image 
     image_crop_window(image->width, image->height, size, &rw, &rh, &w->x0, &w->y0);
     w->image = image;
     if (rw != image->width || rh != image->height) {
-        const clcnn_status st = clcnn_image_resize_region(image, 0, 0, image->width, image->height, rw, rh, resized);
-        if (st != CLCNN_OK) return clcnn_error_prefix(NULL, st, "%s", who);
+        const clcnn_status st = data_image_resize_region(image, 0, 0, image->width, image->height, rw, rh, resized);
+        if (st != CLCNN_OK) return rt_error_prefix(NULL, st, "%s", who);
         w->image = resized;
     }
     return CLCNN_OK;
@@ -168,7 +168,7 @@ static float sample(const float *plane, int size, float sx, float sy) {
 static clcnn_status rotate(float *planes, int size, double degrees) {
     const size_t plane = (size_t)size * (size_t)size;
     float *src = malloc(3 * plane * sizeof *src);
-    if (!src) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory to rotate %dx%d", who, size, size);
+    if (!src) return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory to rotate %dx%d", who, size, size);
     memcpy(src, planes, 3 * plane * sizeof *src);
     const double rad = degrees * (3.14159265358979323846 / 180.0);
     const float cs = (float)cos(rad), sn = (float)sin(rad), centre = 0.5f * (float)size;
@@ -239,8 +239,8 @@ static clcnn_status augment(const clcnn_image *image, int size, const clcnn_augm
                             clcnn_image *crop, float *out) {
     rng r = {seed};
     const rect box = random_crop(&r, image->width, image->height, a);
-    clcnn_status st = clcnn_image_resize_region(image, box.x, box.y, box.w, box.h, size, size, crop);
-    if (st != CLCNN_OK) return clcnn_error_prefix(NULL, st, "%s", who);
+    clcnn_status st = data_image_resize_region(image, box.x, box.y, box.w, box.h, size, size, crop);
+    if (st != CLCNN_OK) return rt_error_prefix(NULL, st, "%s", who);
     window w = {.image = crop};
     if (a->hflip) w.hflip = rng_uniform(&r, 0.0, 1.0) < 0.5;
     if (a->vflip) w.vflip = rng_uniform(&r, 0.0, 1.0) < 0.5;
@@ -273,7 +273,7 @@ clcnn_status clcnn_image_prepare_fit(const clcnn_image *image, int size, clcnn_f
     clcnn_status st = check_args(image, size, aug, norm, out);
     if (st != CLCNN_OK) return st;
     if (fit < CLCNN_FIT_CROP || fit > CLCNN_FIT_PAD)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown fit %d", who, (int)fit);
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown fit %d", who, (int)fit);
     clcnn_image fitted = {0}, scratch = {0}; /* the picture fitted to a square; the resized image or crop */
     const clcnn_image *picture = image;
     if (fit != CLCNN_FIT_CROP) {

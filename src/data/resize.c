@@ -44,7 +44,7 @@ static clcnn_status table_make(int in_size, int out_size, filter_table *t) {
     if (!t->first || !t->taps || !t->weights || !k) {
         free(k);
         table_free(t);
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_image_resize: no host memory for filter weights");
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_image_resize: no host memory for filter weights");
     }
     for (int o = 0; o < out_size; o++) {
         const double center = (o + 0.5) * scale, ss = 1.0 / filterscale;
@@ -115,14 +115,14 @@ static void copy_region(rows in, int n_rows, size_t row_bytes, uint8_t *out) {
     for (int y = 0; y < n_rows; y++) memcpy(out + (size_t)y * row_bytes, in.base + (size_t)y * in.stride, row_bytes);
 }
 
-clcnn_status clcnn_image_resize_region(const clcnn_image *src, int x0, int y0, int w, int h, int out_w, int out_h,
+clcnn_status data_image_resize_region(const clcnn_image *src, int x0, int y0, int w, int h, int out_w, int out_h,
                                        clcnn_image *dst) {
     const int ch = src->channels;
     const rows region = {src->pixels + ((size_t)y0 * (size_t)src->width + (size_t)x0) * (size_t)ch,
                          (size_t)src->width * (size_t)ch, ch};
     clcnn_image out;
     clcnn_status st = clcnn_image_create(out_w, out_h, ch, &out);
-    if (st != CLCNN_OK) return clcnn_error_prefix(NULL, st, "clcnn_image_resize");
+    if (st != CLCNN_OK) return rt_error_prefix(NULL, st, "clcnn_image_resize");
     filter_table th = {0}, tv = {0};
     uint8_t *mid = NULL; /* the horizontal pass's h x out_w pixels */
     const int need_h = out_w != w, need_v = out_h != h;
@@ -133,7 +133,7 @@ clcnn_status clcnn_image_resize_region(const clcnn_image *src, int x0, int y0, i
     if (need_h) {
         uint8_t *target = out.pixels;
         if (need_v && !(target = mid = malloc((size_t)h * (size_t)out_w * (size_t)ch))) {
-            st = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_image_resize: no host memory for %dx%d pixels", out_w, h);
+            st = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_image_resize: no host memory for %dx%d pixels", out_w, h);
             goto free_tables;
         }
         pass_horizontal(region, h, &th, out_w, target);
@@ -154,15 +154,15 @@ free_tables:
 }
 
 clcnn_status clcnn_image_resize(const clcnn_image *src, int width, int height, clcnn_image *dst) {
-    clcnn_status st = clcnn_image_check(src, "clcnn_image_resize", "src");
+    clcnn_status st = data_image_check(src, "clcnn_image_resize", "src");
     if (st != CLCNN_OK) return st;
-    if (!dst) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_resize: NULL dst");
+    if (!dst) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_resize: NULL dst");
     if (width <= 0 || height <= 0)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_resize: output size %dx%d (sides must be > 0)",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_image_resize: output size %dx%d (sides must be > 0)",
                            width, height);
     /* dst may be src: the result replaces it only once complete. */
     clcnn_image out;
-    if ((st = clcnn_image_resize_region(src, 0, 0, src->width, src->height, width, height, &out)) != CLCNN_OK) {
+    if ((st = data_image_resize_region(src, 0, 0, src->width, src->height, width, height, &out)) != CLCNN_OK) {
         if (dst != src) memset(dst, 0, sizeof *dst);
         return st;
     }

@@ -6,15 +6,15 @@
 
 clcnn_status clcnn_dist_create(const clcnn_dist_ops *ops, clcnn_dist **dist) {
     static const char *op = "clcnn_dist_create";
-    if (!ops || !dist) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!ops || !dist) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     *dist = NULL;
     if (!ops->allreduce_sum_f32 || !ops->allreduce_sum_f64)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: the allreduce operations are needed", op);
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: the allreduce operations are needed", op);
     if (ops->size < 1 || ops->rank < 0 || ops->rank >= ops->size || ops->local_rank < 0)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: rank %d of %d (local rank %d) is not a rank", op,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: rank %d of %d (local rank %d) is not a rank", op,
                            ops->rank, ops->size, ops->local_rank);
     clcnn_dist *d = calloc(1, sizeof *d);
-    if (!d) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+    if (!d) return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
     d->ops = *ops;
     *dist = d;
     return CLCNN_OK;
@@ -50,7 +50,7 @@ double dist_timeout_s(void) {
 static clcnn_status failed(const clcnn_dist *d, const clcnn_context *ctx, const char *what, size_t n, const char *why) {
     char count[48] = "";
     if (n) snprintf(count, sizeof count, " (%zu values)", n);
-    return clcnn_error(ctx, CLCNN_ERR_DISTRIBUTED, "rank %d of %d: summing %s%s over the ranks failed: %s",
+    return rt_error(ctx, CLCNN_ERR_DISTRIBUTED, "rank %d of %d: summing %s%s over the ranks failed: %s",
                        d->ops.rank, d->ops.size, what, count, why[0] ? why : "no reason given");
 }
 
@@ -92,14 +92,14 @@ clcnn_status dist_test(clcnn_dist *d, const clcnn_context *ctx, const char *what
 
 clcnn_status clcnn_dist_allreduce_sum(clcnn_dist *dist, double *values, size_t n) {
     if (!dist || (!values && n))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dist_allreduce_sum: %s is NULL",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dist_allreduce_sum: %s is NULL",
                            dist ? "values" : "dist");
     return dist_sum_f64(dist, NULL, "the caller's values", values, n);
 }
 
 clcnn_status clcnn_dist_barrier(clcnn_dist *dist) {
     double one = 1;
-    if (!dist) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dist_barrier: dist is NULL");
+    if (!dist) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_dist_barrier: dist is NULL");
     return dist_sum_f64(dist, NULL, "a barrier", &one, 1);
 }
 

@@ -10,7 +10,7 @@ int clcnn_dist_have_mpi(void) { return 0; }
 
 clcnn_status clcnn_dist_create_mpi(clcnn_dist **dist) {
     if (dist) *dist = NULL;
-    return clcnn_error(NULL, CLCNN_ERR_UNSUPPORTED,
+    return rt_error(NULL, CLCNN_ERR_UNSUPPORTED,
                        "clcnn_dist_create_mpi: this libclcnn was built without MPI (install libopenmpi-dev and "
                        "rebuild, without MPI=0)");
 }
@@ -135,10 +135,10 @@ static void mpi_destroy(void *user) {
 
 clcnn_status clcnn_dist_create_mpi(clcnn_dist **dist) {
     static const char *op = "clcnn_dist_create_mpi";
-    if (!dist) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: dist is NULL", op);
+    if (!dist) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: dist is NULL", op);
     *dist = NULL;
     mpi_dist *m = calloc(1, sizeof *m);
-    if (!m) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+    if (!m) return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
     int inited = 0, rc = MPI_Initialized(&inited);
     if (rc == MPI_SUCCESS && !inited) {
         int provided; /* every call comes from the thread that made the communicator */
@@ -161,7 +161,7 @@ clcnn_status clcnn_dist_create_mpi(clcnn_dist **dist) {
         mpi_why(rc, why);
         if (m->finalize) MPI_Finalize();
         free(m);
-        return clcnn_error(NULL, CLCNN_ERR_DISTRIBUTED, "%s: %s", op, why);
+        return rt_error(NULL, CLCNN_ERR_DISTRIBUTED, "%s: %s", op, why);
     }
     m->timeout_s = dist_timeout_s();
     clcnn_status st = clcnn_dist_create(&ops, dist);

@@ -113,7 +113,7 @@ static void release(void *user) {
 
 clcnn_status clcnn_dist_create_threads(int n, clcnn_dist **dists) {
     static const char *op = "clcnn_dist_create_threads";
-    if (!dists || n < 1) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s", op, dists ? "n < 1" : "dists is NULL");
+    if (!dists || n < 1) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s", op, dists ? "n < 1" : "dists is NULL");
     memset(dists, 0, (size_t)n * sizeof *dists);
     shared_sum *s = calloc(1, sizeof *s);
     if (s) {
@@ -123,7 +123,7 @@ clcnn_status clcnn_dist_create_threads(int n, clcnn_dist **dists) {
     if (!s || !s->slots || !s->counts || pthread_mutex_init(&s->lock, NULL)) {
         if (s) free(s->slots), free(s->counts);
         free(s);
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
     }
     pthread_cond_init(&s->changed, NULL);
     s->size = n;
@@ -131,7 +131,7 @@ clcnn_status clcnn_dist_create_threads(int n, clcnn_dist **dists) {
     s->timeout_s = dist_timeout_s();
     for (int r = 0; r < n; r++) {
         thread_rank *t = malloc(sizeof *t);
-        clcnn_status st = t ? CLCNN_OK : clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+        clcnn_status st = t ? CLCNN_OK : rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
         if (t) {
             *t = (thread_rank){s, r};
             s->users++;

@@ -17,7 +17,7 @@ static clcnn_status cairo_failure(const char *what, cairo_status_t cs) {
     const clcnn_status st = cs == CAIRO_STATUS_NO_MEMORY        ? CLCNN_ERR_OUT_OF_MEMORY
                             : cs == CAIRO_STATUS_INVALID_STRING ? CLCNN_ERR_INVALID_ARGUMENT
                                                                 : CLCNN_ERR_UNSUPPORTED;
-    return clcnn_error(NULL, st, "%s: %s failed (cairo: %s)", who, what, cairo_status_to_string(cs));
+    return rt_error(NULL, st, "%s: %s failed (cairo: %s)", who, what, cairo_status_to_string(cs));
 }
 
 static void pixels_to_surface(const clcnn_image *im, cairo_surface_t *s) {
@@ -80,17 +80,17 @@ static void draw_caption(cairo_t *cr, int height, const char *caption) {
 }
 
 static clcnn_status check_args(const clcnn_image *image, int n_boxes, const clcnn_box *boxes) {
-    if (!image || !image->pixels) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL or empty image", who);
+    if (!image || !image->pixels) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL or empty image", who);
     if (image->channels != 3)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: the image has %d channels, RGB (3) needed", who,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: the image has %d channels, RGB (3) needed", who,
                            image->channels);
     if (image->width <= 0 || image->height <= 0)
-        return clcnn_error(NULL, CLCNN_ERR_SHAPE, "%s: bad image size %d x %d", who, image->width, image->height);
+        return rt_error(NULL, CLCNN_ERR_SHAPE, "%s: bad image size %d x %d", who, image->width, image->height);
     if (n_boxes < 0 || (n_boxes > 0 && !boxes))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s", who, n_boxes < 0 ? "n_boxes < 0" : "NULL boxes");
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s", who, n_boxes < 0 ? "n_boxes < 0" : "NULL boxes");
     for (int k = 0; k < n_boxes; k++)
         if (boxes[k].x1 <= boxes[k].x0 || boxes[k].y1 <= boxes[k].y0)
-            return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: box %d (x %d..%d, y %d..%d) is empty", who, k,
+            return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: box %d (x %d..%d, y %d..%d) is empty", who, k,
                                boxes[k].x0, boxes[k].x1, boxes[k].y0, boxes[k].y1);
     return CLCNN_OK;
 }

@@ -139,7 +139,7 @@ static clcnn_status find_components(const float *map, int width, int height, flo
     s.stack = malloc(n * sizeof *s.stack);
     clcnn_status st = CLCNN_OK;
     if (!s.seen || !s.stack) {
-        st = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_map_boxes: no host memory for a %d x %d map", width,
+        st = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_map_boxes: no host memory for a %d x %d map", width,
                          height);
         goto free_state;
     }
@@ -147,7 +147,7 @@ static clcnn_status find_components(const float *map, int width, int height, flo
         if (!is_hot(&s, i)) continue;
         const component c = flood(&s, i);
         if (!list_push(list, &c)) {
-            st = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_map_boxes: no host memory for the components");
+            st = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_map_boxes: no host memory for the components");
             goto free_state;
         }
     }
@@ -162,12 +162,12 @@ clcnn_status clcnn_map_boxes(const float *map01, int width, int height, float th
     static const char who[] = "clcnn_map_boxes";
     if (count) *count = 0;
     if (!map01 || !count || (max_boxes > 0 && !boxes))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", who,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", who,
                            !map01 ? "map" : !count ? "count" : "boxes");
-    if (max_boxes < 0) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: max_boxes %d < 0", who, max_boxes);
+    if (max_boxes < 0) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: max_boxes %d < 0", who, max_boxes);
     if (width <= 0 || height <= 0 || (size_t)width > SIZE_MAX / sizeof(size_t) / (size_t)height)
-        return clcnn_error(NULL, CLCNN_ERR_SHAPE, "%s: bad map size %d x %d", who, width, height);
-    if (isnan(threshold)) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: threshold is NaN", who);
+        return rt_error(NULL, CLCNN_ERR_SHAPE, "%s: bad map size %d x %d", who, width, height);
+    if (isnan(threshold)) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: threshold is NaN", who);
     if (threshold < 0) threshold = clcnn_otsu_threshold(map01, (size_t)width * height);
     component_list list = {0};
     const clcnn_status st = find_components(map01, width, height, threshold, &list);

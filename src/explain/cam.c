@@ -22,13 +22,13 @@ enum { METHOD_COUNT = sizeof method_names / sizeof method_names[0] };
 enum { COMBINE_WEIGHTS = 0, COMBINE_GRAD = 1, COMBINE_RELU_GRAD = 2 };
 
 clcnn_status clcnn_cam_method_parse(const char *name, clcnn_cam_method *method) {
-    if (!name || !method) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_cam_method_parse: NULL argument");
+    if (!name || !method) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_cam_method_parse: NULL argument");
     for (int i = 0; i < METHOD_COUNT; i++)
         if (!strcasecmp(name, method_names[i])) {
             *method = (clcnn_cam_method)i;
             return CLCNN_OK;
         }
-    return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
+    return rt_error(NULL, CLCNN_ERR_NOT_FOUND,
                        "unknown CAM method \"%s\" (known: gradcam, gradcam++, hirescam, xgradcam, layercam, cam, "
                        "scorecam, eigencam)",
                        name);
@@ -62,23 +62,23 @@ const char *clcnn_cam_default_layer(const clcnn_graph *g) {
 /* ------------------------------------------------------------- kernels -- */
 
 clcnn_status cam_kernel(clcnn_context *ctx, const char *name, cl_kernel *k, size_t *wg) {
-    return clcnn_get_reduce_kernel(ctx, "cam.cl", name, k, wg);
+    return ops_get_reduce_kernel(ctx, "cam.cl", name, k, wg);
 }
 
-clcnn_status cam_launch_groups(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,
+clcnn_status cam_launch_groups(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const rt_karg *args,
                                size_t groups, size_t wg) {
     const size_t global = groups * wg;
-    return clcnn_launch_exact(ctx, k, what, nargs, args, 1, &global, &wg);
+    return rt_launch_exact(ctx, k, what, nargs, args, 1, &global, &wg);
 }
 
 /* a [N, K, h, w] and map [N, h, w] agree; G (may be NULL) is shaped as a. */
 static clcnn_status check_map_args(clcnn_context *ctx, const char *op, const clcnn_tensor *a, const clcnn_tensor *g,
                                    const clcnn_tensor *map) {
     clcnn_status st;
-    if ((st = clcnn_check_tensor(ctx, op, "activations", a, 4)) != CLCNN_OK ||
-        (g && (st = clcnn_check_same_shape(ctx, op, "activations", a, "gradient", g)) != CLCNN_OK))
+    if ((st = rt_check_tensor(ctx, op, "activations", a, 4)) != CLCNN_OK ||
+        (g && (st = rt_check_same_shape(ctx, op, "activations", a, "gradient", g)) != CLCNN_OK))
         return st;
-    return clcnn_check_shape_is(ctx, op, "map", map, 3, (int[]){a->shape[0], a->shape[2], a->shape[3]});
+    return rt_check_shape_is(ctx, op, "map", map, 3, (int[]){a->shape[0], a->shape[2], a->shape[3]});
 }
 
 /* The map from A and, per mode, the weights w [N, K] or G. */
@@ -88,7 +88,7 @@ static clcnn_status combine(clcnn_context *ctx, const clcnn_tensor *a, const clc
     size_t wg;
     clcnn_status st = cam_kernel(ctx, "cam_combine", &k, &wg);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(a),   KARG_TENSOR(g),        KARG_TENSOR(w),
+    const rt_karg args[] = {KARG_TENSOR(a),   KARG_TENSOR(g),        KARG_TENSOR(w),
                                KARG_TENSOR(map), KARG_INT(a->shape[1]), KARG_INT(a->shape[2] * a->shape[3]),
                                KARG_INT(mode)};
     return cam_launch_groups(ctx, k, "cam_combine", KARG_LIST(args), (size_t)a->shape[0], wg);
@@ -97,7 +97,7 @@ static clcnn_status combine(clcnn_context *ctx, const clcnn_tensor *a, const clc
 clcnn_status cam_weighted_map(clcnn_context *ctx, const clcnn_tensor *a, const clcnn_tensor *w, clcnn_tensor *map) {
     static const char *op = "cam_weighted_map";
     clcnn_status st = check_map_args(ctx, op, a, NULL, map);
-    if (st == CLCNN_OK) st = clcnn_check_shape_is(ctx, op, "weights", w, 2, a->shape);
+    if (st == CLCNN_OK) st = rt_check_shape_is(ctx, op, "weights", w, 2, a->shape);
     return st != CLCNN_OK ? st : combine(ctx, a, NULL, w, COMBINE_WEIGHTS, map);
 }
 
@@ -109,7 +109,7 @@ clcnn_status cam_grad_map(clcnn_context *ctx, clcnn_cam_method method, const clc
     if (method == CLCNN_CAM_HIRESCAM) return combine(ctx, a, g, NULL, COMBINE_GRAD, map);
     if (method == CLCNN_CAM_LAYERCAM) return combine(ctx, a, g, NULL, COMBINE_RELU_GRAD, map);
     if (method != CLCNN_CAM_GRADCAM && method != CLCNN_CAM_GRADCAM_PP && method != CLCNN_CAM_XGRADCAM)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is not a gradient method", op,
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is not a gradient method", op,
                            clcnn_cam_method_name(method));
     /* Per-channel weights first, then their weighted sum. */
     const int rows = a->shape[0] * a->shape[1], hw = a->shape[2] * a->shape[3];
@@ -117,11 +117,11 @@ clcnn_status cam_grad_map(clcnn_context *ctx, clcnn_cam_method method, const clc
     size_t wg;
     clcnn_tensor *w = NULL;
     if ((st = cam_kernel(ctx, "cam_channel_weights", &k, &wg)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 2, a->shape, &w)) != CLCNN_OK)
+        (st = rt_scratch(ctx, 2, a->shape, &w)) != CLCNN_OK)
         return st;
-    const clcnn_karg args[] = {KARG_TENSOR(a), KARG_TENSOR(g), KARG_TENSOR(w),
+    const rt_karg args[] = {KARG_TENSOR(a), KARG_TENSOR(g), KARG_TENSOR(w),
                                KARG_INT(rows), KARG_INT(hw),   KARG_INT(method)};
-    if ((st = clcnn_launch_1d(ctx, k, op, KARG_LIST(args), (size_t)rows)) == CLCNN_OK)
+    if ((st = ops_launch_1d(ctx, k, op, KARG_LIST(args), (size_t)rows)) == CLCNN_OK)
         st = combine(ctx, a, NULL, w, COMBINE_WEIGHTS, map);
     clcnn_tensor_destroy(w);
     return st;
@@ -160,17 +160,17 @@ clcnn_status cam_batched_probs(clcnn_graph *g, int total, int batch, cam_make_ba
     size_t wg;
     clcnn_tensor *xb = NULL, *probs = NULL;
     if ((st = cam_kernel(ctx, "cam_gather_prob", &k, &wg)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 4, (int[]){batch, in.shape[0], in.shape[1], in.shape[2]}, &xb)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 2, (int[]){batch, classes}, &probs)) != CLCNN_OK)
+        (st = rt_scratch(ctx, 4, (int[]){batch, in.shape[0], in.shape[1], in.shape[2]}, &xb)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 2, (int[]){batch, classes}, &probs)) != CLCNN_OK)
         goto free_scratch;
     for (int q0 = 0; q0 < total; q0 += batch) {
         const clcnn_tensor *logits;
         if ((st = make(user, q0, xb)) != CLCNN_OK || (st = clcnn_graph_forward(g, xb, &logits)) != CLCNN_OK ||
             (st = clcnn_softmax(ctx, logits, 0, probs)) != CLCNN_OK)
             goto free_scratch;
-        const clcnn_karg args[] = {KARG_TENSOR(probs), KARG_TENSOR(cls), KARG_TENSOR(out),  KARG_INT(q0),
+        const rt_karg args[] = {KARG_TENSOR(probs), KARG_TENSOR(cls), KARG_TENSOR(out),  KARG_INT(q0),
                                    KARG_INT(total),    KARG_INT(batch),  KARG_INT(classes), KARG_INT(cls_div)};
-        if ((st = clcnn_launch_1d(ctx, k, op, KARG_LIST(args), (size_t)batch)) != CLCNN_OK) goto free_scratch;
+        if ((st = ops_launch_1d(ctx, k, op, KARG_LIST(args), (size_t)batch)) != CLCNN_OK) goto free_scratch;
     }
 free_scratch:
     clcnn_tensor_destroy(probs);
@@ -204,7 +204,7 @@ static clcnn_status check_cam_head(cam_job *j, const char *op) {
     if (count < 4 || clcnn_graph_layer(j->g, count - 1, &fc) != CLCNN_OK ||
         clcnn_graph_layer(j->g, count - 2, &pool) != CLCNN_OK || strcmp(fc.kind, "linear") ||
         strcmp(pool.kind, "global_avg_pool"))
-        return clcnn_error(j->ctx, CLCNN_ERR_UNSUPPORTED,
+        return rt_error(j->ctx, CLCNN_ERR_UNSUPPORTED,
                            "%s: cam needs a network ending in global average pooling and one linear layer; this one "
                            "ends in %s (%s) after %s (%s): use gradcam",
                            op, fc.name ? fc.name : "?", fc.kind ? fc.kind : "?", pool.name ? pool.name : "?",
@@ -212,7 +212,7 @@ static clcnn_status check_cam_head(cam_job *j, const char *op) {
     if (j->layer != count - 3) {
         clcnn_layer_info feed = {.name = "?"};
         clcnn_graph_layer(j->g, count - 3, &feed);
-        return clcnn_error(j->ctx, CLCNN_ERR_UNSUPPORTED,
+        return rt_error(j->ctx, CLCNN_ERR_UNSUPPORTED,
                            "%s: cam's class weights apply at %s, the layer the global pool reads, not at %s: use "
                            "gradcam for other layers",
                            op, feed.name, j->info.name);
@@ -221,7 +221,7 @@ static clcnn_status check_cam_head(cam_job *j, const char *op) {
     snprintf(name, sizeof name, "%s.weight", fc.name);
     j->fc_w = clcnn_graph_param(j->g, name);
     if (!j->fc_w || clcnn_tensor_ndim(j->fc_w) != 2 || clcnn_tensor_dim(j->fc_w, 1) != j->info.shape[0])
-        return clcnn_error(j->ctx, CLCNN_ERR_UNSUPPORTED, "%s: cam: %s is missing or not [classes, %d]", op, name,
+        return rt_error(j->ctx, CLCNN_ERR_UNSUPPORTED, "%s: cam: %s is missing or not [classes, %d]", op, name,
                            j->info.shape[0]);
     return CLCNN_OK;
 }
@@ -230,33 +230,33 @@ static clcnn_status check_cam_head(cam_job *j, const char *op) {
 static clcnn_status prepare(cam_job *j, const char *op, const clcnn_cam_params *params) {
     clcnn_status st;
     if ((unsigned)params->method >= METHOD_COUNT)
-        return clcnn_error(j->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown method %d", op, (int)params->method);
+        return rt_error(j->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown method %d", op, (int)params->method);
     if (params->scorecam_batch < 0)
-        return clcnn_error(j->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: scorecam_batch %d is negative", op,
+        return rt_error(j->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: scorecam_batch %d is negative", op,
                            params->scorecam_batch);
-    if ((st = clcnn_check_tensor(j->ctx, op, "input", j->x, 4)) != CLCNN_OK) return st;
+    if ((st = rt_check_tensor(j->ctx, op, "input", j->x, 4)) != CLCNN_OK) return st;
     const char *name = params->layer ? params->layer : clcnn_cam_default_layer(j->g);
     if (!name)
-        return clcnn_error(j->ctx, CLCNN_ERR_NOT_FOUND,
+        return rt_error(j->ctx, CLCNN_ERR_NOT_FOUND,
                            "%s: the graph has no layer with a spatial output of at least 2x2 before its global "
                            "pooling; name the layer to explain",
                            op);
     if ((j->layer = clcnn_graph_find_layer(j->g, name, &j->info)) < 0)
-        return clcnn_error(j->ctx, CLCNN_ERR_NOT_FOUND, "%s: no layer or module is called %s", op, name);
+        return rt_error(j->ctx, CLCNN_ERR_NOT_FOUND, "%s: no layer or module is called %s", op, name);
     if (j->info.ndim != 3)
-        return clcnn_error(j->ctx, CLCNN_ERR_SHAPE, "%s: layer %s has no spatial output ([C, H, W]) to map", op,
+        return rt_error(j->ctx, CLCNN_ERR_SHAPE, "%s: layer %s has no spatial output ([C, H, W]) to map", op,
                            j->info.name);
     clcnn_layer_info out;
     if ((st = clcnn_graph_layer(j->g, clcnn_graph_layer_count(j->g) - 1, &out)) != CLCNN_OK) return st;
     if (out.ndim != 1)
-        return clcnn_error(j->ctx, CLCNN_ERR_UNSUPPORTED, "%s: the output layer %s is not [N, classes]", op, out.name);
+        return rt_error(j->ctx, CLCNN_ERR_UNSUPPORTED, "%s: the output layer %s is not [N, classes]", op, out.name);
     j->n = j->x->shape[0];
     j->classes = out.shape[0];
     const int *s = j->info.shape;
     if ((size_t)j->n * (size_t)s[0] * (size_t)s[1] * (size_t)s[2] > (size_t)INT32_MAX)
-        return clcnn_error(j->ctx, CLCNN_ERR_SHAPE, "%s: layer %s is too large for a batch of %d", op, j->info.name,
+        return rt_error(j->ctx, CLCNN_ERR_SHAPE, "%s: layer %s is too large for a batch of %d", op, j->info.name,
                            j->n);
-    if ((st = clcnn_check_shape_is(j->ctx, op, "map", j->map, 3, (int[]){j->n, s[1], s[2]})) != CLCNN_OK) return st;
+    if ((st = rt_check_shape_is(j->ctx, op, "map", j->map, 3, (int[]){j->n, s[1], s[2]})) != CLCNN_OK) return st;
     j->method = params->method;
     j->scorecam_batch = params->scorecam_batch ? params->scorecam_batch : 32;
     return j->method == CLCNN_CAM_CAM ? check_cam_head(j, op) : CLCNN_OK;
@@ -268,7 +268,7 @@ static clcnn_status pick_classes(const cam_job *j, const char *op, const float *
         const float *row = logits + (size_t)n * j->classes;
         if (targets && targets[n] >= 0) {
             if (targets[n] >= j->classes)
-                return clcnn_error(j->ctx, CLCNN_ERR_INVALID_ARGUMENT,
+                return rt_error(j->ctx, CLCNN_ERR_INVALID_ARGUMENT,
                                    "%s: target %d of image %d is not a class (0 to %d)", op, targets[n], n,
                                    j->classes - 1);
             cls[n] = targets[n];
@@ -288,10 +288,10 @@ static clcnn_status run_gradient_method(const cam_job *j, const int *cls) {
     float *onehot = calloc(count, sizeof *onehot);
     clcnn_tensor *dout = NULL;
     clcnn_status st;
-    if (!onehot) return clcnn_error(j->ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_cam: no host memory");
+    if (!onehot) return rt_error(j->ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_cam: no host memory");
     for (int n = 0; n < j->n; n++) onehot[(size_t)n * j->classes + cls[n]] = 1.0f;
     const clcnn_tensor *grad;
-    if ((st = clcnn_scratch(j->ctx, 2, (int[]){j->n, j->classes}, &dout)) == CLCNN_OK &&
+    if ((st = rt_scratch(j->ctx, 2, (int[]){j->n, j->classes}, &dout)) == CLCNN_OK &&
         (st = clcnn_tensor_write(dout, onehot, count)) == CLCNN_OK &&
         (st = clcnn_graph_backward_to(j->g, j->info.name, dout, &grad)) == CLCNN_OK)
         st = cam_grad_map(j->ctx, j->method, clcnn_graph_tensor(j->g, j->info.name), grad, j->map);
@@ -308,10 +308,10 @@ static clcnn_status run_cam(const cam_job *j, const clcnn_tensor *cls) {
     clcnn_tensor *w = NULL;
     clcnn_status st;
     if ((st = cam_kernel(j->ctx, "cam_gather_rows", &k, &wg)) != CLCNN_OK ||
-        (st = clcnn_scratch(j->ctx, 2, (int[]){j->n, K}, &w)) != CLCNN_OK)
+        (st = rt_scratch(j->ctx, 2, (int[]){j->n, K}, &w)) != CLCNN_OK)
         return st;
-    const clcnn_karg args[] = {KARG_TENSOR(j->fc_w), KARG_TENSOR(cls), KARG_TENSOR(w), KARG_INT(rows), KARG_INT(K)};
-    if ((st = clcnn_launch_1d(j->ctx, k, "cam_gather_rows", KARG_LIST(args), (size_t)rows)) == CLCNN_OK)
+    const rt_karg args[] = {KARG_TENSOR(j->fc_w), KARG_TENSOR(cls), KARG_TENSOR(w), KARG_INT(rows), KARG_INT(K)};
+    if ((st = ops_launch_1d(j->ctx, k, "cam_gather_rows", KARG_LIST(args), (size_t)rows)) == CLCNN_OK)
         st = cam_weighted_map(j->ctx, clcnn_graph_tensor(j->g, j->info.name), w, j->map);
     clcnn_tensor_destroy(w);
     return st;
@@ -321,8 +321,8 @@ static clcnn_status run_cam(const cam_job *j, const clcnn_tensor *cls) {
 static clcnn_status run_scorecam(const cam_job *j, const clcnn_tensor *cls) {
     const clcnn_tensor *a = clcnn_graph_tensor(j->g, j->info.name);
     clcnn_tensor *copy = NULL;
-    clcnn_status st = clcnn_scratch(j->ctx, 4, a->shape, &copy);
-    if (st == CLCNN_OK && (st = clcnn_tensor_copy(a, copy, "clcnn_cam")) == CLCNN_OK)
+    clcnn_status st = rt_scratch(j->ctx, 4, a->shape, &copy);
+    if (st == CLCNN_OK && (st = rt_tensor_copy(a, copy, "clcnn_cam")) == CLCNN_OK)
         st = cam_score_map(j->g, j->x, copy, cls, j->scorecam_batch, j->map);
     clcnn_tensor_destroy(copy);
     return st;
@@ -333,9 +333,9 @@ static clcnn_status run_method(const cam_job *j, const int *cls_host) {
     float *cls_f = malloc((size_t)j->n * sizeof *cls_f);
     clcnn_tensor *cls = NULL;
     clcnn_status st;
-    if (!cls_f) return clcnn_error(j->ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_cam: no host memory");
+    if (!cls_f) return rt_error(j->ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_cam: no host memory");
     for (int n = 0; n < j->n; n++) cls_f[n] = (float)cls_host[n];
-    if ((st = clcnn_scratch(j->ctx, 1, &j->n, &cls)) != CLCNN_OK ||
+    if ((st = rt_scratch(j->ctx, 1, &j->n, &cls)) != CLCNN_OK ||
         (st = clcnn_tensor_write(cls, cls_f, (size_t)j->n)) != CLCNN_OK)
         goto free_cls;
     switch (j->method) {
@@ -360,11 +360,11 @@ static clcnn_status run(const cam_job *j, const int *targets, float *probs_out, 
     const clcnn_tensor *logits;
     clcnn_status st;
     if (!host || !cls) {
-        st = clcnn_error(j->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+        st = rt_error(j->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
         goto free_host;
     }
     if ((st = clcnn_graph_forward(j->g, j->x, &logits)) != CLCNN_OK ||
-        (st = clcnn_scratch(j->ctx, 2, (int[]){j->n, j->classes}, &probs)) != CLCNN_OK ||
+        (st = rt_scratch(j->ctx, 2, (int[]){j->n, j->classes}, &probs)) != CLCNN_OK ||
         (st = clcnn_softmax(j->ctx, logits, 0, probs)) != CLCNN_OK ||
         (st = clcnn_tensor_read(logits, host, count)) != CLCNN_OK ||
         (st = clcnn_tensor_read(probs, host + count, count)) != CLCNN_OK ||
@@ -384,7 +384,7 @@ clcnn_status clcnn_cam(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_pa
     static const char *op = "clcnn_cam";
     cam_job j = {.g = g, .ctx = clcnn_graph_context(g), .x = x, .map = map};
     if (!g || !x || !params || !map)
-        return clcnn_error(j.ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: graph, input, params and map are required", op);
+        return rt_error(j.ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: graph, input, params and map are required", op);
     clcnn_status st = prepare(&j, op, params);
     if (st != CLCNN_OK) return st;
     const int training = clcnn_graph_is_training(g);

@@ -9,7 +9,7 @@
 /* A kernel of cl/cam.cl (one program, built with -DRED_WG) and its work-group size. */
 clcnn_status cam_kernel(clcnn_context *ctx, const char *name, cl_kernel *k, size_t *wg);
 /* Launch k as `groups` work-groups of wg work-items (the kernels that work per image/row). */
-clcnn_status cam_launch_groups(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const clcnn_karg *args,
+clcnn_status cam_launch_groups(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const rt_karg *args,
                                size_t groups, size_t wg);
 
 /* The raw map of a gradient method (Grad-CAM, Grad-CAM++, HiResCAM, XGrad-CAM, LayerCAM)

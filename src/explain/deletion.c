@@ -25,10 +25,10 @@ static clcnn_status make_perturbed(void *user, int q0, clcnn_tensor *xb) {
     size_t wg;
     clcnn_status st = cam_kernel(p->ctx, "cam_perturb", &k, &wg);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(p->x),  KARG_TENSOR(p->rank), KARG_TENSOR(xb), KARG_INT(q0),
+    const rt_karg args[] = {KARG_TENSOR(p->x),  KARG_TENSOR(p->rank), KARG_TENSOR(xb), KARG_INT(q0),
                                KARG_INT(p->total), KARG_INT(p->steps),   KARG_INT(C),     KARG_INT(HW)};
     const size_t global[2] = {(size_t)HW, (size_t)xb->shape[0]};
-    return clcnn_launch(p->ctx, k, "cam_perturb", KARG_LIST(args), 2, global, NULL);
+    return rt_launch(p->ctx, k, "cam_perturb", KARG_LIST(args), 2, global, NULL);
 }
 
 /* Pixel order for sorting: larger value first, then smaller index. */
@@ -52,11 +52,11 @@ static clcnn_status pixel_ranks(clcnn_context *ctx, const float *map, int mh, in
     float *host = malloc(HW * sizeof *host);
     clcnn_status st;
     if (!order || !host) {
-        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_cam_deletion_insertion: no host memory");
+        st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_cam_deletion_insertion: no host memory");
         goto free_all;
     }
-    if ((st = clcnn_scratch(ctx, 4, (int[]){1, 1, mh, mw}, &small)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 4, (int[]){1, 1, H, W}, &big)) != CLCNN_OK ||
+    if ((st = rt_scratch(ctx, 4, (int[]){1, 1, mh, mw}, &small)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 4, (int[]){1, 1, H, W}, &big)) != CLCNN_OK ||
         (st = clcnn_tensor_write(small, map, (size_t)mh * (size_t)mw)) != CLCNN_OK ||
         (st = clcnn_resize_bilinear(ctx, small, big)) != CLCNN_OK ||
         (st = clcnn_tensor_read(big, host, HW)) != CLCNN_OK)
@@ -76,27 +76,27 @@ free_all:
 static clcnn_status check_args(clcnn_graph *g, const char *op, const clcnn_tensor *x, const float *map, int map_h,
                                int map_w, int target, int steps) {
     clcnn_context *ctx = clcnn_graph_context(g);
-    clcnn_status st = clcnn_check_tensor(ctx, op, "input", x, 4);
+    clcnn_status st = rt_check_tensor(ctx, op, "input", x, 4);
     if (st != CLCNN_OK) return st;
     clcnn_layer_info in, out;
     if ((st = clcnn_graph_layer(g, 0, &in)) != CLCNN_OK ||
         (st = clcnn_graph_layer(g, clcnn_graph_layer_count(g) - 1, &out)) != CLCNN_OK)
         return st;
-    if ((st = clcnn_check_shape_is(ctx, op, "input", x, 4, (int[]){1, in.shape[0], in.shape[1], in.shape[2]})) !=
+    if ((st = rt_check_shape_is(ctx, op, "input", x, 4, (int[]){1, in.shape[0], in.shape[1], in.shape[2]})) !=
         CLCNN_OK)
         return st;
     if ((size_t)in.shape[1] * (size_t)in.shape[2] > (1u << 24)) /* ranks are exact floats */
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %d x %d inputs are too large", op, in.shape[1], in.shape[2]);
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: %d x %d inputs are too large", op, in.shape[1], in.shape[2]);
     if (out.ndim != 1 || target < 0 || target >= out.shape[0])
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
                            "%s: target %d is not a class of the output %s (%d classes)", op, target, out.name,
                            out.ndim == 1 ? out.shape[0] : 0);
     if (map_h < 1 || map_w < 1 || steps < 1 || steps > (1 << 20))
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: map %d x %d, %d steps (both positive)", op, map_h,
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: map %d x %d, %d steps (both positive)", op, map_h,
                            map_w, steps);
     for (size_t i = 0; i < (size_t)map_h * (size_t)map_w; i++)
         if (!isfinite(map[i]))
-            return clcnn_error(ctx, CLCNN_ERR_NUMERICS, "%s: map value %zu is %g", op, i, (double)map[i]);
+            return rt_error(ctx, CLCNN_ERR_NUMERICS, "%s: map value %zu is %g", op, i, (double)map[i]);
     return CLCNN_OK;
 }
 
@@ -116,10 +116,10 @@ static clcnn_status run(clcnn_graph *g, const clcnn_tensor *x, const float *map,
     clcnn_tensor *rank = NULL, *cls = NULL, *probs = NULL;
     perturb_batch p = {.ctx = ctx, .x = x, .total = total, .steps = steps};
     clcnn_status st;
-    if (!host) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_cam_deletion_insertion: no host memory");
-    if ((st = clcnn_scratch(ctx, 1, (int[]){H * W}, &rank)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 1, (int[]){1}, &cls)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 1, &total, &probs)) != CLCNN_OK ||
+    if (!host) return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_cam_deletion_insertion: no host memory");
+    if ((st = rt_scratch(ctx, 1, (int[]){H * W}, &rank)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 1, (int[]){1}, &cls)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 1, &total, &probs)) != CLCNN_OK ||
         (st = clcnn_tensor_write(cls, &cls_f, 1)) != CLCNN_OK ||
         (st = pixel_ranks(ctx, map, map_h, map_w, H, W, rank)) != CLCNN_OK)
         goto free_all;
@@ -141,7 +141,7 @@ clcnn_status clcnn_cam_deletion_insertion(clcnn_graph *g, const clcnn_tensor *x,
                                           int target, int steps, double *deletion, double *insertion) {
     static const char *op = "clcnn_cam_deletion_insertion";
     if (!g || !x || !map || !deletion || !insertion)
-        return clcnn_error(clcnn_graph_context(g), CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+        return rt_error(clcnn_graph_context(g), CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     clcnn_status st = check_args(g, op, x, map, map_h, map_w, target, steps);
     if (st != CLCNN_OK) return st;
     const int training = clcnn_graph_is_training(g);

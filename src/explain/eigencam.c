@@ -25,14 +25,14 @@ static clcnn_status center(clcnn_context *ctx, const clcnn_tensor *a, int gram, 
     size_t wg;
     clcnn_status st = cam_kernel(ctx, "cam_center", &k, &wg);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(a), KARG_TENSOR(x),          KARG_INT(N * K),       KARG_INT(K),
+    const rt_karg args[] = {KARG_TENSOR(a), KARG_TENSOR(x),          KARG_INT(N * K),       KARG_INT(K),
                                KARG_INT(hw),   KARG_INT(gram ? hw : 1), KARG_INT(gram ? 1 : K)};
-    return clcnn_launch_1d(ctx, k, "cam_center", KARG_LIST(args), (size_t)N * (size_t)K);
+    return ops_launch_1d(ctx, k, "cam_center", KARG_LIST(args), (size_t)N * (size_t)K);
 }
 
 /* c[n] = X[n]^T X[n] for X[n] [R, S] row-major: A(m, k) = X[k, m], B(k, j) = X[k, j]. */
 static clcnn_status gram_matrices(clcnn_context *ctx, const clcnn_tensor *x, int N, int R, int S, clcnn_tensor *c) {
-    const clcnn_gemm_args g = {.M = S,
+    const ops_gemm_args g = {.M = S,
                                .N = S,
                                .K = R,
                                .a = x,
@@ -51,36 +51,36 @@ static clcnn_status gram_matrices(clcnn_context *ctx, const clcnn_tensor *x, int
                                .act = CLCNN_ACT_NONE,
                                .alpha = 1.0f,
                                .beta = 0.0f};
-    return clcnn_gemm_run(ctx, &g);
+    return ops_gemm_run(ctx, &g);
 }
 
 clcnn_status cam_eigen_map(clcnn_context *ctx, const clcnn_tensor *a, clcnn_tensor *map) {
     static const char *op = "cam_eigen_map";
     clcnn_status st;
-    if ((st = clcnn_check_tensor(ctx, op, "activations", a, 4)) != CLCNN_OK ||
-        (st = clcnn_check_shape_is(ctx, op, "map", map, 3, (int[]){a->shape[0], a->shape[2], a->shape[3]})) != CLCNN_OK)
+    if ((st = rt_check_tensor(ctx, op, "activations", a, 4)) != CLCNN_OK ||
+        (st = rt_check_shape_is(ctx, op, "map", map, 3, (int[]){a->shape[0], a->shape[2], a->shape[3]})) != CLCNN_OK)
         return st;
     const int N = a->shape[0], K = a->shape[1], hw = a->shape[2] * a->shape[3];
     const int gram = hw <= K, S = gram ? hw : K, R = gram ? K : hw;
     if ((size_t)N * (size_t)S * (size_t)S > (size_t)INT32_MAX)
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %d x %d matrices for %d images are too large", op, S, S, N);
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: %d x %d matrices for %d images are too large", op, S, S, N);
     cl_kernel k_power, k_project;
     size_t wg;
     clcnn_tensor *x = NULL, *c = NULL, *u = NULL, *work = NULL, *lam = NULL;
     if ((st = cam_kernel(ctx, "cam_power", &k_power, &wg)) != CLCNN_OK ||
         (st = cam_kernel(ctx, "cam_project", &k_project, &wg)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 2, (int[]){N, K * hw}, &x)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 2, (int[]){N, S * S}, &c)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 2, (int[]){N, S}, &u)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 2, (int[]){N, S}, &work)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 1, &N, &lam)) != CLCNN_OK || (st = center(ctx, a, gram, x)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 2, (int[]){N, K * hw}, &x)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 2, (int[]){N, S * S}, &c)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 2, (int[]){N, S}, &u)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 2, (int[]){N, S}, &work)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 1, &N, &lam)) != CLCNN_OK || (st = center(ctx, a, gram, x)) != CLCNN_OK ||
         (st = gram_matrices(ctx, x, N, R, S, c)) != CLCNN_OK)
         goto free_scratch;
-    const clcnn_karg power[] = {KARG_TENSOR(c), KARG_TENSOR(u),        KARG_TENSOR(work),    KARG_TENSOR(lam),
+    const rt_karg power[] = {KARG_TENSOR(c), KARG_TENSOR(u),        KARG_TENSOR(work),    KARG_TENSOR(lam),
                                 KARG_INT(S),    KARG_INT(POWER_ITERS), KARG_FLOAT(POWER_TOL)};
     if ((st = cam_launch_groups(ctx, k_power, "cam_power", KARG_LIST(power), (size_t)N, wg)) != CLCNN_OK)
         goto free_scratch;
-    const clcnn_karg project[] = {KARG_TENSOR(a),   KARG_TENSOR(x), KARG_TENSOR(u), KARG_TENSOR(lam),
+    const rt_karg project[] = {KARG_TENSOR(a),   KARG_TENSOR(x), KARG_TENSOR(u), KARG_TENSOR(lam),
                                   KARG_TENSOR(map), KARG_INT(K),    KARG_INT(hw),   KARG_INT(gram)};
     st = cam_launch_groups(ctx, k_project, "cam_project", KARG_LIST(project), (size_t)N, wg);
 free_scratch:

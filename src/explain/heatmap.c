@@ -60,16 +60,16 @@ static int area_ok(int width, int height) {
 }
 
 clcnn_status clcnn_map_resize(const float *src, int height, int width, float *dst, int out_height, int out_width) {
-    if (!src || !dst) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_map_resize: NULL %s", src ? "dst" : "src");
+    if (!src || !dst) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_map_resize: NULL %s", src ? "dst" : "src");
     if (!area_ok(width, height) || !area_ok(out_width, out_height))
-        return clcnn_error(NULL, CLCNN_ERR_SHAPE, "clcnn_map_resize: cannot resize %d x %d to %d x %d (sides must be > 0)",
+        return rt_error(NULL, CLCNN_ERR_SHAPE, "clcnn_map_resize: cannot resize %d x %d to %d x %d (sides must be > 0)",
                            height, width, out_height, out_width);
     sample_pos *xs = malloc(sizeof *xs * (size_t)out_width);
     sample_pos *ys = malloc(sizeof *ys * (size_t)out_height);
     if (!xs || !ys) {
         free(xs);
         free(ys);
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_map_resize: no host memory for %d x %d", out_height,
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_map_resize: no host memory for %d x %d", out_height,
                            out_width);
     }
     sample_positions(width, out_width, xs);
@@ -107,9 +107,9 @@ static void picture_positions(int n_picture, int n_map, int size, float src0, fl
 clcnn_status clcnn_map_over_picture(const float *map, int height, int width, int size, clcnn_fit fit,
                                     int picture_width, int picture_height, float *out) {
     static const char *op = "clcnn_map_over_picture";
-    if (!map || !out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", op, map ? "out" : "map");
+    if (!map || !out) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", op, map ? "out" : "map");
     if (!area_ok(width, height) || !area_ok(picture_width, picture_height))
-        return clcnn_error(NULL, CLCNN_ERR_SHAPE, "%s: a %d x %d map over a %d x %d picture (sides must be > 0)", op,
+        return rt_error(NULL, CLCNN_ERR_SHAPE, "%s: a %d x %d map over a %d x %d picture (sides must be > 0)", op,
                            height, width, picture_height, picture_width);
     float src[4], dst[4];
     clcnn_status st = clcnn_fit_geometry(picture_width, picture_height, size, fit, src, dst);
@@ -117,7 +117,7 @@ clcnn_status clcnn_map_over_picture(const float *map, int height, int width, int
     sample_pos *xs = malloc(sizeof *xs * (size_t)picture_width), *ys = malloc(sizeof *ys * (size_t)picture_height);
     unsigned char *seen_x = malloc((size_t)picture_width), *seen_y = malloc((size_t)picture_height);
     if (!xs || !ys || !seen_x || !seen_y) {
-        st = clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %d x %d", op, picture_height,
+        st = rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for %d x %d", op, picture_height,
                          picture_width);
         goto done;
     }
@@ -195,12 +195,12 @@ void clcnn_colormap_jet(float v, uint8_t rgb[3]) {
 
 clcnn_status clcnn_heatmap_render(const float *map01, int width, int height, clcnn_image *heat) {
     if (!map01 || !heat)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_heatmap_render: NULL %s", map01 ? "heat" : "map");
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_heatmap_render: NULL %s", map01 ? "heat" : "map");
     if (!area_ok(width, height))
-        return clcnn_error(NULL, CLCNN_ERR_SHAPE, "clcnn_heatmap_render: bad map size %d x %d (sides must be > 0)",
+        return rt_error(NULL, CLCNN_ERR_SHAPE, "clcnn_heatmap_render: bad map size %d x %d (sides must be > 0)",
                            width, height);
     clcnn_status st = clcnn_image_create(width, height, 3, heat);
-    if (st != CLCNN_OK) return clcnn_error_prefix(NULL, st, "clcnn_heatmap_render");
+    if (st != CLCNN_OK) return rt_error_prefix(NULL, st, "clcnn_heatmap_render");
     uint8_t table[256][3];
     for (int i = 0; i < 256; i++) jet_index(i, table[i]);
     const size_t n = (size_t)width * height;
@@ -211,9 +211,9 @@ clcnn_status clcnn_heatmap_render(const float *map01, int width, int height, clc
 /* -------------------------------------------------------------------- blend -- */
 
 static clcnn_status check_rgb(const char *who, const char *arg, const clcnn_image *im) {
-    if (!im || !im->pixels) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is NULL or empty", who, arg);
+    if (!im || !im->pixels) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is NULL or empty", who, arg);
     if (im->channels != 3)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s has %d channels, RGB (3) needed", who, arg,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s has %d channels, RGB (3) needed", who, arg,
                            im->channels);
     return CLCNN_OK;
 }
@@ -226,15 +226,15 @@ clcnn_status clcnn_image_blend(const clcnn_image *image, const clcnn_image *heat
     clcnn_status st;
     if ((st = check_rgb(who, "image", image)) != CLCNN_OK || (st = check_rgb(who, "heat", heat)) != CLCNN_OK)
         return st;
-    if (!out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL out", who);
+    if (!out) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL out", who);
     if (!(alpha >= 0.0f && alpha <= 1.0f))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: alpha %g is not in [0, 1]", who, alpha);
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: alpha %g is not in [0, 1]", who, alpha);
     if (image->width != heat->width || image->height != heat->height)
-        return clcnn_error(NULL, CLCNN_ERR_SHAPE, "%s: image is %d x %d but heat is %d x %d", who, image->width,
+        return rt_error(NULL, CLCNN_ERR_SHAPE, "%s: image is %d x %d but heat is %d x %d", who, image->width,
                            image->height, heat->width, heat->height);
     clcnn_image result = {0};
     if ((st = clcnn_image_create(image->width, image->height, 3, &result)) != CLCNN_OK)
-        return clcnn_error_prefix(NULL, st, "%s", who);
+        return rt_error_prefix(NULL, st, "%s", who);
     const size_t n = (size_t)image->width * image->height * 3;
     for (size_t i = 0; i < n; i++)
         result.pixels[i] = (uint8_t)floorf((1.0f - alpha) * image->pixels[i] + alpha * heat->pixels[i] + 0.5f);

@@ -9,11 +9,11 @@
 
 static int args_ok(const char *who, const float *map, int width, int height, const clcnn_box *box) {
     if (!map || !box) {
-        clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", who, map ? "box" : "map");
+        rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", who, map ? "box" : "map");
         return 0;
     }
     if (width <= 0 || height <= 0) {
-        clcnn_error(NULL, CLCNN_ERR_SHAPE, "%s: bad map size %d x %d", who, width, height);
+        rt_error(NULL, CLCNN_ERR_SHAPE, "%s: bad map size %d x %d", who, width, height);
         return 0;
     }
     return 1;

@@ -46,7 +46,7 @@ static size_t element_count(int ndim, const int *shape) {
 }
 
 /* Data as little-endian bytes whatever the host's byte order. */
-static void write_le_floats(clcnn_atomic_file *af, const float *data, size_t n) {
+static void write_le_floats(rt_atomic_file *af, const float *data, size_t n) {
     unsigned char buf[NPY_CHUNK * 4];
     for (size_t done = 0; done < n;) {
         const size_t m = n - done < NPY_CHUNK ? n - done : NPY_CHUNK;
@@ -55,32 +55,32 @@ static void write_le_floats(clcnn_atomic_file *af, const float *data, size_t n) 
             memcpy(&u, &data[done + i], 4);
             for (int b = 0; b < 4; b++) buf[4 * i + (size_t)b] = (unsigned char)(u >> (8 * b));
         }
-        clcnn_atomic_write(af, buf, 4 * m);
+        rt_atomic_write(af, buf, 4 * m);
         done += m;
     }
 }
 
 clcnn_status clcnn_npy_save(const char *path, const float *data, int ndim, const int *shape) {
     if (!path || (ndim > 0 && !shape))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", who, path ? "shape" : "path");
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL %s", who, path ? "shape" : "path");
     if (ndim < 0 || ndim > NPY_MAX_DIMS)
-        return clcnn_error(NULL, CLCNN_ERR_SHAPE, "%s: %s: %d dimensions (0 to %d allowed)", who, path, ndim,
+        return rt_error(NULL, CLCNN_ERR_SHAPE, "%s: %s: %d dimensions (0 to %d allowed)", who, path, ndim,
                            NPY_MAX_DIMS);
     const size_t n = element_count(ndim, shape);
-    if (n == SIZE_MAX) return clcnn_error(NULL, CLCNN_ERR_SHAPE, "%s: %s: negative or too large shape", who, path);
-    if (n > 0 && !data) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s: NULL data", who, path);
+    if (n == SIZE_MAX) return rt_error(NULL, CLCNN_ERR_SHAPE, "%s: %s: negative or too large shape", who, path);
+    if (n > 0 && !data) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s: NULL data", who, path);
 
     char header[NPY_PREFIX + 32 * NPY_MAX_DIMS + 128];
     memcpy(header, "\x93NUMPY\x01\x00", 8);
     const size_t header_len = npy_header(ndim, shape, header + NPY_PREFIX, sizeof header - NPY_PREFIX);
-    if (header_len == 0) return clcnn_error(NULL, CLCNN_ERR_SHAPE, "%s: %s: header too long", who, path);
+    if (header_len == 0) return rt_error(NULL, CLCNN_ERR_SHAPE, "%s: %s: header too long", who, path);
     header[8] = (char)(header_len & 0xFF);
     header[9] = (char)(header_len >> 8);
 
-    clcnn_atomic_file af;
-    clcnn_status st = clcnn_atomic_open(NULL, who, path, &af);
+    rt_atomic_file af;
+    clcnn_status st = rt_atomic_open(NULL, who, path, &af);
     if (st != CLCNN_OK) return st;
-    clcnn_atomic_write(&af, header, NPY_PREFIX + header_len);
+    rt_atomic_write(&af, header, NPY_PREFIX + header_len);
     write_le_floats(&af, data, n);
-    return clcnn_atomic_commit(NULL, who, &af);
+    return rt_atomic_commit(NULL, who, &af);
 }

@@ -34,7 +34,7 @@ static clcnn_status make_masked(void *user, int q0, clcnn_tensor *xb) {
         (st = rows_view(s->ctx, s->up, 0, rows, H, W, &dst)) != CLCNN_OK ||
         (st = clcnn_resize_bilinear(s->ctx, src, dst)) != CLCNN_OK)
         goto free_views;
-    const clcnn_karg args[] = {KARG_TENSOR(s->up), KARG_TENSOR(s->x),        KARG_TENSOR(xb), KARG_INT(q0),
+    const rt_karg args[] = {KARG_TENSOR(s->up), KARG_TENSOR(s->x),        KARG_TENSOR(xb), KARG_INT(q0),
                                KARG_INT(s->total), KARG_INT(s->a->shape[1]), KARG_INT(C),     KARG_INT(H * W)};
     st = cam_launch_groups(s->ctx, k, "cam_score_mask", KARG_LIST(args), (size_t)batch, wg);
 free_views:
@@ -51,9 +51,9 @@ clcnn_status cam_score_map(clcnn_graph *g, const clcnn_tensor *x, const clcnn_te
     score_batch s = {.ctx = ctx, .x = x, .a = a, .total = total};
     clcnn_tensor *scores = NULL, *weights = NULL;
     clcnn_status st;
-    if ((st = clcnn_scratch(ctx, 4, (int[]){batch, 1, x->shape[2], x->shape[3]}, &s.up)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 2, (int[]){N, K}, &scores)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 2, (int[]){N, K}, &weights)) != CLCNN_OK ||
+    if ((st = rt_scratch(ctx, 4, (int[]){batch, 1, x->shape[2], x->shape[3]}, &s.up)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 2, (int[]){N, K}, &scores)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 2, (int[]){N, K}, &weights)) != CLCNN_OK ||
         (st = cam_batched_probs(g, total, batch, make_masked, &s, cls, K, scores, x)) != CLCNN_OK ||
         (st = clcnn_softmax(ctx, scores, 0, weights)) != CLCNN_OK)
         goto free_scratch;

@@ -9,19 +9,19 @@
 clcnn_status clcnn_graph_set_aux_head(clcnn_graph *g, const char *module, float weight) {
     static const char *op = "clcnn_graph_set_aux_head";
     if (!g || !module || !*module)
-        return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL graph or empty module", op);
+        return rt_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL graph or empty module", op);
     if (!(weight >= 0.0f) || weight > 1e6f)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: weight %g is not a number in [0, 1e6]", op,
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: weight %g is not a number in [0, 1e6]", op,
                            (double)weight);
     int last = 0; /* the module's output: its last layer */
     for (int i = 1; i < g->nlayers; i++)
         if (clcnn_param_name_under(g->layers[i].name, module)) last = i;
-    if (!last) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: the network has no layer under %s", op, module);
+    if (!last) return rt_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: the network has no layer under %s", op, module);
     if (last == g->nlayers - 1)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s ends in the network's output, not beside it",
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s ends in the network's output, not beside it",
                            op, module);
     char *copy = strdup(module);
-    if (!copy) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+    if (!copy) return rt_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
     if (g->aux_module) graph_params_stop_learning(g, g->aux_module);
     free(g->aux_module);
     g->aux_module = copy;

@@ -48,7 +48,7 @@ void graph_sink_done(grad_sink *s) {
 clcnn_status graph_pass_through(clcnn_graph *g, const clcnn_tensor *dy, const grad_sink *s) {
     if (!s->dx) return CLCNN_OK;
     if (s->accumulate) return clcnn_add(g->ctx, s->dx, dy, CLCNN_ACT_NONE, s->dx);
-    return clcnn_tensor_copy(dy, s->dx, "graph backward");
+    return rt_tensor_copy(dy, s->dx, "graph backward");
 }
 
 clcnn_tensor *graph_grad_if(const clcnn_graph *g, const graph_layer *l, int p, int with_params) {
@@ -83,20 +83,20 @@ static clcnn_status layer_backward(clcnn_graph *g, graph_layer *l, const clcnn_t
 clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, const clcnn_tensor *dout,
                                  const clcnn_tensor *aux_dout, double *ms) {
     if (!g->batch || !g->input)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: no forward pass to go back through", op);
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: no forward pass to go back through", op);
     graph_layer *out = &g->layers[g->nlayers - 1];
     int shape[4];
     const int ndim = graph_layer_shape(out, g->batch, shape);
-    clcnn_status st = clcnn_check_shape_is(g->ctx, op, "output gradient", dout, ndim, shape);
+    clcnn_status st = rt_check_shape_is(g->ctx, op, "output gradient", dout, ndim, shape);
     if (st != CLCNN_OK) return st;
     const int with_params = target < 0;
     graph_layer *aux = aux_dout ? &g->layers[g->aux_layer] : NULL;
-    if (aux && (st = clcnn_check_shape_is(g->ctx, op, "auxiliary output gradient", aux_dout,
+    if (aux && (st = rt_check_shape_is(g->ctx, op, "auxiliary output gradient", aux_dout,
                                           graph_layer_shape(aux, g->batch, shape), shape)) != CLCNN_OK)
         return st;
     plan(g, target, with_params);
     if (aux && aux->wants_dy) { /* its readers' gradients (none) are in: it starts from aux_dout */
-        if ((st = ensure_dy(g, aux)) != CLCNN_OK || (st = clcnn_tensor_copy(aux_dout, aux->dy, op)) != CLCNN_OK)
+        if ((st = ensure_dy(g, aux)) != CLCNN_OK || (st = rt_tensor_copy(aux_dout, aux->dy, op)) != CLCNN_OK)
             return st;
         aux->dy_valid = 1;
     }
@@ -110,7 +110,7 @@ clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, con
         if (l->wants_dy && (i == g->nlayers - 1 || l->dy_valid)) {
             const clcnn_tensor *dy = i == g->nlayers - 1 ? dout : l->dy;
             if ((st = layer_backward(g, l, dy, with_params)) != CLCNN_OK)
-                return clcnn_error_prefix(g->ctx, st, "backward of layer %s", l->name);
+                return rt_error_prefix(g->ctx, st, "backward of layer %s", l->name);
             if ((st = graph_timer_lap(g, &timer, i)) != CLCNN_OK) return st;
             if ((st = graph_check_backward(g, l, with_params)) != CLCNN_OK) return st;
         }
@@ -121,28 +121,28 @@ clcnn_status graph_backward_pass(clcnn_graph *g, const char *op, int target, con
 }
 
 clcnn_status clcnn_graph_backward(clcnn_graph *g, const clcnn_tensor *dout) {
-    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_backward: graph is NULL");
+    if (!g) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_backward: graph is NULL");
     return graph_backward_pass(g, "clcnn_graph_backward", -1, dout, NULL, NULL);
 }
 
 clcnn_status clcnn_graph_backward_aux(clcnn_graph *g, const clcnn_tensor *dout, const clcnn_tensor *aux_dout) {
     static const char *op = "clcnn_graph_backward_aux";
-    if (!g || !aux_dout) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!g || !aux_dout) return rt_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     if (!g->aux_layer)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: no auxiliary head (clcnn_graph_set_aux_head)", op);
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: no auxiliary head (clcnn_graph_set_aux_head)", op);
     return graph_backward_pass(g, op, -1, dout, aux_dout, NULL);
 }
 
 clcnn_status clcnn_graph_backward_to(clcnn_graph *g, const char *name, const clcnn_tensor *dout,
                                      const clcnn_tensor **grad) {
     static const char *op = "clcnn_graph_backward_to";
-    if (!g || !grad) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!g || !grad) return rt_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     *grad = NULL;
     const int target = graph_find_layer(g, name);
-    if (target < 0) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: no layer is called %s", op, name ? name : "(null)");
+    if (target < 0) return rt_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: no layer is called %s", op, name ? name : "(null)");
     if (target == g->nlayers - 1) {
         *grad = dout; /* the output's own gradient is dout */
-        return clcnn_check_tensor(g->ctx, op, "output gradient", dout, 0);
+        return rt_check_tensor(g->ctx, op, "output gradient", dout, 0);
     }
     clcnn_status st = graph_backward_pass(g, op, target, dout, NULL, NULL);
     if (st != CLCNN_OK) return st;

@@ -63,15 +63,15 @@ static clcnn_status run_layer(clcnn_graph *g, int index) {
 }
 
 clcnn_status graph_forward_pass(clcnn_graph *g, const char *op, const clcnn_tensor *x, double *ms) {
-    clcnn_status st = clcnn_check_tensor(g->ctx, op, "input", x, 4);
+    clcnn_status st = rt_check_tensor(g->ctx, op, "input", x, 4);
     if (st != CLCNN_OK) return st;
     const graph_layer *in = &g->layers[0];
     if (x->shape[1] != in->shape[0] || x->shape[2] != in->shape[1] || x->shape[3] != in->shape[2]) {
         char s[64];
-        return clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: input %s does not match the network's [N, %d, %d, %d]", op,
+        return rt_error(g->ctx, CLCNN_ERR_SHAPE, "%s: input %s does not match the network's [N, %d, %d, %d]", op,
                            clcnn_tensor_shape_str(x, s, sizeof s), in->shape[0], in->shape[1], in->shape[2]);
     }
-    if (g->nlayers < 2) return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: the graph has no layers", op);
+    if (g->nlayers < 2) return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: the graph has no layers", op);
     if ((st = plan_batch(g, x->shape[0])) != CLCNN_OK || (g->training && (st = plan_gradients(g)) != CLCNN_OK))
         return st;
     g->input = x;
@@ -95,7 +95,7 @@ clcnn_status graph_forward_pass(clcnn_graph *g, const char *op, const clcnn_tens
             l->stale = 0;
             st = run_layer(g, i);
         }
-        if (st != CLCNN_OK) return clcnn_error_prefix(g->ctx, st, "forward of layer %s", g->layers[at].name);
+        if (st != CLCNN_OK) return rt_error_prefix(g->ctx, st, "forward of layer %s", g->layers[at].name);
         if ((st = graph_timer_lap(g, &timer, at)) != CLCNN_OK || (st = graph_check_forward(g, i)) != CLCNN_OK)
             return st;
     }
@@ -103,7 +103,7 @@ clcnn_status graph_forward_pass(clcnn_graph *g, const char *op, const clcnn_tens
 }
 
 clcnn_status clcnn_graph_forward(clcnn_graph *g, const clcnn_tensor *x, const clcnn_tensor **output) {
-    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_forward: graph is NULL");
+    if (!g) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_forward: graph is NULL");
     if (output) *output = NULL;
     clcnn_status st = graph_forward_pass(g, "clcnn_graph_forward", x, NULL);
     if (st == CLCNN_OK && output) *output = g->layers[g->nlayers - 1].y;

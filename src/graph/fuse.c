@@ -118,7 +118,7 @@ static clcnn_status refold(clcnn_graph *g, graph_layer *head) {
     st = clcnn_batchnorm_fold(g->ctx, w, graph_layer_param(g, head, 1), graph_layer_param(g, bn, 0),
                               graph_layer_param(g, bn, 1), graph_layer_param(g, bn, 2), graph_layer_param(g, bn, 3),
                               bn->bn_eps, head->fold_w, head->fold_b);
-    if (st != CLCNN_OK) return clcnn_error_prefix(g->ctx, st, "folding %s into %s", bn->name, head->name);
+    if (st != CLCNN_OK) return rt_error_prefix(g->ctx, st, "folding %s into %s", bn->name, head->name);
     head->fold_valid = 1;
     head->fold_epoch = g->param_epoch;
     head->fold_sum = sum;
@@ -151,7 +151,7 @@ clcnn_status graph_run_chain(clcnn_graph *g, int h) {
     /* A folded weight changes only when refold makes it again, so its Winograd
      * transform is kept with it. */
     if (folded)
-        return clcnn_conv2d_fixed_weight(g->ctx, graph_input_of(g, head, 0), w, b, &head->conv, residual, act,
+        return ops_conv2d_fixed_weight(g->ctx, graph_input_of(g, head, 0), w, b, &head->conv, residual, act,
                                          g->layers[head->chain_end].y, &head->fold_u);
     return clcnn_conv2d(g->ctx, graph_input_of(g, head, 0), w, b, &head->conv, residual, act,
                         g->layers[head->chain_end].y);
@@ -167,13 +167,13 @@ clcnn_status graph_materialize(const clcnn_graph *g, int i) {
     if (head->stale) {
         st = clcnn_conv2d(g->ctx, graph_input_of(g, head, 0), graph_layer_param(g, head, 0),
                           graph_layer_param(g, head, 1), &head->conv, NULL, CLCNN_ACT_NONE, head->y);
-        if (st != CLCNN_OK) return clcnn_error_prefix(g->ctx, st, "computing the output of fused layer %s", head->name);
+        if (st != CLCNN_OK) return rt_error_prefix(g->ctx, st, "computing the output of fused layer %s", head->name);
         head->stale = 0;
     }
     if (l != head) { /* the batch norm, on its running statistics as the forward used */
         st = clcnn_batchnorm(g->ctx, head->y, graph_layer_param(g, l, 0), graph_layer_param(g, l, 1),
                              graph_layer_param(g, l, 2), graph_layer_param(g, l, 3), l->bn_eps, l->y);
-        if (st != CLCNN_OK) return clcnn_error_prefix(g->ctx, st, "computing the output of fused layer %s", l->name);
+        if (st != CLCNN_OK) return rt_error_prefix(g->ctx, st, "computing the output of fused layer %s", l->name);
         l->stale = 0;
     }
     return CLCNN_OK;

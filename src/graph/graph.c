@@ -22,13 +22,13 @@ const clcnn_tensor *graph_input_of(const clcnn_graph *g, const graph_layer *l, i
 
 clcnn_status clcnn_graph_create(clcnn_context *ctx, int channels, int height, int width, uint64_t seed,
                                 clcnn_graph **out) {
-    if (!ctx || !out) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_create: NULL argument");
+    if (!ctx || !out) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_create: NULL argument");
     *out = NULL;
     if (channels <= 0 || height <= 0 || width <= 0)
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "clcnn_graph_create: input [%d, %d, %d] must be positive", channels,
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "clcnn_graph_create: input [%d, %d, %d] must be positive", channels,
                            height, width);
     clcnn_graph *g = calloc(1, sizeof *g);
-    if (!g) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_graph_create: no host memory");
+    if (!g) return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_graph_create: no host memory");
     g->ctx = ctx;
     g->seed = g->rng = seed;
     g->cap_layers = 16;
@@ -38,7 +38,7 @@ clcnn_status clcnn_graph_create(clcnn_context *ctx, int channels, int height, in
         free(name);
         free(g->layers);
         free(g);
-        return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_graph_create: no host memory");
+        return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_graph_create: no host memory");
     }
     g->layers[0] = (graph_layer){.kind = LAYER_INPUT, .name = name, .in = {-1, -1}, .ndim = 3,
                                  .shape = {channels, height, width}, .param = {-1, -1, -1, -1}, .chain = -1,
@@ -69,23 +69,23 @@ void clcnn_graph_destroy(clcnn_graph *g) {
 static clcnn_status begin(clcnn_graph *g, const char *op, layer_kind kind, const char *name, const char *in0,
                           const char *in1, graph_layer **out) {
     *out = NULL;
-    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: graph is NULL", op);
+    if (!g) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: graph is NULL", op);
     if (!name || !*name || !in0)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer and input names are required", op);
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer and input names are required", op);
     if (graph_find_layer(g, name) >= 0)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: a layer called %s already exists", op, name);
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: a layer called %s already exists", op, name);
     const int a = graph_find_layer(g, in0), b = in1 ? graph_find_layer(g, in1) : -1;
     if (a < 0 || (in1 && b < 0))
-        return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: layer %s reads %s, which is not an earlier layer", op,
+        return rt_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: layer %s reads %s, which is not an earlier layer", op,
                            name, a < 0 ? in0 : in1);
     if (g->nlayers == g->cap_layers) {
         graph_layer *grown = realloc(g->layers, (size_t)g->cap_layers * 2 * sizeof *grown);
-        if (!grown) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+        if (!grown) return rt_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
         g->layers = grown;
         g->cap_layers *= 2;
     }
     char *copy = strdup(name);
-    if (!copy) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+    if (!copy) return rt_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
     graph_layer *l = &g->layers[g->nlayers];
     *l = (graph_layer){.kind = kind, .name = copy, .in = {a, b}, .param = {-1, -1, -1, -1}, .chain = -1,
                        .chain_bn = -1, .chain_tail = -1, .chain_end = -1};
@@ -114,7 +114,7 @@ static clcnn_status finish(clcnn_graph *g, graph_layer *l, clcnn_status st) {
 
 static clcnn_status need_image(clcnn_graph *g, const char *op, const graph_layer *l) {
     if (l->ndim == 3) return CLCNN_OK;
-    return clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s needs an image-shaped input [C, H, W], got [%d]", op,
+    return rt_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s needs an image-shaped input [C, H, W], got [%d]", op,
                        l->name, l->shape[0]);
 }
 
@@ -130,7 +130,7 @@ static clcnn_status per_sample(clcnn_graph *g, graph_layer *l, const int w_shape
     } else {
         st = clcnn_pool2d_output_shape(&x, pool, out);
     }
-    if (st != CLCNN_OK) return clcnn_error_prefix(g->ctx, st, "layer %s", l->name);
+    if (st != CLCNN_OK) return rt_error_prefix(g->ctx, st, "layer %s", l->name);
     l->ndim = 3;
     l->shape[0] = out[1];
     l->shape[1] = out[2];
@@ -142,7 +142,7 @@ static clcnn_status per_sample(clcnn_graph *g, graph_layer *l, const int w_shape
  * layers that do not keep their pre-activation value. */
 static clcnn_status check_output_act(clcnn_graph *g, const char *op, const char *name, clcnn_activation act) {
     if (clcnn_activation_from_output(act)) return CLCNN_OK;
-    return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT,
+    return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT,
                        "%s: layer %s: activation %d (%s) cannot be fused here (use a separate activation layer)", op,
                        name, (int)act, clcnn_activation_name(act));
 }
@@ -157,7 +157,7 @@ clcnn_status clcnn_graph_conv2d(clcnn_graph *g, const char *name, const char *in
     if (params) l->conv = *params;
     const int groups = l->conv.groups ? l->conv.groups : 1, cin = l->shape[0];
     if (out_channels <= 0 || kernel_h <= 0 || kernel_w <= 0 || groups <= 0 || cin % groups || out_channels % groups)
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_SHAPE,
+        return finish(g, l, rt_error(g->ctx, CLCNN_ERR_SHAPE,
                                         "%s: layer %s: %d output channels, kernel %dx%d and groups %d do not fit %d input channels",
                                         op, name, out_channels, kernel_h, kernel_w, groups, cin));
     const int w_shape[4] = {out_channels, cin / groups, kernel_h, kernel_w};
@@ -183,7 +183,7 @@ clcnn_status clcnn_graph_batchnorm_ex(clcnn_graph *g, const char *name, const ch
     l->bn_eps = eps;
     l->bn_momentum = momentum;
     if (!(eps > 0.0f && eps < 1.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT,
+        return finish(g, l, rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT,
                                         "%s: layer %s: eps %g (0 to 1, both excluded) or momentum %g (0 to 1)", op,
                                         name, (double)eps, (double)momentum));
     const int c = l->shape[0];
@@ -202,7 +202,7 @@ clcnn_status clcnn_graph_activation(clcnn_graph *g, const char *name, const char
     if (st != CLCNN_OK) return st;
     l->act = act;
     if (act == CLCNN_ACT_NONE || (int)act < 0 || act >= CLCNN_ACT_COUNT)
-        st = clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: unknown activation %d", op, name, (int)act);
+        st = rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: unknown activation %d", op, name, (int)act);
     return finish(g, l, st);
 }
 
@@ -225,11 +225,11 @@ clcnn_status clcnn_graph_add(clcnn_graph *g, const char *name, const char *a, co
     clcnn_status st = begin(g, op, LAYER_ADD, name, a, b, &l);
     if (st != CLCNN_OK) return st;
     l->act = act;
-    if (!b) return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s needs two inputs", op, name));
+    if (!b) return finish(g, l, rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s needs two inputs", op, name));
     const graph_layer *la = &g->layers[l->in[0]], *lb = &g->layers[l->in[1]];
     char sa[48], sb[48];
     if (!same_shape(la, lb))
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s adds %s %s and %s %s", op, name, a,
+        return finish(g, l, rt_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s adds %s %s and %s %s", op, name, a,
                                         shape_text(la, sa, sizeof sa), b, shape_text(lb, sb, sizeof sb)));
     return finish(g, l, check_output_act(g, op, name, act));
 }
@@ -239,7 +239,7 @@ clcnn_status clcnn_graph_pool2d(clcnn_graph *g, const char *name, const char *in
     graph_layer *l;
     clcnn_status st = begin(g, op, LAYER_POOL, name, input, NULL, &l);
     if (st != CLCNN_OK) return st;
-    if (!params) return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: params is NULL", op));
+    if (!params) return finish(g, l, rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: params is NULL", op));
     l->pool = *params;
     if ((st = need_image(g, op, l)) == CLCNN_OK) st = per_sample(g, l, NULL, params);
     return finish(g, l, st);
@@ -262,7 +262,7 @@ clcnn_status clcnn_graph_linear(clcnn_graph *g, const char *name, const char *in
     clcnn_status st = begin(g, op, LAYER_LINEAR, name, input, NULL, &l);
     if (st != CLCNN_OK) return st;
     if (out_features <= 0)
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s: %d output features", op, name, out_features));
+        return finish(g, l, rt_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s: %d output features", op, name, out_features));
     const int in = features(l), w_shape[2] = {out_features, in};
     l->ndim = 1;
     l->shape[0] = out_features;
@@ -280,7 +280,7 @@ static clcnn_status masked(clcnn_graph *g, const char *op, layer_kind kind, cons
     if (st != CLCNN_OK) return st;
     l->drop_p = p;
     if (!(p >= 0.0f && p < 1.0f))
-        st = clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: rate %g is outside [0, 1)", op, name,
+        st = rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: rate %g is outside [0, 1)", op, name,
                          (double)p);
     return finish(g, l, st);
 }
@@ -294,13 +294,13 @@ clcnn_status clcnn_graph_concat(clcnn_graph *g, const char *name, const char *a,
     graph_layer *l;
     clcnn_status st = begin(g, op, LAYER_CONCAT, name, a, b, &l);
     if (st != CLCNN_OK) return st;
-    if (!b) return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s needs two inputs", op, name));
+    if (!b) return finish(g, l, rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s needs two inputs", op, name));
     const graph_layer *la = &g->layers[l->in[0]], *lb = &g->layers[l->in[1]];
     int fits = la->ndim == lb->ndim;
     for (int d = 1; fits && d < la->ndim; d++) fits = la->shape[d] == lb->shape[d];
     char sa[48], sb[48];
     if (!fits)
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s joins %s %s and %s %s, which differ "
+        return finish(g, l, rt_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s joins %s %s and %s %s, which differ "
                                         "in more than their channels", op, name, a, shape_text(la, sa, sizeof sa), b,
                                         shape_text(lb, sb, sizeof sb)));
     l->shape[0] = la->shape[0] + lb->shape[0];
@@ -313,14 +313,14 @@ clcnn_status clcnn_graph_stochastic_depth(clcnn_graph *g, const char *name, cons
 
 clcnn_status clcnn_graph_set_dropout(clcnn_graph *g, const char *name, float p) {
     static const char *op = "clcnn_graph_set_dropout";
-    if (!g || !name) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!g || !name) return rt_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     const int i = graph_find_layer(g, name);
-    if (i < 0) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: no layer is called %s", op, name);
+    if (i < 0) return rt_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: no layer is called %s", op, name);
     if (g->layers[i].kind != LAYER_DROPOUT && g->layers[i].kind != LAYER_STOCHASTIC_DEPTH)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s is a %s, not a dropout or stochastic depth",
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s is a %s, not a dropout or stochastic depth",
                            op, name, graph_ops(&g->layers[i])->name(&g->layers[i]));
     if (!(p >= 0.0f && p < 1.0f))
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: dropout rate %g is outside [0, 1)", op,
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: dropout rate %g is outside [0, 1)", op,
                            name, (double)p);
     g->layers[i].drop_p = p;
     return CLCNN_OK;
@@ -342,19 +342,19 @@ clcnn_status clcnn_graph_squeeze_excite_ex(clcnn_graph *g, const char *name, con
     l->se_inner = inner;
     l->se_gate = gate;
     if ((int)inner < 0 || inner >= CLCNN_ACT_COUNT || !clcnn_activation_from_output(gate) || gate == CLCNN_ACT_NONE)
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: inner activation %d or gate "
+        return finish(g, l, rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: layer %s: inner activation %d or gate "
                                         "%d (sigmoid or hardsigmoid) is not one to use here", op, name, (int)inner,
                                         (int)gate));
     if ((st = need_image(g, op, l)) != CLCNN_OK || (st = check_output_act(g, op, name, act)) != CLCNN_OK)
         return finish(g, l, st);
     char s1[48], s2[48];
     if (residual && !same_shape(l, &g->layers[l->in[1]]))
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s: residual %s %s does not match input %s", op,
+        return finish(g, l, rt_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s: residual %s %s does not match input %s", op,
                                         name, residual, shape_text(&g->layers[l->in[1]], s1, sizeof s1),
                                         shape_text(l, s2, sizeof s2)));
     const int c = l->shape[0];
     if (reduced <= 0)
-        return finish(g, l, clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s: %d reduced channels", op, name, reduced));
+        return finish(g, l, rt_error(g->ctx, CLCNN_ERR_SHAPE, "%s: layer %s: %d reduced channels", op, name, reduced));
     /* 1x1 convolutions with bias, initialised as torchvision initialises convolutions. */
     const int w1[4] = {reduced, c, 1, 1}, w2[4] = {c, reduced, 1, 1};
     if ((st = graph_add_param(g, l, "fc1.weight", 4, w1, 1, sqrtf(2.0f / (float)reduced), PARAM_INIT_NORMAL)) ||
@@ -380,9 +380,9 @@ const graph_layer_ops *graph_ops(const graph_layer *l) { return kind_ops[l->kind
 int clcnn_graph_layer_count(const clcnn_graph *g) { return g ? g->nlayers : 0; }
 
 clcnn_status clcnn_graph_layer(const clcnn_graph *g, int index, clcnn_layer_info *info) {
-    if (!g || !info) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_layer: NULL argument");
+    if (!g || !info) return rt_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_layer: NULL argument");
     if (index < 0 || index >= g->nlayers)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_layer: index %d outside [0, %d)", index,
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_layer: index %d outside [0, %d)", index,
                            g->nlayers);
     const graph_layer *l = &g->layers[index];
     *info = (clcnn_layer_info){.name = l->name, .kind = graph_ops(l)->name(l), .ndim = l->ndim};

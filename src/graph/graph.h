@@ -158,7 +158,7 @@ void graph_fuse_free(clcnn_graph *g);
 /* An environment flag: unset or empty gives dflt, "0" gives 0, anything else 1. */
 int graph_env_flag(const char *name, int dflt);
 
-/* ---- CLCNN_CHECK_NUMERICS (numerics.c; the op, clcnn_find_nonfinite, in ops/numerics.c) ---- */
+/* ---- CLCNN_CHECK_NUMERICS (numerics.c; the op, ops_find_nonfinite, in ops/numerics.c) ---- */
 
 /* When the graph checks numerics: layer i's output after its forward (i = 0: the
  * input), the output gradient, and the gradients layer l's backward produced (its

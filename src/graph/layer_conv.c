@@ -29,7 +29,7 @@ static double flops(const clcnn_graph *g, const graph_layer *l) {
 }
 
 static const char *algorithm(clcnn_graph *g, const graph_layer *l) {
-    return clcnn_conv2d_algorithm(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0), &l->conv);
+    return ops_conv2d_algorithm(g->ctx, graph_input_of(g, l, 0), graph_layer_param(g, l, 0), &l->conv);
 }
 
 const graph_layer_ops graph_conv_layer = {name, forward, backward, flops, algorithm};

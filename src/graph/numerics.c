@@ -19,9 +19,9 @@ static clcnn_status check(clcnn_graph *g, const clcnn_tensor *t, const char *pas
         return st;
     int index;
     float v;
-    if ((st = clcnn_find_nonfinite(g->ctx, t, g->numerics_flag, &index, &v)) != CLCNN_OK || index < 0) return st;
+    if ((st = ops_find_nonfinite(g->ctx, t, g->numerics_flag, &index, &v)) != CLCNN_OK || index < 0) return st;
     char shape[96];
-    return clcnn_error(g->ctx, CLCNN_ERR_NUMERICS, "%s: %s %s a non-finite value (%s) at index %d of %s%s", pass,
+    return rt_error(g->ctx, CLCNN_ERR_NUMERICS, "%s: %s %s a non-finite value (%s) at index %d of %s%s", pass,
                        subject, verb, kind_of(v), index, clcnn_tensor_shape_str(t, shape, sizeof shape), tail);
 }
 

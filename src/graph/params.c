@@ -7,7 +7,7 @@
 #include "graph/graph.h"
 #include "runtime/random.h"
 
-static double next_unit(uint64_t *s) { return ((clcnn_splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+static double next_unit(uint64_t *s) { return ((rt_splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
 
 static void fill_random(uint64_t *rng, float *v, size_t n, float scale, param_init init) {
     for (size_t i = 0; i < n; i++) {
@@ -23,7 +23,7 @@ static void fill_random(uint64_t *rng, float *v, size_t n, float scale, param_in
 static clcnn_status init_value(clcnn_graph *g, clcnn_tensor *t, float scale, param_init init) {
     if (init == PARAM_INIT_CONST) return clcnn_tensor_fill(t, scale);
     float *host = malloc(t->numel * sizeof *host);
-    if (!host) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for %zu initial values", t->numel);
+    if (!host) return rt_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for %zu initial values", t->numel);
     fill_random(&g->rng, host, t->numel, scale, init);
     clcnn_status st = clcnn_tensor_write(t, host, t->numel);
     free(host);
@@ -35,7 +35,7 @@ clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix,
     if (g->nparams == g->cap_params) {
         const int cap = g->cap_params ? g->cap_params * 2 : 32;
         graph_param *grown = realloc(g->params, (size_t)cap * sizeof *grown);
-        if (!grown) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for parameters");
+        if (!grown) return rt_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for parameters");
         g->params = grown;
         g->cap_params = cap;
     }
@@ -43,7 +43,7 @@ clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix,
     *p = (graph_param){0};
     const size_t len = strlen(l->name) + strlen(suffix) + 2;
     clcnn_status st = CLCNN_OK;
-    if (!(p->name = malloc(len))) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for names");
+    if (!(p->name = malloc(len))) return rt_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "graph: no host memory for names");
     snprintf(p->name, len, "%s.%s", l->name, suffix);
     /* No initial values while clcnn_model_from_weights builds: its strict load overwrites them. */
     if ((st = clcnn_tensor_create(g->ctx, ndim, shape, &p->value)) != CLCNN_OK ||
@@ -54,7 +54,7 @@ clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix,
     return CLCNN_OK;
 fail:
     /* The tensor's own error names only its shape: say whose parameter it was. */
-    clcnn_error_prefix(g->ctx, st, "parameter %s", p->name);
+    rt_error_prefix(g->ctx, st, "parameter %s", p->name);
     clcnn_tensor_destroy(p->value);
     free(p->name);
     return st;
@@ -68,7 +68,7 @@ clcnn_status graph_param_grad(const clcnn_graph *g, int i, clcnn_tensor **grad) 
         if ((st = clcnn_tensor_create(g->ctx, clcnn_tensor_ndim(p->value), p->value->shape, &t)) != CLCNN_OK ||
             (st = clcnn_tensor_fill(t, 0.0f)) != CLCNN_OK) {
             clcnn_tensor_destroy(t);
-            return clcnn_error_prefix(g->ctx, st, "the gradient of %s", p->name);
+            return rt_error_prefix(g->ctx, st, "the gradient of %s", p->name);
         }
         p->grad = t;
     }
@@ -142,9 +142,9 @@ clcnn_tensor *clcnn_graph_grad(const clcnn_graph *g, const char *name) {
 }
 
 clcnn_status clcnn_graph_param_info(const clcnn_graph *g, int index, clcnn_param_info *info) {
-    if (!g || !info) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_param_info: NULL argument");
+    if (!g || !info) return rt_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_param_info: NULL argument");
     if (index < 0 || index >= g->nparams)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_param_info: index %d outside [0, %d)", index,
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_param_info: index %d outside [0, %d)", index,
                            g->nparams);
     const graph_param *p = &g->params[index];
     clcnn_tensor *grad = NULL;
@@ -187,7 +187,7 @@ int clcnn_graph_param_learns(const clcnn_graph *g, const char *name) {
 }
 
 clcnn_status clcnn_graph_zero_grad(clcnn_graph *g) {
-    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_zero_grad: graph is NULL");
+    if (!g) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_zero_grad: graph is NULL");
     for (int i = 0; i < g->nparams; i++) {
         if (!g->params[i].grad) continue; /* not made yet: zero already */
         clcnn_status st = clcnn_tensor_fill(g->params[i].grad, 0.0f);
@@ -203,7 +203,7 @@ int clcnn_param_name_under(const char *name, const char *prefix) {
 }
 
 clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, int *matched) {
-    if (!g || !prefix) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_freeze: NULL argument");
+    if (!g || !prefix) return rt_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_freeze: NULL argument");
     int count = 0;
     for (int i = 0; i < g->nparams; i++)
         if (clcnn_param_name_under(g->params[i].name, prefix)) {
@@ -212,7 +212,7 @@ clcnn_status clcnn_graph_freeze(clcnn_graph *g, const char *prefix, int frozen, 
         }
     if (matched) *matched = count;
     graph_params_changed(g);
-    if (!count) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "clcnn_graph_freeze: no parameter is called %s or starts with %s.", prefix, prefix);
+    if (!count) return rt_error(g->ctx, CLCNN_ERR_NOT_FOUND, "clcnn_graph_freeze: no parameter is called %s or starts with %s.", prefix, prefix);
     return CLCNN_OK;
 }
 
@@ -227,37 +227,37 @@ static int shapes_equal(const clcnn_tensor *a, const clcnn_tensor *b) {
 
 clcnn_status clcnn_graph_load(clcnn_graph *g, const clcnn_weights *w, clcnn_load_mode mode, int *loaded) {
     static const char *op = "clcnn_graph_load";
-    if (!g || !w) return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!g || !w) return rt_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     if (mode != CLCNN_LOAD_STRICT && mode != CLCNN_LOAD_PARTIAL)
-        return clcnn_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown mode %d", op, (int)mode);
+        return rt_error(g->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown mode %d", op, (int)mode);
     char sa[64], sb[64];
     /* Check everything before copying anything, so that a strict failure changes nothing. */
     for (int i = 0; i < g->nparams; i++) {
         const clcnn_tensor *src = clcnn_weights_get(w, g->params[i].name);
         if (src && src->ctx != g->ctx)
-            return clcnn_error(g->ctx, CLCNN_ERR_CONTEXT_MISMATCH, "%s: the weights were loaded on another context", op);
+            return rt_error(g->ctx, CLCNN_ERR_CONTEXT_MISMATCH, "%s: the weights were loaded on another context", op);
         if (mode == CLCNN_LOAD_PARTIAL) continue;
-        if (!src) return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: the weights lack %s", op, g->params[i].name);
+        if (!src) return rt_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: the weights lack %s", op, g->params[i].name);
         if (!shapes_equal(src, g->params[i].value))
-            return clcnn_error(g->ctx, CLCNN_ERR_SHAPE, "%s: %s is %s in the weights but %s in the network", op,
+            return rt_error(g->ctx, CLCNN_ERR_SHAPE, "%s: %s is %s in the weights but %s in the network", op,
                                g->params[i].name, clcnn_tensor_shape_str(src, sa, sizeof sa),
                                clcnn_tensor_shape_str(g->params[i].value, sb, sizeof sb));
     }
     for (int i = 0; mode == CLCNN_LOAD_STRICT && i < clcnn_weights_count(w); i++) {
         const char *name = clcnn_weights_name(w, i);
         if (graph_find_param(g, name) < 0)
-            return clcnn_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: the weights hold %s, which the network does not have", op, name);
+            return rt_error(g->ctx, CLCNN_ERR_NOT_FOUND, "%s: the weights hold %s, which the network does not have", op, name);
     }
     int count = 0;
     graph_params_changed(g);
     for (int i = 0; i < g->nparams; i++) {
         const clcnn_tensor *src = clcnn_weights_get(w, g->params[i].name);
         if (!src || !shapes_equal(src, g->params[i].value)) {
-            clcnn_log(CLCNN_LOG_INFO, "%s: %s keeps its initial values (%s)", op, g->params[i].name,
+            rt_log(CLCNN_LOG_INFO, "%s: %s keeps its initial values (%s)", op, g->params[i].name,
                       src ? "another shape in the weights" : "not in the weights");
             continue;
         }
-        clcnn_status st = clcnn_tensor_copy(src, g->params[i].value, g->params[i].name);
+        clcnn_status st = rt_tensor_copy(src, g->params[i].value, g->params[i].name);
         if (st != CLCNN_OK) return st;
         count++;
     }

@@ -37,11 +37,11 @@ static clcnn_status ones_like_output(clcnn_graph *g, clcnn_tensor **t) {
 clcnn_status clcnn_graph_profile(clcnn_graph *g, const clcnn_tensor *x, int backward, clcnn_layer_profile *profile) {
     static const char *op = "clcnn_graph_profile";
     if (!g || !x || !profile)
-        return clcnn_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+        return rt_error(g ? g->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     const int n = g->nlayers;
     double *ms = calloc(2 * (size_t)n, sizeof *ms), *bms = ms + n;
     clcnn_tensor *dout = NULL;
-    if (!ms) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+    if (!ms) return rt_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
     clcnn_status st = graph_forward_pass(g, op, x, ms);
     if (st == CLCNN_OK && backward && (st = ones_like_output(g, &dout)) == CLCNN_OK)
         st = graph_backward_pass(g, op, -1, dout, NULL, bms);

@@ -7,8 +7,8 @@
  *    Per shape, the candidates take turns (race), so that load from other processes
  *    that comes and goes during the tuning does not pick the winner.
  * 2. Per convolution shape, with that tile: every algorithm that applies
- *    (clcnn_conv2d_algorithm_applies), forced through ctx->conv_algo_override; the
- *    fastest is stored under clcnn_conv2d_tuning_key when more than one applied.
+ *    (ops_conv2d_algorithm_applies), forced through ctx->conv_algo_override; the
+ *    fastest is stored under ops_conv2d_tuning_key when more than one applied.
  * The winners go to the device's tuning file (runtime/params.c) and are used at once. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,7 +44,7 @@ static void report(const reporter *r, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    clcnn_log(CLCNN_LOG_INFO, "tune: %s", line);
+    rt_log(CLCNN_LOG_INFO, "tune: %s", line);
     if (r->fn) r->fn(r->user, line);
 }
 
@@ -61,8 +61,8 @@ static int tiles_to_try(int tiles[TILES_MAX][2]) {
     int n = 0;
     for (const char *p = v; p && *p && n < TILES_MAX;) {
         int m, w, used = 0;
-        if (sscanf(p, "%dx%d%n", &m, &w, &used) != 2 || !clcnn_gemm_tile_valid(m, w) || (p[used] && p[used] != ',')) {
-            clcnn_log(CLCNN_LOG_WARN, "ignoring CLCNN_TUNE_TILES=%s: want MxN[,MxN...], M in 1..12, N 16 or 32", v);
+        if (sscanf(p, "%dx%d%n", &m, &w, &used) != 2 || !rt_gemm_tile_valid(m, w) || (p[used] && p[used] != ',')) {
+            rt_log(CLCNN_LOG_WARN, "ignoring CLCNN_TUNE_TILES=%s: want MxN[,MxN...], M in 1..12, N 16 or 32", v);
             n = 0;
             break;
         }
@@ -79,7 +79,7 @@ static int tiles_to_try(int tiles[TILES_MAX][2]) {
 /* The distinct convolutions of g for this batch; *out malloc'd. */
 static clcnn_status collect_shapes(clcnn_graph *g, int batch, conv_shape **out, int *n_out) {
     conv_shape *s = calloc((size_t)g->nlayers, sizeof *s);
-    if (!s) return clcnn_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_tune: no host memory");
+    if (!s) return rt_error(g->ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_tune: no host memory");
     int n = 0;
     for (int i = 1; i < g->nlayers; i++) {
         const graph_layer *l = &g->layers[i];
@@ -90,7 +90,7 @@ static clcnn_status collect_shapes(clcnn_graph *g, int batch, conv_shape **out, 
         clcnn_tensor xh = {.ctx = g->ctx, .ndim = 4, .numel = 1};
         memcpy(xh.shape, c.x_shape, sizeof c.x_shape);
         for (int d = 0; d < 4; d++) xh.numel *= (size_t)c.x_shape[d];
-        c.nkey = clcnn_conv2d_tuning_key(&xh, graph_layer_param(g, l, 0), &l->conv, c.key);
+        c.nkey = ops_conv2d_tuning_key(&xh, graph_layer_param(g, l, 0), &l->conv, c.key);
         int j = 0;
         while (j < n && (s[j].nkey != c.nkey || memcmp(s[j].key, c.key, sizeof(int) * (size_t)c.nkey))) j++;
         if (j < n) s[j].count++;
@@ -129,7 +129,7 @@ static clcnn_status run_conv(clcnn_graph *g, const conv_shape *c, const clcnn_te
  * gemm_local tile (mwg 0: keep it) and a convolution algorithm (0: the default rules). */
 typedef struct {
     int tile_m, tile_n;
-    clcnn_local_tile local;
+    rt_local_tile local;
     int algo;
 } candidate;
 
@@ -138,7 +138,7 @@ static void apply_candidate(clcnn_context *ctx, const candidate *k) {
         ctx->params.gemm_tile_m = k->tile_m;
         ctx->params.gemm_tile_n = k->tile_n;
     }
-    if (k->local.mwg) clcnn_local_tile_set(&ctx->params, &k->local);
+    if (k->local.mwg) rt_local_tile_set(&ctx->params, &k->local);
     ctx->conv_algo_override = k->algo;
 }
 
@@ -197,8 +197,8 @@ static int local_tiles_to_try(const clcnn_context *ctx, candidate *cand) {
         const size_t len = strcspn(p, ",");
         snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), p);
         cand[n] = (candidate){.algo = CLCNN_CONV_ALGO_IM2COL};
-        if (len >= sizeof one || clcnn_local_tile_parse(one, &cand[n].local) != 0) {
-            clcnn_log(CLCNN_LOG_WARN, "ignoring CLCNN_TUNE_LOCAL_TILES=%s: want MWGxNWGxKWG:MDIMCxNDIMC[,...]", v);
+        if (len >= sizeof one || rt_local_tile_parse(one, &cand[n].local) != 0) {
+            rt_log(CLCNN_LOG_WARN, "ignoring CLCNN_TUNE_LOCAL_TILES=%s: want MWGxNWGxKWG:MDIMCxNDIMC[,...]", v);
             n = 0;
             break;
         }
@@ -206,10 +206,10 @@ static int local_tiles_to_try(const clcnn_context *ctx, candidate *cand) {
         p += len + (p[len] == ',');
     }
     if (n > 0) return n;
-    cand[n++] = (candidate){.local = clcnn_local_tile_of(&ctx->params), .algo = CLCNN_CONV_ALGO_IM2COL};
+    cand[n++] = (candidate){.local = rt_local_tile_of(&ctx->params), .algo = CLCNN_CONV_ALGO_IM2COL};
     for (size_t i = 0; i < sizeof local_candidates / sizeof *local_candidates && n < TILES_MAX; i++) {
         candidate c = {.algo = CLCNN_CONV_ALGO_IM2COL};
-        if (clcnn_local_tile_parse(local_candidates[i], &c.local) != 0 || !memcmp(&c.local, &cand[0].local, sizeof c.local))
+        if (rt_local_tile_parse(local_candidates[i], &c.local) != 0 || !memcmp(&c.local, &cand[0].local, sizeof c.local))
             continue;
         cand[n++] = c;
     }
@@ -220,13 +220,13 @@ static int local_tiles_to_try(const clcnn_context *ctx, candidate *cand) {
  * (those the device will not run are left out, with a report line), else gemm_tiled's. */
 static int gemm_candidates(clcnn_graph *g, const reporter *rep, candidate *cand) {
     clcnn_context *ctx = g->ctx;
-    if (!clcnn_gemm_local_in_use(ctx)) {
+    if (!ops_gemm_local_in_use(ctx)) {
         int tiles[TILES_MAX][2];
         const int n = tiles_to_try(tiles);
         for (int t = 0; t < n; t++) cand[t] = (candidate){tiles[t][0], tiles[t][1], {0}, CLCNN_CONV_ALGO_IM2COL};
         return n;
     }
-    const clcnn_device_params saved = ctx->params;
+    const rt_device_params saved = ctx->params;
     candidate all[TILES_MAX];
     const int n_all = local_tiles_to_try(ctx, all);
     int n = 0;
@@ -234,7 +234,7 @@ static int gemm_candidates(clcnn_graph *g, const reporter *rep, candidate *cand)
         char name[48];
         apply_candidate(ctx, &all[t]);
         tile_name(&all[t], name, sizeof name);
-        if (clcnn_gemm_local_in_use(ctx)) cand[n++] = all[t];
+        if (ops_gemm_local_in_use(ctx)) cand[n++] = all[t];
         else report(rep, "gemm_local tile %s: skipped, %s will not run %d work-items of it", name,
                     ctx->dev.info.name, all[t].local.mdimc * all[t].local.ndimc);
     }
@@ -281,12 +281,12 @@ static void describe(const clcnn_graph *g, const conv_shape *c, char *dst, size_
              w->shape[2], w->shape[3], p->stride_h ? p->stride_h : 1, p->pad_h, p->groups ? p->groups : 1);
 }
 
-/* The algorithm's name as clcnn_conv2d_algorithm gives it with the override set. */
+/* The algorithm's name as ops_conv2d_algorithm gives it with the override set. */
 static const char *algo_name(clcnn_graph *g, const conv_shape *c, const clcnn_tensor *x, int algo, char *dst,
                              size_t size) {
     const int saved = g->ctx->conv_algo_override;
     g->ctx->conv_algo_override = algo;
-    const char *name = clcnn_conv2d_algorithm(g->ctx, x, graph_layer_param(g, c->layer, 0), &c->layer->conv);
+    const char *name = ops_conv2d_algorithm(g->ctx, x, graph_layer_param(g, c->layer, 0), &c->layer->conv);
     g->ctx->conv_algo_override = saved;
     if (name && *name) snprintf(dst, size, "%s", name);
     else snprintf(dst, size, "algorithm %d", algo);
@@ -295,7 +295,7 @@ static const char *algo_name(clcnn_graph *g, const conv_shape *c, const clcnn_te
 
 /* Step 2: the fastest applicable algorithm of one shape into *choice (0 when only one
  * applies: nothing to store). */
-static clcnn_status tune_shape(clcnn_graph *g, const conv_shape *c, const reporter *rep, clcnn_tuned_choice *choice,
+static clcnn_status tune_shape(clcnn_graph *g, const conv_shape *c, const reporter *rep, rt_tuned_choice *choice,
                                char *name, size_t name_size) {
     const clcnn_tensor *w = graph_layer_param(g, c->layer, 0);
     char line[512], desc[200], aname[48];
@@ -307,7 +307,7 @@ static clcnn_status tune_shape(clcnn_graph *g, const conv_shape *c, const report
     candidate cand[CANDIDATES_MAX];
     double ms[CANDIDATES_MAX];
     for (int algo = 1; algo < TUNE_ALGO_MAX && st == CLCNN_OK; algo++)
-        if (clcnn_conv2d_algorithm_applies((clcnn_conv_algo)algo, x, w, &c->layer->conv))
+        if (ops_conv2d_algorithm_applies((ops_conv_algo)algo, x, w, &c->layer->conv))
             cand[tried++] = (candidate){.algo = algo};
     if (st == CLCNN_OK) st = race(g, c, x, y, cand, tried, 3, ms);
     g->ctx->conv_algo_override = 0;
@@ -328,20 +328,20 @@ static clcnn_status tune_shape(clcnn_graph *g, const conv_shape *c, const report
         snprintf(line + len, sizeof line - (size_t)len, " -> %s%s", tried ? name : "none applies",
                  tried == 1 ? " (the only one)" : "");
     report(rep, "%s", line);
-    *choice = (clcnn_tuned_choice){.op = CLCNN_TUNED_OP_CONV, .nkey = c->nkey, .choice = tried > 1 ? best_algo : 0,
+    *choice = (rt_tuned_choice){.op = CLCNN_TUNED_OP_CONV, .nkey = c->nkey, .choice = tried > 1 ? best_algo : 0,
                                    .name = name};
     memcpy(choice->key, c->key, sizeof(int) * (size_t)c->nkey);
     return CLCNN_OK;
 }
 
 clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report_fn, void *user) {
-    if (!g) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tune: graph is NULL");
+    if (!g) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tune: graph is NULL");
     clcnn_context *ctx = g->ctx;
-    if (batch < 1) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tune: batch %d is not positive", batch);
+    if (batch < 1) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tune: batch %d is not positive", batch);
     const reporter rep = {report_fn, user};
-    const clcnn_device_params saved = ctx->params;
+    const rt_device_params saved = ctx->params;
     conv_shape *s = NULL;
-    clcnn_tuned_choice *choices = NULL;
+    rt_tuned_choice *choices = NULL;
     char (*names)[48] = NULL;
     int n = 0, nchoices = 0;
     candidate tile = {0};
@@ -351,14 +351,14 @@ clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report_fn, vo
     choices = calloc((size_t)n + 1, sizeof *choices);
     names = calloc((size_t)n + 1, sizeof *names);
     if (!choices || !names) {
-        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_tune: no host memory");
+        st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_tune: no host memory");
         goto free_all;
     }
     if (n > 0 && (st = tune_tile(g, s, n, &rep, &tile)) != CLCNN_OK) goto restore;
     if (tile.tile_m || tile.local.mwg) {
         char now[48], was[48];
         const candidate before = {saved.gemm_tile_m, saved.gemm_tile_n,
-                                  tile.local.mwg ? clcnn_local_tile_of(&saved) : (clcnn_local_tile){0}, 0};
+                                  tile.local.mwg ? rt_local_tile_of(&saved) : (rt_local_tile){0}, 0};
         apply_candidate(ctx, &tile);
         tile_name(&tile, now, sizeof now);
         tile_name(&before, was, sizeof was);
@@ -370,8 +370,8 @@ clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report_fn, vo
     }
     if (st != CLCNN_OK) goto restore;
     char path[4200];
-    ctx->params = saved; /* clcnn_tuning_store gives ctx the stored tiles (unless CLCNN_GEMM_TILE, _LOCAL) */
-    if ((st = clcnn_tuning_store(ctx, tile.tile_m, tile.tile_n, tile.local.mwg ? &tile.local : NULL, nchoices,
+    ctx->params = saved; /* rt_tuning_store gives ctx the stored tiles (unless CLCNN_GEMM_TILE, _LOCAL) */
+    if ((st = rt_tuning_store(ctx, tile.tile_m, tile.tile_n, tile.local.mwg ? &tile.local : NULL, nchoices,
                                  choices, path, sizeof path)) != CLCNN_OK)
         goto restore;
     report(&rep, "stored %d convolution choice%s%s in %s", nchoices, nchoices == 1 ? "" : "s",

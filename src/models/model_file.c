@@ -23,10 +23,10 @@ void clcnn_model_desc_free(clcnn_model_desc *desc) {
 
 clcnn_status clcnn_model_build(clcnn_context *ctx, const clcnn_model_desc *desc, uint64_t seed, clcnn_graph **graph) {
     if (!ctx || !desc || !graph)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_model_build: NULL argument");
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_model_build: NULL argument");
     clcnn_resnet_config cfg;
     clcnn_status st = clcnn_resnet_config_for(desc->arch, desc->classes, desc->size, &cfg);
-    if (st != CLCNN_OK) return clcnn_error(ctx, st, "%s", clcnn_last_error(NULL));
+    if (st != CLCNN_OK) return rt_error(ctx, st, "%s", clcnn_last_error(NULL));
     cfg.head_hidden = desc->head_hidden;
     cfg.head_dropout = desc->head_dropout;
     return clcnn_resnet_build(ctx, &cfg, seed, graph);
@@ -77,15 +77,15 @@ static clcnn_status meta_class_names(clcnn_context *ctx, const clcnn_weights *w,
     int n = 1;
     for (const char *p = v; *p; p++) n += *p == ',';
     if (n != d->classes)
-        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: metadata class_names has %d names for %d classes", op, path,
+        return rt_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: metadata class_names has %d names for %d classes", op, path,
                            n, d->classes);
     if (!(d->class_names = calloc((size_t)n, sizeof *d->class_names)))
-        return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: %s: no host memory for %d class names", op, path, n);
+        return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: %s: no host memory for %d class names", op, path, n);
     const char *p = v;
     for (int k = 0; k < n; k++) {
         const size_t len = strcspn(p, ",");
         if (!(d->class_names[k] = strndup(p, len)))
-            return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+            return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
         p += len + (p[len] == ',');
     }
     return CLCNN_OK;
@@ -102,18 +102,18 @@ static clcnn_status meta_classes(clcnn_context *ctx, const clcnn_weights *w, con
     } else if (json_is_array(a) && json_array_size(a) > 0 && json_array_size(a) < (1u << 20)) {
         const int n = (int)json_array_size(a);
         if (!(d->class_names = calloc((size_t)n, sizeof *d->class_names))) {
-            st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: %s: no host memory for %d class names", op, path, n);
+            st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: %s: no host memory for %d class names", op, path, n);
             goto done;
         }
         d->classes = n;
         for (int k = 0; k < n && st == CLCNN_OK; k++) {
             const char *name = json_string_value(json_array_get(a, (size_t)k));
-            if (!name) st = clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: class %d in the metadata is not a string", op, path, k);
+            if (!name) st = rt_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: class %d in the metadata is not a string", op, path, k);
             else if (!(d->class_names[k] = strdup(name)))
-                st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+                st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
         }
     } else {
-        st = clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: metadata \"classes\" is neither a list of names nor a count",
+        st = rt_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: metadata \"classes\" is neither a list of names nor a count",
                          op, path);
     }
 done:
@@ -165,7 +165,7 @@ static clcnn_status describe(clcnn_context *ctx, const clcnn_weights *w, const c
     meta_triple(w, "std", d->norm.std);
     const char *fit = clcnn_weights_metadata(w, "fit"); /* files from before it was saved: crop */
     if (fit && clcnn_fit_parse(fit, &d->fit) != CLCNN_OK)
-        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: metadata fit \"%s\" is not crop, squash or pad", op, path, fit);
+        return rt_error(ctx, CLCNN_ERR_FORMAT, "%s: %s: metadata fit \"%s\" is not crop, squash or pad", op, path, fit);
     if (given && given->arch[0]) snprintf(d->arch, sizeof d->arch, "%s", given->arch);
     if (given && given->size > 0) d->size = given->size;
     if (given && given->classes > 0 && given->classes != d->classes) {
@@ -174,11 +174,11 @@ static clcnn_status describe(clcnn_context *ctx, const clcnn_weights *w, const c
     }
     head_from_shapes(w, d);
     if (!d->arch[0])
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
                            "%s: %s has no clcnn metadata naming its architecture: give it (--arch, e.g. resnet50)", op,
                            path);
     if (d->classes <= 0)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
                            "%s: %s: neither metadata nor an fc tensor gives the class count: give it (--classes N)", op,
                            path);
     if (d->size <= 0) d->size = 224;
@@ -187,7 +187,7 @@ static clcnn_status describe(clcnn_context *ctx, const clcnn_weights *w, const c
 
 clcnn_status clcnn_model_from_weights(clcnn_context *ctx, const clcnn_weights *weights, const clcnn_model_desc *given,
                                       clcnn_graph **graph, clcnn_model_desc *desc) {
-    if (!ctx || !weights || !graph) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!ctx || !weights || !graph) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     *graph = NULL;
     const char *path = clcnn_weights_path(weights);
     clcnn_model_desc d;
@@ -201,7 +201,7 @@ clcnn_status clcnn_model_from_weights(clcnn_context *ctx, const clcnn_weights *w
         ctx->params_from_file = 0;
     }
     if (st == CLCNN_OK && (st = clcnn_graph_load(*graph, weights, CLCNN_LOAD_STRICT, NULL)) != CLCNN_OK) {
-        clcnn_error_prefix(ctx, st, "%s: %s does not fit %s with %d classes%s", op, path, d.arch, d.classes,
+        rt_error_prefix(ctx, st, "%s: %s does not fit %s with %d classes%s", op, path, d.arch, d.classes,
                            d.head_hidden ? " and an MLP head" : "");
         clcnn_graph_destroy(*graph);
         *graph = NULL;
@@ -213,7 +213,7 @@ clcnn_status clcnn_model_from_weights(clcnn_context *ctx, const clcnn_weights *w
 
 clcnn_status clcnn_model_open(clcnn_context *ctx, const char *path, const clcnn_model_desc *given, clcnn_graph **graph,
                               clcnn_model_desc *desc) {
-    if (!ctx || !path || !graph) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!ctx || !path || !graph) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     *graph = NULL;
     clcnn_weights *w = NULL;
     clcnn_status st = clcnn_weights_load(ctx, path, &w);
@@ -250,7 +250,7 @@ clcnn_status clcnn_model_save(const clcnn_graph *graph, const clcnn_model_desc *
                               const char *const *keys, const char *const *values) {
     clcnn_context *ctx = graph ? clcnn_graph_context(graph) : NULL;
     if (!graph || !desc || !path || n_extra < 0 || (n_extra && (!keys || !values)))
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_model_save: NULL argument");
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_model_save: NULL argument");
     enum { OWN = 9 }; /* the description's own keys, below */
     char size[16], hidden[16], dropout[32];
     snprintf(size, sizeof size, "%d", desc->size);
@@ -261,7 +261,7 @@ clcnn_status clcnn_model_save(const clcnn_graph *graph, const clcnn_model_desc *
     const char **k = calloc((size_t)n, sizeof *k), **v = calloc((size_t)n, sizeof *v);
     clcnn_status st;
     if (!classes || !mean || !std || !k || !v) {
-        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_model_save: no host memory");
+        st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_model_save: no host memory");
         goto done;
     }
     const char *own_k[OWN] = {"format", "arch", "classes", "size", "mean", "std", "head_hidden", "head_dropout", "fit"};

@@ -61,7 +61,7 @@ int clcnn_model_num_classes(const clcnn_model *m) { return m ? m->classes : 0; }
 
 static clcnn_status need(clcnn_context *ctx, const clcnn_weights *w, const char *name, const clcnn_tensor **t) {
     if ((*t = clcnn_weights_get(w, name)) != NULL) return CLCNN_OK;
-    return clcnn_error(ctx, CLCNN_ERR_NOT_FOUND, "weights: tensor %s is missing", name);
+    return rt_error(ctx, CLCNN_ERR_NOT_FOUND, "weights: tensor %s is missing", name);
 }
 
 /* A copy of the named tensor owned by the model. */
@@ -69,7 +69,7 @@ static clcnn_status copy_of(clcnn_context *ctx, const clcnn_weights *w, const ch
     const clcnn_tensor *src;
     clcnn_status st = need(ctx, w, name, &src);
     if (st != CLCNN_OK || (st = clcnn_tensor_create(ctx, src->ndim, src->shape, out)) != CLCNN_OK) return st;
-    return clcnn_tensor_copy(src, *out, name);
+    return rt_tensor_copy(src, *out, name);
 }
 
 /* Convolution `conv`.weight followed by batch norm `bn`, folded; padding keeps "same"
@@ -81,7 +81,7 @@ static clcnn_status conv_bn(clcnn_context *ctx, const clcnn_weights *w, const ch
     clcnn_status st;
     snprintf(name, sizeof name, "%s.weight", conv);
     if ((st = need(ctx, w, name, &cw)) != CLCNN_OK) return st;
-    if (cw->ndim != 4) return clcnn_error(ctx, CLCNN_ERR_SHAPE, "weights: %s must be 4-D", name);
+    if (cw->ndim != 4) return rt_error(ctx, CLCNN_ERR_SHAPE, "weights: %s must be 4-D", name);
     const char *suffix[] = {"weight", "bias", "running_mean", "running_var"};
     const clcnn_tensor **dst[] = {&g, &b, &mean, &var};
     for (int i = 0; i < 4; i++) {
@@ -94,7 +94,7 @@ static clcnn_status conv_bn(clcnn_context *ctx, const clcnn_weights *w, const ch
     out->p = (clcnn_conv_params){.stride_h = stride, .stride_w = stride, .pad_h = cw->shape[2] / 2,
                                  .pad_w = cw->shape[3] / 2};
     st = clcnn_batchnorm_fold(ctx, cw, NULL, g, b, mean, var, 1e-5f, out->w, out->b);
-    if (st != CLCNN_OK) clcnn_error_prefix(ctx, st, "weights: folding %s into %s", bn, conv);
+    if (st != CLCNN_OK) rt_error_prefix(ctx, st, "weights: folding %s into %s", bn, conv);
     return st;
 }
 
@@ -138,7 +138,7 @@ static clcnn_status build_block(clcnn_context *ctx, const clcnn_weights *w, int 
 }
 
 clcnn_status clcnn_resnet_create(clcnn_context *ctx, const clcnn_weights *w, clcnn_model **out) {
-    if (!ctx || !w || !out) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_create: NULL argument");
+    if (!ctx || !w || !out) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_create: NULL argument");
     *out = NULL;
     clcnn_model *m = calloc(1, sizeof *m);
     int total = 0;
@@ -146,12 +146,12 @@ clcnn_status clcnn_resnet_create(clcnn_context *ctx, const clcnn_weights *w, clc
         for (int i = 0; has(w, "layer%d.%d.conv1.weight", l, i); i++) total++;
     if (!m || !(m->blocks = calloc((size_t)total + 1, sizeof *m->blocks))) {
         free(m);
-        return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_resnet_create: no host memory");
+        return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_resnet_create: no host memory");
     }
     m->ctx = ctx;
     clcnn_status st;
     if (total == 0) {
-        st = clcnn_error(ctx, CLCNN_ERR_NOT_FOUND, "weights: no residual blocks (layer1.0.conv1.weight is missing)");
+        st = rt_error(ctx, CLCNN_ERR_NOT_FOUND, "weights: no residual blocks (layer1.0.conv1.weight is missing)");
         goto fail;
     }
     if ((st = conv_bn(ctx, w, "conv1", "bn1", 2, &m->stem)) != CLCNN_OK) goto fail;
@@ -216,16 +216,16 @@ done:
 
 clcnn_status clcnn_model_forward(clcnn_model *m, const clcnn_tensor *x, clcnn_tensor *logits) {
     static const char *op = "clcnn_model_forward";
-    if (!m) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: model is NULL", op);
+    if (!m) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: model is NULL", op);
     clcnn_context *ctx = m->ctx;
     clcnn_status st;
-    if ((st = clcnn_check_tensor(ctx, op, "input", x, 4)) != CLCNN_OK) return st;
+    if ((st = rt_check_tensor(ctx, op, "input", x, 4)) != CLCNN_OK) return st;
     if (x->shape[1] != m->stem.w->shape[1]) {
         char s[64];
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: input %s must have %d channels", op,
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: input %s must have %d channels", op,
                            clcnn_tensor_shape_str(x, s, sizeof s), m->stem.w->shape[1]);
     }
-    if ((st = clcnn_check_shape_is(ctx, op, "logits", logits, 2, (int[]){x->shape[0], m->classes})) != CLCNN_OK) return st;
+    if ((st = rt_check_shape_is(ctx, op, "logits", logits, 2, (int[]){x->shape[0], m->classes})) != CLCNN_OK) return st;
     clcnn_tensor *cur = NULL, *next = NULL, *pooled = NULL;
     if ((st = run_conv(ctx, &m->stem, x, NULL, CLCNN_ACT_RELU, &cur)) != CLCNN_OK) return st;
     const clcnn_pool_params mp = {.mode = CLCNN_POOL_MAX, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2,

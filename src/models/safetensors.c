@@ -94,10 +94,10 @@ static clcnn_status read_tensor(clcnn_context *ctx, const source *src, const cha
                                 uint64_t begin, clcnn_tensor *t) {
     const size_t elem = !strcmp(dtype, "F32") ? 4 : 2;
     float *host = malloc(t->numel * sizeof(float));
-    if (!host) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for tensor %s", src->path, name);
+    if (!host) return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for tensor %s", src->path, name);
     clcnn_status st = CLCNN_OK;
     if (fseek(src->f, (long)(src->data_start + begin), SEEK_SET) != 0 || fread(host, elem, t->numel, src->f) != t->numel) {
-        st = clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: cannot read the data of tensor %s (file truncated?)", src->path, name);
+        st = rt_error(ctx, CLCNN_ERR_FORMAT, "%s: cannot read the data of tensor %s (file truncated?)", src->path, name);
         goto free_host;
     }
     if (elem == 2) { /* widen in place from the back so nothing is overwritten before it is read */
@@ -124,10 +124,10 @@ static clcnn_status load_entry(clcnn_context *ctx, const source *src, const char
     json_t *shape = json_object_get(desc, "shape"), *offs = json_object_get(desc, "data_offsets");
     if (!dtype || !json_is_array(shape) || !json_is_array(offs) || json_array_size(offs) != 2 ||
         !json_is_integer(json_array_get(offs, 0)) || !json_is_integer(json_array_get(offs, 1)))
-        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: header entry %s lacks dtype, shape or data_offsets", src->path, name);
+        return rt_error(ctx, CLCNN_ERR_FORMAT, "%s: header entry %s lacks dtype, shape or data_offsets", src->path, name);
     const json_int_t begin = json_integer_value(json_array_get(offs, 0)), end = json_integer_value(json_array_get(offs, 1));
     if (begin < 0 || end < begin || (uint64_t)end > src->data_size)
-        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s has data_offsets [%lld, %lld] outside the %llu data bytes",
+        return rt_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s has data_offsets [%lld, %lld] outside the %llu data bytes",
                            src->path, name, (long long)begin, (long long)end, (unsigned long long)src->data_size);
     if (strcmp(dtype, "F32") && strcmp(dtype, "F16") && strcmp(dtype, "BF16")) {
         *skipped = 1; /* e.g. I64 num_batches_tracked: not a parameter */
@@ -135,12 +135,12 @@ static clcnn_status load_entry(clcnn_context *ctx, const source *src, const char
     }
     int dims[CLCNN_MAX_DIMS], ndim = (int)json_array_size(shape);
     if (ndim > CLCNN_MAX_DIMS)
-        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s has %d dimensions (at most %d)", src->path, name, ndim,
+        return rt_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s has %d dimensions (at most %d)", src->path, name, ndim,
                            CLCNN_MAX_DIMS);
     for (int i = 0; i < ndim; i++) {
         json_t *d = json_array_get(shape, (size_t)i);
         if (!json_is_integer(d) || json_integer_value(d) <= 0 || json_integer_value(d) > (json_int_t)1 << 30)
-            return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s has an invalid dimension %d", src->path, name, i);
+            return rt_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s has an invalid dimension %d", src->path, name, i);
         dims[i] = (int)json_integer_value(d);
     }
     if (ndim == 0) dims[ndim++] = 1; /* a scalar */
@@ -151,7 +151,7 @@ static clcnn_status load_entry(clcnn_context *ctx, const source *src, const char
         need = need > src->data_size / (uint64_t)dims[i] ? src->data_size + 1 : need * (uint64_t)dims[i];
     const int beyond = need > src->data_size;
     if (need != (uint64_t)(end - begin))
-        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s holds %llu bytes, its shape and dtype need %s%llu%s",
+        return rt_error(ctx, CLCNN_ERR_FORMAT, "%s: tensor %s holds %llu bytes, its shape and dtype need %s%llu%s",
                            src->path, name, (unsigned long long)(end - begin), beyond ? "more than the file's " : "",
                            (unsigned long long)(beyond ? src->data_size : need), beyond ? " data bytes" : "");
     clcnn_tensor *t;
@@ -167,20 +167,20 @@ static clcnn_status load_entry(clcnn_context *ctx, const source *src, const char
 
 static clcnn_status read_header(clcnn_context *ctx, source *src, json_t **header) {
     unsigned char len_bytes[8];
-    if (fseek(src->f, 0, SEEK_END) != 0) return clcnn_error(ctx, CLCNN_ERR_IO, "%s: cannot seek", src->path);
+    if (fseek(src->f, 0, SEEK_END) != 0) return rt_error(ctx, CLCNN_ERR_IO, "%s: cannot seek", src->path);
     const long file_size = ftell(src->f);
     if (file_size < 8 || fseek(src->f, 0, SEEK_SET) != 0 || fread(len_bytes, 1, 8, src->f) != 8)
-        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: too short to be a safetensors file (%ld bytes)", src->path, file_size);
+        return rt_error(ctx, CLCNN_ERR_FORMAT, "%s: too short to be a safetensors file (%ld bytes)", src->path, file_size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | len_bytes[i];
     if (hlen > MAX_HEADER_BYTES || hlen > (uint64_t)file_size - 8)
-        return clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: header length %llu does not fit the file of %ld bytes", src->path,
+        return rt_error(ctx, CLCNN_ERR_FORMAT, "%s: header length %llu does not fit the file of %ld bytes", src->path,
                            (unsigned long long)hlen, file_size);
     char *text = malloc(hlen + 1);
-    if (!text) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no memory for the header", src->path);
+    if (!text) return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no memory for the header", src->path);
     clcnn_status st = CLCNN_OK;
     if (fread(text, 1, hlen, src->f) != hlen) {
-        st = clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: cannot read the %llu-byte header", src->path, (unsigned long long)hlen);
+        st = rt_error(ctx, CLCNN_ERR_FORMAT, "%s: cannot read the %llu-byte header", src->path, (unsigned long long)hlen);
         goto free_text;
     }
     json_error_t jerr;
@@ -188,7 +188,7 @@ static clcnn_status read_header(clcnn_context *ctx, source *src, json_t **header
     if (!*header || !json_is_object(*header)) {
         json_decref(*header);
         *header = NULL;
-        st = clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: header is not a JSON object (%s at byte %d)", src->path, jerr.text,
+        st = rt_error(ctx, CLCNN_ERR_FORMAT, "%s: header is not a JSON object (%s at byte %d)", src->path, jerr.text,
                          jerr.position);
         goto free_text;
     }
@@ -200,17 +200,17 @@ free_text:
 }
 
 clcnn_status clcnn_weights_load(clcnn_context *ctx, const char *path, clcnn_weights **out) {
-    if (!ctx || !path || !out) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_weights_load: NULL argument");
+    if (!ctx || !path || !out) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_weights_load: NULL argument");
     *out = NULL;
     source src = {.path = path};
-    if (!(src.f = fopen(path, "rb"))) return clcnn_error(ctx, CLCNN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!(src.f = fopen(path, "rb"))) return rt_error(ctx, CLCNN_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     json_t *header = NULL;
     clcnn_weights *w = NULL;
     clcnn_status st = read_header(ctx, &src, &header);
     if (st != CLCNN_OK) goto close_file;
     if (!(w = calloc(1, sizeof *w)) || !(w->items = calloc(json_object_size(header) + 1, sizeof *w->items)) ||
         !(w->path = strdup(path))) {
-        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", path);
+        st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", path);
         goto free_weights;
     }
     const char *name;
@@ -221,7 +221,7 @@ clcnn_status clcnn_weights_load(clcnn_context *ctx, const char *path, clcnn_weig
             continue;
         }
         if (!json_is_object(desc)) {
-            st = clcnn_error(ctx, CLCNN_ERR_FORMAT, "%s: header entry %s is not an object", path, name);
+            st = rt_error(ctx, CLCNN_ERR_FORMAT, "%s: header entry %s is not an object", path, name);
             goto free_weights;
         }
         clcnn_tensor *t;
@@ -230,7 +230,7 @@ clcnn_status clcnn_weights_load(clcnn_context *ctx, const char *path, clcnn_weig
         if (skipped) continue;
         if (!(w->items[w->count].name = strdup(name))) {
             clcnn_tensor_destroy(t);
-            st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", path);
+            st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", path);
             goto free_weights;
         }
         w->items[w->count++].tensor = t;

@@ -120,12 +120,12 @@ clcnn_status zoo_head(clcnn_graph *g, const clcnn_resnet_config *cfg, const char
 static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *c) {
     static const char *op = "clcnn_resnet_build";
     if (c->classes < 1 || c->in_channels < 1 || c->height < 1 || c->width < 1)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d classes, input [%d, %d, %d]", op, c->classes,
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d classes, input [%d, %d, %d]", op, c->classes,
                            c->in_channels, c->height, c->width);
     if (c->family == CLCNN_FAMILY_MOBILENET_V2) return CLCNN_OK;
     if (c->family == CLCNN_FAMILY_EFFICIENTNET) {
         if (c->variant < 0 || c->variant > 7)
-            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: EfficientNet-B%d (B0 to B7)", op, c->variant);
+            return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: EfficientNet-B%d (B0 to B7)", op, c->variant);
         return CLCNN_OK;
     }
     /* the smallest pictures whose every pooling still has pixels to pool */
@@ -136,27 +136,27 @@ static clcnn_status check_config(clcnn_context *ctx, const clcnn_resnet_config *
     } smallest[] = {{CLCNN_FAMILY_INCEPTION_V3, 75, "inception_v3"}, {CLCNN_FAMILY_XCEPTION, 32, "xception"}};
     for (size_t i = 0; i < sizeof smallest / sizeof smallest[0]; i++)
         if (c->family == smallest[i].family && (c->height < smallest[i].least || c->width < smallest[i].least))
-            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s needs at least %dx%d pictures, not %dx%d", op,
+            return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s needs at least %dx%d pictures, not %dx%d", op,
                                smallest[i].name, smallest[i].least, smallest[i].least, c->width, c->height);
     if (c->family == CLCNN_FAMILY_INCEPTION_V3 || c->family == CLCNN_FAMILY_XCEPTION) return CLCNN_OK;
     if (c->family == CLCNN_FAMILY_MOBILENET_V3) {
         if (c->variant < 0 || c->variant > 1)
-            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: MobileNetV3 variant %d (0: large, 1: small)", op,
+            return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: MobileNetV3 variant %d (0: large, 1: small)", op,
                                c->variant);
         return CLCNN_OK;
     }
     if (c->family != CLCNN_FAMILY_RESNET)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT,
                            "%s: family %d (0: ResNet, 1: MobileNetV2, 2: EfficientNet, 3: Inception-v3, 4: Xception, "
                            "5: MobileNetV3)", op, (int)c->family);
     if (c->stages < 1 || c->stages > 4)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d stages (1 to 4)", op, c->stages);
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %d stages (1 to 4)", op, c->stages);
     for (int s = 0; s < c->stages; s++)
         if (c->blocks[s] < 1 || c->widths[s] < 1)
-            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: stage %d has %d blocks of width %d", op, s + 1,
+            return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: stage %d has %d blocks of width %d", op, s + 1,
                                c->blocks[s], c->widths[s]);
     if (c->stem_kernel != 0 && c->stem_kernel != 3 && c->stem_kernel != 7)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: stem_kernel %d (0 or 7: torchvision's stem, 3: compact)",
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: stem_kernel %d (0 or 7: torchvision's stem, 3: compact)",
                            op, c->stem_kernel);
     return CLCNN_OK;
 }
@@ -192,7 +192,7 @@ static int resnet_config(const char *arch, clcnn_resnet_config *cfg) {
 }
 
 clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, clcnn_resnet_config *cfg) {
-    if (!arch || !cfg) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_config_for: NULL argument");
+    if (!arch || !cfg) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_config_for: NULL argument");
     if (!strcmp(arch, "mobilenet_v2"))
         *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_MOBILENET_V2};
     else if (!strcmp(arch, "inception_v3"))
@@ -204,7 +204,7 @@ clcnn_status clcnn_resnet_config_for(const char *arch, int classes, int size, cl
     else if (!strncmp(arch, "efficientnet_b", 14) && arch[14] >= '0' && arch[14] <= '7' && !arch[15])
         *cfg = (clcnn_resnet_config){.family = CLCNN_FAMILY_EFFICIENTNET, .variant = arch[14] - '0'};
     else if (!resnet_config(arch, cfg) && !compact_config(arch, cfg))
-        return clcnn_error(NULL, CLCNN_ERR_NOT_FOUND,
+        return rt_error(NULL, CLCNN_ERR_NOT_FOUND,
                            "unknown architecture %s (known: resnet18, resnet34, resnet50, resnet101, resnet152, "
                            "seresnet18 ... seresnet152, compact, secompact, mobilenet_v2, efficientnet_b0 ... "
                            "efficientnet_b7, inception_v3, xception, mobilenet_v3_large, mobilenet_v3_small)", arch);
@@ -233,7 +233,7 @@ static clcnn_status stem(clcnn_graph *g, const clcnn_resnet_config *cfg, int wid
 }
 
 clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, clcnn_graph **out) {
-    if (!ctx || !cfg || !out) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_build: NULL argument");
+    if (!ctx || !cfg || !out) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_build: NULL argument");
     *out = NULL;
     clcnn_status st = check_config(ctx, cfg);
     if (st != CLCNN_OK) return st;

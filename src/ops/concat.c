@@ -14,13 +14,13 @@ static int is_slice(const clcnn_tensor *t, const clcnn_tensor *y) {
 static clcnn_status check_concat(clcnn_context *ctx, const char *op, const char *names[3], const clcnn_tensor *a,
                                  const clcnn_tensor *b, const clcnn_tensor *y) {
     clcnn_status st;
-    if ((st = clcnn_check_tensor(ctx, op, names[0], a, 0)) != CLCNN_OK ||
-        (st = clcnn_check_tensor(ctx, op, names[1], b, 0)) != CLCNN_OK ||
-        (st = clcnn_check_tensor(ctx, op, names[2], y, 0)) != CLCNN_OK)
+    if ((st = rt_check_tensor(ctx, op, names[0], a, 0)) != CLCNN_OK ||
+        (st = rt_check_tensor(ctx, op, names[1], b, 0)) != CLCNN_OK ||
+        (st = rt_check_tensor(ctx, op, names[2], y, 0)) != CLCNN_OK)
         return st;
     if (!is_slice(a, y) || !is_slice(b, y) || a->shape[1] + b->shape[1] != y->shape[1]) {
         char sa[64], sb[64], sy[64];
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s %s and %s %s do not join along channels into %s %s", op,
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: %s %s and %s %s do not join along channels into %s %s", op,
                            names[0], clcnn_tensor_shape_str(a, sa, sizeof sa), names[1],
                            clcnn_tensor_shape_str(b, sb, sizeof sb), names[2], clcnn_tensor_shape_str(y, sy, sizeof sy));
     }
@@ -39,22 +39,22 @@ static clcnn_status slice(clcnn_context *ctx, const char *op, const clcnn_tensor
     const size_t total = (size_t)src->shape[0] * (size_t)C * S;
     if (total == 0) return CLCNN_OK;
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "concat.cl", "channel_slice", "", &k);
+    clcnn_status st = rt_get_kernel(ctx, "concat.cl", "channel_slice", "", &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(src), KARG_INT(src->shape[1]), KARG_INT(c0),
+    const rt_karg args[] = {KARG_TENSOR(src), KARG_INT(src->shape[1]), KARG_INT(c0),
                                KARG_TENSOR(dst), KARG_INT(dst->shape[1]), KARG_INT(d0),
                                KARG_INT(C),      KARG_INT((int)S),        KARG_INT((int)total),
                                KARG_INT(accumulate != 0)};
-    return clcnn_launch_1d(ctx, k, op, KARG_LIST(args), total);
+    return ops_launch_1d(ctx, k, op, KARG_LIST(args), total);
 }
 
 clcnn_status clcnn_concat(clcnn_context *ctx, const clcnn_tensor *a, const clcnn_tensor *b, clcnn_tensor *y) {
     static const char *op = "clcnn_concat", *names[3] = {"a", "b", "output"};
-    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    if (!ctx) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     clcnn_status st = check_concat(ctx, op, names, a, b, y);
     if (st != CLCNN_OK) return st;
     if (overlap(a, y) || overlap(b, y))
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: the output overlaps an input", op);
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: the output overlaps an input", op);
     if ((st = slice(ctx, op, a, 0, y, 0, a->shape[1], 0)) != CLCNN_OK) return st;
     return slice(ctx, op, b, 0, y, a->shape[1], b->shape[1], 0);
 }
@@ -62,18 +62,18 @@ clcnn_status clcnn_concat(clcnn_context *ctx, const clcnn_tensor *a, const clcnn
 clcnn_status clcnn_concat_backward(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *da, int accumulate_a,
                                    clcnn_tensor *db, int accumulate_b) {
     static const char *op = "clcnn_concat_backward", *names[3] = {"da", "db", "dy"};
-    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
-    if (!dy || (!da && !db)) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: dy, or both da and db, NULL", op);
+    if (!ctx) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    if (!dy || (!da && !db)) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: dy, or both da and db, NULL", op);
     clcnn_status st;
     if (da && db && (st = check_concat(ctx, op, names, da, db, dy)) != CLCNN_OK) return st;
     /* one of them: it fits dy's channels from its side */
     const clcnn_tensor *one = da ? da : db;
-    if ((st = clcnn_check_tensor(ctx, op, da ? "da" : "db", one, 0)) != CLCNN_OK ||
-        (st = clcnn_check_tensor(ctx, op, "dy", dy, 0)) != CLCNN_OK)
+    if ((st = rt_check_tensor(ctx, op, da ? "da" : "db", one, 0)) != CLCNN_OK ||
+        (st = rt_check_tensor(ctx, op, "dy", dy, 0)) != CLCNN_OK)
         return st;
     if (!is_slice(one, dy)) {
         char s1[64], s2[64];
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s %s is not a channel slice of dy %s", op, da ? "da" : "db",
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: %s %s is not a channel slice of dy %s", op, da ? "da" : "db",
                            clcnn_tensor_shape_str(one, s1, sizeof s1), clcnn_tensor_shape_str(dy, s2, sizeof s2));
     }
     if (da && (st = slice(ctx, op, dy, 0, da, 0, da->shape[1], accumulate_a)) != CLCNN_OK) return st;

@@ -74,16 +74,16 @@ static int wgrad_slices(const conv_dims *d, int K) {
 static clcnn_status dy_pixel_major(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *dy, int n0, int nc,
                                    clcnn_tensor *dyp) {
     static const char *what = "conv2d backward: dy to pixel-major";
-    if (!clcnn_cpu_family(ctx)) /* [nc][Cout][P] to [nc][P][Cout] through local tiles */
-        return clcnn_transpose_tiles(ctx, what, dy->buf, dy->offset + n0 * d->cout * d->P, dyp->buf, dyp->offset, nc,
+    if (!rt_cpu_family(ctx)) /* [nc][Cout][P] to [nc][P][Cout] through local tiles */
+        return ops_transpose_tiles(ctx, what, dy->buf, dy->offset + n0 * d->cout * d->P, dyp->buf, dyp->offset, nc,
                                      d->cout, d->P);
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "pixel_major", "", &k);
+    clcnn_status st = rt_get_kernel(ctx, "conv_backward.cl", "pixel_major", "", &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dyp),
+    const rt_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->cout * d->P), KARG_TENSOR(dyp),
                                KARG_INT(nc), KARG_INT(d->cout), KARG_INT(d->P)};
     const size_t global[3] = {(size_t)d->P, (size_t)d->cout, (size_t)nc};
-    return clcnn_launch(ctx, k, what, KARG_LIST(args), 3, global, NULL);
+    return rt_launch(ctx, k, what, KARG_LIST(args), 3, global, NULL);
 }
 
 /* dX of images n0 .. n0+nc-1 (+= when accumulating) from col at col[n*csn + r*csr + p*csp]
@@ -93,19 +93,19 @@ static clcnn_status col2im(clcnn_context *ctx, const conv_dims *d, const clcnn_t
                            int nc, clcnn_tensor *dx, int accumulate) {
     const conv_geom *g = &d->g;
     const int s1 = g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1;
-    const int per_pixel = s1 || !clcnn_cpu_family(ctx); /* col2im_pixels on GPUs */
+    const int per_pixel = s1 || !rt_cpu_family(ctx); /* col2im_pixels on GPUs */
     const char *name = s1 ? "col2im_s1" : per_pixel ? "col2im_pixels" : "col2im_rows";
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", name, "", &k);
+    clcnn_status st = rt_get_kernel(ctx, "conv_backward.cl", name, "", &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg head[] = {KARG_TENSOR(col), KARG_INT(lay.csn), KARG_INT(lay.csr), KARG_INT(lay.csp),
+    const rt_karg head[] = {KARG_TENSOR(col), KARG_INT(lay.csn), KARG_INT(lay.csr), KARG_INT(lay.csp),
                                KARG_MEM(dx->buf), KARG_INT(dx->offset + n0 * d->C * d->H * d->W),
                                KARG_INT(d->C), KARG_INT(d->H), KARG_INT(d->W), KARG_INT(d->KH), KARG_INT(d->KW)};
-    const clcnn_karg strides[] = {KARG_INT(g->sh), KARG_INT(g->sw)};
-    const clcnn_karg pads[] = {KARG_INT(g->ph), KARG_INT(g->pw)};
-    const clcnn_karg dilation[] = {KARG_INT(g->dh), KARG_INT(g->dw)};
-    const clcnn_karg tail[] = {KARG_INT(d->oh), KARG_INT(d->ow), KARG_INT(nc), KARG_INT(accumulate != 0)};
-    clcnn_karg args[sizeof head / sizeof *head + 6 + sizeof tail / sizeof *tail];
+    const rt_karg strides[] = {KARG_INT(g->sh), KARG_INT(g->sw)};
+    const rt_karg pads[] = {KARG_INT(g->ph), KARG_INT(g->pw)};
+    const rt_karg dilation[] = {KARG_INT(g->dh), KARG_INT(g->dw)};
+    const rt_karg tail[] = {KARG_INT(d->oh), KARG_INT(d->ow), KARG_INT(nc), KARG_INT(accumulate != 0)};
+    rt_karg args[sizeof head / sizeof *head + 6 + sizeof tail / sizeof *tail];
     int na = 0;
     for (size_t i = 0; i < sizeof head / sizeof *head; i++) args[na++] = head[i];
     for (int i = 0; i < 2 && !s1; i++) args[na++] = strides[i];
@@ -114,21 +114,21 @@ static clcnn_status col2im(clcnn_context *ctx, const conv_dims *d, const clcnn_t
     for (size_t i = 0; i < sizeof tail / sizeof *tail; i++) args[na++] = tail[i];
     const size_t rows[2] = {(size_t)d->H, (size_t)d->C * (size_t)nc};
     const size_t pixels[3] = {(size_t)d->W, (size_t)d->H, (size_t)d->C * (size_t)nc};
-    return clcnn_launch(ctx, k, name, na, args, per_pixel ? 3 : 2, per_pixel ? pixels : rows, NULL);
+    return rt_launch(ctx, k, name, na, args, per_pixel ? 3 : 2, per_pixel ? pixels : rows, NULL);
 }
 
 /* The direct case: dX = W^T dY, one GEMM per image and group, into dX itself. */
 static clcnn_status backward_data_direct(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *w,
                                          const clcnn_tensor *dy, int n0, int nc, clcnn_tensor *dx, int accumulate) {
     const int P = d->P;
-    const clcnn_gemm_args ga = {
+    const ops_gemm_args ga = {
         .M = d->kg, .N = P, .K = d->mg,
         .a = w, .sam = 1, .sak = d->kg, .a_sb0 = 0, .a_sb1 = d->mg * d->kg, /* W^T of each group */
         .b = dy, .b_off = n0 * d->cout * P, .ldb = P, .b_sb0 = d->cout * P, .b_sb1 = d->mg * P,
         .c = dx, .c_off = n0 * d->C * P, .scm = P, .scn = 1, .c_sb0 = d->C * P, .c_sb1 = d->kg * P,
         .nb0 = nc, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f,
         .beta = accumulate ? 1.0f : 0.0f}; /* beta 0 never reads dx */
-    return clcnn_gemm_run(ctx, &ga);
+    return ops_gemm_run(ctx, &ga);
 }
 
 /* dX of images n0 .. n0+nc-1: dcol^T = dYp W per group over all the chunk's pixels
@@ -139,13 +139,13 @@ static clcnn_status backward_data_direct(clcnn_context *ctx, const conv_dims *d,
 static clcnn_status backward_data(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *w,
                                   const clcnn_tensor *dyp, int n0, int nc, clcnn_tensor *col, clcnn_tensor *dx,
                                   int accumulate) {
-    const clcnn_gemm_args ga = {
+    const ops_gemm_args ga = {
         .M = nc * d->P, .N = d->kg, .K = d->mg,
         .a = dyp, .sam = d->cout, .sak = 1, .a_sb1 = d->mg,
         .b = w, .ldb = d->kg, .b_sb1 = d->mg * d->kg,
         .c = col, .scm = d->ckk, .scn = 1, .c_sb1 = d->kg,
         .nb0 = 1, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
-    clcnn_status st = clcnn_gemm_run(ctx, &ga);
+    clcnn_status st = ops_gemm_run(ctx, &ga);
     if (st != CLCNN_OK) return st;
     return col2im(ctx, d, col, conv_layout_npr(d->ckk, d->P), n0, nc, dx, accumulate);
 }
@@ -159,15 +159,15 @@ static int backward_winograd(clcnn_context *ctx, const clcnn_tensor *x_like, con
            conv_winograd_tiles(N, OH, OW) >= BACKWARD_WINOGRAD_MIN_TILES;
 }
 
-const char *clcnn_conv2d_wgrad_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+const char *ops_conv2d_wgrad_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                          const clcnn_conv_params *params) {
     if (!x || !w || x->ndim != 4 || w->ndim != 4) return "";
     const conv_geom g = conv_geometry(params);
     if (conv_is_depthwise(x, w, &g)) return "depthwise";
     int y[4];
-    if (conv_output_shape(ctx, "clcnn_conv2d_wgrad_algorithm", x, w, &g, y) != CLCNN_OK) return "";
+    if (conv_output_shape(ctx, "ops_conv2d_wgrad_algorithm", x, w, &g, y) != CLCNN_OK) return "";
     if (backward_winograd(ctx, x, w, &g, y[0], y[2], y[3])) return "winograd-4x4";
-    return ctx && clcnn_conv_implicit_gemm(ctx) ? "implicit-gemm" : "im2col-gemm";
+    return ctx && ops_conv_implicit_gemm(ctx) ? "implicit-gemm" : "im2col-gemm";
 }
 
 /* The forward convolution (stride 1, padding d(K-1) - p, weights flipped and
@@ -211,18 +211,18 @@ static clcnn_status backward_data_phases(clcnn_context *ctx, const conv_dims *d,
             const int QH = ry < d->H ? (d->H - ry + g->sh - 1) / g->sh : 0;
             const int QW = rx < d->W ? (d->W - rx + g->sw - 1) / g->sw : 0;
             if (!JY || !JX || !QH || !QW) continue;
-            const clcnn_gemm_gather gather = {.H = d->H, .W = d->W, .KH = d->KH, .KW = d->KW, .sh = g->sh,
+            const ops_gemm_gather gather = {.H = d->H, .W = d->W, .KH = d->KH, .KW = d->KW, .sh = g->sh,
                                               .sw = g->sw, .OW = d->ow, .phase = 1, .OH = d->oh, .ry = ry, .rx = rx,
                                               .ky0 = ky0, .kx0 = kx0, .dy0 = (ry + g->ph - ky0) / g->sh,
                                               .dx0 = (rx + g->pw - kx0) / g->sw, .JY = JY, .JX = JX, .QW = QW};
-            const clcnn_gemm_args ga = {
+            const ops_gemm_args ga = {
                 .M = cg, .N = QH * QW, .K = d->mg * JY * JX,
                 .a = w, .sam = T, .sak = cg * T, .a_sb1 = d->mg * cg * T,
                 .b = dy, .b_sb0 = d->cout * d->P, .b_sb1 = d->mg * d->P, .b_gather = &gather,
                 .c = dx, .scm = d->H * d->W, .c_sb0 = d->C * d->H * d->W, .c_sb1 = cg * d->H * d->W,
                 .nb0 = d->N, .nb1 = G, .residual = dx, /* zeroed above unless accumulating */
                 .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
-            st = clcnn_gemm_run(ctx, &ga);
+            st = ops_gemm_run(ctx, &ga);
         }
     return st;
 }
@@ -233,19 +233,19 @@ static clcnn_status backward_data_phases(clcnn_context *ctx, const conv_dims *d,
 static clcnn_status backward_data_forward(clcnn_context *ctx, const clcnn_tensor *w, const clcnn_tensor *dy,
                                           const conv_geom *fg, clcnn_tensor *dx, int accumulate) {
     clcnn_status st = conv_winograd_forward(ctx, dy, w, 1, NULL, fg, accumulate ? dx : NULL, CLCNN_ACT_NONE, dx, NULL);
-    return st == CLCNN_OK ? st : clcnn_error_prefix(ctx, st, "clcnn_conv2d_backward: dx as a forward convolution");
+    return st == CLCNN_OK ? st : rt_error_prefix(ctx, st, "clcnn_conv2d_backward: dx as a forward convolution");
 }
 
 /* dW += the sum of the S transposed slices [G][kg][mg] at part (sum_slices_t). */
 static clcnn_status sum_slices(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *part, int S,
                                clcnn_tensor *dw) {
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "sum_slices_t", "", &k);
+    clcnn_status st = rt_get_kernel(ctx, "conv_backward.cl", "sum_slices_t", "", &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(part), KARG_TENSOR(dw), KARG_INT(d->kg), KARG_INT(d->mg),
+    const rt_karg args[] = {KARG_TENSOR(part), KARG_TENSOR(dw), KARG_INT(d->kg), KARG_INT(d->mg),
                                KARG_INT(d->g.groups), KARG_INT(S)};
     const size_t global[3] = {(size_t)d->kg, (size_t)d->mg, (size_t)d->g.groups};
-    return clcnn_launch(ctx, k, "conv2d weight gradient: chunk sum", KARG_LIST(args), 3, global, NULL);
+    return rt_launch(ctx, k, "conv2d weight gradient: chunk sum", KARG_LIST(args), 3, global, NULL);
 }
 
 /* dW += (col dYp)^T over images n0 .. n0+nc-1, K = (n, p) = nc*P, with col [row][n][p]
@@ -262,52 +262,52 @@ static clcnn_status backward_weight(clcnn_context *ctx, const conv_dims *d, cons
     clcnn_status st = conv_im2col(ctx, x, n0, nc, w, &d->g, d->oh, d->ow, col, lay);
     if (st != CLCNN_OK) return st;
     if (short_k) { /* dW += dYp^T col [n][p][row], straight into dW */
-        const clcnn_gemm_args gs = {
+        const ops_gemm_args gs = {
             .M = d->mg, .N = d->kg, .K = K,
             .a = dyp, .sam = 1, .sak = cout, .a_sb1 = d->mg,
             .b = col, .ldb = d->ckk, .b_sb1 = d->kg,
             .c = dw, .scm = d->kg, .scn = 1, .c_sb1 = d->mg * d->kg,
             .nb0 = 1, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 1.0f};
-        return clcnn_gemm_run(ctx, &gs);
+        return ops_gemm_run(ctx, &gs);
     }
     const int len = d->cout * d->kg;
-    clcnn_gemm_args ga = {
+    ops_gemm_args ga = {
         .M = d->kg, .N = d->mg, .K = kc,
         .a = col, .sam = K, .sak = 1, .a_sb0 = kc, .a_sb1 = d->kg * K,
         .b = dyp, .ldb = cout, .b_sb0 = kc * cout, .b_sb1 = d->mg,
         .c = part, .scm = d->mg, .scn = 1, .c_sb0 = len, .c_sb1 = d->kg * d->mg,
         .nb0 = full, .nb1 = d->g.groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
-    if ((st = clcnn_gemm_run(ctx, &ga)) != CLCNN_OK) return st;
+    if ((st = ops_gemm_run(ctx, &ga)) != CLCNN_OK) return st;
     if (tail) {
         ga.K = tail;
         ga.nb0 = 1;
         ga.a_off = full * kc;
         ga.b_off = full * kc * cout;
         ga.c_off = full * len;
-        if ((st = clcnn_gemm_run(ctx, &ga)) != CLCNN_OK) return st;
+        if ((st = ops_gemm_run(ctx, &ga)) != CLCNN_OK) return st;
     }
     return sum_slices(ctx, d, part, full + (tail > 0), dw);
 }
 
 /* GPU family (implicit GEMM): dW += dYp^T col over the whole batch, K = images x pixels,
  * in one GEMM whose tile loader gathers col from x, so that no column matrix is written;
- * clcnn_gemm_run splits the long K into slices and adds their planes in a fixed order. */
+ * ops_gemm_run splits the long K into slices and adds their planes in a fixed order. */
 static clcnn_status backward_weight_implicit(clcnn_context *ctx, const conv_dims *d, const clcnn_tensor *x,
                                              const clcnn_tensor *dy, clcnn_tensor *dw) {
     clcnn_tensor *dyp = NULL;
-    clcnn_status st = clcnn_scratch(ctx, 1, (int[]){d->N * d->cout * d->P}, &dyp);
+    clcnn_status st = rt_scratch(ctx, 1, (int[]){d->N * d->cout * d->P}, &dyp);
     if (st == CLCNN_OK) st = dy_pixel_major(ctx, d, dy, 0, d->N, dyp);
     const conv_geom *g = &d->g;
-    const clcnn_gemm_gather gather = {.H = d->H, .W = d->W, .KH = d->KH, .KW = d->KW, .sh = g->sh, .sw = g->sw,
+    const ops_gemm_gather gather = {.H = d->H, .W = d->W, .KH = d->KH, .KW = d->KW, .sh = g->sh, .sw = g->sw,
                                       .ph = g->ph, .pw = g->pw, .dh = g->dh, .dw = g->dw, .OW = d->ow,
                                       .rows_in_k = 0, .P = d->P, .image = d->C * d->H * d->W};
-    const clcnn_gemm_args ga = {
+    const ops_gemm_args ga = {
         .M = d->mg, .N = d->kg, .K = d->N * d->P,
         .a = dyp, .sam = 1, .sak = d->cout, .a_sb1 = d->mg,
         .b = x, .b_sb1 = (d->C / g->groups) * d->H * d->W, .b_gather = &gather,
         .c = dw, .scm = d->kg, .scn = 1, .c_sb1 = d->mg * d->kg,
         .nb0 = 1, .nb1 = g->groups, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 1.0f};
-    if (st == CLCNN_OK) st = clcnn_gemm_run(ctx, &ga);
+    if (st == CLCNN_OK) st = ops_gemm_run(ctx, &ga);
     clcnn_tensor_destroy(dyp);
     return st;
 }
@@ -316,12 +316,12 @@ static clcnn_status backward_weight_implicit(clcnn_context *ctx, const conv_dims
  * levels of work-groups on GPUs (reduce.c). */
 static clcnn_status backward_bias(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *db) {
     const int N = dy->shape[0], C = dy->shape[1], P = dy->shape[2] * dy->shape[3];
-    if (!clcnn_cpu_family(ctx)) return clcnn_add_channel_sums(ctx, "conv2d bias gradient", dy, N, C, P, db);
+    if (!rt_cpu_family(ctx)) return ops_add_channel_sums(ctx, "conv2d bias gradient", dy, N, C, P, db);
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "conv_backward.cl", "channel_grad_sum", "", &k);
+    clcnn_status st = rt_get_kernel(ctx, "conv_backward.cl", "channel_grad_sum", "", &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(db), KARG_INT(N), KARG_INT(C), KARG_INT(P)};
-    return clcnn_launch_1d(ctx, k, "conv2d bias gradient", KARG_LIST(args), (size_t)C);
+    const rt_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(db), KARG_INT(N), KARG_INT(C), KARG_INT(P)};
+    return ops_launch_1d(ctx, k, "conv2d bias gradient", KARG_LIST(args), (size_t)C);
 }
 
 /* Shape checks of clcnn_conv2d_backward; fills d when the input's shape is known. */
@@ -329,28 +329,28 @@ static clcnn_status backward_check(clcnn_context *ctx, const char *op, const clc
                                    const clcnn_conv_params *params, const clcnn_tensor *dy, const clcnn_tensor *dx,
                                    const clcnn_tensor *dw, const clcnn_tensor *db, conv_dims *d) {
     clcnn_status st;
-    if ((st = clcnn_check_tensor(ctx, op, "weight", w, 4)) != CLCNN_OK ||
-        (st = clcnn_check_tensor(ctx, op, "dy", dy, 4)) != CLCNN_OK)
+    if ((st = rt_check_tensor(ctx, op, "weight", w, 4)) != CLCNN_OK ||
+        (st = rt_check_tensor(ctx, op, "dy", dy, 4)) != CLCNN_OK)
         return st;
-    if (dw && !x) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: dw needs the input x, which is NULL", op);
-    if ((x && (st = clcnn_check_tensor(ctx, op, "input", x, 4)) != CLCNN_OK) ||
-        (dx && (st = clcnn_check_tensor(ctx, op, "dx", dx, 4)) != CLCNN_OK) ||
-        (x && dx && (st = clcnn_check_same_shape(ctx, op, "input", x, "dx", dx)) != CLCNN_OK) ||
-        (dw && (st = clcnn_check_same_shape(ctx, op, "weight", w, "dw", dw)) != CLCNN_OK) ||
-        (db && (st = clcnn_check_vector(ctx, op, "db", db, w->shape[0])) != CLCNN_OK))
+    if (dw && !x) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: dw needs the input x, which is NULL", op);
+    if ((x && (st = rt_check_tensor(ctx, op, "input", x, 4)) != CLCNN_OK) ||
+        (dx && (st = rt_check_tensor(ctx, op, "dx", dx, 4)) != CLCNN_OK) ||
+        (x && dx && (st = rt_check_same_shape(ctx, op, "input", x, "dx", dx)) != CLCNN_OK) ||
+        (dw && (st = rt_check_same_shape(ctx, op, "weight", w, "dw", dw)) != CLCNN_OK) ||
+        (db && (st = rt_check_vector(ctx, op, "db", db, w->shape[0])) != CLCNN_OK))
         return st;
     d->g = conv_geometry(params);
     const clcnn_tensor *in = x ? x : dx;
     if (!in) { /* db alone: only dy's channels must fit */
         if (dy->shape[1] == w->shape[0]) return CLCNN_OK;
         char sy[64], sw[64];
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: dy %s does not have the %d channels of weight %s", op,
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: dy %s does not have the %d channels of weight %s", op,
                            clcnn_tensor_shape_str(dy, sy, sizeof sy), w->shape[0],
                            clcnn_tensor_shape_str(w, sw, sizeof sw));
     }
     int shape[4];
     if ((st = conv_output_shape(ctx, op, in, w, &d->g, shape)) != CLCNN_OK ||
-        (st = clcnn_check_shape_is(ctx, op, "dy", dy, 4, shape)) != CLCNN_OK)
+        (st = rt_check_shape_is(ctx, op, "dy", dy, 4, shape)) != CLCNN_OK)
         return st;
     d->N = in->shape[0], d->C = in->shape[1], d->H = in->shape[2], d->W = in->shape[3];
     d->cout = shape[1], d->oh = shape[2], d->ow = shape[3], d->P = d->oh * d->ow;
@@ -367,7 +367,7 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
                                    const clcnn_conv_params *params, const clcnn_tensor *dy, clcnn_tensor *dx,
                                    int accumulate, clcnn_tensor *dw, clcnn_tensor *db) {
     static const char *op = "clcnn_conv2d_backward";
-    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
+    if (!ctx) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: ctx is NULL", op);
     conv_dims d = {0};
     clcnn_status st = backward_check(ctx, op, x, w, params, dy, dx, dw, db, &d);
     if (st != CLCNN_OK) return st;
@@ -382,18 +382,18 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
         if ((st = backward_data_forward(ctx, w, dy, &fg, dx, accumulate)) != CLCNN_OK) return st;
         dx = NULL;
         if (!dw) return CLCNN_OK;
-    } else if (dx && !d.direct && clcnn_conv_implicit_gemm(ctx) && data_forward_geometry(&d, &fg)) {
+    } else if (dx && !d.direct && ops_conv_implicit_gemm(ctx) && data_forward_geometry(&d, &fg)) {
         /* GPU family: the same forward convolution as an implicit GEMM, w read turned in
          * place, dX joining as the residual when accumulating. Strided layers keep GEMM +
          * col2im: gathered, their dY would be mostly zeros (3 in 4 at stride 2). */
         st = conv_implicit_forward(ctx, dy, w, 1, NULL, &fg, accumulate ? dx : NULL, CLCNN_ACT_NONE, dx);
-        if (st != CLCNN_OK) return clcnn_error_prefix(ctx, st, "%s: dx as an implicit GEMM", op);
+        if (st != CLCNN_OK) return rt_error_prefix(ctx, st, "%s: dx as an implicit GEMM", op);
         dx = NULL;
         if (!dw) return CLCNN_OK;
-    } else if (dx && !d.direct && clcnn_conv_implicit_gemm(ctx) && d.g.dh == 1 && d.g.dw == 1) {
+    } else if (dx && !d.direct && ops_conv_implicit_gemm(ctx) && d.g.dh == 1 && d.g.dw == 1) {
         /* GPU family: a strided layer's dX as implicit GEMMs per output phase */
         if ((st = backward_data_phases(ctx, &d, w, dy, dx, accumulate)) != CLCNN_OK)
-            return clcnn_error_prefix(ctx, st, "%s: dx by output phases", op);
+            return rt_error_prefix(ctx, st, "%s: dx by output phases", op);
         dx = NULL;
         if (!dw) return CLCNN_OK;
     }
@@ -402,7 +402,7 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
         if ((st = conv_winograd_weight_grad(ctx, x, dy, &d.g, dw)) != CLCNN_OK) return st;
         dw = NULL;
         if (!dx) return CLCNN_OK;
-    } else if (dw && clcnn_conv_implicit_gemm(ctx)) {
+    } else if (dw && ops_conv_implicit_gemm(ctx)) {
         if ((st = backward_weight_implicit(ctx, &d, x, dy, dw)) != CLCNN_OK) return st;
         dw = NULL;
         if (!dx) return CLCNN_OK;
@@ -416,9 +416,9 @@ clcnn_status clcnn_conv2d_backward(clcnn_context *ctx, const clcnn_tensor *x, co
     const int s_full = dw ? wgrad_slices(&d, chunk * d.P) : 0, s_last = dw ? wgrad_slices(&d, last * d.P) : 0;
     const int slices = s_full > s_last ? s_full : s_last;
     clcnn_tensor *col = NULL, *dyp = NULL, *part = NULL;
-    if ((need_col && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.ckk * d.P}, &col)) != CLCNN_OK) ||
-        (need_col && (st = clcnn_scratch(ctx, 1, (int[]){chunk * d.cout * d.P}, &dyp)) != CLCNN_OK) ||
-        (slices && (st = clcnn_scratch(ctx, 1, (int[]){slices * d.cout * d.kg}, &part)) != CLCNN_OK))
+    if ((need_col && (st = rt_scratch(ctx, 1, (int[]){chunk * d.ckk * d.P}, &col)) != CLCNN_OK) ||
+        (need_col && (st = rt_scratch(ctx, 1, (int[]){chunk * d.cout * d.P}, &dyp)) != CLCNN_OK) ||
+        (slices && (st = rt_scratch(ctx, 1, (int[]){slices * d.cout * d.kg}, &part)) != CLCNN_OK))
         goto free_scratch;
     for (int n0 = 0; n0 < d.N; n0 += chunk) {
         const int nc = d.N - n0 < chunk ? d.N - n0 : chunk;

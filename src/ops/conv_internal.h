@@ -49,7 +49,7 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
 /* Winograd F(4x4, 3x3) (winograd.c): 3x3, stride 1, dilation 1, groups 1, any padding.
  * w_flipped: the convolution's weights are w [C, K, 3, 3] transposed and turned by 180
  * degrees (the input gradient of the convolution with weights w), read so in place.
- * u_cache: NULL (transform w on every call) or clcnn_conv2d_fixed_weight's cache.
+ * u_cache: NULL (transform w on every call) or ops_conv2d_fixed_weight's cache.
  * residual may be y itself (each output is read before it is written, by the same
  * work-item). */
 int conv_winograd_applies(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g);
@@ -74,10 +74,10 @@ int conv_is_direct(const clcnn_tensor *w, const conv_geom *g);
 /* The algorithm clcnn_conv2d runs (never CLCNN_CONV_ALGO_DEFAULT): ctx->conv_algo_override,
  * else $CLCNN_CONV_ALGO, else the tuned winner, else the default rule; a choice that
  * does not apply falls through to the next. */
-clcnn_conv_algo conv_choose_algo(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+ops_conv_algo conv_choose_algo(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                  const conv_geom *g);
 
-/* Implicit GEMM (GPU family, clcnn_conv_implicit_gemm): every image and group in one
+/* Implicit GEMM (GPU family, ops_conv_implicit_gemm): every image and group in one
  * gemm_local launch whose tile loader gathers the im2col columns from x, so that no
  * column matrix is written. flip: w is the weight [Cin of y][Cout of y / G][KH][KW] of
  * the convolution whose data gradient this is (x is its dY), read transposed and turned.

@@ -22,35 +22,35 @@ int conv_is_depthwise(const clcnn_tensor *x, const clcnn_tensor *w, const conv_g
  * addresses. Launch one over rows x cols of C x N planes. */
 #define DW_MAX_ARGS 32
 static clcnn_status launch_planes_or_pixels(clcnn_context *ctx, cl_kernel k, const char *what, int nargs,
-                                            const clcnn_karg *args, int rows, int cols, int taps, int C, int N) {
-    if (clcnn_cpu_family(ctx)) {
+                                            const rt_karg *args, int rows, int cols, int taps, int C, int N) {
+    if (rt_cpu_family(ctx)) {
         if (nargs + 2 > DW_MAX_ARGS)
-            return clcnn_error(ctx, CLCNN_ERR_UNSUPPORTED, "%s: %d kernel arguments, room for %d", what, nargs + 2,
+            return rt_error(ctx, CLCNN_ERR_UNSUPPORTED, "%s: %d kernel arguments, room for %d", what, nargs + 2,
                                DW_MAX_ARGS);
         const int planes = N * C, fit = planes / 64 > 1 ? planes / 64 : 1, work = rows * cols * taps;
         int per_item = work > 0 ? (4096 + work - 1) / work : 1;
         if (per_item > fit) per_item = fit;
-        clcnn_karg all[DW_MAX_ARGS];
+        rt_karg all[DW_MAX_ARGS];
         memcpy(all, args, (size_t)nargs * sizeof *args);
         all[nargs] = KARG_INT(N);
         all[nargs + 1] = KARG_INT(per_item);
         const size_t global[1] = {(size_t)((planes + per_item - 1) / per_item)};
-        return clcnn_launch(ctx, k, what, nargs + 2, all, 1, global, ops_fixed_local(ctx));
+        return rt_launch(ctx, k, what, nargs + 2, all, 1, global, ops_fixed_local(ctx));
     }
     const size_t global[3] = {(size_t)cols, (size_t)rows, (size_t)N * C};
-    return clcnn_launch(ctx, k, what, nargs, args, 3, global, NULL);
+    return rt_launch(ctx, k, what, nargs, args, 3, global, NULL);
 }
 
 /* Arguments are checked by clcnn_conv2d; conv_is_depthwise(x, w, g) holds. */
 clcnn_status conv_depthwise_forward(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                     const clcnn_tensor *bias, const conv_geom *g, const clcnn_tensor *residual,
                                     clcnn_activation act, clcnn_tensor *y) {
-    const char *name = clcnn_cpu_family(ctx) ? "depthwise_forward" : "depthwise_forward_pixels";
+    const char *name = rt_cpu_family(ctx) ? "depthwise_forward" : "depthwise_forward_pixels";
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "depthwise.cl", name, "", &k);
+    clcnn_status st = rt_get_kernel(ctx, "depthwise.cl", name, "", &k);
     if (st != CLCNN_OK) return st;
     const int N = x->shape[0], C = x->shape[1], OH = y->shape[2], OW = y->shape[3];
-    const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(w), KARG_TENSOR(bias), KARG_TENSOR(residual),
+    const rt_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(w), KARG_TENSOR(bias), KARG_TENSOR(residual),
                                KARG_INT(act), KARG_TENSOR(y),
                                DW_GEOM_ARGS(C, x->shape[2], x->shape[3], w->shape[2], w->shape[3], g, OH, OW)};
     return launch_planes_or_pixels(ctx, k, "depthwise_forward", KARG_LIST(args), OH, OW, w->shape[2] * w->shape[3],
@@ -65,14 +65,14 @@ static clcnn_status wgrad_two_level(clcnn_context *ctx, const clcnn_tensor *x, c
     static const char *what = "depthwise_wgrad_planes";
     const int taps = C * KH * KW;
     clcnn_tensor *part = NULL;
-    clcnn_status st = clcnn_scratch(ctx, 1, (int[]){taps * N}, &part);
+    clcnn_status st = rt_scratch(ctx, 1, (int[]){taps * N}, &part);
     if (st == CLCNN_OK) {
-        const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(part), KARG_INT(N),
+        const rt_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(part), KARG_INT(N),
                                    DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
         const size_t items[2] = {(size_t)taps, (size_t)N};
-        st = clcnn_reduce_kernel_rows(ctx, "depthwise.cl", what, what, KARG_LIST(args), 3, items);
+        st = ops_reduce_kernel_rows(ctx, "depthwise.cl", what, what, KARG_LIST(args), 3, items);
     }
-    if (st == CLCNN_OK) st = clcnn_add_row_totals(ctx, what, part, taps, N, dw);
+    if (st == CLCNN_OK) st = ops_add_row_totals(ctx, what, part, taps, N, dw);
     clcnn_tensor_destroy(part);
     return st;
 }
@@ -88,22 +88,22 @@ clcnn_status conv_depthwise_backward(clcnn_context *ctx, const clcnn_tensor *x, 
     cl_kernel k;
     clcnn_status st;
     if (dx) {
-        const char *name = clcnn_cpu_family(ctx) ? "depthwise_backward_data" : "depthwise_backward_data_pixels";
-        if ((st = clcnn_get_kernel(ctx, "depthwise.cl", name, "", &k)) != CLCNN_OK) return st;
-        const clcnn_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(w), KARG_TENSOR(dx), KARG_INT(accumulate != 0),
+        const char *name = rt_cpu_family(ctx) ? "depthwise_backward_data" : "depthwise_backward_data_pixels";
+        if ((st = rt_get_kernel(ctx, "depthwise.cl", name, "", &k)) != CLCNN_OK) return st;
+        const rt_karg args[] = {KARG_TENSOR(dy), KARG_TENSOR(w), KARG_TENSOR(dx), KARG_INT(accumulate != 0),
                                    DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
         st = launch_planes_or_pixels(ctx, k, "depthwise_backward_data", KARG_LIST(args), H, W, KH * KW, C, N);
         if (st != CLCNN_OK) return st;
     }
     if (dw) {
         if (!x)
-            return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "depthwise convolution backward: dw needs the input x");
-        if (!clcnn_cpu_family(ctx)) return wgrad_two_level(ctx, x, dy, dw, N, C, H, W, KH, KW, g, OH, OW);
-        if ((st = clcnn_get_kernel(ctx, "depthwise.cl", "depthwise_backward_weight", "", &k)) != CLCNN_OK) return st;
-        const clcnn_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(dw), KARG_INT(N),
+            return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "depthwise convolution backward: dw needs the input x");
+        if (!rt_cpu_family(ctx)) return wgrad_two_level(ctx, x, dy, dw, N, C, H, W, KH, KW, g, OH, OW);
+        if ((st = rt_get_kernel(ctx, "depthwise.cl", "depthwise_backward_weight", "", &k)) != CLCNN_OK) return st;
+        const rt_karg args[] = {KARG_TENSOR(x), KARG_TENSOR(dy), KARG_TENSOR(dw), KARG_INT(N),
                                    DW_GEOM_ARGS(C, H, W, KH, KW, g, OH, OW)};
         const size_t global[2] = {(size_t)KH * KW, (size_t)C};
-        if ((st = clcnn_launch(ctx, k, "depthwise_backward_weight", KARG_LIST(args), 2, global, ops_fixed_local(ctx))) != CLCNN_OK)
+        if ((st = rt_launch(ctx, k, "depthwise_backward_weight", KARG_LIST(args), 2, global, ops_fixed_local(ctx))) != CLCNN_OK)
             return st;
     }
     return CLCNN_OK;

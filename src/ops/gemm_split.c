@@ -20,7 +20,7 @@
 
 static int ceil_div(long a, long b) { return (int)((a + b - 1) / b); }
 
-int clcnn_gemm_split_count(const clcnn_context *ctx, const clcnn_gemm_args *g) {
+int ops_gemm_split_count(const clcnn_context *ctx, const ops_gemm_args *g) {
     if (g->K <= 1 || g->b_panels) return 1; /* packed panels hold the whole K (Winograd, K = C) */
     if (g->b_gather && g->b_gather->phase) return 1; /* its C goes to a phase's pixels, not a plane */
     const char *forced = getenv("CLCNN_GEMM_SPLIT_K");
@@ -30,9 +30,9 @@ int clcnn_gemm_split_count(const clcnn_context *ctx, const clcnn_gemm_args *g) {
         if (len <= 0) return 1;
         slices = ceil_div(g->K, len);
     } else {
-        if (clcnn_cpu_family(ctx) || g->K <= 2 * SPLIT_K_MIN_SLICE) return 1;
+        if (rt_cpu_family(ctx) || g->K <= 2 * SPLIT_K_MIN_SLICE) return 1;
         /* enough work-groups for about two per compute unit, and no slice over the maximum */
-        const clcnn_device_params *p = &ctx->params;
+        const rt_device_params *p = &ctx->params;
         const long batch = (long)(g->nb0 > 0 ? g->nb0 : 1) * (g->nb1 > 0 ? g->nb1 : 1);
         long groups;
         if (p->gemm_mwg > 0) { /* gemm_local: one group per MWG x NWG tile */
@@ -54,34 +54,34 @@ int clcnn_gemm_split_count(const clcnn_context *ctx, const clcnn_gemm_args *g) {
 }
 
 /* C = act(alpha * (sum of the planes) + beta C + bias + R). */
-static clcnn_status sum_planes(clcnn_context *ctx, const clcnn_gemm_args *g, const clcnn_tensor *part, int slices,
+static clcnn_status sum_planes(clcnn_context *ctx, const ops_gemm_args *g, const clcnn_tensor *part, int slices,
                                int plane, int batch) {
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "gemm.cl", "gemm_splitk_sum", "", &k);
+    clcnn_status st = rt_get_kernel(ctx, "gemm.cl", "gemm_splitk_sum", "", &k);
     if (st != CLCNN_OK) return st;
     const int nb1 = g->nb1 > 0 ? g->nb1 : 1;
-    const clcnn_karg args[] = {
+    const rt_karg args[] = {
         KARG_TENSOR(part), KARG_INT(slices), KARG_INT(plane), KARG_INT(g->M), KARG_INT(g->N),
         KARG_MEM(g->c->buf), KARG_INT(g->c->offset + g->c_off), KARG_INT(g->scm), KARG_INT(g->scn),
         KARG_INT(g->c_sb0), KARG_INT(g->c_sb1), KARG_INT(nb1),
         KARG_TENSOR(g->bias), KARG_INT(g->bias_sb1),
-        clcnn_karg_tensor_buf(g->residual), KARG_INT(g->residual ? g->residual->offset + g->r_off : 0),
+        rt_karg_tensor_buf(g->residual), KARG_INT(g->residual ? g->residual->offset + g->r_off : 0),
         KARG_INT(g->act), KARG_FLOAT(g->alpha), KARG_FLOAT(g->beta)};
     const size_t global[3] = {(size_t)g->N, (size_t)g->M, (size_t)batch};
-    return clcnn_launch(ctx, k, "gemm split-K sum", KARG_LIST(args), 3, global, NULL);
+    return rt_launch(ctx, k, "gemm split-K sum", KARG_LIST(args), 3, global, NULL);
 }
 
-clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
-    const int slices = clcnn_gemm_split_count(ctx, g);
-    if (slices <= 1) return clcnn_gemm_tiled(ctx, g);
+clcnn_status ops_gemm_run(clcnn_context *ctx, const ops_gemm_args *g) {
+    const int slices = ops_gemm_split_count(ctx, g);
+    if (slices <= 1) return ops_gemm_tiled(ctx, g);
     const int batch = (g->nb0 > 0 ? g->nb0 : 1) * (g->nb1 > 0 ? g->nb1 : 1);
     const int plane = g->M * g->N * batch, len = ceil_div(g->K, slices);
     clcnn_tensor *part = NULL;
-    clcnn_status st = clcnn_scratch(ctx, 1, (int[]){plane * slices}, &part);
+    clcnn_status st = rt_scratch(ctx, 1, (int[]){plane * slices}, &part);
     for (int s = 0; st == CLCNN_OK && s < slices; s++) {
         const int k0 = s * len;
-        clcnn_gemm_args slice = *g; /* A and B from k0 on, into plane s: [batch][M][N] */
-        clcnn_gemm_gather gather = g->b_gather ? *g->b_gather : (clcnn_gemm_gather){0};
+        ops_gemm_args slice = *g; /* A and B from k0 on, into plane s: [batch][M][N] */
+        ops_gemm_gather gather = g->b_gather ? *g->b_gather : (ops_gemm_gather){0};
         slice.K = k0 + len <= g->K ? len : g->K - k0;
         if (!g->b_gather || !g->b_gather->flip_a) slice.a_off = g->a_off + k0 * g->sak; /* else k_base moves A too */
         if (g->b_gather) { /* a gathered B starts at column row k0 of the same planes */
@@ -101,7 +101,7 @@ clcnn_status clcnn_gemm_run(clcnn_context *ctx, const clcnn_gemm_args *g) {
         slice.act = CLCNN_ACT_NONE;
         slice.alpha = 1.0f;
         slice.beta = 0.0f;
-        if (slice.K > 0) st = clcnn_gemm_tiled(ctx, &slice);
+        if (slice.K > 0) st = ops_gemm_tiled(ctx, &slice);
     }
     if (st == CLCNN_OK) st = sum_planes(ctx, g, part, slices, plane, batch);
     clcnn_tensor_destroy(part);

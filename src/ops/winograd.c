@@ -28,16 +28,16 @@ int wino_plane_stride(int n) { return (n + 31) / 32 * 32 + 16; }
 clcnn_status wino_kernel(clcnn_context *ctx, const char *name, int wv, cl_kernel *k) {
     char opts[16];
     snprintf(opts, sizeof opts, "-DWV=%d", wv);
-    return clcnn_get_kernel(ctx, "winograd.cl", name, opts, k);
+    return rt_get_kernel(ctx, "winograd.cl", name, opts, k);
 }
 
 int wino_lanes_for(const clcnn_context *ctx, int n) {
-    if (!clcnn_cpu_family(ctx)) return 1;
+    if (!rt_cpu_family(ctx)) return 1;
     return n >= 6 ? 8 : 4;
 }
 
 size_t wino_loop_width(const clcnn_context *ctx, int n, int wv) {
-    return clcnn_cpu_family(ctx) ? 1 : wino_ceil_div(n, wv);
+    return rt_cpu_family(ctx) ? 1 : wino_ceil_div(n, wv);
 }
 
 /* U[36][K][C] from w [K, C, 3, 3], or with w_flipped from the flipped transpose of w
@@ -51,23 +51,23 @@ static clcnn_status winograd_weights(clcnn_context *ctx, const wino_dims *d, con
     /* filter (k, c) at k * ks + c * cs, its values from q0 by qs (cl/winograd.cl) */
     const int ks = w_flipped ? 9 : 9 * d->C, cs = w_flipped ? 9 * d->K : 9;
     const int q0 = w_flipped ? 8 : 0, qs = w_flipped ? -1 : 1;
-    const clcnn_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(u), KARG_INT(d->su), KARG_INT(d->K), KARG_INT(d->C),
+    const rt_karg args[] = {KARG_TENSOR(w), KARG_TENSOR(u), KARG_INT(d->su), KARG_INT(d->K), KARG_INT(d->C),
                                KARG_INT(ks),   KARG_INT(cs),   KARG_INT(q0),    KARG_INT(qs)};
     const size_t global[2] = {wino_loop_width(ctx, d->C, wv), (size_t)d->K};
-    return clcnn_launch(ctx, k, "winograd_weights", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
+    return rt_launch(ctx, k, "winograd_weights", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 }
 
 /* xp = images n0 .. n0+nc-1 of x zero-padded to the tiles' patches (winograd_pad). */
 static clcnn_status wino_pad(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *x, int n0, int nc, int Hp,
                              int Wp, clcnn_tensor *xp) {
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "winograd.cl", "winograd_pad", "", &k);
+    clcnn_status st = rt_get_kernel(ctx, "winograd.cl", "winograd_pad", "", &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_MEM(x->buf), KARG_INT(x->offset + n0 * d->C * d->H * d->W), KARG_TENSOR(xp),
+    const rt_karg args[] = {KARG_MEM(x->buf), KARG_INT(x->offset + n0 * d->C * d->H * d->W), KARG_TENSOR(xp),
                                KARG_INT(d->H), KARG_INT(d->W), KARG_INT(d->ph), KARG_INT(d->pw), KARG_INT(Hp),
                                KARG_INT(Wp), KARG_INT(nc * d->C)};
     const size_t global[2] = {(size_t)Hp, (size_t)nc * (size_t)d->C};
-    return clcnn_launch(ctx, k, "winograd_pad", KARG_LIST(args), 2, global, NULL);
+    return rt_launch(ctx, k, "winograd_pad", KARG_LIST(args), 2, global, NULL);
 }
 
 clcnn_status wino_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *x, int n0, int nc, int tn,
@@ -77,14 +77,14 @@ clcnn_status wino_input(clcnn_context *ctx, const wino_dims *d, const clcnn_tens
     clcnn_tensor *xp = NULL;
     cl_kernel k;
     clcnn_status st;
-    if ((st = clcnn_scratch(ctx, 1, (int[]){nc * d->C * Hp * Wp}, &xp)) != CLCNN_OK ||
+    if ((st = rt_scratch(ctx, 1, (int[]){nc * d->C * Hp * Wp}, &xp)) != CLCNN_OK ||
         (st = wino_pad(ctx, d, x, n0, nc, Hp, Wp, xp)) != CLCNN_OK ||
         (st = wino_kernel(ctx, "winograd_input", wv, &k)) != CLCNN_OK)
         goto free_xp;
-    const clcnn_karg args[] = {KARG_TENSOR(xp), KARG_TENSOR(v), KARG_INT(d->sv), KARG_INT(d->C), KARG_INT(Hp),
+    const rt_karg args[] = {KARG_TENSOR(xp), KARG_TENSOR(v), KARG_INT(d->sv), KARG_INT(d->C), KARG_INT(Hp),
                                KARG_INT(Wp), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T), KARG_INT(tn)};
     const size_t global[2] = {wino_ceil_div(T, tn) * (size_t)tn / (size_t)wv, (size_t)d->C}; /* whole panels */
-    st = clcnn_launch(ctx, k, "winograd_input", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
+    st = rt_launch(ctx, k, "winograd_input", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 free_xp:
     clcnn_tensor_destroy(xp);
     return st;
@@ -93,13 +93,13 @@ free_xp:
 /* M[xi] = U[xi] V[xi] for the 36 points xi, one batched GEMM (M = K, N = T, K = C). */
 static clcnn_status winograd_gemm(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *u,
                                   const clcnn_tensor *v, int T, clcnn_tensor *m) {
-    const clcnn_gemm_args ga = {
+    const ops_gemm_args ga = {
         .M = d->K, .N = T, .K = d->C,
         .a = u, .sam = d->C, .sak = 1, .a_sb0 = d->su,
         .b = v, .ldb = T, .b_sb0 = d->sv, .b_panels = 1, /* winograd_input wrote panels */
         .c = m, .scm = T, .scn = 1, .c_sb0 = d->sm,
         .nb0 = WINO_XI, .nb1 = 1, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = 0.0f};
-    return clcnn_gemm_run(ctx, &ga);
+    return ops_gemm_run(ctx, &ga);
 }
 
 /* y for images n0 .. n0+nc-1 from the GEMM's products m, with the epilogue. */
@@ -111,12 +111,12 @@ static clcnn_status winograd_output(clcnn_context *ctx, const wino_dims *d, cons
     clcnn_status st = wino_kernel(ctx, "winograd_output", wv, &k);
     if (st != CLCNN_OK) return st;
     const int off = n0 * d->K * d->OH * d->OW;
-    const clcnn_karg args[] = {KARG_TENSOR(m), KARG_INT(d->sm), KARG_MEM(y->buf), KARG_INT(y->offset + off),
-                               KARG_TENSOR(bias), clcnn_karg_tensor_buf(residual),
+    const rt_karg args[] = {KARG_TENSOR(m), KARG_INT(d->sm), KARG_MEM(y->buf), KARG_INT(y->offset + off),
+                               KARG_TENSOR(bias), rt_karg_tensor_buf(residual),
                                KARG_INT(residual ? residual->offset + off : 0), KARG_INT(act), KARG_INT(d->K),
                                KARG_INT(d->OH), KARG_INT(d->OW), KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T)};
     const size_t global[2] = {wino_ceil_div(T, wv), (size_t)d->K};
-    return clcnn_launch(ctx, k, "winograd_output", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
+    return rt_launch(ctx, k, "winograd_output", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 }
 
 /* The transformed weight U in *u: from the cache when it holds one of the right size
@@ -131,7 +131,7 @@ static clcnn_status weights_for(clcnn_context *ctx, const wino_dims *d, const cl
         return CLCNN_OK;
     }
     clcnn_tensor *t = NULL;
-    clcnn_status st = clcnn_scratch(ctx, 1, (int[]){numel}, &t);
+    clcnn_status st = rt_scratch(ctx, 1, (int[]){numel}, &t);
     if (st == CLCNN_OK) st = winograd_weights(ctx, d, w, w_flipped, t);
     if (st != CLCNN_OK) {
         clcnn_tensor_destroy(t);
@@ -163,8 +163,8 @@ clcnn_status conv_winograd_forward(clcnn_context *ctx, const clcnn_tensor *x, co
     clcnn_tensor *u_scratch = NULL, *v = NULL, *m = NULL;
     clcnn_status st;
     if ((st = weights_for(ctx, &d, w, w_flipped, u_cache, &u, &u_scratch)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.sv}, &v)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.sm}, &m)) != CLCNN_OK)
+        (st = rt_scratch(ctx, 1, (int[]){WINO_XI * d.sv}, &v)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 1, (int[]){WINO_XI * d.sm}, &m)) != CLCNN_OK)
         goto free_scratch;
     for (int n0 = 0; n0 < d.N; n0 += d.chunk) {
         const int nc = d.N - n0 < d.chunk ? d.N - n0 : d.chunk;

@@ -14,24 +14,24 @@ static clcnn_status wgrad_dy(clcnn_context *ctx, const wino_dims *d, const clcnn
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_dy", wv, &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->K * d->OH * d->OW), KARG_TENSOR(y),
+    const rt_karg args[] = {KARG_MEM(dy->buf), KARG_INT(dy->offset + n0 * d->K * d->OH * d->OW), KARG_TENSOR(y),
                                KARG_INT(d->su), KARG_INT(d->K), KARG_INT(d->OH), KARG_INT(d->OW),
                                KARG_INT(d->TH), KARG_INT(d->TW), KARG_INT(T), KARG_INT(tn)};
     const size_t global[2] = {wino_loop_width(ctx, kp, wv), (size_t)T};
-    return clcnn_launch(ctx, k, "winograd_dy", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
+    return rt_launch(ctx, k, "winograd_dy", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 }
 
 /* M[xi] (+)= V[xi] Y[xi] over the T tiles of a chunk: M = C, N = K, K = T; V is a plain
  * [c][tp] matrix, Y the GEMM's panels. */
 static clcnn_status wgrad_gemm(clcnn_context *ctx, const wino_dims *d, const clcnn_tensor *v, int tp,
                                const clcnn_tensor *y, int T, int accumulate, clcnn_tensor *m) {
-    const clcnn_gemm_args ga = {
+    const ops_gemm_args ga = {
         .M = d->C, .N = d->K, .K = T,
         .a = v, .sam = tp, .sak = 1, .a_sb0 = d->sv,
         .b = y, .ldb = d->K, .b_sb0 = d->su, .b_panels = 1, /* winograd_dy wrote panels */
         .c = m, .scm = d->K, .scn = 1, .c_sb0 = d->sm,
         .nb0 = WINO_XI, .nb1 = 1, .act = CLCNN_ACT_NONE, .alpha = 1.0f, .beta = accumulate ? 1.0f : 0.0f};
-    return clcnn_gemm_run(ctx, &ga);
+    return ops_gemm_run(ctx, &ga);
 }
 
 /* dw += G^T M G per channel pair. */
@@ -40,9 +40,9 @@ static clcnn_status wgrad_output(clcnn_context *ctx, const wino_dims *d, const c
     cl_kernel k;
     clcnn_status st = wino_kernel(ctx, "winograd_wgrad_output", wv, &k);
     if (st != CLCNN_OK) return st;
-    const clcnn_karg args[] = {KARG_TENSOR(m), KARG_INT(d->sm), KARG_TENSOR(dw), KARG_INT(d->K), KARG_INT(d->C)};
+    const rt_karg args[] = {KARG_TENSOR(m), KARG_INT(d->sm), KARG_TENSOR(dw), KARG_INT(d->K), KARG_INT(d->C)};
     const size_t global[2] = {wino_loop_width(ctx, d->K, wv), (size_t)d->C};
-    return clcnn_launch(ctx, k, "winograd_wgrad_output", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
+    return rt_launch(ctx, k, "winograd_wgrad_output", KARG_LIST(args), 2, global, ops_fixed_local(ctx));
 }
 
 /* Arguments are checked by clcnn_conv2d_backward; conv_winograd_applies(x, dw, g) holds. */
@@ -58,9 +58,9 @@ clcnn_status conv_winograd_weight_grad(clcnn_context *ctx, const clcnn_tensor *x
     d.sm = wino_plane_stride(d.C * d.K);
     clcnn_tensor *y = NULL, *v = NULL, *m = NULL;
     clcnn_status st;
-    if ((st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.su}, &y)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.sv}, &v)) != CLCNN_OK ||
-        (st = clcnn_scratch(ctx, 1, (int[]){WINO_XI * d.sm}, &m)) != CLCNN_OK)
+    if ((st = rt_scratch(ctx, 1, (int[]){WINO_XI * d.su}, &y)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 1, (int[]){WINO_XI * d.sv}, &v)) != CLCNN_OK ||
+        (st = rt_scratch(ctx, 1, (int[]){WINO_XI * d.sm}, &m)) != CLCNN_OK)
         goto free_scratch;
     for (int n0 = 0; n0 < d.N; n0 += d.chunk) {
         const int nc = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, T = nc * tiles;

@@ -11,13 +11,13 @@
 #include "runtime/internal.h"
 
 /* err < 0: -errno injected by CLCNN_FAULT (fault.h), said so in the message. */
-static clcnn_status io_error(const clcnn_context *ctx, const char *who, const clcnn_atomic_file *af,
+static clcnn_status io_error(const clcnn_context *ctx, const char *who, const rt_atomic_file *af,
                              const char *step, int err) {
-    return clcnn_error(ctx, CLCNN_ERR_IO, "%s: cannot save %s: %s the temporary file %s: %s%s", who, af->path, step,
+    return rt_error(ctx, CLCNN_ERR_IO, "%s: cannot save %s: %s the temporary file %s: %s%s", who, af->path, step,
                        af->tmp, strerror(err ? abs(err) : EIO), err < 0 ? CLCNN_FAULT_NOTE : "");
 }
 
-static void release(clcnn_atomic_file *af) {
+static void release(rt_atomic_file *af) {
     free(af->path);
     free(af->tmp);
     memset(af, 0, sizeof *af);
@@ -33,16 +33,16 @@ static FILE *create_temp(const char *path, const char *tmp) {
     return f;
 }
 
-clcnn_status clcnn_atomic_open(const clcnn_context *ctx, const char *who, const char *path, clcnn_atomic_file *af) {
-    if (!af) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL file", who);
+clcnn_status rt_atomic_open(const clcnn_context *ctx, const char *who, const char *path, rt_atomic_file *af) {
+    if (!af) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL file", who);
     memset(af, 0, sizeof *af);
-    if (!path || !*path) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: empty or NULL path", who);
+    if (!path || !*path) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: empty or NULL path", who);
     const size_t tmp_size = strlen(path) + 48;
     af->path = strdup(path);
     af->tmp = malloc(tmp_size);
     if (!af->path || !af->tmp) {
         release(af);
-        return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", who);
+        return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", who);
     }
     snprintf(af->tmp, tmp_size, "%s.tmp.%ld", path, (long)getpid());
     if (!(af->f = create_temp(path, af->tmp))) {
@@ -53,7 +53,7 @@ clcnn_status clcnn_atomic_open(const clcnn_context *ctx, const char *who, const 
     return CLCNN_OK;
 }
 
-void clcnn_atomic_write(clcnn_atomic_file *af, const void *data, size_t size) {
+void rt_atomic_write(rt_atomic_file *af, const void *data, size_t size) {
     if (af->failed || size == 0) return;
     errno = 0;
     if (fwrite(data, 1, size, af->f) != size) {
@@ -75,12 +75,12 @@ static void sync_directory(const char *path) {
     free(dir);
 }
 
-clcnn_status clcnn_atomic_commit(const clcnn_context *ctx, const char *who, clcnn_atomic_file *af) {
-    if (!af || !af->f) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: file not open", who);
+clcnn_status rt_atomic_commit(const clcnn_context *ctx, const char *who, rt_atomic_file *af) {
+    if (!af || !af->f) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: file not open", who);
     clcnn_status st = CLCNN_OK;
     errno = 0;
     if (af->failed) st = io_error(ctx, who, af, "writing", af->error);
-    else if (clcnn_fault_hit(CLCNN_FAULT_WRITE)) st = io_error(ctx, who, af, "writing", -ENOSPC); /* a full disk */
+    else if (rt_fault_hit(CLCNN_FAULT_WRITE)) st = io_error(ctx, who, af, "writing", -ENOSPC); /* a full disk */
     else if (fflush(af->f) != 0 || fsync(fileno(af->f)) != 0) st = io_error(ctx, who, af, "writing", errno);
     errno = 0;
     if (fclose(af->f) != 0 && st == CLCNN_OK) st = io_error(ctx, who, af, "closing", errno);
@@ -92,7 +92,7 @@ clcnn_status clcnn_atomic_commit(const clcnn_context *ctx, const char *who, clcn
     return st;
 }
 
-void clcnn_atomic_abort(clcnn_atomic_file *af) {
+void rt_atomic_abort(rt_atomic_file *af) {
     if (!af) return;
     if (af->f) {
         fclose(af->f);
@@ -103,10 +103,10 @@ void clcnn_atomic_abort(clcnn_atomic_file *af) {
 
 clcnn_status clcnn_save_file(const char *path, const void *data, size_t size) {
     static const char *who = "clcnn_save_file";
-    if (!data && size) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL data", who);
-    clcnn_atomic_file af;
-    clcnn_status st = clcnn_atomic_open(NULL, who, path, &af);
+    if (!data && size) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL data", who);
+    rt_atomic_file af;
+    clcnn_status st = rt_atomic_open(NULL, who, path, &af);
     if (st != CLCNN_OK) return st;
-    clcnn_atomic_write(&af, data, size);
-    return clcnn_atomic_commit(NULL, who, &af);
+    rt_atomic_write(&af, data, size);
+    return rt_atomic_commit(NULL, who, &af);
 }

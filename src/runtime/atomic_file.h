@@ -13,19 +13,19 @@ typedef struct {
     FILE *f;        /* write the contents here */
     char *path;     /* final name */
     char *tmp;      /* temporary name */
-    int failed;     /* set by clcnn_atomic_write on a short write */
+    int failed;     /* set by rt_atomic_write on a short write */
     int error;      /* errno of the first failure */
-} clcnn_atomic_file;
+} rt_atomic_file;
 
 /* Create the temporary file (exclusively; an existing path's mode is kept). `who` names
  * the caller in error messages ("clcnn_image_save_png"). ctx may be NULL. */
-clcnn_status clcnn_atomic_open(const clcnn_context *ctx, const char *who, const char *path, clcnn_atomic_file *af);
-/* fwrite that remembers a failure, to be reported once by clcnn_atomic_commit. */
-void clcnn_atomic_write(clcnn_atomic_file *af, const void *data, size_t size);
+clcnn_status rt_atomic_open(const clcnn_context *ctx, const char *who, const char *path, rt_atomic_file *af);
+/* fwrite that remembers a failure, to be reported once by rt_atomic_commit. */
+void rt_atomic_write(rt_atomic_file *af, const void *data, size_t size);
 /* Flush, sync, close and rename over the final name. On any failure (including an
  * earlier write) the temporary file is removed and the error names path and reason. */
-clcnn_status clcnn_atomic_commit(const clcnn_context *ctx, const char *who, clcnn_atomic_file *af);
+clcnn_status rt_atomic_commit(const clcnn_context *ctx, const char *who, rt_atomic_file *af);
 /* Give up: close and remove the temporary file. Safe on a zeroed or committed af. */
-void clcnn_atomic_abort(clcnn_atomic_file *af);
+void rt_atomic_abort(rt_atomic_file *af);
 
 #endif

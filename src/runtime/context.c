@@ -14,7 +14,7 @@ static clcnn_status kernel_family_for(const clcnn_device_info *info, clcnn_devic
     if (!v || !*v) return CLCNN_OK;
     if (!strcmp(v, "gpu") || !strcmp(v, "GPU")) *family = CLCNN_DEVICE_GPU;
     else if (!strcmp(v, "cpu") || !strcmp(v, "CPU")) *family = CLCNN_DEVICE_CPU;
-    else return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "CLCNN_DEVICE_CLASS=%s: want gpu or cpu", v);
+    else return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "CLCNN_DEVICE_CLASS=%s: want gpu or cpu", v);
     return CLCNN_OK;
 }
 
@@ -26,24 +26,24 @@ const char *clcnn_version(void) {
 }
 
 clcnn_status clcnn_context_create(int device_index, clcnn_context **out) {
-    if (!out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_context_create: out is NULL");
+    if (!out) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_context_create: out is NULL");
     *out = NULL;
     clcnn_status st;
     if (device_index < 0 && (st = clcnn_device_select(NULL, &device_index)) != CLCNN_OK) return st;
-    const clcnn_device_entry *list;
+    const rt_device_entry *list;
     int n;
-    if ((st = clcnn_devices(&list, &n)) != CLCNN_OK) return st;
+    if ((st = rt_devices(&list, &n)) != CLCNN_OK) return st;
     if (device_index >= n)
-        return clcnn_error(NULL, CLCNN_ERR_NO_DEVICE, "device index %d out of range (%d devices)", device_index, n);
+        return rt_error(NULL, CLCNN_ERR_NO_DEVICE, "device index %d out of range (%d devices)", device_index, n);
 
     clcnn_context *ctx = calloc(1, sizeof *ctx);
-    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_context_create: out of host memory");
+    if (!ctx) return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_context_create: out of host memory");
     ctx->device_index = device_index;
     ctx->dev = list[device_index];
     if ((st = kernel_family_for(&ctx->dev.info, &ctx->kernel_family)) != CLCNN_OK ||
-        (st = clcnn_gpu_row_check_env()) != CLCNN_OK)
+        (st = rt_gpu_row_check_env()) != CLCNN_OK)
         goto free_ctx;
-    clcnn_device_params_for(&ctx->dev.info, ctx->kernel_family, &ctx->params);
+    rt_device_params_for(&ctx->dev.info, ctx->kernel_family, &ctx->params);
     if (clGetDeviceInfo(ctx->dev.device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof ctx->max_item_sizes,
                         ctx->max_item_sizes, NULL) != CL_SUCCESS)
         memset(ctx->max_item_sizes, 0, sizeof ctx->max_item_sizes); /* unknown: no per-dimension limit */
@@ -52,12 +52,12 @@ clcnn_status clcnn_context_create(int device_index, clcnn_context **out) {
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->dev.platform, 0};
     ctx->cl = clCreateContext(props, 1, &ctx->dev.device, NULL, NULL, &err);
     if (!ctx->cl) {
-        st = clcnn_error(NULL, err, "clCreateContext on %s failed (%d)", ctx->dev.info.name, err);
+        st = rt_error(NULL, err, "clCreateContext on %s failed (%d)", ctx->dev.info.name, err);
         goto free_ctx;
     }
     ctx->queue = clCreateCommandQueue(ctx->cl, ctx->dev.device, 0, &err);
     if (!ctx->queue) {
-        st = clcnn_error(NULL, err, "clCreateCommandQueue on %s failed (%d)", ctx->dev.info.name, err);
+        st = rt_error(NULL, err, "clCreateCommandQueue on %s failed (%d)", ctx->dev.info.name, err);
         goto release_context;
     }
     /* Choose the language standard from the device's OpenCL C version, not the
@@ -70,8 +70,8 @@ clcnn_status clcnn_context_create(int device_index, clcnn_context **out) {
         snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.2 -w");
     else
         snprintf(ctx->build_options, sizeof ctx->build_options, "-cl-std=CL1.1 -w");
-    clcnn_log(CLCNN_LOG_INFO, "context on device %d: %s (%s), %s kernels, params row \"%s\"", device_index, di->name,
-              di->opencl_c_version, clcnn_cpu_family(ctx) ? "CPU" : "GPU", ctx->params.row_name);
+    rt_log(CLCNN_LOG_INFO, "context on device %d: %s (%s), %s kernels, params row \"%s\"", device_index, di->name,
+              di->opencl_c_version, rt_cpu_family(ctx) ? "CPU" : "GPU", ctx->params.row_name);
     *out = ctx;
     return CLCNN_OK;
 
@@ -87,22 +87,22 @@ void clcnn_context_destroy(clcnn_context *ctx) {
     if (ctx->queue) clFinish(ctx->queue);
     clcnn_context_trim(ctx);
     free(ctx->pool_free);
-    clcnn_programs_release(ctx);
+    rt_programs_release(ctx);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->cl) clReleaseContext(ctx->cl);
     free(ctx);
 }
 
 clcnn_status clcnn_context_get_device_info(const clcnn_context *ctx, clcnn_device_info *info) {
-    if (!ctx || !info) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_context_get_device_info: NULL argument");
+    if (!ctx || !info) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_context_get_device_info: NULL argument");
     *info = ctx->dev.info;
     return CLCNN_OK;
 }
 
 clcnn_status clcnn_finish(clcnn_context *ctx) {
-    if (!ctx) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_finish: ctx is NULL");
+    if (!ctx) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_finish: ctx is NULL");
     cl_int err = clFinish(ctx->queue);
-    if (err != CL_SUCCESS) return clcnn_error(ctx, err, "clFinish failed (%d): a queued kernel failed", err);
+    if (err != CL_SUCCESS) return rt_error(ctx, err, "clFinish failed (%d): a queued kernel failed", err);
     return CLCNN_OK;
 }
 
@@ -113,7 +113,7 @@ void clcnn_context_get_stats(const clcnn_context *ctx, clcnn_context_stats *stat
 void *clcnn_context_cl_context(const clcnn_context *ctx) { return ctx ? (void *)ctx->cl : NULL; }
 void *clcnn_context_cl_queue(const clcnn_context *ctx) { return ctx ? (void *)ctx->queue : NULL; }
 
-const size_t *clcnn_elementwise_local(const clcnn_context *ctx) {
+const size_t *rt_elementwise_local(const clcnn_context *ctx) {
     static const size_t sizes[] = {1, 16, 32, 64, 128, 256};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if ((int)sizes[i] == ctx->params.elementwise_local) return &sizes[i];

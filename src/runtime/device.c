@@ -10,7 +10,7 @@
 #define MAX_DEVICES 64
 #define CL_PLATFORM_NOT_FOUND_KHR_VALUE (-1001) /* the ICD loader's "no platform" */
 
-static clcnn_device_entry devices[MAX_DEVICES];
+static rt_device_entry devices[MAX_DEVICES];
 static int device_count;
 static clcnn_status enumerate_status;
 static char enumerate_error[256];
@@ -72,8 +72,8 @@ static void describe(cl_platform_id p, cl_device_id d, int index, clcnn_device_i
     cl_bool unified = CL_FALSE; /* deprecated in OpenCL 2.0, still answered by the drivers */
     if (clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof unified, &unified, NULL) == CL_SUCCESS)
         info->unified_memory = unified == CL_TRUE;
-    info->software = clcnn_device_is_software(info->name);
-    info->est_gflops = clcnn_device_estimate_gflops(info);
+    info->software = rt_device_is_software(info->name);
+    info->est_gflops = rt_device_estimate_gflops(info);
 }
 
 static void enumerate(void) {
@@ -98,7 +98,7 @@ static void enumerate(void) {
         cl_uint n = 0;
         if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, ids, &n) != CL_SUCCESS) continue;
         for (cl_uint i = 0; i < n && device_count < MAX_DEVICES; i++) {
-            clcnn_device_entry *e = &devices[device_count];
+            rt_device_entry *e = &devices[device_count];
             e->platform = platforms[p];
             e->device = ids[i];
             describe(platforms[p], ids[i], device_count, &e->info);
@@ -107,18 +107,18 @@ static void enumerate(void) {
     }
 }
 
-clcnn_status clcnn_devices(const clcnn_device_entry **list, int *count) {
+clcnn_status rt_devices(const rt_device_entry **list, int *count) {
     pthread_once(&enumerate_once, enumerate);
     *list = devices;
     *count = device_count;
-    if (enumerate_status != CLCNN_OK) return clcnn_error(NULL, enumerate_status, "%s", enumerate_error);
+    if (enumerate_status != CLCNN_OK) return rt_error(NULL, enumerate_status, "%s", enumerate_error);
     return CLCNN_OK;
 }
 
 clcnn_status clcnn_device_count(int *count) {
-    if (!count) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_count: count is NULL");
-    const clcnn_device_entry *list;
-    clcnn_status st = clcnn_devices(&list, count);
+    if (!count) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_count: count is NULL");
+    const rt_device_entry *list;
+    clcnn_status st = rt_devices(&list, count);
     if (st == CLCNN_ERR_NO_DEVICE) { /* no platform at all is zero devices, not a failure */
         *count = 0;
         return CLCNN_OK;
@@ -127,48 +127,48 @@ clcnn_status clcnn_device_count(int *count) {
 }
 
 clcnn_status clcnn_device_get_info(int index, clcnn_device_info *info) {
-    if (!info) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_get_info: info is NULL");
-    const clcnn_device_entry *list;
+    if (!info) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_get_info: info is NULL");
+    const rt_device_entry *list;
     int n;
-    clcnn_status st = clcnn_devices(&list, &n);
+    clcnn_status st = rt_devices(&list, &n);
     if (st != CLCNN_OK) return st;
     if (index < 0 || index >= n)
-        return clcnn_error(NULL, CLCNN_ERR_NO_DEVICE, "device index %d out of range (%d devices)", index, n);
+        return rt_error(NULL, CLCNN_ERR_NO_DEVICE, "device index %d out of range (%d devices)", index, n);
     *info = list[index].info;
     return CLCNN_OK;
 }
 
 /* The preferred device of `type` (0: any) in the list, or -1. */
-static int best_of_type(const clcnn_device_entry *list, int n, clcnn_device_type type) {
+static int best_of_type(const rt_device_entry *list, int n, clcnn_device_type type) {
     const clcnn_device_info *infos[MAX_DEVICES];
     for (int i = 0; i < n; i++) infos[i] = &list[i].info;
-    return clcnn_device_pick(infos, n, type);
+    return rt_device_pick(infos, n, type);
 }
 
 clcnn_status clcnn_device_select_rank(const char *spec, int local_rank, int *index) {
     if (!index || local_rank < 0)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_select_rank: %s",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_select_rank: %s",
                            index ? "local_rank is negative" : "index is NULL");
     if ((spec && *spec) || (getenv("CLCNN_DEVICE") && *getenv("CLCNN_DEVICE"))) return clcnn_device_select(spec, index);
-    const clcnn_device_entry *list;
+    const rt_device_entry *list;
     int n;
-    clcnn_status st = clcnn_devices(&list, &n);
+    clcnn_status st = rt_devices(&list, &n);
     if (st != CLCNN_OK) return st;
-    if (n == 0) return clcnn_error(NULL, CLCNN_ERR_NO_DEVICE, "no OpenCL device found on any platform");
+    if (n == 0) return rt_error(NULL, CLCNN_ERR_NO_DEVICE, "no OpenCL device found on any platform");
     const clcnn_device_info *infos[MAX_DEVICES];
     for (int i = 0; i < n; i++) infos[i] = &list[i].info;
-    const int i = clcnn_device_pick_for_rank(infos, n, local_rank);
+    const int i = rt_device_pick_for_rank(infos, n, local_rank);
     *index = i >= 0 ? i : 0;
     return CLCNN_OK;
 }
 
 clcnn_status clcnn_device_select(const char *spec, int *index) {
-    if (!index) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_select: index is NULL");
-    const clcnn_device_entry *list;
+    if (!index) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_device_select: index is NULL");
+    const rt_device_entry *list;
     int n;
-    clcnn_status st = clcnn_devices(&list, &n);
+    clcnn_status st = rt_devices(&list, &n);
     if (st != CLCNN_OK) return st;
-    if (n == 0) return clcnn_error(NULL, CLCNN_ERR_NO_DEVICE, "no OpenCL device found on any platform");
+    if (n == 0) return rt_error(NULL, CLCNN_ERR_NO_DEVICE, "no OpenCL device found on any platform");
     const char *from = "argument";
     if (!spec || !*spec) {
         spec = getenv("CLCNN_DEVICE");
@@ -183,7 +183,7 @@ clcnn_status clcnn_device_select(const char *spec, int *index) {
     long k = strtol(spec, &end, 10);
     if (*end == 0 && end != spec) {
         if (k < 0 || k >= n)
-            return clcnn_error(NULL, CLCNN_ERR_NO_DEVICE, "device %ld (from %s) out of range: %d device%s (see `clcnn devices`)",
+            return rt_error(NULL, CLCNN_ERR_NO_DEVICE, "device %ld (from %s) out of range: %d device%s (see `clcnn devices`)",
                                k, from, n, n == 1 ? "" : "s");
         *index = (int)k;
         return CLCNN_OK;
@@ -193,11 +193,11 @@ clcnn_status clcnn_device_select(const char *spec, int *index) {
     else if (!strcmp(spec, "cpu") || !strcmp(spec, "CPU")) i = best_of_type(list, n, CLCNN_DEVICE_CPU);
     else
         for (int j = 0; j < n && i < 0; j++)
-            if (clcnn_contains_nocase(list[j].info.name, spec) || clcnn_contains_nocase(list[j].info.vendor, spec) ||
-                clcnn_contains_nocase(list[j].info.platform, spec))
+            if (rt_contains_nocase(list[j].info.name, spec) || rt_contains_nocase(list[j].info.vendor, spec) ||
+                rt_contains_nocase(list[j].info.platform, spec))
                 i = j;
     if (i < 0)
-        return clcnn_error(NULL, CLCNN_ERR_NO_DEVICE, "no OpenCL device matches \"%s\" (from %s); see `clcnn devices`",
+        return rt_error(NULL, CLCNN_ERR_NO_DEVICE, "no OpenCL device matches \"%s\" (from %s); see `clcnn devices`",
                            spec, from);
     *index = i;
     return CLCNN_OK;

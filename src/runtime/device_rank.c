@@ -12,7 +12,7 @@
 #define VENDOR_AMD 0x1002u
 #define VENDOR_INTEL 0x8086u
 
-int clcnn_contains_nocase(const char *hay, const char *needle) {
+int rt_contains_nocase(const char *hay, const char *needle) {
     const size_t n = strlen(needle);
     for (; *hay; hay++) {
         size_t i = 0;
@@ -22,10 +22,10 @@ int clcnn_contains_nocase(const char *hay, const char *needle) {
     return n == 0;
 }
 
-int clcnn_device_is_software(const char *name) {
+int rt_device_is_software(const char *name) {
     static const char *const names[] = {"llvmpipe", "softpipe", "swiftshader"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (clcnn_contains_nocase(name, names[i])) return 1;
+        if (rt_contains_nocase(name, names[i])) return 1;
     return 0;
 }
 
@@ -42,7 +42,7 @@ static unsigned lanes_per_unit(const clcnn_device_info *d) {
     }
 }
 
-double clcnn_device_estimate_gflops(const clcnn_device_info *d) {
+double rt_device_estimate_gflops(const clcnn_device_info *d) {
     const double clock_ghz = (d->max_clock_mhz ? d->max_clock_mhz : 1000) / 1000.0;
     return (double)d->compute_units * lanes_per_unit(d) * 2.0 * clock_ghz;
 }
@@ -64,7 +64,7 @@ static int better(const clcnn_device_info *d, const clcnn_device_info *b) {
     return dc > bc || (dc == bc && d->est_gflops > b->est_gflops);
 }
 
-int clcnn_device_pick(const clcnn_device_info *const *infos, int n, clcnn_device_type type) {
+int rt_device_pick(const clcnn_device_info *const *infos, int n, clcnn_device_type type) {
     int best = -1;
     for (int i = 0; i < n; i++) {
         if (type && infos[i]->type != type) continue;
@@ -73,10 +73,10 @@ int clcnn_device_pick(const clcnn_device_info *const *infos, int n, clcnn_device
     return best;
 }
 
-int clcnn_device_pick_for_rank(const clcnn_device_info *const *infos, int n, int local_rank) {
+int rt_device_pick_for_rank(const clcnn_device_info *const *infos, int n, int local_rank) {
     int gpus = 0;
     for (int i = 0; i < n; i++) gpus += infos[i]->type == CLCNN_DEVICE_GPU && !infos[i]->software;
-    if (gpus == 0) return clcnn_device_pick(infos, n, 0);
+    if (gpus == 0) return rt_device_pick(infos, n, 0);
     /* the (local_rank mod gpus)-th GPU in order of preference: ranks with fewer better ones */
     const int want = local_rank % gpus;
     for (int i = 0; i < n; i++) {

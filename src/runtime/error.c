@@ -21,14 +21,14 @@ static void vlog(clcnn_log_level level, const char *fmt, va_list ap) {
     log_fn(level, msg, log_user);
 }
 
-void clcnn_log(clcnn_log_level level, const char *fmt, ...) {
+void rt_log(clcnn_log_level level, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vlog(level, fmt, ap);
     va_end(ap);
 }
 
-clcnn_status clcnn_error(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...) {
+clcnn_status rt_error(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...) {
     /* The last-error buffer is logically mutable state of a const context. */
     char *dst = ctx ? ((clcnn_context *)ctx)->last_error : thread_error;
     size_t size = ctx ? sizeof ctx->last_error : sizeof thread_error;
@@ -36,18 +36,18 @@ clcnn_status clcnn_error(const clcnn_context *ctx, clcnn_status status, const ch
     va_start(ap, fmt);
     vsnprintf(dst, size, fmt, ap);
     va_end(ap);
-    clcnn_log(CLCNN_LOG_DEBUG, "error %d (%s): %s", status, clcnn_status_str(status), dst);
+    rt_log(CLCNN_LOG_DEBUG, "error %d (%s): %s", status, clcnn_status_str(status), dst);
     return status;
 }
 
-clcnn_status clcnn_error_prefix(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...) {
+clcnn_status rt_error_prefix(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...) {
     char prefix[512], reason[sizeof thread_error]; /* the reason lives in the buffer being rewritten */
     snprintf(reason, sizeof reason, "%s", clcnn_last_error(ctx));
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    return clcnn_error(ctx, status, "%s: %s", prefix, reason);
+    return rt_error(ctx, status, "%s: %s", prefix, reason);
 }
 
 const char *clcnn_last_error(const clcnn_context *ctx) {

@@ -1,5 +1,5 @@
 /* fault.c: CLCNN_FAULT, failures on purpose (see fault.h). The hooks sit where the real
- * failures happen: tensor.c's pool (a buffer it must create), program.c's clcnn_launch
+ * failures happen: tensor.c's pool (a buffer it must create), program.c's rt_launch
  * (the enqueue) and atomic_file.c's commit (where a full disk shows). Counting is always
  * on (one atomic add per call), so a test can run once to learn how many calls a job
  * makes and then walk N over them. */
@@ -16,7 +16,7 @@
 enum { MAX_RULES = 16 };
 
 typedef struct {
-    clcnn_fault_kind kind;
+    rt_fault_kind kind;
     unsigned long n; /* the call (from 1) that fails */
     int onward;      /* KIND:N+: and every later one */
 } fault_rule;
@@ -47,7 +47,7 @@ static int parse_item(const char *item, size_t len, fault_rule *r) {
     errno = 0;
     r->n = strtoul(digits, &end, 10);
     if (digits[0] < '0' || digits[0] > '9' || *end || r->n == 0 || errno == ERANGE) return -1;
-    r->kind = (clcnn_fault_kind)kind;
+    r->kind = (rt_fault_kind)kind;
     return 0;
 }
 
@@ -79,7 +79,7 @@ static void read_env(void) {
     fault_rule parsed[MAX_RULES];
     const int n = spec ? parse_spec(spec, parsed) : 0;
     if (n < 0) {
-        clcnn_log(CLCNN_LOG_WARN, "CLCNN_FAULT=%s is not a list of alloc:N, launch:N or write:N (N >= 1, "
+        rt_log(CLCNN_LOG_WARN, "CLCNN_FAULT=%s is not a list of alloc:N, launch:N or write:N (N >= 1, "
                   "optionally N+): ignored", spec);
         return;
     }
@@ -87,12 +87,12 @@ static void read_env(void) {
     atomic_store(&rule_count, n);
 }
 
-clcnn_status clcnn_fault_configure(const char *spec) {
+clcnn_status rt_fault_configure(const char *spec) {
     pthread_once(&env_once, read_env); /* so that it cannot run later over this plan */
     fault_rule parsed[MAX_RULES];
     const int n = parse_spec(spec, parsed);
     if (n < 0)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "fault plan \"%s\" is not a list of alloc:N, launch:N "
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "fault plan \"%s\" is not a list of alloc:N, launch:N "
                            "or write:N (N >= 1, optionally N+)", spec);
     atomic_store(&rule_count, 0);
     memcpy(rules, parsed, (size_t)n * sizeof *rules);
@@ -101,7 +101,7 @@ clcnn_status clcnn_fault_configure(const char *spec) {
     return CLCNN_OK;
 }
 
-int clcnn_fault_hit(clcnn_fault_kind kind) {
+int rt_fault_hit(rt_fault_kind kind) {
     if ((int)kind < 0 || kind >= CLCNN_FAULT_KINDS) return 0;
     pthread_once(&env_once, read_env);
     const unsigned long n = atomic_fetch_add(&calls[kind], 1) + 1;
@@ -109,16 +109,16 @@ int clcnn_fault_hit(clcnn_fault_kind kind) {
     for (int i = 0; i < count; i++)
         if (rules[i].kind == kind && (n == rules[i].n || (rules[i].onward && n > rules[i].n))) {
             atomic_fetch_add(&injected[kind], 1);
-            clcnn_log(CLCNN_LOG_DEBUG, "CLCNN_FAULT: failing %s call %lu", kind_names[kind], n);
+            rt_log(CLCNN_LOG_DEBUG, "CLCNN_FAULT: failing %s call %lu", kind_names[kind], n);
             return 1;
         }
     return 0;
 }
 
-unsigned long clcnn_fault_calls(clcnn_fault_kind kind) {
+unsigned long rt_fault_calls(rt_fault_kind kind) {
     return (int)kind >= 0 && kind < CLCNN_FAULT_KINDS ? atomic_load(&calls[kind]) : 0;
 }
 
-unsigned long clcnn_fault_injected(clcnn_fault_kind kind) {
+unsigned long rt_fault_injected(rt_fault_kind kind) {
     return (int)kind >= 0 && kind < CLCNN_FAULT_KINDS ? atomic_load(&injected[kind]) : 0;
 }

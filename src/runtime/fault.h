@@ -8,10 +8,10 @@
 
 typedef enum {
     CLCNN_FAULT_ALLOC = 0, /* a device buffer the pool must create (clCreateBuffer; pool reuses not counted) */
-    CLCNN_FAULT_LAUNCH,    /* a kernel enqueued by clcnn_launch */
+    CLCNN_FAULT_LAUNCH,    /* a kernel enqueued by rt_launch */
     CLCNN_FAULT_WRITE,     /* a file saved through atomic_file.c, counted at its commit */
     CLCNN_FAULT_KINDS
-} clcnn_fault_kind;
+} rt_fault_kind;
 
 /* What an injected failure adds to its error message. */
 #define CLCNN_FAULT_NOTE " (injected fault)"
@@ -20,15 +20,15 @@ typedef enum {
  * call of any kind reads CLCNN_FAULT: a comma list of KIND:N (the N-th call of KIND
  * since the process started fails) or KIND:N+ (the N-th and every later one fail),
  * KIND one of alloc, launch, write, e.g. CLCNN_FAULT=alloc:3,write:2+. Thread-safe. */
-int clcnn_fault_hit(clcnn_fault_kind kind);
+int rt_fault_hit(rt_fault_kind kind);
 
 /* Calls of `kind` counted so far, and how many of them were made to fail. */
-unsigned long clcnn_fault_calls(clcnn_fault_kind kind);
-unsigned long clcnn_fault_injected(clcnn_fault_kind kind);
+unsigned long rt_fault_calls(rt_fault_kind kind);
+unsigned long rt_fault_injected(rt_fault_kind kind);
 
 /* Replace the plan with spec (CLCNN_FAULT's syntax; NULL or "" injects nothing) and
  * zero the counters: for in-process tests, while no other thread makes counted calls.
  * CLCNN_ERR_INVALID_ARGUMENT (thread's last error) on a malformed spec, plan unchanged. */
-clcnn_status clcnn_fault_configure(const char *spec);
+clcnn_status rt_fault_configure(const char *spec);
 
 #endif

@@ -13,7 +13,7 @@
  * fallback where a device will not run gemm_local's work-group: 3 x 16 keeps it within
  * 128 registers without a stack on sm_90 and gfx90a, where 4 x 16 needs 121 and 132),
  * element-wise local size, then gemm_local's MWG, NWG, KWG, MDIMC, NDIMC. */
-static const clcnn_device_params rows[] = {
+static const rt_device_params rows[] = {
     /* NVIDIA: CLBlast's A100 row, 64 x 32 tiles 32 deep, 16 x 8 work-items of 4 x 4 */
     {"nvidia", 3, 16, 8, 256, 64, 32, 32, 16, 8},
     /* AMD: CLBlast's MI50 row, 64 x 64 tiles 32 deep, 16 x 16 work-items of 4 x 4 */
@@ -28,13 +28,13 @@ static const unsigned row_vendor[] = {0x10de, 0x1002, 0x8086, 0}; /* 0: the gene
 enum { ROWS = sizeof rows / sizeof rows[0] };
 _Static_assert(sizeof row_vendor / sizeof row_vendor[0] == ROWS, "a vendor ID per row");
 
-const clcnn_device_params *clcnn_gpu_rows(int *count) {
+const rt_device_params *rt_gpu_rows(int *count) {
     *count = ROWS;
     return rows;
 }
 
 /* The row CLCNN_GPU_ROW names, or NULL (unset, or no such row). */
-static const clcnn_device_params *env_row(void) {
+static const rt_device_params *env_row(void) {
     const char *v = getenv("CLCNN_GPU_ROW");
     if (!v || !*v) return NULL;
     for (int i = 0; i < ROWS; i++)
@@ -42,17 +42,17 @@ static const clcnn_device_params *env_row(void) {
     return NULL;
 }
 
-const clcnn_device_params *clcnn_gpu_row_for(const clcnn_device_info *info) {
-    const clcnn_device_params *forced = env_row();
+const rt_device_params *rt_gpu_row_for(const clcnn_device_info *info) {
+    const rt_device_params *forced = env_row();
     if (forced) return forced;
     int i = 0;
     while (i < ROWS - 1 && row_vendor[i] != info->vendor_id) i++;
     return &rows[i];
 }
 
-clcnn_status clcnn_gpu_row_check_env(void) {
+clcnn_status rt_gpu_row_check_env(void) {
     const char *v = getenv("CLCNN_GPU_ROW");
     if (!v || !*v || env_row()) return CLCNN_OK;
-    return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
+    return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
                        "CLCNN_GPU_ROW=%s: no such row (want nvidia, amd, intel or default)", v);
 }

@@ -69,12 +69,12 @@ static void read_env(void) {
     if (enabled) atexit(print_table);
 }
 
-/* What the next launch on this thread does (clcnn_kprofile_work). */
+/* What the next launch on this thread does (rt_kprofile_work). */
 static _Thread_local char work_shape[48];
 static _Thread_local double work_flops;
 
-void clcnn_kprofile_work(double flops, const char *shape_format, ...) {
-    if (!clcnn_kprofile_on()) return;
+void rt_kprofile_work(double flops, const char *shape_format, ...) {
+    if (!rt_kprofile_on()) return;
     va_list ap;
     va_start(ap, shape_format);
     vsnprintf(work_shape, sizeof work_shape, shape_format, ap);
@@ -82,17 +82,17 @@ void clcnn_kprofile_work(double flops, const char *shape_format, ...) {
     work_flops = flops;
 }
 
-int clcnn_kprofile_on(void) {
+int rt_kprofile_on(void) {
     pthread_once(&once, read_env);
     return enabled;
 }
 
-double clcnn_kprofile_start(cl_command_queue queue) {
+double rt_kprofile_start(cl_command_queue queue) {
     clFinish(queue);
     return clock_now_ms();
 }
 
-void clcnn_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms) {
+void rt_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms) {
     clFinish(queue);
     const double ms = clock_now_ms() - start_ms;
     char name[KPROF_NAME] = "?";

@@ -14,17 +14,17 @@
 #include <CL/cl.h>
 
 /* Whether CLCNN_PROFILE_KERNELS is set (read once). */
-int clcnn_kprofile_on(void);
+int rt_kprofile_on(void);
 
 /* Milliseconds on a monotonic clock, after clFinish(queue). */
-double clcnn_kprofile_start(cl_command_queue queue);
+double rt_kprofile_start(cl_command_queue queue);
 
 /* The shape (a short label, printf-style) and floating-point work of the next launch
- * this thread profiles: clcnn_kprofile_end uses them once. Does nothing when profiling
+ * this thread profiles: rt_kprofile_end uses them once. Does nothing when profiling
  * is off, so launchers call it unconditionally. */
-void clcnn_kprofile_work(double flops, const char *shape_format, ...) __attribute__((format(printf, 2, 3)));
+void rt_kprofile_work(double flops, const char *shape_format, ...) __attribute__((format(printf, 2, 3)));
 
 /* Add the launch of kernel that began at start_ms (clFinish first). Thread-safe. */
-void clcnn_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms);
+void rt_kprofile_end(cl_command_queue queue, cl_kernel kernel, double start_ms);
 
 #endif

@@ -7,9 +7,9 @@ typedef struct {
     const char *name; /* file name, e.g. "gemm.cl" */
     const char *data; /* NUL-terminated source */
     size_t size;      /* bytes, without the NUL */
-} clcnn_embedded_source;
+} rt_embedded_source;
 
 /* Terminated by an entry with name NULL. */
-extern const clcnn_embedded_source clcnn_embedded_sources[];
+extern const rt_embedded_source rt_embedded_sources[];
 
 #endif

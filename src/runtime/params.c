@@ -2,9 +2,9 @@
  * database idea), and the winners clcnn_tune measured on this device, kept in a JSON
  * file per device name and driver version in the cache folder. Kernels receive the
  * parameters as -D options; ops ask for per-shape winners through
- * clcnn_params_tuned_choice.
+ * rt_params_tuned_choice.
  *
- * The tuning file is read whenever a context is created (clcnn_device_params_for) and
+ * The tuning file is read whenever a context is created (rt_device_params_for) and
  * kept in memory per device for the whole process, so that lookups are a scan of a short
  * list under a lock. A file that does not parse, has the wrong format or belongs to
  * another device or driver is ignored with a warning. CLCNN_TUNE=off ignores it. */
@@ -24,16 +24,16 @@
 #define TUNING_VERSION 1
 #define TUNED_OP_MAX 24
 
-int clcnn_gemm_tile_valid(int m, int n) { return m >= 1 && m <= 12 && (n == 16 || n == 32); }
+int rt_gemm_tile_valid(int m, int n) { return m >= 1 && m <= 12 && (n == 16 || n == 32); }
 
 /* CLCNN_GEMM_TILE=MxN overrides the GEMM tile (for tuning experiments and for testing
  * every tile the table can choose). N must be 16 or 32, M 1..12. Returns 1 if applied. */
-static int apply_override(clcnn_device_params *p) {
+static int apply_override(rt_device_params *p) {
     const char *v = getenv("CLCNN_GEMM_TILE");
     int m, n;
     if (!v || sscanf(v, "%dx%d", &m, &n) != 2) return 0;
-    if (!clcnn_gemm_tile_valid(m, n)) {
-        clcnn_log(CLCNN_LOG_WARN, "ignoring CLCNN_GEMM_TILE=%s: want MxN with M in 1..12 and N 16 or 32", v);
+    if (!rt_gemm_tile_valid(m, n)) {
+        rt_log(CLCNN_LOG_WARN, "ignoring CLCNN_GEMM_TILE=%s: want MxN with M in 1..12 and N 16 or 32", v);
         return 0;
     }
     p->gemm_tile_m = m;
@@ -45,42 +45,42 @@ static int apply_override(clcnn_device_params *p) {
 /* CLCNN_GEMM_LOCAL=MWGxNWGxKWG:MDIMCxNDIMC sets gemm_local's work-group tile (the GPU
  * family; experiments, and a small tile for Oclgrind, which simulates every work-item),
  * =off makes the GPU family use gemm_tiled. Returns 1 if applied. */
-int clcnn_local_tile_valid(const clcnn_local_tile *t) {
+int rt_local_tile_valid(const rt_local_tile *t) {
     return t->mdimc >= 1 && t->ndimc >= 1 && t->kwg >= 1 && t->kwg <= 64 && t->mwg <= 256 && t->nwg <= 256 &&
            t->mwg >= t->mdimc && t->nwg >= t->ndimc && t->mwg % t->mdimc == 0 && t->nwg % t->ndimc == 0 &&
            t->mdimc * t->ndimc <= 1024;
 }
 
-int clcnn_local_tile_parse(const char *s, clcnn_local_tile *t) {
+int rt_local_tile_parse(const char *s, rt_local_tile *t) {
     int used = 0;
     if (sscanf(s, "%dx%dx%d:%dx%d%n", &t->mwg, &t->nwg, &t->kwg, &t->mdimc, &t->ndimc, &used) != 5 || s[used])
         return -1;
-    return clcnn_local_tile_valid(t) ? 0 : -1;
+    return rt_local_tile_valid(t) ? 0 : -1;
 }
 
-void clcnn_local_tile_set(clcnn_device_params *p, const clcnn_local_tile *t) {
+void rt_local_tile_set(rt_device_params *p, const rt_local_tile *t) {
     p->gemm_mwg = t->mwg, p->gemm_nwg = t->nwg, p->gemm_kwg = t->kwg, p->gemm_mdimc = t->mdimc;
     p->gemm_ndimc = t->ndimc;
 }
 
-clcnn_local_tile clcnn_local_tile_of(const clcnn_device_params *p) {
-    return (clcnn_local_tile){p->gemm_mwg, p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc, p->gemm_ndimc};
+rt_local_tile rt_local_tile_of(const rt_device_params *p) {
+    return (rt_local_tile){p->gemm_mwg, p->gemm_nwg, p->gemm_kwg, p->gemm_mdimc, p->gemm_ndimc};
 }
 
-static int apply_local_override(clcnn_device_params *p) {
+static int apply_local_override(rt_device_params *p) {
     const char *v = getenv("CLCNN_GEMM_LOCAL");
-    clcnn_local_tile t;
+    rt_local_tile t;
     if (!v || !*v || !p->gemm_mwg) return 0;
     if (!strcmp(v, "off")) {
         p->gemm_mwg = 0;
         return 1;
     }
-    if (clcnn_local_tile_parse(v, &t) != 0) {
-        clcnn_log(CLCNN_LOG_WARN, "ignoring CLCNN_GEMM_LOCAL=%s: want MWGxNWGxKWG:MDIMCxNDIMC (e.g. 64x64x16:16x16), "
+    if (rt_local_tile_parse(v, &t) != 0) {
+        rt_log(CLCNN_LOG_WARN, "ignoring CLCNN_GEMM_LOCAL=%s: want MWGxNWGxKWG:MDIMCxNDIMC (e.g. 64x64x16:16x16), "
                   "MWG a multiple of MDIMC, NWG of NDIMC, at most 1024 work-items, or off", v);
         return 0;
     }
-    clcnn_local_tile_set(p, &t);
+    rt_local_tile_set(p, &t);
     return 1;
 }
 
@@ -102,7 +102,7 @@ typedef struct {
 typedef struct {
     char device[128], driver[64]; /* whose table this is */
     int tile_m, tile_n;           /* 0: no tuned GEMM tile */
-    clcnn_local_tile local;       /* mwg 0: no tuned gemm_local tile */
+    rt_local_tile local;       /* mwg 0: no tuned gemm_local tile */
     tuned_entry *e;
     int n, cap;
 } tuned_table;
@@ -191,7 +191,7 @@ static void install_table(tuned_table *t) {
     pthread_mutex_unlock(&tables_lock);
 }
 
-int clcnn_params_tuned_choice(const clcnn_context *ctx, const char *op, const int *key, int nkey) {
+int rt_params_tuned_choice(const clcnn_context *ctx, const char *op, const int *key, int nkey) {
     if (!ctx || !op || !key || nkey < 1) return 0;
     int choice = 0;
     pthread_mutex_lock(&tables_lock);
@@ -219,9 +219,9 @@ static void sanitize(char *dst, size_t size, const char *s) {
     dst[n] = 0;
 }
 
-int clcnn_tuning_path(const clcnn_device_info *info, char *dst, size_t size) {
+int rt_tuning_path(const clcnn_device_info *info, char *dst, size_t size) {
     char dir[4096], name[96], driver[48];
-    if (clcnn_cache_dir(dir, sizeof dir) != 0) return -1;
+    if (rt_cache_dir(dir, sizeof dir) != 0) return -1;
     sanitize(name, sizeof name, info->name);
     sanitize(driver, sizeof driver, info->driver_version);
     const int n = snprintf(dst, size, "%s/tuning-%s-%s.json", dir, name, driver);
@@ -260,7 +260,7 @@ static int parse_tuning(json_t *root, const clcnn_device_info *info, tuned_table
     if (tile && !json_is_null(tile)) {
         json_t *m = json_array_get(tile, 0), *n = json_array_get(tile, 1);
         if (json_array_size(tile) != 2 || !json_is_integer(m) || !json_is_integer(n) ||
-            !clcnn_gemm_tile_valid((int)json_integer_value(m), (int)json_integer_value(n))) {
+            !rt_gemm_tile_valid((int)json_integer_value(m), (int)json_integer_value(n))) {
             *why = "gemm_tile is not [M, N] with M in 1..12 and N 16 or 32";
             return -1;
         }
@@ -275,8 +275,8 @@ static int parse_tuning(json_t *root, const clcnn_device_info *info, tuned_table
             ok = json_is_integer(e) && json_integer_value(e) > 0 && json_integer_value(e) <= 1024;
             if (ok) v[i] = (int)json_integer_value(e);
         }
-        const clcnn_local_tile lt = {ok ? v[0] : 0, ok ? v[1] : 0, ok ? v[2] : 0, ok ? v[3] : 0, ok ? v[4] : 0};
-        if (!ok || !clcnn_local_tile_valid(&lt)) {
+        const rt_local_tile lt = {ok ? v[0] : 0, ok ? v[1] : 0, ok ? v[2] : 0, ok ? v[3] : 0, ok ? v[4] : 0};
+        if (!ok || !rt_local_tile_valid(&lt)) {
             *why = "gemm_local is not [MWG, NWG, KWG, MDIMC, NDIMC] of a valid gemm_local tile";
             return -1;
         }
@@ -322,14 +322,14 @@ static int read_tuning_file(const char *path, const clcnn_device_info *info, tun
     }
     json_decref(root);
     if (why) {
-        clcnn_log(CLCNN_LOG_WARN, "ignoring tuning file %s: %s", path, why);
+        rt_log(CLCNN_LOG_WARN, "ignoring tuning file %s: %s", path, why);
         table_clear(t);
         return -1;
     }
     return 1;
 }
 
-void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_type family, clcnn_device_params *p) {
+void rt_device_params_for(const clcnn_device_info *info, clcnn_device_type family, rt_device_params *p) {
     if (family == CLCNN_DEVICE_CPU) {
         /* PoCL and other CPU drivers: one work-item per tile of C held in float16
          * registers, work-group size 1. 5x16 keeps 10 accumulators in AVX2's 16 vector
@@ -337,24 +337,24 @@ void clcnn_device_params_for(const clcnn_device_info *info, clcnn_device_type fa
          * their latency, which 4x16's 8 only just are. Measured on PoCL 3.1's haswell
          * target (docs/PERFORMANCE.md, "The GEMM tile on CPUs"): 10-15 % more GFLOP/s
          * than 4x16 at 1024^3 in two sessions, whole networks the same or a few % faster. */
-        *p = (clcnn_device_params){"cpu", 5, 16, 1, 0, 0, 0, 0, 0, 0};
+        *p = (rt_device_params){"cpu", 5, 16, 1, 0, 0, 0, 0, 0, 0};
     } else {
         /* GPUs and the rest: the GEMM stages tiles of C through local memory (gemm_local),
          * with the vendor's row (gpu_rows.c); not yet measured on a GPU (docs/GPU.md). */
-        *p = *clcnn_gpu_row_for(info);
+        *p = *rt_gpu_row_for(info);
     }
     /* A new context reads its device's tuning file again: it may have been retuned. */
     tuned_table t;
     char path[4200];
     table_init(&t, info);
-    if (tuning_enabled() && clcnn_tuning_path(info, path, sizeof path) == 0 && read_tuning_file(path, info, &t) > 0) {
+    if (tuning_enabled() && rt_tuning_path(info, path, sizeof path) == 0 && read_tuning_file(path, info, &t) > 0) {
         if (t.tile_m) {
             p->gemm_tile_m = t.tile_m;
             p->gemm_tile_n = t.tile_n;
             p->row_name = "tuned";
         }
         if (t.local.mwg && p->gemm_mwg) { /* the GPU family with gemm_local */
-            clcnn_local_tile_set(p, &t.local);
+            rt_local_tile_set(p, &t.local);
             p->row_name = "tuned";
         }
     }
@@ -427,17 +427,17 @@ static char *format_tuning(const tuned_table *t, const clcnn_device_info *info, 
     return buf;
 }
 
-clcnn_status clcnn_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_tile_n, const clcnn_local_tile *local,
-                                int n, const clcnn_tuned_choice *choices, char *path_out, size_t path_size) {
+clcnn_status rt_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_tile_n, const rt_local_tile *local,
+                                int n, const rt_tuned_choice *choices, char *path_out, size_t path_size) {
     static const char *who = "clcnn_tune";
     const clcnn_device_info *info = &ctx->dev.info;
     char path[4200], dir[4096];
-    if (clcnn_tuning_path(info, path, sizeof path) != 0 || clcnn_cache_dir(dir, sizeof dir) != 0)
-        return clcnn_error(ctx, CLCNN_ERR_IO, "%s: no cache folder (set XDG_CACHE_HOME or HOME)", who);
-    if (gemm_tile_m && !clcnn_gemm_tile_valid(gemm_tile_m, gemm_tile_n))
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: bad GEMM tile %dx%d", who, gemm_tile_m, gemm_tile_n);
-    if (local && !clcnn_local_tile_valid(local))
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: bad gemm_local tile %dx%dx%d:%dx%d", who, local->mwg,
+    if (rt_tuning_path(info, path, sizeof path) != 0 || rt_cache_dir(dir, sizeof dir) != 0)
+        return rt_error(ctx, CLCNN_ERR_IO, "%s: no cache folder (set XDG_CACHE_HOME or HOME)", who);
+    if (gemm_tile_m && !rt_gemm_tile_valid(gemm_tile_m, gemm_tile_n))
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: bad GEMM tile %dx%d", who, gemm_tile_m, gemm_tile_n);
+    if (local && !rt_local_tile_valid(local))
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: bad gemm_local tile %dx%dx%d:%dx%d", who, local->mwg,
                            local->nwg, local->kwg, local->mdimc, local->ndimc);
     /* Merge into what is on disk now (even with CLCNN_TUNE=off), so that tuning one
      * network keeps the winners of another. */
@@ -451,18 +451,18 @@ clcnn_status clcnn_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_ti
     clcnn_status st = CLCNN_OK;
     for (int i = 0; i < n && st == CLCNN_OK; i++)
         if (table_set(&t, choices[i].op, choices[i].key, choices[i].nkey, choices[i].choice, choices[i].name) != 0)
-            st = clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: bad choice %d for %s (key of %d)", who,
+            st = rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: bad choice %d for %s (key of %d)", who,
                              choices[i].choice, choices[i].op, choices[i].nkey);
     size_t len = 0;
     char *text = NULL;
     if (st == CLCNN_OK && !(text = format_tuning(&t, info, &len)))
-        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for the tuning file", who);
+        st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory for the tuning file", who);
     if (st == CLCNN_OK && make_dirs(dir) != 0)
-        st = clcnn_error(ctx, CLCNN_ERR_IO, "%s: cannot create the cache folder %s: %s", who, dir, strerror(errno));
-    clcnn_atomic_file af;
-    if (st == CLCNN_OK && (st = clcnn_atomic_open(ctx, who, path, &af)) == CLCNN_OK) {
-        clcnn_atomic_write(&af, text, len);
-        st = clcnn_atomic_commit(ctx, who, &af);
+        st = rt_error(ctx, CLCNN_ERR_IO, "%s: cannot create the cache folder %s: %s", who, dir, strerror(errno));
+    rt_atomic_file af;
+    if (st == CLCNN_OK && (st = rt_atomic_open(ctx, who, path, &af)) == CLCNN_OK) {
+        rt_atomic_write(&af, text, len);
+        st = rt_atomic_commit(ctx, who, &af);
     }
     free(text);
     if (st != CLCNN_OK) {
@@ -475,7 +475,7 @@ clcnn_status clcnn_tuning_store(clcnn_context *ctx, int gemm_tile_m, int gemm_ti
         ctx->params.row_name = "tuned";
     }
     if (t.local.mwg && ctx->params.gemm_mwg && !getenv("CLCNN_GEMM_LOCAL")) {
-        clcnn_local_tile_set(&ctx->params, &t.local);
+        rt_local_tile_set(&ctx->params, &t.local);
         ctx->params.row_name = "tuned";
     }
     if (tuning_enabled()) install_table(&t);

@@ -26,21 +26,21 @@ static const fma_variant gpu_variants[] = {{2, 8}, {4, 8}, {8, 8}, {0, 0}};
  * the GEMM runs there), a few per core; on GPUs many work-items, the driver's groups. */
 static void fma_launch_size(const clcnn_context *ctx, size_t *global, size_t *local) {
     const size_t cu = ctx->dev.info.compute_units ? ctx->dev.info.compute_units : 1;
-    const int cpu = clcnn_cpu_family(ctx);
+    const int cpu = rt_cpu_family(ctx);
     *global = cpu ? cu * 8 : cu * 2048;
     *local = cpu ? 1 : 0;
 }
 
 /* Wall seconds of `launches` back-to-back launches of k, waiting for the device. */
 static clcnn_status time_launches(clcnn_context *ctx, cl_kernel k, const char *what, int nargs,
-                                  const clcnn_karg *args, size_t global, size_t local, int launches, double *s) {
+                                  const rt_karg *args, size_t global, size_t local, int launches, double *s) {
     const double t0 = clock_now_s();
     for (int i = 0; i < launches; i++) {
-        clcnn_status st = clcnn_launch(ctx, k, what, nargs, args, 1, &global, local ? &local : NULL);
+        clcnn_status st = rt_launch(ctx, k, what, nargs, args, 1, &global, local ? &local : NULL);
         if (st != CLCNN_OK) return st;
     }
     const cl_int err = clFinish(ctx->queue);
-    if (err != CL_SUCCESS) return clcnn_error(ctx, err, "clcnn_measure_peak: %s failed on the device (%d)", what, err);
+    if (err != CL_SUCCESS) return rt_error(ctx, err, "clcnn_measure_peak: %s failed on the device (%d)", what, err);
     *s = clock_now_s() - t0;
     return CLCNN_OK;
 }
@@ -51,7 +51,7 @@ static clcnn_status fma_variant_gflops(clcnn_context *ctx, const fma_variant *v,
     char opts[64];
     snprintf(opts, sizeof opts, "-DVEC=%d -DNACC=%d", v->vec, v->nacc);
     cl_kernel k;
-    clcnn_status st = clcnn_get_kernel(ctx, "peak.cl", "fma_peak", opts, &k);
+    clcnn_status st = rt_get_kernel(ctx, "peak.cl", "fma_peak", opts, &k);
     if (st != CLCNN_OK) return st;
     size_t global, local;
     fma_launch_size(ctx, &global, &local);
@@ -61,11 +61,11 @@ static clcnn_status fma_variant_gflops(clcnn_context *ctx, const fma_variant *v,
      * on first use, and a build (a second, with a cold cache) timed as the calibration
      * run would shrink the loop to one trip and the figure to launch overhead. */
     {
-        const clcnn_karg args[] = {KARG_INT(1), KARG_FLOAT(0.9999f), KARG_FLOAT(1e-4f), KARG_MEM(out)};
+        const rt_karg args[] = {KARG_INT(1), KARG_FLOAT(0.9999f), KARG_FLOAT(1e-4f), KARG_MEM(out)};
         if ((st = time_launches(ctx, k, "fma_peak", KARG_LIST(args), global, local, 1, &t)) != CLCNN_OK) return st;
     }
     for (;;) {
-        const clcnn_karg args[] = {KARG_INT(iters), KARG_FLOAT(0.9999f), KARG_FLOAT(1e-4f), KARG_MEM(out)};
+        const rt_karg args[] = {KARG_INT(iters), KARG_FLOAT(0.9999f), KARG_FLOAT(1e-4f), KARG_MEM(out)};
         if ((st = time_launches(ctx, k, "fma_peak", KARG_LIST(args), global, local, 1, &t)) != CLCNN_OK) return st;
         if (t >= PEAK_RUN_S * 0.25 || iters >= PEAK_MAX_ITERS) break;
         iters = iters * 8 > PEAK_MAX_ITERS ? PEAK_MAX_ITERS : iters * 8;
@@ -73,7 +73,7 @@ static clcnn_status fma_variant_gflops(clcnn_context *ctx, const fma_variant *v,
     const double scaled = t > 0 ? iters * (PEAK_RUN_S / t) : PEAK_MAX_ITERS;
     iters = scaled < 1 ? 1 : scaled > PEAK_MAX_ITERS ? PEAK_MAX_ITERS : (int)scaled;
     for (int r = 0; r < 3; r++) {
-        const clcnn_karg args[] = {KARG_INT(iters), KARG_FLOAT(0.9999f), KARG_FLOAT(1e-4f), KARG_MEM(out)};
+        const rt_karg args[] = {KARG_INT(iters), KARG_FLOAT(0.9999f), KARG_FLOAT(1e-4f), KARG_MEM(out)};
         if ((st = time_launches(ctx, k, "fma_peak", KARG_LIST(args), global, local, 1, &t)) != CLCNN_OK) return st;
         if (best == 0 || t < best) best = t;
     }
@@ -87,14 +87,14 @@ static clcnn_status measure_fma(clcnn_context *ctx, double *gflops) {
     fma_launch_size(ctx, &global, &local);
     cl_int err;
     cl_mem out = clCreateBuffer(ctx->cl, CL_MEM_WRITE_ONLY, global * sizeof(float), NULL, &err);
-    if (!out) return clcnn_error(ctx, err, "clcnn_measure_peak: allocating %zu floats failed (%d)", global, err);
+    if (!out) return rt_error(ctx, err, "clcnn_measure_peak: allocating %zu floats failed (%d)", global, err);
     clcnn_status st = CLCNN_OK;
     *gflops = 0;
-    const fma_variant *v = clcnn_cpu_family(ctx) ? cpu_variants : gpu_variants;
+    const fma_variant *v = rt_cpu_family(ctx) ? cpu_variants : gpu_variants;
     for (; v->vec && st == CLCNN_OK; v++) {
         double g = 0;
         st = fma_variant_gflops(ctx, v, out, &g);
-        clcnn_log(CLCNN_LOG_DEBUG, "peak: float%d x %d chains: %.1f GFLOP/s", v->vec, v->nacc, g);
+        rt_log(CLCNN_LOG_DEBUG, "peak: float%d x %d chains: %.1f GFLOP/s", v->vec, v->nacc, g);
         if (g > *gflops) *gflops = g;
     }
     clReleaseMemObject(out);
@@ -115,20 +115,20 @@ static clcnn_status measure_bandwidth(clcnn_context *ctx, double *gbps) {
     const size_t n4 = bytes / 16;
     cl_int err;
     cl_mem x = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err), y = NULL;
-    if (!x) return clcnn_error(ctx, err, "clcnn_measure_peak: allocating %zu bytes failed (%d)", bytes, err);
+    if (!x) return rt_error(ctx, err, "clcnn_measure_peak: allocating %zu bytes failed (%d)", bytes, err);
     clcnn_status st = CLCNN_OK;
     if (!(y = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err))) {
-        st = clcnn_error(ctx, err, "clcnn_measure_peak: allocating %zu bytes failed (%d)", bytes, err);
+        st = rt_error(ctx, err, "clcnn_measure_peak: allocating %zu bytes failed (%d)", bytes, err);
         goto release_x;
     }
     const cl_float one = 1.0f;
     if ((err = clEnqueueFillBuffer(ctx->queue, x, &one, sizeof one, 0, bytes, 0, NULL, NULL)) != CL_SUCCESS) {
-        st = clcnn_error(ctx, err, "clcnn_measure_peak: filling the copy buffer failed (%d)", err);
+        st = rt_error(ctx, err, "clcnn_measure_peak: filling the copy buffer failed (%d)", err);
         goto release_y;
     }
     cl_kernel k;
-    if ((st = clcnn_get_kernel(ctx, "peak.cl", "copy_scale", "", &k)) != CLCNN_OK) goto release_y;
-    const clcnn_karg args[] = {KARG_MEM(x), KARG_MEM(y), KARG_FLOAT(0.5f), KARG_INT((int)n4)};
+    if ((st = rt_get_kernel(ctx, "peak.cl", "copy_scale", "", &k)) != CLCNN_OK) goto release_y;
+    const rt_karg args[] = {KARG_MEM(x), KARG_MEM(y), KARG_FLOAT(0.5f), KARG_INT((int)n4)};
     double t = 0, best = 0;
     /* One warm-up pass (first touch of the pages), then the best of five runs of enough
      * passes to last PEAK_RUN_S (a GPU copies the buffers in well under a millisecond). */
@@ -148,15 +148,15 @@ release_x:
 
 clcnn_status clcnn_measure_peak(clcnn_context *ctx, clcnn_peak *peak) {
     if (!ctx || !peak)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_measure_peak: %s is NULL", ctx ? "peak" : "ctx");
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_measure_peak: %s is NULL", ctx ? "peak" : "ctx");
     *peak = (clcnn_peak){0, 0};
     clcnn_status st;
     double fma = 0, bw = 0;
     if ((st = measure_fma(ctx, &fma)) != CLCNN_OK || (st = measure_bandwidth(ctx, &bw)) != CLCNN_OK) return st;
     if (!(fma > 0) || !(bw > 0) || !isfinite(fma) || !isfinite(bw))
-        return clcnn_error(ctx, CLCNN_ERR_NUMERICS, "clcnn_measure_peak: timing gave %g GFLOP/s and %g GB/s", fma, bw);
+        return rt_error(ctx, CLCNN_ERR_NUMERICS, "clcnn_measure_peak: timing gave %g GFLOP/s and %g GB/s", fma, bw);
     peak->fma_gflops = fma;
     peak->bandwidth_gbps = bw;
-    clcnn_log(CLCNN_LOG_INFO, "peak on %s: %.1f GFLOP/s fp32 multiply-add, %.1f GB/s copy", ctx->dev.info.name, fma, bw);
+    rt_log(CLCNN_LOG_INFO, "peak on %s: %.1f GFLOP/s fp32 multiply-add, %.1f GB/s copy", ctx->dev.info.name, fma, bw);
     return CLCNN_OK;
 }

@@ -17,7 +17,7 @@
 typedef struct kernel_entry {
     char *name;
     cl_kernel kernel;
-    clcnn_kernel_limits limits; /* queried once, when the kernel is made */
+    rt_kernel_limits limits; /* queried once, when the kernel is made */
     struct kernel_entry *next;
 } kernel_entry;
 
@@ -28,7 +28,7 @@ struct clcnn_program_entry {
     clcnn_program_entry *next;
 };
 
-void clcnn_programs_release(clcnn_context *ctx) {
+void rt_programs_release(clcnn_context *ctx) {
     for (clcnn_program_entry *p = ctx->programs, *pn; p; p = pn) {
         pn = p->next;
         for (kernel_entry *k = p->kernels, *kn; k; k = kn) {
@@ -52,13 +52,13 @@ void clcnn_programs_release(clcnn_context *ctx) {
 
 /* The copy of file embedded at build time. */
 static clcnn_status embedded_source(clcnn_context *ctx, const char *file, const char **src, size_t *len) {
-    for (const clcnn_embedded_source *e = clcnn_embedded_sources; e->name; e++)
+    for (const rt_embedded_source *e = rt_embedded_sources; e->name; e++)
         if (!strcmp(e->name, file)) {
             *src = e->data;
             *len = e->size;
             return CLCNN_OK;
         }
-    return clcnn_error(ctx, CLCNN_ERR_NOT_FOUND, "no kernel source cl/%s in this build", file);
+    return rt_error(ctx, CLCNN_ERR_NOT_FOUND, "no kernel source cl/%s in this build", file);
 }
 
 /* The source text of cl/<file>: from CLCNN_CL_DIR when set (for editing kernels
@@ -71,7 +71,7 @@ static clcnn_status load_source(clcnn_context *ctx, const char *file, const char
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, file);
         FILE *f = fopen(path, "rb");
-        if (!f) return clcnn_error(ctx, CLCNN_ERR_IO, "cannot open kernel source %s (CLCNN_CL_DIR): %s", path, strerror(errno));
+        if (!f) return rt_error(ctx, CLCNN_ERR_IO, "cannot open kernel source %s (CLCNN_CL_DIR): %s", path, strerror(errno));
         char *buf = NULL;
         long size = -1;
         if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0)
@@ -79,7 +79,7 @@ static clcnn_status load_source(clcnn_context *ctx, const char *file, const char
         if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
             free(buf);
             fclose(f);
-            return clcnn_error(ctx, CLCNN_ERR_IO, "cannot read kernel source %s", path);
+            return rt_error(ctx, CLCNN_ERR_IO, "cannot read kernel source %s", path);
         }
         fclose(f);
         buf[size] = 0;
@@ -116,7 +116,7 @@ static int make_dirs(char *path) {
     return (mkdir(path, 0755) == 0 || errno == EEXIST) ? 0 : -1;
 }
 
-int clcnn_cache_dir(char *dst, size_t size) {
+int rt_cache_dir(char *dst, size_t size) {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     if (xdg && *xdg) snprintf(dst, size, "%s/clcnn", xdg);
     else if (home && *home) snprintf(dst, size, "%s/.cache/clcnn", home);
@@ -162,7 +162,7 @@ static cl_program load_binary(clcnn_context *ctx, const char *path, const char *
     }
     free(bin);
     fclose(f);
-    if (!prog) clcnn_log(CLCNN_LOG_WARN, "ignoring unusable cached kernel binary %s", path);
+    if (!prog) rt_log(CLCNN_LOG_WARN, "ignoring unusable cached kernel binary %s", path);
     return prog;
 }
 
@@ -188,7 +188,7 @@ static void save_binary(clcnn_context *ctx, cl_program prog, const char *dir, co
         ok = close(fd) == 0 && ok;
         if (!ok || rename(tmp, path) != 0) {
             unlink(tmp);
-            clcnn_log(CLCNN_LOG_WARN, "could not write kernel cache file %s", path);
+            rt_log(CLCNN_LOG_WARN, "could not write kernel cache file %s", path);
         }
     }
     (void)ctx;
@@ -201,7 +201,7 @@ static clcnn_status build_from_source(clcnn_context *ctx, const char *file, cons
                                       const char *options, cl_program *out) {
     cl_int err;
     cl_program prog = clCreateProgramWithSource(ctx->cl, PROGRAM_SOURCES, srcs, lens, &err);
-    if (!prog) return clcnn_error(ctx, err, "clCreateProgramWithSource(%s) failed (%d)", file, err);
+    if (!prog) return rt_error(ctx, err, "clCreateProgramWithSource(%s) failed (%d)", file, err);
     err = clBuildProgram(prog, 1, &ctx->dev.device, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         char log[3072] = "";
@@ -209,7 +209,7 @@ static clcnn_status build_from_source(clcnn_context *ctx, const char *file, cons
         clGetProgramBuildInfo(prog, ctx->dev.device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, &log_len);
         log[sizeof log - 1] = 0;
         clReleaseProgram(prog);
-        return clcnn_error(ctx, CLCNN_ERR_BUILD, "building cl/%s with \"%s\" failed (%d):\n%s", file, options, err, log);
+        return rt_error(ctx, CLCNN_ERR_BUILD, "building cl/%s with \"%s\" failed (%d):\n%s", file, options, err, log);
     }
     ctx->stats.programs_built++;
     *out = prog;
@@ -228,7 +228,7 @@ static void log_kernel(const clcnn_context *ctx, const char *file, const char *o
     const int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
     if (fd < 0) return;
     if (n > 0 && (size_t)n < sizeof line && write(fd, line, (size_t)n) != n)
-        clcnn_log(CLCNN_LOG_WARN, "could not write to CLCNN_BUILD_LOG %s", path);
+        rt_log(CLCNN_LOG_WARN, "could not write to CLCNN_BUILD_LOG %s", path);
     close(fd);
 }
 
@@ -246,7 +246,7 @@ static clcnn_status build_program(clcnn_context *ctx, const char *file, const ch
     snprintf(full, sizeof full, "%s %s", ctx->build_options, options ? options : "");
 
     char dir[4096], path[4200];
-    int use_disk = st == CLCNN_OK && disk_cache_enabled() && clcnn_cache_dir(dir, sizeof dir) == 0;
+    int use_disk = st == CLCNN_OK && disk_cache_enabled() && rt_cache_dir(dir, sizeof dir) == 0;
     *out = NULL;
     if (use_disk) {
         char key[40];
@@ -258,7 +258,7 @@ static clcnn_status build_program(clcnn_context *ctx, const char *file, const ch
         st = build_from_source(ctx, file, srcs, lens, full, out);
         if (st == CLCNN_OK && use_disk) {
             if (make_dirs(dir) == 0) save_binary(ctx, *out, dir, path);
-            else clcnn_log(CLCNN_LOG_WARN, "cannot create kernel cache folder %s", dir);
+            else rt_log(CLCNN_LOG_WARN, "cannot create kernel cache folder %s", dir);
         }
     }
     for (int i = 0; i < PROGRAM_SOURCES; i++)
@@ -268,7 +268,7 @@ static clcnn_status build_program(clcnn_context *ctx, const char *file, const ch
 
 /* What the device allows this kernel (a register-heavy build may be held to fewer
  * work-items than the device's maximum: 32 on llvmpipe, less than 256 on some GPUs). */
-static void query_limits(const clcnn_context *ctx, cl_kernel kernel, clcnn_kernel_limits *l) {
+static void query_limits(const clcnn_context *ctx, cl_kernel kernel, rt_kernel_limits *l) {
     size_t wg = 0, multiple = 0;
     cl_ulong local_mem = 0;
     const size_t device_max = ctx->dev.info.max_work_group_size;
@@ -286,16 +286,16 @@ static void query_limits(const clcnn_context *ctx, cl_kernel kernel, clcnn_kerne
     l->local_mem_bytes = local_mem;
 }
 
-clcnn_kernel_limits clcnn_kernel_limits_of(const clcnn_context *ctx, cl_kernel kernel) {
+rt_kernel_limits rt_kernel_limits_of(const clcnn_context *ctx, cl_kernel kernel) {
     for (const clcnn_program_entry *p = ctx->programs; p; p = p->next)
         for (const kernel_entry *k = p->kernels; k; k = k->next)
             if (k->kernel == kernel) return k->limits;
-    clcnn_kernel_limits l; /* a kernel made elsewhere (none today): ask the driver */
+    rt_kernel_limits l; /* a kernel made elsewhere (none today): ask the driver */
     query_limits(ctx, kernel, &l);
     return l;
 }
 
-clcnn_status clcnn_get_kernel(clcnn_context *ctx, const char *file, const char *name, const char *options,
+clcnn_status rt_get_kernel(clcnn_context *ctx, const char *file, const char *name, const char *options,
                               cl_kernel *kernel) {
     if (!options) options = "";
     clcnn_program_entry *p = ctx->programs;
@@ -305,7 +305,7 @@ clcnn_status clcnn_get_kernel(clcnn_context *ctx, const char *file, const char *
         if (!p || !(p->file = strdup(file)) || !(p->options = strdup(options))) {
             if (p) free(p->file);
             free(p);
-            return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory building cl/%s", file);
+            return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory building cl/%s", file);
         }
         clcnn_status st = build_program(ctx, file, options, &p->program);
         if (st != CLCNN_OK) {
@@ -322,12 +322,12 @@ clcnn_status clcnn_get_kernel(clcnn_context *ctx, const char *file, const char *
     if (!k) {
         cl_int err;
         cl_kernel kern = clCreateKernel(p->program, name, &err);
-        if (!kern) return clcnn_error(ctx, err, "kernel %s not found in cl/%s (%d)", name, file, err);
+        if (!kern) return rt_error(ctx, err, "kernel %s not found in cl/%s (%d)", name, file, err);
         k = calloc(1, sizeof *k);
         if (!k || !(k->name = strdup(name))) {
             free(k);
             clReleaseKernel(kern);
-            return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory");
+            return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory");
         }
         k->kernel = kern;
         query_limits(ctx, kern, &k->limits);
@@ -339,9 +339,9 @@ clcnn_status clcnn_get_kernel(clcnn_context *ctx, const char *file, const char *
     return CLCNN_OK;
 }
 
-clcnn_karg clcnn_karg_tensor_buf(const clcnn_tensor *t) {
+rt_karg rt_karg_tensor_buf(const clcnn_tensor *t) {
     static const cl_mem null_mem = NULL;
-    return (clcnn_karg){sizeof(cl_mem), t ? (const void *)&t->buf : (const void *)&null_mem};
+    return (rt_karg){sizeof(cl_mem), t ? (const void *)&t->buf : (const void *)&null_mem};
 }
 
 static const char *kernel_name(cl_kernel kernel, char *buf, size_t size) {
@@ -349,7 +349,7 @@ static const char *kernel_name(cl_kernel kernel, char *buf, size_t size) {
     return buf;
 }
 
-void clcnn_fit_local(size_t limit, const size_t *item_max, cl_uint dims, const size_t *want, size_t *out) {
+void rt_fit_local(size_t limit, const size_t *item_max, cl_uint dims, const size_t *want, size_t *out) {
     size_t total = 1;
     for (cl_uint i = 0; i < dims; i++) {
         out[i] = want[i]; /* 0 stays, for check_launch_limits to refuse */
@@ -370,28 +370,28 @@ void clcnn_fit_local(size_t limit, const size_t *item_max, cl_uint dims, const s
 /* Refuse a launch the device cannot run (work-group size over the device's or this
  * kernel's limit, more local memory than the device has) with an error naming the
  * kernel and the limit, where drivers give a bare code or fail at a later read. */
-static clcnn_status check_launch_limits(clcnn_context *ctx, cl_kernel kernel, const clcnn_kernel_limits *lim,
+static clcnn_status check_launch_limits(clcnn_context *ctx, cl_kernel kernel, const rt_kernel_limits *lim,
                                         const char *what, cl_uint dims, const size_t *local) {
     const clcnn_device_info *d = &ctx->dev.info;
     char name[128];
     if (dims < 1 || dims > 3)
-        return clcnn_error(ctx, CL_INVALID_WORK_DIMENSION, "%s: kernel %s launched with %u dimensions", what,
+        return rt_error(ctx, CL_INVALID_WORK_DIMENSION, "%s: kernel %s launched with %u dimensions", what,
                            kernel_name(kernel, name, sizeof name), dims);
     if (d->local_mem_bytes && lim->local_mem_bytes > d->local_mem_bytes)
-        return clcnn_error(ctx, CL_OUT_OF_RESOURCES, "%s: kernel %s needs %llu bytes of local memory, more than the "
+        return rt_error(ctx, CL_OUT_OF_RESOURCES, "%s: kernel %s needs %llu bytes of local memory, more than the "
                            "%llu bytes of %s", what, kernel_name(kernel, name, sizeof name),
                            (unsigned long long)lim->local_mem_bytes, (unsigned long long)d->local_mem_bytes, d->name);
     if (!local) return CLCNN_OK;
     size_t total = 1;
     for (cl_uint i = 0; i < dims; i++) {
         if (local[i] == 0 || (ctx->max_item_sizes[i] && local[i] > ctx->max_item_sizes[i]))
-            return clcnn_error(ctx, CL_INVALID_WORK_ITEM_SIZE, "%s: kernel %s: local size %zu in dimension %u is "
+            return rt_error(ctx, CL_INVALID_WORK_ITEM_SIZE, "%s: kernel %s: local size %zu in dimension %u is "
                                "outside 1..%zu on %s", what, kernel_name(kernel, name, sizeof name), local[i], i,
                                ctx->max_item_sizes[i], d->name);
         total *= local[i];
     }
     if (lim->work_group_max && total > lim->work_group_max)
-        return clcnn_error(ctx, CL_INVALID_WORK_GROUP_SIZE, "%s: kernel %s: a work-group of %zu work-items exceeds "
+        return rt_error(ctx, CL_INVALID_WORK_GROUP_SIZE, "%s: kernel %s: a work-group of %zu work-items exceeds "
                            "the %zu that %s allows for it (device %zu, kernel %zu)", what,
                            kernel_name(kernel, name, sizeof name), total, lim->work_group_max, d->name,
                            d->max_work_group_size, lim->kernel_work_group_max);
@@ -401,16 +401,16 @@ static clcnn_status check_launch_limits(clcnn_context *ctx, cl_kernel kernel, co
 /* exact: the kernel was built for this local size (a reduction over RED_WG
  * work-items), so it is launched as asked or refused; otherwise the size is a
  * preference, shrunk to what the device allows this kernel. */
-static clcnn_status launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs, const clcnn_karg *args,
+static clcnn_status launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs, const rt_karg *args,
                            cl_uint dims, const size_t *global, const size_t *local, int exact) {
     for (int i = 0; i < nargs; i++) {
         cl_int err = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value);
-        if (err != CL_SUCCESS) return clcnn_error(ctx, err, "%s: setting kernel argument %d failed (%d)", what, i, err);
+        if (err != CL_SUCCESS) return rt_error(ctx, err, "%s: setting kernel argument %d failed (%d)", what, i, err);
     }
-    const clcnn_kernel_limits lim = clcnn_kernel_limits_of(ctx, kernel);
+    const rt_kernel_limits lim = rt_kernel_limits_of(ctx, kernel);
     size_t fitted[3];
     if (local && !exact && dims >= 1 && dims <= 3) {
-        clcnn_fit_local(lim.work_group_max, ctx->max_item_sizes, dims, local, fitted);
+        rt_fit_local(lim.work_group_max, ctx->max_item_sizes, dims, local, fitted);
         local = fitted;
     }
     clcnn_status st = check_launch_limits(ctx, kernel, &lim, what, dims, local);
@@ -421,23 +421,23 @@ static clcnn_status launch(clcnn_context *ctx, cl_kernel kernel, const char *wha
         g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
     }
     /* CLCNN_FAULT: an injected failure is what a driver short of resources returns. */
-    const int injected = clcnn_fault_hit(CLCNN_FAULT_LAUNCH);
-    const int profiled = !injected && clcnn_kprofile_on();
-    const double t0 = profiled ? clcnn_kprofile_start(ctx->queue) : 0;
+    const int injected = rt_fault_hit(CLCNN_FAULT_LAUNCH);
+    const int profiled = !injected && rt_kprofile_on();
+    const double t0 = profiled ? rt_kprofile_start(ctx->queue) : 0;
     cl_int err = injected ? CL_OUT_OF_RESOURCES : clEnqueueNDRangeKernel(ctx->queue, kernel, dims, NULL, g, local, 0, NULL, NULL);
-    if (profiled && err == CL_SUCCESS) clcnn_kprofile_end(ctx->queue, kernel, t0);
+    if (profiled && err == CL_SUCCESS) rt_kprofile_end(ctx->queue, kernel, t0);
     if (err != CL_SUCCESS)
-        return clcnn_error(ctx, err, "%s: kernel launch failed (%d, %s)%s", what, err, clcnn_status_str(err),
+        return rt_error(ctx, err, "%s: kernel launch failed (%d, %s)%s", what, err, clcnn_status_str(err),
                            injected ? CLCNN_FAULT_NOTE : "");
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs, const clcnn_karg *args,
+clcnn_status rt_launch(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs, const rt_karg *args,
                           cl_uint dims, const size_t *global, const size_t *local) {
     return launch(ctx, kernel, what, nargs, args, dims, global, local, 0);
 }
 
-clcnn_status clcnn_launch_exact(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs,
-                                const clcnn_karg *args, cl_uint dims, const size_t *global, const size_t *local) {
+clcnn_status rt_launch_exact(clcnn_context *ctx, cl_kernel kernel, const char *what, int nargs,
+                                const rt_karg *args, cl_uint dims, const size_t *global, const size_t *local) {
     return launch(ctx, kernel, what, nargs, args, dims, global, local, 1);
 }

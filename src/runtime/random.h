@@ -11,7 +11,7 @@
 #define CLCNN_SPLITMIX_GAMMA 0x9E3779B97F4A7C15ull
 
 /* One splitmix64 step: advances *state and returns the next 64 random bits. */
-static inline uint64_t clcnn_splitmix64(uint64_t *state) {
+static inline uint64_t rt_splitmix64(uint64_t *state) {
     uint64_t z = (*state += CLCNN_SPLITMIX_GAMMA);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -21,22 +21,22 @@ static inline uint64_t clcnn_splitmix64(uint64_t *state) {
 /* A well-mixed seed from two values (seed, epoch), (seed, class) and the like. */
 static inline uint64_t clcnn_seed_mix(uint64_t a, uint64_t b) {
     uint64_t s = a;
-    uint64_t h = clcnn_splitmix64(&s);
+    uint64_t h = rt_splitmix64(&s);
     s = h ^ b;
-    return clcnn_splitmix64(&s);
+    return rt_splitmix64(&s);
 }
 
 /* Uniform in [0, bound), bound >= 1, without modulo bias (rejection sampling). */
 static inline uint64_t clcnn_random_below(uint64_t *state, uint64_t bound) {
     const uint64_t limit = UINT64_MAX - UINT64_MAX % bound; /* accept r < limit */
     uint64_t r;
-    do r = clcnn_splitmix64(state);
+    do r = rt_splitmix64(state);
     while (r >= limit);
     return r % bound;
 }
 
 /* Fisher-Yates shuffle of a[0..n) with the stream *state. */
-static inline void clcnn_shuffle_ints(int *a, int n, uint64_t *state) {
+static inline void rt_shuffle_ints(int *a, int n, uint64_t *state) {
     for (int i = n - 1; i > 0; i--) {
         const int j = (int)clcnn_random_below(state, (uint64_t)i + 1);
         const int t = a[i];

@@ -27,7 +27,7 @@ static cl_mem pool_take(clcnn_context *ctx, size_t bytes, size_t *got) {
 static void pool_give(clcnn_context *ctx, cl_mem buf, size_t bytes) {
     if (ctx->pool_free_count == ctx->pool_free_cap) {
         int cap = ctx->pool_free_cap ? ctx->pool_free_cap * 2 : 32;
-        clcnn_pool_slot *s = realloc(ctx->pool_free, (size_t)cap * sizeof *s);
+        rt_pool_slot *s = realloc(ctx->pool_free, (size_t)cap * sizeof *s);
         if (!s) { /* cannot keep it: release instead */
             clReleaseMemObject(buf);
             return;
@@ -35,7 +35,7 @@ static void pool_give(clcnn_context *ctx, cl_mem buf, size_t bytes) {
         ctx->pool_free = s;
         ctx->pool_free_cap = cap;
     }
-    ctx->pool_free[ctx->pool_free_count++] = (clcnn_pool_slot){buf, bytes};
+    ctx->pool_free[ctx->pool_free_count++] = (rt_pool_slot){buf, bytes};
     ctx->stats.pool_bytes_free += bytes;
 }
 
@@ -50,12 +50,12 @@ static clcnn_status pool_alloc(clcnn_context *ctx, size_t bytes, const char *sha
     if ((*buf = pool_take(ctx, bytes, got)) != NULL) return CLCNN_OK;
     const clcnn_device_info *d = &ctx->dev.info;
     if (d->max_alloc_bytes && bytes > d->max_alloc_bytes)
-        return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY,
+        return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY,
                            "tensor %s needs %.1f MiB, more than one allocation on %s may hold (%.1f MiB)", shape,
                            bytes / 1048576.0, d->name, d->max_alloc_bytes / 1048576.0);
     /* CLCNN_FAULT counts buffers the pool must create (its reuses are not calls); an
      * injected failure fails the retry too, as a real shortage would. */
-    const int injected = clcnn_fault_hit(CLCNN_FAULT_ALLOC);
+    const int injected = rt_fault_hit(CLCNN_FAULT_ALLOC);
     cl_int err = CL_MEM_OBJECT_ALLOCATION_FAILURE;
     for (int attempt = 0; attempt < 2; attempt++) {
         *buf = injected ? NULL : clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
@@ -66,7 +66,7 @@ static clcnn_status pool_alloc(clcnn_context *ctx, size_t bytes, const char *sha
         }
         clcnn_context_trim(ctx); /* give the pool's buffers back and try once more */
     }
-    return clcnn_error(ctx, err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
+    return rt_error(ctx, err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
                                     err == CL_OUT_OF_HOST_MEMORY || err == CL_INVALID_BUFFER_SIZE
                                 ? CLCNN_ERR_OUT_OF_MEMORY
                                 : err,
@@ -93,18 +93,18 @@ const char *clcnn_tensor_shape_str(const clcnn_tensor *t, char *buf, size_t size
 /* Validate a shape; kernels index with 32-bit ints, so numel must fit one. */
 static clcnn_status check_shape(clcnn_context *ctx, int ndim, const int *shape, size_t *numel) {
     if (ndim < 1 || ndim > CLCNN_MAX_DIMS || !shape)
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "tensor rank %d is outside 1..%d", ndim, CLCNN_MAX_DIMS);
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "tensor rank %d is outside 1..%d", ndim, CLCNN_MAX_DIMS);
     size_t n = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] <= 0) {
             char s[128];
             format_shape(ndim, shape, s, sizeof s);
-            return clcnn_error(ctx, CLCNN_ERR_SHAPE, "tensor shape %s has a dimension <= 0", s);
+            return rt_error(ctx, CLCNN_ERR_SHAPE, "tensor shape %s has a dimension <= 0", s);
         }
         if (n > (size_t)INT_MAX / (size_t)shape[i]) {
             char s[128];
             format_shape(ndim, shape, s, sizeof s);
-            return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "tensor shape %s has more than 2^31 elements", s);
+            return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "tensor shape %s has more than 2^31 elements", s);
         }
         n *= (size_t)shape[i];
     }
@@ -117,7 +117,7 @@ static clcnn_status new_tensor(clcnn_context *ctx, int ndim, const int *shape, c
     clcnn_status st = check_shape(ctx, ndim, shape, &numel);
     if (st != CLCNN_OK) return st;
     clcnn_tensor *t = calloc(1, sizeof *t);
-    if (!t) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory for a tensor");
+    if (!t) return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "out of host memory for a tensor");
     t->ctx = ctx;
     t->ndim = ndim;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
@@ -127,7 +127,7 @@ static clcnn_status new_tensor(clcnn_context *ctx, int ndim, const int *shape, c
 }
 
 clcnn_status clcnn_tensor_create(clcnn_context *ctx, int ndim, const int *shape, clcnn_tensor **out) {
-    if (!ctx || !out) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_create: NULL argument");
+    if (!ctx || !out) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_create: NULL argument");
     *out = NULL;
     clcnn_tensor *t;
     clcnn_status st = new_tensor(ctx, ndim, shape, &t);
@@ -144,23 +144,23 @@ clcnn_status clcnn_tensor_create(clcnn_context *ctx, int ndim, const int *shape,
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_scratch(clcnn_context *ctx, int ndim, const int *shape, clcnn_tensor **t) {
+clcnn_status rt_scratch(clcnn_context *ctx, int ndim, const int *shape, clcnn_tensor **t) {
     return clcnn_tensor_create(ctx, ndim, shape, t);
 }
 
 clcnn_status clcnn_tensor_wrap(clcnn_context *ctx, void *cl_mem_buffer, size_t offset_elems, int ndim,
                                const int *shape, clcnn_tensor **out) {
     if (!ctx || !cl_mem_buffer || !out)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_wrap: NULL argument");
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_wrap: NULL argument");
     *out = NULL;
     cl_mem buf = (cl_mem)cl_mem_buffer;
     size_t size = 0;
     cl_context owner = NULL;
     if (clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof size, &size, NULL) != CL_SUCCESS ||
         clGetMemObjectInfo(buf, CL_MEM_CONTEXT, sizeof owner, &owner, NULL) != CL_SUCCESS)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_wrap: not a valid cl_mem buffer");
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_wrap: not a valid cl_mem buffer");
     if (owner != ctx->cl)
-        return clcnn_error(ctx, CLCNN_ERR_CONTEXT_MISMATCH, "clcnn_tensor_wrap: the buffer belongs to another OpenCL context");
+        return rt_error(ctx, CLCNN_ERR_CONTEXT_MISMATCH, "clcnn_tensor_wrap: the buffer belongs to another OpenCL context");
     clcnn_tensor *t;
     clcnn_status st = new_tensor(ctx, ndim, shape, &t);
     if (st != CLCNN_OK) return st;
@@ -168,7 +168,7 @@ clcnn_status clcnn_tensor_wrap(clcnn_context *ctx, void *cl_mem_buffer, size_t o
         char s[128];
         format_shape(ndim, shape, s, sizeof s);
         free(t);
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "clcnn_tensor_wrap: %s at offset %zu does not fit a buffer of %zu bytes",
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "clcnn_tensor_wrap: %s at offset %zu does not fit a buffer of %zu bytes",
                            s, offset_elems, size);
     }
     t->buf = buf;
@@ -177,13 +177,13 @@ clcnn_status clcnn_tensor_wrap(clcnn_context *ctx, void *cl_mem_buffer, size_t o
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_tensor_view(const clcnn_tensor *src, int ndim, const int *shape, clcnn_tensor **out) {
+clcnn_status rt_tensor_view(const clcnn_tensor *src, int ndim, const int *shape, clcnn_tensor **out) {
     clcnn_tensor *t;
     clcnn_status st = new_tensor(src->ctx, ndim, shape, &t);
     if (st != CLCNN_OK) return st;
     if (t->numel != src->numel) {
         free(t);
-        return clcnn_error(src->ctx, CLCNN_ERR_SHAPE, "a view must keep the element count");
+        return rt_error(src->ctx, CLCNN_ERR_SHAPE, "a view must keep the element count");
     }
     t->buf = src->buf;
     t->offset = src->offset;
@@ -211,14 +211,14 @@ int clcnn_tensor_dim(const clcnn_tensor *t, int axis) {
 size_t clcnn_tensor_numel(const clcnn_tensor *t) { return t ? t->numel : 0; }
 
 clcnn_status clcnn_tensor_reshape(clcnn_tensor *t, int ndim, const int *shape) {
-    if (!t) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_reshape: tensor is NULL");
+    if (!t) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_reshape: tensor is NULL");
     size_t numel;
     clcnn_status st = check_shape(t->ctx, ndim, shape, &numel);
     if (st != CLCNN_OK) return st;
     if (numel != t->numel) {
         char a[128], b[128];
         format_shape(ndim, shape, b, sizeof b);
-        return clcnn_error(t->ctx, CLCNN_ERR_SHAPE, "cannot reshape %s (%zu elements) to %s (%zu elements)",
+        return rt_error(t->ctx, CLCNN_ERR_SHAPE, "cannot reshape %s (%zu elements) to %s (%zu elements)",
                            clcnn_tensor_shape_str(t, a, sizeof a), t->numel, b, numel);
     }
     t->ndim = ndim;
@@ -227,10 +227,10 @@ clcnn_status clcnn_tensor_reshape(clcnn_tensor *t, int ndim, const int *shape) {
 }
 
 static clcnn_status check_copy(const clcnn_tensor *t, const float *host, size_t count, const char *what) {
-    if (!t || !host) return clcnn_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", what);
+    if (!t || !host) return rt_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", what);
     if (count != t->numel) {
         char s[128];
-        return clcnn_error(t->ctx, CLCNN_ERR_SHAPE, "%s: %zu values given for tensor %s of %zu elements", what, count,
+        return rt_error(t->ctx, CLCNN_ERR_SHAPE, "%s: %zu values given for tensor %s of %zu elements", what, count,
                            clcnn_tensor_shape_str(t, s, sizeof s), t->numel);
     }
     return CLCNN_OK;
@@ -241,22 +241,22 @@ clcnn_status clcnn_tensor_write(clcnn_tensor *t, const float *host, size_t count
     if (st != CLCNN_OK) return st;
     cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->buf, CL_TRUE, (size_t)t->offset * sizeof(float),
                                       count * sizeof(float), host, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return clcnn_error(t->ctx, err, "clcnn_tensor_write: clEnqueueWriteBuffer failed (%d)", err);
+    if (err != CL_SUCCESS) return rt_error(t->ctx, err, "clcnn_tensor_write: clEnqueueWriteBuffer failed (%d)", err);
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_tensor_read_async(const clcnn_tensor *t, float *host, cl_event *done) {
+clcnn_status rt_tensor_read_async(const clcnn_tensor *t, float *host, cl_event *done) {
     cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->buf, CL_FALSE, (size_t)t->offset * sizeof(float),
                                      t->numel * sizeof(float), host, 0, NULL, done);
     if (err != CL_SUCCESS)
-        return clcnn_error(t->ctx, err, "reading a tensor: clEnqueueReadBuffer failed (%d): an earlier kernel may have failed", err);
+        return rt_error(t->ctx, err, "reading a tensor: clEnqueueReadBuffer failed (%d): an earlier kernel may have failed", err);
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_tensor_write_async(clcnn_tensor *t, const float *host) {
+clcnn_status rt_tensor_write_async(clcnn_tensor *t, const float *host) {
     cl_int err = clEnqueueWriteBuffer(t->ctx->queue, t->buf, CL_FALSE, (size_t)t->offset * sizeof(float),
                                       t->numel * sizeof(float), host, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return clcnn_error(t->ctx, err, "writing a tensor: clEnqueueWriteBuffer failed (%d)", err);
+    if (err != CL_SUCCESS) return rt_error(t->ctx, err, "writing a tensor: clEnqueueWriteBuffer failed (%d)", err);
     return CLCNN_OK;
 }
 
@@ -266,66 +266,66 @@ clcnn_status clcnn_tensor_read(const clcnn_tensor *t, float *host, size_t count)
     cl_int err = clEnqueueReadBuffer(t->ctx->queue, t->buf, CL_TRUE, (size_t)t->offset * sizeof(float),
                                      count * sizeof(float), host, 0, NULL, NULL);
     if (err != CL_SUCCESS)
-        return clcnn_error(t->ctx, err, "clcnn_tensor_read: clEnqueueReadBuffer failed (%d): an earlier kernel may have failed", err);
+        return rt_error(t->ctx, err, "clcnn_tensor_read: clEnqueueReadBuffer failed (%d): an earlier kernel may have failed", err);
     return CLCNN_OK;
 }
 
 /* ---- argument checks shared by the ops ---- */
 
-clcnn_status clcnn_check_tensor(clcnn_context *ctx, const char *op, const char *arg, const clcnn_tensor *t, int ndim) {
-    if (!t) return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, arg);
+clcnn_status rt_check_tensor(clcnn_context *ctx, const char *op, const char *arg, const clcnn_tensor *t, int ndim) {
+    if (!t) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, arg);
     if (t->ctx != ctx)
-        return clcnn_error(ctx, CLCNN_ERR_CONTEXT_MISMATCH, "%s: %s belongs to another context", op, arg);
+        return rt_error(ctx, CLCNN_ERR_CONTEXT_MISMATCH, "%s: %s belongs to another context", op, arg);
     if (ndim > 0 && t->ndim != ndim) {
         char s[128];
-        return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s has shape %s, expected %d dimensions", op, arg,
+        return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: %s has shape %s, expected %d dimensions", op, arg,
                            clcnn_tensor_shape_str(t, s, sizeof s), ndim);
     }
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_check_same_shape(clcnn_context *ctx, const char *op, const char *arg_a, const clcnn_tensor *a,
+clcnn_status rt_check_same_shape(clcnn_context *ctx, const char *op, const char *arg_a, const clcnn_tensor *a,
                                     const char *arg_b, const clcnn_tensor *b) {
     clcnn_status st;
-    if ((st = clcnn_check_tensor(ctx, op, arg_a, a, 0)) != CLCNN_OK) return st;
-    if ((st = clcnn_check_tensor(ctx, op, arg_b, b, 0)) != CLCNN_OK) return st;
+    if ((st = rt_check_tensor(ctx, op, arg_a, a, 0)) != CLCNN_OK) return st;
+    if ((st = rt_check_tensor(ctx, op, arg_b, b, 0)) != CLCNN_OK) return st;
     if (a->ndim == b->ndim && !memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof(int))) return CLCNN_OK;
     char sa[128], sb[128];
-    return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s %s and %s %s must have the same shape", op, arg_a,
+    return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: %s %s and %s %s must have the same shape", op, arg_a,
                        clcnn_tensor_shape_str(a, sa, sizeof sa), arg_b, clcnn_tensor_shape_str(b, sb, sizeof sb));
 }
 
-clcnn_status clcnn_check_vector(clcnn_context *ctx, const char *op, const char *arg, const clcnn_tensor *t, int length) {
-    clcnn_status st = clcnn_check_tensor(ctx, op, arg, t, 0);
+clcnn_status rt_check_vector(clcnn_context *ctx, const char *op, const char *arg, const clcnn_tensor *t, int length) {
+    clcnn_status st = rt_check_tensor(ctx, op, arg, t, 0);
     if (st != CLCNN_OK) return st;
     if (t->numel == (size_t)length) return CLCNN_OK;
     char s[128];
-    return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s has shape %s, expected %d elements", op, arg,
+    return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: %s has shape %s, expected %d elements", op, arg,
                        clcnn_tensor_shape_str(t, s, sizeof s), length);
 }
 
 clcnn_status clcnn_tensor_fill(clcnn_tensor *t, float value) {
-    if (!t) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_fill: tensor is NULL");
+    if (!t) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_tensor_fill: tensor is NULL");
     cl_int err = clEnqueueFillBuffer(t->ctx->queue, t->buf, &value, sizeof value, (size_t)t->offset * sizeof(float),
                                      t->numel * sizeof(float), 0, NULL, NULL);
-    if (err != CL_SUCCESS) return clcnn_error(t->ctx, err, "clcnn_tensor_fill: clEnqueueFillBuffer failed (%d)", err);
+    if (err != CL_SUCCESS) return rt_error(t->ctx, err, "clcnn_tensor_fill: clEnqueueFillBuffer failed (%d)", err);
     return CLCNN_OK;
 }
 
-clcnn_status clcnn_check_shape_is(clcnn_context *ctx, const char *op, const char *arg, const clcnn_tensor *t,
+clcnn_status rt_check_shape_is(clcnn_context *ctx, const char *op, const char *arg, const clcnn_tensor *t,
                                   int ndim, const int *shape) {
-    clcnn_status st = clcnn_check_tensor(ctx, op, arg, t, 0);
+    clcnn_status st = rt_check_tensor(ctx, op, arg, t, 0);
     if (st != CLCNN_OK) return st;
     if (t->ndim == ndim && !memcmp(t->shape, shape, (size_t)ndim * sizeof(int))) return CLCNN_OK;
     char got[128], want[128];
     format_shape(ndim, shape, want, sizeof want);
-    return clcnn_error(ctx, CLCNN_ERR_SHAPE, "%s: %s has shape %s, expected %s", op, arg,
+    return rt_error(ctx, CLCNN_ERR_SHAPE, "%s: %s has shape %s, expected %s", op, arg,
                        clcnn_tensor_shape_str(t, got, sizeof got), want);
 }
 
-clcnn_status clcnn_tensor_copy(const clcnn_tensor *src, clcnn_tensor *dst, const char *what) {
+clcnn_status rt_tensor_copy(const clcnn_tensor *src, clcnn_tensor *dst, const char *what) {
     cl_int err = clEnqueueCopyBuffer(dst->ctx->queue, src->buf, dst->buf, (size_t)src->offset * sizeof(float),
                                      (size_t)dst->offset * sizeof(float), src->numel * sizeof(float), 0, NULL, NULL);
-    if (err != CL_SUCCESS) return clcnn_error(dst->ctx, err, "%s: clEnqueueCopyBuffer failed (%d)", what, err);
+    if (err != CL_SUCCESS) return rt_error(dst->ctx, err, "%s: clEnqueueCopyBuffer failed (%d)", what, err);
     return CLCNN_OK;
 }

@@ -202,27 +202,27 @@ static void draw_figure(cairo_t *cr, const panel panels[2], int epochs) {
 /* ------------------------------------------------------------------ file -- */
 
 static cairo_status_t write_to_file(void *closure, const unsigned char *data, unsigned int length) {
-    clcnn_atomic_file *af = closure;
-    clcnn_atomic_write(af, data, length);
+    rt_atomic_file *af = closure;
+    rt_atomic_write(af, data, length);
     return af->failed ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
 }
 
 static clcnn_status cairo_failure(const char *path, const char *what, cairo_status_t cs) {
-    return clcnn_error(NULL, cs == CAIRO_STATUS_NO_MEMORY ? CLCNN_ERR_OUT_OF_MEMORY : CLCNN_ERR_UNSUPPORTED,
+    return rt_error(NULL, cs == CAIRO_STATUS_NO_MEMORY ? CLCNN_ERR_OUT_OF_MEMORY : CLCNN_ERR_UNSUPPORTED,
                        "%s: %s: %s failed (cairo: %s)", who, path, what, cairo_status_to_string(cs));
 }
 
 static clcnn_status write_png(cairo_surface_t *surface, const char *path) {
-    clcnn_atomic_file af;
-    clcnn_status st = clcnn_atomic_open(NULL, who, path, &af);
+    rt_atomic_file af;
+    clcnn_status st = rt_atomic_open(NULL, who, path, &af);
     if (st != CLCNN_OK) return st;
     const cairo_status_t cs = cairo_surface_write_to_png_stream(surface, write_to_file, &af);
-    if (cs == CAIRO_STATUS_WRITE_ERROR && af.failed) return clcnn_atomic_commit(NULL, who, &af); /* names errno */
+    if (cs == CAIRO_STATUS_WRITE_ERROR && af.failed) return rt_atomic_commit(NULL, who, &af); /* names errno */
     if (cs != CAIRO_STATUS_SUCCESS) {
-        clcnn_atomic_abort(&af);
+        rt_atomic_abort(&af);
         return cairo_failure(path, "encoding the PNG", cs);
     }
-    return clcnn_atomic_commit(NULL, who, &af);
+    return rt_atomic_commit(NULL, who, &af);
 }
 
 static void layout(panel panels[2], int epochs) {
@@ -241,10 +241,10 @@ static void layout(panel panels[2], int epochs) {
 
 clcnn_status clcnn_plot_curves(const char *path, int epochs, const double *train_loss, const double *val_loss,
                                const double *train_acc, const double *val_acc) {
-    if (!path) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL path", who);
-    if (epochs < 1) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s: %d epochs (>= 1 needed)", who, path, epochs);
+    if (!path) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL path", who);
+    if (epochs < 1) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s: %d epochs (>= 1 needed)", who, path, epochs);
     if (!train_loss && !val_loss && !train_acc && !val_acc)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s: no series to plot (all NULL)", who, path);
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: %s: no series to plot (all NULL)", who, path);
     panel panels[2] = {{.title = "Loss", .series = {train_loss, val_loss}},
                        {.title = "Accuracy", .series = {train_acc, val_acc}}};
     layout(panels, epochs);

@@ -34,14 +34,14 @@ static int keeps_probs(const clcnn_metrics *m) { return m->classes >= 2 && m->cl
 
 clcnn_status clcnn_metrics_create(int classes, clcnn_metrics **metrics) {
     if (metrics) *metrics = NULL;
-    if (!metrics) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_create: metrics is NULL");
+    if (!metrics) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_create: metrics is NULL");
     if (classes < 1 || classes > 32768)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_create: %d classes (1..32768)", classes);
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_create: %d classes (1..32768)", classes);
     clcnn_metrics *m = calloc(1, sizeof *m);
     if (m) m->confusion = calloc((size_t)classes * (size_t)classes, sizeof *m->confusion);
     if (!m || !m->confusion) {
         free(m);
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_create: no host memory for %d classes",
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_create: no host memory for %d classes",
                            classes);
     }
     m->classes = classes;
@@ -83,12 +83,12 @@ static int reserve_kept(clcnn_metrics *m, size_t more) {
 static clcnn_status check_samples(const clcnn_metrics *m, int n, const float *probs, const int *labels) {
     for (int i = 0; i < n; i++) {
         if (labels[i] < 0 || labels[i] >= m->classes)
-            return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
+            return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT,
                                "clcnn_metrics_add: sample %d has label %d, outside 0..%d", i, labels[i],
                                m->classes - 1);
         for (int k = 0; k < m->classes; k++)
             if (!isfinite(probs[(size_t)i * m->classes + k]))
-                return clcnn_error(NULL, CLCNN_ERR_NUMERICS, "clcnn_metrics_add: sample %d: prob of class %d is %g",
+                return rt_error(NULL, CLCNN_ERR_NUMERICS, "clcnn_metrics_add: sample %d: prob of class %d is %g",
                                    i, k, (double)probs[(size_t)i * m->classes + k]);
     }
     return CLCNN_OK;
@@ -96,13 +96,13 @@ static clcnn_status check_samples(const clcnn_metrics *m, int n, const float *pr
 
 clcnn_status clcnn_metrics_add(clcnn_metrics *metrics, int n, const float *probs, const int *labels, double loss_sum) {
     if (!metrics || n < 0 || (n > 0 && (!probs || !labels)))
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_add: %s",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_add: %s",
                            !metrics ? "metrics is NULL" : n < 0 ? "n is negative" : "probs or labels is NULL");
     clcnn_metrics *m = metrics;
     clcnn_status st = check_samples(m, n, probs, labels);
     if (st != CLCNN_OK) return st;
     if (keeps_probs(m) && !reserve_kept(m, (size_t)n))
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_add: no host memory for %lld samples' probs",
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_add: no host memory for %lld samples' probs",
                            (long long)(m->n_kept + (size_t)n));
     for (int i = 0; i < n; i++) {
         const float *p = probs + (size_t)i * m->classes;
@@ -148,9 +148,9 @@ static void class_scores(const class_counts *c, double *precision, double *recal
 
 clcnn_status clcnn_metrics_class(const clcnn_metrics *metrics, int k, double *precision, double *recall, double *f1,
                                  int64_t *support) {
-    if (!metrics) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_class: metrics is NULL");
+    if (!metrics) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_class: metrics is NULL");
     if (k < 0 || k >= metrics->classes)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_class: class %d outside 0..%d", k,
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_class: class %d outside 0..%d", k,
                            metrics->classes - 1);
     const class_counts c = counts_of(metrics, k);
     double p, r, f;
@@ -216,7 +216,7 @@ static double auc_of(const clcnn_metrics *m) {
 
 clcnn_status clcnn_metrics_get(const clcnn_metrics *metrics, clcnn_metrics_summary *summary) {
     if (!metrics || !summary)
-        return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_get: %s is NULL",
+        return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_metrics_get: %s is NULL",
                            metrics ? "summary" : "metrics");
     const clcnn_metrics *m = metrics;
     clcnn_metrics_summary s = {.samples = m->samples, .loss = NAN, .accuracy = NAN, .macro_precision = NAN,
@@ -244,7 +244,7 @@ clcnn_status clcnn_metrics_get(const clcnn_metrics *metrics, clcnn_metrics_summa
     }
     s.auc = auc_of(m);
     if (s.auc < 0)
-        return clcnn_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_get: no host memory to rank %lld scores",
+        return rt_error(NULL, CLCNN_ERR_OUT_OF_MEMORY, "clcnn_metrics_get: no host memory to rank %lld scores",
                            (long long)m->n_kept);
     *summary = s;
     return CLCNN_OK;

@@ -48,24 +48,24 @@ static clcnn_status create_state(clcnn_trainer *t) {
         t->grads[t->ngrads++] = p.grad;
         if (kind != CLCNN_OPT_SGD || t->p.optimizer.momentum != 0.0f) st = zeroed_like(t->ctx, p.grad, &t->state1[i]);
         if (st == CLCNN_OK && kind != CLCNN_OPT_SGD) st = zeroed_like(t->ctx, p.grad, &t->state2[i]);
-        if (st != CLCNN_OK) return clcnn_error_prefix(t->ctx, st, "clcnn_trainer_create: optimizer state of %s", p.name);
+        if (st != CLCNN_OK) return rt_error_prefix(t->ctx, st, "clcnn_trainer_create: optimizer state of %s", p.name);
     }
     return CLCNN_OK;
 }
 
 clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *params, clcnn_trainer **out) {
     static const char *op = "clcnn_trainer_create";
-    if (!g || !params || !out) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!g || !params || !out) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     *out = NULL;
     const int nparams = clcnn_graph_param_count(g);
     clcnn_context *ctx = clcnn_graph_context(g);
     const clcnn_optimizer_kind kind = params->optimizer.kind;
     if (kind != CLCNN_OPT_SGD && kind != CLCNN_OPT_ADAM && kind != CLCNN_OPT_ADAMW)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown optimizer %d", op, (int)kind);
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown optimizer %d", op, (int)kind);
     if (params->loss != CLCNN_LOSS_CROSS_ENTROPY && params->loss != CLCNN_LOSS_BCE_WITH_LOGITS)
-        return clcnn_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown loss %d", op, (int)params->loss);
+        return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown loss %d", op, (int)params->loss);
     clcnn_trainer *t = calloc(1, sizeof *t);
-    if (!t) return clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+    if (!t) return rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
     t->g = g;
     t->ctx = ctx;
     t->p = *params;
@@ -78,7 +78,7 @@ clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *para
     t->lr_mult = malloc((size_t)(nparams > 0 ? nparams : 1) * sizeof *t->lr_mult);
     t->param_steps = calloc((size_t)(nparams > 0 ? nparams : 1), sizeof *t->param_steps);
     if (!t->state1 || !t->state2 || !t->grads || !t->lr_mult || !t->param_steps) {
-        st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+        st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
         goto fail;
     }
     for (int i = 0; i < nparams; i++) t->lr_mult[i] = 1.0f;
@@ -93,7 +93,7 @@ clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *para
             (st = clcnn_tensor_write(t->class_weights, params->class_weights, (size_t)last.shape[0])) != CLCNN_OK)
             goto fail;
         if (!(t->class_weights_host = malloc((size_t)last.shape[0] * sizeof *t->class_weights_host))) {
-            st = clcnn_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
+            st = rt_error(ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op);
             goto fail;
         }
         memcpy(t->class_weights_host, params->class_weights, (size_t)last.shape[0] * sizeof *t->class_weights_host);
@@ -109,9 +109,9 @@ fail:
 clcnn_status clcnn_trainer_set_lr_mult(clcnn_trainer *t, const char *prefix, float mult, int *matched) {
     static const char *op = "clcnn_trainer_set_lr_mult";
     if (matched) *matched = 0;
-    if (!t || !prefix) return clcnn_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!t || !prefix) return rt_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     if (!(mult >= 0.0f) || !isfinite(mult))
-        return clcnn_error(t->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: factor %g for %s, want a finite value >= 0", op,
+        return rt_error(t->ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: factor %g for %s, want a finite value >= 0", op,
                            (double)mult, *prefix ? prefix : "every parameter");
     int count = 0;
     for (int i = 0; i < t->nparams; i++) {
@@ -121,14 +121,14 @@ clcnn_status clcnn_trainer_set_lr_mult(clcnn_trainer *t, const char *prefix, flo
     }
     if (matched) *matched = count;
     return count ? CLCNN_OK
-                 : clcnn_error(t->ctx, CLCNN_ERR_NOT_FOUND, "%s: no parameter is called %s or starts with \"%s.\"", op,
+                 : rt_error(t->ctx, CLCNN_ERR_NOT_FOUND, "%s: no parameter is called %s or starts with \"%s.\"", op,
                                prefix, prefix);
 }
 
 clcnn_status clcnn_trainer_unfreeze(clcnn_trainer *t, const char *prefix, int *matched) {
     static const char *op = "clcnn_trainer_unfreeze";
     if (matched) *matched = 0;
-    if (!t || !prefix) return clcnn_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
+    if (!t || !prefix) return rt_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
     int under = 0, count = 0;
     for (int i = 0; i < t->nparams; i++) {
         const char *name = clcnn_graph_param_name(t->g, i);
@@ -140,19 +140,19 @@ clcnn_status clcnn_trainer_unfreeze(clcnn_trainer *t, const char *prefix, int *m
         if (t->state1[i]) st = clcnn_tensor_fill(t->state1[i], 0.0f);
         if (st == CLCNN_OK && t->state2[i]) st = clcnn_tensor_fill(t->state2[i], 0.0f);
         if (st == CLCNN_OK) st = clcnn_graph_freeze(t->g, name, 0, NULL);
-        if (st != CLCNN_OK) return clcnn_error_prefix(t->ctx, st, "%s: %s", op, name);
+        if (st != CLCNN_OK) return rt_error_prefix(t->ctx, st, "%s: %s", op, name);
         t->param_steps[i] = 0;
         count++;
     }
     if (matched) *matched = count;
     return under ? CLCNN_OK
-                 : clcnn_error(t->ctx, CLCNN_ERR_NOT_FOUND, "%s: no parameter is called %s or starts with \"%s.\"", op,
+                 : rt_error(t->ctx, CLCNN_ERR_NOT_FOUND, "%s: no parameter is called %s or starts with \"%s.\"", op,
                                prefix, prefix);
 }
 
 clcnn_status clcnn_trainer_get_params(const clcnn_trainer *t, clcnn_train_params *params) {
     if (!t || !params)
-        return clcnn_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_get_params: %s is NULL",
+        return rt_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_get_params: %s is NULL",
                            t ? "params" : "trainer");
     *params = t->p; /* p.class_weights is NULL: the weights were copied to the device */
     return CLCNN_OK;
@@ -169,7 +169,7 @@ float clcnn_trainer_lr(const clcnn_trainer *t) {
  * forward pass takes scratch memory, so that each step uses the pool the same way. */
 static clcnn_status ensure_dout(clcnn_trainer *t, const clcnn_tensor *x) {
     clcnn_layer_info out;
-    clcnn_status st = clcnn_check_tensor(t->ctx, "clcnn_trainer_step", "input", x, 4);
+    clcnn_status st = rt_check_tensor(t->ctx, "clcnn_trainer_step", "input", x, 4);
     if (st != CLCNN_OK || (st = clcnn_graph_layer(t->g, clcnn_graph_layer_count(t->g) - 1, &out)) != CLCNN_OK) return st;
     int shape[4] = {x->shape[0]};
     memcpy(shape + 1, out.shape, sizeof(int) * (size_t)out.ndim);
@@ -199,7 +199,7 @@ static clcnn_status aux_loss(clcnn_trainer *t, const clcnn_tensor *labels, float
     *used = clcnn_graph_aux_head(t->g, &w, &name) != NULL && w > 0.0f;
     if (!*used) return CLCNN_OK;
     const clcnn_tensor *out = clcnn_graph_tensor(t->g, name);
-    if (!out) return clcnn_error(t->ctx, CLCNN_ERR_NOT_FOUND, "training step: no output from the auxiliary head %s", name);
+    if (!out) return rt_error(t->ctx, CLCNN_ERR_NOT_FOUND, "training step: no output from the auxiliary head %s", name);
     clcnn_status st = CLCNN_OK;
     if (!t->aux_dout || t->aux_dout->numel != out->numel) {
         clcnn_tensor_destroy(t->aux_dout);
@@ -216,7 +216,7 @@ static clcnn_status aux_loss(clcnn_trainer *t, const clcnn_tensor *labels, float
     }
     float value;
     if ((st = loss_of(t, out, labels, t->aux_dout, &value)) != CLCNN_OK ||
-        (st = clcnn_channel_scale(t->ctx, t->aux_dout, t->aux_weight, NULL, CLCNN_ACT_NONE, t->aux_dout)) != CLCNN_OK)
+        (st = ops_channel_scale(t->ctx, t->aux_dout, t->aux_weight, NULL, CLCNN_ACT_NONE, t->aux_dout)) != CLCNN_OK)
         return st;
     *loss += w * value;
     return CLCNN_OK;
@@ -253,7 +253,7 @@ static clcnn_status train_step(clcnn_trainer *t, const clcnn_tensor *x, const cl
         return st;
     if (loss_out) *loss_out = loss;
     if (!isfinite(loss))
-        return clcnn_error(t->ctx, CLCNN_ERR_NUMERICS,
+        return rt_error(t->ctx, CLCNN_ERR_NUMERICS,
                            "training step %d: the loss is %s; the weights were not updated (lower the learning rate, "
                            "or check the inputs and labels)", step, isnan(loss) ? "NaN" : "infinite");
     if ((st = trainer_dist_backward_begin(t)) != CLCNN_OK) return st;
@@ -270,7 +270,7 @@ static clcnn_status train_step(clcnn_trainer *t, const clcnn_tensor *x, const cl
 }
 
 clcnn_status clcnn_trainer_step(clcnn_trainer *t, const clcnn_tensor *x, const clcnn_tensor *labels, float *loss_out) {
-    if (!t) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_step: trainer is NULL");
+    if (!t) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_step: trainer is NULL");
     clcnn_graph_set_training(t->g, 1);
     /* the batch norms sum their statistics over the ranks during this step only */
     graph_set_bn_dist(t->g, t->dist_flags & CLCNN_DIST_LOCAL_BN ? NULL : t->dist);

@@ -15,9 +15,9 @@ void clcnn_trainer_comm(const clcnn_trainer *t, double *ms, size_t *bytes) {
 }
 
 clcnn_status clcnn_trainer_set_dist(clcnn_trainer *t, clcnn_dist *dist, int flags) {
-    if (!t) return clcnn_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_set_dist: trainer is NULL");
+    if (!t) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_set_dist: trainer is NULL");
     if (flags & ~CLCNN_DIST_LOCAL_BN)
-        return clcnn_error(t->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_set_dist: unknown flags 0x%x", flags);
+        return rt_error(t->ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_trainer_set_dist: unknown flags 0x%x", flags);
     t->dist = dist;
     t->dist_flags = flags;
     return CLCNN_OK;
@@ -30,7 +30,7 @@ static clcnn_status loss_weight(clcnn_trainer *t, const clcnn_tensor *labels, in
     if (!t->class_weights_host || t->p.loss != CLCNN_LOSS_CROSS_ENTROPY) return CLCNN_OK;
     float *y = malloc(((size_t)images + 1) * sizeof *y);
     clcnn_status st = y ? clcnn_tensor_read(labels, y, (size_t)images)
-                        : clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
+                        : rt_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
     *w = 0;
     for (int i = 0; st == CLCNN_OK && i < images; i++) /* a label out of range: the loss says so */
         if (y[i] >= 0 && y[i] < t->n_class_weights) *w += t->class_weights_host[(int)y[i]];
@@ -48,7 +48,7 @@ clcnn_status trainer_dist_begin(clcnn_trainer *t, const clcnn_tensor *labels, in
     const int size = t->dist->ops.size, rank = t->dist->ops.rank;
     /* every rank's image count in its slot, and the loss weights' sum */
     double *v = calloc((size_t)size + 2, sizeof *v), w;
-    if (!v) return clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
+    if (!v) return rt_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
     clcnn_status st = loss_weight(t, labels, images, &w);
     v[rank] = images;
     v[size] = w;
@@ -66,7 +66,7 @@ clcnn_status trainer_dist_begin(clcnn_trainer *t, const clcnn_tensor *labels, in
 static clcnn_status scale_host(clcnn_trainer *t, clcnn_tensor *x, double f) {
     float *v = malloc(x->numel * sizeof *v);
     clcnn_status st = v ? clcnn_tensor_read(x, v, x->numel)
-                        : clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
+                        : rt_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory");
     for (size_t i = 0; st == CLCNN_OK && i < x->numel; i++) v[i] = (float)(v[i] * f);
     if (st == CLCNN_OK) st = clcnn_tensor_write(x, v, x->numel);
     free(v);
@@ -147,7 +147,7 @@ static clcnn_status buckets_make(clcnn_trainer *t) {
     if (!g || !g->param_layer || !g->staging || !g->tensors || !g->offsets || !g->b) {
         t->buckets = g;
         trainer_dist_free(t);
-        return clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory for %zu gradients", floats);
+        return rt_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "training step: no host memory for %zu gradients", floats);
     }
     for (int i = 0; i < t->nparams; i++) g->param_layer[i] = 0;
     for (int l = 0; l < t->g->nlayers; l++)
@@ -169,7 +169,7 @@ static clcnn_status close_bucket(clcnn_trainer *t) {
     g->nb++;
     g->b[g->nb] = (bucket){.first = g->used, .from = g->ntensors};
     const cl_int err = clFlush(t->ctx->queue);
-    return err == CL_SUCCESS ? CLCNN_OK : clcnn_error(t->ctx, err, "training step: clFlush failed (%d)", err);
+    return err == CL_SUCCESS ? CLCNN_OK : rt_error(t->ctx, err, "training step: clFlush failed (%d)", err);
 }
 
 static clcnn_status start_bucket(clcnn_trainer *t, int k);
@@ -188,13 +188,13 @@ static clcnn_status grads_enqueued(void *user, int layer) {
         if ((st = clcnn_graph_param_info(t->g, g->next_param, &p)) != CLCNN_OK) break;
         if (!p.grad || p.frozen) continue;
         if (g->used + p.grad->numel > g->capacity) /* cannot happen: staging holds every trainable parameter */
-            return clcnn_error(t->ctx, CLCNN_ERR_INVALID_ARGUMENT, "training step: gradient %s does not fit the host "
+            return rt_error(t->ctx, CLCNN_ERR_INVALID_ARGUMENT, "training step: gradient %s does not fit the host "
                                "staging (%zu of %zu floats used)", p.name, g->used, g->capacity);
         bucket *b = &g->b[g->nb];
         if (b->read) clReleaseEvent(b->read), b->read = NULL; /* the bucket's last read stands for all */
         g->tensors[g->ntensors] = p.grad;
         g->offsets[g->ntensors++] = g->used;
-        st = clcnn_tensor_read_async(p.grad, g->staging + g->used, &b->read);
+        st = rt_tensor_read_async(p.grad, g->staging + g->used, &b->read);
         g->used += p.grad->numel;
         if (st == CLCNN_OK && (g->used - b->first) * sizeof(float) >= g->cap_bytes) st = close_bucket(t);
     }
@@ -242,7 +242,7 @@ static clcnn_status start_bucket(clcnn_trainer *t, int k) {
     b->read = NULL;
     if (err == CLCNN_ERR_DISTRIBUTED) return err;
     if (err != CLCNN_OK)
-        return clcnn_error(t->ctx, err, "training step: reading the gradients failed (%d): an earlier kernel may have "
+        return rt_error(t->ctx, err, "training step: reading the gradients failed (%d): an earlier kernel may have "
                            "failed", err);
     const double t0 = clock_now_ms();
     const clcnn_status st = dist_start_f32(t->dist, t->ctx, "gradients", t->buckets->staging + b->first, b->count,
@@ -263,7 +263,7 @@ static clcnn_status finish_bucket(clcnn_trainer *t, bucket *b) {
     float *v = g->staging + b->first;
     for (size_t i = 0; st == CLCNN_OK && i < b->count; i++) v[i] *= inv;
     for (int k = b->from; st == CLCNN_OK && k < b->to; k++)
-        st = clcnn_tensor_write_async(g->tensors[k], g->staging + g->offsets[k]);
+        st = rt_tensor_write_async(g->tensors[k], g->staging + g->offsets[k]);
     return st;
 }
 

@@ -43,7 +43,7 @@ static int parse_param_steps(const char *text, int nparams, long max, int *steps
 
 clcnn_status clcnn_trainer_save_state(const clcnn_trainer *t, const char *path, int n_pairs, const char *const *keys,
                                       const char *const *values) {
-    if (!t || !path) return clcnn_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op_save);
+    if (!t || !path) return rt_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op_save);
     const int cap = 2 * t->nparams + 1;
     char **names = calloc((size_t)cap, sizeof *names);
     const clcnn_tensor **tensors = calloc((size_t)cap, sizeof *tensors);
@@ -52,7 +52,7 @@ clcnn_status clcnn_trainer_save_state(const clcnn_trainer *t, const char *path, 
     int n = 0;
     clcnn_status st = CLCNN_OK;
     if (!names || !tensors || !k || !v || !param_steps) {
-        st = clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_save);
+        st = rt_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_save);
         goto done;
     }
     for (int i = 0; i < t->nparams && st == CLCNN_OK; i++) {
@@ -60,7 +60,7 @@ clcnn_status clcnn_trainer_save_state(const clcnn_trainer *t, const char *path, 
         for (int j = 0; j < 2; j++) {
             if (!s[j]) continue;
             if (!(names[n] = state_name(clcnn_graph_param_name(t->g, i), j + 1))) {
-                st = clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_save);
+                st = rt_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_save);
                 break;
             }
             tensors[n++] = s[j];
@@ -89,11 +89,11 @@ static clcnn_status check_state(const clcnn_trainer *t, const clcnn_weights *w, 
         for (int j = 0; j < 2; j++) {
             if (!s[j]) continue;
             char *name = state_name(clcnn_graph_param_name(t->g, i), j + 1);
-            if (!name) return clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_load);
+            if (!name) return rt_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_load);
             const clcnn_tensor *src = clcnn_weights_get(w, name);
             const int ok = src && clcnn_tensor_numel(src) == clcnn_tensor_numel(s[j]);
             clcnn_status st = ok ? CLCNN_OK
-                                 : clcnn_error(t->ctx, src ? CLCNN_ERR_SHAPE : CLCNN_ERR_NOT_FOUND,
+                                 : rt_error(t->ctx, src ? CLCNN_ERR_SHAPE : CLCNN_ERR_NOT_FOUND,
                                                "%s: %s: optimizer state %s is %s (another optimizer or network?)",
                                                op_load, path, name, src ? "of another size" : "missing");
             free(name);
@@ -104,21 +104,21 @@ static clcnn_status check_state(const clcnn_trainer *t, const clcnn_weights *w, 
 }
 
 clcnn_status clcnn_trainer_load_state(clcnn_trainer *t, const clcnn_weights *w) {
-    if (!t || !w) return clcnn_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op_load);
+    if (!t || !w) return rt_error(t ? t->ctx : NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op_load);
     const char *path = clcnn_weights_path(w), *steps_text = clcnn_weights_metadata(w, "steps");
     char *end = NULL;
     const long steps = steps_text ? strtol(steps_text, &end, 10) : -1;
     if (!steps_text || *end || steps < 0 || steps > (1L << 30))
-        return clcnn_error(t->ctx, CLCNN_ERR_FORMAT, "%s: %s has no valid \"steps\" metadata", op_load, path);
+        return rt_error(t->ctx, CLCNN_ERR_FORMAT, "%s: %s has no valid \"steps\" metadata", op_load, path);
     /* Files from before per-parameter counts: every trainable parameter took every step. */
     const char *param_steps = clcnn_weights_metadata(w, "param_steps");
     int *counts = malloc((size_t)(t->nparams > 0 ? t->nparams : 1) * sizeof *counts);
-    if (!counts) return clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_load);
+    if (!counts) return rt_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_load);
     for (int i = 0; !param_steps && i < t->nparams; i++)
         counts[i] = clcnn_graph_param_is_frozen(t->g, clcnn_graph_param_name(t->g, i)) ? 0 : (int)steps;
     if (param_steps && !parse_param_steps(param_steps, t->nparams, steps, counts)) {
         free(counts);
-        return clcnn_error(t->ctx, CLCNN_ERR_FORMAT, "%s: %s: \"param_steps\" is not %d step counts of at most %ld "
+        return rt_error(t->ctx, CLCNN_ERR_FORMAT, "%s: %s: \"param_steps\" is not %d step counts of at most %ld "
                            "(another network?)", op_load, path, t->nparams, steps);
     }
     clcnn_status st = check_state(t, w, path);
@@ -127,8 +127,8 @@ clcnn_status clcnn_trainer_load_state(clcnn_trainer *t, const clcnn_weights *w) 
         for (int j = 0; st == CLCNN_OK && j < 2; j++) {
             if (!s[j]) continue;
             char *name = state_name(clcnn_graph_param_name(t->g, i), j + 1);
-            st = name ? clcnn_tensor_copy(clcnn_weights_get(w, name), s[j], op_load)
-                      : clcnn_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_load);
+            st = name ? rt_tensor_copy(clcnn_weights_get(w, name), s[j], op_load)
+                      : rt_error(t->ctx, CLCNN_ERR_OUT_OF_MEMORY, "%s: no host memory", op_load);
             free(name);
         }
     }
