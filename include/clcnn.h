@@ -217,11 +217,23 @@ CLCNN_API const char *clcnn_activation_name(clcnn_activation act);
  * layer that keeps only its output), 0 otherwise and for an unknown code. */
 CLCNN_API int clcnn_activation_from_output(clcnn_activation act);
 
+/* How a convolution is computed. DEFAULT: the library's choice ($CLCNN_CONV_ALGO, else
+ * the winner clcnn_tune stored for the shape, else a rule measured per device family;
+ * docs/PERFORMANCE.md). Another value forces that algorithm where it applies and falls
+ * back to the choice where it does not. */
+typedef enum {
+    CLCNN_CONV_ALGO_DEFAULT = 0,
+    CLCNN_CONV_ALGO_IM2COL = 1,   /* im2col + GEMM (1x1 stride-1 unpadded: GEMM on x itself) */
+    CLCNN_CONV_ALGO_WINOGRAD = 2, /* F(4x4, 3x3): 3x3, stride 1, dilation 1, groups 1 */
+    CLCNN_CONV_ALGO_DEPTHWISE = 3 /* groups == Cin == Cout */
+} clcnn_conv_algo;
+
 typedef struct {
     int stride_h, stride_w;     /* 0 is read as 1 */
     int pad_h, pad_w;
     int dilation_h, dilation_w; /* 0 is read as 1 */
     int groups;                 /* 0 is read as 1 */
+    clcnn_conv_algo algo;       /* 0: the library's choice; forward and backward alike */
 } clcnn_conv_params;
 
 /* y = act(conv2d(x, w) + bias + residual). x [N, Cin, H, W], w [Cout, Cin/groups, KH, KW],

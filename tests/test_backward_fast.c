@@ -40,10 +40,11 @@ static void check_plus(arena *a, const char *what, const guarded *g, const doubl
     ar_check(a, what, g, expect, atol, 1e-4, max_err);
 }
 
-/* One convolution backward (dx and dw) against refd_conv2d_backward; kc is the
- * CLCNN_WGRAD_KC chunk target ("" for the library's own choice). The largest dw error
- * goes to *dw_err unless that is NULL. */
-static void conv_case_err(test_rng *rng, refd_conv_shape s, int accumulate, const char *kc, double *dw_err) {
+/* One convolution backward (dx and dw) by algorithm algo (0: the library's choice)
+ * against refd_conv2d_backward; kc is the CLCNN_WGRAD_KC chunk target ("" for the
+ * library's own choice). The largest dw error goes to *dw_err unless that is NULL. */
+static void conv_case_err(test_rng *rng, refd_conv_shape s, clcnn_conv_algo algo, int accumulate, const char *kc,
+                          double *dw_err) {
     s.OH = (s.H + 2 * s.ph - s.dh * (s.KH - 1) - 1) / s.sh + 1;
     s.OW = (s.W + 2 * s.pw - s.dw * (s.KW - 1) - 1) / s.sw + 1;
     const int xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.Cout, s.C / s.groups, s.KH, s.KW};
@@ -59,7 +60,7 @@ static void conv_case_err(test_rng *rng, refd_conv_shape s, int accumulate, cons
     guarded *dx = ar_guarded_d(&a, 4, xs, dx0, NAN), *dw = ar_guarded_d(&a, 4, ws, dw0, 0.0f);
     if (a.bad) goto done;
     const clcnn_conv_params cp = {.stride_h = s.sh, .stride_w = s.sw, .pad_h = s.ph, .pad_w = s.pw,
-                                  .dilation_h = s.dh, .dilation_w = s.dw, .groups = s.groups};
+                                  .dilation_h = s.dh, .dilation_w = s.dw, .groups = s.groups, .algo = algo};
     if (*kc) setenv("CLCNN_WGRAD_KC", kc, 1);
     const int ok = CASE_OK(&a, clcnn_conv2d_backward(g_ctx, tx, tw, &cp, tdy, dx->t, accumulate, dw->t, NULL));
     unsetenv("CLCNN_WGRAD_KC");
@@ -72,7 +73,7 @@ done:
 }
 
 static void conv_case(test_rng *rng, refd_conv_shape s, int accumulate, const char *kc) {
-    conv_case_err(rng, s, accumulate, kc, NULL);
+    conv_case_err(rng, s, CLCNN_CONV_ALGO_DEFAULT, accumulate, kc, NULL);
 }
 
 /* K = N*OH*OW = 507 in one chunk (the one-GEMM path), 2 chunks (254 + 253), 3 exact
@@ -136,18 +137,17 @@ static void test_data_as_forward(void) {
     }
 }
 
-/* conv_case_err with the convolution forced to Winograd (ctx->conv_algo_override), so
+/* conv_case_err with the convolution forced to Winograd (clcnn_conv_params.algo), so
  * that its weight gradient runs as F(3x3, 4x4), which the case checks it reports. */
 static void winograd_case(test_rng *rng, refd_conv_shape s, int accumulate, double *dw_err) {
     const int xs[4] = {s.N, s.C, s.H, s.W}, ws[4] = {s.Cout, s.C, 3, 3};
     const clcnn_tensor x_like = {.ctx = g_ctx, .ndim = 4, .shape = {xs[0], xs[1], xs[2], xs[3]}};
     const clcnn_tensor w_like = {.ctx = g_ctx, .ndim = 4, .shape = {ws[0], ws[1], ws[2], ws[3]}};
-    const clcnn_conv_params cp = {.stride_h = 1, .stride_w = 1, .pad_h = s.ph, .pad_w = s.pw};
-    g_ctx->conv_algo_override = CLCNN_CONV_ALGO_WINOGRAD;
+    const clcnn_conv_params cp = {.stride_h = 1, .stride_w = 1, .pad_h = s.ph, .pad_w = s.pw,
+                                  .algo = CLCNN_CONV_ALGO_WINOGRAD};
     const char *algo = ops_conv2d_wgrad_algorithm(g_ctx, &x_like, &w_like, &cp);
     CHECK(!strcmp(algo, "winograd-4x4"), "x %s: weight gradient runs %s, want winograd-4x4", dims(4, xs).s, algo);
-    conv_case_err(rng, s, accumulate, "", dw_err);
-    g_ctx->conv_algo_override = 0;
+    conv_case_err(rng, s, CLCNN_CONV_ALGO_WINOGRAD, accumulate, "", dw_err);
 }
 
 /* The weight gradient by F(3x3, 4x4): ResNet-like layers (64 channels at 12x12, 256

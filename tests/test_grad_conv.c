@@ -89,6 +89,12 @@ static clcnn_conv_params conv_params(const refd_conv_shape *s) {
                                .dilation_h = s->dh, .dilation_w = s->dw, .groups = s->groups};
 }
 
+static clcnn_conv_params conv_params_by(const refd_conv_shape *s, clcnn_conv_algo algo) {
+    clcnn_conv_params p = conv_params(s);
+    p.algo = algo;
+    return p;
+}
+
 /* io's dx, dw, db against gx, gw, gb plus what they were pre-filled with; atol by
  * the terms one element sums: KH KW Cout/groups for dx, N OH OW for dw and db. */
 static void conv_check(arena *a, const conv_io *io, const double *gx, const double *gw, const double *gb) {
@@ -108,15 +114,16 @@ static void conv_check_adjoint(arena *a, const conv_io *io) {
 }
 
 /* One convolution case against finite differences: dx (overwritten or accumulated),
- * dw and db (added to their pre-filled values). */
-static void conv_case(test_rng *rng, refd_conv_shape s, int accumulate) {
+ * dw and db (added to their pre-filled values), the backward by algorithm algo (0: the
+ * library's choice). */
+static void conv_case_by(test_rng *rng, refd_conv_shape s, clcnn_conv_algo algo, int accumulate) {
     arena a = {0};
     ar_desc(&a, "x [%d, %d, %d, %d] w [%d, %d, %d, %d] stride %dx%d pad %dx%d dilation %dx%d groups %d%s", s.N, s.C,
             s.H, s.W, s.Cout, s.C / s.groups, s.KH, s.KW, s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups,
             accumulate ? " accumulate" : "");
     conv_io io;
     if (!conv_io_make(&a, rng, s, CONV_BIAS | CONV_PREFILL | (accumulate ? CONV_ACCUMULATE : 0), &io)) goto done;
-    const clcnn_conv_params cp = conv_params(&io.s);
+    const clcnn_conv_params cp = conv_params_by(&io.s, algo);
     if (!CASE_OK(&a, clcnn_conv2d_backward(g_ctx, io.tx, io.tw, &cp, io.tdy, io.dx->t, accumulate, io.dw->t,
                                            io.db->t)))
         goto done;
@@ -126,6 +133,10 @@ static void conv_case(test_rng *rng, refd_conv_shape s, int accumulate) {
     if (!a.bad) conv_check(&a, &io, gx, gw, gb);
 done:
     ar_free(&a);
+}
+
+static void conv_case(test_rng *rng, refd_conv_shape s, int accumulate) {
+    conv_case_by(rng, s, CLCNN_CONV_ALGO_DEFAULT, accumulate);
 }
 
 /* Random small convolutions: kernels 1..3, strides 1..2, padding 0..2, dilation 1..2,
@@ -222,7 +233,7 @@ static void test_conv2d_backward_1x1(void) {
     conv_case(&rng, s, 1);
 }
 
-/* 3x3 stride-1 convolutions forced to Winograd (ctx->conv_algo_override): the weight
+/* 3x3 stride-1 convolutions forced to Winograd (clcnn_conv_params.algo): the weight
  * gradient runs as F(3x3, 4x4) and dX, where the batch has 1024 output pixels, as a
  * Winograd forward. Output sizes of every remainder mod 4, padding 0..2, channel
  * counts on both sides of the kernels' 8 lanes; every other case accumulates. */
@@ -236,9 +247,7 @@ static void test_conv2d_backward_winograd(void) {
         s.H = 3 - 2 * s.ph + test_rng_int(&rng, 2, 8), s.W = 3 - 2 * s.pw + test_rng_int(&rng, 2, 8);
         if (s.H < 1) s.H = 1;
         if (s.W < 1) s.W = 1;
-        g_ctx->conv_algo_override = CLCNN_CONV_ALGO_WINOGRAD;
-        conv_case(&rng, s, i % 2);
-        g_ctx->conv_algo_override = 0;
+        conv_case_by(&rng, s, CLCNN_CONV_ALGO_WINOGRAD, i % 2);
     }
 }
 

@@ -800,7 +800,7 @@ static void test_op_shape_errors(void) {
     guarded *y4 = ar_guarded(&h, 4, bad_ys, NULL, TU_SENTINEL), *y2 = ar_guarded(&h, 2, a_s, NULL, TU_SENTINEL);
     if (h.bad) goto done;
     for (int i = 0; i < 128; i++) untouched[i] = TU_SENTINEL;
-    clcnn_conv_params p = {1, 1, 0, 0, 1, 1, 1}; /* no padding: 3x3 output, not 5x5 */
+    clcnn_conv_params p = {.stride_h = 1, .stride_w = 1}; /* no padding: 3x3 output, not 5x5 */
     CHECK_STATUS(clcnn_conv2d(g_ctx, x, w, NULL, &p, NULL, CLCNN_ACT_NONE, y4->t), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_add(g_ctx, a, b, CLCNN_ACT_NONE, y2->t), CLCNN_ERR_SHAPE);
     CHECK_STATUS(clcnn_linear(g_ctx, a, lw, NULL, CLCNN_ACT_NONE, y2->t), CLCNN_ERR_SHAPE);

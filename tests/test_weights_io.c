@@ -226,6 +226,21 @@ static void test_weights_io_model_skips_init(void) {
     if (!w) goto close;
     CHECK_OK(clcnn_model_from_weights(g_ctx, w, NULL, &opened, NULL));
     if (opened) expect_file_matches(opened, w);
+    /* layers added after the load get their initial values again (a batch norm's are
+     * constants: weight 1, running variance 1, which a reused buffer would not hold) */
+    if (opened && clcnn_graph_conv2d(opened, "extra", "input", 8, 1, 1, NULL, 0) == CLCNN_OK &&
+        clcnn_graph_batchnorm(opened, "extra_bn", "extra") == CLCNN_OK) {
+        float weight[8] = {0}, var[8] = {0};
+        const clcnn_tensor *tw = clcnn_graph_param(opened, "extra_bn.weight");
+        const clcnn_tensor *tv = clcnn_graph_param(opened, "extra_bn.running_var");
+        CHECK(tw && tv && clcnn_tensor_read(tw, weight, 8) == CLCNN_OK && clcnn_tensor_read(tv, var, 8) == CLCNN_OK,
+              "reading extra_bn: %s", clcnn_last_error(g_ctx));
+        int ones = 0;
+        for (int i = 0; i < 8; i++) ones += (weight[i] == 1.0f) + (var[i] == 1.0f);
+        CHECK(ones == 16, "a batch norm added after clcnn_model_from_weights: %d of its 16 constants are 1", ones);
+    } else {
+        CHECK(0, "adding layers after the load: %s", clcnn_last_error(g_ctx));
+    }
     const clcnn_status st = clcnn_model_from_weights(g_ctx, w, &other_classes, &refused, NULL);
     CHECK(st == CLCNN_ERR_SHAPE && !refused, "a 3-class file opened as 5 classes: %s (%s), graph %p",
           clcnn_status_str(st), clcnn_last_error(g_ctx), (void *)refused);

@@ -1,7 +1,7 @@
 /* test_winograd.c: the convolution's algorithms against the CPU reference (tests/ref):
  * Winograd F(4x4, 3x3), the depthwise kernels (forward, and backward against central
  * finite differences), both im2col layouts, and the choice of algorithm (default rule,
- * ctx->conv_algo_override, $CLCNN_CONV_ALGO, fallback when a choice does not apply).
+ * clcnn_conv_params.algo, $CLCNN_CONV_ALGO, fallback when a choice does not apply).
  *
  * Each test draws from g_seed ^ a per-test constant; outputs are guarded (testutil.h).
  * Tolerances, |got - want| <= atol + rtol |want|, outputs O(1) (weights scaled by
@@ -34,12 +34,14 @@ typedef struct {
     int bias, residual, act;
 } wcase;
 
-/* Run clcnn_conv2d with algorithm algo forced through ctx->conv_algo_override (0: the
- * default rule), check that ops_conv2d_algorithm reports want_algo (NULL: anything)
+/* Run clcnn_conv2d with algorithm algo asked for through clcnn_conv_params.algo (0: the
+ * library's choice), check that ops_conv2d_algorithm reports want_algo (NULL: anything)
  * and compare with ref_conv2d; the largest error goes to *max_err. */
-static void run_conv(const wcase *c, ops_conv_algo algo, const char *want_algo, test_rng *rng, double atol,
+static void run_conv(const wcase *c, clcnn_conv_algo algo, const char *want_algo, test_rng *rng, double atol,
                      double rtol, double *max_err) {
-    const clcnn_conv_params *p = &c->p;
+    clcnn_conv_params forced = c->p;
+    forced.algo = algo;
+    const clcnn_conv_params *p = &forced;
     const int OH = ref_conv2d_out_size(c->H, c->KH, p->stride_h, p->pad_h, p->dilation_h);
     const int OW = ref_conv2d_out_size(c->W, c->KW, p->stride_w, p->pad_w, p->dilation_w);
     const int xs[4] = {c->N, c->C, c->H, c->W}, ws[4] = {c->K, c->C / p->groups, c->KH, c->KW};
@@ -58,17 +60,13 @@ static void run_conv(const wcase *c, ops_conv_algo algo, const char *want_algo, 
     clcnn_tensor *tb = b ? ar_tensor(&h, 1, &c->K, b) : NULL, *tr = res ? ar_tensor(&h, 4, ys, res) : NULL;
     guarded *y = ar_guarded(&h, 4, ys, NULL, NAN);
     if (h.bad) goto done;
-    g_ctx->conv_algo_override = (int)algo;
     const char *name = ops_conv2d_algorithm(g_ctx, tx, tw, p);
     CASE_CHECK(&h, !want_algo || !strcmp(name, want_algo), "algorithm %s, want %s", name, want_algo);
-    const int ok = CASE_OK(&h, clcnn_conv2d(g_ctx, tx, tw, tb, p, tr, (clcnn_activation)c->act, y->t));
-    g_ctx->conv_algo_override = 0;
-    if (!ok) goto done;
+    if (!CASE_OK(&h, clcnn_conv2d(g_ctx, tx, tw, tb, p, tr, (clcnn_activation)c->act, y->t))) goto done;
     ref_conv2d(x, c->N, c->C, c->H, c->W, w, c->K, c->KH, c->KW, b, p->stride_h, p->stride_w, p->pad_h, p->pad_w,
                p->dilation_h, p->dilation_w, p->groups, res, c->act, want, OH, OW);
     ar_check(&h, "y", y, ar_widen(&h, want, ny), atol, rtol, max_err);
 done:
-    g_ctx->conv_algo_override = 0;
     ar_free(&h);
 }
 
@@ -204,7 +202,8 @@ static void depthwise_backward_case(test_rng *rng, refd_conv_shape s, int accumu
     clcnn_tensor *tx = ar_tensor_d(&a, 4, xs, p.x), *tw = ar_tensor_d(&a, 4, ws, p.w), *tdy = ar_tensor_d(&a, 4, ys, r);
     guarded *dx = ar_guarded_d(&a, 4, xs, dx0, NAN), *dw = ar_guarded_d(&a, 4, ws, dw0, 0.0f);
     if (a.bad) goto done;
-    const clcnn_conv_params cp = {s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups};
+    const clcnn_conv_params cp = {.stride_h = s.sh, .stride_w = s.sw, .pad_h = s.ph, .pad_w = s.pw,
+                                  .dilation_h = s.dh, .dilation_w = s.dw, .groups = s.groups};
     if (!CASE_OK(&a, clcnn_conv2d_backward(g_ctx, tx, tw, &cp, tdy, dx->t, accumulate, dw->t, NULL))) goto done;
     const double *gx = ar_fd(&a, dw_forward, &p, p.x, nx, r, ny);
     const double *gw = ar_fd(&a, dw_forward, &p, p.w, nw, r, ny);
@@ -261,7 +260,8 @@ static void test_depthwise_backward_big(void) {
         clcnn_tensor *tx = ar_tensor_d(&a, 4, xs, x), *tw = ar_tensor_d(&a, 4, ws, w), *tdy = ar_tensor_d(&a, 4, ys, dy);
         guarded *dx = ar_guarded_d(&a, 4, xs, dx0, NAN), *dwt = ar_guarded_d(&a, 4, ws, dw0, 0.0f);
         if (!a.bad) {
-            const clcnn_conv_params cp = {s.sh, s.sw, s.ph, s.pw, s.dh, s.dw, s.groups};
+            const clcnn_conv_params cp = {.stride_h = s.sh, .stride_w = s.sw, .pad_h = s.ph, .pad_w = s.pw,
+                                          .dilation_h = s.dh, .dilation_w = s.dw, .groups = s.groups};
             if (CASE_OK(&a, clcnn_conv2d_backward(g_ctx, tx, tw, &cp, tdy, dx->t, accumulate, dwt->t, NULL))) {
                 refd_conv2d_backward(&s, x, w, dy, want_x, want_w, NULL);
                 for (size_t j = 0; j < nx; j++) want_x[j] += dx0 ? dx0[j] : 0.0;
@@ -283,8 +283,10 @@ static void test_im2col_layouts(void) {
     for (int i = 0; i < 12; i++) {
         const int N = test_rng_int(&rng, 1, 4), C = test_rng_int(&rng, 1, 6);
         const int KH = test_rng_int(&rng, 1, 5), KW = test_rng_int(&rng, 1, 5);
-        const clcnn_conv_params p = {test_rng_int(&rng, 1, 3), test_rng_int(&rng, 1, 3), test_rng_int(&rng, 0, 3),
-                                     test_rng_int(&rng, 0, 3), test_rng_int(&rng, 1, 2), test_rng_int(&rng, 1, 2), 1};
+        clcnn_conv_params p = {.groups = 1};
+        p.stride_h = test_rng_int(&rng, 1, 3), p.stride_w = test_rng_int(&rng, 1, 3);
+        p.pad_h = test_rng_int(&rng, 0, 3), p.pad_w = test_rng_int(&rng, 0, 3);
+        p.dilation_h = test_rng_int(&rng, 1, 2), p.dilation_w = test_rng_int(&rng, 1, 2);
         const conv_geom g = conv_geometry(&p);
         int H = g.dh * (KH - 1) + 1 - 2 * g.ph, W = g.dw * (KW - 1) + 1 - 2 * g.pw;
         H = (H > 1 ? H : 1) + test_rng_int(&rng, 0, 15), W = (W > 1 ? W : 1) + test_rng_int(&rng, 0, 15);
@@ -325,7 +327,7 @@ static const char *algo_name(const clcnn_tensor *x, const clcnn_tensor *w, const
 }
 
 /* The default rule's choices on ResNet-like layers, then the precedence
- * override > $CLCNN_CONV_ALGO > tuned > default, and fallbacks when a choice does not
+ * params.algo > $CLCNN_CONV_ALGO > tuned > default, and fallbacks when a choice does not
  * apply; ops_conv2d_algorithm_applies on each algorithm. */
 static void test_conv_algorithm_choice(void) {
     char *saved = set_env_algo(NULL);
@@ -360,16 +362,16 @@ static void test_conv_algorithm_choice(void) {
     setenv("CLCNN_CONV_ALGO", "im2col", 1);
     const char *got = algo_name(x56, w3, &s1);
     CASE_CHECK(&a, !strcmp(got, gemm), "CLCNN_CONV_ALGO=im2col: %s", got);
-    g_ctx->conv_algo_override = CLCNN_CONV_ALGO_WINOGRAD;
-    got = algo_name(x7, w3b, &s1);
-    CASE_CHECK(&a, !strcmp(got, "winograd-4x4"), "override winograd over env im2col: %s", got);
-    /* an override that does not apply falls back to the environment, then the default */
-    got = algo_name(x56, w3, &s2);
-    CASE_CHECK(&a, !strcmp(got, gemm), "override winograd on stride 2: %s", got);
+    clcnn_conv_params s1_wino = s1, s2_wino = s2;
+    s1_wino.algo = s2_wino.algo = CLCNN_CONV_ALGO_WINOGRAD;
+    got = algo_name(x7, w3b, &s1_wino);
+    CASE_CHECK(&a, !strcmp(got, "winograd-4x4"), "params winograd over env im2col: %s", got);
+    /* a forced algorithm that does not apply falls back to the environment, then the default */
+    got = algo_name(x56, w3, &s2_wino);
+    CASE_CHECK(&a, !strcmp(got, gemm), "params winograd on stride 2: %s", got);
     setenv("CLCNN_CONV_ALGO", "depthwise", 1);
-    got = algo_name(x56, w3, &s1);
-    CASE_CHECK(&a, !strcmp(got, "winograd-4x4"), "override winograd, env depthwise: %s", got);
-    g_ctx->conv_algo_override = 0;
+    got = algo_name(x56, w3, &s1_wino);
+    CASE_CHECK(&a, !strcmp(got, "winograd-4x4"), "params winograd, env depthwise: %s", got);
     got = algo_name(x56, w3, &s1);
     CASE_CHECK(&a, !strcmp(got, "winograd-4x4"), "env depthwise on a dense 3x3 (default rule): %s", got);
     setenv("CLCNN_CONV_ALGO", "no-such-algorithm", 1);
@@ -383,10 +385,9 @@ static void test_conv_algorithm_choice(void) {
     CHECK(ops_conv2d_algorithm_applies(CLCNN_CONV_ALGO_IM2COL, xd, wd, &dw), "im2col applies always");
     CHECK(ops_conv2d_algorithm_applies(CLCNN_CONV_ALGO_DEPTHWISE, xd, wd, &dw), "depthwise applies");
     CHECK(!ops_conv2d_algorithm_applies(CLCNN_CONV_ALGO_DEPTHWISE, x56, w3, &s1), "depthwise on dense");
-    CHECK(!ops_conv2d_algorithm_applies((ops_conv_algo)99, x56, w3, &s1), "unknown algorithm");
+    CHECK(!ops_conv2d_algorithm_applies((clcnn_conv_algo)99, x56, w3, &s1), "unknown algorithm");
 done:
     ar_free(&a);
-    g_ctx->conv_algo_override = 0;
     restore_env_algo(saved);
 }
 

@@ -22,6 +22,11 @@ const clcnn_tensor *graph_input_of(const clcnn_graph *g, const graph_layer *l, i
 
 clcnn_status clcnn_graph_create(clcnn_context *ctx, int channels, int height, int width, uint64_t seed,
                                 clcnn_graph **out) {
+    return graph_create(ctx, channels, height, width, seed, 1, out);
+}
+
+clcnn_status graph_create(clcnn_context *ctx, int channels, int height, int width, uint64_t seed, int init_params,
+                          clcnn_graph **out) {
     if (!ctx || !out) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_graph_create: NULL argument");
     *out = NULL;
     if (channels <= 0 || height <= 0 || width <= 0)
@@ -46,6 +51,7 @@ clcnn_status clcnn_graph_create(clcnn_context *ctx, int channels, int height, in
     g->nlayers = 1;
     g->fuse = graph_env_flag("CLCNN_FUSE", 1);
     g->check_numerics = graph_env_flag("CLCNN_CHECK_NUMERICS", 0);
+    g->init_params = init_params;
     *out = g;
     return CLCNN_OK;
 }

@@ -88,6 +88,7 @@ struct clcnn_graph {
     int params_before_layer;   /* building: parameter count before the layer being added */
     int fuse;                  /* CLCNN_FUSE, read at creation: 0 turns fusion off */
     int check_numerics;        /* CLCNN_CHECK_NUMERICS, read at creation */
+    int init_params;           /* 1: new parameters get initial values; 0: their maker loads them all */
     int fuse_planned;          /* layer count the chains were planned for (0: none) */
     unsigned param_epoch;      /* bumped whenever any parameter may have changed */
     clcnn_tensor *numerics_flag; /* CLCNN_CHECK_NUMERICS: the device-side finding */
@@ -111,6 +112,10 @@ typedef enum { PARAM_INIT_CONST, PARAM_INIT_UNIFORM, PARAM_INIT_NORMAL } param_i
 /* A parameter NAME.suffix of layer l, on the device, initialised to the constant
  * `scale`, uniform in +-scale or normal with deviation scale (from the graph's seed).
  * trainable: it gets a gradient tensor (running statistics do not). */
+/* clcnn_graph_create; init_params 0 makes parameters without initial values (a builder
+ * whose caller loads every one of them next sets g->init_params back to 1 when done). */
+clcnn_status graph_create(clcnn_context *ctx, int channels, int height, int width, uint64_t seed, int init_params,
+                          clcnn_graph **out);
 clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix, int ndim, const int *shape,
                              int trainable, float scale, param_init init);
 /* Parameter i's gradient in *grad, made (zeroed) on first need, so that a network

@@ -47,7 +47,7 @@ clcnn_status graph_add_param(clcnn_graph *g, graph_layer *l, const char *suffix,
     snprintf(p->name, len, "%s.%s", l->name, suffix);
     /* No initial values while clcnn_model_from_weights builds: its strict load overwrites them. */
     if ((st = clcnn_tensor_create(g->ctx, ndim, shape, &p->value)) != CLCNN_OK ||
-        (!g->ctx->params_from_file && (st = init_value(g, p->value, scale, init)) != CLCNN_OK))
+        (g->init_params && (st = init_value(g, p->value, scale, init)) != CLCNN_OK))
         goto fail;
     p->trainable = trainable != 0;
     l->param[l->nparams++] = g->nparams++;

@@ -7,7 +7,7 @@
  *    Per shape, the candidates take turns (race), so that load from other processes
  *    that comes and goes during the tuning does not pick the winner.
  * 2. Per convolution shape, with that tile: every algorithm that applies
- *    (ops_conv2d_algorithm_applies), forced through ctx->conv_algo_override; the
+ *    (ops_conv2d_algorithm_applies), forced through the call's clcnn_conv_params.algo; the
  *    fastest is stored under ops_conv2d_tuning_key when more than one applied.
  * The winners go to the device's tuning file (runtime/params.c) and are used at once. */
 #include <stdarg.h>
@@ -111,26 +111,29 @@ static clcnn_status shape_tensors(clcnn_graph *g, const conv_shape *c, clcnn_ten
     return st;
 }
 
-/* Milliseconds per clcnn_conv2d of shape c on x into y, over reps calls with the
- * context's current tile and override. */
-static clcnn_status run_conv(clcnn_graph *g, const conv_shape *c, const clcnn_tensor *x, clcnn_tensor *y, int reps,
-                             double *ms) {
+/* Milliseconds per clcnn_conv2d of shape c on x into y by algorithm algo (0: the
+ * default rules), over reps calls with the context's current tile. */
+static clcnn_status run_conv(clcnn_graph *g, const conv_shape *c, clcnn_conv_algo algo, const clcnn_tensor *x,
+                             clcnn_tensor *y, int reps, double *ms) {
     const clcnn_tensor *w = graph_layer_param(g, c->layer, 0);
+    clcnn_conv_params p = c->layer->conv;
+    p.algo = algo;
     clcnn_status st = CLCNN_OK;
     const double t0 = clock_now_ms();
     for (int i = 0; i < reps && st == CLCNN_OK; i++)
-        st = clcnn_conv2d(g->ctx, x, w, NULL, &c->layer->conv, NULL, CLCNN_ACT_NONE, y);
+        st = clcnn_conv2d(g->ctx, x, w, NULL, &p, NULL, CLCNN_ACT_NONE, y);
     if (st == CLCNN_OK) st = clcnn_finish(g->ctx);
     *ms = (clock_now_ms() - t0) / reps;
     return st;
 }
 
-/* What one candidate sets on the context: a GEMM tile (0: keep the current one), a
- * gemm_local tile (mwg 0: keep it) and a convolution algorithm (0: the default rules). */
+/* One candidate: a GEMM tile (0: keep the current one) and a gemm_local tile (mwg 0:
+ * keep it), which it sets on the context, and a convolution algorithm (0: the default
+ * rules), which its calls ask for. */
 typedef struct {
     int tile_m, tile_n;
     rt_local_tile local;
-    int algo;
+    clcnn_conv_algo algo;
 } candidate;
 
 static void apply_candidate(clcnn_context *ctx, const candidate *k) {
@@ -139,7 +142,6 @@ static void apply_candidate(clcnn_context *ctx, const candidate *k) {
         ctx->params.gemm_tile_n = k->tile_n;
     }
     if (k->local.mwg) rt_local_tile_set(&ctx->params, &k->local);
-    ctx->conv_algo_override = k->algo;
 }
 
 /* "4x16" or "64x64x16:16x16", the candidate's GEMM tile. */
@@ -164,8 +166,8 @@ static clcnn_status race(clcnn_graph *g, const conv_shape *c, const clcnn_tensor
     for (int k = 0; k < nc && st == CLCNN_OK; k++) {
         double t = 0;
         apply_candidate(g->ctx, &cand[k]);
-        st = run_conv(g, c, x, y, 1, &t);
-        if (st == CLCNN_OK) st = run_conv(g, c, x, y, 1, &t);
+        st = run_conv(g, c, cand[k].algo, x, y, 1, &t);
+        if (st == CLCNN_OK) st = run_conv(g, c, cand[k].algo, x, y, 1, &t);
         reps[k] = t >= TUNE_MIN_RUN_MS ? 1 : t > 0 ? (int)(TUNE_MIN_RUN_MS / t) + 1 : TUNE_MAX_REPS;
         if (reps[k] > TUNE_MAX_REPS) reps[k] = TUNE_MAX_REPS;
         best[k] = 0;
@@ -175,7 +177,7 @@ static clcnn_status race(clcnn_graph *g, const conv_shape *c, const clcnn_tensor
             const int k = (j + r) % nc;
             double t = 0;
             apply_candidate(g->ctx, &cand[k]);
-            st = run_conv(g, c, x, y, reps[k], &t);
+            st = run_conv(g, c, cand[k].algo, x, y, reps[k], &t);
             if (st == CLCNN_OK && (best[k] == 0 || t < best[k])) best[k] = t;
         }
     return st;
@@ -258,7 +260,6 @@ static clcnn_status tune_tile(clcnn_graph *g, const conv_shape *s, int n, const 
         clcnn_tensor_destroy(x);
         for (int t = 0; t < ntiles && st == CLCNN_OK; t++) total[t] += ms[t] * s[i].count;
     }
-    g->ctx->conv_algo_override = 0;
     if (st != CLCNN_OK) return st;
     int best = 0;
     for (int t = 0; t < ntiles; t++) {
@@ -281,13 +282,12 @@ static void describe(const clcnn_graph *g, const conv_shape *c, char *dst, size_
              w->shape[2], w->shape[3], p->stride_h ? p->stride_h : 1, p->pad_h, p->groups ? p->groups : 1);
 }
 
-/* The algorithm's name as ops_conv2d_algorithm gives it with the override set. */
-static const char *algo_name(clcnn_graph *g, const conv_shape *c, const clcnn_tensor *x, int algo, char *dst,
-                             size_t size) {
-    const int saved = g->ctx->conv_algo_override;
-    g->ctx->conv_algo_override = algo;
-    const char *name = ops_conv2d_algorithm(g->ctx, x, graph_layer_param(g, c->layer, 0), &c->layer->conv);
-    g->ctx->conv_algo_override = saved;
+/* The algorithm's name as ops_conv2d_algorithm gives it when the call asks for algo. */
+static const char *algo_name(clcnn_graph *g, const conv_shape *c, const clcnn_tensor *x, clcnn_conv_algo algo,
+                             char *dst, size_t size) {
+    clcnn_conv_params p = c->layer->conv;
+    p.algo = algo;
+    const char *name = ops_conv2d_algorithm(g->ctx, x, graph_layer_param(g, c->layer, 0), &p);
     if (name && *name) snprintf(dst, size, "%s", name);
     else snprintf(dst, size, "algorithm %d", algo);
     return dst;
@@ -307,10 +307,9 @@ static clcnn_status tune_shape(clcnn_graph *g, const conv_shape *c, const report
     candidate cand[CANDIDATES_MAX];
     double ms[CANDIDATES_MAX];
     for (int algo = 1; algo < TUNE_ALGO_MAX && st == CLCNN_OK; algo++)
-        if (ops_conv2d_algorithm_applies((ops_conv_algo)algo, x, w, &c->layer->conv))
-            cand[tried++] = (candidate){.algo = algo};
+        if (ops_conv2d_algorithm_applies((clcnn_conv_algo)algo, x, w, &c->layer->conv))
+            cand[tried++] = (candidate){.algo = (clcnn_conv_algo)algo};
     if (st == CLCNN_OK) st = race(g, c, x, y, cand, tried, 3, ms);
-    g->ctx->conv_algo_override = 0;
     for (int k = 0; k < tried && st == CLCNN_OK; k++) {
         algo_name(g, c, x, cand[k].algo, aname, sizeof aname);
         if (len < (int)sizeof line) len += snprintf(line + len, sizeof line - (size_t)len, " %s %.3f ms,", aname, ms[k]);
@@ -380,7 +379,6 @@ clcnn_status clcnn_tune(clcnn_graph *g, int batch, clcnn_report_fn report_fn, vo
 restore:
     ctx->params = saved;
 free_all:
-    ctx->conv_algo_override = 0;
     free(names);
     free(choices);
     free(s);

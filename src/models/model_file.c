@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runtime/internal.h"
+#include "zoo_internal.h"
 
 static const char *op = "clcnn_model_open";
 
@@ -21,7 +22,9 @@ void clcnn_model_desc_free(clcnn_model_desc *desc) {
     desc->class_names = NULL;
 }
 
-clcnn_status clcnn_model_build(clcnn_context *ctx, const clcnn_model_desc *desc, uint64_t seed, clcnn_graph **graph) {
+/* clcnn_model_build; init_params as zoo_build's. */
+static clcnn_status model_build(clcnn_context *ctx, const clcnn_model_desc *desc, uint64_t seed, int init_params,
+                                clcnn_graph **graph) {
     if (!ctx || !desc || !graph)
         return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_model_build: NULL argument");
     clcnn_resnet_config cfg;
@@ -29,7 +32,11 @@ clcnn_status clcnn_model_build(clcnn_context *ctx, const clcnn_model_desc *desc,
     if (st != CLCNN_OK) return rt_error(ctx, st, "%s", clcnn_last_error(NULL));
     cfg.head_hidden = desc->head_hidden;
     cfg.head_dropout = desc->head_dropout;
-    return clcnn_resnet_build(ctx, &cfg, seed, graph);
+    return zoo_build(ctx, &cfg, seed, init_params, graph);
+}
+
+clcnn_status clcnn_model_build(clcnn_context *ctx, const clcnn_model_desc *desc, uint64_t seed, clcnn_graph **graph) {
+    return model_build(ctx, desc, seed, 1, graph);
 }
 
 /* ---- reading the description ---- */
@@ -196,9 +203,7 @@ clcnn_status clcnn_model_from_weights(clcnn_context *ctx, const clcnn_weights *w
         /* The strict load below overwrites every parameter or fails (and the graph goes):
          * random initial values would be drawn for nothing (over half of a warm
          * `clcnn predict` with ResNet-18). */
-        ctx->params_from_file = 1;
-        st = clcnn_model_build(ctx, &d, 0, graph);
-        ctx->params_from_file = 0;
+        st = model_build(ctx, &d, 0, 0, graph);
     }
     if (st == CLCNN_OK && (st = clcnn_graph_load(*graph, weights, CLCNN_LOAD_STRICT, NULL)) != CLCNN_OK) {
         rt_error_prefix(ctx, st, "%s: %s does not fit %s with %d classes%s", op, path, d.arch, d.classes,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "graph/graph.h"
 #include "zoo_internal.h"
 
 /* max(8, C/16 rounded to the nearest multiple of 8); ties to even, as Python's round(). */
@@ -232,28 +233,13 @@ static clcnn_status stem(clcnn_graph *g, const clcnn_resnet_config *cfg, int wid
     return clcnn_graph_pool2d(g, "maxpool", "relu", &mp);
 }
 
-clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, clcnn_graph **out) {
-    if (!ctx || !cfg || !out) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_build: NULL argument");
-    *out = NULL;
-    clcnn_status st = check_config(ctx, cfg);
-    if (st != CLCNN_OK) return st;
-    static const zoo_layers_fn families[] = {
-        [CLCNN_FAMILY_MOBILENET_V2] = zoo_mobilenet_v2_layers, [CLCNN_FAMILY_EFFICIENTNET] = zoo_efficientnet_layers,
-        [CLCNN_FAMILY_INCEPTION_V3] = zoo_inception_v3_layers, [CLCNN_FAMILY_XCEPTION] = zoo_xception_layers,
-        [CLCNN_FAMILY_MOBILENET_V3] = zoo_mobilenet_v3_layers};
-    if (cfg->family != CLCNN_FAMILY_RESNET) { /* check_config knows the family */
-        if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, out)) != CLCNN_OK) return st;
-        if ((st = families[cfg->family](*out, cfg)) != CLCNN_OK) {
-            clcnn_graph_destroy(*out);
-            *out = NULL;
-        }
-        return st;
-    }
-    builder b = {.cfg = cfg};
-    if ((st = clcnn_graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, &b.g)) != CLCNN_OK) return st;
+/* The ResNets' and SE-ResNets' layers (torchvision's names). */
+static clcnn_status resnet_layers(clcnn_graph *g, const clcnn_resnet_config *cfg) {
+    builder b = {.cfg = cfg, .g = g};
+    clcnn_status st;
     const int width = cfg->stem_width > 0 ? cfg->stem_width : cfg->widths[0];
     const char *stem_out;
-    if ((st = stem(b.g, cfg, width, &stem_out)) != CLCNN_OK) goto destroy_graph;
+    if ((st = stem(b.g, cfg, width, &stem_out)) != CLCNN_OK) return st;
     char input[96];
     snprintf(input, sizeof input, "%s", stem_out);
     int channels = width;
@@ -261,14 +247,37 @@ clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *c
         for (int i = 0; i < cfg->blocks[s]; i++) {
             snprintf(b.prefix, sizeof b.prefix, "layer%d.%d", s + 1, i);
             const int stride = s > 0 && i == 0 ? 2 : 1;
-            if ((st = block(&b, input, channels, cfg->widths[s], stride, &channels)) != CLCNN_OK) goto destroy_graph;
+            if ((st = block(&b, input, channels, cfg->widths[s], stride, &channels)) != CLCNN_OK) return st;
             snprintf(input, sizeof input, "%s", b.prefix);
         }
-    if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK || (st = zoo_head(b.g, cfg, "fc", "avgpool", -1)) != CLCNN_OK)
-        goto destroy_graph;
-    *out = b.g;
-    return CLCNN_OK;
-destroy_graph:
-    clcnn_graph_destroy(b.g);
-    return st;
+    if ((st = clcnn_graph_global_avg_pool(b.g, "avgpool", input)) != CLCNN_OK) return st;
+    return zoo_head(b.g, cfg, "fc", "avgpool", -1);
 }
+
+clcnn_status zoo_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, int init_params,
+                       clcnn_graph **out) {
+    if (!ctx || !cfg || !out) return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_resnet_build: NULL argument");
+    *out = NULL;
+    clcnn_status st = check_config(ctx, cfg);
+    if (st != CLCNN_OK) return st;
+    static const zoo_layers_fn families[] = {
+        [CLCNN_FAMILY_RESNET] = resnet_layers,
+        [CLCNN_FAMILY_MOBILENET_V2] = zoo_mobilenet_v2_layers, [CLCNN_FAMILY_EFFICIENTNET] = zoo_efficientnet_layers,
+        [CLCNN_FAMILY_INCEPTION_V3] = zoo_inception_v3_layers, [CLCNN_FAMILY_XCEPTION] = zoo_xception_layers,
+        [CLCNN_FAMILY_MOBILENET_V3] = zoo_mobilenet_v3_layers};
+    clcnn_graph *g = NULL;
+    if ((st = graph_create(ctx, cfg->in_channels, cfg->height, cfg->width, seed, init_params, &g)) != CLCNN_OK)
+        return st;
+    if ((st = families[cfg->family](g, cfg)) != CLCNN_OK) { /* check_config knows the family */
+        clcnn_graph_destroy(g);
+        return st;
+    }
+    g->init_params = 1; /* what is added later (a new head) draws its initial values */
+    *out = g;
+    return CLCNN_OK;
+}
+
+clcnn_status clcnn_resnet_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, clcnn_graph **out) {
+    return zoo_build(ctx, cfg, seed, 1, out);
+}
+

@@ -33,6 +33,10 @@ int zoo_divisible8(double v);
  * 7, zoo_efficientnet.c) and Inception-v3 (zoo_inception.c); timm's Xception
  * (zoo_xception.c). */
 typedef clcnn_status (*zoo_layers_fn)(clcnn_graph *g, const clcnn_resnet_config *cfg);
+/* clcnn_resnet_build; init_params 0 (clcnn_model_from_weights, which loads every
+ * parameter next) builds without drawing initial values. */
+clcnn_status zoo_build(clcnn_context *ctx, const clcnn_resnet_config *cfg, uint64_t seed, int init_params,
+                       clcnn_graph **out);
 clcnn_status zoo_mobilenet_v2_layers(clcnn_graph *g, const clcnn_resnet_config *cfg);
 clcnn_status zoo_mobilenet_v3_layers(clcnn_graph *g, const clcnn_resnet_config *cfg);
 clcnn_status zoo_efficientnet_layers(clcnn_graph *g, const clcnn_resnet_config *cfg);

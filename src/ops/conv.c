@@ -13,8 +13,9 @@
 #include "runtime/kernel_profile.h"
 
 conv_geom conv_geometry(const clcnn_conv_params *p) {
-    conv_geom g = {1, 1, 0, 0, 1, 1, 1};
+    conv_geom g = {1, 1, 0, 0, 1, 1, 1, CLCNN_CONV_ALGO_DEFAULT};
     if (!p) return g;
+    g.algo = p->algo;
     g.sh = p->stride_h ? p->stride_h : 1;
     g.sw = p->stride_w ? p->stride_w : 1;
     g.ph = p->pad_h;
@@ -226,7 +227,7 @@ int conv_is_direct(const clcnn_tensor *w, const conv_geom *g) {
     return w->shape[2] == 1 && w->shape[3] == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-static int algo_applies(ops_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
+static int algo_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
     switch (algo) {
     case CLCNN_CONV_ALGO_IM2COL: return 1;
     case CLCNN_CONV_ALGO_WINOGRAD: return conv_winograd_applies(x, w, g);
@@ -236,10 +237,10 @@ static int algo_applies(ops_conv_algo algo, const clcnn_tensor *x, const clcnn_t
 }
 
 /* $CLCNN_CONV_ALGO as an algorithm; 0 when unset or not a name (a typo is logged). */
-static ops_conv_algo env_algo(void) {
+static clcnn_conv_algo env_algo(void) {
     static const struct {
         const char *name;
-        ops_conv_algo algo;
+        clcnn_conv_algo algo;
     } names[] = {{"im2col", CLCNN_CONV_ALGO_IM2COL}, {"winograd", CLCNN_CONV_ALGO_WINOGRAD},
                  {"depthwise", CLCNN_CONV_ALGO_DEPTHWISE}};
     const char *v = getenv("CLCNN_CONV_ALGO");
@@ -254,7 +255,7 @@ static ops_conv_algo env_algo(void) {
  * depthwise kernels for depthwise convolutions; Winograd for 3x3 stride-1 ones with
  * enough output tiles per weight (its weight transform and per-tile transforms do not
  * pay off on a few tiles, such as ResNet's 7x7 layer4 at batch 1); im2col + GEMM else. */
-static ops_conv_algo default_algo(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
+static clcnn_conv_algo default_algo(const clcnn_tensor *x, const clcnn_tensor *w, const conv_geom *g) {
     if (conv_is_depthwise(x, w, g)) return CLCNN_CONV_ALGO_DEPTHWISE;
     if (conv_winograd_applies(x, w, g)) {
         const int oh = x->shape[2] + 2 * g->ph - 2, ow = x->shape[3] + 2 * g->pw - 2;
@@ -263,17 +264,17 @@ static ops_conv_algo default_algo(const clcnn_tensor *x, const clcnn_tensor *w, 
     return CLCNN_CONV_ALGO_IM2COL;
 }
 
-ops_conv_algo conv_choose_algo(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+clcnn_conv_algo conv_choose_algo(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                  const conv_geom *g) {
-    if (ctx && algo_applies((ops_conv_algo)ctx->conv_algo_override, x, w, g))
-        return (ops_conv_algo)ctx->conv_algo_override;
-    const ops_conv_algo env = env_algo();
+    if (algo_applies(g->algo, x, w, g)) return g->algo;
+    const clcnn_conv_algo env = env_algo();
     if (algo_applies(env, x, w, g)) return env;
     if (ctx) {
         int key[CLCNN_CONV_KEY_MAX];
-        const clcnn_conv_params p = {g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, g->groups};
+        const clcnn_conv_params p = {.stride_h = g->sh, .stride_w = g->sw, .pad_h = g->ph, .pad_w = g->pw,
+                                     .dilation_h = g->dh, .dilation_w = g->dw, .groups = g->groups};
         const int tuned = rt_params_tuned_choice(ctx, "conv2d", key, ops_conv2d_tuning_key(x, w, &p, key));
-        if (algo_applies((ops_conv_algo)tuned, x, w, g)) return (ops_conv_algo)tuned;
+        if (algo_applies((clcnn_conv_algo)tuned, x, w, g)) return (clcnn_conv_algo)tuned;
     }
     return default_algo(x, w, g);
 }
@@ -289,7 +290,7 @@ const char *ops_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, cons
     }
 }
 
-int ops_conv2d_algorithm_applies(ops_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
+int ops_conv2d_algorithm_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_conv_params *params) {
     if (!x || !w || x->ndim != 4 || w->ndim != 4) return 0;
     const conv_geom g = conv_geometry(params);

@@ -27,7 +27,7 @@
  * it their transforms (of Cout x C filters for dX, of 36 Cout x C products for dW) cost
  * more than they save. Measured on PoCL with clbench conv (docs/PERFORMANCE.md): with
  * 512 channels at 3x3 both lose at 16 tiles (batch 16) and break even at 32; with 256
- * at 6x6 both win from 32 (batch 8). ctx->conv_algo_override = Winograd forces them. */
+ * at 6x6 both win from 32 (batch 8). clcnn_conv_params.algo = Winograd forces them. */
 #define BACKWARD_WINOGRAD_MIN_TILES 32
 
 /* K (images x output pixels) below which the weight gradient, in one chunk, runs as
@@ -155,7 +155,7 @@ static clcnn_status backward_data(clcnn_context *ctx, const conv_dims *d, const 
 static int backward_winograd(clcnn_context *ctx, const clcnn_tensor *x_like, const clcnn_tensor *w_like,
                              const conv_geom *g, int N, int OH, int OW) {
     if (conv_choose_algo(ctx, x_like, w_like, g) != CLCNN_CONV_ALGO_WINOGRAD) return 0;
-    return ctx->conv_algo_override == CLCNN_CONV_ALGO_WINOGRAD ||
+    return g->algo == CLCNN_CONV_ALGO_WINOGRAD ||
            conv_winograd_tiles(N, OH, OW) >= BACKWARD_WINOGRAD_MIN_TILES;
 }
 
@@ -179,7 +179,8 @@ static int data_forward_geometry(const conv_dims *d, conv_geom *fg) {
     const int ph = g->dh * (d->KH - 1) - g->ph, pw = g->dw * (d->KW - 1) - g->pw;
     if (ph < 0 || pw < 0) return 0;
     *fg = conv_geometry(&(clcnn_conv_params){.stride_h = 1, .stride_w = 1, .pad_h = ph, .pad_w = pw,
-                                             .dilation_h = g->dh, .dilation_w = g->dw, .groups = g->groups});
+                                             .dilation_h = g->dh, .dilation_w = g->dw, .groups = g->groups,
+                                             .algo = g->algo});
     return 1;
 }
 

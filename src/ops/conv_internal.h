@@ -9,6 +9,7 @@
 
 typedef struct {
     int sh, sw, ph, pw, dh, dw, groups;
+    clcnn_conv_algo algo; /* the caller's forced algorithm (clcnn_conv_params.algo), 0 for none */
 } conv_geom;
 
 /* Strides, padding, dilation and groups of params (NULL: the defaults), zeros made 1. */
@@ -71,10 +72,10 @@ static inline long conv_winograd_tiles(int N, int OH, int OW) { return (long)N *
 /* 1x1, stride 1, unpadded: the GEMM runs on x itself (no im2col). */
 int conv_is_direct(const clcnn_tensor *w, const conv_geom *g);
 
-/* The algorithm clcnn_conv2d runs (never CLCNN_CONV_ALGO_DEFAULT): ctx->conv_algo_override,
+/* The algorithm clcnn_conv2d runs (never CLCNN_CONV_ALGO_DEFAULT): g->algo,
  * else $CLCNN_CONV_ALGO, else the tuned winner, else the default rule; a choice that
  * does not apply falls through to the next. */
-ops_conv_algo conv_choose_algo(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
+clcnn_conv_algo conv_choose_algo(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                  const conv_geom *g);
 
 /* Implicit GEMM (GPU family, ops_conv_implicit_gemm): every image and group in one

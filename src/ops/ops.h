@@ -73,15 +73,6 @@ clcnn_status ops_plane_dots(clcnn_context *ctx, const char *what, const clcnn_te
 /* How many slices of K ops_gemm_run cuts g into (1: none); gemm_split.c says when. */
 int ops_gemm_split_count(const clcnn_context *ctx, const ops_gemm_args *g);
 
-/* Convolution algorithms: clcnn_conv2d's choice, clcnn_tune's candidates
- * (ctx->conv_algo_override) and the tuning table's stored winners. 0 = the default rule. */
-typedef enum {
-    CLCNN_CONV_ALGO_DEFAULT = 0,
-    CLCNN_CONV_ALGO_IM2COL = 1,   /* im2col + GEMM (1x1 stride-1 unpadded: GEMM on x itself) */
-    CLCNN_CONV_ALGO_WINOGRAD = 2, /* 3x3 stride 1 */
-    CLCNN_CONV_ALGO_DEPTHWISE = 3 /* groups == Cin == Cout */
-} ops_conv_algo;
-
 /* The name of the algorithm clcnn_conv2d runs for input x and weight w with params
  * ("im2col-gemm", "gemm-1x1", "winograd-4x4", "depthwise", ...), for profiles. */
 const char *ops_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
@@ -91,7 +82,7 @@ const char *ops_conv2d_algorithm(clcnn_context *ctx, const clcnn_tensor *x, cons
 const char *ops_conv2d_wgrad_algorithm(clcnn_context *ctx, const clcnn_tensor *x, const clcnn_tensor *w,
                                          const clcnn_conv_params *params);
 /* Whether algo can run this convolution (tune tries only those that can). */
-int ops_conv2d_algorithm_applies(ops_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
+int ops_conv2d_algorithm_applies(clcnn_conv_algo algo, const clcnn_tensor *x, const clcnn_tensor *w,
                                    const clcnn_conv_params *params);
 
 /* clcnn_conv2d for a weight that stays the same over many calls (evaluation, where

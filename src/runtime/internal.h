@@ -127,9 +127,6 @@ struct clcnn_context {
     rt_pool_slot *pool_free;
     int pool_free_count, pool_free_cap;
     clcnn_context_stats stats;
-    int conv_algo_override; /* clcnn_tune's candidate under test; 0 = none */
-    int params_from_file;   /* set around clcnn_model_from_weights' build: a strict load is about to
-                               overwrite every parameter, so graph_add_param skips initial values */
 };
 
 struct clcnn_tensor {

@@ -8,7 +8,7 @@
 
 /* Longest key of one tuned choice (CLCNN_CONV_KEY_MAX in ops.h fits). */
 #define CLCNN_TUNED_KEY_MAX 16
-/* The op name of convolution choices (key: ops_conv2d_tuning_key, choice: ops_conv_algo). */
+/* The op name of convolution choices (key: ops_conv2d_tuning_key, choice: clcnn_conv_algo). */
 #define CLCNN_TUNED_OP_CONV "conv2d"
 
 typedef struct {
