@@ -42,7 +42,7 @@ static clcnn_status setup(workload *w, const model_opts *o) {
         (st = clcnn_tensor_fill(w->x, 0.5f)) != CLCNN_OK)
         return st;
     if (o->mode == MODE_TRAIN) {
-        clcnn_train_params tp = {.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_SGD)};
+        clcnn_train_params tp = clcnn_train_params_default();
         tp.optimizer.momentum = 0.9f;
         if ((st = clcnn_tensor_create(w->ctx, 1, &w->local_batch, &w->labels)) != CLCNN_OK ||
             (st = clcnn_tensor_fill(w->labels, 1.0f)) != CLCNN_OK || (st = clcnn_trainer_create(w->g, &tp, &w->trainer)) != CLCNN_OK)
@@ -53,7 +53,8 @@ static clcnn_status setup(workload *w, const model_opts *o) {
         clcnn_layer_info info;
         /* the last stage (layer4 of a ResNet, features.18 of MobileNetV2), as clcnn cam's default */
         const char *layer = clcnn_cam_default_layer(w->g);
-        w->cam = (clcnn_cam_params){.method = CLCNN_CAM_GRADCAM, .layer = layer};
+        w->cam = clcnn_cam_params_default();
+        w->cam.layer = layer;
         if (!layer || clcnn_graph_find_layer(w->g, layer, &info) < 0 || info.ndim != 3) {
             fprintf(stderr, "%s model: %s at %dx%d has no layer with a spatial output of at least 2x2 to explain\n",
                     PROG, o->arch, o->size, o->size);

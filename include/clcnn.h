@@ -25,7 +25,7 @@ extern "C" {
 /* The version, defined here only (the Makefile reads it for clcnn.pc); at run time
  * clcnn_version() says which library was loaded, as "MAJOR.MINOR.PATCH". */
 #define CLCNN_VERSION_MAJOR 0
-#define CLCNN_VERSION_MINOR 1
+#define CLCNN_VERSION_MINOR 2
 #define CLCNN_VERSION_PATCH 0
 
 /* What libclcnn.so exports: exactly the functions declared here (the library is built
@@ -809,6 +809,10 @@ typedef struct {
     float label_smoothing;        /* cross-entropy */
     const float *class_weights;   /* cross-entropy: NULL or one per class (copied) */
 } clcnn_train_params;
+/* The way to make one (as for every config struct: README, "Config structs"): SGD with
+ * clcnn_optimizer_defaults' values, the optimizer's lr throughout, no clipping,
+ * cross-entropy without smoothing or class weights. */
+CLCNN_API clcnn_train_params clcnn_train_params_default(void);
 
 /* A trainer owns the optimizer state of a graph (whose frozen parameters it leaves
  * alone) and runs whole training steps on the device. */
@@ -1079,6 +1083,11 @@ typedef struct {
                                    has fewer images than shards; a share with every image
                                    unreadable is an error. 0, 0: all of it */
 } clcnn_loader_params;
+/* The way to make one: batches of 32 at 224 x 224 in the data set's order, evaluation
+ * preprocessing (no augmentation, CLCNN_FIT_CROP) with ImageNet's normalisation, seed 0,
+ * a thread per CPU (at most 8), an unreadable image fails its batch, not balanced, not
+ * sharded. Training sets shuffle, augment and usually skip_bad. */
+CLCNN_API clcnn_loader_params clcnn_loader_params_default(void);
 
 typedef struct {
     int n;                 /* images in this batch; 0 at the end of the epoch */
@@ -1194,6 +1203,8 @@ typedef struct {
     const char *layer;     /* target layer; NULL: the default (clcnn_cam_default_layer) */
     int scorecam_batch;    /* masked inputs per forward pass in Score-CAM; 0: 32 */
 } clcnn_cam_params;
+/* The way to make one: Grad-CAM at the default layer, Score-CAM in batches of 32. */
+CLCNN_API clcnn_cam_params clcnn_cam_params_default(void);
 
 /* The last layer with a spatial output of at least 2x2 before the head's global pooling
  * (the graph's last; Inception's AuxLogits pools earlier) (the

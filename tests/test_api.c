@@ -309,7 +309,36 @@ static void test_exports(void) {
     printf("    libclcnn.a: %d global symbols, %d of them API\n", globals, exported);
 }
 
+/* The config structs' initialisers give what clcnn.h says, and what they make is
+ * accepted as it is (a trainer on a one-layer graph). */
+static void test_config_defaults(void) {
+    const clcnn_train_params tp = clcnn_train_params_default();
+    const clcnn_optimizer_params sgd = clcnn_optimizer_defaults(CLCNN_OPT_SGD);
+    CHECK(!memcmp(&tp.optimizer, &sgd, sizeof sgd) && tp.schedule.base_lr == 0 && tp.clip_norm == 0 &&
+              tp.loss == CLCNN_LOSS_CROSS_ENTROPY && tp.label_smoothing == 0 && !tp.class_weights,
+          "clcnn_train_params_default: optimizer %d lr %g, schedule lr %g, clip %g, loss %d", (int)tp.optimizer.kind,
+          (double)tp.optimizer.lr, (double)tp.schedule.base_lr, (double)tp.clip_norm, (int)tp.loss);
+    const clcnn_loader_params lp = clcnn_loader_params_default();
+    const clcnn_normalization imagenet = clcnn_normalization_imagenet();
+    CHECK(lp.batch == 32 && lp.size == 224 && !lp.shuffle && !lp.augment && !memcmp(&lp.norm, &imagenet, sizeof imagenet) &&
+              lp.seed == 0 && lp.threads == 0 && !lp.skip_bad && !lp.balanced && lp.fit == CLCNN_FIT_CROP &&
+              lp.shard == 0 && lp.shards == 0,
+          "clcnn_loader_params_default: batch %d size %d shuffle %d", lp.batch, lp.size, lp.shuffle);
+    const clcnn_cam_params cp = clcnn_cam_params_default();
+    CHECK(cp.method == CLCNN_CAM_GRADCAM && !cp.layer && cp.scorecam_batch == 32,
+          "clcnn_cam_params_default: method %d, layer %s, batch %d", (int)cp.method, cp.layer ? cp.layer : "NULL",
+          cp.scorecam_batch);
+    clcnn_graph *g = NULL;
+    clcnn_trainer *t = NULL;
+    CHECK_OK(clcnn_graph_create(g_ctx, 3, 4, 4, 1, &g));
+    if (g) CHECK_OK(clcnn_graph_linear(g, "fc", "input", 2, 1));
+    if (g && !test_failures()) CHECK_OK(clcnn_trainer_create(g, &tp, &t));
+    clcnn_trainer_destroy(t);
+    clcnn_graph_destroy(g);
+}
+
 const test_case test_api_cases[] = {
+    {"api_config_defaults", test_config_defaults},
     {"api_null_and_bad_arguments", test_null_and_bad_arguments},
     {"api_oversized_allocation", test_oversized_allocation},
     {"api_context_mismatch", test_context_mismatch},

@@ -88,6 +88,7 @@ static int split_layers(cam_run *r) {
 }
 
 static int resolve(cam_run *r) {
+    r->params = clcnn_cam_params_default();
     clcnn_status st = clcnn_cam_method_parse(o.method, &r->params.method);
     if (st != CLCNN_OK) return tool_fail_status(cmd, NULL, st);
     r->target = r->score_class = -1;

@@ -121,8 +121,8 @@ static int eval_run(void) {
         tool_fail(cmd, "%s has %d classes, the model %d", o.data, clcnn_dataset_class_count(ds), d.classes);
         goto done;
     }
-    clcnn_loader_params lp = {.batch = o.batch, .size = d.size, .norm = d.norm, .threads = o.threads, .skip_bad = 1,
-                              .fit = d.fit};
+    clcnn_loader_params lp = clcnn_loader_params_default();
+    lp.batch = o.batch, lp.size = d.size, lp.norm = d.norm, lp.threads = o.threads, lp.skip_bad = 1, lp.fit = d.fit;
     if ((st = clcnn_loader_create(ds, &lp, &loader)) != CLCNN_OK || (st = clcnn_metrics_create(d.classes, &m)) != CLCNN_OK ||
         (st = clcnn_loader_start(loader, 0)) != CLCNN_OK) {
         tool_fail_status(cmd, NULL, st);

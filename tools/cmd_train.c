@@ -495,8 +495,10 @@ static int make_trainer(run *r) {
     else if (!strcmp(o.optimizer, "adam")) kind = CLCNN_OPT_ADAM;
     else if (!strcmp(o.optimizer, "adamw")) kind = CLCNN_OPT_ADAMW;
     else return tool_fail(cmd, "--optimizer is sgd, adam or adamw, not %s", o.optimizer);
-    clcnn_train_params p = {.optimizer = clcnn_optimizer_defaults(kind), .clip_norm = o.clip,
-                            .loss = CLCNN_LOSS_CROSS_ENTROPY, .label_smoothing = o.smoothing};
+    clcnn_train_params p = clcnn_train_params_default();
+    p.optimizer = clcnn_optimizer_defaults(kind);
+    p.clip_norm = o.clip;
+    p.label_smoothing = o.smoothing;
     float *weights = NULL;
     if (o.class_weights && class_weights(r, &weights)) return 1;
     p.class_weights = weights;
@@ -540,10 +542,10 @@ static int make_loaders(run *r) {
     if (o.crop_scale == 1) aug.ratio_min = aug.ratio_max = 1; /* the whole picture, as it is */
     if (strcmp(o.on_bad, "skip") && strcmp(o.on_bad, "fail"))
         return tool_fail(cmd, "--on-bad-image is skip or fail, not %s", o.on_bad);
-    clcnn_loader_params lp = {.batch = o.batch, .size = r->desc.size, .shuffle = !o.no_shuffle,
-                              .augment = o.no_augment ? NULL : &aug, .norm = r->desc.norm, .seed = o.seed,
-                              .threads = o.threads, .skip_bad = !strcmp(o.on_bad, "skip"), .balanced = o.balanced,
-                              .fit = r->desc.fit, .shard = r->ranks.rank, .shards = r->ranks.ranks};
+    clcnn_loader_params lp = clcnn_loader_params_default();
+    lp.batch = o.batch, lp.size = r->desc.size, lp.shuffle = !o.no_shuffle, lp.augment = o.no_augment ? NULL : &aug;
+    lp.norm = r->desc.norm, lp.seed = o.seed, lp.threads = o.threads, lp.skip_bad = !strcmp(o.on_bad, "skip");
+    lp.balanced = o.balanced, lp.fit = r->desc.fit, lp.shard = r->ranks.rank, lp.shards = r->ranks.ranks;
     clcnn_status st = clcnn_loader_create(r->train_set, &lp, &r->train_loader);
     if (st == CLCNN_OK && r->val_set) {
         lp.shuffle = 0;

@@ -294,6 +294,11 @@ static void destroy_sync(clcnn_loader *L) {
     pthread_mutex_destroy(&L->lock);
 }
 
+clcnn_loader_params clcnn_loader_params_default(void) {
+    return (clcnn_loader_params){.batch = 32, .size = 224, .norm = clcnn_normalization_imagenet(),
+                                 .fit = CLCNN_FIT_CROP};
+}
+
 clcnn_status clcnn_loader_create(const clcnn_dataset *ds, const clcnn_loader_params *params, clcnn_loader **loader) {
     if (loader) *loader = NULL;
     if (!loader) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_loader_create: loader is NULL");

@@ -21,6 +21,10 @@ enum { METHOD_COUNT = sizeof method_names / sizeof method_names[0] };
 /* How cam_combine weighs the channels (cl/cam.cl's COMBINE_*). */
 enum { COMBINE_WEIGHTS = 0, COMBINE_GRAD = 1, COMBINE_RELU_GRAD = 2 };
 
+clcnn_cam_params clcnn_cam_params_default(void) {
+    return (clcnn_cam_params){.method = CLCNN_CAM_GRADCAM, .layer = NULL, .scorecam_batch = 32};
+}
+
 clcnn_status clcnn_cam_method_parse(const char *name, clcnn_cam_method *method) {
     if (!name || !method) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "clcnn_cam_method_parse: NULL argument");
     for (int i = 0; i < METHOD_COUNT; i++)

@@ -53,6 +53,11 @@ static clcnn_status create_state(clcnn_trainer *t) {
     return CLCNN_OK;
 }
 
+clcnn_train_params clcnn_train_params_default(void) {
+    return (clcnn_train_params){.optimizer = clcnn_optimizer_defaults(CLCNN_OPT_SGD),
+                                .loss = CLCNN_LOSS_CROSS_ENTROPY};
+}
+
 clcnn_status clcnn_trainer_create(clcnn_graph *g, const clcnn_train_params *params, clcnn_trainer **out) {
     static const char *op = "clcnn_trainer_create";
     if (!g || !params || !out) return rt_error(NULL, CLCNN_ERR_INVALID_ARGUMENT, "%s: NULL argument", op);
