@@ -337,7 +337,28 @@ static void test_config_defaults(void) {
     clcnn_graph_destroy(g);
 }
 
+/* Host-only code (src/data, src/render, metrics, boxes, localisation) never sees a
+ * device: none of it includes runtime/internal.h or an OpenCL header (runtime/error.h
+ * is what it has of the runtime). */
+static void test_host_only_layers(void) {
+    if (access("src/data/loader.c", R_OK) != 0) return test_skip("not run from the repository root");
+    FILE *p = popen("grep -l -E '#include [<\"](CL/|runtime/internal\\.h|runtime/kernels\\.h|ops/|graph/)' "
+                    "src/data/*.c src/data/*.h src/render/*.c src/train/metrics.c src/explain/boxes.c "
+                    "src/explain/localize.c 2>/dev/null", "r");
+    CHECK(p != NULL, "cannot run grep");
+    if (!p) return;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, p)) {
+        CHECK(0, "host-only %.*s includes device code", (int)strcspn(line, "\n"), line);
+        n++;
+    }
+    pclose(p);
+    printf("    %d host-only files include device headers\n", n);
+}
+
 const test_case test_api_cases[] = {
+    {"api_host_only_layers", test_host_only_layers},
     {"api_config_defaults", test_config_defaults},
     {"api_null_and_bad_arguments", test_null_and_bad_arguments},
     {"api_oversized_allocation", test_oversized_allocation},

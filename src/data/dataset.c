@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "runtime/random.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 struct clcnn_dataset {
     int n;          /* images */

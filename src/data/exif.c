@@ -7,7 +7,7 @@
  * orientation" rather than an error: the pixels are still good. */
 #include <string.h>
 #include "data/image_internal.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 enum { TAG_ORIENTATION = 0x0112, TYPE_SHORT = 3, TYPE_LONG = 4, ENTRY_BYTES = 12 };
 

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "data/image_internal.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 static const char *const names[] = {"crop", "squash", "pad"};
 

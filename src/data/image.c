@@ -7,7 +7,7 @@
 #include <string.h>
 #include "data/image_internal.h"
 #include "runtime/atomic_file.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 /* Files larger than this are refused rather than read: no image within the pixel limits
  * needs more, and reading a device or a huge file by mistake should fail early. */

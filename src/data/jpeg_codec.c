@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "data/image_internal.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 typedef struct {
     struct jpeg_error_mgr pub; /* first: libjpeg's cinfo->err points here */

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "runtime/random.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 enum {
     SLOTS = 3,          /* batch buffers: the one the caller holds and two ahead */

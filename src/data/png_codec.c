@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "data/image_internal.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 typedef struct {
     const char *name;

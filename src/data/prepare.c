@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "data/image_internal.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 #include "runtime/random.h"
 
 static const char *const who = "clcnn_image_prepare";

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "data/image_internal.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 enum { PRECISION_BITS = 32 - 8 - 2 }; /* PIL's: room for 8-bit samples and the sum */
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 /* ----------------------------------------------------------------- Otsu -- */
 

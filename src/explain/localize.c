@@ -5,7 +5,7 @@
  * a box drawn on the picture. Neither function changes anything, so invalid arguments
  * are reported through the return value (-1 or NaN) and clcnn_last_error(NULL). */
 #include <math.h>
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 static int args_ok(const char *who, const float *map, int width, int height, const clcnn_box *box) {
     if (!map || !box) {

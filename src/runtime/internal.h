@@ -5,18 +5,7 @@
 #include <CL/cl.h>
 #include <stdarg.h>
 #include "clcnn.h"
-
-/* ---- errors and logging (error.c) ---- */
-
-/* Record a formatted message as the last error of ctx (or of this thread when ctx
- * is NULL), log it at debug level, and return status. */
-clcnn_status rt_error(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Put "PREFIX: " (formatted) in front of the last error of ctx, keeping its reason,
- * and return status: how a caller adds where an inner call failed. */
-clcnn_status rt_error_prefix(const clcnn_context *ctx, clcnn_status status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void rt_log(clcnn_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include "runtime/error.h"
 
 /* ---- devices (device.c) ---- */
 

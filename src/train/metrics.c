@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 /* Classes up to which the probs are kept for the AUC (4 bytes per class and sample);
  * beyond, the AUC is NaN. */

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include "runtime/atomic_file.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 static const char who[] = "clcnn_plot_curves";
 static const double PI = 3.14159265358979323846;

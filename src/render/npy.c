@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "runtime/atomic_file.h"
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 static const char who[] = "clcnn_npy_save";
 

@@ -3,7 +3,7 @@
  * 0x00RRGGBB), drawn on, and copied back. */
 #include <cairo.h>
 #include <stdint.h>
-#include "runtime/internal.h"
+#include "runtime/error.h"
 
 static const char who[] = "clcnn_image_annotate";
 
