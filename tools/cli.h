@@ -45,17 +45,24 @@ static inline double cli_now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Forward the library's warnings and errors to stderr (the library never prints). */
+/* Forward the library's messages to stderr (the library never prints): errors and
+ * warnings named so, debug messages too; info messages (CLCNN_PROFILE_KERNELS's table
+ * at exit, the tuner's report) as they are. */
 static inline void cli_log(clcnn_log_level level, const char *msg, void *user) {
     (void)user;
-    fprintf(stderr, "clcnn %s: %s\n", level >= CLCNN_LOG_ERROR ? "error" : level >= CLCNN_LOG_WARN ? "warning" : "info",
-            msg);
+    if (level == CLCNN_LOG_INFO) fprintf(stderr, "%s\n", msg);
+    else fprintf(stderr, "clcnn %s: %s\n", level >= CLCNN_LOG_ERROR ? "error" : level >= CLCNN_LOG_WARN ? "warning" : "debug",
+                 msg);
 }
 
 /* Install the log callback above, once per program: threads that open contexts at the
- * same time (clcnn train --devices) do not write it over each other. */
+ * same time (clcnn train --devices) do not write it over each other. Warnings and
+ * errors; info too under CLCNN_PROFILE_KERNELS (its table), all under CLCNN_VERBOSE. */
 static inline void cli_log_install_once(void) {
-    clcnn_set_log_callback(cli_log, NULL, getenv("CLCNN_VERBOSE") ? CLCNN_LOG_DEBUG : CLCNN_LOG_WARN);
+    const char *profile = getenv("CLCNN_PROFILE_KERNELS");
+    const int info = profile && *profile && strcmp(profile, "0") != 0;
+    clcnn_set_log_callback(cli_log, NULL,
+                           getenv("CLCNN_VERBOSE") ? CLCNN_LOG_DEBUG : info ? CLCNN_LOG_INFO : CLCNN_LOG_WARN);
 }
 
 static inline void cli_log_install(void) {

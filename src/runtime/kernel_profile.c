@@ -1,6 +1,7 @@
 /* kernel_profile.c: per-kernel launch times for CLCNN_PROFILE_KERNELS=1, and per GEMM
  * shape for CLCNN_PROFILE_KERNELS=shapes (kernel_profile.h). */
 #include "runtime/kernel_profile.h"
+#include "runtime/error.h"
 #include "runtime/clock.h"
 #include <math.h>
 #include <pthread.h>
@@ -32,29 +33,33 @@ static int by_time(const void *a, const void *b) {
 
 /* Three significant digits at least: a software GPU (llvmpipe) runs a GEMM at
  * 0.02 GFLOP/s, which one fixed decimal would print as 0.0. */
-static void print_gflops(double gflops) {
-    int decimals = gflops >= 100 ? 0 : gflops >= 10 ? 1 : gflops >= 1 ? 2 : 2 - (int)floor(log10(gflops));
-    if (decimals > 9) decimals = 9;
-    fprintf(stderr, " %8.*f", decimals, gflops);
+static int gflops_decimals(double gflops) {
+    const int decimals = gflops >= 100 ? 0 : gflops >= 10 ? 1 : gflops >= 1 ? 2 : 2 - (int)floor(log10(gflops));
+    return decimals > 9 ? 9 : decimals;
 }
 
-static void print_table(void) {
+/* The table, a log message (CLCNN_LOG_INFO) per line: the library never prints, and
+ * the tools show info messages as they are. */
+static void report_table(void) {
     pthread_mutex_lock(&lock);
     double total = 0;
     for (int i = 0; i < nentries; i++) total += entries[i].ms;
     qsort(entries, (size_t)nentries, sizeof entries[0], by_time);
-    fprintf(stderr,
-            "\nCLCNN_PROFILE_KERNELS: %.1f ms in %d kernels (queue drained around each launch; each kernel's first\n"
-            "launch, which includes a lazy build, is shown apart and left out of the totals)\n",
-            total, nentries);
-    fprintf(stderr, "%-36s %9s %11s %9s %7s %9s %8s\n", "kernel", "launches", "total ms", "mean ms", "share",
-            "first ms", "GFLOP/s");
+    rt_log(CLCNN_LOG_INFO, "CLCNN_PROFILE_KERNELS: %.1f ms in %d kernels (queue drained around each launch; each "
+           "kernel's first", total, nentries);
+    rt_log(CLCNN_LOG_INFO, "launch, which includes a lazy build, is shown apart and left out of the totals)");
+    rt_log(CLCNN_LOG_INFO, "%-36s %9s %11s %9s %7s %9s %8s", "kernel", "launches", "total ms", "mean ms", "share",
+           "first ms", "GFLOP/s");
     for (int i = 0; i < nentries; i++) {
         const kprof_entry *e = &entries[i];
-        fprintf(stderr, "%-36s %9lu %11.2f %9.3f %6.1f%% %9.2f", e->name, e->launches, e->ms,
-                e->launches ? e->ms / (double)e->launches : 0.0, total > 0 ? 100.0 * e->ms / total : 0.0, e->first_ms);
-        if (e->flops > 0 && e->ms > 0) print_gflops(e->flops / e->ms * 1e-6);
-        fputc('\n', stderr);
+        char gflops[32] = "";
+        if (e->flops > 0 && e->ms > 0) {
+            const double g = e->flops / e->ms * 1e-6;
+            snprintf(gflops, sizeof gflops, " %8.*f", gflops_decimals(g), g);
+        }
+        rt_log(CLCNN_LOG_INFO, "%-36s %9lu %11.2f %9.3f %6.1f%% %9.2f%s", e->name, e->launches, e->ms,
+               e->launches ? e->ms / (double)e->launches : 0.0, total > 0 ? 100.0 * e->ms / total : 0.0, e->first_ms,
+               gflops);
     }
     pthread_mutex_unlock(&lock);
 }
@@ -66,7 +71,7 @@ static void read_env(void) {
     const char *v = getenv("CLCNN_PROFILE_KERNELS");
     enabled = v && *v && strcmp(v, "0") != 0;
     by_shape = enabled && !strcmp(v, "shapes");
-    if (enabled) atexit(print_table);
+    if (enabled) atexit(report_table);
 }
 
 /* What the next launch on this thread does (rt_kprofile_work). */
