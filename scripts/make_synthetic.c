@@ -16,17 +16,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "clcnn.h"
+#include "runtime/random.h" /* the library's splitmix64, header-only */
 
 typedef struct {
     uint64_t s;
 } rng;
 
-static uint64_t next(rng *r) {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+static uint64_t next(rng *r) { return rt_splitmix64(&r->s); }
 
 static double uniform(rng *r) { return (next(r) >> 11) * (1.0 / 9007199254740992.0); }
 

@@ -450,15 +450,10 @@ static void test_global_avg_pool_backward(void) {
 /* The mask as documented in cl/eltwise.cl (splitmix64 of the mixed seed and the
  * element index, top 32 bits against p * 2^32): recomputing it here pins the claim
  * that the mask is the same on every device. */
-static uint64_t splitmix_mix(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static int host_keep(uint64_t seed, float p, size_t i) {
-    const uint64_t golden = 0x9E3779B97F4A7C15ull, key = splitmix_mix(seed + golden);
-    return (uint32_t)(splitmix_mix(key + (i + 1) * golden) >> 32) >= (uint32_t)((double)p * 4294967296.0);
+    uint64_t state = seed;
+    const uint64_t key = rt_splitmix64(&state);
+    return (uint32_t)(rt_splitmix64_at(key, i) >> 32) >= (uint32_t)((double)p * 4294967296.0);
 }
 
 /* y = dropout(x) on the device, read back (NULL on failure, reported). */

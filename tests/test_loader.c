@@ -110,7 +110,7 @@ static void expect_pixels(const run *r, const clcnn_dataset *ds, const clcnn_aug
         clcnn_image im;
         const int index = r->idx[i];
         CHECK_OK(clcnn_image_load(clcnn_dataset_path(ds, index), &im));
-        const uint64_t image_seed = clcnn_seed_mix(clcnn_seed_mix(seed, (uint64_t)epoch), (uint64_t)index);
+        const uint64_t image_seed = rt_seed_mix(rt_seed_mix(seed, (uint64_t)epoch), (uint64_t)index);
         CHECK_OK(clcnn_image_prepare(&im, SIZE, aug, image_seed, &norm, want));
         clcnn_image_free(&im);
         CHECK(!memcmp(want, r->x + (size_t)i * FLOATS, sizeof want), "epoch %d: image %d (index %d) differs from "

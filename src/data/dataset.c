@@ -558,7 +558,7 @@ static int choose_val(const clcnn_dataset *ds, float fraction, uint64_t seed, un
     total = 0;
     for (int k = 0; k < ds->n_classes; k++) {
         const int count = start[k + 1] - start[k], v = val_count(fraction, count);
-        uint64_t state = clcnn_seed_mix(seed, (uint64_t)k);
+        uint64_t state = rt_seed_mix(seed, (uint64_t)k);
         rt_shuffle_ints(grouped + start[k], count, &state);
         for (int j = 0; j < v; j++) pick[grouped[start[k] + j]] = 1;
         total += v;

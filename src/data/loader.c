@@ -103,7 +103,7 @@ static void *worker_main(void *arg) {
         const long t = L->next_task++, b = t / L->batch;
         const int j = (int)(t % L->batch), index = L->order[t];
         const unsigned gen = L->gen;
-        const uint64_t seed = clcnn_seed_mix(L->epoch_seed, (uint64_t)index); /* (seed, epoch, index) */
+        const uint64_t seed = rt_seed_mix(L->epoch_seed, (uint64_t)index); /* (seed, epoch, index) */
         slot *s = &L->slots[b % SLOTS];
         if (j == 0) { /* the first image of a batch claims its slot, given back by the caller */
             s->batch = b;
@@ -374,14 +374,14 @@ clcnn_status clcnn_loader_start(clcnn_loader *loader, int epoch) {
     L->started = 0;
     L->gen++;
     while (L->busy > 0) pthread_cond_wait(&L->idle, &L->lock);
-    L->epoch_seed = clcnn_seed_mix(L->seed, (uint64_t)epoch);
+    L->epoch_seed = rt_seed_mix(L->seed, (uint64_t)epoch);
     for (int i = 0; i < L->n; i++) L->order[i] = i;
     if (L->balanced && L->n_classes > 0) { /* a class, then an image of it, uniformly, with replacement */
         uint64_t state = L->epoch_seed;
         for (int i = 0; i < L->n; i++) {
-            const int c = (int)clcnn_random_below(&state, (uint64_t)L->n_classes);
+            const int c = (int)rt_random_below(&state, (uint64_t)L->n_classes);
             const int first = L->class_start[c], count = L->class_start[c + 1] - first;
-            L->order[i] = L->by_class[first + (int)clcnn_random_below(&state, (uint64_t)count)];
+            L->order[i] = L->by_class[first + (int)rt_random_below(&state, (uint64_t)count)];
         }
     } else if (L->shuffle) {
         uint64_t state = L->epoch_seed;

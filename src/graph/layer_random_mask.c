@@ -11,9 +11,7 @@
 static int per_sample(const graph_layer *l) { return l->kind == LAYER_STOCHASTIC_DEPTH; }
 
 uint64_t graph_mask_seed(const clcnn_graph *g, int layer) {
-    uint64_t z = g->seed ^ ((uint64_t)layer << 40) ^ (g->forwards * CLCNN_SPLITMIX_GAMMA);
-    z = (z ^ (z >> 31)) * 0xBF58476D1CE4E5B9ull;
-    return z ^ (z >> 29);
+    return rt_splitmix64_mix(g->seed ^ ((uint64_t)layer << 40) ^ (g->forwards * CLCNN_SPLITMIX_GAMMA));
 }
 
 static const char *name(const graph_layer *l) { return per_sample(l) ? "stochastic_depth" : "dropout"; }

@@ -1,5 +1,6 @@
 /* detinit.c: the C half of scripts/detinit.py (keep the two in step). */
 #include "ref/detinit.h"
+#include "runtime/random.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,14 +12,8 @@ static uint64_t fnv1a64(const char *s) {
     return h;
 }
 
-/* splitmix64 at counter i (1-based), as a value in [0, 1). */
-static double uniform_at(uint64_t key, uint64_t i) {
-    uint64_t z = key + i * 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 40) / 16777216.0;
-}
+/* splitmix64 at counter i (1-based), as a value in [0, 1) (scripts/detinit.py's). */
+static double uniform_at(uint64_t key, uint64_t i) { return (double)(rt_splitmix64_at(key, i - 1) >> 40) / 16777216.0; }
 
 static int ends_with(const char *s, const char *suffix) {
     const size_t n = strlen(s), m = strlen(suffix);
