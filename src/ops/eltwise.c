@@ -1,7 +1,6 @@
 /* eltwise.c: activations, addition, per-channel scaling, dropout, and their backward. */
 #include <stdio.h>
 #include <string.h>
-#include <stdlib.h>
 #include "ops/ops.h"
 #include "runtime/random.h"
 
@@ -24,36 +23,6 @@ int clcnn_activation_from_output(clcnn_activation act) { return known_act(act) &
 clcnn_status ops_check_activation(clcnn_context *ctx, const char *op, clcnn_activation act) {
     if (known_act(act)) return CLCNN_OK;
     return rt_error(ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: unknown activation %d", op, (int)act);
-}
-
-clcnn_status ops_launch_1d(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const rt_karg *args,
-                             size_t total) {
-    return rt_launch(ctx, k, what, nargs, args, 1, &total, rt_elementwise_local(ctx));
-}
-
-clcnn_status ops_get_reduce_kernel(clcnn_context *ctx, const char *file, const char *name, cl_kernel *k,
-                                     size_t *wg) {
-    size_t g = 64;
-    const char *cap = getenv("CLCNN_RED_WG"); /* a smaller group for simulators (oclgrind.sh) */
-    if (cap && atoi(cap) >= 1 && atoi(cap) < 64) g = (size_t)atoi(cap);
-    while (g & (g - 1)) g &= g - 1; /* a power of two */
-    while (g > 1 && g > ctx->dev.info.max_work_group_size) g /= 2;
-    for (;;) { /* the build may allow fewer work-items than the device: build it again for those */
-        char opts[32];
-        snprintf(opts, sizeof opts, "-DRED_WG=%zu", g);
-        clcnn_status st = rt_get_kernel(ctx, file, name, opts, k);
-        if (st != CLCNN_OK) return st;
-        const size_t limit = rt_kernel_limits_of(ctx, *k).work_group_max;
-        if (g == 1 || !limit || g <= limit) break;
-        while (g > 1 && g > limit) g /= 2;
-    }
-    *wg = g;
-    return CLCNN_OK;
-}
-
-clcnn_status ops_launch_group(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const rt_karg *args,
-                                size_t wg) {
-    return rt_launch_exact(ctx, k, what, nargs, args, 1, &wg, &wg);
 }
 
 /* Kernel `name` of eltwise.cl built for one activation (-DACT_FIXED, see eltwise.cl):

@@ -1,6 +1,6 @@
 /* numerics.c: where a tensor holds its first NaN or infinity, found on the device with
  * one int read back (and one float when there is a find): the check behind
- * CLCNN_CHECK_NUMERICS. Declared in graph/graph.h, its one user. */
+ * CLCNN_CHECK_NUMERICS (graph/numerics.c). Declared in ops/ops.h. */
 #include <limits.h>
 #include "ops/ops.h"
 

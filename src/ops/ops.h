@@ -122,6 +122,8 @@ static inline const size_t *ops_fixed_local(const clcnn_context *ctx) {
 /* CLCNN_OK if act is a valid clcnn_activation, else an error naming op. */
 clcnn_status ops_check_activation(clcnn_context *ctx, const char *op, clcnn_activation act);
 
+/* ---- launch helpers (launch.c) ---- */
+
 /* Launch a 1-D elementwise kernel over total items with the device's preferred
  * work-group size. */
 clcnn_status ops_launch_1d(clcnn_context *ctx, cl_kernel k, const char *what, int nargs, const rt_karg *args,
