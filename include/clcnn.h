@@ -1202,9 +1202,24 @@ typedef struct {
     clcnn_cam_method method;
     const char *layer;     /* target layer; NULL: the default (clcnn_cam_default_layer) */
     int scorecam_batch;    /* masked inputs per forward pass in Score-CAM; 0: 32 */
+    /* Layer fusion (pytorch-grad-cam's several target layers): n_layers > 1 names in
+     * layers[] (layer is then unused). Each image's map at each layer is normalised to
+     * [0, 1], resized bilinearly to the input's H x W and the maps averaged: the map is
+     * [N, H, W] of such values, not raw. */
+    int n_layers;
+    const char *const *layers;
+    /* 1: pytorch-grad-cam's aug_smooth: the mean map of 6 variants of the input, the image
+     * and its mirror, each times 0.9, 1 and 1.1 (in normalised values), every variant
+     * explaining the class chosen for the image itself; a mirror's map is mirrored back.
+     * 6 times the work. */
+    int aug_smooth;
 } clcnn_cam_params;
-/* The way to make one: Grad-CAM at the default layer, Score-CAM in batches of 32. */
+/* The way to make one: Grad-CAM at the default layer, Score-CAM in batches of 32, one
+ * layer, no smoothing. */
 CLCNN_API clcnn_cam_params clcnn_cam_params_default(void);
+/* The map's h x w for params on g: the target layer's resolution, or the input's with
+ * layer fusion. Errors as clcnn_cam's for a layer that is not there or not spatial. */
+CLCNN_API clcnn_status clcnn_cam_map_size(const clcnn_graph *g, const clcnn_cam_params *params, int *h, int *w);
 
 /* The last layer with a spatial output of at least 2x2 before the head's global pooling
  * (the graph's last; Inception's AuxLogits pools earlier) (the
@@ -1215,8 +1230,9 @@ CLCNN_API const char *clcnn_cam_default_layer(const clcnn_graph *g);
 
 /* Class activation maps for a batch x [N, 3, H, W], computed on the device with g in
  * evaluation mode. targets [N] (host; NULL or an entry < 0: the predicted class). map
- * [N, h, w], h x w the target layer's resolution, receives the raw maps (after the ReLU,
- * before any normalisation; a flat map is all zeros, never NaN). probs (host, may be NULL)
+ * [N, h, w], h x w the target layer's resolution (clcnn_cam_map_size), receives the raw
+ * maps (after the ReLU, before any normalisation; a flat map is all zeros, never NaN),
+ * or with layer fusion the fused ones; aug_smooth averages either over the variants. probs (host, may be NULL)
  * receives the softmax of the logits [N, classes], and classes_used [N] (host, may be
  * NULL) the class each map explains. */
 CLCNN_API clcnn_status clcnn_cam(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_params *params,

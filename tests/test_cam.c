@@ -655,7 +655,111 @@ done:
     ar_free(&a);
 }
 
+/* One image's [h, w] maps of `layer` for input xh (host, [N, 3, 12, 12]) by single-layer
+ * clcnn_cam, read into out; used receives the classes. */
+static int single_maps(arena *a, clcnn_graph *g, const float *xh, int N, const char *layer, const int *targets,
+                       int h, int w, float *out, int *used) {
+    clcnn_tensor *x = NULL, *map = NULL;
+    clcnn_cam_params p = clcnn_cam_params_default();
+    p.layer = layer;
+    const int ok = CASE_OK(a, clcnn_tensor_create(g_ctx, 4, (int[]){N, 3, 12, 12}, &x)) &&
+                   CASE_OK(a, clcnn_tensor_write(x, xh, (size_t)N * 3 * 144)) &&
+                   CASE_OK(a, clcnn_tensor_create(g_ctx, 3, (int[]){N, h, w}, &map)) &&
+                   CASE_OK(a, clcnn_cam(g, x, &p, targets, map, NULL, used)) &&
+                   CASE_OK(a, clcnn_tensor_read(map, out, (size_t)N * h * w));
+    clcnn_tensor_destroy(map);
+    clcnn_tensor_destroy(x);
+    return ok;
+}
+
+/* Layer fusion and aug_smooth against their definitions composed from single-layer
+ * maps: fused = the mean over layers of each image's map normalised to [0, 1] and
+ * resized to the input's 12 x 12; smoothed = the mean over the 6 variants (mirrored or
+ * not, times 0.9, 1, 1.1) of the maps explaining the image's own class, mirrors mirrored
+ * back; both together = the mean over the variants of the fused maps. */
+static void test_cam_fuse_and_smooth(void) {
+    enum { N = 2, K = 5, C = 4, IN = 12 * 12 };
+    test_rng rng = {g_seed ^ 0xF5Eu};
+    arena a = {0};
+    ar_desc(&a, "small graph, layers r1 (12x12) and feat (6x6)");
+    clcnn_graph *g = small_graph(K, C, 0);
+    const char *const layers[2] = {"r1", "feat"};
+    float *xh = ar_rand(&a, &rng, (size_t)N * 3 * IN, -2, 2), *xv = ar_floats(&a, (size_t)N * 3 * IN);
+    float *one = ar_floats(&a, N * IN), *got = ar_floats(&a, N * IN), *want = ar_floats(&a, N * IN);
+    float *fused_v = ar_floats(&a, N * IN), *resized = ar_floats(&a, IN);
+    clcnn_tensor *x = ar_tensor(&a, 4, (int[]){N, 3, 12, 12}, xh);
+    int used[N], used_ref[N], h, w;
+    const int targets[N] = {-1, 1};
+    if (!g || a.bad) goto done;
+    clcnn_cam_params p = clcnn_cam_params_default();
+    p.n_layers = 2, p.layers = layers;
+    CHECK(CASE_OK(&a, clcnn_cam_map_size(g, &p, &h, &w)) && h == 12 && w == 12, "fused map %dx%d, want 12x12", w, h);
+    for (int smooth = 0; smooth < 2; smooth++)
+        for (int fuse = 0; fuse < 2; fuse++) {
+            if (!fuse && !smooth) continue;
+            clcnn_cam_params q = clcnn_cam_params_default();
+            q.layer = "feat", q.aug_smooth = smooth;
+            if (fuse) q.n_layers = 2, q.layers = layers;
+            const int mh = fuse ? 12 : 6, mw = mh, cells = mh * mw;
+            /* the reference, variant by variant (variant 0: the image itself) */
+            memset(want, 0, sizeof(float) * N * IN);
+            for (int v = 0; v < (smooth ? 6 : 1); v++) {
+                const float f = (float[]){1.0f, 0.9f, 1.1f}[v % 3];
+                for (int plane = 0; plane < N * 3; plane++)
+                    for (int y = 0; y < 12; y++)
+                        for (int c = 0; c < 12; c++)
+                            xv[plane * IN + y * 12 + (v >= 3 ? 11 - c : c)] = xh[plane * IN + y * 12 + c] * f;
+                memset(fused_v, 0, sizeof(float) * N * IN);
+                for (int l = 0; l < (fuse ? 2 : 1); l++) {
+                    const int lh = fuse && l == 0 ? 12 : 6;
+                    if (!single_maps(&a, g, xv, N, fuse ? layers[l] : "feat", v ? used_ref : targets, lh, lh, one,
+                                     v ? NULL : used_ref))
+                        goto done;
+                    for (int n = 0; n < N; n++) {
+                        float *m = one + n * lh * lh;
+                        if (!fuse) {
+                            memcpy(fused_v + n * cells, m, sizeof(float) * cells);
+                            continue;
+                        }
+                        clcnn_map_normalize(m, (size_t)lh * lh, m);
+                        CHECK_OK(clcnn_map_resize(m, lh, lh, resized, 12, 12));
+                        for (int i = 0; i < IN; i++) fused_v[n * IN + i] += resized[i] / 2;
+                    }
+                }
+                for (int n = 0; n < N; n++)
+                    for (int y = 0; y < mh; y++)
+                        for (int c = 0; c < mw; c++)
+                            want[n * cells + y * mw + c] += fused_v[n * cells + y * mw + (v >= 3 ? mw - 1 - c : c)] /
+                                                            (smooth ? 6 : 1);
+            }
+            clcnn_tensor *map = NULL;
+            const int ok = CASE_OK(&a, clcnn_tensor_create(g_ctx, 3, (int[]){N, mh, mw}, &map)) &&
+                           CASE_OK(&a, clcnn_cam(g, x, &q, targets, map, NULL, used)) &&
+                           CASE_OK(&a, clcnn_tensor_read(map, got, (size_t)N * cells));
+            clcnn_tensor_destroy(map);
+            if (!ok) goto done;
+            double worst = 0, scale = 0;
+            for (int i = 0; i < N * cells; i++) {
+                worst = fmax(worst, fabs(got[i] - want[i]));
+                scale = fmax(scale, fabs(want[i]));
+            }
+            printf("    fuse %d, smooth %d: max error %.2g (map scale %.3g)\n", fuse, smooth, worst, scale);
+            CASE_CHECK(&a, scale > 0 && worst <= 1e-5 * scale, "fuse %d smooth %d: error %.3g against the composition "
+                       "of single-layer maps (scale %.3g)", fuse, smooth, worst, scale);
+            for (int n = 0; n < N; n++)
+                CASE_CHECK(&a, used[n] == used_ref[n], "image %d explains %d, want %d", n, used[n], used_ref[n]);
+        }
+    const char *const bad[2] = {"feat", "nope"};
+    p.layers = bad;
+    CHECK_STATUS(clcnn_cam_map_size(g, &p, &h, &w), CLCNN_ERR_NOT_FOUND);
+    CHECK(strstr(clcnn_last_error(g_ctx), "nope") != NULL, "unclear error: %s", clcnn_last_error(g_ctx));
+done:
+    ar_free(&a);
+    clcnn_graph_destroy(g);
+}
+
 const test_case test_cam_cases[] = {
+    {"cam_fuse_and_smooth", test_cam_fuse_and_smooth},
     {"cam_method_names", test_cam_method_names},
     {"cam_map_kernels", test_cam_map_kernels},
     {"cam_eigen_kernel", test_cam_eigen_kernel},

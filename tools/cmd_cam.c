@@ -102,111 +102,30 @@ static int resolve(cam_run *r) {
             return tool_fail(cmd, "--threshold is a fraction in [0, 1] or otsu, not %s", o.threshold);
     }
     if (o.alpha > 1) return tool_fail(cmd, "--alpha must be within [0, 1]");
-    return split_layers(r);
+    if (split_layers(r)) return 1;
+    if (r->n_layers == 1) r->params.layer = r->layers[0];
+    if (r->n_layers > 1) r->params.n_layers = r->n_layers, r->params.layers = (const char *const *)r->layers;
+    r->params.aug_smooth = o.aug_smooth;
+    int h, w;
+    if (clcnn_cam_map_size(r->g, &r->params, &h, &w) != CLCNN_OK)
+        return tool_fail(cmd, "%s (see clcnn layers --arch %s)", clcnn_last_error(r->ctx), r->d.arch);
+    return 0;
 }
 
 /* ---- maps ---- */
 
-/* The map of one layer for a batch, each image's map normalised and resized to size x size
- * when fusing (n_layers > 1), else raw at the layer's resolution. */
-static int layer_maps(cam_run *r, const clcnn_tensor *x, int n, const char *layer, const int *targets, float **maps,
-                      int *h, int *w, float *probs, int *used) {
-    clcnn_layer_info info = {0};
-    const char *name = layer ? layer : clcnn_cam_default_layer(r->g);
-    if (!name || clcnn_graph_find_layer(r->g, name, &info) < 0 || info.ndim != 3)
-        return tool_fail(cmd, "no layer %s with a spatial output (see clcnn layers --arch %s)", name ? name : "(default)",
-                         r->d.arch);
-    *h = info.shape[1], *w = info.shape[2];
+/* The batch's maps (host, [n, h, w]) by the library's clcnn_cam, with the layers fused
+ * and --aug-smooth as the params say. */
+static int batch_maps(cam_run *r, const clcnn_tensor *x, int n, const int *targets, float **maps, int *h, int *w,
+                      float *probs, int *used) {
     clcnn_tensor *map = NULL;
-    r->params.layer = info.name;
-    clcnn_status st = clcnn_tensor_create(r->ctx, 3, (int[]){n, *h, *w}, &map);
+    clcnn_status st = clcnn_cam_map_size(r->g, &r->params, h, w);
+    if (st == CLCNN_OK) st = clcnn_tensor_create(r->ctx, 3, (int[]){n, *h, *w}, &map);
     if (st == CLCNN_OK) st = clcnn_cam(r->g, x, &r->params, targets, map, probs, used);
     if (st == CLCNN_OK && !(*maps = malloc((size_t)n * *h * *w * sizeof **maps))) st = CLCNN_ERR_OUT_OF_MEMORY;
     if (st == CLCNN_OK) st = clcnn_tensor_read(map, *maps, (size_t)n * *h * *w);
     clcnn_tensor_destroy(map);
     return st == CLCNN_OK ? 0 : tool_fail_status(cmd, r->ctx, st);
-}
-
-/* Mean of the normalised maps of every layer, at the input resolution. */
-static int fused_maps(cam_run *r, const clcnn_tensor *x, int n, const int *targets, float **out, int *h, int *w,
-                      float *probs, int *used) {
-    const int s = r->d.size;
-    float *sum = calloc((size_t)n * s * s, sizeof *sum), *tmp = malloc((size_t)s * s * sizeof *tmp);
-    if (!sum || !tmp) {
-        free(sum), free(tmp);
-        return tool_fail(cmd, "out of host memory");
-    }
-    for (int l = 0; l < r->n_layers; l++) {
-        float *maps = NULL;
-        int lh, lw;
-        if (layer_maps(r, x, n, r->layers[l], targets, &maps, &lh, &lw, probs, used)) {
-            free(sum), free(tmp);
-            return 1;
-        }
-        for (int i = 0; i < n; i++) {
-            float *m = maps + (size_t)i * lh * lw;
-            clcnn_map_normalize(m, (size_t)lh * lw, m);
-            clcnn_map_resize(m, lh, lw, tmp, s, s);
-            for (int p = 0; p < s * s; p++) sum[(size_t)i * s * s + p] += tmp[p] / r->n_layers;
-        }
-        free(maps);
-    }
-    free(tmp);
-    *out = sum, *h = s, *w = s;
-    return 0;
-}
-
-static int maps_for(cam_run *r, const clcnn_tensor *x, int n, const int *targets, float **maps, int *h, int *w,
-                    float *probs, int *used) {
-    return r->n_layers > 1 ? fused_maps(r, x, n, targets, maps, h, w, probs, used)
-                           : layer_maps(r, x, n, r->n_layers ? r->layers[0] : NULL, targets, maps, h, w, probs, used);
-}
-
-/* --aug-smooth, as pytorch-grad-cam's aug_smooth (ttach's HorizontalFlip and
- * Multiply([0.9, 1, 1.1]) composed): the mean of the raw maps of 6 variants, the image
- * and its mirror, each with its normalised input times 0.9, 1 and 1.1; a mirror's map is
- * mirrored back. Every variant explains the class chosen for the original image (as
- * pytorch-grad-cam does when given targets). Variant v: mirrored when v >= 3, factor
- * AUG_FACTORS[v % 3]; variant 0 is the image itself. */
-enum { AUG_VARIANTS = 6 };
-static const float AUG_FACTORS[3] = {1.0f, 0.9f, 1.1f};
-
-static void variant(const cam_run *r, const float *x, int n, int v, float *out) {
-    const int s = r->d.size, mirror = v >= 3;
-    const float f = AUG_FACTORS[v % 3];
-    for (int i = 0; i < n * 3; i++) {
-        const float *src = x + (size_t)i * s * s;
-        float *dst = out + (size_t)i * s * s;
-        for (int y = 0; y < s; y++)
-            for (int xx = 0; xx < s; xx++) dst[y * s + (mirror ? s - 1 - xx : xx)] = src[y * s + xx] * f;
-    }
-}
-
-static int smoothed_maps(cam_run *r, tool_input *in, const float *x, int n, const int *targets, float **maps, int *h,
-                         int *w, float *probs, int *used) {
-    if (maps_for(r, in->x, n, targets, maps, h, w, probs, used)) return 1;
-    const size_t per = (size_t)3 * r->d.size * r->d.size, cells = (size_t)*h * *w;
-    float *xv = malloc(per * n * sizeof *xv), *pv = malloc((size_t)n * r->d.classes * sizeof *pv);
-    int *uv = malloc((size_t)n * sizeof *uv), rc = 0;
-    if (!xv || !pv || !uv) rc = tool_fail(cmd, "out of host memory");
-    for (int v = 1; !rc && v < AUG_VARIANTS; v++) {
-        float *mv = NULL;
-        int vh, vw;
-        variant(r, x, n, v, xv);
-        const clcnn_status st = tool_input_set(in, n, xv, NULL);
-        if (st != CLCNN_OK) rc = tool_fail_status(cmd, r->ctx, st);
-        else rc = maps_for(r, in->x, n, used, &mv, &vh, &vw, pv, uv);
-        for (int i = 0; !rc && i < n; i++)
-            for (int y = 0; y < *h; y++)
-                for (int xx = 0; xx < *w; xx++) {
-                    const int sx = v >= 3 ? *w - 1 - xx : xx;
-                    (*maps)[i * cells + (size_t)y * *w + xx] += mv[i * cells + (size_t)y * *w + sx];
-                }
-        free(mv);
-    }
-    for (size_t i = 0; !rc && i < cells * n; i++) (*maps)[i] *= 1.0f / AUG_VARIANTS;
-    free(xv), free(pv), free(uv);
-    return rc;
 }
 
 /* ---- pictures and numbers for one image ---- */
@@ -382,9 +301,7 @@ static int explain_batch(cam_run *r, tool_input *in, batch_buffers *b, int n, pr
     for (int i = 0; i < n; i++) b->targets[i] = r->target;
     const clcnn_status st = tool_input_set(in, n, b->x, NULL);
     if (st != CLCNN_OK) return tool_fail_status(cmd, r->ctx, st);
-    if (o.aug_smooth ? smoothed_maps(r, in, b->x, n, b->targets, &maps, &h, &w, b->probs, b->used)
-                     : maps_for(r, in->x, n, b->targets, &maps, &h, &w, b->probs, b->used))
-        return 1;
+    if (batch_maps(r, in->x, n, b->targets, &maps, &h, &w, b->probs, b->used)) return 1;
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         const char *stem = b->stems[i];

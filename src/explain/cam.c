@@ -383,12 +383,10 @@ free_host:
     return st;
 }
 
-clcnn_status clcnn_cam(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_params *params, const int *targets,
-                       clcnn_tensor *map, float *probs, int *classes_used) {
+clcnn_status cam_one_layer(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_params *params, const int *targets,
+                           clcnn_tensor *map, float *probs, int *classes_used) {
     static const char *op = "clcnn_cam";
     cam_job j = {.g = g, .ctx = clcnn_graph_context(g), .x = x, .map = map};
-    if (!g || !x || !params || !map)
-        return rt_error(j.ctx, CLCNN_ERR_INVALID_ARGUMENT, "%s: graph, input, params and map are required", op);
     clcnn_status st = prepare(&j, op, params);
     if (st != CLCNN_OK) return st;
     const int training = clcnn_graph_is_training(g);
@@ -396,4 +394,13 @@ clcnn_status clcnn_cam(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_pa
     st = run(&j, targets, probs, classes_used);
     clcnn_graph_set_training(g, training);
     return st;
+}
+
+clcnn_status clcnn_cam(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_params *params, const int *targets,
+                       clcnn_tensor *map, float *probs, int *classes_used) {
+    if (!g || !x || !params || !map)
+        return rt_error(clcnn_graph_context(g), CLCNN_ERR_INVALID_ARGUMENT,
+                        "clcnn_cam: graph, input, params and map are required");
+    if (params->n_layers > 1 || params->aug_smooth) return cam_fused(g, x, params, targets, map, probs, classes_used);
+    return cam_one_layer(g, x, params, targets, map, probs, classes_used);
 }

@@ -6,6 +6,13 @@
 #define CLCNN_EXPLAIN_CAM_INTERNAL_H
 #include "ops/ops.h"
 
+/* clcnn_cam at params->layer alone (cam.c), and with layer fusion or aug_smooth
+ * (cam_fuse.c), which runs cam_one_layer per layer and variant. */
+clcnn_status cam_one_layer(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_params *params, const int *targets,
+                           clcnn_tensor *map, float *probs, int *classes_used);
+clcnn_status cam_fused(clcnn_graph *g, const clcnn_tensor *x, const clcnn_cam_params *params, const int *targets,
+                       clcnn_tensor *map, float *probs, int *classes_used);
+
 /* A kernel of cl/cam.cl (one program, built with -DRED_WG) and its work-group size. */
 clcnn_status cam_kernel(clcnn_context *ctx, const char *name, cl_kernel *k, size_t *wg);
 /* Launch k as `groups` work-groups of wg work-items (the kernels that work per image/row). */
