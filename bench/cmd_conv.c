@@ -2,7 +2,7 @@
  * gradient (dW) timed apart, each with the algorithm the library picks, against the
  * measured multiply-add peak: the figure to watch when working on one layer. */
 #include "bench.h"
-#include "ops/ops.h" /* ops_conv2d_algorithm and _wgrad_algorithm: the library's internal names */
+#include "ops/ops.h" /* ops_conv2d_algorithm, _wgrad_algorithm and _flops: the library's internal names */
 
 typedef struct {
     int batch, cin, size, cout, kernel, stride, iters;
@@ -120,7 +120,7 @@ int bench_cmd_conv(int argc, char **argv) {
         bench_fail("conv", ctx, st, "allocating the tensors");
         goto done;
     }
-    const double flops = 2.0 * o.batch * o.cout * (double)out * out * o.cin * o.kernel * o.kernel;
+    const double flops = ops_conv2d_flops((double)o.batch * o.cout * out * out, (const int[4]){o.cout, o.cin, o.kernel, o.kernel});
     pass_result r[PASSES] = {{0}};
     for (int i = 0; i < PASSES; i++)
         if ((st = time_pass(ctx, &o, i, &p, &t, flops, &r[i])) != CLCNN_OK) {

@@ -25,7 +25,7 @@ if [ "${1:-}" = --cases ]; then
     cases_of "$@"
     exit 0
 fi
-OP_FILES="test_ops test_tiles test_grad_conv test_grad_eltwise test_grad_norm test_train_ops"
+OP_FILES="test_ops test_op_table test_tiles test_grad_conv test_grad_eltwise test_grad_norm test_train_ops"
 [ "${1:-}" = --no-tiles ] && OP_FILES=$(echo "$OP_FILES" | sed 's/ test_tiles//')
 SKIP='^$'  # (no name is empty)
 [ "${1:-}" = --simulator ] && SKIP='^=conv2d_backward_long_rows$\|^=gemm_gpu_rows$'

@@ -24,6 +24,7 @@ extern const test_case test_launch_cases[];
 extern const test_case test_runner_cases[];
 extern const test_case test_api_cases[];
 extern const test_case test_ops_cases[];
+extern const test_case test_op_table_cases[];
 extern const test_case test_tiles_cases[];
 extern const test_case test_net_cases[];
 extern const test_case test_grad_conv_cases[];
@@ -173,7 +174,7 @@ int main(int argc, char **argv) {
     printf("device: %s / %s (%s)\nseed: %llu (set CLCNN_TEST_SEED to repeat another)\n", info.platform, info.name,
            info.opencl_c_version, (unsigned long long)g_seed);
 
-    const test_case *lists[] = {test_runtime_cases, test_launch_cases, test_api_cases, test_ops_cases, test_tiles_cases, test_net_cases,
+    const test_case *lists[] = {test_runtime_cases, test_launch_cases, test_api_cases, test_ops_cases, test_op_table_cases, test_tiles_cases, test_net_cases,
                                  test_grad_conv_cases, test_grad_norm_cases, test_grad_eltwise_cases,
                                  test_train_ops_cases, test_graph_cases, test_train_cases, test_dist_cases,
                                  test_weights_io_cases, test_image_cases, test_preprocess_cases, test_fit_cases,

@@ -18,6 +18,7 @@
 #include "ref/detinit.h"
 #include "ref/ref.h"
 #include "ref/ref_cam.h"
+#include "ref/ref_grad_eltwise.h"
 #include "testutil.h"
 
 static const clcnn_cam_method grad_methods[] = {CLCNN_CAM_GRADCAM, CLCNN_CAM_GRADCAM_PP, CLCNN_CAM_HIRESCAM,
@@ -295,14 +296,14 @@ static void test_cam_scorecam_host_path(void) {
     float *xh = ar_rand(&a, &rng, N * 3 * 144, -2, 2), *got = ar_floats(&a, N * HW), *A = NULL,
           *masked = ar_floats(&a, 3 * 144);
     float logits[C];
-    float *up = ar_floats(&a, 144);
+    double *up = ar_doubles(&a, 144), *plane = ar_doubles(&a, HW);
     double *want = ar_doubles(&a, N * HW);
     double *weights = ar_doubles(&a, N * K);
     clcnn_tensor *x = ar_tensor(&a, 4, (int[]){N, 3, 12, 12}, xh), *map = ar_tensor(&a, 3, (int[]){N, 6, 6}, NULL);
     clcnn_tensor *one = ar_tensor(&a, 4, (int[]){1, 3, 12, 12}, NULL);
     const int targets[N] = {1, -1};
     int used[N];
-    if (!g || !x || !map || !one || !got || !masked || !up || !want || !weights) goto done;
+    if (!g || !x || !map || !one || !got || !masked || !up || !plane || !want || !weights) goto done;
     if (!CASE_OK(&a, run_cam(g, x, CLCNN_CAM_SCORECAM, "feat", 3, targets, map, NULL, used))) goto done;
     CASE_CHECK(&a, clcnn_graph_tensor(g, "input") == x, "after Score-CAM the graph's input is not x");
     CASE_CHECK(&a, used[0] == 1, "image 0 explains %d, want 1", used[0]);
@@ -311,7 +312,8 @@ static void test_cam_scorecam_host_path(void) {
     for (int n = 0; n < N; n++) {
         double scores[K];
         for (int k = 0; k < K; k++) {
-            ref_resize_bilinear(A + (n * K + k) * HW, 1, 1, 6, 6, up, 12, 12);
+            for (int p = 0; p < HW; p++) plane[p] = A[(n * K + k) * HW + p];
+            ref_grad_resize_bilinear(plane, 1, 6, 6, up, 12, 12);
             double lo = INFINITY, hi = -INFINITY;
             for (int p = 0; p < 144; p++) lo = fmin(lo, up[p]), hi = fmax(hi, up[p]);
             for (int ch = 0; ch < 3; ch++)

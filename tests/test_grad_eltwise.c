@@ -1,22 +1,20 @@
-/* test_grad_eltwise.c: the backward of the activations, pooling, global average
- * pooling, training dropout and bilinear resize.
+/* test_grad_eltwise.c: the backward special cases of the activations, pooling, global
+ * average pooling and resize (their random shapes run through the table-driven harness,
+ * test_op_table.c), and the backward of training dropout, stochastic depth and concat.
  *
  * Gradients are checked against central finite differences (step 1e-3) of the
  * double-precision forwards in tests/ref/ref_grad_eltwise.c, with L = sum r*y for a
- * random r (so dy = r). Every backward runs twice: once overwriting a dx pre-filled
- * with NaN (which must not be read), once accumulating onto known values (which must
- * give old + grad). Inputs stay away from kinks by construction: ReLU/ReLU6 inputs at
- * least 0.01 from 0 and 6, max-pool inputs distinct by 0.05 (ties have their own test,
- * against the "first maximum wins" rule).
+ * random r (so dy = r), or against PyTorch's rules where FD has no answer (max
+ * pooling's ties and NaNs, the activations' kinks). Every backward runs twice: once
+ * overwriting a dx pre-filled with NaN (which must not be read), once accumulating onto
+ * known values (which must give old + grad).
  *
  * Tolerances, |got - want| <= atol + rtol |want|:
- *   activations        atol 1e-4, rtol 1e-3: one float product of O(1) values (~1e-7)
- *                      plus FD truncation h^2 f'''/6 (~1e-7) and exp/tanh's few ulp;
- *   pooling, global    atol 1e-5, rtol 1e-4: the ops are linear where differentiable,
- *   average pooling    so FD is exact to double rounding; the device sums at most a
- *                      few dozen float terms of size <= 1;
- *   resize             atol 1e-6 (1 + T), rtol 1e-4 with T the number of output pixels
- *                      summed per input pixel (float rounding grows with the sum);
+ *   activation kinks   1e-7 absolute: one product by 1 or a constant;
+ *   pooling            atol 1e-5, rtol 1e-4 (1e-5 against PyTorch's rule): the ops are
+ *                      linear where differentiable, so FD is exact to double rounding;
+ *                      the device sums at most a few dozen float terms of size <= 1;
+ *   resize adjoint     1e-5 of the sum of |terms|;
  *   dropout            exact mask, kept values within 1 ulp of x / (1 - p).
  *   concat             exact (slice copies; FD of a linear op is exact too).
  *   stochastic depth   dropout's mask per sample, kept samples within 1 ulp of x / (1 - p);
@@ -50,86 +48,12 @@ static void check_backward(arena *a, backward_call call, const void *op, int ndi
     if (CASE_OK(a, call(op, dx_acc->t, 1))) ar_check(a, "dx (accumulated)", dx_acc, want_acc, atol, rtol, NULL);
 }
 
-/* A backward that needs only dy (global average pooling, resize) as a backward_call. */
-typedef struct {
-    clcnn_status (*fn)(clcnn_context *ctx, const clcnn_tensor *dy, clcnn_tensor *dx, int accumulate);
-    const clcnn_tensor *dy;
-} dy_op;
-
-static clcnn_status dy_call(const void *p, clcnn_tensor *dx, int accumulate) {
-    const dy_op *o = p;
-    return o->fn(g_ctx, o->dy, dx, accumulate);
-}
-
 /* FD gradient of sum r * f(x) at the float values x. */
 static double *fd_of(arena *a, fd_forward f, void *user, const float *x, size_t n_in, const float *r, size_t n_out) {
     return ar_fd(a, f, user, ar_widen(a, x, n_in), n_in, ar_widen(a, r, n_out), n_out);
 }
 
 /* ---------------------------------------------------------- activations -- */
-
-typedef struct {
-    const clcnn_tensor *x, *y, *dy;
-    int act;
-} act_op;
-
-static clcnn_status act_call(const void *p, clcnn_tensor *dx, int accumulate) {
-    const act_op *o = p;
-    return clcnn_activate_backward(g_ctx, o->x, o->y, o->act, o->dy, dx, accumulate);
-}
-
-typedef struct {
-    int act;
-    size_t n;
-} act_fd;
-
-static void act_forward(const double *in, double *out, void *user) {
-    const act_fd *a = user;
-    ref_grad_activate(in, a->n, a->act, out);
-}
-
-/* An input for act at least 0.01 away from its kinks (0 and 6 for ReLU and ReLU6, -3 and
- * 3 for the hard ones). */
-static float act_input(test_rng *rng, int act) {
-    const int hard = act == CLCNN_ACT_HARDSWISH || act == CLCNN_ACT_HARDSIGMOID;
-    if (act != CLCNN_ACT_RELU && act != CLCNN_ACT_RELU6 && !hard) return test_rng_uniform(rng, -4.0f, 4.0f);
-    for (;;) {
-        const float v = hard ? test_rng_uniform(rng, -5.0f, 5.0f) : test_rng_uniform(rng, -2.0f, 8.0f);
-        const float k0 = hard ? -3.0f : 0.0f, k1 = hard ? 3.0f : 6.0f;
-        if (fabsf(v - k0) >= 0.01f && fabsf(v - k1) >= 0.01f) return v;
-    }
-}
-
-/* One activation on one random shape, through every valid way of passing x and y. */
-static void activate_case(test_rng *rng, int act) {
-    int shape[4], ndim = test_rng_int(rng, 1, 4);
-    for (int i = 0; i < ndim; i++) shape[i] = test_rng_int(rng, 1, ndim == 1 ? 301 : 7);
-    const size_t n = numel(ndim, shape);
-    arena a = {0};
-    ar_desc(&a, "activate_backward %s %s", act_name(act), dims(ndim, shape).s);
-    float *x = ar_rand(&a, rng, n, 0, 0), *r = ar_rand(&a, rng, n, -1.0f, 1.0f); /* x: drawn, then replaced */
-    if (a.bad) goto done;
-    for (size_t i = 0; i < n; i++) x[i] = act_input(rng, act);
-    act_fd fd = {act, n};
-    const double *want = fd_of(&a, act_forward, &fd, x, n, r, n);
-    clcnn_tensor *tx = ar_tensor(&a, ndim, shape, x), *tr = ar_tensor(&a, ndim, shape, r);
-    clcnn_tensor *ty = ar_tensor(&a, ndim, shape, NULL);
-    if (a.bad || !CASE_OK(&a, clcnn_activate(g_ctx, tx, act, ty))) goto done;
-    /* (x, y) given: y only, x only, both, neither; SiLU needs x, the identity nothing,
-     * the others one of them. */
-    const int variants[4][2] = {{0, 1}, {1, 0}, {1, 1}, {0, 0}};
-    for (int v = 0; v < 4; v++) {
-        if ((!clcnn_activation_from_output((clcnn_activation)act) && !variants[v][0]) ||
-            (act != CLCNN_ACT_NONE && v == 3))
-            continue;
-        ar_desc(&a, "activate_backward %s %s%s%s", act_name(act), dims(ndim, shape).s, variants[v][0] ? " x" : "",
-                variants[v][1] ? " y" : "");
-        const act_op op = {variants[v][0] ? tx : NULL, variants[v][1] ? ty : NULL, tr, act};
-        check_backward(&a, act_call, &op, ndim, shape, want, 1e-4, 1e-3, rng);
-    }
-done:
-    ar_free(&a);
-}
 
 /* ReLU's gradient at exactly 0 is 0, ReLU6's at 0 and 6 too (PyTorch: y > 0, 0 < y < 6);
  * hardswish's at -3 and 3 is the middle piece's, x / 3 + 1/2, and hardsigmoid's 0
@@ -186,10 +110,8 @@ static void activate_errors(void) {
     ar_free(&ar);
 }
 
-static void test_activate_backward(void) {
-    test_rng rng = {g_seed ^ 0xAC71BAC4ull};
-    for (int act = CLCNN_ACT_NONE; act < CLCNN_ACT_COUNT; act++)
-        for (int rep = 0; rep < 2; rep++) activate_case(&rng, act);
+/* The activations' backward on random inputs: test_op_table.c's op_activate. */
+static void test_activate_backward_kinks(void) {
     activate_kinks();
     activate_errors();
 }
@@ -258,25 +180,6 @@ static void distinct_values(test_rng *rng, float *x, size_t n) {
     }
 }
 
-/* One random pooling case vs FD; x is passed to average pooling only sometimes. */
-static void pool_fd_case(test_rng *rng, clcnn_pool_mode mode) {
-    pool_case c = pool_draw(rng, mode);
-    const int xs[4] = {c.N, c.C, c.H, c.W}, ys[4] = {c.N, c.C, c.OH, c.OW};
-    const size_t nx = numel(4, xs), ny = numel(4, ys);
-    arena a = {0};
-    ar_desc(&a, "%s", c.desc);
-    float *x = ar_rand(&a, rng, nx, -2.0f, 2.0f), *r = ar_rand(&a, rng, ny, -1.0f, 1.0f);
-    if (a.bad) goto done;
-    if (mode == CLCNN_POOL_MAX) distinct_values(rng, x, nx);
-    const double *want = fd_of(&a, pool_forward, &c, x, nx, r, ny);
-    clcnn_tensor *tx = ar_tensor(&a, 4, xs, x), *tr = ar_tensor(&a, 4, ys, r);
-    if (a.bad) goto done;
-    const pool_op op = {mode == CLCNN_POOL_MAX || test_rng_int(rng, 0, 1) ? tx : NULL, tr, c.p};
-    check_backward(&a, pool_call, &op, 4, xs, want, 1e-5, 1e-4, rng);
-done:
-    ar_free(&a);
-}
-
 static void pool_errors(void) {
     const int xs[4] = {2, 3, 6, 6}, ys[4] = {2, 3, 3, 3}, bad[4] = {2, 3, 3, 2};
     const clcnn_pool_params p = {.mode = CLCNN_POOL_MAX, .kernel_h = 2, .kernel_w = 2};
@@ -295,16 +198,8 @@ done:
     ar_free(&a);
 }
 
-static void test_pool2d_backward_max(void) {
-    test_rng rng = {g_seed ^ 0x3A7B001ull};
-    for (int i = 0; i < 16; i++) pool_fd_case(&rng, CLCNN_POOL_MAX);
-    pool_errors();
-}
-
-static void test_pool2d_backward_avg(void) {
-    test_rng rng = {g_seed ^ 0xA7B002ull};
-    for (int i = 0; i < 16; i++) pool_fd_case(&rng, CLCNN_POOL_AVG);
-}
+/* Pooling's backward on random shapes: test_op_table.c's op_pool2d_max and _avg. */
+static void test_pool2d_backward_errors(void) { pool_errors(); }
 
 /* Inputs full of ties (small integers, plus one constant plane): each window's dy
  * must go to its first maximum in row-major order, as PyTorch. */
@@ -405,32 +300,9 @@ static void test_pool2d_backward_stem(void) {
 
 /* --------------------------------------------------- global avg pooling -- */
 
-typedef struct {
-    int NC, S;
-} gap_fd;
-
-static void gap_forward(const double *in, double *out, void *user) {
-    const gap_fd *g = user;
-    ref_grad_global_avg_pool(in, g->NC, g->S, out);
-}
-
-static void test_global_avg_pool_backward(void) {
-    test_rng rng = {g_seed ^ 0x6A9ull};
-    for (int rep = 0; rep < 6; rep++) {
-        const int N = test_rng_int(&rng, 1, 3), C = test_rng_int(&rng, 1, 5);
-        const int xs[4] = {N, C, test_rng_int(&rng, 1, 9), test_rng_int(&rng, 1, 9)}, ys[4] = {N, C, 1, 1};
-        const int ydims = rep % 2 ? 4 : 2;
-        const size_t nx = numel(4, xs), ny = (size_t)N * C;
-        arena a = {0};
-        ar_desc(&a, "global_avg_pool_backward dy %s -> dx %s", dims(ydims, ys).s, dims(4, xs).s);
-        float *x = ar_rand(&a, &rng, nx, -2.0f, 2.0f), *r = ar_rand(&a, &rng, ny, -1.0f, 1.0f);
-        gap_fd fd = {N * C, xs[2] * xs[3]};
-        const double *want = fd_of(&a, gap_forward, &fd, x, nx, r, ny);
-        const dy_op op = {clcnn_global_avg_pool_backward, ar_tensor(&a, ydims, ys, r)};
-        if (!a.bad) check_backward(&a, dy_call, &op, 4, xs, want, 1e-5, 1e-4, &rng);
-        ar_free(&a);
-    }
-    /* dy must be [N, C] or [N, C, 1, 1] for dx [N, C, H, W]. */
+/* Global average pooling's backward on random shapes: test_op_table.c's
+ * op_global_avg_pool. dy must be [N, C] or [N, C, 1, 1] for dx [N, C, H, W]. */
+static void test_global_avg_pool_backward_errors(void) {
     const int xs[4] = {2, 3, 4, 5}, wrong[2] = {2, 4}, wrong4[4] = {2, 3, 2, 1}, flat[3] = {2, 3, 20};
     arena a = {0};
     ar_desc(&a, "global_avg_pool_backward errors");
@@ -707,30 +579,6 @@ done:
 
 /* --------------------------------------------------------------- resize -- */
 
-typedef struct {
-    int NC, H, W, OH, OW;
-} resize_fd;
-
-static void resize_forward(const double *in, double *out, void *user) {
-    const resize_fd *c = user;
-    ref_grad_resize_bilinear(in, c->NC, c->H, c->W, out, c->OH, c->OW);
-}
-
-static void resize_case(test_rng *rng, int N, int C, int H, int W, int OH, int OW) {
-    const int xs[4] = {N, C, H, W}, ys[4] = {N, C, OH, OW};
-    const size_t nx = numel(4, xs), ny = numel(4, ys);
-    arena a = {0};
-    ar_desc(&a, "resize_bilinear_backward dy %s -> dx %s", dims(4, ys).s, dims(4, xs).s);
-    float *x = ar_rand(&a, rng, nx, -2.0f, 2.0f), *r = ar_rand(&a, rng, ny, -1.0f, 1.0f);
-    resize_fd fd = {N * C, H, W, OH, OW};
-    const double *want = fd_of(&a, resize_forward, &fd, x, nx, r, ny);
-    /* output pixels summed per input pixel, per axis: about out / in + 2 */
-    const double terms = ((double)OH / H + 2) * ((double)OW / W + 2);
-    const dy_op op = {clcnn_resize_bilinear_backward, ar_tensor(&a, 4, ys, r)};
-    if (!a.bad) check_backward(&a, dy_call, &op, 4, xs, want, 1e-6 * (1 + terms), 1e-4, rng);
-    ar_free(&a);
-}
-
 /* <resize(x), r> == <x, resize_backward(r)> with the device's own forward, at a CAM's
  * typical 7x7 -> 224x224 (too big for FD). */
 static void resize_adjoint(test_rng *rng) {
@@ -758,14 +606,9 @@ done:
     ar_free(&a);
 }
 
-static void test_resize_bilinear_backward(void) {
+/* Resize's backward on random and fixed shapes: test_op_table.c's op_resize_bilinear. */
+static void test_resize_bilinear_adjoint(void) {
     test_rng rng = {g_seed ^ 0x2E51ull};
-    static const int fixed[][4] = {{1, 1, 4, 4}, {4, 4, 1, 1}, {5, 7, 3, 2}, {7, 7, 32, 32}, {3, 5, 9, 13}, {6, 6, 6, 6}};
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
-        resize_case(&rng, 1 + (int)(i % 2), 2, fixed[i][0], fixed[i][1], fixed[i][2], fixed[i][3]);
-    for (int rep = 0; rep < 8; rep++)
-        resize_case(&rng, test_rng_int(&rng, 1, 2), test_rng_int(&rng, 1, 3), test_rng_int(&rng, 1, 9),
-                    test_rng_int(&rng, 1, 9), test_rng_int(&rng, 1, 20), test_rng_int(&rng, 1, 20));
     resize_adjoint(&rng);
     const int xs[4] = {2, 3, 4, 4}, ys[4] = {2, 4, 8, 8};
     arena a = {0};
@@ -776,17 +619,16 @@ static void test_resize_bilinear_backward(void) {
 }
 
 const test_case test_grad_eltwise_cases[] = {
-    {"activate_backward", test_activate_backward},
-    {"pool2d_backward_max", test_pool2d_backward_max},
-    {"pool2d_backward_avg", test_pool2d_backward_avg},
+    {"activate_backward_kinks", test_activate_backward_kinks},
+    {"pool2d_backward_errors", test_pool2d_backward_errors},
     {"pool2d_backward_max_ties", test_pool2d_backward_max_ties},
     {"pool2d_backward_max_nan", test_pool2d_backward_max_nan},
     {"pool2d_backward_stem", test_pool2d_backward_stem},
-    {"global_avg_pool_backward", test_global_avg_pool_backward},
+    {"global_avg_pool_backward_errors", test_global_avg_pool_backward_errors},
     {"dropout_train", test_dropout_train},
     {"dropout_backward", test_dropout_backward},
     {"stochastic_depth", test_stochastic_depth},
     {"concat", test_concat},
-    {"resize_bilinear_backward", test_resize_bilinear_backward},
+    {"resize_bilinear_adjoint", test_resize_bilinear_adjoint},
     {NULL, NULL},
 };

@@ -1,5 +1,7 @@
-/* test_ops.c: every forward op against its CPU reference (tests/ref), on random
- * and a few fixed shapes.
+/* test_ops.c: the forward ops not yet in the table-driven harness (test_op_table.c:
+ * activations, pooling, global average pooling, resize) against their CPU references
+ * (tests/ref), on random and a few fixed shapes, and those ops' special values and
+ * errors.
  *
  * Each test draws its shapes from a stream seeded with g_seed ^ hash(test name),
  * so a printed seed reproduces a failure. Every device output lives inside a
@@ -9,10 +11,10 @@
  * Tolerances (float32 device arithmetic against a double reference):
  *   conv2d, linear, squeeze_excite, gemm   atol 1e-4, rtol 1e-4 (sums of up to a few
  *                                          hundred products of O(1) values)
- *   relu, relu6, none, add, max pool        atol 1e-6, rtol 1e-6 (one rounding at most)
+ *   add (relu, relu6, none), max pool NaN   atol 1e-6, rtol 1e-6 (one rounding at most)
  *   dropout_inference                       exact
- *   sigmoid, silu, tanh, batchnorm(+fold),  atol 1e-5, rtol 1e-5 (exp/tanh/sqrt are
- *   avg pools, softmax, resize               a few ulp in OpenCL; short sums)
+ *   add (sigmoid, silu, tanh), batchnorm    atol 1e-5, rtol 1e-5 (exp/tanh/sqrt are
+ *   (+fold), softmax                        a few ulp in OpenCL; short sums)
  */
 #include <math.h>
 #include <stdarg.h>
@@ -297,32 +299,6 @@ static void test_batchnorm_fold(void) {
 
 /* ---------------------------------------------------------- elementwise -- */
 
-/* x uniform in [-8, 8] with a few far values: tanh and sigmoid must not
- * overflow to NaN there. */
-static float *act_input(arena *h, test_rng *rng, size_t n) {
-    static const float far[] = {-90, -20, 20, 90};
-    float *x = ar_rand(h, rng, n, -8, 8);
-    for (size_t i = 0; x && i < n; i += 7) x[i] = far[test_rng_int(rng, 0, 3)];
-    return x;
-}
-
-static void activation_case(op_run *r, int ndim, const int *xs, int act, int in_place) {
-    size_t n = numel(ndim, xs);
-    double atol, rtol;
-    act_tol(act, &atol, &rtol);
-    arena h = {0};
-    run_case(r, &h, "%s x%s%s", act_name(act), dims(ndim, xs).s, in_place ? " in place" : "");
-    float *x = act_input(&h, &r->rng, n), *want = ar_floats(&h, n);
-    guarded *y = ar_guarded(&h, ndim, xs, in_place ? x : NULL, TU_SENTINEL);
-    clcnn_tensor *tx = in_place ? (y ? y->t : NULL) : ar_tensor(&h, ndim, xs, x);
-    if (h.bad) goto done;
-    if (!CASE_OK(&h, clcnn_activate(g_ctx, tx, (clcnn_activation)act, y->t))) goto done;
-    ref_activate(x, n, act, want);
-    check_output(r, &h, y, want, atol, rtol);
-done:
-    ar_free(&h);
-}
-
 /* The activation list (CLCNN_ACTIVATIONS): each code has its name and its fusability,
  * and the first code past the list is refused by every op that takes one. */
 static void test_activation_list(void) {
@@ -344,16 +320,6 @@ static void test_activation_list(void) {
     }
     clcnn_tensor_destroy(x);
     clcnn_tensor_destroy(y);
-}
-
-static void test_activations(void) {
-    op_run r = run_begin("activations");
-    for (int act = CLCNN_ACT_NONE; act < CLCNN_ACT_COUNT; act++)
-        for (int in_place = 0; in_place <= 1; in_place++) {
-            int xs[4], ndim = rand_shape(&r.rng, xs);
-            activation_case(&r, ndim, xs, act, in_place);
-        }
-    run_end(&r);
 }
 
 enum { ADD_NEW, ADD_INTO_A, ADD_INTO_B };
@@ -388,92 +354,6 @@ static void test_add(void) {
 }
 
 /* ---------------------------------------------------------------- pools -- */
-
-typedef struct {
-    int N, C, H, W;
-    clcnn_pool_params p; /* stride 0 means the kernel size */
-} pool_case;
-
-static void pool_run(op_run *r, const pool_case *c) {
-    const clcnn_pool_params *p = &c->p;
-    int sh = p->stride_h ? p->stride_h : p->kernel_h, sw = p->stride_w ? p->stride_w : p->kernel_w;
-    int OH = ref_pool_out_size(c->H, p->kernel_h, sh, p->pad_h, p->ceil_mode);
-    int OW = ref_pool_out_size(c->W, p->kernel_w, sw, p->pad_w, p->ceil_mode);
-    int xs[4] = {c->N, c->C, c->H, c->W}, ys[4] = {c->N, c->C, OH, OW}, shape[4];
-    arena h = {0};
-    run_case(r, &h, "x%s kernel %d,%d stride %d,%d pad %d,%d%s%s", dims(4, xs).s, p->kernel_h,
-             p->kernel_w, p->stride_h, p->stride_w, p->pad_h, p->pad_w,
-             p->ceil_mode ? " ceil" : "",
-             p->mode == CLCNN_POOL_AVG && !p->count_include_pad ? " exclude pad" : "");
-    float *x = ar_rand(&h, &r->rng, numel(4, xs), -3, 3), *want = ar_floats(&h, numel(4, ys));
-    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x);
-    guarded *y = ar_guarded(&h, 4, ys, NULL, TU_SENTINEL);
-    if (h.bad) goto done;
-    if (CASE_OK(&h, clcnn_pool2d_output_shape(tx, p, shape)))
-        CASE_CHECK(&h, !memcmp(shape, ys, sizeof ys), "output shape %s, want %s", dims(4, shape).s,
-                   dims(4, ys).s);
-    if (!CASE_OK(&h, clcnn_pool2d(g_ctx, tx, p, y->t))) goto done;
-    ref_pool2d(x, c->N, c->C, c->H, c->W, p->mode, p->kernel_h, p->kernel_w, sh, sw, p->pad_h,
-               p->pad_w, p->count_include_pad, want, OH, OW);
-    /* max pool picks an input: exact; average divides a short sum */
-    if (p->mode == CLCNN_POOL_MAX) check_output(r, &h, y, want, 0, 0);
-    else check_output(r, &h, y, want, 1e-6, 1e-5);
-done:
-    ar_free(&h);
-}
-
-static pool_case pool_random(test_rng *rng, clcnn_pool_mode mode) {
-    pool_case c = {.N = test_rng_int(rng, 1, 3), .C = test_rng_int(rng, 1, 19)};
-    clcnn_pool_params *p = &c.p;
-    p->mode = mode;
-    p->kernel_h = test_rng_int(rng, 1, 5);
-    p->kernel_w = test_rng_int(rng, 0, 1) ? p->kernel_h : test_rng_int(rng, 1, 5);
-    if (test_rng_int(rng, 0, 3)) { /* else 0: the kernel size */
-        p->stride_h = test_rng_int(rng, 1, 3), p->stride_w = test_rng_int(rng, 1, 3);
-    }
-    p->pad_h = test_rng_int(rng, 0, p->kernel_h / 2); /* PyTorch's limit */
-    p->pad_w = test_rng_int(rng, 0, p->kernel_w / 2);
-    p->ceil_mode = test_rng_int(rng, 0, 1);
-    p->count_include_pad = test_rng_int(rng, 0, 1);
-    c.H = conv_min_in(p->kernel_h, p->pad_h, 1) + test_rng_int(rng, 0, 11);
-    c.W = conv_min_in(p->kernel_w, p->pad_w, 1) + test_rng_int(rng, 0, 11);
-    return c;
-}
-
-static void pool_test(const char *op, clcnn_pool_mode mode, const pool_case *fixed, int nfixed) {
-    op_run r = run_begin(op);
-    for (int i = 0; i < 10; i++) {
-        pool_case c = pool_random(&r.rng, mode);
-        pool_run(&r, &c);
-    }
-    for (int i = 0; i < nfixed; i++) pool_run(&r, &fixed[i]);
-    run_end(&r);
-}
-
-#define POOL_P(m, k, s, pd, ceil, incl) {m, k, k, s, s, pd, pd, ceil, incl}
-
-static void test_maxpool(void) {
-    static const pool_case fixed[] = {
-        {2, 13, 17, 19, POOL_P(CLCNN_POOL_MAX, 3, 2, 1, 0, 1)}, /* ResNet stem */
-        {1, 2, 48, 40, POOL_P(CLCNN_POOL_MAX, 3, 2, 1, 0, 1)},  /* stem: two blocks of 8 and a tail of 4 */
-        {1, 2, 9, 34, POOL_P(CLCNN_POOL_MAX, 3, 2, 1, 0, 1)},   /* stem: a block, then the last output's window reaches past W */
-        {1, 5, 14, 14, POOL_P(CLCNN_POOL_MAX, 3, 2, 0, 1, 1)},  /* GoogLeNet, ceil */
-        {2, 3, 7, 9, POOL_P(CLCNN_POOL_MAX, 2, 0, 0, 1, 1)},    /* partial last window */
-    };
-    pool_test("maxpool", CLCNN_POOL_MAX, fixed, (int)(sizeof fixed / sizeof *fixed));
-}
-
-static void test_avgpool(void) {
-    static const pool_case fixed[] = {
-        {2, 7, 9, 11, POOL_P(CLCNN_POOL_AVG, 3, 1, 1, 0, 0)}, /* Inception branch */
-        /* ceil with padding: the last window crosses the right padding, so its
-         * divisor (count_include_pad) is clipped to 2, not 3 */
-        {1, 3, 6, 6, POOL_P(CLCNN_POOL_AVG, 3, 2, 1, 1, 1)},
-        {1, 3, 6, 6, POOL_P(CLCNN_POOL_AVG, 3, 2, 1, 1, 0)},
-        {2, 5, 8, 8, POOL_P(CLCNN_POOL_AVG, 2, 0, 0, 0, 1)}, /* DenseNet transition */
-    };
-    pool_test("avgpool", CLCNN_POOL_AVG, fixed, (int)(sizeof fixed / sizeof *fixed));
-}
 
 /* Max pooling's NaN rule (PyTorch's `v > max || isnan(v)`): a window holding a NaN
  * gives NaN, any other its maximum, exactly; kernel 2 takes the loop-free kernel for
@@ -521,33 +401,6 @@ static void test_maxpool_nan(void) {
     next:
         ar_free(&a);
     }
-}
-
-static void global_avg_pool_case(op_run *r, const int *xs, int flat) {
-    int ys[4] = {xs[0], xs[1], 1, 1};
-    arena h = {0};
-    run_case(r, &h, "x%s -> y%s", dims(4, xs).s, dims(flat ? 2 : 4, ys).s);
-    float *x = ar_rand(&h, &r->rng, numel(4, xs), -2, 2), *want = ar_floats(&h, numel(2, ys));
-    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x);
-    guarded *y = ar_guarded(&h, flat ? 2 : 4, ys, NULL, TU_SENTINEL);
-    if (h.bad) goto done;
-    if (!CASE_OK(&h, clcnn_global_avg_pool(g_ctx, tx, y->t))) goto done;
-    ref_global_avg_pool(x, xs[0], xs[1], xs[2], xs[3], want);
-    check_output(r, &h, y, want, 1e-5, 1e-5);
-done:
-    ar_free(&h);
-}
-
-static void test_global_avg_pool(void) {
-    op_run r = run_begin("global_avg_pool");
-    for (int i = 0; i < 8; i++) {
-        int xs[4] = {test_rng_int(&r.rng, 1, 3), test_rng_int(&r.rng, 1, 40),
-                     test_rng_int(&r.rng, 1, 20), test_rng_int(&r.rng, 1, 20)};
-        global_avg_pool_case(&r, xs, i % 2);
-    }
-    global_avg_pool_case(&r, (const int[]){2, 13, 7, 7}, 1);
-    global_avg_pool_case(&r, (const int[]){1, 37, 56, 56}, 0);
-    run_end(&r);
 }
 
 /* --------------------------------------------------------------- linear -- */
@@ -698,34 +551,6 @@ static void test_dropout_inference(void) {
     run_end(&r);
 }
 
-static void resize_case(op_run *r, const int *xs, int OH, int OW) {
-    int ys[4] = {xs[0], xs[1], OH, OW};
-    arena h = {0};
-    run_case(r, &h, "x%s -> y%s", dims(4, xs).s, dims(4, ys).s);
-    float *x = ar_rand(&h, &r->rng, numel(4, xs), -1, 1), *want = ar_floats(&h, numel(4, ys));
-    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x);
-    guarded *y = ar_guarded(&h, 4, ys, NULL, TU_SENTINEL);
-    if (h.bad) goto done;
-    if (!CASE_OK(&h, clcnn_resize_bilinear(g_ctx, tx, y->t))) goto done;
-    ref_resize_bilinear(x, xs[0], xs[1], xs[2], xs[3], want, OH, OW);
-    check_output(r, &h, y, want, 1e-5, 1e-5);
-done:
-    ar_free(&h);
-}
-
-static void test_resize_bilinear(void) {
-    op_run r = run_begin("resize_bilinear");
-    for (int i = 0; i < 8; i++) {
-        int xs[4] = {test_rng_int(&r.rng, 1, 2), test_rng_int(&r.rng, 1, 5),
-                     test_rng_int(&r.rng, 1, 12), test_rng_int(&r.rng, 1, 12)};
-        resize_case(&r, xs, test_rng_int(&r.rng, 1, 30), test_rng_int(&r.rng, 1, 30));
-    }
-    resize_case(&r, (const int[]){1, 3, 7, 7}, test_cap(224, 40), test_cap(224, 40)); /* a CAM to image size */
-    resize_case(&r, (const int[]){2, 5, 17, 19}, 9, 10);  /* downscale */
-    resize_case(&r, (const int[]){1, 2, 5, 6}, 5, 6);     /* same size: the identity */
-    run_end(&r);
-}
-
 /* ----------------------------------------------------------------- gemm -- */
 
 static void gemm_case(op_run *r, clcnn_gemm_backend backend, int ta, int tb, int M, int N, int K,
@@ -818,18 +643,13 @@ const test_case test_ops_cases[] = {
     {"batchnorm", test_batchnorm},
     {"batchnorm_fold", test_batchnorm_fold},
     {"activation_list", test_activation_list},
-    {"activations", test_activations},
     {"add", test_add},
-    {"maxpool", test_maxpool},
-    {"avgpool", test_avgpool},
     {"maxpool_nan", test_maxpool_nan},
-    {"global_avg_pool", test_global_avg_pool},
     {"linear", test_linear},
     {"squeeze_excite", test_squeeze_excite},
     {"softmax", test_softmax},
     {"log_softmax", test_log_softmax},
     {"dropout_inference", test_dropout_inference},
-    {"resize_bilinear", test_resize_bilinear},
     {"gemm", test_gemm},
     {"op_shape_errors", test_op_shape_errors},
     {NULL, NULL},

@@ -1,6 +1,7 @@
 /* layer_activation.c: the graph's activation layer (one of CLCNN_ACTIVATIONS). In a
  * training pass a ReLU or ReLU6 may take over its batch norm's backward (fuse.c decides). */
 #include "graph/graph.h"
+#include "ops/ops.h"
 
 static const char *name(const graph_layer *l) { return clcnn_activation_name(l->act); }
 
@@ -30,6 +31,6 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
 }
 
 /* One operation per element. */
-static double flops(const clcnn_graph *g, const graph_layer *l) { return graph_output_elems(g, l); }
+static double flops(const clcnn_graph *g, const graph_layer *l) { return ops_activation_flops(graph_output_elems(g, l)); }
 
 const graph_layer_ops graph_activation_layer = {name, forward, backward, flops, NULL};

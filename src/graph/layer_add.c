@@ -1,6 +1,7 @@
 /* layer_add.c: the graph's addition of two layers' outputs (a residual connection),
  * with an optional activation after it. */
 #include "graph/graph.h"
+#include "ops/ops.h"
 
 static const char *name(const graph_layer *l) {
     (void)l;
@@ -24,7 +25,7 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
 
 /* One addition per element, and the activation's. */
 static double flops(const clcnn_graph *g, const graph_layer *l) {
-    return graph_output_elems(g, l) * (l->act == CLCNN_ACT_NONE ? 1 : 2);
+    return ops_add_flops(graph_output_elems(g, l), l->act);
 }
 
 const graph_layer_ops graph_add_layer = {name, forward, backward, flops, NULL};

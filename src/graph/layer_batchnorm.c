@@ -40,6 +40,6 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
 }
 
 /* A scale and a shift per element. */
-static double flops(const clcnn_graph *g, const graph_layer *l) { return 2.0 * graph_output_elems(g, l); }
+static double flops(const clcnn_graph *g, const graph_layer *l) { return ops_batchnorm_flops(graph_output_elems(g, l)); }
 
 const graph_layer_ops graph_batchnorm_layer = {name, forward, backward, flops, NULL};

@@ -24,8 +24,7 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
 
 /* Its products only: bias and epilogue are noise beside them. */
 static double flops(const clcnn_graph *g, const graph_layer *l) {
-    const clcnn_tensor *w = graph_layer_param(g, l, 0);
-    return 2.0 * graph_output_elems(g, l) * (double)w->shape[1] * w->shape[2] * w->shape[3];
+    return ops_conv2d_flops(graph_output_elems(g, l), graph_layer_param(g, l, 0)->shape);
 }
 
 static const char *algorithm(clcnn_graph *g, const graph_layer *l) {

@@ -1,5 +1,6 @@
 /* layer_global_avg_pool.c: the graph's global average pool ([N, C, H, W] to [N, C]). */
 #include "graph/graph.h"
+#include "ops/ops.h"
 
 static const char *name(const graph_layer *l) {
     (void)l;
@@ -18,7 +19,7 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
 
 /* One addition per input element. */
 static double flops(const clcnn_graph *g, const graph_layer *l) {
-    return graph_output_elems(g, &g->layers[l->in[0]]);
+    return ops_global_avg_pool_flops(graph_output_elems(g, &g->layers[l->in[0]]));
 }
 
 const graph_layer_ops graph_global_avg_pool_layer = {name, forward, backward, flops, NULL};

@@ -1,5 +1,6 @@
 /* layer_linear.c: the graph's fully connected layer (weight, bias). */
 #include "graph/graph.h"
+#include "ops/ops.h"
 
 static const char *name(const graph_layer *l) {
     (void)l;
@@ -22,7 +23,7 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
 
 /* Its products only. */
 static double flops(const clcnn_graph *g, const graph_layer *l) {
-    return 2.0 * graph_output_elems(g, l) * (double)graph_layer_param(g, l, 0)->shape[1];
+    return ops_linear_flops(graph_output_elems(g, l), graph_layer_param(g, l, 0)->shape[1]);
 }
 
 const graph_layer_ops graph_linear_layer = {name, forward, backward, flops, NULL};

@@ -1,5 +1,6 @@
 /* layer_pool.c: the graph's max or average pooling over windows. */
 #include "graph/graph.h"
+#include "ops/ops.h"
 
 static const char *name(const graph_layer *l) { return l->pool.mode == CLCNN_POOL_MAX ? "maxpool" : "avgpool"; }
 
@@ -18,7 +19,7 @@ static clcnn_status backward(clcnn_graph *g, graph_layer *l, const clcnn_tensor 
 
 /* The window's elements per output. */
 static double flops(const clcnn_graph *g, const graph_layer *l) {
-    return graph_output_elems(g, l) * l->pool.kernel_h * l->pool.kernel_w;
+    return ops_pool2d_flops(graph_output_elems(g, l), &l->pool);
 }
 
 const graph_layer_ops graph_pool_layer = {name, forward, backward, flops, NULL};

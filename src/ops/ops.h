@@ -122,6 +122,17 @@ static inline const size_t *ops_fixed_local(const clcnn_context *ctx) {
 /* CLCNN_OK if act is a valid clcnn_activation, else an error naming op. */
 clcnn_status ops_check_activation(clcnn_context *ctx, const char *op, clcnn_activation act);
 
+/* ---- floating-point work (flops.c): what profiles, clbench and the op tests count ---- */
+
+double ops_conv2d_flops(double y_elems, const int w_shape[4]);
+double ops_linear_flops(double y_elems, int in_features);
+double ops_pool2d_flops(double y_elems, const clcnn_pool_params *p);
+double ops_activation_flops(double y_elems);
+double ops_add_flops(double y_elems, clcnn_activation act);
+double ops_global_avg_pool_flops(double x_elems);
+double ops_batchnorm_flops(double y_elems);
+double ops_resize_bilinear_flops(double y_elems);
+
 /* ---- launch helpers (launch.c) ---- */
 
 /* Launch a 1-D elementwise kernel over total items with the device's preferred

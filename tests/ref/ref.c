@@ -18,11 +18,6 @@ static double act_d(int act, double v) {
     }
 }
 
-float ref_activation(int act, float v) { return (float)act_d(act, v); }
-
-void ref_activate(const float *x, size_t n, int act, float *y) {
-    for (size_t i = 0; i < n; i++) y[i] = ref_activation(act, x[i]);
-}
 
 int ref_conv2d_out_size(int in, int k, int stride, int pad, int dil) {
     int span = in + 2 * pad - dil * (k - 1) - 1;
@@ -112,45 +107,6 @@ int ref_pool_out_size(int in, int k, int stride, int pad, int ceil_mode) {
     return out;
 }
 
-/* One pooling window; start/end are the unclipped window bounds. */
-static double pool_point(const float *plane, int H, int W, int mode, int hs, int he, int ws, int we,
-                         int pad_h, int pad_w, int count_include_pad) {
-    /* PyTorch's divisor with padding counted: the window clipped to the padded input */
-    int hp = (he < H + pad_h ? he : H + pad_h) - hs, wp = (we < W + pad_w ? we : W + pad_w) - ws;
-    int h0 = hs > 0 ? hs : 0, h1 = he < H ? he : H;
-    int w0 = ws > 0 ? ws : 0, w1 = we < W ? we : W;
-    double acc = mode == 0 ? -INFINITY : 0.0;
-    for (int iy = h0; iy < h1; iy++)
-        for (int ix = w0; ix < w1; ix++) {
-            double v = plane[(size_t)iy * W + ix];
-            if (mode == 0) acc = v > acc ? v : acc;
-            else acc += v;
-        }
-    if (mode == 0) return acc;
-    return acc / (count_include_pad ? hp * wp : (h1 - h0) * (w1 - w0));
-}
-
-void ref_pool2d(const float *x, int N, int C, int H, int W, int mode, int KH, int KW, int stride_h,
-                int stride_w, int pad_h, int pad_w, int count_include_pad, float *y, int OH, int OW) {
-    for (size_t p = 0; p < (size_t)N * C; p++)
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++) {
-                int hs = oy * stride_h - pad_h, ws = ox * stride_w - pad_w;
-                y[(p * OH + oy) * OW + ox] =
-                    (float)pool_point(x + p * H * W, H, W, mode, hs, hs + KH, ws, ws + KW, pad_h,
-                                      pad_w, count_include_pad);
-            }
-}
-
-void ref_global_avg_pool(const float *x, int N, int C, int H, int W, float *y) {
-    size_t S = (size_t)H * W;
-    for (size_t p = 0; p < (size_t)N * C; p++) {
-        double acc = 0.0;
-        for (size_t i = 0; i < S; i++) acc += x[p * S + i];
-        y[p] = (float)(acc / (double)S);
-    }
-}
-
 static double dot(const float *a, const float *b, int n) {
     double acc = 0.0;
     for (int i = 0; i < n; i++) acc += (double)a[i] * (double)b[i];
@@ -207,34 +163,6 @@ void ref_softmax(const float *x, int rows, int cols, int log_softmax, float *y) 
         for (int c = 0; c < cols; c++) sum += exp(xr[c] - mx);
         for (int c = 0; c < cols; c++)
             yr[c] = (float)(log_softmax ? xr[c] - mx - log(sum) : exp(xr[c] - mx) / sum);
-    }
-}
-
-/* PyTorch's source index for align_corners = false: clamped at 0, not at in-1. */
-static void bilinear_src(int dst, int in, int out, int *i0, int *i1, double *lambda) {
-    double src = ((double)in / out) * (dst + 0.5) - 0.5;
-    if (src < 0.0) src = 0.0;
-    *i0 = (int)src;
-    *i1 = *i0 < in - 1 ? *i0 + 1 : in - 1;
-    *lambda = src - *i0;
-}
-
-void ref_resize_bilinear(const float *x, int N, int C, int H, int W, float *y, int OH, int OW) {
-    for (size_t p = 0; p < (size_t)N * C; p++) {
-        const float *plane = x + p * H * W;
-        for (int oy = 0; oy < OH; oy++) {
-            int y0, y1;
-            double ly;
-            bilinear_src(oy, H, OH, &y0, &y1, &ly);
-            for (int ox = 0; ox < OW; ox++) {
-                int x0, x1;
-                double lx;
-                bilinear_src(ox, W, OW, &x0, &x1, &lx);
-                double top = (1.0 - lx) * plane[(size_t)y0 * W + x0] + lx * plane[(size_t)y0 * W + x1];
-                double bot = (1.0 - lx) * plane[(size_t)y1 * W + x0] + lx * plane[(size_t)y1 * W + x1];
-                y[(p * OH + oy) * OW + ox] = (float)((1.0 - ly) * top + ly * bot);
-            }
-        }
     }
 }
 

@@ -17,11 +17,6 @@ void ref_conv2d(const float *x, int N, int Cin, int H, int W, const float *w, in
                 int dil_h, int dil_w, int groups, const float *residual, int act, float *y, int OH,
                 int OW);
 
-/* One scalar through an activation: none, relu, relu6, sigmoid, silu, tanh. */
-float ref_activation(int act, float v);
-/* y[i] = act(x[i]) for n elements. */
-void ref_activate(const float *x, size_t n, int act, float *y);
-
 /* Inference batch norm over axis 1 of x viewed as [N, C, S]. */
 void ref_batchnorm(const float *x, int N, int C, int S, const float *gamma, const float *beta,
                    const float *mean, const float *var, float eps, float *y);
@@ -34,14 +29,10 @@ void ref_batchnorm_fold(const float *w, const float *bias, int Cout, int per, co
 void ref_add(const float *a, const float *b, size_t n, int act, float *y);
 
 /* PyTorch's pooling output size, including the ceil-mode rule that the last
- * window must start inside the input or the left padding. */
+ * window must start inside the input or the left padding. (Pooling, global average
+ * pooling, the activations and resize have double references only, in
+ * ref_grad_eltwise.h, for the table-driven harness.) */
 int ref_pool_out_size(int in, int k, int stride, int pad, int ceil_mode);
-/* mode 0 = max, 1 = avg (clcnn_pool_mode). x [N*C planes of H x W], y [N*C, OH, OW]. */
-void ref_pool2d(const float *x, int N, int C, int H, int W, int mode, int KH, int KW, int stride_h,
-                int stride_w, int pad_h, int pad_w, int count_include_pad, float *y, int OH, int OW);
-/* y [N, C] = mean over H x W. */
-void ref_global_avg_pool(const float *x, int N, int C, int H, int W, float *y);
-
 /* y [N, M] = act(x [N, K] w[M, K]^T + bias), bias NULL allowed. */
 void ref_linear(const float *x, int N, int K, const float *w, int M, const float *bias, int act,
                 float *y);
@@ -54,10 +45,6 @@ void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float 
 
 /* Softmax (log_softmax != 0: log-softmax) of each row of x [rows, cols]. */
 void ref_softmax(const float *x, int rows, int cols, int log_softmax, float *y);
-
-/* Bilinear resize [N*C planes] H x W -> OH x OW, align_corners = false
- * (PyTorch's upsample_bilinear2d). */
-void ref_resize_bilinear(const float *x, int N, int C, int H, int W, float *y, int OH, int OW);
 
 /* C [M, N] = alpha op(A) op(B) + beta C; A [M,K] or [K,M] if trans_a, B [K,N] or
  * [N,K] if trans_b. With beta == 0 C is not read (BLAS convention). */
