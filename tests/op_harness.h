@@ -19,7 +19,7 @@
 
 #include "testutil.h"
 
-enum { OP_MAX_INPUTS = 2, OP_MAX_WAYS = 4 };
+enum { OP_MAX_INPUTS = 6, OP_MAX_WAYS = 4 };
 
 /* One problem of an op: its inputs' and output's shapes and the op's parameters. */
 typedef struct {
@@ -53,8 +53,12 @@ typedef struct op_desc {
     const char *(*way_name)(const op_problem *p, int way);
     /* The forward's floating-point operations. */
     double (*flops)(const op_problem *p);
-    /* Tolerances for p (the reasons are the descriptor's comments). */
-    void (*tolerance)(const op_problem *p, op_tol *forward, op_tol *backward);
+    /* Tolerances for p's forward and input k's gradient (the reasons are the
+     * descriptor's comments). */
+    void (*tolerance)(const op_problem *p, int k, op_tol *forward, op_tol *backward);
+    /* Inputs whose gradient the op always adds to what is there (bit k: a weight's, as
+     * dw += in the convolutions): only their accumulate path is checked. */
+    unsigned accumulates_only;
 } op_desc;
 
 /* Every problem of d through every check above; prints one line with the counts and

@@ -1,5 +1,5 @@
-/* test_grad_conv.c: the backward of convolution, linear and Squeeze-and-Excitation
- * against central finite differences of double-precision CPU forwards
+/* test_grad_conv.c: the backward of convolution and Squeeze-and-Excitation (linear's is
+ * in test_op_table.c) against central finite differences of double-precision CPU forwards
  * (tests/ref/ref_grad_conv.c), with L = sum(r * y) for a random r (so dy = r).
  *
  * Every gradient output lives inside a raw cl_mem with sentinel guards on both
@@ -349,53 +349,7 @@ done:
 
 /* ---------------------------------------------------------------- linear -- */
 
-typedef struct {
-    int N, K, M;
-    double *x, *w, *b;
-} linear_problem;
-
-static void linear_forward(const double *in, double *out, void *user) {
-    (void)in;
-    const linear_problem *p = user;
-    refd_linear(p->x, p->N, p->K, p->w, p->M, p->b, out);
-}
-
-/* x [N, K] or [N, c, h, w] (flattened), w [M, K] or [M, K, 1, 1]; FD for dx, dw, db. */
-static void test_linear_backward(void) {
-    test_rng rng = {g_seed ^ 0x11AEA5ull};
-    for (int i = 0; i < 10; i++) {
-        const int N = test_rng_int(&rng, 1, 5), M = test_rng_int(&rng, 1, 20), accumulate = i % 2;
-        const int image = i % 3 == 2, conv_w = i % 4 == 1; /* x as an image; w as a 1x1 conv weight */
-        int xs[4] = {N, test_rng_int(&rng, 1, 40), 1, 1};
-        if (image) xs[1] = test_rng_int(&rng, 1, 4), xs[2] = test_rng_int(&rng, 1, 3), xs[3] = test_rng_int(&rng, 1, 3);
-        const int xdims = image ? 4 : 2, K = xs[1] * xs[2] * xs[3];
-        const int ws[4] = {M, K, 1, 1}, wdims = conv_w ? 4 : 2, ys[2] = {N, M};
-        arena a = {0};
-        ar_desc(&a, "x [%d, %d, %d, %d] (%dD) w [%d, %d] (%dD)%s", xs[0], xs[1], xs[2], xs[3], xdims, M, K, wdims,
-                accumulate ? " accumulate" : "");
-        const size_t nx = (size_t)N * K, nw = (size_t)M * K, ny = (size_t)N * M;
-        linear_problem p = {N, K, M, ar_rand_d(&a, &rng, nx, -1, 1), ar_rand_d(&a, &rng, nw, -1, 1),
-                            ar_rand_d(&a, &rng, (size_t)M, -1, 1)};
-        double *r = ar_rand_d(&a, &rng, ny, -1, 1), *dx0 = accumulate ? ar_rand_d(&a, &rng, nx, -1, 1) : NULL;
-        double *dw0 = ar_rand_d(&a, &rng, nw, -1, 1), *db0 = ar_rand_d(&a, &rng, (size_t)M, -1, 1);
-        clcnn_tensor *x = ar_tensor_d(&a, xdims, xs, p.x), *w = ar_tensor_d(&a, wdims, ws, p.w);
-        clcnn_tensor *dy = ar_tensor_d(&a, 2, ys, r);
-        guarded *dx = ar_guarded_d(&a, xdims, xs, dx0, NAN), *dw = ar_guarded_d(&a, wdims, ws, dw0, NAN);
-        guarded *db = ar_guarded_d(&a, 1, &M, db0, NAN);
-        if (!a.bad) {
-            CHECK_OK(clcnn_linear_backward(g_ctx, x, w, dy, dx->t, accumulate, dw->t, db->t));
-            const double *gx = ar_fd(&a, linear_forward, &p, p.x, nx, r, ny);
-            const double *gw = ar_fd(&a, linear_forward, &p, p.w, nw, r, ny);
-            const double *gb = ar_fd(&a, linear_forward, &p, p.b, (size_t)M, r, ny);
-            if (!a.bad) {
-                check_grad(&a, "dx", dx, gx, dx0, sum_atol(M), 1e-4);
-                check_grad(&a, "dw", dw, gw, dw0, sum_atol(N), 1e-4);
-                check_grad(&a, "db", db, gb, db0, sum_atol(N), 1e-4);
-            }
-        }
-        ar_free(&a);
-    }
-}
+/* Linear's backward on random shapes: test_op_table.c's op_linear. */
 
 /* dx alone without x; shape errors and a missing x. */
 static void test_linear_backward_partial_errors(void) {
@@ -588,7 +542,6 @@ const test_case test_grad_conv_cases[] = {
     {"conv2d_backward_chunked", test_conv2d_backward_chunked},
     {"conv2d_backward_long_rows", test_conv2d_backward_long_rows},
     {"conv2d_backward_errors", test_conv2d_backward_errors},
-    {"linear_backward", test_linear_backward},
     {"linear_backward_partial_errors", test_linear_backward_partial_errors},
     {"squeeze_excite_backward", test_squeeze_excite_backward},
     {"squeeze_excite_backward_partial_errors", test_squeeze_excite_backward_partial_errors},

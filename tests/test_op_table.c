@@ -17,13 +17,18 @@
  *   pooling backward      1e-5, 1e-4: linear where differentiable, so FD is exact to
  *                         double rounding; the device sums a few dozen float terms <= 1
  *   resize backward       atol 1e-6 (1 + T), rtol 1e-4 with T the output pixels summed
- *                         per input pixel (float rounding grows with the sum) */
+ *                         per input pixel (float rounding grows with the sum)
+ *   linear                forward 1e-4 (sums of up to a few hundred products); backward
+ *                         atol 2e-6 (T + 10), rtol 1e-4 with T the products each
+ *                         gradient element sums (M for dx, N for dw and db)
+ *   concat                exact forward (slice copies); backward 1e-6 */
 #include <math.h>
 #include <string.h>
 
 #include "op_harness.h"
 #include "ops/ops.h"
 #include "ref/ref.h"
+#include "ref/ref_grad_conv.h"
 #include "ref/ref_grad_eltwise.h"
 
 static size_t in_elems(const op_problem *p) { return numel(p->ndim[0], p->shape[0]); }
@@ -88,14 +93,25 @@ static clcnn_status act_backward(const op_problem *p, int way, clcnn_tensor *con
 
 static double act_flops(const op_problem *p) { return ops_activation_flops((double)out_elems(p)); }
 
-static void act_tolerance(const op_problem *p, op_tol *forward, op_tol *backward) {
+static void act_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)k;
     const int exact = p->act == CLCNN_ACT_NONE || p->act == CLCNN_ACT_RELU || p->act == CLCNN_ACT_RELU6;
     *forward = exact ? (op_tol){1e-6, 1e-6} : (op_tol){1e-5, 1e-5};
     *backward = (op_tol){1e-4, 1e-3};
 }
 
-static const op_desc activate_desc = {"activate", CLCNN_ACT_COUNT * ACT_PROBLEMS, act_draw, act_fill, act_forward,
-                                      act_reference, act_backward, act_way, act_flops, act_tolerance};
+static const op_desc activate_desc = {
+    .name = "activate",
+    .n_problems = CLCNN_ACT_COUNT * ACT_PROBLEMS,
+    .draw = act_draw,
+    .fill = act_fill,
+    .forward = act_forward,
+    .reference = act_reference,
+    .backward = act_backward,
+    .way_name = act_way,
+    .flops = act_flops,
+    .tolerance = act_tolerance,
+};
 
 /* --------------------------------------------------------------- pooling -- */
 
@@ -214,17 +230,35 @@ static clcnn_status pool_backward(const op_problem *p, int way, clcnn_tensor *co
 
 static double pool_flops(const op_problem *p) { return ops_pool2d_flops((double)out_elems(p), &p->pool); }
 
-static void pool_tolerance(const op_problem *p, op_tol *forward, op_tol *backward) {
+static void pool_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)k;
     *forward = p->pool.mode == CLCNN_POOL_MAX ? (op_tol){0, 0} : (op_tol){1e-6, 1e-5};
     *backward = (op_tol){1e-5, 1e-4};
 }
 
-static const op_desc pool2d_max_desc = {"pool2d_max", POOL_FORWARD_KIND + POOL_SMALL_KIND + MAX_FIXED, max_draw,
-                                        max_fill, pool_forward, pool_reference, pool_backward, pool_way, pool_flops,
-                                        pool_tolerance};
-static const op_desc pool2d_avg_desc = {"pool2d_avg", POOL_FORWARD_KIND + POOL_SMALL_KIND + AVG_FIXED, avg_draw, NULL,
-                                        pool_forward, pool_reference, pool_backward, pool_way, pool_flops,
-                                        pool_tolerance};
+static const op_desc pool2d_max_desc = {
+    .name = "pool2d_max",
+    .n_problems = POOL_FORWARD_KIND + POOL_SMALL_KIND + MAX_FIXED,
+    .draw = max_draw,
+    .fill = max_fill,
+    .forward = pool_forward,
+    .reference = pool_reference,
+    .backward = pool_backward,
+    .way_name = pool_way,
+    .flops = pool_flops,
+    .tolerance = pool_tolerance,
+};
+static const op_desc pool2d_avg_desc = {
+    .name = "pool2d_avg",
+    .n_problems = POOL_FORWARD_KIND + POOL_SMALL_KIND + AVG_FIXED,
+    .draw = avg_draw,
+    .forward = pool_forward,
+    .reference = pool_reference,
+    .backward = pool_backward,
+    .way_name = pool_way,
+    .flops = pool_flops,
+    .tolerance = pool_tolerance,
+};
 
 /* ------------------------------------------------- global average pooling -- */
 
@@ -268,14 +302,24 @@ static clcnn_status gap_backward(const op_problem *p, int way, clcnn_tensor *con
 
 static double gap_flops(const op_problem *p) { return ops_global_avg_pool_flops((double)in_elems(p)); }
 
-static void gap_tolerance(const op_problem *p, op_tol *forward, op_tol *backward) {
+static void gap_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)k;
     (void)p;
     *forward = (op_tol){1e-5, 1e-5};
     *backward = (op_tol){1e-5, 1e-4};
 }
 
-static const op_desc global_avg_pool_desc = {"global_avg_pool", GAP_PROBLEMS, gap_draw, NULL, gap_forward,
-                                             gap_reference, gap_backward, gap_way, gap_flops, gap_tolerance};
+static const op_desc global_avg_pool_desc = {
+    .name = "global_avg_pool",
+    .n_problems = GAP_PROBLEMS,
+    .draw = gap_draw,
+    .forward = gap_forward,
+    .reference = gap_reference,
+    .backward = gap_backward,
+    .way_name = gap_way,
+    .flops = gap_flops,
+    .tolerance = gap_tolerance,
+};
 
 /* ---------------------------------------------------------------- resize -- */
 
@@ -325,15 +369,206 @@ static clcnn_status resize_backward(const op_problem *p, int way, clcnn_tensor *
 
 static double resize_flops(const op_problem *p) { return ops_resize_bilinear_flops((double)out_elems(p)); }
 
-static void resize_tolerance(const op_problem *p, op_tol *forward, op_tol *backward) {
+static void resize_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)k;
     /* output pixels summed per input pixel, per axis: about out / in + 2 */
     const double terms = ((double)p->y_shape[2] / p->shape[0][2] + 2) * ((double)p->y_shape[3] / p->shape[0][3] + 2);
     *forward = (op_tol){1e-5, 1e-5};
     *backward = (op_tol){1e-6 * (1 + terms), 1e-4};
 }
 
-static const op_desc resize_bilinear_desc = {"resize_bilinear", RESIZE_PROBLEMS, resize_draw, NULL, resize_forward,
-                                             resize_reference, resize_backward, NULL, resize_flops, resize_tolerance};
+static const op_desc resize_bilinear_desc = {
+    .name = "resize_bilinear",
+    .n_problems = RESIZE_PROBLEMS,
+    .draw = resize_draw,
+    .forward = resize_forward,
+    .reference = resize_reference,
+    .backward = resize_backward,
+    .flops = resize_flops,
+    .tolerance = resize_tolerance,
+};
+
+/* ---------------------------------------------------------------- linear -- */
+
+/* Inputs x, w and the bias b when the problem has one. y = act(x w^T + b); x is [N, K]
+ * or an image [N, C, H, W] flattened (K = C H W), w [M, K] or a 1x1 convolution's
+ * [M, K, 1, 1]. 0 .. 8: up to 80 inputs and 40 outputs, any activation (forward only,
+ * as the backward is the linear part's); 9, 10: a classifier head and an image with
+ * ReLU; 11 .. 20: small ones without activation, with a bias, for the backward. */
+enum { LINEAR_PROBLEMS = 21 };
+
+static void linear_draw(test_rng *rng, int i, op_problem *p) {
+    int xs[4], xdim, M, bias;
+    if (i < 9) {
+        const int v[4] = {test_rng_int(rng, 1, 5), test_rng_int(rng, 1, 80), test_rng_int(rng, 1, 5), test_rng_int(rng, 1, 5)};
+        memcpy(xs, v, sizeof xs);
+        xdim = i % 3 ? 2 : 4;
+        if (xdim == 4) xs[1] = test_rng_int(rng, 1, 9);
+        M = test_rng_int(rng, 1, 40), bias = test_rng_int(rng, 0, 1), p->act = test_rng_int(rng, 0, CLCNN_ACT_COUNT - 1);
+    } else if (i == 9) {
+        memcpy(xs, (int[4]){3, test_cap(512, 64), 1, 1}, sizeof xs);
+        xdim = 2, M = test_cap(1000, 100), bias = 1, p->act = CLCNN_ACT_NONE;
+    } else if (i == 10) {
+        memcpy(xs, (int[4]){2, 13, 3, 3}, sizeof xs);
+        xdim = 4, M = 17, bias = 1, p->act = CLCNN_ACT_RELU;
+    } else {
+        const int image = i % 3 == 2;
+        memcpy(xs, (int[4]){test_rng_int(rng, 1, 5), test_rng_int(rng, 1, 40), 1, 1}, sizeof xs);
+        if (image) xs[1] = test_rng_int(rng, 1, 4), xs[2] = test_rng_int(rng, 1, 3), xs[3] = test_rng_int(rng, 1, 3);
+        xdim = image ? 4 : 2, M = test_rng_int(rng, 1, 20), bias = 1, p->act = CLCNN_ACT_NONE;
+    }
+    if (xdim == 2) xs[2] = xs[3] = 1;
+    const int K = xs[1] * xs[2] * xs[3], conv_w = i % 4 == 1; /* w as a 1x1 convolution's weight */
+    p->n_in = bias ? 3 : 2;
+    p->ndim[0] = xdim;
+    memcpy(p->shape[0], xs, sizeof xs);
+    p->ndim[1] = conv_w ? 4 : 2;
+    memcpy(p->shape[1], (int[4]){M, K, 1, 1}, sizeof p->shape[1]);
+    p->ndim[2] = 1, p->shape[2][0] = M;
+    p->y_ndim = 2;
+    memcpy(p->y_shape, (int[4]){xs[0], M, 1, 1}, sizeof p->y_shape);
+    snprintf(p->desc, sizeof p->desc, "x%s w%s%s act %s", dims(xdim, xs).s, dims(p->ndim[1], p->shape[1]).s,
+             bias ? " bias" : "", act_name(p->act));
+}
+
+static int linear_K(const op_problem *p) { return p->shape[1][1]; }
+
+/* x and b in [-1, 1], w in +-1/sqrt(K): outputs of order 1. */
+static void linear_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n) {
+    const float s = k == 1 ? 1.0f / sqrtf((float)linear_K(p)) : 1.0f;
+    for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(rng, -s, s);
+}
+
+static clcnn_status linear_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    return clcnn_linear(g_ctx, in[0], in[1], p->n_in > 2 ? in[2] : NULL, (clcnn_activation)p->act, y);
+}
+
+static void linear_reference(const op_problem *p, const double *const *in, double *y) {
+    const int N = p->shape[0][0], M = p->shape[1][0];
+    refd_linear(in[0], N, linear_K(p), in[1], M, p->n_in > 2 ? in[2] : NULL, y);
+    ref_grad_activate(y, (size_t)N * M, p->act, y);
+}
+
+/* The gradient asked for alone (dx without x: x only serves dw), or with the others
+ * (into scratch tensors). Forward only with an activation. */
+static const char *linear_way(const op_problem *p, int way) {
+    return p->act != CLCNN_ACT_NONE ? NULL : way == 0 ? "alone" : way == 1 ? "with the others" : NULL;
+}
+
+/* Scratch gradients for the inputs other than k, for the "with the others" way. */
+static clcnn_status others(const op_problem *p, int k, clcnn_tensor **grads) {
+    clcnn_status st = CLCNN_OK;
+    for (int i = 0; i < p->n_in && st == CLCNN_OK; i++)
+        if (i != k && (st = clcnn_tensor_create(g_ctx, p->ndim[i], p->shape[i], &grads[i])) == CLCNN_OK)
+            st = clcnn_tensor_fill(grads[i], 0.0f);
+    return st;
+}
+
+static void others_free(clcnn_tensor **grads) {
+    for (int i = 0; i < OP_MAX_INPUTS; i++) clcnn_tensor_destroy(grads[i]);
+}
+
+static clcnn_status linear_backward(const op_problem *p, int way, clcnn_tensor *const *in, const clcnn_tensor *y,
+                                    const clcnn_tensor *dy, int k, clcnn_tensor *dx, int accumulate) {
+    (void)y;
+    clcnn_tensor *g[OP_MAX_INPUTS] = {NULL};
+    clcnn_status st = way == 1 ? others(p, k, g) : CLCNN_OK;
+    g[k] = dx;
+    if (st == CLCNN_OK)
+        st = clcnn_linear_backward(g_ctx, way == 1 || k == 1 ? in[0] : NULL, in[1], dy, g[0], k == 0 ? accumulate : 0,
+                                   g[1], p->n_in > 2 ? g[2] : NULL);
+    g[k] = NULL;
+    others_free(g);
+    return st;
+}
+
+static double linear_flops(const op_problem *p) { return ops_linear_flops((double)out_elems(p), linear_K(p)); }
+
+/* atol 2e-6 (terms + 10) for gradient elements that each sum `terms` products of O(1)
+ * values: M for dx, N for dw and db; forward 1e-4 (sums of up to a few hundred). */
+static void linear_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    const double terms = k == 0 ? p->shape[1][0] : p->shape[0][0];
+    *forward = (op_tol){1e-4, 1e-4};
+    *backward = (op_tol){2e-6 * (terms + 10.0), 1e-4};
+}
+
+static const op_desc linear_desc = {
+    .name = "linear",
+    .n_problems = LINEAR_PROBLEMS,
+    .draw = linear_draw,
+    .fill = linear_fill,
+    .forward = linear_forward,
+    .reference = linear_reference,
+    .backward = linear_backward,
+    .way_name = linear_way,
+    .flops = linear_flops,
+    .tolerance = linear_tolerance,
+    .accumulates_only = 1u << 1 | 1u << 2, /* dw += and db += */
+};
+
+/* ---------------------------------------------------------------- concat -- */
+
+/* y = [a, b] along the channels, ranks 2 to 4. */
+enum { CONCAT_PROBLEMS = 8 };
+
+static void concat_draw(test_rng *rng, int i, op_problem *p) {
+    const int ndim = 2 + i % 3, N = test_rng_int(rng, 1, 3), Ca = test_rng_int(rng, 1, 9), Cb = test_rng_int(rng, 1, 9);
+    const int H = ndim > 2 ? test_rng_int(rng, 1, 7) : 1, W = ndim > 3 ? test_rng_int(rng, 1, 9) : 1;
+    p->n_in = 2;
+    p->ndim[0] = p->ndim[1] = p->y_ndim = ndim;
+    memcpy(p->shape[0], (int[4]){N, Ca, H, W}, sizeof p->shape[0]);
+    memcpy(p->shape[1], (int[4]){N, Cb, H, W}, sizeof p->shape[1]);
+    memcpy(p->y_shape, (int[4]){N, Ca + Cb, H, W}, sizeof p->y_shape);
+    snprintf(p->desc, sizeof p->desc, "%s + %s", dims(ndim, p->shape[0]).s, dims(ndim, p->shape[1]).s);
+}
+
+static clcnn_status concat_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    (void)p;
+    return clcnn_concat(g_ctx, in[0], in[1], y);
+}
+
+static void concat_reference(const op_problem *p, const double *const *in, double *y) {
+    const int *a = p->shape[0];
+    ref_grad_concat(in[0], a[1], in[1], p->shape[1][1], a[0], p->ndim[0] > 2 ? a[2] * (p->ndim[0] > 3 ? a[3] : 1) : 1, y);
+}
+
+static const char *concat_way(const op_problem *p, int way) {
+    (void)p;
+    return way == 0 ? "alone" : way == 1 ? "with the other" : NULL;
+}
+
+static clcnn_status concat_backward(const op_problem *p, int way, clcnn_tensor *const *in, const clcnn_tensor *y,
+                                    const clcnn_tensor *dy, int k, clcnn_tensor *dx, int accumulate) {
+    (void)in, (void)y;
+    clcnn_tensor *g[OP_MAX_INPUTS] = {NULL};
+    clcnn_status st = way == 1 ? others(p, k, g) : CLCNN_OK;
+    g[k] = dx;
+    if (st == CLCNN_OK) st = clcnn_concat_backward(g_ctx, dy, g[0], k == 0 && accumulate, g[1], k == 1 && accumulate);
+    g[k] = NULL;
+    others_free(g);
+    return st;
+}
+
+static double concat_flops(const op_problem *p) { (void)p; return 0; }
+
+/* Exact: slice copies (and FD of a linear op is exact to double rounding). */
+static void concat_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)p, (void)k;
+    *forward = (op_tol){0, 0};
+    *backward = (op_tol){1e-6, 1e-6};
+}
+
+static const op_desc concat_desc = {
+    .name = "concat",
+    .n_problems = CONCAT_PROBLEMS,
+    .draw = concat_draw,
+    .forward = concat_forward,
+    .reference = concat_reference,
+    .backward = concat_backward,
+    .way_name = concat_way,
+    .flops = concat_flops,
+    .tolerance = concat_tolerance,
+};
 
 /* ------------------------------------------------------------------ cases -- */
 
@@ -342,6 +577,8 @@ static void test_op_pool2d_max(void) { op_harness_run(&pool2d_max_desc); }
 static void test_op_pool2d_avg(void) { op_harness_run(&pool2d_avg_desc); }
 static void test_op_global_avg_pool(void) { op_harness_run(&global_avg_pool_desc); }
 static void test_op_resize_bilinear(void) { op_harness_run(&resize_bilinear_desc); }
+static void test_op_linear(void) { op_harness_run(&linear_desc); }
+static void test_op_concat(void) { op_harness_run(&concat_desc); }
 
 const test_case test_op_table_cases[] = {
     {"op_activate", test_op_activate},
@@ -349,5 +586,7 @@ const test_case test_op_table_cases[] = {
     {"op_pool2d_avg", test_op_pool2d_avg},
     {"op_global_avg_pool", test_op_global_avg_pool},
     {"op_resize_bilinear", test_op_resize_bilinear},
+    {"op_linear", test_op_linear},
+    {"op_concat", test_op_concat},
     {NULL, NULL},
 };

@@ -1,5 +1,5 @@
 /* test_ops.c: the forward ops not yet in the table-driven harness (test_op_table.c:
- * activations, pooling, global average pooling, resize) against their CPU references
+ * activations, pooling, global average pooling, resize, linear) against their CPU references
  * (tests/ref), on random and a few fixed shapes, and those ops' special values and
  * errors.
  *
@@ -405,44 +405,6 @@ static void test_maxpool_nan(void) {
 
 /* --------------------------------------------------------------- linear -- */
 
-/* x is [N, K] or, when xs has 4 dims, [N, C, H, W] flattened to K = C*H*W. */
-static void linear_case(op_run *r, int xdim, const int *xs, int M, int has_bias, int act) {
-    int N = xs[0], K = (int)(numel(xdim, xs) / (size_t)N);
-    int ws[2] = {M, K}, ys[2] = {N, M};
-    float scale = 1.0f / sqrtf((float)K);
-    arena h = {0};
-    run_case(r, &h, "x%s w%s%s act %s", dims(xdim, xs).s, dims(2, ws).s, has_bias ? " bias" : "",
-             act_name(act));
-    float *x = ar_rand(&h, &r->rng, numel(xdim, xs), -1, 1);
-    float *w = ar_rand(&h, &r->rng, numel(2, ws), -scale, scale);
-    float *b = has_bias ? ar_rand(&h, &r->rng, (size_t)M, -1, 1) : NULL;
-    float *want = ar_floats(&h, numel(2, ys));
-    clcnn_tensor *tx = ar_tensor(&h, xdim, xs, x), *tw = ar_tensor(&h, 2, ws, w);
-    clcnn_tensor *tb = b ? ar_tensor(&h, 1, &M, b) : NULL;
-    guarded *y = ar_guarded(&h, 2, ys, NULL, TU_SENTINEL);
-    if (h.bad) goto done;
-    if (!CASE_OK(&h, clcnn_linear(g_ctx, tx, tw, tb, (clcnn_activation)act, y->t))) goto done;
-    ref_linear(x, N, K, w, M, b, act, want);
-    check_output(r, &h, y, want, 1e-4, 1e-4);
-done:
-    ar_free(&h);
-}
-
-static void test_linear(void) {
-    op_run r = run_begin("linear");
-    for (int i = 0; i < 9; i++) {
-        int xs[4] = {test_rng_int(&r.rng, 1, 5), test_rng_int(&r.rng, 1, 80),
-                     test_rng_int(&r.rng, 1, 5), test_rng_int(&r.rng, 1, 5)};
-        int xdim = i % 3 ? 2 : 4;
-        if (xdim == 4) xs[1] = test_rng_int(&r.rng, 1, 9);
-        linear_case(&r, xdim, xs, test_rng_int(&r.rng, 1, 40), test_rng_int(&r.rng, 0, 1),
-                    test_rng_int(&r.rng, 0, CLCNN_ACT_COUNT - 1));
-    }
-    linear_case(&r, 2, (const int[]){3, test_cap(512, 64)}, test_cap(1000, 100), 1, CLCNN_ACT_NONE); /* a head */
-    linear_case(&r, 4, (const int[]){2, 13, 3, 3}, 17, 1, CLCNN_ACT_RELU);
-    run_end(&r);
-}
-
 /* ------------------------------------------------------- squeeze-excite -- */
 
 static void squeeze_excite_case(op_run *r, const int *xs, int Cr, int conv_weights, int residual, int inner,
@@ -645,7 +607,6 @@ const test_case test_ops_cases[] = {
     {"activation_list", test_activation_list},
     {"add", test_add},
     {"maxpool_nan", test_maxpool_nan},
-    {"linear", test_linear},
     {"squeeze_excite", test_squeeze_excite},
     {"softmax", test_softmax},
     {"log_softmax", test_log_softmax},

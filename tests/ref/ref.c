@@ -107,21 +107,6 @@ int ref_pool_out_size(int in, int k, int stride, int pad, int ceil_mode) {
     return out;
 }
 
-static double dot(const float *a, const float *b, int n) {
-    double acc = 0.0;
-    for (int i = 0; i < n; i++) acc += (double)a[i] * (double)b[i];
-    return acc;
-}
-
-void ref_linear(const float *x, int N, int K, const float *w, int M, const float *bias, int act,
-                float *y) {
-    for (int n = 0; n < N; n++)
-        for (int m = 0; m < M; m++) {
-            double v = dot(x + (size_t)n * K, w + (size_t)m * K, K) + (bias ? bias[m] : 0.0);
-            y[(size_t)n * M + m] = (float)act_d(act, v);
-        }
-}
-
 void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float *w1,
                         const float *b1, const float *w2, const float *b2, int Cr, int inner, int gate,
                         const float *residual, int act, float *y) {

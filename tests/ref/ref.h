@@ -33,9 +33,6 @@ void ref_add(const float *a, const float *b, size_t n, int act, float *y);
  * pooling, the activations and resize have double references only, in
  * ref_grad_eltwise.h, for the table-driven harness.) */
 int ref_pool_out_size(int in, int k, int stride, int pad, int ceil_mode);
-/* y [N, M] = act(x [N, K] w[M, K]^T + bias), bias NULL allowed. */
-void ref_linear(const float *x, int N, int K, const float *w, int M, const float *bias, int act,
-                float *y);
 
 /* s = gate(w2 inner(w1 gap(x) + b1) + b2), y = act(x * s + residual).
  * w1 [Cr, C], b1 [Cr], w2 [C, Cr], b2 [C]; biases and residual may be NULL. */
