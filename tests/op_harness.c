@@ -77,7 +77,7 @@ static void run_problem(const op_desc *d, const op_problem *p, int index, test_r
     for (int k = 0; k < p->n_in; k++) {
         const size_t n = numel(p->ndim[k], p->shape[k]);
         if (!(x[k] = ar_rand(&a, rng, n, -2.0f, 2.0f))) goto done;
-        if (d->fill) d->fill(rng, p, k, x[k], n);
+        if (d->fill) d->fill(rng, p, k, x[k], n, (const float *const *)x);
         xd[k] = ar_widen(&a, x[k], n);
         tin[k] = ar_tensor(&a, p->ndim[k], p->shape[k], x[k]);
     }

@@ -27,6 +27,7 @@ typedef struct {
     int ndim[OP_MAX_INPUTS], shape[OP_MAX_INPUTS][4];
     int y_ndim, y_shape[4];
     int act;                 /* activations */
+    int param[2];            /* op-specific (squeeze-excitation: its inner and gate activations) */
     clcnn_pool_params pool;  /* pooling (strides resolved) */
     int in_place;            /* the forward writes over input 0 */
     char desc[160];          /* names the problem in failures */
@@ -41,8 +42,9 @@ typedef struct op_desc {
     int n_problems;
     /* Problem i (0 .. n_problems - 1) into p: shapes, parameters, desc. */
     void (*draw)(test_rng *rng, int i, op_problem *p);
-    /* Input k's values for p (NULL: uniform in [-2, 2]); ops with kinks keep away from them. */
-    void (*fill)(test_rng *rng, const op_problem *p, int k, float *x, size_t n);
+    /* Input k's values for p (NULL: uniform in [-2, 2]); ops with kinks keep away from
+     * them, looking at the inputs before k (in[0 .. k-1]) where they must. */
+    void (*fill)(test_rng *rng, const op_problem *p, int k, float *x, size_t n, const float *const *in);
     clcnn_status (*forward)(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y);
     void (*reference)(const op_problem *p, const double *const *in, double *y);
     /* dx for input k, overwritten or accumulated, called way `way` (which inputs the
@@ -64,5 +66,8 @@ typedef struct op_desc {
 /* Every problem of d through every check above; prints one line with the counts and
  * the largest errors. */
 void op_harness_run(const op_desc *d);
+/* op_harness_run on test_op_table.c's descriptor of that name (on g_ctx, which a test
+ * may point at another context); 0 when there is none. */
+int op_table_run(const char *name);
 
 #endif

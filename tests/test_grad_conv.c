@@ -1,6 +1,7 @@
-/* test_grad_conv.c: the backward of convolution and Squeeze-and-Excitation (linear's is
- * in test_op_table.c) against central finite differences of double-precision CPU forwards
- * (tests/ref/ref_grad_conv.c), with L = sum(r * y) for a random r (so dy = r).
+/* test_grad_conv.c: the backward of convolution, and Squeeze-and-Excitation's partial
+ * calls and errors (linear's and SE's random shapes are in test_op_table.c), against
+ * central finite differences of double-precision CPU forwards (tests/ref/ref_grad_conv.c),
+ * with L = sum(r * y) for a random r (so dy = r).
  *
  * Every gradient output lives inside a raw cl_mem with sentinel guards on both
  * sides, which must survive. dx is pre-filled with NaN when not accumulating (it
@@ -26,6 +27,7 @@
 #include "ref/ref.h"
 #include "ref/ref_grad_conv.h"
 #include "testenv.h"
+#include "op_harness.h"
 #include "testutil.h"
 
 /* ----------------------------------------------------------------- checks -- */
@@ -155,8 +157,6 @@ static void test_conv2d_backward_random(void) {
     }
 }
 
-static void test_squeeze_excite_backward(void);
-
 /* The GPU family of kernels on this device (CLCNN_DEVICE_CLASS=gpu): a convolution's
  * weight gradient as an implicit GEMM (gemm_local gathering the columns from x, split
  * along its long K), and its data gradient as one too (stride 1: dy's columns with w
@@ -193,7 +193,7 @@ static void test_gpu_family_backward(void) {
         refd_conv_fit_input(&s);
         conv_case(&rng, s, (int)i % 2);
     }
-    test_squeeze_excite_backward();
+    CHECK(op_table_run("squeeze_excite"), "no descriptor squeeze_excite in test_op_table.c");
     const clcnn_tensor stem_x = {.ctx = gpu, .ndim = 4, .shape = {2, 3, 9, 7}},
                        stem_w = {.ctx = gpu, .ndim = 4, .shape = {3, 3, 7, 7}};
     const clcnn_conv_params stem = {.stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3};
@@ -418,82 +418,7 @@ static void se_bias_off_kink(test_rng *rng, se_problem *p) {
     }
 }
 
-/* For a hardsigmoid gate: draw b2 from [-5, 5] (so that some gates sit on its flat
- * parts) until every fc2 output is at least 0.05 from the kinks at +-3. */
-static void se_gate_off_kinks(test_rng *rng, se_problem *p) {
-    for (int c = 0; c < p->C; c++)
-        for (int tries = 0; tries < 1000; tries++) {
-            p->b2[c] = test_rng_uniform(rng, -5, 5);
-            double closest = 1e9;
-            for (int n = 0; n < p->N; n++) {
-                double u = p->b2[c];
-                for (int j = 0; j < p->Cr; j++) {
-                    const double v = se_hidden(p, n, j);
-                    u += p->w2[c * p->Cr + j] * (p->inner == CLCNN_ACT_RELU ? fmax(v, 0.0) : v / (1.0 + exp(-v)));
-                }
-                closest = fmin(closest, fmin(fabs(u - 3.0), fabs(u + 3.0)));
-            }
-            if (closest >= 0.05) break;
-        }
-}
-
-/* Random SE blocks (weights as [Cr, C] or [Cr, C, 1, 1]); FD for dx and all four
- * parameter gradients; every other case accumulates into dx. The first 8 have ReLU
- * inside, the last 4 SiLU (EfficientNet's, whose gradient needs fc1's output); every
- * third has MobileNetV3's hardsigmoid gate, its kinks at +-3 kept away from fc2's
- * outputs (se_gate_off_kinks), some of which lie on its flat parts. */
-static void test_squeeze_excite_backward(void) {
-    test_rng rng = {g_seed ^ 0x5E5Eull};
-    for (int i = 0; i < 12; i++) {
-        se_problem p = {.N = test_rng_int(&rng, 1, 3), .C = test_rng_int(&rng, 2, 10), .H = test_rng_int(&rng, 1, 5),
-                        .W = test_rng_int(&rng, 1, 5), .Cr = test_rng_int(&rng, 1, 4),
-                        .inner = i < 8 ? CLCNN_ACT_RELU : CLCNN_ACT_SILU,
-                        .gate = i % 3 == 2 ? CLCNN_ACT_HARDSIGMOID : CLCNN_ACT_SIGMOID};
-        const int accumulate = i % 2, wd = i % 3 == 1 ? 4 : 2;
-        arena a = {0};
-        ar_desc(&a, "x [%d, %d, %d, %d] Cr %d weights %dD inner %s gate %s%s", p.N, p.C, p.H, p.W, p.Cr, wd,
-                clcnn_activation_name((clcnn_activation)p.inner), clcnn_activation_name((clcnn_activation)p.gate),
-                accumulate ? " accumulate" : "");
-        const int xs[4] = {p.N, p.C, p.H, p.W}, w1s[4] = {p.Cr, p.C, 1, 1}, w2s[4] = {p.C, p.Cr, 1, 1};
-        const size_t nx = numel(4, xs), nw = (size_t)p.C * p.Cr;
-        p.x = ar_rand_d(&a, &rng, nx, -1, 1);
-        p.w1 = ar_rand_d(&a, &rng, nw, -1, 1), p.b1 = ar_doubles(&a, (size_t)p.Cr);
-        p.w2 = ar_rand_d(&a, &rng, nw, -1, 1), p.b2 = ar_rand_d(&a, &rng, (size_t)p.C, -1, 1);
-        double *r = ar_rand_d(&a, &rng, nx, -1, 1), *dx0 = accumulate ? ar_rand_d(&a, &rng, nx, -1, 1) : NULL;
-        double *dw10 = ar_rand_d(&a, &rng, nw, -1, 1), *db10 = ar_rand_d(&a, &rng, (size_t)p.Cr, -1, 1);
-        double *dw20 = ar_rand_d(&a, &rng, nw, -1, 1), *db20 = ar_rand_d(&a, &rng, (size_t)p.C, -1, 1);
-        if (!a.bad) se_bias_off_kink(&rng, &p);
-        if (!a.bad && p.gate == CLCNN_ACT_HARDSIGMOID) se_gate_off_kinks(&rng, &p);
-        clcnn_tensor *x = ar_tensor_d(&a, 4, xs, p.x), *dz = ar_tensor_d(&a, 4, xs, r);
-        clcnn_tensor *w1 = ar_tensor_d(&a, wd, w1s, p.w1), *b1 = ar_tensor_d(&a, 1, &p.Cr, p.b1);
-        clcnn_tensor *w2 = ar_tensor_d(&a, wd, w2s, p.w2), *b2 = ar_tensor_d(&a, 1, &p.C, p.b2);
-        guarded *dx = ar_guarded_d(&a, 4, xs, dx0, NAN), *dw1 = ar_guarded_d(&a, wd, w1s, dw10, NAN);
-        guarded *db1 = ar_guarded_d(&a, 1, &p.Cr, db10, NAN), *dw2 = ar_guarded_d(&a, wd, w2s, dw20, NAN);
-        guarded *db2 = ar_guarded_d(&a, 1, &p.C, db20, NAN);
-        if (!a.bad) {
-            if (p.inner == CLCNN_ACT_RELU && p.gate == CLCNN_ACT_SIGMOID)
-                CHECK_OK(clcnn_squeeze_excite_backward(g_ctx, x, w1, b1, w2, b2, dz, dx->t, accumulate, dw1->t,
-                                                       db1->t, dw2->t, db2->t));
-            else
-                CHECK_OK(clcnn_squeeze_excite_ex_backward(g_ctx, x, w1, b1, w2, b2, (clcnn_activation)p.inner,
-                                                          (clcnn_activation)p.gate, dz, dx->t, accumulate, dw1->t,
-                                                          db1->t, dw2->t, db2->t));
-            const double *gx = ar_fd(&a, se_forward, &p, p.x, nx, r, nx);
-            const double *gw1 = ar_fd(&a, se_forward, &p, p.w1, nw, r, nx);
-            const double *gb1 = ar_fd(&a, se_forward, &p, p.b1, (size_t)p.Cr, r, nx);
-            const double *gw2 = ar_fd(&a, se_forward, &p, p.w2, nw, r, nx);
-            const double *gb2 = ar_fd(&a, se_forward, &p, p.b2, (size_t)p.C, r, nx);
-            if (!a.bad) {
-                check_grad(&a, "dx", dx, gx, dx0, 2e-5, 1e-4);
-                check_grad(&a, "dw1", dw1, gw1, dw10, 2e-5, 1e-4);
-                check_grad(&a, "db1", db1, gb1, db10, 2e-5, 1e-4);
-                check_grad(&a, "dw2", dw2, gw2, dw20, 2e-5, 1e-4);
-                check_grad(&a, "db2", db2, gb2, db20, 2e-5, 1e-4);
-            }
-        }
-        ar_free(&a);
-    }
-}
+/* Squeeze-excitation's backward on random blocks: test_op_table.c's op_squeeze_excite. */
 
 /* Only fc2's gradients (dx and fc1's NULL); shape errors. */
 static void test_squeeze_excite_backward_partial_errors(void) {
@@ -543,7 +468,6 @@ const test_case test_grad_conv_cases[] = {
     {"conv2d_backward_long_rows", test_conv2d_backward_long_rows},
     {"conv2d_backward_errors", test_conv2d_backward_errors},
     {"linear_backward_partial_errors", test_linear_backward_partial_errors},
-    {"squeeze_excite_backward", test_squeeze_excite_backward},
     {"squeeze_excite_backward_partial_errors", test_squeeze_excite_backward_partial_errors},
     {NULL, NULL},
 };

@@ -21,7 +21,10 @@
  *   linear                forward 1e-4 (sums of up to a few hundred products); backward
  *                         atol 2e-6 (T + 10), rtol 1e-4 with T the products each
  *                         gradient element sums (M for dx, N for dw and db)
- *   concat                exact forward (slice copies); backward 1e-6 */
+ *   concat                exact forward (slice copies); backward 1e-6
+ *   squeeze-excitation    forward 1e-4 (sums of up to a few hundred products); backward
+ *                         atol 2e-5, rtol 1e-4 (through the pooled mean and two small
+ *                         products; ReLU's and hardsigmoid's kinks kept 0.05 away) */
 #include <math.h>
 #include <string.h>
 
@@ -53,7 +56,8 @@ static void act_draw(test_rng *rng, int i, op_problem *p) {
 /* Uniform in [-8, 8], at least 0.01 from the kinks (0 and 6 for ReLU and ReLU6, -3
  * and 3 for the hard ones), with every 7th value far out (tanh and sigmoid must not
  * overflow to NaN there). */
-static void act_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n) {
+static void act_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n, const float *const *in) {
+    (void)in;
     (void)k;
     static const float far[] = {-90, -20, 20, 90};
     const int hard = p->act == CLCNN_ACT_HARDSWISH || p->act == CLCNN_ACT_HARDSIGMOID;
@@ -189,7 +193,8 @@ static void avg_draw(test_rng *rng, int i, op_problem *p) { pool_draw(rng, i, p,
 
 /* Max pooling: distinct values 0.05 apart in a random order, so that no window has a
  * tie and FD never moves an argmax (ties: test_grad_eltwise.c's own test). */
-static void max_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n) {
+static void max_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n, const float *const *in) {
+    (void)in;
     (void)p, (void)k;
     for (size_t i = 0; i < n; i++) x[i] = 0.05f * (float)i - 0.025f * (float)n;
     for (size_t i = n; i > 1; i--) {
@@ -434,7 +439,8 @@ static void linear_draw(test_rng *rng, int i, op_problem *p) {
 static int linear_K(const op_problem *p) { return p->shape[1][1]; }
 
 /* x and b in [-1, 1], w in +-1/sqrt(K): outputs of order 1. */
-static void linear_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n) {
+static void linear_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n, const float *const *in) {
+    (void)in;
     const float s = k == 1 ? 1.0f / sqrtf((float)linear_K(p)) : 1.0f;
     for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(rng, -s, s);
 }
@@ -570,15 +576,195 @@ static const op_desc concat_desc = {
     .tolerance = concat_tolerance,
 };
 
+/* ---------------------------------------------------- squeeze-excitation -- */
+
+/* Inputs x, w1, b1, w2, b2 and, when the problem has one, the residual; y = act(x *
+ * gate(w2 inner(w1 gap(x) + b1) + b2) + residual), weights [Cr, C] or 1x1 convolution
+ * weights [Cr, C, 1, 1]. 0 .. 7: up to 40 channels, any inner activation from the 5th
+ * on, any final one (forward only where there is a residual or a final activation: the
+ * backward is z = x * s's); 8 .. 10: an SE-ResNet block end, EfficientNet-B0's and
+ * MobileNetV3-Large's first SE; 11 .. 22: small blocks for the backward, ReLU inside
+ * (SiLU from the 19th), every third with MobileNetV3's hardsigmoid gate. */
+enum { SE_PROBLEMS = 23 };
+
+static void se_draw(test_rng *rng, int i, op_problem *p) {
+    int xs[4], Cr, residual, wd, final;
+    if (i < 8) {
+        const int v[4] = {test_rng_int(rng, 1, 3), test_rng_int(rng, 2, 40), test_rng_int(rng, 1, 9), test_rng_int(rng, 1, 9)};
+        memcpy(xs, v, sizeof xs);
+        p->param[0] = i < 4 ? CLCNN_ACT_RELU : test_rng_int(rng, 0, CLCNN_ACT_COUNT - 1); /* inner */
+        p->param[1] = i % 3 == 2 ? CLCNN_ACT_HARDSIGMOID : CLCNN_ACT_SIGMOID;                /* gate */
+        Cr = test_rng_int(rng, 1, xs[1] / 2 + 1), wd = i % 2 ? 4 : 2, residual = test_rng_int(rng, 0, 1);
+        final = test_rng_int(rng, 0, CLCNN_ACT_COUNT - 1);
+    } else if (i < 11) {
+        static const int fixed[3][8] = {{2, 37, 7, 7, 2, CLCNN_ACT_RELU, CLCNN_ACT_SIGMOID, 1},
+                                        {2, 32, 6, 6, 8, CLCNN_ACT_SILU, CLCNN_ACT_SIGMOID, 0},
+                                        {2, 72, 5, 5, 24, CLCNN_ACT_RELU, CLCNN_ACT_HARDSIGMOID, 0}};
+        const int *f = fixed[i - 8];
+        memcpy(xs, f, sizeof xs);
+        Cr = f[4], p->param[0] = f[5], p->param[1] = f[6], residual = f[7], wd = 4;
+        final = residual ? CLCNN_ACT_RELU : CLCNN_ACT_NONE;
+    } else {
+        const int v[4] = {test_rng_int(rng, 1, 3), test_rng_int(rng, 2, 10), test_rng_int(rng, 1, 5), test_rng_int(rng, 1, 5)};
+        memcpy(xs, v, sizeof xs);
+        Cr = test_rng_int(rng, 1, 4), residual = 0, final = CLCNN_ACT_NONE, wd = i % 3 == 1 ? 4 : 2;
+        p->param[0] = i < 19 ? CLCNN_ACT_RELU : CLCNN_ACT_SILU;
+        p->param[1] = i % 3 == 2 ? CLCNN_ACT_HARDSIGMOID : CLCNN_ACT_SIGMOID;
+    }
+    const int C = xs[1];
+    p->act = final;
+    p->n_in = residual ? 6 : 5;
+    const int nd[6] = {4, wd, 1, wd, 1, 4};
+    const int sh[6][4] = {{xs[0], C, xs[2], xs[3]}, {Cr, C, 1, 1}, {Cr}, {C, Cr, 1, 1}, {C}, {xs[0], C, xs[2], xs[3]}};
+    memcpy(p->ndim, nd, sizeof nd);
+    memcpy(p->shape, sh, sizeof sh);
+    p->y_ndim = 4;
+    memcpy(p->y_shape, xs, sizeof xs);
+    snprintf(p->desc, sizeof p->desc, "x%s Cr %d weights %dD inner %s gate %s%s act %s", dims(4, xs).s, Cr, wd,
+             act_name(p->param[0]), act_name(p->param[1]), residual ? " residual" : "", act_name(final));
+}
+
+static int se_inner(const op_problem *p) { return p->param[0]; }
+static int se_gate(const op_problem *p) { return p->param[1]; }
+
+/* Hidden unit j's pre-activation for sample n: b1[j] + w1[j] . the pooled x[n]. */
+static double se_hidden(const op_problem *p, const float *x, const float *w1, const float *b1, int n, int j) {
+    const int C = p->shape[0][1], S = p->shape[0][2] * p->shape[0][3];
+    double v = b1[j];
+    for (int c = 0; c < C; c++) {
+        double sum = 0;
+        for (int s = 0; s < S; s++) sum += x[((size_t)n * C + c) * S + s];
+        v += w1[j * C + c] * sum / S;
+    }
+    return v;
+}
+
+/* x, w1, w2 and the residual in [-1, 1]. b1 so that every hidden pre-activation is at
+ * least 0.05 from ReLU's kink (a finite-difference step moves it by ~1e-3); b2 in [-1, 1],
+ * or for a hardsigmoid gate in [-5, 5] (some gates on its flat parts) with every fc2
+ * output at least 0.05 from its kinks at +-3. */
+static void se_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n, const float *const *in) {
+    const int N = p->shape[0][0], C = p->shape[0][1], Cr = p->shape[1][0];
+    const int hard = se_gate(p) == CLCNN_ACT_HARDSIGMOID;
+    for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(rng, -1, 1);
+    if (k == 2 && se_inner(p) == CLCNN_ACT_RELU)
+        for (int j = 0; j < Cr; j++)
+            for (int tries = 0; tries < 1000; tries++) {
+                x[j] = test_rng_uniform(rng, -1, 1);
+                double closest = 1e9;
+                for (int s = 0; s < N; s++) closest = fmin(closest, fabs(se_hidden(p, in[0], in[1], x, s, j)));
+                if (closest >= 0.05) break;
+            }
+    if (k == 4 && hard)
+        for (int c = 0; c < C; c++)
+            for (int tries = 0; tries < 1000; tries++) {
+                x[c] = test_rng_uniform(rng, -5, 5);
+                double closest = 1e9;
+                for (int s = 0; s < N; s++) {
+                    double u = x[c];
+                    for (int j = 0; j < Cr; j++) {
+                        const double v = se_hidden(p, in[0], in[1], in[2], s, j);
+                        u += in[3][c * Cr + j] * (se_inner(p) == CLCNN_ACT_RELU ? fmax(v, 0.0) : v / (1.0 + exp(-v)));
+                    }
+                    closest = fmin(closest, fmin(fabs(u - 3.0), fabs(u + 3.0)));
+                }
+                if (closest >= 0.05) break;
+            }
+}
+
+/* ReLU inside with a sigmoid gate through the original entry point, the others through
+ * the _ex one. */
+static int se_plain(const op_problem *p) { return se_inner(p) == CLCNN_ACT_RELU && se_gate(p) == CLCNN_ACT_SIGMOID; }
+
+static clcnn_status se_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    const clcnn_tensor *res = p->n_in > 5 ? in[5] : NULL;
+    return se_plain(p) ? clcnn_squeeze_excite(g_ctx, in[0], in[1], in[2], in[3], in[4], res, (clcnn_activation)p->act, y)
+                       : clcnn_squeeze_excite_ex(g_ctx, in[0], in[1], in[2], in[3], in[4], (clcnn_activation)se_inner(p),
+                                                 (clcnn_activation)se_gate(p), res, (clcnn_activation)p->act, y);
+}
+
+static void se_reference(const op_problem *p, const double *const *in, double *y) {
+    const int *s = p->shape[0];
+    const size_t n = in_elems(p);
+    refd_squeeze_excite(in[0], s[0], s[1], s[2], s[3], in[1], in[2], in[3], in[4], p->shape[1][0], se_inner(p),
+                        se_gate(p), y);
+    for (size_t i = 0; p->n_in > 5 && i < n; i++) y[i] += in[5][i];
+    ref_grad_activate(y, n, p->act, y);
+}
+
+/* Each gradient alone, or with the others; forward only with a residual or a final
+ * activation (the backward is z = x * s's). */
+static const char *se_way(const op_problem *p, int way) {
+    return p->n_in > 5 || p->act != CLCNN_ACT_NONE ? NULL : way == 0 ? "alone" : way == 1 ? "with the others" : NULL;
+}
+
+static clcnn_status se_backward(const op_problem *p, int way, clcnn_tensor *const *in, const clcnn_tensor *y,
+                                const clcnn_tensor *dy, int k, clcnn_tensor *dx, int accumulate) {
+    (void)y;
+    clcnn_tensor *g[OP_MAX_INPUTS] = {NULL};
+    clcnn_status st = way == 1 ? others(p, k, g) : CLCNN_OK;
+    g[k] = dx;
+    const int acc = k == 0 && accumulate;
+    if (st == CLCNN_OK)
+        st = se_plain(p) ? clcnn_squeeze_excite_backward(g_ctx, in[0], in[1], in[2], in[3], in[4], dy, g[0], acc, g[1],
+                                                         g[2], g[3], g[4])
+                         : clcnn_squeeze_excite_ex_backward(g_ctx, in[0], in[1], in[2], in[3], in[4],
+                                                            (clcnn_activation)se_inner(p), (clcnn_activation)se_gate(p),
+                                                            dy, g[0], acc, g[1], g[2], g[3], g[4]);
+    g[k] = NULL;
+    others_free(g);
+    return st;
+}
+
+/* The graph's count (layer_squeeze_excite.c): the two small products, the scaling and
+ * the residual's addition. */
+static double se_flops(const op_problem *p) {
+    const double C = p->shape[0][1], Cr = p->shape[1][0];
+    return 4.0 * p->shape[0][0] * C * Cr + (double)in_elems(p) * (p->n_in > 5 ? 3 : 2);
+}
+
+/* Forward 1e-4: sums of up to a few hundred products; backward atol 2e-5, rtol 1e-4:
+ * each gradient passes through the pooled mean and two small products. */
+static void se_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)p, (void)k;
+    *forward = (op_tol){1e-4, 1e-4};
+    *backward = (op_tol){2e-5, 1e-4};
+}
+
+static const op_desc squeeze_excite_desc = {
+    .name = "squeeze_excite",
+    .n_problems = SE_PROBLEMS,
+    .draw = se_draw,
+    .fill = se_fill,
+    .forward = se_forward,
+    .reference = se_reference,
+    .backward = se_backward,
+    .way_name = se_way,
+    .flops = se_flops,
+    .tolerance = se_tolerance,
+    .accumulates_only = 0x1e, /* dw1, db1, dw2, db2 += */
+};
+
 /* ------------------------------------------------------------------ cases -- */
 
-static void test_op_activate(void) { op_harness_run(&activate_desc); }
-static void test_op_pool2d_max(void) { op_harness_run(&pool2d_max_desc); }
-static void test_op_pool2d_avg(void) { op_harness_run(&pool2d_avg_desc); }
-static void test_op_global_avg_pool(void) { op_harness_run(&global_avg_pool_desc); }
-static void test_op_resize_bilinear(void) { op_harness_run(&resize_bilinear_desc); }
-static void test_op_linear(void) { op_harness_run(&linear_desc); }
-static void test_op_concat(void) { op_harness_run(&concat_desc); }
+static const op_desc *const descriptors[] = {&activate_desc,      &pool2d_max_desc, &pool2d_avg_desc,
+                                             &global_avg_pool_desc, &resize_bilinear_desc, &linear_desc,
+                                             &concat_desc,          &squeeze_excite_desc};
+
+int op_table_run(const char *name) {
+    for (size_t i = 0; i < sizeof descriptors / sizeof descriptors[0]; i++)
+        if (!strcmp(descriptors[i]->name, name)) return op_harness_run(descriptors[i]), 1;
+    return 0;
+}
+
+static void test_op_activate(void) { op_table_run("activate"); }
+static void test_op_pool2d_max(void) { op_table_run("pool2d_max"); }
+static void test_op_pool2d_avg(void) { op_table_run("pool2d_avg"); }
+static void test_op_global_avg_pool(void) { op_table_run("global_avg_pool"); }
+static void test_op_resize_bilinear(void) { op_table_run("resize_bilinear"); }
+static void test_op_linear(void) { op_table_run("linear"); }
+static void test_op_concat(void) { op_table_run("concat"); }
+static void test_op_squeeze_excite(void) { op_table_run("squeeze_excite"); }
 
 const test_case test_op_table_cases[] = {
     {"op_activate", test_op_activate},
@@ -588,5 +774,6 @@ const test_case test_op_table_cases[] = {
     {"op_resize_bilinear", test_op_resize_bilinear},
     {"op_linear", test_op_linear},
     {"op_concat", test_op_concat},
+    {"op_squeeze_excite", test_op_squeeze_excite},
     {NULL, NULL},
 };

@@ -1,5 +1,6 @@
 /* test_ops.c: the forward ops not yet in the table-driven harness (test_op_table.c:
- * activations, pooling, global average pooling, resize, linear) against their CPU references
+ * activations, pooling, global average pooling, resize, linear, squeeze-excitation)
+ * against their CPU references
  * (tests/ref), on random and a few fixed shapes, and those ops' special values and
  * errors.
  *
@@ -407,56 +408,6 @@ static void test_maxpool_nan(void) {
 
 /* ------------------------------------------------------- squeeze-excite -- */
 
-static void squeeze_excite_case(op_run *r, const int *xs, int Cr, int conv_weights, int residual, int inner,
-                                int gate, int act) {
-    int C = xs[1];
-    int w1s[4] = {Cr, C, 1, 1}, w2s[4] = {C, Cr, 1, 1}, wdim = conv_weights ? 4 : 2;
-    size_t n = numel(4, xs);
-    arena h = {0};
-    run_case(r, &h, "x%s w1%s w2%s inner %s gate %s%s act %s", dims(4, xs).s, dims(wdim, w1s).s, dims(wdim, w2s).s,
-             act_name(inner), act_name(gate), residual ? " residual" : "", act_name(act));
-    float *x = ar_rand(&h, &r->rng, n, -2, 2);
-    float *w1 = ar_rand(&h, &r->rng, (size_t)Cr * C, -1, 1), *b1 = ar_rand(&h, &r->rng, (size_t)Cr, -1, 1);
-    float *w2 = ar_rand(&h, &r->rng, (size_t)C * Cr, -1, 1), *b2 = ar_rand(&h, &r->rng, (size_t)C, -1, 1);
-    float *res = residual ? ar_rand(&h, &r->rng, n, -1, 1) : NULL, *want = ar_floats(&h, n);
-    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x), *tw1 = ar_tensor(&h, wdim, w1s, w1);
-    clcnn_tensor *tb1 = ar_tensor(&h, 1, &Cr, b1), *tw2 = ar_tensor(&h, wdim, w2s, w2);
-    clcnn_tensor *tb2 = ar_tensor(&h, 1, &C, b2), *tr = res ? ar_tensor(&h, 4, xs, res) : NULL;
-    guarded *y = ar_guarded(&h, 4, xs, NULL, TU_SENTINEL);
-    if (h.bad) goto done;
-    /* ReLU through the original entry point, the others through the _ex one */
-    const clcnn_status st =
-        inner == CLCNN_ACT_RELU && gate == CLCNN_ACT_SIGMOID
-            ? clcnn_squeeze_excite(g_ctx, tx, tw1, tb1, tw2, tb2, tr, (clcnn_activation)act, y->t)
-            : clcnn_squeeze_excite_ex(g_ctx, tx, tw1, tb1, tw2, tb2, (clcnn_activation)inner, (clcnn_activation)gate,
-                                      tr, (clcnn_activation)act, y->t);
-    if (!CASE_OK(&h, st)) goto done;
-    ref_squeeze_excite(x, xs[0], C, xs[2], xs[3], w1, b1, w2, b2, Cr, inner, gate, res, act, want);
-    check_output(r, &h, y, want, 1e-4, 1e-4);
-done:
-    ar_free(&h);
-}
-
-static void test_squeeze_excite(void) {
-    op_run r = run_begin("squeeze_excite");
-    for (int i = 0; i < 8; i++) {
-        int xs[4] = {test_rng_int(&r.rng, 1, 3), test_rng_int(&r.rng, 2, 40),
-                     test_rng_int(&r.rng, 1, 9), test_rng_int(&r.rng, 1, 9)};
-        const int inner = i < 4 ? CLCNN_ACT_RELU : test_rng_int(&r.rng, 0, CLCNN_ACT_COUNT - 1);
-        const int gate = i % 3 == 2 ? CLCNN_ACT_HARDSIGMOID : CLCNN_ACT_SIGMOID;
-        squeeze_excite_case(&r, xs, test_rng_int(&r.rng, 1, xs[1] / 2 + 1), i % 2, test_rng_int(&r.rng, 0, 1), inner,
-                            gate, test_rng_int(&r.rng, 0, CLCNN_ACT_COUNT - 1));
-    }
-    /* an SE-ResNet block end: reduction 16 is not exact, residual, final ReLU */
-    squeeze_excite_case(&r, (const int[]){2, 37, 7, 7}, 2, 1, 1, CLCNN_ACT_RELU, CLCNN_ACT_SIGMOID, CLCNN_ACT_RELU);
-    /* EfficientNet-B0's first SE: 32 channels squeezed to 8 through SiLU, no residual */
-    squeeze_excite_case(&r, (const int[]){2, 32, 6, 6}, 8, 1, 0, CLCNN_ACT_SILU, CLCNN_ACT_SIGMOID, CLCNN_ACT_NONE);
-    /* MobileNetV3-Large's first SE: 72 channels to 24 through ReLU, hardsigmoid gate */
-    squeeze_excite_case(&r, (const int[]){2, 72, 5, 5}, 24, 1, 0, CLCNN_ACT_RELU, CLCNN_ACT_HARDSIGMOID,
-                        CLCNN_ACT_NONE);
-    run_end(&r);
-}
-
 /* -------------------------------------------------------------- softmax -- */
 
 /* Softmax over the last axis of x; offset shifts every value (stability). */
@@ -607,7 +558,6 @@ const test_case test_ops_cases[] = {
     {"activation_list", test_activation_list},
     {"add", test_add},
     {"maxpool_nan", test_maxpool_nan},
-    {"squeeze_excite", test_squeeze_excite},
     {"softmax", test_softmax},
     {"log_softmax", test_log_softmax},
     {"dropout_inference", test_dropout_inference},

@@ -107,38 +107,6 @@ int ref_pool_out_size(int in, int k, int stride, int pad, int ceil_mode) {
     return out;
 }
 
-void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float *w1,
-                        const float *b1, const float *w2, const float *b2, int Cr, int inner, int gate,
-                        const float *residual, int act, float *y) {
-    size_t S = (size_t)H * W;
-    /* Kept in double end to end: the reference should not round between stages. */
-    double *pooled = malloc(sizeof(double) * ((size_t)C + (size_t)Cr));
-    if (!pooled) return; /* the test then fails on the untouched output */
-    double *hidden = pooled + C;
-    for (int n = 0; n < N; n++) {
-        for (int c = 0; c < C; c++) {
-            double acc = 0.0;
-            for (size_t i = 0; i < S; i++) acc += x[((size_t)n * C + c) * S + i];
-            pooled[c] = acc / (double)S;
-        }
-        for (int r = 0; r < Cr; r++) {
-            double acc = b1 ? b1[r] : 0.0;
-            for (int c = 0; c < C; c++) acc += (double)w1[(size_t)r * C + c] * pooled[c];
-            hidden[r] = act_d(inner, acc);
-        }
-        for (int c = 0; c < C; c++) {
-            double acc = b2 ? b2[c] : 0.0;
-            for (int r = 0; r < Cr; r++) acc += (double)w2[(size_t)c * Cr + r] * hidden[r];
-            double s = act_d(gate, acc);
-            for (size_t i = 0; i < S; i++) {
-                size_t o = ((size_t)n * C + c) * S + i;
-                y[o] = (float)act_d(act, x[o] * s + (residual ? residual[o] : 0.0));
-            }
-        }
-    }
-    free(pooled);
-}
-
 void ref_softmax(const float *x, int rows, int cols, int log_softmax, float *y) {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * cols;

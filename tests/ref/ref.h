@@ -34,12 +34,6 @@ void ref_add(const float *a, const float *b, size_t n, int act, float *y);
  * ref_grad_eltwise.h, for the table-driven harness.) */
 int ref_pool_out_size(int in, int k, int stride, int pad, int ceil_mode);
 
-/* s = gate(w2 inner(w1 gap(x) + b1) + b2), y = act(x * s + residual).
- * w1 [Cr, C], b1 [Cr], w2 [C, Cr], b2 [C]; biases and residual may be NULL. */
-void ref_squeeze_excite(const float *x, int N, int C, int H, int W, const float *w1,
-                        const float *b1, const float *w2, const float *b2, int Cr, int inner, int gate,
-                        const float *residual, int act, float *y);
-
 /* Softmax (log_softmax != 0: log-softmax) of each row of x [rows, cols]. */
 void ref_softmax(const float *x, int rows, int cols, int log_softmax, float *y);
 
