@@ -76,16 +76,17 @@ static void run_problem(const op_desc *d, const op_problem *p, int index, test_r
     const size_t ny = numel(p->y_ndim, p->y_shape);
     for (int k = 0; k < p->n_in; k++) {
         const size_t n = numel(p->ndim[k], p->shape[k]);
-        if (!(x[k] = ar_rand(&a, rng, n, -2.0f, 2.0f))) goto done;
+        const int ranged = p->lo != 0 || p->hi != 0;
+        if (!(x[k] = ar_rand(&a, rng, n, ranged ? p->lo : -2.0f, ranged ? p->hi : 2.0f))) goto done;
         if (d->fill) d->fill(rng, p, k, x[k], n, (const float *const *)x);
         xd[k] = ar_widen(&a, x[k], n);
         tin[k] = ar_tensor(&a, p->ndim[k], p->shape[k], x[k]);
     }
     double *want = ar_doubles(&a, ny);
-    guarded *y = ar_guarded(&a, p->y_ndim, p->y_shape, p->in_place ? x[0] : NULL, NAN);
+    guarded *y = ar_guarded(&a, p->y_ndim, p->y_shape, p->in_place ? x[p->in_place - 1] : NULL, NAN);
     if (a.bad) goto done;
     clcnn_tensor *fwd_in[OP_MAX_INPUTS];
-    for (int k = 0; k < p->n_in; k++) fwd_in[k] = k == 0 && p->in_place ? y->t : tin[k];
+    for (int k = 0; k < p->n_in; k++) fwd_in[k] = k == p->in_place - 1 ? y->t : tin[k];
     d->reference(p, xd, want);
     s->flops += d->flops(p);
     if (!CASE_OK(&a, d->forward(p, fwd_in, y->t))) goto done;
@@ -124,6 +125,11 @@ void op_harness_run(const op_desc *d) {
         op_problem p = {.n_in = 1};
         d->draw(&rng, i, &p);
         run_problem(d, &p, i, &rng, &s);
+    }
+    if (!d->backward) {
+        printf("  %s: %d problems, %d forward checks (max err %.1e), no backward, %.3g MFLOP\n", d->name, d->n_problems,
+               s.forward_checks, s.forward_err, s.flops * 1e-6);
+        return;
     }
     printf("  %s: %d problems, %d forward checks (max err %.1e), %d backward checks (max err %.1e), %d "
            "forward only (too big for finite differences%s), %.3g MFLOP\n", d->name, d->n_problems, s.forward_checks, s.forward_err,

@@ -29,7 +29,8 @@ typedef struct {
     int act;                 /* activations */
     int param[2];            /* op-specific (squeeze-excitation: its inner and gate activations) */
     clcnn_pool_params pool;  /* pooling (strides resolved) */
-    int in_place;            /* the forward writes over input 0 */
+    int in_place;            /* k + 1: the forward writes over input k (y is input k); 0: not */
+    float lo, hi;            /* the default fill's range (both 0: [-2, 2]) */
     char desc[160];          /* names the problem in failures */
 } op_problem;
 

@@ -22,6 +22,9 @@
  *                         atol 2e-6 (T + 10), rtol 1e-4 with T the products each
  *                         gradient element sums (M for dx, N for dw and db)
  *   concat                exact forward (slice copies); backward 1e-6
+ *   add                   as the activations' forward (one addition rounded once first)
+ *   softmax, log-softmax  1e-5 (exp and log are a few ulp; short row sums)
+ *   inference dropout     exact (the identity)
  *   squeeze-excitation    forward 1e-4 (sums of up to a few hundred products); backward
  *                         atol 2e-5, rtol 1e-4 (through the pooled mean and two small
  *                         products; ReLU's and hardsigmoid's kinks kept 0.05 away) */
@@ -36,6 +39,13 @@
 
 static size_t in_elems(const op_problem *p) { return numel(p->ndim[0], p->shape[0]); }
 static size_t out_elems(const op_problem *p) { return numel(p->y_ndim, p->y_shape); }
+
+static double no_flops(const op_problem *p) { (void)p; return 0; }
+
+static void exact_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)p, (void)k;
+    *forward = *backward = (op_tol){0, 0};
+}
 
 /* ---------------------------------------------------------- activations -- */
 
@@ -555,7 +565,6 @@ static clcnn_status concat_backward(const op_problem *p, int way, clcnn_tensor *
     return st;
 }
 
-static double concat_flops(const op_problem *p) { (void)p; return 0; }
 
 /* Exact: slice copies (and FD of a linear op is exact to double rounding). */
 static void concat_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
@@ -572,7 +581,7 @@ static const op_desc concat_desc = {
     .reference = concat_reference,
     .backward = concat_backward,
     .way_name = concat_way,
-    .flops = concat_flops,
+    .flops = no_flops,
     .tolerance = concat_tolerance,
 };
 
@@ -745,11 +754,159 @@ static const op_desc squeeze_excite_desc = {
     .accumulates_only = 0x1e, /* dw1, db1, dw2, db2 += */
 };
 
+/* ------------------------------------------------------------------- add -- */
+
+/* y = act(a + b), a new y or written over a or over b, any activation; the backward is
+ * the identity (the graph passes dy on), so the op has none. */
+enum { ADD_PROBLEMS = 9 };
+
+/* A random shape of 1..4 dims, small enough for elementwise tests. */
+static int elementwise_shape(test_rng *rng, int shape[4]) {
+    const int ndim = test_rng_int(rng, 1, 4);
+    for (int i = 0; i < ndim; i++) shape[i] = test_rng_int(rng, 1, ndim <= 2 ? 67 : 13);
+    return ndim;
+}
+
+static void add_draw(test_rng *rng, int i, op_problem *p) {
+    static const char *const modes[] = {"", " y=a", " y=b"};
+    const int ndim = elementwise_shape(rng, p->shape[0]);
+    p->n_in = 2;
+    p->ndim[0] = p->ndim[1] = p->y_ndim = ndim;
+    memcpy(p->shape[1], p->shape[0], sizeof p->shape[1]);
+    memcpy(p->y_shape, p->shape[0], sizeof p->y_shape);
+    p->act = test_rng_int(rng, 0, CLCNN_ACT_COUNT - 1);
+    p->in_place = i % 3; /* 0: a new y; 1: over a; 2: over b */
+    p->lo = -4, p->hi = 4;
+    snprintf(p->desc, sizeof p->desc, "x%s act %s%s", dims(ndim, p->shape[0]).s, act_name(p->act), modes[i % 3]);
+}
+
+static clcnn_status add_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    return clcnn_add(g_ctx, in[0], in[1], (clcnn_activation)p->act, y);
+}
+
+static void add_reference(const op_problem *p, const double *const *in, double *y) {
+    const size_t n = in_elems(p);
+    for (size_t i = 0; i < n; i++) y[i] = in[0][i] + in[1][i];
+    ref_grad_activate(y, n, p->act, y);
+}
+
+static double add_flops(const op_problem *p) { return ops_add_flops((double)out_elems(p), (clcnn_activation)p->act); }
+
+static const op_desc add_desc = {
+    .name = "add",
+    .n_problems = ADD_PROBLEMS,
+    .draw = add_draw,
+    .forward = add_forward,
+    .reference = add_reference,
+    .flops = add_flops,
+    .tolerance = act_tolerance, /* one addition, rounded once, then the activation */
+};
+
+/* --------------------------------------------------------------- softmax -- */
+
+/* Softmax or log-softmax over the last axis: 0 .. 7 random (up to 300 columns, values
+ * +-10), then ImageNet's 1000 logits (+-30), values near 100 (exp overflows unless the
+ * maximum is subtracted first) and a single column; the same problems for both. */
+enum { SOFTMAX_PROBLEMS = 11 };
+
+static void softmax_draw(test_rng *rng, int i, op_problem *p) {
+    int ndim = 2;
+    if (i < 8) {
+        ndim = test_rng_int(rng, 1, 4);
+        for (int d = 0; d < ndim - 1; d++) p->shape[0][d] = test_rng_int(rng, 1, 5);
+        p->shape[0][ndim - 1] = test_rng_int(rng, 1, 300);
+        p->lo = -10, p->hi = 10;
+    } else {
+        static const int fixed[3][4] = {{2, 1000, -30, 30}, {3, 17, 95, 105}, {4, 1, -5, 5}};
+        memcpy(p->shape[0], fixed[i - 8], 2 * sizeof(int));
+        p->lo = (float)fixed[i - 8][2], p->hi = (float)fixed[i - 8][3];
+    }
+    p->ndim[0] = p->y_ndim = ndim;
+    memcpy(p->y_shape, p->shape[0], sizeof p->y_shape);
+    snprintf(p->desc, sizeof p->desc, "x%s values in [%g, %g]", dims(ndim, p->shape[0]).s, (double)p->lo, (double)p->hi);
+}
+
+static void log_softmax_draw(test_rng *rng, int i, op_problem *p) {
+    softmax_draw(rng, i, p);
+    p->param[0] = 1;
+}
+
+static clcnn_status softmax_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    return clcnn_softmax(g_ctx, in[0], p->param[0], y);
+}
+
+static void softmax_reference(const op_problem *p, const double *const *in, double *y) {
+    const int cols = p->shape[0][p->ndim[0] - 1];
+    ref_grad_softmax(in[0], (int)(in_elems(p) / (size_t)cols), cols, p->param[0], y);
+}
+
+/* An exp, a sum and a division or a log per element. */
+static double softmax_flops(const op_problem *p) { return 4.0 * (double)in_elems(p); }
+
+/* 1e-5: exp and log are a few ulp in OpenCL; the row sums are short. */
+static void softmax_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)p, (void)k;
+    *forward = *backward = (op_tol){1e-5, 1e-5};
+}
+
+static const op_desc softmax_desc = {
+    .name = "softmax",
+    .n_problems = SOFTMAX_PROBLEMS,
+    .draw = softmax_draw,
+    .forward = softmax_forward,
+    .reference = softmax_reference,
+    .flops = softmax_flops,
+    .tolerance = softmax_tolerance,
+};
+static const op_desc log_softmax_desc = {
+    .name = "log_softmax",
+    .n_problems = SOFTMAX_PROBLEMS,
+    .draw = log_softmax_draw,
+    .forward = softmax_forward,
+    .reference = softmax_reference,
+    .flops = softmax_flops,
+    .tolerance = softmax_tolerance,
+};
+
+/* ---------------------------------------------------- inference dropout -- */
+
+/* The identity, exactly. */
+enum { DROPOUT_INFERENCE_PROBLEMS = 6 };
+
+static void identity_draw(test_rng *rng, int i, op_problem *p) {
+    (void)i;
+    const int ndim = elementwise_shape(rng, p->shape[0]);
+    p->ndim[0] = p->y_ndim = ndim;
+    memcpy(p->y_shape, p->shape[0], sizeof p->y_shape);
+    p->lo = -5, p->hi = 5;
+    snprintf(p->desc, sizeof p->desc, "x%s", dims(ndim, p->shape[0]).s);
+}
+
+static clcnn_status dropout_inference_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    (void)p;
+    return clcnn_dropout_inference(g_ctx, in[0], y);
+}
+
+static void identity_reference(const op_problem *p, const double *const *in, double *y) {
+    memcpy(y, in[0], in_elems(p) * sizeof *y);
+}
+
+static const op_desc dropout_inference_desc = {
+    .name = "dropout_inference",
+    .n_problems = DROPOUT_INFERENCE_PROBLEMS,
+    .draw = identity_draw,
+    .forward = dropout_inference_forward,
+    .reference = identity_reference,
+    .flops = no_flops,
+    .tolerance = exact_tolerance,
+};
+
 /* ------------------------------------------------------------------ cases -- */
 
 static const op_desc *const descriptors[] = {&activate_desc,      &pool2d_max_desc, &pool2d_avg_desc,
                                              &global_avg_pool_desc, &resize_bilinear_desc, &linear_desc,
-                                             &concat_desc,          &squeeze_excite_desc};
+                                             &concat_desc,          &squeeze_excite_desc,  &add_desc,
+                                             &softmax_desc,         &log_softmax_desc,     &dropout_inference_desc};
 
 int op_table_run(const char *name) {
     for (size_t i = 0; i < sizeof descriptors / sizeof descriptors[0]; i++)
@@ -765,6 +922,10 @@ static void test_op_resize_bilinear(void) { op_table_run("resize_bilinear"); }
 static void test_op_linear(void) { op_table_run("linear"); }
 static void test_op_concat(void) { op_table_run("concat"); }
 static void test_op_squeeze_excite(void) { op_table_run("squeeze_excite"); }
+static void test_op_add(void) { op_table_run("add"); }
+static void test_op_softmax(void) { op_table_run("softmax"); }
+static void test_op_log_softmax(void) { op_table_run("log_softmax"); }
+static void test_op_dropout_inference(void) { op_table_run("dropout_inference"); }
 
 const test_case test_op_table_cases[] = {
     {"op_activate", test_op_activate},
@@ -775,5 +936,9 @@ const test_case test_op_table_cases[] = {
     {"op_linear", test_op_linear},
     {"op_concat", test_op_concat},
     {"op_squeeze_excite", test_op_squeeze_excite},
+    {"op_add", test_op_add},
+    {"op_softmax", test_op_softmax},
+    {"op_log_softmax", test_op_log_softmax},
+    {"op_dropout_inference", test_op_dropout_inference},
     {NULL, NULL},
 };

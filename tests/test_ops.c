@@ -1,8 +1,9 @@
-/* test_ops.c: the forward ops not yet in the table-driven harness (test_op_table.c:
- * activations, pooling, global average pooling, resize, linear, squeeze-excitation)
- * against their CPU references
- * (tests/ref), on random and a few fixed shapes, and those ops' special values and
- * errors.
+/* test_ops.c: the forward ops not yet in the table-driven harness (test_op_table.c,
+ * where the activations, add, pooling, global average pooling, resize, linear,
+ * squeeze-excitation, softmax, concat and inference dropout are): convolution, batch
+ * norm and its fold, GEMM, against their CPU references (tests/ref) on random and a few
+ * fixed shapes; and the harness's ops' special values (max pooling's NaN rule) and
+ * shape errors.
  *
  * Each test draws its shapes from a stream seeded with g_seed ^ hash(test name),
  * so a printed seed reproduces a failure. Every device output lives inside a
@@ -10,12 +11,10 @@
  * the op untouched. Checks are mixed: |got - want| <= atol + rtol * |want|.
  *
  * Tolerances (float32 device arithmetic against a double reference):
- *   conv2d, linear, squeeze_excite, gemm   atol 1e-4, rtol 1e-4 (sums of up to a few
- *                                          hundred products of O(1) values)
- *   add (relu, relu6, none), max pool NaN   atol 1e-6, rtol 1e-6 (one rounding at most)
- *   dropout_inference                       exact
- *   add (sigmoid, silu, tanh), batchnorm    atol 1e-5, rtol 1e-5 (exp/tanh/sqrt are
- *   (+fold), softmax                        a few ulp in OpenCL; short sums)
+ *   conv2d, gemm             atol 1e-4, rtol 1e-4 (sums of up to a few hundred products
+ *                            of O(1) values)
+ *   max pool NaN             exact (it picks an input)
+ *   batchnorm (+fold)        atol 1e-5, rtol 1e-5 (sqrt is a few ulp in OpenCL)
  */
 #include <math.h>
 #include <stdarg.h>
@@ -66,20 +65,6 @@ static void run_case(op_run *r, arena *h, const char *fmt, ...) {
  * statistics. */
 static void check_output(op_run *r, arena *h, const guarded *g, const float *want, double atol, double rtol) {
     ar_check(h, "y", g, ar_widen(h, want, g ? g->n : 0), atol, rtol, &r->max_err);
-}
-
-/* Tolerance of an activation applied after exact-ish arithmetic. */
-static void act_tol(int act, double *atol, double *rtol) {
-    int transcendental = act == CLCNN_ACT_SIGMOID || act == CLCNN_ACT_SILU || act == CLCNN_ACT_TANH ||
-                         act == CLCNN_ACT_HARDSWISH || act == CLCNN_ACT_HARDSIGMOID; /* a division by 6 */
-    *atol = *rtol = transcendental ? 1e-5 : 1e-6;
-}
-
-/* A random shape of 1..4 dims, small enough for elementwise tests. */
-static int rand_shape(test_rng *rng, int shape[4]) {
-    int ndim = test_rng_int(rng, 1, 4);
-    for (int i = 0; i < ndim; i++) shape[i] = test_rng_int(rng, 1, ndim <= 2 ? 67 : 13);
-    return ndim;
 }
 
 /* --------------------------------------------------------------- conv2d -- */
@@ -323,39 +308,6 @@ static void test_activation_list(void) {
     clcnn_tensor_destroy(y);
 }
 
-enum { ADD_NEW, ADD_INTO_A, ADD_INTO_B };
-
-static void add_case(op_run *r, int ndim, const int *xs, int act, int mode) {
-    static const char *mode_name[] = {"", " y=a", " y=b"};
-    size_t n = numel(ndim, xs);
-    double atol, rtol;
-    act_tol(act, &atol, &rtol);
-    arena h = {0};
-    run_case(r, &h, "x%s act %s%s", dims(ndim, xs).s, act_name(act), mode_name[mode]);
-    float *a = ar_rand(&h, &r->rng, n, -4, 4), *b = ar_rand(&h, &r->rng, n, -4, 4);
-    float *want = ar_floats(&h, n);
-    guarded *y = ar_guarded(&h, ndim, xs, mode == ADD_INTO_A ? a : mode == ADD_INTO_B ? b : NULL, TU_SENTINEL);
-    clcnn_tensor *ta = mode == ADD_INTO_A ? (y ? y->t : NULL) : ar_tensor(&h, ndim, xs, a);
-    clcnn_tensor *tb = mode == ADD_INTO_B ? (y ? y->t : NULL) : ar_tensor(&h, ndim, xs, b);
-    if (h.bad) goto done;
-    if (!CASE_OK(&h, clcnn_add(g_ctx, ta, tb, (clcnn_activation)act, y->t))) goto done;
-    ref_add(a, b, n, act, want);
-    check_output(r, &h, y, want, atol, rtol);
-done:
-    ar_free(&h);
-}
-
-static void test_add(void) {
-    op_run r = run_begin("add");
-    for (int i = 0; i < 9; i++) {
-        int xs[4], ndim = rand_shape(&r.rng, xs);
-        add_case(&r, ndim, xs, test_rng_int(&r.rng, 0, CLCNN_ACT_COUNT - 1), i % 3);
-    }
-    run_end(&r);
-}
-
-/* ---------------------------------------------------------------- pools -- */
-
 /* Max pooling's NaN rule (PyTorch's `v > max || isnan(v)`): a window holding a NaN
  * gives NaN, any other its maximum, exactly; kernel 2 takes the loop-free kernel for
  * windows up to 3x3, kernel 3 (stride 2, padding 1) the stem's row kernel (37 columns:
@@ -407,62 +359,6 @@ static void test_maxpool_nan(void) {
 /* --------------------------------------------------------------- linear -- */
 
 /* ------------------------------------------------------- squeeze-excite -- */
-
-/* -------------------------------------------------------------- softmax -- */
-
-/* Softmax over the last axis of x; offset shifts every value (stability). */
-static void softmax_case(op_run *r, int ndim, const int *xs, float range, float offset,
-                         int log_softmax) {
-    size_t n = numel(ndim, xs);
-    int cols = xs[ndim - 1];
-    arena h = {0};
-    run_case(r, &h, "x%s values %g +- %g", dims(ndim, xs).s, offset, range);
-    float *x = ar_rand(&h, &r->rng, n, offset - range, offset + range), *want = ar_floats(&h, n);
-    clcnn_tensor *tx = ar_tensor(&h, ndim, xs, x);
-    guarded *y = ar_guarded(&h, ndim, xs, NULL, TU_SENTINEL);
-    if (h.bad) goto done;
-    if (!CASE_OK(&h, clcnn_softmax(g_ctx, tx, log_softmax, y->t))) goto done;
-    ref_softmax(x, (int)(n / (size_t)cols), cols, log_softmax, want);
-    check_output(r, &h, y, want, 1e-5, 1e-5);
-done:
-    ar_free(&h);
-}
-
-static void softmax_test(const char *op, int log_softmax) {
-    op_run r = run_begin(op);
-    for (int i = 0; i < 8; i++) {
-        int xs[4], ndim = test_rng_int(&r.rng, 1, 4);
-        for (int d = 0; d < ndim - 1; d++) xs[d] = test_rng_int(&r.rng, 1, 5);
-        xs[ndim - 1] = test_rng_int(&r.rng, 1, 300);
-        softmax_case(&r, ndim, xs, 10, 0, log_softmax);
-    }
-    softmax_case(&r, 2, (const int[]){2, 1000}, 30, 0, log_softmax); /* ImageNet logits */
-    softmax_case(&r, 2, (const int[]){3, 17}, 5, 100, log_softmax);  /* exp overflows unshifted */
-    softmax_case(&r, 2, (const int[]){4, 1}, 5, 0, log_softmax);     /* one column */
-    run_end(&r);
-}
-
-static void test_softmax(void) { softmax_test("softmax", 0); }
-static void test_log_softmax(void) { softmax_test("log_softmax", 1); }
-
-/* ------------------------------------------------------ dropout, resize -- */
-
-static void test_dropout_inference(void) {
-    op_run r = run_begin("dropout_inference");
-    for (int i = 0; i < 6; i++) {
-        int xs[4], ndim = rand_shape(&r.rng, xs);
-        size_t n = numel(ndim, xs);
-        arena h = {0};
-        run_case(&r, &h, "x%s", dims(ndim, xs).s);
-        float *x = ar_rand(&h, &r.rng, n, -5, 5);
-        clcnn_tensor *tx = ar_tensor(&h, ndim, xs, x);
-        guarded *y = ar_guarded(&h, ndim, xs, NULL, TU_SENTINEL);
-        if (!h.bad && CASE_OK(&h, clcnn_dropout_inference(g_ctx, tx, y->t)))
-            check_output(&r, &h, y, x, 0, 0); /* the identity: exact */
-        ar_free(&h);
-    }
-    run_end(&r);
-}
 
 /* ----------------------------------------------------------------- gemm -- */
 
@@ -556,11 +452,7 @@ const test_case test_ops_cases[] = {
     {"batchnorm", test_batchnorm},
     {"batchnorm_fold", test_batchnorm_fold},
     {"activation_list", test_activation_list},
-    {"add", test_add},
     {"maxpool_nan", test_maxpool_nan},
-    {"softmax", test_softmax},
-    {"log_softmax", test_log_softmax},
-    {"dropout_inference", test_dropout_inference},
     {"gemm", test_gemm},
     {"op_shape_errors", test_op_shape_errors},
     {NULL, NULL},

@@ -96,27 +96,11 @@ void ref_batchnorm_fold(const float *w, const float *bias, int Cout, int per, co
     }
 }
 
-void ref_add(const float *a, const float *b, size_t n, int act, float *y) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)act_d(act, (double)a[i] + (double)b[i]);
-}
-
 int ref_pool_out_size(int in, int k, int stride, int pad, int ceil_mode) {
     int span = in + 2 * pad - k + (ceil_mode ? stride - 1 : 0);
     int out = span / stride + 1; /* span >= 0 for every valid pooling shape */
     if (ceil_mode && (out - 1) * stride >= in + pad) out--;
     return out;
-}
-
-void ref_softmax(const float *x, int rows, int cols, int log_softmax, float *y) {
-    for (int r = 0; r < rows; r++) {
-        const float *xr = x + (size_t)r * cols;
-        float *yr = y + (size_t)r * cols;
-        double mx = -INFINITY, sum = 0.0;
-        for (int c = 0; c < cols; c++) mx = xr[c] > mx ? xr[c] : mx;
-        for (int c = 0; c < cols; c++) sum += exp(xr[c] - mx);
-        for (int c = 0; c < cols; c++)
-            yr[c] = (float)(log_softmax ? xr[c] - mx - log(sum) : exp(xr[c] - mx) / sum);
-    }
 }
 
 void ref_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,

@@ -25,17 +25,11 @@ void ref_batchnorm_fold(const float *w, const float *bias, int Cout, int per, co
                         const float *beta, const float *mean, const float *var, float eps,
                         float *w_out, float *b_out);
 
-/* y = act(a + b), n elements. */
-void ref_add(const float *a, const float *b, size_t n, int act, float *y);
-
 /* PyTorch's pooling output size, including the ceil-mode rule that the last
  * window must start inside the input or the left padding. (Pooling, global average
  * pooling, the activations and resize have double references only, in
  * ref_grad_eltwise.h, for the table-driven harness.) */
 int ref_pool_out_size(int in, int k, int stride, int pad, int ceil_mode);
-
-/* Softmax (log_softmax != 0: log-softmax) of each row of x [rows, cols]. */
-void ref_softmax(const float *x, int rows, int cols, int log_softmax, float *y);
 
 /* C [M, N] = alpha op(A) op(B) + beta C; A [M,K] or [K,M] if trans_a, B [K,N] or
  * [N,K] if trans_b. With beta == 0 C is not read (BLAS convention). */

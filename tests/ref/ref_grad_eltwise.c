@@ -117,3 +117,13 @@ void ref_grad_concat(const double *a, int Ca, const double *b, int Cb, int N, in
         for (size_t i = 0; i < sb; i++) y[n * (sa + sb) + sa + i] = b[n * sb + i];
     }
 }
+
+void ref_grad_softmax(const double *x, int rows, int cols, int log_softmax, double *y) {
+    for (int r = 0; r < rows; r++) {
+        const double *xr = x + (size_t)r * cols;
+        double *yr = y + (size_t)r * cols, mx = -INFINITY, sum = 0.0;
+        for (int c = 0; c < cols; c++) mx = xr[c] > mx ? xr[c] : mx;
+        for (int c = 0; c < cols; c++) sum += exp(xr[c] - mx);
+        for (int c = 0; c < cols; c++) yr[c] = log_softmax ? xr[c] - mx - log(sum) : exp(xr[c] - mx) / sum;
+    }
+}

@@ -29,6 +29,10 @@ void ref_grad_concat(const double *a, int Ca, const double *b, int Cb, int N, in
 /* y [NC] = mean of each plane of S values. */
 void ref_grad_global_avg_pool(const double *x, int NC, int S, double *y);
 
+/* Softmax (log_softmax != 0: log-softmax) of each row of x [rows, cols], shifted by the
+ * row's maximum. */
+void ref_grad_softmax(const double *x, int rows, int cols, int log_softmax, double *y);
+
 /* Bilinear resize H x W -> OH x OW per plane, align_corners = false. */
 void ref_grad_resize_bilinear(const double *x, int NC, int H, int W, double *y, int OH, int OW);
 
