@@ -31,6 +31,7 @@ typedef struct {
     clcnn_pool_params pool;  /* pooling (strides resolved) */
     int in_place;            /* k + 1: the forward writes over input k (y is input k); 0: not */
     float lo, hi;            /* the default fill's range (both 0: [-2, 2]) */
+    float fparam;            /* op-specific (batch norm: eps) */
     char desc[160];          /* names the problem in failures */
 } op_problem;
 

@@ -25,10 +25,12 @@
  *   add                   as the activations' forward (one addition rounded once first)
  *   softmax, log-softmax  1e-5 (exp and log are a few ulp; short row sums)
  *   inference dropout     exact (the identity)
+ *   inference batch norm  1e-5 (sqrt is a few ulp; one product and one sum)
  *   squeeze-excitation    forward 1e-4 (sums of up to a few hundred products); backward
  *                         atol 2e-5, rtol 1e-4 (through the pooled mean and two small
  *                         products; ReLU's and hardsigmoid's kinks kept 0.05 away) */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "op_harness.h"
@@ -36,6 +38,7 @@
 #include "ref/ref.h"
 #include "ref/ref_grad_conv.h"
 #include "ref/ref_grad_eltwise.h"
+#include "ref/ref_grad_norm.h"
 
 static size_t in_elems(const op_problem *p) { return numel(p->ndim[0], p->shape[0]); }
 static size_t out_elems(const op_problem *p) { return numel(p->y_ndim, p->y_shape); }
@@ -901,12 +904,77 @@ static const op_desc dropout_inference_desc = {
     .tolerance = exact_tolerance,
 };
 
+/* ------------------------------------------------------ inference batch norm -- */
+
+/* y = (x - mean) / sqrt(var + eps) * gamma + beta per channel (axis 1), with inputs x,
+ * gamma, beta, mean, var; ranks 2 to 4, eps 1e-5 or 1e-3; the last a 17 x 19 plane of
+ * 13 channels. In training the graph uses clcnn_batchnorm_train (test_grad_norm.c), so
+ * this form has no backward. */
+enum { BATCHNORM_PROBLEMS = 10 };
+
+static void batchnorm_draw(test_rng *rng, int i, op_problem *p) {
+    int xs[4] = {2, 13, 17, 19}, ndim = 4;
+    if (i < 9) {
+        xs[0] = test_rng_int(rng, 1, 3), xs[1] = test_rng_int(rng, 1, 40), ndim = test_rng_int(rng, 2, 4);
+        for (int d = 2; d < ndim; d++) xs[d] = test_rng_int(rng, 1, 13);
+        p->fparam = test_rng_int(rng, 0, 1) ? 1e-5f : 1e-3f;
+    } else {
+        p->fparam = 1e-5f;
+    }
+    p->n_in = 5;
+    p->ndim[0] = p->y_ndim = ndim;
+    memcpy(p->shape[0], xs, sizeof xs);
+    memcpy(p->y_shape, xs, sizeof xs);
+    for (int k = 1; k < 5; k++) p->ndim[k] = 1, p->shape[k][0] = xs[1];
+    snprintf(p->desc, sizeof p->desc, "x%s eps %g", dims(ndim, xs).s, (double)p->fparam);
+}
+
+/* x in [-3, 3]; gamma in [-2, 2], beta and mean in [-1, 1], var in [0.01, 3]. */
+static void batchnorm_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n, const float *const *in) {
+    (void)p, (void)in;
+    static const float lo[5] = {-3, -2, -1, -1, 0.01f}, hi[5] = {3, 2, 1, 1, 3};
+    for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(rng, lo[k], hi[k]);
+}
+
+static clcnn_status batchnorm_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    return clcnn_batchnorm(g_ctx, in[0], in[1], in[2], in[3], in[4], p->fparam, y);
+}
+
+static void batchnorm_reference(const op_problem *p, const double *const *in, double *y) {
+    const int N = p->shape[0][0], C = p->shape[0][1];
+    double *invstd = malloc((size_t)C * sizeof *invstd);
+    if (!invstd) return test_fail(__FILE__, __LINE__, "batchnorm reference: no host memory");
+    for (int c = 0; c < C; c++) invstd[c] = 1.0 / sqrt(in[4][c] + (double)p->fparam);
+    ref_bn_fixed(in[0], N, C, (int)(in_elems(p) / ((size_t)N * C)), in[1], in[2], in[3], invstd, y);
+    free(invstd);
+}
+
+static double batchnorm_flops(const op_problem *p) { return ops_batchnorm_flops((double)out_elems(p)); }
+
+/* 1e-5: sqrt is a few ulp in OpenCL; the rest one product and one sum. */
+static void batchnorm_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)p, (void)k;
+    *forward = *backward = (op_tol){1e-5, 1e-5};
+}
+
+static const op_desc batchnorm_desc = {
+    .name = "batchnorm",
+    .n_problems = BATCHNORM_PROBLEMS,
+    .draw = batchnorm_draw,
+    .fill = batchnorm_fill,
+    .forward = batchnorm_forward,
+    .reference = batchnorm_reference,
+    .flops = batchnorm_flops,
+    .tolerance = batchnorm_tolerance,
+};
+
 /* ------------------------------------------------------------------ cases -- */
 
 static const op_desc *const descriptors[] = {&activate_desc,      &pool2d_max_desc, &pool2d_avg_desc,
                                              &global_avg_pool_desc, &resize_bilinear_desc, &linear_desc,
                                              &concat_desc,          &squeeze_excite_desc,  &add_desc,
-                                             &softmax_desc,         &log_softmax_desc,     &dropout_inference_desc};
+                                             &softmax_desc,         &log_softmax_desc,     &dropout_inference_desc,
+                                             &batchnorm_desc};
 
 int op_table_run(const char *name) {
     for (size_t i = 0; i < sizeof descriptors / sizeof descriptors[0]; i++)
@@ -926,6 +994,7 @@ static void test_op_add(void) { op_table_run("add"); }
 static void test_op_softmax(void) { op_table_run("softmax"); }
 static void test_op_log_softmax(void) { op_table_run("log_softmax"); }
 static void test_op_dropout_inference(void) { op_table_run("dropout_inference"); }
+static void test_op_batchnorm(void) { op_table_run("batchnorm"); }
 
 const test_case test_op_table_cases[] = {
     {"op_activate", test_op_activate},
@@ -940,5 +1009,6 @@ const test_case test_op_table_cases[] = {
     {"op_softmax", test_op_softmax},
     {"op_log_softmax", test_op_log_softmax},
     {"op_dropout_inference", test_op_dropout_inference},
+    {"op_batchnorm", test_op_batchnorm},
     {NULL, NULL},
 };

@@ -1,7 +1,7 @@
 /* test_ops.c: the forward ops not yet in the table-driven harness (test_op_table.c,
  * where the activations, add, pooling, global average pooling, resize, linear,
- * squeeze-excitation, softmax, concat and inference dropout are): convolution, batch
- * norm and its fold, GEMM, against their CPU references (tests/ref) on random and a few
+ * squeeze-excitation, softmax, concat, inference dropout and batch norm are):
+ * convolution, the batch-norm fold, GEMM, against their CPU references (tests/ref) on random and a few
  * fixed shapes; and the harness's ops' special values (max pooling's NaN rule) and
  * shape errors.
  *
@@ -14,7 +14,7 @@
  *   conv2d, gemm             atol 1e-4, rtol 1e-4 (sums of up to a few hundred products
  *                            of O(1) values)
  *   max pool NaN             exact (it picks an input)
- *   batchnorm (+fold)        atol 1e-5, rtol 1e-5 (sqrt is a few ulp in OpenCL)
+ *   batchnorm_fold           atol 1e-5, rtol 1e-5 (sqrt is a few ulp in OpenCL)
  */
 #include <math.h>
 #include <stdarg.h>
@@ -215,36 +215,6 @@ static void bn_params(arena *h, test_rng *rng, int C, float *p[4], clcnn_tensor 
         p[i] = ar_rand(h, rng, (size_t)C, lo[i], hi[i]);
         t[i] = ar_tensor(h, 1, &C, p[i]);
     }
-}
-
-static void batchnorm_case(op_run *r, int ndim, const int *xs, float eps) {
-    int S = (int)(numel(ndim, xs) / (size_t)(xs[0] * xs[1]));
-    arena h = {0};
-    run_case(r, &h, "x%s eps %g", dims(ndim, xs).s, eps);
-    float *p[4], *x = ar_rand(&h, &r->rng, numel(ndim, xs), -3, 3);
-    clcnn_tensor *t[4];
-    bn_params(&h, &r->rng, xs[1], p, t);
-    float *want = ar_floats(&h, numel(ndim, xs));
-    clcnn_tensor *tx = ar_tensor(&h, ndim, xs, x);
-    guarded *y = ar_guarded(&h, ndim, xs, NULL, TU_SENTINEL);
-    if (h.bad) goto done;
-    if (!CASE_OK(&h, clcnn_batchnorm(g_ctx, tx, t[0], t[1], t[2], t[3], eps, y->t))) goto done;
-    ref_batchnorm(x, xs[0], xs[1], S, p[0], p[1], p[2], p[3], eps, want);
-    check_output(r, &h, y, want, 1e-5, 1e-5);
-done:
-    ar_free(&h);
-}
-
-static void test_batchnorm(void) {
-    op_run r = run_begin("batchnorm");
-    for (int i = 0; i < 9; i++) {
-        int xs[4] = {test_rng_int(&r.rng, 1, 3), test_rng_int(&r.rng, 1, 40)};
-        int ndim = test_rng_int(&r.rng, 2, 4);
-        for (int d = 2; d < ndim; d++) xs[d] = test_rng_int(&r.rng, 1, 13);
-        batchnorm_case(&r, ndim, xs, test_rng_int(&r.rng, 0, 1) ? 1e-5f : 1e-3f);
-    }
-    batchnorm_case(&r, 4, (const int[]){2, 13, 17, 19}, 1e-5f);
-    run_end(&r);
 }
 
 /* w [Cout, ...] folded out of place, or in place (w_out == w). */
@@ -449,7 +419,6 @@ const test_case test_ops_cases[] = {
     {"conv2d", test_conv2d},
     {"conv2d_1x1", test_conv2d_1x1},
     {"conv2d_grouped", test_conv2d_grouped},
-    {"batchnorm", test_batchnorm},
     {"batchnorm_fold", test_batchnorm_fold},
     {"activation_list", test_activation_list},
     {"maxpool_nan", test_maxpool_nan},

@@ -72,19 +72,6 @@ static void bn_affine(const float *gamma, const float *beta, const float *mean, 
     *shift = (double)beta[c] - (double)mean[c] * *scale;
 }
 
-void ref_batchnorm(const float *x, int N, int C, int S, const float *gamma, const float *beta,
-                   const float *mean, const float *var, float eps, float *y) {
-    for (int c = 0; c < C; c++) {
-        double scale, shift;
-        bn_affine(gamma, beta, mean, var, eps, c, &scale, &shift);
-        for (int n = 0; n < N; n++)
-            for (int s = 0; s < S; s++) {
-                size_t i = ((size_t)n * C + c) * S + s;
-                y[i] = (float)(x[i] * scale + shift);
-            }
-    }
-}
-
 void ref_batchnorm_fold(const float *w, const float *bias, int Cout, int per, const float *gamma,
                         const float *beta, const float *mean, const float *var, float eps,
                         float *w_out, float *b_out) {

@@ -17,9 +17,6 @@ void ref_conv2d(const float *x, int N, int Cin, int H, int W, const float *w, in
                 int dil_h, int dil_w, int groups, const float *residual, int act, float *y, int OH,
                 int OW);
 
-/* Inference batch norm over axis 1 of x viewed as [N, C, S]. */
-void ref_batchnorm(const float *x, int N, int C, int S, const float *gamma, const float *beta,
-                   const float *mean, const float *var, float eps, float *y);
 /* Fold batch norm into the preceding conv: w [Cout, per], bias [Cout] or NULL. */
 void ref_batchnorm_fold(const float *w, const float *bias, int Cout, int per, const float *gamma,
                         const float *beta, const float *mean, const float *var, float eps,
