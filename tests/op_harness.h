@@ -29,10 +29,12 @@ typedef struct {
     int act;                 /* activations */
     int param[2];            /* op-specific (squeeze-excitation: its inner and gate activations) */
     clcnn_pool_params pool;  /* pooling (strides resolved) */
+    clcnn_conv_params conv;  /* convolution */
+    int skip;                /* set by draw: not run (fewer random problems at CLCNN_TEST_SMALL) */
     int in_place;            /* k + 1: the forward writes over input k (y is input k); 0: not */
     float lo, hi;            /* the default fill's range (both 0: [-2, 2]) */
     float fparam;            /* op-specific (batch norm: eps) */
-    char desc[160];          /* names the problem in failures */
+    char desc[256];          /* names the problem in failures */
 } op_problem;
 
 typedef struct {

@@ -141,21 +141,7 @@ static void conv_case(test_rng *rng, refd_conv_shape s, int accumulate) {
     conv_case_by(rng, s, CLCNN_CONV_ALGO_DEFAULT, accumulate);
 }
 
-/* Random small convolutions: kernels 1..3, strides 1..2, padding 0..2, dilation 1..2,
- * groups 1, 2 or depthwise, batch 1..3; every other case accumulates into dx. */
-static void test_conv2d_backward_random(void) {
-    test_rng rng = {g_seed ^ 0xC0B1A5E5ull};
-    for (int i = 0; i < 14; i++) {
-        refd_conv_shape s = {0};
-        const int kind = i % 3; /* 0: groups 1, 1: groups 2, 2: depthwise */
-        s.groups = kind == 0 ? 1 : kind == 1 ? 2 : test_rng_int(&rng, 2, 5);
-        s.C = kind == 2 ? s.groups : s.groups * test_rng_int(&rng, 1, 3);
-        s.Cout = s.groups * test_rng_int(&rng, 1, kind == 2 ? 2 : 3);
-        s.N = test_rng_int(&rng, 1, 3);
-        tu_random_conv_geometry(&rng, &s, 3, 2, 7);
-        conv_case(&rng, s, i % 2);
-    }
-}
+/* Random small convolutions' backward: test_op_table.c's op_conv2d. */
 
 /* The GPU family of kernels on this device (CLCNN_DEVICE_CLASS=gpu): a convolution's
  * weight gradient as an implicit GEMM (gemm_local gathering the columns from x, split
@@ -458,7 +444,6 @@ done:
 }
 
 const test_case test_grad_conv_cases[] = {
-    {"conv2d_backward_random", test_conv2d_backward_random},
     {"conv2d_backward_stem", test_conv2d_backward_stem},
     {"gpu_family_backward", test_gpu_family_backward},
     {"conv2d_backward_1x1", test_conv2d_backward_1x1},

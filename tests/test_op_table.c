@@ -26,6 +26,9 @@
  *   softmax, log-softmax  1e-5 (exp and log are a few ulp; short row sums)
  *   inference dropout     exact (the identity)
  *   inference batch norm  1e-5 (sqrt is a few ulp; one product and one sum)
+ *   convolution           forward 1e-4 (sums of up to a few hundred products); backward
+ *                         atol 2e-6 (T + 10), rtol 1e-4 with T the products each gradient
+ *                         element sums (KH KW Cout/groups for dx, N OH OW for dw, db)
  *   squeeze-excitation    forward 1e-4 (sums of up to a few hundred products); backward
  *                         atol 2e-5, rtol 1e-4 (through the pooled mean and two small
  *                         products; ReLU's and hardsigmoid's kinks kept 0.05 away) */
@@ -968,13 +971,238 @@ static const op_desc batchnorm_desc = {
     .tolerance = batchnorm_tolerance,
 };
 
+/* ----------------------------------------------------------- convolution -- */
+
+/* y = act(conv2d(x, w) + b + residual), inputs x, w, then b and the residual where the
+ * problem has them (param[0], param[1]: their indices, -1 without). Problems, in
+ * order: 10 of any kind (dense, grouped, depthwise; kernels up to 7, strides up to 3,
+ * dilation up to 2) and 4 fixed (tails of every tile, a residual 3x3, a stem, a dilated
+ * one); 8 1x1s and 3 fixed; 10 grouped or depthwise and 3 fixed (MobileNet's,
+ * EfficientNet's, ResNeXt's); then 14 small ones without activation or residual for
+ * the backward (groups 1, 2 or depthwise). At CLCNN_TEST_SMALL 4 random ones of each
+ * forward kind run, and the fixed ones at most 12 x 12. Forward only with an activation
+ * or a residual: the backward is the convolution's. */
+enum { CONV_ANY_N = 10, CONV_1X1_N = 8, CONV_GROUPED_N = 10, CONV_BACKWARD_N = 14 };
+
+typedef struct {
+    int N, Cin, H, W, Cout, KH, KW;
+    clcnn_conv_params p; /* fully spelled out: no zeros read as 1 */
+    int bias, residual, act;
+} conv_fixed;
+
+#define CONV_P(s, pd, d, g) {.stride_h = s, .stride_w = s, .pad_h = pd, .pad_w = pd, .dilation_h = d, .dilation_w = d, .groups = g}
+
+static const conv_fixed conv_any_fixed[] = {
+    {2, 5, 19, 21, 13, 3, 3, CONV_P(1, 0, 1, 1), 1, 0, CLCNN_ACT_RELU},    /* 17x19 output, Cout 13: no tile's multiple */
+    {1, 24, 35, 35, 13, 3, 3, CONV_P(1, 1, 1, 1), 1, 1, CLCNN_ACT_RELU6},  /* a ResNet-like 3x3 with residual */
+    {1, 3, 45, 45, 17, 7, 7, CONV_P(2, 3, 1, 1), 0, 0, CLCNN_ACT_NONE},    /* a stem: 7x7 stride 2 pad 3 on RGB */
+    {2, 7, 15, 13, 11, 3, 3, CONV_P(1, 2, 2, 1), 1, 0, CLCNN_ACT_SILU},    /* dilated 3x3 keeping the size */
+};
+static const conv_fixed conv_1x1_fixed[] = {
+    {2, 37, 17, 19, 13, 1, 1, CONV_P(1, 0, 1, 1), 1, 1, CLCNN_ACT_RELU},
+    {1, 64, 7, 7, 70, 1, 1, CONV_P(1, 0, 1, 1), 1, 0, CLCNN_ACT_NONE},
+    {3, 16, 15, 15, 24, 1, 1, CONV_P(2, 0, 1, 1), 0, 0, CLCNN_ACT_SIGMOID},
+};
+static const conv_fixed conv_grouped_fixed[] = {
+    {2, 32, 15, 15, 32, 3, 3, CONV_P(2, 1, 1, 32), 1, 0, CLCNN_ACT_RELU6}, /* MobileNet depthwise 3x3 stride 2 */
+    {1, 13, 17, 19, 13, 5, 5, CONV_P(1, 2, 1, 13), 1, 1, CLCNN_ACT_SILU},  /* EfficientNet depthwise 5x5 */
+    {2, 20, 9, 11, 20, 3, 3, CONV_P(1, 1, 1, 4), 0, 1, CLCNN_ACT_RELU},    /* ResNeXt grouped 3x3 */
+};
+enum {
+    CONV_ANY_FIXED = sizeof conv_any_fixed / sizeof conv_any_fixed[0],
+    CONV_1X1_FIXED = sizeof conv_1x1_fixed / sizeof conv_1x1_fixed[0],
+    CONV_GROUPED_FIXED = sizeof conv_grouped_fixed / sizeof conv_grouped_fixed[0],
+    CONV_PROBLEMS = CONV_ANY_N + CONV_ANY_FIXED + CONV_1X1_N + CONV_1X1_FIXED + CONV_GROUPED_N + CONV_GROUPED_FIXED +
+                    CONV_BACKWARD_N
+};
+
+/* Smallest input extent that still gives one output. */
+static int conv_min_in(int k, int pad, int dil) {
+    const int need = dil * (k - 1) + 1 - 2 * pad;
+    return need > 1 ? need : 1;
+}
+
+enum { CONV_ANY, CONV_1X1, CONV_GROUPED };
+
+/* A random forward problem of a kind. */
+static conv_fixed conv_random(test_rng *rng, int kind) {
+    conv_fixed c = {.N = test_rng_int(rng, 1, 3)};
+    clcnn_conv_params *p = &c.p;
+    int cin_g, cout_g, groups, pick = test_rng_int(rng, 0, 3);
+    if (kind == CONV_1X1) {
+        groups = 1, cin_g = test_rng_int(rng, 1, 40), cout_g = test_rng_int(rng, 1, 40);
+    } else if (kind == CONV_GROUPED ? pick < 2 : pick == 0) { /* depthwise, multiplier 1 or 2 */
+        groups = test_rng_int(rng, 2, 19), cin_g = 1, cout_g = test_rng_int(rng, 1, 2);
+    } else if (kind == CONV_GROUPED || pick == 1) {
+        groups = test_rng_int(rng, 2, 4), cin_g = test_rng_int(rng, 2, 5), cout_g = test_rng_int(rng, 1, 4);
+    } else {
+        groups = 1, cin_g = test_rng_int(rng, 1, 9), cout_g = test_rng_int(rng, 1, 17);
+    }
+    c.Cin = groups * cin_g, c.Cout = groups * cout_g, p->groups = groups;
+    if (kind == CONV_1X1) {
+        c.KH = c.KW = 1;
+        p->stride_h = p->stride_w = test_rng_int(rng, 1, 2);
+        p->dilation_h = p->dilation_w = 1;
+    } else {
+        c.KH = test_rng_int(rng, 1, 7);
+        c.KW = test_rng_int(rng, 0, 1) ? c.KH : test_rng_int(rng, 1, 7);
+        p->stride_h = test_rng_int(rng, 1, 3), p->stride_w = test_rng_int(rng, 1, 3);
+        p->dilation_h = test_rng_int(rng, 1, 2), p->dilation_w = test_rng_int(rng, 1, 2);
+        p->pad_h = test_rng_int(rng, 0, 3), p->pad_w = test_rng_int(rng, 0, 3);
+    }
+    c.H = conv_min_in(c.KH, p->pad_h, p->dilation_h) + test_rng_int(rng, 0, 12);
+    c.W = conv_min_in(c.KW, p->pad_w, p->dilation_w) + test_rng_int(rng, 0, 12);
+    c.bias = test_rng_int(rng, 0, 1);
+    c.residual = test_rng_int(rng, 0, 2) == 0;
+    c.act = test_rng_int(rng, 0, CLCNN_ACT_COUNT - 1);
+    return c;
+}
+
+/* A small backward problem (test_grad_conv.c's geometry): groups 1, 2 or depthwise. */
+static conv_fixed conv_small(test_rng *rng, int i) {
+    refd_conv_shape s = {0};
+    const int kind = i % 3;
+    s.groups = kind == 0 ? 1 : kind == 1 ? 2 : test_rng_int(rng, 2, 5);
+    s.C = kind == 2 ? s.groups : s.groups * test_rng_int(rng, 1, 3);
+    s.Cout = s.groups * test_rng_int(rng, 1, kind == 2 ? 2 : 3);
+    s.N = test_rng_int(rng, 1, 3);
+    tu_random_conv_geometry(rng, &s, 3, 2, 7);
+    return (conv_fixed){s.N, s.C, s.H, s.W, s.Cout, s.KH, s.KW,
+                        {.stride_h = s.sh, .stride_w = s.sw, .pad_h = s.ph, .pad_w = s.pw, .dilation_h = s.dh,
+                         .dilation_w = s.dw, .groups = s.groups},
+                        1, 0, CLCNN_ACT_NONE};
+}
+
+static refd_conv_shape conv_shape_of(const op_problem *p) {
+    const clcnn_conv_params *q = &p->conv;
+    const int *x = p->shape[0], *w = p->shape[1];
+    return (refd_conv_shape){.N = x[0], .C = x[1], .H = x[2], .W = x[3], .Cout = w[0], .KH = w[2], .KW = w[3],
+                             .sh = q->stride_h, .sw = q->stride_w, .ph = q->pad_h, .pw = q->pad_w,
+                             .dh = q->dilation_h, .dw = q->dilation_w, .groups = q->groups,
+                             .OH = p->y_shape[2], .OW = p->y_shape[3]};
+}
+
+static void conv_draw(test_rng *rng, int i, op_problem *p) {
+    static const struct {
+        int kind, random;
+        const conv_fixed *fixed;
+        int nfixed;
+    } kinds[] = {{CONV_ANY, CONV_ANY_N, conv_any_fixed, CONV_ANY_FIXED},
+                 {CONV_1X1, CONV_1X1_N, conv_1x1_fixed, CONV_1X1_FIXED},
+                 {CONV_GROUPED, CONV_GROUPED_N, conv_grouped_fixed, CONV_GROUPED_FIXED}};
+    conv_fixed c;
+    int j = i, k = 0;
+    while (k < 3 && j >= kinds[k].random + kinds[k].nfixed) j -= kinds[k].random + kinds[k].nfixed, k++;
+    if (k == 3) {
+        c = conv_small(rng, j);
+    } else if (j < kinds[k].random) {
+        c = conv_random(rng, kinds[k].kind);
+        p->skip = j >= test_reps(kinds[k].random, 4);
+    } else {
+        c = kinds[k].fixed[j - kinds[k].random];
+        c.H = test_cap(c.H, 12), c.W = test_cap(c.W, 12); /* CLCNN_TEST_SMALL: every fixed case still fits */
+    }
+    const clcnn_conv_params *q = &c.p;
+    const int OH = ref_conv2d_out_size(c.H, c.KH, q->stride_h, q->pad_h, q->dilation_h);
+    const int OW = ref_conv2d_out_size(c.W, c.KW, q->stride_w, q->pad_w, q->dilation_w);
+    p->conv = c.p;
+    p->act = c.act;
+    p->n_in = 2 + c.bias + c.residual;
+    p->param[0] = c.bias ? 2 : -1;
+    p->param[1] = c.residual ? 2 + c.bias : -1;
+    p->ndim[0] = p->ndim[1] = p->y_ndim = 4;
+    memcpy(p->shape[0], (int[4]){c.N, c.Cin, c.H, c.W}, sizeof p->shape[0]);
+    memcpy(p->shape[1], (int[4]){c.Cout, c.Cin / q->groups, c.KH, c.KW}, sizeof p->shape[1]);
+    memcpy(p->y_shape, (int[4]){c.N, c.Cout, OH, OW}, sizeof p->y_shape);
+    if (c.bias) p->ndim[2] = 1, p->shape[2][0] = c.Cout;
+    if (c.residual) p->ndim[p->param[1]] = 4, memcpy(p->shape[p->param[1]], p->y_shape, sizeof p->y_shape);
+    snprintf(p->desc, sizeof p->desc, "x%s w%s stride %d,%d pad %d,%d dil %d,%d groups %d%s%s act %s",
+             dims(4, p->shape[0]).s, dims(4, p->shape[1]).s, q->stride_h, q->stride_w, q->pad_h, q->pad_w,
+             q->dilation_h, q->dilation_w, q->groups, c.bias ? " bias" : "", c.residual ? " residual" : "",
+             act_name(c.act));
+}
+
+/* x, b and the residual in [-1, 1]; w in +-1/sqrt(fan-in) on the forward problems (outputs
+ * of order 1), in [-1, 1] on the backward ones (as test_grad_conv.c's). */
+static void conv_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n, const float *const *in) {
+    (void)in;
+    const int *w = p->shape[1], fan_in = w[1] * w[2] * w[3];
+    const int forward_kind = p->act != CLCNN_ACT_NONE || p->param[1] >= 0 || p->shape[0][2] > 7 || p->shape[0][3] > 7;
+    const float s = k == 1 && forward_kind ? 1.0f / sqrtf((float)fan_in) : 1.0f;
+    for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(rng, -s, s);
+}
+
+static clcnn_status conv_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    int shape[4];
+    const clcnn_status st = clcnn_conv2d_output_shape(in[0], in[1], &p->conv, shape);
+    if (st == CLCNN_OK)
+        CHECK(!memcmp(shape, p->y_shape, sizeof shape), "%s: clcnn_conv2d_output_shape gives %s, want %s", p->desc,
+              dims(4, shape).s, dims(4, p->y_shape).s);
+    return st != CLCNN_OK ? st
+                          : clcnn_conv2d(g_ctx, in[0], in[1], p->param[0] >= 0 ? in[p->param[0]] : NULL, &p->conv,
+                                         p->param[1] >= 0 ? in[p->param[1]] : NULL, (clcnn_activation)p->act, y);
+}
+
+static void conv_reference(const op_problem *p, const double *const *in, double *y) {
+    const refd_conv_shape s = conv_shape_of(p);
+    const size_t n = out_elems(p);
+    refd_conv2d(&s, in[0], in[1], p->param[0] >= 0 ? in[p->param[0]] : NULL, y);
+    for (size_t i = 0; p->param[1] >= 0 && i < n; i++) y[i] += in[p->param[1]][i];
+    ref_grad_activate(y, n, p->act, y);
+}
+
+static const char *conv_way(const op_problem *p, int way) {
+    return p->act != CLCNN_ACT_NONE || p->param[1] >= 0 ? NULL : way == 0 ? "alone" : way == 1 ? "with the others" : NULL;
+}
+
+static clcnn_status conv_backward(const op_problem *p, int way, clcnn_tensor *const *in, const clcnn_tensor *y,
+                                  const clcnn_tensor *dy, int k, clcnn_tensor *dx, int accumulate) {
+    (void)y;
+    clcnn_tensor *g[OP_MAX_INPUTS] = {NULL};
+    clcnn_status st = way == 1 ? others(p, k, g) : CLCNN_OK;
+    g[k] = dx;
+    if (st == CLCNN_OK)
+        st = clcnn_conv2d_backward(g_ctx, in[0], in[1], &p->conv, dy, g[0], k == 0 && accumulate, g[1],
+                                   p->param[0] >= 0 ? g[p->param[0]] : NULL);
+    g[k] = NULL;
+    others_free(g);
+    return st;
+}
+
+static double conv_flops(const op_problem *p) { return ops_conv2d_flops((double)out_elems(p), p->shape[1]); }
+
+/* Forward 1e-4: sums of up to a few hundred products of O(1) values. Backward atol
+ * 2e-6 (T + 10), rtol 1e-4, with T the products each gradient element sums: KH KW
+ * Cout/groups for dx, N OH OW for dw and db. */
+static void conv_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    const int *w = p->shape[1];
+    const double terms = k == 0 ? (double)w[2] * w[3] * (w[0] / p->conv.groups)
+                                : (double)p->y_shape[0] * p->y_shape[2] * p->y_shape[3];
+    *forward = (op_tol){1e-4, 1e-4};
+    *backward = (op_tol){2e-6 * (terms + 10.0), 1e-4};
+}
+
+static const op_desc conv2d_desc = {
+    .name = "conv2d",
+    .n_problems = CONV_PROBLEMS,
+    .draw = conv_draw,
+    .fill = conv_fill,
+    .forward = conv_forward,
+    .reference = conv_reference,
+    .backward = conv_backward,
+    .way_name = conv_way,
+    .flops = conv_flops,
+    .tolerance = conv_tolerance,
+    .accumulates_only = 1u << 1 | 1u << 2, /* dw += and db += (b, where there is one, is input 2) */
+};
+
 /* ------------------------------------------------------------------ cases -- */
 
 static const op_desc *const descriptors[] = {&activate_desc,      &pool2d_max_desc, &pool2d_avg_desc,
                                              &global_avg_pool_desc, &resize_bilinear_desc, &linear_desc,
                                              &concat_desc,          &squeeze_excite_desc,  &add_desc,
                                              &softmax_desc,         &log_softmax_desc,     &dropout_inference_desc,
-                                             &batchnorm_desc};
+                                             &batchnorm_desc,       &conv2d_desc};
 
 int op_table_run(const char *name) {
     for (size_t i = 0; i < sizeof descriptors / sizeof descriptors[0]; i++)
@@ -995,6 +1223,7 @@ static void test_op_softmax(void) { op_table_run("softmax"); }
 static void test_op_log_softmax(void) { op_table_run("log_softmax"); }
 static void test_op_dropout_inference(void) { op_table_run("dropout_inference"); }
 static void test_op_batchnorm(void) { op_table_run("batchnorm"); }
+static void test_op_conv2d(void) { op_table_run("conv2d"); }
 
 const test_case test_op_table_cases[] = {
     {"op_activate", test_op_activate},
@@ -1010,5 +1239,6 @@ const test_case test_op_table_cases[] = {
     {"op_log_softmax", test_op_log_softmax},
     {"op_dropout_inference", test_op_dropout_inference},
     {"op_batchnorm", test_op_batchnorm},
+    {"op_conv2d", test_op_conv2d},
     {NULL, NULL},
 };

@@ -1,9 +1,9 @@
 /* test_ops.c: the forward ops not yet in the table-driven harness (test_op_table.c,
  * where the activations, add, pooling, global average pooling, resize, linear,
- * squeeze-excitation, softmax, concat, inference dropout and batch norm are):
- * convolution, the batch-norm fold, GEMM, against their CPU references (tests/ref) on random and a few
- * fixed shapes; and the harness's ops' special values (max pooling's NaN rule) and
- * shape errors.
+ * squeeze-excitation, softmax, concat, inference dropout, batch norm and convolution
+ * are): the batch-norm fold and GEMM against their CPU references (tests/ref) on
+ * random and a few fixed shapes; and the harness's ops' special values (max pooling's
+ * NaN rule) and shape errors.
  *
  * Each test draws its shapes from a stream seeded with g_seed ^ hash(test name),
  * so a printed seed reproduces a failure. Every device output lives inside a
@@ -11,7 +11,7 @@
  * the op untouched. Checks are mixed: |got - want| <= atol + rtol * |want|.
  *
  * Tolerances (float32 device arithmetic against a double reference):
- *   conv2d, gemm             atol 1e-4, rtol 1e-4 (sums of up to a few hundred products
+ *   gemm                     atol 1e-4, rtol 1e-4 (sums of up to a few hundred products
  *                            of O(1) values)
  *   max pool NaN             exact (it picks an input)
  *   batchnorm_fold           atol 1e-5, rtol 1e-5 (sqrt is a few ulp in OpenCL)
@@ -65,145 +65,6 @@ static void run_case(op_run *r, arena *h, const char *fmt, ...) {
  * statistics. */
 static void check_output(op_run *r, arena *h, const guarded *g, const float *want, double atol, double rtol) {
     ar_check(h, "y", g, ar_widen(h, want, g ? g->n : 0), atol, rtol, &r->max_err);
-}
-
-/* --------------------------------------------------------------- conv2d -- */
-
-typedef struct {
-    int N, Cin, H, W, Cout, KH, KW;
-    clcnn_conv_params p; /* fully spelled out: no zeros read as 1 */
-    int bias, residual, act;
-} conv_case;
-
-static void conv_run(op_run *r, const conv_case *c) {
-    const clcnn_conv_params *p = &c->p;
-    int OH = ref_conv2d_out_size(c->H, c->KH, p->stride_h, p->pad_h, p->dilation_h);
-    int OW = ref_conv2d_out_size(c->W, c->KW, p->stride_w, p->pad_w, p->dilation_w);
-    int xs[4] = {c->N, c->Cin, c->H, c->W}, ws[4] = {c->Cout, c->Cin / p->groups, c->KH, c->KW};
-    int ys[4] = {c->N, c->Cout, OH, OW}, bs[1] = {c->Cout}, shape[4];
-    arena h = {0};
-    run_case(r, &h, "x%s w%s stride %d,%d pad %d,%d dil %d,%d groups %d%s%s act %s", dims(4, xs).s,
-             dims(4, ws).s, p->stride_h, p->stride_w, p->pad_h, p->pad_w, p->dilation_h,
-             p->dilation_w, p->groups, c->bias ? " bias" : "", c->residual ? " residual" : "",
-             act_name(c->act));
-    size_t ny = numel(4, ys);
-    float ws_scale = 1.0f / sqrtf((float)(ws[1] * c->KH * c->KW)); /* keep outputs O(1) */
-    float *x = ar_rand(&h, &r->rng, numel(4, xs), -1, 1);
-    float *w = ar_rand(&h, &r->rng, numel(4, ws), -ws_scale, ws_scale);
-    float *b = c->bias ? ar_rand(&h, &r->rng, (size_t)c->Cout, -1, 1) : NULL;
-    float *res = c->residual ? ar_rand(&h, &r->rng, ny, -1, 1) : NULL;
-    float *want = ar_floats(&h, ny);
-    clcnn_tensor *tx = ar_tensor(&h, 4, xs, x), *tw = ar_tensor(&h, 4, ws, w);
-    clcnn_tensor *tb = b ? ar_tensor(&h, 1, bs, b) : NULL;
-    clcnn_tensor *tr = res ? ar_tensor(&h, 4, ys, res) : NULL;
-    guarded *y = ar_guarded(&h, 4, ys, NULL, TU_SENTINEL);
-    if (h.bad) goto done;
-    if (CASE_OK(&h, clcnn_conv2d_output_shape(tx, tw, p, shape)))
-        CASE_CHECK(&h, !memcmp(shape, ys, sizeof ys), "output shape %s, want %s", dims(4, shape).s,
-                   dims(4, ys).s);
-    if (!CASE_OK(&h, clcnn_conv2d(g_ctx, tx, tw, tb, p, tr, c->act, y->t))) goto done;
-    ref_conv2d(x, c->N, c->Cin, c->H, c->W, w, c->Cout, c->KH, c->KW, b, p->stride_h, p->stride_w,
-               p->pad_h, p->pad_w, p->dilation_h, p->dilation_w, p->groups, res, c->act, want, OH,
-               OW);
-    check_output(r, &h, y, want, 1e-4, 1e-4);
-done:
-    ar_free(&h);
-}
-
-/* Smallest input extent that still gives one output. */
-static int conv_min_in(int k, int pad, int dil) {
-    int need = dil * (k - 1) + 1 - 2 * pad;
-    return need > 1 ? need : 1;
-}
-
-enum { CONV_ANY, CONV_1X1, CONV_GROUPED };
-
-/* A random case of the given kind. */
-static conv_case conv_random(test_rng *rng, int kind) {
-    conv_case c = {.N = test_rng_int(rng, 1, 3)};
-    clcnn_conv_params *p = &c.p;
-    int cin_g, cout_g, groups, pick = test_rng_int(rng, 0, 3);
-    if (kind == CONV_1X1) {
-        groups = 1, cin_g = test_rng_int(rng, 1, 40), cout_g = test_rng_int(rng, 1, 40);
-    } else if (kind == CONV_GROUPED ? pick < 2 : pick == 0) { /* depthwise, multiplier 1 or 2 */
-        groups = test_rng_int(rng, 2, 19), cin_g = 1, cout_g = test_rng_int(rng, 1, 2);
-    } else if (kind == CONV_GROUPED || pick == 1) {
-        groups = test_rng_int(rng, 2, 4), cin_g = test_rng_int(rng, 2, 5);
-        cout_g = test_rng_int(rng, 1, 4);
-    } else {
-        groups = 1, cin_g = test_rng_int(rng, 1, 9), cout_g = test_rng_int(rng, 1, 17);
-    }
-    c.Cin = groups * cin_g, c.Cout = groups * cout_g, p->groups = groups;
-    if (kind == CONV_1X1) {
-        c.KH = c.KW = 1;
-        p->stride_h = p->stride_w = test_rng_int(rng, 1, 2);
-        p->dilation_h = p->dilation_w = 1;
-    } else {
-        c.KH = test_rng_int(rng, 1, 7);
-        c.KW = test_rng_int(rng, 0, 1) ? c.KH : test_rng_int(rng, 1, 7);
-        p->stride_h = test_rng_int(rng, 1, 3), p->stride_w = test_rng_int(rng, 1, 3);
-        p->dilation_h = test_rng_int(rng, 1, 2), p->dilation_w = test_rng_int(rng, 1, 2);
-        p->pad_h = test_rng_int(rng, 0, 3), p->pad_w = test_rng_int(rng, 0, 3);
-    }
-    c.H = conv_min_in(c.KH, p->pad_h, p->dilation_h) + test_rng_int(rng, 0, 12);
-    c.W = conv_min_in(c.KW, p->pad_w, p->dilation_w) + test_rng_int(rng, 0, 12);
-    c.bias = test_rng_int(rng, 0, 1);
-    c.residual = test_rng_int(rng, 0, 2) == 0;
-    c.act = test_rng_int(rng, 0, CLCNN_ACT_COUNT - 1);
-    return c;
-}
-
-/* n random cases of a kind, then the fixed ones. */
-static void conv_test(const char *op, int kind, int n, const conv_case *fixed, int nfixed) {
-    op_run r = run_begin(op);
-    for (int i = 0; i < test_reps(n, 4); i++) {
-        conv_case c = conv_random(&r.rng, kind);
-        conv_run(&r, &c);
-    }
-    for (int i = 0; i < nfixed; i++) {
-        conv_case c = fixed[i]; /* CLCNN_TEST_SMALL: at most 12x12 (every fixed case still fits) */
-        c.H = test_cap(c.H, 12), c.W = test_cap(c.W, 12);
-        conv_run(&r, &c);
-    }
-    run_end(&r);
-}
-
-#define CONV_P(s, pd, d, g) {.stride_h = s, .stride_w = s, .pad_h = pd, .pad_w = pd, \
-                             .dilation_h = d, .dilation_w = d, .groups = g}
-
-static void test_conv2d(void) {
-    static const conv_case fixed[] = {
-        /* 17x19 output (not a multiple of any tile), Cout 13 */
-        {2, 5, 19, 21, 13, 3, 3, CONV_P(1, 0, 1, 1), 1, 0, CLCNN_ACT_RELU},
-        /* a ResNet-like 3x3 with residual, 35x35 output */
-        {1, 24, 35, 35, 13, 3, 3, CONV_P(1, 1, 1, 1), 1, 1, CLCNN_ACT_RELU6},
-        /* a stem: 7x7 stride 2 pad 3 on RGB */
-        {1, 3, 45, 45, 17, 7, 7, CONV_P(2, 3, 1, 1), 0, 0, CLCNN_ACT_NONE},
-        /* dilated 3x3 keeping the size */
-        {2, 7, 15, 13, 11, 3, 3, CONV_P(1, 2, 2, 1), 1, 0, CLCNN_ACT_SILU},
-    };
-    conv_test("conv2d", CONV_ANY, 10, fixed, (int)(sizeof fixed / sizeof *fixed));
-}
-
-static void test_conv2d_1x1(void) {
-    static const conv_case fixed[] = {
-        {2, 37, 17, 19, 13, 1, 1, CONV_P(1, 0, 1, 1), 1, 1, CLCNN_ACT_RELU},
-        {1, 64, 7, 7, 70, 1, 1, CONV_P(1, 0, 1, 1), 1, 0, CLCNN_ACT_NONE},
-        {3, 16, 15, 15, 24, 1, 1, CONV_P(2, 0, 1, 1), 0, 0, CLCNN_ACT_SIGMOID},
-    };
-    conv_test("conv2d_1x1", CONV_1X1, 8, fixed, (int)(sizeof fixed / sizeof *fixed));
-}
-
-static void test_conv2d_grouped(void) {
-    static const conv_case fixed[] = {
-        /* MobileNet depthwise 3x3 stride 2 */
-        {2, 32, 15, 15, 32, 3, 3, CONV_P(2, 1, 1, 32), 1, 0, CLCNN_ACT_RELU6},
-        /* EfficientNet depthwise 5x5 */
-        {1, 13, 17, 19, 13, 5, 5, CONV_P(1, 2, 1, 13), 1, 1, CLCNN_ACT_SILU},
-        /* ResNeXt grouped 3x3 */
-        {2, 20, 9, 11, 20, 3, 3, CONV_P(1, 1, 1, 4), 0, 1, CLCNN_ACT_RELU},
-    };
-    conv_test("conv2d_grouped", CONV_GROUPED, 10, fixed, (int)(sizeof fixed / sizeof *fixed));
 }
 
 /* ------------------------------------------------------------ batchnorm -- */
@@ -416,9 +277,6 @@ done:
 }
 
 const test_case test_ops_cases[] = {
-    {"conv2d", test_conv2d},
-    {"conv2d_1x1", test_conv2d_1x1},
-    {"conv2d_grouped", test_conv2d_grouped},
     {"batchnorm_fold", test_batchnorm_fold},
     {"activation_list", test_activation_list},
     {"maxpool_nan", test_maxpool_nan},
