@@ -33,7 +33,7 @@ typedef struct {
     int skip;                /* set by draw: not run (fewer random problems at CLCNN_TEST_SMALL) */
     int in_place;            /* k + 1: the forward writes over input k (y is input k); 0: not */
     float lo, hi;            /* the default fill's range (both 0: [-2, 2]) */
-    float fparam;            /* op-specific (batch norm: eps) */
+    float fparam[2];         /* op-specific (batch norm: eps; GEMM: alpha and beta) */
     char desc[256];          /* names the problem in failures */
 } op_problem;
 

@@ -26,6 +26,7 @@
  *   softmax, log-softmax  1e-5 (exp and log are a few ulp; short row sums)
  *   inference dropout     exact (the identity)
  *   inference batch norm  1e-5 (sqrt is a few ulp; one product and one sum)
+ *   GEMM                  1e-4 (sums of up to a few hundred products)
  *   convolution           forward 1e-4 (sums of up to a few hundred products); backward
  *                         atol 2e-6 (T + 10), rtol 1e-4 with T the products each gradient
  *                         element sums (KH KW Cout/groups for dx, N OH OW for dw, db)
@@ -920,16 +921,16 @@ static void batchnorm_draw(test_rng *rng, int i, op_problem *p) {
     if (i < 9) {
         xs[0] = test_rng_int(rng, 1, 3), xs[1] = test_rng_int(rng, 1, 40), ndim = test_rng_int(rng, 2, 4);
         for (int d = 2; d < ndim; d++) xs[d] = test_rng_int(rng, 1, 13);
-        p->fparam = test_rng_int(rng, 0, 1) ? 1e-5f : 1e-3f;
+        p->fparam[0] = test_rng_int(rng, 0, 1) ? 1e-5f : 1e-3f;
     } else {
-        p->fparam = 1e-5f;
+        p->fparam[0] = 1e-5f;
     }
     p->n_in = 5;
     p->ndim[0] = p->y_ndim = ndim;
     memcpy(p->shape[0], xs, sizeof xs);
     memcpy(p->y_shape, xs, sizeof xs);
     for (int k = 1; k < 5; k++) p->ndim[k] = 1, p->shape[k][0] = xs[1];
-    snprintf(p->desc, sizeof p->desc, "x%s eps %g", dims(ndim, xs).s, (double)p->fparam);
+    snprintf(p->desc, sizeof p->desc, "x%s eps %g", dims(ndim, xs).s, (double)p->fparam[0]);
 }
 
 /* x in [-3, 3]; gamma in [-2, 2], beta and mean in [-1, 1], var in [0.01, 3]. */
@@ -940,14 +941,14 @@ static void batchnorm_fill(test_rng *rng, const op_problem *p, int k, float *x, 
 }
 
 static clcnn_status batchnorm_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
-    return clcnn_batchnorm(g_ctx, in[0], in[1], in[2], in[3], in[4], p->fparam, y);
+    return clcnn_batchnorm(g_ctx, in[0], in[1], in[2], in[3], in[4], p->fparam[0], y);
 }
 
 static void batchnorm_reference(const op_problem *p, const double *const *in, double *y) {
     const int N = p->shape[0][0], C = p->shape[0][1];
     double *invstd = malloc((size_t)C * sizeof *invstd);
     if (!invstd) return test_fail(__FILE__, __LINE__, "batchnorm reference: no host memory");
-    for (int c = 0; c < C; c++) invstd[c] = 1.0 / sqrt(in[4][c] + (double)p->fparam);
+    for (int c = 0; c < C; c++) invstd[c] = 1.0 / sqrt(in[4][c] + (double)p->fparam[0]);
     ref_bn_fixed(in[0], N, C, (int)(in_elems(p) / ((size_t)N * C)), in[1], in[2], in[3], invstd, y);
     free(invstd);
 }
@@ -1196,13 +1197,85 @@ static const op_desc conv2d_desc = {
     .accumulates_only = 1u << 1 | 1u << 2, /* dw += and db += (b, where there is one, is input 2) */
 };
 
+/* ------------------------------------------------------------------ GEMM -- */
+
+/* C = alpha op(A) op(B) + beta C through each backend (param[0]: the project's kernel,
+ * auto, CLBlast's when the library has it, not at CLCNN_TEST_SMALL), inputs A, B and C
+ * (which y is): per backend two problems of each transposition, up to 70 a side, alpha
+ * 1 or random, beta 0, 1, 0.5 or -1.25 (the second of each pair not 0); then one past
+ * tile multiples, whole tiles, and 1 x 1 x 1. */
+enum { GEMM_PER_BACKEND = 11, GEMM_PROBLEMS = 3 * GEMM_PER_BACKEND };
+
+static void gemm_draw(test_rng *rng, int i, op_problem *p) {
+    static const clcnn_gemm_backend backends[3] = {CLCNN_GEMM_OWN, CLCNN_GEMM_AUTO, CLCNN_GEMM_CLBLAST};
+    static const float betas[] = {0.0f, 1.0f, 0.5f, -1.25f};
+    const int j = i % GEMM_PER_BACKEND;
+    int ta, tb, M, N, K;
+    float alpha, beta;
+    p->param[0] = backends[i / GEMM_PER_BACKEND];
+    if (j < 8) {
+        ta = (j / 2) & 1, tb = (j / 2) >> 1;
+        alpha = test_rng_int(rng, 0, 1) ? 1.0f : test_rng_uniform(rng, -2, 2);
+        M = test_rng_int(rng, 1, 70), N = test_rng_int(rng, 1, 70), K = test_rng_int(rng, 1, 70);
+        beta = betas[test_rng_int(rng, 0, 3) | (j % 2)];
+    } else if (j == 8) {
+        ta = tb = 0, M = 65, N = 33, K = 129, alpha = 1.0f, beta = 0.5f;
+    } else if (j == 9) {
+        ta = tb = 1, M = test_cap(128, 48), N = test_cap(128, 64), K = test_cap(128, 48), alpha = -0.75f, beta = 1.0f;
+    } else {
+        ta = 0, tb = 1, M = N = K = 1, alpha = 2.0f, beta = 0.0f;
+    }
+    p->skip = p->param[0] == CLCNN_GEMM_CLBLAST && (!clcnn_have_clblast() || test_small());
+    p->n_in = 3;
+    p->in_place = 3; /* y is C */
+    p->param[1] = ta << 1 | tb;
+    p->fparam[0] = alpha, p->fparam[1] = beta;
+    p->lo = -1, p->hi = 1;
+    p->ndim[0] = p->ndim[1] = p->ndim[2] = p->y_ndim = 2;
+    memcpy(p->shape[0], (int[4]){ta ? K : M, ta ? M : K}, sizeof p->shape[0]);
+    memcpy(p->shape[1], (int[4]){tb ? N : K, tb ? K : N}, sizeof p->shape[1]);
+    memcpy(p->shape[2], (int[4]){M, N}, sizeof p->shape[2]);
+    memcpy(p->y_shape, (int[4]){M, N}, sizeof p->y_shape);
+    snprintf(p->desc, sizeof p->desc, "backend %d %s%s M %d N %d K %d alpha %g beta %g", p->param[0],
+             ta ? "A^T" : "A", tb ? " B^T" : " B", M, N, K, (double)alpha, (double)beta);
+}
+static clcnn_status gemm_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    return clcnn_gemm(g_ctx, (clcnn_gemm_backend)p->param[0], p->param[1] >> 1, p->param[1] & 1, p->fparam[0], in[0],
+                      in[1], p->fparam[1], y);
+}
+
+static void gemm_reference(const op_problem *p, const double *const *in, double *y) {
+    const int ta = p->param[1] >> 1, M = p->y_shape[0], N = p->y_shape[1], K = p->shape[0][ta ? 0 : 1];
+    refd_gemm(ta, p->param[1] & 1, M, N, K, p->fparam[0], in[0], in[1], p->fparam[1], in[2], y);
+}
+
+static double gemm_flops(const op_problem *p) {
+    return 2.0 * p->y_shape[0] * p->y_shape[1] * p->shape[0][p->param[1] >> 1 ? 0 : 1];
+}
+
+/* 1e-4: sums of up to a few hundred products of values in [-1, 1]. */
+static void gemm_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)p, (void)k;
+    *forward = *backward = (op_tol){1e-4, 1e-4};
+}
+
+static const op_desc gemm_desc = {
+    .name = "gemm",
+    .n_problems = GEMM_PROBLEMS,
+    .draw = gemm_draw,
+    .forward = gemm_forward,
+    .reference = gemm_reference,
+    .flops = gemm_flops,
+    .tolerance = gemm_tolerance,
+};
+
 /* ------------------------------------------------------------------ cases -- */
 
 static const op_desc *const descriptors[] = {&activate_desc,      &pool2d_max_desc, &pool2d_avg_desc,
                                              &global_avg_pool_desc, &resize_bilinear_desc, &linear_desc,
                                              &concat_desc,          &squeeze_excite_desc,  &add_desc,
                                              &softmax_desc,         &log_softmax_desc,     &dropout_inference_desc,
-                                             &batchnorm_desc,       &conv2d_desc};
+                                             &batchnorm_desc,       &conv2d_desc,          &gemm_desc};
 
 int op_table_run(const char *name) {
     for (size_t i = 0; i < sizeof descriptors / sizeof descriptors[0]; i++)
@@ -1224,6 +1297,7 @@ static void test_op_log_softmax(void) { op_table_run("log_softmax"); }
 static void test_op_dropout_inference(void) { op_table_run("dropout_inference"); }
 static void test_op_batchnorm(void) { op_table_run("batchnorm"); }
 static void test_op_conv2d(void) { op_table_run("conv2d"); }
+static void test_op_gemm(void) { op_table_run("gemm"); }
 
 const test_case test_op_table_cases[] = {
     {"op_activate", test_op_activate},
@@ -1240,5 +1314,6 @@ const test_case test_op_table_cases[] = {
     {"op_dropout_inference", test_op_dropout_inference},
     {"op_batchnorm", test_op_batchnorm},
     {"op_conv2d", test_op_conv2d},
+    {"op_gemm", test_op_gemm},
     {NULL, NULL},
 };

@@ -72,6 +72,18 @@ void refd_linear(const double *x, int N, int K, const double *w, int M, const do
         }
 }
 
+void refd_gemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const double *A, const double *B,
+               double beta, const double *C, double *Y) {
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double acc = 0.0;
+            for (int k = 0; k < K; k++)
+                acc += (trans_a ? A[(size_t)k * M + m] : A[(size_t)m * K + k]) *
+                       (trans_b ? B[(size_t)n * K + k] : B[(size_t)k * N + n]);
+            Y[(size_t)m * N + n] = alpha * acc + (beta != 0.0 ? beta * C[(size_t)m * N + n] : 0.0);
+        }
+}
+
 void refd_squeeze_excite(const double *x, int N, int C, int H, int W, const double *w1, const double *b1,
                          const double *w2, const double *b2, int Cr, int inner, int gate, double *z) {
     const size_t S = (size_t)H * W;

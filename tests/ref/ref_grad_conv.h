@@ -25,6 +25,10 @@ void refd_conv2d_backward(const refd_conv_shape *s, const double *x, const doubl
 
 /* y [N, M] = x [N, K] w [M, K]^T + b (b [M] or NULL). */
 void refd_linear(const double *x, int N, int K, const double *w, int M, const double *b, double *y);
+/* Y [M, N] = alpha op(A) op(B) + beta C; A [M, K] or [K, M] (trans_a), B [K, N] or
+ * [N, K] (trans_b). With beta 0, C is not read (BLAS's convention). */
+void refd_gemm(int trans_a, int trans_b, int M, int N, int K, double alpha, const double *A, const double *B,
+               double beta, const double *C, double *Y);
 
 /* z = x * gate(w2 inner(w1 gap(x) + b1) + b2); x [N, C, H, W], w1 [Cr, C], b1 [Cr],
  * w2 [C, Cr], b2 [C]. */
