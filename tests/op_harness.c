@@ -120,6 +120,21 @@ done:
     ar_free(&a);
 }
 
+clcnn_status op_grads(const op_problem *p, int others, int k, clcnn_tensor *dx, clcnn_tensor *g[OP_MAX_INPUTS]) {
+    clcnn_status st = CLCNN_OK;
+    for (int i = 0; i < OP_MAX_INPUTS; i++) g[i] = NULL;
+    for (int i = 0; others && i < p->n_in && st == CLCNN_OK; i++)
+        if (i != k && (st = clcnn_tensor_create(g_ctx, p->ndim[i], p->shape[i], &g[i])) == CLCNN_OK)
+            st = clcnn_tensor_fill(g[i], 0.0f);
+    g[k] = dx;
+    return st;
+}
+
+void op_grads_free(clcnn_tensor *g[OP_MAX_INPUTS], int k) {
+    for (int i = 0; i < OP_MAX_INPUTS; i++)
+        if (i != k) clcnn_tensor_destroy(g[i]);
+}
+
 void op_harness_run(const op_desc *d) {
     test_rng rng = {g_seed ^ name_hash(d->name)};
     op_stats s = {0};

@@ -70,6 +70,12 @@ typedef struct op_desc {
 /* Every problem of d through every check above; prints one line with the counts and
  * the largest errors. */
 void op_harness_run(const op_desc *d);
+/* The gradient tensors of one backward call for input k: dx in slot k and, with
+ * `others`, zeroed scratch tensors in the other inputs' slots (NULL without); the
+ * descriptors' "with the others" ways. op_grads_free releases the scratch. */
+clcnn_status op_grads(const op_problem *p, int others, int k, clcnn_tensor *dx, clcnn_tensor *g[OP_MAX_INPUTS]);
+void op_grads_free(clcnn_tensor *g[OP_MAX_INPUTS], int k);
+
 /* op_harness_run on test_op_table.c's descriptor of that name (on g_ctx, which a test
  * may point at another context); 0 when there is none. */
 int op_table_run(const char *name);

@@ -478,30 +478,15 @@ static const char *linear_way(const op_problem *p, int way) {
     return p->act != CLCNN_ACT_NONE ? NULL : way == 0 ? "alone" : way == 1 ? "with the others" : NULL;
 }
 
-/* Scratch gradients for the inputs other than k, for the "with the others" way. */
-static clcnn_status others(const op_problem *p, int k, clcnn_tensor **grads) {
-    clcnn_status st = CLCNN_OK;
-    for (int i = 0; i < p->n_in && st == CLCNN_OK; i++)
-        if (i != k && (st = clcnn_tensor_create(g_ctx, p->ndim[i], p->shape[i], &grads[i])) == CLCNN_OK)
-            st = clcnn_tensor_fill(grads[i], 0.0f);
-    return st;
-}
-
-static void others_free(clcnn_tensor **grads) {
-    for (int i = 0; i < OP_MAX_INPUTS; i++) clcnn_tensor_destroy(grads[i]);
-}
-
 static clcnn_status linear_backward(const op_problem *p, int way, clcnn_tensor *const *in, const clcnn_tensor *y,
                                     const clcnn_tensor *dy, int k, clcnn_tensor *dx, int accumulate) {
     (void)y;
-    clcnn_tensor *g[OP_MAX_INPUTS] = {NULL};
-    clcnn_status st = way == 1 ? others(p, k, g) : CLCNN_OK;
-    g[k] = dx;
+    clcnn_tensor *g[OP_MAX_INPUTS];
+    clcnn_status st = op_grads(p, way == 1, k, dx, g);
     if (st == CLCNN_OK)
         st = clcnn_linear_backward(g_ctx, way == 1 || k == 1 ? in[0] : NULL, in[1], dy, g[0], k == 0 ? accumulate : 0,
                                    g[1], p->n_in > 2 ? g[2] : NULL);
-    g[k] = NULL;
-    others_free(g);
+    op_grads_free(g, k);
     return st;
 }
 
@@ -563,12 +548,10 @@ static const char *concat_way(const op_problem *p, int way) {
 static clcnn_status concat_backward(const op_problem *p, int way, clcnn_tensor *const *in, const clcnn_tensor *y,
                                     const clcnn_tensor *dy, int k, clcnn_tensor *dx, int accumulate) {
     (void)in, (void)y;
-    clcnn_tensor *g[OP_MAX_INPUTS] = {NULL};
-    clcnn_status st = way == 1 ? others(p, k, g) : CLCNN_OK;
-    g[k] = dx;
+    clcnn_tensor *g[OP_MAX_INPUTS];
+    clcnn_status st = op_grads(p, way == 1, k, dx, g);
     if (st == CLCNN_OK) st = clcnn_concat_backward(g_ctx, dy, g[0], k == 0 && accumulate, g[1], k == 1 && accumulate);
-    g[k] = NULL;
-    others_free(g);
+    op_grads_free(g, k);
     return st;
 }
 
@@ -717,9 +700,8 @@ static const char *se_way(const op_problem *p, int way) {
 static clcnn_status se_backward(const op_problem *p, int way, clcnn_tensor *const *in, const clcnn_tensor *y,
                                 const clcnn_tensor *dy, int k, clcnn_tensor *dx, int accumulate) {
     (void)y;
-    clcnn_tensor *g[OP_MAX_INPUTS] = {NULL};
-    clcnn_status st = way == 1 ? others(p, k, g) : CLCNN_OK;
-    g[k] = dx;
+    clcnn_tensor *g[OP_MAX_INPUTS];
+    clcnn_status st = op_grads(p, way == 1, k, dx, g);
     const int acc = k == 0 && accumulate;
     if (st == CLCNN_OK)
         st = se_plain(p) ? clcnn_squeeze_excite_backward(g_ctx, in[0], in[1], in[2], in[3], in[4], dy, g[0], acc, g[1],
@@ -727,8 +709,7 @@ static clcnn_status se_backward(const op_problem *p, int way, clcnn_tensor *cons
                          : clcnn_squeeze_excite_ex_backward(g_ctx, in[0], in[1], in[2], in[3], in[4],
                                                             (clcnn_activation)se_inner(p), (clcnn_activation)se_gate(p),
                                                             dy, g[0], acc, g[1], g[2], g[3], g[4]);
-    g[k] = NULL;
-    others_free(g);
+    op_grads_free(g, k);
     return st;
 }
 
@@ -1159,14 +1140,12 @@ static const char *conv_way(const op_problem *p, int way) {
 static clcnn_status conv_backward(const op_problem *p, int way, clcnn_tensor *const *in, const clcnn_tensor *y,
                                   const clcnn_tensor *dy, int k, clcnn_tensor *dx, int accumulate) {
     (void)y;
-    clcnn_tensor *g[OP_MAX_INPUTS] = {NULL};
-    clcnn_status st = way == 1 ? others(p, k, g) : CLCNN_OK;
-    g[k] = dx;
+    clcnn_tensor *g[OP_MAX_INPUTS];
+    clcnn_status st = op_grads(p, way == 1, k, dx, g);
     if (st == CLCNN_OK)
         st = clcnn_conv2d_backward(g_ctx, in[0], in[1], &p->conv, dy, g[0], k == 0 && accumulate, g[1],
                                    p->param[0] >= 0 ? g[p->param[0]] : NULL);
-    g[k] = NULL;
-    others_free(g);
+    op_grads_free(g, k);
     return st;
 }
 
