@@ -95,7 +95,7 @@ static void run_problem(const op_desc *d, const op_problem *p, int index, test_r
     s->forward_checks++;
     if (!d->backward) goto done;
     size_t n_in = 0;
-    for (int k = 0; k < p->n_in; k++) n_in += numel(p->ndim[k], p->shape[k]);
+    for (int k = 0; k < p->n_in; k++) n_in += p->constants >> k & 1 ? 0 : numel(p->ndim[k], p->shape[k]);
     /* On a simulator (CLCNN_TEST_SMALL) every other problem's backward is enough: the
      * kernels' paths are the same, and each launch there costs thousands of times more. */
     const double reference_cost = fmax(d->flops(p), (double)(n_in + ny));
@@ -108,6 +108,7 @@ static void run_problem(const op_desc *d, const op_problem *p, int index, test_r
     double *rd = ar_widen(&a, r, ny);
     if (a.bad) goto done;
     for (int k = 0; k < p->n_in && !a.bad; k++) {
+        if (p->constants >> k & 1) continue;
         const size_t n = numel(p->ndim[k], p->shape[k]);
         fd_user u = {.d = d, .p = p, .k = k};
         memcpy(u.in, xd, sizeof u.in);

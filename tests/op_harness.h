@@ -31,6 +31,7 @@ typedef struct {
     clcnn_pool_params pool;  /* pooling (strides resolved) */
     clcnn_conv_params conv;  /* convolution */
     int skip;                /* set by draw: not run (fewer random problems at CLCNN_TEST_SMALL) */
+    unsigned constants;      /* inputs the backward gives no gradient for (bit k: a frozen norm's statistics) */
     int in_place;            /* k + 1: the forward writes over input k (y is input k); 0: not */
     float lo, hi;            /* the default fill's range (both 0: [-2, 2]) */
     float fparam[2];         /* op-specific (batch norm: eps; GEMM: alpha and beta) */

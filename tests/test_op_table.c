@@ -27,6 +27,9 @@
  *   inference dropout     exact (the identity)
  *   inference batch norm  1e-5 (sqrt is a few ulp; one product and one sum)
  *   GEMM                  1e-4 (sums of up to a few hundred products)
+ *   training batch norm   forward 1e-4 (mean and invstd good to ~1e-6 relative);
+ *                         backward 2e-4, 1e-3 (dx ~ gamma invstd dy with a cancelling
+ *                         mean subtraction; dgamma sums up to ~400 terms)
  *   convolution           forward 1e-4 (sums of up to a few hundred products); backward
  *                         atol 2e-6 (T + 10), rtol 1e-4 with T the products each gradient
  *                         element sums (KH KW Cout/groups for dx, N OH OW for dw, db)
@@ -1248,13 +1251,232 @@ static const op_desc gemm_desc = {
     .tolerance = gemm_tolerance,
 };
 
+/* ------------------------------------------------------ training batch norm -- */
+
+/* act(batch norm(x)) in training: with the batch's own statistics (clcnn_batchnorm_train
+ * forward, their dependence on x differentiated) or fixed ones (a frozen norm: the
+ * inference forward, clcnn_batchnorm_invstd and the backward with batch_stats 0), act
+ * none, ReLU or ReLU6 (the fused backwards). Six variants of 12 problems each (problem
+ * i: variant i / 12): 8 random shapes of 2 to 4 dimensions and at most 400 values with
+ * 2 or more per channel, then 2 values per channel (xhat = +-1), a long 2-D batch, and
+ * planes smaller than the work-items that share a channel. Inputs gamma, beta, (mean,
+ * var,) x: x last, so that its fill can keep every output off the activation's kinks. */
+enum { BN_TRAIN_VARIANTS = 6, BN_TRAIN_PER_VARIANT = 12, BN_MAX_C = 16 };
+
+static long bn_above_top; /* outputs above ReLU6's top, over a run (its mask's coverage) */
+
+static int bn_batch_stats(const op_problem *p) { return p->param[0]; }
+static int bn_x(const op_problem *p) { return p->n_in - 1; }
+
+static void bn_train_draw(test_rng *rng, int i, op_problem *p) {
+    static const int acts[3] = {CLCNN_ACT_NONE, CLCNN_ACT_RELU, CLCNN_ACT_RELU6};
+    static const int fixed[4][5] = {{2, 2, 3}, {2, 150, 2}, {4, 40, 2, 1, 3}, {4, 3, 5, 7, 5}};
+    const int variant = i / BN_TRAIN_PER_VARIANT, j = i % BN_TRAIN_PER_VARIANT;
+    int ndim, xs[4] = {1, 1, 1, 1};
+    p->param[0] = variant % 2 == 0; /* batch statistics */
+    p->act = acts[variant / 2];
+    if (j < 8) {
+        for (;;) {
+            ndim = test_rng_int(rng, 2, 4);
+            xs[0] = test_rng_int(rng, 1, 6), xs[1] = test_rng_int(rng, 1, 7), xs[2] = xs[3] = 1;
+            if (ndim == 2) xs[0] = test_rng_int(rng, 2, 40);
+            for (int d = 2; d < ndim; d++) xs[d] = test_rng_int(rng, 1, 9);
+            const size_t n = numel(ndim, xs);
+            if (n <= 400 && n / (size_t)xs[1] >= 2) break;
+        }
+    } else {
+        ndim = fixed[j - 8][0];
+        memcpy(xs, fixed[j - 8] + 1, (size_t)ndim * sizeof(int));
+    }
+    p->fparam[0] = 1e-5f;
+    p->n_in = bn_batch_stats(p) ? 3 : 5;
+    p->constants = bn_batch_stats(p) ? 0 : 1u << 2 | 1u << 3; /* a frozen norm's mean and var */
+    for (int k = 0; k < p->n_in - 1; k++) p->ndim[k] = 1, p->shape[k][0] = xs[1];
+    p->ndim[bn_x(p)] = p->y_ndim = ndim;
+    memcpy(p->shape[bn_x(p)], xs, sizeof xs);
+    memcpy(p->y_shape, xs, sizeof xs);
+    snprintf(p->desc, sizeof p->desc, "x %s (%s%s%s)", dims(ndim, xs).s, bn_batch_stats(p) ? "batch" : "fixed",
+             p->act ? ", " : "", p->act ? act_name(p->act) : "");
+}
+
+/* The statistics x is normalised with: the batch's (double) or the fixed ones. */
+static void bn_stats(const op_problem *p, const double *x, const float *fmean, const float *fvar, double *mean,
+                     double *invstd) {
+    const int *s = p->shape[bn_x(p)], C = s[1];
+    double var[BN_MAX_C];
+    if (bn_batch_stats(p)) ref_bn_batch_stats(x, s[0], C, (int)(numel(p->y_ndim, s) / ((size_t)s[0] * C)), mean, var);
+    for (int c = 0; c < C; c++) {
+        if (!bn_batch_stats(p)) mean[c] = fmean[c], var[c] = fvar[c];
+        invstd[c] = 1.0 / sqrt(var[c] + (double)p->fparam[0]);
+    }
+}
+
+/* gamma +-[0.5, 1.5] (times 5 under ReLU6, so that many outputs lie above its top),
+ * beta in [-1, 1] (with beta +- gamma off the kinks), a frozen mean in [-1, 1], a frozen
+ * var in [0.2, 3]. x per channel an offset in +-2 plus a spread of 0.5 to 2 (channels
+ * differ), drawn again while the channel's variance is under a tenth of the spread's
+ * square (batch norm bends on the scale of the standard deviation; a nearly equal pair
+ * would make the finite differences' step too coarse); with an activation, values
+ * whose output lies within 0.05 of a kink (0, and 6 for ReLU6) are moved by up to 0.5
+ * until none does. */
+static void bn_train_fill(test_rng *rng, const op_problem *p, int k, float *x, size_t n, const float *const *in) {
+    if (k != bn_x(p)) {
+        static const float lo[4] = {0.5f, -1, -1, 0.2f}, hi[4] = {1.5f, 1, 1, 3};
+        for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(rng, lo[k], hi[k]);
+        for (size_t i = 0; k == 0 && i < n; i++)
+            x[i] *= (test_rng_int(rng, 0, 1) ? 1.0f : -1.0f) * (p->act == CLCNN_ACT_RELU6 ? 5.0f : 1.0f);
+        /* With 2 values per channel and the batch's statistics the outputs are beta +- gamma
+         * whatever x is: beta keeps those off the kinks. */
+        const double top = p->act == CLCNN_ACT_RELU6 ? 6.0 : INFINITY;
+        for (size_t c = 0; k == 1 && p->act && c < n; c++)
+            for (int tries = 0; tries < 100; tries++) {
+                const double lo = x[c] - fabs(in[0][c]), hi = x[c] + fabs(in[0][c]);
+                if (fmin(fabs(lo), fabs(hi)) >= 0.05 && fmin(fabs(lo - top), fabs(hi - top)) >= 0.05) break;
+                x[c] = test_rng_uniform(rng, -1, 1);
+            }
+        return;
+    }
+    const int *s = p->shape[k], N = s[0], C = s[1], S = (int)(n / ((size_t)N * C)), M = N * S;
+    for (int c = 0; c < C; c++) {
+        const float off = test_rng_uniform(rng, -2.0f, 2.0f), spread = test_rng_uniform(rng, 0.5f, 2.0f);
+        for (int tries = 0; tries < 100; tries++) {
+            double sum = 0, sq = 0;
+            for (int j = 0; j < M; j++) {
+                const float u = test_rng_uniform(rng, -1.0f, 1.0f);
+                x[((size_t)(j / S) * C + c) * S + j % S] = off + spread * u;
+                sum += u, sq += (double)u * u;
+            }
+            if (sq / M - (sum / M) * (sum / M) >= 0.1) break;
+        }
+    }
+    if (p->act == CLCNN_ACT_NONE) return;
+    const double top = p->act == CLCNN_ACT_RELU6 ? 6.0 : INFINITY;
+    double *xd = malloc(n * sizeof *xd), mean[BN_MAX_C], invstd[BN_MAX_C];
+    CHECK(xd != NULL, "no host memory");
+    for (int round = 0; xd && round < 100; round++) {
+        for (size_t i = 0; i < n; i++) xd[i] = x[i];
+        bn_stats(p, xd, in[2], in[3], mean, invstd);
+        int moved = 0;
+        for (size_t i = 0; i < n; i++) {
+            const int c = (int)(i / (size_t)S % (size_t)C);
+            const double y = (xd[i] - mean[c]) * invstd[c] * in[0][c] + in[1][c];
+            if (fabs(y) < 0.05 || fabs(y - top) < 0.05) x[i] += test_rng_uniform(rng, -0.5f, 0.5f), moved++;
+        }
+        if (!moved) {
+            for (size_t i = 0; i < n; i++) {
+                const int c = (int)(i / (size_t)S % (size_t)C);
+                bn_above_top += (xd[i] - mean[c]) * invstd[c] * in[0][c] + in[1][c] > top;
+            }
+            free(xd);
+            return;
+        }
+    }
+    CHECK(!xd, "x %s: values stay near the activation's kinks", dims(p->y_ndim, s).s);
+    free(xd);
+}
+
+static clcnn_status bn_train_forward(const op_problem *p, clcnn_tensor *const *in, clcnn_tensor *y) {
+    clcnn_status st;
+    if (bn_batch_stats(p)) {
+        clcnn_tensor *mean = NULL, *invstd = NULL;
+        st = clcnn_tensor_create(g_ctx, 1, p->shape[0], &mean);
+        if (st == CLCNN_OK) st = clcnn_tensor_create(g_ctx, 1, p->shape[0], &invstd);
+        if (st == CLCNN_OK)
+            st = clcnn_batchnorm_train(g_ctx, in[2], in[0], in[1], NULL, NULL, 0.1f, p->fparam[0], y, mean, invstd);
+        clcnn_tensor_destroy(invstd);
+        clcnn_tensor_destroy(mean);
+    } else {
+        st = clcnn_batchnorm(g_ctx, in[4], in[0], in[1], in[2], in[3], p->fparam[0], y);
+    }
+    return st == CLCNN_OK && p->act ? clcnn_activate(g_ctx, y, (clcnn_activation)p->act, y) : st;
+}
+
+static void bn_train_reference(const op_problem *p, const double *const *in, double *y) {
+    const int *s = p->shape[bn_x(p)], C = s[1];
+    const size_t n = numel(p->y_ndim, s);
+    const int S = (int)(n / ((size_t)s[0] * C));
+    if (bn_batch_stats(p)) {
+        ref_bn_train(in[2], s[0], C, S, in[0], in[1], p->fparam[0], y);
+    } else {
+        double invstd[BN_MAX_C];
+        for (int c = 0; c < C; c++) invstd[c] = 1.0 / sqrt(in[3][c] + (double)p->fparam[0]);
+        ref_bn_fixed(in[4], s[0], C, S, in[0], in[1], in[2], invstd, y);
+    }
+    ref_grad_activate(y, n, p->act, y);
+}
+
+/* The gradient alone (dx, or one of dgamma and dbeta with dx NULL) or with the others. */
+static const char *bn_train_way(const op_problem *p, int way) {
+    (void)p;
+    return way == 0 ? "alone" : way == 1 ? "with the others" : NULL;
+}
+
+/* The statistics the backward is given: the device's own, from the forward or from
+ * clcnn_batchnorm_invstd. */
+static clcnn_status bn_train_backward(const op_problem *p, int way, clcnn_tensor *const *in, const clcnn_tensor *y,
+                                      const clcnn_tensor *dy, int k, clcnn_tensor *dx, int accumulate) {
+    (void)y;
+    const int xi = bn_x(p);
+    clcnn_tensor *g[OP_MAX_INPUTS], *mean = NULL, *invstd = NULL, *scratch = NULL;
+    clcnn_status st = op_grads(p, way == 1, k, dx, g);
+    if (st == CLCNN_OK) st = clcnn_tensor_create(g_ctx, 1, p->shape[0], &invstd);
+    if (st == CLCNN_OK && bn_batch_stats(p)) {
+        if ((st = clcnn_tensor_create(g_ctx, 1, p->shape[0], &mean)) == CLCNN_OK &&
+            (st = clcnn_tensor_create(g_ctx, p->y_ndim, p->y_shape, &scratch)) == CLCNN_OK)
+            st = clcnn_batchnorm_train(g_ctx, in[xi], in[0], in[1], NULL, NULL, 0.1f, p->fparam[0], scratch, mean, invstd);
+    } else if (st == CLCNN_OK) {
+        st = clcnn_batchnorm_invstd(g_ctx, in[3], p->fparam[0], invstd);
+    }
+    const clcnn_tensor *m = bn_batch_stats(p) ? mean : in[2];
+    const int acc = k == xi && accumulate;
+    if (st == CLCNN_OK && p->act == CLCNN_ACT_RELU)
+        st = clcnn_batchnorm_relu_backward(g_ctx, in[xi], in[0], in[1], m, invstd, bn_batch_stats(p), dy, g[xi], acc,
+                                           g[0], g[1]);
+    else if (st == CLCNN_OK && p->act)
+        st = clcnn_batchnorm_act_backward(g_ctx, (clcnn_activation)p->act, in[xi], in[0], in[1], m, invstd,
+                                          bn_batch_stats(p), dy, g[xi], acc, g[0], g[1]);
+    else if (st == CLCNN_OK)
+        st = clcnn_batchnorm_backward(g_ctx, in[xi], in[0], m, invstd, bn_batch_stats(p), dy, g[xi], acc, g[0], g[1]);
+    clcnn_tensor_destroy(scratch);
+    clcnn_tensor_destroy(invstd);
+    clcnn_tensor_destroy(mean);
+    op_grads_free(g, k);
+    return st;
+}
+
+static double bn_train_flops(const op_problem *p) { return ops_batchnorm_flops((double)out_elems(p)); }
+
+/* Forward 1e-4: O(1) values, mean and invstd good to ~1e-6 relative. Backward 2e-4,
+ * 1e-3: dx ~ gamma invstd dy = O(1..5) with a cancelling mean subtraction; dgamma sums
+ * up to ~400 terms; finite differences off by up to ~2e-5. */
+static void bn_train_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *backward) {
+    (void)p, (void)k;
+    *forward = (op_tol){1e-4, 1e-4};
+    *backward = (op_tol){2e-4, 1e-3};
+}
+
+static const op_desc batchnorm_train_desc = {
+    .name = "batchnorm_train",
+    .n_problems = BN_TRAIN_VARIANTS * BN_TRAIN_PER_VARIANT,
+    .draw = bn_train_draw,
+    .fill = bn_train_fill,
+    .forward = bn_train_forward,
+    .reference = bn_train_reference,
+    .backward = bn_train_backward,
+    .way_name = bn_train_way,
+    .flops = bn_train_flops,
+    .tolerance = bn_train_tolerance,
+    .accumulates_only = 1u << 0 | 1u << 1, /* dgamma += and dbeta += */
+};
+
 /* ------------------------------------------------------------------ cases -- */
 
 static const op_desc *const descriptors[] = {&activate_desc,      &pool2d_max_desc, &pool2d_avg_desc,
                                              &global_avg_pool_desc, &resize_bilinear_desc, &linear_desc,
                                              &concat_desc,          &squeeze_excite_desc,  &add_desc,
                                              &softmax_desc,         &log_softmax_desc,     &dropout_inference_desc,
-                                             &batchnorm_desc,       &conv2d_desc,          &gemm_desc};
+                                             &batchnorm_desc,       &conv2d_desc,          &gemm_desc,
+                                             &batchnorm_train_desc};
 
 int op_table_run(const char *name) {
     for (size_t i = 0; i < sizeof descriptors / sizeof descriptors[0]; i++)
@@ -1278,6 +1500,13 @@ static void test_op_batchnorm(void) { op_table_run("batchnorm"); }
 static void test_op_conv2d(void) { op_table_run("conv2d"); }
 static void test_op_gemm(void) { op_table_run("gemm"); }
 
+/* The training batch norm, and the coverage of ReLU6's mask: many outputs above its top. */
+static void test_op_batchnorm_train(void) {
+    bn_above_top = 0;
+    op_table_run("batchnorm_train");
+    CHECK(bn_above_top > 100, "only %ld outputs above ReLU6's top: its mask is hardly tested", bn_above_top);
+}
+
 const test_case test_op_table_cases[] = {
     {"op_activate", test_op_activate},
     {"op_pool2d_max", test_op_pool2d_max},
@@ -1294,5 +1523,6 @@ const test_case test_op_table_cases[] = {
     {"op_batchnorm", test_op_batchnorm},
     {"op_conv2d", test_op_conv2d},
     {"op_gemm", test_op_gemm},
+    {"op_batchnorm_train", test_op_batchnorm_train},
     {NULL, NULL},
 };
