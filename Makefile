@@ -228,7 +228,7 @@ test-oclgrind:
 	@CLCNN_DEPS_OCLGRIND=1 sh scripts/deps.sh
 	@$(MAKE) --no-print-directory $(BUILD)/clcnn_tests $(BUILD)/oclgrind_fill.so
 	BUILD=$(BUILD) sh scripts/oclgrind.sh $(OCLGRIND_TESTS)
-	$(if $(OCLGRIND_TESTS),,BUILD=$(BUILD) CLCNN_GEMM_LOCAL=16x16x8:4x4 sh scripts/oclgrind.sh =gemm =gemm_split_k =conv2d_1x1 \
+	$(if $(OCLGRIND_TESTS),,BUILD=$(BUILD) CLCNN_GEMM_LOCAL=16x16x8:4x4 sh scripts/oclgrind.sh =op_gemm =gemm_split_k =op_conv2d_1x1 \
 		=gpu_family_backward)
 
 # GPU checks without a GPU (docs/GPU.md):

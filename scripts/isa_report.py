@@ -76,9 +76,9 @@ def collect(build, log_path):
                            text=True, check=True).stdout.split()
     runs = [[os.path.join(build, "clcnn_tests")] + tests,
             # the GPU row's fallback GEMM, for devices that cannot run gemm_local
-            ["env", "CLCNN_GEMM_LOCAL=off", os.path.join(build, "clcnn_tests"), "=gemm", "=conv2d_1x1"]]
+            ["env", "CLCNN_GEMM_LOCAL=off", os.path.join(build, "clcnn_tests"), "=op_gemm", "=op_conv2d_1x1"]]
     for row in GPU_ROWS:  # each vendor row's GEMM (src/runtime/gpu_rows.c)
-        runs.append(["env", "CLCNN_GPU_ROW=" + row, os.path.join(build, "clcnn_tests"), "=gemm", "=conv2d_1x1"])
+        runs.append(["env", "CLCNN_GPU_ROW=" + row, os.path.join(build, "clcnn_tests"), "=op_gemm", "=op_conv2d_1x1"])
     for arch, size in (("seresnet18", 64), ("resnet50", 64)):
         for mode in ("infer", "train", "cam"):
             runs.append([os.path.join(build, "clbench"), "model", "--arch", arch, "--size", str(size), "--batch", "2",

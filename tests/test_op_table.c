@@ -959,12 +959,12 @@ static const op_desc batchnorm_desc = {
 /* ----------------------------------------------------------- convolution -- */
 
 /* y = act(conv2d(x, w) + b + residual), inputs x, w, then b and the residual where the
- * problem has them (param[0], param[1]: their indices, -1 without). Problems, in
- * order: 10 of any kind (dense, grouped, depthwise; kernels up to 7, strides up to 3,
- * dilation up to 2) and 4 fixed (tails of every tile, a residual 3x3, a stem, a dilated
- * one); 8 1x1s and 3 fixed; 10 grouped or depthwise and 3 fixed (MobileNet's,
- * EfficientNet's, ResNeXt's); then 14 small ones without activation or residual for
- * the backward (groups 1, 2 or depthwise). At CLCNN_TEST_SMALL 4 random ones of each
+ * problem has them (param[0], param[1]: their indices, -1 without). op_conv2d: 10 of
+ * any kind (dense, grouped, depthwise; kernels up to 7, strides up to 3, dilation up to
+ * 2) and 4 fixed (tails of every tile, a residual 3x3, a stem, a dilated one), then 14
+ * small ones without activation or residual for the backward (groups 1, 2 or
+ * depthwise); op_conv2d_1x1: 8 1x1s and 3 fixed; op_conv2d_grouped: 10 grouped or
+ * depthwise and 3 fixed (MobileNet's, EfficientNet's, ResNeXt's). At CLCNN_TEST_SMALL 4 random ones of each
  * forward kind run, and the fixed ones at most 12 x 12. Forward only with an activation
  * or a residual: the backward is the convolution's. */
 enum { CONV_ANY_N = 10, CONV_1X1_N = 8, CONV_GROUPED_N = 10, CONV_BACKWARD_N = 14 };
@@ -997,8 +997,9 @@ enum {
     CONV_ANY_FIXED = sizeof conv_any_fixed / sizeof conv_any_fixed[0],
     CONV_1X1_FIXED = sizeof conv_1x1_fixed / sizeof conv_1x1_fixed[0],
     CONV_GROUPED_FIXED = sizeof conv_grouped_fixed / sizeof conv_grouped_fixed[0],
-    CONV_PROBLEMS = CONV_ANY_N + CONV_ANY_FIXED + CONV_1X1_N + CONV_1X1_FIXED + CONV_GROUPED_N + CONV_GROUPED_FIXED +
-                    CONV_BACKWARD_N
+    CONV_ANY_PROBLEMS = CONV_ANY_N + CONV_ANY_FIXED + CONV_BACKWARD_N,
+    CONV_1X1_PROBLEMS = CONV_1X1_N + CONV_1X1_FIXED,
+    CONV_GROUPED_PROBLEMS = CONV_GROUPED_N + CONV_GROUPED_FIXED
 };
 
 /* Smallest input extent that still gives one output. */
@@ -1067,7 +1068,9 @@ static refd_conv_shape conv_shape_of(const op_problem *p) {
                              .OH = p->y_shape[2], .OW = p->y_shape[3]};
 }
 
-static void conv_draw(test_rng *rng, int i, op_problem *p) {
+/* Problem j of kind k (CONV_ANY, CONV_1X1, CONV_GROUPED: random ones, then the fixed
+ * ones; 3: the small backward ones). */
+static void conv_draw_kind(test_rng *rng, int k, int j, op_problem *p) {
     static const struct {
         int kind, random;
         const conv_fixed *fixed;
@@ -1076,8 +1079,6 @@ static void conv_draw(test_rng *rng, int i, op_problem *p) {
                  {CONV_1X1, CONV_1X1_N, conv_1x1_fixed, CONV_1X1_FIXED},
                  {CONV_GROUPED, CONV_GROUPED_N, conv_grouped_fixed, CONV_GROUPED_FIXED}};
     conv_fixed c;
-    int j = i, k = 0;
-    while (k < 3 && j >= kinds[k].random + kinds[k].nfixed) j -= kinds[k].random + kinds[k].nfixed, k++;
     if (k == 3) {
         c = conv_small(rng, j);
     } else if (j < kinds[k].random) {
@@ -1106,6 +1107,15 @@ static void conv_draw(test_rng *rng, int i, op_problem *p) {
              q->dilation_h, q->dilation_w, q->groups, c.bias ? " bias" : "", c.residual ? " residual" : "",
              act_name(c.act));
 }
+
+/* op_conv2d: any kind, then the small backward problems; op_conv2d_1x1; op_conv2d_grouped
+ * (the GEMM tests' second Oclgrind pass and the ISA report run the 1x1s alone). */
+static void conv_any_draw(test_rng *rng, int i, op_problem *p) {
+    const int any = CONV_ANY_N + CONV_ANY_FIXED;
+    conv_draw_kind(rng, i < any ? 0 : 3, i < any ? i : i - any, p);
+}
+static void conv_1x1_draw(test_rng *rng, int i, op_problem *p) { conv_draw_kind(rng, 1, i, p); }
+static void conv_grouped_draw(test_rng *rng, int i, op_problem *p) { conv_draw_kind(rng, 2, i, p); }
 
 /* x, b and the residual in [-1, 1]; w in +-1/sqrt(fan-in) on the forward problems (outputs
  * of order 1), in [-1, 1] on the backward ones (as test_grad_conv.c's). */
@@ -1167,8 +1177,34 @@ static void conv_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *
 
 static const op_desc conv2d_desc = {
     .name = "conv2d",
-    .n_problems = CONV_PROBLEMS,
-    .draw = conv_draw,
+    .n_problems = CONV_ANY_PROBLEMS,
+    .draw = conv_any_draw,
+    .fill = conv_fill,
+    .forward = conv_forward,
+    .reference = conv_reference,
+    .backward = conv_backward,
+    .way_name = conv_way,
+    .flops = conv_flops,
+    .tolerance = conv_tolerance,
+    .accumulates_only = 1u << 1 | 1u << 2, /* dw += and db += (b, where there is one, is input 2) */
+};
+static const op_desc conv2d_1x1_desc = {
+    .name = "conv2d_1x1",
+    .n_problems = CONV_1X1_PROBLEMS,
+    .draw = conv_1x1_draw,
+    .fill = conv_fill,
+    .forward = conv_forward,
+    .reference = conv_reference,
+    .backward = conv_backward,
+    .way_name = conv_way,
+    .flops = conv_flops,
+    .tolerance = conv_tolerance,
+    .accumulates_only = 1u << 1 | 1u << 2, /* dw += and db += (b, where there is one, is input 2) */
+};
+static const op_desc conv2d_grouped_desc = {
+    .name = "conv2d_grouped",
+    .n_problems = CONV_GROUPED_PROBLEMS,
+    .draw = conv_grouped_draw,
     .fill = conv_fill,
     .forward = conv_forward,
     .reference = conv_reference,
@@ -1475,7 +1511,8 @@ static const op_desc *const descriptors[] = {&activate_desc,      &pool2d_max_de
                                              &global_avg_pool_desc, &resize_bilinear_desc, &linear_desc,
                                              &concat_desc,          &squeeze_excite_desc,  &add_desc,
                                              &softmax_desc,         &log_softmax_desc,     &dropout_inference_desc,
-                                             &batchnorm_desc,       &conv2d_desc,          &gemm_desc,
+                                             &batchnorm_desc,       &conv2d_desc,          &conv2d_1x1_desc,
+                                             &conv2d_grouped_desc,  &gemm_desc,
                                              &batchnorm_train_desc};
 
 int op_table_run(const char *name) {
@@ -1498,6 +1535,8 @@ static void test_op_log_softmax(void) { op_table_run("log_softmax"); }
 static void test_op_dropout_inference(void) { op_table_run("dropout_inference"); }
 static void test_op_batchnorm(void) { op_table_run("batchnorm"); }
 static void test_op_conv2d(void) { op_table_run("conv2d"); }
+static void test_op_conv2d_1x1(void) { op_table_run("conv2d_1x1"); }
+static void test_op_conv2d_grouped(void) { op_table_run("conv2d_grouped"); }
 static void test_op_gemm(void) { op_table_run("gemm"); }
 
 /* The training batch norm, and the coverage of ReLU6's mask: many outputs above its top. */
@@ -1522,6 +1561,8 @@ const test_case test_op_table_cases[] = {
     {"op_dropout_inference", test_op_dropout_inference},
     {"op_batchnorm", test_op_batchnorm},
     {"op_conv2d", test_op_conv2d},
+    {"op_conv2d_1x1", test_op_conv2d_1x1},
+    {"op_conv2d_grouped", test_op_conv2d_grouped},
     {"op_gemm", test_op_gemm},
     {"op_batchnorm_train", test_op_batchnorm_train},
     {NULL, NULL},
