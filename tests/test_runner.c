@@ -36,13 +36,13 @@ static void test_runner_excludes(void) {
     if (!tmptree_open(&t, "runner")) return;
     const int rc = tmptree_run(&t, "suite", "CLCNN_TEST_EXCLUDE='fit_loc =runtime_default_device_ranking' "
                                             "CLCNN_TEST_EXCLUDE_WHY='a reason' %s/clcnn_tests launch_fit_local "
-                                            "runtime_default_device_ranking =log_softmax", b);
+                                            "runtime_default_device_ranking =op_log_softmax", b);
     char *out = tmptree_slurp(&t, "suite.out");
     CHECK(rc == 0, "the suite with exclusions exited %d, want 0", rc);
     CHECK(out && strstr(out, "skip launch_fit_local: CLCNN_TEST_EXCLUDE leaves it out (a reason)") &&
               strstr(out, "skip runtime_default_device_ranking: CLCNN_TEST_EXCLUDE leaves it out (a reason)") &&
-              strstr(out, "ok   log_softmax") && strstr(out, "1 passed, 0 failed, 2 skipped\n"),
-          "want launch_fit_local and runtime_default_device_ranking skipped, log_softmax run:\n%s", out ? out : "");
+              strstr(out, "ok   op_log_softmax") && strstr(out, "1 passed, 0 failed, 2 skipped\n"),
+          "want launch_fit_local and runtime_default_device_ranking skipped, op_log_softmax run:\n%s", out ? out : "");
     free(out);
     tmptree_close(&t);
 }
