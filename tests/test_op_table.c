@@ -1175,45 +1175,15 @@ static void conv_tolerance(const op_problem *p, int k, op_tol *forward, op_tol *
     *backward = (op_tol){2e-6 * (terms + 10.0), 1e-4};
 }
 
-static const op_desc conv2d_desc = {
-    .name = "conv2d",
-    .n_problems = CONV_ANY_PROBLEMS,
-    .draw = conv_any_draw,
-    .fill = conv_fill,
-    .forward = conv_forward,
-    .reference = conv_reference,
-    .backward = conv_backward,
-    .way_name = conv_way,
-    .flops = conv_flops,
-    .tolerance = conv_tolerance,
-    .accumulates_only = 1u << 1 | 1u << 2, /* dw += and db += (b, where there is one, is input 2) */
-};
-static const op_desc conv2d_1x1_desc = {
-    .name = "conv2d_1x1",
-    .n_problems = CONV_1X1_PROBLEMS,
-    .draw = conv_1x1_draw,
-    .fill = conv_fill,
-    .forward = conv_forward,
-    .reference = conv_reference,
-    .backward = conv_backward,
-    .way_name = conv_way,
-    .flops = conv_flops,
-    .tolerance = conv_tolerance,
-    .accumulates_only = 1u << 1 | 1u << 2, /* dw += and db += (b, where there is one, is input 2) */
-};
-static const op_desc conv2d_grouped_desc = {
-    .name = "conv2d_grouped",
-    .n_problems = CONV_GROUPED_PROBLEMS,
-    .draw = conv_grouped_draw,
-    .fill = conv_fill,
-    .forward = conv_forward,
-    .reference = conv_reference,
-    .backward = conv_backward,
-    .way_name = conv_way,
-    .flops = conv_flops,
-    .tolerance = conv_tolerance,
-    .accumulates_only = 1u << 1 | 1u << 2, /* dw += and db += (b, where there is one, is input 2) */
-};
+/* The three convolution descriptors differ only in their problems. */
+#define CONV_DESC(NAME, PROBLEMS, DRAW)                                                                            \
+    {.name = NAME, .n_problems = PROBLEMS, .draw = DRAW, .fill = conv_fill, .forward = conv_forward,               \
+     .reference = conv_reference, .backward = conv_backward, .way_name = conv_way, .flops = conv_flops,            \
+     .tolerance = conv_tolerance,                                                                                  \
+     .accumulates_only = 1u << 1 | 1u << 2} /* dw += and db += (b, where there is one, is input 2) */
+static const op_desc conv2d_desc = CONV_DESC("conv2d", CONV_ANY_PROBLEMS, conv_any_draw);
+static const op_desc conv2d_1x1_desc = CONV_DESC("conv2d_1x1", CONV_1X1_PROBLEMS, conv_1x1_draw);
+static const op_desc conv2d_grouped_desc = CONV_DESC("conv2d_grouped", CONV_GROUPED_PROBLEMS, conv_grouped_draw);
 
 /* ------------------------------------------------------------------ GEMM -- */
 
